@@ -1,0 +1,393 @@
+//! Component manifests (`manifests/*.toml`): the schema, and checks that need only one file.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile};
+use crate::requirement::Requirement;
+use crate::toml_file;
+
+/// A value from a file, with the byte range it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared<T> {
+    pub value: T,
+    pub span: Range<usize>,
+}
+
+/// One version of one component, as declared by its manifest.
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub name: String,
+    pub version: Version,
+    pub summary: String,
+    /// Virtual capabilities this component provides (`shell`, `init`, ...).
+    pub provides: Vec<String>,
+    pub requires: Vec<Declared<Requirement>>,
+    /// Weak requirements: taken when they can be, dropped with a notice when not.
+    pub recommends: Vec<Declared<Requirement>>,
+    /// Components (or virtuals) that may not be in the same image.
+    pub conflicts: Vec<Declared<Requirement>>,
+    /// Device capabilities this component needs (`display`, `gamepad`, ...).
+    pub device_needs: Vec<String>,
+    /// Optional features, each adding requirements when enabled (`name[feature]`).
+    pub features: BTreeMap<String, Vec<Declared<Requirement>>>,
+    pub source: Option<Source>,
+    pub files: Vec<FileEntry>,
+    pub services: Vec<Service>,
+    pub kernel_modules: Vec<String>,
+    /// The manifest this came from, for diagnostics.
+    pub file: SourceFile,
+    /// Span of the `name` value.
+    pub name_span: Range<usize>,
+}
+
+/// How a component's payload is made (built by the image builder, not here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A package (and optionally one binary) of this workspace, built for musl.
+    Cargo { package: String, bin: Option<String> },
+    /// Files and folders from the project folder.
+    Files(Vec<FilesEntry>),
+    /// Debian packages, `name` or `name=version` as apt writes them.
+    Deb(Vec<DebPackage>),
+    /// A Debian kernel package; the device picks the modules.
+    Kernel { package: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilesEntry {
+    /// Relative to the project folder; never leaves it.
+    pub from: String,
+    /// Absolute path in the image.
+    pub to: String,
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DebPackage {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// A file written into the image with inline content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub content: String,
+    pub mode: u32,
+    pub owner: String,
+}
+
+/// A service that init starts, in the resolver's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub exec: Vec<String>,
+    /// Services that start before this one, if present.
+    pub after: Vec<String>,
+    /// Services that must be running before this one starts.
+    pub requires: Vec<String>,
+    pub restart: Restart,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    #[default]
+    No,
+    OnFailure,
+    Always,
+}
+
+// ---- the TOML schema -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawManifest {
+    component: RawComponent,
+    #[serde(default)]
+    features: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    source: Option<RawSource>,
+    #[serde(default)]
+    files: Vec<RawFile>,
+    #[serde(default)]
+    service: Vec<RawService>,
+    kernel: Option<RawKernel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawComponent {
+    name: Spanned<String>,
+    version: Spanned<String>,
+    summary: String,
+    #[serde(default)]
+    provides: Vec<Spanned<String>>,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    recommends: Vec<Spanned<String>>,
+    #[serde(default)]
+    conflicts: Vec<Spanned<String>>,
+    #[serde(default)]
+    device_needs: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSource {
+    cargo: Option<RawCargo>,
+    files: Option<Vec<RawFiles>>,
+    deb: Option<Vec<Spanned<String>>>,
+    kernel: Option<RawKernelSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCargo {
+    package: String,
+    bin: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    mode: Option<Spanned<String>>,
+    owner: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernelSource {
+    package: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    path: Spanned<String>,
+    content: String,
+    mode: Option<Spanned<String>>,
+    owner: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    exec: Spanned<Vec<String>>,
+    #[serde(default)]
+    after: Vec<Spanned<String>>,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    restart: Restart,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernel {
+    #[serde(default)]
+    modules: Vec<Spanned<String>>,
+}
+
+/// Parses and checks one manifest. Reports every problem of the file, not only the first.
+pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
+    let raw: RawManifest = toml_file::parse(file).map_err(|d| Diagnostics(vec![d]))?;
+    let mut errors = Diagnostics::default();
+    let c = &raw.component;
+
+    let name = errors.keep(toml_file::name(file, &c.name, "component"));
+    let version = errors.keep(toml_file::version(file, &c.version));
+    let provides = toml_file::names(file, &c.provides, "virtual", &mut errors);
+    let device_needs = toml_file::names(file, &c.device_needs, "capability", &mut errors);
+    let requires = toml_file::requirements(file, &c.requires, &mut errors);
+    let recommends = toml_file::requirements(file, &c.recommends, &mut errors);
+    let conflicts = toml_file::requirements(file, &c.conflicts, &mut errors);
+    let mut features = BTreeMap::new();
+    for (feature, reqs) in &raw.features {
+        let reqs = toml_file::requirements(file, reqs, &mut errors);
+        if let Some(f) = errors.keep(toml_file::name(file, feature, "feature")) {
+            features.insert(f, reqs);
+        }
+    }
+    for c in &conflicts {
+        if c.value.alternatives.len() > 1 {
+            errors.push(
+                Diagnostic::error(Code::InvalidRequirement, file, "a conflict names one component or virtual")
+                    .at(c.span.clone(), "has alternatives")
+                    .with_help("write one `conflicts` entry per component"),
+            );
+        }
+    }
+    let source = raw.source.as_ref().and_then(|s| errors.keep(lower_source(file, s)));
+    let files = raw.files.iter().filter_map(|f| errors.keep(lower_file(file, f))).collect();
+    let mut services: Vec<Service> = Vec::new();
+    for s in &raw.service {
+        let Some(service) = errors.keep(lower_service(file, s)) else { continue };
+        if services.iter().any(|o| o.name == service.name) {
+            errors.push(
+                Diagnostic::error(Code::Duplicate, file, format!("service `{}` is declared twice", service.name))
+                    .at(s.name.span(), "second declaration")
+                    .with_help("give each [[service]] of a component its own name"),
+            );
+        } else {
+            services.push(service);
+        }
+    }
+    let kernel_modules = raw
+        .kernel
+        .iter()
+        .flat_map(|k| &k.modules)
+        .filter_map(|m| errors.keep(module_name(file, m)))
+        .collect();
+
+    match (name, version) {
+        (Some(name), Some(version)) if !errors.has_errors() => Ok(Component {
+            name,
+            version,
+            summary: raw.component.summary.clone(),
+            provides,
+            requires,
+            recommends,
+            conflicts,
+            device_needs,
+            features,
+            source,
+            files,
+            services,
+            kernel_modules,
+            file: file.clone(),
+            name_span: raw.component.name.span(),
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn lower_source(file: &SourceFile, raw: &RawSource) -> Result<Source, Diagnostic> {
+    let given = [raw.cargo.is_some(), raw.files.is_some(), raw.deb.is_some(), raw.kernel.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        let (line, _) = file.line_column(file.text.find("[source]").unwrap_or(0));
+        return Err(Diagnostic::error(
+            Code::Schema,
+            file,
+            format!("[source] must name exactly one of cargo, files, deb, kernel (line {line})"),
+        )
+        .at(file.text.find("[source]").map_or(0..0, |s| s..s + 8), "here")
+        .with_help("split a component with several kinds of payload into several components"));
+    }
+    if let Some(c) = &raw.cargo {
+        return Ok(Source::Cargo { package: c.package.clone(), bin: c.bin.clone() });
+    }
+    if let Some(k) = &raw.kernel {
+        return Ok(Source::Kernel { package: k.package.clone() });
+    }
+    if let Some(debs) = &raw.deb {
+        return debs
+            .iter()
+            .map(|d| {
+                let (name, version) = match d.get_ref().split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (d.get_ref().as_str(), None),
+                };
+                if crate::requirement::is_valid_name(name) && version.as_deref() != Some("") {
+                    Ok(DebPackage { name: name.to_string(), version })
+                } else {
+                    Err(Diagnostic::error(Code::InvalidValue, file, format!("invalid Debian package `{}`", d.get_ref()))
+                        .at(d.span(), "not a package name")
+                        .with_help("write `name` or `name=version`, as apt does (e.g. `busybox-static=1:1.35.0-4`)"))
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Source::Deb);
+    }
+    let entries = raw.files.as_deref().unwrap_or_default();
+    entries
+        .iter()
+        .map(|e| {
+            let from = e.from.get_ref();
+            if from.starts_with('/') || from.split('/').any(|c| c == "..") || from.is_empty() {
+                return Err(Diagnostic::error(Code::InvalidValue, file, format!("source path `{from}` leaves the project folder"))
+                    .at(e.from.span(), "must stay inside the project")
+                    .with_help("use a path relative to the project folder, without `..`"));
+            }
+            Ok(FilesEntry {
+                from: from.clone(),
+                to: image_path(file, &e.to)?,
+                mode: e.mode.as_ref().map(|m| mode(file, m)).transpose()?,
+                owner: e.owner.clone(),
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Source::Files)
+}
+
+fn lower_file(file: &SourceFile, raw: &RawFile) -> Result<FileEntry, Diagnostic> {
+    Ok(FileEntry {
+        path: image_path(file, &raw.path)?,
+        content: raw.content.clone(),
+        mode: raw.mode.as_ref().map(|m| mode(file, m)).transpose()?.unwrap_or(0o644),
+        owner: raw.owner.clone().unwrap_or_else(|| "root:root".into()),
+    })
+}
+
+fn lower_service(file: &SourceFile, raw: &RawService) -> Result<Service, Diagnostic> {
+    let name = toml_file::name(file, &raw.name, "service")?;
+    match raw.exec.get_ref().first() {
+        Some(program) if program.starts_with('/') => {}
+        _ => {
+            return Err(Diagnostic::error(Code::InvalidValue, file, format!("service `{name}` needs an absolute program path in `exec`"))
+                .at(raw.exec.span(), "first element must be an absolute path")
+                .with_help("write e.g. exec = [\"/usr/bin/program\", \"--flag\"]"));
+        }
+    }
+    let names = |list: &[Spanned<String>]| -> Result<Vec<String>, Diagnostic> {
+        list.iter().map(|n| toml_file::name(file, n, "service")).collect()
+    };
+    Ok(Service {
+        name,
+        exec: raw.exec.get_ref().clone(),
+        after: names(&raw.after)?,
+        requires: names(&raw.requires)?,
+        restart: raw.restart,
+    })
+}
+
+fn image_path(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> {
+    let p = raw.get_ref();
+    if p.starts_with('/') && !p.split('/').any(|c| c == ".." || c == ".") {
+        Ok(p.clone())
+    } else {
+        Err(Diagnostic::error(Code::InvalidValue, file, format!("image path `{p}` is not absolute and normal"))
+            .at(raw.span(), "invalid image path")
+            .with_help("paths in the image are absolute, without `.` or `..`, e.g. `/etc/hostname`"))
+    }
+}
+
+fn mode(file: &SourceFile, raw: &Spanned<String>) -> Result<u32, Diagnostic> {
+    u32::from_str_radix(raw.get_ref(), 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
+        Diagnostic::error(Code::InvalidValue, file, format!("invalid file mode `{}`", raw.get_ref()))
+            .at(raw.span(), "not an octal mode")
+            .with_help("write the mode as an octal string, e.g. \"0644\" or \"0755\"")
+    })
+}
+
+/// Kernel module names as `modprobe` takes them (`virtio_blk`).
+pub(crate) fn module_name(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> {
+    let m = raw.get_ref();
+    if !m.is_empty() && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(m.replace('-', "_"))
+    } else {
+        Err(Diagnostic::error(Code::InvalidName, file, format!("invalid kernel module name `{m}`"))
+            .at(raw.span(), "not a module name")
+            .with_help("write the module name as modprobe takes it, e.g. `virtio_blk`"))
+    }
+}

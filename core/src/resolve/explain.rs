@@ -1,0 +1,132 @@
+//! `compose explain`: why a component is (or is not) in a device's image.
+
+use semver::Version;
+use serde::Serialize;
+
+use super::{ChoiceMade, Dropped, Edge, Fact, Resolution, ResolveError, ResolveOptions, resolve};
+use crate::catalog::Catalog;
+use crate::requirement::{Dependency, Requirement};
+
+/// The answer to "why is this component in the image?".
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub device: String,
+    pub component: String,
+    /// The chosen version; `None` when the component is not in the image.
+    pub version: Option<Version>,
+    /// The shortest chain of requirements from the device to the component.
+    pub path: Vec<Step>,
+    /// Every requirement with alternatives on that path or naming the component.
+    pub choices: Vec<ChoiceReport>,
+    /// Recommends of or on the component that were dropped.
+    pub dropped: Vec<Dropped>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub from: String,
+    pub to: String,
+    #[serde(flatten)]
+    pub edge: Edge,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChoiceReport {
+    pub requirement: Requirement,
+    pub virtual_name: Option<String>,
+    pub options: Vec<OptionReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionReport {
+    pub option: Dependency,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// What happened to one option of a choice.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Taken { reason: String },
+    /// Ranked before the taken option, but taking it leads to these facts.
+    Impossible { because: Vec<Fact> },
+    /// Ranked after the taken option, so never needed.
+    NotNeeded,
+}
+
+/// Explains `component` for the device of `resolution`.
+pub fn explain(
+    catalog: &Catalog,
+    resolution: &Resolution,
+    options: &ResolveOptions,
+    component: &str,
+) -> Result<Explanation, ResolveError> {
+    let version = resolution.component(component).map(|c| c.version.clone());
+    let path: Vec<Step> = resolution
+        .path_to(component)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(from, edge, to)| Step {
+            from: match from {
+                super::Node::Device(d) => format!("device {d}"),
+                super::Node::Component(c) => c,
+            },
+            to: to.name().to_string(),
+            edge,
+        })
+        .collect();
+    let relevant = |c: &&ChoiceMade| {
+        path.iter().any(|s| s.edge.requirement == c.requirement) || c.options.iter().any(|o| o.name == component)
+    };
+    let mut choices = Vec::new();
+    for choice in resolution.choices.iter().filter(relevant) {
+        choices.push(report_choice(catalog, resolution, options, choice)?);
+    }
+    let dropped = resolution
+        .dropped
+        .iter()
+        .filter(|d| d.component == component || d.requirement.alternatives.iter().any(|a| a.name == component))
+        .cloned()
+        .collect();
+    Ok(Explanation { device: resolution.device.clone(), component: component.to_string(), version, path, choices, dropped })
+}
+
+fn report_choice(
+    catalog: &Catalog,
+    resolution: &Resolution,
+    options: &ResolveOptions,
+    choice: &ChoiceMade,
+) -> Result<ChoiceReport, ResolveError> {
+    let device = catalog.device(&resolution.device);
+    let mut reports = Vec::new();
+    for (i, option) in choice.options.iter().enumerate() {
+        let outcome = if i == choice.taken {
+            let preferred = choice
+                .virtual_name
+                .as_ref()
+                .and_then(|v| device?.prefer.get(v))
+                .is_some_and(|p| p.value == option.name);
+            let reason = match (&choice.virtual_name, preferred) {
+                (Some(_), true) => format!("preferred by device {}", resolution.device),
+                (Some(_), false) if choice.options.len() == 1 => "the only provider".into(),
+                (Some(_), false) if i == 0 => "ranked first: highest version, then name".into(),
+                (None, _) if i == 0 => "the first alternative listed".into(),
+                _ => "the first option that can be taken".into(),
+            };
+            Outcome::Taken { reason }
+        } else if i < choice.taken {
+            let mut forced = options.clone();
+            forced.extra_roots.push(Requirement { alternatives: vec![option.clone()] });
+            match resolve(catalog, &resolution.device, &forced) {
+                Err(ResolveError::NoSolution { facts, .. }) => Outcome::Impossible { because: facts },
+                Err(other) => return Err(other),
+                Ok(_) => Outcome::Impossible { because: Vec::new() },
+            }
+        } else {
+            Outcome::NotNeeded
+        };
+        reports.push(OptionReport { option: option.clone(), outcome });
+    }
+    Ok(ChoiceReport { requirement: choice.requirement.clone(), virtual_name: choice.virtual_name.clone(), options: reports })
+}

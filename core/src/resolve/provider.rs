@@ -1,0 +1,452 @@
+//! The catalog encoded for pubgrub: alternatives, virtuals, features, conflicts and
+//! recommends become small synthetic packages, so pubgrub's complete search and its
+//! derivation trees apply to all of them.
+//!
+//! Versions are indices: for a component, the index into its ascending version list;
+//! for a synthetic package, the index of the option it stands for.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::fmt;
+
+use pubgrub::{Dependencies, DependencyConstraints, DependencyProvider, PackageResolutionStatistics, Ranges};
+use semver::Version;
+
+use crate::catalog::Catalog;
+use crate::device::Device;
+use crate::manifest::Component;
+use crate::requirement::{Dependency, Requirement};
+
+pub(crate) type Set = Ranges<u32>;
+
+/// Dependencies of one package version, ordered so that resolution is deterministic.
+type Deps = BTreeMap<Pkg, Set>;
+
+/// A pubgrub package. Names are indices into [`Provider::names`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Pkg {
+    /// The device; its one version depends on the roots.
+    Root,
+    Comp(u32),
+    /// A feature of a component: versions mirror the component's, each pinning it.
+    Feature(u32, u32),
+    /// A requirement with alternatives, or a virtual: version `k` takes option `k`.
+    Choice(u32),
+    /// A recommends: version 0 takes it, version 1 drops it.
+    Recommend(u32),
+    /// A declared conflict: the declarer needs 0, every target needs 1.
+    Conflict(u32),
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// Why a package version cannot be used, in terms pubgrub does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unusable {
+    MissingCapability(String),
+    NoFeature(String),
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::MissingCapability(c) => write!(f, "needs capability {c}"),
+            Unusable::NoFeature(x) => write!(f, "has no feature {x}"),
+        }
+    }
+}
+
+/// What a dependency edge between two packages stands for, to explain it in user terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Label {
+    Requires(Vec<Requirement>),
+    Conflicts(Requirement),
+    /// Glue: a feature pinning its component, a choice option, a conflict target, a recommend.
+    Glue,
+}
+
+/// A requirement with alternatives (or a virtual) and its options, in preference order.
+#[derive(Debug, Clone)]
+pub(crate) struct Choice {
+    pub(crate) options: Vec<Dependency>,
+    /// Set when the choice stands for a virtual.
+    pub(crate) virtual_name: Option<String>,
+    /// Set when the requirement names nothing in the catalog.
+    pub(crate) unknown_name: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Interned {
+    choices: Vec<Choice>,
+    choice_ids: HashMap<String, u32>,
+    recommends: Vec<Requirement>,
+    recommend_ids: HashMap<Requirement, u32>,
+    labels: HashMap<(Pkg, Pkg), Label>,
+    features: Vec<String>,
+    feature_ids: HashMap<String, u32>,
+}
+
+/// The pubgrub dependency provider for one device.
+#[derive(Debug)]
+pub(crate) struct Provider<'c> {
+    pub(crate) catalog: &'c Catalog,
+    pub(crate) device: &'c Device,
+    pub(crate) names: Vec<&'c str>,
+    ids: HashMap<&'c str, u32>,
+    /// Preferred version index per component (from the lock file).
+    locked: HashMap<u32, u32>,
+    /// Requirements added to the device's roots (forced alternatives, forced recommends).
+    pub(crate) extra_roots: Vec<Requirement>,
+    /// Conflicts: declarer `(comp, version)` -> conflict ids, and targets likewise.
+    conflict_decls: HashMap<(u32, u32), Vec<(u32, Requirement)>>,
+    conflict_targets: HashMap<(u32, u32), Vec<u32>>,
+    interned: RefCell<Interned>,
+}
+
+impl<'c> Provider<'c> {
+    pub(crate) fn new(
+        catalog: &'c Catalog,
+        device: &'c Device,
+        locked: &BTreeMap<String, Version>,
+        extra_roots: Vec<Requirement>,
+    ) -> Self {
+        let names: Vec<&str> = catalog.components().map(|(n, _)| n.as_str()).collect();
+        let ids = names.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
+        let mut p = Provider {
+            catalog,
+            device,
+            names,
+            ids,
+            locked: HashMap::new(),
+            extra_roots,
+            conflict_decls: HashMap::new(),
+            conflict_targets: HashMap::new(),
+            interned: RefCell::default(),
+        };
+        for (name, version) in locked {
+            if let Some(id) = p.id(name) {
+                if let Some(i) = p.versions(id).iter().position(|c| &c.version == version) {
+                    p.locked.insert(id, i as u32);
+                }
+            }
+        }
+        p.index_conflicts();
+        p
+    }
+
+    fn index_conflicts(&mut self) {
+        let mut next = 0;
+        for (a, name) in self.names.iter().enumerate() {
+            for (ai, comp) in self.catalog.versions(name).iter().enumerate() {
+                for conflict in &comp.conflicts {
+                    let id = next;
+                    next += 1;
+                    self.conflict_decls.entry((a as u32, ai as u32)).or_default().push((id, conflict.value.clone()));
+                    for dep in &conflict.value.alternatives {
+                        for (b, bi) in self.matching(dep) {
+                            self.conflict_targets.entry((b, bi)).or_default().push(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every `(component, version index)` that satisfies `dep`, through virtuals too.
+    fn matching(&self, dep: &Dependency) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        let names: Vec<&str> = match self.catalog.providers(&dep.name) {
+            Some(providers) => providers.iter().map(String::as_str).collect(),
+            None => vec![dep.name.as_str()],
+        };
+        let is_virtual = self.catalog.providers(&dep.name).is_some();
+        for name in names {
+            let Some(id) = self.id(name) else { continue };
+            for (i, c) in self.versions(id).iter().enumerate() {
+                if dep.req.matches(&c.version) && (!is_virtual || c.provides.contains(&dep.name)) {
+                    out.push((id, i as u32));
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn id(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    pub(crate) fn versions(&self, id: u32) -> &'c [Component] {
+        self.catalog.versions(self.names[id as usize])
+    }
+
+    pub(crate) fn feature_name(&self, id: u32) -> String {
+        self.interned.borrow().features[id as usize].clone()
+    }
+
+    pub(crate) fn choice(&self, id: u32) -> Choice {
+        self.interned.borrow().choices[id as usize].clone()
+    }
+
+    pub(crate) fn recommend(&self, id: u32) -> Requirement {
+        self.interned.borrow().recommends[id as usize].clone()
+    }
+
+    pub(crate) fn recommend_id(&self, r: &Requirement) -> Option<u32> {
+        self.interned.borrow().recommend_ids.get(r).copied()
+    }
+
+    pub(crate) fn label(&self, from: Pkg, to: Pkg) -> Label {
+        self.interned.borrow().labels.get(&(from, to)).cloned().unwrap_or(Label::Glue)
+    }
+
+    /// The set of version indices of `id` whose version matches `req`.
+    fn version_set(&self, id: u32, dep: &Dependency) -> Set {
+        let mut set = Set::empty();
+        for (i, c) in self.versions(id).iter().enumerate() {
+            if dep.req.matches(&c.version) {
+                set = set.union(&Set::singleton(i as u32));
+            }
+        }
+        set
+    }
+
+    /// The key under which a choice is interned; also used to find it after solving.
+    pub(crate) fn choice_key(requirement: &Requirement) -> String {
+        requirement.to_string()
+    }
+
+    /// Packages and version sets that together satisfy `requirement`.
+    pub(crate) fn demand(&self, requirement: &Requirement) -> Vec<(Pkg, Set)> {
+        if let [dep] = requirement.alternatives.as_slice() {
+            if self.catalog.providers(&dep.name).is_none() {
+                return self.demand_component(dep);
+            }
+        }
+        vec![(Pkg::Choice(self.intern_choice(requirement)), Set::full())]
+    }
+
+    fn demand_component(&self, dep: &Dependency) -> Vec<(Pkg, Set)> {
+        let Some(id) = self.id(&dep.name) else {
+            // Catalog checks reject unknown names; a forced root may still name one, and then
+            // becomes a choice without options, which pubgrub reports as unsatisfiable.
+            return vec![(Pkg::Choice(self.intern_choice(&Requirement { alternatives: vec![dep.clone()] })), Set::full())];
+        };
+        let set = self.version_set(id, dep);
+        let mut out = vec![(Pkg::Comp(id), set.clone())];
+        for f in &dep.features {
+            out.push((Pkg::Feature(id, self.feature_id(f)), set.clone()));
+        }
+        out
+    }
+
+    fn feature_id(&self, name: &str) -> u32 {
+        if let Some(id) = self.interned.borrow().feature_ids.get(name) {
+            return *id;
+        }
+        let mut interned = self.interned.borrow_mut();
+        let id = interned.features.len() as u32;
+        interned.features.push(name.to_string());
+        interned.feature_ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn intern_choice(&self, requirement: &Requirement) -> u32 {
+        let key = Self::choice_key(requirement);
+        if let Some(id) = self.interned.borrow().choice_ids.get(&key) {
+            return *id;
+        }
+        let choice = match requirement.alternatives.as_slice() {
+            [dep] if self.catalog.providers(&dep.name).is_some() => Choice {
+                options: self.providers_in_order(dep),
+                virtual_name: Some(dep.name.clone()),
+                unknown_name: None,
+            },
+            [dep] if self.id(&dep.name).is_none() => {
+                Choice { options: Vec::new(), virtual_name: None, unknown_name: Some(dep.name.clone()) }
+            }
+            alternatives => Choice { options: alternatives.to_vec(), virtual_name: None, unknown_name: None },
+        };
+        let mut interned = self.interned.borrow_mut();
+        let id = interned.choices.len() as u32;
+        interned.choices.push(choice);
+        interned.choice_ids.insert(key, id);
+        id
+    }
+
+    /// Providers of a virtual: the device's preference first, then by highest version, then name.
+    fn providers_in_order(&self, dep: &Dependency) -> Vec<Dependency> {
+        let preferred = self.device.prefer.get(&dep.name).map(|p| p.value.as_str());
+        let mut providers: Vec<(bool, Reverse<Version>, &str)> = self
+            .catalog
+            .providers(&dep.name)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| {
+                let best = self.catalog.versions(name).iter().rev().find(|c| c.provides.contains(&dep.name))?;
+                Some((Some(name.as_str()) != preferred, Reverse(best.version.clone()), name.as_str()))
+            })
+            .collect();
+        providers.sort();
+        providers
+            .into_iter()
+            .map(|(_, _, name)| Dependency { name: name.to_string(), features: Vec::new(), req: dep.req.clone() })
+            .collect()
+    }
+
+    fn intern_recommend(&self, requirement: &Requirement) -> u32 {
+        if let Some(id) = self.interned.borrow().recommend_ids.get(requirement) {
+            return *id;
+        }
+        let mut interned = self.interned.borrow_mut();
+        let id = interned.recommends.len() as u32;
+        interned.recommends.push(requirement.clone());
+        interned.recommend_ids.insert(requirement.clone(), id);
+        id
+    }
+
+    /// Adds `requirement` to `deps` (intersecting with what is there) and labels the edges.
+    fn add(&self, from: Pkg, deps: &mut Deps, requirement: &Requirement, label: bool) {
+        for (pkg, set) in self.demand(requirement) {
+            self.add_one(from, deps, pkg, set, label.then(|| Label::Requires(vec![requirement.clone()])));
+        }
+    }
+
+    fn add_one(&self, from: Pkg, deps: &mut Deps, pkg: Pkg, set: Set, label: Option<Label>) {
+        let merged = match deps.get(&pkg) {
+            Some(existing) => existing.intersection(&set),
+            None => set,
+        };
+        deps.insert(pkg, merged);
+        let mut interned = self.interned.borrow_mut();
+        let entry = interned.labels.entry((from, pkg)).or_insert(Label::Glue);
+        match (entry, label) {
+            (Label::Requires(list), Some(Label::Requires(more))) => {
+                for r in more {
+                    if !list.contains(&r) {
+                        list.push(r);
+                    }
+                }
+            }
+            (entry, Some(label)) => *entry = label,
+            (_, None) => {}
+        }
+    }
+
+    fn comp_dependencies(&self, id: u32, index: u32) -> Dependencies<Pkg, Set, Unusable> {
+        let Some(c) = self.versions(id).get(index as usize) else {
+            return Dependencies::Available(DependencyConstraints::default());
+        };
+        if let Some(missing) = c.device_needs.iter().find(|n| !self.device.capabilities.contains(*n)) {
+            return Dependencies::Unavailable(Unusable::MissingCapability(missing.clone()));
+        }
+        let from = Pkg::Comp(id);
+        let mut deps = Deps::default();
+        for r in &c.requires {
+            self.add(from, &mut deps, &r.value, true);
+        }
+        for r in &c.recommends {
+            let rec = Pkg::Recommend(self.intern_recommend(&r.value));
+            self.add_one(from, &mut deps, rec, Set::full(), None);
+        }
+        for (conflict, requirement) in self.conflict_decls.get(&(id, index)).into_iter().flatten() {
+            let label = Label::Conflicts(requirement.clone());
+            self.add_one(from, &mut deps, Pkg::Conflict(*conflict), Set::singleton(0u32), Some(label));
+        }
+        for conflict in self.conflict_targets.get(&(id, index)).into_iter().flatten() {
+            self.add_one(from, &mut deps, Pkg::Conflict(*conflict), Set::singleton(1u32), None);
+        }
+        Dependencies::Available(deps.into_iter().collect())
+    }
+}
+
+impl DependencyProvider for Provider<'_> {
+    type P = Pkg;
+    type V = u32;
+    type VS = Set;
+    type M = Unusable;
+    type Err = Infallible;
+    type Priority = (bool, u32, Reverse<usize>);
+
+    fn prioritize(&self, package: &Pkg, range: &Set, stats: &PackageResolutionStatistics) -> Self::Priority {
+        let candidates = match package {
+            Pkg::Root => 1,
+            Pkg::Comp(id) | Pkg::Feature(id, _) => {
+                (0..self.versions(*id).len() as u32).filter(|i| range.contains(i)).count()
+            }
+            Pkg::Choice(id) => {
+                let n = self.interned.borrow().choices[*id as usize].options.len() as u32;
+                (0..n).filter(|i| range.contains(i)).count()
+            }
+            Pkg::Recommend(_) | Pkg::Conflict(_) => 2,
+        };
+        // Hard requirements first; recommends only once everything they could break is decided.
+        (!matches!(package, Pkg::Recommend(_)), stats.conflict_count(), Reverse(candidates))
+    }
+
+    fn choose_version(&self, package: &Pkg, range: &Set) -> Result<Option<u32>, Infallible> {
+        Ok(match package {
+            Pkg::Root => range.contains(&0).then_some(0),
+            Pkg::Comp(id) | Pkg::Feature(id, _) => {
+                let n = self.versions(*id).len() as u32;
+                match self.locked.get(id) {
+                    Some(locked) if range.contains(locked) => Some(*locked),
+                    _ => (0..n).rev().find(|i| range.contains(i)),
+                }
+            }
+            Pkg::Choice(id) => {
+                let n = self.interned.borrow().choices[*id as usize].options.len() as u32;
+                (0..n).find(|i| range.contains(i))
+            }
+            Pkg::Recommend(_) | Pkg::Conflict(_) => (0..2).find(|i| range.contains(i)),
+        })
+    }
+
+    fn get_dependencies(&self, package: &Pkg, version: &u32) -> Result<Dependencies<Pkg, Set, Unusable>, Infallible> {
+        let mut deps = Deps::default();
+        match *package {
+            Pkg::Root => {
+                let roots = self.device.roots.iter().map(|r| &r.value).chain(&self.extra_roots);
+                for r in roots {
+                    self.add(Pkg::Root, &mut deps, r, true);
+                }
+            }
+            Pkg::Comp(id) => return Ok(self.comp_dependencies(id, *version)),
+            Pkg::Feature(id, f) => {
+                let feature = self.feature_name(f);
+                let Some(c) = self.versions(id).get(*version as usize) else {
+                    return Ok(Dependencies::Available(deps.into_iter().collect()));
+                };
+                let Some(requires) = c.features.get(&feature) else {
+                    return Ok(Dependencies::Unavailable(Unusable::NoFeature(feature)));
+                };
+                self.add_one(*package, &mut deps, Pkg::Comp(id), Set::singleton(*version), None);
+                for r in requires {
+                    self.add(*package, &mut deps, &r.value, true);
+                }
+            }
+            Pkg::Choice(id) => {
+                let choice = self.choice(id);
+                if let Some(option) = choice.options.get(*version as usize) {
+                    let single = Requirement { alternatives: vec![option.clone()] };
+                    for (pkg, set) in self.demand(&single) {
+                        self.add_one(*package, &mut deps, pkg, set, None);
+                    }
+                }
+            }
+            Pkg::Recommend(id) => {
+                if *version == 0 {
+                    let r = self.recommend(id);
+                    self.add(*package, &mut deps, &r, false);
+                }
+            }
+            Pkg::Conflict(_) => {}
+        }
+        Ok(Dependencies::Available(deps.into_iter().collect()))
+    }
+}

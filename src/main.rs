@@ -1,0 +1,207 @@
+//! The `compose` command line: parses arguments, calls compose-core, prints results.
+
+mod print;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use compose_core::lock::LockFile;
+use compose_core::{Project, ProjectError, Requirement, ResolveError, ResolveOptions, graph, resolve};
+
+/// Compose device-specific OS images from component manifests.
+#[derive(Debug, Parser)]
+#[command(name = "compose", version, about)]
+struct Cli {
+    /// Project folder (holds manifests/ and devices/); default: the nearest one upward.
+    #[arg(long, global = true, value_name = "DIR")]
+    project: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Resolve a device into an ordered set of components and update compose.lock.
+    Resolve {
+        #[command(flatten)]
+        device: DeviceArg,
+        /// Fail (exit 2) instead of changing compose.lock.
+        #[arg(long)]
+        locked: bool,
+        /// Ignore the versions pinned in compose.lock and take the newest that fit.
+        #[arg(long, conflicts_with = "locked")]
+        upgrade: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw the dependency graph of a device.
+    Graph {
+        #[command(flatten)]
+        device: DeviceArg,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Explain why a component is in a device's image, and which alternatives were not taken.
+    Explain {
+        component: String,
+        #[command(flatten)]
+        device: DeviceArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the device profiles.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every component version of the catalog.
+    Components {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every manifest and device profile (exit 1 when errors are found).
+    Validate {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DeviceArg {
+    /// Device profile name (see `compose devices`).
+    #[arg(long, short, default_value = "laptop")]
+    device: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Svg,
+}
+
+/// How a command ended: 0 ok, 1 a valid "no", 2 an error (already printed).
+enum Outcome {
+    Ok,
+    No,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("COMPOSE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::No) => ExitCode::from(1),
+        Err(e) => {
+            print::error(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Every failure the CLI reports; printed by `print::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error("compose.lock is out of date for device `{device}`")]
+    LockOutdated { device: String, changes: Vec<compose_core::lock::LockChange> },
+    #[error("component `{name}` is not in the catalog")]
+    UnknownComponent { name: String, known: Vec<String> },
+    #[error(transparent)]
+    Graphviz(#[from] graph::GraphvizError),
+    #[error("cannot write {path}: {source}")]
+    Output { path: PathBuf, source: std::io::Error },
+}
+
+fn project(cli: &Cli) -> Result<Project, CliError> {
+    Ok(match &cli.project {
+        Some(dir) => Project::open(dir)?,
+        None => {
+            let cwd = std::env::current_dir().map_err(|source| ProjectError::Read { path: ".".into(), source })?;
+            Project::discover(&cwd)?
+        }
+    })
+}
+
+fn run(cli: Cli) -> Result<Outcome, CliError> {
+    let project = project(&cli)?;
+    if let Command::Validate { json } = cli.command {
+        return Ok(print::validation(project.load(), json)?);
+    }
+    let loaded = project.load()?;
+    print::warnings(&loaded.warnings);
+    let catalog = &loaded.catalog;
+    match cli.command {
+        Command::Resolve { device, locked, upgrade, json } => {
+            let lock = project.read_lock()?;
+            let options = ResolveOptions {
+                locked: if upgrade { Default::default() } else { lock.versions(&device.device) },
+                extra_roots: Vec::<Requirement>::new(),
+            };
+            let resolution = resolve(catalog, &device.device, &options).inspect_err(|e| print::resolve_error_json(e, json))?;
+            let new_lock = lock.with_resolution(&resolution);
+            let changes = lock.changes(&new_lock, &device.device);
+            let missing = lock.device(&device.device).is_none();
+            if locked && (missing || !changes.is_empty()) {
+                return Err(CliError::LockOutdated { device: device.device, changes });
+            }
+            if new_lock != lock {
+                project.write_lock(&new_lock)?;
+                eprintln!("wrote {} ({} change{})", project.lock_path().display(), changes.len(), if changes.len() == 1 { "" } else { "s" });
+            }
+            print::resolution(catalog, &resolution, json);
+        }
+        Command::Graph { device, format, output } => {
+            let lock = project.read_lock()?;
+            let options = ResolveOptions { locked: lock.versions(&device.device), ..Default::default() };
+            let resolution = resolve(catalog, &device.device, &options)?;
+            let dot = graph::to_dot(&resolution);
+            let text = match format {
+                GraphFormat::Dot => dot,
+                GraphFormat::Svg => graph::to_svg(&dot)?,
+            };
+            match output {
+                Some(path) => compose_core::project::write_atomic(&path, text.as_bytes()).map_err(|e| match e {
+                    ProjectError::Write { path, source } => CliError::Output { path, source },
+                    other => CliError::Project(other),
+                })?,
+                None => print!("{text}"),
+            }
+        }
+        Command::Explain { component, device, json } => {
+            if catalog.versions(&component).is_empty() {
+                return Err(CliError::UnknownComponent {
+                    name: component,
+                    known: catalog.components().map(|(n, _)| n.clone()).collect(),
+                });
+            }
+            let lock: LockFile = project.read_lock()?;
+            let options = ResolveOptions { locked: lock.versions(&device.device), ..Default::default() };
+            let resolution = resolve(catalog, &device.device, &options)?;
+            let explanation = compose_core::resolve::explain(catalog, &resolution, &options, &component)?;
+            print::explanation(&explanation, json);
+            if explanation.version.is_none() {
+                return Ok(Outcome::No);
+            }
+        }
+        Command::Devices { json } => print::devices(catalog, json),
+        Command::Components { json } => print::components(catalog, json),
+        Command::Validate { .. } => unreachable!("handled above"),
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Whether to draw for a person (colors, unicode) rather than for a log.
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}

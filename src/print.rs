@@ -1,0 +1,270 @@
+//! Printing results (stdout) and diagnostics (stderr), for people or as `--json`.
+
+use std::collections::BTreeSet;
+
+use compose_core::catalog::{Catalog, Loaded};
+use compose_core::resolve::{Edge, EdgeKind, Explanation, Fact, Node, Outcome as OptionOutcome, Resolution};
+use compose_core::{Diagnostics, ProjectError, ResolveError};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use petgraph::visit::EdgeRef;
+use serde_json::json;
+
+use crate::{CliError, Outcome};
+
+fn to_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("output types always serialize"));
+}
+
+fn handler() -> GraphicalReportHandler {
+    let theme = if crate::stderr_is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    GraphicalReportHandler::new_themed(theme).with_width(100)
+}
+
+/// Renders diagnostics as miette reports, the way `compose validate` and errors show them.
+pub fn render_diagnostics(diags: &Diagnostics) -> String {
+    let handler = handler();
+    let mut out = String::new();
+    for d in diags.iter() {
+        let (line, column) = d.line_column();
+        out.push_str(&format!("{}:{line}:{column}\n", d.file.path));
+        handler.render_report(&mut out, d).expect("writing to a String cannot fail");
+    }
+    out
+}
+
+pub fn warnings(diags: &Diagnostics) {
+    if diags.iter().next().is_some() {
+        eprint!("{}", render_diagnostics(diags));
+    }
+}
+
+fn facts_text(facts: &[Fact], indent: &str) -> String {
+    facts.iter().map(|f| format!("{indent}{f}\n")).collect()
+}
+
+pub fn error(e: &CliError) {
+    let help = match e {
+        CliError::Project(ProjectError::Invalid(diags)) => {
+            eprint!("{}", render_diagnostics(diags));
+            eprintln!("error: {diags}");
+            return;
+        }
+        CliError::Project(p) => p.help(),
+        CliError::Resolve(r) => {
+            eprintln!("error: {r}");
+            match r {
+                ResolveError::NoSolution { facts, .. } => eprint!("{}", facts_text(facts, "  ")),
+                ResolveError::Cycle { cycle, .. } => eprintln!("  {}", cycle.join(" -> requires ")),
+                ResolveError::UnknownDevice { .. } => {}
+            }
+            eprintln!("help: {}", r.help());
+            return;
+        }
+        CliError::LockOutdated { device, changes } => {
+            eprintln!("error: {e}");
+            for c in changes {
+                eprintln!("  {c}");
+            }
+            if changes.is_empty() {
+                eprintln!("  the lock file has no entry for `{device}`");
+            }
+            Some(format!("run `compose resolve --device {device}` without --locked to update it, and commit compose.lock"))
+        }
+        CliError::UnknownComponent { name, known } => {
+            compose_core::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
+                .map(|b| format!("did you mean `{b}`? (see `compose components`)"))
+                .or_else(|| Some("see `compose components` for the catalog".into()))
+        }
+        CliError::Graphviz(_) => Some("install Graphviz (`apt-get install graphviz`), or use --format dot".into()),
+        CliError::Output { .. } => Some("check that the folder exists and is writable".into()),
+    };
+    eprintln!("error: {e}");
+    if let Some(help) = help {
+        eprintln!("help: {help}");
+    }
+}
+
+/// With `--json`, resolution failures are data on stdout too (the text still goes to stderr).
+pub fn resolve_error_json(e: &ResolveError, json: bool) {
+    if !json {
+        return;
+    }
+    let value = match e {
+        ResolveError::NoSolution { device, facts } => json!({"error": "no-solution", "device": device, "facts": facts}),
+        ResolveError::Cycle { device, cycle } => json!({"error": "cycle", "device": device, "cycle": cycle}),
+        ResolveError::UnknownDevice { name, known } => json!({"error": "unknown-device", "device": name, "known": known}),
+    };
+    to_json(&value);
+}
+
+fn node_text(n: &Node) -> String {
+    match n {
+        Node::Device(d) => format!("device {d}"),
+        Node::Component(c) => c.clone(),
+    }
+}
+
+fn edge_text(from: &Node, e: &Edge) -> String {
+    match &e.kind {
+        EdgeKind::Requires => format!("required by {}: {}", node_text(from), e.requirement),
+        EdgeKind::Recommends => format!("recommended by {}: {}", node_text(from), e.requirement),
+        EdgeKind::Feature { feature } => format!("required by {}[{feature}]: {}", node_text(from), e.requirement),
+    }
+}
+
+pub fn resolution(catalog: &Catalog, r: &Resolution, json: bool) {
+    let edges: Vec<_> = r
+        .graph
+        .edge_references()
+        .map(|e| (r.graph[e.source()].clone(), e.weight().clone(), r.graph[e.target()].name().to_string()))
+        .collect();
+    if json {
+        let components: Vec<_> = r
+            .components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| json!({"order": i + 1, "name": c.name, "version": c.version, "summary": c.summary, "features": c.features}))
+            .collect();
+        let edges: Vec<_> = edges
+            .iter()
+            .map(|(from, e, to)| {
+                let mut v = serde_json::to_value(e).expect("edges serialize");
+                v["from"] = serde_json::to_value(from).expect("nodes serialize");
+                v["to"] = json!(to);
+                v
+            })
+            .collect();
+        to_json(&json!({"device": r.device, "components": components, "edges": edges, "dropped": r.dropped, "choices": r.choices}));
+        return;
+    }
+    let device = catalog.device(&r.device).expect("a resolved device is in the catalog");
+    println!("device {} ({:?}, {:?}): {} components, in start order", r.device, device.form_factor, device.arch, r.components.len());
+    let width = r.components.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let vwidth = r.components.iter().map(|c| c.version.to_string().len()).max().unwrap_or(0);
+    for (i, c) in r.components.iter().enumerate() {
+        let mut why: Vec<String> =
+            edges.iter().filter(|(_, _, to)| *to == c.name).map(|(from, e, _)| edge_text(from, e)).collect();
+        why.sort_by_key(|w| !w.contains("device "));
+        let more = if why.len() > 1 { format!(" (+{} more)", why.len() - 1) } else { String::new() };
+        let features = if c.features.is_empty() { String::new() } else { format!("[{}] ", c.features.join(",")) };
+        println!(
+            "{:>3}  {:width$}  {:vwidth$}  {features}{}{more}",
+            i + 1,
+            c.name,
+            c.version.to_string(),
+            why.first().map(String::as_str).unwrap_or("")
+        );
+    }
+    for d in &r.dropped {
+        println!("dropped: {} recommends {}", d.component, d.requirement);
+        print!("{}", facts_text(&d.because, "    because "));
+    }
+}
+
+pub fn explanation(x: &Explanation, json: bool) {
+    if json {
+        to_json(x);
+        return;
+    }
+    match &x.version {
+        Some(v) => println!("{} {v} is in the image of device {} because:", x.component, x.device),
+        None => println!("{} is not in the image of device {}", x.component, x.device),
+    }
+    for step in &x.path {
+        let kind = match &step.edge.kind {
+            EdgeKind::Requires => "requires".to_string(),
+            EdgeKind::Recommends => "recommends".to_string(),
+            EdgeKind::Feature { feature } => format!("with feature {feature} requires"),
+        };
+        println!("  {} {kind} {} -> {}", step.from, step.edge.requirement, step.to);
+    }
+    for c in &x.choices {
+        match &c.virtual_name {
+            Some(v) => println!("providers of {v} (for `{}`):", c.requirement),
+            None => println!("alternatives of `{}`:", c.requirement),
+        }
+        for o in &c.options {
+            match &o.outcome {
+                OptionOutcome::Taken { reason } => println!("  * {} taken: {reason}", o.option),
+                OptionOutcome::NotNeeded => println!("  - {} not needed: an earlier option was taken", o.option),
+                OptionOutcome::Impossible { because } => {
+                    println!("  x {} cannot be taken:", o.option);
+                    print!("{}", facts_text(because, "      "));
+                }
+            }
+        }
+    }
+    for d in &x.dropped {
+        println!("dropped: {} recommends {}", d.component, d.requirement);
+        print!("{}", facts_text(&d.because, "    because "));
+    }
+    if x.version.is_none() && x.path.is_empty() && x.choices.is_empty() && x.dropped.is_empty() {
+        println!("  nothing the device needs requires it");
+    }
+}
+
+pub fn devices(catalog: &Catalog, json: bool) {
+    let list: Vec<_> = catalog
+        .devices()
+        .map(|d| {
+            json!({
+                "name": d.name, "arch": d.arch, "form_factor": d.form_factor, "firmware": d.firmware,
+                "capabilities": d.capabilities, "roots": d.roots.iter().map(|r| r.value.to_string()).collect::<Vec<_>>(),
+                "kernel_modules": d.kernel_modules, "image": d.image, "file": d.file.path,
+            })
+        })
+        .collect();
+    if json {
+        return to_json(&list);
+    }
+    for d in catalog.devices() {
+        let caps: Vec<&str> = d.capabilities.iter().map(String::as_str).collect();
+        println!("{:10} {:8} {:8} {}", d.name, format!("{:?}", d.form_factor).to_lowercase(), format!("{:?}", d.arch).to_lowercase(), caps.join(", "));
+    }
+}
+
+pub fn components(catalog: &Catalog, json: bool) {
+    let list: Vec<_> = catalog
+        .components()
+        .flat_map(|(_, versions)| versions)
+        .map(|c| {
+            json!({
+                "name": c.name, "version": c.version, "summary": c.summary, "provides": c.provides,
+                "requires": c.requires.iter().map(|r| &r.value).collect::<Vec<_>>(),
+                "recommends": c.recommends.iter().map(|r| &r.value).collect::<Vec<_>>(),
+                "conflicts": c.conflicts.iter().map(|r| &r.value).collect::<Vec<_>>(),
+                "device_needs": c.device_needs, "features": c.features.keys().collect::<Vec<_>>(),
+                "source": c.source, "services": c.services, "file": c.file.path,
+            })
+        })
+        .collect();
+    if json {
+        return to_json(&list);
+    }
+    let width = catalog.components().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for c in catalog.components().flat_map(|(_, v)| v) {
+        let provides: BTreeSet<&str> = c.provides.iter().map(String::as_str).collect();
+        let provides = if provides.is_empty() { String::new() } else { format!(" (provides {})", provides.into_iter().collect::<Vec<_>>().join(", ")) };
+        println!("{:width$}  {:12}  {}{provides}", c.name, c.version.to_string(), c.summary);
+    }
+}
+
+/// `compose validate`: every diagnostic, then a verdict. Errors are a valid "no" (exit 1).
+pub fn validation(result: Result<Loaded, ProjectError>, json: bool) -> Result<Outcome, CliError> {
+    let (diags, ok) = match result {
+        Ok(loaded) => (loaded.warnings, true),
+        Err(ProjectError::Invalid(diags)) => (diags, false),
+        Err(other) => return Err(other.into()),
+    };
+    if json {
+        to_json(&json!({"ok": ok, "diagnostics": diags.iter().map(|d| d.to_record()).collect::<Vec<_>>()}));
+    } else {
+        eprint!("{}", render_diagnostics(&diags));
+        if ok {
+            println!("ok: every manifest and device profile is valid");
+        } else {
+            println!("{diags}");
+        }
+    }
+    Ok(if ok { Outcome::Ok } else { Outcome::No })
+}
