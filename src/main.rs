@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use compose_core::lock::LockFile;
-use compose_core::{Project, ProjectError, Requirement, ResolveError, ResolveOptions, graph, resolve};
+use compose_core::{
+    Project, ProjectError, Requirement, ResolveError, ResolveOptions, graph, resolve,
+};
 
 /// Compose device-specific OS images from component manifests.
 #[derive(Debug, Parser)]
@@ -114,20 +116,29 @@ pub enum CliError {
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error("compose.lock is out of date for device `{device}`")]
-    LockOutdated { device: String, changes: Vec<compose_core::lock::LockChange> },
+    LockOutdated {
+        device: String,
+        changes: Vec<compose_core::lock::LockChange>,
+    },
     #[error("component `{name}` is not in the catalog")]
     UnknownComponent { name: String, known: Vec<String> },
     #[error(transparent)]
     Graphviz(#[from] graph::GraphvizError),
     #[error("cannot write {path}: {source}")]
-    Output { path: PathBuf, source: std::io::Error },
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn project(cli: &Cli) -> Result<Project, CliError> {
     Ok(match &cli.project {
         Some(dir) => Project::open(dir)?,
         None => {
-            let cwd = std::env::current_dir().map_err(|source| ProjectError::Read { path: ".".into(), source })?;
+            let cwd = std::env::current_dir().map_err(|source| ProjectError::Read {
+                path: ".".into(),
+                source,
+            })?;
             Project::discover(&cwd)?
         }
     })
@@ -142,28 +153,53 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
     print::warnings(&loaded.warnings);
     let catalog = &loaded.catalog;
     match cli.command {
-        Command::Resolve { device, locked, upgrade, json } => {
+        Command::Resolve {
+            device,
+            locked,
+            upgrade,
+            json,
+        } => {
             let lock = project.read_lock()?;
             let options = ResolveOptions {
-                locked: if upgrade { Default::default() } else { lock.versions(&device.device) },
+                locked: if upgrade {
+                    Default::default()
+                } else {
+                    lock.versions(&device.device)
+                },
                 extra_roots: Vec::<Requirement>::new(),
             };
-            let resolution = resolve(catalog, &device.device, &options).inspect_err(|e| print::resolve_error_json(e, json))?;
+            let resolution = resolve(catalog, &device.device, &options)
+                .inspect_err(|e| print::resolve_error_json(e, json))?;
             let new_lock = lock.with_resolution(&resolution);
             let changes = lock.changes(&new_lock, &device.device);
             let missing = lock.device(&device.device).is_none();
             if locked && (missing || !changes.is_empty()) {
-                return Err(CliError::LockOutdated { device: device.device, changes });
+                return Err(CliError::LockOutdated {
+                    device: device.device,
+                    changes,
+                });
             }
             if new_lock != lock {
                 project.write_lock(&new_lock)?;
-                eprintln!("wrote {} ({} change{})", project.lock_path().display(), changes.len(), if changes.len() == 1 { "" } else { "s" });
+                eprintln!(
+                    "wrote {} ({} change{})",
+                    project.lock_path().display(),
+                    changes.len(),
+                    if changes.len() == 1 { "" } else { "s" }
+                );
             }
             print::resolution(catalog, &resolution, json);
         }
-        Command::Graph { device, format, output } => {
+        Command::Graph {
+            device,
+            format,
+            output,
+        } => {
             let lock = project.read_lock()?;
-            let options = ResolveOptions { locked: lock.versions(&device.device), ..Default::default() };
+            let options = ResolveOptions {
+                locked: lock.versions(&device.device),
+                ..Default::default()
+            };
             let resolution = resolve(catalog, &device.device, &options)?;
             let dot = graph::to_dot(&resolution);
             let text = match format {
@@ -171,14 +207,20 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 GraphFormat::Svg => graph::to_svg(&dot)?,
             };
             match output {
-                Some(path) => compose_core::project::write_atomic(&path, text.as_bytes()).map_err(|e| match e {
-                    ProjectError::Write { path, source } => CliError::Output { path, source },
-                    other => CliError::Project(other),
-                })?,
+                Some(path) => compose_core::project::write_atomic(&path, text.as_bytes()).map_err(
+                    |e| match e {
+                        ProjectError::Write { path, source } => CliError::Output { path, source },
+                        other => CliError::Project(other),
+                    },
+                )?,
                 None => print!("{text}"),
             }
         }
-        Command::Explain { component, device, json } => {
+        Command::Explain {
+            component,
+            device,
+            json,
+        } => {
             if catalog.versions(&component).is_empty() {
                 return Err(CliError::UnknownComponent {
                     name: component,
@@ -186,9 +228,13 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 });
             }
             let lock: LockFile = project.read_lock()?;
-            let options = ResolveOptions { locked: lock.versions(&device.device), ..Default::default() };
+            let options = ResolveOptions {
+                locked: lock.versions(&device.device),
+                ..Default::default()
+            };
             let resolution = resolve(catalog, &device.device, &options)?;
-            let explanation = compose_core::resolve::explain(catalog, &resolution, &options, &component)?;
+            let explanation =
+                compose_core::resolve::explain(catalog, &resolution, &options, &component)?;
             print::explanation(&explanation, json);
             if explanation.version.is_none() {
                 return Ok(Outcome::No);

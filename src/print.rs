@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 
 use compose_core::catalog::{Catalog, Loaded};
-use compose_core::resolve::{Edge, EdgeKind, Explanation, Fact, Node, Outcome as OptionOutcome, Resolution};
+use compose_core::resolve::{
+    Edge, EdgeKind, Explanation, Fact, Node, Outcome as OptionOutcome, Resolution,
+};
 use compose_core::{Diagnostics, ProjectError, ResolveError};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use petgraph::visit::EdgeRef;
@@ -12,11 +14,18 @@ use serde_json::json;
 use crate::{CliError, Outcome};
 
 fn to_json(value: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).expect("output types always serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("output types always serialize")
+    );
 }
 
 fn handler() -> GraphicalReportHandler {
-    let theme = if crate::stderr_is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let theme = if crate::stderr_is_terminal() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     GraphicalReportHandler::new_themed(theme).with_width(100)
 }
 
@@ -27,7 +36,9 @@ pub fn render_diagnostics(diags: &Diagnostics) -> String {
     for d in diags.iter() {
         let (line, column) = d.line_column();
         out.push_str(&format!("{}:{line}:{column}\n", d.file.path));
-        handler.render_report(&mut out, d).expect("writing to a String cannot fail");
+        handler
+            .render_report(&mut out, d)
+            .expect("writing to a String cannot fail");
     }
     out
 }
@@ -68,14 +79,18 @@ pub fn error(e: &CliError) {
             if changes.is_empty() {
                 eprintln!("  the lock file has no entry for `{device}`");
             }
-            Some(format!("run `compose resolve --device {device}` without --locked to update it, and commit compose.lock"))
+            Some(format!(
+                "run `compose resolve --device {device}` without --locked to update it, and commit compose.lock"
+            ))
         }
         CliError::UnknownComponent { name, known } => {
             compose_core::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
                 .map(|b| format!("did you mean `{b}`? (see `compose components`)"))
                 .or_else(|| Some("see `compose components` for the catalog".into()))
         }
-        CliError::Graphviz(_) => Some("install Graphviz (`apt-get install graphviz`), or use --format dot".into()),
+        CliError::Graphviz(_) => {
+            Some("install Graphviz (`apt-get install graphviz`), or use --format dot".into())
+        }
         CliError::Output { .. } => Some("check that the folder exists and is writable".into()),
     };
     eprintln!("error: {e}");
@@ -90,9 +105,15 @@ pub fn resolve_error_json(e: &ResolveError, json: bool) {
         return;
     }
     let value = match e {
-        ResolveError::NoSolution { device, facts } => json!({"error": "no-solution", "device": device, "facts": facts}),
-        ResolveError::Cycle { device, cycle } => json!({"error": "cycle", "device": device, "cycle": cycle}),
-        ResolveError::UnknownDevice { name, known } => json!({"error": "unknown-device", "device": name, "known": known}),
+        ResolveError::NoSolution { device, facts } => {
+            json!({"error": "no-solution", "device": device, "facts": facts})
+        }
+        ResolveError::Cycle { device, cycle } => {
+            json!({"error": "cycle", "device": device, "cycle": cycle})
+        }
+        ResolveError::UnknownDevice { name, known } => {
+            json!({"error": "unknown-device", "device": name, "known": known})
+        }
     };
     to_json(&value);
 }
@@ -108,7 +129,11 @@ fn edge_text(from: &Node, e: &Edge) -> String {
     match &e.kind {
         EdgeKind::Requires => format!("required by {}: {}", node_text(from), e.requirement),
         EdgeKind::Recommends => format!("recommended by {}: {}", node_text(from), e.requirement),
-        EdgeKind::Feature { feature } => format!("required by {}[{feature}]: {}", node_text(from), e.requirement),
+        EdgeKind::Feature { feature } => format!(
+            "required by {}[{feature}]: {}",
+            node_text(from),
+            e.requirement
+        ),
     }
 }
 
@@ -116,7 +141,13 @@ pub fn resolution(catalog: &Catalog, r: &Resolution, json: bool) {
     let edges: Vec<_> = r
         .graph
         .edge_references()
-        .map(|e| (r.graph[e.source()].clone(), e.weight().clone(), r.graph[e.target()].name().to_string()))
+        .map(|e| {
+            (
+                r.graph[e.source()].clone(),
+                e.weight().clone(),
+                r.graph[e.target()].name().to_string(),
+            )
+        })
         .collect();
     if json {
         let components: Vec<_> = r
@@ -134,19 +165,45 @@ pub fn resolution(catalog: &Catalog, r: &Resolution, json: bool) {
                 v
             })
             .collect();
-        to_json(&json!({"device": r.device, "components": components, "edges": edges, "dropped": r.dropped, "choices": r.choices}));
+        to_json(
+            &json!({"device": r.device, "components": components, "edges": edges, "dropped": r.dropped, "choices": r.choices}),
+        );
         return;
     }
-    let device = catalog.device(&r.device).expect("a resolved device is in the catalog");
-    println!("device {} ({:?}, {:?}): {} components, in start order", r.device, device.form_factor, device.arch, r.components.len());
+    let device = catalog
+        .device(&r.device)
+        .expect("a resolved device is in the catalog");
+    println!(
+        "device {} ({:?}, {:?}): {} components, in start order",
+        r.device,
+        device.form_factor,
+        device.arch,
+        r.components.len()
+    );
     let width = r.components.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    let vwidth = r.components.iter().map(|c| c.version.to_string().len()).max().unwrap_or(0);
+    let vwidth = r
+        .components
+        .iter()
+        .map(|c| c.version.to_string().len())
+        .max()
+        .unwrap_or(0);
     for (i, c) in r.components.iter().enumerate() {
-        let mut why: Vec<String> =
-            edges.iter().filter(|(_, _, to)| *to == c.name).map(|(from, e, _)| edge_text(from, e)).collect();
+        let mut why: Vec<String> = edges
+            .iter()
+            .filter(|(_, _, to)| *to == c.name)
+            .map(|(from, e, _)| edge_text(from, e))
+            .collect();
         why.sort_by_key(|w| !w.contains("device "));
-        let more = if why.len() > 1 { format!(" (+{} more)", why.len() - 1) } else { String::new() };
-        let features = if c.features.is_empty() { String::new() } else { format!("[{}] ", c.features.join(",")) };
+        let more = if why.len() > 1 {
+            format!(" (+{} more)", why.len() - 1)
+        } else {
+            String::new()
+        };
+        let features = if c.features.is_empty() {
+            String::new()
+        } else {
+            format!("[{}] ", c.features.join(","))
+        };
         println!(
             "{:>3}  {:width$}  {:vwidth$}  {features}{}{more}",
             i + 1,
@@ -167,7 +224,10 @@ pub fn explanation(x: &Explanation, json: bool) {
         return;
     }
     match &x.version {
-        Some(v) => println!("{} {v} is in the image of device {} because:", x.component, x.device),
+        Some(v) => println!(
+            "{} {v} is in the image of device {} because:",
+            x.component, x.device
+        ),
         None => println!("{} is not in the image of device {}", x.component, x.device),
     }
     for step in &x.path {
@@ -176,7 +236,10 @@ pub fn explanation(x: &Explanation, json: bool) {
             EdgeKind::Recommends => "recommends".to_string(),
             EdgeKind::Feature { feature } => format!("with feature {feature} requires"),
         };
-        println!("  {} {kind} {} -> {}", step.from, step.edge.requirement, step.to);
+        println!(
+            "  {} {kind} {} -> {}",
+            step.from, step.edge.requirement, step.to
+        );
     }
     for c in &x.choices {
         match &c.virtual_name {
@@ -186,7 +249,9 @@ pub fn explanation(x: &Explanation, json: bool) {
         for o in &c.options {
             match &o.outcome {
                 OptionOutcome::Taken { reason } => println!("  * {} taken: {reason}", o.option),
-                OptionOutcome::NotNeeded => println!("  - {} not needed: an earlier option was taken", o.option),
+                OptionOutcome::NotNeeded => {
+                    println!("  - {} not needed: an earlier option was taken", o.option)
+                }
                 OptionOutcome::Impossible { because } => {
                     println!("  x {} cannot be taken:", o.option);
                     print!("{}", facts_text(because, "      "));
@@ -219,7 +284,13 @@ pub fn devices(catalog: &Catalog, json: bool) {
     }
     for d in catalog.devices() {
         let caps: Vec<&str> = d.capabilities.iter().map(String::as_str).collect();
-        println!("{:10} {:8} {:8} {}", d.name, format!("{:?}", d.form_factor).to_lowercase(), format!("{:?}", d.arch).to_lowercase(), caps.join(", "));
+        println!(
+            "{:10} {:8} {:8} {}",
+            d.name,
+            format!("{:?}", d.form_factor).to_lowercase(),
+            format!("{:?}", d.arch).to_lowercase(),
+            caps.join(", ")
+        );
     }
 }
 
@@ -241,11 +312,27 @@ pub fn components(catalog: &Catalog, json: bool) {
     if json {
         return to_json(&list);
     }
-    let width = catalog.components().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let width = catalog
+        .components()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0);
     for c in catalog.components().flat_map(|(_, v)| v) {
         let provides: BTreeSet<&str> = c.provides.iter().map(String::as_str).collect();
-        let provides = if provides.is_empty() { String::new() } else { format!(" (provides {})", provides.into_iter().collect::<Vec<_>>().join(", ")) };
-        println!("{:width$}  {:12}  {}{provides}", c.name, c.version.to_string(), c.summary);
+        let provides = if provides.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (provides {})",
+                provides.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
+        println!(
+            "{:width$}  {:12}  {}{provides}",
+            c.name,
+            c.version.to_string(),
+            c.summary
+        );
     }
 }
 
@@ -257,7 +344,9 @@ pub fn validation(result: Result<Loaded, ProjectError>, json: bool) -> Result<Ou
         Err(other) => return Err(other.into()),
     };
     if json {
-        to_json(&json!({"ok": ok, "diagnostics": diags.iter().map(|d| d.to_record()).collect::<Vec<_>>()}));
+        to_json(
+            &json!({"ok": ok, "diagnostics": diags.iter().map(|d| d.to_record()).collect::<Vec<_>>()}),
+        );
     } else {
         eprint!("{}", render_diagnostics(&diags));
         if ok {

@@ -45,9 +45,16 @@ impl Catalog {
             match parse_device(file) {
                 Ok(d) => match catalog.devices.get(&d.name) {
                     Some(first) => diags.push(
-                        Diagnostic::error(Code::Duplicate, &d.file, format!("device `{}` is declared twice", d.name))
-                            .at(d.name_span.clone(), "second declaration")
-                            .with_help(format!("first declared in {}; rename or remove one", first.file.path)),
+                        Diagnostic::error(
+                            Code::Duplicate,
+                            &d.file,
+                            format!("device `{}` is declared twice", d.name),
+                        )
+                        .at(d.name_span.clone(), "second declaration")
+                        .with_help(format!(
+                            "first declared in {}; rename or remove one",
+                            first.file.path
+                        )),
                     ),
                     None => {
                         catalog.devices.insert(d.name.clone(), d);
@@ -62,7 +69,10 @@ impl Catalog {
         if diags.has_errors() {
             Err(diags)
         } else {
-            Ok(Loaded { catalog, warnings: diags })
+            Ok(Loaded {
+                catalog,
+                warnings: diags,
+            })
         }
     }
 
@@ -70,9 +80,16 @@ impl Catalog {
         let versions = self.components.entry(c.name.clone()).or_default();
         if let Some(first) = versions.iter().find(|o| o.version == c.version) {
             diags.push(
-                Diagnostic::error(Code::Duplicate, &c.file, format!("component `{} {}` is declared twice", c.name, c.version))
-                    .at(c.name_span.clone(), "second declaration")
-                    .with_help(format!("first declared in {}; bump the version or remove one", first.file.path)),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    &c.file,
+                    format!("component `{} {}` is declared twice", c.name, c.version),
+                )
+                .at(c.name_span.clone(), "second declaration")
+                .with_help(format!(
+                    "first declared in {}; bump the version or remove one",
+                    first.file.path
+                )),
             );
         } else {
             versions.push(c);
@@ -86,7 +103,10 @@ impl Catalog {
         }
         for c in self.components.values().flatten() {
             for v in &c.provides {
-                self.virtuals.entry(v.clone()).or_default().insert(c.name.clone());
+                self.virtuals
+                    .entry(v.clone())
+                    .or_default()
+                    .insert(c.name.clone());
             }
         }
     }
@@ -96,18 +116,31 @@ impl Catalog {
         for c in self.components.values().flatten() {
             if self.virtuals.contains_key(&c.name) {
                 diags.push(
-                    Diagnostic::error(Code::Ambiguous, &c.file, format!("`{}` is both a component and a virtual", c.name))
-                        .at(c.name_span.clone(), "component name")
-                        .with_help(format!("rename the component or the virtual that {} provide", self.providers_text(&c.name))),
+                    Diagnostic::error(
+                        Code::Ambiguous,
+                        &c.file,
+                        format!("`{}` is both a component and a virtual", c.name),
+                    )
+                    .at(c.name_span.clone(), "component name")
+                    .with_help(format!(
+                        "rename the component or the virtual that {} provide",
+                        self.providers_text(&c.name)
+                    )),
                 );
             }
             let features = c.features.values().flatten();
             for r in c.requires.iter().chain(features) {
                 if r.value.alternatives.iter().any(|d| d.name == c.name) {
                     diags.push(
-                        Diagnostic::error(Code::SelfReference, &c.file, format!("component `{}` requires itself", c.name))
-                            .at(r.span.clone(), "names this component")
-                            .with_help("remove the requirement: a component is always present with itself"),
+                        Diagnostic::error(
+                            Code::SelfReference,
+                            &c.file,
+                            format!("component `{}` requires itself", c.name),
+                        )
+                        .at(r.span.clone(), "names this component")
+                        .with_help(
+                            "remove the requirement: a component is always present with itself",
+                        ),
                     );
                 } else {
                     self.check_reference(&c.file, r, Code::UnknownReference, diags, true);
@@ -119,9 +152,15 @@ impl Catalog {
             for r in &c.conflicts {
                 if r.value.alternatives.iter().any(|d| d.name == c.name) {
                     diags.push(
-                        Diagnostic::error(Code::SelfReference, &c.file, format!("component `{}` conflicts with itself", c.name))
-                            .at(r.span.clone(), "names this component")
-                            .with_help("only one version of a component is ever chosen; remove this conflict"),
+                        Diagnostic::error(
+                            Code::SelfReference,
+                            &c.file,
+                            format!("component `{}` conflicts with itself", c.name),
+                        )
+                        .at(r.span.clone(), "names this component")
+                        .with_help(
+                            "only one version of a component is ever chosen; remove this conflict",
+                        ),
                     );
                 } else {
                     self.check_reference(&c.file, r, Code::UnknownReference, diags, false);
@@ -137,12 +176,19 @@ impl Catalog {
                 if providers.is_none_or(|p| !p.contains(&component.value)) {
                     let help = match providers {
                         None => format!("no component provides `{virt}`"),
-                        Some(p) => format!("providers of `{virt}`: {}", p.iter().cloned().collect::<Vec<_>>().join(", ")),
+                        Some(p) => format!(
+                            "providers of `{virt}`: {}",
+                            p.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
                     };
                     diags.push(
-                        Diagnostic::error(Code::UnknownReference, &d.file, format!("`{}` does not provide `{virt}`", component.value))
-                            .at(component.span.clone(), "not a provider")
-                            .with_help(help),
+                        Diagnostic::error(
+                            Code::UnknownReference,
+                            &d.file,
+                            format!("`{}` does not provide `{virt}`", component.value),
+                        )
+                        .at(component.span.clone(), "not a provider")
+                        .with_help(help),
                     );
                 }
             }
@@ -151,16 +197,34 @@ impl Catalog {
 
     /// Every alternative must name a known component or virtual, and known features.
     /// Hard requirements are errors; recommends and conflicts on unknown names only warn.
-    fn check_reference(&self, file: &SourceFile, r: &Declared<Requirement>, code: Code, diags: &mut Diagnostics, hard: bool) {
+    fn check_reference(
+        &self,
+        file: &SourceFile,
+        r: &Declared<Requirement>,
+        code: Code,
+        diags: &mut Diagnostics,
+        hard: bool,
+    ) {
         for dep in &r.value.alternatives {
-            let known = self.components.contains_key(&dep.name) || self.virtuals.contains_key(&dep.name);
+            let known =
+                self.components.contains_key(&dep.name) || self.virtuals.contains_key(&dep.name);
             if !known {
                 let message = format!("unknown component or virtual `{}`", dep.name);
-                let d = if hard { Diagnostic::error(code, file, message) } else { Diagnostic::warning(code, file, message) };
-                let names = self.components.keys().chain(self.virtuals.keys()).map(String::as_str);
+                let d = if hard {
+                    Diagnostic::error(code, file, message)
+                } else {
+                    Diagnostic::warning(code, file, message)
+                };
+                let names = self
+                    .components
+                    .keys()
+                    .chain(self.virtuals.keys())
+                    .map(String::as_str);
                 let help = match did_you_mean(&dep.name, names) {
                     Some(best) => format!("did you mean `{best}`?"),
-                    None => "add a manifest for it under manifests/, or remove the reference".into(),
+                    None => {
+                        "add a manifest for it under manifests/, or remove the reference".into()
+                    }
                 };
                 diags.push(d.at(r.span.clone(), "not in the catalog").with_help(help));
                 continue;
@@ -168,16 +232,28 @@ impl Catalog {
             for feature in &dep.features {
                 let versions = self.versions(&dep.name);
                 if !versions.iter().any(|v| v.features.contains_key(feature)) {
-                    let all: BTreeSet<&str> = versions.iter().flat_map(|v| v.features.keys()).map(String::as_str).collect();
+                    let all: BTreeSet<&str> = versions
+                        .iter()
+                        .flat_map(|v| v.features.keys())
+                        .map(String::as_str)
+                        .collect();
                     let help = match did_you_mean(feature, all.iter().copied()) {
                         Some(best) => format!("did you mean `{best}`?"),
                         None if all.is_empty() => format!("`{}` has no features", dep.name),
-                        None => format!("features of `{}`: {}", dep.name, all.into_iter().collect::<Vec<_>>().join(", ")),
+                        None => format!(
+                            "features of `{}`: {}",
+                            dep.name,
+                            all.into_iter().collect::<Vec<_>>().join(", ")
+                        ),
                     };
                     diags.push(
-                        Diagnostic::error(code, file, format!("`{}` has no feature `{feature}`", dep.name))
-                            .at(r.span.clone(), "unknown feature")
-                            .with_help(help),
+                        Diagnostic::error(
+                            code,
+                            file,
+                            format!("`{}` has no feature `{feature}`", dep.name),
+                        )
+                        .at(r.span.clone(), "unknown feature")
+                        .with_help(help),
                     );
                 }
             }
@@ -185,7 +261,10 @@ impl Catalog {
     }
 
     fn providers_text(&self, virt: &str) -> String {
-        self.virtuals.get(virt).map(|p| p.iter().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        self.virtuals
+            .get(virt)
+            .map(|p| p.iter().cloned().collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
     }
 
     /// Every version of `name`, ascending; empty when unknown.

@@ -134,13 +134,17 @@ pub fn parse_device(file: &SourceFile) -> Result<Device, Diagnostics> {
     let raw: RawProfile = toml_file::parse(file).map_err(|d| Diagnostics(vec![d]))?;
     let mut errors = Diagnostics::default();
     let name = errors.keep(toml_file::name(file, &raw.device.name, "device"));
-    let capabilities =
-        toml_file::names(file, &raw.device.capabilities, "capability", &mut errors).into_iter().collect();
+    let capabilities = toml_file::names(file, &raw.device.capabilities, "capability", &mut errors)
+        .into_iter()
+        .collect();
     let roots = toml_file::requirements(file, &raw.compose.roots, &mut errors);
     if raw.compose.roots.is_empty() {
         errors.push(
             Diagnostic::error(Code::Schema, file, "device has no roots")
-                .at(file.text.find("[compose]").map_or(0..0, |s| s..s + 9), "in this table")
+                .at(
+                    file.text.find("[compose]").map_or(0..0, |s| s..s + 9),
+                    "in this table",
+                )
                 .with_help("list the components the image starts from, e.g. roots = [\"base\"]"),
         );
     }
@@ -149,10 +153,21 @@ pub fn parse_device(file: &SourceFile) -> Result<Device, Diagnostics> {
         let v = errors.keep(toml_file::name(file, virt, "virtual"));
         let c = errors.keep(toml_file::name(file, component, "component"));
         if let (Some(v), Some(c)) = (v, c) {
-            prefer.insert(v, Declared { value: c, span: component.span() });
+            prefer.insert(
+                v,
+                Declared {
+                    value: c,
+                    span: component.span(),
+                },
+            );
         }
     }
-    let kernel_modules = raw.kernel.modules.iter().filter_map(|m| errors.keep(module_name(file, m))).collect();
+    let kernel_modules = raw
+        .kernel
+        .modules
+        .iter()
+        .filter_map(|m| errors.keep(module_name(file, m)))
+        .collect();
     let size = errors.keep(parse_size(raw.image.size.get_ref()).ok_or_else(|| {
         Diagnostic::error(Code::InvalidValue, file, format!("invalid image size `{}`", raw.image.size.get_ref()))
             .at(raw.image.size.span(), "not a size")
@@ -161,9 +176,13 @@ pub fn parse_device(file: &SourceFile) -> Result<Device, Diagnostics> {
     let slots = *raw.image.slots.get_ref();
     if !(1..=2).contains(&slots) {
         errors.push(
-            Diagnostic::error(Code::InvalidValue, file, format!("{slots} root slots are not supported"))
-                .at(raw.image.slots.span(), "must be 1 or 2")
-                .with_help("use slots = 2 for A/B updates, or 1 for an image that is never updated"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                file,
+                format!("{slots} root slots are not supported"),
+            )
+            .at(raw.image.slots.span(), "must be 1 or 2")
+            .with_help("use slots = 2 for A/B updates, or 1 for an image that is never updated"),
         );
     }
     let mut formats = raw.image.formats;
@@ -180,7 +199,11 @@ pub fn parse_device(file: &SourceFile) -> Result<Device, Diagnostics> {
             prefer,
             kernel_modules,
             kernel_cmdline: raw.kernel.cmdline,
-            image: ImageLayout { size, slots, formats },
+            image: ImageLayout {
+                size,
+                slots,
+                formats,
+            },
             file: file.clone(),
             name_span: raw.device.name.span(),
         }),
@@ -191,7 +214,10 @@ pub fn parse_device(file: &SourceFile) -> Result<Device, Diagnostics> {
 /// `"2G"` -> 2 GiB in bytes; `None` for anything else or zero.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let shift = match unit.trim() {
         "" => 0,
         "K" | "KiB" => 10,
@@ -200,7 +226,11 @@ pub fn parse_size(text: &str) -> Option<u64> {
         "T" | "TiB" => 40,
         _ => return None,
     };
-    digits.parse::<u64>().ok()?.checked_mul(1 << shift).filter(|s| *s > 0)
+    digits
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1 << shift)
+        .filter(|s| *s > 0)
 }
 
 #[cfg(test)]

@@ -35,8 +35,14 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -101,7 +107,10 @@ impl Diagnostic {
     }
 
     pub fn warning(code: Code, file: &SourceFile, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(code, file, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, file, message)
+        }
     }
 
     pub fn at(mut self, span: std::ops::Range<usize>, label: impl Into<String>) -> Self {
@@ -121,7 +130,9 @@ impl Diagnostic {
 
     /// 1-based line and column of the span start (1:1 for whole-file problems).
     pub fn line_column(&self) -> (usize, usize) {
-        self.span.as_ref().map_or((1, 1), |s| self.file.line_column(s.start))
+        self.span
+            .as_ref()
+            .map_or((1, 1), |s| self.file.line_column(s.start))
     }
 
     /// The plain-data form written by `--json`.
@@ -172,7 +183,9 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -182,7 +195,10 @@ impl miette::Diagnostic for Diagnostic {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.span.clone()?;
         let span = SourceSpan::from(span.start..span.end.max(span.start));
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(self.label.clone(), span))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            self.label.clone(),
+            span,
+        ))))
     }
 }
 
@@ -228,14 +244,21 @@ impl Diagnostics {
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.error_count();
-        write!(f, "{n} error{} in manifests or devices", if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{n} error{} in manifests or devices",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
 impl std::error::Error for Diagnostics {}
 
 /// The closest candidate to `word`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))

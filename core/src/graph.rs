@@ -14,10 +14,28 @@ pub fn to_dot(resolution: &Resolution) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     writeln!(out, "digraph {} {{", quote(&resolution.device)).unwrap();
     writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"sans-serif\"];\n  edge [fontname=\"sans-serif\", fontsize=10];").unwrap();
-    writeln!(out, "  {} [shape=doubleoctagon, label={}];", quote(&format!("device:{}", resolution.device)), quote(&format!("device {}", resolution.device))).unwrap();
+    writeln!(
+        out,
+        "  {} [shape=doubleoctagon, label={}];",
+        quote(&format!("device:{}", resolution.device)),
+        quote(&format!("device {}", resolution.device))
+    )
+    .unwrap();
     for c in &resolution.components {
-        let features = if c.features.is_empty() { String::new() } else { format!("\\n[{}]", c.features.join(",")) };
-        writeln!(out, "  {} [label=\"{}\\n{}{}\"];", quote(&c.name), c.name, c.version, features).unwrap();
+        let features = if c.features.is_empty() {
+            String::new()
+        } else {
+            format!("\\n[{}]", c.features.join(","))
+        };
+        writeln!(
+            out,
+            "  {} [label=\"{}\\n{}{}\"];",
+            quote(&c.name),
+            c.name,
+            c.version,
+            features
+        )
+        .unwrap();
     }
     let id = |n: &Node| match n {
         Node::Device(d) => quote(&format!("device:{d}")),
@@ -34,7 +52,13 @@ pub fn to_dot(resolution: &Resolution) -> String {
                 EdgeKind::Recommends => ", style=dashed".into(),
                 EdgeKind::Feature { feature: f } => format!(", color=blue, taillabel={}", quote(f)),
             };
-            format!("  {} -> {} [label={}{}];", id(from), id(to), quote(&w.requirement.to_string()), style)
+            format!(
+                "  {} -> {} [label={}{}];",
+                id(from),
+                id(to),
+                quote(&w.requirement.to_string()),
+                style
+            )
         })
         .collect();
     edges.sort();
@@ -42,8 +66,20 @@ pub fn to_dot(resolution: &Resolution) -> String {
         writeln!(out, "{e}").unwrap();
     }
     for d in &resolution.dropped {
-        writeln!(out, "  {} -> {} [label={}, style=dotted, color=gray];", quote(&d.component), quote(&format!("dropped: {}", d.requirement)), quote("recommends (dropped)")).unwrap();
-        writeln!(out, "  {} [shape=plaintext, fontcolor=gray];", quote(&format!("dropped: {}", d.requirement))).unwrap();
+        writeln!(
+            out,
+            "  {} -> {} [label={}, style=dotted, color=gray];",
+            quote(&d.component),
+            quote(&format!("dropped: {}", d.requirement)),
+            quote("recommends (dropped)")
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "  {} [shape=plaintext, fontcolor=gray];",
+            quote(&format!("dropped: {}", d.requirement))
+        )
+        .unwrap();
     }
     out.push_str("}\n");
     out
@@ -67,10 +103,17 @@ pub fn to_svg(dot: &str) -> Result<String, GraphvizError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(GraphvizError::Spawn)?;
-    child.stdin.take().expect("stdin is piped").write_all(dot.as_bytes()).map_err(GraphvizError::Spawn)?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(dot.as_bytes())
+        .map_err(GraphvizError::Spawn)?;
     let output = child.wait_with_output().map_err(GraphvizError::Spawn)?;
     if !output.status.success() {
-        return Err(GraphvizError::Failed(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+        return Err(GraphvizError::Failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
     }
     String::from_utf8(output.stdout).map_err(|e| GraphvizError::Failed(e.to_string()))
 }

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod device;
 pub mod diagnostic;
+pub mod dsl;
 pub mod graph;
 pub mod lock;
 pub mod manifest;

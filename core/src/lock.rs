@@ -43,10 +43,24 @@ pub struct LockedComponent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "kebab-case")]
 pub enum LockChange {
-    Added { component: String, version: Version },
-    Removed { component: String, version: Version },
-    Changed { component: String, from: Version, to: Version },
-    Features { component: String, from: Vec<String>, to: Vec<String> },
+    Added {
+        component: String,
+        version: Version,
+    },
+    Removed {
+        component: String,
+        version: Version,
+    },
+    Changed {
+        component: String,
+        from: Version,
+        to: Version,
+    },
+    Features {
+        component: String,
+        from: Vec<String>,
+        to: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for LockChange {
@@ -54,9 +68,22 @@ impl std::fmt::Display for LockChange {
         match self {
             LockChange::Added { component, version } => write!(f, "add {component} {version}"),
             LockChange::Removed { component, version } => write!(f, "remove {component} {version}"),
-            LockChange::Changed { component, from, to } => write!(f, "change {component} {from} -> {to}"),
-            LockChange::Features { component, from, to } => {
-                write!(f, "change features of {component} [{}] -> [{}]", from.join(","), to.join(","))
+            LockChange::Changed {
+                component,
+                from,
+                to,
+            } => write!(f, "change {component} {from} -> {to}"),
+            LockChange::Features {
+                component,
+                from,
+                to,
+            } => {
+                write!(
+                    f,
+                    "change features of {component} [{}] -> [{}]",
+                    from.join(","),
+                    to.join(",")
+                )
             }
         }
     }
@@ -72,9 +99,17 @@ impl LockFile {
     pub const FORMAT_VERSION: u32 = 1;
 
     pub fn parse(text: &str) -> Result<LockFile, LockParseError> {
-        let lock: LockFile = toml::from_str(text).map_err(|e| LockParseError { message: e.to_string() })?;
+        let lock: LockFile = toml::from_str(text).map_err(|e| LockParseError {
+            message: e.to_string(),
+        })?;
         if lock.version != Self::FORMAT_VERSION {
-            return Err(LockParseError { message: format!("format version {} is not supported (expected {})", lock.version, Self::FORMAT_VERSION) });
+            return Err(LockParseError {
+                message: format!(
+                    "format version {} is not supported (expected {})",
+                    lock.version,
+                    Self::FORMAT_VERSION
+                ),
+            });
         }
         Ok(lock)
     }
@@ -90,7 +125,11 @@ impl LockFile {
 
     /// Locked versions of a device, to prefer while resolving.
     pub fn versions(&self, device: &str) -> BTreeMap<String, Version> {
-        self.device(device).into_iter().flat_map(|d| &d.components).map(|c| (c.name.clone(), c.version.clone())).collect()
+        self.device(device)
+            .into_iter()
+            .flat_map(|d| &d.components)
+            .map(|c| (c.name.clone(), c.version.clone()))
+            .collect()
     }
 
     /// This lock with the device's entry replaced by `resolution` (digests kept where the
@@ -102,31 +141,60 @@ impl LockFile {
             .iter()
             .map(|c| {
                 let digest = old
-                    .and_then(|d| d.components.iter().find(|o| o.name == c.name && o.version == c.version))
+                    .and_then(|d| {
+                        d.components
+                            .iter()
+                            .find(|o| o.name == c.name && o.version == c.version)
+                    })
                     .and_then(|o| o.digest.clone());
-                LockedComponent { name: c.name.clone(), version: c.version.clone(), features: c.features.clone(), digest }
+                LockedComponent {
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    features: c.features.clone(),
+                    digest,
+                }
             })
             .collect();
         components.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut devices: Vec<LockedDevice> = self.devices.iter().filter(|d| d.name != resolution.device).cloned().collect();
-        devices.push(LockedDevice { name: resolution.device.clone(), components });
+        let mut devices: Vec<LockedDevice> = self
+            .devices
+            .iter()
+            .filter(|d| d.name != resolution.device)
+            .cloned()
+            .collect();
+        devices.push(LockedDevice {
+            name: resolution.device.clone(),
+            components,
+        });
         devices.sort_by(|a, b| a.name.cmp(&b.name));
-        LockFile { version: Self::FORMAT_VERSION, devices }
+        LockFile {
+            version: Self::FORMAT_VERSION,
+            devices,
+        }
     }
 
     /// What changes for `device` between this lock and `new`.
     pub fn changes(&self, new: &LockFile, device: &str) -> Vec<LockChange> {
         let map = |l: &LockFile| -> BTreeMap<String, LockedComponent> {
-            l.device(device).into_iter().flat_map(|d| d.components.clone()).map(|c| (c.name.clone(), c)).collect()
+            l.device(device)
+                .into_iter()
+                .flat_map(|d| d.components.clone())
+                .map(|c| (c.name.clone(), c))
+                .collect()
         };
         let (old, new) = (map(self), map(new));
         let mut changes = Vec::new();
         for (name, o) in &old {
             match new.get(name) {
-                None => changes.push(LockChange::Removed { component: name.clone(), version: o.version.clone() }),
-                Some(n) if n.version != o.version => {
-                    changes.push(LockChange::Changed { component: name.clone(), from: o.version.clone(), to: n.version.clone() })
-                }
+                None => changes.push(LockChange::Removed {
+                    component: name.clone(),
+                    version: o.version.clone(),
+                }),
+                Some(n) if n.version != o.version => changes.push(LockChange::Changed {
+                    component: name.clone(),
+                    from: o.version.clone(),
+                    to: n.version.clone(),
+                }),
                 Some(n) if n.features != o.features => changes.push(LockChange::Features {
                     component: name.clone(),
                     from: o.features.clone(),
@@ -137,7 +205,10 @@ impl LockFile {
         }
         for (name, n) in &new {
             if !old.contains_key(name) {
-                changes.push(LockChange::Added { component: name.clone(), version: n.version.clone() });
+                changes.push(LockChange::Added {
+                    component: name.clone(),
+                    version: n.version.clone(),
+                });
             }
         }
         changes

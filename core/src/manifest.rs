@@ -50,7 +50,10 @@ pub struct Component {
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// A package (and optionally one binary) of this workspace, built for musl.
-    Cargo { package: String, bin: Option<String> },
+    Cargo {
+        package: String,
+        bin: Option<String>,
+    },
     /// Files and folders from the project folder.
     Files(Vec<FilesEntry>),
     /// Debian packages, `name` or `name=version` as apt writes them.
@@ -222,22 +225,39 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
     for c in &conflicts {
         if c.value.alternatives.len() > 1 {
             errors.push(
-                Diagnostic::error(Code::InvalidRequirement, file, "a conflict names one component or virtual")
-                    .at(c.span.clone(), "has alternatives")
-                    .with_help("write one `conflicts` entry per component"),
+                Diagnostic::error(
+                    Code::InvalidRequirement,
+                    file,
+                    "a conflict names one component or virtual",
+                )
+                .at(c.span.clone(), "has alternatives")
+                .with_help("write one `conflicts` entry per component"),
             );
         }
     }
-    let source = raw.source.as_ref().and_then(|s| errors.keep(lower_source(file, s)));
-    let files = raw.files.iter().filter_map(|f| errors.keep(lower_file(file, f))).collect();
+    let source = raw
+        .source
+        .as_ref()
+        .and_then(|s| errors.keep(lower_source(file, s)));
+    let files = raw
+        .files
+        .iter()
+        .filter_map(|f| errors.keep(lower_file(file, f)))
+        .collect();
     let mut services: Vec<Service> = Vec::new();
     for s in &raw.service {
-        let Some(service) = errors.keep(lower_service(file, s)) else { continue };
+        let Some(service) = errors.keep(lower_service(file, s)) else {
+            continue;
+        };
         if services.iter().any(|o| o.name == service.name) {
             errors.push(
-                Diagnostic::error(Code::Duplicate, file, format!("service `{}` is declared twice", service.name))
-                    .at(s.name.span(), "second declaration")
-                    .with_help("give each [[service]] of a component its own name"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    file,
+                    format!("service `{}` is declared twice", service.name),
+                )
+                .at(s.name.span(), "second declaration")
+                .with_help("give each [[service]] of a component its own name"),
             );
         } else {
             services.push(service);
@@ -273,7 +293,12 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
 }
 
 fn lower_source(file: &SourceFile, raw: &RawSource) -> Result<Source, Diagnostic> {
-    let given = [raw.cargo.is_some(), raw.files.is_some(), raw.deb.is_some(), raw.kernel.is_some()];
+    let given = [
+        raw.cargo.is_some(),
+        raw.files.is_some(),
+        raw.deb.is_some(),
+        raw.kernel.is_some(),
+    ];
     if given.iter().filter(|g| **g).count() != 1 {
         let (line, _) = file.line_column(file.text.find("[source]").unwrap_or(0));
         return Err(Diagnostic::error(
@@ -281,14 +306,22 @@ fn lower_source(file: &SourceFile, raw: &RawSource) -> Result<Source, Diagnostic
             file,
             format!("[source] must name exactly one of cargo, files, deb, kernel (line {line})"),
         )
-        .at(file.text.find("[source]").map_or(0..0, |s| s..s + 8), "here")
+        .at(
+            file.text.find("[source]").map_or(0..0, |s| s..s + 8),
+            "here",
+        )
         .with_help("split a component with several kinds of payload into several components"));
     }
     if let Some(c) = &raw.cargo {
-        return Ok(Source::Cargo { package: c.package.clone(), bin: c.bin.clone() });
+        return Ok(Source::Cargo {
+            package: c.package.clone(),
+            bin: c.bin.clone(),
+        });
     }
     if let Some(k) = &raw.kernel {
-        return Ok(Source::Kernel { package: k.package.clone() });
+        return Ok(Source::Kernel {
+            package: k.package.clone(),
+        });
     }
     if let Some(debs) = &raw.deb {
         return debs
@@ -315,9 +348,13 @@ fn lower_source(file: &SourceFile, raw: &RawSource) -> Result<Source, Diagnostic
         .map(|e| {
             let from = e.from.get_ref();
             if from.starts_with('/') || from.split('/').any(|c| c == "..") || from.is_empty() {
-                return Err(Diagnostic::error(Code::InvalidValue, file, format!("source path `{from}` leaves the project folder"))
-                    .at(e.from.span(), "must stay inside the project")
-                    .with_help("use a path relative to the project folder, without `..`"));
+                return Err(Diagnostic::error(
+                    Code::InvalidValue,
+                    file,
+                    format!("source path `{from}` leaves the project folder"),
+                )
+                .at(e.from.span(), "must stay inside the project")
+                .with_help("use a path relative to the project folder, without `..`"));
             }
             Ok(FilesEntry {
                 from: from.clone(),
@@ -334,7 +371,12 @@ fn lower_file(file: &SourceFile, raw: &RawFile) -> Result<FileEntry, Diagnostic>
     Ok(FileEntry {
         path: image_path(file, &raw.path)?,
         content: raw.content.clone(),
-        mode: raw.mode.as_ref().map(|m| mode(file, m)).transpose()?.unwrap_or(0o644),
+        mode: raw
+            .mode
+            .as_ref()
+            .map(|m| mode(file, m))
+            .transpose()?
+            .unwrap_or(0o644),
         owner: raw.owner.clone().unwrap_or_else(|| "root:root".into()),
     })
 }
@@ -344,13 +386,19 @@ fn lower_service(file: &SourceFile, raw: &RawService) -> Result<Service, Diagnos
     match raw.exec.get_ref().first() {
         Some(program) if program.starts_with('/') => {}
         _ => {
-            return Err(Diagnostic::error(Code::InvalidValue, file, format!("service `{name}` needs an absolute program path in `exec`"))
-                .at(raw.exec.span(), "first element must be an absolute path")
-                .with_help("write e.g. exec = [\"/usr/bin/program\", \"--flag\"]"));
+            return Err(Diagnostic::error(
+                Code::InvalidValue,
+                file,
+                format!("service `{name}` needs an absolute program path in `exec`"),
+            )
+            .at(raw.exec.span(), "first element must be an absolute path")
+            .with_help("write e.g. exec = [\"/usr/bin/program\", \"--flag\"]"));
         }
     }
     let names = |list: &[Spanned<String>]| -> Result<Vec<String>, Diagnostic> {
-        list.iter().map(|n| toml_file::name(file, n, "service")).collect()
+        list.iter()
+            .map(|n| toml_file::name(file, n, "service"))
+            .collect()
     };
     Ok(Service {
         name,
@@ -366,28 +414,46 @@ fn image_path(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagno
     if p.starts_with('/') && !p.split('/').any(|c| c == ".." || c == ".") {
         Ok(p.clone())
     } else {
-        Err(Diagnostic::error(Code::InvalidValue, file, format!("image path `{p}` is not absolute and normal"))
-            .at(raw.span(), "invalid image path")
-            .with_help("paths in the image are absolute, without `.` or `..`, e.g. `/etc/hostname`"))
+        Err(Diagnostic::error(
+            Code::InvalidValue,
+            file,
+            format!("image path `{p}` is not absolute and normal"),
+        )
+        .at(raw.span(), "invalid image path")
+        .with_help("paths in the image are absolute, without `.` or `..`, e.g. `/etc/hostname`"))
     }
 }
 
 fn mode(file: &SourceFile, raw: &Spanned<String>) -> Result<u32, Diagnostic> {
-    u32::from_str_radix(raw.get_ref(), 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
-        Diagnostic::error(Code::InvalidValue, file, format!("invalid file mode `{}`", raw.get_ref()))
+    u32::from_str_radix(raw.get_ref(), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| {
+            Diagnostic::error(
+                Code::InvalidValue,
+                file,
+                format!("invalid file mode `{}`", raw.get_ref()),
+            )
             .at(raw.span(), "not an octal mode")
             .with_help("write the mode as an octal string, e.g. \"0644\" or \"0755\"")
-    })
+        })
 }
 
 /// Kernel module names as `modprobe` takes them (`virtio_blk`).
 pub(crate) fn module_name(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> {
     let m = raw.get_ref();
-    if !m.is_empty() && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !m.is_empty()
+        && m.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         Ok(m.replace('-', "_"))
     } else {
-        Err(Diagnostic::error(Code::InvalidName, file, format!("invalid kernel module name `{m}`"))
-            .at(raw.span(), "not a module name")
-            .with_help("write the module name as modprobe takes it, e.g. `virtio_blk`"))
+        Err(Diagnostic::error(
+            Code::InvalidName,
+            file,
+            format!("invalid kernel module name `{m}`"),
+        )
+        .at(raw.span(), "not a module name")
+        .with_help("write the module name as modprobe takes it, e.g. `virtio_blk`"))
     }
 }

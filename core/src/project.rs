@@ -16,11 +16,20 @@ pub enum ProjectError {
     #[error("no compose project found in {start} or any parent folder")]
     NotFound { start: PathBuf },
     #[error("{path} is not a compose project: it has no `{missing}` folder")]
-    NotAProject { path: PathBuf, missing: &'static str },
+    NotAProject {
+        path: PathBuf,
+        missing: &'static str,
+    },
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Invalid(#[from] Diagnostics),
     #[error(transparent)]
@@ -52,18 +61,27 @@ impl Project {
         start
             .ancestors()
             .find(|dir| dir.join("manifests").is_dir() && dir.join("devices").is_dir())
-            .map(|dir| Project { root: dir.to_path_buf() })
-            .ok_or_else(|| ProjectError::NotFound { start: start.to_path_buf() })
+            .map(|dir| Project {
+                root: dir.to_path_buf(),
+            })
+            .ok_or_else(|| ProjectError::NotFound {
+                start: start.to_path_buf(),
+            })
     }
 
     /// Exactly `dir`, which must hold `manifests/` and `devices/`.
     pub fn open(dir: &Path) -> Result<Project, ProjectError> {
         for missing in ["manifests", "devices"] {
             if !dir.join(missing).is_dir() {
-                return Err(ProjectError::NotAProject { path: dir.to_path_buf(), missing });
+                return Err(ProjectError::NotAProject {
+                    path: dir.to_path_buf(),
+                    missing,
+                });
             }
         }
-        Ok(Project { root: dir.to_path_buf() })
+        Ok(Project {
+            root: dir.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -76,7 +94,10 @@ impl Project {
         let devices = self.read_folder("devices")?;
         let mut errors = Diagnostics::default();
         let mut decoded = |files: Vec<(String, Vec<u8>)>| -> Vec<SourceFile> {
-            files.into_iter().filter_map(|(path, bytes)| errors.keep(toml_file::decode(&path, bytes))).collect()
+            files
+                .into_iter()
+                .filter_map(|(path, bytes)| errors.keep(toml_file::decode(&path, bytes)))
+                .collect()
         };
         let manifests = decoded(manifests);
         let devices = decoded(devices);
@@ -93,10 +114,16 @@ impl Project {
 
     fn read_folder(&self, folder: &str) -> Result<Vec<(String, Vec<u8>)>, ProjectError> {
         let dir = self.root.join(folder);
-        let entries = fs::read_dir(&dir).map_err(|source| ProjectError::Read { path: dir.clone(), source })?;
+        let entries = fs::read_dir(&dir).map_err(|source| ProjectError::Read {
+            path: dir.clone(),
+            source,
+        })?;
         let mut files = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| ProjectError::Read { path: dir.clone(), source })?;
+            let entry = entry.map_err(|source| ProjectError::Read {
+                path: dir.clone(),
+                source,
+            })?;
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
                 let bytes = read_limited(&path)?;
@@ -131,17 +158,26 @@ impl Project {
 /// Reads at most one byte past the size limit, so a huge file is never read whole.
 fn read_limited(path: &Path) -> Result<Vec<u8>, ProjectError> {
     use std::io::Read;
-    let file = fs::File::open(path).map_err(|source| ProjectError::Read { path: path.to_path_buf(), source })?;
+    let file = fs::File::open(path).map_err(|source| ProjectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut bytes = Vec::new();
     file.take(toml_file::MAX_FILE_SIZE as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| ProjectError::Read { path: path.to_path_buf(), source })?;
+        .map_err(|source| ProjectError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(bytes)
 }
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProjectError> {
-    let err = |source| ProjectError::Write { path: path.to_path_buf(), source };
+    let err = |source| ProjectError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;

@@ -142,7 +142,11 @@ fn parse_dependency(text: &str, base: usize) -> Result<Dependency, RequirementEr
                 .into(),
         })?
     };
-    Ok(Dependency { name: name.to_string(), features, req })
+    Ok(Dependency {
+        name: name.to_string(),
+        features,
+        req,
+    })
 }
 
 #[cfg(test)]
@@ -162,14 +166,23 @@ mod tests {
     fn parses_requirements() {
         check("base", "base (1 alternatives)");
         check("compositor >= 0.1", "compositor >=0.1 (1 alternatives)");
-        check("init-compose | init-busybox", "init-compose | init-busybox (2 alternatives)");
-        check("shell[debug, a] >=1, <2", "shell[a,debug] >=1, <2 (1 alternatives)");
+        check(
+            "init-compose | init-busybox",
+            "init-compose | init-busybox (2 alternatives)",
+        );
+        check(
+            "shell[debug, a] >=1, <2",
+            "shell[a,debug] >=1, <2 (1 alternatives)",
+        );
         check("a 0.2", "a ^0.2 (1 alternatives)");
     }
 
     #[test]
     fn reports_where_a_requirement_is_wrong() {
-        check("base >= x", "error at 5..9: invalid version requirement `>= x`: unexpected character 'x' while parsing major version number");
+        check(
+            "base >= x",
+            "error at 5..9: invalid version requirement `>= x`: unexpected character 'x' while parsing major version number",
+        );
         check("a | ", "error at 4..5: missing component name");
         check("Base", "error at 0..4: invalid name `Base`");
         check("a[b", "error at 1..3: unclosed `[` in feature list");

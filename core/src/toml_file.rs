@@ -18,9 +18,15 @@ pub fn decode(path: &str, bytes: Vec<u8>) -> Result<SourceFile, Diagnostic> {
         return Err(Diagnostic::error(
             Code::TooLarge,
             &file,
-            format!("{path} is {} bytes; manifest and device files are limited to {} bytes", bytes.len(), MAX_FILE_SIZE),
+            format!(
+                "{path} is {} bytes; manifest and device files are limited to {} bytes",
+                bytes.len(),
+                MAX_FILE_SIZE
+            ),
         )
-        .with_help("a manifest only describes a component; keep payloads in the component's source"));
+        .with_help(
+            "a manifest only describes a component; keep payloads in the component's source",
+        ));
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile::new(path, text)),
@@ -32,7 +38,9 @@ pub fn decode(path: &str, bytes: Vec<u8>) -> Result<SourceFile, Diagnostic> {
             Err(Diagnostic::error(
                 Code::NotUtf8,
                 &file,
-                format!("{path} is not valid UTF-8 (first bad byte at line {line}, column {column})"),
+                format!(
+                    "{path} is not valid UTF-8 (first bad byte at line {line}, column {column})"
+                ),
             )
             .at(valid..valid + 1, "invalid UTF-8 here")
             .with_help("TOML files must be UTF-8; re-save the file as UTF-8"))
@@ -68,7 +76,9 @@ fn from_toml_error(file: &SourceFile, e: &toml::de::Error) -> Diagnostic {
         };
     }
     if message.starts_with("missing field `") {
-        let key = message.trim_start_matches("missing field `").trim_end_matches('`');
+        let key = message
+            .trim_start_matches("missing field `")
+            .trim_end_matches('`');
         return Diagnostic::error(Code::Schema, file, format!("missing key `{key}`"))
             .at(span, "in this table")
             .with_help(format!("add `{key} = ...` to this table"));
@@ -84,17 +94,33 @@ fn from_toml_error(file: &SourceFile, e: &toml::de::Error) -> Diagnostic {
 /// Splits serde's "x`, expected one of `a`, `b`" tail into the key and the expected keys.
 fn split_unknown(rest: &str) -> (&str, Vec<String>) {
     let (key, tail) = rest.split_once('`').unwrap_or((rest, ""));
-    let expected = tail.split('`').skip(1).step_by(2).map(str::to_string).collect();
+    let expected = tail
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
     (key, expected)
 }
 
 /// Checked names of a list; bad ones become diagnostics in `errors`.
-pub fn names(file: &SourceFile, list: &[Spanned<String>], what: &str, errors: &mut Diagnostics) -> Vec<String> {
-    list.iter().filter_map(|n| errors.keep(name(file, n, what))).collect()
+pub fn names(
+    file: &SourceFile,
+    list: &[Spanned<String>],
+    what: &str,
+    errors: &mut Diagnostics,
+) -> Vec<String> {
+    list.iter()
+        .filter_map(|n| errors.keep(name(file, n, what)))
+        .collect()
 }
 
 /// Parsed requirements of a list; bad ones become diagnostics in `errors`.
-pub fn requirements(file: &SourceFile, list: &[Spanned<String>], errors: &mut Diagnostics) -> Vec<Declared<Requirement>> {
+pub fn requirements(
+    file: &SourceFile,
+    list: &[Spanned<String>],
+    errors: &mut Diagnostics,
+) -> Vec<Declared<Requirement>> {
     list.iter()
         .filter_map(|r| errors.keep(requirement(file, r)))
         .map(|(value, span)| Declared { value, span })
@@ -109,11 +135,16 @@ pub fn requirement(
     let span = raw.span();
     // The span covers the quotes; the string starts one byte in for basic strings.
     let inner = span.start + 1;
-    requirement::parse_requirement(raw.get_ref()).map(|r| (r, span.clone())).map_err(|e| {
-        Diagnostic::error(Code::InvalidRequirement, file, e.message)
-            .at(inner + e.range.start..inner + e.range.end, "in this requirement")
-            .with_help(e.help)
-    })
+    requirement::parse_requirement(raw.get_ref())
+        .map(|r| (r, span.clone()))
+        .map_err(|e| {
+            Diagnostic::error(Code::InvalidRequirement, file, e.message)
+                .at(
+                    inner + e.range.start..inner + e.range.end,
+                    "in this requirement",
+                )
+                .with_help(e.help)
+        })
 }
 
 /// A name (component, capability, service, feature), checked against the naming rules.
@@ -121,17 +152,25 @@ pub fn name(file: &SourceFile, raw: &Spanned<String>, what: &str) -> Result<Stri
     if requirement::is_valid_name(raw.get_ref()) {
         Ok(raw.get_ref().clone())
     } else {
-        Err(Diagnostic::error(Code::InvalidName, file, format!("invalid {what} name `{}`", raw.get_ref()))
-            .at(raw.span(), "invalid name")
-            .with_help(NAME_RULE))
+        Err(Diagnostic::error(
+            Code::InvalidName,
+            file,
+            format!("invalid {what} name `{}`", raw.get_ref()),
+        )
+        .at(raw.span(), "invalid name")
+        .with_help(NAME_RULE))
     }
 }
 
 /// A semver version.
 pub fn version(file: &SourceFile, raw: &Spanned<String>) -> Result<semver::Version, Diagnostic> {
     semver::Version::parse(raw.get_ref()).map_err(|e| {
-        Diagnostic::error(Code::InvalidVersion, file, format!("invalid version `{}`: {e}", raw.get_ref()))
-            .at(raw.span(), "not a semver version")
-            .with_help("versions are semver: MAJOR.MINOR.PATCH, e.g. `0.1.0` or `1.2.3-rc.1`")
+        Diagnostic::error(
+            Code::InvalidVersion,
+            file,
+            format!("invalid version `{}`: {e}", raw.get_ref()),
+        )
+        .at(raw.span(), "not a semver version")
+        .with_help("versions are semver: MAJOR.MINOR.PATCH, e.g. `0.1.0` or `1.2.3-rc.1`")
     })
 }

@@ -48,10 +48,14 @@ pub struct OptionReport {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
-    Taken { reason: String },
-    /// Ranked before the taken option, but taking it leads to these facts.
-    Impossible { because: Vec<Fact> },
-    /// Ranked after the taken option, so never needed.
+    Taken {
+        reason: String,
+    },
+    /// Taking it leads to these facts (empty: it fails only together with other choices).
+    Impossible {
+        because: Vec<Fact>,
+    },
+    /// Possible, but ranked after the taken option, so never needed.
     NotNeeded,
 }
 
@@ -77,7 +81,8 @@ pub fn explain(
         })
         .collect();
     let relevant = |c: &&ChoiceMade| {
-        path.iter().any(|s| s.edge.requirement == c.requirement) || c.options.iter().any(|o| o.name == component)
+        path.iter().any(|s| s.edge.requirement == c.requirement)
+            || c.options.iter().any(|o| o.name == component)
     };
     let mut choices = Vec::new();
     for choice in resolution.choices.iter().filter(relevant) {
@@ -86,10 +91,23 @@ pub fn explain(
     let dropped = resolution
         .dropped
         .iter()
-        .filter(|d| d.component == component || d.requirement.alternatives.iter().any(|a| a.name == component))
+        .filter(|d| {
+            d.component == component
+                || d.requirement
+                    .alternatives
+                    .iter()
+                    .any(|a| a.name == component)
+        })
         .cloned()
         .collect();
-    Ok(Explanation { device: resolution.device.clone(), component: component.to_string(), version, path, choices, dropped })
+    Ok(Explanation {
+        device: resolution.device.clone(),
+        component: component.to_string(),
+        version,
+        path,
+        choices,
+        dropped,
+    })
 }
 
 fn report_choice(
@@ -115,18 +133,32 @@ fn report_choice(
                 _ => "the first option that can be taken".into(),
             };
             Outcome::Taken { reason }
-        } else if i < choice.taken {
-            let mut forced = options.clone();
-            forced.extra_roots.push(Requirement { alternatives: vec![option.clone()] });
-            match resolve(catalog, &resolution.device, &forced) {
-                Err(ResolveError::NoSolution { facts, .. }) => Outcome::Impossible { because: facts },
-                Err(other) => return Err(other),
-                Ok(_) => Outcome::Impossible { because: Vec::new() },
-            }
         } else {
-            Outcome::NotNeeded
+            let mut forced = options.clone();
+            forced.extra_roots.push(Requirement {
+                alternatives: vec![option.clone()],
+            });
+            match resolve(catalog, &resolution.device, &forced) {
+                Err(ResolveError::NoSolution { facts, .. }) => {
+                    Outcome::Impossible { because: facts }
+                }
+                Err(other) => return Err(other),
+                Ok(_) if i > choice.taken => Outcome::NotNeeded,
+                // Possible alone, yet ranked before the taken option: it only fails together
+                // with the other choices (pubgrub backtracked over it).
+                Ok(_) => Outcome::Impossible {
+                    because: Vec::new(),
+                },
+            }
         };
-        reports.push(OptionReport { option: option.clone(), outcome });
+        reports.push(OptionReport {
+            option: option.clone(),
+            outcome,
+        });
     }
-    Ok(ChoiceReport { requirement: choice.requirement.clone(), virtual_name: choice.virtual_name.clone(), options: reports })
+    Ok(ChoiceReport {
+        requirement: choice.requirement.clone(),
+        virtual_name: choice.virtual_name.clone(),
+        options: reports,
+    })
 }

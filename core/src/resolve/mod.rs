@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::requirement::{Dependency, Requirement};
-use provider::{Pkg, Provider};
 pub use explain::{ChoiceReport, Explanation, OptionReport, Outcome, Step, explain};
+use provider::{Pkg, Provider};
 pub use report::Fact;
 
 /// What the resolver is asked besides the device.
@@ -68,7 +68,9 @@ pub enum EdgeKind {
     Requires,
     Recommends,
     /// Required by this feature of the source component.
-    Feature { feature: String },
+    Feature {
+        feature: String,
+    },
 }
 
 /// A recommends that could not be taken, and why.
@@ -136,7 +138,11 @@ impl Resolution {
         while at != start {
             let e = parent.get(&at)?;
             let (from, to) = self.graph.edge_endpoints(*e)?;
-            path.push((self.graph[from].clone(), self.graph[*e].clone(), self.graph[to].clone()));
+            path.push((
+                self.graph[from].clone(),
+                self.graph[*e].clone(),
+                self.graph[to].clone(),
+            ));
             at = from;
         }
         path.reverse();
@@ -149,7 +155,9 @@ impl Resolution {
 pub enum ResolveError {
     #[error("unknown device `{name}`")]
     UnknownDevice { name: String, known: Vec<String> },
-    #[error("device `{device}` cannot be composed: no set of components satisfies every requirement")]
+    #[error(
+        "device `{device}` cannot be composed: no set of components satisfies every requirement"
+    )]
     NoSolution { device: String, facts: Vec<Fact> },
     #[error("dependency cycle in device `{device}`: {}", cycle.join(" -> "))]
     Cycle { device: String, cycle: Vec<String> },
@@ -176,7 +184,11 @@ impl ResolveError {
 }
 
 /// Resolves `device_name` against the catalog.
-pub fn resolve(catalog: &Catalog, device_name: &str, options: &ResolveOptions) -> Result<Resolution, ResolveError> {
+pub fn resolve(
+    catalog: &Catalog,
+    device_name: &str,
+    options: &ResolveOptions,
+) -> Result<Resolution, ResolveError> {
     let mut resolution = solve(catalog, device_name, options)?;
     for dropped in &mut resolution.dropped {
         let mut forced = options.clone();
@@ -188,17 +200,30 @@ pub fn resolve(catalog: &Catalog, device_name: &str, options: &ResolveOptions) -
     Ok(resolution)
 }
 
-fn solve(catalog: &Catalog, device_name: &str, options: &ResolveOptions) -> Result<Resolution, ResolveError> {
-    let device = catalog.device(device_name).ok_or_else(|| ResolveError::UnknownDevice {
-        name: device_name.to_string(),
-        known: catalog.devices().map(|d| d.name.clone()).collect(),
-    })?;
-    let provider = Provider::new(catalog, device, &options.locked, options.extra_roots.clone());
+fn solve(
+    catalog: &Catalog,
+    device_name: &str,
+    options: &ResolveOptions,
+) -> Result<Resolution, ResolveError> {
+    let device = catalog
+        .device(device_name)
+        .ok_or_else(|| ResolveError::UnknownDevice {
+            name: device_name.to_string(),
+            known: catalog.devices().map(|d| d.name.clone()).collect(),
+        })?;
+    let provider = Provider::new(
+        catalog,
+        device,
+        &options.locked,
+        options.extra_roots.clone(),
+    );
     let solution = match pubgrub::resolve(&provider, Pkg::Root, 0u32) {
         Ok(s) => s,
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
-            return Err(ResolveError::NoSolution { device: device.name.clone(), facts: report::facts(&provider, &tree) });
+        Err(PubGrubError::NoSolution(tree)) => {
+            return Err(ResolveError::NoSolution {
+                device: device.name.clone(),
+                facts: report::facts(&provider, &tree),
+            });
         }
         Err(other) => unreachable!("the provider never fails: {other:?}"),
     };
@@ -218,7 +243,14 @@ struct Builder<'p, 'c> {
 
 impl<'p, 'c> Builder<'p, 'c> {
     fn new(provider: &'p Provider<'c>, selected: &'p HashMap<Pkg, u32>) -> Self {
-        Builder { provider, selected, graph: DiGraph::new(), nodes: BTreeMap::new(), choices: Vec::new(), dropped: Vec::new() }
+        Builder {
+            provider,
+            selected,
+            graph: DiGraph::new(),
+            nodes: BTreeMap::new(),
+            choices: Vec::new(),
+            dropped: Vec::new(),
+        }
     }
 
     fn node(&mut self, node: Node) -> NodeIndex {
@@ -234,12 +266,27 @@ impl<'p, 'c> Builder<'p, 'c> {
         let p = self.provider;
         let device = p.device.name.clone();
         let root = self.node(Node::Device(device.clone()));
-        let roots: Vec<Requirement> = p.device.roots.iter().map(|r| r.value.clone()).chain(p.extra_roots.clone()).collect();
+        let roots: Vec<Requirement> = p
+            .device
+            .roots
+            .iter()
+            .map(|r| r.value.clone())
+            .chain(p.extra_roots.clone())
+            .collect();
         for r in &roots {
             self.link(root, r, EdgeKind::Requires);
         }
-        let mut chosen: Vec<(u32, u32)> =
-            self.selected.iter().filter_map(|(pkg, v)| if let Pkg::Comp(id) = pkg { Some((*id, *v)) } else { None }).collect();
+        let mut chosen: Vec<(u32, u32)> = self
+            .selected
+            .iter()
+            .filter_map(|(pkg, v)| {
+                if let Pkg::Comp(id) = pkg {
+                    Some((*id, *v))
+                } else {
+                    None
+                }
+            })
+            .collect();
         chosen.sort();
         let mut components = BTreeMap::new();
         for &(id, index) in &chosen {
@@ -254,36 +301,74 @@ impl<'p, 'c> Builder<'p, 'c> {
                 if enabled {
                     features.push(feature.clone());
                     for r in requires {
-                        self.link(from, &r.value, EdgeKind::Feature { feature: feature.clone() });
+                        self.link(
+                            from,
+                            &r.value,
+                            EdgeKind::Feature {
+                                feature: feature.clone(),
+                            },
+                        );
                     }
                 }
             }
             for r in &c.recommends {
-                let taken = p.recommend_id(&r.value).and_then(|id| self.selected.get(&Pkg::Recommend(id))) == Some(&0);
+                let taken = p
+                    .recommend_id(&r.value)
+                    .and_then(|id| self.selected.get(&Pkg::Recommend(id)))
+                    == Some(&0);
                 if taken {
                     self.link(from, &r.value, EdgeKind::Recommends);
-                } else if !self.dropped.iter().any(|d| d.requirement == r.value && d.component == c.name) {
-                    self.dropped.push(Dropped { component: c.name.clone(), requirement: r.value.clone(), because: Vec::new() });
+                } else if !self
+                    .dropped
+                    .iter()
+                    .any(|d| d.requirement == r.value && d.component == c.name)
+                {
+                    self.dropped.push(Dropped {
+                        component: c.name.clone(),
+                        requirement: r.value.clone(),
+                        because: Vec::new(),
+                    });
                 }
             }
             components.insert(
                 c.name.clone(),
-                Chosen { name: c.name.clone(), version: c.version.clone(), summary: c.summary.clone(), features },
+                Chosen {
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    summary: c.summary.clone(),
+                    features,
+                },
             );
         }
         let order = self.start_order(&device)?;
-        let components = order.into_iter().filter_map(|n| components.remove(&n)).collect();
+        let components = order
+            .into_iter()
+            .filter_map(|n| components.remove(&n))
+            .collect();
         self.choices.sort_by_key(|c| c.requirement.to_string());
         self.choices.dedup();
-        Ok(Resolution { device, components, graph: self.graph, dropped: self.dropped, choices: self.choices })
+        Ok(Resolution {
+            device,
+            components,
+            graph: self.graph,
+            dropped: self.dropped,
+            choices: self.choices,
+        })
     }
 
     /// Adds an edge from `from` to every component that satisfies `requirement`.
     fn link(&mut self, from: NodeIndex, requirement: &Requirement, kind: EdgeKind) {
         for target in self.targets(requirement) {
             let to = self.node(Node::Component(target));
-            let edge = Edge { kind: kind.clone(), requirement: requirement.clone() };
-            if !self.graph.edges_connecting(from, to).any(|e| e.weight() == &edge) {
+            let edge = Edge {
+                kind: kind.clone(),
+                requirement: requirement.clone(),
+            };
+            if !self
+                .graph
+                .edges_connecting(from, to)
+                .any(|e| e.weight() == &edge)
+            {
                 self.graph.add_edge(from, to, edge);
             }
         }
@@ -297,7 +382,9 @@ impl<'p, 'c> Builder<'p, 'c> {
             match pkg {
                 Pkg::Comp(id) => out.push(p.names[id as usize].to_string()),
                 Pkg::Choice(id) => {
-                    let Some(&taken) = self.selected.get(&pkg) else { continue };
+                    let Some(&taken) = self.selected.get(&pkg) else {
+                        continue;
+                    };
                     let choice = p.choice(id);
                     let option = choice.options[taken as usize].clone();
                     self.choices.push(ChoiceMade {
@@ -306,7 +393,9 @@ impl<'p, 'c> Builder<'p, 'c> {
                         options: choice.options.clone(),
                         taken: taken as usize,
                     });
-                    out.extend(self.targets(&Requirement { alternatives: vec![option] }));
+                    out.extend(self.targets(&Requirement {
+                        alternatives: vec![option],
+                    }));
                 }
                 _ => {}
             }
@@ -318,14 +407,28 @@ impl<'p, 'c> Builder<'p, 'c> {
     /// Kahn's algorithm over hard edges, smallest name first among the ready ones.
     fn start_order(&self, device: &str) -> Result<Vec<String>, ResolveError> {
         let hard = |e: &Edge| !matches!(e.kind, EdgeKind::Recommends);
-        let comps: Vec<NodeIndex> =
-            self.graph.node_indices().filter(|i| matches!(self.graph[*i], Node::Component(_))).collect();
+        let comps: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|i| matches!(self.graph[*i], Node::Component(_)))
+            .collect();
         let mut pending: HashMap<NodeIndex, usize> = comps
             .iter()
-            .map(|&i| (i, self.graph.edges(i).filter(|e| hard(e.weight()) && e.target() != i).count()))
+            .map(|&i| {
+                (
+                    i,
+                    self.graph
+                        .edges(i)
+                        .filter(|e| hard(e.weight()) && e.target() != i)
+                        .count(),
+                )
+            })
             .collect();
-        let mut ready: BTreeSet<(&str, NodeIndex)> =
-            pending.iter().filter(|(_, n)| **n == 0).map(|(i, _)| (self.graph[*i].name(), *i)).collect();
+        let mut ready: BTreeSet<(&str, NodeIndex)> = pending
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(i, _)| (self.graph[*i].name(), *i))
+            .collect();
         let mut order = Vec::new();
         while let Some((name, i)) = ready.pop_first() {
             order.push(name.to_string());
@@ -345,12 +448,22 @@ impl<'p, 'c> Builder<'p, 'c> {
         if pending.is_empty() {
             return Ok(order);
         }
-        Err(ResolveError::Cycle { device: device.to_string(), cycle: self.find_cycle(&pending, hard) })
+        Err(ResolveError::Cycle {
+            device: device.to_string(),
+            cycle: self.find_cycle(&pending, hard),
+        })
     }
 
     /// A cycle among the nodes Kahn's algorithm could not order, smallest name first.
-    fn find_cycle(&self, pending: &HashMap<NodeIndex, usize>, hard: impl Fn(&Edge) -> bool) -> Vec<String> {
-        let start = *pending.keys().min_by_key(|i| self.graph[**i].name()).expect("a cycle has nodes");
+    fn find_cycle(
+        &self,
+        pending: &HashMap<NodeIndex, usize>,
+        hard: impl Fn(&Edge) -> bool,
+    ) -> Vec<String> {
+        let start = *pending
+            .keys()
+            .min_by_key(|i| self.graph[**i].name())
+            .expect("a cycle has nodes");
         let mut path = vec![start];
         loop {
             let at = *path.last().expect("path starts with one node");
@@ -363,12 +476,17 @@ impl<'p, 'c> Builder<'p, 'c> {
             next.sort_by_key(|i| self.graph[*i].name());
             let Some(&n) = next.first() else { break };
             if let Some(pos) = path.iter().position(|p| *p == n) {
-                let mut cycle: Vec<String> = path[pos..].iter().map(|i| self.graph[*i].name().to_string()).collect();
+                let mut cycle: Vec<String> = path[pos..]
+                    .iter()
+                    .map(|i| self.graph[*i].name().to_string())
+                    .collect();
                 cycle.push(self.graph[n].name().to_string());
                 return cycle;
             }
             path.push(n);
         }
-        path.iter().map(|i| self.graph[*i].name().to_string()).collect()
+        path.iter()
+            .map(|i| self.graph[*i].name().to_string())
+            .collect()
     }
 }

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt;
 
-use pubgrub::{Dependencies, DependencyConstraints, DependencyProvider, PackageResolutionStatistics, Ranges};
+use pubgrub::{
+    Dependencies, DependencyConstraints, DependencyProvider, PackageResolutionStatistics, Ranges,
+};
 use semver::Version;
 
 use crate::catalog::Catalog;
@@ -117,7 +119,11 @@ impl<'c> Provider<'c> {
         extra_roots: Vec<Requirement>,
     ) -> Self {
         let names: Vec<&str> = catalog.components().map(|(n, _)| n.as_str()).collect();
-        let ids = names.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, i as u32))
+            .collect();
         let mut p = Provider {
             catalog,
             device,
@@ -147,7 +153,10 @@ impl<'c> Provider<'c> {
                 for conflict in &comp.conflicts {
                     let id = next;
                     next += 1;
-                    self.conflict_decls.entry((a as u32, ai as u32)).or_default().push((id, conflict.value.clone()));
+                    self.conflict_decls
+                        .entry((a as u32, ai as u32))
+                        .or_default()
+                        .push((id, conflict.value.clone()));
                     for dep in &conflict.value.alternatives {
                         for (b, bi) in self.matching(dep) {
                             self.conflict_targets.entry((b, bi)).or_default().push(id);
@@ -202,7 +211,12 @@ impl<'c> Provider<'c> {
     }
 
     pub(crate) fn label(&self, from: Pkg, to: Pkg) -> Label {
-        self.interned.borrow().labels.get(&(from, to)).cloned().unwrap_or(Label::Glue)
+        self.interned
+            .borrow()
+            .labels
+            .get(&(from, to))
+            .cloned()
+            .unwrap_or(Label::Glue)
     }
 
     /// The set of version indices of `id` whose version matches `req`.
@@ -235,7 +249,12 @@ impl<'c> Provider<'c> {
         let Some(id) = self.id(&dep.name) else {
             // Catalog checks reject unknown names; a forced root may still name one, and then
             // becomes a choice without options, which pubgrub reports as unsatisfiable.
-            return vec![(Pkg::Choice(self.intern_choice(&Requirement { alternatives: vec![dep.clone()] })), Set::full())];
+            return vec![(
+                Pkg::Choice(self.intern_choice(&Requirement {
+                    alternatives: vec![dep.clone()],
+                })),
+                Set::full(),
+            )];
         };
         let set = self.version_set(id, dep);
         let mut out = vec![(Pkg::Comp(id), set.clone())];
@@ -267,10 +286,16 @@ impl<'c> Provider<'c> {
                 virtual_name: Some(dep.name.clone()),
                 unknown_name: None,
             },
-            [dep] if self.id(&dep.name).is_none() => {
-                Choice { options: Vec::new(), virtual_name: None, unknown_name: Some(dep.name.clone()) }
-            }
-            alternatives => Choice { options: alternatives.to_vec(), virtual_name: None, unknown_name: None },
+            [dep] if self.id(&dep.name).is_none() => Choice {
+                options: Vec::new(),
+                virtual_name: None,
+                unknown_name: Some(dep.name.clone()),
+            },
+            alternatives => Choice {
+                options: alternatives.to_vec(),
+                virtual_name: None,
+                unknown_name: None,
+            },
         };
         let mut interned = self.interned.borrow_mut();
         let id = interned.choices.len() as u32;
@@ -288,14 +313,27 @@ impl<'c> Provider<'c> {
             .into_iter()
             .flatten()
             .filter_map(|name| {
-                let best = self.catalog.versions(name).iter().rev().find(|c| c.provides.contains(&dep.name))?;
-                Some((Some(name.as_str()) != preferred, Reverse(best.version.clone()), name.as_str()))
+                let best = self
+                    .catalog
+                    .versions(name)
+                    .iter()
+                    .rev()
+                    .find(|c| c.provides.contains(&dep.name))?;
+                Some((
+                    Some(name.as_str()) != preferred,
+                    Reverse(best.version.clone()),
+                    name.as_str(),
+                ))
             })
             .collect();
         providers.sort();
         providers
             .into_iter()
-            .map(|(_, _, name)| Dependency { name: name.to_string(), features: Vec::new(), req: dep.req.clone() })
+            .map(|(_, _, name)| Dependency {
+                name: name.to_string(),
+                features: Vec::new(),
+                req: dep.req.clone(),
+            })
             .collect()
     }
 
@@ -313,7 +351,13 @@ impl<'c> Provider<'c> {
     /// Adds `requirement` to `deps` (intersecting with what is there) and labels the edges.
     fn add(&self, from: Pkg, deps: &mut Deps, requirement: &Requirement, label: bool) {
         for (pkg, set) in self.demand(requirement) {
-            self.add_one(from, deps, pkg, set, label.then(|| Label::Requires(vec![requirement.clone()])));
+            self.add_one(
+                from,
+                deps,
+                pkg,
+                set,
+                label.then(|| Label::Requires(vec![requirement.clone()])),
+            );
         }
     }
 
@@ -342,7 +386,11 @@ impl<'c> Provider<'c> {
         let Some(c) = self.versions(id).get(index as usize) else {
             return Dependencies::Available(DependencyConstraints::default());
         };
-        if let Some(missing) = c.device_needs.iter().find(|n| !self.device.capabilities.contains(*n)) {
+        if let Some(missing) = c
+            .device_needs
+            .iter()
+            .find(|n| !self.device.capabilities.contains(*n))
+        {
             return Dependencies::Unavailable(Unusable::MissingCapability(missing.clone()));
         }
         let from = Pkg::Comp(id);
@@ -356,10 +404,27 @@ impl<'c> Provider<'c> {
         }
         for (conflict, requirement) in self.conflict_decls.get(&(id, index)).into_iter().flatten() {
             let label = Label::Conflicts(requirement.clone());
-            self.add_one(from, &mut deps, Pkg::Conflict(*conflict), Set::singleton(0u32), Some(label));
+            self.add_one(
+                from,
+                &mut deps,
+                Pkg::Conflict(*conflict),
+                Set::singleton(0u32),
+                Some(label),
+            );
         }
-        for conflict in self.conflict_targets.get(&(id, index)).into_iter().flatten() {
-            self.add_one(from, &mut deps, Pkg::Conflict(*conflict), Set::singleton(1u32), None);
+        for conflict in self
+            .conflict_targets
+            .get(&(id, index))
+            .into_iter()
+            .flatten()
+        {
+            self.add_one(
+                from,
+                &mut deps,
+                Pkg::Conflict(*conflict),
+                Set::singleton(1u32),
+                None,
+            );
         }
         Dependencies::Available(deps.into_iter().collect())
     }
@@ -373,12 +438,17 @@ impl DependencyProvider for Provider<'_> {
     type Err = Infallible;
     type Priority = (bool, u32, Reverse<usize>);
 
-    fn prioritize(&self, package: &Pkg, range: &Set, stats: &PackageResolutionStatistics) -> Self::Priority {
+    fn prioritize(
+        &self,
+        package: &Pkg,
+        range: &Set,
+        stats: &PackageResolutionStatistics,
+    ) -> Self::Priority {
         let candidates = match package {
             Pkg::Root => 1,
-            Pkg::Comp(id) | Pkg::Feature(id, _) => {
-                (0..self.versions(*id).len() as u32).filter(|i| range.contains(i)).count()
-            }
+            Pkg::Comp(id) | Pkg::Feature(id, _) => (0..self.versions(*id).len() as u32)
+                .filter(|i| range.contains(i))
+                .count(),
             Pkg::Choice(id) => {
                 let n = self.interned.borrow().choices[*id as usize].options.len() as u32;
                 (0..n).filter(|i| range.contains(i)).count()
@@ -386,7 +456,11 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Recommend(_) | Pkg::Conflict(_) => 2,
         };
         // Hard requirements first; recommends only once everything they could break is decided.
-        (!matches!(package, Pkg::Recommend(_)), stats.conflict_count(), Reverse(candidates))
+        (
+            !matches!(package, Pkg::Recommend(_)),
+            stats.conflict_count(),
+            Reverse(candidates),
+        )
     }
 
     fn choose_version(&self, package: &Pkg, range: &Set) -> Result<Option<u32>, Infallible> {
@@ -407,11 +481,20 @@ impl DependencyProvider for Provider<'_> {
         })
     }
 
-    fn get_dependencies(&self, package: &Pkg, version: &u32) -> Result<Dependencies<Pkg, Set, Unusable>, Infallible> {
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &u32,
+    ) -> Result<Dependencies<Pkg, Set, Unusable>, Infallible> {
         let mut deps = Deps::default();
         match *package {
             Pkg::Root => {
-                let roots = self.device.roots.iter().map(|r| &r.value).chain(&self.extra_roots);
+                let roots = self
+                    .device
+                    .roots
+                    .iter()
+                    .map(|r| &r.value)
+                    .chain(&self.extra_roots);
                 for r in roots {
                     self.add(Pkg::Root, &mut deps, r, true);
                 }
@@ -425,18 +508,45 @@ impl DependencyProvider for Provider<'_> {
                 let Some(requires) = c.features.get(&feature) else {
                     return Ok(Dependencies::Unavailable(Unusable::NoFeature(feature)));
                 };
-                self.add_one(*package, &mut deps, Pkg::Comp(id), Set::singleton(*version), None);
+                self.add_one(
+                    *package,
+                    &mut deps,
+                    Pkg::Comp(id),
+                    Set::singleton(*version),
+                    None,
+                );
                 for r in requires {
                     self.add(*package, &mut deps, &r.value, true);
                 }
             }
             Pkg::Choice(id) => {
                 let choice = self.choice(id);
-                if let Some(option) = choice.options.get(*version as usize) {
-                    let single = Requirement { alternatives: vec![option.clone()] };
-                    for (pkg, set) in self.demand(&single) {
-                        self.add_one(*package, &mut deps, pkg, set, None);
+                let Some(option) = choice.options.get(*version as usize) else {
+                    return Ok(Dependencies::Available(DependencyConstraints::default()));
+                };
+                let demands = match (&choice.virtual_name, self.id(&option.name)) {
+                    // A provider counts only in the versions that provide the virtual.
+                    (Some(virt), Some(id)) => {
+                        let provides = self
+                            .versions(id)
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| c.provides.contains(virt));
+                        let set = provides.fold(Set::empty(), |set, (i, c)| {
+                            if option.req.matches(&c.version) {
+                                set.union(&Set::singleton(i as u32))
+                            } else {
+                                set
+                            }
+                        });
+                        vec![(Pkg::Comp(id), set)]
                     }
+                    _ => self.demand(&Requirement {
+                        alternatives: vec![option.clone()],
+                    }),
+                };
+                for (pkg, set) in demands {
+                    self.add_one(*package, &mut deps, pkg, set, None);
                 }
             }
             Pkg::Recommend(id) => {

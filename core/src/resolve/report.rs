@@ -15,31 +15,58 @@ use crate::requirement::Requirement;
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Fact {
     /// The device profile (or the command line) asks for this.
-    DeviceRequires { device: String, requirement: Requirement },
+    DeviceRequires {
+        device: String,
+        requirement: Requirement,
+    },
+    /// Asked for by the question, not the device: "what if this were taken?".
+    Assumed { requirement: Requirement },
     /// These versions of a component (or of one of its features) require this.
-    Requires { component: String, versions: Vec<Version>, requirement: Requirement },
+    Requires {
+        component: String,
+        versions: Vec<Version>,
+        requirement: Requirement,
+    },
     /// These versions of a component conflict with this.
-    Conflicts { component: String, versions: Vec<Version>, with: Requirement },
+    Conflicts {
+        component: String,
+        versions: Vec<Version>,
+        with: Requirement,
+    },
     /// No version of a component satisfies what is asked of it.
-    NoMatchingVersion { component: String, available: Vec<Version> },
+    NoMatchingVersion {
+        component: String,
+        available: Vec<Version>,
+    },
     /// Nothing in the catalog has this name.
     NotInCatalog { name: String },
     /// These versions need a capability the device lacks.
-    MissingCapability { component: String, versions: Vec<Version>, capability: String, device: String },
+    MissingCapability {
+        component: String,
+        versions: Vec<Version>,
+        capability: String,
+        device: String,
+    },
     /// These versions do not have the feature asked for.
-    NoFeature { component: String, versions: Vec<Version>, feature: String },
+    NoFeature {
+        component: String,
+        versions: Vec<Version>,
+        feature: String,
+    },
 }
 
 impl Fact {
     /// The component the fact is about, if any.
     fn subject(&self) -> Option<&str> {
         match self {
-            Fact::DeviceRequires { .. } => None,
+            Fact::DeviceRequires { .. } | Fact::Assumed { .. } => None,
             Fact::Requires { component, .. }
             | Fact::Conflicts { component, .. }
             | Fact::NoMatchingVersion { component, .. }
             | Fact::MissingCapability { component, .. }
-            | Fact::NoFeature { component, .. } => Some(component.split('[').next().unwrap_or(component)),
+            | Fact::NoFeature { component, .. } => {
+                Some(component.split('[').next().unwrap_or(component))
+            }
             Fact::NotInCatalog { name } => Some(name),
         }
     }
@@ -47,10 +74,16 @@ impl Fact {
     /// Names this fact leads on to.
     fn targets(&self) -> Vec<&str> {
         match self {
-            Fact::DeviceRequires { requirement, .. } | Fact::Requires { requirement, .. } => {
-                requirement.alternatives.iter().map(|d| d.name.as_str()).collect()
+            Fact::DeviceRequires { requirement, .. }
+            | Fact::Assumed { requirement }
+            | Fact::Requires { requirement, .. } => requirement
+                .alternatives
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect(),
+            Fact::Conflicts { with, .. } => {
+                with.alternatives.iter().map(|d| d.name.as_str()).collect()
             }
-            Fact::Conflicts { with, .. } => with.alternatives.iter().map(|d| d.name.as_str()).collect(),
             _ => Vec::new(),
         }
     }
@@ -60,43 +93,95 @@ fn versions_text(versions: &[Version]) -> String {
     match versions {
         [] => "(no version)".into(),
         [v] => v.to_string(),
-        many => format!("{{{}}}", many.iter().map(Version::to_string).collect::<Vec<_>>().join(", ")),
+        many => format!(
+            "{{{}}}",
+            many.iter()
+                .map(Version::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 impl fmt::Display for Fact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fact::DeviceRequires { device, requirement } => write!(f, "device {device} requires {requirement}"),
-            Fact::Requires { component, versions, requirement } => {
-                write!(f, "{component} {} requires {requirement}", versions_text(versions))
+            Fact::DeviceRequires {
+                device,
+                requirement,
+            } => write!(f, "device {device} requires {requirement}"),
+            Fact::Assumed { requirement } => write!(f, "if the image takes {requirement}"),
+            Fact::Requires {
+                component,
+                versions,
+                requirement,
+            } => {
+                write!(
+                    f,
+                    "{component} {} requires {requirement}",
+                    versions_text(versions)
+                )
             }
-            Fact::Conflicts { component, versions, with } => {
-                write!(f, "{component} {} conflicts with {with}", versions_text(versions))
+            Fact::Conflicts {
+                component,
+                versions,
+                with,
+            } => {
+                write!(
+                    f,
+                    "{component} {} conflicts with {with}",
+                    versions_text(versions)
+                )
             }
-            Fact::NoMatchingVersion { component, available } if available.is_empty() => {
+            Fact::NoMatchingVersion {
+                component,
+                available,
+            } if available.is_empty() => {
                 write!(f, "but {component} has no version")
             }
-            Fact::NoMatchingVersion { component, available } => write!(
+            Fact::NoMatchingVersion {
+                component,
+                available,
+            } => write!(
                 f,
                 "but no version of {component} matches (the catalog has {})",
-                available.iter().map(Version::to_string).collect::<Vec<_>>().join(", ")
+                available
+                    .iter()
+                    .map(Version::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Fact::NotInCatalog { name } => write!(f, "but nothing in the catalog is named {name}"),
-            Fact::MissingCapability { component, versions, capability, device } => write!(
+            Fact::MissingCapability {
+                component,
+                versions,
+                capability,
+                device,
+            } => write!(
                 f,
                 "{component} {} needs capability {capability}, which device {device} lacks",
                 versions_text(versions)
             ),
-            Fact::NoFeature { component, versions, feature } => {
-                write!(f, "{component} {} has no feature {feature}", versions_text(versions))
+            Fact::NoFeature {
+                component,
+                versions,
+                feature,
+            } => {
+                write!(
+                    f,
+                    "{component} {} has no feature {feature}",
+                    versions_text(versions)
+                )
             }
         }
     }
 }
 
 /// Collects the facts of a derivation tree, deduplicated and ordered from the device outward.
-pub(crate) fn facts(provider: &Provider<'_>, tree: &DerivationTree<Pkg, Set, Unusable>) -> Vec<Fact> {
+pub(crate) fn facts(
+    provider: &Provider<'_>,
+    tree: &DerivationTree<Pkg, Set, Unusable>,
+) -> Vec<Fact> {
     let mut found = Vec::new();
     collect(provider, tree, &mut found);
     let mut seen = BTreeSet::new();
@@ -104,13 +189,26 @@ pub(crate) fn facts(provider: &Provider<'_>, tree: &DerivationTree<Pkg, Set, Unu
     order_from_device(found)
 }
 
-fn collect(provider: &Provider<'_>, tree: &DerivationTree<Pkg, Set, Unusable>, out: &mut Vec<Fact>) {
+fn collect(
+    provider: &Provider<'_>,
+    tree: &DerivationTree<Pkg, Set, Unusable>,
+    out: &mut Vec<Fact>,
+) {
     match tree {
         DerivationTree::Derived(d) => {
             collect(provider, &d.cause1, out);
             collect(provider, &d.cause2, out);
         }
-        DerivationTree::External(e) => out.extend(external_fact(provider, e)),
+        DerivationTree::External(e) => {
+            out.extend(external_fact(provider, e));
+            // A requirement no version can meet is an empty set: pubgrub needs no separate
+            // "no versions" step for it, but a reader does.
+            if let External::FromDependencyOf(_, _, Pkg::Comp(id), set) = e {
+                if versions_in(provider, *id, set).is_empty() {
+                    out.push(no_matching_version(provider, *id));
+                }
+            }
+        }
     }
 }
 
@@ -126,44 +224,81 @@ fn external_fact(p: &Provider<'_>, e: &External<Pkg, Set, Unusable>) -> Option<F
                 Label::Glue => return None,
             };
             let (component, versions) = match from {
-                Pkg::Root => return Some(Fact::DeviceRequires { device: device(), requirement }),
-                Pkg::Comp(id) => (p.names[*id as usize].to_string(), versions_in(p, *id, from_set)),
-                Pkg::Feature(id, f) => {
-                    (format!("{}[{}]", p.names[*id as usize], p.feature_name(*f)), versions_in(p, *id, from_set))
+                Pkg::Root if p.extra_roots.contains(&requirement) => {
+                    return Some(Fact::Assumed { requirement });
                 }
+                Pkg::Root => {
+                    return Some(Fact::DeviceRequires {
+                        device: device(),
+                        requirement,
+                    });
+                }
+                Pkg::Comp(id) => (
+                    p.names[*id as usize].to_string(),
+                    versions_in(p, *id, from_set),
+                ),
+                Pkg::Feature(id, f) => (
+                    format!("{}[{}]", p.names[*id as usize], p.feature_name(*f)),
+                    versions_in(p, *id, from_set),
+                ),
                 _ => return None,
             };
             Some(match label {
-                Label::Conflicts(_) => Fact::Conflicts { component, versions, with: requirement },
-                _ => Fact::Requires { component, versions, requirement },
+                Label::Conflicts(_) => Fact::Conflicts {
+                    component,
+                    versions,
+                    with: requirement,
+                },
+                _ => Fact::Requires {
+                    component,
+                    versions,
+                    requirement,
+                },
             })
         }
-        External::NoVersions(Pkg::Comp(id), _) => {
-            let available: Vec<Version> = p.versions(*id).iter().map(|c| c.version.clone()).collect();
-            Some(Fact::NoMatchingVersion { component: p.names[*id as usize].to_string(), available })
-        }
+        External::NoVersions(Pkg::Comp(id), _) => Some(no_matching_version(p, *id)),
         External::NoVersions(Pkg::Choice(id), _) => {
             let choice = p.choice(*id);
             if let Some(name) = choice.unknown_name {
                 Some(Fact::NotInCatalog { name })
             } else if let (true, Some(name)) = (choice.options.is_empty(), choice.virtual_name) {
-                Some(Fact::NoMatchingVersion { component: name, available: Vec::new() })
+                Some(Fact::NoMatchingVersion {
+                    component: name,
+                    available: Vec::new(),
+                })
             } else {
                 None
             }
         }
         External::NoVersions(..) => None,
         External::Custom(pkg, set, reason) => {
-            let (Pkg::Comp(id) | Pkg::Feature(id, _)) = pkg else { return None };
+            let (Pkg::Comp(id) | Pkg::Feature(id, _)) = pkg else {
+                return None;
+            };
             let component = p.names[*id as usize].to_string();
             let versions = versions_in(p, *id, set);
             Some(match reason {
-                Unusable::MissingCapability(capability) => {
-                    Fact::MissingCapability { component, versions, capability: capability.clone(), device: device() }
-                }
-                Unusable::NoFeature(feature) => Fact::NoFeature { component, versions, feature: feature.clone() },
+                Unusable::MissingCapability(capability) => Fact::MissingCapability {
+                    component,
+                    versions,
+                    capability: capability.clone(),
+                    device: device(),
+                },
+                Unusable::NoFeature(feature) => Fact::NoFeature {
+                    component,
+                    versions,
+                    feature: feature.clone(),
+                },
             })
         }
+    }
+}
+
+fn no_matching_version(p: &Provider<'_>, id: u32) -> Fact {
+    let available = p.versions(id).iter().map(|c| c.version.clone()).collect();
+    Fact::NoMatchingVersion {
+        component: p.names[id as usize].to_string(),
+        available,
     }
 }
 
@@ -173,7 +308,9 @@ fn merge(list: &[Requirement]) -> Requirement {
     if let ([dep], true) = (merged.alternatives.as_mut_slice(), list.len() > 1) {
         for other in &list[1..] {
             if let [o] = other.alternatives.as_slice() {
-                dep.req.comparators.extend(o.req.comparators.iter().cloned());
+                dep.req
+                    .comparators
+                    .extend(o.req.comparators.iter().cloned());
             }
         }
     }
@@ -193,7 +330,7 @@ fn versions_in(p: &Provider<'_>, id: u32, set: &Set) -> Vec<Version> {
 fn order_from_device(facts: Vec<Fact>) -> Vec<Fact> {
     let mut depth: HashMap<usize, usize> = HashMap::new();
     for (i, f) in facts.iter().enumerate() {
-        if matches!(f, Fact::DeviceRequires { .. }) {
+        if matches!(f, Fact::DeviceRequires { .. } | Fact::Assumed { .. }) {
             depth.insert(i, 0);
         }
     }
@@ -218,9 +355,21 @@ fn order_from_device(facts: Vec<Fact>) -> Vec<Fact> {
             break;
         }
     }
-    let mut indexed: Vec<(usize, usize, Fact)> =
-        facts.into_iter().enumerate().map(|(i, f)| (depth.get(&i).copied().unwrap_or(usize::MAX), i, f)).collect();
+    let mut indexed: Vec<(usize, usize, Fact)> = facts
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (depth.get(&i).copied().unwrap_or(usize::MAX), i, f))
+        .collect();
     // Within one depth, statements before the "but ..." facts that end a chain.
-    indexed.sort_by_key(|(d, i, f)| (*d, matches!(f, Fact::NoMatchingVersion { .. } | Fact::NotInCatalog { .. }), *i));
+    indexed.sort_by_key(|(d, i, f)| {
+        (
+            *d,
+            matches!(
+                f,
+                Fact::NoMatchingVersion { .. } | Fact::NotInCatalog { .. }
+            ),
+            *i,
+        )
+    });
     indexed.into_iter().map(|(_, _, f)| f).collect()
 }
