@@ -34,8 +34,6 @@ pub fn render_diagnostics(diags: &Diagnostics) -> String {
     let handler = handler();
     let mut out = String::new();
     for d in diags.iter() {
-        let (line, column) = d.line_column();
-        out.push_str(&format!("{}:{line}:{column}\n", d.file.path));
         handler
             .render_report(&mut out, d)
             .expect("writing to a String cannot fail");

@@ -101,15 +101,11 @@ impl Project {
         };
         let manifests = decoded(manifests);
         let devices = decoded(devices);
-        match Catalog::load(&manifests, &devices) {
-            Ok(loaded) if !errors.has_errors() => Ok(loaded),
-            Ok(_) => Err(errors.into()),
-            Err(more) => {
-                errors.extend(more);
-                errors.sort();
-                Err(errors.into())
-            }
+        if errors.has_errors() {
+            // Cross-file checks would report references into the unreadable files.
+            return Err(errors.into());
         }
+        Ok(Catalog::load(&manifests, &devices)?)
     }
 
     fn read_folder(&self, folder: &str) -> Result<Vec<(String, Vec<u8>)>, ProjectError> {
