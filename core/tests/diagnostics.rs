@@ -8,7 +8,8 @@ const DEVICE: &str = "[device]\nname = \"d\"\narch = \"x86_64\"\nform-factor = \
 const A: &str = "[component]\nname = \"a\"\nversion = \"1.0.0\"\nsummary = \"a\"\n";
 
 fn render(diags: &Diagnostics) -> String {
-    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let handler =
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
     let mut out = String::new();
     for d in diags.iter() {
         let (line, column) = d.line_column();
@@ -20,8 +21,16 @@ fn render(diags: &Diagnostics) -> String {
 
 /// Diagnostics of a catalog of `manifests` plus the default device (unless given).
 fn diagnose(manifests: &[(&str, &str)], devices: &[(&str, &str)]) -> String {
-    let files = |list: &[(&str, &str)]| list.iter().map(|(p, t)| SourceFile::new(*p, *t)).collect::<Vec<_>>();
-    let devices = if devices.is_empty() { vec![SourceFile::new("devices/d.toml", DEVICE)] } else { files(devices) };
+    let files = |list: &[(&str, &str)]| {
+        list.iter()
+            .map(|(p, t)| SourceFile::new(*p, *t))
+            .collect::<Vec<_>>()
+    };
+    let devices = if devices.is_empty() {
+        vec![SourceFile::new("devices/d.toml", DEVICE)]
+    } else {
+        files(devices)
+    };
     match Catalog::load(&files(manifests), &devices) {
         Ok(loaded) if loaded.warnings.iter().next().is_none() => "no diagnostics".into(),
         Ok(loaded) => render(&loaded.warnings),
@@ -31,45 +40,75 @@ fn diagnose(manifests: &[(&str, &str)], devices: &[(&str, &str)]) -> String {
 
 #[test]
 fn malformed_toml() {
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", "[component\nname = \"a\"\n")], &[]));
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", "[component\nname = \"a\"\n")],
+        &[]
+    ));
 }
 
 #[test]
 fn wrong_type() {
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", &A.replace("\"1.0.0\"", "1"))], &[]));
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", &A.replace("\"1.0.0\"", "1"))],
+        &[]
+    ));
 }
 
 #[test]
 fn unknown_key_suggests_the_right_one() {
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", &format!("{A}requries = [\"b\"]\n"))], &[]));
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", &format!("{A}requries = [\"b\"]\n"))],
+        &[]
+    ));
 }
 
 #[test]
 fn missing_key() {
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", "[component]\nname = \"a\"\nversion = \"1.0.0\"\n")], &[]));
+    insta::assert_snapshot!(diagnose(
+        &[(
+            "manifests/a.toml",
+            "[component]\nname = \"a\"\nversion = \"1.0.0\"\n"
+        )],
+        &[]
+    ));
 }
 
 #[test]
 fn duplicate_component() {
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", A), ("manifests/a-copy.toml", A)], &[]));
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", A), ("manifests/a-copy.toml", A)],
+        &[]
+    ));
 }
 
 #[test]
 fn invalid_semver_version_and_requirement() {
-    let bad = A.replace("1.0.0", "1.0").replace("summary = \"a\"", "summary = \"a\"\nrequires = [\"b >= one\"]");
+    let bad = A.replace("1.0.0", "1.0").replace(
+        "summary = \"a\"",
+        "summary = \"a\"\nrequires = [\"b >= one\"]",
+    );
     insta::assert_snapshot!(diagnose(&[("manifests/a.toml", &bad)], &[]));
 }
 
 #[test]
 fn component_requiring_itself() {
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", &format!("{A}requires = [\"a >= 1\"]\n"))], &[]));
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", &format!("{A}requires = [\"a >= 1\"]\n"))],
+        &[]
+    ));
 }
 
 #[test]
 fn unknown_requirement_suggests_a_name() {
     let b = "[component]\nname = \"compositor\"\nversion = \"0.2.1\"\nsummary = \"c\"\n";
     insta::assert_snapshot!(diagnose(
-        &[("manifests/a.toml", &format!("{A}requires = [\"compositr\"]\n")), ("manifests/compositor.toml", b)],
+        &[
+            (
+                "manifests/a.toml",
+                &format!("{A}requires = [\"compositr\"]\n")
+            ),
+            ("manifests/compositor.toml", b)
+        ],
         &[]
     ));
 }
@@ -77,24 +116,39 @@ fn unknown_requirement_suggests_a_name() {
 #[test]
 fn device_naming_an_unknown_root() {
     let device = DEVICE.replace("roots = [\"a\"]", "roots = [\"a\", \"shell-desktop\"]");
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", A)], &[("devices/d.toml", &device)]));
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", A)],
+        &[("devices/d.toml", &device)]
+    ));
 }
 
 #[test]
 fn device_with_bad_size_and_unknown_form_factor() {
-    let device = DEVICE.replace("\"1G\"", "\"1Q\"").replace("\"vm\"", "\"laptpo\"");
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", A)], &[("devices/d.toml", &device)]));
+    let device = DEVICE
+        .replace("\"1G\"", "\"1Q\"")
+        .replace("\"vm\"", "\"laptpo\"");
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", A)],
+        &[("devices/d.toml", &device)]
+    ));
 }
 
 #[test]
 fn prefer_naming_a_non_provider() {
-    let device = DEVICE.replace("roots = [\"a\"]", "roots = [\"a\"]\nprefer = { shell = \"a\" }");
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", A)], &[("devices/d.toml", &device)]));
+    let device = DEVICE.replace(
+        "roots = [\"a\"]",
+        "roots = [\"a\"]\nprefer = { shell = \"a\" }",
+    );
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", A)],
+        &[("devices/d.toml", &device)]
+    ));
 }
 
 #[test]
 fn unknown_restart_policy() {
-    let text = format!("{A}\n[[service]]\nname = \"s\"\nexec = [\"/bin/s\"]\nrestart = \"allways\"\n");
+    let text =
+        format!("{A}\n[[service]]\nname = \"s\"\nexec = [\"/bin/s\"]\nrestart = \"allways\"\n");
     insta::assert_snapshot!(diagnose(&[("manifests/a.toml", &text)], &[]));
 }
 
@@ -108,10 +162,21 @@ fn bad_service_and_source_paths() {
 
 #[test]
 fn unknown_recommends_is_only_a_warning() {
-    insta::assert_snapshot!(diagnose(&[("manifests/a.toml", &format!("{A}recommends = [\"fonts\"]\n"))], &[]));
+    insta::assert_snapshot!(diagnose(
+        &[(
+            "manifests/a.toml",
+            &format!("{A}recommends = [\"fonts\"]\n")
+        )],
+        &[]
+    ));
 }
 
-fn project_with(manifest: &[u8]) -> (tempfile::TempDir, Result<compose_core::Loaded, ProjectError>) {
+fn project_with(
+    manifest: &[u8],
+) -> (
+    tempfile::TempDir,
+    Result<compose_core::Loaded, ProjectError>,
+) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("manifests")).unwrap();
     std::fs::create_dir(dir.path().join("devices")).unwrap();
@@ -126,7 +191,9 @@ fn non_utf8_file() {
     let mut bytes = A.as_bytes().to_vec();
     bytes.splice(40..40, [0xff, 0xfe]);
     let (_dir, result) = project_with(&bytes);
-    let Err(ProjectError::Invalid(diags)) = result else { panic!("expected diagnostics") };
+    let Err(ProjectError::Invalid(diags)) = result else {
+        panic!("expected diagnostics")
+    };
     insta::assert_snapshot!(render(&diags));
 }
 
@@ -135,8 +202,14 @@ fn very_large_file() {
     let mut text = A.to_string();
     text.push_str(&"# padding\n".repeat(200_000));
     let (_dir, result) = project_with(text.as_bytes());
-    let Err(ProjectError::Invalid(diags)) = result else { panic!("expected diagnostics") };
+    let Err(ProjectError::Invalid(diags)) = result else {
+        panic!("expected diagnostics")
+    };
     let d = diags.iter().next().unwrap();
     assert_eq!(d.code, compose_core::diagnostic::Code::TooLarge);
-    assert!(d.message.contains("limited to 1048576 bytes"), "{}", d.message);
+    assert!(
+        d.message.contains("limited to 1048576 bytes"),
+        "{}",
+        d.message
+    );
 }
