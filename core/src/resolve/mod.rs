@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::catalog::Catalog;
 use crate::requirement::{Dependency, Requirement};
 pub use explain::{ChoiceReport, Explanation, OptionReport, Outcome, Step, explain};
-use provider::{Pkg, Provider};
+use provider::{Index, Pkg, Provider};
 pub use report::Fact;
 
 /// What the resolver is asked besides the device.
@@ -189,11 +189,12 @@ pub fn resolve(
     device_name: &str,
     options: &ResolveOptions,
 ) -> Result<Resolution, ResolveError> {
-    let mut resolution = solve(catalog, device_name, options)?;
+    let index = Index::new(catalog);
+    let mut resolution = solve(&index, device_name, options)?;
     for dropped in &mut resolution.dropped {
         let mut forced = options.clone();
         forced.extra_roots.push(dropped.requirement.clone());
-        if let Err(ResolveError::NoSolution { facts, .. }) = solve(catalog, device_name, &forced) {
+        if let Err(ResolveError::NoSolution { facts, .. }) = solve(&index, device_name, &forced) {
             dropped.because = facts;
         }
     }
@@ -201,22 +202,18 @@ pub fn resolve(
 }
 
 fn solve(
-    catalog: &Catalog,
+    index: &Index<'_>,
     device_name: &str,
     options: &ResolveOptions,
 ) -> Result<Resolution, ResolveError> {
+    let catalog = index.catalog;
     let device = catalog
         .device(device_name)
         .ok_or_else(|| ResolveError::UnknownDevice {
             name: device_name.to_string(),
             known: catalog.devices().map(|d| d.name.clone()).collect(),
         })?;
-    let provider = Provider::new(
-        catalog,
-        device,
-        &options.locked,
-        options.extra_roots.clone(),
-    );
+    let provider = Provider::new(index, device, &options.locked, options.extra_roots.clone());
     let solution = match pubgrub::resolve(&provider, Pkg::Root, 0u32) {
         Ok(s) => s,
         Err(PubGrubError::NoSolution(tree)) => {
@@ -232,8 +229,8 @@ fn solve(
 }
 
 /// Turns pubgrub's selection into components, graph, choices and dropped recommends.
-struct Builder<'p, 'c> {
-    provider: &'p Provider<'c>,
+struct Builder<'p, 'i, 'c> {
+    provider: &'p Provider<'i, 'c>,
     selected: &'p HashMap<Pkg, u32>,
     graph: DiGraph<Node, Edge>,
     nodes: BTreeMap<Node, NodeIndex>,
@@ -241,8 +238,8 @@ struct Builder<'p, 'c> {
     dropped: Vec<Dropped>,
 }
 
-impl<'p, 'c> Builder<'p, 'c> {
-    fn new(provider: &'p Provider<'c>, selected: &'p HashMap<Pkg, u32>) -> Self {
+impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
+    fn new(provider: &'p Provider<'i, 'c>, selected: &'p HashMap<Pkg, u32>) -> Self {
         Builder {
             provider,
             selected,
@@ -380,7 +377,7 @@ impl<'p, 'c> Builder<'p, 'c> {
         let mut out = Vec::new();
         for (pkg, _) in p.demand(requirement) {
             match pkg {
-                Pkg::Comp(id) => out.push(p.names[id as usize].to_string()),
+                Pkg::Comp(id) => out.push(p.name(id).to_string()),
                 Pkg::Choice(id) => {
                     let Some(&taken) = self.selected.get(&pkg) else {
                         continue;

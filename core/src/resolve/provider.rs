@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::fmt;
 
@@ -86,75 +86,66 @@ pub(crate) struct Choice {
 #[derive(Debug, Default)]
 struct Interned {
     choices: Vec<Choice>,
-    choice_ids: HashMap<String, u32>,
+    choice_ids: HashMap<Requirement, u32>,
     recommends: Vec<Requirement>,
     recommend_ids: HashMap<Requirement, u32>,
-    labels: HashMap<(Pkg, Pkg), Label>,
     features: Vec<String>,
     feature_ids: HashMap<String, u32>,
 }
 
-/// The pubgrub dependency provider for one device.
+/// What the solver needs of the catalog, indexed once per `resolve` call and shared by the
+/// solves it makes (the main one, and one per dropped recommends).
 #[derive(Debug)]
-pub(crate) struct Provider<'c> {
+pub(crate) struct Index<'c> {
     pub(crate) catalog: &'c Catalog,
-    pub(crate) device: &'c Device,
     pub(crate) names: Vec<&'c str>,
     ids: HashMap<&'c str, u32>,
-    /// Preferred version index per component (from the lock file).
-    locked: HashMap<u32, u32>,
-    /// Requirements added to the device's roots (forced alternatives, forced recommends).
-    pub(crate) extra_roots: Vec<Requirement>,
+    /// Versions of each component by id (the catalog's map lookups are too slow for the
+    /// solver's inner loop).
+    versions: Vec<&'c [Component]>,
+    /// Virtual names, for the same reason.
+    virtuals: HashSet<&'c str>,
     /// Conflicts: declarer `(comp, version)` -> conflict ids, and targets likewise.
     conflict_decls: HashMap<(u32, u32), Vec<(u32, Requirement)>>,
     conflict_targets: HashMap<(u32, u32), Vec<u32>>,
-    interned: RefCell<Interned>,
 }
 
-impl<'c> Provider<'c> {
-    pub(crate) fn new(
-        catalog: &'c Catalog,
-        device: &'c Device,
-        locked: &BTreeMap<String, Version>,
-        extra_roots: Vec<Requirement>,
-    ) -> Self {
+impl<'c> Index<'c> {
+    pub(crate) fn new(catalog: &'c Catalog) -> Self {
         let names: Vec<&str> = catalog.components().map(|(n, _)| n.as_str()).collect();
         let ids = names
             .iter()
             .enumerate()
             .map(|(i, n)| (*n, i as u32))
             .collect();
-        let mut p = Provider {
+        let versions = catalog.components().map(|(_, v)| v.as_slice()).collect();
+        let virtuals = names
+            .iter()
+            .flat_map(|n| catalog.versions(n))
+            .flat_map(|c| c.provides.iter().map(String::as_str))
+            .collect();
+        let mut index = Index {
             catalog,
-            device,
             names,
             ids,
-            locked: HashMap::new(),
-            extra_roots,
+            versions,
+            virtuals,
             conflict_decls: HashMap::new(),
             conflict_targets: HashMap::new(),
-            interned: RefCell::default(),
         };
-        for (name, version) in locked {
-            if let Some(id) = p.id(name) {
-                if let Some(i) = p.versions(id).iter().position(|c| &c.version == version) {
-                    p.locked.insert(id, i as u32);
-                }
-            }
-        }
-        p.index_conflicts();
-        p
+        index.index_conflicts();
+        index
     }
 
     fn index_conflicts(&mut self) {
         let mut next = 0;
-        for (a, name) in self.names.iter().enumerate() {
-            for (ai, comp) in self.catalog.versions(name).iter().enumerate() {
+        for a in 0..self.names.len() as u32 {
+            for (ai, comp) in self.versions(a).iter().enumerate() {
                 for conflict in &comp.conflicts {
                     let id = next;
                     next += 1;
                     self.conflict_decls
-                        .entry((a as u32, ai as u32))
+                        .entry((a, ai as u32))
                         .or_default()
                         .push((id, conflict.value.clone()));
                     for dep in &conflict.value.alternatives {
@@ -191,7 +182,67 @@ impl<'c> Provider<'c> {
     }
 
     pub(crate) fn versions(&self, id: u32) -> &'c [Component] {
-        self.catalog.versions(self.names[id as usize])
+        self.versions[id as usize]
+    }
+
+    fn is_virtual(&self, name: &str) -> bool {
+        self.virtuals.contains(name)
+    }
+}
+
+/// The pubgrub dependency provider for one device.
+#[derive(Debug)]
+pub(crate) struct Provider<'i, 'c> {
+    pub(crate) index: &'i Index<'c>,
+    pub(crate) device: &'c Device,
+    /// Preferred version index per component (from the lock file).
+    locked: HashMap<u32, u32>,
+    /// Requirements added to the device's roots (forced alternatives, forced recommends).
+    pub(crate) extra_roots: Vec<Requirement>,
+    interned: RefCell<Interned>,
+}
+
+impl<'i, 'c> Provider<'i, 'c> {
+    pub(crate) fn new(
+        index: &'i Index<'c>,
+        device: &'c Device,
+        locked: &BTreeMap<String, Version>,
+        extra_roots: Vec<Requirement>,
+    ) -> Self {
+        let locked = locked
+            .iter()
+            .filter_map(|(name, version)| {
+                let id = index.id(name)?;
+                let i = index
+                    .versions(id)
+                    .iter()
+                    .position(|c| &c.version == version)?;
+                Some((id, i as u32))
+            })
+            .collect();
+        Provider {
+            index,
+            device,
+            locked,
+            extra_roots,
+            interned: RefCell::default(),
+        }
+    }
+
+    pub(crate) fn id(&self, name: &str) -> Option<u32> {
+        self.index.id(name)
+    }
+
+    pub(crate) fn versions(&self, id: u32) -> &'c [Component] {
+        self.index.versions(id)
+    }
+
+    pub(crate) fn name(&self, id: u32) -> &'c str {
+        self.index.names[id as usize]
+    }
+
+    fn is_virtual(&self, name: &str) -> bool {
+        self.index.is_virtual(name)
     }
 
     pub(crate) fn feature_name(&self, id: u32) -> String {
@@ -210,35 +261,30 @@ impl<'c> Provider<'c> {
         self.interned.borrow().recommend_ids.get(r).copied()
     }
 
-    pub(crate) fn label(&self, from: Pkg, to: Pkg) -> Label {
-        self.interned
-            .borrow()
-            .labels
-            .get(&(from, to))
-            .cloned()
-            .unwrap_or(Label::Glue)
-    }
-
     /// The set of version indices of `id` whose version matches `req`.
     fn version_set(&self, id: u32, dep: &Dependency) -> Set {
+        // Matching versions usually form one run of the ascending list: add runs, not points.
+        let versions = self.versions(id);
         let mut set = Set::empty();
-        for (i, c) in self.versions(id).iter().enumerate() {
-            if dep.req.matches(&c.version) {
-                set = set.union(&Set::singleton(i as u32));
+        let mut i = 0;
+        while i < versions.len() {
+            let start = i;
+            while i < versions.len() && dep.req.matches(&versions[i].version) {
+                i += 1;
+            }
+            if i > start {
+                set = set.union(&Set::from_range_bounds(start as u32..=(i - 1) as u32));
+            } else {
+                i += 1;
             }
         }
         set
     }
 
-    /// The key under which a choice is interned; also used to find it after solving.
-    pub(crate) fn choice_key(requirement: &Requirement) -> String {
-        requirement.to_string()
-    }
-
     /// Packages and version sets that together satisfy `requirement`.
     pub(crate) fn demand(&self, requirement: &Requirement) -> Vec<(Pkg, Set)> {
         if let [dep] = requirement.alternatives.as_slice() {
-            if self.catalog.providers(&dep.name).is_none() {
+            if !self.is_virtual(&dep.name) {
                 return self.demand_component(dep);
             }
         }
@@ -276,12 +322,11 @@ impl<'c> Provider<'c> {
     }
 
     fn intern_choice(&self, requirement: &Requirement) -> u32 {
-        let key = Self::choice_key(requirement);
-        if let Some(id) = self.interned.borrow().choice_ids.get(&key) {
+        if let Some(id) = self.interned.borrow().choice_ids.get(requirement) {
             return *id;
         }
         let choice = match requirement.alternatives.as_slice() {
-            [dep] if self.catalog.providers(&dep.name).is_some() => Choice {
+            [dep] if self.is_virtual(&dep.name) => Choice {
                 options: self.providers_in_order(dep),
                 virtual_name: Some(dep.name.clone()),
                 unknown_name: None,
@@ -300,7 +345,7 @@ impl<'c> Provider<'c> {
         let mut interned = self.interned.borrow_mut();
         let id = interned.choices.len() as u32;
         interned.choices.push(choice);
-        interned.choice_ids.insert(key, id);
+        interned.choice_ids.insert(requirement.clone(), id);
         id
     }
 
@@ -308,12 +353,14 @@ impl<'c> Provider<'c> {
     fn providers_in_order(&self, dep: &Dependency) -> Vec<Dependency> {
         let preferred = self.device.prefer.get(&dep.name).map(|p| p.value.as_str());
         let mut providers: Vec<(bool, Reverse<Version>, &str)> = self
+            .index
             .catalog
             .providers(&dep.name)
             .into_iter()
             .flatten()
             .filter_map(|name| {
                 let best = self
+                    .index
                     .catalog
                     .versions(name)
                     .iter()
@@ -348,37 +395,67 @@ impl<'c> Provider<'c> {
         id
     }
 
-    /// Adds `requirement` to `deps` (intersecting with what is there) and labels the edges.
-    fn add(&self, from: Pkg, deps: &mut Deps, requirement: &Requirement, label: bool) {
+    /// Adds what `requirement` demands to `deps`, intersecting with what is there.
+    fn add(&self, deps: &mut Deps, requirement: &Requirement) {
         for (pkg, set) in self.demand(requirement) {
-            self.add_one(
-                from,
-                deps,
-                pkg,
-                set,
-                label.then(|| Label::Requires(vec![requirement.clone()])),
-            );
+            add_one(deps, pkg, set);
         }
     }
 
-    fn add_one(&self, from: Pkg, deps: &mut Deps, pkg: Pkg, set: Set, label: Option<Label>) {
-        let merged = match deps.get(&pkg) {
-            Some(existing) => existing.intersection(&set),
-            None => set,
-        };
-        deps.insert(pkg, merged);
-        let mut interned = self.interned.borrow_mut();
-        let entry = interned.labels.entry((from, pkg)).or_insert(Label::Glue);
-        match (entry, label) {
-            (Label::Requires(list), Some(Label::Requires(more))) => {
-                for r in more {
-                    if !list.contains(&r) {
-                        list.push(r);
+    /// What the dependency edge `from` (at version index `version`) -> `to` stands for.
+    /// Recomputed from the catalog, only when a failure is explained.
+    pub(crate) fn label(&self, from: Pkg, version: u32, to: Pkg) -> Label {
+        let demands = |r: &Requirement| self.demand(r).iter().any(|(p, _)| *p == to);
+        let requires: Vec<Requirement> = match from {
+            Pkg::Root => {
+                let roots = self
+                    .device
+                    .roots
+                    .iter()
+                    .map(|r| &r.value)
+                    .chain(&self.extra_roots);
+                roots.filter(|r| demands(r)).cloned().collect()
+            }
+            Pkg::Comp(id) => {
+                let Some(c) = self.versions(id).get(version as usize) else {
+                    return Label::Glue;
+                };
+                if let Pkg::Conflict(cid) = to {
+                    let declared = self
+                        .index
+                        .conflict_decls
+                        .get(&(id, version))
+                        .into_iter()
+                        .flatten();
+                    if let Some((_, r)) = declared.into_iter().find(|(d, _)| *d == cid) {
+                        return Label::Conflicts(r.clone());
                     }
                 }
+                c.requires
+                    .iter()
+                    .map(|r| &r.value)
+                    .filter(|r| demands(r))
+                    .cloned()
+                    .collect()
             }
-            (entry, Some(label)) => *entry = label,
-            (_, None) => {}
+            Pkg::Feature(id, f) => {
+                let feature = self.feature_name(f);
+                let Some(c) = self.versions(id).get(version as usize) else {
+                    return Label::Glue;
+                };
+                let requires = c.features.get(&feature).into_iter().flatten();
+                requires
+                    .map(|r| &r.value)
+                    .filter(|r| demands(r))
+                    .cloned()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        if requires.is_empty() {
+            Label::Glue
+        } else {
+            Label::Requires(requires)
         }
     }
 
@@ -393,44 +470,48 @@ impl<'c> Provider<'c> {
         {
             return Dependencies::Unavailable(Unusable::MissingCapability(missing.clone()));
         }
-        let from = Pkg::Comp(id);
         let mut deps = Deps::default();
         for r in &c.requires {
-            self.add(from, &mut deps, &r.value, true);
+            self.add(&mut deps, &r.value);
         }
         for r in &c.recommends {
-            let rec = Pkg::Recommend(self.intern_recommend(&r.value));
-            self.add_one(from, &mut deps, rec, Set::full(), None);
-        }
-        for (conflict, requirement) in self.conflict_decls.get(&(id, index)).into_iter().flatten() {
-            let label = Label::Conflicts(requirement.clone());
-            self.add_one(
-                from,
+            add_one(
                 &mut deps,
-                Pkg::Conflict(*conflict),
-                Set::singleton(0u32),
-                Some(label),
+                Pkg::Recommend(self.intern_recommend(&r.value)),
+                Set::full(),
             );
         }
+        for (conflict, _) in self
+            .index
+            .conflict_decls
+            .get(&(id, index))
+            .into_iter()
+            .flatten()
+        {
+            add_one(&mut deps, Pkg::Conflict(*conflict), Set::singleton(0u32));
+        }
         for conflict in self
+            .index
             .conflict_targets
             .get(&(id, index))
             .into_iter()
             .flatten()
         {
-            self.add_one(
-                from,
-                &mut deps,
-                Pkg::Conflict(*conflict),
-                Set::singleton(1u32),
-                None,
-            );
+            add_one(&mut deps, Pkg::Conflict(*conflict), Set::singleton(1u32));
         }
         Dependencies::Available(deps.into_iter().collect())
     }
 }
 
-impl DependencyProvider for Provider<'_> {
+fn add_one(deps: &mut Deps, pkg: Pkg, set: Set) {
+    let merged = match deps.get(&pkg) {
+        Some(existing) => existing.intersection(&set),
+        None => set,
+    };
+    deps.insert(pkg, merged);
+}
+
+impl DependencyProvider for Provider<'_, '_> {
     type P = Pkg;
     type V = u32;
     type VS = Set;
@@ -496,7 +577,7 @@ impl DependencyProvider for Provider<'_> {
                     .map(|r| &r.value)
                     .chain(&self.extra_roots);
                 for r in roots {
-                    self.add(Pkg::Root, &mut deps, r, true);
+                    self.add(&mut deps, r);
                 }
             }
             Pkg::Comp(id) => return Ok(self.comp_dependencies(id, *version)),
@@ -508,15 +589,9 @@ impl DependencyProvider for Provider<'_> {
                 let Some(requires) = c.features.get(&feature) else {
                     return Ok(Dependencies::Unavailable(Unusable::NoFeature(feature)));
                 };
-                self.add_one(
-                    *package,
-                    &mut deps,
-                    Pkg::Comp(id),
-                    Set::singleton(*version),
-                    None,
-                );
+                add_one(&mut deps, Pkg::Comp(id), Set::singleton(*version));
                 for r in requires {
-                    self.add(*package, &mut deps, &r.value, true);
+                    self.add(&mut deps, &r.value);
                 }
             }
             Pkg::Choice(id) => {
@@ -546,13 +621,13 @@ impl DependencyProvider for Provider<'_> {
                     }),
                 };
                 for (pkg, set) in demands {
-                    self.add_one(*package, &mut deps, pkg, set, None);
+                    add_one(&mut deps, pkg, set);
                 }
             }
             Pkg::Recommend(id) => {
                 if *version == 0 {
                     let r = self.recommend(id);
-                    self.add(*package, &mut deps, &r, false);
+                    self.add(&mut deps, &r);
                 }
             }
             Pkg::Conflict(_) => {}

@@ -179,7 +179,7 @@ impl fmt::Display for Fact {
 
 /// Collects the facts of a derivation tree, deduplicated and ordered from the device outward.
 pub(crate) fn facts(
-    provider: &Provider<'_>,
+    provider: &Provider<'_, '_>,
     tree: &DerivationTree<Pkg, Set, Unusable>,
 ) -> Vec<Fact> {
     let mut found = Vec::new();
@@ -190,7 +190,7 @@ pub(crate) fn facts(
 }
 
 fn collect(
-    provider: &Provider<'_>,
+    provider: &Provider<'_, '_>,
     tree: &DerivationTree<Pkg, Set, Unusable>,
     out: &mut Vec<Fact>,
 ) {
@@ -212,12 +212,17 @@ fn collect(
     }
 }
 
-fn external_fact(p: &Provider<'_>, e: &External<Pkg, Set, Unusable>) -> Option<Fact> {
+fn external_fact(p: &Provider<'_, '_>, e: &External<Pkg, Set, Unusable>) -> Option<Fact> {
     let device = || p.device.name.clone();
     match e {
         External::NotRoot(..) => None,
         External::FromDependencyOf(from, from_set, to, _) => {
-            let label = p.label(*from, *to);
+            let first = match from_set.bounding_range() {
+                Some((std::ops::Bound::Included(v), _)) => *v,
+                Some((std::ops::Bound::Excluded(v), _)) => v + 1,
+                _ => 0,
+            };
+            let label = p.label(*from, first, *to);
             let requirement = match &label {
                 Label::Requires(list) => merge(list),
                 Label::Conflicts(with) => with.clone(),
@@ -233,12 +238,9 @@ fn external_fact(p: &Provider<'_>, e: &External<Pkg, Set, Unusable>) -> Option<F
                         requirement,
                     });
                 }
-                Pkg::Comp(id) => (
-                    p.names[*id as usize].to_string(),
-                    versions_in(p, *id, from_set),
-                ),
+                Pkg::Comp(id) => (p.name(*id).to_string(), versions_in(p, *id, from_set)),
                 Pkg::Feature(id, f) => (
-                    format!("{}[{}]", p.names[*id as usize], p.feature_name(*f)),
+                    format!("{}[{}]", p.name(*id), p.feature_name(*f)),
                     versions_in(p, *id, from_set),
                 ),
                 _ => return None,
@@ -275,7 +277,7 @@ fn external_fact(p: &Provider<'_>, e: &External<Pkg, Set, Unusable>) -> Option<F
             let (Pkg::Comp(id) | Pkg::Feature(id, _)) = pkg else {
                 return None;
             };
-            let component = p.names[*id as usize].to_string();
+            let component = p.name(*id).to_string();
             let versions = versions_in(p, *id, set);
             Some(match reason {
                 Unusable::MissingCapability(capability) => Fact::MissingCapability {
@@ -294,10 +296,10 @@ fn external_fact(p: &Provider<'_>, e: &External<Pkg, Set, Unusable>) -> Option<F
     }
 }
 
-fn no_matching_version(p: &Provider<'_>, id: u32) -> Fact {
+fn no_matching_version(p: &Provider<'_, '_>, id: u32) -> Fact {
     let available = p.versions(id).iter().map(|c| c.version.clone()).collect();
     Fact::NoMatchingVersion {
-        component: p.names[id as usize].to_string(),
+        component: p.name(id).to_string(),
         available,
     }
 }
@@ -317,7 +319,7 @@ fn merge(list: &[Requirement]) -> Requirement {
     merged
 }
 
-fn versions_in(p: &Provider<'_>, id: u32, set: &Set) -> Vec<Version> {
+fn versions_in(p: &Provider<'_, '_>, id: u32, set: &Set) -> Vec<Version> {
     p.versions(id)
         .iter()
         .enumerate()
