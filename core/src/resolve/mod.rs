@@ -5,7 +5,7 @@ mod explain;
 mod provider;
 mod report;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -233,8 +233,11 @@ struct Builder<'p, 'i, 'c> {
     provider: &'p Provider<'i, 'c>,
     selected: &'p HashMap<Pkg, u32>,
     graph: DiGraph<Node, Edge>,
-    nodes: BTreeMap<Node, NodeIndex>,
+    /// Graph node of each component id.
+    nodes: HashMap<u32, NodeIndex>,
     choices: Vec<ChoiceMade>,
+    /// Choices already in `choices`.
+    seen_choices: HashSet<u32>,
     dropped: Vec<Dropped>,
 }
 
@@ -244,25 +247,28 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
             provider,
             selected,
             graph: DiGraph::new(),
-            nodes: BTreeMap::new(),
+            nodes: HashMap::new(),
             choices: Vec::new(),
+            seen_choices: HashSet::new(),
             dropped: Vec::new(),
         }
     }
 
-    fn node(&mut self, node: Node) -> NodeIndex {
-        if let Some(i) = self.nodes.get(&node) {
+    fn node(&mut self, id: u32) -> NodeIndex {
+        if let Some(i) = self.nodes.get(&id) {
             return *i;
         }
-        let i = self.graph.add_node(node.clone());
-        self.nodes.insert(node, i);
+        let i = self
+            .graph
+            .add_node(Node::Component(self.provider.name(id).to_string()));
+        self.nodes.insert(id, i);
         i
     }
 
     fn build(mut self) -> Result<Resolution, ResolveError> {
         let p = self.provider;
         let device = p.device.name.clone();
-        let root = self.node(Node::Device(device.clone()));
+        let root = self.graph.add_node(Node::Device(device.clone()));
         let roots: Vec<Requirement> = p
             .device
             .roots
@@ -288,7 +294,7 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
         let mut components = BTreeMap::new();
         for &(id, index) in &chosen {
             let c = &p.versions(id)[index as usize];
-            let from = self.node(Node::Component(c.name.clone()));
+            let from = self.node(id);
             let mut features = Vec::new();
             for r in &c.requires {
                 self.link(from, &r.value, EdgeKind::Requires);
@@ -342,8 +348,8 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
             .into_iter()
             .filter_map(|n| components.remove(&n))
             .collect();
-        self.choices.sort_by_key(|c| c.requirement.to_string());
-        self.choices.dedup();
+        self.choices
+            .sort_by_cached_key(|c| c.requirement.to_string());
         Ok(Resolution {
             device,
             components,
@@ -355,8 +361,11 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
 
     /// Adds an edge from `from` to every component that satisfies `requirement`.
     fn link(&mut self, from: NodeIndex, requirement: &Requirement, kind: EdgeKind) {
-        for target in self.targets(requirement) {
-            let to = self.node(Node::Component(target));
+        let mut targets = Vec::new();
+        self.targets(requirement, &mut targets);
+        targets.dedup();
+        for target in targets {
+            let to = self.node(target);
             let edge = Edge {
                 kind: kind.clone(),
                 requirement: requirement.clone(),
@@ -372,33 +381,37 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
     }
 
     /// The components that satisfy `requirement` in the selection, recording choices made.
-    fn targets(&mut self, requirement: &Requirement) -> Vec<String> {
+    fn targets(&mut self, requirement: &Requirement, out: &mut Vec<u32>) {
         let p = self.provider;
-        let mut out = Vec::new();
-        for (pkg, _) in p.demand(requirement) {
-            match pkg {
-                Pkg::Comp(id) => out.push(p.name(id).to_string()),
-                Pkg::Choice(id) => {
-                    let Some(&taken) = self.selected.get(&pkg) else {
-                        continue;
-                    };
-                    let choice = p.choice(id);
-                    let option = choice.options[taken as usize].clone();
+        let pkg = match requirement.alternatives.as_slice() {
+            [dep] if !p.is_virtual(&dep.name) => p.id(&dep.name).map(Pkg::Comp),
+            _ => p.choice_id(requirement).map(Pkg::Choice),
+        };
+        match pkg {
+            Some(Pkg::Comp(id)) => out.push(id),
+            Some(Pkg::Choice(id)) => {
+                let Some(&taken) = self.selected.get(&Pkg::Choice(id)) else {
+                    return;
+                };
+                let choice = p.choice(id);
+                let option = choice.options[taken as usize].clone();
+                if self.seen_choices.insert(id) {
                     self.choices.push(ChoiceMade {
                         requirement: requirement.clone(),
-                        virtual_name: choice.virtual_name.clone(),
-                        options: choice.options.clone(),
+                        virtual_name: choice.virtual_name,
+                        options: choice.options,
                         taken: taken as usize,
                     });
-                    out.extend(self.targets(&Requirement {
-                        alternatives: vec![option],
-                    }));
                 }
-                _ => {}
+                self.targets(
+                    &Requirement {
+                        alternatives: vec![option],
+                    },
+                    out,
+                );
             }
+            _ => {}
         }
-        out.dedup();
-        out
     }
 
     /// Kahn's algorithm over hard edges, smallest name first among the ready ones.

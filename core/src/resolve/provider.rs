@@ -241,8 +241,13 @@ impl<'i, 'c> Provider<'i, 'c> {
         self.index.names[id as usize]
     }
 
-    fn is_virtual(&self, name: &str) -> bool {
+    pub(crate) fn is_virtual(&self, name: &str) -> bool {
         self.index.is_virtual(name)
+    }
+
+    /// The id of an interned choice: only choices the solver met have one.
+    pub(crate) fn choice_id(&self, requirement: &Requirement) -> Option<u32> {
+        self.interned.borrow().choice_ids.get(requirement).copied()
     }
 
     pub(crate) fn feature_name(&self, id: u32) -> String {
@@ -517,7 +522,7 @@ impl DependencyProvider for Provider<'_, '_> {
     type VS = Set;
     type M = Unusable;
     type Err = Infallible;
-    type Priority = (bool, u32, Reverse<usize>);
+    type Priority = (bool, u32, Reverse<usize>, Reverse<Pkg>);
 
     fn prioritize(
         &self,
@@ -541,6 +546,9 @@ impl DependencyProvider for Provider<'_, '_> {
             !matches!(package, Pkg::Recommend(_)),
             stats.conflict_count(),
             Reverse(candidates),
+            // Ties: the package seen first (lowest id) first, so the search stays depth-first
+            // and deterministic.
+            Reverse(*package),
         )
     }
 
