@@ -464,6 +464,15 @@ impl<'i, 'c> Provider<'i, 'c> {
         }
     }
 
+    /// Whether a component version's device needs are all met.
+    fn fits_device(&self, id: u32, index: u32) -> bool {
+        self.versions(id).get(index as usize).is_some_and(|c| {
+            c.device_needs
+                .iter()
+                .all(|n| self.device.capabilities.contains(n))
+        })
+    }
+
     fn comp_dependencies(&self, id: u32, index: u32) -> Dependencies<Pkg, Set, Unusable> {
         let Some(c) = self.versions(id).get(index as usize) else {
             return Dependencies::Available(DependencyConstraints::default());
@@ -557,14 +566,31 @@ impl DependencyProvider for Provider<'_, '_> {
             Pkg::Root => range.contains(&0).then_some(0),
             Pkg::Comp(id) | Pkg::Feature(id, _) => {
                 let n = self.versions(*id).len() as u32;
+                let usable = |i: &u32| self.fits_device(*id, *i);
                 match self.locked.get(id) {
                     Some(locked) if range.contains(locked) => Some(*locked),
-                    _ => (0..n).rev().find(|i| range.contains(i)),
+                    // Skip versions the device cannot run: pubgrub would only learn that the
+                    // hard way, by backtracking. If none fits, offer one so it learns why.
+                    _ => (0..n)
+                        .rev()
+                        .filter(|i| range.contains(i))
+                        .find(usable)
+                        .or_else(|| (0..n).rev().find(|i| range.contains(i))),
                 }
             }
             Pkg::Choice(id) => {
-                let n = self.interned.borrow().choices[*id as usize].options.len() as u32;
-                (0..n).find(|i| range.contains(i))
+                let options = self.interned.borrow().choices[*id as usize].options.clone();
+                let in_range = |i: &usize| range.contains(&(*i as u32));
+                let usable = |i: &usize| {
+                    self.id(&options[*i].name).is_none_or(|c| {
+                        (0..self.versions(c).len() as u32).any(|v| self.fits_device(c, v))
+                    })
+                };
+                (0..options.len())
+                    .filter(in_range)
+                    .find(usable)
+                    .or_else(|| (0..options.len()).find(in_range))
+                    .map(|i| i as u32)
             }
             Pkg::Recommend(_) | Pkg::Conflict(_) => (0..2).find(|i| range.contains(i)),
         })
