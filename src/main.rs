@@ -147,7 +147,7 @@ fn project(cli: &Cli) -> Result<Project, CliError> {
 fn run(cli: Cli) -> Result<Outcome, CliError> {
     let project = project(&cli)?;
     if let Command::Validate { json } = cli.command {
-        return Ok(print::validation(project.load(), json)?);
+        return print::validation(project.load(), json);
     }
     let loaded = project.load()?;
     print::warnings(&loaded.warnings);

@@ -13,6 +13,14 @@ use serde_json::json;
 
 use crate::{CliError, Outcome};
 
+/// A unit enum as its serialized name (`x86_64`, `laptop`).
+fn word(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn to_json(value: &impl serde::Serialize) {
     println!(
         "{}",
@@ -172,10 +180,10 @@ pub fn resolution(catalog: &Catalog, r: &Resolution, json: bool) {
         .device(&r.device)
         .expect("a resolved device is in the catalog");
     println!(
-        "device {} ({:?}, {:?}): {} components, in start order",
+        "device {} ({}, {}): {} components, in start order",
         r.device,
-        device.form_factor,
-        device.arch,
+        word(&device.form_factor),
+        word(&device.arch),
         r.components.len()
     );
     let width = r.components.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -234,10 +242,15 @@ pub fn explanation(x: &Explanation, json: bool) {
             EdgeKind::Recommends => "recommends".to_string(),
             EdgeKind::Feature { feature } => format!("with feature {feature} requires"),
         };
-        println!(
-            "  {} {kind} {} -> {}",
-            step.from, step.edge.requirement, step.to
-        );
+        let requirement = step.edge.requirement.to_string();
+        if requirement == step.to {
+            println!("  {} {kind} {requirement}", step.from);
+        } else {
+            println!(
+                "  {} {kind} {requirement}, satisfied by {}",
+                step.from, step.to
+            );
+        }
     }
     for c in &x.choices {
         match &c.virtual_name {
@@ -285,8 +298,8 @@ pub fn devices(catalog: &Catalog, json: bool) {
         println!(
             "{:10} {:8} {:8} {}",
             d.name,
-            format!("{:?}", d.form_factor).to_lowercase(),
-            format!("{:?}", d.arch).to_lowercase(),
+            word(&d.form_factor),
+            word(&d.arch),
             caps.join(", ")
         );
     }

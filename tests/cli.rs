@@ -351,7 +351,7 @@ fn explain_says_why_and_why_not() {
     assert_exit(&o, 0);
     let out = stdout(&o);
     assert!(
-        out.contains("device laptop requires network -> wifi-iwd"),
+        out.contains("device laptop requires network, satisfied by wifi-iwd"),
         "{out}"
     );
     assert!(
@@ -411,4 +411,124 @@ fn graph_as_dot_and_svg() {
         text.contains("<svg") && text.contains("<title>base</title>"),
         "{text}"
     );
+}
+
+/// Every kind of bad input: exit code 2, a message that names the problem, no lock written.
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let manifest = |body: &str| {
+        format!("[component]\nname = \"x\"\nversion = \"1.0.0\"\nsummary = \"x\"\n{body}")
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "malformed toml",
+            "[component\nname = \"x\"\n".into(),
+            "invalid TOML",
+        ),
+        (
+            "wrong type",
+            manifest("requires = \"base\"\n"),
+            "invalid type: string",
+        ),
+        (
+            "unknown field",
+            manifest("device_needs = []\n"),
+            "did you mean `device-needs`?",
+        ),
+        (
+            "duplicate name",
+            std::fs::read_to_string("manifests/base.toml").unwrap(),
+            "component `base 0.1.0` is declared twice",
+        ),
+        (
+            "invalid semver",
+            manifest("").replace("1.0.0", "1.0.0.0"),
+            "invalid version `1.0.0.0`",
+        ),
+        (
+            "invalid requirement",
+            manifest("requires = [\"base >= x\"]\n"),
+            "invalid version requirement `>= x`",
+        ),
+        (
+            "requires itself",
+            manifest("requires = [\"x\"]\n"),
+            "component `x` requires itself",
+        ),
+        (
+            "unknown requirement",
+            manifest("requires = [\"bsae\"]\n"),
+            "did you mean `base`?",
+        ),
+    ];
+    for (what, text, expect) in cases {
+        let dir = project();
+        write(dir.path(), "manifests/x.toml", &text);
+        let o = compose(dir.path(), &["resolve", "-d", "vm"]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(expect),
+            "{what}: expected {expect:?} in:\n{}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("manifests/x.toml:") || what == "duplicate name",
+            "{what}: names the file:\n{}",
+            stderr(&o)
+        );
+        assert!(
+            !dir.path().join("compose.lock").exists(),
+            "{what}: nothing written"
+        );
+    }
+
+    let dir = project();
+    let vm = std::fs::read_to_string(dir.path().join("devices/vm.toml")).unwrap();
+    write(
+        dir.path(),
+        "devices/vm.toml",
+        &vm.replace("roots = [\"base\"", "roots = [\"shell-desktop\", \"base\""),
+    );
+    let o = compose(dir.path(), &["resolve", "-d", "vm"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("unknown component or virtual `shell-desktop`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let dir = project();
+    std::fs::write(
+        dir.path().join("manifests/binary.toml"),
+        [0x5b, 0xff, 0xfe, 0x5d],
+    )
+    .unwrap();
+    let o = compose(dir.path(), &["resolve", "-d", "vm"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("is not valid UTF-8"), "{}", stderr(&o));
+
+    let dir = project();
+    std::fs::write(dir.path().join("manifests/huge.toml"), vec![b'#'; 2 << 20]).unwrap();
+    let o = compose(dir.path(), &["resolve", "-d", "vm"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("limited to 1048576 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("compose.lock").exists());
+}
+
+#[test]
+fn snapshots_of_what_users_see() {
+    let dir = project();
+    let o = compose(dir.path(), &["resolve", "-d", "laptop"]);
+    assert_exit(&o, 0);
+    insta::assert_snapshot!("resolve_laptop", stdout(&o));
+    let o = compose(dir.path(), &["graph", "-d", "vm"]);
+    assert_exit(&o, 0);
+    insta::assert_snapshot!("graph_vm_dot", stdout(&o));
+    let o = compose(dir.path(), &["explain", "ssh-dropbear", "-d", "vm"]);
+    assert_exit(&o, 0);
+    insta::assert_snapshot!("explain_dropbear_vm", stdout(&o));
 }

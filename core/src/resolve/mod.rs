@@ -414,22 +414,35 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
         }
     }
 
-    /// Kahn's algorithm over hard edges, smallest name first among the ready ones.
+    /// Components in start order: after what they require and, where that makes no cycle,
+    /// after what they recommend.
     fn start_order(&self, device: &str) -> Result<Vec<String>, ResolveError> {
         let hard = |e: &Edge| !matches!(e.kind, EdgeKind::Recommends);
-        let comps: Vec<NodeIndex> = self
+        if let Ok(order) = self.kahn(|_| true) {
+            return Ok(order);
+        }
+        self.kahn(hard).map_err(|pending| ResolveError::Cycle {
+            device: device.to_string(),
+            cycle: self.find_cycle(&pending, hard),
+        })
+    }
+
+    /// Kahn's algorithm over the edges `follows` accepts, smallest name first among the
+    /// ready ones. Fails with the nodes it could not order.
+    fn kahn(
+        &self,
+        follows: impl Fn(&Edge) -> bool,
+    ) -> Result<Vec<String>, HashMap<NodeIndex, usize>> {
+        let mut pending: HashMap<NodeIndex, usize> = self
             .graph
             .node_indices()
             .filter(|i| matches!(self.graph[*i], Node::Component(_)))
-            .collect();
-        let mut pending: HashMap<NodeIndex, usize> = comps
-            .iter()
-            .map(|&i| {
+            .map(|i| {
                 (
                     i,
                     self.graph
                         .edges(i)
-                        .filter(|e| hard(e.weight()) && e.target() != i)
+                        .filter(|e| follows(e.weight()) && e.target() != i)
                         .count(),
                 )
             })
@@ -444,7 +457,7 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
             order.push(name.to_string());
             pending.remove(&i);
             for e in self.graph.edges_directed(i, petgraph::Direction::Incoming) {
-                if !hard(e.weight()) {
+                if !follows(e.weight()) || e.source() == i {
                     continue;
                 }
                 if let Some(n) = pending.get_mut(&e.source()) {
@@ -456,12 +469,10 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
             }
         }
         if pending.is_empty() {
-            return Ok(order);
+            Ok(order)
+        } else {
+            Err(pending)
         }
-        Err(ResolveError::Cycle {
-            device: device.to_string(),
-            cycle: self.find_cycle(&pending, hard),
-        })
     }
 
     /// A cycle among the nodes Kahn's algorithm could not order, smallest name first.
