@@ -116,8 +116,8 @@ fn recommends_are_taken_when_possible_and_dropped_with_a_reason_otherwise() {
         device d: roots app
         ",
         expect![[r#"
-            app 1.0.0
             fonts 1.0.0
+            app 1.0.0
             dropped: app recommends gamepad-tools
               if the image takes gamepad-tools
               gamepad-tools 1.0.0 needs capability gamepad, which device d lacks
