@@ -97,7 +97,7 @@ struct RawDevice {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawCompose {
-    roots: Vec<Spanned<String>>,
+    roots: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     prefer: BTreeMap<Spanned<String>, Spanned<String>>,
 }
@@ -137,14 +137,11 @@ pub fn parse_device(file: &SourceFile) -> Result<Device, Diagnostics> {
     let capabilities = toml_file::names(file, &raw.device.capabilities, "capability", &mut errors)
         .into_iter()
         .collect();
-    let roots = toml_file::requirements(file, &raw.compose.roots, &mut errors);
-    if raw.compose.roots.is_empty() {
+    let roots = toml_file::requirements(file, raw.compose.roots.get_ref(), &mut errors);
+    if raw.compose.roots.get_ref().is_empty() {
         errors.push(
             Diagnostic::error(Code::Schema, file, "device has no roots")
-                .at(
-                    file.text.find("[compose]").map_or(0..0, |s| s..s + 9),
-                    "in this table",
-                )
+                .at(raw.compose.roots.span(), "no roots")
                 .with_help("list the components the image starts from, e.g. roots = [\"base\"]"),
         );
     }

@@ -116,7 +116,7 @@ struct RawManifest {
     component: RawComponent,
     #[serde(default)]
     features: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
-    source: Option<RawSource>,
+    source: Option<Spanned<RawSource>>,
     #[serde(default)]
     files: Vec<RawFile>,
     #[serde(default)]
@@ -292,7 +292,8 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
     }
 }
 
-fn lower_source(file: &SourceFile, raw: &RawSource) -> Result<Source, Diagnostic> {
+fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Source, Diagnostic> {
+    let raw = spanned.get_ref();
     let given = [
         raw.cargo.is_some(),
         raw.files.is_some(),
@@ -300,16 +301,12 @@ fn lower_source(file: &SourceFile, raw: &RawSource) -> Result<Source, Diagnostic
         raw.kernel.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
-        let (line, _) = file.line_column(file.text.find("[source]").unwrap_or(0));
         return Err(Diagnostic::error(
             Code::Schema,
             file,
-            format!("[source] must name exactly one of cargo, files, deb, kernel (line {line})"),
+            "[source] must name exactly one of cargo, files, deb, kernel",
         )
-        .at(
-            file.text.find("[source]").map_or(0..0, |s| s..s + 8),
-            "here",
-        )
+        .at(spanned.span(), "this table")
         .with_help("split a component with several kinds of payload into several components"));
     }
     if let Some(c) = &raw.cargo {

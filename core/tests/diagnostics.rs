@@ -213,3 +213,15 @@ fn very_large_file() {
         d.message
     );
 }
+
+#[test]
+fn source_with_two_kinds_and_device_without_roots() {
+    let text = format!(
+        "{A}\n[source]\ndeb = [\"busybox-static\"]\nkernel = {{ package = \"linux-image-amd64\" }}\n"
+    );
+    let device = DEVICE.replace("roots = [\"a\"]", "roots = []");
+    insta::assert_snapshot!(diagnose(
+        &[("manifests/a.toml", &text)],
+        &[("devices/d.toml", &device)]
+    ));
+}
