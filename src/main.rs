@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use compose_core::lock::LockFile;
 use compose_core::{
     Project, ProjectError, Requirement, ResolveError, ResolveOptions, graph, resolve,
 };
@@ -144,6 +143,20 @@ fn project(cli: &Cli) -> Result<Project, CliError> {
     })
 }
 
+/// Resolves `device` preferring the versions in compose.lock, without writing it: what
+/// `compose resolve` would choose.
+fn resolve_as_locked(
+    project: &Project,
+    catalog: &compose_core::Catalog,
+    device: &str,
+) -> Result<(compose_core::Resolution, ResolveOptions), CliError> {
+    let options = ResolveOptions {
+        locked: project.read_lock()?.versions(device),
+        ..Default::default()
+    };
+    Ok((resolve(catalog, device, &options)?, options))
+}
+
 fn run(cli: Cli) -> Result<Outcome, CliError> {
     let project = project(&cli)?;
     if let Command::Validate { json } = cli.command {
@@ -195,12 +208,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             format,
             output,
         } => {
-            let lock = project.read_lock()?;
-            let options = ResolveOptions {
-                locked: lock.versions(&device.device),
-                ..Default::default()
-            };
-            let resolution = resolve(catalog, &device.device, &options)?;
+            let (resolution, _) = resolve_as_locked(&project, catalog, &device.device)?;
             let dot = graph::to_dot(&resolution);
             let text = match format {
                 GraphFormat::Dot => dot,
@@ -227,12 +235,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                     known: catalog.components().map(|(n, _)| n.clone()).collect(),
                 });
             }
-            let lock: LockFile = project.read_lock()?;
-            let options = ResolveOptions {
-                locked: lock.versions(&device.device),
-                ..Default::default()
-            };
-            let resolution = resolve(catalog, &device.device, &options)?;
+            let (resolution, options) = resolve_as_locked(&project, catalog, &device.device)?;
             let explanation =
                 compose_core::resolve::explain(catalog, &resolution, &options, &component)?;
             print::explanation(&explanation, json);

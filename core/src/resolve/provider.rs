@@ -83,14 +83,53 @@ pub(crate) struct Choice {
     pub(crate) unknown_name: Option<String>,
 }
 
+/// Numbers values in the order they are first seen: the ids of synthetic packages.
+#[derive(Debug)]
+struct Interner<K> {
+    items: Vec<K>,
+    ids: HashMap<K, u32>,
+}
+
+impl<K> Default for Interner<K> {
+    fn default() -> Self {
+        Interner {
+            items: Vec::new(),
+            ids: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Interner<K> {
+    fn id<Q: std::hash::Hash + Eq + ?Sized>(&self, key: &Q) -> Option<u32>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.ids.get(key).copied()
+    }
+
+    fn intern(&mut self, key: &K) -> u32 {
+        if let Some(id) = self.ids.get(key) {
+            return *id;
+        }
+        let id = self.items.len() as u32;
+        self.items.push(key.clone());
+        self.ids.insert(key.clone(), id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &K {
+        &self.items[id as usize]
+    }
+}
+
+/// Synthetic packages met during one solve.
 #[derive(Debug, Default)]
 struct Interned {
+    /// Requirements that became choices; `choices` holds each one's options, by the same id.
+    choice_keys: Interner<Requirement>,
     choices: Vec<Choice>,
-    choice_ids: HashMap<Requirement, u32>,
-    recommends: Vec<Requirement>,
-    recommend_ids: HashMap<Requirement, u32>,
-    features: Vec<String>,
-    feature_ids: HashMap<String, u32>,
+    recommends: Interner<Requirement>,
+    features: Interner<String>,
 }
 
 /// What the solver needs of the catalog, indexed once per `resolve` call and shared by the
@@ -247,11 +286,11 @@ impl<'i, 'c> Provider<'i, 'c> {
 
     /// The id of an interned choice: only choices the solver met have one.
     pub(crate) fn choice_id(&self, requirement: &Requirement) -> Option<u32> {
-        self.interned.borrow().choice_ids.get(requirement).copied()
+        self.interned.borrow().choice_keys.id(requirement)
     }
 
     pub(crate) fn feature_name(&self, id: u32) -> String {
-        self.interned.borrow().features[id as usize].clone()
+        self.interned.borrow().features.get(id).clone()
     }
 
     pub(crate) fn choice(&self, id: u32) -> Choice {
@@ -259,11 +298,11 @@ impl<'i, 'c> Provider<'i, 'c> {
     }
 
     pub(crate) fn recommend(&self, id: u32) -> Requirement {
-        self.interned.borrow().recommends[id as usize].clone()
+        self.interned.borrow().recommends.get(id).clone()
     }
 
     pub(crate) fn recommend_id(&self, r: &Requirement) -> Option<u32> {
-        self.interned.borrow().recommend_ids.get(r).copied()
+        self.interned.borrow().recommends.id(r)
     }
 
     /// The set of version indices of `id` whose version matches `req`.
@@ -316,19 +355,18 @@ impl<'i, 'c> Provider<'i, 'c> {
     }
 
     fn feature_id(&self, name: &str) -> u32 {
-        if let Some(id) = self.interned.borrow().feature_ids.get(name) {
-            return *id;
+        if let Some(id) = self.interned.borrow().features.id(name) {
+            return id;
         }
-        let mut interned = self.interned.borrow_mut();
-        let id = interned.features.len() as u32;
-        interned.features.push(name.to_string());
-        interned.feature_ids.insert(name.to_string(), id);
-        id
+        self.interned
+            .borrow_mut()
+            .features
+            .intern(&name.to_string())
     }
 
     fn intern_choice(&self, requirement: &Requirement) -> u32 {
-        if let Some(id) = self.interned.borrow().choice_ids.get(requirement) {
-            return *id;
+        if let Some(id) = self.interned.borrow().choice_keys.id(requirement) {
+            return id;
         }
         let choice = match requirement.alternatives.as_slice() {
             [dep] if self.is_virtual(&dep.name) => Choice {
@@ -348,10 +386,8 @@ impl<'i, 'c> Provider<'i, 'c> {
             },
         };
         let mut interned = self.interned.borrow_mut();
-        let id = interned.choices.len() as u32;
         interned.choices.push(choice);
-        interned.choice_ids.insert(requirement.clone(), id);
-        id
+        interned.choice_keys.intern(requirement)
     }
 
     /// Providers of a virtual: the device's preference first, then by highest version, then name.
@@ -390,14 +426,7 @@ impl<'i, 'c> Provider<'i, 'c> {
     }
 
     fn intern_recommend(&self, requirement: &Requirement) -> u32 {
-        if let Some(id) = self.interned.borrow().recommend_ids.get(requirement) {
-            return *id;
-        }
-        let mut interned = self.interned.borrow_mut();
-        let id = interned.recommends.len() as u32;
-        interned.recommends.push(requirement.clone());
-        interned.recommend_ids.insert(requirement.clone(), id);
-        id
+        self.interned.borrow_mut().recommends.intern(requirement)
     }
 
     /// Adds what `requirement` demands to `deps`, intersecting with what is there.
