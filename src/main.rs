@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use compose_core::{
-    Project, ProjectError, Requirement, ResolveError, ResolveOptions, graph, resolve,
-};
+use compose_core::{Project, ProjectError, ResolveError, ResolveOptions, graph, resolve};
 
 /// Compose device-specific OS images from component manifests.
 #[derive(Debug, Parser)]
@@ -179,14 +177,13 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 } else {
                     lock.versions(&device.device)
                 },
-                extra_roots: Vec::<Requirement>::new(),
+                ..Default::default()
             };
             let resolution = resolve(catalog, &device.device, &options)
                 .inspect_err(|e| print::resolve_error_json(e, json))?;
             let new_lock = lock.with_resolution(&resolution);
             let changes = lock.changes(&new_lock, &device.device);
-            let missing = lock.device(&device.device).is_none();
-            if locked && (missing || !changes.is_empty()) {
+            if locked && new_lock != lock {
                 return Err(CliError::LockOutdated {
                     device: device.device,
                     changes,

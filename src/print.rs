@@ -83,7 +83,9 @@ pub fn error(e: &CliError) {
                 eprintln!("  {c}");
             }
             if changes.is_empty() {
-                eprintln!("  the lock file has no entry for `{device}`");
+                eprintln!(
+                    "  the lock file has no entry for `{device}`, or is not in the form compose writes"
+                );
             }
             Some(format!(
                 "run `compose resolve --device {device}` without --locked to update it, and commit compose.lock"

@@ -1,5 +1,5 @@
 //! A project folder on disk: finding it, reading its catalog, reading and writing its lock.
-//! The only module of this crate (with `graphviz`) that touches the file system.
+//! The only module of this crate (with `graph`, which runs Graphviz) that touches the file system.
 
 use std::fs;
 use std::io::Write;

@@ -14,6 +14,15 @@ pub struct Dependency {
     pub req: VersionReq,
 }
 
+impl Dependency {
+    /// Whether `version` satisfies this dependency's version requirement. A requirement
+    /// without comparators (`name` alone) matches every version, pre-releases included;
+    /// otherwise semver's rules apply (pre-releases only where a comparator names one).
+    pub fn matches(&self, version: &semver::Version) -> bool {
+        self.req.comparators.is_empty() || self.req.matches(version)
+    }
+}
+
 impl fmt::Display for Dependency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use semver::Version;
 
 const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
-const VERSIONS: [&str; 3] = ["1.0.0", "1.1.0", "2.0.0"];
+const VERSIONS: [&str; 4] = ["1.0.0", "1.1.0", "2.0.0", "2.1.0-rc.1"];
 const REQS: [&str; 4] = ["", " >= 1.1", " < 2", " = 1.0.0"];
 
 fn dependency() -> impl Strategy<Value = String> {
@@ -31,7 +31,7 @@ fn requirement() -> impl Strategy<Value = String> {
 fn version_line(name: &'static str, version: &'static str) -> impl Strategy<Value = String> {
     (
         prop::collection::vec(requirement(), 0..3),
-        prop::option::weighted(0.2, 0..NAMES.len()),
+        prop::option::weighted(0.2, 0..NAMES.len() + 1),
         prop::bool::weighted(0.4),
         prop::option::weighted(0.2, prop::sample::select(vec!["x", "y"])),
     )
@@ -44,7 +44,10 @@ fn version_line(name: &'static str, version: &'static str) -> impl Strategy<Valu
             if !requires.is_empty() {
                 clauses.push(format!("requires {}", requires.join(", ")));
             }
-            if let Some(c) = conflict.map(|c| NAMES[c]).filter(|c| *c != name) {
+            if let Some(c) = conflict
+                .map(|c| NAMES.get(c).copied().unwrap_or("v"))
+                .filter(|c| *c != name)
+            {
                 clauses.push(format!("conflicts {c}"));
             }
             if provides {
@@ -89,11 +92,13 @@ fn load(lines: &[String]) -> Option<Catalog> {
 }
 
 fn satisfied(catalog: &Catalog, chosen: &BTreeMap<String, Version>, dep: &Dependency) -> bool {
-    let by_name = |name: &str| chosen.get(name).filter(|v| dep.req.matches(v)).is_some();
+    // A bare name matches every version; otherwise semver decides.
+    let fits = |v: &Version| dep.req.comparators.is_empty() || dep.req.matches(v);
+    let by_name = |name: &str| chosen.get(name).filter(|v| fits(v)).is_some();
     match catalog.providers(&dep.name) {
         Some(providers) => providers.iter().any(|p| {
             chosen.get(p).is_some_and(|v| {
-                dep.req.matches(v)
+                fits(v)
                     && catalog
                         .versions(p)
                         .iter()
@@ -127,9 +132,15 @@ fn valid(catalog: &Catalog, chosen: &BTreeMap<String, Version>) -> bool {
                 && c.requires
                     .iter()
                     .all(|r| requirement_met(catalog, chosen, &r.value))
-                && c.conflicts
-                    .iter()
-                    .all(|r| !requirement_met(catalog, chosen, &r.value))
+                && c.conflicts.iter().all(|r| {
+                    // Conflicting with a virtual one provides itself means: with the others.
+                    let others: BTreeMap<String, Version> = chosen
+                        .iter()
+                        .filter(|(n, _)| *n != name)
+                        .map(|(n, v)| (n.clone(), v.clone()))
+                        .collect();
+                    !requirement_met(catalog, &others, &r.value)
+                })
         })
 }
 

@@ -234,3 +234,55 @@ fn unknown_device_is_an_error() {
     let err = resolve(&catalog, "laptpo", &ResolveOptions::default()).unwrap_err();
     assert_eq!(err.to_string(), "unknown device `laptpo`");
 }
+
+// The lock file once took `a`; a newer, better-ranked provider must not move the image.
+#[test]
+fn locked_provider_is_kept_when_a_better_ranked_one_appears() {
+    let catalog = r"
+        a 1.0.0: provides shell
+        b 3.0.0: provides shell
+        device d: roots shell
+        ";
+    let locked = ResolveOptions {
+        locked: [("a".to_string(), "1.0.0".parse().unwrap())].into(),
+        ..Default::default()
+    };
+    check_with(
+        catalog,
+        &locked,
+        expect![[r#"
+        a 1.0.0
+    "#]],
+    );
+}
+
+// "Only one mta": a provider conflicting with its own virtual conflicts with the others.
+#[test]
+fn a_provider_may_conflict_with_its_own_virtual() {
+    check(
+        r"
+        exim 4.0.0: provides mta; conflicts mta
+        postfix 3.0.0: provides mta; conflicts mta
+        app 1.0.0: requires mta
+        device d: roots app, postfix
+        ",
+        expect![[r#"
+            postfix 3.0.0
+            app 1.0.0
+        "#]],
+    );
+}
+
+// A bare name matches pre-releases: `a` alone takes `a 1.0.0-rc.1`.
+#[test]
+fn bare_names_match_prereleases() {
+    check(
+        r"
+        a 1.0.0-rc.1
+        device d: roots a
+        ",
+        expect![[r#"
+            a 1.0.0-rc.1
+        "#]],
+    );
+}

@@ -135,13 +135,25 @@ fn report_choice(
             Outcome::Taken { reason }
         } else {
             let mut forced = options.clone();
-            forced.extra_roots.push(Requirement {
-                alternatives: vec![option.clone()],
-            });
+            match &choice.virtual_name {
+                // A provider counts only with versions that provide the virtual.
+                Some(virt) => {
+                    forced.extra_roots.push(choice.requirement.clone());
+                    forced
+                        .only_providers
+                        .insert(virt.clone(), option.name.clone());
+                }
+                None => forced.extra_roots.push(Requirement {
+                    alternatives: vec![option.clone()],
+                }),
+            }
             match resolve(catalog, &resolution.device, &forced) {
                 Err(ResolveError::NoSolution { facts, .. }) => {
                     Outcome::Impossible { because: facts }
                 }
+                Err(ResolveError::Cycle { cycle, .. }) => Outcome::Impossible {
+                    because: vec![Fact::Cycle { cycle }],
+                },
                 Err(other) => return Err(other),
                 Ok(_) if i > choice.taken => Outcome::NotNeeded,
                 // Possible alone, yet ranked before the taken option: it only fails together

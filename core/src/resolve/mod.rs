@@ -26,6 +26,8 @@ pub struct ResolveOptions {
     pub locked: BTreeMap<String, Version>,
     /// Requirements added to the device's roots.
     pub extra_roots: Vec<Requirement>,
+    /// Virtuals that may only be provided by the named component (to ask "what if").
+    pub only_providers: BTreeMap<String, String>,
 }
 
 /// A component version chosen for the image.
@@ -73,13 +75,14 @@ pub enum EdgeKind {
     },
 }
 
-/// A recommends that could not be taken, and why.
+/// A recommends that could not be taken, and why. Recommends are best effort: they are
+/// decided after every hard requirement and never change a version chosen for those.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dropped {
     pub component: String,
     pub requirement: Requirement,
-    /// What goes wrong when it is taken (empty if taking it alone would have worked but it
-    /// clashed with another recommends).
+    /// What goes wrong when it is taken; empty when it could be taken, but only with other
+    /// versions or choices than the ones made first.
     pub because: Vec<Fact>,
 }
 
@@ -213,7 +216,7 @@ fn solve(
             name: device_name.to_string(),
             known: catalog.devices().map(|d| d.name.clone()).collect(),
         })?;
-    let provider = Provider::new(index, device, &options.locked, options.extra_roots.clone());
+    let provider = Provider::new(index, device, options);
     let solution = match pubgrub::resolve(&provider, Pkg::Root, 0u32) {
         Ok(s) => s,
         Err(PubGrubError::NoSolution(tree)) => {

@@ -20,6 +20,7 @@ use crate::catalog::Catalog;
 use crate::device::Device;
 use crate::manifest::Component;
 use crate::requirement::{Dependency, Requirement};
+use crate::resolve::ResolveOptions;
 
 pub(crate) type Set = Ranges<u32>;
 
@@ -188,7 +189,9 @@ impl<'c> Index<'c> {
                         .or_default()
                         .push((id, conflict.value.clone()));
                     for dep in &conflict.value.alternatives {
-                        for (b, bi) in self.matching(dep) {
+                        // A component may conflict with a virtual it provides itself ("only
+                        // one mta"): it conflicts with the others, not with itself.
+                        for (b, bi) in self.matching(dep).into_iter().filter(|(b, _)| *b != a) {
                             self.conflict_targets.entry((b, bi)).or_default().push(id);
                         }
                     }
@@ -208,7 +211,7 @@ impl<'c> Index<'c> {
         for name in names {
             let Some(id) = self.id(name) else { continue };
             for (i, c) in self.versions(id).iter().enumerate() {
-                if dep.req.matches(&c.version) && (!is_virtual || c.provides.contains(&dep.name)) {
+                if dep.matches(&c.version) && (!is_virtual || c.provides.contains(&dep.name)) {
                     out.push((id, i as u32));
                 }
             }
@@ -238,6 +241,8 @@ pub(crate) struct Provider<'i, 'c> {
     locked: HashMap<u32, u32>,
     /// Requirements added to the device's roots (forced alternatives, forced recommends).
     pub(crate) extra_roots: Vec<Requirement>,
+    /// Virtuals that may only be provided by the named component (what `explain` asks).
+    only_providers: &'i BTreeMap<String, String>,
     interned: RefCell<Interned>,
 }
 
@@ -245,10 +250,10 @@ impl<'i, 'c> Provider<'i, 'c> {
     pub(crate) fn new(
         index: &'i Index<'c>,
         device: &'c Device,
-        locked: &BTreeMap<String, Version>,
-        extra_roots: Vec<Requirement>,
+        options: &'i ResolveOptions,
     ) -> Self {
-        let locked = locked
+        let locked = options
+            .locked
             .iter()
             .filter_map(|(name, version)| {
                 let id = index.id(name)?;
@@ -263,7 +268,8 @@ impl<'i, 'c> Provider<'i, 'c> {
             index,
             device,
             locked,
-            extra_roots,
+            extra_roots: options.extra_roots.clone(),
+            only_providers: &options.only_providers,
             interned: RefCell::default(),
         }
     }
@@ -282,6 +288,11 @@ impl<'i, 'c> Provider<'i, 'c> {
 
     pub(crate) fn is_virtual(&self, name: &str) -> bool {
         self.index.is_virtual(name)
+    }
+
+    /// The one provider a virtual is restricted to, if any.
+    pub(crate) fn only_provider(&self, virt: &str) -> Option<&str> {
+        self.only_providers.get(virt).map(String::as_str)
     }
 
     /// The id of an interned choice: only choices the solver met have one.
@@ -313,7 +324,7 @@ impl<'i, 'c> Provider<'i, 'c> {
         let mut i = 0;
         while i < versions.len() {
             let start = i;
-            while i < versions.len() && dep.req.matches(&versions[i].version) {
+            while i < versions.len() && dep.matches(&versions[i].version) {
                 i += 1;
             }
             if i > start {
@@ -399,6 +410,11 @@ impl<'i, 'c> Provider<'i, 'c> {
             .providers(&dep.name)
             .into_iter()
             .flatten()
+            .filter(|name| {
+                self.only_providers
+                    .get(&dep.name)
+                    .is_none_or(|only| only == *name)
+            })
             .filter_map(|name| {
                 let best = self
                     .index
@@ -419,7 +435,7 @@ impl<'i, 'c> Provider<'i, 'c> {
             .into_iter()
             .map(|(_, _, name)| Dependency {
                 name: name.to_string(),
-                features: Vec::new(),
+                features: dep.features.clone(),
                 req: dep.req.clone(),
             })
             .collect()
@@ -615,10 +631,17 @@ impl DependencyProvider for Provider<'_, '_> {
                         (0..self.versions(c).len() as u32).any(|v| self.fits_device(c, v))
                     })
                 };
-                (0..options.len())
-                    .filter(in_range)
-                    .find(usable)
-                    .or_else(|| (0..options.len()).find(in_range))
+                // The option the lock file took, if still possible; else the first usable.
+                let locked = |i: &usize| {
+                    self.id(&options[*i].name)
+                        .is_some_and(|c| self.locked.contains_key(&c))
+                };
+                let candidates = || (0..options.len()).filter(in_range);
+                candidates()
+                    .filter(usable)
+                    .find(locked)
+                    .or_else(|| candidates().find(usable))
+                    .or_else(|| candidates().next())
                     .map(|i| i as u32)
             }
             Pkg::Recommend(_) | Pkg::Conflict(_) => (0..2).find(|i| range.contains(i)),
@@ -671,7 +694,7 @@ impl DependencyProvider for Provider<'_, '_> {
                             .enumerate()
                             .filter(|(_, c)| c.provides.contains(virt));
                         let set = provides.fold(Set::empty(), |set, (i, c)| {
-                            if option.req.matches(&c.version) {
+                            if option.matches(&c.version) {
                                 set.union(&Set::singleton(i as u32))
                             } else {
                                 set

@@ -20,7 +20,10 @@ pub enum Fact {
         requirement: Requirement,
     },
     /// Asked for by the question, not the device: "what if this were taken?".
-    Assumed { requirement: Requirement },
+    Assumed {
+        requirement: Requirement,
+        provider: Option<String>,
+    },
     /// These versions of a component (or of one of its features) require this.
     Requires {
         component: String,
@@ -47,6 +50,8 @@ pub enum Fact {
         capability: String,
         device: String,
     },
+    /// Taking it would make the components require each other in a circle.
+    Cycle { cycle: Vec<String> },
     /// These versions do not have the feature asked for.
     NoFeature {
         component: String,
@@ -68,6 +73,7 @@ impl Fact {
                 Some(component.split('[').next().unwrap_or(component))
             }
             Fact::NotInCatalog { name } => Some(name),
+            Fact::Cycle { .. } => None,
         }
     }
 
@@ -75,7 +81,7 @@ impl Fact {
     fn targets(&self) -> Vec<&str> {
         match self {
             Fact::DeviceRequires { requirement, .. }
-            | Fact::Assumed { requirement }
+            | Fact::Assumed { requirement, .. }
             | Fact::Requires { requirement, .. } => requirement
                 .alternatives
                 .iter()
@@ -110,7 +116,14 @@ impl fmt::Display for Fact {
                 device,
                 requirement,
             } => write!(f, "device {device} requires {requirement}"),
-            Fact::Assumed { requirement } => write!(f, "if the image takes {requirement}"),
+            Fact::Assumed {
+                requirement,
+                provider: None,
+            } => write!(f, "if the image takes {requirement}"),
+            Fact::Assumed {
+                requirement,
+                provider: Some(p),
+            } => write!(f, "if {p} provides {requirement}"),
             Fact::Requires {
                 component,
                 versions,
@@ -162,6 +175,9 @@ impl fmt::Display for Fact {
                 "{component} {} needs capability {capability}, which device {device} lacks",
                 versions_text(versions)
             ),
+            Fact::Cycle { cycle } => {
+                write!(f, "it makes a dependency cycle: {}", cycle.join(" -> "))
+            }
             Fact::NoFeature {
                 component,
                 versions,
@@ -230,7 +246,14 @@ fn external_fact(p: &Provider<'_, '_>, e: &External<Pkg, Set, Unusable>) -> Opti
             };
             let (component, versions) = match from {
                 Pkg::Root if p.extra_roots.contains(&requirement) => {
-                    return Some(Fact::Assumed { requirement });
+                    let provider = match requirement.alternatives.as_slice() {
+                        [dep] => p.only_provider(&dep.name).map(str::to_string),
+                        _ => None,
+                    };
+                    return Some(Fact::Assumed {
+                        requirement,
+                        provider,
+                    });
                 }
                 Pkg::Root => {
                     return Some(Fact::DeviceRequires {
