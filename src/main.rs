@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use compose_core::store::Store;
 use compose_core::{Project, ProjectError, ResolveError, ResolveOptions, graph, resolve};
 
 /// Compose device-specific OS images from component manifests.
@@ -63,6 +64,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build the device's disk image into out/DEVICE/ (disk.raw, other formats, image.json).
+    Build {
+        #[command(flatten)]
+        device: DeviceArg,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Output folder; the image goes to OUT/DEVICE/.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Fail (exit 2) instead of changing compose.lock.
+        #[arg(long)]
+        locked: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a built disk image holds, read from the image itself (no mounting).
+    Inspect {
+        image: PathBuf,
+        /// Also list the files of this root slot (a or b).
+        #[arg(long, value_name = "SLOT")]
+        files: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the content-addressed store.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Check every manifest and device profile (exit 1 when errors are found).
     Validate {
         #[arg(long)]
@@ -75,6 +105,24 @@ struct DeviceArg {
     /// Device profile name (see `compose devices`).
     #[arg(long, short, default_value = "laptop")]
     device: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// Remove what no lock file or output of this project references.
+    Gc {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct StoreArg {
+    /// The store folder (default: $COMPOSE_STORE, else ~/.cache/compose).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -126,6 +174,12 @@ pub enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Build(#[from] compose_core::build::BuildError),
+    #[error(transparent)]
+    Store(#[from] compose_core::store::StoreError),
+    #[error(transparent)]
+    Inspect(#[from] compose_core::inspect::InspectError),
 }
 
 fn project(cli: &Cli) -> Result<Project, CliError> {
@@ -140,6 +194,9 @@ fn project(cli: &Cli) -> Result<Project, CliError> {
         }
     })
 }
+
+/// 1980-01-01, the earliest time FAT can record: the default timestamp of image files.
+const DEFAULT_EPOCH: u64 = 315_532_800;
 
 /// Resolves `device` preferring the versions in compose.lock, without writing it: what
 /// `compose resolve` would choose.
@@ -156,6 +213,11 @@ fn resolve_as_locked(
 }
 
 fn run(cli: Cli) -> Result<Outcome, CliError> {
+    if let Command::Inspect { image, files, json } = &cli.command {
+        let report = compose_core::inspect::inspect(image, files.as_deref())?;
+        print::inspection(&report, *json);
+        return Ok(Outcome::Ok);
+    }
     let project = project(&cli)?;
     if let Command::Validate { json } = cli.command {
         return print::validation(project.load(), json);
@@ -242,7 +304,69 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         }
         Command::Devices { json } => print::devices(catalog, json),
         Command::Components { json } => print::components(catalog, json),
-        Command::Validate { .. } => unreachable!("handled above"),
+        Command::Build {
+            device,
+            store,
+            out,
+            locked,
+            json,
+        } => {
+            let lock = project.read_lock()?;
+            let options = ResolveOptions {
+                locked: lock.versions(&device.device),
+                ..Default::default()
+            };
+            let resolution = resolve(catalog, &device.device, &options)?;
+            let resolved = lock.with_resolution(&resolution);
+            if locked && resolved != lock {
+                let changes = lock.changes(&resolved, &device.device);
+                return Err(CliError::LockOutdated {
+                    device: device.device,
+                    changes,
+                });
+            }
+            let store = Store::open(&Store::locate(store.store.as_deref()))?;
+            let out = out
+                .unwrap_or_else(|| project.root().join("out"))
+                .join(&device.device);
+            let epoch = std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(DEFAULT_EPOCH);
+            let progress = |message: &str| eprintln!("  {message}");
+            let report = compose_core::build::build(
+                project.root(),
+                catalog,
+                &resolution,
+                &resolved,
+                &store,
+                &compose_core::build::BuildOptions {
+                    out_dir: out,
+                    epoch,
+                },
+                &progress,
+            )?;
+            if report.lock != lock {
+                if locked {
+                    return Err(CliError::LockOutdated {
+                        device: device.device,
+                        changes: Vec::new(),
+                    });
+                }
+                project.write_lock(&report.lock)?;
+            }
+            print::build(&report, json);
+        }
+        Command::Cache {
+            command: CacheCommand::Gc { store, json },
+        } => {
+            let store = Store::open(&Store::locate(store.store.as_deref()))?;
+            let lock = project.read_lock()?;
+            let report =
+                compose_core::build::gc::collect(&store, &lock, &project.root().join("out"))?;
+            print::gc(&report, json);
+        }
+        Command::Validate { .. } | Command::Inspect { .. } => unreachable!("handled above"),
     }
     Ok(Outcome::Ok)
 }

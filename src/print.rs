@@ -100,6 +100,7 @@ pub fn error(e: &CliError) {
             Some("install Graphviz (`apt-get install graphviz`), or use --format dot".into())
         }
         CliError::Output { .. } => Some("check that the folder exists and is writable".into()),
+        CliError::Build(_) | CliError::Store(_) | CliError::Inspect(_) => None,
     };
     eprintln!("error: {e}");
     if let Some(help) = help {
@@ -369,4 +370,115 @@ pub fn validation(result: Result<Loaded, ProjectError>, json: bool) -> Result<Ou
         }
     }
     Ok(if ok { Outcome::Ok } else { Outcome::No })
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+pub fn build(r: &compose_core::build::BuildReport, json: bool) {
+    if json {
+        return to_json(r);
+    }
+    let total = r
+        .timings
+        .iter()
+        .find(|(p, _)| p == "total")
+        .map_or(0.0, |(_, t)| *t);
+    let what = if r.up_to_date { "up to date" } else { "built" };
+    println!(
+        "{what}: device {} image {} in {total:.2} s",
+        r.image.device, r.image.version
+    );
+    for (phase, seconds) in r.timings.iter().filter(|(p, _)| p != "total") {
+        println!("  {phase:<12} {seconds:>7.2} s");
+    }
+    let built = if r.built.is_empty() {
+        "none".to_string()
+    } else {
+        r.built.join(", ")
+    };
+    println!(
+        "components: {} (built this run: {built})",
+        r.image.components.len()
+    );
+    for c in &r.image.components {
+        println!(
+            "  {:<16} {:<14} {:>10}  {}",
+            c.name,
+            c.version,
+            mib(c.size),
+            &c.digest[..12]
+        );
+    }
+    println!("partitions:");
+    for p in &r.image.partitions {
+        println!(
+            "  {:<8} {:>10} used {:>10}  {}",
+            p.name,
+            mib(p.size),
+            mib(p.used),
+            &p.sha256[..12]
+        );
+    }
+    for (file, size) in &r.image.files {
+        println!("{} ({})", r.out_dir.join(file).display(), mib(*size));
+    }
+}
+
+pub fn inspection(x: &compose_core::inspect::Inspection, json: bool) {
+    if json {
+        return to_json(x);
+    }
+    println!(
+        "{} ({}), GPT {}",
+        x.image.display(),
+        mib(x.size),
+        x.disk_uuid
+    );
+    for p in &x.partitions {
+        println!(
+            "  {:<8} offset {:>10} size {:>10}  {}",
+            p.name,
+            mib(p.offset),
+            mib(p.size),
+            p.uuid
+        );
+    }
+    println!("boot entries:");
+    for e in &x.boot_entries {
+        let tries = e
+            .tries_left
+            .map_or("blessed".to_string(), |n| format!("{n} tries left"));
+        println!(
+            "  {:<28} slot {} version {} ({tries})",
+            e.file,
+            e.slot.as_deref().unwrap_or("?"),
+            e.version
+        );
+        println!("      options {}", e.options);
+    }
+    println!("ESP files:");
+    for f in &x.esp_files {
+        println!("  {f}");
+    }
+    if let Some(files) = &x.files {
+        println!("slot files:");
+        for f in files {
+            println!("  {} {:<7} {:>9}  {}", f.mode, f.kind, f.size, f.path);
+        }
+    }
+}
+
+pub fn gc(r: &compose_core::build::gc::GcReport, json: bool) {
+    if json {
+        return to_json(r);
+    }
+    println!(
+        "removed {} blobs ({}) and {} build steps; kept {} blobs",
+        r.removed_blobs,
+        mib(r.removed_bytes),
+        r.removed_steps,
+        r.kept_blobs
+    );
 }

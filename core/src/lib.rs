@@ -4,16 +4,19 @@
 //! they take text or an in-memory catalog and return values. Only [`project`] reads and
 //! writes files, and [`graph`] runs Graphviz.
 
+pub mod build;
 pub mod catalog;
 pub mod device;
 pub mod diagnostic;
 pub mod dsl;
 pub mod graph;
+pub mod inspect;
 pub mod lock;
 pub mod manifest;
 pub mod project;
 pub mod requirement;
 pub mod resolve;
+pub mod store;
 mod toml_file;
 
 pub use catalog::{Catalog, Loaded};

@@ -37,6 +37,18 @@ pub struct LockedComponent {
     /// Digest of the built payload, once the image builder has built it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The exact Debian packages the payload was made from.
+    #[serde(default, rename = "deb", skip_serializing_if = "Vec::is_empty")]
+    pub debs: Vec<DebPin>,
+}
+
+/// One exact Debian package version and the SHA-256 of its `.deb`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebPin {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
 }
 
 /// One difference between the lock file and a new resolution.
@@ -140,18 +152,17 @@ impl LockFile {
             .components
             .iter()
             .map(|c| {
-                let digest = old
-                    .and_then(|d| {
-                        d.components
-                            .iter()
-                            .find(|o| o.name == c.name && o.version == c.version)
-                    })
-                    .and_then(|o| o.digest.clone());
+                let same = old.and_then(|d| {
+                    d.components
+                        .iter()
+                        .find(|o| o.name == c.name && o.version == c.version)
+                });
                 LockedComponent {
                     name: c.name.clone(),
                     version: c.version.clone(),
                     features: c.features.clone(),
-                    digest,
+                    digest: same.and_then(|o| o.digest.clone()),
+                    debs: same.map(|o| o.debs.clone()).unwrap_or_default(),
                 }
             })
             .collect();
@@ -171,6 +182,25 @@ impl LockFile {
             version: Self::FORMAT_VERSION,
             devices,
         }
+    }
+
+    /// The lock with what a build of `device` learned: each component's payload digest and
+    /// the exact `.deb`s it came from.
+    pub fn with_payloads(
+        &self,
+        device: &str,
+        payloads: &BTreeMap<String, (String, Vec<DebPin>)>,
+    ) -> LockFile {
+        let mut lock = self.clone();
+        for d in lock.devices.iter_mut().filter(|d| d.name == device) {
+            for c in &mut d.components {
+                if let Some((digest, debs)) = payloads.get(&c.name) {
+                    c.digest = Some(digest.clone());
+                    c.debs = debs.clone();
+                }
+            }
+        }
+        lock
     }
 
     /// What changes for `device` between this lock and `new`.

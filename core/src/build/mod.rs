@@ -1,0 +1,723 @@
+//! `compose build`: a resolution in, a bootable disk image out. Payloads come from the
+//! store (built once per input digest), the image is assembled in a temporary folder and
+//! renamed into place, so a failed or interrupted build leaves the previous output intact.
+
+pub mod apt;
+mod cpio;
+pub mod gc;
+pub mod image;
+pub mod sources;
+pub mod tree;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::device::Device;
+use crate::lock::{DebPin, LockFile};
+use crate::manifest::{Component, Source};
+use crate::resolve::Resolution;
+use crate::store::{Store, StoreError, sha256};
+use image::Partition;
+use tree::{Entry, Tree};
+
+/// Why a build failed: what, where, and (in the message) how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "`{tool}` is not available ({source}); install the Debian package `{package}` (scripts/setup does)"
+    )]
+    ToolMissing {
+        tool: &'static str,
+        package: &'static str,
+        source: std::io::Error,
+    },
+    #[error("`{tool}` failed: {message}")]
+    ToolFailed { tool: String, message: String },
+    #[error(
+        "component `{component}`: Debian package `{package}` is not in the apt index ({apt}); check the name, or run `apt-get update`"
+    )]
+    UnknownDeb {
+        component: String,
+        package: String,
+        apt: String,
+    },
+    #[error("component `{component}`: downloading `{package}` failed: {message}")]
+    DownloadFailed {
+        component: String,
+        package: String,
+        message: String,
+    },
+    #[error(
+        "{what}: SHA-256 {actual} does not match the index's {expected}; the file was discarded, run `apt-get update` and build again"
+    )]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("component `{component}`: source path `{path}` does not exist in the project folder")]
+    SourceMissing { component: String, path: String },
+    #[error("component `{component}`: source path `{path}` leads outside the project folder (to {})", target.display())]
+    PathEscapes {
+        component: String,
+        path: String,
+        target: PathBuf,
+    },
+    #[error("`{path}` is provided by both `{first}` and `{second}`; remove it from one of them")]
+    FileConflict {
+        path: String,
+        first: String,
+        second: String,
+    },
+    #[error("component `{component}`: `cargo build -p {package}` for musl failed:\n{log}")]
+    CargoFailed {
+        component: String,
+        package: String,
+        log: String,
+    },
+    #[error("kernel module `{module}` is neither in {package} nor built into it")]
+    UnknownModule { module: String, package: String },
+    #[error("kernel package {package} is unusable: {message}")]
+    BadKernel { package: String, message: String },
+    #[error(
+        "partition `{partition}` is too small: it needs {needed} bytes but has {available} ({hint})"
+    )]
+    ImageTooSmall {
+        partition: String,
+        needed: u64,
+        available: u64,
+        hint: String,
+    },
+    #[error("device `{device}` has no {what}: {hint}")]
+    Missing {
+        device: String,
+        what: &'static str,
+        hint: &'static str,
+    },
+    #[error(
+        "the stored tree {digest} is corrupt ({message}); run `compose cache gc` and build again"
+    )]
+    CorruptTree { digest: String, message: String },
+}
+
+impl BuildError {
+    pub fn io(what: &'static str, path: &Path, source: std::io::Error) -> BuildError {
+        BuildError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Runs a tool, turning a missing binary or a failure into a `BuildError`.
+pub fn run_tool(
+    cmd: &mut Command,
+    tool: &'static str,
+    package: &'static str,
+) -> Result<(), BuildError> {
+    let output = cmd.output().map_err(|source| BuildError::ToolMissing {
+        tool,
+        package,
+        source,
+    })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let mut message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        if message.is_empty() {
+            message = format!("exit status {}", output.status);
+        }
+        Err(BuildError::ToolFailed {
+            tool: tool.into(),
+            message,
+        })
+    }
+}
+
+/// What every build step needs to know.
+#[allow(missing_debug_implementations)]
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub project: &'a Path,
+    pub device: &'a Device,
+    /// Kernel modules asked for by the chosen components (beside the device's own).
+    pub module_requests: Vec<String>,
+    pub progress: &'a dyn Fn(&str),
+}
+
+impl Context<'_> {
+    fn progress(&self, message: &str) {
+        (self.progress)(message)
+    }
+}
+
+/// `out/<device>/image.json`: what the image holds, for people and for `compose inspect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub device: String,
+    /// The image version: the first 12 hex digits of `key`.
+    pub version: String,
+    /// Digest of every input of the assembly; equal keys mean equal images.
+    pub key: String,
+    pub epoch: u64,
+    pub components: Vec<ComponentInfo>,
+    pub partitions: Vec<Partition>,
+    pub slots: Vec<SlotInfo>,
+    /// Output files (beside image.json) and their sizes.
+    pub files: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debs: Vec<DebPin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotInfo {
+    pub slot: String,
+    pub partition: String,
+    pub version: String,
+    pub entry: String,
+}
+
+/// The outcome of `compose build`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub image: ImageInfo,
+    pub out_dir: PathBuf,
+    /// True when nothing had to be done.
+    pub up_to_date: bool,
+    /// Components built by this run (the others came from the store).
+    pub built: Vec<String>,
+    /// Seconds per phase.
+    pub timings: Vec<(String, f64)>,
+    #[serde(skip)]
+    pub lock: LockFile,
+}
+
+/// Options of one build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `out/<device>`; written through a temporary sibling and a rename.
+    pub out_dir: PathBuf,
+    /// Timestamp of every file in the image (SOURCE_DATE_EPOCH).
+    pub epoch: u64,
+}
+
+/// Builds the image of `resolution` into `options.out_dir`.
+pub fn build(
+    project: &Path,
+    catalog: &Catalog,
+    resolution: &Resolution,
+    lock: &LockFile,
+    store: &Store,
+    options: &BuildOptions,
+    progress: &dyn Fn(&str),
+) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let mut timings = Vec::new();
+    let device = catalog
+        .device(&resolution.device)
+        .expect("resolved devices are in the catalog");
+    let chosen: Vec<&Component> = resolution
+        .components
+        .iter()
+        .map(|c| {
+            catalog
+                .versions(&c.name)
+                .iter()
+                .find(|v| v.version == c.version)
+                .expect("resolved versions are in the catalog")
+        })
+        .collect();
+    let ctx = Context {
+        store,
+        project,
+        device,
+        module_requests: chosen
+            .iter()
+            .flat_map(|c| c.kernel_modules.iter().cloned())
+            .collect(),
+        progress,
+    };
+    let locked = lock.device(&resolution.device);
+    let mut payloads = Vec::new();
+    let mut built = Vec::new();
+    for c in &chosen {
+        let pinned = locked
+            .and_then(|d| {
+                d.components
+                    .iter()
+                    .find(|l| l.name == c.name && l.version == c.version)
+            })
+            .map(|l| l.debs.clone())
+            .unwrap_or_default();
+        let payload = sources::build(&ctx, c, &pinned)?;
+        if payload.built {
+            built.push(c.name.clone());
+        }
+        payloads.push(payload);
+    }
+    timings.push(("components".to_string(), started.elapsed().as_secs_f64()));
+
+    let infos: Vec<ComponentInfo> = chosen
+        .iter()
+        .zip(&payloads)
+        .map(|(c, p)| ComponentInfo {
+            name: c.name.clone(),
+            version: c.version.to_string(),
+            digest: p.digest.clone(),
+            size: p.tree.size(),
+            debs: p.debs.clone(),
+        })
+        .collect();
+    let key = sha256(
+        serde_json::to_string(&(
+            "compose-image-v1",
+            device.file.text.as_str(),
+            options.epoch,
+            &infos
+                .iter()
+                .map(|i| (&i.name, &i.version, &i.digest))
+                .collect::<Vec<_>>(),
+        ))
+        .expect("keys serialize")
+        .as_bytes(),
+    );
+    let payload_map: BTreeMap<String, (String, Vec<DebPin>)> = infos
+        .iter()
+        .map(|i| (i.name.clone(), (i.digest.clone(), i.debs.clone())))
+        .collect();
+    let new_lock = lock.with_payloads(&resolution.device, &payload_map);
+
+    if let Some(image) = up_to_date(&options.out_dir, &key) {
+        timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
+        return Ok(BuildReport {
+            image,
+            out_dir: options.out_dir.clone(),
+            up_to_date: true,
+            built,
+            timings,
+            lock: new_lock,
+        });
+    }
+
+    let assembled = Instant::now();
+    let image = assemble(&ctx, &chosen, &payloads, infos, &key, options)?;
+    timings.push(("assembly".to_string(), assembled.elapsed().as_secs_f64()));
+    timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
+    Ok(BuildReport {
+        image,
+        out_dir: options.out_dir.clone(),
+        up_to_date: false,
+        built,
+        timings,
+        lock: new_lock,
+    })
+}
+
+/// The recorded image, if `out_dir` holds exactly the output of `key`.
+fn up_to_date(out_dir: &Path, key: &str) -> Option<ImageInfo> {
+    let text = std::fs::read_to_string(out_dir.join("image.json")).ok()?;
+    let image: ImageInfo = serde_json::from_str(&text).ok()?;
+    let files_ok = image
+        .files
+        .iter()
+        .all(|(name, size)| std::fs::metadata(out_dir.join(name)).is_ok_and(|m| m.len() == *size));
+    (image.key == key && files_ok).then_some(image)
+}
+
+/// Which part of the image a component's payload goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Kernel,
+    Bootloader,
+    Init,
+    Root,
+}
+
+fn role(c: &Component) -> Role {
+    if matches!(c.source, Some(Source::Kernel { .. })) {
+        Role::Kernel
+    } else if c.provides.iter().any(|p| p == "bootloader") {
+        Role::Bootloader
+    } else if c.provides.iter().any(|p| p == "init") {
+        Role::Init
+    } else {
+        Role::Root
+    }
+}
+
+/// Folders init mounts over or writes to; every root has them.
+const MOUNT_POINTS: [&str; 8] = [
+    "/dev", "/proc", "/sys", "/run", "/tmp", "/var", "/etc", "/sysroot",
+];
+
+fn assemble(
+    ctx: &Context,
+    chosen: &[&Component],
+    payloads: &[sources::Payload],
+    components: Vec<ComponentInfo>,
+    key: &str,
+    options: &BuildOptions,
+) -> Result<ImageInfo, BuildError> {
+    let device = ctx.device;
+    let find = |role_wanted: Role, what: &'static str, hint: &'static str| {
+        chosen
+            .iter()
+            .zip(payloads)
+            .find(|(c, _)| role(c) == role_wanted)
+            .map(|(_, p)| &p.tree)
+            .ok_or(BuildError::Missing {
+                device: device.name.clone(),
+                what,
+                hint,
+            })
+    };
+    let kernel = find(
+        Role::Kernel,
+        "kernel",
+        "require a component with a `kernel` source (e.g. `kernel`)",
+    )?;
+    let bootloader = find(
+        Role::Bootloader,
+        "boot loader",
+        "require a component that provides `bootloader`",
+    )?;
+    let init = find(
+        Role::Init,
+        "init",
+        "require a component that provides `init`",
+    )?;
+
+    // The root file system: every payload but the kernel's and the boot loader's.
+    let mut root = Tree::default();
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    for (c, p) in chosen.iter().zip(payloads) {
+        if matches!(role(c), Role::Kernel | Role::Bootloader) {
+            continue;
+        }
+        if let Err(path) = root.merge(&p.tree) {
+            let first = owners.get(&path).cloned().unwrap_or_default();
+            return Err(BuildError::FileConflict {
+                path,
+                first,
+                second: c.name.clone(),
+            });
+        }
+        for path in p.tree.entries.keys() {
+            owners.entry(path.clone()).or_insert_with(|| c.name.clone());
+        }
+    }
+    for m in MOUNT_POINTS {
+        root.entries
+            .entry(m.to_string())
+            .or_insert(Entry::Dir { mode: 0o755 });
+    }
+    let services = services_json(chosen);
+    let digest = ctx.store.put_bytes(services.as_bytes())?;
+    root.insert(
+        "/usr/lib/compose/services.json",
+        Entry::File {
+            digest,
+            size: services.len() as u64,
+            mode: 0o644,
+        },
+    );
+
+    // The initramfs: init and the kernel's modules.
+    let mut initramfs = init.clone();
+    let mut modules = kernel.clone();
+    modules.entries.retain(|path, _| path.starts_with("/lib"));
+    initramfs
+        .merge(&modules)
+        .map_err(|path| BuildError::FileConflict {
+            path,
+            first: "init".into(),
+            second: "kernel".into(),
+        })?;
+
+    let tmp_out = options.out_dir.with_file_name(format!(
+        ".{}.tmp-{}",
+        options
+            .out_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp_out);
+    std::fs::create_dir_all(&tmp_out).map_err(|e| BuildError::io("create", &tmp_out, e))?;
+    let result = write_image(
+        ctx, &root, &initramfs, kernel, bootloader, components, key, options, &tmp_out,
+    );
+    match result {
+        Ok(info) => {
+            let _ = std::fs::remove_dir_all(&options.out_dir);
+            std::fs::rename(&tmp_out, &options.out_dir)
+                .map_err(|e| BuildError::io("rename into", &options.out_dir, e))?;
+            Ok(info)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp_out);
+            Err(e)
+        }
+    }
+}
+
+/// The service table init reads: every service, in the resolver's start order.
+fn services_json(chosen: &[&Component]) -> String {
+    let services: Vec<serde_json::Value> = chosen
+        .iter()
+        .flat_map(|c| c.services.iter().map(move |s| (c, s)))
+        .map(|(c, s)| {
+            serde_json::json!({
+                "component": c.name, "name": s.name, "exec": s.exec, "after": s.after,
+                "requires": s.requires, "restart": s.restart,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&services).expect("services serialize") + "\n"
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_image(
+    ctx: &Context,
+    root: &Tree,
+    initramfs: &Tree,
+    kernel: &Tree,
+    bootloader: &Tree,
+    components: Vec<ComponentInfo>,
+    key: &str,
+    options: &BuildOptions,
+    out: &Path,
+) -> Result<ImageInfo, BuildError> {
+    let device = ctx.device;
+    let version = key[..12].to_string();
+    let epoch = options.epoch;
+    let parts = image::layout(device.image.size, device.image.slots, key)?;
+    let part = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name)
+            .expect("layout has it")
+    };
+    let work = out.join("work");
+
+    ctx.progress("assemble root file system (erofs)");
+    let root_dir = work.join("root");
+    root.materialize(ctx.store, &root_dir)?;
+    let root_img = work.join("root.erofs");
+    image::mkfs_erofs(
+        &root_dir,
+        &root_img,
+        &image::uuid(&format!("{key}/root-fs")),
+        epoch,
+    )?;
+    let root_size = std::fs::metadata(&root_img)
+        .map_err(|e| BuildError::io("stat", &root_img, e))?
+        .len();
+    if root_size > part("root-a").size {
+        return Err(BuildError::ImageTooSmall {
+            partition: "root-a".into(),
+            needed: root_size,
+            available: part("root-a").size,
+            hint: format!("raise [image] size in {}", device.file.path),
+        });
+    }
+
+    ctx.progress("assemble initramfs (cpio)");
+    let initrd = work.join("initrd.img");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&initrd).map_err(|e| BuildError::io("create", &initrd, e))?,
+    );
+    cpio::write(&mut file, ctx.store, initramfs, epoch as u32)
+        .map_err(|e| BuildError::io("write", &initrd, e))?;
+    file.flush_all(&initrd)?;
+
+    ctx.progress("assemble ESP (FAT32, systemd-boot)");
+    let efi = bootloader
+        .entries
+        .iter()
+        .find_map(|(path, e)| match e {
+            Entry::File { digest, .. } if path.ends_with("/systemd-bootx64.efi") => {
+                Some(digest.clone())
+            }
+            _ => None,
+        })
+        .ok_or(BuildError::Missing {
+            device: device.name.clone(),
+            what: "systemd-bootx64.efi",
+            hint: "the boot loader component must ship systemd-boot's EFI binary",
+        })?;
+    let vmlinuz = match kernel.entries.get("/boot/vmlinuz") {
+        Some(Entry::File { digest, .. }) => digest.clone(),
+        _ => {
+            return Err(BuildError::BadKernel {
+                package: "kernel".into(),
+                message: "no /boot/vmlinuz".into(),
+            });
+        }
+    };
+    let mut esp_files = vec![
+        (
+            "/EFI/BOOT/BOOTX64.EFI".to_string(),
+            ctx.store.blob_path(&efi),
+        ),
+        (
+            "/EFI/systemd/systemd-bootx64.efi".to_string(),
+            ctx.store.blob_path(&efi),
+        ),
+    ];
+    let loader_conf = work.join("loader.conf");
+    write(&loader_conf, "timeout 3\neditor no\n")?;
+    esp_files.push(("/loader/loader.conf".into(), loader_conf));
+    let slots: Vec<&str> = if device.image.slots == 2 {
+        vec!["a", "b"]
+    } else {
+        vec!["a"]
+    };
+    let mut slot_infos = Vec::new();
+    for slot in &slots {
+        let root_part = part(&format!("root-{slot}"));
+        let mut options_line = format!(
+            "root=PARTUUID={} ro compose.slot={slot}",
+            root_part.uuid.to_lowercase()
+        );
+        for arg in &device.kernel_cmdline {
+            options_line.push(' ');
+            options_line.push_str(arg);
+        }
+        let entry_name = format!("compose-{slot}+3.conf");
+        let entry = format!(
+            "title compose {} ({}) slot {slot}\nversion {version}\nsort-key compose\nlinux /compose/{slot}/vmlinuz\ninitrd /compose/{slot}/initrd.img\noptions {options_line}\n",
+            device.name, version
+        );
+        let entry_path = work.join(&entry_name);
+        write(&entry_path, &entry)?;
+        esp_files.push((format!("/loader/entries/{entry_name}"), entry_path));
+        esp_files.push((
+            format!("/compose/{slot}/vmlinuz"),
+            ctx.store.blob_path(&vmlinuz),
+        ));
+        esp_files.push((format!("/compose/{slot}/initrd.img"), initrd.clone()));
+        slot_infos.push(SlotInfo {
+            slot: slot.to_string(),
+            partition: root_part.name.clone(),
+            version: version.clone(),
+            entry: entry_name,
+        });
+    }
+    let esp_img = work.join("esp.img");
+    let serial = &image::uuid(&format!("{key}/esp-serial"))[..8];
+    image::make_esp(&esp_img, part("esp").size, serial, epoch, &esp_files)?;
+
+    ctx.progress("assemble var (ext4)");
+    let var_img = work.join("var.img");
+    image::mkfs_ext4(
+        &var_img,
+        part("var").size,
+        "var",
+        &image::uuid(&format!("{key}/var-fs")),
+        epoch,
+    )?;
+
+    ctx.progress("write disk.raw (GPT)");
+    let disk = out.join("disk.raw");
+    image::write_gpt(
+        &disk,
+        device.image.size,
+        &image::uuid(&format!("{key}/disk")),
+        &parts,
+    )?;
+    let mut partitions = Vec::new();
+    let esp_used: u64 = esp_files
+        .iter()
+        .map(|(_, f)| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    for p in &parts {
+        let (source, used) = match p.name.as_str() {
+            "esp" => (&esp_img, esp_used),
+            "var" => (&var_img, 0),
+            _ => (&root_img, root_size),
+        };
+        image::write_partition(&disk, p, source)?;
+        let mut p = p.clone();
+        p.sha256 = image::hash_range(&disk, p.offset, p.size)?;
+        p.used = used;
+        partitions.push(p);
+    }
+    let mut files = BTreeMap::new();
+    files.insert(
+        "disk.raw".to_string(),
+        std::fs::metadata(&disk)
+            .map_err(|e| BuildError::io("stat", &disk, e))?
+            .len(),
+    );
+    for format in &device.image.formats {
+        if let Some(path) = image::convert(&disk, *format)? {
+            let size = std::fs::metadata(&path)
+                .map_err(|e| BuildError::io("stat", &path, e))?
+                .len();
+            files.insert(
+                path.file_name()
+                    .expect("a file")
+                    .to_string_lossy()
+                    .into_owned(),
+                size,
+            );
+        }
+    }
+    std::fs::remove_dir_all(&work).map_err(|e| BuildError::io("remove", &work, e))?;
+    let info = ImageInfo {
+        device: device.name.clone(),
+        version,
+        key: key.to_string(),
+        epoch,
+        components,
+        partitions,
+        slots: slot_infos,
+        files,
+    };
+    write(
+        &out.join("image.json"),
+        &(serde_json::to_string_pretty(&info).expect("image info serializes") + "\n"),
+    )?;
+    Ok(info)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), BuildError> {
+    std::fs::write(path, text).map_err(|e| BuildError::io("write", path, e))
+}
+
+trait FlushAll {
+    fn flush_all(self, path: &Path) -> Result<(), BuildError>;
+}
+
+impl FlushAll for std::io::BufWriter<std::fs::File> {
+    fn flush_all(self, path: &Path) -> Result<(), BuildError> {
+        self.into_inner()
+            .map_err(|e| BuildError::io("write", path, e.into_error()))?
+            .sync_all()
+            .map_err(|e| BuildError::io("sync", path, e))
+    }
+}

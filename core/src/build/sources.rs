@@ -1,0 +1,490 @@
+//! Component payloads: each `[source]` kind (files, deb, kernel, cargo) and the inline
+//! `[[files]]` of a manifest become one tree in the store. Build steps are keyed by their
+//! inputs' digests, so an unchanged component costs a lookup.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::apt::{self, DebPin};
+use super::tree::{Entry, Tree, join};
+use super::{BuildError, Context};
+use crate::manifest::{Component, FilesEntry, Source};
+use crate::store::{Digest, sha256};
+
+/// A component's payload, built.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub tree: Tree,
+    pub digest: Digest,
+    /// The exact `.deb`s it was made from (for the lock file).
+    pub debs: Vec<DebPin>,
+    /// Whether this build made it (false: it came from the store).
+    pub built: bool,
+}
+
+/// Builds (or finds in the store) the payload of `c`. `pinned` are the `.deb`s the lock
+/// file pins for it.
+pub fn build(ctx: &Context, c: &Component, pinned: &[DebPin]) -> Result<Payload, BuildError> {
+    let (mut tree, debs, built) = match &c.source {
+        None => (Tree::default(), Vec::new(), false),
+        Some(Source::Files(entries)) => (files(ctx, c, entries)?, Vec::new(), false),
+        Some(Source::Deb(packages)) => {
+            let pins = packages
+                .iter()
+                .map(|p| pin(c, &p.name, p.version.as_deref(), pinned))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (tree, built) = debs(ctx, c, &pins)?;
+            (tree, pins, built)
+        }
+        Some(Source::Kernel { package }) => {
+            let pin = kernel_pin(c, package, pinned)?;
+            let (tree, built) = kernel(ctx, c, &pin)?;
+            (tree, vec![pin], built)
+        }
+        Some(Source::Cargo { package, bin }) => {
+            (cargo(ctx, c, package, bin.as_deref())?, Vec::new(), false)
+        }
+    };
+    for f in &c.files {
+        let digest = ctx.store.put_bytes(f.content.as_bytes())?;
+        tree.insert(
+            &f.path,
+            Entry::File {
+                digest,
+                size: f.content.len() as u64,
+                mode: f.mode,
+            },
+        );
+    }
+    // Files and cargo sources are hashed every time: they count as built when their
+    // content is new to the store.
+    let new = !ctx.store.has(&tree.digest());
+    let digest = tree.save(ctx.store)?;
+    Ok(Payload {
+        tree,
+        digest,
+        debs,
+        built: built || new,
+    })
+}
+
+/// The pinned version of a package when the lock has one that fits, else apt's candidate.
+fn pin(
+    c: &Component,
+    name: &str,
+    version: Option<&str>,
+    pinned: &[DebPin],
+) -> Result<DebPin, BuildError> {
+    if let Some(p) = pinned
+        .iter()
+        .find(|p| p.name == name && version.is_none_or(|v| v == p.version))
+    {
+        return Ok(p.clone());
+    }
+    Ok(apt::show(&c.name, name, version)?.pin)
+}
+
+/// Runs `make` once per `key`: later builds load the recorded tree.
+fn cached(
+    ctx: &Context,
+    key: &str,
+    make: impl FnOnce() -> Result<Tree, BuildError>,
+) -> Result<(Tree, bool), BuildError> {
+    if let Some(digest) = ctx.store.step(key) {
+        if let Ok(tree) = Tree::load(ctx.store, &digest) {
+            if tree
+                .entries
+                .values()
+                .all(|e| !matches!(e, Entry::File { digest, .. } if !ctx.store.has(digest)))
+            {
+                return Ok((tree, false));
+            }
+        }
+    }
+    let tree = make()?;
+    let digest = tree.save(ctx.store)?;
+    ctx.store.record_step(key, &digest)?;
+    Ok((tree, true))
+}
+
+/// A scratch folder in the store, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(ctx: &Context, hint: &str) -> Result<Scratch, BuildError> {
+        let path = ctx.store.temp_path(hint);
+        std::fs::create_dir_all(&path).map_err(|e| BuildError::io("create", &path, e))?;
+        Ok(Scratch(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn debs(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<(Tree, bool), BuildError> {
+    let key = sha256(
+        format!(
+            "deb-v1\n{}",
+            serde_json::to_string(pins).expect("pins serialize")
+        )
+        .as_bytes(),
+    );
+    cached(ctx, &key, || {
+        let scratch = Scratch::new(ctx, "deb")?;
+        for pin in pins {
+            ctx.progress(&format!("fetch {} {}", pin.name, pin.version));
+            let digest = apt::fetch(ctx.store, &c.name, pin)?;
+            apt::unpack(&ctx.store.blob_path(&digest), &scratch.0)?;
+        }
+        // Documentation is not needed on a device.
+        let _ = std::fs::remove_dir_all(scratch.0.join("usr/share/doc"));
+        let _ = std::fs::remove_dir_all(scratch.0.join("usr/share/man"));
+        Tree::from_dir(ctx.store, &scratch.0, "/")
+    })
+}
+
+/// `linux-image-amd64` is a metapackage: pin the versioned kernel package it depends on.
+fn kernel_pin(c: &Component, package: &str, pinned: &[DebPin]) -> Result<DebPin, BuildError> {
+    if let Some(p) = pinned.iter().find(|p| p.name.starts_with("linux-image-")) {
+        return Ok(p.clone());
+    }
+    let meta = apt::show(&c.name, package, None)?;
+    let target = meta
+        .depends
+        .split(',')
+        .map(str::trim)
+        .find(|d| d.starts_with("linux-image-"))
+        .and_then(|d| d.split_whitespace().next());
+    match target {
+        Some(real) if real != package => Ok(apt::show(&c.name, real, None)?.pin),
+        _ => Ok(meta.pin),
+    }
+}
+
+fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), BuildError> {
+    let mut modules: BTreeSet<String> = ctx.device.kernel_modules.iter().cloned().collect();
+    modules.extend(ctx.module_requests.iter().cloned());
+    let key = sha256(
+        format!(
+            "kernel-v1\n{}\n{}",
+            serde_json::to_string(pin).unwrap(),
+            modules.iter().cloned().collect::<Vec<_>>().join(",")
+        )
+        .as_bytes(),
+    );
+    cached(ctx, &key, || {
+        let scratch = Scratch::new(ctx, "kernel")?;
+        ctx.progress(&format!("fetch {} {}", pin.name, pin.version));
+        let digest = apt::fetch(ctx.store, &c.name, pin)?;
+        apt::unpack(&ctx.store.blob_path(&digest), &scratch.0)?;
+        let moddir = scratch.0.join("lib/modules");
+        let kver = std::fs::read_dir(&moddir)
+            .map_err(|e| BuildError::io("list", &moddir, e))?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .next()
+            .ok_or_else(|| BuildError::BadKernel {
+                package: pin.name.clone(),
+                message: "it has no lib/modules".into(),
+            })?;
+        super::run_tool(
+            Command::new("depmod").arg("-b").arg(&scratch.0).arg(&kver),
+            "depmod",
+            "kmod",
+        )?;
+        let base = moddir.join(&kver);
+        let read = |name: &str| {
+            std::fs::read_to_string(base.join(name))
+                .map_err(|e| BuildError::io("read", &base.join(name), e))
+        };
+        let order = closure(
+            &read("modules.dep")?,
+            &read("modules.builtin")?,
+            &modules,
+            &pin.name,
+        )?;
+
+        let mut tree = Tree::default();
+        let vmlinuz = scratch.0.join(format!("boot/vmlinuz-{kver}"));
+        let digest = ctx.store.put_copy(&vmlinuz)?;
+        let size = std::fs::metadata(&vmlinuz)
+            .map_err(|e| BuildError::io("stat", &vmlinuz, e))?
+            .len();
+        tree.insert(
+            "/boot/vmlinuz",
+            Entry::File {
+                digest,
+                size,
+                mode: 0o644,
+            },
+        );
+        let prefix = format!("/lib/modules/{kver}");
+        for rel in &order {
+            let path = base.join(rel);
+            let digest = ctx.store.put_copy(&path)?;
+            let size = std::fs::metadata(&path)
+                .map_err(|e| BuildError::io("stat", &path, e))?
+                .len();
+            tree.insert(
+                &join(&prefix, rel),
+                Entry::File {
+                    digest,
+                    size,
+                    mode: 0o644,
+                },
+            );
+        }
+        // The load order for init: every module after the ones it needs.
+        let list = order.iter().map(|m| format!("{m}\n")).collect::<String>();
+        let digest = ctx.store.put_bytes(list.as_bytes())?;
+        tree.insert(
+            &join(&prefix, "modules.compose"),
+            Entry::File {
+                digest,
+                size: list.len() as u64,
+                mode: 0o644,
+            },
+        );
+        Ok(tree)
+    })
+}
+
+/// The module files needed for `wanted`, dependencies first, from `modules.dep` text.
+/// Built-in modules need no file; unknown ones are an error.
+pub fn closure(
+    dep: &str,
+    builtin: &str,
+    wanted: &BTreeSet<String>,
+    package: &str,
+) -> Result<Vec<String>, BuildError> {
+    let norm = |s: &str| s.replace('-', "_");
+    let name_of = |path: &str| {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        norm(file.split(".ko").next().unwrap_or(file))
+    };
+    let mut deps: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    for line in dep.lines() {
+        if let Some((path, rest)) = line.split_once(':') {
+            deps.insert(
+                name_of(path),
+                (
+                    path.to_string(),
+                    rest.split_whitespace().map(str::to_string).collect(),
+                ),
+            );
+        }
+    }
+    let builtins: BTreeSet<String> = builtin.lines().map(name_of).collect();
+    let mut order = Vec::new();
+    let mut seen = BTreeSet::new();
+    fn visit(
+        path: &str,
+        deps: &BTreeMap<String, (String, Vec<String>)>,
+        name_of: &dyn Fn(&str) -> String,
+        seen: &mut BTreeSet<String>,
+        order: &mut Vec<String>,
+    ) {
+        if !seen.insert(path.to_string()) {
+            return;
+        }
+        if let Some((_, needs)) = deps.get(&name_of(path)) {
+            for n in needs {
+                visit(n, deps, name_of, seen, order);
+            }
+        }
+        order.push(path.to_string());
+    }
+    for module in wanted {
+        match deps.get(&norm(module)) {
+            Some((path, _)) => visit(path, &deps, &name_of, &mut seen, &mut order),
+            None if builtins.contains(&norm(module)) => {}
+            None => {
+                return Err(BuildError::UnknownModule {
+                    module: module.clone(),
+                    package: package.into(),
+                });
+            }
+        }
+    }
+    Ok(order)
+}
+
+fn files(ctx: &Context, c: &Component, entries: &[FilesEntry]) -> Result<Tree, BuildError> {
+    let root = ctx
+        .project
+        .canonicalize()
+        .map_err(|e| BuildError::io("resolve", ctx.project, e))?;
+    let mut tree = Tree::default();
+    for e in entries {
+        let from = root.join(&e.from);
+        let meta = from
+            .symlink_metadata()
+            .map_err(|_| BuildError::SourceMissing {
+                component: c.name.clone(),
+                path: e.from.clone(),
+            })?;
+        check_inside(c, &root, &from, &e.from)?;
+        let part = if meta.is_dir() {
+            for entry in walkdir::WalkDir::new(&from).min_depth(1) {
+                let entry = entry.map_err(|err| BuildError::io("read", &from, err.into()))?;
+                if entry.path_is_symlink() {
+                    let shown = format!(
+                        "{}/{}",
+                        e.from,
+                        entry.path().strip_prefix(&from).unwrap().display()
+                    );
+                    check_inside(c, &root, entry.path(), &shown)?;
+                }
+            }
+            Tree::from_dir(ctx.store, &from, &e.to)?
+        } else {
+            let digest = ctx.store.put_copy(&from)?;
+            let mut t = Tree::default();
+            t.insert(
+                &e.to,
+                Entry::File {
+                    digest,
+                    size: meta.len(),
+                    mode: 0o644,
+                },
+            );
+            t
+        };
+        let mut part = part;
+        if let Some(mode) = e.mode {
+            for entry in part.entries.values_mut() {
+                if let Entry::File { mode: m, .. } = entry {
+                    *m = mode;
+                }
+            }
+        }
+        tree.merge(&part).map_err(|path| BuildError::FileConflict {
+            path,
+            first: c.name.clone(),
+            second: c.name.clone(),
+        })?;
+    }
+    Ok(tree)
+}
+
+/// A path (or the target of a symlink) must stay inside the project folder.
+fn check_inside(c: &Component, root: &Path, path: &Path, shown: &str) -> Result<(), BuildError> {
+    let real = path.canonicalize().map_err(|_| BuildError::SourceMissing {
+        component: c.name.clone(),
+        path: shown.into(),
+    })?;
+    if real.starts_with(root) {
+        Ok(())
+    } else {
+        Err(BuildError::PathEscapes {
+            component: c.name.clone(),
+            path: shown.into(),
+            target: real,
+        })
+    }
+}
+
+fn cargo(
+    ctx: &Context,
+    c: &Component,
+    package: &str,
+    bin: Option<&str>,
+) -> Result<Tree, BuildError> {
+    const TARGET: &str = "x86_64-unknown-linux-musl";
+    ctx.progress(&format!("cargo build {package} for {TARGET}"));
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(ctx.project).args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        TARGET,
+        "-p",
+        package,
+    ]);
+    if let Some(bin) = bin {
+        cmd.args(["--bin", bin]);
+    }
+    let output = cmd.output().map_err(|e| BuildError::ToolMissing {
+        tool: "cargo",
+        package: "a Rust toolchain (rustup)",
+        source: e,
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        return Err(BuildError::CargoFailed {
+            component: c.name.clone(),
+            package: package.into(),
+            log: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    let name = bin.unwrap_or(package);
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ctx.project.join("target"));
+    let exe = target_dir.join(TARGET).join("release").join(name);
+    let digest = ctx.store.put_copy(&exe)?;
+    let size = std::fs::metadata(&exe)
+        .map_err(|e| BuildError::io("stat", &exe, e))?
+        .len();
+    let mut tree = Tree::default();
+    tree.insert(
+        &format!("/usr/bin/{name}"),
+        Entry::File {
+            digest,
+            size,
+            mode: 0o755,
+        },
+    );
+    Ok(tree)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEP: &str = "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
+kernel/lib/crc16.ko:
+kernel/fs/mbcache.ko:
+kernel/fs/jbd2/jbd2.ko:
+kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio.ko:
+kernel/drivers/virtio/virtio_ring.ko:
+";
+
+    #[test]
+    fn module_closure_puts_dependencies_first() {
+        let wanted = ["ext4", "virtio-blk", "unix"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let order = closure(DEP, "kernel/net/unix/unix.ko\n", &wanted, "linux").unwrap();
+        assert_eq!(
+            order,
+            [
+                "kernel/lib/crc16.ko",
+                "kernel/fs/mbcache.ko",
+                "kernel/fs/jbd2/jbd2.ko",
+                "kernel/fs/ext4/ext4.ko",
+                "kernel/drivers/virtio/virtio.ko",
+                "kernel/drivers/virtio/virtio_ring.ko",
+                "kernel/drivers/block/virtio_blk.ko",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_module_is_an_error() {
+        let wanted = ["nope"].into_iter().map(String::from).collect();
+        let err = closure(DEP, "", &wanted, "linux-image-6.1").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kernel module `nope` is neither in linux-image-6.1 nor built into it"
+        );
+    }
+}
