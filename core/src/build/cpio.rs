@@ -12,8 +12,7 @@ const S_IFLNK: u32 = 0o120000;
 
 /// Writes `tree` as a newc archive with every timestamp set to `mtime`.
 pub fn write(out: &mut impl Write, store: &Store, tree: &Tree, mtime: u32) -> io::Result<()> {
-    let mut ino = 1;
-    for (path, entry) in &tree.entries {
+    for (ino, (path, entry)) in (1..).zip(&tree.entries) {
         let name = path.trim_start_matches('/');
         match entry {
             Entry::Dir { mode } => header(out, ino, S_IFDIR | mode, 2, mtime, 0, name)?,
@@ -37,7 +36,6 @@ pub fn write(out: &mut impl Write, store: &Store, tree: &Tree, mtime: u32) -> io
                 pad(out, *size as usize)?;
             }
         }
-        ino += 1;
     }
     header(out, 0, 0, 1, 0, 0, "TRAILER!!!")
 }

@@ -1,0 +1,559 @@
+//! `compose build` end to end: real Debian packages from the machine's apt archive, a real
+//! GPT disk, checked with independent tools (sfdisk, fsck.vfat, fsck.erofs, e2fsck) and
+//! with `compose inspect`. Needs the tools scripts/setup installs and apt's indexes.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+
+/// One store for the whole test binary, kept between runs in cargo's test tmp folder.
+fn store() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("store")
+}
+
+/// A copy of this repository's catalog and payload files in a temporary folder.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["manifests", "devices", "files"] {
+        copy_dir(&repo.join(folder), &dir.path().join(folder));
+    }
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn compose(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project)
+        .args(args)
+        .env("COMPOSE_STORE", store())
+        .output()
+        .unwrap()
+}
+
+fn build(project: &Path, device: &str, out: &Path) -> Output {
+    compose(
+        project,
+        &[
+            "build",
+            "--device",
+            device,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    )
+}
+
+#[track_caller]
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+// The consumer's view of `compose build --json` and `compose inspect --json`.
+#[derive(Debug, Deserialize)]
+struct BuildJson {
+    up_to_date: bool,
+    built: Vec<String>,
+    image: ImageJson,
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageJson {
+    device: String,
+    version: String,
+    components: Vec<ComponentJson>,
+    partitions: Vec<PartitionJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ComponentJson {
+    name: String,
+    digest: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PartitionJson {
+    name: String,
+    offset: u64,
+    size: u64,
+    sha256: String,
+    used: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct InspectJson {
+    partitions: Vec<InspectPartition>,
+    boot_entries: Vec<EntryJson>,
+    esp_files: Vec<String>,
+    files: Option<Vec<FileJson>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InspectPartition {
+    name: String,
+    #[serde(rename = "type")]
+    type_guid: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct EntryJson {
+    slot: Option<String>,
+    tries_left: Option<u32>,
+    version: String,
+    options: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct FileJson {
+    path: String,
+    kind: String,
+}
+
+fn parse_build(o: &Output) -> BuildJson {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// Copies one partition out of the disk, for the independent checkers.
+fn extract(disk: &Path, p: &PartitionJson, to: &Path) {
+    let mut f = std::fs::File::open(disk).unwrap();
+    f.seek(SeekFrom::Start(p.offset)).unwrap();
+    let mut out = std::fs::File::create(to).unwrap();
+    std::io::copy(&mut f.take(p.size), &mut out).unwrap();
+}
+
+#[track_caller]
+fn run_ok(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn sha256(path: &Path) -> String {
+    run_ok(Command::new("sha256sum").arg(path))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn vm_image_is_bootable_shaped_reproducible_and_incremental() {
+    let project = project();
+    let out = project.path().join("out");
+    let o = build(project.path(), "vm", &out);
+    assert_exit(&o, 0);
+    let report = parse_build(&o);
+    assert_eq!(report.image.device, "vm");
+    let disk = out.join("vm/disk.raw");
+    assert!(
+        out.join("vm/disk.qcow2").is_file(),
+        "the vm profile asks for qcow2 too"
+    );
+
+    // Independent tools: the partition table, and each file system.
+    let table: serde_json::Value =
+        serde_json::from_str(&run_ok(Command::new("sfdisk").arg("--json").arg(&disk))).unwrap();
+    let names: Vec<&str> = table["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["esp", "root-a", "root-b", "var"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let part = |name: &str| {
+        report
+            .image
+            .partitions
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+    };
+    for p in &report.image.partitions {
+        let img = scratch.path().join(&p.name);
+        extract(&disk, p, &img);
+        assert_eq!(
+            sha256(&img),
+            p.sha256,
+            "image.json records the partition's hash"
+        );
+        match p.name.as_str() {
+            "esp" => {
+                run_ok(Command::new("fsck.vfat").arg("-n").arg(&img));
+                let listing = run_ok(
+                    Command::new("mdir")
+                        .env("MTOOLS_SKIP_CHECK", "1")
+                        .args(["-/", "-b", "-i"])
+                        .arg(&img)
+                        .arg("::/"),
+                );
+                for f in [
+                    "EFI/BOOT/BOOTX64.EFI",
+                    "loader/entries/compose-a+3.conf",
+                    "compose/b/vmlinuz",
+                    "compose/a/initrd.img",
+                ] {
+                    assert!(
+                        listing.to_lowercase().contains(&f.to_lowercase()),
+                        "{f} on the ESP:\n{listing}"
+                    );
+                }
+            }
+            "var" => {
+                run_ok(Command::new("e2fsck").arg("-fn").arg(&img));
+            }
+            _ => {
+                run_ok(Command::new("fsck.erofs").arg(&img));
+            }
+        }
+    }
+    assert_eq!(
+        part("root-a").sha256,
+        part("root-b").sha256,
+        "both slots start with the same root"
+    );
+    let payload = part("root-a").used + part("esp").used;
+    eprintln!(
+        "vm payload: root {} bytes + ESP {} bytes = {payload}",
+        part("root-a").used,
+        part("esp").used
+    );
+
+    // compose inspect reads the same from the image.
+    let o = compose(
+        project.path(),
+        &["inspect", disk.to_str().unwrap(), "--files", "a", "--json"],
+    );
+    assert_exit(&o, 0);
+    let inspected: InspectJson = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        inspected
+            .partitions
+            .iter()
+            .find(|p| p.name == "esp")
+            .unwrap()
+            .type_guid,
+        "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+    );
+    assert_eq!(inspected.boot_entries.len(), 2);
+    for e in &inspected.boot_entries {
+        assert_eq!(e.tries_left, Some(3), "new entries carry a +3 boot counter");
+        assert_eq!(e.version, report.image.version);
+        assert!(
+            e.options
+                .contains(&format!("compose.slot={}", e.slot.as_deref().unwrap())),
+            "{}",
+            e.options
+        );
+    }
+    assert!(
+        inspected
+            .esp_files
+            .iter()
+            .any(|f| f == "/loader/loader.conf")
+    );
+    let files = inspected.files.unwrap();
+    for wanted in [
+        "/etc/os-release",
+        "/usr/sbin/dhcpcd",
+        "/usr/sbin/dropbear",
+        "/bin/busybox",
+        "/usr/lib/compose/services.json",
+        "/proc",
+    ] {
+        assert!(files.iter().any(|f| f.path == wanted), "{wanted} in slot a");
+    }
+    assert!(
+        files.iter().all(|f| !f.path.starts_with("/usr/share/doc")),
+        "no documentation in images"
+    );
+    assert!(files.iter().any(|f| f.path == "/var" && f.kind == "dir"));
+
+    // A second build with nothing changed does nothing.
+    let again = build(project.path(), "vm", &out);
+    assert_exit(&again, 0);
+    let again = parse_build(&again);
+    assert!(again.up_to_date && again.built.is_empty(), "{again:?}");
+
+    // The same inputs into another folder give a byte-identical disk.
+    let other = project.path().join("out2");
+    assert_exit(&build(project.path(), "vm", &other), 0);
+    assert_eq!(
+        sha256(&disk),
+        sha256(&other.join("vm/disk.raw")),
+        "builds are reproducible"
+    );
+
+    // Changing one component rebuilds only that component (and the assembly).
+    let base = project.path().join("manifests/base.toml");
+    let text = std::fs::read_to_string(&base)
+        .unwrap()
+        .replace("A composed image.", "A changed image.");
+    std::fs::write(&base, text).unwrap();
+    let changed = build(project.path(), "vm", &out);
+    assert_exit(&changed, 0);
+    let changed = parse_build(&changed);
+    assert!(!changed.up_to_date);
+    assert_eq!(changed.built, ["base"]);
+    let before: Vec<(&str, &str)> = report
+        .image
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c.digest.as_str()))
+        .collect();
+    let after: Vec<(&str, &str)> = changed
+        .image
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c.digest.as_str()))
+        .collect();
+    let differing: Vec<&str> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| b.0)
+        .collect();
+    assert_eq!(differing, ["base"]);
+}
+
+/// Builds `project` once so that a failing build has an output to leave intact.
+fn with_good_output(project: &Path) -> (PathBuf, String) {
+    let out = project.join("out");
+    assert_exit(&build(project, "vm", &out), 0);
+    let digest = sha256(&out.join("vm/disk.raw"));
+    (out, digest)
+}
+
+#[test]
+fn bad_sources_fail_clearly_and_keep_the_previous_image() {
+    let project = project();
+    let (out, before) = with_good_output(project.path());
+    let base = project.path().join("manifests/base.toml");
+    let original = std::fs::read_to_string(&base).unwrap();
+
+    /// What is wrong, how to make it so, and what the error must say.
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "missing source path",
+            Box::new(|| {
+                std::fs::write(&base, original.replace("files/base", "files/nope")).unwrap()
+            }),
+            "source path `files/nope` does not exist",
+        ),
+        (
+            "symlink escaping the project",
+            Box::new(|| {
+                std::fs::write(&base, &original).unwrap();
+                std::os::unix::fs::symlink(
+                    "/etc/shadow",
+                    project.path().join("files/base/etc/shadow"),
+                )
+                .unwrap();
+            }),
+            "leads outside the project folder",
+        ),
+        (
+            "unknown Debian package",
+            Box::new(|| {
+                std::fs::remove_file(project.path().join("files/base/etc/shadow")).unwrap();
+                let m = project.path().join("manifests/libc.toml");
+                let text = std::fs::read_to_string(&m)
+                    .unwrap()
+                    .replace("\"libgcc-s1\"", "\"libgcc-s1\", \"no-such-package-xyz\"");
+                std::fs::write(m, text).unwrap();
+            }),
+            "Debian package `no-such-package-xyz` is not in the apt index",
+        ),
+        (
+            "image too small",
+            Box::new(|| {
+                let m = project.path().join("manifests/libc.toml");
+                let text = std::fs::read_to_string(&m)
+                    .unwrap()
+                    .replace(", \"no-such-package-xyz\"", "");
+                std::fs::write(m, text).unwrap();
+                let d = project.path().join("devices/vm.toml");
+                std::fs::write(
+                    &d,
+                    std::fs::read_to_string(&d)
+                        .unwrap()
+                        .replace("size = \"512M\"", "size = \"120M\""),
+                )
+                .unwrap();
+            }),
+            "partition `root-a` is too small",
+        ),
+        (
+            "failing cargo build",
+            Box::new(|| {
+                let d = project.path().join("devices/vm.toml");
+                std::fs::write(
+                    &d,
+                    std::fs::read_to_string(&d)
+                        .unwrap()
+                        .replace("size = \"120M\"", "size = \"512M\""),
+                )
+                .unwrap();
+                std::fs::write(
+                    &base,
+                    original.replace(
+                        "[source]\nfiles = [{ from = \"files/base\", to = \"/\" }]",
+                        "[source]\ncargo = { package = \"no-such-crate\" }",
+                    ),
+                )
+                .unwrap();
+            }),
+            "`cargo build -p no-such-crate` for musl failed",
+        ),
+    ];
+    for (what, break_it, expect) in cases {
+        break_it();
+        let o = build(project.path(), "vm", &out);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(expect),
+            "{what}: expected {expect:?} in\n{}",
+            stderr(&o)
+        );
+        assert_eq!(
+            sha256(&out.join("vm/disk.raw")),
+            before,
+            "{what}: the previous image is untouched"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, ["vm"], "{what}: no half-written output");
+    }
+}
+
+#[test]
+fn a_deb_whose_digest_does_not_match_is_rejected() {
+    let project = project();
+    let (out, _) = with_good_output(project.path());
+    let lock = project.path().join("compose.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    // Pin busybox-static to a wrong digest, as a tampered mirror or lock would.
+    let marker = "name = \"busybox-static\"";
+    let at = text.find(marker).expect("the lock pins busybox-static");
+    let sha_at = at + text[at..].find("sha256 = \"").unwrap() + "sha256 = \"".len();
+    let mut tampered = text.clone();
+    tampered.replace_range(sha_at..sha_at + 64, &"0".repeat(64));
+    std::fs::write(&lock, tampered).unwrap();
+    let o = build(project.path(), "vm", &out);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("does not match the index's 0000"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !store()
+            .join("blobs/sha256/00")
+            .join("0".repeat(62))
+            .exists(),
+        "a mismatching download is never stored"
+    );
+}
+
+#[test]
+fn interrupted_build_leaves_no_output_and_a_sound_store() {
+    let project = project();
+    let store = tempfile::tempdir().unwrap();
+    let out = project.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project.path())
+        .args([
+            "build",
+            "--device",
+            "vm",
+            "--out",
+            out.to_str().unwrap(),
+            "--store",
+            store.path().to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.join("vm/disk.raw").exists(),
+        "no output from an interrupted build"
+    );
+    // Every blob that made it into the store is whole: its name is its digest.
+    for entry in walkdir::WalkDir::new(store.path().join("blobs"))
+        .min_depth(2)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_file() {
+            let name = format!(
+                "{}{}",
+                entry
+                    .path()
+                    .parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy(),
+                entry.file_name().to_string_lossy()
+            );
+            assert_eq!(
+                sha256(entry.path()),
+                name,
+                "blob {} is corrupt",
+                entry.path().display()
+            );
+        }
+    }
+    // And the next build finishes.
+    let o = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project.path())
+        .args([
+            "build",
+            "--device",
+            "vm",
+            "--out",
+            out.to_str().unwrap(),
+            "--store",
+            store.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+}
