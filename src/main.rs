@@ -30,7 +30,8 @@ enum Command {
         /// Fail (exit 2) instead of changing compose.lock.
         #[arg(long)]
         locked: bool,
-        /// Ignore the versions pinned in compose.lock and take the newest that fit.
+        /// Ignore the versions pinned in compose.lock and take the newest that fit (Debian
+        /// packages included: the next build pins what apt offers then).
         #[arg(long, conflicts_with = "locked")]
         upgrade: bool,
         #[arg(long)]
@@ -243,7 +244,11 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             };
             let resolution = resolve(catalog, &device.device, &options)
                 .inspect_err(|e| print::resolve_error_json(e, json))?;
-            let new_lock = lock.with_resolution(&resolution);
+            let mut new_lock = lock.with_resolution(&resolution);
+            if upgrade {
+                // Newer Debian packages too: the next build pins what apt offers now.
+                new_lock = new_lock.without_debs(&device.device);
+            }
             let changes = lock.changes(&new_lock, &device.device);
             if locked && new_lock != lock {
                 return Err(CliError::LockOutdated {
@@ -333,7 +338,8 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 .ok()
                 .and_then(|e| e.parse().ok())
                 .unwrap_or(DEFAULT_EPOCH);
-            let progress = |message: &str| eprintln!("  {message}");
+            let progress = print::Progress::new();
+            let progress = |message: &str| progress.step(message);
             let report = compose_core::build::build(
                 project.root(),
                 catalog,

@@ -482,3 +482,38 @@ pub fn gc(r: &compose_core::build::gc::GcReport, json: bool) {
         r.kept_blobs
     );
 }
+
+/// Build progress on stderr: a spinner with the current step on a terminal, plain lines
+/// otherwise (logs, CI).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        let bar = crate::stderr_is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress { bar }
+    }
+
+    pub fn step(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.println(format!("  {message}"));
+                bar.set_message(message.to_string());
+            }
+            None => eprintln!("  {message}"),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -324,7 +324,13 @@ fn vm_image_is_bootable_shaped_reproducible_and_incremental() {
     assert_exit(&changed, 0);
     let changed = parse_build(&changed);
     assert!(!changed.up_to_date);
-    assert_eq!(changed.built, ["base"]);
+    // `built` lists payloads new to the store; the store outlives test runs, so base may
+    // already be there, but nothing else may have been rebuilt.
+    assert!(
+        changed.built.iter().all(|b| b == "base"),
+        "{:?}",
+        changed.built
+    );
     let before: Vec<(&str, &str)> = report
         .image
         .components

@@ -203,6 +203,21 @@ impl LockFile {
         lock
     }
 
+    /// The lock without `device`'s payload digests and Debian pins.
+    pub fn without_debs(&self, device: &str) -> LockFile {
+        let mut lock = self.clone();
+        for c in lock
+            .devices
+            .iter_mut()
+            .filter(|d| d.name == device)
+            .flat_map(|d| &mut d.components)
+        {
+            c.debs.clear();
+            c.digest = None;
+        }
+        lock
+    }
+
     /// What changes for `device` between this lock and `new`.
     pub fn changes(&self, new: &LockFile, device: &str) -> Vec<LockChange> {
         let map = |l: &LockFile| -> BTreeMap<String, LockedComponent> {

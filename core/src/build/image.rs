@@ -14,7 +14,8 @@ use crate::device::ImageFormat;
 use crate::store::sha256;
 
 const MIB: u64 = 1 << 20;
-pub const ESP_SIZE: u64 = 64 * MIB;
+/// The smallest ESP: room for systemd-boot and two slots of a typical kernel.
+pub const MIN_ESP_SIZE: u64 = 64 * MIB;
 
 /// GPT partition types (UEFI and the Discoverable Partitions Specification).
 pub const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
@@ -38,13 +39,20 @@ pub struct Partition {
     pub used: u64,
 }
 
-/// Where each partition goes on a disk of the device's size.
-pub fn layout(total: u64, slots: u8, seed: &str) -> Result<Vec<Partition>, BuildError> {
+/// Where each partition goes on a disk of the device's size, with an ESP big enough for
+/// `esp_content` bytes of files.
+pub fn layout(
+    total: u64,
+    slots: u8,
+    esp_content: u64,
+    seed: &str,
+) -> Result<Vec<Partition>, BuildError> {
+    let esp = MIN_ESP_SIZE.max((esp_content + esp_content / 4 + 8 * MIB).div_ceil(MIB) * MIB);
     let total = total / MIB * MIB;
     // 1 MiB in front for the GPT and alignment, 1 MiB at the end for the backup GPT.
     let usable = total.saturating_sub(2 * MIB);
     let var = (total / 8 / MIB * MIB).max(32 * MIB);
-    let for_roots = usable.saturating_sub(ESP_SIZE + var);
+    let for_roots = usable.saturating_sub(esp + var);
     let root = for_roots / u64::from(slots) / MIB * MIB;
     if root < 16 * MIB {
         return Err(BuildError::ImageTooSmall {
@@ -71,7 +79,7 @@ pub fn layout(total: u64, slots: u8, seed: &str) -> Result<Vec<Partition>, Build
         });
         offset += size;
     };
-    add("esp", ESP_TYPE, ESP_SIZE);
+    add("esp", ESP_TYPE, esp);
     add("root-a", ROOT_X86_64_TYPE, root);
     if slots == 2 {
         add("root-b", ROOT_X86_64_TYPE, root);
@@ -347,7 +355,7 @@ mod tests {
 
     #[test]
     fn layout_of_the_vm_disk() {
-        let parts = layout(512 * MIB, 2, "vm").unwrap();
+        let parts = layout(512 * MIB, 2, 30 * MIB, "vm").unwrap();
         let shown: Vec<(String, u64, u64)> = parts
             .iter()
             .map(|p| (p.name.clone(), p.offset / MIB, p.size / MIB))
@@ -365,8 +373,14 @@ mod tests {
     }
 
     #[test]
+    fn esp_grows_with_its_content() {
+        let parts = layout(4096 * MIB, 2, 80 * MIB, "console").unwrap();
+        assert_eq!(parts[0].size, 108 * MIB);
+    }
+
+    #[test]
     fn tiny_disk_is_an_error_naming_the_partition() {
-        let err = layout(100 * MIB, 2, "x").unwrap_err();
+        let err = layout(100 * MIB, 2, 0, "x").unwrap_err();
         assert!(err.to_string().contains("root-a"), "{err}");
     }
 

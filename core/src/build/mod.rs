@@ -514,13 +514,6 @@ fn write_image(
     let device = ctx.device;
     let version = key[..12].to_string();
     let epoch = options.epoch;
-    let parts = image::layout(device.image.size, device.image.slots, key)?;
-    let part = |name: &str| {
-        parts
-            .iter()
-            .find(|p| p.name == name)
-            .expect("layout has it")
-    };
     let work = out.join("work");
 
     ctx.progress("assemble root file system (erofs)");
@@ -536,15 +529,6 @@ fn write_image(
     let root_size = std::fs::metadata(&root_img)
         .map_err(|e| BuildError::io("stat", &root_img, e))?
         .len();
-    if root_size > part("root-a").size {
-        return Err(BuildError::ImageTooSmall {
-            partition: "root-a".into(),
-            needed: root_size,
-            available: part("root-a").size,
-            hint: format!("raise [image] size in {}", device.file.path),
-        });
-    }
-
     ctx.progress("assemble initramfs (cpio)");
     let initrd = work.join("initrd.img");
     let mut file = std::io::BufWriter::new(
@@ -553,6 +537,32 @@ fn write_image(
     cpio::write(&mut file, ctx.store, initramfs, epoch as u32)
         .map_err(|e| BuildError::io("write", &initrd, e))?;
     file.flush_all(&initrd)?;
+
+    // The ESP holds systemd-boot twice and a kernel and initramfs per slot.
+    let kernel_size = kernel.entries.get("/boot/vmlinuz").map_or(0, |e| match e {
+        Entry::File { size, .. } => *size,
+        _ => 0,
+    });
+    let initrd_size = std::fs::metadata(&initrd)
+        .map_err(|e| BuildError::io("stat", &initrd, e))?
+        .len();
+    let esp_content =
+        2 * bootloader.size() + u64::from(device.image.slots) * (kernel_size + initrd_size);
+    let parts = image::layout(device.image.size, device.image.slots, esp_content, key)?;
+    let part = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name)
+            .expect("layout has it")
+    };
+    if root_size > part("root-a").size {
+        return Err(BuildError::ImageTooSmall {
+            partition: "root-a".into(),
+            needed: root_size,
+            available: part("root-a").size,
+            hint: format!("raise [image] size in {}", device.file.path),
+        });
+    }
 
     ctx.progress("assemble ESP (FAT32, systemd-boot)");
     let efi = bootloader
