@@ -563,3 +563,123 @@ fn interrupted_build_leaves_no_output_and_a_sound_store() {
         .unwrap();
     assert_exit(&o, 0);
 }
+
+#[test]
+fn cargo_source_builds_a_static_binary_into_the_image() {
+    let project = project();
+    let p = project.path();
+    std::fs::write(
+        p.join("Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::create_dir(p.join("src")).unwrap();
+    std::fs::write(
+        p.join("src/main.rs"),
+        "fn main() { println!(\"hello from a composed image\"); }\n",
+    )
+    .unwrap();
+    // `--locked` needs a Cargo.lock; a package without dependencies gets one at once.
+    run_ok(
+        Command::new("cargo")
+            .arg("generate-lockfile")
+            .current_dir(p),
+    );
+    std::fs::write(
+        p.join("manifests/hello.toml"),
+        "[component]\nname = \"hello\"\nversion = \"0.1.0\"\nsummary = \"a test program\"\n\n[source]\ncargo = { package = \"hello\" }\n",
+    )
+    .unwrap();
+    let vm = p.join("devices/vm.toml");
+    std::fs::write(
+        &vm,
+        std::fs::read_to_string(&vm)
+            .unwrap()
+            .replace("roots = [\"base\"", "roots = [\"hello\", \"base\""),
+    )
+    .unwrap();
+    let out = p.join("out");
+    let o = compose(
+        p,
+        &[
+            "build",
+            "--device",
+            "vm",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_exit(&o, 0);
+    let report = parse_build(&o);
+    let root = report
+        .image
+        .partitions
+        .iter()
+        .find(|p| p.name == "root-a")
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let img = scratch.path().join("root.erofs");
+    extract(&out.join("vm/disk.raw"), root, &img);
+    let tree = scratch.path().join("tree");
+    run_ok(
+        Command::new("fsck.erofs")
+            .arg(format!("--extract={}", tree.display()))
+            .arg(&img),
+    );
+    // Static (musl): it runs here as it will on the device, with no libc of the host.
+    let said = run_ok(&mut Command::new(tree.join("usr/bin/hello")));
+    assert_eq!(said, "hello from a composed image\n");
+}
+
+#[test]
+fn cache_gc_removes_only_what_nothing_references() {
+    let project = project();
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    let out = project.path().join("out");
+    let build = || {
+        Command::new(env!("CARGO_BIN_EXE_compose"))
+            .current_dir(project.path())
+            .args([
+                "build",
+                "--device",
+                "vm",
+                "--json",
+                "--out",
+                out.to_str().unwrap(),
+                "--store",
+                s,
+            ])
+            .output()
+            .unwrap()
+    };
+    assert_exit(&build(), 0);
+    let orphan = "ff".repeat(32);
+    std::fs::create_dir_all(store.path().join("blobs/sha256/ff")).unwrap();
+    std::fs::write(
+        store.path().join("blobs/sha256/ff").join(&orphan[2..]),
+        b"nobody needs this",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project.path())
+        .args(["cache", "gc", "--json", "--store", s])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let gc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(gc["removed_blobs"].as_u64().unwrap() >= 1, "{gc}");
+    assert!(
+        !store
+            .path()
+            .join("blobs/sha256/ff")
+            .join(&orphan[2..])
+            .exists()
+    );
+    let again = parse_build(&build());
+    assert!(
+        again.up_to_date,
+        "gc kept everything the output and the lock need"
+    );
+}
