@@ -80,6 +80,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Boot an image in a VM (QEMU, UEFI), or write it to a disk or file and verify it.
+    Flash {
+        image: PathBuf,
+        /// Boot it in QEMU with UEFI firmware and the serial console on stdout.
+        #[arg(long, conflicts_with = "to", required_unless_present = "to")]
+        vm: bool,
+        /// Write it to this block device or file, then read it back and verify it.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        /// VM memory in MiB.
+        #[arg(long, default_value_t = 512)]
+        memory: u32,
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Exit 0 as soon as the image prints its readiness line.
+        #[arg(long)]
+        until_ready: bool,
+        /// Also write the console to FILE.
+        #[arg(long, value_name = "FILE")]
+        serial: Option<PathBuf>,
+        /// Boot the image file itself (its /var and boot counters change) instead of an overlay.
+        #[arg(long)]
+        in_place: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what a built disk image holds, read from the image itself (no mounting).
     Inspect {
         image: PathBuf,
@@ -181,6 +210,8 @@ pub enum CliError {
     Store(#[from] compose_core::store::StoreError),
     #[error(transparent)]
     Inspect(#[from] compose_core::inspect::InspectError),
+    #[error(transparent)]
+    Flash(#[from] compose_core::flash::FlashError),
 }
 
 fn project(cli: &Cli) -> Result<Project, CliError> {
@@ -214,6 +245,44 @@ fn resolve_as_locked(
 }
 
 fn run(cli: Cli) -> Result<Outcome, CliError> {
+    if let Command::Flash {
+        image,
+        vm,
+        to,
+        memory,
+        cpus,
+        timeout,
+        until_ready,
+        serial,
+        in_place,
+        json,
+    } = &cli.command
+    {
+        if let Some(target) = to {
+            let report = compose_core::flash::write_to(image, target)?;
+            print::written(&report, *json);
+            return Ok(Outcome::Ok);
+        }
+        debug_assert!(*vm);
+        let options = compose_core::flash::VmOptions {
+            image: image.clone(),
+            memory_mib: *memory,
+            cpus: *cpus,
+            timeout: std::time::Duration::from_secs(*timeout),
+            until_ready: *until_ready,
+            in_place: *in_place,
+            serial: serial.clone(),
+        };
+        let json = *json;
+        let mut echo = |line: &str| {
+            if !json {
+                println!("{line}");
+            }
+        };
+        let report = compose_core::flash::run_vm(&options, &mut echo)?;
+        print::vm(&report, json);
+        return Ok(Outcome::Ok);
+    }
     if let Command::Inspect { image, files, json } = &cli.command {
         let report = compose_core::inspect::inspect(image, files.as_deref())?;
         print::inspection(&report, *json);
@@ -372,7 +441,9 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 compose_core::build::gc::collect(&store, &lock, &project.root().join("out"))?;
             print::gc(&report, json);
         }
-        Command::Validate { .. } | Command::Inspect { .. } => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Inspect { .. } | Command::Flash { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -100,6 +100,12 @@ pub fn error(e: &CliError) {
             Some("install Graphviz (`apt-get install graphviz`), or use --format dot".into())
         }
         CliError::Output { .. } => Some("check that the folder exists and is writable".into()),
+        CliError::Flash(f) => {
+            if let Some(tail) = f.console_tail() {
+                eprintln!("console (last lines):\n{tail}");
+            }
+            None
+        }
         CliError::Build(_) | CliError::Store(_) | CliError::Inspect(_) => None,
     };
     eprintln!("error: {e}");
@@ -516,4 +522,25 @@ impl Drop for Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+pub fn vm(r: &compose_core::flash::VmReport, json: bool) {
+    if json {
+        return to_json(r);
+    }
+    if let (Some(line), Some(seconds)) = (&r.ready, r.seconds_to_ready) {
+        eprintln!("ready after {seconds:.1} s ({}): {line}", r.accel);
+    }
+}
+
+pub fn written(r: &compose_core::flash::WriteReport, json: bool) {
+    if json {
+        return to_json(r);
+    }
+    println!(
+        "wrote {} ({}); verified {}",
+        r.target.display(),
+        mib(r.bytes),
+        r.verified.join(", ")
+    );
 }

@@ -8,41 +8,9 @@ use std::process::{Command, Output};
 
 use serde::Deserialize;
 
-/// One store for the whole test binary, kept between runs in cargo's test tmp folder.
-fn store() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("store")
-}
+mod common;
 
-/// A copy of this repository's catalog and payload files in a temporary folder.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for folder in ["manifests", "devices", "files"] {
-        copy_dir(&repo.join(folder), &dir.path().join(folder));
-    }
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
-fn compose(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_compose"))
-        .current_dir(project)
-        .args(args)
-        .env("COMPOSE_STORE", store())
-        .output()
-        .unwrap()
-}
+use common::{compose, project, store};
 
 fn build(project: &Path, device: &str, out: &Path) -> Output {
     compose(
@@ -568,21 +536,27 @@ fn interrupted_build_leaves_no_output_and_a_sound_store() {
 fn cargo_source_builds_a_static_binary_into_the_image() {
     let project = project();
     let p = project.path();
+    let hello = p.join("components/hello");
+    std::fs::create_dir_all(hello.join("src")).unwrap();
     std::fs::write(
-        p.join("Cargo.toml"),
-        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        hello.join("Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
     )
     .unwrap();
-    std::fs::create_dir(p.join("src")).unwrap();
     std::fs::write(
-        p.join("src/main.rs"),
+        hello.join("src/main.rs"),
         "fn main() { println!(\"hello from a composed image\"); }\n",
     )
     .unwrap();
-    // `--locked` needs a Cargo.lock; a package without dependencies gets one at once.
+    let manifest = p.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("members = [", "members = [\"components/hello\", ");
+    std::fs::write(&manifest, text).unwrap();
+    // `--locked` needs the new package in Cargo.lock; it has no dependencies to fetch.
     run_ok(
         Command::new("cargo")
-            .arg("generate-lockfile")
+            .args(["update", "-p", "hello", "--offline"])
             .current_dir(p),
     );
     std::fs::write(

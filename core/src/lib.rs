@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod device;
 pub mod diagnostic;
 pub mod dsl;
+pub mod flash;
 pub mod graph;
 pub mod inspect;
 pub mod lock;

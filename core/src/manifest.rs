@@ -49,10 +49,12 @@ pub struct Component {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
-    /// A package (and optionally one binary) of this workspace, built for musl.
+    /// A package (and optionally one binary) of this workspace, built for musl, installed
+    /// at `to` (default `/usr/bin/NAME`).
     Cargo {
         package: String,
         bin: Option<String>,
+        to: Option<String>,
     },
     /// Files and folders from the project folder.
     Files(Vec<FilesEntry>),
@@ -97,6 +99,17 @@ pub struct Service {
     /// Services that must be running before this one starts.
     pub requires: Vec<String>,
     pub restart: Restart,
+    /// `simple` (up while running) or `oneshot` (up once it exited successfully).
+    #[serde(rename = "type")]
+    pub kind: ServiceKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceKind {
+    #[default]
+    Simple,
+    Oneshot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -156,6 +169,7 @@ struct RawSource {
 struct RawCargo {
     package: String,
     bin: Option<String>,
+    to: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +207,8 @@ struct RawService {
     requires: Vec<Spanned<String>>,
     #[serde(default)]
     restart: Restart,
+    #[serde(default, rename = "type")]
+    kind: ServiceKind,
 }
 
 #[derive(Deserialize)]
@@ -313,6 +329,7 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
         return Ok(Source::Cargo {
             package: c.package.clone(),
             bin: c.bin.clone(),
+            to: c.to.as_ref().map(|t| image_path(file, t)).transpose()?,
         });
     }
     if let Some(k) = &raw.kernel {
@@ -403,6 +420,7 @@ fn lower_service(file: &SourceFile, raw: &RawService) -> Result<Service, Diagnos
         after: names(&raw.after)?,
         requires: names(&raw.requires)?,
         restart: raw.restart,
+        kind: raw.kind,
     })
 }
 

@@ -433,6 +433,17 @@ fn assemble(
             .entry(m.to_string())
             .or_insert(Entry::Dir { mode: 0o755 });
     }
+    let meta =
+        serde_json::json!({ "device": ctx.device.name, "version": &key[..12] }).to_string() + "\n";
+    let digest = ctx.store.put_bytes(meta.as_bytes())?;
+    root.insert(
+        "/usr/lib/compose/image.json",
+        Entry::File {
+            digest,
+            size: meta.len() as u64,
+            mode: 0o644,
+        },
+    );
     let services = services_json(chosen);
     let digest = ctx.store.put_bytes(services.as_bytes())?;
     root.insert(
@@ -492,7 +503,7 @@ fn services_json(chosen: &[&Component]) -> String {
         .map(|(c, s)| {
             serde_json::json!({
                 "component": c.name, "name": s.name, "exec": s.exec, "after": s.after,
-                "requires": s.requires, "restart": s.restart,
+                "requires": s.requires, "restart": s.restart, "type": s.kind,
             })
         })
         .collect();
@@ -619,7 +630,7 @@ fn write_image(
         }
         let entry_name = format!("compose-{slot}+3.conf");
         let entry = format!(
-            "title compose {} ({}) slot {slot}\nversion {version}\nsort-key compose\nlinux /compose/{slot}/vmlinuz\ninitrd /compose/{slot}/initrd.img\noptions {options_line}\n",
+            "title compose {} ({}) slot {slot}\nversion {version}\nsort-key compose-{slot}\nlinux /compose/{slot}/vmlinuz\ninitrd /compose/{slot}/initrd.img\noptions {options_line}\n",
             device.name, version
         );
         let entry_path = work.join(&entry_name);

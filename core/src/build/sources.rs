@@ -42,9 +42,11 @@ pub fn build(ctx: &Context, c: &Component, pinned: &[DebPin]) -> Result<Payload,
             let (tree, built) = kernel(ctx, c, &pin)?;
             (tree, vec![pin], built)
         }
-        Some(Source::Cargo { package, bin }) => {
-            (cargo(ctx, c, package, bin.as_deref())?, Vec::new(), false)
-        }
+        Some(Source::Cargo { package, bin, to }) => (
+            cargo(ctx, c, package, bin.as_deref(), to.as_deref())?,
+            Vec::new(),
+            false,
+        ),
     };
     for f in &c.files {
         let digest = ctx.store.put_bytes(f.content.as_bytes())?;
@@ -393,6 +395,7 @@ fn cargo(
     c: &Component,
     package: &str,
     bin: Option<&str>,
+    to: Option<&str>,
 ) -> Result<Tree, BuildError> {
     const TARGET: &str = "x86_64-unknown-linux-musl";
     ctx.progress(&format!("cargo build {package} for {TARGET}"));
@@ -434,7 +437,7 @@ fn cargo(
         .len();
     let mut tree = Tree::default();
     tree.insert(
-        &format!("/usr/bin/{name}"),
+        to.unwrap_or(&format!("/usr/bin/{name}")),
         Entry::File {
             digest,
             size,

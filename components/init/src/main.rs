@@ -1,0 +1,502 @@
+//! compose-init: PID 1 of a composed image. In the initramfs it loads the device's kernel
+//! modules, mounts the active slot's root read-only, `/var`, and `/etc` as an overlay on
+//! `/var`, and switches root; then it starts the image's services in the resolver's order,
+//! supervises them, prints a readiness line and blesses the boot entry. It never exits:
+//! errors are logged on the console with what to do, and the system degrades.
+
+mod cmdline;
+mod gpt;
+mod services;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::mount::{MsFlags, mount};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+const ESP_TYPE: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+const SERVICES: &str = "/usr/lib/compose/services.json";
+const IMAGE_INFO: &str = "/usr/lib/compose/image.json";
+
+/// One line on the console. Never panics, even without a console.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), "compose-init: {}", format_args!($($arg)*));
+    }};
+}
+
+fn main() {
+    let started = Instant::now();
+    if std::process::id() != 1 {
+        log!("not running as PID 1; boot a composed image to use it (compose flash IMAGE --vm)");
+        std::process::exit(2);
+    }
+    mount_api_filesystems();
+    let cmdline = cmdline::parse(&fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    if !Path::new(SERVICES).exists() {
+        initramfs(&cmdline);
+    }
+    system(&cmdline, started);
+}
+
+fn mount_api_filesystems() {
+    let api: [(&str, &str, &str); 4] = [
+        ("proc", "/proc", "proc"),
+        ("sysfs", "/sys", "sysfs"),
+        ("devtmpfs", "/dev", "devtmpfs"),
+        ("tmpfs", "/run", "tmpfs"),
+    ];
+    for (source, target, fstype) in api {
+        let _ = fs::create_dir_all(target);
+        match mount(
+            Some(source),
+            target,
+            Some(fstype),
+            MsFlags::MS_NOSUID,
+            None::<&str>,
+        ) {
+            Ok(()) | Err(nix::errno::Errno::EBUSY) => {}
+            Err(e) => log!("cannot mount {fstype} on {target}: {e}"),
+        }
+    }
+}
+
+/// Stage one: modules, root, /var, the /etc overlay, switch root.
+fn initramfs(cmdline: &cmdline::Cmdline) {
+    load_modules();
+    let Some(uuid) = &cmdline.root_partuuid else {
+        fatal(
+            "the kernel command line has no root=PARTUUID=...; boot through the image's boot entries",
+        );
+    };
+    let Some((disk, parts)) = wait_for_disk(uuid, Duration::from_secs(10)) else {
+        fatal(&format!(
+            "root partition PARTUUID={uuid} did not appear within 10 s; check the disk and its kernel modules"
+        ));
+    };
+    let dev = |p: &gpt::Partition| gpt::partition_device(&disk, p.number);
+    let root = parts
+        .iter()
+        .find(|p| &p.uuid == uuid)
+        .expect("wait_for_disk found it");
+    let _ = fs::create_dir_all("/sysroot");
+    if let Err(e) = mount(
+        Some(dev(root).as_str()),
+        "/sysroot",
+        Some("erofs"),
+        MsFlags::MS_RDONLY,
+        None::<&str>,
+    ) {
+        fatal(&format!(
+            "cannot mount the root file system {} (erofs): {e}",
+            dev(root)
+        ));
+    }
+    match parts.iter().find(|p| p.name == "var") {
+        Some(var) => {
+            if let Err(e) = mount(
+                Some(dev(var).as_str()),
+                "/sysroot/var",
+                Some("ext4"),
+                MsFlags::MS_NOATIME,
+                None::<&str>,
+            ) {
+                log!(
+                    "cannot mount /var from {} ({e}); using a temporary /var, changes will not persist",
+                    dev(var)
+                );
+                let _ = mount(
+                    Some("tmpfs"),
+                    "/sysroot/var",
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                );
+            }
+        }
+        None => {
+            log!("no `var` partition; using a temporary /var, changes will not persist");
+            let _ = mount(
+                Some("tmpfs"),
+                "/sysroot/var",
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            );
+        }
+    }
+    // /etc: the image's defaults below, local changes on /var above, as on Atomic Host.
+    let upper = "/sysroot/var/lib/compose/etc/upper";
+    let work = "/sysroot/var/lib/compose/etc/work";
+    let _ = fs::create_dir_all(upper);
+    let _ = fs::create_dir_all(work);
+    let options = format!("lowerdir=/sysroot/etc,upperdir={upper},workdir={work}");
+    if let Err(e) = mount(
+        Some("overlay"),
+        "/sysroot/etc",
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    ) {
+        log!("cannot make /etc writable ({e}); it stays read-only");
+    }
+    for api in ["/dev", "/proc", "/sys", "/run"] {
+        let target = format!("/sysroot{api}");
+        if let Err(e) = mount(
+            Some(api),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        ) {
+            log!("cannot move {api} into the new root: {e}");
+        }
+    }
+    let switched = std::env::set_current_dir("/sysroot")
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|()| nix::unistd::chroot(".").map_err(|e| e.to_string()))
+        .and_then(|()| std::env::set_current_dir("/").map_err(|e| e.to_string()));
+    if let Err(e) = switched {
+        fatal(&format!("cannot switch to the new root: {e}"));
+    }
+}
+
+/// Loads `modules.compose` (written by `compose build`, dependencies first).
+fn load_modules() {
+    let Ok(kernels) = fs::read_dir("/lib/modules") else {
+        return;
+    };
+    for kernel in kernels.filter_map(Result::ok) {
+        let base = kernel.path();
+        let list = fs::read_to_string(base.join("modules.compose")).unwrap_or_default();
+        for rel in list.lines().filter(|l| !l.is_empty()) {
+            let path = base.join(rel);
+            let loaded = fs::File::open(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|f| {
+                    match nix::kmod::finit_module(&f, c"", nix::kmod::ModuleInitFlags::empty()) {
+                        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                });
+            if let Err(e) = loaded {
+                log!(
+                    "cannot load kernel module {}: {e}; devices it drives may be missing",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Every disk's GPT, until one has the partition `uuid`.
+fn wait_for_disk(uuid: &str, limit: Duration) -> Option<(String, Vec<gpt::Partition>)> {
+    let start = Instant::now();
+    loop {
+        for (disk, parts) in disks() {
+            if parts.iter().any(|p| p.uuid == uuid) {
+                return Some((disk, parts));
+            }
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn disks() -> Vec<(String, Vec<gpt::Partition>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir("/sys/block") else {
+        return out;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("loop") || name.starts_with("ram") {
+            continue;
+        }
+        let sector: usize = fs::read_to_string(entry.path().join("queue/logical_block_size"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(512);
+        let dev = format!("/dev/{name}");
+        let mut buf = vec![0u8; sector * 34];
+        if fs::File::open(&dev)
+            .and_then(|mut f| f.read_exact(&mut buf))
+            .is_ok()
+        {
+            if let Some(parts) = gpt::parse(&buf, sector) {
+                out.push((dev, parts));
+            }
+        }
+    }
+    out
+}
+
+/// An unusable root: say why, wait, power off. The boot entry stays unblessed, so the
+/// firmware falls back to the other slot after its tries.
+fn fatal(message: &str) -> ! {
+    log!("{message}");
+    log!(
+        "powering off in 10 s; this boot is not blessed, so the next boots fall back to the other slot"
+    );
+    std::thread::sleep(Duration::from_secs(10));
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ImageInfo {
+    device: String,
+    version: String,
+}
+
+/// Stage two: services, readiness, blessing, supervision, shutdown.
+fn system(cmdline: &cmdline::Cmdline, started: Instant) -> ! {
+    let info: ImageInfo = fs::read_to_string(IMAGE_INFO)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let specs: Vec<services::Spec> =
+        match fs::read_to_string(SERVICES).map(|t| serde_json::from_str(&t)) {
+            Ok(Ok(specs)) => specs,
+            Ok(Err(e)) => {
+                log!("{SERVICES} is not valid ({e}); starting no services");
+                Vec::new()
+            }
+            Err(e) => {
+                log!("cannot read {SERVICES} ({e}); starting no services");
+                Vec::new()
+            }
+        };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
+    }
+    let mut table = services::Table::new(specs);
+    let slot = cmdline.slot.clone().unwrap_or_else(|| "?".into());
+    let deadline = started + Duration::from_secs(cmdline.ready_timeout.unwrap_or(120));
+    let mut ready = false;
+    let mut reported_failure = false;
+    loop {
+        reap(&mut table);
+        let now = Instant::now();
+        for action in table.next_actions(now) {
+            match action {
+                services::Action::Start(i) => start(&mut table, i),
+                services::Action::GiveUp(i, reason) => {
+                    log!(
+                        "not starting service `{}`: {reason}",
+                        table.services[i].spec.name
+                    );
+                    table.services[i].status = services::Status::GaveUp { reason };
+                }
+            }
+        }
+        if !ready && table.ready(now) {
+            ready = true;
+            let kernel = fs::read_to_string("/proc/uptime")
+                .ok()
+                .and_then(|u| u.split_whitespace().next().map(str::to_string));
+            let _ = writeln!(
+                std::io::stdout(),
+                "compose: ready device={} version={} slot={slot} services={} since-kernel={}s init={:.3}s",
+                info.device,
+                info.version,
+                table.services.len(),
+                kernel.unwrap_or_default(),
+                started.elapsed().as_secs_f64()
+            );
+            bless(&slot);
+            nix::unistd::sync();
+        }
+        if !ready && !reported_failure && (!table.given_up().is_empty() || now > deadline) {
+            reported_failure = true;
+            for (name, reason) in table.given_up() {
+                log!("service `{name}` failed: {reason}");
+            }
+            log!(
+                "not ready: this boot stays unblessed; after its tries the firmware falls back to the other slot"
+            );
+            nix::unistd::sync();
+        }
+        if stop.load(Ordering::Relaxed) {
+            shutdown(&mut table);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start(table: &mut services::Table, i: usize) {
+    let spec = table.services[i].spec.clone();
+    let Some((program, args)) = spec.exec.split_first() else {
+        return;
+    };
+    match Command::new(program).args(args).spawn() {
+        Ok(child) => {
+            table.services[i].status = services::Status::Running {
+                pid: child.id() as i32,
+                since: Instant::now(),
+            };
+        }
+        Err(e) => {
+            log!("cannot start service `{}` ({program}): {e}", spec.name);
+            // Counts as a failed run, so the restart policy and back-off apply.
+            table.services[i].status = services::Status::Running {
+                pid: -1,
+                since: Instant::now(),
+            };
+            table.exited(-1, false, Instant::now());
+        }
+    }
+}
+
+/// Collects every exited child; services are restarted per their policy.
+fn reap(table: &mut services::Table) {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                record(table, pid.as_raw(), code == 0, &format!("exit code {code}"))
+            }
+            Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                record(table, pid.as_raw(), false, &format!("signal {signal}"))
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn record(table: &mut services::Table, pid: i32, success: bool, how: &str) {
+    if let Some((i, restarting)) = table.exited(pid, success, Instant::now()) {
+        let name = &table.services[i].spec.name;
+        match (&table.services[i].status, restarting) {
+            (_, true) => log!("service `{name}` ended ({how}); restarting"),
+            (services::Status::GaveUp { reason }, _) => {
+                log!("service `{name}` ended ({how}); giving up: {reason}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Marks this boot good: drops the `+N` counter from the slot's entry, as
+/// systemd-bless-boot does, so systemd-boot keeps choosing it.
+fn bless(slot: &str) {
+    let Some((disk, parts)) = disks()
+        .into_iter()
+        .find(|(_, parts)| parts.iter().any(|p| p.type_guid == ESP_TYPE))
+    else {
+        log!("no ESP found; cannot bless this boot");
+        return;
+    };
+    let esp = parts
+        .iter()
+        .find(|p| p.type_guid == ESP_TYPE)
+        .expect("found above");
+    let mountpoint = "/run/compose/esp";
+    let _ = fs::create_dir_all(mountpoint);
+    let device = gpt::partition_device(&disk, esp.number);
+    if let Err(e) = mount(
+        Some(device.as_str()),
+        mountpoint,
+        Some("vfat"),
+        MsFlags::MS_NOATIME,
+        None::<&str>,
+    ) {
+        log!("cannot mount the ESP {device} ({e}); this boot stays unblessed");
+        return;
+    }
+    let entries = format!("{mountpoint}/loader/entries");
+    let mut blessed = Vec::new();
+    if let Ok(list) = fs::read_dir(&entries) {
+        for entry in list.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(new) = blessed_name(&name, slot) {
+                match fs::rename(entry.path(), format!("{entries}/{new}")) {
+                    Ok(()) => blessed.push(new),
+                    Err(e) => log!("cannot bless {name}: {e}; this boot stays unblessed"),
+                }
+            }
+        }
+    }
+    nix::unistd::sync();
+    let _ = nix::mount::umount(mountpoint);
+    // Said only once it is on disk: whoever watches the console may power off now.
+    for name in blessed {
+        log!("blessed boot entry {name}");
+    }
+}
+
+/// `compose-a+2-1.conf` for slot `a` -> `compose-a.conf`; anything else -> `None`.
+fn blessed_name(file: &str, slot: &str) -> Option<String> {
+    let stem = file.strip_suffix(".conf")?;
+    let (id, _) = stem.split_once('+')?;
+    (id == format!("compose-{slot}")).then(|| format!("{id}.conf"))
+}
+
+/// Stops services in reverse order, syncs, unmounts and powers off.
+fn shutdown(table: &mut services::Table) -> ! {
+    log!("shutting down");
+    for s in table.services.iter().rev() {
+        if let services::Status::Running { pid, .. } = s.status {
+            if pid > 0 {
+                let _ =
+                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+                let until = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < until {
+                    if matches!(
+                        waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
+                        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_)
+                    ) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ =
+                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    nix::unistd::sync();
+    for target in ["/etc", "/var"] {
+        let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+    }
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blessed_name;
+
+    #[test]
+    fn blessing_drops_the_counter_of_this_slot_only() {
+        assert_eq!(
+            blessed_name("compose-a+3.conf", "a").as_deref(),
+            Some("compose-a.conf")
+        );
+        assert_eq!(
+            blessed_name("compose-a+2-1.conf", "a").as_deref(),
+            Some("compose-a.conf")
+        );
+        assert_eq!(blessed_name("compose-b+3.conf", "a"), None);
+        assert_eq!(blessed_name("compose-a.conf", "a"), None);
+    }
+}

@@ -1,0 +1,561 @@
+//! `compose flash`: boot an image in QEMU (UEFI through OVMF, serial console, QMP socket),
+//! or write it to a disk or file and verify every partition against `image.json`.
+
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::build::ImageInfo;
+use crate::build::image::hash_range;
+
+/// Why flashing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlashError {
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "`{tool}` is not available ({source}); install the Debian package `{package}` (scripts/setup does)"
+    )]
+    ToolMissing {
+        tool: &'static str,
+        package: &'static str,
+        source: std::io::Error,
+    },
+    #[error("`{tool}` failed: {message}")]
+    ToolFailed { tool: &'static str, message: String },
+    #[error("no UEFI firmware found (looked for {looked}); install the Debian package `ovmf`")]
+    NoFirmware { looked: String },
+    #[error("the VM did not get ready within {seconds} s")]
+    Timeout { seconds: u64, console_tail: String },
+    #[error("the image booted but did not get ready: a service failed")]
+    NotReady { console_tail: String },
+    #[error("the VM's kernel panicked")]
+    Panic { console_tail: String },
+    #[error("the VM stopped before it was ready (QEMU exit status {status})")]
+    Stopped {
+        status: String,
+        console_tail: String,
+    },
+    #[error("{target} is mounted ({line}); unmount it first")]
+    Mounted { target: PathBuf, line: String },
+    #[error("{target} is too small: {available} bytes, the image needs {needed}")]
+    TooSmall {
+        target: PathBuf,
+        available: u64,
+        needed: u64,
+    },
+    #[error("{target} is the image itself")]
+    SameFile { target: PathBuf },
+    #[error(
+        "verification failed: partition `{partition}` on {target} has SHA-256 {actual}, image.json says {expected}"
+    )]
+    Verify {
+        target: PathBuf,
+        partition: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{path} has no image.json beside it to verify against; flash the disk.raw that `compose build` wrote"
+    )]
+    NoImageInfo { path: PathBuf },
+}
+
+impl FlashError {
+    /// The last console lines, for errors that have them.
+    pub fn console_tail(&self) -> Option<&str> {
+        match self {
+            FlashError::Timeout { console_tail, .. }
+            | FlashError::Panic { console_tail }
+            | FlashError::NotReady { console_tail }
+            | FlashError::Stopped { console_tail, .. } => Some(console_tail),
+            _ => None,
+        }
+    }
+}
+
+/// How to run the VM.
+#[derive(Debug, Clone)]
+pub struct VmOptions {
+    pub image: PathBuf,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    pub timeout: Duration,
+    /// Stop the VM once the readiness line appears.
+    pub until_ready: bool,
+    /// Boot the image itself instead of a throw-away qcow2 overlay.
+    pub in_place: bool,
+    /// Also write the console to this file.
+    pub serial: Option<PathBuf>,
+}
+
+/// What a VM run showed.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmReport {
+    pub accel: String,
+    /// The readiness line, if it appeared.
+    pub ready: Option<String>,
+    /// Seconds from QEMU's start to the readiness line.
+    pub seconds_to_ready: Option<f64>,
+    pub console: String,
+}
+
+/// KVM when it works here, TCG (software emulation) otherwise. An openable /dev/kvm is not
+/// enough (nested virtualization may refuse the host CPU model), so a paused QEMU with the
+/// exact CPU settings is started as a probe: still alive after a moment means usable.
+pub fn accelerator() -> &'static str {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
+        return "tcg";
+    }
+    let probe = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-machine",
+            "q35",
+            "-display",
+            "none",
+            "-nodefaults",
+            "-monitor",
+            "none",
+            "-S",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut probe) = probe else { return "tcg" };
+    std::thread::sleep(Duration::from_millis(700));
+    let alive = matches!(probe.try_wait(), Ok(None));
+    let _ = probe.kill();
+    let _ = probe.wait();
+    if alive { "kvm" } else { "tcg" }
+}
+
+fn firmware() -> Result<(PathBuf, PathBuf), FlashError> {
+    let candidates = [
+        (
+            "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        ),
+        (
+            "/usr/share/OVMF/OVMF_CODE.fd",
+            "/usr/share/OVMF/OVMF_VARS.fd",
+        ),
+    ];
+    candidates
+        .iter()
+        .find(|(code, vars)| Path::new(code).is_file() && Path::new(vars).is_file())
+        .map(|(c, v)| (PathBuf::from(c), PathBuf::from(v)))
+        .ok_or_else(|| FlashError::NoFirmware {
+            looked: candidates
+                .iter()
+                .map(|(c, _)| *c)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// A temporary folder removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tail(console: &str) -> String {
+    let lines: Vec<&str> = console.lines().collect();
+    lines[lines.len().saturating_sub(25)..].join("\n")
+}
+
+/// Boots the image; `echo` receives every console line as it arrives.
+pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmReport, FlashError> {
+    let (code, vars_template) = firmware()?;
+    let image = std::fs::canonicalize(&options.image).map_err(|source| FlashError::Io {
+        what: "open",
+        path: options.image.clone(),
+        source,
+    })?;
+    let scratch = Scratch(std::env::temp_dir().join(format!(
+        "compose-vm-{}-{}",
+        std::process::id(),
+        nanos()
+    )));
+    std::fs::create_dir_all(&scratch.0).map_err(|source| FlashError::Io {
+        what: "create",
+        path: scratch.0.clone(),
+        source,
+    })?;
+    let vars = scratch.0.join("OVMF_VARS.fd");
+    std::fs::copy(&vars_template, &vars).map_err(|source| FlashError::Io {
+        what: "copy",
+        path: vars_template.clone(),
+        source,
+    })?;
+    let format = if image.extension().is_some_and(|e| e == "qcow2") {
+        "qcow2"
+    } else {
+        "raw"
+    };
+    let disk = if options.in_place {
+        format!("file={},if=virtio,format={format}", image.display())
+    } else {
+        // The built image is never modified: the VM writes to a throw-away overlay.
+        let overlay = scratch.0.join("overlay.qcow2");
+        let out = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", format, "-b"])
+            .arg(&image)
+            .arg(&overlay)
+            .output()
+            .map_err(|source| FlashError::ToolMissing {
+                tool: "qemu-img",
+                package: "qemu-utils",
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(FlashError::ToolFailed {
+                tool: "qemu-img",
+                message: String::from_utf8_lossy(&out.stderr).trim().into(),
+            });
+        }
+        format!("file={},if=virtio,format=qcow2", overlay.display())
+    };
+    let accel = accelerator();
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-machine", "q35", "-accel", accel, "-m"])
+        .arg(options.memory_mib.to_string())
+        .arg("-smp")
+        .arg(options.cpus.to_string())
+        .args([
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            code.display()
+        ))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+        .arg("-drive")
+        .arg(disk)
+        // User networking: the guest reaches out through QEMU; nothing listens on the host.
+        .args(["-nic", "user,model=virtio-net-pci"])
+        .arg("-qmp")
+        .arg(format!(
+            "unix:{},server=on,wait=off",
+            scratch.0.join("qmp.sock").display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if accel == "kvm" {
+        cmd.args(["-cpu", "host"]);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(|source| FlashError::ToolMissing {
+        tool: "qemu-system-x86_64",
+        package: "qemu-system-x86",
+        source,
+    })?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let (lines, receive) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut buf = Vec::new();
+        while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+            let _ = lines.send(String::from_utf8_lossy(&buf).into_owned());
+            buf.clear();
+        }
+    });
+    let mut serial = match &options.serial {
+        Some(path) => Some(
+            std::fs::File::create(path).map_err(|source| FlashError::Io {
+                what: "create",
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let mut console = String::new();
+    let mut ready = None;
+    let mut seconds_to_ready = None;
+    let mut settle: Option<Instant> = None;
+    let outcome = loop {
+        if settle.is_some_and(|t| Instant::now() > t) {
+            break Ok(());
+        }
+        let left = options.timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break Err(FlashError::Timeout {
+                seconds: options.timeout.as_secs(),
+                console_tail: String::new(),
+            });
+        }
+        match receive.recv_timeout(left.min(Duration::from_millis(200))) {
+            Ok(line) => {
+                if let Some(file) = serial.as_mut() {
+                    let _ = file.write_all(line.as_bytes());
+                }
+                echo(line.trim_end_matches(['\r', '\n']));
+                console.push_str(&line);
+                if line.contains("Kernel panic") {
+                    break Err(FlashError::Panic {
+                        console_tail: String::new(),
+                    });
+                }
+                if let Some(at) = line.find("compose: ready ") {
+                    ready = Some(line[at..].trim_end().to_string());
+                    seconds_to_ready = Some(started.elapsed().as_secs_f64());
+                    settle = options
+                        .until_ready
+                        .then(|| Instant::now() + Duration::from_secs(10));
+                }
+                // Init blesses the boot right after the readiness line: let it finish.
+                if options.until_ready
+                    && ready.is_some()
+                    && (line.contains("blessed boot entry") || line.contains("unblessed"))
+                {
+                    break Ok(());
+                }
+                if options.until_ready && line.contains("compose-init: not ready") {
+                    break Err(FlashError::NotReady {
+                        console_tail: String::new(),
+                    });
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    break if ready.is_some() || !options.until_ready {
+                        Ok(())
+                    } else {
+                        Err(FlashError::Stopped {
+                            status: status.to_string(),
+                            console_tail: String::new(),
+                        })
+                    };
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                break if ready.is_some() || !options.until_ready {
+                    Ok(())
+                } else {
+                    Err(FlashError::Stopped {
+                        status,
+                        console_tail: String::new(),
+                    })
+                };
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let qemu_errors = errors.join().unwrap_or_default();
+    if !qemu_errors.trim().is_empty() {
+        console.push_str(&format!("[qemu] {}\n", qemu_errors.trim()));
+    }
+    let console_tail = tail(&console);
+    match outcome {
+        Ok(()) => Ok(VmReport {
+            accel: accel.into(),
+            ready,
+            seconds_to_ready,
+            console,
+        }),
+        Err(FlashError::Timeout { seconds, .. }) => Err(FlashError::Timeout {
+            seconds,
+            console_tail,
+        }),
+        Err(FlashError::Panic { .. }) => Err(FlashError::Panic { console_tail }),
+        Err(FlashError::NotReady { .. }) => Err(FlashError::NotReady { console_tail }),
+        Err(FlashError::Stopped { status, .. }) => Err(FlashError::Stopped {
+            status,
+            console_tail,
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// What `--to` wrote and verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteReport {
+    pub target: PathBuf,
+    pub bytes: u64,
+    pub verified: Vec<String>,
+}
+
+/// Writes `image` to `target` (a block device or a file), then reads every partition back
+/// and checks its SHA-256 against the `image.json` beside the image.
+pub fn write_to(image: &Path, target: &Path) -> Result<WriteReport, FlashError> {
+    let info_path = image.with_file_name("image.json");
+    let info: ImageInfo = std::fs::read_to_string(&info_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| FlashError::NoImageInfo {
+            path: image.to_path_buf(),
+        })?;
+    let size = std::fs::metadata(image)
+        .map_err(|source| FlashError::Io {
+            what: "open",
+            path: image.to_path_buf(),
+            source,
+        })?
+        .len();
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(image), std::fs::canonicalize(target)) {
+        if a == b {
+            return Err(FlashError::SameFile {
+                target: target.to_path_buf(),
+            });
+        }
+    }
+    refuse_mounted(target)?;
+    let is_block = std::fs::metadata(target).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_block_device()
+    });
+    if is_block {
+        let mut dev = std::fs::File::open(target).map_err(|source| FlashError::Io {
+            what: "open",
+            path: target.to_path_buf(),
+            source,
+        })?;
+        use std::io::Seek;
+        let available = dev
+            .seek(std::io::SeekFrom::End(0))
+            .map_err(|source| FlashError::Io {
+                what: "size",
+                path: target.to_path_buf(),
+                source,
+            })?;
+        if available < size {
+            return Err(FlashError::TooSmall {
+                target: target.to_path_buf(),
+                available,
+                needed: size,
+            });
+        }
+    }
+    let mut input = std::fs::File::open(image).map_err(|source| FlashError::Io {
+        what: "open",
+        path: image.to_path_buf(),
+        source,
+    })?;
+    let mut output = std::fs::OpenOptions::new()
+        .write(true)
+        .create(!is_block)
+        .truncate(!is_block)
+        .open(target)
+        .map_err(|source| FlashError::Io {
+            what: "open",
+            path: target.to_path_buf(),
+            source,
+        })?;
+    let mut buf = vec![0u8; 4 << 20];
+    loop {
+        let n = input.read(&mut buf).map_err(|source| FlashError::Io {
+            what: "read",
+            path: image.to_path_buf(),
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        output
+            .write_all(&buf[..n])
+            .map_err(|source| FlashError::Io {
+                what: "write",
+                path: target.to_path_buf(),
+                source,
+            })?;
+    }
+    output.sync_all().map_err(|source| FlashError::Io {
+        what: "sync",
+        path: target.to_path_buf(),
+        source,
+    })?;
+    drop(output);
+    let mut verified = Vec::new();
+    for p in &info.partitions {
+        let actual = hash_range(target, p.offset, p.size).map_err(|e| FlashError::ToolFailed {
+            tool: "verify",
+            message: e.to_string(),
+        })?;
+        if actual != p.sha256 {
+            return Err(FlashError::Verify {
+                target: target.to_path_buf(),
+                partition: p.name.clone(),
+                expected: p.sha256.clone(),
+                actual,
+            });
+        }
+        verified.push(p.name.clone());
+    }
+    Ok(WriteReport {
+        target: target.to_path_buf(),
+        bytes: size,
+        verified,
+    })
+}
+
+/// A target that is mounted, or whose partitions are, is refused.
+fn refuse_mounted(target: &Path) -> Result<(), FlashError> {
+    let Ok(real) = std::fs::canonicalize(target) else {
+        return Ok(());
+    };
+    let real = real.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    for line in mounts.lines() {
+        let device = line.split_whitespace().next().unwrap_or("");
+        // The target itself, or one of its partitions (sda1, nvme0n1p1).
+        let mounted = device.strip_prefix(real.as_str()).is_some_and(|rest| {
+            rest.is_empty()
+                || rest
+                    .trim_start_matches('p')
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+        });
+        if mounted {
+            return Err(FlashError::Mounted {
+                target: target.to_path_buf(),
+                line: line.to_string(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Helpers shared by the build and boot tests: a project copy, the shared store, the CLI.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// One store for the test binaries, kept between runs in cargo's test tmp folder.
+pub fn store() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("store")
+}
+
+/// Where `cargo` sources compile (shared, so each project copy only rebuilds its own crates).
+pub fn cargo_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("musl-target")
+}
+
+/// A copy of this repository (catalog, payload files and the workspace that `cargo`
+/// sources build, such as compose-init) in a temporary folder.
+pub fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["manifests", "devices", "files", "src", "core", "components"] {
+        copy_dir(&repo.join(folder), &dir.path().join(folder));
+    }
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            }
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Runs the real `compose` binary in `project` with the shared store.
+pub fn compose(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project)
+        .args(args)
+        .env("COMPOSE_STORE", store())
+        .env("CARGO_TARGET_DIR", cargo_target())
+        .output()
+        .unwrap()
+}
