@@ -6,6 +6,7 @@
 
 mod cmdline;
 mod gpt;
+mod modules;
 mod services;
 
 use std::fs;
@@ -39,10 +40,15 @@ fn main() {
     }
     mount_api_filesystems();
     let cmdline = cmdline::parse(&fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    let mut stages = Stages {
+        started,
+        modules: None,
+        root: None,
+    };
     if !Path::new(SERVICES).exists() {
-        initramfs(&cmdline);
+        initramfs(&cmdline, &mut stages);
     }
-    system(&cmdline, started);
+    system(&cmdline, &stages);
 }
 
 fn mount_api_filesystems() {
@@ -67,9 +73,31 @@ fn mount_api_filesystems() {
     }
 }
 
+/// When init's stages ended, for the readiness line.
+struct Stages {
+    started: Instant,
+    modules: Option<Instant>,
+    root: Option<Instant>,
+}
+
+impl Stages {
+    /// `modules=0.120s root=0.050s services=0.200s`: where init's time went.
+    fn summary(&self, ready: Instant) -> String {
+        let modules = self.modules.unwrap_or(self.started);
+        let root = self.root.unwrap_or(modules);
+        format!(
+            "modules={:.3}s root={:.3}s services={:.3}s",
+            (modules - self.started).as_secs_f64(),
+            (root - modules).as_secs_f64(),
+            (ready - root).as_secs_f64()
+        )
+    }
+}
+
 /// Stage one: modules, root, /var, the /etc overlay, switch root.
-fn initramfs(cmdline: &cmdline::Cmdline) {
+fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
     load_modules();
+    stages.modules = Some(Instant::now());
     let Some(uuid) = &cmdline.root_partuuid else {
         fatal(
             "the kernel command line has no root=PARTUUID=...; boot through the image's boot entries",
@@ -169,9 +197,11 @@ fn initramfs(cmdline: &cmdline::Cmdline) {
     if let Err(e) = switched {
         fatal(&format!("cannot switch to the new root: {e}"));
     }
+    stages.root = Some(Instant::now());
 }
 
-/// Loads `modules.compose` (written by `compose build`, dependencies first).
+/// Loads `modules.compose` (written by `compose build`: `path: dependencies` lines, each
+/// after its dependencies), one wave of independent modules at a time, in parallel.
 fn load_modules() {
     let Ok(kernels) = fs::read_dir("/lib/modules") else {
         return;
@@ -179,23 +209,34 @@ fn load_modules() {
     for kernel in kernels.filter_map(Result::ok) {
         let base = kernel.path();
         let list = fs::read_to_string(base.join("modules.compose")).unwrap_or_default();
-        for rel in list.lines().filter(|l| !l.is_empty()) {
-            let path = base.join(rel);
-            let loaded = fs::File::open(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| {
-                    match nix::kmod::finit_module(&f, c"", nix::kmod::ModuleInitFlags::empty()) {
-                        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                });
-            if let Err(e) = loaded {
-                log!(
-                    "cannot load kernel module {}: {e}; devices it drives may be missing",
-                    path.display()
-                );
+        for wave in modules::waves(&list) {
+            let threads: Vec<_> = wave
+                .into_iter()
+                .map(|rel| {
+                    let path = base.join(rel);
+                    std::thread::spawn(move || load_module(&path))
+                })
+                .collect();
+            for t in threads {
+                let _ = t.join();
             }
         }
+    }
+}
+
+fn load_module(path: &Path) {
+    let loaded =
+        fs::File::open(path).map_err(|e| e.to_string()).and_then(
+            |f| match nix::kmod::finit_module(&f, c"", nix::kmod::ModuleInitFlags::empty()) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+    if let Err(e) = loaded {
+        log!(
+            "cannot load kernel module {}: {e}; devices it drives may be missing",
+            path.display()
+        );
     }
 }
 
@@ -265,7 +306,8 @@ struct ImageInfo {
 }
 
 /// Stage two: services, readiness, blessing, supervision, shutdown.
-fn system(cmdline: &cmdline::Cmdline, started: Instant) -> ! {
+fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
+    let started = stages.started;
     let info: ImageInfo = fs::read_to_string(IMAGE_INFO)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -313,12 +355,13 @@ fn system(cmdline: &cmdline::Cmdline, started: Instant) -> ! {
                 .and_then(|u| u.split_whitespace().next().map(str::to_string));
             let _ = writeln!(
                 std::io::stdout(),
-                "compose: ready device={} version={} slot={slot} services={} since-kernel={}s init={:.3}s",
+                "compose: ready device={} version={} slot={slot} services={} since-kernel={}s init={:.3}s ({})",
                 info.device,
                 info.version,
                 table.services.len(),
                 kernel.unwrap_or_default(),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                stages.summary(now)
             );
             bless(&slot);
             nix::unistd::sync();

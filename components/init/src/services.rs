@@ -41,7 +41,7 @@ pub enum Restart {
 
 /// How long a simple service must have been running to count as up: a service that
 /// crashes at once must not make the system look ready in between its restarts.
-pub const SETTLE: Duration = Duration::from_millis(250);
+pub const SETTLE: Duration = Duration::from_millis(100);
 
 /// Consecutive failures after which a service is given up on.
 pub const MAX_FAILURES: u32 = 5;

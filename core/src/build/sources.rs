@@ -172,7 +172,7 @@ fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), Bu
     modules.extend(ctx.module_requests.iter().cloned());
     let key = sha256(
         format!(
-            "kernel-v1\n{}\n{}",
+            "kernel-v2\n{}\n{}",
             serde_json::to_string(pin).unwrap(),
             modules.iter().cloned().collect::<Vec<_>>().join(",")
         )
@@ -203,12 +203,8 @@ fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), Bu
             std::fs::read_to_string(base.join(name))
                 .map_err(|e| BuildError::io("read", &base.join(name), e))
         };
-        let order = closure(
-            &read("modules.dep")?,
-            &read("modules.builtin")?,
-            &modules,
-            &pin.name,
-        )?;
+        let dep = read("modules.dep")?;
+        let order = closure(&dep, &read("modules.builtin")?, &modules, &pin.name)?;
 
         let mut tree = Tree::default();
         let vmlinuz = scratch.0.join(format!("boot/vmlinuz-{kver}"));
@@ -240,8 +236,13 @@ fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), Bu
                 },
             );
         }
-        // The load order for init: every module after the ones it needs.
-        let list = order.iter().map(|m| format!("{m}\n")).collect::<String>();
+        // For init: the `modules.dep` lines of the closure, each after the ones it needs,
+        // so init can load every wave of independent modules at once.
+        let deps: BTreeMap<&str, &str> = dep.lines().filter_map(|l| l.split_once(':')).collect();
+        let list: String = order
+            .iter()
+            .map(|m| format!("{m}:{}\n", deps.get(m.as_str()).copied().unwrap_or("")))
+            .collect();
         let digest = ctx.store.put_bytes(list.as_bytes())?;
         tree.insert(
             &join(&prefix, "modules.compose"),
