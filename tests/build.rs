@@ -553,10 +553,10 @@ fn cargo_source_builds_a_static_binary_into_the_image() {
         .unwrap()
         .replace("members = [", "members = [\"components/hello\", ");
     std::fs::write(&manifest, text).unwrap();
-    // `--locked` needs the new package in Cargo.lock; it has no dependencies to fetch.
+    // `--locked` needs the new member in Cargo.lock; it has no dependencies to fetch.
     run_ok(
         Command::new("cargo")
-            .args(["update", "-p", "hello", "--offline"])
+            .args(["update", "--workspace", "--offline"])
             .current_dir(p),
     );
     std::fs::write(

@@ -110,7 +110,8 @@ pub struct VmReport {
 
 /// KVM when it works here, TCG (software emulation) otherwise. An openable /dev/kvm is not
 /// enough (nested virtualization may refuse the host CPU model), so a paused QEMU with the
-/// exact CPU settings is started as a probe: still alive after a moment means usable.
+/// exact CPU settings is asked for its status over QMP: it answers only once its vCPUs are
+/// set up, and aborts before that when KVM cannot run them.
 pub fn accelerator() -> &'static str {
     if std::fs::OpenOptions::new()
         .read(true)
@@ -131,20 +132,34 @@ pub fn accelerator() -> &'static str {
             "-display",
             "none",
             "-nodefaults",
-            "-monitor",
-            "none",
             "-S",
+            "-qmp",
+            "stdio",
         ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
     let Ok(mut probe) = probe else { return "tcg" };
-    std::thread::sleep(Duration::from_millis(700));
-    let alive = matches!(probe.try_wait(), Ok(None));
+    let mut stdin = probe.stdin.take().expect("piped");
+    let _ =
+        stdin.write_all(b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-status\"}\n");
+    let stdout = probe.stdout.take().expect("piped");
+    let (answer, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let usable = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("\"status\""));
+        let _ = answer.send(usable);
+    });
+    let usable = receive
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or(false);
+    drop(stdin);
     let _ = probe.kill();
     let _ = probe.wait();
-    if alive { "kvm" } else { "tcg" }
+    if usable { "kvm" } else { "tcg" }
 }
 
 fn firmware() -> Result<(PathBuf, PathBuf), FlashError> {
