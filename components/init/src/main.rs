@@ -159,15 +159,13 @@ fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
             );
         }
     }
-    // /etc: the image's defaults below, local changes on /var above, as on Atomic Host.
-    let upper = "/sysroot/var/lib/compose/etc/upper";
-    let work = "/sysroot/var/lib/compose/etc/work";
-    let _ = fs::create_dir_all(upper);
-    let _ = fs::create_dir_all(work);
-    let options = format!("lowerdir=/sysroot/etc,upperdir={upper},workdir={work}");
+    let etc = EtcOverlay::under("/sysroot");
+    let _ = fs::create_dir_all(&etc.upper);
+    let _ = fs::create_dir_all(&etc.work);
+    let options = etc.options();
     if let Err(e) = mount(
         Some("overlay"),
-        "/sysroot/etc",
+        etc.target.as_str(),
         Some("overlay"),
         MsFlags::empty(),
         Some(options.as_str()),
@@ -198,6 +196,32 @@ fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
         fatal(&format!("cannot switch to the new root: {e}"));
     }
     stages.root = Some(Instant::now());
+}
+
+/// `/etc`: the image's defaults below, local changes on `/var` above, as on Atomic Host,
+/// so they survive updates of the read-only root.
+#[derive(Debug, PartialEq, Eq)]
+struct EtcOverlay {
+    target: String,
+    upper: String,
+    work: String,
+}
+
+impl EtcOverlay {
+    fn under(root: &str) -> EtcOverlay {
+        EtcOverlay {
+            target: format!("{root}/etc"),
+            upper: format!("{root}/var/lib/compose/etc/upper"),
+            work: format!("{root}/var/lib/compose/etc/work"),
+        }
+    }
+
+    fn options(&self) -> String {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.target, self.upper, self.work
+        )
+    }
 }
 
 /// Loads `modules.compose` (written by `compose build`: `path: dependencies` lines, each
@@ -527,7 +551,15 @@ fn shutdown(table: &mut services::Table) -> ! {
 
 #[cfg(test)]
 mod tests {
-    use super::blessed_name;
+    use super::{EtcOverlay, blessed_name};
+
+    #[test]
+    fn etc_overlay_keeps_changes_on_var() {
+        assert_eq!(
+            EtcOverlay::under("/sysroot").options(),
+            "lowerdir=/sysroot/etc,upperdir=/sysroot/var/lib/compose/etc/upper,workdir=/sysroot/var/lib/compose/etc/work"
+        );
+    }
 
     #[test]
     fn blessing_drops_the_counter_of_this_slot_only() {
