@@ -1,0 +1,105 @@
+//! Shell definitions: a layout and the parts around it, so a new shell is data.
+
+use serde::Deserialize;
+
+/// How windows are arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// Overlapping windows the user moves and resizes (desktop).
+    Floating,
+    /// The focused window fills the output; the others wait, throttled (gaming).
+    FocusedFullscreen,
+    /// Every window maximized, most recent on top (tablet).
+    MaximizedStack,
+}
+
+/// Pieces of chrome and behaviour a shell is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// Server-side title bars above windows.
+    TitleBars,
+    /// A bar along the bottom edge listing windows.
+    Taskbar,
+    /// A bar over the fullscreen app, toggled by a key or the gamepad Guide button.
+    OverlayBar,
+    /// Room at the bottom for an on-screen keyboard.
+    OnScreenKeyboard,
+    /// An app switcher swiped in from the screen edge.
+    EdgeSwitcher,
+}
+
+/// One shell: its name, layout and parts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellDef {
+    pub name: String,
+    pub summary: String,
+    pub layout: Layout,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+impl ShellDef {
+    pub fn has(&self, part: Part) -> bool {
+        self.parts.contains(&part)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    shell: ShellDef,
+}
+
+/// Why a shell definition could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("shell definition {name}: {message}")]
+pub struct DefinitionError {
+    pub name: String,
+    pub message: String,
+}
+
+/// Parses one definition (`[shell]` with name, summary, layout, parts).
+pub fn parse(name: &str, text: &str) -> Result<ShellDef, DefinitionError> {
+    toml::from_str::<File>(text)
+        .map(|f| f.shell)
+        .map_err(|e| DefinitionError {
+            name: name.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// The shells that ship with compose.
+pub fn builtin() -> Vec<ShellDef> {
+    [
+        ("desktop.toml", include_str!("../definitions/desktop.toml")),
+        ("gaming.toml", include_str!("../definitions/gaming.toml")),
+        ("tablet.toml", include_str!("../definitions/tablet.toml")),
+    ]
+    .into_iter()
+    .map(|(name, text)| parse(name, text).expect("built-in shell definitions are valid"))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_parse() {
+        let names: Vec<String> = builtin().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["desktop", "gaming", "tablet"]);
+    }
+
+    #[test]
+    fn unknown_parts_are_errors() {
+        let err = parse(
+            "x.toml",
+            "[shell]\nname = \"x\"\nsummary = \"\"\nlayout = \"floating\"\nparts = [\"dock\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown variant `dock`"), "{err}");
+    }
+}

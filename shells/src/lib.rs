@@ -1,0 +1,13 @@
+//! compose-shells: what a shell decides, apart from how Wayland or wgpu carry it out.
+//!
+//! `definition` reads shell definitions (a layout and a list of parts, in TOML); `policy`
+//! keeps windows, focus and the output in one bevy_ecs `World` and runs the active shell's
+//! systems over it. Nothing here imports smithay or wgpu: the compositor turns protocol
+//! events into calls on `Shell`, and reads back geometry, states and chrome to configure
+//! clients and render frames.
+
+pub mod definition;
+pub mod policy;
+
+pub use definition::{Layout, Part, ShellDef};
+pub use policy::{Chrome, Rect, Shell, WindowId, WindowView};

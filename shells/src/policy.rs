@@ -1,0 +1,533 @@
+//! Shell policy as bevy_ecs data and systems: windows are entities with geometry, stacking,
+//! states and focus; the active shell's layout runs as a system schedule over them. A swap
+//! replaces the active shell and re-lays every window in one step.
+
+use std::collections::HashMap;
+
+use bevy_ecs::prelude::*;
+
+use crate::definition::{Layout, Part, ShellDef};
+
+pub type WindowId = u64;
+
+pub const TITLE_BAR: u32 = 28;
+pub const TASKBAR: u32 = 40;
+pub const OVERLAY_BAR: u32 = 56;
+pub const EDGE_SWITCHER: u32 = 16;
+/// Share of the output height kept for the on-screen keyboard.
+pub const KEYBOARD_SHARE: f32 = 0.35;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rect {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Rect {
+    pub fn contains(&self, other: &Rect) -> bool {
+        other.x >= self.x
+            && other.y >= self.y
+            && other.x + other.width as i32 <= self.x + self.width as i32
+            && other.y + other.height as i32 <= self.y + self.height as i32
+    }
+}
+
+/// What a client is told in a configure: its size and states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct States {
+    pub maximized: bool,
+    pub fullscreen: bool,
+    pub activated: bool,
+    /// Drawn with a server-side title bar.
+    pub decorated: bool,
+    /// Gets fewer frame callbacks (an unfocused app in the gaming shell).
+    pub throttled: bool,
+}
+
+#[derive(Component, Debug, Clone)]
+struct Window {
+    id: WindowId,
+    app_id: String,
+    title: String,
+}
+
+/// Where the window is shown now.
+#[derive(Component, Debug, Clone, Copy)]
+struct Geometry(Rect);
+
+/// Where the window sits in the floating layout; kept across swaps so the desktop
+/// comes back as it was.
+#[derive(Component, Debug, Clone, Copy)]
+struct Floating(Rect);
+
+#[derive(Component, Debug, Clone, Copy, Default)]
+struct WindowStates(States);
+
+/// Higher is closer to the viewer; also the most-recently-used order.
+#[derive(Component, Debug, Clone, Copy)]
+struct Stacking(u64);
+
+#[derive(Component, Debug)]
+struct Focused;
+
+/// The last configure a client was sent.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+struct Sent(u32, u32, States);
+
+#[derive(Resource, Debug, Clone, Copy)]
+struct Output(Rect);
+
+#[derive(Resource, Debug, Clone)]
+struct Active(ShellDef);
+
+#[derive(Resource, Debug, Clone, Copy, Default)]
+struct OverlayVisible(bool);
+
+/// The area windows may use in the active shell: the output less its chrome.
+fn work_area(output: Rect, shell: &ShellDef) -> Rect {
+    let mut area = output;
+    if shell.has(Part::Taskbar) {
+        area.height = area.height.saturating_sub(TASKBAR);
+    }
+    if shell.has(Part::OnScreenKeyboard) {
+        area.height = area.height.saturating_sub(keyboard_height(output));
+    }
+    area
+}
+
+fn keyboard_height(output: Rect) -> u32 {
+    (output.height as f32 * KEYBOARD_SHARE) as u32
+}
+
+/// Desktop: floating geometry, clamped into the work area below a title bar.
+fn floating_layout(
+    output: Res<Output>,
+    active: Res<Active>,
+    mut windows: Query<(&Floating, &mut Geometry, &mut WindowStates)>,
+) {
+    let area = work_area(output.0, &active.0);
+    let bar = if active.0.has(Part::TitleBars) {
+        TITLE_BAR
+    } else {
+        0
+    };
+    for (floating, mut geometry, mut states) in &mut windows {
+        let mut r = floating.0;
+        r.width = r.width.clamp(1, area.width.max(1));
+        r.height = r.height.clamp(1, area.height.saturating_sub(bar).max(1));
+        let max_x = area.x + (area.width - r.width) as i32;
+        let max_y = area.y + (area.height - r.height) as i32;
+        r.x = r.x.clamp(area.x, max_x.max(area.x));
+        r.y =
+            r.y.clamp(area.y + bar as i32, max_y.max(area.y + bar as i32));
+        geometry.0 = r;
+        states.0 = States {
+            decorated: bar > 0,
+            ..States::default()
+        };
+    }
+}
+
+/// Gaming: every window fullscreen; only the focused one runs at full rate.
+fn fullscreen_layout(
+    output: Res<Output>,
+    mut windows: Query<(&mut Geometry, &mut WindowStates, Has<Focused>)>,
+) {
+    for (mut geometry, mut states, focused) in &mut windows {
+        geometry.0 = output.0;
+        states.0 = States {
+            fullscreen: true,
+            throttled: !focused,
+            ..States::default()
+        };
+    }
+}
+
+/// Tablet: every window maximized into the work area (above the keyboard).
+fn maximized_layout(
+    output: Res<Output>,
+    active: Res<Active>,
+    mut windows: Query<(&mut Geometry, &mut WindowStates)>,
+) {
+    let area = work_area(output.0, &active.0);
+    for (mut geometry, mut states) in &mut windows {
+        geometry.0 = area;
+        states.0 = States {
+            maximized: true,
+            ..States::default()
+        };
+    }
+}
+
+/// Every shell: the focused window is the activated one.
+fn activation(mut windows: Query<(&mut WindowStates, Has<Focused>)>) {
+    for (mut states, focused) in &mut windows {
+        states.0.activated = focused;
+    }
+}
+
+/// A window as the compositor and renderer see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowView {
+    pub id: WindowId,
+    pub app_id: String,
+    pub title: String,
+    pub geometry: Rect,
+    pub states: States,
+    /// Position from the bottom (0) up.
+    pub z: usize,
+}
+
+/// Shell-drawn elements of a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chrome {
+    TitleBar {
+        window: WindowId,
+        rect: Rect,
+        focused: bool,
+    },
+    Taskbar {
+        rect: Rect,
+        entries: Vec<(WindowId, String, bool)>,
+    },
+    OverlayBar {
+        rect: Rect,
+    },
+    Keyboard {
+        rect: Rect,
+    },
+    EdgeSwitcher {
+        rect: Rect,
+    },
+}
+
+/// The running shell: one World, the active definition, and a schedule per layout.
+pub struct Shell {
+    world: World,
+    schedules: HashMap<Layout, Schedule>,
+    next_id: WindowId,
+    next_stack: u64,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell")
+            .field("active", &self.active().name)
+            .field("windows", &self.windows().len())
+            .finish()
+    }
+}
+
+impl Shell {
+    pub fn new(def: ShellDef, width: u32, height: u32) -> Shell {
+        let mut world = World::new();
+        world.insert_resource(Output(Rect {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        }));
+        world.insert_resource(Active(def));
+        world.insert_resource(OverlayVisible::default());
+        let mut schedules = HashMap::new();
+        let mut floating = Schedule::default();
+        floating.add_systems((floating_layout, activation).chain());
+        schedules.insert(Layout::Floating, floating);
+        let mut fullscreen = Schedule::default();
+        fullscreen.add_systems((fullscreen_layout, activation).chain());
+        schedules.insert(Layout::FocusedFullscreen, fullscreen);
+        let mut maximized = Schedule::default();
+        maximized.add_systems((maximized_layout, activation).chain());
+        schedules.insert(Layout::MaximizedStack, maximized);
+        let mut shell = Shell {
+            world,
+            schedules,
+            next_id: 1,
+            next_stack: 1,
+        };
+        shell.relayout();
+        shell
+    }
+
+    pub fn active(&self) -> &ShellDef {
+        &self.world.resource::<Active>().0
+    }
+
+    pub fn output(&self) -> Rect {
+        self.world.resource::<Output>().0
+    }
+
+    /// Runs the active shell's systems.
+    fn relayout(&mut self) {
+        let layout = self.active().layout;
+        if let Some(schedule) = self.schedules.get_mut(&layout) {
+            schedule.run(&mut self.world);
+        }
+    }
+
+    fn entity(&mut self, id: WindowId) -> Option<Entity> {
+        let mut q = self.world.query::<(Entity, &Window)>();
+        q.iter(&self.world)
+            .find(|(_, w)| w.id == id)
+            .map(|(e, _)| e)
+    }
+
+    /// A new toplevel: placed by the shell, on top, focused.
+    pub fn add_window(&mut self, app_id: &str, title: &str) -> WindowId {
+        let id = self.next_id;
+        self.next_id += 1;
+        let n = (id % 10) as i32;
+        let output = self.output();
+        let floating = Rect {
+            x: 40 + 32 * n,
+            y: 40 + 32 * n,
+            width: 800.min(output.width * 2 / 3).max(1),
+            height: 600.min(output.height * 2 / 3).max(1),
+        };
+        let stack = self.next_stack;
+        self.next_stack += 1;
+        let entity = self
+            .world
+            .spawn((
+                Window {
+                    id,
+                    app_id: app_id.into(),
+                    title: title.into(),
+                },
+                Floating(floating),
+                Geometry(floating),
+                WindowStates::default(),
+                Stacking(stack),
+            ))
+            .id();
+        self.set_focus(Some(entity));
+        self.relayout();
+        id
+    }
+
+    /// Removes a window; focus goes to the most recently used one left.
+    pub fn close(&mut self, id: WindowId) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        self.world.despawn(entity);
+        let top = self.top();
+        self.set_focus(top);
+        self.relayout();
+        true
+    }
+
+    fn top(&mut self) -> Option<Entity> {
+        let mut q = self.world.query::<(Entity, &Stacking)>();
+        q.iter(&self.world).max_by_key(|(_, s)| s.0).map(|(e, _)| e)
+    }
+
+    fn set_focus(&mut self, entity: Option<Entity>) {
+        let focused: Vec<Entity> = self
+            .world
+            .query_filtered::<Entity, With<Focused>>()
+            .iter(&self.world)
+            .collect();
+        for e in focused {
+            self.world.entity_mut(e).remove::<Focused>();
+        }
+        if let Some(e) = entity {
+            let stack = self.next_stack;
+            self.next_stack += 1;
+            self.world.entity_mut(e).insert((Focused, Stacking(stack)));
+        }
+    }
+
+    /// Click-to-focus (and raise).
+    pub fn focus(&mut self, id: WindowId) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        self.set_focus(Some(entity));
+        self.relayout();
+        true
+    }
+
+    /// Alt+Tab, gamepad next, edge swipe: focus the least recently used window.
+    pub fn cycle_focus(&mut self) {
+        let mut q = self.world.query::<(Entity, &Stacking)>();
+        let bottom = q.iter(&self.world).min_by_key(|(_, s)| s.0).map(|(e, _)| e);
+        if bottom.is_some() {
+            self.set_focus(bottom);
+            self.relayout();
+        }
+    }
+
+    /// Moves and resizes a window in the floating layout (what dragging does).
+    pub fn move_resize(&mut self, id: WindowId, rect: Rect) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        self.world.entity_mut(entity).insert(Floating(rect));
+        self.relayout();
+        true
+    }
+
+    pub fn set_output(&mut self, width: u32, height: u32) {
+        self.world.insert_resource(Output(Rect {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        }));
+        self.relayout();
+    }
+
+    /// Gaming's overlay bar (a key or the Guide button).
+    pub fn toggle_overlay(&mut self) {
+        let mut visible = self.world.resource_mut::<OverlayVisible>();
+        visible.0 = !visible.0;
+    }
+
+    /// Swaps the shell: the old layout's state is left behind, the new one lays out every
+    /// window, in one step. Windows, their ids, stacking and focus are kept.
+    pub fn swap(&mut self, def: ShellDef) {
+        self.world.insert_resource(Active(def));
+        self.world.insert_resource(OverlayVisible::default());
+        self.relayout();
+    }
+
+    /// Windows from the bottom up.
+    pub fn windows(&self) -> Vec<WindowView> {
+        let mut list: Vec<(u64, WindowView)> = Vec::new();
+        let world = &self.world;
+        for entity in world.iter_entities() {
+            let (Some(w), Some(g), Some(s), Some(z)) = (
+                entity.get::<Window>(),
+                entity.get::<Geometry>(),
+                entity.get::<WindowStates>(),
+                entity.get::<Stacking>(),
+            ) else {
+                continue;
+            };
+            list.push((
+                z.0,
+                WindowView {
+                    id: w.id,
+                    app_id: w.app_id.clone(),
+                    title: w.title.clone(),
+                    geometry: g.0,
+                    states: s.0,
+                    z: 0,
+                },
+            ));
+        }
+        list.sort_by_key(|(z, _)| *z);
+        list.into_iter()
+            .enumerate()
+            .map(|(i, (_, mut v))| {
+                v.z = i;
+                v
+            })
+            .collect()
+    }
+
+    pub fn focused(&self) -> Option<WindowId> {
+        self.windows()
+            .into_iter()
+            .find(|w| w.states.activated)
+            .map(|w| w.id)
+    }
+
+    /// Configures the compositor must send: every window whose size or states changed
+    /// since the last call.
+    pub fn take_configures(&mut self) -> Vec<(WindowId, u32, u32, States)> {
+        let mut out = Vec::new();
+        let mut q = self
+            .world
+            .query::<(Entity, &Window, &Geometry, &WindowStates, Option<&Sent>)>();
+        let changes: Vec<(Entity, WindowId, Sent)> = q
+            .iter(&self.world)
+            .filter_map(|(e, w, g, s, sent)| {
+                let now = Sent(g.0.width, g.0.height, s.0);
+                (sent != Some(&now)).then_some((e, w.id, now))
+            })
+            .collect();
+        for (entity, id, sent) in changes {
+            out.push((id, sent.0, sent.1, sent.2));
+            self.world.entity_mut(entity).insert(sent);
+        }
+        out.sort_by_key(|c| c.0);
+        out
+    }
+
+    /// The shell's own elements for this frame.
+    pub fn chrome(&self) -> Vec<Chrome> {
+        let shell = self.active();
+        let output = self.output();
+        let windows = self.windows();
+        let mut chrome = Vec::new();
+        if shell.has(Part::TitleBars) {
+            for w in &windows {
+                let rect = Rect {
+                    x: w.geometry.x,
+                    y: w.geometry.y - TITLE_BAR as i32,
+                    width: w.geometry.width,
+                    height: TITLE_BAR,
+                };
+                chrome.push(Chrome::TitleBar {
+                    window: w.id,
+                    rect,
+                    focused: w.states.activated,
+                });
+            }
+        }
+        if shell.has(Part::Taskbar) {
+            let rect = Rect {
+                x: 0,
+                y: (output.height - TASKBAR.min(output.height)) as i32,
+                width: output.width,
+                height: TASKBAR.min(output.height),
+            };
+            let entries = windows
+                .iter()
+                .map(|w| (w.id, w.title.clone(), w.states.activated))
+                .collect();
+            chrome.push(Chrome::Taskbar { rect, entries });
+        }
+        if shell.has(Part::OverlayBar) && self.world.resource::<OverlayVisible>().0 {
+            chrome.push(Chrome::OverlayBar {
+                rect: Rect {
+                    x: 0,
+                    y: 0,
+                    width: output.width,
+                    height: OVERLAY_BAR.min(output.height),
+                },
+            });
+        }
+        if shell.has(Part::OnScreenKeyboard) {
+            let h = keyboard_height(output);
+            chrome.push(Chrome::Keyboard {
+                rect: Rect {
+                    x: 0,
+                    y: (output.height - h) as i32,
+                    width: output.width,
+                    height: h,
+                },
+            });
+        }
+        if shell.has(Part::EdgeSwitcher) {
+            chrome.push(Chrome::EdgeSwitcher {
+                rect: Rect {
+                    x: 0,
+                    y: 0,
+                    width: EDGE_SWITCHER.min(output.width),
+                    height: output.height,
+                },
+            });
+        }
+        chrome
+    }
+
+    /// The area windows may use (for tests and the renderer's damage tracking).
+    pub fn work_area(&self) -> Rect {
+        work_area(self.output(), self.active())
+    }
+}

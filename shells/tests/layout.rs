@@ -1,0 +1,243 @@
+//! Shell policy without Wayland: random operations on a shell, invariants checked after
+//! each one (as niri's layout tests do), and the swaps the compositor relies on.
+
+use compose_shells::definition::builtin;
+use compose_shells::policy::{KEYBOARD_SHARE, TASKBAR, TITLE_BAR};
+use compose_shells::{Chrome, Shell, ShellDef};
+use proptest::prelude::*;
+
+fn shell(name: &str) -> ShellDef {
+    builtin().into_iter().find(|s| s.name == name).unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add,
+    Close(usize),
+    Focus(usize),
+    Cycle,
+    MoveResize(usize, i32, i32, u32, u32),
+    Output(u32, u32),
+    Swap(usize),
+    Overlay,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => Just(Op::Add),
+        1 => (0..8usize).prop_map(Op::Close),
+        2 => (0..8usize).prop_map(Op::Focus),
+        1 => Just(Op::Cycle),
+        1 => (0..8usize, -500..3000i32, -500..3000i32, 0..3000u32, 0..3000u32).prop_map(|(i, x, y, w, h)| Op::MoveResize(i, x, y, w, h)),
+        1 => (200..4000u32, 200..3000u32).prop_map(|(w, h)| Op::Output(w, h)),
+        2 => (0..3usize).prop_map(Op::Swap),
+        1 => Just(Op::Overlay),
+    ]
+}
+
+fn apply(s: &mut Shell, op: &Op) {
+    let ids: Vec<u64> = s.windows().iter().map(|w| w.id).collect();
+    let pick = |i: usize| ids.get(i % ids.len().max(1)).copied();
+    match *op {
+        Op::Add => {
+            s.add_window("app", "title");
+        }
+        Op::Close(i) => {
+            if let Some(id) = pick(i) {
+                s.close(id);
+            }
+        }
+        Op::Focus(i) => {
+            if let Some(id) = pick(i) {
+                s.focus(id);
+            }
+        }
+        Op::Cycle => s.cycle_focus(),
+        Op::MoveResize(i, x, y, w, h) => {
+            if let Some(id) = pick(i) {
+                s.move_resize(
+                    id,
+                    compose_shells::Rect {
+                        x,
+                        y,
+                        width: w,
+                        height: h,
+                    },
+                );
+            }
+        }
+        Op::Output(w, h) => s.set_output(w, h),
+        Op::Swap(i) => s.swap(builtin()[i].clone()),
+        Op::Overlay => s.toggle_overlay(),
+    }
+}
+
+/// What must hold in every shell after every operation.
+fn verify_invariants(s: &Shell) {
+    let windows = s.windows();
+    let output = s.output();
+    let area = s.work_area();
+    let focused: Vec<_> = windows.iter().filter(|w| w.states.activated).collect();
+    if windows.is_empty() {
+        assert!(focused.is_empty());
+    } else {
+        assert_eq!(focused.len(), 1, "exactly one focused window: {windows:?}");
+        assert_eq!(
+            focused[0].z,
+            windows.len() - 1,
+            "the focused window is on top"
+        );
+    }
+    for (i, w) in windows.iter().enumerate() {
+        assert_eq!(w.z, i);
+        assert!(w.geometry.width > 0 && w.geometry.height > 0, "{w:?}");
+    }
+    match s.active().name.as_str() {
+        "desktop" => {
+            for w in &windows {
+                assert!(
+                    area.contains(&w.geometry),
+                    "window inside the work area: {w:?} in {area:?}"
+                );
+                assert!(
+                    w.geometry.y >= area.y + TITLE_BAR as i32 || area.height <= TITLE_BAR,
+                    "room for the title bar: {w:?}"
+                );
+                assert!(w.states.decorated && !w.states.maximized && !w.states.fullscreen);
+            }
+            assert_eq!(area.height, output.height - TASKBAR.min(output.height));
+            assert!(s.chrome().iter().any(
+                |c| matches!(c, Chrome::Taskbar { entries, .. } if entries.len() == windows.len())
+            ));
+        }
+        "gaming" => {
+            for w in &windows {
+                assert_eq!(w.geometry, output, "fullscreen");
+                assert!(w.states.fullscreen);
+                assert_eq!(
+                    w.states.throttled, !w.states.activated,
+                    "only the focused app runs at full rate"
+                );
+            }
+        }
+        "tablet" => {
+            let keyboard = (output.height as f32 * KEYBOARD_SHARE) as u32;
+            for w in &windows {
+                assert_eq!(w.geometry, area, "maximized above the keyboard");
+                assert!(w.states.maximized && !w.states.decorated);
+            }
+            assert_eq!(area.height, output.height - keyboard);
+        }
+        other => panic!("unknown shell {other}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_after_every_operation(ops in prop::collection::vec(op(), 1..40)) {
+        let mut s = Shell::new(shell("desktop"), 1920, 1080);
+        for op in &ops {
+            apply(&mut s, op);
+            verify_invariants(&s);
+        }
+    }
+
+    #[test]
+    fn swapping_keeps_every_window_and_focus(ops in prop::collection::vec(op(), 1..30), to in 0..3usize) {
+        let mut s = Shell::new(shell("desktop"), 1920, 1080);
+        for op in &ops {
+            apply(&mut s, op);
+        }
+        let before: Vec<(u64, usize)> = s.windows().iter().map(|w| (w.id, w.z)).collect();
+        let focused = s.focused();
+        s.take_configures();
+        let target = builtin()[to].clone();
+        let changed_shell = target.name != s.active().name;
+        s.swap(target);
+        let after: Vec<(u64, usize)> = s.windows().iter().map(|w| (w.id, w.z)).collect();
+        prop_assert_eq!(before.clone(), after, "same windows, same stacking");
+        prop_assert_eq!(focused, s.focused(), "focus is kept");
+        let configures = s.take_configures();
+        if changed_shell {
+            prop_assert_eq!(configures.len(), before.len(), "every window is told its new size and states");
+        }
+        for (id, w, h, states) in configures {
+            let view = s.windows().into_iter().find(|v| v.id == id).unwrap();
+            prop_assert_eq!((w, h, states), (view.geometry.width, view.geometry.height, view.states));
+        }
+        verify_invariants(&s);
+    }
+}
+
+#[test]
+fn desktop_to_gaming_to_tablet_and_back_restores_the_desktop() {
+    let mut s = Shell::new(shell("desktop"), 1920, 1080);
+    let a = s.add_window("org.example.editor", "Editor");
+    let b = s.add_window("org.example.term", "Terminal");
+    s.move_resize(
+        a,
+        compose_shells::Rect {
+            x: 100,
+            y: 120,
+            width: 640,
+            height: 480,
+        },
+    );
+    s.focus(a);
+    let desktop = s.windows();
+    for name in ["gaming", "tablet", "desktop"] {
+        s.swap(shell(name));
+        verify_invariants(&s);
+        assert_eq!(s.focused(), Some(a));
+    }
+    assert_eq!(
+        s.windows(),
+        desktop,
+        "floating geometry survives the round trip"
+    );
+    assert!(s.windows().iter().any(|w| w.id == b));
+}
+
+#[test]
+fn gaming_overlay_bar_toggles_and_a_swap_hides_it() {
+    let mut s = Shell::new(shell("gaming"), 1280, 720);
+    s.add_window("game", "Game");
+    assert!(
+        !s.chrome()
+            .iter()
+            .any(|c| matches!(c, Chrome::OverlayBar { .. }))
+    );
+    s.toggle_overlay();
+    assert!(
+        s.chrome()
+            .iter()
+            .any(|c| matches!(c, Chrome::OverlayBar { .. }))
+    );
+    s.swap(shell("gaming"));
+    assert!(
+        !s.chrome()
+            .iter()
+            .any(|c| matches!(c, Chrome::OverlayBar { .. }))
+    );
+}
+
+#[test]
+fn tablet_puts_the_most_recent_app_on_top_and_cycles_through_the_others() {
+    let mut s = Shell::new(shell("tablet"), 1200, 1920);
+    let first = s.add_window("a", "A");
+    let second = s.add_window("b", "B");
+    assert_eq!(s.focused(), Some(second));
+    s.cycle_focus();
+    assert_eq!(
+        s.focused(),
+        Some(first),
+        "the edge swipe brings the least recent app forward"
+    );
+    assert!(
+        s.chrome()
+            .iter()
+            .any(|c| matches!(c, Chrome::Keyboard { .. }))
+    );
+}
