@@ -33,7 +33,9 @@ pub enum FlashError {
     ToolFailed { tool: &'static str, message: String },
     #[error("no UEFI firmware found (looked for {looked}); install the Debian package `ovmf`")]
     NoFirmware { looked: String },
-    #[error("the VM did not get ready within {seconds} s")]
+    #[error(
+        "the VM did not get ready within {seconds} s (raise --timeout; without KVM, QEMU emulates the CPU and boots slowly)"
+    )]
     Timeout { seconds: u64, console_tail: String },
     #[error("the image booted but did not get ready: a service failed")]
     NotReady { console_tail: String },
@@ -52,6 +54,8 @@ pub enum FlashError {
         available: u64,
         needed: u64,
     },
+    #[error("{image} is not a raw disk image; flash the disk.raw that `compose build` wrote")]
+    NotRaw { image: PathBuf },
     #[error("{target} is the image itself")]
     SameFile { target: PathBuf },
     #[error(
@@ -289,6 +293,16 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
     if accel == "kvm" {
         cmd.args(["-cpu", "host"]);
     }
+    let mut serial = match &options.serial {
+        Some(path) => Some(
+            std::fs::File::create(path).map_err(|source| FlashError::Io {
+                what: "create",
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|source| FlashError::ToolMissing {
         tool: "qemu-system-x86_64",
@@ -297,6 +311,8 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
     })?;
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
+    // However this function ends (an error, a panic), QEMU does not outlive it.
+    let mut child = KillOnDrop(child);
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stderr.read_to_string(&mut text);
@@ -311,16 +327,6 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             buf.clear();
         }
     });
-    let mut serial = match &options.serial {
-        Some(path) => Some(
-            std::fs::File::create(path).map_err(|source| FlashError::Io {
-                what: "create",
-                path: path.clone(),
-                source,
-            })?,
-        ),
-        None => None,
-    };
     let mut console = String::new();
     let mut ready = None;
     let mut seconds_to_ready = None;
@@ -369,7 +375,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(status)) = child.try_wait() {
+                if let Ok(Some(status)) = child.0.try_wait() {
                     break if ready.is_some() || !options.until_ready {
                         Ok(())
                     } else {
@@ -381,7 +387,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                let status = child.0.wait().map(|s| s.to_string()).unwrap_or_default();
                 break if ready.is_some() || !options.until_ready {
                     Ok(())
                 } else {
@@ -393,8 +399,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             }
         }
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let qemu_errors = errors.join().unwrap_or_default();
     if !qemu_errors.trim().is_empty() {
         console.push_str(&format!("[qemu] {}\n", qemu_errors.trim()));
@@ -418,6 +423,16 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             console_tail,
         }),
         Err(other) => Err(other),
+    }
+}
+
+/// A child process killed and reaped when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -452,8 +467,15 @@ pub fn write_to(image: &Path, target: &Path) -> Result<WriteReport, FlashError> 
             source,
         })?
         .len();
-    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(image), std::fs::canonicalize(target)) {
-        if a == b {
+    if image.extension().is_none_or(|e| e != "raw") {
+        return Err(FlashError::NotRaw {
+            image: image.to_path_buf(),
+        });
+    }
+    // The same file, also through another name or a hard link.
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(image), std::fs::metadata(target)) {
+        use std::os::unix::fs::MetadataExt;
+        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
             return Err(FlashError::SameFile {
                 target: target.to_path_buf(),
             });

@@ -14,7 +14,9 @@ pub type Digest = String;
 /// Why the store could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store: cannot {what} {path}: {source}")]
+    #[error(
+        "store: cannot {what} {path}: {source} (choose another store with --store or COMPOSE_STORE)"
+    )]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -56,6 +58,14 @@ pub fn sha256_file(path: &Path) -> Result<Digest, StoreError> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// Whether `text` is a SHA-256 in lowercase hex.
+pub fn is_digest(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A store folder: `blobs/sha256/ab/cdef...`, `steps/<key>`, `tmp/`.
@@ -122,6 +132,7 @@ impl Store {
             let tmp = self.temp_path("blob");
             let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
             f.write_all(bytes).map_err(io("write", &tmp))?;
+            f.sync_all().map_err(io("sync", &tmp))?;
             drop(f);
             self.commit(&tmp, &digest)?;
         }
@@ -157,7 +168,11 @@ impl Store {
         self.put_file(&tmp, None)
     }
 
+    /// Moves a verified temporary file to its blob path, on disk before it is visible.
     fn commit(&self, tmp: &Path, digest: &str) -> Result<(), StoreError> {
+        fs::File::open(tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io("sync", tmp))?;
         let dest = self.blob_path(digest);
         let parent = dest.parent().expect("blob paths have a parent");
         fs::create_dir_all(parent).map_err(io("create", parent))?;
@@ -188,7 +203,7 @@ impl Store {
     pub fn step(&self, key: &str) -> Option<Digest> {
         let digest = fs::read_to_string(self.root.join("steps").join(key)).ok()?;
         let digest = digest.trim().to_string();
-        self.has(&digest).then_some(digest)
+        (is_digest(&digest) && self.has(&digest)).then_some(digest)
     }
 
     /// Records the output of a build step.

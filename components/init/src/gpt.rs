@@ -51,6 +51,10 @@ pub fn parse(disk: &[u8], sector: usize) -> Option<Vec<Partition>> {
     let entries_lba = u64_at(header, 72) as usize;
     let count = u32_at(header, 80) as usize;
     let size = u32_at(header, 84) as usize;
+    // Any disk may be attached: a table outside the specification is ignored, never trusted.
+    if size < 128 || count > 1024 || entries_lba > 64 {
+        return None;
+    }
     let mut parts = Vec::new();
     for i in 0..count {
         let at = entries_lba * sector + i * size;
@@ -110,6 +114,13 @@ mod tests {
         assert_eq!(parts[0].uuid, "01010101-0101-0101-0101-010101010101");
         assert_eq!(parts[0].name, "esp");
         assert_eq!(parse(&vec![0; 4096], 512), None);
+        let mut bad = disk.clone();
+        bad[512 + 84..512 + 88].copy_from_slice(&16u32.to_le_bytes());
+        assert_eq!(
+            parse(&bad, 512),
+            None,
+            "entries smaller than the spec allows"
+        );
         assert_eq!(partition_device("/dev/vda", 2), "/dev/vda2");
         assert_eq!(partition_device("/dev/nvme0n1", 2), "/dev/nvme0n1p2");
     }

@@ -33,6 +33,16 @@ macro_rules! log {
 }
 
 fn main() {
+    // A panic in PID 1 would panic the kernel: log it, and power off like any fatal error.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(std::io::stderr(), "compose-init: internal error: {info}");
+    }));
+    if std::panic::catch_unwind(run).is_err() {
+        fatal("compose-init stopped on an internal error (above); please report it");
+    }
+}
+
+fn run() {
     let started = Instant::now();
     if std::process::id() != 1 {
         log!("not running as PID 1; boot a composed image to use it (compose flash IMAGE --vm)");
@@ -114,13 +124,23 @@ fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
         .find(|p| &p.uuid == uuid)
         .expect("wait_for_disk found it");
     let _ = fs::create_dir_all("/sysroot");
-    if let Err(e) = mount(
-        Some(dev(root).as_str()),
-        "/sysroot",
-        Some("erofs"),
-        MsFlags::MS_RDONLY,
-        None::<&str>,
-    ) {
+    // The partition's device node may appear a moment after its table is readable.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mounted = loop {
+        match mount(
+            Some(dev(root).as_str()),
+            "/sysroot",
+            Some("erofs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        ) {
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENXIO) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other,
+        }
+    };
+    if let Err(e) = mounted {
         fatal(&format!(
             "cannot mount the root file system {} (erofs): {e}",
             dev(root)
@@ -236,9 +256,14 @@ fn load_modules() {
         for wave in modules::waves(&list) {
             let threads: Vec<_> = wave
                 .into_iter()
-                .map(|rel| {
+                .filter_map(|rel| {
                     let path = base.join(rel);
-                    std::thread::spawn(move || load_module(&path))
+                    let spawned = std::thread::Builder::new().spawn({
+                        let path = path.clone();
+                        move || load_module(&path)
+                    });
+                    // No thread to spare: load it here instead.
+                    spawned.map_err(|_| load_module(&path)).ok()
                 })
                 .collect();
             for t in threads {
@@ -354,7 +379,7 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
     }
     let mut table = services::Table::new(specs);
     let slot = cmdline.slot.clone().unwrap_or_else(|| "?".into());
-    let deadline = started + Duration::from_secs(cmdline.ready_timeout.unwrap_or(120));
+    let deadline = started + Duration::from_secs(cmdline.ready_timeout.unwrap_or(120).min(86_400));
     let mut ready = false;
     let mut reported_failure = false;
     loop {
@@ -387,7 +412,7 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
                 started.elapsed().as_secs_f64(),
                 stages.summary(now)
             );
-            bless(&slot);
+            bless(&slot, cmdline.root_partuuid.as_deref());
             nix::unistd::sync();
         }
         if !ready && !reported_failure && (!table.given_up().is_empty() || now > deadline) {
@@ -462,11 +487,14 @@ fn record(table: &mut services::Table, pid: i32, success: bool, how: &str) {
 
 /// Marks this boot good: drops the `+N` counter from the slot's entry, as
 /// systemd-bless-boot does, so systemd-boot keeps choosing it.
-fn bless(slot: &str) {
-    let Some((disk, parts)) = disks()
+fn bless(slot: &str, root_uuid: Option<&str>) {
+    // The ESP of the disk we booted from (the one holding our root), not just any ESP.
+    let ours =
+        |parts: &[gpt::Partition]| root_uuid.is_none_or(|u| parts.iter().any(|p| p.uuid == u));
+    let found = disks()
         .into_iter()
-        .find(|(_, parts)| parts.iter().any(|p| p.type_guid == ESP_TYPE))
-    else {
+        .find(|(_, parts)| ours(parts) && parts.iter().any(|p| p.type_guid == ESP_TYPE));
+    let Some((disk, parts)) = found else {
         log!("no ESP found; cannot bless this boot");
         return;
     };
@@ -524,17 +552,21 @@ fn shutdown(table: &mut services::Table) -> ! {
                 let _ =
                     nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
                 let until = Instant::now() + Duration::from_secs(3);
-                while Instant::now() < until {
-                    if matches!(
+                let mut gone = false;
+                while Instant::now() < until && !gone {
+                    gone = matches!(
                         waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
                         Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_)
-                    ) {
-                        break;
-                    }
+                    );
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                let _ =
-                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                // Only a process that is still ours: a reaped pid may belong to another one now.
+                if !gone {
+                    let _ = nix::sys::signal::kill(
+                        Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
             }
         }
     }

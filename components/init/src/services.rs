@@ -43,6 +43,9 @@ pub enum Restart {
 /// crashes at once must not make the system look ready in between its restarts.
 pub const SETTLE: Duration = Duration::from_millis(100);
 
+/// A run this long resets a service's failure count.
+pub const STABLE: Duration = Duration::from_secs(10);
+
 /// Consecutive failures after which a service is given up on.
 pub const MAX_FAILURES: u32 = 5;
 
@@ -147,6 +150,12 @@ impl Table {
             .iter()
             .position(|s| matches!(s.status, Status::Running { pid: p, .. } if p == pid))?;
         let s = &mut self.services[i];
+        // A service that ran a good while before failing starts its failure count afresh.
+        if let Status::Running { since, .. } = s.status {
+            if now.saturating_duration_since(since) >= STABLE {
+                s.failures = 0;
+            }
+        }
         let restart = match s.spec.restart {
             Restart::Always => true,
             Restart::OnFailure => !success,
@@ -262,6 +271,25 @@ mod tests {
         t.services[0].status = Status::Running { pid: 9, since: now };
         assert!(!t.ready(now), "just started");
         assert!(t.ready(now + SETTLE));
+    }
+
+    #[test]
+    fn failures_long_apart_do_not_add_up() {
+        let start = Instant::now();
+        let mut t = Table::new(vec![spec("daemon", &[], Restart::Always)]);
+        for n in 0..MAX_FAILURES + 2 {
+            let at = start + STABLE * (n + 1) * 2;
+            t.services[0].status = Status::Running {
+                pid: 4,
+                since: at - STABLE,
+            };
+            assert_eq!(
+                t.exited(4, false, at),
+                Some((0, true)),
+                "crash {n} after a long run"
+            );
+        }
+        assert_eq!(t.services[0].failures, 1);
     }
 
     #[test]

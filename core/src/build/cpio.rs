@@ -1,7 +1,7 @@
 //! A reproducible initramfs: a `newc` cpio archive written from a tree, with fixed
 //! timestamps, owners and inode numbers, in sorted path order.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use super::tree::{Entry, Tree};
 use crate::store::Store;
@@ -32,7 +32,13 @@ pub fn write(out: &mut impl Write, store: &Store, tree: &Tree, mtime: u32) -> io
             Entry::File { digest, size, mode } => {
                 header(out, ino, S_IFREG | mode, 1, mtime, *size as u32, name)?;
                 let mut file = std::fs::File::open(store.blob_path(digest))?;
-                io::copy(&mut file, out)?;
+                let copied = io::copy(&mut (&mut file).take(*size), out)?;
+                if copied != *size {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("blob {digest} is shorter than {size} bytes"),
+                    ));
+                }
                 pad(out, *size as usize)?;
             }
         }

@@ -112,7 +112,8 @@ pub fn mkfs_erofs(dir: &Path, out: &Path, uuid: &str, epoch: u64) -> Result<(), 
             .arg("-zlz4hc")
             .arg(format!("-T{epoch}"))
             .arg(format!("-U{uuid}"))
-            .args(["--all-root", "--quiet"])
+            // No host extended attributes (SELinux labels and the like) in the image.
+            .args(["--all-root", "--quiet", "-x", "-1"])
             .arg(out)
             .arg(dir),
         "mkfs.erofs",
@@ -185,8 +186,10 @@ pub fn make_esp(
     )?;
     let mtools = |tool: &str| {
         let mut c = Command::new(tool);
+        // FAT stores local time: UTC keeps the image independent of the host's time zone.
         c.env("MTOOLS_SKIP_CHECK", "1")
             .env("SOURCE_DATE_EPOCH", epoch.to_string())
+            .env("TZ", "UTC")
             .arg("-i")
             .arg(out);
         c

@@ -54,7 +54,9 @@ pub enum BuildError {
         package: String,
         apt: String,
     },
-    #[error("component `{component}`: downloading `{package}` failed: {message}")]
+    #[error(
+        "component `{component}`: downloading `{package}` failed: {message} (if the archive no longer has the version compose.lock pins, run `compose resolve --upgrade`)"
+    )]
     DownloadFailed {
         component: String,
         package: String,
@@ -294,6 +296,7 @@ pub fn build(
         serde_json::to_string(&(
             "compose-image-v1",
             device.file.text.as_str(),
+            services_json(&chosen),
             options.epoch,
             &infos
                 .iter()
@@ -467,32 +470,58 @@ fn assemble(
             second: "kernel".into(),
         })?;
 
-    let tmp_out = options.out_dir.with_file_name(format!(
-        ".{}.tmp-{}",
-        options
-            .out_dir
-            .file_name()
+    let name = options
+        .out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = options.out_dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| BuildError::io("create", parent, e))?;
+    // Leftovers of builds that were killed: `.DEVICE.tmp-PID` and `.DEVICE.old-PID`.
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for entry in entries.filter_map(Result::ok) {
+            let n = entry.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&format!(".{name}.tmp-")) || n.starts_with(&format!(".{name}.old-")) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let tmp_out = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp_out).map_err(|e| BuildError::io("create", &tmp_out, e))?;
+    let result = write_image(
+        ctx, &root, &initramfs, kernel, bootloader, components, key, options, &tmp_out,
+    )
+    .and_then(|info| replace_dir(&tmp_out, &options.out_dir).map(|()| info));
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp_out);
+    }
+    result
+}
+
+/// Puts `new` where `old` is: the old folder is moved aside first and removed only once the
+/// new one is in place, so a failure leaves one of them whole at `old`'s path.
+fn replace_dir(new: &Path, old: &Path) -> Result<(), BuildError> {
+    let aside = old.with_file_name(format!(
+        ".{}.old-{}",
+        old.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         std::process::id()
     ));
-    let _ = std::fs::remove_dir_all(&tmp_out);
-    std::fs::create_dir_all(&tmp_out).map_err(|e| BuildError::io("create", &tmp_out, e))?;
-    let result = write_image(
-        ctx, &root, &initramfs, kernel, bootloader, components, key, options, &tmp_out,
-    );
-    match result {
-        Ok(info) => {
-            let _ = std::fs::remove_dir_all(&options.out_dir);
-            std::fs::rename(&tmp_out, &options.out_dir)
-                .map_err(|e| BuildError::io("rename into", &options.out_dir, e))?;
-            Ok(info)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp_out);
-            Err(e)
-        }
+    let had_old = old.exists();
+    if had_old {
+        std::fs::rename(old, &aside).map_err(|e| BuildError::io("move aside", old, e))?;
     }
+    if let Err(e) = std::fs::rename(new, old) {
+        if had_old {
+            let _ = std::fs::rename(&aside, old);
+        }
+        return Err(BuildError::io("rename into", old, e));
+    }
+    if had_old {
+        let _ = std::fs::remove_dir_all(&aside);
+    }
+    Ok(())
 }
 
 /// The service table init reads: every service, in the resolver's start order.

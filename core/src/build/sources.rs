@@ -184,15 +184,30 @@ fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), Bu
         let digest = apt::fetch(ctx.store, &c.name, pin)?;
         apt::unpack(&ctx.store.blob_path(&digest), &scratch.0)?;
         let moddir = scratch.0.join("lib/modules");
-        let kver = std::fs::read_dir(&moddir)
+        let mut kernels: Vec<String> = std::fs::read_dir(&moddir)
             .map_err(|e| BuildError::io("list", &moddir, e))?
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .next()
-            .ok_or_else(|| BuildError::BadKernel {
-                package: pin.name.clone(),
-                message: "it has no lib/modules".into(),
-            })?;
+            .collect();
+        kernels.sort();
+        let kver = match kernels.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(BuildError::BadKernel {
+                    package: pin.name.clone(),
+                    message: "it has no lib/modules".into(),
+                });
+            }
+            many => {
+                return Err(BuildError::BadKernel {
+                    package: pin.name.clone(),
+                    message: format!(
+                        "it ships several kernels ({}); name one versioned package",
+                        many.join(", ")
+                    ),
+                });
+            }
+        };
         super::run_tool(
             Command::new("depmod").arg("-b").arg(&scratch.0).arg(&kver),
             "depmod",
@@ -358,15 +373,21 @@ fn files(ctx: &Context, c: &Component, entries: &[FilesEntry]) -> Result<Tree, B
             t
         };
         let mut part = part;
-        if let Some(mode) = e.mode {
-            for entry in part.entries.values_mut() {
-                if let Entry::File { mode: m, .. } = entry {
-                    *m = mode;
+        // Modes of a checkout depend on the umask of whoever cloned it: normalize them (or
+        // take the manifest's), so images do not depend on the host.
+        for entry in part.entries.values_mut() {
+            match entry {
+                Entry::File { mode: m, .. } => {
+                    *m = e
+                        .mode
+                        .unwrap_or(if *m & 0o111 != 0 { 0o755 } else { 0o644 });
                 }
+                Entry::Dir { mode: m } => *m = 0o755,
+                Entry::Symlink { .. } => {}
             }
         }
         tree.merge(&part).map_err(|path| BuildError::FileConflict {
-            path,
+            path: format!("{path} (from `{}`)", e.from),
             first: c.name.clone(),
             second: c.name.clone(),
         })?;
