@@ -20,11 +20,20 @@ pub fn cargo_target() -> PathBuf {
 pub fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for folder in ["manifests", "devices", "files", "src", "core", "components"] {
-        copy_dir(&repo.join(folder), &dir.path().join(folder));
-    }
-    for file in ["Cargo.toml", "Cargo.lock"] {
-        std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
+    // Everything but build outputs and history: every workspace member must be there
+    // for cargo to load the workspace.
+    for entry in std::fs::read_dir(repo).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        // compose.lock stays behind: tests pin what apt offers today, not what the repo pinned.
+        if [".git", "target", "out", "compose.lock"].iter().any(|skip| name == *skip) {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dir.path().join(&name));
+        } else {
+            std::fs::copy(entry.path(), dir.path().join(&name)).unwrap();
+        }
     }
     dir
 }
