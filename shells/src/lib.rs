@@ -6,6 +6,7 @@
 //! events into calls on `Shell`, and reads back geometry, states and chrome to configure
 //! clients and render frames.
 
+pub mod compositor;
 pub mod definition;
 pub mod policy;
 

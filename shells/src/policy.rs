@@ -360,6 +360,18 @@ impl Shell {
         }
     }
 
+    /// A client named its window (xdg app id and title).
+    pub fn set_names(&mut self, id: WindowId, app_id: &str, title: &str) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        if let Some(mut w) = self.world.get_mut::<Window>(entity) {
+            w.app_id = app_id.to_string();
+            w.title = title.to_string();
+        }
+        true
+    }
+
     /// Moves and resizes a window in the floating layout (what dragging does).
     pub fn move_resize(&mut self, id: WindowId, rect: Rect) -> bool {
         let Some(entity) = self.entity(id) else {

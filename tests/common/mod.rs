@@ -26,7 +26,10 @@ pub fn project() -> tempfile::TempDir {
         let entry = entry.unwrap();
         let name = entry.file_name();
         // compose.lock stays behind: tests pin what apt offers today, not what the repo pinned.
-        if [".git", "target", "out", "compose.lock"].iter().any(|skip| name == *skip) {
+        if [".git", "target", "out", "compose.lock"]
+            .iter()
+            .any(|skip| name == *skip)
+        {
             continue;
         }
         if entry.file_type().unwrap().is_dir() {
