@@ -463,22 +463,30 @@ fn a_deb_whose_digest_does_not_match_is_rejected() {
     );
 }
 
+/// `compose build --device vm` into `out` with its own `store` (not the shared one).
+fn build_in_store(project: &Path, store: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_compose"));
+    c.current_dir(project)
+        .args([
+            "build",
+            "--device",
+            "vm",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .env("CARGO_TARGET_DIR", common::cargo_target());
+    c
+}
+
 #[test]
 fn interrupted_build_leaves_no_output_and_a_sound_store() {
     let project = project();
     let store = tempfile::tempdir().unwrap();
     let out = project.path().join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_compose"))
-        .current_dir(project.path())
-        .args([
-            "build",
-            "--device",
-            "vm",
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            store.path().to_str().unwrap(),
-        ])
+    let mut child = build_in_store(project.path(), store.path(), &out)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -516,17 +524,7 @@ fn interrupted_build_leaves_no_output_and_a_sound_store() {
         }
     }
     // And the next build finishes.
-    let o = Command::new(env!("CARGO_BIN_EXE_compose"))
-        .current_dir(project.path())
-        .args([
-            "build",
-            "--device",
-            "vm",
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            store.path().to_str().unwrap(),
-        ])
+    let o = build_in_store(project.path(), store.path(), &out)
         .output()
         .unwrap();
     assert_exit(&o, 0);
@@ -613,18 +611,7 @@ fn cache_gc_removes_only_what_nothing_references() {
     let s = store.path().to_str().unwrap();
     let out = project.path().join("out");
     let build = || {
-        Command::new(env!("CARGO_BIN_EXE_compose"))
-            .current_dir(project.path())
-            .args([
-                "build",
-                "--device",
-                "vm",
-                "--json",
-                "--out",
-                out.to_str().unwrap(),
-                "--store",
-                s,
-            ])
+        build_in_store(project.path(), store.path(), &out)
             .output()
             .unwrap()
     };

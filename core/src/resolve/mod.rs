@@ -272,13 +272,7 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
         let p = self.provider;
         let device = p.device.name.clone();
         let root = self.graph.add_node(Node::Device(device.clone()));
-        let roots: Vec<Requirement> = p
-            .device
-            .roots
-            .iter()
-            .map(|r| r.value.clone())
-            .chain(p.extra_roots.clone())
-            .collect();
+        let roots: Vec<Requirement> = p.roots().cloned().collect();
         for r in &roots {
             self.link(root, r, EdgeKind::Requires);
         }

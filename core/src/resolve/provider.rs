@@ -290,6 +290,15 @@ impl<'i, 'c> Provider<'i, 'c> {
         self.index.is_virtual(name)
     }
 
+    /// The device's roots and the ones added for this solve.
+    pub(crate) fn roots(&self) -> impl Iterator<Item = &Requirement> {
+        self.device
+            .roots
+            .iter()
+            .map(|r| &r.value)
+            .chain(&self.extra_roots)
+    }
+
     /// The one provider a virtual is restricted to, if any.
     pub(crate) fn only_provider(&self, virt: &str) -> Option<&str> {
         self.only_providers.get(virt).map(String::as_str)
@@ -457,15 +466,7 @@ impl<'i, 'c> Provider<'i, 'c> {
     pub(crate) fn label(&self, from: Pkg, version: u32, to: Pkg) -> Label {
         let demands = |r: &Requirement| self.demand(r).iter().any(|(p, _)| *p == to);
         let requires: Vec<Requirement> = match from {
-            Pkg::Root => {
-                let roots = self
-                    .device
-                    .roots
-                    .iter()
-                    .map(|r| &r.value)
-                    .chain(&self.extra_roots);
-                roots.filter(|r| demands(r)).cloned().collect()
-            }
+            Pkg::Root => self.roots().filter(|r| demands(r)).cloned().collect(),
             Pkg::Comp(id) => {
                 let Some(c) = self.versions(id).get(version as usize) else {
                     return Label::Glue;
@@ -656,13 +657,7 @@ impl DependencyProvider for Provider<'_, '_> {
         let mut deps = Deps::default();
         match *package {
             Pkg::Root => {
-                let roots = self
-                    .device
-                    .roots
-                    .iter()
-                    .map(|r| &r.value)
-                    .chain(&self.extra_roots);
-                for r in roots {
+                for r in self.roots() {
                     self.add(&mut deps, r);
                 }
             }
