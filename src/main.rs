@@ -118,6 +118,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run and control shells (the compositor and its policy).
+    Shell {
+        #[command(subcommand)]
+        command: ShellCommand,
+    },
     /// Manage the content-addressed store.
     Cache {
         #[command(subcommand)]
@@ -135,6 +140,44 @@ struct DeviceArg {
     /// Device profile name (see `compose devices`).
     #[arg(long, short, default_value = "laptop")]
     device: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ShellCommand {
+    /// Run a headless compositor with a shell; clients connect to Wayland socket NAME.
+    Run {
+        /// desktop, gaming or tablet.
+        #[arg(long, default_value = "desktop")]
+        shell: String,
+        /// Output size, WIDTHxHEIGHT (the only backend so far).
+        #[arg(long, value_name = "WxH", default_value = "1280x720")]
+        headless: String,
+        /// Wayland socket name, created in $XDG_RUNTIME_DIR.
+        #[arg(long, value_name = "NAME", default_value = "compose-0")]
+        socket: String,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// Swap the running shell; every window stays.
+    Swap {
+        shell: String,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// List the running shell's windows.
+    Windows {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct BusArg {
+    /// D-Bus address (default: the session bus).
+    #[arg(long, value_name = "ADDRESS")]
+    bus: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +255,14 @@ pub enum CliError {
     Inspect(#[from] compose_core::inspect::InspectError),
     #[error(transparent)]
     Flash(#[from] compose_core::flash::FlashError),
+    #[error("D-Bus: {0}")]
+    Bus(#[from] zbus::Error),
+    #[error(transparent)]
+    Compositor(#[from] compose_shells::compositor::CompositorError),
+    #[error("unknown shell `{name}`; shells: {known}")]
+    UnknownShell { name: String, known: String },
+    #[error("invalid output size `{0}`; write WIDTHxHEIGHT, e.g. 1280x720")]
+    BadSize(String),
 }
 
 fn project(cli: &Cli) -> Result<Project, CliError> {
@@ -225,6 +276,57 @@ fn project(cli: &Cli) -> Result<Project, CliError> {
             Project::discover(&cwd)?
         }
     })
+}
+
+/// `compose shell ...`: the compositor in the foreground, or requests over D-Bus.
+fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
+    use compose_shells::{compositor, control, definition};
+    match command {
+        ShellCommand::Run {
+            shell,
+            headless,
+            socket,
+            bus,
+        } => {
+            let shells = definition::builtin();
+            let def = shells
+                .iter()
+                .find(|s| &s.name == shell)
+                .cloned()
+                .ok_or_else(|| CliError::UnknownShell {
+                    name: shell.clone(),
+                    known: shells
+                        .iter()
+                        .map(|s| s.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            let (width, height) = headless
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+                .filter(|(w, h)| *w > 0 && *h > 0)
+                .ok_or_else(|| CliError::BadSize(headless.clone()))?;
+            let (sender, commands) =
+                compose_shells::smithay::reexports::calloop::channel::channel();
+            let _bus = control::serve(bus.bus.as_deref(), sender, shells, &def.name)?;
+            eprintln!(
+                "compose shell: {} on WAYLAND_DISPLAY={socket}, {width}x{height}, controlled at {}",
+                def.name,
+                control::BUS_NAME
+            );
+            compositor::run_headless(socket, def, width, height, commands)?;
+        }
+        ShellCommand::Swap { shell, bus } => {
+            let connection = control::connect(bus.bus.as_deref())?;
+            control::swap(&connection, shell)?;
+        }
+        ShellCommand::Windows { json, bus } => {
+            let connection = control::connect(bus.bus.as_deref())?;
+            let rows = control::windows(&connection)?;
+            print::shell_windows(&rows, *json);
+        }
+    }
+    Ok(Outcome::Ok)
 }
 
 /// 1980-01-01, the earliest time FAT can record: the default timestamp of image files.
@@ -282,6 +384,9 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         let report = compose_core::flash::run_vm(&options, &mut echo)?;
         print::vm(&report, json);
         return Ok(Outcome::Ok);
+    }
+    if let Command::Shell { command } = &cli.command {
+        return shell(command);
     }
     if let Command::Inspect { image, files, json } = &cli.command {
         let report = compose_core::inspect::inspect(image, files.as_deref())?;
@@ -441,7 +546,10 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 compose_core::build::gc::collect(&store, &lock, &project.root().join("out"))?;
             print::gc(&report, json);
         }
-        Command::Validate { .. } | Command::Inspect { .. } | Command::Flash { .. } => {
+        Command::Validate { .. }
+        | Command::Inspect { .. }
+        | Command::Flash { .. }
+        | Command::Shell { .. } => {
             unreachable!("handled above")
         }
     }

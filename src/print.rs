@@ -106,7 +106,17 @@ pub fn error(e: &CliError) {
             }
             None
         }
-        CliError::Build(_) | CliError::Store(_) | CliError::Inspect(_) => None,
+        CliError::Bus(zbus::Error::MethodError(..)) => None,
+        CliError::Bus(_) => Some(
+            "is `compose shell run` running on this bus? pass --bus ADDRESS for a private one"
+                .into(),
+        ),
+        CliError::Build(_)
+        | CliError::Store(_)
+        | CliError::Inspect(_)
+        | CliError::Compositor(_)
+        | CliError::UnknownShell { .. }
+        | CliError::BadSize(_) => None,
     };
     eprintln!("error: {e}");
     if let Some(help) = help {
@@ -543,4 +553,17 @@ pub fn written(r: &compose_core::flash::WriteReport, json: bool) {
         mib(r.bytes),
         r.verified.join(", ")
     );
+}
+
+pub fn shell_windows(rows: &[compose_shells::control::WindowRow], json: bool) {
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(id, app_id, title, width, height)| json!({"id": id, "app_id": app_id, "title": title, "width": width, "height": height}))
+            .collect();
+        return to_json(&list);
+    }
+    for (id, app_id, title, width, height) in rows {
+        println!("{id:>4}  {width}x{height}  {app_id}  {title}");
+    }
 }

@@ -7,8 +7,11 @@
 //! clients and render frames.
 
 pub mod compositor;
+pub mod control;
 pub mod definition;
 pub mod policy;
 
 pub use definition::{Layout, Part, ShellDef};
 pub use policy::{Chrome, Rect, Shell, WindowId, WindowView};
+/// The smithay this crate was built with, for callers that talk to the compositor loop.
+pub use smithay;

@@ -1,0 +1,150 @@
+//! D-Bus control of a running compositor: `org.compose.Shell1` at `/org/compose/Shell1`
+//! (zbus), on the session bus or a bus address given by flag.
+
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use smithay::reexports::calloop::channel::Sender;
+use zbus::fdo;
+use zbus::object_server::SignalEmitter;
+
+use crate::compositor::Command;
+use crate::definition::ShellDef;
+
+pub const BUS_NAME: &str = "org.compose.Shell1";
+pub const OBJECT_PATH: &str = "/org/compose/Shell1";
+
+/// A window as D-Bus reports it: id, app id, title, configured width and height.
+pub type WindowRow = (u64, String, String, u32, u32);
+
+/// The D-Bus object; it forwards requests to the compositor's event loop.
+pub struct ShellService {
+    control: Mutex<Sender<Command>>,
+    shells: Vec<ShellDef>,
+    active: Mutex<String>,
+}
+
+impl std::fmt::Debug for ShellService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShellService")
+            .field("shells", &self.shells.len())
+            .finish()
+    }
+}
+
+impl ShellService {
+    fn ask<T>(&self, make: impl FnOnce(mpsc::Sender<T>) -> Command) -> fdo::Result<T> {
+        let (reply, answer) = mpsc::channel();
+        self.control
+            .lock()
+            .map_err(|_| fdo::Error::Failed("the compositor is gone".into()))?
+            .send(make(reply))
+            .map_err(|_| fdo::Error::Failed("the compositor stopped".into()))?;
+        answer
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| fdo::Error::Failed("the compositor did not answer within 5 s".into()))
+    }
+}
+
+#[zbus::interface(name = "org.compose.Shell1")]
+impl ShellService {
+    /// Swaps the running shell; every window stays, re-laid out and reconfigured.
+    async fn swap(
+        &self,
+        name: &str,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> fdo::Result<()> {
+        let Some(def) = self.shells.iter().find(|s| s.name == name).cloned() else {
+            let known: Vec<&str> = self.shells.iter().map(|s| s.name.as_str()).collect();
+            return Err(fdo::Error::InvalidArgs(format!(
+                "no shell `{name}`; shells: {}",
+                known.join(", ")
+            )));
+        };
+        self.ask(|done| Command::Swap(def, done))?;
+        *self
+            .active
+            .lock()
+            .map_err(|_| fdo::Error::Failed("poisoned".into()))? = name.to_string();
+        Self::shell_changed(&emitter, name)
+            .await
+            .map_err(|e| fdo::Error::Failed(e.to_string()))?;
+        Ok(())
+    }
+
+    #[zbus(property)]
+    async fn active_shell(&self) -> String {
+        self.active.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    async fn list_shells(&self) -> Vec<String> {
+        self.shells.iter().map(|s| s.name.clone()).collect()
+    }
+
+    async fn list_windows(&self) -> fdo::Result<Vec<WindowRow>> {
+        let windows = self.ask(Command::Windows)?;
+        Ok(windows
+            .into_iter()
+            .map(|w| (w.id, w.app_id, w.title, w.configured.0, w.configured.1))
+            .collect())
+    }
+
+    /// Emitted after every swap with the new shell's name.
+    #[zbus(signal)]
+    async fn shell_changed(emitter: &SignalEmitter<'_>, name: &str) -> zbus::Result<()>;
+}
+
+/// Connects to `address` (or the session bus).
+pub fn connect(address: Option<&str>) -> zbus::Result<zbus::blocking::Connection> {
+    match address {
+        Some(a) => zbus::blocking::connection::Builder::address(a)?.build(),
+        None => zbus::blocking::Connection::session(),
+    }
+}
+
+/// Serves `org.compose.Shell1` for a compositor; keep the connection while it runs.
+pub fn serve(
+    address: Option<&str>,
+    control: Sender<Command>,
+    shells: Vec<ShellDef>,
+    active: &str,
+) -> zbus::Result<zbus::blocking::Connection> {
+    let service = ShellService {
+        control: Mutex::new(control),
+        shells,
+        active: Mutex::new(active.to_string()),
+    };
+    let builder = match address {
+        Some(a) => zbus::blocking::connection::Builder::address(a)?,
+        None => zbus::blocking::connection::Builder::session()?,
+    };
+    builder
+        .name(BUS_NAME)?
+        .serve_at(OBJECT_PATH, service)?
+        .build()
+}
+
+/// `Swap(name)` on a running shell.
+pub fn swap(connection: &zbus::blocking::Connection, name: &str) -> zbus::Result<()> {
+    connection.call_method(
+        Some(BUS_NAME),
+        OBJECT_PATH,
+        Some(BUS_NAME),
+        "Swap",
+        &(name,),
+    )?;
+    Ok(())
+}
+
+/// `ListWindows()` of a running shell.
+pub fn windows(connection: &zbus::blocking::Connection) -> zbus::Result<Vec<WindowRow>> {
+    let reply = connection.call_method(
+        Some(BUS_NAME),
+        OBJECT_PATH,
+        Some(BUS_NAME),
+        "ListWindows",
+        &(),
+    )?;
+    reply.body().deserialize()
+}
