@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::build::ImageInfo;
 use crate::build::image::hash_range;
+use crate::tool::ToolError;
 
 /// Why flashing failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,16 +22,8 @@ pub enum FlashError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "`{tool}` is not available ({source}); install the Debian package `{package}` (scripts/setup does)"
-    )]
-    ToolMissing {
-        tool: &'static str,
-        package: &'static str,
-        source: std::io::Error,
-    },
-    #[error("`{tool}` failed: {message}")]
-    ToolFailed { tool: &'static str, message: String },
+    #[error(transparent)]
+    Tool(#[from] ToolError),
     #[error("no UEFI firmware found (looked for {looked}); install the Debian package `ovmf`")]
     NoFirmware { looked: String },
     #[error(
@@ -238,22 +231,14 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
     } else {
         // The built image is never modified: the VM writes to a throw-away overlay.
         let overlay = scratch.0.join("overlay.qcow2");
-        let out = Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", format, "-b"])
-            .arg(&image)
-            .arg(&overlay)
-            .output()
-            .map_err(|source| FlashError::ToolMissing {
-                tool: "qemu-img",
-                package: "qemu-utils",
-                source,
-            })?;
-        if !out.status.success() {
-            return Err(FlashError::ToolFailed {
-                tool: "qemu-img",
-                message: String::from_utf8_lossy(&out.stderr).trim().into(),
-            });
-        }
+        crate::tool::run(
+            Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2", "-F", format, "-b"])
+                .arg(&image)
+                .arg(&overlay),
+            "qemu-img",
+            "qemu-utils",
+        )?;
         format!("file={},if=virtio,format=qcow2", overlay.display())
     };
     let accel = accelerator();
@@ -304,11 +289,9 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         None => None,
     };
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| FlashError::ToolMissing {
-        tool: "qemu-system-x86_64",
-        package: "qemu-system-x86",
-        source,
-    })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(ToolError::missing("qemu-system-x86_64", "qemu-system-x86"))?;
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     // However this function ends (an error, a panic), QEMU does not outlive it.
@@ -549,9 +532,10 @@ pub fn write_to(image: &Path, target: &Path) -> Result<WriteReport, FlashError> 
     drop(output);
     let mut verified = Vec::new();
     for p in &info.partitions {
-        let actual = hash_range(target, p.offset, p.size).map_err(|e| FlashError::ToolFailed {
-            tool: "verify",
-            message: e.to_string(),
+        let actual = hash_range(target, p.offset, p.size).map_err(|e| FlashError::Io {
+            what: "read back",
+            path: target.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
         })?;
         if actual != p.sha256 {
             return Err(FlashError::Verify {

@@ -6,6 +6,8 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tool::ToolError;
+
 /// Why an image could not be inspected.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -14,22 +16,10 @@ pub enum InspectError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "`{tool}` is not available ({source}); install the Debian package `{package}` (scripts/setup does)"
-    )]
-    ToolMissing {
-        tool: &'static str,
-        package: &'static str,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Tool(#[from] ToolError),
     #[error("{path} is not a compose disk image: {reason}")]
     NotAnImage { path: PathBuf, reason: String },
-    #[error("`{tool}` failed on {path}: {message}")]
-    ToolFailed {
-        tool: &'static str,
-        path: PathBuf,
-        message: String,
-    },
     #[error("the image has no root slot `{slot}`; slots: {known}")]
     UnknownSlot { slot: String, known: String },
 }
@@ -82,21 +72,8 @@ fn tool(
     cmd: &mut Command,
     name: &'static str,
     package: &'static str,
-    path: &Path,
 ) -> Result<String, InspectError> {
-    let out = cmd.output().map_err(|source| InspectError::ToolMissing {
-        tool: name,
-        package,
-        source,
-    })?;
-    if !out.status.success() {
-        return Err(InspectError::ToolFailed {
-            tool: name,
-            path: path.to_path_buf(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(String::from_utf8_lossy(&crate::tool::run(cmd, name, package)?).into_owned())
 }
 
 #[derive(Deserialize)]
@@ -141,10 +118,9 @@ pub fn inspect(image: &Path, slot: Option<&str>) -> Result<Inspection, InspectEr
         Command::new("sfdisk").arg("--json").arg(image),
         "sfdisk",
         "fdisk",
-        image,
     )
     .map_err(|e| match e {
-        InspectError::ToolFailed { message, .. } => InspectError::NotAnImage {
+        InspectError::Tool(ToolError::Failed { message, .. }) => InspectError::NotAnImage {
             path: image.to_path_buf(),
             reason: message,
         },
@@ -186,12 +162,7 @@ pub fn inspect(image: &Path, slot: Option<&str>) -> Result<Inspection, InspectEr
         c.env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(&at);
         c
     };
-    let listing = tool(
-        mtools("mdir").args(["-/", "-b", "::/"]),
-        "mdir",
-        "mtools",
-        image,
-    )?;
+    let listing = tool(mtools("mdir").args(["-/", "-b", "::/"]), "mdir", "mtools")?;
     let mut esp_files: Vec<String> = listing
         .lines()
         .map(|l| l.trim().trim_start_matches("::").to_string())
@@ -203,12 +174,7 @@ pub fn inspect(image: &Path, slot: Option<&str>) -> Result<Inspection, InspectEr
         .iter()
         .filter(|f| f.starts_with("/loader/entries/") && f.ends_with(".conf"))
     {
-        let text = tool(
-            mtools("mtype").arg(format!("::{file}")),
-            "mtype",
-            "mtools",
-            image,
-        )?;
+        let text = tool(mtools("mtype").arg(format!("::{file}")), "mtype", "mtools")?;
         boot_entries.push(parse_entry(file, &text));
     }
     let files = match slot {
@@ -318,7 +284,6 @@ fn slot_files(image: &Path, part: &PartitionEntry) -> Result<Vec<FileEntry>, Ins
                 .arg(&fs_image),
             "fsck.erofs",
             "erofs-utils",
-            image,
         )?;
         let mut files = Vec::new();
         for entry in walkdir::WalkDir::new(&tree)

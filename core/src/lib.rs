@@ -19,6 +19,7 @@ pub mod requirement;
 pub mod resolve;
 pub mod store;
 mod toml_file;
+pub mod tool;
 
 pub use catalog::{Catalog, Loaded};
 pub use diagnostic::{Diagnostic, Diagnostics, SourceFile};

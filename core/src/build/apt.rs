@@ -8,6 +8,7 @@ use std::process::Command;
 use super::BuildError;
 pub use crate::lock::DebPin;
 use crate::store::{Digest, Store};
+use crate::tool::ToolError;
 
 /// What the apt index says of a package version.
 #[derive(Debug, Clone)]
@@ -27,11 +28,7 @@ pub fn show(component: &str, name: &str, version: Option<&str>) -> Result<DebInf
         .args(["show", "--no-all-versions", &spec])
         .env("LC_ALL", "C")
         .output()
-        .map_err(|e| BuildError::ToolMissing {
-            tool: "apt-cache",
-            package: "apt",
-            source: e,
-        })?;
+        .map_err(ToolError::missing("apt-cache", "apt"))?;
     let text = String::from_utf8_lossy(&output.stdout);
     let field = |key: &str| {
         text.lines().find_map(|l| {
@@ -87,11 +84,7 @@ fn download_into(
         .current_dir(dir)
         .env("LC_ALL", "C")
         .output()
-        .map_err(|e| BuildError::ToolMissing {
-            tool: "apt-get",
-            package: "apt",
-            source: e,
-        })?;
+        .map_err(ToolError::missing("apt-get", "apt"))?;
     let failed = |message: String| BuildError::DownloadFailed {
         component: component.into(),
         package: spec.clone(),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{BuildError, run_tool};
 use crate::device::ImageFormat;
 use crate::store::sha256;
+use crate::tool::ToolError;
 
 const MIB: u64 = 1 << 20;
 /// The smallest ESP: room for systemd-boot and two slots of a typical kernel.
@@ -260,11 +261,7 @@ pub fn write_gpt(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| BuildError::ToolMissing {
-            tool: "sfdisk",
-            package: "fdisk",
-            source: e,
-        })?;
+        .map_err(ToolError::missing("sfdisk", "fdisk"))?;
     child
         .stdin
         .take()
@@ -275,10 +272,11 @@ pub fn write_gpt(
         .wait_with_output()
         .map_err(|e| BuildError::io("wait for", Path::new("sfdisk"), e))?;
     if !out.status.success() {
-        return Err(BuildError::ToolFailed {
+        return Err(ToolError::Failed {
             tool: "sfdisk".into(),
             message: String::from_utf8_lossy(&out.stderr).trim().into(),
-        });
+        }
+        .into());
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ use crate::lock::{DebPin, LockFile};
 use crate::manifest::{Component, Source};
 use crate::resolve::Resolution;
 use crate::store::{Store, StoreError, sha256};
+use crate::tool::ToolError;
 use image::Partition;
 use tree::{Entry, Tree};
 
@@ -36,16 +37,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "`{tool}` is not available ({source}); install the Debian package `{package}` (scripts/setup does)"
-    )]
-    ToolMissing {
-        tool: &'static str,
-        package: &'static str,
-        source: std::io::Error,
-    },
-    #[error("`{tool}` failed: {message}")]
-    ToolFailed { tool: String, message: String },
+    #[error(transparent)]
+    Tool(#[from] ToolError),
     #[error(
         "component `{component}`: Debian package `{package}` is not in the apt index ({apt}); check the name, or run `apt-get update`"
     )]
@@ -125,29 +118,14 @@ impl BuildError {
     }
 }
 
-/// Runs a tool, turning a missing binary or a failure into a `BuildError`.
+/// Runs a tool to completion (see `crate::tool`).
 pub fn run_tool(
     cmd: &mut Command,
     tool: &'static str,
     package: &'static str,
 ) -> Result<(), BuildError> {
-    let output = cmd.output().map_err(|source| BuildError::ToolMissing {
-        tool,
-        package,
-        source,
-    })?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let mut message = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        if message.is_empty() {
-            message = format!("exit status {}", output.status);
-        }
-        Err(BuildError::ToolFailed {
-            tool: tool.into(),
-            message,
-        })
-    }
+    crate::tool::run(cmd, tool, package)?;
+    Ok(())
 }
 
 /// What every build step needs to know.

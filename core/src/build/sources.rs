@@ -434,11 +434,10 @@ fn cargo(
     if let Some(bin) = bin {
         cmd.args(["--bin", bin]);
     }
-    let output = cmd.output().map_err(|e| BuildError::ToolMissing {
-        tool: "cargo",
-        package: "a Rust toolchain (rustup)",
-        source: e,
-    })?;
+    let output = cmd.output().map_err(crate::tool::ToolError::missing(
+        "cargo",
+        "a Rust toolchain (rustup)",
+    ))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
