@@ -142,14 +142,7 @@ restart = "on-failure"
 "#,
     )
     .unwrap();
-    let vm = p.join("devices/vm.toml");
-    std::fs::write(
-        &vm,
-        std::fs::read_to_string(&vm)
-            .unwrap()
-            .replace("roots = [\"base\"", "roots = [\"crashy\", \"base\""),
-    )
-    .unwrap();
+    common::add_vm_root(p, "crashy");
     let disk = disk(p);
     let o = boot(p, &disk);
     assert_exit(&o, 2);

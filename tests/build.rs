@@ -562,14 +562,7 @@ fn cargo_source_builds_a_static_binary_into_the_image() {
         "[component]\nname = \"hello\"\nversion = \"0.1.0\"\nsummary = \"a test program\"\n\n[source]\ncargo = { package = \"hello\" }\n",
     )
     .unwrap();
-    let vm = p.join("devices/vm.toml");
-    std::fs::write(
-        &vm,
-        std::fs::read_to_string(&vm)
-            .unwrap()
-            .replace("roots = [\"base\"", "roots = [\"hello\", \"base\""),
-    )
-    .unwrap();
+    common::add_vm_root(p, "hello");
     let out = p.join("out");
     let o = compose(
         p,

@@ -65,3 +65,17 @@ pub fn compose(project: &Path, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// Makes `component` a root of the project's `vm` device, beside `base`.
+pub fn add_vm_root(project: &Path, component: &str) {
+    let vm = project.join("devices/vm.toml");
+    let text = std::fs::read_to_string(&vm).unwrap();
+    std::fs::write(
+        &vm,
+        text.replace(
+            "roots = [\"base\"",
+            &format!("roots = [\"{component}\", \"base\""),
+        ),
+    )
+    .unwrap();
+}

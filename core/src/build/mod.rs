@@ -416,25 +416,18 @@ fn assemble(
     }
     let meta =
         serde_json::json!({ "device": ctx.device.name, "version": &key[..12] }).to_string() + "\n";
-    let digest = ctx.store.put_bytes(meta.as_bytes())?;
-    root.insert(
+    root.insert_bytes(
+        ctx.store,
         "/usr/lib/compose/image.json",
-        Entry::File {
-            digest,
-            size: meta.len() as u64,
-            mode: 0o644,
-        },
-    );
-    let services = services_json(chosen);
-    let digest = ctx.store.put_bytes(services.as_bytes())?;
-    root.insert(
+        meta.as_bytes(),
+        0o644,
+    )?;
+    root.insert_bytes(
+        ctx.store,
         "/usr/lib/compose/services.json",
-        Entry::File {
-            digest,
-            size: services.len() as u64,
-            mode: 0o644,
-        },
-    );
+        services_json(chosen).as_bytes(),
+        0o644,
+    )?;
 
     // The initramfs: init and the kernel's modules.
     let mut initramfs = init.clone();

@@ -49,15 +49,7 @@ pub fn build(ctx: &Context, c: &Component, pinned: &[DebPin]) -> Result<Payload,
         ),
     };
     for f in &c.files {
-        let digest = ctx.store.put_bytes(f.content.as_bytes())?;
-        tree.insert(
-            &f.path,
-            Entry::File {
-                digest,
-                size: f.content.len() as u64,
-                mode: f.mode,
-            },
-        );
+        tree.insert_bytes(ctx.store, &f.path, f.content.as_bytes(), f.mode)?;
     }
     // Files and cargo sources are hashed every time: they count as built when their
     // content is new to the store.
@@ -258,15 +250,12 @@ fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), Bu
             .iter()
             .map(|m| format!("{m}:{}\n", deps.get(m.as_str()).copied().unwrap_or("")))
             .collect();
-        let digest = ctx.store.put_bytes(list.as_bytes())?;
-        tree.insert(
+        tree.insert_bytes(
+            ctx.store,
             &join(&prefix, "modules.compose"),
-            Entry::File {
-                digest,
-                size: list.len() as u64,
-                mode: 0o644,
-            },
-        );
+            list.as_bytes(),
+            0o644,
+        )?;
         Ok(tree)
     })
 }

@@ -92,6 +92,26 @@ impl Tree {
         self.entries.insert(path.to_string(), entry);
     }
 
+    /// Stores `bytes` and adds them as a file at `path`.
+    pub fn insert_bytes(
+        &mut self,
+        store: &Store,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), BuildError> {
+        let digest = store.put_bytes(bytes)?;
+        self.insert(
+            path,
+            Entry::File {
+                digest,
+                size: bytes.len() as u64,
+                mode,
+            },
+        );
+        Ok(())
+    }
+
     /// Adds `other` into this tree. Two different entries at one path are a conflict,
     /// reported with the path; identical entries (and folders) are fine.
     pub fn merge(&mut self, other: &Tree) -> Result<(), String> {
