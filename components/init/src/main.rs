@@ -146,38 +146,26 @@ fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
             dev(root)
         ));
     }
-    match parts.iter().find(|p| p.name == "var") {
-        Some(var) => {
-            if let Err(e) = mount(
-                Some(dev(var).as_str()),
-                "/sysroot/var",
-                Some("ext4"),
-                MsFlags::MS_NOATIME,
-                None::<&str>,
-            ) {
-                log!(
-                    "cannot mount /var from {} ({e}); using a temporary /var, changes will not persist",
-                    dev(var)
-                );
-                let _ = mount(
-                    Some("tmpfs"),
-                    "/sysroot/var",
-                    Some("tmpfs"),
-                    MsFlags::empty(),
-                    None::<&str>,
-                );
-            }
-        }
-        None => {
-            log!("no `var` partition; using a temporary /var, changes will not persist");
-            let _ = mount(
-                Some("tmpfs"),
-                "/sysroot/var",
-                Some("tmpfs"),
-                MsFlags::empty(),
-                None::<&str>,
-            );
-        }
+    let var = match parts.iter().find(|p| p.name == "var") {
+        Some(var) => mount(
+            Some(dev(var).as_str()),
+            "/sysroot/var",
+            Some("ext4"),
+            MsFlags::MS_NOATIME,
+            None::<&str>,
+        )
+        .map_err(|e| format!("cannot mount /var from {} ({e})", dev(var))),
+        None => Err("no `var` partition".to_string()),
+    };
+    if let Err(why) = var {
+        log!("{why}; using a temporary /var, changes will not persist");
+        let _ = mount(
+            Some("tmpfs"),
+            "/sysroot/var",
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        );
     }
     let etc = EtcOverlay::under("/sysroot");
     let _ = fs::create_dir_all(&etc.upper);
@@ -253,39 +241,60 @@ fn load_modules() {
     for kernel in kernels.filter_map(Result::ok) {
         let base = kernel.path();
         let list = fs::read_to_string(base.join("modules.compose")).unwrap_or_default();
+        let mut failed = Vec::new();
         for wave in modules::waves(&list) {
             let threads: Vec<_> = wave
                 .into_iter()
-                .filter_map(|rel| {
+                .map(|rel| {
                     let path = base.join(rel);
                     let spawned = std::thread::Builder::new().spawn({
                         let path = path.clone();
                         move || load_module(&path)
                     });
                     // No thread to spare: load it here instead.
-                    spawned.map_err(|_| load_module(&path)).ok()
+                    (path.clone(), spawned.map_err(|_| load_module(&path)))
                 })
                 .collect();
-            for t in threads {
-                let _ = t.join();
+            for (path, t) in threads {
+                let result = match t {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| Err("panicked".into())),
+                    Err(result) => result,
+                };
+                if result.is_err() {
+                    failed.push(path);
+                }
             }
+        }
+        // Some dependencies are not in modules.dep: libcrc32c needs a crc32c algorithm
+        // module loaded first. What failed in parallel is retried in order, until nothing
+        // more loads; only then is a failure reported.
+        while !failed.is_empty() {
+            let before = failed.len();
+            let mut still = Vec::new();
+            for path in failed {
+                if let Err(e) = load_module(&path) {
+                    still.push((path, e));
+                }
+            }
+            if still.len() == before {
+                for (path, e) in &still {
+                    log!(
+                        "cannot load kernel module {}: {e}; devices it drives may be missing",
+                        path.display()
+                    );
+                }
+                break;
+            }
+            failed = still.into_iter().map(|(p, _)| p).collect();
         }
     }
 }
 
-fn load_module(path: &Path) {
-    let loaded =
-        fs::File::open(path).map_err(|e| e.to_string()).and_then(
-            |f| match nix::kmod::finit_module(&f, c"", nix::kmod::ModuleInitFlags::empty()) {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            },
-        );
-    if let Err(e) = loaded {
-        log!(
-            "cannot load kernel module {}: {e}; devices it drives may be missing",
-            path.display()
-        );
+fn load_module(path: &Path) -> Result<(), String> {
+    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    match nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty()) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
