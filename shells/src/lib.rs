@@ -10,6 +10,7 @@ pub mod compositor;
 pub mod control;
 pub mod definition;
 pub mod policy;
+pub mod render;
 
 pub use definition::{Layout, Part, ShellDef};
 pub use policy::{Chrome, Rect, Shell, WindowId, WindowView};

@@ -1,0 +1,687 @@
+//! The wgpu side: client buffers uploaded into textures (only their damaged parts), then
+//! composited with shell chrome, back to front, with premultiplied alpha, into an
+//! offscreen texture (headless, screenshots) or a window's surface (nested).
+//!
+//! This module knows wgpu and nothing of Wayland: the compositor hands it pixels, damage
+//! and a list of `Draw`s in output coordinates.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::policy::Rect;
+
+/// Identifies one client surface's texture.
+pub type TextureKey = u64;
+
+/// Pixels of a client buffer: `data[offset..]` holds `height` rows of `stride` bytes,
+/// 4 bytes per pixel, B G R A in memory (wl_shm ARGB8888 / XRGB8888).
+#[derive(Debug, Clone, Copy)]
+pub struct Pixels<'a> {
+    pub data: &'a [u8],
+    pub offset: usize,
+    pub width: u32,
+    pub height: u32,
+    pub stride: u32,
+    /// XRGB8888: the alpha byte means nothing; draw opaque.
+    pub opaque: bool,
+}
+
+/// What fills a rectangle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fill {
+    /// A client surface's texture; `source` is the part of it to show, in 0..1 texture
+    /// coordinates (x0, y0, x1, y1).
+    Texture { key: TextureKey, source: [f32; 4] },
+    /// A solid colour, premultiplied RGBA in 0..1.
+    Color([f32; 4]),
+}
+
+/// One rectangle of a frame, in output coordinates (logical pixels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Draw {
+    pub rect: Rect,
+    pub fill: Fill,
+}
+
+/// Why rendering could not start or a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(
+        "no graphics adapter: {0} (install Mesa's software drivers, Debian package \
+         mesa-vulkan-drivers, or set WGPU_BACKEND=gl for llvmpipe)"
+    )]
+    NoAdapter(String),
+    #[error("cannot open the graphics device: {0}")]
+    Device(String),
+    #[error("cannot read the frame back from the GPU: {0}")]
+    Readback(String),
+    #[error("cannot write {path}: {message}")]
+    Png { path: String, message: String },
+}
+
+struct SurfaceTexture {
+    texture: wgpu::Texture,
+    bind_group: wgpu::BindGroup,
+    size: (u32, u32),
+    opaque: bool,
+}
+
+/// Per-instance data of one quad (see the shader).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Instance {
+    rect: [f32; 4],
+    uv: [f32; 4],
+    tint: [f32; 4],
+    opaque: f32,
+    _pad: [f32; 3],
+}
+
+const SHADER: &str = r#"
+struct Instance {
+    @location(0) rect: vec4<f32>,
+    @location(1) uv: vec4<f32>,
+    @location(2) tint: vec4<f32>,
+    @location(3) opaque: f32,
+};
+
+struct Varyings {
+    @builtin(position) position: vec4<f32>,
+    @location(0) uv: vec2<f32>,
+    @location(1) tint: vec4<f32>,
+    @location(2) opaque: f32,
+};
+
+@vertex
+fn vs(@builtin(vertex_index) index: u32, instance: Instance) -> Varyings {
+    let corner = vec2<f32>(f32(index & 1u), f32((index >> 1u) & 1u));
+    var out: Varyings;
+    out.position = vec4<f32>(mix(instance.rect.xy, instance.rect.zw, corner), 0.0, 1.0);
+    out.uv = mix(instance.uv.xy, instance.uv.zw, corner);
+    out.tint = instance.tint;
+    out.opaque = instance.opaque;
+    return out;
+}
+
+@group(0) @binding(0) var image: texture_2d<f32>;
+@group(0) @binding(1) var image_sampler: sampler;
+
+@fragment
+fn fs(in: Varyings) -> @location(0) vec4<f32> {
+    var color = textureSample(image, image_sampler, in.uv);
+    if (in.opaque > 0.5) {
+        color.a = 1.0;
+    }
+    return color * in.tint;
+}
+"#;
+
+/// The GPU device, one pipeline per target format, and a texture per client surface.
+pub struct Renderer {
+    pub instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    shader: wgpu::ShaderModule,
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
+    sampler: wgpu::Sampler,
+    white: wgpu::BindGroup,
+    textures: HashMap<TextureKey, SurfaceTexture>,
+    instances: wgpu::Buffer,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("adapter", &self.adapter.get_info().name)
+            .field("textures", &self.textures.len())
+            .finish()
+    }
+}
+
+/// The format offscreen frames and screenshots use.
+pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+impl Renderer {
+    /// A renderer on the first adapter wgpu finds (`WGPU_BACKEND` may choose the backend).
+    pub fn new() -> Result<Self, RenderError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        Self::with_instance(instance, None)
+    }
+
+    /// A renderer whose adapter can present to `surface` (nested backend).
+    pub fn with_instance(
+        instance: wgpu::Instance,
+        surface: Option<&wgpu::Surface<'_>>,
+    ) -> Result<Self, RenderError> {
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::default(),
+            force_fallback_adapter: false,
+            compatible_surface: surface,
+            ..Default::default()
+        }))
+        .map_err(|e| RenderError::NoAdapter(e.to_string()))?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("compose-shells"),
+            required_limits:
+                wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter.limits()),
+            ..Default::default()
+        }))
+        .map_err(|e| RenderError::Device(e.to_string()))?;
+        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("composite"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("surface"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("composite"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("nearest"),
+            ..Default::default()
+        });
+        let instances = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("instances"),
+            size: 64 * std::mem::size_of::<Instance>() as u64,
+            usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let white = make_bind_group(&device, &layout, &sampler, &white_texture(&device, &queue));
+        Ok(Self {
+            instance,
+            adapter,
+            white,
+            device,
+            queue,
+            shader,
+            layout,
+            pipeline_layout,
+            pipelines: HashMap::new(),
+            sampler,
+            textures: HashMap::new(),
+            instances,
+            capacity: 64,
+        })
+    }
+
+    /// The adapter in words, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    pub fn adapter_name(&self) -> String {
+        let info = self.adapter.get_info();
+        format!("{} ({:?})", info.name, info.backend)
+    }
+
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.adapter
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// Copies the damaged parts of `pixels` (buffer coordinates) into `key`'s texture;
+    /// a new or resized texture gets the whole buffer.
+    pub fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) {
+        let size = (pixels.width.max(1), pixels.height.max(1));
+        let fresh = self.textures.get(&key).is_none_or(|t| t.size != size);
+        if fresh {
+            let texture = self
+                .device
+                .create_texture(&texture_descriptor(size.0, size.1));
+            let bind_group = make_bind_group(&self.device, &self.layout, &self.sampler, &texture);
+            self.textures.insert(
+                key,
+                SurfaceTexture {
+                    texture,
+                    bind_group,
+                    size,
+                    opaque: pixels.opaque,
+                },
+            );
+        }
+        let target = self.textures.get_mut(&key).expect("inserted above");
+        target.opaque = pixels.opaque;
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            width: size.0,
+            height: size.1,
+        };
+        let regions: Vec<Rect> = if fresh || damage.is_empty() {
+            vec![whole]
+        } else {
+            damage.iter().filter_map(|d| intersect(*d, whole)).collect()
+        };
+        for r in regions {
+            let offset = pixels.offset + r.y as usize * pixels.stride as usize + r.x as usize * 4;
+            let rows = r.height as usize;
+            let needed =
+                offset + (rows.saturating_sub(1)) * pixels.stride as usize + r.width as usize * 4;
+            if needed > pixels.data.len() {
+                tracing::warn!("buffer damage runs past its pool; skipped");
+                continue;
+            }
+            self.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &target.texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: r.x as u32,
+                        y: r.y as u32,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                &pixels.data[offset..needed],
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(pixels.stride),
+                    rows_per_image: None,
+                },
+                wgpu::Extent3d {
+                    width: r.width,
+                    height: r.height,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+    }
+
+    /// Drops `key`'s texture (its surface is gone).
+    pub fn forget(&mut self, key: TextureKey) {
+        self.textures.remove(&key);
+    }
+
+    /// Whether `key` has a texture (its surface committed a buffer).
+    pub fn has(&self, key: TextureKey) -> bool {
+        self.textures.contains_key(&key)
+    }
+
+    fn pipeline(&mut self, format: wgpu::TextureFormat) -> &wgpu::RenderPipeline {
+        let (device, shader, layout) = (&self.device, &self.shader, &self.pipeline_layout);
+        self.pipelines.entry(format).or_insert_with(|| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("composite"),
+                layout: Some(layout),
+                vertex: wgpu::VertexState {
+                    module: shader,
+                    entry_point: Some("vs"),
+                    compilation_options: Default::default(),
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: std::mem::size_of::<Instance>() as u64,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &wgpu::vertex_attr_array![
+                            0 => Float32x4, 1 => Float32x4, 2 => Float32x4, 3 => Float32
+                        ],
+                    })],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleStrip,
+                    ..Default::default()
+                },
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: shader,
+                    entry_point: Some("fs"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        })
+    }
+
+    /// Composites `draws` (back to front) onto `target` of `size` physical pixels, over
+    /// `background`; `scale` maps output coordinates to physical pixels.
+    pub fn render(
+        &mut self,
+        target: &wgpu::Texture,
+        background: [f32; 4],
+        scale: f32,
+        draws: &[Draw],
+    ) -> wgpu::SubmissionIndex {
+        let size = (target.width() as f32, target.height() as f32);
+        let visible: Vec<(Instance, Option<TextureKey>)> = draws
+            .iter()
+            .filter_map(|d| {
+                let (key, uv, tint, opaque) = match d.fill {
+                    Fill::Texture { key, source } => {
+                        let t = self.textures.get(&key)?;
+                        (Some(key), source, [1.0; 4], t.opaque)
+                    }
+                    Fill::Color(c) => (None, [0.0, 0.0, 1.0, 1.0], c, false),
+                };
+                let x0 = d.rect.x as f32 * scale;
+                let y0 = d.rect.y as f32 * scale;
+                let x1 = x0 + d.rect.width as f32 * scale;
+                let y1 = y0 + d.rect.height as f32 * scale;
+                let ndc = |x: f32, y: f32| [x / size.0 * 2.0 - 1.0, 1.0 - y / size.1 * 2.0];
+                let [a, b] = ndc(x0, y0);
+                let [c, e] = ndc(x1, y1);
+                Some((
+                    Instance {
+                        rect: [a, b, c, e],
+                        uv,
+                        tint,
+                        opaque: if opaque { 1.0 } else { 0.0 },
+                        _pad: [0.0; 3],
+                    },
+                    key,
+                ))
+            })
+            .collect();
+        if visible.len() > self.capacity {
+            self.capacity = visible.len().next_power_of_two();
+            self.instances = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("instances"),
+                size: (self.capacity * std::mem::size_of::<Instance>()) as u64,
+                usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+        }
+        let data: Vec<Instance> = visible.iter().map(|(i, _)| *i).collect();
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&self.instances, 0, bytemuck::cast_slice(&data));
+        }
+        self.pipeline(target.format());
+        let pipeline = &self.pipelines[&target.format()];
+        let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("composite"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color {
+                            r: background[0] as f64,
+                            g: background[1] as f64,
+                            b: background[2] as f64,
+                            a: background[3] as f64,
+                        }),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_vertex_buffer(0, self.instances.slice(..));
+            for (i, (_, key)) in visible.iter().enumerate() {
+                let group = match key {
+                    Some(k) => &self.textures[k].bind_group,
+                    None => &self.white,
+                };
+                pass.set_bind_group(0, group, &[]);
+                pass.draw(0..4, i as u32..i as u32 + 1);
+            }
+        }
+        self.queue.submit([encoder.finish()])
+    }
+
+    /// An offscreen target of `width` x `height` physical pixels that can be read back.
+    pub fn offscreen(&self, width: u32, height: u32) -> wgpu::Texture {
+        self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("offscreen"),
+            size: wgpu::Extent3d {
+                width: width.max(1),
+                height: height.max(1),
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: OFFSCREEN_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        })
+    }
+
+    /// Waits for the GPU to finish everything submitted.
+    pub fn wait(&self) {
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+
+    /// Reads an offscreen target back as tightly packed RGBA rows.
+    pub fn read(&self, target: &wgpu::Texture) -> Result<Image, RenderError> {
+        let (width, height) = (target.width(), target.height());
+        let row = width * 4;
+        let padded =
+            row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: padded as u64 * height as u64,
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_texture_to_buffer(
+            target.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded),
+                    rows_per_image: Some(height),
+                },
+            },
+            target.size(),
+        );
+        self.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = sender.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        receiver
+            .recv()
+            .map_err(|e| RenderError::Readback(e.to_string()))?
+            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        let mut rgba = Vec::with_capacity((row * height) as usize);
+        {
+            let view = buffer
+                .get_mapped_range(..)
+                .map_err(|e| RenderError::Readback(e.to_string()))?;
+            for y in 0..height as usize {
+                let start = y * padded as usize;
+                rgba.extend_from_slice(&view[start..start + row as usize]);
+            }
+        }
+        buffer.unmap();
+        Ok(Image {
+            width,
+            height,
+            rgba,
+        })
+    }
+}
+
+fn texture_descriptor(width: u32, height: u32) -> wgpu::TextureDescriptor<'static> {
+    wgpu::TextureDescriptor {
+        label: Some("surface"),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Bgra8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    }
+}
+
+fn make_bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    sampler: &wgpu::Sampler,
+    texture: &wgpu::Texture,
+) -> wgpu::BindGroup {
+    let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("surface"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::TextureView(&view),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+        ],
+    })
+}
+
+/// A 1x1 white texture: solid colours are it, tinted.
+fn white_texture(device: &wgpu::Device, queue: &wgpu::Queue) -> wgpu::Texture {
+    let texture = device.create_texture(&texture_descriptor(1, 1));
+    queue.write_texture(
+        texture.as_image_copy(),
+        &[255; 4],
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(4),
+            rows_per_image: None,
+        },
+        wgpu::Extent3d {
+            width: 1,
+            height: 1,
+            depth_or_array_layers: 1,
+        },
+    );
+    texture
+}
+
+fn intersect(a: Rect, b: Rect) -> Option<Rect> {
+    let x0 = a.x.max(b.x);
+    let y0 = a.y.max(b.y);
+    let x1 = (a.x + a.width as i32).min(b.x + b.width as i32);
+    let y1 = (a.y + a.height as i32).min(b.y + b.height as i32);
+    (x1 > x0 && y1 > y0).then(|| Rect {
+        x: x0,
+        y: y0,
+        width: (x1 - x0) as u32,
+        height: (y1 - y0) as u32,
+    })
+}
+
+/// A frame read back from the GPU: RGBA, premultiplied, rows top to bottom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+impl Image {
+    /// The pixel at (x, y), RGBA.
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        let i = ((y * self.width + x) * 4) as usize;
+        [
+            self.rgba[i],
+            self.rgba[i + 1],
+            self.rgba[i + 2],
+            self.rgba[i + 3],
+        ]
+    }
+
+    /// Writes the image as PNG through a temporary file, so `path` is whole or absent.
+    pub fn write_png(&self, path: &Path) -> Result<(), RenderError> {
+        let fail = |message: String| RenderError::Png {
+            path: path.display().to_string(),
+            message,
+        };
+        let tmp = path.with_extension("png.tmp");
+        let write = || -> Result<(), Box<dyn std::error::Error>> {
+            let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut encoder = png::Encoder::new(file, self.width, self.height);
+            encoder.set_color(png::ColorType::Rgba);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(&self.rgba)?;
+            writer.finish()?;
+            std::fs::rename(&tmp, path)?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            fail(e.to_string())
+        })
+    }
+
+    /// Reads a PNG written by `write_png` (RGBA, 8 bits).
+    pub fn read_png(path: &Path) -> Result<Self, RenderError> {
+        let fail = |message: String| RenderError::Png {
+            path: path.display().to_string(),
+            message,
+        };
+        let file =
+            std::io::BufReader::new(std::fs::File::open(path).map_err(|e| fail(e.to_string()))?);
+        let mut reader = png::Decoder::new(file)
+            .read_info()
+            .map_err(|e| fail(e.to_string()))?;
+        let mut rgba = vec![0; reader.output_buffer_size().unwrap_or(0)];
+        let info = reader
+            .next_frame(&mut rgba)
+            .map_err(|e| fail(e.to_string()))?;
+        if info.color_type != png::ColorType::Rgba || info.bit_depth != png::BitDepth::Eight {
+            return Err(fail("not an 8-bit RGBA PNG".into()));
+        }
+        rgba.truncate(info.buffer_size());
+        Ok(Self {
+            width: info.width,
+            height: info.height,
+            rgba,
+        })
+    }
+}

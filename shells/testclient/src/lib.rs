@@ -1,0 +1,764 @@
+//! A small real Wayland client for tests and benchmarks of compositors (ours and weston).
+//!
+//! It opens xdg toplevels that fill every configure with one known colour through wl_shm,
+//! acknowledges configures, counts frame callbacks, records keyboard, pointer and touch
+//! events, and can misbehave on purpose (wrong buffer size, a buffer before the initial
+//! configure, objects destroyed in the wrong order, a request flood) so a compositor's
+//! error handling can be tested. Everything is safe Rust: pixels are written into a memfd
+//! with `pwrite`, never mapped.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::MemfdFlags;
+use wayland_client::protocol::{
+    wl_buffer::WlBuffer, wl_callback::WlCallback, wl_compositor::WlCompositor,
+    wl_keyboard::WlKeyboard, wl_pointer::WlPointer, wl_registry::WlRegistry, wl_seat::WlSeat,
+    wl_shm::WlShm, wl_shm_pool::WlShmPool, wl_surface::WlSurface, wl_touch::WlTouch,
+};
+use wayland_client::protocol::{wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm, wl_touch};
+use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
+use wayland_protocols::xdg::shell::client::{
+    xdg_surface::{self, XdgSurface},
+    xdg_toplevel::{self, XdgToplevel},
+    xdg_wm_base::{self, XdgWmBase},
+};
+
+pub use wayland_client::backend::protocol::ProtocolError;
+pub use xdg_toplevel::State as ToplevelState;
+
+/// Size a window draws itself at when the compositor leaves the choice to it (0 x 0).
+pub const DEFAULT_SIZE: (i32, i32) = (320, 240);
+
+/// Why the client failed.
+#[derive(Debug)]
+pub enum ClientError {
+    Connect(String),
+    Missing(&'static str),
+    Io(std::io::Error),
+    /// The compositor ended the connection, with the protocol error it posted if any.
+    Disconnected(Option<ProtocolError>),
+    Timeout(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(m) => write!(f, "cannot connect: {m}"),
+            Self::Missing(g) => write!(f, "the compositor offers no {g}"),
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Disconnected(Some(e)) => write!(f, "disconnected with a protocol error: {e}"),
+            Self::Disconnected(None) => write!(f, "disconnected"),
+            Self::Timeout(what) => write!(f, "timed out waiting for {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// One configure as the client received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Configure {
+    pub width: i32,
+    pub height: i32,
+    pub states: Vec<ToplevelState>,
+}
+
+impl Configure {
+    pub fn has(&self, state: ToplevelState) -> bool {
+        self.states.contains(&state)
+    }
+}
+
+/// What happened to one toplevel.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub configures: Vec<Configure>,
+    /// Size of the last buffer committed.
+    pub drawn: Option<(i32, i32)>,
+    pub frames: u64,
+    pub closed: bool,
+    /// Keyboard focus, as wl_keyboard enter/leave said.
+    pub keyboard_focus: bool,
+    /// Keys pressed (evdev codes) while this window had the keyboard.
+    pub keys: Vec<u32>,
+    /// Pointer button presses (evdev codes) and touch downs on this window.
+    pub buttons: Vec<u32>,
+    pub touches: u32,
+    color: [u8; 4],
+    pending: Option<Configure>,
+    surface: Option<WlSurface>,
+    xdg_surface: Option<XdgSurface>,
+    toplevel: Option<XdgToplevel>,
+    frame_pending: bool,
+    frame_done_at: Option<Instant>,
+}
+
+impl Window {
+    pub fn last_configure(&self) -> Option<&Configure> {
+        self.configures.last()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Globals {
+    compositor: Option<WlCompositor>,
+    shm: Option<WlShm>,
+    wm_base: Option<XdgWmBase>,
+    seat: Option<WlSeat>,
+    names: Vec<String>,
+}
+
+/// Everything the event handlers write to.
+#[derive(Debug, Default)]
+pub struct State {
+    globals: Globals,
+    pub windows: Vec<Window>,
+    pointer_on: Option<usize>,
+    touch_on: Vec<(i32, usize)>,
+    keyboard_on: Option<usize>,
+}
+
+impl State {
+    fn window_of(&self, surface: &WlSurface) -> Option<usize> {
+        self.windows
+            .iter()
+            .position(|w| w.surface.as_ref() == Some(surface))
+    }
+}
+
+/// A connection to a compositor and the windows opened through it.
+pub struct Client {
+    connection: Connection,
+    queue: EventQueue<State>,
+    handle: QueueHandle<State>,
+    pub state: State,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("windows", &self.state.windows.len())
+            .finish()
+    }
+}
+
+/// A window's index in `Client::state.windows`.
+pub type WindowIndex = usize;
+
+impl Client {
+    /// Connects to the socket `name` in `runtime_dir` and binds the globals it needs.
+    pub fn connect(runtime_dir: &Path, name: &str) -> Result<Self, ClientError> {
+        let path = runtime_dir.join(name);
+        let stream = UnixStream::connect(&path)
+            .map_err(|e| ClientError::Connect(format!("{}: {e}", path.display())))?;
+        let connection =
+            Connection::from_socket(stream).map_err(|e| ClientError::Connect(e.to_string()))?;
+        let queue = connection.new_event_queue();
+        let handle = queue.handle();
+        connection.display().get_registry(&handle, ());
+        let mut client = Self {
+            connection,
+            queue,
+            handle,
+            state: State::default(),
+        };
+        client.roundtrip()?;
+        let g = &client.state.globals;
+        if g.compositor.is_none() {
+            return Err(ClientError::Missing("wl_compositor"));
+        }
+        if g.shm.is_none() {
+            return Err(ClientError::Missing("wl_shm"));
+        }
+        if g.wm_base.is_none() {
+            return Err(ClientError::Missing("xdg_wm_base"));
+        }
+        client.roundtrip()?; // seat capabilities
+        Ok(client)
+    }
+
+    /// Interface names of the globals the compositor advertised.
+    pub fn globals(&self) -> &[String] {
+        &self.state.globals.names
+    }
+
+    fn disconnected(&self) -> ClientError {
+        ClientError::Disconnected(self.connection.protocol_error())
+    }
+
+    pub fn roundtrip(&mut self) -> Result<(), ClientError> {
+        self.queue
+            .roundtrip(&mut self.state)
+            .map(|_| ())
+            .map_err(|_| self.disconnected())
+    }
+
+    /// The protocol error the compositor posted, if the connection died of one.
+    pub fn protocol_error(&self) -> Option<ProtocolError> {
+        self.connection.protocol_error()
+    }
+
+    /// Reads and handles events for at most `timeout`.
+    pub fn dispatch_for(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        self.queue.flush().map_err(|_| self.disconnected())?;
+        self.queue
+            .dispatch_pending(&mut self.state)
+            .map_err(|_| self.disconnected())?;
+        if let Some(guard) = self.queue.prepare_read() {
+            let ready = {
+                let fd = guard.connection_fd();
+                let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+                let timeout = Timespec {
+                    tv_sec: timeout.as_secs() as _,
+                    tv_nsec: timeout.subsec_nanos() as _,
+                };
+                rustix::event::poll(&mut fds, Some(&timeout)).map_err(std::io::Error::from)? > 0
+            };
+            if ready {
+                guard.read().map_err(|_| self.disconnected())?;
+            }
+        }
+        self.queue
+            .dispatch_pending(&mut self.state)
+            .map_err(|_| self.disconnected())?;
+        Ok(())
+    }
+
+    /// Handles events until `done` holds, for at most `timeout`.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&State) -> bool,
+    ) -> Result<(), ClientError> {
+        let start = Instant::now();
+        while !done(&self.state) {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(ClientError::Timeout(what.to_string()));
+            }
+            self.dispatch_for(left.min(Duration::from_millis(20)))?;
+        }
+        Ok(())
+    }
+
+    /// Opens a toplevel that fills itself with `color` (RGBA, straight alpha) on every
+    /// configure; returns once the first configure was acknowledged and drawn.
+    pub fn toplevel(
+        &mut self,
+        app_id: &str,
+        title: &str,
+        color: [u8; 4],
+    ) -> Result<WindowIndex, ClientError> {
+        let at = self.open(app_id, title, color);
+        self.wait_until("the first configure", Duration::from_secs(10), |s| {
+            s.windows[at].drawn.is_some()
+        })?;
+        Ok(at)
+    }
+
+    /// Creates the toplevel and commits without a buffer; does not wait.
+    pub fn open(&mut self, app_id: &str, title: &str, color: [u8; 4]) -> WindowIndex {
+        let at = self.state.windows.len();
+        let g = &self.state.globals;
+        let surface = g
+            .compositor
+            .as_ref()
+            .expect("checked in connect")
+            .create_surface(&self.handle, at);
+        let xdg_surface = g
+            .wm_base
+            .as_ref()
+            .expect("checked in connect")
+            .get_xdg_surface(&surface, &self.handle, at);
+        let toplevel = xdg_surface.get_toplevel(&self.handle, at);
+        toplevel.set_app_id(app_id.into());
+        toplevel.set_title(title.into());
+        surface.commit();
+        self.state.windows.push(Window {
+            color,
+            surface: Some(surface),
+            xdg_surface: Some(xdg_surface),
+            toplevel: Some(toplevel),
+            ..Window::default()
+        });
+        at
+    }
+
+    /// Draws window `at` again (same size and colour) with a frame callback, and returns
+    /// the time from the commit to the compositor's `done`.
+    pub fn commit_to_frame(&mut self, at: WindowIndex) -> Result<Duration, ClientError> {
+        let (width, height) = self.state.windows[at].drawn.unwrap_or(DEFAULT_SIZE);
+        let window = &mut self.state.windows[at];
+        window.frame_done_at = None;
+        let surface = window.surface.clone().expect("open window");
+        surface.frame(&self.handle, at);
+        window.frame_pending = true;
+        let color = window.color;
+        draw(
+            &self.state.globals,
+            &self.handle,
+            &surface,
+            width,
+            height,
+            color,
+        )?;
+        let start = Instant::now();
+        self.queue.flush().map_err(|_| self.disconnected())?;
+        self.wait_until("a frame callback", Duration::from_secs(10), |s| {
+            s.windows[at].frame_done_at.is_some()
+        })?;
+        Ok(self.state.windows[at].frame_done_at.expect("waited for it") - start)
+    }
+
+    /// Asks for frame callbacks on window `at` continuously (each `done` asks again).
+    pub fn animate(&mut self, at: WindowIndex) {
+        let window = &mut self.state.windows[at];
+        if let Some(surface) = &window.surface {
+            surface.frame(&self.handle, at);
+            surface.commit();
+            window.frame_pending = true;
+        }
+    }
+
+    /// Closes window `at` the right way (toplevel, xdg_surface, then surface).
+    pub fn close(&mut self, at: WindowIndex) {
+        let w = &mut self.state.windows[at];
+        if let Some(t) = w.toplevel.take() {
+            t.destroy();
+        }
+        if let Some(x) = w.xdg_surface.take() {
+            x.destroy();
+        }
+        if let Some(s) = w.surface.take() {
+            s.destroy();
+        }
+        w.closed = true;
+    }
+
+    // Misbehaviour, on purpose.
+
+    /// Attaches a buffer whose rows run past the end of its pool.
+    pub fn misbehave_buffer_larger_than_pool(&mut self) -> Result<(), ClientError> {
+        let file = memfd(64 * 64 * 4)?;
+        let shm = self.state.globals.shm.as_ref().expect("checked in connect");
+        let pool = shm.create_pool(file.as_fd(), 64 * 64 * 4, &self.handle, ());
+        let _buffer = pool.create_buffer(
+            0,
+            64,
+            128,
+            64 * 4,
+            wl_shm::Format::Argb8888,
+            &self.handle,
+            (),
+        );
+        self.queue.flush().map_err(|_| self.disconnected())
+    }
+
+    /// Commits a buffer on a new toplevel before acknowledging any configure.
+    pub fn misbehave_buffer_before_configure(&mut self) -> Result<(), ClientError> {
+        let g = &self.state.globals;
+        let surface = g
+            .compositor
+            .as_ref()
+            .expect("checked in connect")
+            .create_surface(&self.handle, usize::MAX);
+        let xdg_surface = g
+            .wm_base
+            .as_ref()
+            .expect("checked in connect")
+            .get_xdg_surface(&surface, &self.handle, usize::MAX);
+        let _toplevel = xdg_surface.get_toplevel(&self.handle, usize::MAX);
+        draw(g, &self.handle, &surface, 32, 32, [255, 0, 0, 255])?;
+        self.queue.flush().map_err(|_| self.disconnected())
+    }
+
+    /// Destroys xdg_wm_base while its surfaces still exist.
+    pub fn misbehave_destroy_wm_base_first(&mut self) -> Result<(), ClientError> {
+        if let Some(wm) = self.state.globals.wm_base.take() {
+            wm.destroy();
+        }
+        self.queue.flush().map_err(|_| self.disconnected())
+    }
+
+    /// Sends `count` requests without reading a single reply.
+    pub fn misbehave_flood(&mut self, count: usize) -> Result<(), ClientError> {
+        let toplevel = self.state.windows.iter().find_map(|w| w.toplevel.clone());
+        for i in 0..count {
+            match &toplevel {
+                Some(t) => t.set_title(format!("flood {i}")),
+                None => {
+                    self.connection.display().sync(&self.handle, ());
+                }
+            }
+            if i % 1024 == 0 {
+                // A full socket is the client's problem; keep writing what fits.
+                let _ = self.connection.flush();
+            }
+        }
+        let _ = self.connection.flush();
+        Ok(())
+    }
+}
+
+fn memfd(size: usize) -> Result<File, ClientError> {
+    let fd = rustix::fs::memfd_create("compose-testclient", MemfdFlags::CLOEXEC)
+        .map_err(std::io::Error::from)?;
+    let file = File::from(fd);
+    file.set_len(size as u64)?;
+    Ok(file)
+}
+
+/// Fills a fresh ARGB8888 buffer with `color` (premultiplied on the way) and commits it.
+fn draw(
+    globals: &Globals,
+    handle: &QueueHandle<State>,
+    surface: &WlSurface,
+    width: i32,
+    height: i32,
+    color: [u8; 4],
+) -> Result<(), ClientError> {
+    let stride = width * 4;
+    let size = (stride * height) as usize;
+    let file = memfd(size)?;
+    let a = color[3] as u32;
+    let pre = |c: u8| ((c as u32 * a + 127) / 255) as u8;
+    let pixel = [pre(color[2]), pre(color[1]), pre(color[0]), color[3]]; // B G R A in memory
+    let row: Vec<u8> = pixel
+        .iter()
+        .copied()
+        .cycle()
+        .take(stride as usize)
+        .collect();
+    let mut data = Vec::with_capacity(size);
+    for _ in 0..height {
+        data.extend_from_slice(&row);
+    }
+    file.write_all_at(&data, 0)?;
+    let shm = globals.shm.as_ref().expect("checked in connect");
+    let pool = shm.create_pool(file.as_fd(), size as i32, handle, ());
+    let buffer = pool.create_buffer(
+        0,
+        width,
+        height,
+        stride,
+        wl_shm::Format::Argb8888,
+        handle,
+        (),
+    );
+    pool.destroy();
+    surface.attach(Some(&buffer), 0, 0);
+    surface.damage_buffer(0, 0, width, height);
+    surface.commit();
+    Ok(())
+}
+
+impl Dispatch<WlRegistry, ()> for State {
+    fn event(
+        state: &mut Self,
+        registry: &WlRegistry,
+        event: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        if let wl_registry::Event::Global {
+            name,
+            interface,
+            version,
+        } = event
+        {
+            let g = &mut state.globals;
+            match interface.as_str() {
+                "wl_compositor" => g.compositor = Some(registry.bind(name, version.min(4), qh, ())),
+                "wl_shm" => g.shm = Some(registry.bind(name, 1, qh, ())),
+                "xdg_wm_base" => g.wm_base = Some(registry.bind(name, version.min(5), qh, ())),
+                "wl_seat" if g.seat.is_none() => {
+                    g.seat = Some(registry.bind(name, version.min(7), qh, ()))
+                }
+                _ => {}
+            }
+            g.names.push(interface);
+        }
+    }
+}
+
+impl Dispatch<XdgWmBase, ()> for State {
+    fn event(
+        _: &mut Self,
+        wm: &XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = event {
+            wm.pong(serial);
+        }
+    }
+}
+
+impl Dispatch<XdgToplevel, usize> for State {
+    fn event(
+        state: &mut Self,
+        _: &XdgToplevel,
+        event: xdg_toplevel::Event,
+        at: &usize,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let Some(window) = state.windows.get_mut(*at) else {
+            return;
+        };
+        match event {
+            xdg_toplevel::Event::Configure {
+                width,
+                height,
+                states,
+            } => {
+                let states = states
+                    .chunks_exact(4)
+                    .filter_map(|c| {
+                        let v = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                        match WEnum::<ToplevelState>::from(v) {
+                            WEnum::Value(s) => Some(s),
+                            WEnum::Unknown(_) => None,
+                        }
+                    })
+                    .collect();
+                window.pending = Some(Configure {
+                    width,
+                    height,
+                    states,
+                });
+            }
+            xdg_toplevel::Event::Close => window.closed = true,
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<XdgSurface, usize> for State {
+    fn event(
+        state: &mut Self,
+        xdg_surface: &XdgSurface,
+        event: xdg_surface::Event,
+        at: &usize,
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        let xdg_surface::Event::Configure { serial } = event else {
+            return;
+        };
+        xdg_surface.ack_configure(serial);
+        let Some(window) = state.windows.get_mut(*at) else {
+            return;
+        };
+        let configure = window.pending.take().unwrap_or(Configure {
+            width: 0,
+            height: 0,
+            states: Vec::new(),
+        });
+        let width = if configure.width > 0 {
+            configure.width
+        } else {
+            window.drawn.map_or(DEFAULT_SIZE.0, |d| d.0)
+        };
+        let height = if configure.height > 0 {
+            configure.height
+        } else {
+            window.drawn.map_or(DEFAULT_SIZE.1, |d| d.1)
+        };
+        window.configures.push(configure);
+        if let Some(surface) = window.surface.clone() {
+            let color = window.color;
+            if draw(&state.globals, qh, &surface, width, height, color).is_ok() {
+                state.windows[*at].drawn = Some((width, height));
+            }
+        }
+    }
+}
+
+impl Dispatch<WlCallback, usize> for State {
+    fn event(
+        state: &mut Self,
+        _: &WlCallback,
+        _: wayland_client::protocol::wl_callback::Event,
+        at: &usize,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let Some(window) = state.windows.get_mut(*at) {
+            window.frames += 1;
+            window.frame_pending = false;
+            window.frame_done_at = Some(Instant::now());
+        }
+    }
+}
+
+impl Dispatch<WlCallback, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &WlCallback,
+        _: wayland_client::protocol::wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl Dispatch<WlSeat, ()> for State {
+    fn event(
+        _: &mut Self,
+        seat: &WlSeat,
+        event: wl_seat::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        if let wl_seat::Event::Capabilities {
+            capabilities: WEnum::Value(caps),
+        } = event
+        {
+            if caps.contains(wl_seat::Capability::Keyboard) {
+                seat.get_keyboard(qh, ());
+            }
+            if caps.contains(wl_seat::Capability::Pointer) {
+                seat.get_pointer(qh, ());
+            }
+            if caps.contains(wl_seat::Capability::Touch) {
+                seat.get_touch(qh, ());
+            }
+        }
+    }
+}
+
+impl Dispatch<WlKeyboard, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &WlKeyboard,
+        event: wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_keyboard::Event::Enter { surface, .. } => {
+                state.keyboard_on = state.window_of(&surface);
+                if let Some(at) = state.keyboard_on {
+                    state.windows[at].keyboard_focus = true;
+                }
+            }
+            wl_keyboard::Event::Leave { surface, .. } => {
+                if let Some(at) = state.window_of(&surface) {
+                    state.windows[at].keyboard_focus = false;
+                }
+                state.keyboard_on = None;
+            }
+            wl_keyboard::Event::Key {
+                key,
+                state: WEnum::Value(wl_keyboard::KeyState::Pressed),
+                ..
+            } => {
+                if let Some(at) = state.keyboard_on {
+                    state.windows[at].keys.push(key);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlPointer, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_pointer::Event::Enter { surface, .. } => {
+                state.pointer_on = state.window_of(&surface)
+            }
+            wl_pointer::Event::Leave { .. } => state.pointer_on = None,
+            wl_pointer::Event::Button {
+                button,
+                state: WEnum::Value(wl_pointer::ButtonState::Pressed),
+                ..
+            } => {
+                if let Some(at) = state.pointer_on {
+                    state.windows[at].buttons.push(button);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlTouch, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &WlTouch,
+        event: wl_touch::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_touch::Event::Down { surface, id, .. } => {
+                if let Some(at) = state.window_of(&surface) {
+                    state.windows[at].touches += 1;
+                    state.touch_on.push((id, at));
+                }
+            }
+            wl_touch::Event::Up { id, .. } => state.touch_on.retain(|(i, _)| *i != id),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlBuffer, ()> for State {
+    fn event(
+        _: &mut Self,
+        buffer: &WlBuffer,
+        event: wayland_client::protocol::wl_buffer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wayland_client::protocol::wl_buffer::Event::Release = event {
+            buffer.destroy();
+        }
+    }
+}
+
+wayland_client::delegate_noop!(State: ignore WlCompositor);
+wayland_client::delegate_noop!(State: ignore WlShm);
+wayland_client::delegate_noop!(State: ignore WlShmPool);
+
+impl Dispatch<WlSurface, usize> for State {
+    fn event(
+        _: &mut Self,
+        _: &WlSurface,
+        _: wayland_client::protocol::wl_surface::Event,
+        _: &usize,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}

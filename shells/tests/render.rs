@@ -1,0 +1,156 @@
+//! The wgpu renderer on whatever adapter the machine has (Mesa's lavapipe in CI): uploads
+//! with damage, z-order, premultiplied alpha, output scale, read back pixel by pixel.
+
+use compose_shells::Rect;
+use compose_shells::render::{Draw, Fill, Pixels, Renderer};
+
+fn rect(x: i32, y: i32, width: u32, height: u32) -> Rect {
+    Rect {
+        x,
+        y,
+        width,
+        height,
+    }
+}
+
+/// `width` x `height` pixels of one BGRA colour, as a wl_shm buffer holds them.
+fn buffer(width: u32, height: u32, bgra: [u8; 4]) -> Vec<u8> {
+    bgra.iter()
+        .copied()
+        .cycle()
+        .take((width * height * 4) as usize)
+        .collect()
+}
+
+fn pixels(data: &[u8], width: u32, height: u32) -> Pixels<'_> {
+    Pixels {
+        data,
+        offset: 0,
+        width,
+        height,
+        stride: width * 4,
+        opaque: false,
+    }
+}
+
+const WHOLE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
+
+#[test]
+fn composites_in_order_with_premultiplied_alpha() {
+    let mut r = Renderer::new().expect("a wgpu adapter (scripts/setup installs lavapipe)");
+    eprintln!("adapter: {}", r.adapter_name());
+    // Opaque red 8x8, and blue at half alpha (premultiplied: 0x80 blue, alpha 0x80).
+    let red = buffer(8, 8, [0, 0, 255, 255]);
+    let blue = buffer(8, 8, [128, 0, 0, 128]);
+    r.upload(1, pixels(&red, 8, 8), &[]);
+    r.upload(2, pixels(&blue, 8, 8), &[]);
+    let target = r.offscreen(32, 16);
+    r.render(
+        &target,
+        [0.0, 0.0, 0.0, 1.0],
+        1.0,
+        &[
+            Draw {
+                rect: rect(0, 0, 8, 8),
+                fill: Fill::Texture {
+                    key: 1,
+                    source: WHOLE,
+                },
+            },
+            Draw {
+                rect: rect(4, 4, 8, 8),
+                fill: Fill::Texture {
+                    key: 2,
+                    source: WHOLE,
+                },
+            },
+            Draw {
+                rect: rect(20, 0, 4, 4),
+                fill: Fill::Color([0.0, 1.0, 0.0, 1.0]),
+            },
+        ],
+    );
+    let image = r.read(&target).unwrap();
+    assert_eq!((image.width, image.height), (32, 16));
+    assert_eq!(image.pixel(1, 1), [255, 0, 0, 255], "red alone");
+    // Blue at half alpha over red: red * (1 - 0.5) + blue.
+    let mixed = image.pixel(5, 5);
+    assert!(
+        (126..=129).contains(&mixed[0]) && mixed[1] == 0 && (127..=129).contains(&mixed[2]),
+        "{mixed:?}"
+    );
+    // Blue over the black background.
+    let over_black = image.pixel(10, 10);
+    assert!(
+        over_black[0] == 0 && (127..=129).contains(&over_black[2]),
+        "{over_black:?}"
+    );
+    assert_eq!(image.pixel(21, 1), [0, 255, 0, 255], "a solid colour");
+    assert_eq!(image.pixel(30, 14), [0, 0, 0, 255], "background");
+}
+
+#[test]
+fn damage_uploads_only_the_damaged_rows_and_scale_doubles() {
+    let mut r = Renderer::new().unwrap();
+    let red = buffer(4, 4, [0, 0, 255, 255]);
+    r.upload(7, pixels(&red, 4, 4), &[]);
+    // The client drew green everywhere but says only row 1 changed.
+    let green = buffer(4, 4, [0, 255, 0, 255]);
+    r.upload(7, pixels(&green, 4, 4), &[rect(0, 1, 4, 1)]);
+    let target = r.offscreen(8, 8);
+    r.render(
+        &target,
+        [0.0; 4],
+        2.0,
+        &[Draw {
+            rect: rect(0, 0, 4, 4),
+            fill: Fill::Texture {
+                key: 7,
+                source: WHOLE,
+            },
+        }],
+    );
+    let image = r.read(&target).unwrap();
+    // Scale 2: buffer row 0 covers output rows 0-1, row 1 covers rows 2-3.
+    assert_eq!(image.pixel(0, 1), [255, 0, 0, 255]);
+    assert_eq!(image.pixel(7, 2), [0, 255, 0, 255]);
+    assert_eq!(image.pixel(3, 3), [0, 255, 0, 255]);
+    assert_eq!(image.pixel(3, 4), [255, 0, 0, 255]);
+}
+
+#[test]
+fn xrgb_buffers_are_opaque_and_png_round_trips() {
+    let mut r = Renderer::new().unwrap();
+    let data = buffer(2, 2, [255, 0, 0, 0]); // blue, alpha byte 0 (XRGB8888 ignores it)
+    r.upload(
+        3,
+        Pixels {
+            opaque: true,
+            ..pixels(&data, 2, 2)
+        },
+        &[],
+    );
+    let target = r.offscreen(2, 2);
+    r.render(
+        &target,
+        [1.0; 4],
+        1.0,
+        &[Draw {
+            rect: rect(0, 0, 2, 2),
+            fill: Fill::Texture {
+                key: 3,
+                source: WHOLE,
+            },
+        }],
+    );
+    let image = r.read(&target).unwrap();
+    assert_eq!(image.pixel(1, 1), [0, 0, 255, 255]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shot.png");
+    image.write_png(&path).unwrap();
+    assert_eq!(
+        compose_shells::render::Image::read_png(&path).unwrap(),
+        image
+    );
+    assert!(!dir.path().join("shot.png.tmp").exists());
+}
