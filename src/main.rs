@@ -144,17 +144,32 @@ struct DeviceArg {
 
 #[derive(Debug, Subcommand)]
 enum ShellCommand {
-    /// Run a headless compositor with a shell; clients connect to Wayland socket NAME.
+    /// Run the compositor with a shell: in a window on your desktop (--nested, the default
+    /// when DISPLAY or WAYLAND_DISPLAY is set) or offscreen (--headless WxH). Clients
+    /// connect to Wayland socket NAME.
     Run {
         /// desktop, gaming or tablet.
         #[arg(long, default_value = "desktop")]
         shell: String,
-        /// Output size, WIDTHxHEIGHT (the only backend so far).
+        /// Render offscreen at WIDTHxHEIGHT (logical pixels).
+        #[arg(long, value_name = "WxH", conflicts_with = "nested")]
+        headless: Option<String>,
+        /// Open a window in the current X11 or Wayland session.
+        #[arg(long)]
+        nested: bool,
+        /// Initial window size of --nested, WIDTHxHEIGHT.
         #[arg(long, value_name = "WxH", default_value = "1280x720")]
-        headless: String,
+        size: String,
+        /// Integer output scale (2 for HiDPI).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
+        scale: u32,
         /// Wayland socket name, created in $XDG_RUNTIME_DIR.
         #[arg(long, value_name = "NAME", default_value = "compose-0")]
         socket: String,
+        /// Start an app in the shell once it runs (a shell command line; repeatable). Apps
+        /// get this compositor's WAYLAND_DISPLAY, never the host's.
+        #[arg(long, value_name = "COMMAND")]
+        exec: Vec<String>,
         #[command(flatten)]
         bus: BusArg,
     },
@@ -164,10 +179,16 @@ enum ShellCommand {
         #[command(flatten)]
         bus: BusArg,
     },
-    /// List the running shell's windows.
+    /// List the running shell's windows (* marks the focused one).
     Windows {
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// Save the running shell's current frame as a PNG file.
+    Screenshot {
+        file: PathBuf,
         #[command(flatten)]
         bus: BusArg,
     },
@@ -263,6 +284,8 @@ pub enum CliError {
     UnknownShell { name: String, known: String },
     #[error("invalid output size `{0}`; write WIDTHxHEIGHT, e.g. 1280x720")]
     BadSize(String),
+    #[error("invalid path {path}: {message}")]
+    BadPath { path: String, message: String },
 }
 
 fn project(cli: &Cli) -> Result<Project, CliError> {
@@ -285,7 +308,11 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
         ShellCommand::Run {
             shell,
             headless,
+            nested,
+            size,
+            scale,
             socket,
+            exec,
             bus,
         } => {
             let shells = definition::builtin();
@@ -301,20 +328,55 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                         .collect::<Vec<_>>()
                         .join(", "),
                 })?;
-            let (width, height) = headless
-                .split_once('x')
-                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-                .filter(|(w, h)| *w > 0 && *h > 0)
-                .ok_or_else(|| CliError::BadSize(headless.clone()))?;
+            let has_host = std::env::var_os("DISPLAY").is_some()
+                || std::env::var_os("WAYLAND_DISPLAY").is_some();
+            let backend = match headless {
+                Some(wxh) => {
+                    let (width, height) = parse_size(wxh)?;
+                    compositor::Backend::Headless { width, height }
+                }
+                None if *nested || has_host => {
+                    let (width, height) = parse_size(size)?;
+                    compositor::Backend::Nested { width, height }
+                }
+                None => {
+                    eprintln!(
+                        "compose shell: no DISPLAY or WAYLAND_DISPLAY; running headless at {size}"
+                    );
+                    let (width, height) = parse_size(size)?;
+                    compositor::Backend::Headless { width, height }
+                }
+            };
             let (sender, commands) =
                 compose_shells::smithay::reexports::calloop::channel::channel();
             let _bus = control::serve(bus.bus.as_deref(), sender, shells, &def.name)?;
             eprintln!(
-                "compose shell: {} on WAYLAND_DISPLAY={socket}, {width}x{height}, controlled at {}",
+                "compose shell: {} on WAYLAND_DISPLAY={socket} ({backend:?}), controlled at {}",
                 def.name,
                 control::BUS_NAME
             );
-            compositor::run_headless(socket, def, width, height, commands)?;
+            let apps = exec.clone();
+            let app_socket = socket.clone();
+            let options = compositor::Options {
+                socket: socket.clone(),
+                shell: def,
+                backend,
+                scale: *scale,
+            };
+            let mut children = Vec::new();
+            let result = compositor::run_with(options, commands, || {
+                for app in &apps {
+                    match start_app(app, &app_socket) {
+                        Ok(child) => children.push(child),
+                        Err(e) => eprintln!("compose shell: cannot start `{app}`: {e}"),
+                    }
+                }
+            });
+            for mut child in children {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            result?;
         }
         ShellCommand::Swap { shell, bus } => {
             let connection = control::connect(bus.bus.as_deref())?;
@@ -325,8 +387,38 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             let rows = control::windows(&connection)?;
             print::shell_windows(&rows, *json);
         }
+        ShellCommand::Screenshot { file, bus } => {
+            let path = std::path::absolute(file).map_err(|e| CliError::BadPath {
+                path: file.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let connection = control::connect(bus.bus.as_deref())?;
+            control::screenshot(&connection, &path.to_string_lossy())?;
+            eprintln!("compose shell: wrote {}", path.display());
+        }
     }
     Ok(Outcome::Ok)
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), CliError> {
+    text.split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|(w, h)| (1..=16384).contains(w) && (1..=16384).contains(h))
+        .ok_or_else(|| CliError::BadSize(text.to_string()))
+}
+
+/// Starts an app inside the shell: our socket, never the host's display.
+fn start_app(command: &str, socket: &str) -> std::io::Result<std::process::Child> {
+    std::process::Command::new("sh")
+        .args(["-c", command])
+        .env("WAYLAND_DISPLAY", socket)
+        .env_remove("WAYLAND_SOCKET")
+        .env_remove("DISPLAY")
+        .env("GDK_BACKEND", "wayland")
+        .env("QT_QPA_PLATFORM", "wayland")
+        .env("SDL_VIDEODRIVER", "wayland")
+        .stdin(std::process::Stdio::null())
+        .spawn()
 }
 
 /// 1980-01-01, the earliest time FAT can record: the default timestamp of image files.

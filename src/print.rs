@@ -116,7 +116,8 @@ pub fn error(e: &CliError) {
         | CliError::Inspect(_)
         | CliError::Compositor(_)
         | CliError::UnknownShell { .. }
-        | CliError::BadSize(_) => None,
+        | CliError::BadSize(_)
+        | CliError::BadPath { .. } => None,
     };
     eprintln!("error: {e}");
     if let Some(help) = help {
@@ -559,11 +560,15 @@ pub fn shell_windows(rows: &[compose_shells::control::WindowRow], json: bool) {
     if json {
         let list: Vec<_> = rows
             .iter()
-            .map(|(id, app_id, title, width, height)| json!({"id": id, "app_id": app_id, "title": title, "width": width, "height": height}))
+            .map(|(id, app_id, title, x, y, width, height, focused)| {
+                json!({"id": id, "app_id": app_id, "title": title, "x": x, "y": y,
+                       "width": width, "height": height, "focused": focused})
+            })
             .collect();
         return to_json(&list);
     }
-    for (id, app_id, title, width, height) in rows {
-        println!("{id:>4}  {width}x{height}  {app_id}  {title}");
+    for (id, app_id, title, x, y, width, height, focused) in rows {
+        let mark = if *focused { "*" } else { " " };
+        println!("{mark}{id:>4}  {width}x{height}+{x}+{y}  {app_id}  {title}");
     }
 }

@@ -15,8 +15,9 @@ use crate::definition::ShellDef;
 pub const BUS_NAME: &str = "org.compose.Shell1";
 pub const OBJECT_PATH: &str = "/org/compose/Shell1";
 
-/// A window as D-Bus reports it: id, app id, title, configured width and height.
-pub type WindowRow = (u64, String, String, u32, u32);
+/// A window as D-Bus reports it: id, app id, title, x, y, width, height (where the shell
+/// shows it), and whether it has focus.
+pub type WindowRow = (u64, String, String, i32, i32, u32, u32, bool);
 
 /// The D-Bus object; it forwards requests to the compositor's event loop.
 pub struct ShellService {
@@ -86,8 +87,26 @@ impl ShellService {
         let windows = self.ask(Command::Windows)?;
         Ok(windows
             .into_iter()
-            .map(|w| (w.id, w.app_id, w.title, w.configured.0, w.configured.1))
+            .map(|w| {
+                let g = w.geometry;
+                (
+                    w.id, w.app_id, w.title, g.x, g.y, g.width, g.height, w.focused,
+                )
+            })
             .collect())
+    }
+
+    /// Renders the current frame and writes it to `path` (absolute) as PNG.
+    async fn screenshot(&self, path: &str) -> fdo::Result<()> {
+        let path = std::path::PathBuf::from(path);
+        if !path.is_absolute() {
+            return Err(fdo::Error::InvalidArgs(format!(
+                "screenshot path `{}` is relative; give an absolute path (the compositor's working directory is not yours)",
+                path.display()
+            )));
+        }
+        self.ask(|reply| Command::Screenshot(path, reply))?
+            .map_err(fdo::Error::Failed)
     }
 
     /// Emitted after every swap with the new shell's name.
@@ -133,6 +152,18 @@ pub fn swap(connection: &zbus::blocking::Connection, name: &str) -> zbus::Result
         Some(BUS_NAME),
         "Swap",
         &(name,),
+    )?;
+    Ok(())
+}
+
+/// `Screenshot(path)` of a running shell.
+pub fn screenshot(connection: &zbus::blocking::Connection, path: &str) -> zbus::Result<()> {
+    connection.call_method(
+        Some(BUS_NAME),
+        OBJECT_PATH,
+        Some(BUS_NAME),
+        "Screenshot",
+        &(path,),
     )?;
     Ok(())
 }

@@ -146,11 +146,27 @@ impl std::fmt::Debug for Renderer {
 pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
 impl Renderer {
-    /// A renderer on the first adapter wgpu finds (`WGPU_BACKEND` may choose the backend).
+    /// A renderer on the first adapter wgpu finds: Vulkan first (lavapipe when there is
+    /// no GPU), then GL (llvmpipe); `WGPU_BACKEND` chooses instead.
     pub fn new() -> Result<Self, RenderError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        Self::with_instance(instance, None)
+        if std::env::var_os("WGPU_BACKEND").is_some() {
+            let instance = wgpu::Instance::new(
+                wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+            );
+            return Self::with_instance(instance, None);
+        }
+        let mut first = None;
+        for backends in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+            descriptor.backends = backends;
+            match Self::with_instance(wgpu::Instance::new(descriptor), None) {
+                Ok(renderer) => return Ok(renderer),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.expect("two backends were tried"))
     }
 
     /// A renderer whose adapter can present to `surface` (nested backend).
@@ -475,6 +491,11 @@ impl Renderer {
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         })
+    }
+
+    /// Shows a rendered window frame.
+    pub fn present(&self, frame: wgpu::SurfaceTexture) {
+        self.queue.present(frame);
     }
 
     /// Waits for the GPU to finish everything submitted.

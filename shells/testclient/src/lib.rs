@@ -22,8 +22,11 @@ use wayland_client::protocol::{
     wl_shm::WlShm, wl_shm_pool::WlShmPool, wl_surface::WlSurface, wl_touch::WlTouch,
 };
 use wayland_client::protocol::{wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm, wl_touch};
+use wayland_client::protocol::{wl_subcompositor::WlSubcompositor, wl_subsurface::WlSubsurface};
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use wayland_protocols::xdg::shell::client::{
+    xdg_popup::{self, XdgPopup},
+    xdg_positioner::{self, XdgPositioner},
     xdg_surface::{self, XdgSurface},
     xdg_toplevel::{self, XdgToplevel},
     xdg_wm_base::{self, XdgWmBase},
@@ -96,6 +99,9 @@ pub struct Window {
     /// Pointer button presses (evdev codes) and touch downs on this window.
     pub buttons: Vec<u32>,
     pub touches: u32,
+    /// For popups: the position and size of the last xdg_popup configure, relative to the
+    /// parent's window geometry.
+    pub popup_configure: Option<(i32, i32, i32, i32)>,
     color: [u8; 4],
     pending: Option<Configure>,
     surface: Option<WlSurface>,
@@ -114,6 +120,7 @@ impl Window {
 #[derive(Debug, Default)]
 struct Globals {
     compositor: Option<WlCompositor>,
+    subcompositor: Option<WlSubcompositor>,
     shm: Option<WlShm>,
     wm_base: Option<XdgWmBase>,
     seat: Option<WlSeat>,
@@ -128,6 +135,8 @@ pub struct State {
     pointer_on: Option<usize>,
     touch_on: Vec<(i32, usize)>,
     keyboard_on: Option<usize>,
+    /// Ask for wl_touch when the seat has it (off: a client without touch support).
+    wants_touch: bool,
 }
 
 impl State {
@@ -160,6 +169,12 @@ pub type WindowIndex = usize;
 impl Client {
     /// Connects to the socket `name` in `runtime_dir` and binds the globals it needs.
     pub fn connect(runtime_dir: &Path, name: &str) -> Result<Self, ClientError> {
+        Self::connect_with(runtime_dir, name, true)
+    }
+
+    /// Like `connect`; with `touch` false the client never asks for wl_touch, like an
+    /// app without touch support.
+    pub fn connect_with(runtime_dir: &Path, name: &str, touch: bool) -> Result<Self, ClientError> {
         let path = runtime_dir.join(name);
         let stream = UnixStream::connect(&path)
             .map_err(|e| ClientError::Connect(format!("{}: {e}", path.display())))?;
@@ -172,7 +187,10 @@ impl Client {
             connection,
             queue,
             handle,
-            state: State::default(),
+            state: State {
+                wants_touch: touch,
+                ..State::default()
+            },
         };
         client.roundtrip()?;
         let g = &client.state.globals;
@@ -295,6 +313,100 @@ impl Client {
             ..Window::default()
         });
         at
+    }
+
+    /// Adds a subsurface of `color` to window `parent` at (x, y) of its surface, committed
+    /// (the parent's next commit shows it: subsurfaces are synchronized by default).
+    pub fn subsurface(
+        &mut self,
+        parent: WindowIndex,
+        at: (i32, i32),
+        size: (i32, i32),
+        color: [u8; 4],
+    ) -> Result<WindowIndex, ClientError> {
+        let index = self.state.windows.len();
+        let g = &self.state.globals;
+        let sub = g
+            .subcompositor
+            .as_ref()
+            .ok_or(ClientError::Missing("wl_subcompositor"))?;
+        let parent_surface = self.state.windows[parent]
+            .surface
+            .clone()
+            .expect("open window");
+        let surface = g
+            .compositor
+            .as_ref()
+            .expect("checked in connect")
+            .create_surface(&self.handle, index);
+        let subsurface = sub.get_subsurface(&surface, &parent_surface, &self.handle, ());
+        subsurface.set_position(at.0, at.1);
+        draw(g, &self.handle, &surface, size.0, size.1, color)?;
+        self.state.windows.push(Window {
+            color,
+            surface: Some(surface),
+            drawn: Some(size),
+            ..Window::default()
+        });
+        // Commit the parent (same content) so the subsurface state applies.
+        let parent_size = self.state.windows[parent].drawn.unwrap_or(DEFAULT_SIZE);
+        let parent_color = self.state.windows[parent].color;
+        draw(
+            &self.state.globals,
+            &self.handle,
+            &parent_surface,
+            parent_size.0,
+            parent_size.1,
+            parent_color,
+        )?;
+        self.roundtrip()?;
+        Ok(index)
+    }
+
+    /// Opens an xdg popup of `size` on window `parent`, anchored at the bottom-left of
+    /// `anchor` (parent window coordinates), allowed to slide and flip to stay on the
+    /// output; returns once it was configured and drawn.
+    pub fn popup(
+        &mut self,
+        parent: WindowIndex,
+        anchor: (i32, i32, i32, i32),
+        size: (i32, i32),
+        color: [u8; 4],
+    ) -> Result<WindowIndex, ClientError> {
+        let index = self.state.windows.len();
+        let g = &self.state.globals;
+        let wm = g.wm_base.as_ref().expect("checked in connect");
+        let positioner = wm.create_positioner(&self.handle, ());
+        positioner.set_size(size.0, size.1);
+        positioner.set_anchor_rect(anchor.0, anchor.1, anchor.2, anchor.3);
+        positioner.set_anchor(xdg_positioner::Anchor::BottomLeft);
+        positioner.set_gravity(xdg_positioner::Gravity::BottomRight);
+        positioner.set_constraint_adjustment(
+            xdg_positioner::ConstraintAdjustment::SlideX
+                | xdg_positioner::ConstraintAdjustment::SlideY
+                | xdg_positioner::ConstraintAdjustment::FlipX
+                | xdg_positioner::ConstraintAdjustment::FlipY,
+        );
+        let surface = g
+            .compositor
+            .as_ref()
+            .expect("checked in connect")
+            .create_surface(&self.handle, index);
+        let xdg_surface = wm.get_xdg_surface(&surface, &self.handle, index);
+        let parent_xdg = self.state.windows[parent].xdg_surface.clone();
+        let _popup = xdg_surface.get_popup(parent_xdg.as_ref(), &positioner, &self.handle, index);
+        positioner.destroy();
+        surface.commit();
+        self.state.windows.push(Window {
+            color,
+            surface: Some(surface),
+            xdg_surface: Some(xdg_surface),
+            ..Window::default()
+        });
+        self.wait_until("the popup's configure", Duration::from_secs(10), |s| {
+            s.windows[index].drawn.is_some()
+        })?;
+        Ok(index)
     }
 
     /// Draws window `at` again (same size and colour) with a frame callback, and returns
@@ -483,6 +595,7 @@ impl Dispatch<WlRegistry, ()> for State {
             let g = &mut state.globals;
             match interface.as_str() {
                 "wl_compositor" => g.compositor = Some(registry.bind(name, version.min(4), qh, ())),
+                "wl_subcompositor" => g.subcompositor = Some(registry.bind(name, 1, qh, ())),
                 "wl_shm" => g.shm = Some(registry.bind(name, 1, qh, ())),
                 "xdg_wm_base" => g.wm_base = Some(registry.bind(name, version.min(5), qh, ())),
                 "wl_seat" if g.seat.is_none() => {
@@ -567,8 +680,8 @@ impl Dispatch<XdgSurface, usize> for State {
             return;
         };
         let configure = window.pending.take().unwrap_or(Configure {
-            width: 0,
-            height: 0,
+            width: window.popup_configure.map_or(0, |p| p.2),
+            height: window.popup_configure.map_or(0, |p| p.3),
             states: Vec::new(),
         });
         let width = if configure.width > 0 {
@@ -622,7 +735,7 @@ impl Dispatch<WlCallback, ()> for State {
 
 impl Dispatch<WlSeat, ()> for State {
     fn event(
-        _: &mut Self,
+        state: &mut Self,
         seat: &WlSeat,
         event: wl_seat::Event,
         _: &(),
@@ -639,7 +752,7 @@ impl Dispatch<WlSeat, ()> for State {
             if caps.contains(wl_seat::Capability::Pointer) {
                 seat.get_pointer(qh, ());
             }
-            if caps.contains(wl_seat::Capability::Touch) {
+            if caps.contains(wl_seat::Capability::Touch) && state.wants_touch {
                 seat.get_touch(qh, ());
             }
         }
@@ -747,7 +860,35 @@ impl Dispatch<WlBuffer, ()> for State {
     }
 }
 
+impl Dispatch<XdgPopup, usize> for State {
+    fn event(
+        state: &mut Self,
+        _: &XdgPopup,
+        event: xdg_popup::Event,
+        at: &usize,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let Some(window) = state.windows.get_mut(*at) else {
+            return;
+        };
+        match event {
+            xdg_popup::Event::Configure {
+                x,
+                y,
+                width,
+                height,
+            } => window.popup_configure = Some((x, y, width, height)),
+            xdg_popup::Event::PopupDone => window.closed = true,
+            _ => {}
+        }
+    }
+}
+
 wayland_client::delegate_noop!(State: ignore WlCompositor);
+wayland_client::delegate_noop!(State: ignore WlSubcompositor);
+wayland_client::delegate_noop!(State: ignore WlSubsurface);
+wayland_client::delegate_noop!(State: ignore XdgPositioner);
 wayland_client::delegate_noop!(State: ignore WlShm);
 wayland_client::delegate_noop!(State: ignore WlShmPool);
 

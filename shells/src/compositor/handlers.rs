@@ -1,0 +1,410 @@
+//! Protocol handlers: each Wayland request becomes a change to the shell policy, the scene
+//! or the seat. wl_compositor and wl_subcompositor, wl_shm, xdg_shell (toplevels, popups
+//! constrained to the output), xdg-decoration (always server side: the shell decides what
+//! to draw), wlr-layer-shell, wl_seat, wl_output and xdg-output, wl_data_device,
+//! viewporter and presentation-time.
+
+use smithay::desktop::{
+    LayerSurface, PopupKind, WindowSurfaceType, find_popup_root_surface,
+    get_popup_toplevel_coords, layer_map_for_output,
+};
+use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::protocol::{
+    wl_buffer::WlBuffer, wl_output::WlOutput, wl_seat, wl_surface::WlSurface,
+};
+use smithay::utils::{Logical, Rectangle, Serial};
+use smithay::wayland::buffer::BufferHandler;
+use smithay::wayland::compositor::{
+    CompositorClientState, CompositorHandler, CompositorState, with_states,
+};
+use smithay::wayland::output::OutputHandler;
+use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::selection::data_device::{
+    ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
+    set_data_device_focus,
+};
+use smithay::wayland::shell::wlr_layer::{
+    Layer, LayerSurface as WlrLayerSurface, WlrLayerShellHandler, WlrLayerShellState,
+};
+use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+    XdgToplevelSurfaceData,
+};
+use smithay::wayland::shm::{ShmHandler, ShmState};
+use smithay::{
+    delegate_compositor, delegate_data_device, delegate_layer_shell, delegate_output,
+    delegate_presentation, delegate_seat, delegate_shm, delegate_viewporter,
+    delegate_xdg_decoration, delegate_xdg_shell,
+};
+
+use super::{ClientState, Grab, State, Tracked, scene};
+use crate::policy::States;
+
+impl CompositorHandler for State {
+    fn compositor_state(&mut self) -> &mut CompositorState {
+        &mut self.compositor_state
+    }
+
+    fn client_compositor_state<'a>(
+        &self,
+        client: &'a smithay::reexports::wayland_server::Client,
+    ) -> &'a CompositorClientState {
+        &client
+            .get_data::<ClientState>()
+            .expect("every client gets a ClientState")
+            .compositor_state
+    }
+
+    fn commit(&mut self, surface: &WlSurface) {
+        if let Some(w) = self
+            .windows
+            .iter()
+            .find(|w| w.toplevel.wl_surface() == surface)
+        {
+            let (configured, initial_sent) = with_states(surface, |s| {
+                s.data_map
+                    .get::<XdgToplevelSurfaceData>()
+                    .and_then(|d| {
+                        d.lock()
+                            .ok()
+                            .map(|d| (d.configured, d.initial_configure_sent))
+                    })
+                    .unwrap_or((true, true))
+            });
+            if !configured && scene::has_new_buffer(surface) {
+                // xdg_shell: a buffer before the first acknowledged configure is an error.
+                w.toplevel.ensure_configured();
+                return;
+            }
+            if !initial_sent {
+                // The initial configure answers the first commit, with the shell's size.
+                w.toplevel.send_configure();
+            }
+        }
+        self.popups.commit(surface);
+        if let Some(PopupKind::Xdg(popup)) = self.popups.find_popup(surface) {
+            if !popup.is_initial_configure_sent() {
+                if let Err(e) = popup.send_configure() {
+                    tracing::debug!("popup configure: {e}");
+                }
+            }
+        }
+        self.layer_commit(surface);
+        let buffer = scene::commit(self, surface);
+        if let Some(w) = self.window_for(surface) {
+            if let Some(size) = buffer {
+                w.buffer = Some(size);
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn destroyed(&mut self, surface: &WlSurface) {
+        scene::forget(self, surface);
+        self.pending_frames.remove(surface);
+    }
+}
+
+impl State {
+    /// Arranges layer surfaces after one of them committed; the space they reserve
+    /// (exclusive zones) is taken from the shell's output.
+    fn layer_commit(&mut self, surface: &WlSurface) {
+        let mut map = layer_map_for_output(&self.output);
+        let Some(layer) = map
+            .layer_for_surface(surface, WindowSurfaceType::TOPLEVEL)
+            .cloned()
+        else {
+            return;
+        };
+        map.arrange();
+        let initial_sent = with_states(surface, |s| {
+            s.data_map
+                .get::<smithay::wayland::shell::wlr_layer::LayerSurfaceData>()
+                .and_then(|d| d.lock().ok().map(|d| d.initial_configure_sent))
+                .unwrap_or(true)
+        });
+        drop(map);
+        if !initial_sent {
+            layer.layer_surface().send_configure();
+        }
+    }
+
+    fn names_changed(&mut self, surface: &ToplevelSurface) {
+        let (title, app_id) = with_states(surface.wl_surface(), |s| {
+            s.data_map
+                .get::<XdgToplevelSurfaceData>()
+                .and_then(|d| {
+                    d.lock().ok().map(|d| {
+                        (
+                            d.title.clone().unwrap_or_default(),
+                            d.app_id.clone().unwrap_or_default(),
+                        )
+                    })
+                })
+                .unwrap_or_default()
+        });
+        if let Some(w) = self.windows.iter().find(|w| &w.toplevel == surface) {
+            self.shell.set_names(w.id, &app_id, &title);
+            self.dirty = true;
+        }
+    }
+
+    /// Where the output is, for constraining popups.
+    fn output_rect(&self) -> Rectangle<i32, Logical> {
+        Rectangle::new(
+            (0, 0).into(),
+            (self.size.0 as i32, self.size.1 as i32).into(),
+        )
+    }
+
+    /// Places a popup so it stays on the output (xdg_positioner's constraint rules).
+    fn constrain_popup(&self, popup: &PopupSurface) {
+        let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
+            return;
+        };
+        let Some(window) = self
+            .windows
+            .iter()
+            .find(|w| w.toplevel.wl_surface() == &root)
+        else {
+            return;
+        };
+        let Some(view) = self.shell.windows().into_iter().find(|v| v.id == window.id) else {
+            return;
+        };
+        // The popup's parent origin in output coordinates.
+        let parent = (view.geometry.x, view.geometry.y);
+        let offset = get_popup_toplevel_coords(&PopupKind::Xdg(popup.clone()));
+        let mut target = self.output_rect();
+        target.loc.x -= parent.0 + offset.x;
+        target.loc.y -= parent.1 + offset.y;
+        popup.with_pending_state(|state| {
+            state.geometry = state.positioner.get_unconstrained_geometry(target);
+        });
+    }
+}
+
+impl BufferHandler for State {
+    fn buffer_destroyed(&mut self, _buffer: &WlBuffer) {}
+}
+
+impl ShmHandler for State {
+    fn shm_state(&self) -> &ShmState {
+        &self.shm_state
+    }
+}
+
+impl XdgShellHandler for State {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.xdg_shell_state
+    }
+
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        let id = self.shell.add_window("", "");
+        self.windows.push(Tracked {
+            toplevel: surface,
+            id,
+            configured: (0, 0, States::default()),
+            buffer: None,
+            frames: 0,
+        });
+        self.send_configures();
+    }
+
+    fn new_popup(&mut self, surface: PopupSurface, positioner: PositionerState) {
+        surface.with_pending_state(|state| state.positioner = positioner);
+        self.constrain_popup(&surface);
+        if let Err(e) = self.popups.track_popup(PopupKind::Xdg(surface)) {
+            tracing::debug!("popup already gone: {e:?}");
+        }
+    }
+
+    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
+        // Popup grabs (menus closing on an outside click) are not implemented; popups
+        // stay until their client dismisses them.
+    }
+
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|state| state.positioner = positioner);
+        self.constrain_popup(&surface);
+        surface.send_repositioned(token);
+        self.dirty = true;
+    }
+
+    fn move_request(&mut self, surface: ToplevelSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
+        self.start_grab(&surface, false);
+    }
+
+    fn resize_request(
+        &mut self,
+        surface: ToplevelSurface,
+        _seat: wl_seat::WlSeat,
+        _serial: Serial,
+        _edges: smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::ResizeEdge,
+    ) {
+        self.start_grab(&surface, true);
+    }
+
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        if let Some(at) = self.windows.iter().position(|w| w.toplevel == surface) {
+            let w = self.windows.remove(at);
+            self.shell.close(w.id);
+            if matches!(self.grab, Some(Grab::Move { window, .. } | Grab::Resize { window, .. }) if window == w.id)
+            {
+                self.grab = None;
+            }
+            self.send_configures();
+        }
+    }
+
+    fn popup_destroyed(&mut self, _surface: PopupSurface) {
+        self.dirty = true;
+    }
+
+    fn title_changed(&mut self, surface: ToplevelSurface) {
+        self.names_changed(&surface);
+    }
+
+    fn app_id_changed(&mut self, surface: ToplevelSurface) {
+        self.names_changed(&surface);
+    }
+}
+
+impl State {
+    /// A client asked to be moved or resized (client-side decorations): the pointer drags
+    /// it from where it is now, in shells that let windows float.
+    fn start_grab(&mut self, surface: &ToplevelSurface, resize: bool) {
+        let Some(w) = self.windows.iter().find(|w| &w.toplevel == surface) else {
+            return;
+        };
+        if self.shell.active().layout != crate::definition::Layout::Floating {
+            return;
+        }
+        let Some(view) = self.shell.windows().into_iter().find(|v| v.id == w.id) else {
+            return;
+        };
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        let at = pointer.current_location();
+        let (window, start, origin) = (w.id, (at.x, at.y), view.geometry);
+        self.grab = Some(if resize {
+            Grab::Resize {
+                window,
+                start,
+                origin,
+            }
+        } else {
+            Grab::Move {
+                window,
+                start,
+                origin,
+            }
+        });
+    }
+}
+
+impl XdgDecorationHandler for State {
+    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
+        toplevel.with_pending_state(|s| s.decoration_mode = Some(DecorationMode::ServerSide));
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+
+    fn request_mode(&mut self, toplevel: ToplevelSurface, _mode: DecorationMode) {
+        // The shell draws (or leaves out) decorations; clients never draw their own.
+        self.new_decoration(toplevel);
+    }
+
+    fn unset_mode(&mut self, toplevel: ToplevelSurface) {
+        self.new_decoration(toplevel);
+    }
+}
+
+impl WlrLayerShellHandler for State {
+    fn shell_state(&mut self) -> &mut WlrLayerShellState {
+        &mut self.layer_shell_state
+    }
+
+    fn new_layer_surface(
+        &mut self,
+        surface: WlrLayerSurface,
+        _output: Option<WlOutput>,
+        _layer: Layer,
+        namespace: String,
+    ) {
+        let layer = LayerSurface::new(surface, namespace);
+        if let Err(e) = layer_map_for_output(&self.output).map_layer(&layer) {
+            tracing::warn!("cannot map a layer surface: {e}");
+        }
+    }
+
+    fn new_popup(&mut self, _parent: WlrLayerSurface, popup: PopupSurface) {
+        if let Err(e) = self.popups.track_popup(PopupKind::Xdg(popup)) {
+            tracing::debug!("layer popup already gone: {e:?}");
+        }
+    }
+
+    fn layer_destroyed(&mut self, surface: WlrLayerSurface) {
+        let mut map = layer_map_for_output(&self.output);
+        let layer = map
+            .layers()
+            .find(|l| l.layer_surface() == &surface)
+            .cloned();
+        if let Some(layer) = layer {
+            map.unmap_layer(&layer);
+        }
+        self.dirty = true;
+    }
+}
+
+impl SeatHandler for State {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<State> {
+        &mut self.seat_state
+    }
+
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        // The clipboard follows the keyboard.
+        let client = focused.and_then(|s| self.display.get_client(s.id()).ok());
+        set_data_device_focus(&self.display, seat, client);
+    }
+}
+
+impl SelectionHandler for State {
+    type SelectionUserData = ();
+}
+
+impl DataDeviceHandler for State {
+    fn data_device_state(&self) -> &DataDeviceState {
+        &self.data_device_state
+    }
+}
+
+impl ClientDndGrabHandler for State {}
+impl ServerDndGrabHandler for State {}
+
+impl OutputHandler for State {}
+
+delegate_compositor!(State);
+delegate_shm!(State);
+delegate_xdg_shell!(State);
+delegate_xdg_decoration!(State);
+delegate_layer_shell!(State);
+delegate_seat!(State);
+delegate_data_device!(State);
+delegate_output!(State);
+delegate_viewporter!(State);
+delegate_presentation!(State);

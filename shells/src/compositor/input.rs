@@ -1,0 +1,515 @@
+//! Input: keys, pointer and touch from the host window (nested) or a controller
+//! (headless), in output coordinates. Shell bindings are handled here (Alt+Tab, the
+//! overlay key and the gamepad Guide button, click-to-focus, title bar drags, corner
+//! resizes, the edge swipe); everything else goes to the client under the pointer or
+//! with the keyboard. Touch reaches clients without wl_touch as an emulated pointer.
+
+use smithay::backend::input::{ButtonState, KeyState, TouchSlot};
+use smithay::desktop::{WindowSurfaceType, layer_map_for_output, utils::under_from_surface_tree};
+use smithay::input::keyboard::{FilterResult, Keycode, keysyms};
+use smithay::input::pointer::{ButtonEvent, MotionEvent};
+use smithay::input::touch::{DownEvent, MotionEvent as TouchMotionEvent, UpEvent};
+use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::protocol::{wl_surface::WlSurface, wl_touch::WlTouch};
+use smithay::utils::{Logical, Point, SERIAL_COUNTER};
+use smithay::wayland::shell::wlr_layer::Layer;
+
+use super::{Grab, State, scene};
+use crate::definition::{Layout, Part};
+use crate::policy::{EDGE_SWITCHER, Rect, TITLE_BAR, WindowId};
+
+/// Linux evdev codes this module acts on.
+pub const BTN_LEFT: u32 = 0x110;
+pub const KEY_TAB: u32 = 15;
+pub const KEY_LEFTALT: u32 = 56;
+pub const KEY_LEFTMETA: u32 = 125;
+pub const KEY_G: u32 = 34;
+/// The gamepad's Guide (home) button.
+pub const BTN_MODE: u32 = 0x13c;
+pub const BTN_TL: u32 = 0x136;
+pub const BTN_TR: u32 = 0x137;
+pub const BTN_DPAD_LEFT: u32 = 0x222;
+pub const BTN_DPAD_RIGHT: u32 = 0x223;
+
+/// How far (logical pixels) an edge swipe must travel to switch apps.
+pub const SWIPE_DISTANCE: f64 = 80.0;
+/// The corner of a floating window that resizes it when dragged.
+const RESIZE_CORNER: i32 = 16;
+/// Smallest size a drag can resize a window to.
+const MIN_SIZE: u32 = 64;
+
+/// One input event; positions are in output (logical) coordinates, codes are evdev's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InputEvent {
+    Key {
+        code: u32,
+        pressed: bool,
+    },
+    PointerMotion {
+        x: f64,
+        y: f64,
+    },
+    PointerButton {
+        button: u32,
+        pressed: bool,
+    },
+    TouchDown {
+        slot: i32,
+        x: f64,
+        y: f64,
+    },
+    TouchMotion {
+        slot: i32,
+        x: f64,
+        y: f64,
+    },
+    TouchUp {
+        slot: i32,
+    },
+    /// The host window lost focus: release every key still held (no stuck keys).
+    FocusLost,
+}
+
+impl InputEvent {
+    /// The same event with positions divided by `scale` (physical to logical pixels).
+    pub fn scaled(self, scale: f64) -> Self {
+        match self {
+            Self::PointerMotion { x, y } => Self::PointerMotion {
+                x: x / scale,
+                y: y / scale,
+            },
+            Self::TouchDown { slot, x, y } => Self::TouchDown {
+                slot,
+                x: x / scale,
+                y: y / scale,
+            },
+            Self::TouchMotion { slot, x, y } => Self::TouchMotion {
+                slot,
+                x: x / scale,
+                y: y / scale,
+            },
+            other => other,
+        }
+    }
+}
+
+/// What a press landed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    TitleBar(WindowId),
+    Corner(WindowId),
+    Window(WindowId),
+    Nothing,
+}
+
+enum Binding {
+    CycleFocus,
+    ToggleOverlay,
+}
+
+fn contains(r: &Rect, x: f64, y: f64) -> bool {
+    x >= r.x as f64
+        && y >= r.y as f64
+        && x < r.x as f64 + r.width as f64
+        && y < r.y as f64 + r.height as f64
+}
+
+impl State {
+    pub(super) fn input(&mut self, event: InputEvent) {
+        match event {
+            InputEvent::Key { code, pressed } => self.key(code, pressed),
+            InputEvent::PointerMotion { x, y } => self.pointer_motion(x, y),
+            InputEvent::PointerButton { button, pressed } => self.pointer_button(button, pressed),
+            InputEvent::TouchDown { slot, x, y } => self.touch_down(slot, x, y),
+            InputEvent::TouchMotion { slot, x, y } => self.touch_motion(slot, x, y),
+            InputEvent::TouchUp { slot } => self.touch_up(slot),
+            InputEvent::FocusLost => self.release_keys(),
+        }
+    }
+
+    fn key(&mut self, code: u32, pressed: bool) {
+        if matches!(
+            code,
+            BTN_MODE | BTN_TL | BTN_TR | BTN_DPAD_LEFT | BTN_DPAD_RIGHT
+        ) {
+            if pressed {
+                self.gamepad(code);
+            }
+            return;
+        }
+        let Some(keyboard) = self.seat.get_keyboard() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = self.time_ms();
+        let state = if pressed {
+            KeyState::Pressed
+        } else {
+            KeyState::Released
+        };
+        let binding = keyboard.input(
+            self,
+            Keycode::new(code + 8),
+            state,
+            serial,
+            time,
+            |_, modifiers, keysym| {
+                if state != KeyState::Pressed {
+                    return FilterResult::Forward;
+                }
+                let sym = keysym.modified_sym().raw();
+                if modifiers.alt && (sym == keysyms::KEY_Tab || sym == keysyms::KEY_ISO_Left_Tab) {
+                    FilterResult::Intercept(Binding::CycleFocus)
+                } else if modifiers.logo && (sym == keysyms::KEY_g || sym == keysyms::KEY_G) {
+                    FilterResult::Intercept(Binding::ToggleOverlay)
+                } else {
+                    FilterResult::Forward
+                }
+            },
+        );
+        match binding {
+            Some(Binding::CycleFocus) => {
+                self.shell.cycle_focus();
+                self.send_configures();
+            }
+            Some(Binding::ToggleOverlay) => self.toggle_overlay(),
+            None => {}
+        }
+    }
+
+    /// Gamepad buttons: Guide toggles the overlay; the d-pad and shoulders switch apps
+    /// in shells that show one app at a time.
+    fn gamepad(&mut self, code: u32) {
+        match code {
+            BTN_MODE => self.toggle_overlay(),
+            _ if self.shell.active().layout == Layout::FocusedFullscreen => {
+                self.shell.cycle_focus();
+                self.send_configures();
+            }
+            _ => {}
+        }
+    }
+
+    fn toggle_overlay(&mut self) {
+        if self.shell.active().has(Part::OverlayBar) {
+            self.shell.toggle_overlay();
+            self.dirty = true;
+        }
+    }
+
+    /// Releases every key a client still sees as held.
+    fn release_keys(&mut self) {
+        self.grab = None;
+        let Some(keyboard) = self.seat.get_keyboard() else {
+            return;
+        };
+        for code in keyboard.pressed_keys() {
+            let serial = SERIAL_COUNTER.next_serial();
+            let time = self.time_ms();
+            keyboard.input::<(), _>(self, code, KeyState::Released, serial, time, |_, _, _| {
+                FilterResult::Forward
+            });
+        }
+    }
+
+    /// What is at (x, y), from the top: windows (title bar, resize corner, body).
+    fn hit(&self, x: f64, y: f64) -> Hit {
+        let floating = self.shell.active().layout == Layout::Floating;
+        let bars = self.shell.active().has(Part::TitleBars);
+        for view in self.shell.windows().iter().rev() {
+            let g = view.geometry;
+            if bars {
+                let bar = Rect {
+                    x: g.x,
+                    y: g.y - TITLE_BAR as i32,
+                    width: g.width,
+                    height: TITLE_BAR,
+                };
+                if contains(&bar, x, y) {
+                    return Hit::TitleBar(view.id);
+                }
+            }
+            if contains(&g, x, y) {
+                let right = (g.x + g.width as i32) as f64;
+                let bottom = (g.y + g.height as i32) as f64;
+                if floating
+                    && right - x <= RESIZE_CORNER as f64
+                    && bottom - y <= RESIZE_CORNER as f64
+                {
+                    return Hit::Corner(view.id);
+                }
+                return Hit::Window(view.id);
+            }
+        }
+        Hit::Nothing
+    }
+
+    /// The client surface under (x, y) and its origin, from the top: top and overlay
+    /// layers, windows with their popups, bottom and background layers.
+    fn surface_under(&self, x: f64, y: f64) -> Option<(WlSurface, Point<f64, Logical>)> {
+        let point: Point<f64, Logical> = (x, y).into();
+        let under = |surface: &WlSurface, origin: (i32, i32)| {
+            under_from_surface_tree(surface, point, origin, WindowSurfaceType::ALL)
+                .map(|(s, at)| (s, at.to_f64()))
+        };
+        let layers = |which: &[Layer]| {
+            let map = layer_map_for_output(&self.output);
+            for layer in which {
+                for l in map.layers_on(*layer).rev() {
+                    if let Some(g) = map.layer_geometry(l) {
+                        if let Some(found) = under(l.wl_surface(), (g.loc.x, g.loc.y)) {
+                            return Some(found);
+                        }
+                    }
+                }
+            }
+            None
+        };
+        if let Some(found) = layers(&[Layer::Overlay, Layer::Top]) {
+            return Some(found);
+        }
+        for view in self.shell.windows().iter().rev() {
+            let Some(w) = self.windows.iter().find(|w| w.id == view.id) else {
+                continue;
+            };
+            let surface = w.toplevel.wl_surface();
+            let origin = scene::surface_origin(surface, view.geometry);
+            for (popup, at) in scene::popups(surface, origin).into_iter().rev() {
+                if let Some(found) = under(&popup, at) {
+                    return Some(found);
+                }
+            }
+            if let Some(found) = under(surface, origin) {
+                return Some(found);
+            }
+        }
+        layers(&[Layer::Bottom, Layer::Background])
+    }
+
+    fn pointer_motion(&mut self, x: f64, y: f64) {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        if let Some(grab) = self.grab {
+            let (window, start, origin, resize) = match grab {
+                Grab::Move {
+                    window,
+                    start,
+                    origin,
+                } => (window, start, origin, false),
+                Grab::Resize {
+                    window,
+                    start,
+                    origin,
+                } => (window, start, origin, true),
+            };
+            let (dx, dy) = ((x - start.0) as i32, (y - start.1) as i32);
+            let rect = if resize {
+                Rect {
+                    width: (origin.width as i32 + dx).max(MIN_SIZE as i32) as u32,
+                    height: (origin.height as i32 + dy).max(MIN_SIZE as i32) as u32,
+                    ..origin
+                }
+            } else {
+                Rect {
+                    x: origin.x + dx,
+                    y: origin.y + dy,
+                    ..origin
+                }
+            };
+            self.shell.move_resize(window, rect);
+            self.send_configures();
+        }
+        let focus = if self.grab.is_some() {
+            None
+        } else {
+            self.surface_under(x, y)
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = self.time_ms();
+        pointer.motion(
+            self,
+            focus,
+            &MotionEvent {
+                location: (x, y).into(),
+                serial,
+                time,
+            },
+        );
+        pointer.frame(self);
+    }
+
+    fn pointer_button(&mut self, button: u32, pressed: bool) {
+        let Some(pointer) = self.seat.get_pointer() else {
+            return;
+        };
+        if !pressed && self.grab.take().is_some() {
+            return;
+        }
+        if pressed {
+            let at = pointer.current_location();
+            let hit = self.hit(at.x, at.y);
+            match hit {
+                Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) => {
+                    if self.shell.focused() != Some(id) {
+                        self.shell.focus(id);
+                        self.send_configures();
+                    }
+                }
+                Hit::Nothing => {}
+            }
+            let origin = self
+                .shell
+                .windows()
+                .into_iter()
+                .find(|v| matches!(hit, Hit::TitleBar(id) | Hit::Corner(id) if id == v.id))
+                .map(|v| v.geometry);
+            if let (Some(origin), true) = (origin, button == BTN_LEFT) {
+                let start = (at.x, at.y);
+                self.grab = Some(match hit {
+                    Hit::TitleBar(window) => Grab::Move {
+                        window,
+                        start,
+                        origin,
+                    },
+                    Hit::Corner(window) => Grab::Resize {
+                        window,
+                        start,
+                        origin,
+                    },
+                    _ => unreachable!("origin is only found for title bars and corners"),
+                });
+                return;
+            }
+        }
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = self.time_ms();
+        pointer.button(
+            self,
+            &ButtonEvent {
+                serial,
+                time,
+                button,
+                state: if pressed {
+                    ButtonState::Pressed
+                } else {
+                    ButtonState::Released
+                },
+            },
+        );
+        pointer.frame(self);
+    }
+
+    /// Whether the client owning `surface` asked for wl_touch. smithay does not say, so
+    /// its object ids are looked up (clients number their objects from 1, densely).
+    fn client_has_touch(&self, surface: &WlSurface) -> bool {
+        let Ok(client) = self.display.get_client(surface.id()) else {
+            return false;
+        };
+        let highest = surface.id().protocol_id() + 256;
+        (1..=highest).any(|id| {
+            client
+                .object_from_protocol_id::<WlTouch>(&self.display, id)
+                .is_ok()
+        })
+    }
+
+    fn touch_down(&mut self, slot: i32, x: f64, y: f64) {
+        if self.shell.active().has(Part::EdgeSwitcher) && x < EDGE_SWITCHER as f64 {
+            self.swipe = Some((slot, x));
+            return;
+        }
+        if let Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = self.hit(x, y) {
+            if self.shell.focused() != Some(id) {
+                self.shell.focus(id);
+                self.send_configures();
+            }
+        }
+        let focus = self.surface_under(x, y);
+        let touch_client = focus
+            .as_ref()
+            .is_some_and(|(s, _)| self.client_has_touch(s));
+        if !touch_client {
+            // Pointer emulation for apps without touch support.
+            if self.emulated.is_none() {
+                self.emulated = Some(slot);
+                self.pointer_motion(x, y);
+                self.pointer_button(BTN_LEFT, true);
+            }
+            return;
+        }
+        let Some(touch) = self.seat.get_touch() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = self.time_ms();
+        touch.down(
+            self,
+            focus,
+            &DownEvent {
+                slot: TouchSlot::from(Some(slot as u32)),
+                location: (x, y).into(),
+                serial,
+                time,
+            },
+        );
+        touch.frame(self);
+    }
+
+    fn touch_motion(&mut self, slot: i32, x: f64, y: f64) {
+        if let Some((swiping, start)) = self.swipe {
+            if swiping == slot && x - start >= SWIPE_DISTANCE {
+                // Switched once; the rest of this swipe does nothing.
+                self.swipe = Some((slot, f64::INFINITY));
+                self.shell.cycle_focus();
+                self.send_configures();
+            }
+            return;
+        }
+        if self.emulated == Some(slot) {
+            self.pointer_motion(x, y);
+            return;
+        }
+        let Some(touch) = self.seat.get_touch() else {
+            return;
+        };
+        let focus = self.surface_under(x, y);
+        let time = self.time_ms();
+        touch.motion(
+            self,
+            focus,
+            &TouchMotionEvent {
+                slot: TouchSlot::from(Some(slot as u32)),
+                location: (x, y).into(),
+                time,
+            },
+        );
+        touch.frame(self);
+    }
+
+    fn touch_up(&mut self, slot: i32) {
+        if self.swipe.is_some_and(|(s, _)| s == slot) {
+            self.swipe = None;
+            return;
+        }
+        if self.emulated == Some(slot) {
+            self.emulated = None;
+            self.pointer_button(BTN_LEFT, false);
+            return;
+        }
+        let Some(touch) = self.seat.get_touch() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        let time = self.time_ms();
+        touch.up(
+            self,
+            &UpEvent {
+                slot: TouchSlot::from(Some(slot as u32)),
+                serial,
+                time,
+            },
+        );
+        touch.frame(self);
+    }
+}

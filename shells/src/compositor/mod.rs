@@ -1,0 +1,673 @@
+//! The Wayland side (smithay): a compositor whose clients' toplevels become windows of the
+//! shell policy. It speaks the protocols in `handlers`, uploads client buffers and renders
+//! frames through `render` (wgpu), turns input (`input`) into focus changes, grabs and
+//! events for clients, and paces frame callbacks (unfocused windows in the gaming shell
+//! get fewer). Its output is offscreen (headless) or a window on the user's desktop
+//! (`nested`).
+//!
+//! This is the one module of the crate that knows smithay; `policy` never does.
+
+#![allow(unsafe_code)] // smithay's display dispatch and shm mappings are unsafe at the edge.
+
+mod handlers;
+pub mod input;
+mod nested;
+mod scene;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use smithay::desktop::{PopupManager, layer_map_for_output};
+use smithay::input::{Seat, SeatState};
+use smithay::output::{Mode, Output, PhysicalProperties, Scale, Subpixel};
+use smithay::reexports::calloop::channel::{Channel, Event as ChannelEvent};
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
+use smithay::reexports::calloop::{EventLoop, Interest, Mode as CMode, PostAction};
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::{Display, DisplayHandle};
+use smithay::utils::Transform;
+use smithay::wayland::compositor::{CompositorState, get_parent};
+use smithay::wayland::output::OutputManagerState;
+use smithay::wayland::presentation::{PresentationFeedbackCallback, PresentationState, Refresh};
+use smithay::wayland::selection::data_device::DataDeviceState;
+use smithay::wayland::shell::wlr_layer::WlrLayerShellState;
+use smithay::wayland::shell::xdg::decoration::XdgDecorationState;
+use smithay::wayland::shell::xdg::{ToplevelSurface, XdgShellState};
+use smithay::wayland::shm::ShmState;
+use smithay::wayland::socket::ListeningSocketSource;
+use smithay::wayland::viewporter::ViewporterState;
+
+pub use input::InputEvent;
+
+use crate::definition::ShellDef;
+use crate::policy::{Rect, Shell, States, WindowId};
+use crate::render::{RenderError, Renderer};
+
+/// One frame at 60 Hz.
+const FRAME: Duration = Duration::from_micros(16_667);
+
+/// What a controller (the D-Bus service, a test) asks of a running compositor.
+#[derive(Debug)]
+pub enum Command {
+    Swap(ShellDef, mpsc::Sender<()>),
+    Windows(mpsc::Sender<Vec<WindowInfo>>),
+    /// Renders the current scene and writes it as PNG.
+    Screenshot(PathBuf, mpsc::Sender<Result<(), String>>),
+    /// Input as if it came from a device (tests, remote control).
+    Input(InputEvent),
+    Stop,
+}
+
+/// A window as the controller sees it: policy plus what its client did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowInfo {
+    pub id: WindowId,
+    pub app_id: String,
+    pub title: String,
+    /// Where the shell shows the window (output coordinates).
+    pub geometry: Rect,
+    pub focused: bool,
+    /// The last configure sent: size and states.
+    pub configured: (u32, u32, States),
+    /// Size of the last committed buffer, if any.
+    pub buffer: Option<(i32, i32)>,
+    /// Frame callbacks sent so far.
+    pub frames: u64,
+}
+
+/// Where frames go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An offscreen target of this many logical pixels.
+    Headless { width: u32, height: u32 },
+    /// A window of this initial size in the user's X11 or Wayland session.
+    Nested { width: u32, height: u32 },
+}
+
+/// How to run a compositor.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Wayland socket name, created in XDG_RUNTIME_DIR.
+    pub socket: String,
+    pub shell: ShellDef,
+    pub backend: Backend,
+    /// Integer output scale (HiDPI); 1 for most outputs.
+    pub scale: u32,
+}
+
+/// Why the compositor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CompositorError {
+    #[error("cannot create the Wayland display: {0}")]
+    Display(String),
+    #[error(
+        "cannot listen on Wayland socket `{name}`: {message} (is XDG_RUNTIME_DIR set and writable, and is no other compositor using that name?)"
+    )]
+    Socket { name: String, message: String },
+    #[error("event loop: {0}")]
+    EventLoop(String),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(
+        "cannot open a window on the desktop: {0} (the nested backend needs DISPLAY or WAYLAND_DISPLAY; use --headless WxH without one)"
+    )]
+    Host(String),
+}
+
+/// Per-client data smithay needs.
+#[derive(Default)]
+struct ClientState {
+    compositor_state: smithay::wayland::compositor::CompositorClientState,
+}
+
+impl smithay::reexports::wayland_server::backend::ClientData for ClientState {
+    fn initialized(&self, _: smithay::reexports::wayland_server::backend::ClientId) {}
+    fn disconnected(
+        &self,
+        _: smithay::reexports::wayland_server::backend::ClientId,
+        _: smithay::reexports::wayland_server::backend::DisconnectReason,
+    ) {
+    }
+}
+
+/// A toplevel and what the compositor knows of it beyond the policy.
+struct Tracked {
+    toplevel: ToplevelSurface,
+    id: WindowId,
+    configured: (u32, u32, States),
+    buffer: Option<(i32, i32)>,
+    frames: u64,
+}
+
+/// Where the renderer draws.
+enum Target {
+    Offscreen(wgpu::Texture),
+    Window {
+        host: Box<nested::Host>,
+        surface: wgpu::Surface<'static>,
+        config: wgpu::SurfaceConfiguration,
+    },
+}
+
+/// A pointer drag the compositor handles itself (title bar move, corner resize).
+#[derive(Debug, Clone, Copy)]
+enum Grab {
+    Move {
+        window: WindowId,
+        start: (f64, f64),
+        origin: Rect,
+    },
+    Resize {
+        window: WindowId,
+        start: (f64, f64),
+        origin: Rect,
+    },
+}
+
+pub(crate) struct State {
+    display: DisplayHandle,
+    compositor_state: CompositorState,
+    shm_state: ShmState,
+    xdg_shell_state: XdgShellState,
+    _xdg_decoration_state: XdgDecorationState,
+    layer_shell_state: WlrLayerShellState,
+    data_device_state: DataDeviceState,
+    _viewporter_state: ViewporterState,
+    _presentation_state: PresentationState,
+    seat_state: SeatState<State>,
+    seat: Seat<State>,
+    _output_manager: OutputManagerState,
+    output: Output,
+    popups: PopupManager,
+    shell: Shell,
+    windows: Vec<Tracked>,
+    renderer: Renderer,
+    target: Target,
+    /// Output size in logical pixels, and the integer scale to physical ones.
+    size: (u32, u32),
+    scale: u32,
+    /// Something changed since the last frame was drawn.
+    dirty: bool,
+    /// Frame callbacks waiting for the next frame, per surface.
+    pending_frames: HashMap<WlSurface, Vec<WlCallback>>,
+    /// Presentation feedback waiting for the next frame.
+    pending_feedback: Vec<PresentationFeedbackCallback>,
+    grab: Option<Grab>,
+    /// Touch slot that started on the edge switcher, and where.
+    swipe: Option<(i32, f64)>,
+    /// Touch slots emulated as the pointer (clients without wl_touch).
+    emulated: Option<i32>,
+    next_key: u64,
+    started: Instant,
+    frame: u64,
+    stop: bool,
+}
+
+fn xdg_states(
+    states: &States,
+) -> Vec<smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State> {
+    use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State as S;
+    let mut out = Vec::new();
+    if states.activated {
+        out.push(S::Activated);
+    }
+    if states.maximized {
+        out.push(S::Maximized);
+    }
+    if states.fullscreen {
+        out.push(S::Fullscreen);
+    }
+    out
+}
+
+impl State {
+    /// Sends every configure the policy asks for, and moves keyboard focus with the
+    /// policy's focus.
+    fn send_configures(&mut self) {
+        for (id, width, height, states) in self.shell.take_configures() {
+            let Some(w) = self.windows.iter_mut().find(|w| w.id == id) else {
+                continue;
+            };
+            w.toplevel.with_pending_state(|s| {
+                s.size = Some((width as i32, height as i32).into());
+                s.states = Default::default();
+                for st in xdg_states(&states) {
+                    s.states.set(st);
+                }
+            });
+            if w.toplevel.is_initial_configure_sent() {
+                w.toplevel.send_pending_configure();
+            }
+            w.configured = (width, height, states);
+        }
+        self.sync_keyboard_focus();
+        self.dirty = true;
+    }
+
+    /// Gives the keyboard to the window the policy focused.
+    fn sync_keyboard_focus(&mut self) {
+        let focused = self.shell.focused().and_then(|id| {
+            self.windows
+                .iter()
+                .find(|w| w.id == id)
+                .map(|w| w.toplevel.wl_surface().clone())
+        });
+        let Some(keyboard) = self.seat.get_keyboard() else {
+            return;
+        };
+        if keyboard.current_focus() != focused {
+            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+            keyboard.set_focus(self, focused, serial);
+        }
+    }
+
+    fn window_for(&mut self, surface: &WlSurface) -> Option<&mut Tracked> {
+        self.windows
+            .iter_mut()
+            .find(|w| w.toplevel.wl_surface() == surface)
+    }
+
+    fn time_ms(&self) -> u32 {
+        self.started.elapsed().as_millis() as u32
+    }
+
+    /// One frame: render if anything changed, then frame callbacks for every surface that
+    /// runs at full rate this frame, and presentation feedback.
+    fn frame(&mut self) {
+        self.frame += 1;
+        if self.dirty {
+            self.dirty = false;
+            if let Err(e) = self.render() {
+                tracing::warn!("frame not drawn: {e}");
+            }
+        }
+        let now = self.time_ms();
+        let views = self.shell.windows();
+        let throttled: Vec<WlSurface> = self
+            .windows
+            .iter()
+            .filter(|w| {
+                views
+                    .iter()
+                    .find(|v| v.id == w.id)
+                    .is_some_and(|v| v.states.throttled)
+            })
+            .map(|w| w.toplevel.wl_surface().clone())
+            .collect();
+        let slow_frame = self.frame % 4 != 0;
+        let surfaces: Vec<WlSurface> = self.pending_frames.keys().cloned().collect();
+        for surface in surfaces {
+            if slow_frame && throttled.contains(&root_of(&surface)) {
+                continue;
+            }
+            if let Some(callbacks) = self.pending_frames.remove(&surface) {
+                let root = root_of(&surface);
+                for cb in callbacks {
+                    cb.done(now);
+                    if let Some(w) = self.window_for(&root) {
+                        w.frames += 1;
+                    }
+                }
+            }
+        }
+        let clock = rustix_clock();
+        for feedback in self.pending_feedback.drain(..) {
+            feedback.presented(
+                &self.output,
+                clock,
+                Refresh::fixed(FRAME),
+                self.frame,
+                wp_presentation_feedback::Kind::empty(),
+            );
+        }
+    }
+
+    /// Draws the scene onto the backend's target.
+    fn render(&mut self) -> Result<(), RenderError> {
+        let draws = scene::draws(self);
+        match &mut self.target {
+            Target::Offscreen(texture) => {
+                self.renderer
+                    .render(texture, scene::BACKGROUND, self.scale as f32, &draws);
+            }
+            Target::Window {
+                surface, config, ..
+            } => match surface.get_current_texture() {
+                wgpu::CurrentSurfaceTexture::Success(frame)
+                | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+                    self.renderer.render(
+                        &frame.texture,
+                        scene::BACKGROUND,
+                        self.scale as f32,
+                        &draws,
+                    );
+                    self.renderer.present(frame);
+                }
+                other => {
+                    tracing::debug!("surface not ready ({other:?}); reconfiguring");
+                    surface.configure(self.renderer.device(), config);
+                    self.dirty = true;
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Renders the scene offscreen and writes it to `path` as PNG.
+    fn screenshot(&mut self, path: &std::path::Path) -> Result<(), RenderError> {
+        let draws = scene::draws(self);
+        let texture = self
+            .renderer
+            .offscreen(self.size.0 * self.scale, self.size.1 * self.scale);
+        self.renderer
+            .render(&texture, scene::BACKGROUND, self.scale as f32, &draws);
+        self.renderer.read(&texture)?.write_png(path)
+    }
+
+    /// The output changed size (the nested window was resized).
+    fn resize(&mut self, physical: (u32, u32)) {
+        let size = (
+            (physical.0 / self.scale).max(1),
+            (physical.1 / self.scale).max(1),
+        );
+        if size == self.size {
+            return;
+        }
+        self.size = size;
+        let mode = Mode {
+            size: (
+                size.0 as i32 * self.scale as i32,
+                size.1 as i32 * self.scale as i32,
+            )
+                .into(),
+            refresh: 60_000,
+        };
+        self.output
+            .change_current_state(Some(mode), None, None, None);
+        self.output.set_preferred(mode);
+        if let Target::Window {
+            surface, config, ..
+        } = &mut self.target
+        {
+            config.width = physical.0.max(1);
+            config.height = physical.1.max(1);
+            surface.configure(self.renderer.device(), config);
+        }
+        if let Target::Offscreen(_) = self.target {
+            self.target = Target::Offscreen(
+                self.renderer
+                    .offscreen(size.0 * self.scale, size.1 * self.scale),
+            );
+        }
+        layer_map_for_output(&self.output).arrange();
+        self.shell.set_output(size.0, size.1);
+        self.send_configures();
+    }
+
+    fn info(&self) -> Vec<WindowInfo> {
+        let views = self.shell.windows();
+        let focused = self.shell.focused();
+        self.windows
+            .iter()
+            .filter_map(|w| {
+                let v = views.iter().find(|v| v.id == w.id)?;
+                Some(WindowInfo {
+                    id: w.id,
+                    app_id: v.app_id.clone(),
+                    title: v.title.clone(),
+                    geometry: v.geometry,
+                    focused: focused == Some(w.id),
+                    configured: w.configured,
+                    buffer: w.buffer,
+                    frames: w.frames,
+                })
+            })
+            .collect()
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Swap(def, done) => {
+                // One step: the policy re-lays out every window before anything is drawn.
+                self.shell.swap(def);
+                self.send_configures();
+                let _ = done.send(());
+            }
+            Command::Windows(reply) => {
+                let _ = reply.send(self.info());
+            }
+            Command::Screenshot(path, reply) => {
+                let _ = reply.send(self.screenshot(&path).map_err(|e| e.to_string()));
+            }
+            Command::Input(event) => self.input(event),
+            Command::Stop => self.stop = true,
+        }
+    }
+}
+
+/// The toplevel (or layer, or popup root) surface a subsurface belongs to.
+fn root_of(surface: &WlSurface) -> WlSurface {
+    let mut root = surface.clone();
+    while let Some(parent) = get_parent(&root) {
+        root = parent;
+    }
+    root
+}
+
+/// CLOCK_MONOTONIC now, the clock presentation feedback reports in.
+fn rustix_clock() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Runs a headless compositor on socket `socket` (in XDG_RUNTIME_DIR) until a `Stop`
+/// command, with `def` as the active shell on an output of `width` x `height`.
+pub fn run_headless(
+    socket: &str,
+    def: ShellDef,
+    width: u32,
+    height: u32,
+    commands: Channel<Command>,
+) -> Result<(), CompositorError> {
+    run(
+        Options {
+            socket: socket.into(),
+            shell: def,
+            backend: Backend::Headless { width, height },
+            scale: 1,
+        },
+        commands,
+    )
+}
+
+/// Runs a compositor until a `Stop` command (or the nested window is closed).
+pub fn run(options: Options, commands: Channel<Command>) -> Result<(), CompositorError> {
+    run_with(options, commands, || {})
+}
+
+/// Like `run`; `ready` is called once clients can connect (to start apps).
+pub fn run_with(
+    options: Options,
+    commands: Channel<Command>,
+    ready: impl FnOnce(),
+) -> Result<(), CompositorError> {
+    let scale = options.scale.max(1);
+    let (renderer, target, size) = match options.backend {
+        Backend::Headless { width, height } => {
+            let renderer = Renderer::new()?;
+            let texture = renderer.offscreen(width * scale, height * scale);
+            (renderer, Target::Offscreen(texture), (width, height))
+        }
+        Backend::Nested { width, height } => {
+            let host = nested::Host::open(width * scale, height * scale, &options.socket)?;
+            let instance =
+                wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
+                    Box::new(host.display_handle()),
+                ));
+            let surface = instance
+                .create_surface(host.window())
+                .map_err(|e| CompositorError::Host(e.to_string()))?;
+            let renderer = Renderer::with_instance(instance, Some(&surface))?;
+            let physical = host.size();
+            let config = nested::surface_config(&renderer, &surface, physical);
+            surface.configure(renderer.device(), &config);
+            let size = ((physical.0 / scale).max(1), (physical.1 / scale).max(1));
+            (
+                renderer,
+                Target::Window {
+                    host: Box::new(host),
+                    surface,
+                    config,
+                },
+                size,
+            )
+        }
+    };
+    tracing::info!("rendering with {}", renderer.adapter_name());
+
+    let mut event_loop: EventLoop<State> =
+        EventLoop::try_new().map_err(|e| CompositorError::EventLoop(e.to_string()))?;
+    let display: Display<State> =
+        Display::new().map_err(|e| CompositorError::Display(e.to_string()))?;
+    let dh = display.handle();
+    let compositor_state = CompositorState::new::<State>(&dh);
+    let shm_state = ShmState::new::<State>(&dh, vec![]);
+    let xdg_shell_state = XdgShellState::new::<State>(&dh);
+    let xdg_decoration_state = XdgDecorationState::new::<State>(&dh);
+    let layer_shell_state = WlrLayerShellState::new::<State>(&dh);
+    let data_device_state = DataDeviceState::new::<State>(&dh);
+    let viewporter_state = ViewporterState::new::<State>(&dh);
+    let presentation_state =
+        PresentationState::new::<State>(&dh, rustix::time::ClockId::Monotonic as u32);
+    let mut seat_state = SeatState::new();
+    let mut seat: Seat<State> = seat_state.new_wl_seat(&dh, "seat0");
+    seat.add_keyboard(Default::default(), 400, 30)
+        .map_err(|e| CompositorError::EventLoop(format!("keyboard (xkb): {e}")))?;
+    seat.add_pointer();
+    seat.add_touch();
+    let output_manager = OutputManagerState::new_with_xdg_output::<State>(&dh);
+    let output = Output::new(
+        "compose-0".into(),
+        PhysicalProperties {
+            size: (0, 0).into(),
+            subpixel: Subpixel::Unknown,
+            make: "compose".into(),
+            model: match options.backend {
+                Backend::Headless { .. } => "headless".into(),
+                Backend::Nested { .. } => "nested".into(),
+            },
+        },
+    );
+    let _global = output.create_global::<State>(&dh);
+    let mode = Mode {
+        size: ((size.0 * scale) as i32, (size.1 * scale) as i32).into(),
+        refresh: 60_000,
+    };
+    output.change_current_state(
+        Some(mode),
+        Some(Transform::Normal),
+        Some(Scale::Integer(scale as i32)),
+        Some((0, 0).into()),
+    );
+    output.set_preferred(mode);
+
+    let listener =
+        ListeningSocketSource::with_name(&options.socket).map_err(|e| CompositorError::Socket {
+            name: options.socket.clone(),
+            message: e.to_string(),
+        })?;
+    let handle = event_loop.handle();
+    let source_error = |e: smithay::reexports::calloop::InsertError<_>| {
+        CompositorError::EventLoop(e.error.to_string())
+    };
+    handle
+        .insert_source(listener, |stream, _, state: &mut State| {
+            if let Err(e) = state
+                .display
+                .insert_client(stream, Arc::new(ClientState::default()))
+            {
+                tracing::warn!("cannot accept a Wayland client: {e}");
+            }
+        })
+        .map_err(source_error)?;
+    handle
+        .insert_source(
+            Generic::new(display, Interest::READ, CMode::Level),
+            |_, display, state| {
+                // SAFETY: the display lives in this source for as long as the event loop,
+                // and is never dropped while dispatching.
+                unsafe {
+                    if let Err(e) = display.get_mut().dispatch_clients(state) {
+                        tracing::warn!("dispatching Wayland clients failed: {e}");
+                    }
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
+    handle
+        .insert_source(Timer::from_duration(FRAME), |_, _, state| {
+            state.frame();
+            TimeoutAction::ToDuration(FRAME)
+        })
+        .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
+    handle
+        .insert_source(commands, |event, _, state| match event {
+            ChannelEvent::Msg(command) => state.command(command),
+            ChannelEvent::Closed => state.stop = true,
+        })
+        .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
+
+    let mut state = State {
+        display: dh,
+        compositor_state,
+        shm_state,
+        xdg_shell_state,
+        _xdg_decoration_state: xdg_decoration_state,
+        layer_shell_state,
+        data_device_state,
+        _viewporter_state: viewporter_state,
+        _presentation_state: presentation_state,
+        seat_state,
+        seat,
+        _output_manager: output_manager,
+        output,
+        popups: PopupManager::default(),
+        shell: Shell::new(options.shell, size.0, size.1),
+        windows: Vec::new(),
+        renderer,
+        target,
+        size,
+        scale,
+        dirty: true,
+        pending_frames: HashMap::new(),
+        pending_feedback: Vec::new(),
+        grab: None,
+        swipe: None,
+        emulated: None,
+        next_key: 1,
+        started: Instant::now(),
+        frame: 0,
+        stop: false,
+    };
+    ready();
+    while !state.stop {
+        let timeout = match state.target {
+            Target::Offscreen(_) => FRAME,
+            Target::Window { .. } => Duration::from_millis(4),
+        };
+        event_loop
+            .dispatch(Some(timeout), &mut state)
+            .map_err(|e| CompositorError::EventLoop(e.to_string()))?;
+        state.pump_host();
+        state.popups.cleanup();
+        let _ = state.display.flush_clients();
+    }
+    Ok(())
+}

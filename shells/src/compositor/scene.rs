@@ -1,0 +1,407 @@
+//! From Wayland surfaces to the renderer: each commit uploads the damaged part of a shm
+//! buffer into the surface's texture (then releases the buffer), and each frame lists
+//! what to draw, back to front: background and bottom layers, windows by stacking order
+//! (title bar, surface and subsurfaces, popups), shell chrome, top and overlay layers.
+
+#![allow(unsafe_code)] // reading a client's shm pool goes through a raw pointer.
+
+use std::sync::Mutex;
+
+use smithay::desktop::{PopupManager, layer_map_for_output};
+use smithay::reexports::wayland_server::protocol::{wl_shm, wl_surface::WlSurface};
+use smithay::wayland::compositor::{
+    BufferAssignment, Damage, SubsurfaceCachedState, SurfaceAttributes, SurfaceData,
+    TraversalAction, with_states, with_surface_tree_upward,
+};
+use smithay::wayland::presentation::PresentationFeedbackCachedState;
+use smithay::wayland::shell::wlr_layer::Layer;
+use smithay::wayland::shell::xdg::SurfaceCachedState;
+use smithay::wayland::shm::with_buffer_contents;
+use smithay::wayland::viewporter::ViewportCachedState;
+
+use super::State;
+use crate::policy::{Chrome, Rect};
+use crate::render::{Draw, Fill, Pixels, TextureKey};
+
+/// Behind every window: a dark grey.
+pub(super) const BACKGROUND: [f32; 4] = [0.11, 0.12, 0.14, 1.0];
+pub(super) const TITLE_FOCUSED: [f32; 4] = [0.23, 0.43, 0.65, 1.0];
+pub(super) const TITLE_UNFOCUSED: [f32; 4] = [0.33, 0.33, 0.35, 1.0];
+pub(super) const TASKBAR: [f32; 4] = [0.07, 0.07, 0.08, 1.0];
+pub(super) const TASK_FOCUSED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
+pub(super) const TASK: [f32; 4] = [0.20, 0.20, 0.22, 1.0];
+/// Black at 60 %, premultiplied.
+pub(super) const OVERLAY: [f32; 4] = [0.0, 0.0, 0.0, 0.6];
+pub(super) const KEYBOARD: [f32; 4] = [0.18, 0.18, 0.20, 1.0];
+/// White at 20 %, premultiplied.
+pub(super) const EDGE: [f32; 4] = [0.2, 0.2, 0.2, 0.2];
+
+/// What the renderer needs to know of one surface.
+#[derive(Debug, Default)]
+struct SurfaceView {
+    key: TextureKey,
+    /// Size on the output in logical pixels; `None` while no buffer is attached.
+    size: Option<(u32, u32)>,
+    /// The part of the buffer shown (viewporter crop), in texture coordinates.
+    source: [f32; 4],
+}
+
+fn view_key(state: &mut State, surface: &WlSurface) -> TextureKey {
+    with_states(surface, |s| {
+        s.data_map.insert_if_missing_threadsafe(|| {
+            let key = state.next_key;
+            state.next_key += 1;
+            Mutex::new(SurfaceView {
+                key,
+                size: None,
+                source: [0.0, 0.0, 1.0, 1.0],
+            })
+        });
+        s.data_map
+            .get::<Mutex<SurfaceView>>()
+            .and_then(|v| v.lock().ok().map(|v| v.key))
+            .unwrap_or(0)
+    })
+}
+
+/// Whether the commit being handled attached a new buffer.
+pub(super) fn has_new_buffer(surface: &WlSurface) -> bool {
+    with_states(surface, |s| {
+        matches!(
+            s.cached_state.get::<SurfaceAttributes>().current().buffer,
+            Some(BufferAssignment::NewBuffer(_))
+        )
+    })
+}
+
+/// Takes what a commit carries (buffer, damage, frame callbacks, presentation feedback),
+/// uploads the buffer and releases it. Returns the buffer's size if one was attached.
+pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32)> {
+    let key = view_key(state, surface);
+    let (assignment, damage, scale, viewport, callbacks, feedback) = with_states(surface, |s| {
+        let mut attributes = s.cached_state.get::<SurfaceAttributes>();
+        let a = attributes.current();
+        let taken = (
+            a.buffer.take(),
+            std::mem::take(&mut a.damage),
+            a.buffer_scale.max(1),
+            std::mem::take(&mut a.frame_callbacks),
+        );
+        let viewport = {
+            let mut v = s.cached_state.get::<ViewportCachedState>();
+            let v = v.current();
+            (v.src, v.dst)
+        };
+        let feedback = std::mem::take(
+            &mut s
+                .cached_state
+                .get::<PresentationFeedbackCachedState>()
+                .current()
+                .callbacks,
+        );
+        (taken.0, taken.1, taken.2, viewport, taken.3, feedback)
+    });
+    state
+        .pending_frames
+        .entry(surface.clone())
+        .or_default()
+        .extend(callbacks);
+    state.pending_feedback.extend(feedback);
+
+    let mut committed = None;
+    match assignment {
+        Some(BufferAssignment::NewBuffer(buffer)) => {
+            let renderer = &mut state.renderer;
+            let uploaded = with_buffer_contents(&buffer, |ptr, len, data| {
+                // SAFETY: smithay keeps the pool mapped for the duration of this callback;
+                // the slice does not outlive it. A client scribbling on its own buffer
+                // meanwhile can only tear its own pixels.
+                let pool = unsafe { std::slice::from_raw_parts(ptr, len) };
+                let pixels = Pixels {
+                    data: pool,
+                    offset: data.offset.max(0) as usize,
+                    width: data.width.max(0) as u32,
+                    height: data.height.max(0) as u32,
+                    stride: data.stride.max(0) as u32,
+                    opaque: data.format == wl_shm::Format::Xrgb8888,
+                };
+                let rects = buffer_damage(&damage, scale, viewport.0.is_some());
+                renderer.upload(key, pixels, &rects);
+                (data.width, data.height)
+            });
+            buffer.release();
+            match uploaded {
+                Ok((width, height)) => {
+                    committed = Some((width, height));
+                    set_view(surface, (width, height), scale, viewport);
+                }
+                Err(e) => tracing::debug!("not an shm buffer: {e:?}"),
+            }
+        }
+        Some(BufferAssignment::Removed) => {
+            state.renderer.forget(key);
+            with_states(surface, |s| {
+                if let Some(mut v) = s
+                    .data_map
+                    .get::<Mutex<SurfaceView>>()
+                    .and_then(|v| v.lock().ok())
+                {
+                    v.size = None;
+                }
+            });
+        }
+        None => {
+            // No new buffer, but the viewport may have changed.
+            let size = with_states(surface, |s| {
+                s.data_map
+                    .get::<Mutex<SurfaceView>>()
+                    .and_then(|v| v.lock().ok().and_then(|v| v.size))
+            });
+            if size.is_some() && viewport.0.is_some() | viewport.1.is_some() {
+                tracing::trace!("viewport changed without a new buffer; kept the old size");
+            }
+        }
+    }
+    committed
+}
+
+/// Damage in buffer coordinates; empty means "everything".
+fn buffer_damage(damage: &[Damage], scale: i32, cropped: bool) -> Vec<Rect> {
+    if cropped || damage.len() > 16 {
+        return Vec::new();
+    }
+    let rect = |x: i32, y: i32, w: i32, h: i32| Rect {
+        x: x.max(0),
+        y: y.max(0),
+        width: w.max(0) as u32,
+        height: h.max(0) as u32,
+    };
+    damage
+        .iter()
+        .map(|d| match d {
+            Damage::Buffer(r) => rect(r.loc.x, r.loc.y, r.size.w, r.size.h),
+            Damage::Surface(r) => rect(
+                r.loc.x.saturating_mul(scale),
+                r.loc.y.saturating_mul(scale),
+                r.size.w.saturating_mul(scale),
+                r.size.h.saturating_mul(scale),
+            ),
+        })
+        .collect()
+}
+
+type Viewport = (
+    Option<smithay::utils::Rectangle<f64, smithay::utils::Logical>>,
+    Option<smithay::utils::Size<i32, smithay::utils::Logical>>,
+);
+
+/// Records a surface's size on the output and its crop, from its buffer, scale and
+/// viewport.
+fn set_view(surface: &WlSurface, buffer: (i32, i32), scale: i32, viewport: Viewport) {
+    let logical = (
+        (buffer.0 / scale).max(1) as f64,
+        (buffer.1 / scale).max(1) as f64,
+    );
+    let (src, dst) = viewport;
+    let source = match src {
+        Some(r) => [
+            (r.loc.x / logical.0) as f32,
+            (r.loc.y / logical.1) as f32,
+            ((r.loc.x + r.size.w) / logical.0) as f32,
+            ((r.loc.y + r.size.h) / logical.1) as f32,
+        ],
+        None => [0.0, 0.0, 1.0, 1.0],
+    };
+    let size = match (dst, src) {
+        (Some(d), _) => (d.w.max(1) as u32, d.h.max(1) as u32),
+        (None, Some(r)) => (
+            r.size.w.round().max(1.0) as u32,
+            r.size.h.round().max(1.0) as u32,
+        ),
+        (None, None) => (logical.0 as u32, logical.1 as u32),
+    };
+    with_states(surface, |s| {
+        if let Some(mut v) = s
+            .data_map
+            .get::<Mutex<SurfaceView>>()
+            .and_then(|v| v.lock().ok())
+        {
+            v.size = Some(size);
+            v.source = source;
+        }
+    });
+}
+
+/// The surface is gone: so is its texture.
+pub(super) fn forget(state: &mut State, surface: &WlSurface) {
+    let key = with_states(surface, |s| {
+        s.data_map
+            .get::<Mutex<SurfaceView>>()
+            .and_then(|v| v.lock().ok().map(|v| v.key))
+    });
+    if let Some(key) = key {
+        state.renderer.forget(key);
+    }
+}
+
+/// Where a surface sits relative to its parent (subsurfaces) plus the parent's place.
+fn own_location(states: &SurfaceData, parent: (i32, i32)) -> (i32, i32) {
+    if states.role == Some("subsurface") {
+        let l = states
+            .cached_state
+            .get::<SubsurfaceCachedState>()
+            .current()
+            .location;
+        (parent.0 + l.x, parent.1 + l.y)
+    } else {
+        parent
+    }
+}
+
+/// Draws a surface and its subsurfaces, back to front, with the root at `origin`.
+pub(super) fn surface_tree(surface: &WlSurface, origin: (i32, i32), out: &mut Vec<Draw>) {
+    with_surface_tree_upward(
+        surface,
+        origin,
+        |_, states, parent| TraversalAction::DoChildren(own_location(states, *parent)),
+        |_, states, parent| {
+            let (x, y) = own_location(states, *parent);
+            let Some(view) = states.data_map.get::<Mutex<SurfaceView>>() else {
+                return;
+            };
+            let Ok(view) = view.lock() else {
+                return;
+            };
+            if let Some((width, height)) = view.size {
+                out.push(Draw {
+                    rect: Rect {
+                        x,
+                        y,
+                        width,
+                        height,
+                    },
+                    fill: Fill::Texture {
+                        key: view.key,
+                        source: view.source,
+                    },
+                });
+            }
+        },
+        |_, _, _| true,
+    );
+}
+
+/// The xdg window geometry's offset inside the surface (client-side shadows).
+pub(super) fn window_geometry_offset(surface: &WlSurface) -> (i32, i32) {
+    with_states(surface, |s| {
+        s.cached_state
+            .get::<SurfaceCachedState>()
+            .current()
+            .geometry
+            .map(|g| (g.loc.x, g.loc.y))
+            .unwrap_or((0, 0))
+    })
+}
+
+/// Where a toplevel's surface origin goes for the shell's `geometry`.
+pub(super) fn surface_origin(surface: &WlSurface, geometry: Rect) -> (i32, i32) {
+    let offset = window_geometry_offset(surface);
+    (geometry.x - offset.0, geometry.y - offset.1)
+}
+
+/// Popups of `surface` (whose origin is at `origin`), with their own origins.
+pub(super) fn popups(surface: &WlSurface, origin: (i32, i32)) -> Vec<(WlSurface, (i32, i32))> {
+    let geometry = window_geometry_offset(surface);
+    PopupManager::popups_for_surface(surface)
+        .map(|(popup, offset)| {
+            let own = popup.geometry().loc;
+            (
+                popup.wl_surface().clone(),
+                (
+                    origin.0 + geometry.0 + offset.x - own.x,
+                    origin.1 + geometry.1 + offset.y - own.y,
+                ),
+            )
+        })
+        .collect()
+}
+
+fn solid(rect: Rect, color: [f32; 4]) -> Draw {
+    Draw {
+        rect,
+        fill: Fill::Color(color),
+    }
+}
+
+/// Everything on the output this frame, back to front.
+pub(super) fn draws(state: &State) -> Vec<Draw> {
+    let mut out = Vec::new();
+    let layers = |out: &mut Vec<Draw>, which: &[Layer]| {
+        let map = layer_map_for_output(&state.output);
+        for layer in which {
+            for l in map.layers_on(*layer) {
+                if let Some(geometry) = map.layer_geometry(l) {
+                    let origin = (geometry.loc.x, geometry.loc.y);
+                    surface_tree(l.wl_surface(), origin, out);
+                    for (popup, at) in popups(l.wl_surface(), origin) {
+                        surface_tree(&popup, at, out);
+                    }
+                }
+            }
+        }
+    };
+    layers(&mut out, &[Layer::Background, Layer::Bottom]);
+    let chrome = state.shell.chrome();
+    for view in state.shell.windows() {
+        for c in &chrome {
+            if let Chrome::TitleBar {
+                window,
+                rect,
+                focused,
+            } = c
+            {
+                if *window == view.id {
+                    let color = if *focused {
+                        TITLE_FOCUSED
+                    } else {
+                        TITLE_UNFOCUSED
+                    };
+                    out.push(solid(*rect, color));
+                }
+            }
+        }
+        let Some(tracked) = state.windows.iter().find(|w| w.id == view.id) else {
+            continue;
+        };
+        let surface = tracked.toplevel.wl_surface();
+        let origin = surface_origin(surface, view.geometry);
+        surface_tree(surface, origin, &mut out);
+        for (popup, at) in popups(surface, origin) {
+            surface_tree(&popup, at, &mut out);
+        }
+    }
+    for c in &chrome {
+        match c {
+            Chrome::TitleBar { .. } => {}
+            Chrome::Taskbar { rect, entries } => {
+                out.push(solid(*rect, TASKBAR));
+                let n = entries.len().max(1) as u32;
+                let width = (rect.width / n).min(200).saturating_sub(8);
+                for (i, (_, _, focused)) in entries.iter().enumerate() {
+                    let entry = Rect {
+                        x: rect.x + 4 + i as i32 * (width as i32 + 8),
+                        y: rect.y + 4,
+                        width,
+                        height: rect.height.saturating_sub(8),
+                    };
+                    out.push(solid(entry, if *focused { TASK_FOCUSED } else { TASK }));
+                }
+            }
+            Chrome::OverlayBar { rect } => out.push(solid(*rect, OVERLAY)),
+            Chrome::Keyboard { rect } => out.push(solid(*rect, KEYBOARD)),
+            Chrome::EdgeSwitcher { rect } => out.push(solid(*rect, EDGE)),
+        }
+    }
+    layers(&mut out, &[Layer::Top, Layer::Overlay]);
+    out
+}
