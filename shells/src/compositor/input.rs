@@ -5,7 +5,7 @@
 //! with the keyboard. Touch reaches clients without wl_touch as an emulated pointer.
 
 use smithay::backend::input::{ButtonState, KeyState, TouchSlot};
-use smithay::desktop::{WindowSurfaceType, layer_map_for_output, utils::under_from_surface_tree};
+use smithay::desktop::layer_map_for_output;
 use smithay::input::keyboard::{FilterResult, Keycode, keysyms};
 use smithay::input::pointer::{ButtonEvent, MotionEvent};
 use smithay::input::touch::{DownEvent, MotionEvent as TouchMotionEvent, UpEvent};
@@ -247,10 +247,9 @@ impl State {
     /// The client surface under (x, y) and its origin, from the top: top and overlay
     /// layers, windows with their popups, bottom and background layers.
     fn surface_under(&self, x: f64, y: f64) -> Option<(WlSurface, Point<f64, Logical>)> {
-        let point: Point<f64, Logical> = (x, y).into();
         let under = |surface: &WlSurface, origin: (i32, i32)| {
-            under_from_surface_tree(surface, point, origin, WindowSurfaceType::ALL)
-                .map(|(s, at)| (s, at.to_f64()))
+            scene::surface_under(surface, (x, y), origin)
+                .map(|(s, at)| (s, Point::<f64, Logical>::from((at.0 as f64, at.1 as f64))))
         };
         let layers = |which: &[Layer]| {
             let map = layer_map_for_output(&self.output);

@@ -30,7 +30,7 @@ use smithay::reexports::calloop::{EventLoop, Interest, Mode as CMode, PostAction
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
-use smithay::reexports::wayland_server::{Display, DisplayHandle};
+use smithay::reexports::wayland_server::{Display, DisplayHandle, ListeningSocket};
 use smithay::utils::Transform;
 use smithay::wayland::compositor::{CompositorState, get_parent};
 use smithay::wayland::output::OutputManagerState;
@@ -40,10 +40,10 @@ use smithay::wayland::shell::wlr_layer::WlrLayerShellState;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationState;
 use smithay::wayland::shell::xdg::{ToplevelSurface, XdgShellState};
 use smithay::wayland::shm::ShmState;
-use smithay::wayland::socket::ListeningSocketSource;
 use smithay::wayland::viewporter::ViewporterState;
 
 pub use input::InputEvent;
+pub use scene::colors;
 
 use crate::definition::ShellDef;
 use crate::policy::{Rect, Shell, States, WindowId};
@@ -93,7 +93,7 @@ pub enum Backend {
 /// How to run a compositor.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Wayland socket name, created in XDG_RUNTIME_DIR.
+    /// Wayland socket name, created in XDG_RUNTIME_DIR, or a path (containing `/`).
     pub socket: String,
     pub shell: ShellDef,
     pub backend: Backend,
@@ -334,7 +334,7 @@ impl State {
         match &mut self.target {
             Target::Offscreen(texture) => {
                 self.renderer
-                    .render(texture, scene::BACKGROUND, self.scale as f32, &draws);
+                    .render(texture, colors::BACKGROUND, self.scale as f32, &draws);
             }
             Target::Window {
                 surface, config, ..
@@ -343,7 +343,7 @@ impl State {
                 | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
                     self.renderer.render(
                         &frame.texture,
-                        scene::BACKGROUND,
+                        colors::BACKGROUND,
                         self.scale as f32,
                         &draws,
                     );
@@ -366,7 +366,7 @@ impl State {
             .renderer
             .offscreen(self.size.0 * self.scale, self.size.1 * self.scale);
         self.renderer
-            .render(&texture, scene::BACKGROUND, self.scale as f32, &draws);
+            .render(&texture, colors::BACKGROUND, self.scale as f32, &draws);
         self.renderer.read(&texture)?.write_png(path)
     }
 
@@ -577,25 +577,33 @@ pub fn run_with(
     );
     output.set_preferred(mode);
 
-    let listener =
-        ListeningSocketSource::with_name(&options.socket).map_err(|e| CompositorError::Socket {
-            name: options.socket.clone(),
-            message: e.to_string(),
-        })?;
+    // A name is created in XDG_RUNTIME_DIR; a path (with a `/`) is used as it is.
+    let listener = if options.socket.contains('/') {
+        ListeningSocket::bind_absolute(PathBuf::from(&options.socket))
+    } else {
+        ListeningSocket::bind(&options.socket)
+    }
+    .map_err(|e| CompositorError::Socket {
+        name: options.socket.clone(),
+        message: e.to_string(),
+    })?;
     let handle = event_loop.handle();
-    let source_error = |e: smithay::reexports::calloop::InsertError<_>| {
-        CompositorError::EventLoop(e.error.to_string())
-    };
     handle
-        .insert_source(listener, |stream, _, state: &mut State| {
-            if let Err(e) = state
-                .display
-                .insert_client(stream, Arc::new(ClientState::default()))
-            {
-                tracing::warn!("cannot accept a Wayland client: {e}");
-            }
-        })
-        .map_err(source_error)?;
+        .insert_source(
+            Generic::new(listener, Interest::READ, CMode::Level),
+            |_, listener, state: &mut State| {
+                while let Some(stream) = listener.accept()? {
+                    if let Err(e) = state
+                        .display
+                        .insert_client(stream, Arc::new(ClientState::default()))
+                    {
+                        tracing::warn!("cannot accept a Wayland client: {e}");
+                    }
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
     handle
         .insert_source(
             Generic::new(display, Interest::READ, CMode::Level),

@@ -11,7 +11,7 @@ use smithay::desktop::{PopupManager, layer_map_for_output};
 use smithay::reexports::wayland_server::protocol::{wl_shm, wl_surface::WlSurface};
 use smithay::wayland::compositor::{
     BufferAssignment, Damage, SubsurfaceCachedState, SurfaceAttributes, SurfaceData,
-    TraversalAction, with_states, with_surface_tree_upward,
+    TraversalAction, with_states, with_surface_tree_downward, with_surface_tree_upward,
 };
 use smithay::wayland::presentation::PresentationFeedbackCachedState;
 use smithay::wayland::shell::wlr_layer::Layer;
@@ -23,18 +23,28 @@ use super::State;
 use crate::policy::{Chrome, Rect};
 use crate::render::{Draw, Fill, Pixels, TextureKey};
 
-/// Behind every window: a dark grey.
-pub(super) const BACKGROUND: [f32; 4] = [0.11, 0.12, 0.14, 1.0];
-pub(super) const TITLE_FOCUSED: [f32; 4] = [0.23, 0.43, 0.65, 1.0];
-pub(super) const TITLE_UNFOCUSED: [f32; 4] = [0.33, 0.33, 0.35, 1.0];
-pub(super) const TASKBAR: [f32; 4] = [0.07, 0.07, 0.08, 1.0];
-pub(super) const TASK_FOCUSED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
-pub(super) const TASK: [f32; 4] = [0.20, 0.20, 0.22, 1.0];
-/// Black at 60 %, premultiplied.
-pub(super) const OVERLAY: [f32; 4] = [0.0, 0.0, 0.0, 0.6];
-pub(super) const KEYBOARD: [f32; 4] = [0.18, 0.18, 0.20, 1.0];
-/// White at 20 %, premultiplied.
-pub(super) const EDGE: [f32; 4] = [0.2, 0.2, 0.2, 0.2];
+/// Colours of what the shell draws itself, premultiplied RGBA.
+pub mod colors {
+    /// Behind every window: a dark grey.
+    pub const BACKGROUND: [f32; 4] = [0.11, 0.12, 0.14, 1.0];
+    pub const TITLE_FOCUSED: [f32; 4] = [0.23, 0.43, 0.65, 1.0];
+    pub const TITLE_UNFOCUSED: [f32; 4] = [0.33, 0.33, 0.35, 1.0];
+    pub const TASKBAR: [f32; 4] = [0.07, 0.07, 0.08, 1.0];
+    pub const TASK_FOCUSED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
+    pub const TASK: [f32; 4] = [0.20, 0.20, 0.22, 1.0];
+    /// Black at 60 %.
+    pub const OVERLAY: [f32; 4] = [0.0, 0.0, 0.0, 0.6];
+    pub const KEYBOARD: [f32; 4] = [0.18, 0.18, 0.20, 1.0];
+    /// White at 20 %.
+    pub const EDGE: [f32; 4] = [0.2, 0.2, 0.2, 0.2];
+
+    /// The 8-bit RGBA a colour comes out as on an opaque frame.
+    pub fn rgba8(c: [f32; 4]) -> [u8; 4] {
+        c.map(|v| (v * 255.0).round() as u8)
+    }
+}
+
+use colors::*;
 
 /// What the renderer needs to know of one surface.
 #[derive(Debug, Default)]
@@ -289,6 +299,43 @@ pub(super) fn surface_tree(surface: &WlSurface, origin: (i32, i32), out: &mut Ve
         },
         |_, _, _| true,
     );
+}
+
+/// The topmost surface of the tree rooted at `origin` that covers `point`, and that
+/// surface's origin. Input regions are not consulted: a surface takes input wherever it
+/// has pixels.
+pub(super) fn surface_under(
+    surface: &WlSurface,
+    point: (f64, f64),
+    origin: (i32, i32),
+) -> Option<(WlSurface, (i32, i32))> {
+    let mut found = None;
+    with_surface_tree_downward(
+        surface,
+        origin,
+        |_, states, parent| TraversalAction::DoChildren(own_location(states, *parent)),
+        |s, states, parent| {
+            if found.is_some() {
+                return;
+            }
+            let (x, y) = own_location(states, *parent);
+            let size = states
+                .data_map
+                .get::<Mutex<SurfaceView>>()
+                .and_then(|v| v.lock().ok().and_then(|v| v.size));
+            if let Some((w, h)) = size {
+                let inside = point.0 >= x as f64
+                    && point.1 >= y as f64
+                    && point.0 < (x + w as i32) as f64
+                    && point.1 < (y + h as i32) as f64;
+                if inside {
+                    found = Some((s.clone(), (x, y)));
+                }
+            }
+        },
+        |_, _, _| true,
+    );
+    found
 }
 
 /// The xdg window geometry's offset inside the surface (client-side shadows).

@@ -107,7 +107,7 @@ pub struct Window {
     surface: Option<WlSurface>,
     xdg_surface: Option<XdgSurface>,
     toplevel: Option<XdgToplevel>,
-    frame_pending: bool,
+    pub frame_pending: bool,
     frame_done_at: Option<Instant>,
 }
 
@@ -284,6 +284,8 @@ impl Client {
         self.wait_until("the first configure", Duration::from_secs(10), |s| {
             s.windows[at].drawn.is_some()
         })?;
+        // The compositor has handled the commit once the round trip is back.
+        self.roundtrip()?;
         Ok(at)
     }
 
@@ -406,6 +408,7 @@ impl Client {
         self.wait_until("the popup's configure", Duration::from_secs(10), |s| {
             s.windows[index].drawn.is_some()
         })?;
+        self.roundtrip()?;
         Ok(index)
     }
 

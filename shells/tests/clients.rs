@@ -1,0 +1,659 @@
+//! The headless compositor with our own Wayland client (compose-testclient): configures
+//! each shell implies, live swaps with three clients connected, pixels from screenshots,
+//! input and shell bindings, subsurfaces and popups, and misbehaving clients.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use compose_shells::compositor::colors::{self, rgba8};
+use compose_shells::compositor::input::{
+    BTN_DPAD_RIGHT, BTN_LEFT, BTN_MODE, KEY_G, KEY_LEFTALT, KEY_LEFTMETA, KEY_TAB,
+};
+use compose_shells::compositor::{
+    Backend, Command, CompositorError, InputEvent, Options, WindowInfo, run,
+};
+use compose_shells::definition::builtin;
+use compose_shells::policy::{KEYBOARD_SHARE, TASKBAR, TITLE_BAR};
+use compose_shells::render::Image;
+use compose_testclient::{Client, ToplevelState};
+use smithay::reexports::calloop::channel::{Sender, channel};
+
+const RED: [u8; 4] = [255, 0, 0, 255];
+const GREEN: [u8; 4] = [0, 255, 0, 255];
+const BLUE: [u8; 4] = [0, 0, 255, 255];
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A compositor on its own thread, on a socket in a private folder.
+struct Compositor {
+    control: Sender<Command>,
+    thread: Option<JoinHandle<Result<(), CompositorError>>>,
+    dir: tempfile::TempDir,
+    size: (u32, u32),
+}
+
+impl Compositor {
+    fn start(shell: &str, width: u32, height: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("wayland-test");
+        let (control, commands) = channel();
+        let options = Options {
+            socket: socket.to_str().unwrap().into(),
+            shell: builtin().into_iter().find(|s| s.name == shell).unwrap(),
+            backend: Backend::Headless { width, height },
+            scale: 1,
+        };
+        let thread = std::thread::spawn(move || run(options, commands));
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(!thread.is_finished(), "the compositor stopped early");
+            assert!(start.elapsed() < WAIT, "no socket");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self {
+            control,
+            thread: Some(thread),
+            dir,
+            size: (width, height),
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(self.dir.path(), "wayland-test").unwrap()
+    }
+
+    fn client_without_touch(&self) -> Client {
+        Client::connect_with(self.dir.path(), "wayland-test", false).unwrap()
+    }
+
+    fn windows(&self) -> Vec<WindowInfo> {
+        let (reply, answer) = mpsc::channel();
+        self.control.send(Command::Windows(reply)).unwrap();
+        answer.recv_timeout(WAIT).expect("the compositor answers")
+    }
+
+    fn window(&self, app_id: &str) -> WindowInfo {
+        self.windows()
+            .into_iter()
+            .find(|w| w.app_id == app_id)
+            .unwrap_or_else(|| panic!("no window {app_id}: {:?}", self.windows()))
+    }
+
+    fn focused(&self) -> Option<String> {
+        self.windows()
+            .into_iter()
+            .find(|w| w.focused)
+            .map(|w| w.app_id)
+    }
+
+    fn swap(&self, name: &str) {
+        let def = builtin().into_iter().find(|s| s.name == name).unwrap();
+        let (done, ack) = mpsc::channel();
+        self.control.send(Command::Swap(def, done)).unwrap();
+        ack.recv_timeout(WAIT).unwrap();
+    }
+
+    fn input(&self, events: &[InputEvent]) {
+        for e in events {
+            self.control.send(Command::Input(*e)).unwrap();
+        }
+        // Round trip through the loop so every event was handled.
+        self.windows();
+    }
+
+    fn key(&self, code: u32) {
+        self.input(&[
+            InputEvent::Key {
+                code,
+                pressed: true,
+            },
+            InputEvent::Key {
+                code,
+                pressed: false,
+            },
+        ]);
+    }
+
+    fn click(&self, x: f64, y: f64) {
+        self.input(&[
+            InputEvent::PointerMotion { x, y },
+            InputEvent::PointerButton {
+                button: BTN_LEFT,
+                pressed: true,
+            },
+            InputEvent::PointerButton {
+                button: BTN_LEFT,
+                pressed: false,
+            },
+        ]);
+    }
+
+    fn screenshot(&self) -> Image {
+        let path: PathBuf = self.dir.path().join("shot.png");
+        let (reply, answer) = mpsc::channel();
+        self.control
+            .send(Command::Screenshot(path.clone(), reply))
+            .unwrap();
+        answer.recv_timeout(WAIT).unwrap().expect("screenshot");
+        let image = Image::read_png(&path).unwrap();
+        assert_eq!((image.width, image.height), self.size);
+        image
+    }
+}
+
+impl Drop for Compositor {
+    fn drop(&mut self) {
+        let _ = self.control.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            let result = thread.join().expect("the compositor thread did not panic");
+            if !std::thread::panicking() {
+                result.expect("the compositor ran without error");
+            }
+        }
+    }
+}
+
+fn center(w: &WindowInfo) -> (u32, u32) {
+    (
+        (w.geometry.x + w.geometry.width as i32 / 2) as u32,
+        (w.geometry.y + w.geometry.height as i32 / 2) as u32,
+    )
+}
+
+fn close_to(a: [u8; 4], b: [u8; 4]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 2)
+}
+
+#[track_caller]
+fn assert_pixel(image: &Image, at: (u32, u32), expected: [u8; 4], what: &str) {
+    let got = image.pixel(at.0, at.1);
+    assert!(
+        close_to(got, expected),
+        "{what}: pixel {at:?} is {got:?}, expected {expected:?}"
+    );
+}
+
+/// Lets every client handle what arrived.
+fn pump(clients: &mut [&mut Client]) {
+    for c in clients.iter_mut() {
+        c.dispatch_for(Duration::from_millis(20)).unwrap();
+    }
+}
+
+/// Waits until client `c`'s window 0 was configured as `check` wants.
+fn wait_configure(
+    c: &mut Client,
+    what: &str,
+    check: impl Fn(&compose_testclient::Configure) -> bool,
+) {
+    c.wait_until(what, WAIT, |s| {
+        s.windows[0].last_configure().is_some_and(&check) && s.windows[0].drawn.is_some()
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}; configures: {:?}",
+            c.state.windows[0].configures.last()
+        )
+    });
+    // The redraw for that configure has reached the compositor.
+    c.roundtrip().unwrap();
+}
+
+#[test]
+fn three_clients_keep_their_windows_through_desktop_gaming_tablet_desktop() {
+    let (w, h) = (1280, 720);
+    let comp = Compositor::start("desktop", w, h);
+    let mut clients: Vec<Client> = Vec::new();
+    for (i, color) in [RED, GREEN, BLUE].into_iter().enumerate() {
+        let mut c = comp.client();
+        c.toplevel(&format!("app{i}"), &format!("App {i}"), color)
+            .unwrap();
+        clients.push(c);
+    }
+    // Desktop: floating 800x480 windows, the newest focused, with title bars and a task bar.
+    for (i, c) in clients.iter_mut().enumerate() {
+        wait_configure(c, "a floating configure, activated only if newest", |k| {
+            k.width == 800
+                && k.height == 480
+                && !k.has(ToplevelState::Maximized)
+                && k.has(ToplevelState::Activated) == (i == 2)
+        });
+    }
+    let ids: Vec<u64> = comp.windows().iter().map(|w| w.id).collect();
+    assert_eq!(comp.focused().as_deref(), Some("app2"));
+    let top = comp.window("app2");
+    let shot = comp.screenshot();
+    assert_pixel(&shot, center(&top), BLUE, "the focused window's content");
+    let bar = (
+        center(&top).0,
+        (top.geometry.y - TITLE_BAR as i32 / 2) as u32,
+    );
+    assert_pixel(&shot, bar, rgba8(colors::TITLE_FOCUSED), "its title bar");
+    assert_pixel(
+        &shot,
+        (w - 2, h - TASKBAR / 2),
+        rgba8(colors::TASKBAR),
+        "the task bar",
+    );
+    assert_pixel(
+        &shot,
+        (w - 10, 10),
+        rgba8(colors::BACKGROUND),
+        "the background",
+    );
+
+    // Gaming: every window fullscreen, only the focused one activated.
+    comp.swap("gaming");
+    for (i, c) in clients.iter_mut().enumerate() {
+        wait_configure(c, "a fullscreen configure", |k| {
+            k.width == 1280 && k.height == 720 && k.has(ToplevelState::Fullscreen)
+        });
+        let activated = c.state.windows[0]
+            .last_configure()
+            .unwrap()
+            .has(ToplevelState::Activated);
+        assert_eq!(activated, i == 2, "focus is kept across the swap");
+    }
+    assert_eq!(comp.focused().as_deref(), Some("app2"));
+    let shot = comp.screenshot();
+    assert_pixel(
+        &shot,
+        (w / 2, h / 2),
+        BLUE,
+        "the focused app fills the output",
+    );
+    assert_pixel(&shot, (1, 1), BLUE, "no chrome in gaming");
+
+    // Tablet: maximized above the on-screen keyboard's area.
+    comp.swap("tablet");
+    let keyboard = (h as f32 * KEYBOARD_SHARE) as u32;
+    for c in clients.iter_mut() {
+        wait_configure(c, "a maximized configure", |k| {
+            k.width == 1280 && k.height == (h - keyboard) as i32 && k.has(ToplevelState::Maximized)
+        });
+    }
+    let shot = comp.screenshot();
+    assert_pixel(&shot, (w / 2, (h - keyboard) / 2), BLUE, "the focused app");
+    assert_pixel(
+        &shot,
+        (w / 2, h - keyboard / 2),
+        rgba8(colors::KEYBOARD),
+        "the keyboard area",
+    );
+
+    // Back to the desktop: the floating layout comes back as it was.
+    comp.swap("desktop");
+    for c in clients.iter_mut() {
+        wait_configure(c, "the floating configure again", |k| {
+            k.width == 800 && k.height == 480 && !k.has(ToplevelState::Maximized)
+        });
+    }
+    assert_eq!(comp.windows().iter().map(|w| w.id).collect::<Vec<_>>(), ids);
+    assert_eq!(comp.focused().as_deref(), Some("app2"));
+    assert_eq!(comp.window("app2").geometry, top.geometry);
+    for c in clients.iter_mut() {
+        c.roundtrip().expect("no client was disconnected");
+        assert!(c.protocol_error().is_none());
+        assert!(!c.state.windows[0].closed);
+    }
+    let shot = comp.screenshot();
+    assert_pixel(
+        &shot,
+        center(&top),
+        BLUE,
+        "the same pixels as before the swaps",
+    );
+}
+
+#[test]
+fn keys_go_to_the_focused_client_and_alt_tab_click_drag_and_resize_work() {
+    let comp = Compositor::start("desktop", 1280, 720);
+    let mut a = comp.client();
+    a.toplevel("a", "A", RED).unwrap();
+    let mut b = comp.client();
+    b.toplevel("b", "B", GREEN).unwrap();
+    b.wait_until("keyboard focus", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+
+    comp.key(30); // KEY_A
+    b.wait_until("the key", WAIT, |s| s.windows[0].keys == [30])
+        .unwrap();
+
+    // Alt+Tab: the binding switches focus; no client sees the Tab.
+    comp.input(&[
+        InputEvent::Key {
+            code: KEY_LEFTALT,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_TAB,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_TAB,
+            pressed: false,
+        },
+        InputEvent::Key {
+            code: KEY_LEFTALT,
+            pressed: false,
+        },
+    ]);
+    assert_eq!(comp.focused().as_deref(), Some("a"));
+    a.wait_until("keyboard focus after Alt+Tab", WAIT, |s| {
+        s.windows[0].keyboard_focus
+    })
+    .unwrap();
+    pump(&mut [&mut a, &mut b]);
+    assert!(!b.state.windows[0].keyboard_focus);
+    assert!(!a.state.windows[0].keys.contains(&KEY_TAB));
+    assert!(!b.state.windows[0].keys.contains(&KEY_TAB));
+
+    // Click-to-focus: a click on B's content focuses and raises it; B gets the click.
+    let bw = comp.window("b");
+    // Where B shows from under A (A is on top and 32 pixels up and left of B).
+    let spot = (bw.geometry.x as f64 + 776.0, bw.geometry.y as f64 + 456.0);
+    comp.click(spot.0, spot.1);
+    assert_eq!(comp.focused().as_deref(), Some("b"));
+    b.wait_until("the click", WAIT, |s| s.windows[0].buttons == [BTN_LEFT])
+        .unwrap();
+
+    // Dragging the title bar moves the window.
+    let before = comp.window("b").geometry;
+    let grab = (
+        before.x as f64 + 50.0,
+        before.y as f64 - TITLE_BAR as f64 / 2.0,
+    );
+    comp.input(&[
+        InputEvent::PointerMotion {
+            x: grab.0,
+            y: grab.1,
+        },
+        InputEvent::PointerButton {
+            button: BTN_LEFT,
+            pressed: true,
+        },
+        InputEvent::PointerMotion {
+            x: grab.0 + 100.0,
+            y: grab.1 + 50.0,
+        },
+        InputEvent::PointerButton {
+            button: BTN_LEFT,
+            pressed: false,
+        },
+    ]);
+    let moved = comp.window("b").geometry;
+    assert_eq!((moved.x, moved.y), (before.x + 100, before.y + 50));
+    assert_eq!((moved.width, moved.height), (before.width, before.height));
+
+    // Dragging the bottom-right corner resizes it, and the client is told.
+    let corner = (
+        (moved.x + moved.width as i32 - 4) as f64,
+        (moved.y + moved.height as i32 - 4) as f64,
+    );
+    comp.input(&[
+        InputEvent::PointerMotion {
+            x: corner.0,
+            y: corner.1,
+        },
+        InputEvent::PointerButton {
+            button: BTN_LEFT,
+            pressed: true,
+        },
+        InputEvent::PointerMotion {
+            x: corner.0 + 40.0,
+            y: corner.1 + 30.0,
+        },
+        InputEvent::PointerButton {
+            button: BTN_LEFT,
+            pressed: false,
+        },
+    ]);
+    let resized = comp.window("b").geometry;
+    assert_eq!((resized.width, resized.height), (840, 510));
+    wait_configure(&mut b, "the resize", |k| k.width == 840 && k.height == 510);
+    let shot = comp.screenshot();
+    assert_pixel(
+        &shot,
+        (
+            (resized.x + resized.width as i32 - 2) as u32,
+            (resized.y + resized.height as i32 - 2) as u32,
+        ),
+        GREEN,
+        "the resized window is drawn at its new size",
+    );
+}
+
+#[test]
+fn gaming_overlay_gamepad_navigation_and_throttled_frames() {
+    let comp = Compositor::start("gaming", 640, 360);
+    let mut a = comp.client();
+    a.toplevel("a", "A", RED).unwrap();
+    let mut b = comp.client();
+    b.toplevel("b", "B", BLUE).unwrap();
+    assert_eq!(comp.focused().as_deref(), Some("b"));
+
+    // Both apps animate as fast as they are allowed for a while.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        for c in [&mut a, &mut b] {
+            if !c.state.windows[0].frame_pending {
+                c.animate(0);
+            }
+            c.dispatch_for(Duration::from_millis(2)).unwrap();
+        }
+    }
+    let (slow, fast) = (a.state.windows[0].frames, b.state.windows[0].frames);
+    assert!(
+        fast >= 20 && fast >= slow * 2,
+        "the focused app gets more frames: focused {fast}, unfocused {slow}"
+    );
+
+    // The Guide button shows the overlay bar over the app; again hides it.
+    comp.key(BTN_MODE);
+    let shot = comp.screenshot();
+    assert_pixel(&shot, (320, 10), [0, 0, 102, 255], "blue under 60 % black");
+    comp.key(BTN_MODE);
+    assert_pixel(&comp.screenshot(), (320, 10), BLUE, "overlay hidden");
+    // Super+G does the same from a keyboard.
+    comp.input(&[
+        InputEvent::Key {
+            code: KEY_LEFTMETA,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_G,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_G,
+            pressed: false,
+        },
+        InputEvent::Key {
+            code: KEY_LEFTMETA,
+            pressed: false,
+        },
+    ]);
+    assert_pixel(
+        &comp.screenshot(),
+        (320, 10),
+        [0, 0, 102, 255],
+        "overlay by key",
+    );
+
+    // The d-pad switches apps.
+    comp.key(BTN_DPAD_RIGHT);
+    assert_eq!(comp.focused().as_deref(), Some("a"));
+    wait_configure(&mut a, "activation", |k| k.has(ToplevelState::Activated));
+    wait_configure(&mut b, "deactivation", |k| !k.has(ToplevelState::Activated));
+    assert_pixel(
+        &comp.screenshot(),
+        (320, 300),
+        RED,
+        "the other app is shown",
+    );
+}
+
+#[test]
+fn tablet_touch_emulates_the_pointer_and_the_edge_swipe_switches_apps() {
+    let comp = Compositor::start("tablet", 800, 600);
+    let mut touch = comp.client();
+    touch.toplevel("touch", "Touch", RED).unwrap();
+    let mut plain = comp.client_without_touch();
+    plain.toplevel("plain", "Plain", GREEN).unwrap();
+    assert_eq!(comp.focused().as_deref(), Some("plain"));
+
+    // An app without touch support gets a pointer click from a tap.
+    comp.input(&[
+        InputEvent::TouchDown {
+            slot: 0,
+            x: 400.0,
+            y: 200.0,
+        },
+        InputEvent::TouchUp { slot: 0 },
+    ]);
+    plain
+        .wait_until("an emulated click", WAIT, |s| {
+            s.windows[0].buttons == [BTN_LEFT]
+        })
+        .unwrap();
+    assert_eq!(plain.state.windows[0].touches, 0);
+
+    // A swipe in from the left edge switches to the other app.
+    comp.input(&[
+        InputEvent::TouchDown {
+            slot: 1,
+            x: 4.0,
+            y: 300.0,
+        },
+        InputEvent::TouchMotion {
+            slot: 1,
+            x: 60.0,
+            y: 300.0,
+        },
+        InputEvent::TouchMotion {
+            slot: 1,
+            x: 140.0,
+            y: 300.0,
+        },
+        InputEvent::TouchUp { slot: 1 },
+    ]);
+    assert_eq!(comp.focused().as_deref(), Some("touch"));
+    assert_pixel(&comp.screenshot(), (400, 200), RED, "the switched-to app");
+
+    // An app with wl_touch gets real touch events.
+    comp.input(&[
+        InputEvent::TouchDown {
+            slot: 2,
+            x: 400.0,
+            y: 200.0,
+        },
+        InputEvent::TouchUp { slot: 2 },
+    ]);
+    touch
+        .wait_until("a touch", WAIT, |s| s.windows[0].touches == 1)
+        .unwrap();
+    assert!(touch.state.windows[0].buttons.is_empty());
+}
+
+#[test]
+fn subsurfaces_and_constrained_popups_are_composited() {
+    let comp = Compositor::start("desktop", 1280, 720);
+    let mut c = comp.client();
+    let globals = c.globals().to_vec();
+    for g in [
+        "wl_compositor",
+        "wl_subcompositor",
+        "wl_shm",
+        "xdg_wm_base",
+        "zxdg_decoration_manager_v1",
+        "zwlr_layer_shell_v1",
+        "wl_seat",
+        "wl_output",
+        "zxdg_output_manager_v1",
+        "wl_data_device_manager",
+        "wp_viewporter",
+        "wp_presentation",
+    ] {
+        assert!(
+            globals.iter().any(|x| x == g),
+            "{g} is offered: {globals:?}"
+        );
+    }
+    let main = c.toplevel("main", "Main", RED).unwrap();
+    c.subsurface(main, (10, 10), (40, 40), GREEN).unwrap();
+    let w = comp.window("main");
+    let origin = (w.geometry.x as u32, w.geometry.y as u32);
+    let shot = comp.screenshot();
+    assert_pixel(
+        &shot,
+        (origin.0 + 30, origin.1 + 30),
+        GREEN,
+        "the subsurface",
+    );
+    assert_pixel(&shot, (origin.0 + 100, origin.1 + 100), RED, "its parent");
+
+    // A popup anchored near the window's right edge would run off the output: it is
+    // flipped or slid back on.
+    let anchor_x = w.geometry.width as i32 - 20;
+    let popup = c
+        .popup(main, (anchor_x, 100, 10, 10), (600, 200), BLUE)
+        .unwrap();
+    let (px, py, pw, ph) = c.state.windows[popup].popup_configure.unwrap();
+    assert_eq!((pw, ph), (600, 200));
+    let left = w.geometry.x + px;
+    assert!(
+        left >= 0 && left + pw <= 1280,
+        "popup at x {left}..{} stays on the 1280-wide output",
+        left + pw
+    );
+    let shot = comp.screenshot();
+    let inside = ((left + pw / 2) as u32, (w.geometry.y + py + ph / 2) as u32);
+    assert_pixel(&shot, inside, BLUE, "the popup, above its parent");
+}
+
+#[test]
+fn misbehaving_clients_get_protocol_errors_and_the_rest_keeps_running() {
+    let comp = Compositor::start("desktop", 800, 600);
+    let mut good = comp.client();
+    good.toplevel("good", "Good", GREEN).unwrap();
+
+    let mut bad = comp.client();
+    bad.misbehave_buffer_larger_than_pool().unwrap();
+    let error = bad.roundtrip().unwrap_err();
+    let e = bad.protocol_error().unwrap_or_else(|| panic!("{error}"));
+    assert_eq!(e.object_interface, "wl_shm_pool", "{e}");
+
+    let mut bad = comp.client();
+    bad.misbehave_buffer_before_configure().unwrap();
+    bad.roundtrip().unwrap_err();
+    let e = bad.protocol_error().expect("a protocol error");
+    assert_eq!(e.object_interface, "xdg_surface", "{e}");
+
+    let mut bad = comp.client();
+    bad.open("orphan", "Orphan", RED);
+    bad.misbehave_destroy_wm_base_first().unwrap();
+    bad.roundtrip().unwrap_err();
+    let e = bad.protocol_error().expect("a protocol error");
+    // xdg_wm_base.error.defunct_surfaces (the object itself is gone, so unnamed).
+    assert_eq!(e.code, 1, "{e}");
+
+    // A flood of requests never read back: the compositor copes (whatever happens to the
+    // flooding client), and an abrupt disconnect removes its window.
+    let mut flood = comp.client();
+    flood.toplevel("flood", "Flood", RED).unwrap();
+    flood.misbehave_flood(200_000).unwrap();
+    drop(flood);
+    let start = Instant::now();
+    while comp.windows().iter().any(|w| w.app_id != "good") {
+        assert!(start.elapsed() < WAIT, "{:?}", comp.windows());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The good client is unharmed: it still gets frames, and is still drawn.
+    good.commit_to_frame(0).expect("a frame callback");
+    good.roundtrip().unwrap();
+    let w = comp.window("good");
+    assert!(w.focused);
+    assert_pixel(&comp.screenshot(), center(&w), GREEN, "the good client");
+}
