@@ -106,7 +106,11 @@ pub fn error(e: &CliError) {
             }
             None
         }
-        CliError::Bus(zbus::Error::MethodError(..)) => None,
+        CliError::Bus(zbus::Error::MethodError(name, ..))
+            if name.as_str() != "org.freedesktop.DBus.Error.ServiceUnknown" =>
+        {
+            None
+        }
         CliError::Bus(_) => Some(
             "is `compose shell run` running on this bus? pass --bus ADDRESS for a private one"
                 .into(),

@@ -1,5 +1,6 @@
-//! `compose shell run|swap|windows` end to end: a private dbus-daemon, the real binary as
-//! compositor, Debian's weston-simple-shm as the client, control over D-Bus.
+//! `compose shell run|swap|windows|screenshot` end to end: a private dbus-daemon, the real
+//! binary as compositor (headless, nested in Xvfb, nested in itself), Debian's
+//! weston-simple-shm and our own test client as clients, control over D-Bus.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,8 +20,11 @@ impl Drop for Killed {
 #[derive(Debug, Deserialize)]
 struct Row {
     title: String,
+    x: i32,
+    y: i32,
     width: u32,
     height: u32,
+    focused: bool,
 }
 
 fn compose(args: &[&str]) -> std::process::Output {
@@ -117,4 +121,244 @@ fn swap_over_dbus_keeps_the_client_and_reconfigures_it() {
         client.0.try_wait().unwrap().is_none(),
         "the client is still connected"
     );
+}
+
+/// A private runtime folder and session bus for one test.
+struct Session {
+    dir: tempfile::TempDir,
+    bus: String,
+    _daemon: Killed,
+}
+
+impl Session {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("bus");
+        let bus = format!("unix:path={}", socket.display());
+        let daemon = Killed(
+            Command::new("dbus-daemon")
+                .args(["--session", "--nofork", "--address", &bus])
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dbus-daemon (Debian package dbus) is installed by scripts/setup"),
+        );
+        wait_for("the bus socket", || socket.exists());
+        Self {
+            dir,
+            bus,
+            _daemon: daemon,
+        }
+    }
+
+    /// `compose shell run ARGS --bus BUS` with `env`, and no host display unless given.
+    fn shell(&self, args: &[&str], env: &[(&str, &str)]) -> Killed {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_compose"));
+        command
+            .args(["shell", "run"])
+            .args(args)
+            .args(["--bus", &self.bus])
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Killed(command.spawn().unwrap())
+    }
+
+    fn wait_for_socket(&self, name: &str, shell: &mut Killed) {
+        let path = self.dir.path().join(name);
+        wait_for("the Wayland socket", || {
+            assert!(
+                shell.0.try_wait().unwrap().is_none(),
+                "compose shell run exited early"
+            );
+            path.exists()
+        });
+    }
+}
+
+/// One X screen on a free display number (Xvfb picks it and tells us).
+struct Xvfb {
+    process: Killed,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (Debian package xvfb) is installed by scripts/setup");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let display = format!(":{}", line.trim());
+        assert!(display.len() > 1, "Xvfb did not say its display");
+        Self {
+            process: Killed(child),
+            display,
+        }
+    }
+
+    /// The root window's pixels as RGB, via `xwd` (Debian package x11-apps).
+    fn capture(&mut self) -> (u32, u32, Vec<[u8; 3]>) {
+        assert!(self.process.0.try_wait().unwrap().is_none(), "Xvfb died");
+        let o = Command::new("xwd")
+            .args(["-root", "-silent", "-display", &self.display])
+            .output()
+            .expect("xwd (Debian package x11-apps) is installed by scripts/setup");
+        assert!(o.status.success());
+        parse_xwd(&o.stdout)
+    }
+}
+
+/// Reads a ZPixmap XWD dump of 32 bits per pixel (what Xvfb at depth 24 gives).
+fn parse_xwd(d: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+    let field = |i: usize| u32::from_be_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
+    let (header, width, height) = (field(0) as usize, field(4), field(5));
+    let (byte_order, bits_per_pixel, bytes_per_line) = (field(7), field(11), field(12) as usize);
+    let colors = field(19) as usize;
+    assert_eq!(
+        (bits_per_pixel, byte_order),
+        (32, 0),
+        "32-bit LSB-first pixels"
+    );
+    let pixels = &d[header + colors * 12..];
+    let mut out = Vec::with_capacity((width * height) as usize);
+    for y in 0..height as usize {
+        for x in 0..width as usize {
+            let p = &pixels[y * bytes_per_line + x * 4..];
+            out.push([p[2], p[1], p[0]]);
+        }
+    }
+    (width, height, out)
+}
+
+const MAGENTA: [u8; 4] = [255, 0, 255, 255];
+
+#[test]
+fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
+    let session = Session::new();
+    let mut x = Xvfb::start();
+    let socket = session.dir.path().join("nested-0");
+    let marker = session.dir.path().join("app-env");
+    let app = format!(
+        "echo \"$WAYLAND_DISPLAY ${{DISPLAY:-no-display}}\" > {}",
+        marker.display()
+    );
+    let mut shell = session.shell(
+        &[
+            "--nested", "--size", "640x480", "--socket", "nested-0", "--exec", &app,
+        ],
+        &[("DISPLAY", &x.display)],
+    );
+    session.wait_for_socket("nested-0", &mut shell);
+    // Apps the shell starts get its display, not the host's.
+    wait_for("the started app", || {
+        marker.exists() && std::fs::read_to_string(&marker).unwrap().ends_with('\n')
+    });
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().trim(),
+        "nested-0 no-display"
+    );
+
+    let mut client = compose_testclient::Client::connect(session.dir.path(), "nested-0").unwrap();
+    client.toplevel("magenta", "Magenta", MAGENTA).unwrap();
+    assert!(socket.exists());
+    let rows = windows(&session.bus);
+    assert_eq!((rows.len(), rows[0].focused), (1, true));
+    let area = (rows[0].width * rows[0].height) as usize;
+    // The client's pixels reach the X screen through wgpu (lavapipe) and the window.
+    wait_for("the client's pixels on the X screen", || {
+        client.dispatch_for(Duration::from_millis(10)).unwrap();
+        let (_, _, pixels) = x.capture();
+        let magenta = pixels.iter().filter(|p| **p == [255, 0, 255]).count();
+        magenta >= area * 9 / 10
+    });
+
+    // A screenshot over D-Bus shows the same frame.
+    let png = session.dir.path().join("nested.png");
+    let o = compose(&[
+        "shell",
+        "screenshot",
+        png.to_str().unwrap(),
+        "--bus",
+        &session.bus,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let image = compose_shells::render::Image::read_png(&png).unwrap();
+    assert_eq!((image.width, image.height), (640, 480));
+    let center = (
+        (rows[0].x + rows[0].width as i32 / 2) as u32,
+        (rows[0].y + rows[0].height as i32 / 2) as u32,
+    );
+    assert_eq!(image.pixel(center.0, center.1), MAGENTA);
+    assert!(
+        shell.0.try_wait().unwrap().is_none(),
+        "the shell still runs"
+    );
+}
+
+#[test]
+fn a_shell_nested_in_our_own_desktop_shell() {
+    let session = Session::new();
+    let mut outer = session.shell(&["--headless", "1280x720", "--socket", "outer"], &[]);
+    session.wait_for_socket("outer", &mut outer);
+    // The inner shell is a Wayland client of the outer one, on its own bus.
+    let inner_session = Session::new();
+    let outer_path = session.dir.path().join("outer");
+    let mut inner = inner_session.shell(
+        &["--nested", "--size", "640x480", "--socket", "inner"],
+        &[("WAYLAND_DISPLAY", outer_path.to_str().unwrap())],
+    );
+    inner_session.wait_for_socket("inner", &mut inner);
+    let mut client =
+        compose_testclient::Client::connect(inner_session.dir.path(), "inner").unwrap();
+    client.toplevel("magenta", "Magenta", MAGENTA).unwrap();
+    wait_for("the inner shell's window in the outer shell", || {
+        windows(&session.bus).len() == 1
+    });
+    let png = session.dir.path().join("outer.png");
+    wait_for("the client's pixels in the outer shell", || {
+        client.dispatch_for(Duration::from_millis(10)).unwrap();
+        let o = compose(&[
+            "shell",
+            "screenshot",
+            png.to_str().unwrap(),
+            "--bus",
+            &session.bus,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let image = compose_shells::render::Image::read_png(&png).unwrap();
+        image.rgba.chunks(4).filter(|p| *p == MAGENTA).count() > 10_000
+    });
+}
+
+#[test]
+fn screenshot_errors_are_clear() {
+    let session = Session::new();
+    let o = compose(&["shell", "screenshot", "/tmp/x.png", "--bus", &session.bus]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("is `compose shell run` running on this bus?"),
+        "{stderr}"
+    );
+    let o = compose(&["shell", "run", "--headless", "12x", "--bus", &session.bus]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid output size `12x`"));
 }
