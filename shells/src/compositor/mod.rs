@@ -55,7 +55,9 @@ const FRAME: Duration = Duration::from_micros(16_667);
 /// What a controller (the D-Bus service, a test) asks of a running compositor.
 #[derive(Debug)]
 pub enum Command {
-    Swap(ShellDef, mpsc::Sender<()>),
+    /// Swaps the shell; the reply is how long the swap took inside the compositor (policy
+    /// and every configure sent).
+    Swap(ShellDef, mpsc::Sender<Duration>),
     Windows(mpsc::Sender<Vec<WindowInfo>>),
     /// Renders the current scene and writes it as PNG.
     Screenshot(PathBuf, mpsc::Sender<Result<(), String>>),
@@ -435,9 +437,10 @@ impl State {
         match command {
             Command::Swap(def, done) => {
                 // One step: the policy re-lays out every window before anything is drawn.
+                let start = Instant::now();
                 self.shell.swap(def);
                 self.send_configures();
-                let _ = done.send(());
+                let _ = done.send(start.elapsed());
             }
             Command::Windows(reply) => {
                 let _ = reply.send(self.info());

@@ -1,0 +1,72 @@
+//! Frame time compositing 1, 4 and 16 shm windows of 800x600 onto a 1920x1080 output on
+//! whatever adapter wgpu finds (Mesa's lavapipe here: no GPU), waiting for each frame to
+//! finish. Also the upload of one full 800x600 buffer (what a client commit costs).
+
+use compose_shells::Rect;
+use compose_shells::render::{Draw, Fill, Pixels, Renderer};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+fn buffer(seed: u8) -> Vec<u8> {
+    (0..800 * 600 * 4)
+        .map(|i| (i as u8).wrapping_mul(seed))
+        .collect()
+}
+
+fn pixels(data: &[u8]) -> Pixels<'_> {
+    Pixels {
+        data,
+        offset: 0,
+        width: 800,
+        height: 600,
+        stride: 800 * 4,
+        opaque: false,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut renderer = Renderer::new().expect("a wgpu adapter");
+    eprintln!("adapter: {}", renderer.adapter_name());
+    let data: Vec<Vec<u8>> = (0..16).map(|i| buffer(i as u8 + 1)).collect();
+    for (key, d) in data.iter().enumerate() {
+        renderer.upload(key as u64, pixels(d), &[]);
+    }
+    let target = renderer.offscreen(1920, 1080);
+    let mut group = c.benchmark_group("composite-1920x1080");
+    group.sample_size(20);
+    for n in [1usize, 4, 16] {
+        let draws: Vec<Draw> = (0..n)
+            .map(|i| Draw {
+                rect: Rect {
+                    x: (i % 4) as i32 * 360,
+                    y: (i / 4) as i32 * 160,
+                    width: 800,
+                    height: 600,
+                },
+                fill: Fill::Texture {
+                    key: i as u64,
+                    source: [0.0, 0.0, 1.0, 1.0],
+                },
+            })
+            .collect();
+        group.bench_with_input(BenchmarkId::new("windows", n), &draws, |b, draws| {
+            b.iter(|| {
+                renderer.render(&target, [0.1, 0.1, 0.1, 1.0], 1.0, draws);
+                renderer.wait();
+            })
+        });
+    }
+    group.finish();
+    // The upload is copied at the next submission: render a 1x1 frame to flush it.
+    let fresh = buffer(99);
+    let tiny = renderer.offscreen(1, 1);
+    c.bench_function("upload-800x600", |b| {
+        b.iter(|| {
+            renderer.upload(0, pixels(&fresh), &[]);
+            renderer.render(&tiny, [0.0; 4], 1.0, &[]);
+            renderer.wait();
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
