@@ -79,21 +79,28 @@ struct Sent(u32, u32, States);
 #[derive(Resource, Debug, Clone, Copy)]
 struct Output(Rect);
 
+/// The part of the output no panel reserves (layer-shell exclusive zones); windows that
+/// are not fullscreen stay inside it.
+#[derive(Resource, Debug, Clone, Copy)]
+struct Usable(Rect);
+
 #[derive(Resource, Debug, Clone)]
 struct Active(ShellDef);
 
 #[derive(Resource, Debug, Clone, Copy, Default)]
 struct OverlayVisible(bool);
 
-/// The area windows may use in the active shell: the output less its chrome.
-fn work_area(output: Rect, shell: &ShellDef) -> Rect {
-    let mut area = output;
+/// The area windows may use in the active shell: the usable part of the output less the
+/// shell's chrome.
+fn work_area(output: Rect, usable: Rect, shell: &ShellDef) -> Rect {
+    let mut area = usable;
     if shell.has(Part::Taskbar) {
         area.height = area.height.saturating_sub(TASKBAR);
     }
     if shell.has(Part::OnScreenKeyboard) {
         area.height = area.height.saturating_sub(keyboard_height(output));
     }
+    area.height = area.height.max(1);
     area
 }
 
@@ -104,10 +111,11 @@ fn keyboard_height(output: Rect) -> u32 {
 /// Desktop: floating geometry, clamped into the work area below a title bar.
 fn floating_layout(
     output: Res<Output>,
+    usable: Res<Usable>,
     active: Res<Active>,
     mut windows: Query<(&Floating, &mut Geometry, &mut WindowStates)>,
 ) {
-    let area = work_area(output.0, &active.0);
+    let area = work_area(output.0, usable.0, &active.0);
     let bar = if active.0.has(Part::TitleBars) {
         TITLE_BAR
     } else {
@@ -148,10 +156,11 @@ fn fullscreen_layout(
 /// Tablet: every window maximized into the work area (above the keyboard).
 fn maximized_layout(
     output: Res<Output>,
+    usable: Res<Usable>,
     active: Res<Active>,
     mut windows: Query<(&mut Geometry, &mut WindowStates)>,
 ) {
-    let area = work_area(output.0, &active.0);
+    let area = work_area(output.0, usable.0, &active.0);
     for (mut geometry, mut states) in &mut windows {
         geometry.0 = area;
         states.0 = States {
@@ -223,12 +232,14 @@ impl std::fmt::Debug for Shell {
 impl Shell {
     pub fn new(def: ShellDef, width: u32, height: u32) -> Shell {
         let mut world = World::new();
-        world.insert_resource(Output(Rect {
+        let output = Rect {
             x: 0,
             y: 0,
             width,
             height,
-        }));
+        };
+        world.insert_resource(Output(output));
+        world.insert_resource(Usable(output));
         world.insert_resource(Active(def));
         world.insert_resource(OverlayVisible::default());
         let mut schedules = HashMap::new();
@@ -382,14 +393,39 @@ impl Shell {
         true
     }
 
+    /// The output changed size; nothing is reserved on it until `reserve` says so.
     pub fn set_output(&mut self, width: u32, height: u32) {
-        self.world.insert_resource(Output(Rect {
+        let output = Rect {
             x: 0,
             y: 0,
             width,
             height,
-        }));
+        };
+        self.world.insert_resource(Output(output));
+        self.world.insert_resource(Usable(output));
         self.relayout();
+    }
+
+    /// Panels reserve the output outside `usable` (clamped to the output): windows that
+    /// are not fullscreen keep out of it.
+    pub fn reserve(&mut self, usable: Rect) {
+        let output = self.output();
+        let x0 = usable.x.clamp(output.x, output.x + output.width as i32 - 1);
+        let y0 = usable
+            .y
+            .clamp(output.y, output.y + output.height as i32 - 1);
+        let x1 = (usable.x + usable.width as i32).clamp(x0 + 1, output.x + output.width as i32);
+        let y1 = (usable.y + usable.height as i32).clamp(y0 + 1, output.y + output.height as i32);
+        let clamped = Rect {
+            x: x0,
+            y: y0,
+            width: (x1 - x0) as u32,
+            height: (y1 - y0) as u32,
+        };
+        if self.world.resource::<Usable>().0 != clamped {
+            self.world.insert_resource(Usable(clamped));
+            self.relayout();
+        }
     }
 
     /// Gaming's overlay bar (a key or the Guide button).
@@ -538,8 +574,17 @@ impl Shell {
         chrome
     }
 
+    /// The part of the output panels leave free.
+    pub fn usable(&self) -> Rect {
+        self.world.resource::<Usable>().0
+    }
+
     /// The area windows may use (for tests and the renderer's damage tracking).
     pub fn work_area(&self) -> Rect {
-        work_area(self.output(), self.active())
+        work_area(
+            self.output(),
+            self.world.resource::<Usable>().0,
+            self.active(),
+        )
     }
 }

@@ -17,7 +17,7 @@ use compose_shells::compositor::{
 use compose_shells::definition::builtin;
 use compose_shells::policy::{KEYBOARD_SHARE, TASKBAR, TITLE_BAR};
 use compose_shells::render::Image;
-use compose_testclient::{Client, ToplevelState};
+use compose_testclient::{Client, DecorationMode, Presentation, ToplevelState};
 use smithay::reexports::calloop::channel::{Sender, channel};
 
 const RED: [u8; 4] = [255, 0, 0, 255];
@@ -319,6 +319,18 @@ fn keys_go_to_the_focused_client_and_alt_tab_click_drag_and_resize_work() {
     comp.key(30); // KEY_A
     b.wait_until("the key", WAIT, |s| s.windows[0].keys == [30])
         .unwrap();
+    // A key still held when the host window loses focus is released, not stuck.
+    comp.input(&[
+        InputEvent::Key {
+            code: 31,
+            pressed: true,
+        },
+        InputEvent::FocusLost,
+    ]);
+    b.wait_until("the held key's release", WAIT, |s| {
+        s.windows[0].released.ends_with(&[31])
+    })
+    .unwrap();
 
     // Alt+Tab: the binding switches focus; no client sees the Tab.
     comp.input(&[
@@ -656,4 +668,73 @@ fn misbehaving_clients_get_protocol_errors_and_the_rest_keeps_running() {
     let w = comp.window("good");
     assert!(w.focused);
     assert_pixel(&comp.screenshot(), center(&w), GREEN, "the good client");
+}
+
+#[test]
+fn decorations_presentation_viewports_panels_and_the_clipboard() {
+    let comp = Compositor::start("desktop", 1280, 720);
+    let mut a = comp.client();
+    let win = a.toplevel("a", "A", RED).unwrap();
+
+    // xdg-decoration: the shell decides, whatever the client asks for.
+    assert_eq!(a.decorate(win).unwrap(), DecorationMode::ServerSide);
+
+    // presentation-time: a commit is reported presented, at 60 Hz.
+    match a.present(win).unwrap() {
+        Presentation::Presented {
+            refresh_ns,
+            sequence,
+        } => {
+            assert!(
+                (16_600_000..16_700_000).contains(&refresh_ns),
+                "{refresh_ns}"
+            );
+            assert!(sequence > 0);
+        }
+        Presentation::Discarded => panic!("a visible window's frame was discarded"),
+    }
+
+    // viewporter: the 800x480 buffer shown at 400x240.
+    a.set_viewport(win, (400, 240)).unwrap();
+    let w = comp.window("a");
+    let (x, y) = (w.geometry.x as u32, w.geometry.y as u32);
+    let shot = comp.screenshot();
+    assert_pixel(&shot, (x + 390, y + 230), RED, "inside the viewport");
+    assert_pixel(
+        &shot,
+        (x + 420, y + 260),
+        rgba8(colors::BACKGROUND),
+        "outside the viewport",
+    );
+
+    // wlr-layer-shell: a 30-pixel panel on top; windows keep out of its exclusive zone.
+    a.panel(30, BLUE).unwrap();
+    assert_pixel(&comp.screenshot(), (1000, 10), BLUE, "the panel");
+    comp.swap("tablet");
+    let keyboard = (720.0 * KEYBOARD_SHARE) as i32;
+    let start = Instant::now();
+    while comp.window("a").geometry.y != 30 {
+        assert!(start.elapsed() < WAIT, "{:?}", comp.window("a"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(comp.window("a").geometry.height as i32, 720 - 30 - keyboard);
+    comp.swap("desktop");
+
+    // The clipboard: B copies, A gets the selection once it has the keyboard, and pastes.
+    let mut b = comp.client();
+    b.toplevel("b", "B", GREEN).unwrap();
+    b.wait_until("keyboard focus", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+    b.copy("hello from b").unwrap();
+    comp.click(80.0, 90.0); // A's corner that B does not cover
+    assert_eq!(comp.focused().as_deref(), Some("a"));
+    a.wait_until("the selection offered to the focused client", WAIT, |s| {
+        s.has_selection()
+    })
+    .unwrap();
+    let mut pipe = a.paste().unwrap();
+    b.dispatch_for(Duration::from_millis(200)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
+    assert_eq!(text, "hello from b");
 }

@@ -20,6 +20,8 @@ enum Op {
     Output(u32, u32),
     Swap(usize),
     Overlay,
+    /// A panel of this height along the top edge (layer-shell exclusive zone).
+    Panel(u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -32,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (200..4000u32, 200..3000u32).prop_map(|(w, h)| Op::Output(w, h)),
         2 => (0..3usize).prop_map(Op::Swap),
         1 => Just(Op::Overlay),
+        1 => (0..=100u32).prop_map(Op::Panel),
     ]
 }
 
@@ -69,6 +72,15 @@ fn apply(s: &mut Shell, op: &Op) {
         Op::Output(w, h) => s.set_output(w, h),
         Op::Swap(i) => s.swap(builtin()[i].clone()),
         Op::Overlay => s.toggle_overlay(),
+        Op::Panel(h) => {
+            let o = s.output();
+            s.reserve(compose_shells::Rect {
+                x: 0,
+                y: h as i32,
+                width: o.width,
+                height: o.height - h,
+            });
+        }
     }
 }
 
@@ -76,7 +88,10 @@ fn apply(s: &mut Shell, op: &Op) {
 fn verify_invariants(s: &Shell) {
     let windows = s.windows();
     let output = s.output();
+    let usable = s.usable();
     let area = s.work_area();
+    assert!(output.contains(&usable), "{usable:?} in {output:?}");
+    assert_eq!(area.y, usable.y, "windows start below the panels");
     let focused: Vec<_> = windows.iter().filter(|w| w.states.activated).collect();
     if windows.is_empty() {
         assert!(focused.is_empty());
@@ -105,7 +120,7 @@ fn verify_invariants(s: &Shell) {
                 );
                 assert!(w.states.decorated && !w.states.maximized && !w.states.fullscreen);
             }
-            assert_eq!(area.height, output.height - TASKBAR.min(output.height));
+            assert_eq!(area.height, usable.height - TASKBAR.min(usable.height));
             assert!(s.chrome().iter().any(
                 |c| matches!(c, Chrome::Taskbar { entries, .. } if entries.len() == windows.len())
             ));
@@ -126,7 +141,7 @@ fn verify_invariants(s: &Shell) {
                 assert_eq!(w.geometry, area, "maximized above the keyboard");
                 assert!(w.states.maximized && !w.states.decorated);
             }
-            assert_eq!(area.height, output.height - keyboard);
+            assert_eq!(area.height, usable.height - keyboard);
         }
         other => panic!("unknown shell {other}"),
     }

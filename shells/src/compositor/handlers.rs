@@ -130,6 +130,19 @@ impl State {
         if !initial_sent {
             layer.layer_surface().send_configure();
         }
+        self.reserve_for_layers();
+    }
+
+    /// Tells the shell what the panels' exclusive zones leave free.
+    pub(super) fn reserve_for_layers(&mut self) {
+        let zone = layer_map_for_output(&self.output).non_exclusive_zone();
+        self.shell.reserve(crate::policy::Rect {
+            x: zone.loc.x,
+            y: zone.loc.y,
+            width: zone.size.w.max(1) as u32,
+            height: zone.size.h.max(1) as u32,
+        });
+        self.send_configures();
     }
 
     fn names_changed(&mut self, surface: &ToplevelSurface) {
@@ -363,7 +376,9 @@ impl WlrLayerShellHandler for State {
         if let Some(layer) = layer {
             map.unmap_layer(&layer);
         }
-        self.dirty = true;
+        map.arrange();
+        drop(map);
+        self.reserve_for_layers();
     }
 }
 

@@ -409,7 +409,7 @@ impl State {
         }
         layer_map_for_output(&self.output).arrange();
         self.shell.set_output(size.0, size.1);
-        self.send_configures();
+        self.reserve_for_layers();
     }
 
     fn info(&self) -> Vec<WindowInfo> {

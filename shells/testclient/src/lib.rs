@@ -7,6 +7,10 @@
 //! error handling can be tested. Everything is safe Rust: pixels are written into a memfd
 //! with `pwrite`, never mapped.
 
+mod protocols;
+
+pub use protocols::{DecorationMode, Presentation};
+
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -96,6 +100,12 @@ pub struct Window {
     pub keyboard_focus: bool,
     /// Keys pressed (evdev codes) while this window had the keyboard.
     pub keys: Vec<u32>,
+    /// Keys released while this window had the keyboard.
+    pub released: Vec<u32>,
+    /// The decoration mode the compositor chose (xdg-decoration).
+    pub decoration: Option<DecorationMode>,
+    /// What presentation feedback said of the last commit that asked for it.
+    pub presentation: Option<Presentation>,
     /// Pointer button presses (evdev codes) and touch downs on this window.
     pub buttons: Vec<u32>,
     pub touches: u32,
@@ -121,6 +131,7 @@ impl Window {
 struct Globals {
     compositor: Option<WlCompositor>,
     subcompositor: Option<WlSubcompositor>,
+    extras: protocols::Globals,
     shm: Option<WlShm>,
     wm_base: Option<XdgWmBase>,
     seat: Option<WlSeat>,
@@ -137,6 +148,10 @@ pub struct State {
     keyboard_on: Option<usize>,
     /// Ask for wl_touch when the seat has it (off: a client without touch support).
     wants_touch: bool,
+    /// The serial of the last input event (for requests that need one).
+    pub last_serial: u32,
+    /// The clipboard's text offered to this client, and other data-device state.
+    clipboard: protocols::Clipboard,
 }
 
 impl State {
@@ -204,6 +219,8 @@ impl Client {
             return Err(ClientError::Missing("xdg_wm_base"));
         }
         client.roundtrip()?; // seat capabilities
+        protocols::start(&mut client);
+        client.roundtrip()?;
         Ok(client)
     }
 
@@ -537,7 +554,7 @@ fn memfd(size: usize) -> Result<File, ClientError> {
 }
 
 /// Fills a fresh ARGB8888 buffer with `color` (premultiplied on the way) and commits it.
-fn draw(
+pub(crate) fn draw(
     globals: &Globals,
     handle: &QueueHandle<State>,
     surface: &WlSurface,
@@ -604,7 +621,7 @@ impl Dispatch<WlRegistry, ()> for State {
                 "wl_seat" if g.seat.is_none() => {
                     g.seat = Some(registry.bind(name, version.min(7), qh, ()))
                 }
-                _ => {}
+                other => g.extras.bind(registry, other, name, version, qh),
             }
             g.names.push(interface);
         }
@@ -772,7 +789,10 @@ impl Dispatch<WlKeyboard, ()> for State {
         _: &QueueHandle<Self>,
     ) {
         match event {
-            wl_keyboard::Event::Enter { surface, .. } => {
+            wl_keyboard::Event::Enter {
+                surface, serial, ..
+            } => {
+                state.last_serial = serial;
                 state.keyboard_on = state.window_of(&surface);
                 if let Some(at) = state.keyboard_on {
                     state.windows[at].keyboard_focus = true;
@@ -786,11 +806,16 @@ impl Dispatch<WlKeyboard, ()> for State {
             }
             wl_keyboard::Event::Key {
                 key,
-                state: WEnum::Value(wl_keyboard::KeyState::Pressed),
+                state: WEnum::Value(key_state),
+                serial,
                 ..
             } => {
+                state.last_serial = serial;
                 if let Some(at) = state.keyboard_on {
-                    state.windows[at].keys.push(key);
+                    match key_state {
+                        wl_keyboard::KeyState::Pressed => state.windows[at].keys.push(key),
+                        _ => state.windows[at].released.push(key),
+                    }
                 }
             }
             _ => {}
