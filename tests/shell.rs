@@ -290,6 +290,33 @@ fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
         magenta >= area * 9 / 10
     });
 
+    // Host input reaches the focused client: a click and a key typed into the X window
+    // (xdotool through XTEST, after giving our window X focus: there is no window manager).
+    let (cx, cy) = (
+        rows[0].x + rows[0].width as i32 / 2,
+        rows[0].y + rows[0].height as i32 / 2,
+    );
+    let xdotool = |args: &[&str]| {
+        let o = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &x.display)
+            .output()
+            .expect("xdotool (Debian package xdotool) is installed by scripts/setup");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let window = xdotool(&["search", "--name", "compose shell"]);
+    let window = window.lines().next().expect("our X window").to_string();
+    xdotool(&["windowfocus", "--sync", &window]);
+    xdotool(&["mousemove", &cx.to_string(), &cy.to_string()]);
+    xdotool(&["click", "1"]);
+    xdotool(&["key", "a"]);
+    wait_for("the click and the key in the client", || {
+        client.dispatch_for(Duration::from_millis(10)).unwrap();
+        let w = &client.state.windows[0];
+        w.buttons.contains(&0x110) && w.keys.contains(&30)
+    });
+
     // A screenshot over D-Bus shows the same frame.
     let png = session.dir.path().join("nested.png");
     let o = compose(&[
