@@ -12,6 +12,7 @@ fn buffer(seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// XRGB8888, like most apps' buffers (opaque).
 fn pixels(data: &[u8]) -> Pixels<'_> {
     Pixels {
         data,
@@ -19,7 +20,7 @@ fn pixels(data: &[u8]) -> Pixels<'_> {
         width: 800,
         height: 600,
         stride: 800 * 4,
-        opaque: false,
+        opaque: true,
     }
 }
 
@@ -55,6 +56,37 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The worst case: 16 translucent (ARGB) windows, every pixel of each one blended.
+    for (key, d) in data.iter().enumerate() {
+        renderer.upload(
+            100 + key as u64,
+            Pixels {
+                opaque: false,
+                ..pixels(d)
+            },
+            &[],
+        );
+    }
+    let translucent: Vec<Draw> = (0..16)
+        .map(|i| Draw {
+            rect: Rect {
+                x: (i % 4) as i32 * 360,
+                y: (i / 4) as i32 * 160,
+                width: 800,
+                height: 600,
+            },
+            fill: Fill::Texture {
+                key: 100 + i as u64,
+                source: [0.0, 0.0, 1.0, 1.0],
+            },
+        })
+        .collect();
+    group.bench_function("windows/16-translucent", |b| {
+        b.iter(|| {
+            renderer.render(&target, [0.1, 0.1, 0.1, 1.0], 1.0, &translucent);
+            renderer.wait();
+        })
+    });
     group.finish();
     // The upload is copied at the next submission: render a 1x1 frame to flush it.
     let fresh = buffer(99);

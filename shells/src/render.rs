@@ -1,6 +1,10 @@
 //! The wgpu side: client buffers uploaded into textures (only their damaged parts), then
-//! composited with shell chrome, back to front, with premultiplied alpha, into an
-//! offscreen texture (headless, screenshots) or a window's surface (nested).
+//! composited with shell chrome in z-order with premultiplied alpha, into an offscreen
+//! texture (headless, screenshots) or a window's surface (nested).
+//!
+//! Opaque draws go first, front to back, writing depth, so what they hide is never
+//! shaded (the depth test rejects it early, which is most of the work on a software
+//! rasterizer); translucent draws follow back to front, blended, behind the same test.
 //!
 //! This module knows wgpu and nothing of Wayland: the compositor hands it pixels, damage
 //! and a list of `Draw`s in output coordinates.
@@ -74,7 +78,9 @@ struct Instance {
     uv: [f32; 4],
     tint: [f32; 4],
     opaque: f32,
-    _pad: [f32; 3],
+    /// Closer draws have smaller depth.
+    depth: f32,
+    _pad: [f32; 2],
 }
 
 const SHADER: &str = r#"
@@ -83,6 +89,7 @@ struct Instance {
     @location(1) uv: vec4<f32>,
     @location(2) tint: vec4<f32>,
     @location(3) opaque: f32,
+    @location(4) depth: f32,
 };
 
 struct Varyings {
@@ -96,7 +103,7 @@ struct Varyings {
 fn vs(@builtin(vertex_index) index: u32, instance: Instance) -> Varyings {
     let corner = vec2<f32>(f32(index & 1u), f32((index >> 1u) & 1u));
     var out: Varyings;
-    out.position = vec4<f32>(mix(instance.rect.xy, instance.rect.zw, corner), 0.0, 1.0);
+    out.position = vec4<f32>(mix(instance.rect.xy, instance.rect.zw, corner), instance.depth, 1.0);
     out.uv = mix(instance.uv.xy, instance.uv.zw, corner);
     out.tint = instance.tint;
     out.opaque = instance.opaque;
@@ -125,7 +132,11 @@ pub struct Renderer {
     shader: wgpu::ShaderModule,
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
-    pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
+    /// Per target format: the opaque pipeline (no blending, writes depth) and the
+    /// translucent one (blends, tests depth only).
+    pipelines: HashMap<(wgpu::TextureFormat, bool), wgpu::RenderPipeline>,
+    /// The depth buffer of the last target size.
+    depth: Option<((u32, u32), wgpu::TextureView)>,
     sampler: wgpu::Sampler,
     white: wgpu::BindGroup,
     textures: HashMap<TextureKey, SurfaceTexture>,
@@ -141,6 +152,8 @@ impl std::fmt::Debug for Renderer {
             .finish()
     }
 }
+
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
 /// The format offscreen frames and screenshots use.
 pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -239,6 +252,7 @@ impl Renderer {
             layout,
             pipeline_layout,
             pipelines: HashMap::new(),
+            depth: None,
             sampler,
             textures: HashMap::new(),
             instances,
@@ -338,9 +352,9 @@ impl Renderer {
         self.textures.contains_key(&key)
     }
 
-    fn pipeline(&mut self, format: wgpu::TextureFormat) -> &wgpu::RenderPipeline {
+    fn pipeline(&mut self, format: wgpu::TextureFormat, opaque: bool) {
         let (device, shader, layout) = (&self.device, &self.shader, &self.pipeline_layout);
-        self.pipelines.entry(format).or_insert_with(|| {
+        self.pipelines.entry((format, opaque)).or_insert_with(|| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some("composite"),
                 layout: Some(layout),
@@ -352,7 +366,8 @@ impl Renderer {
                         array_stride: std::mem::size_of::<Instance>() as u64,
                         step_mode: wgpu::VertexStepMode::Instance,
                         attributes: &wgpu::vertex_attr_array![
-                            0 => Float32x4, 1 => Float32x4, 2 => Float32x4, 3 => Float32
+                            0 => Float32x4, 1 => Float32x4, 2 => Float32x4, 3 => Float32,
+                            4 => Float32
                         ],
                     })],
                 },
@@ -360,7 +375,13 @@ impl Renderer {
                     topology: wgpu::PrimitiveTopology::TriangleStrip,
                     ..Default::default()
                 },
-                depth_stencil: None,
+                depth_stencil: Some(wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(opaque),
+                    depth_compare: Some(wgpu::CompareFunction::Less),
+                    stencil: Default::default(),
+                    bias: Default::default(),
+                }),
                 multisample: wgpu::MultisampleState::default(),
                 fragment: Some(wgpu::FragmentState {
                     module: shader,
@@ -368,14 +389,39 @@ impl Renderer {
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format,
-                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                        blend: (!opaque).then_some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
                         write_mask: wgpu::ColorWrites::ALL,
                     })],
                 }),
                 multiview_mask: None,
                 cache: None,
             })
-        })
+        });
+    }
+
+    fn depth_view(&mut self, size: (u32, u32)) -> wgpu::TextureView {
+        if let Some((at, view)) = &self.depth {
+            if *at == size {
+                return view.clone();
+            }
+        }
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("depth"),
+            size: wgpu::Extent3d {
+                width: size.0,
+                height: size.1,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: DEPTH_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        self.depth = Some((size, view.clone()));
+        view
     }
 
     /// Composites `draws` (back to front) onto `target` of `size` physical pixels, over
@@ -388,15 +434,17 @@ impl Renderer {
         draws: &[Draw],
     ) -> wgpu::SubmissionIndex {
         let size = (target.width() as f32, target.height() as f32);
+        let count = draws.len() as f32 + 1.0;
         let visible: Vec<(Instance, Option<TextureKey>)> = draws
             .iter()
-            .filter_map(|d| {
+            .enumerate()
+            .filter_map(|(i, d)| {
                 let (key, uv, tint, opaque) = match d.fill {
                     Fill::Texture { key, source } => {
                         let t = self.textures.get(&key)?;
                         (Some(key), source, [1.0; 4], t.opaque)
                     }
-                    Fill::Color(c) => (None, [0.0, 0.0, 1.0, 1.0], c, false),
+                    Fill::Color(c) => (None, [0.0, 0.0, 1.0, 1.0], c, c[3] >= 1.0),
                 };
                 let x0 = d.rect.x as f32 * scale;
                 let y0 = d.rect.y as f32 * scale;
@@ -411,7 +459,8 @@ impl Renderer {
                         uv,
                         tint,
                         opaque: if opaque { 1.0 } else { 0.0 },
-                        _pad: [0.0; 3],
+                        depth: 1.0 - (i as f32 + 1.0) / count,
+                        _pad: [0.0; 2],
                     },
                     key,
                 ))
@@ -431,8 +480,10 @@ impl Renderer {
             self.queue
                 .write_buffer(&self.instances, 0, bytemuck::cast_slice(&data));
         }
-        self.pipeline(target.format());
-        let pipeline = &self.pipelines[&target.format()];
+        let format = target.format();
+        self.pipeline(format, true);
+        self.pipeline(format, false);
+        let depth = self.depth_view((target.width(), target.height()));
         let view = target.create_view(&wgpu::TextureViewDescriptor::default());
         let mut encoder = self
             .device
@@ -456,20 +507,40 @@ impl Renderer {
                         store: wgpu::StoreOp::Store,
                     },
                 })],
-                depth_stencil_attachment: None,
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &depth,
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
+                    stencil_ops: None,
+                }),
                 timestamp_writes: None,
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            pass.set_pipeline(pipeline);
             pass.set_vertex_buffer(0, self.instances.slice(..));
-            for (i, (_, key)) in visible.iter().enumerate() {
+            let draw = |pass: &mut wgpu::RenderPass<'_>, i: usize, key: &Option<TextureKey>| {
                 let group = match key {
                     Some(k) => &self.textures[k].bind_group,
                     None => &self.white,
                 };
                 pass.set_bind_group(0, group, &[]);
                 pass.draw(0..4, i as u32..i as u32 + 1);
+            };
+            // Opaque, front to back: hidden parts fail the depth test before shading.
+            pass.set_pipeline(&self.pipelines[&(format, true)]);
+            for (i, (instance, key)) in visible.iter().enumerate().rev() {
+                if instance.opaque > 0.5 {
+                    draw(&mut pass, i, key);
+                }
+            }
+            // Translucent, back to front, blended over what is in front of them.
+            pass.set_pipeline(&self.pipelines[&(format, false)]);
+            for (i, (instance, key)) in visible.iter().enumerate() {
+                if instance.opaque <= 0.5 {
+                    draw(&mut pass, i, key);
+                }
             }
         }
         self.queue.submit([encoder.finish()])

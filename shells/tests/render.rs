@@ -154,3 +154,49 @@ fn xrgb_buffers_are_opaque_and_png_round_trips() {
     );
     assert!(!dir.path().join("shot.png.tmp").exists());
 }
+
+#[test]
+fn opaque_windows_hide_what_is_under_them_and_translucent_ones_still_blend() {
+    let mut r = Renderer::new().unwrap();
+    let red = buffer(4, 4, [0, 0, 255, 255]);
+    let green = buffer(4, 4, [0, 255, 0, 255]);
+    let half_blue = buffer(4, 4, [128, 0, 0, 128]);
+    let opaque = |data| Pixels {
+        opaque: true,
+        ..pixels(data, 4, 4)
+    };
+    r.upload(1, opaque(&red), &[]);
+    r.upload(2, opaque(&green), &[]);
+    r.upload(3, pixels(&half_blue, 4, 4), &[]);
+    let target = r.offscreen(8, 4);
+    let at = |x: i32, key: u64| Draw {
+        rect: rect(x, 0, 4, 4),
+        fill: Fill::Texture { key, source: WHOLE },
+    };
+    // Bottom to top: translucent blue, opaque red over it, opaque green half over red,
+    // translucent blue again over both.
+    r.render(
+        &target,
+        [0.0, 0.0, 0.0, 1.0],
+        1.0,
+        &[at(0, 3), at(0, 1), at(2, 2), at(3, 3)],
+    );
+    let image = r.read(&target).unwrap();
+    assert_eq!(
+        image.pixel(0, 0),
+        [255, 0, 0, 255],
+        "red hides the blue under it"
+    );
+    assert_eq!(image.pixel(2, 0), [0, 255, 0, 255], "green over red");
+    let p = image.pixel(3, 0);
+    assert!(
+        p[0] == 0 && (126..=129).contains(&p[1]) && (127..=129).contains(&p[2]),
+        "blue blended over green: {p:?}"
+    );
+    let p = image.pixel(6, 0);
+    assert!(
+        p[1] == 0 && (127..=129).contains(&p[2]),
+        "blue blended over the background: {p:?}"
+    );
+    assert_eq!(image.pixel(7, 3), [0, 0, 0, 255], "the background");
+}
