@@ -13,6 +13,8 @@ pub mod policy;
 pub mod render;
 
 pub use definition::{Layout, Part, ShellDef};
-pub use policy::{Chrome, Rect, Shell, WindowId, WindowView};
+pub use policy::{
+    Chrome, LayerKind, LayerView, PopupView, Rect, SeatView, Shell, WindowId, WindowView,
+};
 /// The smithay this crate was built with, for callers that talk to the compositor loop.
 pub use smithay;

@@ -1,6 +1,7 @@
-//! Shell policy as bevy_ecs data and systems: windows are entities with geometry, stacking,
-//! states and focus; the active shell's layout runs as a system schedule over them. A swap
-//! replaces the active shell and re-lays every window in one step.
+//! Shell policy as bevy_ecs data and systems: toplevels, popups, layer surfaces, the output
+//! and the seat are entities; windows carry geometry, stacking, states and focus; the
+//! active shell's layout runs as a system schedule over them. A swap replaces the active
+//! shell and re-lays every window in one step.
 
 use std::collections::HashMap;
 
@@ -76,13 +77,49 @@ struct Focused;
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 struct Sent(u32, u32, States);
 
-#[derive(Resource, Debug, Clone, Copy)]
-struct Output(Rect);
+/// The output (one for now): its area and the part of it panels leave free
+/// (layer-shell exclusive zones); windows that are not fullscreen stay inside `usable`.
+#[derive(Component, Debug, Clone)]
+struct Output {
+    name: String,
+    rect: Rect,
+    usable: Rect,
+}
 
-/// The part of the output no panel reserves (layer-shell exclusive zones); windows that
-/// are not fullscreen stay inside it.
-#[derive(Resource, Debug, Clone, Copy)]
-struct Usable(Rect);
+/// The seat: where its pointer is (output coordinates). Focus is the `Focused` window.
+#[derive(Component, Debug, Clone)]
+struct Seat {
+    name: String,
+    pointer: (f64, f64),
+}
+
+pub type PopupId = u64;
+pub type LayerId = u64;
+
+/// A popup (menu, tooltip) of a window; its `Geometry` is relative to the window's.
+#[derive(Component, Debug, Clone, Copy)]
+struct Popup {
+    id: PopupId,
+    parent: WindowId,
+}
+
+/// Which layer-shell layer a surface is on, bottom to top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LayerKind {
+    Background,
+    Bottom,
+    Top,
+    Overlay,
+}
+
+/// A layer-shell surface (panel, wallpaper, notification); `Geometry` in output
+/// coordinates.
+#[derive(Component, Debug, Clone)]
+struct LayerSurface {
+    id: LayerId,
+    layer: LayerKind,
+    namespace: String,
+}
 
 #[derive(Resource, Debug, Clone)]
 struct Active(ShellDef);
@@ -110,12 +147,11 @@ fn keyboard_height(output: Rect) -> u32 {
 
 /// Desktop: floating geometry, clamped into the work area below a title bar.
 fn floating_layout(
-    output: Res<Output>,
-    usable: Res<Usable>,
+    output: Single<&Output>,
     active: Res<Active>,
     mut windows: Query<(&Floating, &mut Geometry, &mut WindowStates)>,
 ) {
-    let area = work_area(output.0, usable.0, &active.0);
+    let area = work_area(output.rect, output.usable, &active.0);
     let bar = if active.0.has(Part::TitleBars) {
         TITLE_BAR
     } else {
@@ -140,11 +176,11 @@ fn floating_layout(
 
 /// Gaming: every window fullscreen; only the focused one runs at full rate.
 fn fullscreen_layout(
-    output: Res<Output>,
+    output: Single<&Output>,
     mut windows: Query<(&mut Geometry, &mut WindowStates, Has<Focused>)>,
 ) {
     for (mut geometry, mut states, focused) in &mut windows {
-        geometry.0 = output.0;
+        geometry.0 = output.rect;
         states.0 = States {
             fullscreen: true,
             throttled: !focused,
@@ -155,12 +191,11 @@ fn fullscreen_layout(
 
 /// Tablet: every window maximized into the work area (above the keyboard).
 fn maximized_layout(
-    output: Res<Output>,
-    usable: Res<Usable>,
+    output: Single<&Output>,
     active: Res<Active>,
     mut windows: Query<(&mut Geometry, &mut WindowStates)>,
 ) {
-    let area = work_area(output.0, usable.0, &active.0);
+    let area = work_area(output.rect, output.usable, &active.0);
     for (mut geometry, mut states) in &mut windows {
         geometry.0 = area;
         states.0 = States {
@@ -187,6 +222,31 @@ pub struct WindowView {
     pub states: States,
     /// Position from the bottom (0) up.
     pub z: usize,
+}
+
+/// A popup as the compositor sees it; `geometry` is relative to its parent surface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopupView {
+    pub id: PopupId,
+    pub parent: WindowId,
+    pub geometry: Rect,
+}
+
+/// A layer surface as the compositor placed it (output coordinates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerView {
+    pub id: LayerId,
+    pub layer: LayerKind,
+    pub namespace: String,
+    pub geometry: Rect,
+}
+
+/// The seat: its name, pointer position and the window with the keyboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeatView {
+    pub name: String,
+    pub pointer: (f64, f64),
+    pub focus: Option<WindowId>,
 }
 
 /// Shell-drawn elements of a frame.
@@ -238,8 +298,15 @@ impl Shell {
             width,
             height,
         };
-        world.insert_resource(Output(output));
-        world.insert_resource(Usable(output));
+        world.spawn(Output {
+            name: "compose-0".into(),
+            rect: output,
+            usable: output,
+        });
+        world.spawn(Seat {
+            name: "seat0".into(),
+            pointer: (0.0, 0.0),
+        });
         world.insert_resource(Active(def));
         world.insert_resource(OverlayVisible::default());
         let mut schedules = HashMap::new();
@@ -267,7 +334,21 @@ impl Shell {
     }
 
     pub fn output(&self) -> Rect {
-        self.world.resource::<Output>().0
+        self.output_entity().rect
+    }
+
+    fn output_entity(&self) -> &Output {
+        let mut q = self
+            .world
+            .try_query::<&Output>()
+            .expect("Output is registered");
+        q.single(&self.world).expect("Shell::new spawns one output")
+    }
+
+    fn output_mut(&mut self) -> Mut<'_, Output> {
+        let mut q = self.world.query::<&mut Output>();
+        q.single_mut(&mut self.world)
+            .expect("Shell::new spawns one output")
     }
 
     /// Runs the active shell's systems.
@@ -318,12 +399,22 @@ impl Shell {
         id
     }
 
-    /// Removes a window; focus goes to the most recently used one left.
+    /// Removes a window and its popups; focus goes to the most recently used one left.
     pub fn close(&mut self, id: WindowId) -> bool {
         let Some(entity) = self.entity(id) else {
             return false;
         };
         self.world.despawn(entity);
+        let popups: Vec<Entity> = self
+            .world
+            .query::<(Entity, &Popup)>()
+            .iter(&self.world)
+            .filter(|(_, p)| p.parent == id)
+            .map(|(e, _)| e)
+            .collect();
+        for e in popups {
+            self.world.despawn(e);
+        }
         let top = self.top();
         self.set_focus(top);
         self.relayout();
@@ -401,8 +492,11 @@ impl Shell {
             width,
             height,
         };
-        self.world.insert_resource(Output(output));
-        self.world.insert_resource(Usable(output));
+        {
+            let mut o = self.output_mut();
+            o.rect = output;
+            o.usable = output;
+        }
         self.relayout();
     }
 
@@ -422,8 +516,8 @@ impl Shell {
             width: (x1 - x0) as u32,
             height: (y1 - y0) as u32,
         };
-        if self.world.resource::<Usable>().0 != clamped {
-            self.world.insert_resource(Usable(clamped));
+        if self.output_entity().usable != clamped {
+            self.output_mut().usable = clamped;
             self.relayout();
         }
     }
@@ -574,17 +668,153 @@ impl Shell {
         chrome
     }
 
+    /// The output's name (as wl_output reports it).
+    pub fn output_name(&self) -> String {
+        self.output_entity().name.clone()
+    }
+
+    fn next(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// A popup opened on window `parent` at `geometry` (relative to its parent surface);
+    /// `None` if there is no such window.
+    pub fn add_popup(&mut self, parent: WindowId, geometry: Rect) -> Option<PopupId> {
+        self.entity(parent)?;
+        let id = self.next();
+        self.world.spawn((Popup { id, parent }, Geometry(geometry)));
+        Some(id)
+    }
+
+    fn popup_entity(&mut self, id: PopupId) -> Option<Entity> {
+        self.world
+            .query::<(Entity, &Popup)>()
+            .iter(&self.world)
+            .find(|(_, p)| p.id == id)
+            .map(|(e, _)| e)
+    }
+
+    /// The client repositioned a popup.
+    pub fn move_popup(&mut self, id: PopupId, geometry: Rect) -> bool {
+        let Some(e) = self.popup_entity(id) else {
+            return false;
+        };
+        self.world.entity_mut(e).insert(Geometry(geometry));
+        true
+    }
+
+    pub fn close_popup(&mut self, id: PopupId) -> bool {
+        let Some(e) = self.popup_entity(id) else {
+            return false;
+        };
+        self.world.despawn(e);
+        true
+    }
+
+    /// Open popups, in the order they were opened.
+    pub fn popups(&self) -> Vec<PopupView> {
+        let mut list: Vec<PopupView> = self
+            .world
+            .iter_entities()
+            .filter_map(|e| {
+                let (p, g) = (e.get::<Popup>()?, e.get::<Geometry>()?);
+                Some(PopupView {
+                    id: p.id,
+                    parent: p.parent,
+                    geometry: g.0,
+                })
+            })
+            .collect();
+        list.sort_by_key(|p| p.id);
+        list
+    }
+
+    /// A layer surface appeared; it is placed by `place_layer` once arranged.
+    pub fn add_layer(&mut self, layer: LayerKind, namespace: &str) -> LayerId {
+        let id = self.next();
+        self.world.spawn((
+            LayerSurface {
+                id,
+                layer,
+                namespace: namespace.to_string(),
+            },
+            Geometry(Rect::default()),
+        ));
+        id
+    }
+
+    fn layer_entity(&mut self, id: LayerId) -> Option<Entity> {
+        self.world
+            .query::<(Entity, &LayerSurface)>()
+            .iter(&self.world)
+            .find(|(_, l)| l.id == id)
+            .map(|(e, _)| e)
+    }
+
+    pub fn place_layer(&mut self, id: LayerId, geometry: Rect) -> bool {
+        let Some(e) = self.layer_entity(id) else {
+            return false;
+        };
+        self.world.entity_mut(e).insert(Geometry(geometry));
+        true
+    }
+
+    pub fn close_layer(&mut self, id: LayerId) -> bool {
+        let Some(e) = self.layer_entity(id) else {
+            return false;
+        };
+        self.world.despawn(e);
+        true
+    }
+
+    /// Layer surfaces, bottom layer first.
+    pub fn layers(&self) -> Vec<LayerView> {
+        let mut list: Vec<LayerView> = self
+            .world
+            .iter_entities()
+            .filter_map(|e| {
+                let (l, g) = (e.get::<LayerSurface>()?, e.get::<Geometry>()?);
+                Some(LayerView {
+                    id: l.id,
+                    layer: l.layer,
+                    namespace: l.namespace.clone(),
+                    geometry: g.0,
+                })
+            })
+            .collect();
+        list.sort_by_key(|l| (l.layer, l.id));
+        list
+    }
+
+    /// The pointer moved.
+    pub fn set_pointer(&mut self, x: f64, y: f64) {
+        let mut q = self.world.query::<&mut Seat>();
+        if let Ok(mut seat) = q.single_mut(&mut self.world) {
+            seat.pointer = (x, y);
+        }
+    }
+
+    pub fn seat(&self) -> SeatView {
+        let focus = self.focused();
+        let mut q = self.world.try_query::<&Seat>().expect("Seat is registered");
+        let seat = q.single(&self.world).expect("Shell::new spawns one seat");
+        SeatView {
+            name: seat.name.clone(),
+            pointer: seat.pointer,
+            focus,
+        }
+    }
+
     /// The part of the output panels leave free.
     pub fn usable(&self) -> Rect {
-        self.world.resource::<Usable>().0
+        self.output_entity().usable
     }
 
     /// The area windows may use (for tests and the renderer's damage tracking).
     pub fn work_area(&self) -> Rect {
-        work_area(
-            self.output(),
-            self.world.resource::<Usable>().0,
-            self.active(),
-        )
+        let o = self.output_entity();
+        work_area(o.rect, o.usable, self.active())
     }
 }

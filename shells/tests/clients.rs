@@ -611,6 +611,11 @@ fn subsurfaces_and_constrained_popups_are_composited() {
     let popup = c
         .popup(main, (anchor_x, 100, 10, 10), (600, 200), BLUE)
         .unwrap();
+    assert_eq!(
+        comp.window("main").popups,
+        1,
+        "the popup is in the shell's World"
+    );
     let (px, py, pw, ph) = c.state.windows[popup].popup_configure.unwrap();
     assert_eq!((pw, ph), (600, 200));
     let left = w.geometry.x + px;

@@ -22,6 +22,8 @@ enum Op {
     Overlay,
     /// A panel of this height along the top edge (layer-shell exclusive zone).
     Panel(u32),
+    Popup(usize),
+    ClosePopup(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -35,6 +37,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..3usize).prop_map(Op::Swap),
         1 => Just(Op::Overlay),
         1 => (0..=100u32).prop_map(Op::Panel),
+        1 => (0..8usize).prop_map(Op::Popup),
+        1 => (0..8usize).prop_map(Op::ClosePopup),
     ]
 }
 
@@ -72,6 +76,26 @@ fn apply(s: &mut Shell, op: &Op) {
         Op::Output(w, h) => s.set_output(w, h),
         Op::Swap(i) => s.swap(builtin()[i].clone()),
         Op::Overlay => s.toggle_overlay(),
+        Op::Popup(i) => {
+            if let Some(id) = pick(i) {
+                let popup = s.add_popup(
+                    id,
+                    compose_shells::Rect {
+                        x: 10,
+                        y: 10,
+                        width: 100,
+                        height: 50,
+                    },
+                );
+                assert!(popup.is_some());
+            }
+        }
+        Op::ClosePopup(i) => {
+            let popups = s.popups();
+            if let Some(p) = popups.get(i % popups.len().max(1)) {
+                assert!(s.close_popup(p.id));
+            }
+        }
         Op::Panel(h) => {
             let o = s.output();
             s.reserve(compose_shells::Rect {
@@ -91,6 +115,17 @@ fn verify_invariants(s: &Shell) {
     let usable = s.usable();
     let area = s.work_area();
     assert!(output.contains(&usable), "{usable:?} in {output:?}");
+    for p in s.popups() {
+        assert!(
+            windows.iter().any(|w| w.id == p.parent),
+            "a popup outlives its window: {p:?}"
+        );
+    }
+    assert_eq!(
+        s.seat().focus,
+        windows.iter().find(|w| w.states.activated).map(|w| w.id),
+        "the seat's focus is the activated window"
+    );
     assert_eq!(area.y, usable.y, "windows start below the panels");
     let focused: Vec<_> = windows.iter().filter(|w| w.states.activated).collect();
     if windows.is_empty() {
@@ -255,4 +290,50 @@ fn tablet_puts_the_most_recent_app_on_top_and_cycles_through_the_others() {
             .iter()
             .any(|c| matches!(c, Chrome::Keyboard { .. }))
     );
+}
+
+#[test]
+fn popups_layers_output_and_seat_are_entities_too() {
+    use compose_shells::{LayerKind, Rect};
+    let mut s = Shell::new(shell("desktop"), 1280, 720);
+    assert_eq!(s.output_name(), "compose-0");
+    let a = s.add_window("a", "A");
+    let r = Rect {
+        x: 5,
+        y: 6,
+        width: 70,
+        height: 80,
+    };
+    let p = s.add_popup(a, r).unwrap();
+    assert_eq!(s.add_popup(999, r), None, "no popup without its window");
+    assert!(s.move_popup(p, Rect { x: 9, ..r }));
+    assert_eq!(s.popups()[0].geometry.x, 9);
+    let top = s.add_layer(LayerKind::Top, "panel");
+    let wallpaper = s.add_layer(LayerKind::Background, "wallpaper");
+    assert!(s.place_layer(
+        top,
+        Rect {
+            x: 0,
+            y: 0,
+            width: 1280,
+            height: 30
+        }
+    ));
+    let layers = s.layers();
+    assert_eq!(
+        (layers[0].id, layers[1].id),
+        (wallpaper, top),
+        "bottom layer first"
+    );
+    assert_eq!(layers[1].geometry.height, 30);
+    s.set_pointer(12.5, 40.0);
+    assert_eq!(s.seat().pointer, (12.5, 40.0));
+    assert_eq!(s.seat().name, "seat0");
+    assert_eq!(s.seat().focus, Some(a));
+    // Closing a window closes its popups; layers stay until closed themselves.
+    s.close(a);
+    assert!(s.popups().is_empty());
+    assert_eq!(s.seat().focus, None);
+    assert!(s.close_layer(top) && s.close_layer(wallpaper));
+    assert!(s.layers().is_empty());
 }

@@ -41,7 +41,7 @@ use smithay::{
 };
 
 use super::{ClientState, Grab, State, Tracked, scene};
-use crate::policy::States;
+use crate::policy::{LayerKind, States};
 
 impl CompositorHandler for State {
     fn compositor_state(&mut self) -> &mut CompositorState {
@@ -133,9 +133,21 @@ impl State {
         self.reserve_for_layers();
     }
 
-    /// Tells the shell what the panels' exclusive zones leave free.
+    /// Tells the shell where the layer surfaces are and what their exclusive zones leave
+    /// free.
     pub(super) fn reserve_for_layers(&mut self) {
-        let zone = layer_map_for_output(&self.output).non_exclusive_zone();
+        let map = layer_map_for_output(&self.output);
+        let placed: Vec<(WlSurface, Rectangle<i32, Logical>)> = map
+            .layers()
+            .filter_map(|l| Some((l.wl_surface().clone(), map.layer_geometry(l)?)))
+            .collect();
+        let zone = map.non_exclusive_zone();
+        drop(map);
+        for (surface, g) in placed {
+            if let Some(id) = self.layer_ids.get(&surface) {
+                self.shell.place_layer(*id, rect_of(g));
+            }
+        }
         self.shell.reserve(crate::policy::Rect {
             x: zone.loc.x,
             y: zone.loc.y,
@@ -200,6 +212,36 @@ impl State {
     }
 }
 
+fn rect_of(r: Rectangle<i32, Logical>) -> crate::policy::Rect {
+    crate::policy::Rect {
+        x: r.loc.x,
+        y: r.loc.y,
+        width: r.size.w.max(0) as u32,
+        height: r.size.h.max(0) as u32,
+    }
+}
+
+impl State {
+    /// Records a new popup of a window in the policy.
+    fn popup_opened(&mut self, popup: &PopupSurface) {
+        let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
+            return;
+        };
+        let Some(window) = self
+            .windows
+            .iter()
+            .find(|w| w.toplevel.wl_surface() == &root)
+            .map(|w| w.id)
+        else {
+            return; // a popup of a layer surface: not a window's
+        };
+        let geometry = popup.with_pending_state(|s| s.geometry);
+        if let Some(id) = self.shell.add_popup(window, rect_of(geometry)) {
+            self.popup_ids.insert(popup.wl_surface().clone(), id);
+        }
+    }
+}
+
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &WlBuffer) {}
 }
@@ -230,6 +272,7 @@ impl XdgShellHandler for State {
     fn new_popup(&mut self, surface: PopupSurface, positioner: PositionerState) {
         surface.with_pending_state(|state| state.positioner = positioner);
         self.constrain_popup(&surface);
+        self.popup_opened(&surface);
         if let Err(e) = self.popups.track_popup(PopupKind::Xdg(surface)) {
             tracing::debug!("popup already gone: {e:?}");
         }
@@ -248,6 +291,10 @@ impl XdgShellHandler for State {
     ) {
         surface.with_pending_state(|state| state.positioner = positioner);
         self.constrain_popup(&surface);
+        if let Some(id) = self.popup_ids.get(surface.wl_surface()) {
+            let geometry = surface.with_pending_state(|s| s.geometry);
+            self.shell.move_popup(*id, rect_of(geometry));
+        }
         surface.send_repositioned(token);
         self.dirty = true;
     }
@@ -278,7 +325,10 @@ impl XdgShellHandler for State {
         }
     }
 
-    fn popup_destroyed(&mut self, _surface: PopupSurface) {
+    fn popup_destroyed(&mut self, surface: PopupSurface) {
+        if let Some(id) = self.popup_ids.remove(surface.wl_surface()) {
+            self.shell.close_popup(id);
+        }
         self.dirty = true;
     }
 
@@ -352,9 +402,17 @@ impl WlrLayerShellHandler for State {
         &mut self,
         surface: WlrLayerSurface,
         _output: Option<WlOutput>,
-        _layer: Layer,
+        layer: Layer,
         namespace: String,
     ) {
+        let kind = match layer {
+            Layer::Background => LayerKind::Background,
+            Layer::Bottom => LayerKind::Bottom,
+            Layer::Top => LayerKind::Top,
+            Layer::Overlay => LayerKind::Overlay,
+        };
+        let id = self.shell.add_layer(kind, &namespace);
+        self.layer_ids.insert(surface.wl_surface().clone(), id);
         let layer = LayerSurface::new(surface, namespace);
         if let Err(e) = layer_map_for_output(&self.output).map_layer(&layer) {
             tracing::warn!("cannot map a layer surface: {e}");
@@ -368,6 +426,9 @@ impl WlrLayerShellHandler for State {
     }
 
     fn layer_destroyed(&mut self, surface: WlrLayerSurface) {
+        if let Some(id) = self.layer_ids.remove(surface.wl_surface()) {
+            self.shell.close_layer(id);
+        }
         let mut map = layer_map_for_output(&self.output);
         let layer = map
             .layers()

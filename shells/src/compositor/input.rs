@@ -289,6 +289,7 @@ impl State {
         let Some(pointer) = self.seat.get_pointer() else {
             return;
         };
+        self.shell.set_pointer(x, y);
         if let Some(grab) = self.grab {
             let (window, start, origin, resize) = match grab {
                 Grab::Move {

@@ -81,6 +81,8 @@ pub struct WindowInfo {
     pub buffer: Option<(i32, i32)>,
     /// Frame callbacks sent so far.
     pub frames: u64,
+    /// Popups open on it.
+    pub popups: usize,
 }
 
 /// Where frames go.
@@ -201,6 +203,9 @@ pub(crate) struct State {
     /// Presentation feedback waiting for the next frame.
     pending_feedback: Vec<PresentationFeedbackCallback>,
     grab: Option<Grab>,
+    /// Policy ids of popup and layer surfaces.
+    popup_ids: HashMap<WlSurface, crate::policy::PopupId>,
+    layer_ids: HashMap<WlSurface, crate::policy::LayerId>,
     /// Touch slot that started on the edge switcher, and where.
     swipe: Option<(i32, f64)>,
     /// Touch slots emulated as the pointer (clients without wl_touch).
@@ -415,6 +420,7 @@ impl State {
     fn info(&self) -> Vec<WindowInfo> {
         let views = self.shell.windows();
         let focused = self.shell.focused();
+        let popups = self.shell.popups();
         self.windows
             .iter()
             .filter_map(|w| {
@@ -428,6 +434,7 @@ impl State {
                     configured: w.configured,
                     buffer: w.buffer,
                     frames: w.frames,
+                    popups: popups.iter().filter(|p| p.parent == w.id).count(),
                 })
             })
             .collect()
@@ -660,6 +667,8 @@ pub fn run_with(
         pending_frames: HashMap::new(),
         pending_feedback: Vec::new(),
         grab: None,
+        popup_ids: HashMap::new(),
+        layer_ids: HashMap::new(),
         swipe: None,
         emulated: None,
         next_key: 1,
