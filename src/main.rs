@@ -170,6 +170,10 @@ enum ShellCommand {
         /// get this compositor's WAYLAND_DISPLAY, never the host's.
         #[arg(long, value_name = "COMMAND")]
         exec: Vec<String>,
+        /// Also load shell definitions (`*.toml`: [shell] name, summary, layout, parts)
+        /// from DIR; they can be run and swapped to like the built-in ones.
+        #[arg(long, value_name = "DIR")]
+        shells: Option<PathBuf>,
         #[command(flatten)]
         bus: BusArg,
     },
@@ -280,6 +284,8 @@ pub enum CliError {
     Bus(#[from] zbus::Error),
     #[error(transparent)]
     Compositor(#[from] compose_shells::compositor::CompositorError),
+    #[error(transparent)]
+    ShellDefinition(#[from] compose_shells::definition::DefinitionError),
     #[error("unknown shell `{name}`; shells: {known}")]
     UnknownShell { name: String, known: String },
     #[error("invalid output size `{0}`; write WIDTHxHEIGHT, e.g. 1280x720")]
@@ -313,9 +319,13 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             scale,
             socket,
             exec,
+            shells,
             bus,
         } => {
-            let shells = definition::builtin();
+            let shells = match shells {
+                Some(dir) => definition::with_dir(dir)?,
+                None => definition::builtin(),
+            };
             let def = shells
                 .iter()
                 .find(|s| &s.name == shell)

@@ -122,6 +122,9 @@ pub fn error(e: &CliError) {
         | CliError::UnknownShell { .. }
         | CliError::BadSize(_)
         | CliError::BadPath { .. } => None,
+        CliError::ShellDefinition(_) => Some(
+            "a shell definition is `[shell]` with name, summary, layout (floating, focused-fullscreen, maximized-stack) and parts (title-bars, taskbar, overlay-bar, on-screen-keyboard, edge-switcher)".into(),
+        ),
     };
     eprintln!("error: {e}");
     if let Some(help) = help {

@@ -389,3 +389,69 @@ fn screenshot_errors_are_clear() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid output size `12x`"));
 }
+
+#[test]
+fn a_shell_made_in_data_runs_and_swaps_like_the_built_in_ones() {
+    let session = Session::new();
+    let shells = session.dir.path().join("shells");
+    std::fs::create_dir(&shells).unwrap();
+    std::fs::write(
+        shells.join("kiosk.toml"),
+        "[shell]\nname = \"kiosk\"\nsummary = \"One app, fullscreen, nothing else\"\n\
+         layout = \"focused-fullscreen\"\nparts = []\n",
+    )
+    .unwrap();
+    let dir = shells.to_str().unwrap();
+    let mut shell = session.shell(
+        &[
+            "--headless",
+            "800x600",
+            "--socket",
+            "kiosk-0",
+            "--shells",
+            dir,
+            "--shell",
+            "kiosk",
+        ],
+        &[],
+    );
+    session.wait_for_socket("kiosk-0", &mut shell);
+    let mut client = compose_testclient::Client::connect(session.dir.path(), "kiosk-0").unwrap();
+    client.toplevel("app", "App", MAGENTA).unwrap();
+    let rows = windows(&session.bus);
+    assert_eq!((rows[0].width, rows[0].height), (800, 600), "fullscreen");
+    let o = compose(&["shell", "swap", "desktop", "--bus", &session.bus]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_for("the desktop layout", || {
+        windows(&session.bus)[0].width == 533
+    });
+    let o = compose(&["shell", "swap", "kiosk", "--bus", &session.bus]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_for("the kiosk layout again", || {
+        windows(&session.bus)[0].width == 800
+    });
+
+    // A broken definition stops `shell run` before anything starts, naming the file.
+    std::fs::write(
+        shells.join("broken.toml"),
+        "[shell]\nname = \"broken\"\nsummary = \"\"\nlayout = \"floating\"\nparts = [\"dock\"]\n",
+    )
+    .unwrap();
+    let o = compose(&[
+        "shell",
+        "run",
+        "--headless",
+        "64x64",
+        "--shells",
+        dir,
+        "--bus",
+        &session.bus,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("unknown variant `dock`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: a shell definition is"), "{stderr}");
+}

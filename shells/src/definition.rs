@@ -71,6 +71,40 @@ pub fn parse(name: &str, text: &str) -> Result<ShellDef, DefinitionError> {
         })
 }
 
+/// Shell definitions from every `*.toml` in `dir` (sorted by file name), added to the
+/// built-in ones; a name may be defined only once.
+pub fn with_dir(dir: &std::path::Path) -> Result<Vec<ShellDef>, DefinitionError> {
+    let fail = |name: String, message: String| DefinitionError { name, message };
+    let mut shells = builtin();
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        fail(
+            dir.display().to_string(),
+            format!("cannot read the folder: {e}"),
+        )
+    })?;
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| fail(name.clone(), e.to_string()))?;
+        let def = parse(&name, &text)?;
+        if shells.iter().any(|s| s.name == def.name) {
+            return Err(fail(
+                name,
+                format!(
+                    "a shell named `{}` already exists; give this one another name",
+                    def.name
+                ),
+            ));
+        }
+        shells.push(def);
+    }
+    Ok(shells)
+}
+
 /// The shells that ship with compose.
 pub fn builtin() -> Vec<ShellDef> {
     [
