@@ -743,3 +743,121 @@ fn decorations_presentation_viewports_panels_and_the_clipboard() {
     std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
     assert_eq!(text, "hello from b");
 }
+
+/// Clients on their own threads, handling events all the time like real apps.
+struct Running {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<JoinHandle<Client>>,
+}
+
+impl Running {
+    fn start(comp: &Compositor, colors: &[[u8; 4]]) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for (i, color) in colors.iter().copied().enumerate() {
+            let mut c = comp.client();
+            c.toplevel(&format!("app{i}"), "App", color).unwrap();
+            let stop = stop.clone();
+            threads.push(std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    c.dispatch_for(Duration::from_millis(2)).unwrap();
+                }
+                c
+            }));
+        }
+        Self { stop, threads }
+    }
+
+    fn stop(self) -> Vec<Client> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn a_swap_is_shown_only_once_every_window_redrew_for_the_new_shell() {
+    let (w, h) = (640, 360);
+    let comp = Compositor::start("desktop", w, h);
+    let running = Running::start(&comp, &[RED, GREEN, BLUE]);
+    // The screenshot is asked for right after the swap, before any client could redraw:
+    // it shows the first frame of the new shell, with every window at its new size.
+    comp.swap("gaming");
+    let shot = comp.screenshot();
+    for corner in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        assert_pixel(&shot, corner, BLUE, "the focused app fills the output");
+    }
+    comp.swap("tablet");
+    let keyboard = (h as f32 * KEYBOARD_SHARE) as u32;
+    let shot = comp.screenshot();
+    assert_pixel(
+        &shot,
+        (w - 1, h - keyboard - 1),
+        BLUE,
+        "maximized to the keyboard's edge",
+    );
+    assert_pixel(
+        &shot,
+        (w - 1, h - 1),
+        rgba8(colors::KEYBOARD),
+        "the keyboard area",
+    );
+    comp.swap("desktop");
+    let top = comp.window("app2");
+    let shot = comp.screenshot();
+    let corner = (
+        (top.geometry.x + top.geometry.width as i32 - 1) as u32,
+        (top.geometry.y + top.geometry.height as i32 - 1) as u32,
+    );
+    assert_pixel(&shot, corner, BLUE, "back to the floating size");
+    for mut c in running.stop() {
+        c.roundtrip().expect("still connected");
+    }
+}
+
+#[test]
+fn output_scale_two_doubles_every_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("scaled");
+    let (control, commands) = channel();
+    let options = Options {
+        socket: socket.to_str().unwrap().into(),
+        shell: builtin().into_iter().find(|s| s.name == "gaming").unwrap(),
+        backend: Backend::Headless {
+            width: 320,
+            height: 180,
+        },
+        scale: 2,
+    };
+    let thread = std::thread::spawn(move || run(options, commands));
+    while !socket.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut c = Client::connect(dir.path(), "scaled").unwrap();
+    c.toplevel("app", "App", GREEN).unwrap();
+    assert_eq!(
+        c.state.windows[0]
+            .last_configure()
+            .map(|k| (k.width, k.height)),
+        Some((320, 180)),
+        "sizes are logical"
+    );
+    let path = dir.path().join("scaled.png");
+    let (reply, answer) = mpsc::channel();
+    control
+        .send(Command::Screenshot(path.clone(), reply))
+        .unwrap();
+    answer.recv_timeout(WAIT).unwrap().unwrap();
+    let image = Image::read_png(&path).unwrap();
+    assert_eq!((image.width, image.height), (640, 360), "physical pixels");
+    assert_pixel(
+        &image,
+        (639, 359),
+        GREEN,
+        "a 1x buffer covers the doubled output",
+    );
+    control.send(Command::Stop).unwrap();
+    thread.join().unwrap().unwrap();
+}

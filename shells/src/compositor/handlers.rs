@@ -30,7 +30,7 @@ use smithay::wayland::shell::wlr_layer::{
 };
 use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
 use smithay::wayland::shell::xdg::{
-    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+    Configure, PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
     XdgToplevelSurfaceData,
 };
 use smithay::wayland::shm::{ShmHandler, ShmState};
@@ -94,6 +94,7 @@ impl CompositorHandler for State {
         }
         self.layer_commit(surface);
         let buffer = scene::commit(self, surface);
+        self.transaction_commit(surface);
         if let Some(w) = self.window_for(surface) {
             if let Some(size) = buffer {
                 w.buffer = Some(size);
@@ -265,6 +266,8 @@ impl XdgShellHandler for State {
             configured: (0, 0, States::default()),
             buffer: None,
             frames: 0,
+            swap_serial: None,
+            swap_acked: false,
         });
         self.send_configures();
     }
@@ -317,11 +320,25 @@ impl XdgShellHandler for State {
         if let Some(at) = self.windows.iter().position(|w| w.toplevel == surface) {
             let w = self.windows.remove(at);
             self.shell.close(w.id);
+            if let Some(t) = &mut self.transaction {
+                t.waiting.retain(|x| *x != w.id);
+            }
             if matches!(self.grab, Some(Grab::Move { window, .. } | Grab::Resize { window, .. }) if window == w.id)
             {
                 self.grab = None;
             }
             self.send_configures();
+        }
+    }
+
+    fn ack_configure(&mut self, surface: WlSurface, configure: Configure) {
+        let Configure::Toplevel(c) = configure else {
+            return;
+        };
+        if let Some(w) = self.window_for(&surface) {
+            if w.swap_serial.is_some_and(|s| c.serial.is_no_older_than(&s)) {
+                w.swap_acked = true;
+            }
         }
     }
 

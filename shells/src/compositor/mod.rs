@@ -51,6 +51,8 @@ use crate::render::{RenderError, Renderer};
 
 /// One frame at 60 Hz.
 const FRAME: Duration = Duration::from_micros(16_667);
+/// How long frames wait after a swap for windows to redraw at their new size.
+const SWAP_WAIT: Duration = Duration::from_millis(250);
 
 /// What a controller (the D-Bus service, a test) asks of a running compositor.
 #[derive(Debug)]
@@ -147,6 +149,16 @@ struct Tracked {
     configured: (u32, u32, States),
     buffer: Option<(i32, i32)>,
     frames: u64,
+    /// The configure a swap sent, until the client acknowledged it and committed.
+    swap_serial: Option<smithay::utils::Serial>,
+    swap_acked: bool,
+}
+
+/// A swap being shown: frames wait until every window it resized has redrawn (or until
+/// `until`), so no frame shows windows of the old shell's size in the new shell's places.
+struct Transaction {
+    until: Instant,
+    waiting: Vec<WindowId>,
 }
 
 /// Where the renderer draws.
@@ -203,6 +215,9 @@ pub(crate) struct State {
     /// Presentation feedback waiting for the next frame.
     pending_feedback: Vec<PresentationFeedbackCallback>,
     grab: Option<Grab>,
+    transaction: Option<Transaction>,
+    /// Screenshots asked for while a transaction held frames back.
+    pending_screenshots: Vec<(PathBuf, mpsc::Sender<Result<(), String>>)>,
     /// Policy ids of popup and layer surfaces.
     popup_ids: HashMap<WlSurface, crate::policy::PopupId>,
     layer_ids: HashMap<WlSurface, crate::policy::LayerId>,
@@ -235,8 +250,9 @@ fn xdg_states(
 
 impl State {
     /// Sends every configure the policy asks for, and moves keyboard focus with the
-    /// policy's focus.
-    fn send_configures(&mut self) {
+    /// policy's focus. Returns the windows that were sent one, with its serial.
+    fn send_configures(&mut self) -> Vec<(WindowId, smithay::utils::Serial)> {
+        let mut sent = Vec::new();
         for (id, width, height, states) in self.shell.take_configures() {
             let Some(w) = self.windows.iter_mut().find(|w| w.id == id) else {
                 continue;
@@ -249,12 +265,49 @@ impl State {
                 }
             });
             if w.toplevel.is_initial_configure_sent() {
-                w.toplevel.send_pending_configure();
+                if let Some(serial) = w.toplevel.send_pending_configure() {
+                    sent.push((id, serial));
+                }
             }
             w.configured = (width, height, states);
         }
         self.sync_keyboard_focus();
         self.dirty = true;
+        sent
+    }
+
+    /// Starts holding frames until the windows a swap resized have redrawn.
+    fn begin_transaction(&mut self, sent: Vec<(WindowId, smithay::utils::Serial)>) {
+        let mut waiting = Vec::new();
+        for (id, serial) in sent {
+            if let Some(w) = self.windows.iter_mut().find(|w| w.id == id) {
+                if w.buffer.is_some() {
+                    w.swap_serial = Some(serial);
+                    w.swap_acked = false;
+                    waiting.push(id);
+                }
+            }
+        }
+        if !waiting.is_empty() {
+            self.transaction = Some(Transaction {
+                until: Instant::now() + SWAP_WAIT,
+                waiting,
+            });
+        }
+    }
+
+    /// A window committed: if it acknowledged the swap's configure, it is ready.
+    fn transaction_commit(&mut self, surface: &WlSurface) {
+        let Some(w) = self.window_for(surface) else {
+            return;
+        };
+        if w.swap_serial.is_some() && w.swap_acked {
+            w.swap_serial = None;
+            let id = w.id;
+            if let Some(t) = &mut self.transaction {
+                t.waiting.retain(|x| *x != id);
+            }
+        }
     }
 
     /// Gives the keyboard to the window the policy focused.
@@ -288,10 +341,27 @@ impl State {
     /// runs at full rate this frame, and presentation feedback.
     fn frame(&mut self) {
         self.frame += 1;
-        if self.dirty {
-            self.dirty = false;
-            if let Err(e) = self.render() {
-                tracing::warn!("frame not drawn: {e}");
+        if let Some(t) = &self.transaction {
+            if t.waiting.is_empty() || Instant::now() >= t.until {
+                if !t.waiting.is_empty() {
+                    tracing::debug!(
+                        "windows {:?} did not redraw in time for the swap",
+                        t.waiting
+                    );
+                }
+                self.transaction = None;
+                self.dirty = true;
+            }
+        }
+        if self.transaction.is_none() {
+            if self.dirty {
+                self.dirty = false;
+                if let Err(e) = self.render() {
+                    tracing::warn!("frame not drawn: {e}");
+                }
+            }
+            for (path, reply) in std::mem::take(&mut self.pending_screenshots) {
+                let _ = reply.send(self.screenshot(&path).map_err(|e| e.to_string()));
             }
         }
         let now = self.time_ms();
@@ -446,14 +516,20 @@ impl State {
                 // One step: the policy re-lays out every window before anything is drawn.
                 let start = Instant::now();
                 self.shell.swap(def);
-                self.send_configures();
+                let sent = self.send_configures();
+                self.begin_transaction(sent);
                 let _ = done.send(start.elapsed());
             }
             Command::Windows(reply) => {
                 let _ = reply.send(self.info());
             }
             Command::Screenshot(path, reply) => {
-                let _ = reply.send(self.screenshot(&path).map_err(|e| e.to_string()));
+                if self.transaction.is_some() {
+                    // After the swap is complete: a screenshot shows what a frame shows.
+                    self.pending_screenshots.push((path, reply));
+                } else {
+                    let _ = reply.send(self.screenshot(&path).map_err(|e| e.to_string()));
+                }
             }
             Command::Input(event) => self.input(event),
             Command::Stop => self.stop = true,
@@ -667,6 +743,8 @@ pub fn run_with(
         pending_frames: HashMap::new(),
         pending_feedback: Vec::new(),
         grab: None,
+        transaction: None,
+        pending_screenshots: Vec::new(),
         popup_ids: HashMap::new(),
         layer_ids: HashMap::new(),
         swipe: None,
