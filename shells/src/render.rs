@@ -14,6 +14,9 @@ use std::path::Path;
 
 use crate::policy::Rect;
 
+/// Which graphics APIs `Renderer::with_backends` may use.
+pub use wgpu::Backends;
+
 /// Identifies one client surface's texture.
 pub type TextureKey = u64;
 
@@ -170,9 +173,7 @@ impl Renderer {
         }
         let mut first = None;
         for backends in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
-            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
-            descriptor.backends = backends;
-            match Self::with_instance(wgpu::Instance::new(descriptor), None) {
+            match Self::with_backends(backends) {
                 Ok(renderer) => return Ok(renderer),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -180,6 +181,13 @@ impl Renderer {
             }
         }
         Err(first.expect("two backends were tried"))
+    }
+
+    /// A renderer on the first adapter of `backends` (e.g. only GL).
+    pub fn with_backends(backends: wgpu::Backends) -> Result<Self, RenderError> {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+        descriptor.backends = backends;
+        Self::with_instance(wgpu::Instance::new(descriptor), None)
     }
 
     /// A renderer whose adapter can present to `surface` (nested backend).

@@ -2,7 +2,7 @@
 //! with damage, z-order, premultiplied alpha, output scale, read back pixel by pixel.
 
 use compose_shells::Rect;
-use compose_shells::render::{Draw, Fill, Pixels, Renderer};
+use compose_shells::render::{Backends, Draw, Fill, Pixels, Renderer};
 
 fn rect(x: i32, y: i32, width: u32, height: u32) -> Rect {
     Rect {
@@ -199,4 +199,59 @@ fn opaque_windows_hide_what_is_under_them_and_translucent_ones_still_blend() {
         "blue blended over the background: {p:?}"
     );
     assert_eq!(image.pixel(7, 3), [0, 0, 0, 255], "the background");
+}
+
+/// One frame with overlaps, blending, a solid colour and scale 1.
+fn reference_frame(r: &mut Renderer) -> compose_shells::render::Image {
+    let red = buffer(8, 8, [0, 0, 255, 255]);
+    let half_blue = buffer(8, 8, [128, 0, 0, 128]);
+    r.upload(
+        1,
+        Pixels {
+            opaque: true,
+            ..pixels(&red, 8, 8)
+        },
+        &[],
+    );
+    r.upload(2, pixels(&half_blue, 8, 8), &[]);
+    let target = r.offscreen(16, 16);
+    r.render(
+        &target,
+        [0.1, 0.2, 0.3, 1.0],
+        1.0,
+        &[
+            Draw {
+                rect: rect(0, 0, 8, 8),
+                fill: Fill::Texture {
+                    key: 1,
+                    source: WHOLE,
+                },
+            },
+            Draw {
+                rect: rect(4, 4, 8, 8),
+                fill: Fill::Texture {
+                    key: 2,
+                    source: WHOLE,
+                },
+            },
+            Draw {
+                rect: rect(10, 10, 6, 6),
+                fill: Fill::Color([0.0, 0.5, 0.0, 0.5]),
+            },
+        ],
+    );
+    r.read(&target).unwrap()
+}
+
+#[test]
+fn vulkan_and_gl_draw_the_same_frame() {
+    // Mesa gives both without a GPU: lavapipe (Vulkan) and llvmpipe (GL).
+    let mut vulkan = Renderer::with_backends(Backends::VULKAN).expect("lavapipe");
+    let mut gl = Renderer::with_backends(Backends::GL).expect("llvmpipe through EGL");
+    eprintln!("{} / {}", vulkan.adapter_name(), gl.adapter_name());
+    let (a, b) = (reference_frame(&mut vulkan), reference_frame(&mut gl));
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    for (i, (x, y)) in a.rgba.iter().zip(&b.rgba).enumerate() {
+        assert!(x.abs_diff(*y) <= 1, "byte {i} differs: {x} vs {y}");
+    }
 }
