@@ -627,6 +627,21 @@ fn subsurfaces_and_constrained_popups_are_composited() {
     let shot = comp.screenshot();
     let inside = ((left + pw / 2) as u32, (w.geometry.y + py + ph / 2) as u32);
     assert_pixel(&shot, inside, BLUE, "the popup, above its parent");
+
+    // A menu (a popup with a grab) stays for clicks on its own client's surfaces and is
+    // dismissed by a click anywhere else.
+    comp.click(origin.0 as f64 + 200.0, origin.1 as f64 + 300.0);
+    c.roundtrip().unwrap();
+    let menu = c.menu(main, (20, 20, 10, 10), (100, 60), GREEN).unwrap();
+    comp.click(origin.0 as f64 + 300.0, origin.1 as f64 + 300.0);
+    c.roundtrip().unwrap();
+    assert!(
+        !c.state.windows[menu].closed,
+        "a click on its own window keeps it"
+    );
+    comp.click(1200.0, 650.0); // the empty background
+    c.wait_until("popup_done", WAIT, |s| s.windows[menu].closed)
+        .unwrap();
 }
 
 #[test]

@@ -281,9 +281,9 @@ impl XdgShellHandler for State {
         }
     }
 
-    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
-        // Popup grabs (menus closing on an outside click) are not implemented; popups
-        // stay until their client dismisses them.
+    fn grab(&mut self, surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
+        // A menu: a press outside its client's surfaces dismisses it (input.rs).
+        self.grabbing_popups.push(surface);
     }
 
     fn reposition_request(
@@ -343,6 +343,7 @@ impl XdgShellHandler for State {
     }
 
     fn popup_destroyed(&mut self, surface: PopupSurface) {
+        self.grabbing_popups.retain(|p| p != &surface);
         if let Some(id) = self.popup_ids.remove(surface.wl_surface()) {
             self.shell.close_popup(id);
         }

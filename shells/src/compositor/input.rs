@@ -348,6 +348,7 @@ impl State {
         }
         if pressed {
             let at = pointer.current_location();
+            self.dismiss_popups_outside(at.x, at.y);
             let hit = self.hit(at.x, at.y);
             match hit {
                 Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) => {
@@ -398,6 +399,34 @@ impl State {
             },
         );
         pointer.frame(self);
+    }
+
+    /// A press outside a grabbing popup's client closes that popup (and its children).
+    fn dismiss_popups_outside(&mut self, x: f64, y: f64) {
+        if self.grabbing_popups.is_empty() {
+            return;
+        }
+        let under = self
+            .surface_under(x, y)
+            .and_then(|(s, _)| s.client().map(|c| c.id()));
+        let popups = std::mem::take(&mut self.grabbing_popups);
+        for popup in popups {
+            let client = popup.wl_surface().client().map(|c| c.id());
+            if client.is_some() && client == under {
+                self.grabbing_popups.push(popup);
+                continue;
+            }
+            let kind = smithay::desktop::PopupKind::Xdg(popup);
+            match smithay::desktop::find_popup_root_surface(&kind) {
+                Ok(root) => {
+                    if let Err(e) = smithay::desktop::PopupManager::dismiss_popup(&root, &kind) {
+                        tracing::debug!("popup already gone: {e:?}");
+                    }
+                }
+                Err(e) => tracing::debug!("popup without a root: {e:?}"),
+            }
+            self.dirty = true;
+        }
     }
 
     /// Whether the client owning `surface` asked for wl_touch. smithay does not say, so

@@ -215,6 +215,8 @@ pub(crate) struct State {
     /// Presentation feedback waiting for the next frame.
     pending_feedback: Vec<PresentationFeedbackCallback>,
     grab: Option<Grab>,
+    /// Popups that asked for a grab (menus), dismissed by a press elsewhere.
+    grabbing_popups: Vec<smithay::wayland::shell::xdg::PopupSurface>,
     transaction: Option<Transaction>,
     /// Screenshots asked for while a transaction held frames back.
     pending_screenshots: Vec<(PathBuf, mpsc::Sender<Result<(), String>>)>,
@@ -743,6 +745,7 @@ pub fn run_with(
         pending_frames: HashMap::new(),
         pending_feedback: Vec::new(),
         grab: None,
+        grabbing_popups: Vec::new(),
         transaction: None,
         pending_screenshots: Vec::new(),
         popup_ids: HashMap::new(),

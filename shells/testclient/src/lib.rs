@@ -392,6 +392,29 @@ impl Client {
         size: (i32, i32),
         color: [u8; 4],
     ) -> Result<WindowIndex, ClientError> {
+        self.open_popup(parent, anchor, size, color, false)
+    }
+
+    /// Like `popup`, as a menu: with a grab (using the last input serial), so a press
+    /// elsewhere dismisses it (`closed` is set on popup_done).
+    pub fn menu(
+        &mut self,
+        parent: WindowIndex,
+        anchor: (i32, i32, i32, i32),
+        size: (i32, i32),
+        color: [u8; 4],
+    ) -> Result<WindowIndex, ClientError> {
+        self.open_popup(parent, anchor, size, color, true)
+    }
+
+    fn open_popup(
+        &mut self,
+        parent: WindowIndex,
+        anchor: (i32, i32, i32, i32),
+        size: (i32, i32),
+        color: [u8; 4],
+        grab: bool,
+    ) -> Result<WindowIndex, ClientError> {
         let index = self.state.windows.len();
         let g = &self.state.globals;
         let wm = g.wm_base.as_ref().expect("checked in connect");
@@ -413,8 +436,17 @@ impl Client {
             .create_surface(&self.handle, index);
         let xdg_surface = wm.get_xdg_surface(&surface, &self.handle, index);
         let parent_xdg = self.state.windows[parent].xdg_surface.clone();
-        let _popup = xdg_surface.get_popup(parent_xdg.as_ref(), &positioner, &self.handle, index);
+        let popup = xdg_surface.get_popup(parent_xdg.as_ref(), &positioner, &self.handle, index);
         positioner.destroy();
+        if grab {
+            let seat = self
+                .state
+                .globals
+                .seat
+                .as_ref()
+                .ok_or(ClientError::Missing("wl_seat"))?;
+            popup.grab(seat, self.state.last_serial);
+        }
         surface.commit();
         self.state.windows.push(Window {
             color,
@@ -839,9 +871,11 @@ impl Dispatch<WlPointer, ()> for State {
             wl_pointer::Event::Leave { .. } => state.pointer_on = None,
             wl_pointer::Event::Button {
                 button,
+                serial,
                 state: WEnum::Value(wl_pointer::ButtonState::Pressed),
                 ..
             } => {
+                state.last_serial = serial;
                 if let Some(at) = state.pointer_on {
                     state.windows[at].buttons.push(button);
                 }
