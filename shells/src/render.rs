@@ -209,6 +209,10 @@ impl Renderer {
             ..Default::default()
         }))
         .map_err(|e| RenderError::Device(e.to_string()))?;
+        // wgpu panics on errors nobody captured; a compositor logs them and goes on.
+        device.on_uncaptured_error(std::sync::Arc::new(|e| {
+            tracing::error!("graphics error (that frame may be wrong): {e}");
+        }));
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("composite"),
             source: wgpu::ShaderSource::Wgsl(SHADER.into()),
@@ -324,6 +328,20 @@ impl Renderer {
                 tracing::warn!("buffer damage runs past its pool; skipped");
                 continue;
             }
+            // Rows whose stride is not a whole number of pixels are packed first.
+            let packed: Vec<u8>;
+            let (data, bytes_per_row) = if pixels.stride % 4 == 0 {
+                (&pixels.data[offset..needed], pixels.stride)
+            } else {
+                let row = r.width as usize * 4;
+                packed = (0..rows)
+                    .flat_map(|y| {
+                        let start = offset + y * pixels.stride as usize;
+                        pixels.data[start..start + row].iter().copied()
+                    })
+                    .collect();
+                (&packed[..], row as u32)
+            };
             self.queue.write_texture(
                 wgpu::TexelCopyTextureInfo {
                     texture: &target.texture,
@@ -335,10 +353,10 @@ impl Renderer {
                     },
                     aspect: wgpu::TextureAspect::All,
                 },
-                &pixels.data[offset..needed],
+                data,
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
-                    bytes_per_row: Some(pixels.stride),
+                    bytes_per_row: Some(bytes_per_row),
                     rows_per_image: None,
                 },
                 wgpu::Extent3d {

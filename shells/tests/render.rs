@@ -255,3 +255,41 @@ fn vulkan_and_gl_draw_the_same_frame() {
         assert!(x.abs_diff(*y) <= 1, "byte {i} differs: {x} vs {y}");
     }
 }
+
+#[test]
+fn a_stride_that_is_not_whole_pixels_still_uploads() {
+    let mut r = Renderer::new().unwrap();
+    // 3x2 pixels, rows of 13 bytes (one byte of padding), as a client may send.
+    let mut data = Vec::new();
+    for _ in 0..2 {
+        data.extend_from_slice(&[0, 255, 0, 255].repeat(3));
+        data.push(0xAA);
+    }
+    r.upload(
+        1,
+        Pixels {
+            data: &data,
+            offset: 0,
+            width: 3,
+            height: 2,
+            stride: 13,
+            opaque: false,
+        },
+        &[],
+    );
+    let target = r.offscreen(3, 2);
+    r.render(
+        &target,
+        [0.0, 0.0, 0.0, 1.0],
+        1.0,
+        &[Draw {
+            rect: rect(0, 0, 3, 2),
+            fill: Fill::Texture {
+                key: 1,
+                source: WHOLE,
+            },
+        }],
+    );
+    let image = r.read(&target).unwrap();
+    assert_eq!(image.pixel(2, 1), [0, 255, 0, 255]);
+}
