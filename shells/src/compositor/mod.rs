@@ -9,6 +9,7 @@
 
 #![allow(unsafe_code)] // smithay's display dispatch and shm mappings are unsafe at the edge.
 
+mod gamepad;
 mod handlers;
 pub mod input;
 mod nested;
@@ -220,6 +221,8 @@ pub(crate) struct State {
     transaction: Option<Transaction>,
     /// Screenshots asked for while a transaction held frames back.
     pending_screenshots: Vec<(PathBuf, mpsc::Sender<Result<(), String>>)>,
+    /// Gamepads that went away since the last rescan.
+    gamepads_lost: Vec<PathBuf>,
     /// Policy ids of popup and layer surfaces.
     popup_ids: HashMap<WlSurface, crate::policy::PopupId>,
     layer_ids: HashMap<WlSurface, crate::policy::LayerId>,
@@ -748,6 +751,7 @@ pub fn run_with(
         grabbing_popups: Vec::new(),
         transaction: None,
         pending_screenshots: Vec::new(),
+        gamepads_lost: Vec::new(),
         popup_ids: HashMap::new(),
         layer_ids: HashMap::new(),
         swipe: None,
@@ -757,6 +761,7 @@ pub fn run_with(
         frame: 0,
         stop: false,
     };
+    gamepad::watch(&handle);
     ready();
     while !state.stop {
         let timeout = match state.target {
