@@ -66,6 +66,14 @@ struct Floating(Rect);
 #[derive(Component, Debug, Clone, Copy, Default)]
 struct WindowStates(States);
 
+/// What the client asked for (xdg_toplevel set_maximized / set_fullscreen); shells whose
+/// layout already fills the screen have nothing more to give.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Requested {
+    maximized: bool,
+    fullscreen: bool,
+}
+
 /// Higher is closer to the viewer; also the most-recently-used order.
 #[derive(Component, Debug, Clone, Copy)]
 struct Stacking(u64);
@@ -145,11 +153,13 @@ fn keyboard_height(output: Rect) -> u32 {
     (output.height as f32 * KEYBOARD_SHARE) as u32
 }
 
-/// Desktop: floating geometry, clamped into the work area below a title bar.
+/// Desktop: floating geometry, clamped into the work area below a title bar; a window
+/// that asked for it is maximized (work area, title bar kept) or fullscreen (the whole
+/// output, no chrome).
 fn floating_layout(
     output: Single<&Output>,
     active: Res<Active>,
-    mut windows: Query<(&Floating, &mut Geometry, &mut WindowStates)>,
+    mut windows: Query<(&Floating, &Requested, &mut Geometry, &mut WindowStates)>,
 ) {
     let area = work_area(output.rect, output.usable, &active.0);
     let bar = if active.0.has(Part::TitleBars) {
@@ -157,7 +167,28 @@ fn floating_layout(
     } else {
         0
     };
-    for (floating, mut geometry, mut states) in &mut windows {
+    for (floating, requested, mut geometry, mut states) in &mut windows {
+        if requested.fullscreen {
+            geometry.0 = output.rect;
+            states.0 = States {
+                fullscreen: true,
+                ..States::default()
+            };
+            continue;
+        }
+        if requested.maximized {
+            geometry.0 = Rect {
+                y: area.y + bar as i32,
+                height: area.height.saturating_sub(bar).max(1),
+                ..area
+            };
+            states.0 = States {
+                maximized: true,
+                decorated: bar > 0,
+                ..States::default()
+            };
+            continue;
+        }
         let mut r = floating.0;
         r.width = r.width.clamp(1, area.width.max(1));
         r.height = r.height.clamp(1, area.height.saturating_sub(bar).max(1));
@@ -391,6 +422,7 @@ impl Shell {
                 Floating(floating),
                 Geometry(floating),
                 WindowStates::default(),
+                Requested::default(),
                 Stacking(stack),
             ))
             .id();
@@ -474,12 +506,36 @@ impl Shell {
         true
     }
 
-    /// Moves and resizes a window in the floating layout (what dragging does).
+    /// The client asked to be maximized (or not).
+    pub fn request_maximized(&mut self, id: WindowId, on: bool) -> bool {
+        self.request(id, |r| r.maximized = on)
+    }
+
+    /// The client asked to be fullscreen (or not).
+    pub fn request_fullscreen(&mut self, id: WindowId, on: bool) -> bool {
+        self.request(id, |r| r.fullscreen = on)
+    }
+
+    fn request(&mut self, id: WindowId, change: impl FnOnce(&mut Requested)) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        if let Some(mut r) = self.world.get_mut::<Requested>(entity) {
+            change(&mut r);
+        }
+        self.relayout();
+        true
+    }
+
+    /// Moves and resizes a window in the floating layout (what dragging does); a
+    /// maximized or fullscreen window goes back to floating.
     pub fn move_resize(&mut self, id: WindowId, rect: Rect) -> bool {
         let Some(entity) = self.entity(id) else {
             return false;
         };
-        self.world.entity_mut(entity).insert(Floating(rect));
+        self.world
+            .entity_mut(entity)
+            .insert((Floating(rect), Requested::default()));
         self.relayout();
         true
     }
@@ -606,8 +662,9 @@ impl Shell {
         let output = self.output();
         let windows = self.windows();
         let mut chrome = Vec::new();
+        let fullscreen_on_top = windows.last().is_some_and(|w| w.states.fullscreen);
         if shell.has(Part::TitleBars) {
-            for w in &windows {
+            for w in windows.iter().filter(|w| w.states.decorated) {
                 let rect = Rect {
                     x: w.geometry.x,
                     y: w.geometry.y - TITLE_BAR as i32,
@@ -621,7 +678,7 @@ impl Shell {
                 });
             }
         }
-        if shell.has(Part::Taskbar) {
+        if shell.has(Part::Taskbar) && !fullscreen_on_top {
             let rect = Rect {
                 x: 0,
                 y: (output.height - TASKBAR.min(output.height)) as i32,

@@ -876,3 +876,66 @@ fn output_scale_two_doubles_every_pixel() {
     control.send(Command::Stop).unwrap();
     thread.join().unwrap().unwrap();
 }
+
+#[test]
+fn desktop_windows_go_maximized_and_fullscreen_when_they_ask() {
+    let (w, h) = (1280, 720);
+    let comp = Compositor::start("desktop", w, h);
+    let mut c = comp.client();
+    c.toplevel("video", "Video", BLUE).unwrap();
+
+    c.set_maximized(0, true);
+    let work = h - TASKBAR - TITLE_BAR;
+    wait_configure(&mut c, "maximized", |k| {
+        k.has(ToplevelState::Maximized) && (k.width, k.height) == (w as i32, work as i32)
+    });
+    let shot = comp.screenshot();
+    assert_pixel(
+        &shot,
+        (w - 1, TITLE_BAR + 1),
+        BLUE,
+        "the whole width below the title bar",
+    );
+    assert_pixel(
+        &shot,
+        (w / 2, TITLE_BAR / 2),
+        rgba8(colors::TITLE_FOCUSED),
+        "its title bar",
+    );
+
+    c.set_fullscreen(0, true);
+    wait_configure(&mut c, "fullscreen", |k| {
+        k.has(ToplevelState::Fullscreen) && (k.width, k.height) == (w as i32, h as i32)
+    });
+    let shot = comp.screenshot();
+    for corner in [(0, 0), (w - 1, h - 1)] {
+        assert_pixel(
+            &shot,
+            corner,
+            BLUE,
+            "fullscreen covers title bar and task bar",
+        );
+    }
+
+    // Back: fullscreen off leaves it maximized, maximize off leaves it floating.
+    c.set_fullscreen(0, false);
+    wait_configure(&mut c, "maximized again", |k| {
+        k.has(ToplevelState::Maximized)
+    });
+    c.set_maximized(0, false);
+    wait_configure(&mut c, "floating again", |k| {
+        !k.has(ToplevelState::Maximized) && (k.width, k.height) == (800, 480)
+    });
+
+    // In the gaming shell the app is fullscreen anyway; asking again still gets an answer.
+    comp.swap("gaming");
+    wait_configure(&mut c, "gaming fullscreen", |k| {
+        k.has(ToplevelState::Fullscreen)
+    });
+    let before = c.state.windows[0].configures.len();
+    c.set_fullscreen(0, true);
+    c.wait_until("an answer", WAIT, |s| {
+        s.windows[0].configures.len() > before
+    })
+    .unwrap();
+}

@@ -24,6 +24,8 @@ enum Op {
     Panel(u32),
     Popup(usize),
     ClosePopup(usize),
+    Maximize(usize, bool),
+    Fullscreen(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -39,6 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..=100u32).prop_map(Op::Panel),
         1 => (0..8usize).prop_map(Op::Popup),
         1 => (0..8usize).prop_map(Op::ClosePopup),
+        1 => (0..8usize, any::<bool>()).prop_map(|(i, on)| Op::Maximize(i, on)),
+        1 => (0..8usize, any::<bool>()).prop_map(|(i, on)| Op::Fullscreen(i, on)),
     ]
 }
 
@@ -88,6 +92,16 @@ fn apply(s: &mut Shell, op: &Op) {
                     },
                 );
                 assert!(popup.is_some());
+            }
+        }
+        Op::Maximize(i, on) => {
+            if let Some(id) = pick(i) {
+                assert!(s.request_maximized(id, on));
+            }
+        }
+        Op::Fullscreen(i, on) => {
+            if let Some(id) = pick(i) {
+                assert!(s.request_fullscreen(id, on));
             }
         }
         Op::ClosePopup(i) => {
@@ -145,6 +159,11 @@ fn verify_invariants(s: &Shell) {
     match s.active().name.as_str() {
         "desktop" => {
             for w in &windows {
+                if w.states.fullscreen {
+                    assert_eq!(w.geometry, output, "fullscreen on request");
+                    assert!(!w.states.decorated && !w.states.maximized);
+                    continue;
+                }
                 assert!(
                     area.contains(&w.geometry),
                     "window inside the work area: {w:?} in {area:?}"
@@ -153,12 +172,30 @@ fn verify_invariants(s: &Shell) {
                     w.geometry.y >= area.y + TITLE_BAR as i32 || area.height <= TITLE_BAR,
                     "room for the title bar: {w:?}"
                 );
-                assert!(w.states.decorated && !w.states.maximized && !w.states.fullscreen);
+                assert!(w.states.decorated);
+                if w.states.maximized {
+                    assert_eq!(
+                        (w.geometry.width, w.geometry.y + w.geometry.height as i32),
+                        (area.width, area.y + area.height as i32),
+                        "maximized fills the work area below its title bar"
+                    );
+                }
             }
             assert_eq!(area.height, usable.height - TASKBAR.min(usable.height));
-            assert!(s.chrome().iter().any(
-                |c| matches!(c, Chrome::Taskbar { entries, .. } if entries.len() == windows.len())
-            ));
+            let taskbar = s.chrome().iter().any(
+                |c| matches!(c, Chrome::Taskbar { entries, .. } if entries.len() == windows.len()),
+            );
+            let fullscreen_on_top = windows.last().is_some_and(|w| w.states.fullscreen);
+            assert_eq!(
+                taskbar, !fullscreen_on_top,
+                "the task bar, unless a fullscreen app is on top"
+            );
+            let bars = s
+                .chrome()
+                .iter()
+                .filter(|c| matches!(c, Chrome::TitleBar { .. }))
+                .count();
+            assert_eq!(bars, windows.iter().filter(|w| w.states.decorated).count());
         }
         "gaming" => {
             for w in &windows {
@@ -201,18 +238,27 @@ proptest! {
             apply(&mut s, op);
         }
         let before: Vec<(u64, usize)> = s.windows().iter().map(|w| (w.id, w.z)).collect();
+        let told = |s: &Shell| -> Vec<(u64, u32, u32, compose_shells::policy::States)> {
+            s.windows().iter().map(|w| (w.id, w.geometry.width, w.geometry.height, w.states)).collect()
+        };
+        let old = told(&s);
         let focused = s.focused();
         s.take_configures();
-        let target = builtin()[to].clone();
-        let changed_shell = target.name != s.active().name;
-        s.swap(target);
+        s.swap(builtin()[to].clone());
         let after: Vec<(u64, usize)> = s.windows().iter().map(|w| (w.id, w.z)).collect();
         prop_assert_eq!(before.clone(), after, "same windows, same stacking");
         prop_assert_eq!(focused, s.focused(), "focus is kept");
         let configures = s.take_configures();
-        if changed_shell {
-            prop_assert_eq!(configures.len(), before.len(), "every window is told its new size and states");
-        }
+        // Every window whose size or states changed is told, and only those.
+        let mut changed: Vec<u64> = told(&s)
+            .into_iter()
+            .filter(|now| !old.contains(now))
+            .map(|now| now.0)
+            .collect();
+        changed.sort();
+        let mut configured: Vec<u64> = configures.iter().map(|c| c.0).collect();
+        configured.sort();
+        prop_assert_eq!(configured, changed, "configures for exactly the changed windows");
         for (id, w, h, states) in configures {
             let view = s.windows().into_iter().find(|v| v.id == id).unwrap();
             prop_assert_eq!((w, h, states), (view.geometry.width, view.geometry.height, view.states));

@@ -302,6 +302,22 @@ impl XdgShellHandler for State {
         self.dirty = true;
     }
 
+    fn maximize_request(&mut self, surface: ToplevelSurface) {
+        self.state_request(&surface, |shell, id| shell.request_maximized(id, true));
+    }
+
+    fn unmaximize_request(&mut self, surface: ToplevelSurface) {
+        self.state_request(&surface, |shell, id| shell.request_maximized(id, false));
+    }
+
+    fn fullscreen_request(&mut self, surface: ToplevelSurface, _output: Option<WlOutput>) {
+        self.state_request(&surface, |shell, id| shell.request_fullscreen(id, true));
+    }
+
+    fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
+        self.state_request(&surface, |shell, id| shell.request_fullscreen(id, false));
+    }
+
     fn move_request(&mut self, surface: ToplevelSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
         self.start_grab(&surface, false);
     }
@@ -360,6 +376,28 @@ impl XdgShellHandler for State {
 }
 
 impl State {
+    /// A client asked for a state; the shell decides, and the client always gets a
+    /// configure in answer (the same one if nothing changed).
+    fn state_request(
+        &mut self,
+        surface: &ToplevelSurface,
+        change: impl FnOnce(&mut crate::policy::Shell, crate::policy::WindowId) -> bool,
+    ) {
+        let Some(id) = self
+            .windows
+            .iter()
+            .find(|w| &w.toplevel == surface)
+            .map(|w| w.id)
+        else {
+            return;
+        };
+        change(&mut self.shell, id);
+        let sent = self.send_configures();
+        if !sent.iter().any(|(s, _)| *s == id) && surface.is_initial_configure_sent() {
+            surface.send_configure();
+        }
+    }
+
     /// A client asked to be moved or resized (client-side decorations): the pointer drags
     /// it from where it is now, in shells that let windows float.
     fn start_grab(&mut self, surface: &ToplevelSurface, resize: bool) {

@@ -497,6 +497,28 @@ impl Client {
         }
     }
 
+    /// Asks for window `at` to be fullscreen (or not); the answer is a configure.
+    pub fn set_fullscreen(&mut self, at: WindowIndex, on: bool) {
+        if let Some(t) = &self.state.windows[at].toplevel {
+            if on {
+                t.set_fullscreen(None);
+            } else {
+                t.unset_fullscreen();
+            }
+        }
+    }
+
+    /// Asks for window `at` to be maximized (or not); the answer is a configure.
+    pub fn set_maximized(&mut self, at: WindowIndex, on: bool) {
+        if let Some(t) = &self.state.windows[at].toplevel {
+            if on {
+                t.set_maximized();
+            } else {
+                t.unset_maximized();
+            }
+        }
+    }
+
     /// Closes window `at` the right way (toplevel, xdg_surface, then surface).
     pub fn close(&mut self, at: WindowIndex) {
         let w = &mut self.state.windows[at];
