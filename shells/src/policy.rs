@@ -149,6 +149,17 @@ fn work_area(output: Rect, usable: Rect, shell: &ShellDef) -> Rect {
     area
 }
 
+/// The close button of a title bar: a square at its right end.
+pub fn close_button(title_bar: Rect) -> Rect {
+    let side = title_bar.height.saturating_sub(8).min(title_bar.width);
+    Rect {
+        x: title_bar.x + title_bar.width as i32 - side as i32 - 4,
+        y: title_bar.y + 4,
+        width: side,
+        height: side,
+    }
+}
+
 fn keyboard_height(output: Rect) -> u32 {
     (output.height as f32 * KEYBOARD_SHARE) as u32
 }
@@ -287,6 +298,8 @@ pub enum Chrome {
         window: WindowId,
         rect: Rect,
         focused: bool,
+        /// The close button at its right end.
+        close: Rect,
     },
     Taskbar {
         rect: Rect,
@@ -675,6 +688,7 @@ impl Shell {
                     window: w.id,
                     rect,
                     focused: w.states.activated,
+                    close: close_button(rect),
                 });
             }
         }

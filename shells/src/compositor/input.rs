@@ -16,7 +16,7 @@ use smithay::wayland::shell::wlr_layer::Layer;
 
 use super::{Grab, State, scene};
 use crate::definition::{Layout, Part};
-use crate::policy::{EDGE_SWITCHER, Rect, TITLE_BAR, WindowId};
+use crate::policy::{EDGE_SWITCHER, Rect, TITLE_BAR, WindowId, close_button};
 
 /// Linux evdev codes this module acts on.
 pub const BTN_LEFT: u32 = 0x110;
@@ -24,6 +24,7 @@ pub const KEY_TAB: u32 = 15;
 pub const KEY_LEFTALT: u32 = 56;
 pub const KEY_LEFTMETA: u32 = 125;
 pub const KEY_G: u32 = 34;
+pub const KEY_F4: u32 = 62;
 /// The gamepad's Guide (home) button.
 pub const BTN_MODE: u32 = 0x13c;
 pub const BTN_TL: u32 = 0x136;
@@ -96,6 +97,7 @@ impl InputEvent {
 /// What a press landed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hit {
+    Close(WindowId),
     TitleBar(WindowId),
     Corner(WindowId),
     Window(WindowId),
@@ -105,6 +107,7 @@ enum Hit {
 enum Binding {
     CycleFocus,
     ToggleOverlay,
+    Close,
 }
 
 fn contains(r: &Rect, x: f64, y: f64) -> bool {
@@ -162,6 +165,8 @@ impl State {
                     FilterResult::Intercept(Binding::CycleFocus)
                 } else if modifiers.logo && (sym == keysyms::KEY_g || sym == keysyms::KEY_G) {
                     FilterResult::Intercept(Binding::ToggleOverlay)
+                } else if modifiers.alt && sym == keysyms::KEY_F4 {
+                    FilterResult::Intercept(Binding::Close)
                 } else {
                     FilterResult::Forward
                 }
@@ -173,7 +178,19 @@ impl State {
                 self.send_configures();
             }
             Some(Binding::ToggleOverlay) => self.toggle_overlay(),
+            Some(Binding::Close) => {
+                if let Some(id) = self.shell.focused() {
+                    self.ask_to_close(id);
+                }
+            }
             None => {}
+        }
+    }
+
+    /// Asks window `id`'s client to close it (xdg_toplevel.close).
+    fn ask_to_close(&mut self, id: WindowId) {
+        if let Some(w) = self.windows.iter().find(|w| w.id == id) {
+            w.toplevel.send_close();
         }
     }
 
@@ -218,13 +235,16 @@ impl State {
         let bars = self.shell.active().has(Part::TitleBars);
         for view in self.shell.windows().iter().rev() {
             let g = view.geometry;
-            if bars {
+            if bars && view.states.decorated {
                 let bar = Rect {
                     x: g.x,
                     y: g.y - TITLE_BAR as i32,
                     width: g.width,
                     height: TITLE_BAR,
                 };
+                if contains(&close_button(bar), x, y) {
+                    return Hit::Close(view.id);
+                }
                 if contains(&bar, x, y) {
                     return Hit::TitleBar(view.id);
                 }
@@ -350,14 +370,16 @@ impl State {
             let at = pointer.current_location();
             self.dismiss_popups_outside(at.x, at.y);
             let hit = self.hit(at.x, at.y);
-            match hit {
-                Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) => {
-                    if self.shell.focused() != Some(id) {
-                        self.shell.focus(id);
-                        self.send_configures();
-                    }
+            if let Hit::Close(id) = hit {
+                // The client decides whether and when to close (unsaved work...).
+                self.ask_to_close(id);
+                return;
+            }
+            if let Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = hit {
+                if self.shell.focused() != Some(id) {
+                    self.shell.focus(id);
+                    self.send_configures();
                 }
-                Hit::Nothing => {}
             }
             let origin = self
                 .shell
@@ -448,7 +470,9 @@ impl State {
             self.swipe = Some((slot, x));
             return;
         }
-        if let Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = self.hit(x, y) {
+        if let Hit::Close(id) | Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) =
+            self.hit(x, y)
+        {
             if self.shell.focused() != Some(id) {
                 self.shell.focus(id);
                 self.send_configures();

@@ -29,6 +29,7 @@ pub mod colors {
     pub const BACKGROUND: [f32; 4] = [0.11, 0.12, 0.14, 1.0];
     pub const TITLE_FOCUSED: [f32; 4] = [0.23, 0.43, 0.65, 1.0];
     pub const TITLE_UNFOCUSED: [f32; 4] = [0.33, 0.33, 0.35, 1.0];
+    pub const CLOSE_BUTTON: [f32; 4] = [0.75, 0.25, 0.25, 1.0];
     pub const TASKBAR: [f32; 4] = [0.07, 0.07, 0.08, 1.0];
     pub const TASK_FOCUSED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
     pub const TASK: [f32; 4] = [0.20, 0.20, 0.22, 1.0];
@@ -405,6 +406,7 @@ pub(super) fn draws(state: &State) -> Vec<Draw> {
                 window,
                 rect,
                 focused,
+                close,
             } = c
             {
                 if *window == view.id {
@@ -414,6 +416,7 @@ pub(super) fn draws(state: &State) -> Vec<Draw> {
                         TITLE_UNFOCUSED
                     };
                     out.push(solid(*rect, color));
+                    out.push(solid(*close, CLOSE_BUTTON));
                 }
             }
         }

@@ -271,6 +271,33 @@ impl Client {
         Ok(())
     }
 
+    /// After misbehaving: reads (never writes, so a closed socket cannot hide it) until
+    /// the compositor ends the connection, and returns the protocol error it posted.
+    pub fn read_protocol_error(&mut self, timeout: Duration) -> Option<ProtocolError> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.queue.dispatch_pending(&mut self.state).is_err() {
+                break;
+            }
+            let Some(guard) = self.queue.prepare_read() else {
+                continue;
+            };
+            let ready = {
+                let fd = guard.connection_fd();
+                let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+                let wait = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 20_000_000,
+                };
+                rustix::event::poll(&mut fds, Some(&wait)).unwrap_or(0) > 0
+            };
+            if ready && guard.read().is_err() {
+                break;
+            }
+        }
+        self.connection.protocol_error()
+    }
+
     /// Handles events until `done` holds, for at most `timeout`.
     pub fn wait_until(
         &mut self,
