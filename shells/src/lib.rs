@@ -11,6 +11,7 @@ pub mod control;
 pub mod definition;
 pub mod policy;
 pub mod render;
+pub mod text;
 
 pub use definition::{Layout, Part, ShellDef};
 pub use policy::{

@@ -221,6 +221,11 @@ pub(crate) struct State {
     transaction: Option<Transaction>,
     /// Screenshots asked for while a transaction held frames back.
     pending_screenshots: Vec<(PathBuf, mpsc::Sender<Result<(), String>>)>,
+    /// The chrome's font and the text already rasterized.
+    text: crate::text::Text,
+    text_cache: scene::TextCache,
+    /// Counts scene builds, for text eviction.
+    text_frame: u64,
     /// Gamepads that went away since the last rescan.
     gamepads_lost: Vec<PathBuf>,
     /// Policy ids of popup and layer surfaces.
@@ -364,6 +369,7 @@ impl State {
                 if let Err(e) = self.render() {
                     tracing::warn!("frame not drawn: {e}");
                 }
+                self.evict_text();
             }
             for (path, reply) in std::mem::take(&mut self.pending_screenshots) {
                 let _ = reply.send(self.screenshot(&path).map_err(|e| e.to_string()));
@@ -751,6 +757,9 @@ pub fn run_with(
         grabbing_popups: Vec::new(),
         transaction: None,
         pending_screenshots: Vec::new(),
+        text: crate::text::Text::system(),
+        text_cache: scene::TextCache::default(),
+        text_frame: 0,
         gamepads_lost: Vec::new(),
         popup_ids: HashMap::new(),
         layer_ids: HashMap::new(),

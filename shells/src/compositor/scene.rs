@@ -47,6 +47,90 @@ pub mod colors {
 
 use colors::*;
 
+/// Text sizes of the chrome, in logical pixels.
+const TITLE_TEXT: f32 = 14.0;
+const TASK_TEXT: f32 = 13.0;
+/// Text of the chrome: white.
+const TEXT_COLOR: [u8; 4] = [255, 255, 255, 255];
+/// Text textures unused for this many frames are dropped.
+const TEXT_KEEP_FRAMES: u64 = 120;
+/// Text textures have keys of their own, apart from client surfaces'.
+const TEXT_KEYS: u64 = 1 << 62;
+
+/// Rasterized lines of chrome text, by content.
+#[derive(Debug, Default)]
+pub(super) struct TextCache {
+    lines: std::collections::HashMap<(String, u32, u32), CachedLine>,
+    next: u64,
+}
+
+#[derive(Debug)]
+struct CachedLine {
+    key: TextureKey,
+    size: (u32, u32),
+    used: u64,
+}
+
+impl State {
+    /// A line of chrome text in `area` (rasterized and uploaded on first use).
+    fn text_draw(&mut self, area: Rect, text: &str, size: f32) -> Option<Draw> {
+        let id = (text.to_string(), area.width, size.to_bits());
+        let frame = self.text_frame;
+        if !self.text_cache.lines.contains_key(&id) {
+            let line = self.text.line(text, size, TEXT_COLOR, area.width)?;
+            let key = TEXT_KEYS + self.text_cache.next;
+            self.text_cache.next += 1;
+            self.renderer.upload(
+                key,
+                Pixels {
+                    data: &line.bgra,
+                    offset: 0,
+                    width: line.width,
+                    height: line.height,
+                    stride: line.width * 4,
+                    opaque: false,
+                },
+                &[],
+            );
+            self.text_cache.lines.insert(
+                id.clone(),
+                CachedLine {
+                    key,
+                    size: (line.width, line.height),
+                    used: frame,
+                },
+            );
+        }
+        let line = self.text_cache.lines.get_mut(&id)?;
+        line.used = frame;
+        Some(Draw {
+            rect: Rect {
+                x: area.x,
+                y: area.y + (area.height as i32 - line.size.1 as i32) / 2,
+                width: line.size.0,
+                height: line.size.1,
+            },
+            fill: Fill::Texture {
+                key: line.key,
+                source: [0.0, 0.0, 1.0, 1.0],
+            },
+        })
+    }
+
+    /// Drops text no frame has shown for a while.
+    pub(super) fn evict_text(&mut self) {
+        let frame = self.text_frame;
+        let renderer = &mut self.renderer;
+        self.text_cache.lines.retain(|_, line| {
+            let keep = frame.saturating_sub(line.used) < TEXT_KEEP_FRAMES;
+            if !keep {
+                renderer.forget(line.key);
+            }
+            keep
+        });
+    }
+}
+
 /// What the renderer needs to know of one surface.
 #[derive(Debug, Default)]
 struct SurfaceView {
@@ -381,19 +465,46 @@ fn solid(rect: Rect, color: [f32; 4]) -> Draw {
     }
 }
 
-/// Everything on the output this frame, back to front.
-pub(super) fn draws(state: &State) -> Vec<Draw> {
-    let mut out = Vec::new();
-    let layers = |out: &mut Vec<Draw>, which: &[Layer]| {
+/// What a frame is made of before text is rasterized.
+enum Item {
+    Draw(Draw),
+    /// A line of text, left-aligned and vertically centred in `area`.
+    Text {
+        area: Rect,
+        text: String,
+        size: f32,
+    },
+}
+
+/// Everything on the output this frame, back to front (text rasterized and uploaded on
+/// first use, cached by content).
+pub(super) fn draws(state: &mut State) -> Vec<Draw> {
+    let items = items(state);
+    state.text_frame += 1;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Item::Draw(d) => out.push(d),
+            Item::Text { area, text, size } => out.extend(state.text_draw(area, &text, size)),
+        }
+    }
+    out
+}
+
+fn items(state: &State) -> Vec<Item> {
+    let mut out: Vec<Item> = Vec::new();
+    let layers = |out: &mut Vec<Item>, which: &[Layer]| {
         let map = layer_map_for_output(&state.output);
         for layer in which {
             for l in map.layers_on(*layer) {
                 if let Some(geometry) = map.layer_geometry(l) {
                     let origin = (geometry.loc.x, geometry.loc.y);
-                    surface_tree(l.wl_surface(), origin, out);
+                    let mut draws = Vec::new();
+                    surface_tree(l.wl_surface(), origin, &mut draws);
                     for (popup, at) in popups(l.wl_surface(), origin) {
-                        surface_tree(&popup, at, out);
+                        surface_tree(&popup, at, &mut draws);
                     }
+                    out.extend(draws.into_iter().map(Item::Draw));
                 }
             }
         }
@@ -415,8 +526,22 @@ pub(super) fn draws(state: &State) -> Vec<Draw> {
                     } else {
                         TITLE_UNFOCUSED
                     };
-                    out.push(solid(*rect, color));
-                    out.push(solid(*close, CLOSE_BUTTON));
+                    out.push(Item::Draw(solid(*rect, color)));
+                    out.push(Item::Draw(solid(*close, CLOSE_BUTTON)));
+                    let name = if view.title.is_empty() {
+                        &view.app_id
+                    } else {
+                        &view.title
+                    };
+                    out.push(Item::Text {
+                        area: Rect {
+                            x: rect.x + 8,
+                            width: (close.x - rect.x - 16).max(0) as u32,
+                            ..*rect
+                        },
+                        text: name.clone(),
+                        size: TITLE_TEXT,
+                    });
                 }
             }
         }
@@ -425,31 +550,43 @@ pub(super) fn draws(state: &State) -> Vec<Draw> {
         };
         let surface = tracked.toplevel.wl_surface();
         let origin = surface_origin(surface, view.geometry);
-        surface_tree(surface, origin, &mut out);
+        let mut draws = Vec::new();
+        surface_tree(surface, origin, &mut draws);
         for (popup, at) in popups(surface, origin) {
-            surface_tree(&popup, at, &mut out);
+            surface_tree(&popup, at, &mut draws);
         }
+        out.extend(draws.into_iter().map(Item::Draw));
     }
     for c in &chrome {
         match c {
             Chrome::TitleBar { .. } => {}
             Chrome::Taskbar { rect, entries } => {
-                out.push(solid(*rect, TASKBAR));
+                out.push(Item::Draw(solid(*rect, TASKBAR)));
                 let n = entries.len().max(1) as u32;
                 let width = (rect.width / n).min(200).saturating_sub(8);
-                for (i, (_, _, focused)) in entries.iter().enumerate() {
+                for (i, (_, title, focused)) in entries.iter().enumerate() {
                     let entry = Rect {
                         x: rect.x + 4 + i as i32 * (width as i32 + 8),
                         y: rect.y + 4,
                         width,
                         height: rect.height.saturating_sub(8),
                     };
-                    out.push(solid(entry, if *focused { TASK_FOCUSED } else { TASK }));
+                    let color = if *focused { TASK_FOCUSED } else { TASK };
+                    out.push(Item::Draw(solid(entry, color)));
+                    out.push(Item::Text {
+                        area: Rect {
+                            x: entry.x + 6,
+                            width: entry.width.saturating_sub(12),
+                            ..entry
+                        },
+                        text: title.clone(),
+                        size: TASK_TEXT,
+                    });
                 }
             }
-            Chrome::OverlayBar { rect } => out.push(solid(*rect, OVERLAY)),
-            Chrome::Keyboard { rect } => out.push(solid(*rect, KEYBOARD)),
-            Chrome::EdgeSwitcher { rect } => out.push(solid(*rect, EDGE)),
+            Chrome::OverlayBar { rect } => out.push(Item::Draw(solid(*rect, OVERLAY))),
+            Chrome::Keyboard { rect } => out.push(Item::Draw(solid(*rect, KEYBOARD))),
+            Chrome::EdgeSwitcher { rect } => out.push(Item::Draw(solid(*rect, EDGE))),
         }
     }
     layers(&mut out, &[Layer::Top, Layer::Overlay]);
