@@ -577,8 +577,10 @@ impl Shell {
         let y0 = usable
             .y
             .clamp(output.y, output.y + output.height as i32 - 1);
-        let x1 = (usable.x + usable.width as i32).clamp(x0 + 1, output.x + output.width as i32);
-        let y1 = (usable.y + usable.height as i32).clamp(y0 + 1, output.y + output.height as i32);
+        let x1 = (usable.x as i64 + usable.width as i64)
+            .clamp(x0 as i64 + 1, output.x as i64 + output.width as i64) as i32;
+        let y1 = (usable.y as i64 + usable.height as i64)
+            .clamp(y0 as i64 + 1, output.y as i64 + output.height as i64) as i32;
         let clamped = Rect {
             x: x0,
             y: y0,

@@ -287,9 +287,20 @@ impl Renderer {
     }
 
     /// Copies the damaged parts of `pixels` (buffer coordinates) into `key`'s texture;
-    /// a new or resized texture gets the whole buffer.
-    pub fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) {
+    /// a new or resized texture gets the whole buffer. Returns false (and holds no
+    /// texture for `key`) when the buffer is larger than the GPU allows.
+    pub fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) -> bool {
         let size = (pixels.width.max(1), pixels.height.max(1));
+        let max = self.device.limits().max_texture_dimension_2d;
+        if size.0 > max || size.1 > max {
+            tracing::warn!(
+                "a {}x{} buffer is larger than the GPU's {max}x{max} textures; not shown",
+                size.0,
+                size.1
+            );
+            self.forget(key);
+            return false;
+        }
         let fresh = self.textures.get(&key).is_none_or(|t| t.size != size);
         if fresh {
             let texture = self
@@ -366,6 +377,7 @@ impl Renderer {
                 },
             );
         }
+        true
     }
 
     /// Drops `key`'s texture (its surface is gone).
@@ -721,10 +733,11 @@ fn white_texture(device: &wgpu::Device, queue: &wgpu::Queue) -> wgpu::Texture {
 }
 
 fn intersect(a: Rect, b: Rect) -> Option<Rect> {
+    let end = |at: i32, len: u32| at as i64 + len as i64;
     let x0 = a.x.max(b.x);
     let y0 = a.y.max(b.y);
-    let x1 = (a.x + a.width as i32).min(b.x + b.width as i32);
-    let y1 = (a.y + a.height as i32).min(b.y + b.height as i32);
+    let x1 = end(a.x, a.width).min(end(b.x, b.width)) as i32;
+    let y1 = end(a.y, a.height).min(end(b.y, b.height)) as i32;
     (x1 > x0 && y1 > y0).then(|| Rect {
         x: x0,
         y: y0,

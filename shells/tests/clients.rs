@@ -713,6 +713,25 @@ fn misbehaving_clients_get_protocol_errors_and_the_rest_keeps_running() {
     // xdg_wm_base.error.defunct_surfaces (the object itself is gone, so unnamed).
     assert_eq!(e.code, 1, "{e}");
 
+    // Legal but absurd: coordinates at the ends of i32, a buffer larger than any
+    // texture, a move request without a held button. Nothing breaks; the move is ignored.
+    let mut odd = comp.client();
+    let win = odd.toplevel("odd", "Odd", RED).unwrap();
+    odd.misbehave_extreme_coordinates(win).unwrap();
+    odd.misbehave_huge_buffer(win).unwrap();
+    odd.roundtrip().unwrap();
+    let before = comp.window("odd").geometry;
+    odd.misbehave_move_without_a_press(win).unwrap();
+    odd.roundtrip().unwrap();
+    comp.input(&[InputEvent::PointerMotion { x: 700.0, y: 500.0 }]);
+    assert_eq!(
+        comp.window("odd").geometry,
+        before,
+        "no grab without a press"
+    );
+    comp.screenshot();
+    drop(odd);
+
     // A flood of requests never read back: the compositor copes (whatever happens to the
     // flooding client), and an abrupt disconnect removes its window.
     let mut flood = comp.client();

@@ -94,7 +94,7 @@ impl CompositorHandler for State {
         }
         self.layer_commit(surface);
         let buffer = scene::commit(self, surface);
-        self.transaction_commit(surface);
+        self.transaction_commit(surface, buffer.is_some());
         if let Some(w) = self.window_for(surface) {
             if let Some(size) = buffer {
                 w.buffer = Some(size);
@@ -205,8 +205,14 @@ impl State {
         let parent = (view.geometry.x, view.geometry.y);
         let offset = get_popup_toplevel_coords(&PopupKind::Xdg(popup.clone()));
         let mut target = self.output_rect();
-        target.loc.x -= parent.0 + offset.x;
-        target.loc.y -= parent.1 + offset.y;
+        target.loc.x = target
+            .loc
+            .x
+            .saturating_sub(parent.0.saturating_add(offset.x));
+        target.loc.y = target
+            .loc
+            .y
+            .saturating_sub(parent.1.saturating_add(offset.y));
         popup.with_pending_state(|state| {
             state.geometry = state.positioner.get_unconstrained_geometry(target);
         });
@@ -273,7 +279,11 @@ impl XdgShellHandler for State {
     }
 
     fn new_popup(&mut self, surface: PopupSurface, positioner: PositionerState) {
-        surface.with_pending_state(|state| state.positioner = positioner);
+        // Where the positioner puts it; constrained below when its parent is a window.
+        surface.with_pending_state(|state| {
+            state.geometry = positioner.get_geometry();
+            state.positioner = positioner;
+        });
         self.constrain_popup(&surface);
         self.popup_opened(&surface);
         if let Err(e) = self.popups.track_popup(PopupKind::Xdg(surface)) {
@@ -318,18 +328,18 @@ impl XdgShellHandler for State {
         self.state_request(&surface, |shell, id| shell.request_fullscreen(id, false));
     }
 
-    fn move_request(&mut self, surface: ToplevelSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
-        self.start_grab(&surface, false);
+    fn move_request(&mut self, surface: ToplevelSurface, _seat: wl_seat::WlSeat, serial: Serial) {
+        self.start_grab(&surface, false, serial);
     }
 
     fn resize_request(
         &mut self,
         surface: ToplevelSurface,
         _seat: wl_seat::WlSeat,
-        _serial: Serial,
+        serial: Serial,
         _edges: smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::ResizeEdge,
     ) {
-        self.start_grab(&surface, true);
+        self.start_grab(&surface, true, serial);
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
@@ -399,8 +409,9 @@ impl State {
     }
 
     /// A client asked to be moved or resized (client-side decorations): the pointer drags
-    /// it from where it is now, in shells that let windows float.
-    fn start_grab(&mut self, surface: &ToplevelSurface, resize: bool) {
+    /// it from where it is now, in shells that let windows float. Only while the button
+    /// press with that serial is still held: a client cannot take the pointer at will.
+    fn start_grab(&mut self, surface: &ToplevelSurface, resize: bool, serial: Serial) {
         let Some(w) = self.windows.iter().find(|w| &w.toplevel == surface) else {
             return;
         };
@@ -413,8 +424,12 @@ impl State {
         let Some(pointer) = self.seat.get_pointer() else {
             return;
         };
+        if !pointer.has_grab(serial) {
+            return;
+        }
         let at = pointer.current_location();
         let (window, start, origin) = (w.id, (at.x, at.y), view.geometry);
+        self.grab_from_client = true;
         self.grab = Some(if resize {
             Grab::Resize {
                 window,
@@ -475,10 +490,8 @@ impl WlrLayerShellHandler for State {
         }
     }
 
-    fn new_popup(&mut self, _parent: WlrLayerSurface, popup: PopupSurface) {
-        if let Err(e) = self.popups.track_popup(PopupKind::Xdg(popup)) {
-            tracing::debug!("layer popup already gone: {e:?}");
-        }
+    fn new_popup(&mut self, _parent: WlrLayerSurface, _popup: PopupSurface) {
+        // Already tracked by XdgShellHandler::new_popup, placed where its positioner says.
     }
 
     fn layer_destroyed(&mut self, surface: WlrLayerSurface) {

@@ -131,10 +131,8 @@ impl State {
     }
 
     fn key(&mut self, code: u32, pressed: bool) {
-        if matches!(
-            code,
-            BTN_MODE | BTN_TL | BTN_TR | BTN_DPAD_LEFT | BTN_DPAD_RIGHT
-        ) {
+        if (0x100..=0x2ff).contains(&code) {
+            // Gamepad and other buttons: the shell's, never a keyboard key for clients.
             if pressed {
                 self.gamepad(code);
             }
@@ -199,7 +197,9 @@ impl State {
     fn gamepad(&mut self, code: u32) {
         match code {
             BTN_MODE => self.toggle_overlay(),
-            _ if self.shell.active().layout == Layout::FocusedFullscreen => {
+            BTN_TL | BTN_TR | BTN_DPAD_LEFT | BTN_DPAD_RIGHT
+                if self.shell.active().layout == Layout::FocusedFullscreen =>
+            {
                 self.shell.cycle_focus();
                 self.send_configures();
             }
@@ -217,6 +217,13 @@ impl State {
     /// Releases every key a client still sees as held.
     fn release_keys(&mut self) {
         self.grab = None;
+        self.swipe = None;
+        if self.emulated.take().is_some() {
+            self.pointer_button(BTN_LEFT, false);
+        }
+        if let Some(touch) = self.seat.get_touch() {
+            touch.cancel(self);
+        }
         let Some(keyboard) = self.seat.get_keyboard() else {
             return;
         };
@@ -276,7 +283,13 @@ impl State {
             for layer in which {
                 for l in map.layers_on(*layer).rev() {
                     if let Some(g) = map.layer_geometry(l) {
-                        if let Some(found) = under(l.wl_surface(), (g.loc.x, g.loc.y)) {
+                        let origin = (g.loc.x, g.loc.y);
+                        for (popup, at) in scene::popups(l.wl_surface(), origin).into_iter().rev() {
+                            if let Some(found) = under(&popup, at) {
+                                return Some(found);
+                            }
+                        }
+                        if let Some(found) = under(l.wl_surface(), origin) {
                             return Some(found);
                         }
                     }
@@ -301,8 +314,34 @@ impl State {
             if let Some(found) = under(surface, origin) {
                 return Some(found);
             }
+            // The window's title bar is the shell's: nothing under it gets the pointer.
+            if view.states.decorated && self.shell.active().has(Part::TitleBars) {
+                let g = view.geometry;
+                let bar = Rect {
+                    x: g.x,
+                    y: g.y.saturating_sub(TITLE_BAR as i32),
+                    width: g.width,
+                    height: TITLE_BAR,
+                };
+                if contains(&bar, x, y) {
+                    return None;
+                }
+            }
         }
         layers(&[Layer::Bottom, Layer::Background])
+    }
+
+    /// Whether what is at (x, y) is a popup or a layer surface: those take the press
+    /// themselves, over any window or chrome below them.
+    fn over_popup_or_layer(&self, x: f64, y: f64) -> bool {
+        let Some((surface, _)) = self.surface_under(x, y) else {
+            return false;
+        };
+        let root = super::root_of(&surface);
+        !self
+            .windows
+            .iter()
+            .any(|w| w.toplevel.wl_surface() == &root)
     }
 
     fn pointer_motion(&mut self, x: f64, y: f64) {
@@ -364,12 +403,19 @@ impl State {
             return;
         };
         if !pressed && self.grab.take().is_some() {
-            return;
+            // A drag the client started began with a press it saw: it gets the release.
+            if !std::mem::take(&mut self.grab_from_client) {
+                return;
+            }
         }
         if pressed {
             let at = pointer.current_location();
             self.dismiss_popups_outside(at.x, at.y);
-            let hit = self.hit(at.x, at.y);
+            let hit = if self.over_popup_or_layer(at.x, at.y) {
+                Hit::Nothing
+            } else {
+                self.hit(at.x, at.y)
+            };
             if let Hit::Close(id) = hit {
                 // The client decides whether and when to close (unsaved work...).
                 self.ask_to_close(id);
@@ -389,6 +435,7 @@ impl State {
                 .map(|v| v.geometry);
             if let (Some(origin), true) = (origin, button == BTN_LEFT) {
                 let start = (at.x, at.y);
+                self.grab_from_client = false;
                 self.grab = Some(match hit {
                     Hit::TitleBar(window) => Grab::Move {
                         window,
@@ -470,9 +517,12 @@ impl State {
             self.swipe = Some((slot, x));
             return;
         }
-        if let Hit::Close(id) | Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) =
+        let hit = if self.over_popup_or_layer(x, y) {
+            Hit::Nothing
+        } else {
             self.hit(x, y)
-        {
+        };
+        if let Hit::Close(id) | Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = hit {
             if self.shell.focused() != Some(id) {
                 self.shell.focus(id);
                 self.send_configures();
@@ -511,13 +561,15 @@ impl State {
 
     fn touch_motion(&mut self, slot: i32, x: f64, y: f64) {
         if let Some((swiping, start)) = self.swipe {
-            if swiping == slot && x - start >= SWIPE_DISTANCE {
-                // Switched once; the rest of this swipe does nothing.
-                self.swipe = Some((slot, f64::INFINITY));
-                self.shell.cycle_focus();
-                self.send_configures();
+            if swiping == slot {
+                if x - start >= SWIPE_DISTANCE {
+                    // Switched once; the rest of this swipe does nothing.
+                    self.swipe = Some((slot, f64::INFINITY));
+                    self.shell.cycle_focus();
+                    self.send_configures();
+                }
+                return;
             }
-            return;
         }
         if self.emulated == Some(slot) {
             self.pointer_motion(x, y);

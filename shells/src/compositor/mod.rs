@@ -52,6 +52,8 @@ use crate::render::{RenderError, Renderer};
 
 /// One frame at 60 Hz.
 const FRAME: Duration = Duration::from_micros(16_667);
+/// How long the socket rests when accepting failed (no file descriptors left).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// How long frames wait after a swap for windows to redraw at their new size.
 const SWAP_WAIT: Duration = Duration::from_millis(250);
 
@@ -216,6 +218,9 @@ pub(crate) struct State {
     /// Presentation feedback waiting for the next frame.
     pending_feedback: Vec<PresentationFeedbackCallback>,
     grab: Option<Grab>,
+    /// The grab was asked for by the client (xdg_toplevel.move/resize), not started by a
+    /// press on the shell's chrome.
+    grab_from_client: bool,
     /// Popups that asked for a grab (menus), dismissed by a press elsewhere.
     grabbing_popups: Vec<smithay::wayland::shell::xdg::PopupSurface>,
     transaction: Option<Transaction>,
@@ -226,6 +231,8 @@ pub(crate) struct State {
     text_cache: scene::TextCache,
     /// Counts scene builds, for text eviction.
     text_frame: u64,
+    /// Accepting clients failed; the socket is off until the retry timer.
+    listening_paused: bool,
     /// Gamepads that went away since the last rescan.
     gamepads_lost: Vec<PathBuf>,
     /// Policy ids of popup and layer surfaces.
@@ -298,20 +305,34 @@ impl State {
                 }
             }
         }
-        if !waiting.is_empty() {
-            self.transaction = Some(Transaction {
-                until: Instant::now() + SWAP_WAIT,
-                waiting,
-            });
+        if waiting.is_empty() {
+            return;
+        }
+        // Swaps in quick succession join the open transaction; its deadline stays.
+        match &mut self.transaction {
+            Some(t) => {
+                for id in waiting {
+                    if !t.waiting.contains(&id) {
+                        t.waiting.push(id);
+                    }
+                }
+            }
+            None => {
+                self.transaction = Some(Transaction {
+                    until: Instant::now() + SWAP_WAIT,
+                    waiting,
+                })
+            }
         }
     }
 
-    /// A window committed: if it acknowledged the swap's configure, it is ready.
-    fn transaction_commit(&mut self, surface: &WlSurface) {
+    /// A window committed a new buffer: if it acknowledged the swap's configure first,
+    /// it is ready.
+    fn transaction_commit(&mut self, surface: &WlSurface, new_buffer: bool) {
         let Some(w) = self.window_for(surface) else {
             return;
         };
-        if w.swap_serial.is_some() && w.swap_acked {
+        if new_buffer && w.swap_serial.is_some() && w.swap_acked {
             w.swap_serial = None;
             let id = w.id;
             if let Some(t) = &mut self.transaction {
@@ -363,11 +384,13 @@ impl State {
                 self.dirty = true;
             }
         }
+        let mut shown = false;
         if self.transaction.is_none() {
             if self.dirty {
                 self.dirty = false;
-                if let Err(e) = self.render() {
-                    tracing::warn!("frame not drawn: {e}");
+                match self.render() {
+                    Ok(()) => shown = !self.dirty,
+                    Err(e) => tracing::warn!("frame not drawn: {e}"),
                 }
                 self.evict_text();
             }
@@ -403,6 +426,10 @@ impl State {
                     }
                 }
             }
+        }
+        if !shown {
+            // Feedback waits for a frame that really shows the commit.
+            return;
         }
         let clock = rustix_clock();
         for feedback in self.pending_feedback.drain(..) {
@@ -548,6 +575,19 @@ impl State {
     }
 }
 
+/// Every client holds file descriptors here (its socket, one per shm pool): allow as many
+/// as the system lets this process have.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!("open file limit not raised: {e}");
+        }
+    }
+}
+
 /// The toplevel (or layer, or popup root) surface a subsurface belongs to.
 fn root_of(surface: &WlSurface) -> WlSurface {
     let mut root = surface.clone();
@@ -684,22 +724,43 @@ pub fn run_with(
         name: options.socket.clone(),
         message: e.to_string(),
     })?;
+    raise_file_limit();
     let handle = event_loop.handle();
-    handle
+    let listening = handle
         .insert_source(
             Generic::new(listener, Interest::READ, CMode::Level),
-            |_, listener, state: &mut State| {
-                while let Some(stream) = listener.accept()? {
-                    if let Err(e) = state
-                        .display
-                        .insert_client(stream, Arc::new(ClientState::default()))
-                    {
-                        tracing::warn!("cannot accept a Wayland client: {e}");
+            |_, listener, state: &mut State| loop {
+                match listener.accept() {
+                    Ok(Some(stream)) => {
+                        if let Err(e) = state
+                            .display
+                            .insert_client(stream, Arc::new(ClientState::default()))
+                        {
+                            tracing::warn!("cannot accept a Wayland client: {e}");
+                        }
+                    }
+                    Ok(None) => return Ok(PostAction::Continue),
+                    Err(e) => {
+                        // Out of file descriptors, most likely: stop listening for a
+                        // moment instead of spinning (or quitting); clients keep running.
+                        tracing::warn!("cannot accept Wayland clients for now: {e}");
+                        state.listening_paused = true;
+                        return Ok(PostAction::Disable);
                     }
                 }
-                Ok(PostAction::Continue)
             },
         )
+        .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
+    let resume = handle.clone();
+    handle
+        .insert_source(Timer::from_duration(ACCEPT_RETRY), move |_, _, state| {
+            if std::mem::take(&mut state.listening_paused) {
+                if let Err(e) = resume.enable(&listening) {
+                    tracing::warn!("cannot listen again: {e}");
+                }
+            }
+            TimeoutAction::ToDuration(ACCEPT_RETRY)
+        })
         .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
     handle
         .insert_source(
@@ -754,12 +815,14 @@ pub fn run_with(
         pending_frames: HashMap::new(),
         pending_feedback: Vec::new(),
         grab: None,
+        grab_from_client: false,
         grabbing_popups: Vec::new(),
         transaction: None,
         pending_screenshots: Vec::new(),
         text: crate::text::Text::system(),
         text_cache: scene::TextCache::default(),
         text_frame: 0,
+        listening_paused: false,
         gamepads_lost: Vec::new(),
         popup_ids: HashMap::new(),
         layer_ids: HashMap::new(),

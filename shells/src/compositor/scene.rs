@@ -221,12 +221,13 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
                     opaque: data.format == wl_shm::Format::Xrgb8888,
                 };
                 let rects = buffer_damage(&damage, scale, viewport.0.is_some());
-                renderer.upload(key, pixels, &rects);
-                (data.width, data.height)
+                let shown = renderer.upload(key, pixels, &rects);
+                (data.width, data.height, shown)
             });
             buffer.release();
             match uploaded {
-                Ok((width, height)) => {
+                Ok((_, _, false)) => clear_view(surface),
+                Ok((width, height, true)) => {
                     committed = Some((width, height));
                     set_view(surface, (width, height), scale, viewport);
                 }
@@ -235,15 +236,7 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
         }
         Some(BufferAssignment::Removed) => {
             state.renderer.forget(key);
-            with_states(surface, |s| {
-                if let Some(mut v) = s
-                    .data_map
-                    .get::<Mutex<SurfaceView>>()
-                    .and_then(|v| v.lock().ok())
-                {
-                    v.size = None;
-                }
-            });
+            clear_view(surface);
         }
         None => {
             // No new buffer, but the viewport may have changed.
@@ -258,6 +251,19 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
         }
     }
     committed
+}
+
+/// The surface shows nothing (no buffer, or one that cannot be shown).
+fn clear_view(surface: &WlSurface) {
+    with_states(surface, |s| {
+        if let Some(mut v) = s
+            .data_map
+            .get::<Mutex<SurfaceView>>()
+            .and_then(|v| v.lock().ok())
+        {
+            v.size = None;
+        }
+    });
 }
 
 /// Damage in buffer coordinates; empty means "everything".
@@ -347,7 +353,7 @@ fn own_location(states: &SurfaceData, parent: (i32, i32)) -> (i32, i32) {
             .get::<SubsurfaceCachedState>()
             .current()
             .location;
-        (parent.0 + l.x, parent.1 + l.y)
+        (parent.0.saturating_add(l.x), parent.1.saturating_add(l.y))
     } else {
         parent
     }
@@ -411,8 +417,8 @@ pub(super) fn surface_under(
             if let Some((w, h)) = size {
                 let inside = point.0 >= x as f64
                     && point.1 >= y as f64
-                    && point.0 < (x + w as i32) as f64
-                    && point.1 < (y + h as i32) as f64;
+                    && point.0 < x as f64 + w as f64
+                    && point.1 < y as f64 + h as f64;
                 if inside {
                     found = Some((s.clone(), (x, y)));
                 }
@@ -438,7 +444,10 @@ pub(super) fn window_geometry_offset(surface: &WlSurface) -> (i32, i32) {
 /// Where a toplevel's surface origin goes for the shell's `geometry`.
 pub(super) fn surface_origin(surface: &WlSurface, geometry: Rect) -> (i32, i32) {
     let offset = window_geometry_offset(surface);
-    (geometry.x - offset.0, geometry.y - offset.1)
+    (
+        geometry.x.saturating_sub(offset.0),
+        geometry.y.saturating_sub(offset.1),
+    )
 }
 
 /// Popups of `surface` (whose origin is at `origin`), with their own origins.
@@ -450,8 +459,16 @@ pub(super) fn popups(surface: &WlSurface, origin: (i32, i32)) -> Vec<(WlSurface,
             (
                 popup.wl_surface().clone(),
                 (
-                    origin.0 + geometry.0 + offset.x - own.x,
-                    origin.1 + geometry.1 + offset.y - own.y,
+                    origin
+                        .0
+                        .saturating_add(geometry.0)
+                        .saturating_add(offset.x)
+                        .saturating_sub(own.x),
+                    origin
+                        .1
+                        .saturating_add(geometry.1)
+                        .saturating_add(offset.y)
+                        .saturating_sub(own.y),
                 ),
             )
         })

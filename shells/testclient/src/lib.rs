@@ -598,6 +598,46 @@ impl Client {
         self.queue.flush().map_err(|_| self.disconnected())
     }
 
+    /// On window `at`: a subsurface at the far end of the coordinate space, damage of
+    /// absurd size, and a window geometry at i32::MIN (all legal to send).
+    pub fn misbehave_extreme_coordinates(&mut self, at: WindowIndex) -> Result<(), ClientError> {
+        let sub = self.subsurface(at, (i32::MAX - 5, i32::MIN + 5), (8, 8), [9, 9, 9, 255])?;
+        let w = &self.state.windows[at];
+        if let Some(x) = &w.xdg_surface {
+            x.set_window_geometry(i32::MIN, i32::MIN, 10, 10);
+        }
+        let surface = self.state.windows[sub].surface.clone().expect("just made");
+        surface.damage_buffer(1, 1, i32::MAX, i32::MAX);
+        surface.damage(i32::MAX - 1, 0, i32::MAX, 1);
+        surface.commit();
+        let parent = self.state.windows[at].surface.clone().expect("open window");
+        parent.commit();
+        self.queue.flush().map_err(|_| self.disconnected())
+    }
+
+    /// Attaches a 20000 x 1 buffer (bigger than GPUs' textures) to window `at`.
+    pub fn misbehave_huge_buffer(&mut self, at: WindowIndex) -> Result<(), ClientError> {
+        let surface = self.state.windows[at].surface.clone().expect("open window");
+        draw(
+            &self.state.globals,
+            &self.handle,
+            &surface,
+            20_000,
+            1,
+            [1, 2, 3, 255],
+        )?;
+        self.queue.flush().map_err(|_| self.disconnected())
+    }
+
+    /// Asks to move window `at` with a serial of no held button.
+    pub fn misbehave_move_without_a_press(&mut self, at: WindowIndex) -> Result<(), ClientError> {
+        if let (Some(t), Some(seat)) = (&self.state.windows[at].toplevel, &self.state.globals.seat)
+        {
+            t._move(seat, 12345);
+        }
+        self.queue.flush().map_err(|_| self.disconnected())
+    }
+
     /// Destroys xdg_wm_base while its surfaces still exist.
     pub fn misbehave_destroy_wm_base_first(&mut self) -> Result<(), ClientError> {
         if let Some(wm) = self.state.globals.wm_base.take() {
