@@ -35,15 +35,20 @@ impl std::fmt::Debug for ShellService {
 }
 
 impl ShellService {
-    fn ask<T>(&self, make: impl FnOnce(mpsc::Sender<T>) -> Command) -> fdo::Result<T> {
+    /// Sends a command into the compositor loop and waits for its answer on a blocking
+    /// thread, so the bus connection keeps serving other calls meanwhile.
+    async fn ask<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(mpsc::Sender<T>) -> Command,
+    ) -> fdo::Result<T> {
         let (reply, answer) = mpsc::channel();
         self.control
             .lock()
             .map_err(|_| fdo::Error::Failed("the compositor is gone".into()))?
             .send(make(reply))
             .map_err(|_| fdo::Error::Failed("the compositor stopped".into()))?;
-        answer
-            .recv_timeout(Duration::from_secs(5))
+        blocking::unblock(move || answer.recv_timeout(Duration::from_secs(5)))
+            .await
             .map_err(|_| fdo::Error::Failed("the compositor did not answer within 5 s".into()))
     }
 }
@@ -63,7 +68,7 @@ impl ShellService {
                 known.join(", ")
             )));
         };
-        self.ask(|done| Command::Swap(def, done))?;
+        self.ask(|done| Command::Swap(def, done)).await?;
         *self
             .active
             .lock()
@@ -84,7 +89,7 @@ impl ShellService {
     }
 
     async fn list_windows(&self) -> fdo::Result<Vec<WindowRow>> {
-        let windows = self.ask(Command::Windows)?;
+        let windows = self.ask(Command::Windows).await?;
         Ok(windows
             .into_iter()
             .map(|w| {
@@ -105,7 +110,8 @@ impl ShellService {
                 path.display()
             )));
         }
-        self.ask(|reply| Command::Screenshot(path, reply))?
+        self.ask(|reply| Command::Screenshot(path, reply))
+            .await?
             .map_err(fdo::Error::Failed)
     }
 
