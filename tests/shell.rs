@@ -2,7 +2,6 @@
 //! binary as compositor (headless, nested in Xvfb, nested in itself), Debian's
 //! weston-simple-shm and our own test client as clients, control over D-Bus.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,39 +52,21 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn swap_over_dbus_keeps_the_client_and_reconfigures_it() {
-    let runtime = tempfile::tempdir().unwrap();
-    let socket = runtime.path().join("bus");
-    let bus = format!("unix:path={}", socket.display());
-    let _daemon = Killed(
-        Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--address", &bus])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon (Debian package dbus) is installed by scripts/setup"),
+    let session = Session::new();
+    let bus = session.bus.clone();
+    let mut compositor = session.shell(
+        &[
+            "--shell",
+            "desktop",
+            "--headless",
+            "1280x720",
+            "--socket",
+            "compose-t",
+        ],
+        &[],
     );
-    wait_for("the bus socket", || socket.exists());
-    let _compositor = Killed(
-        Command::new(env!("CARGO_BIN_EXE_compose"))
-            .args([
-                "shell",
-                "run",
-                "--shell",
-                "desktop",
-                "--headless",
-                "1280x720",
-                "--socket",
-                "compose-t",
-                "--bus",
-                &bus,
-            ])
-            .env("XDG_RUNTIME_DIR", runtime.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the Wayland socket", || {
-        Path::new(&runtime.path().join("compose-t")).exists()
-    });
+    session.wait_for_socket("compose-t", &mut compositor);
+    let runtime = &session.dir;
     let mut client = Killed(
         Command::new("weston-simple-shm")
             .env("WAYLAND_DISPLAY", "compose-t")

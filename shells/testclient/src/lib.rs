@@ -252,16 +252,7 @@ impl Client {
             .dispatch_pending(&mut self.state)
             .map_err(|_| self.disconnected())?;
         if let Some(guard) = self.queue.prepare_read() {
-            let ready = {
-                let fd = guard.connection_fd();
-                let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-                let timeout = Timespec {
-                    tv_sec: timeout.as_secs() as _,
-                    tv_nsec: timeout.subsec_nanos() as _,
-                };
-                rustix::event::poll(&mut fds, Some(&timeout)).map_err(std::io::Error::from)? > 0
-            };
-            if ready {
+            if readable(&guard, timeout)? {
                 guard.read().map_err(|_| self.disconnected())?;
             }
         }
@@ -282,15 +273,7 @@ impl Client {
             let Some(guard) = self.queue.prepare_read() else {
                 continue;
             };
-            let ready = {
-                let fd = guard.connection_fd();
-                let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-                let wait = Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 20_000_000,
-                };
-                rustix::event::poll(&mut fds, Some(&wait)).unwrap_or(0) > 0
-            };
+            let ready = readable(&guard, Duration::from_millis(20)).unwrap_or(false);
             if ready && guard.read().is_err() {
                 break;
             }
@@ -395,16 +378,7 @@ impl Client {
             ..Window::default()
         });
         // Commit the parent (same content) so the subsurface state applies.
-        let parent_size = self.state.windows[parent].drawn.unwrap_or(DEFAULT_SIZE);
-        let parent_color = self.state.windows[parent].color;
-        draw(
-            &self.state.globals,
-            &self.handle,
-            &parent_surface,
-            parent_size.0,
-            parent_size.1,
-            parent_color,
-        )?;
+        self.redraw(parent)?;
         self.roundtrip()?;
         Ok(index)
     }
@@ -491,27 +465,33 @@ impl Client {
     /// Draws window `at` again (same size and colour) with a frame callback, and returns
     /// the time from the commit to the compositor's `done`.
     pub fn commit_to_frame(&mut self, at: WindowIndex) -> Result<Duration, ClientError> {
-        let (width, height) = self.state.windows[at].drawn.unwrap_or(DEFAULT_SIZE);
         let window = &mut self.state.windows[at];
         window.frame_done_at = None;
         let surface = window.surface.clone().expect("open window");
         surface.frame(&self.handle, at);
         window.frame_pending = true;
-        let color = window.color;
-        draw(
-            &self.state.globals,
-            &self.handle,
-            &surface,
-            width,
-            height,
-            color,
-        )?;
+        self.redraw(at)?;
         let start = Instant::now();
         self.queue.flush().map_err(|_| self.disconnected())?;
         self.wait_until("a frame callback", Duration::from_secs(10), |s| {
             s.windows[at].frame_done_at.is_some()
         })?;
         Ok(self.state.windows[at].frame_done_at.expect("waited for it") - start)
+    }
+
+    /// Draws window `at` again as it is (size and colour) and commits.
+    pub(crate) fn redraw(&mut self, at: WindowIndex) -> Result<(), ClientError> {
+        let w = &self.state.windows[at];
+        let surface = w.surface.clone().expect("open window");
+        let (width, height) = w.drawn.unwrap_or(DEFAULT_SIZE);
+        draw(
+            &self.state.globals,
+            &self.handle,
+            &surface,
+            width,
+            height,
+            w.color,
+        )
     }
 
     /// Asks for frame callbacks on window `at` continuously (each `done` asks again).
@@ -664,6 +644,20 @@ impl Client {
         let _ = self.connection.flush();
         Ok(())
     }
+}
+
+/// Waits up to `timeout` for events on the connection.
+fn readable(
+    guard: &wayland_client::backend::ReadEventsGuard,
+    timeout: Duration,
+) -> std::io::Result<bool> {
+    let fd = guard.connection_fd();
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    Ok(rustix::event::poll(&mut fds, Some(&timeout))? > 0)
 }
 
 fn memfd(size: usize) -> Result<File, ClientError> {

@@ -94,22 +94,6 @@ impl Client {
         self.state.windows[at].surface.clone().expect("open window")
     }
 
-    /// Redraws window `at` as it is (a commit carrying whatever was set up before).
-    fn redraw(&mut self, at: WindowIndex) -> Result<(), ClientError> {
-        let surface = self.surface_of(at);
-        let w = &self.state.windows[at];
-        let (width, height) = w.drawn.unwrap_or(crate::DEFAULT_SIZE);
-        let color = w.color;
-        draw(
-            &self.state.globals,
-            &self.handle,
-            &surface,
-            width,
-            height,
-            color,
-        )
-    }
-
     /// Asks for client-side decorations on window `at` (xdg-decoration) and returns the
     /// mode the compositor decided.
     pub fn decorate(&mut self, at: WindowIndex) -> Result<DecorationMode, ClientError> {
