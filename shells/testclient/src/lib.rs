@@ -182,7 +182,8 @@ impl std::fmt::Debug for Client {
 pub type WindowIndex = usize;
 
 impl Client {
-    /// Connects to the socket `name` in `runtime_dir` and binds the globals it needs.
+    /// Connects to the socket `name` in `runtime_dir` (waiting up to 5 s for it to accept)
+    /// and binds the globals it needs.
     pub fn connect(runtime_dir: &Path, name: &str) -> Result<Self, ClientError> {
         Self::connect_with(runtime_dir, name, true)
     }
@@ -191,8 +192,23 @@ impl Client {
     /// app without touch support.
     pub fn connect_with(runtime_dir: &Path, name: &str, touch: bool) -> Result<Self, ClientError> {
         let path = runtime_dir.join(name);
-        let stream = UnixStream::connect(&path)
-            .map_err(|e| ClientError::Connect(format!("{}: {e}", path.display())))?;
+        // A compositor creates its socket file just before it listens: a fresh one may
+        // refuse for a moment.
+        let start = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(&path) {
+                Ok(stream) => break stream,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) && start.elapsed() < Duration::from_secs(5) =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(ClientError::Connect(format!("{}: {e}", path.display()))),
+            }
+        };
         let connection =
             Connection::from_socket(stream).map_err(|e| ClientError::Connect(e.to_string()))?;
         let queue = connection.new_event_queue();
