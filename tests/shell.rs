@@ -123,7 +123,9 @@ impl Session {
                 .spawn()
                 .expect("dbus-daemon (Debian package dbus) is installed by scripts/setup"),
         );
-        wait_for("the bus socket", || socket.exists());
+        wait_for("the bus socket", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
         Self {
             dir,
             bus,
@@ -155,7 +157,8 @@ impl Session {
                 shell.0.try_wait().unwrap().is_none(),
                 "compose shell run exited early"
             );
-            path.exists()
+            // Accepting, not just created (the file appears just before listen()).
+            std::os::unix::net::UnixStream::connect(&path).is_ok()
         });
     }
 }

@@ -67,7 +67,8 @@ fn weston_simple_shm_keeps_its_window_through_swaps() {
         std::thread::spawn(move || run_headless("compose-test-0", desktop, 1280, 720, commands));
 
     let start = Instant::now();
-    while !runtime.path().join("compose-test-0").exists() {
+    // Accepting, not just created (the file appears just before listen()).
+    while std::os::unix::net::UnixStream::connect(runtime.path().join("compose-test-0")).is_err() {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the compositor did not open its socket"
