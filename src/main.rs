@@ -372,6 +372,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                 shell: def,
                 backend,
                 scale: *scale,
+                swap_wait: compositor::SWAP_WAIT,
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, || {

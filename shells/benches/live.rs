@@ -75,6 +75,7 @@ fn main() {
             height: 720,
         },
         scale: 1,
+        swap_wait: compose_shells::compositor::SWAP_WAIT,
     };
     let server = std::thread::spawn(move || run(options, commands));
     wait_for_socket(&socket);

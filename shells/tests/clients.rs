@@ -43,6 +43,8 @@ impl Compositor {
             shell: builtin().into_iter().find(|s| s.name == shell).unwrap(),
             backend: Backend::Headless { width, height },
             scale: 1,
+            // Generous for a loaded CI machine; a transaction ends as soon as windows redraw.
+            swap_wait: Duration::from_secs(3),
         };
         let thread = std::thread::spawn(move || run(options, commands));
         let start = Instant::now();
@@ -914,6 +916,7 @@ fn output_scale_two_doubles_every_pixel() {
             height: 180,
         },
         scale: 2,
+        swap_wait: compose_shells::compositor::SWAP_WAIT,
     };
     let thread = std::thread::spawn(move || run(options, commands));
     while !socket.exists() {

@@ -54,8 +54,8 @@ use crate::render::{RenderError, Renderer};
 const FRAME: Duration = Duration::from_micros(16_667);
 /// How long the socket rests when accepting failed (no file descriptors left).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-/// How long frames wait after a swap for windows to redraw at their new size.
-const SWAP_WAIT: Duration = Duration::from_millis(250);
+/// How long frames wait after a swap, by default, for windows to redraw at their new size.
+pub const SWAP_WAIT: Duration = Duration::from_millis(250);
 
 /// What a controller (the D-Bus service, a test) asks of a running compositor.
 #[derive(Debug)]
@@ -108,6 +108,8 @@ pub struct Options {
     pub backend: Backend,
     /// Integer output scale (HiDPI); 1 for most outputs.
     pub scale: u32,
+    /// How long frames wait after a swap for slow clients to redraw (`SWAP_WAIT`).
+    pub swap_wait: Duration,
 }
 
 /// Why the compositor could not start.
@@ -218,6 +220,7 @@ pub(crate) struct State {
     /// Presentation feedback waiting for the next frame.
     pending_feedback: Vec<PresentationFeedbackCallback>,
     grab: Option<Grab>,
+    swap_wait: Duration,
     /// The grab was asked for by the client (xdg_toplevel.move/resize), not started by a
     /// press on the shell's chrome.
     grab_from_client: bool,
@@ -319,7 +322,7 @@ impl State {
             }
             None => {
                 self.transaction = Some(Transaction {
-                    until: Instant::now() + SWAP_WAIT,
+                    until: Instant::now() + self.swap_wait,
                     waiting,
                 })
             }
@@ -618,6 +621,7 @@ pub fn run_headless(
             shell: def,
             backend: Backend::Headless { width, height },
             scale: 1,
+            swap_wait: SWAP_WAIT,
         },
         commands,
     )
@@ -815,6 +819,7 @@ pub fn run_with(
         pending_frames: HashMap::new(),
         pending_feedback: Vec::new(),
         grab: None,
+        swap_wait: options.swap_wait,
         grab_from_client: false,
         grabbing_popups: Vec::new(),
         transaction: None,
