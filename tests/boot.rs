@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{compose, project};
+use common::{assert_exit, compose, project};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -26,17 +26,6 @@ struct EntryJson {
     file: String,
     slot: Option<String>,
     tries_left: Option<u32>,
-}
-
-#[track_caller]
-fn assert_exit(o: &Output, code: i32) {
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// Builds `vm` in `project` and returns a private copy of its disk to boot in place.

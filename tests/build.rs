@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 mod common;
 
-use common::{compose, project, store};
+use common::{assert_exit, compose, project, store};
 
 fn build(project: &Path, device: &str, out: &Path) -> Output {
     compose(
@@ -24,17 +24,6 @@ fn build(project: &Path, device: &str, out: &Path) -> Output {
             "--json",
         ],
     )
-}
-
-#[track_caller]
-fn assert_exit(o: &Output, code: i32) {
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 fn stderr(o: &Output) -> String {

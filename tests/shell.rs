@@ -150,6 +150,20 @@ impl Session {
         Killed(command.spawn().unwrap())
     }
 
+    /// `compose shell screenshot` of this session's shell into FILE (in its folder).
+    fn screenshot(&self, file: &str) -> compose_shells::render::Image {
+        let png = self.dir.path().join(file);
+        let o = compose(&[
+            "shell",
+            "screenshot",
+            png.to_str().unwrap(),
+            "--bus",
+            &self.bus,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        compose_shells::render::Image::read_png(&png).unwrap()
+    }
+
     fn wait_for_socket(&self, name: &str, shell: &mut Killed) {
         let path = self.dir.path().join(name);
         wait_for("the Wayland socket", || {
@@ -238,7 +252,6 @@ const MAGENTA: [u8; 4] = [255, 0, 255, 255];
 fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
     let session = Session::new();
     let mut x = Xvfb::start();
-    let socket = session.dir.path().join("nested-0");
     let marker = session.dir.path().join("app-env");
     let app = format!(
         "echo \"$WAYLAND_DISPLAY ${{DISPLAY:-no-display}}\" > {}",
@@ -262,7 +275,6 @@ fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
 
     let mut client = compose_testclient::Client::connect(session.dir.path(), "nested-0").unwrap();
     client.toplevel("magenta", "Magenta", MAGENTA).unwrap();
-    assert!(socket.exists());
     let rows = windows(&session.bus);
     assert_eq!((rows.len(), rows[0].focused), (1, true));
     let area = (rows[0].width * rows[0].height) as usize;
@@ -302,16 +314,7 @@ fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
     });
 
     // A screenshot over D-Bus shows the same frame.
-    let png = session.dir.path().join("nested.png");
-    let o = compose(&[
-        "shell",
-        "screenshot",
-        png.to_str().unwrap(),
-        "--bus",
-        &session.bus,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let image = compose_shells::render::Image::read_png(&png).unwrap();
+    let image = session.screenshot("nested.png");
     assert_eq!((image.width, image.height), (640, 480));
     let center = (
         (rows[0].x + rows[0].width as i32 / 2) as u32,
@@ -343,18 +346,9 @@ fn a_shell_nested_in_our_own_desktop_shell() {
     wait_for("the inner shell's window in the outer shell", || {
         windows(&session.bus).len() == 1
     });
-    let png = session.dir.path().join("outer.png");
     wait_for("the client's pixels in the outer shell", || {
         client.dispatch_for(Duration::from_millis(10)).unwrap();
-        let o = compose(&[
-            "shell",
-            "screenshot",
-            png.to_str().unwrap(),
-            "--bus",
-            &session.bus,
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let image = compose_shells::render::Image::read_png(&png).unwrap();
+        let image = session.screenshot("outer.png");
         image.rgba.chunks(4).filter(|p| *p == MAGENTA).count() > 10_000
     });
 }

@@ -24,6 +24,24 @@ fn pixels(data: &[u8]) -> Pixels<'_> {
     }
 }
 
+/// `n` 800x600 windows, textures `first..first + n`, in a 4-wide cascade over 1920x1080.
+fn cascade(n: usize, first: u64) -> Vec<Draw> {
+    (0..n)
+        .map(|i| Draw {
+            rect: Rect {
+                x: (i % 4) as i32 * 360,
+                y: (i / 4) as i32 * 160,
+                width: 800,
+                height: 600,
+            },
+            fill: Fill::Texture {
+                key: first + i as u64,
+                source: [0.0, 0.0, 1.0, 1.0],
+            },
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let mut renderer = Renderer::new().expect("a wgpu adapter");
     eprintln!("adapter: {}", renderer.adapter_name());
@@ -35,20 +53,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("composite-1920x1080");
     group.sample_size(20);
     for n in [1usize, 4, 16] {
-        let draws: Vec<Draw> = (0..n)
-            .map(|i| Draw {
-                rect: Rect {
-                    x: (i % 4) as i32 * 360,
-                    y: (i / 4) as i32 * 160,
-                    width: 800,
-                    height: 600,
-                },
-                fill: Fill::Texture {
-                    key: i as u64,
-                    source: [0.0, 0.0, 1.0, 1.0],
-                },
-            })
-            .collect();
+        let draws = cascade(n, 0);
         group.bench_with_input(BenchmarkId::new("windows", n), &draws, |b, draws| {
             b.iter(|| {
                 renderer.render(&target, [0.1, 0.1, 0.1, 1.0], 1.0, draws);
@@ -67,20 +72,7 @@ fn bench(c: &mut Criterion) {
             &[],
         );
     }
-    let translucent: Vec<Draw> = (0..16)
-        .map(|i| Draw {
-            rect: Rect {
-                x: (i % 4) as i32 * 360,
-                y: (i / 4) as i32 * 160,
-                width: 800,
-                height: 600,
-            },
-            fill: Fill::Texture {
-                key: 100 + i as u64,
-                source: [0.0, 0.0, 1.0, 1.0],
-            },
-        })
-        .collect();
+    let translucent = cascade(16, 100);
     group.bench_function("windows/16-translucent", |b| {
         b.iter(|| {
             renderer.render(&target, [0.1, 0.1, 0.1, 1.0], 1.0, &translucent);

@@ -14,7 +14,7 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use compose_shells::compositor::{Backend, Command, Options, run};
+use compose_shells::compositor::{Command, Options, run};
 use compose_shells::definition::builtin;
 use compose_testclient::Client;
 use smithay::reexports::calloop::channel::channel;
@@ -67,16 +67,8 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("compose-bench");
     let (control, commands) = channel();
-    let options = Options {
-        socket: socket.to_str().unwrap().into(),
-        shell: builtin().into_iter().find(|s| s.name == "desktop").unwrap(),
-        backend: Backend::Headless {
-            width: 1280,
-            height: 720,
-        },
-        scale: 1,
-        swap_wait: compose_shells::compositor::SWAP_WAIT,
-    };
+    let desktop = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
+    let options = Options::headless(socket.to_str().unwrap(), desktop, 1280, 720);
     let server = std::thread::spawn(move || run(options, commands));
     wait_for_socket(&socket);
 

@@ -671,6 +671,14 @@ impl Shell {
         out
     }
 
+    /// The last configure `take_configures` handed out for window `id`: size and states.
+    pub fn last_configure(&self, id: WindowId) -> Option<(u32, u32, States)> {
+        self.world
+            .iter_entities()
+            .find(|e| e.get::<Window>().is_some_and(|w| w.id == id))
+            .and_then(|e| e.get::<Sent>().map(|s| (s.0, s.1, s.2)))
+    }
+
     /// The shell's own elements for this frame.
     pub fn chrome(&self) -> Vec<Chrome> {
         let shell = self.active();

@@ -385,11 +385,6 @@ impl Renderer {
         self.textures.remove(&key);
     }
 
-    /// Whether `key` has a texture (its surface committed a buffer).
-    pub fn has(&self, key: TextureKey) -> bool {
-        self.textures.contains_key(&key)
-    }
-
     fn pipeline(&mut self, format: wgpu::TextureFormat, opaque: bool) {
         let (device, shader, layout) = (&self.device, &self.shader, &self.pipeline_layout);
         self.pipelines.entry((format, opaque)).or_insert_with(|| {

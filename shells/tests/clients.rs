@@ -11,9 +11,7 @@ use compose_shells::compositor::colors::{self, rgba8};
 use compose_shells::compositor::input::{
     BTN_DPAD_RIGHT, BTN_LEFT, BTN_MODE, KEY_F4, KEY_G, KEY_LEFTALT, KEY_LEFTMETA, KEY_TAB,
 };
-use compose_shells::compositor::{
-    Backend, Command, CompositorError, InputEvent, Options, WindowInfo, run,
-};
+use compose_shells::compositor::{Command, CompositorError, InputEvent, Options, WindowInfo, run};
 use compose_shells::definition::builtin;
 use compose_shells::policy::{KEYBOARD_SHARE, TASKBAR, TITLE_BAR};
 use compose_shells::render::Image;
@@ -38,13 +36,11 @@ impl Compositor {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("wayland-test");
         let (control, commands) = channel();
+        let def = builtin().into_iter().find(|s| s.name == shell).unwrap();
         let options = Options {
-            socket: socket.to_str().unwrap().into(),
-            shell: builtin().into_iter().find(|s| s.name == shell).unwrap(),
-            backend: Backend::Headless { width, height },
-            scale: 1,
             // Generous for a loaded CI machine; a transaction ends as soon as windows redraw.
             swap_wait: Duration::from_secs(3),
+            ..Options::headless(socket.to_str().unwrap(), def, width, height)
         };
         let thread = std::thread::spawn(move || run(options, commands));
         let start = Instant::now();
@@ -908,15 +904,10 @@ fn output_scale_two_doubles_every_pixel() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("scaled");
     let (control, commands) = channel();
+    let gaming = builtin().into_iter().find(|s| s.name == "gaming").unwrap();
     let options = Options {
-        socket: socket.to_str().unwrap().into(),
-        shell: builtin().into_iter().find(|s| s.name == "gaming").unwrap(),
-        backend: Backend::Headless {
-            width: 320,
-            height: 180,
-        },
         scale: 2,
-        swap_wait: compose_shells::compositor::SWAP_WAIT,
+        ..Options::headless(socket.to_str().unwrap(), gaming, 320, 180)
     };
     let thread = std::thread::spawn(move || run(options, commands));
     while !socket.exists() {

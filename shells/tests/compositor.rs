@@ -2,14 +2,11 @@
 //! `weston` package): it gets the configure its shell decides, commits shm buffers, gets
 //! frame callbacks, and keeps its window and connection through live shell swaps.
 
-// smithay's socket lives in XDG_RUNTIME_DIR; setting it is `unsafe` since Rust 2024.
-#![allow(unsafe_code)]
-
 use std::process::{Child, Command as Process};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use compose_shells::compositor::{Command, WindowInfo, run_headless};
+use compose_shells::compositor::{Command, Options, WindowInfo, run};
 use compose_shells::definition::builtin;
 use compose_shells::policy::KEYBOARD_SHARE;
 use smithay::reexports::calloop::channel::{Sender, channel};
@@ -59,16 +56,15 @@ fn swap(control: &Sender<Command>, name: &str) {
 #[test]
 fn weston_simple_shm_keeps_its_window_through_swaps() {
     let runtime = tempfile::tempdir().unwrap();
-    // SAFETY of the test: this binary has one test, so no other thread reads the environment.
-    unsafe { std::env::set_var("XDG_RUNTIME_DIR", runtime.path()) };
+    let socket = runtime.path().join("compose-test-0");
     let (control, commands) = channel();
     let desktop = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
-    let server =
-        std::thread::spawn(move || run_headless("compose-test-0", desktop, 1280, 720, commands));
+    let options = Options::headless(socket.to_str().unwrap(), desktop, 1280, 720);
+    let server = std::thread::spawn(move || run(options, commands));
 
     let start = Instant::now();
     // Accepting, not just created (the file appears just before listen()).
-    while std::os::unix::net::UnixStream::connect(runtime.path().join("compose-test-0")).is_err() {
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the compositor did not open its socket"

@@ -35,6 +35,21 @@ fn pixels(data: &[u8], width: u32, height: u32) -> Pixels<'_> {
 
 const WHOLE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
 
+/// All of texture `key` at `rect`.
+fn textured(rect: Rect, key: u64) -> Draw {
+    Draw {
+        rect,
+        fill: Fill::Texture { key, source: WHOLE },
+    }
+}
+
+fn solid(rect: Rect, color: [f32; 4]) -> Draw {
+    Draw {
+        rect,
+        fill: Fill::Color(color),
+    }
+}
+
 #[test]
 fn composites_in_order_with_premultiplied_alpha() {
     let mut r = Renderer::new().expect("a wgpu adapter (scripts/setup installs lavapipe)");
@@ -50,24 +65,9 @@ fn composites_in_order_with_premultiplied_alpha() {
         [0.0, 0.0, 0.0, 1.0],
         1.0,
         &[
-            Draw {
-                rect: rect(0, 0, 8, 8),
-                fill: Fill::Texture {
-                    key: 1,
-                    source: WHOLE,
-                },
-            },
-            Draw {
-                rect: rect(4, 4, 8, 8),
-                fill: Fill::Texture {
-                    key: 2,
-                    source: WHOLE,
-                },
-            },
-            Draw {
-                rect: rect(20, 0, 4, 4),
-                fill: Fill::Color([0.0, 1.0, 0.0, 1.0]),
-            },
+            textured(rect(0, 0, 8, 8), 1),
+            textured(rect(4, 4, 8, 8), 2),
+            solid(rect(20, 0, 4, 4), [0.0, 1.0, 0.0, 1.0]),
         ],
     );
     let image = r.read(&target).unwrap();
@@ -98,18 +98,7 @@ fn damage_uploads_only_the_damaged_rows_and_scale_doubles() {
     let green = buffer(4, 4, [0, 255, 0, 255]);
     r.upload(7, pixels(&green, 4, 4), &[rect(0, 1, 4, 1)]);
     let target = r.offscreen(8, 8);
-    r.render(
-        &target,
-        [0.0; 4],
-        2.0,
-        &[Draw {
-            rect: rect(0, 0, 4, 4),
-            fill: Fill::Texture {
-                key: 7,
-                source: WHOLE,
-            },
-        }],
-    );
+    r.render(&target, [0.0; 4], 2.0, &[textured(rect(0, 0, 4, 4), 7)]);
     let image = r.read(&target).unwrap();
     // Scale 2: buffer row 0 covers output rows 0-1, row 1 covers rows 2-3.
     assert_eq!(image.pixel(0, 1), [255, 0, 0, 255]);
@@ -131,18 +120,7 @@ fn xrgb_buffers_are_opaque_and_png_round_trips() {
         &[],
     );
     let target = r.offscreen(2, 2);
-    r.render(
-        &target,
-        [1.0; 4],
-        1.0,
-        &[Draw {
-            rect: rect(0, 0, 2, 2),
-            fill: Fill::Texture {
-                key: 3,
-                source: WHOLE,
-            },
-        }],
-    );
+    r.render(&target, [1.0; 4], 1.0, &[textured(rect(0, 0, 2, 2), 3)]);
     let image = r.read(&target).unwrap();
     assert_eq!(image.pixel(1, 1), [0, 0, 255, 255]);
     let dir = tempfile::tempdir().unwrap();
@@ -169,10 +147,7 @@ fn opaque_windows_hide_what_is_under_them_and_translucent_ones_still_blend() {
     r.upload(2, opaque(&green), &[]);
     r.upload(3, pixels(&half_blue, 4, 4), &[]);
     let target = r.offscreen(8, 4);
-    let at = |x: i32, key: u64| Draw {
-        rect: rect(x, 0, 4, 4),
-        fill: Fill::Texture { key, source: WHOLE },
-    };
+    let at = |x: i32, key: u64| textured(rect(x, 0, 4, 4), key);
     // Bottom to top: translucent blue, opaque red over it, opaque green half over red,
     // translucent blue again over both.
     r.render(
@@ -220,24 +195,9 @@ fn reference_frame(r: &mut Renderer) -> compose_shells::render::Image {
         [0.1, 0.2, 0.3, 1.0],
         1.0,
         &[
-            Draw {
-                rect: rect(0, 0, 8, 8),
-                fill: Fill::Texture {
-                    key: 1,
-                    source: WHOLE,
-                },
-            },
-            Draw {
-                rect: rect(4, 4, 8, 8),
-                fill: Fill::Texture {
-                    key: 2,
-                    source: WHOLE,
-                },
-            },
-            Draw {
-                rect: rect(10, 10, 6, 6),
-                fill: Fill::Color([0.0, 0.5, 0.0, 0.5]),
-            },
+            textured(rect(0, 0, 8, 8), 1),
+            textured(rect(4, 4, 8, 8), 2),
+            solid(rect(10, 10, 6, 6), [0.0, 0.5, 0.0, 0.5]),
         ],
     );
     r.read(&target).unwrap()
@@ -282,13 +242,7 @@ fn a_stride_that_is_not_whole_pixels_still_uploads() {
         &target,
         [0.0, 0.0, 0.0, 1.0],
         1.0,
-        &[Draw {
-            rect: rect(0, 0, 3, 2),
-            fill: Fill::Texture {
-                key: 1,
-                source: WHOLE,
-            },
-        }],
+        &[textured(rect(0, 0, 3, 2), 1)],
     );
     let image = r.read(&target).unwrap();
     assert_eq!(image.pixel(2, 1), [0, 255, 0, 255]);

@@ -79,3 +79,15 @@ pub fn add_vm_root(project: &Path, component: &str) {
     )
     .unwrap();
 }
+
+/// Fails with the command's output unless it exited with `code`.
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -41,7 +41,7 @@ use smithay::{
 };
 
 use super::{ClientState, Grab, State, Tracked, scene};
-use crate::policy::{LayerKind, States};
+use crate::policy::LayerKind;
 
 impl CompositorHandler for State {
     fn compositor_state(&mut self) -> &mut CompositorState {
@@ -59,11 +59,7 @@ impl CompositorHandler for State {
     }
 
     fn commit(&mut self, surface: &WlSurface) {
-        if let Some(w) = self
-            .windows
-            .iter()
-            .find(|w| w.toplevel.wl_surface() == surface)
-        {
+        if let Some(w) = self.window_of(surface) {
             let (configured, initial_sent) = with_states(surface, |s| {
                 s.data_map
                     .get::<XdgToplevelSurfaceData>()
@@ -186,19 +182,19 @@ impl State {
         )
     }
 
+    /// The window a popup (or a popup of its popups) belongs to; `None` for popups of
+    /// layer surfaces.
+    fn popup_window(&self, popup: &PopupSurface) -> Option<crate::policy::WindowId> {
+        let root = find_popup_root_surface(&PopupKind::Xdg(popup.clone())).ok()?;
+        self.window_of(&root).map(|w| w.id)
+    }
+
     /// Places a popup so it stays on the output (xdg_positioner's constraint rules).
     fn constrain_popup(&self, popup: &PopupSurface) {
-        let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
+        let Some(window) = self.popup_window(popup) else {
             return;
         };
-        let Some(window) = self
-            .windows
-            .iter()
-            .find(|w| w.toplevel.wl_surface() == &root)
-        else {
-            return;
-        };
-        let Some(view) = self.shell.windows().into_iter().find(|v| v.id == window.id) else {
+        let Some(view) = self.shell.windows().into_iter().find(|v| v.id == window) else {
             return;
         };
         // The popup's parent origin in output coordinates.
@@ -231,15 +227,7 @@ fn rect_of(r: Rectangle<i32, Logical>) -> crate::policy::Rect {
 impl State {
     /// Records a new popup of a window in the policy.
     fn popup_opened(&mut self, popup: &PopupSurface) {
-        let Ok(root) = find_popup_root_surface(&PopupKind::Xdg(popup.clone())) else {
-            return;
-        };
-        let Some(window) = self
-            .windows
-            .iter()
-            .find(|w| w.toplevel.wl_surface() == &root)
-            .map(|w| w.id)
-        else {
+        let Some(window) = self.popup_window(popup) else {
             return; // a popup of a layer surface: not a window's
         };
         let geometry = popup.with_pending_state(|s| s.geometry);
@@ -269,7 +257,6 @@ impl XdgShellHandler for State {
         self.windows.push(Tracked {
             toplevel: surface,
             id,
-            configured: (0, 0, States::default()),
             buffer: None,
             frames: 0,
             swap_serial: None,

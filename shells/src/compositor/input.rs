@@ -337,11 +337,7 @@ impl State {
         let Some((surface, _)) = self.surface_under(x, y) else {
             return false;
         };
-        let root = super::root_of(&surface);
-        !self
-            .windows
-            .iter()
-            .any(|w| w.toplevel.wl_surface() == &root)
+        self.window_of(&super::root_of(&surface)).is_none()
     }
 
     fn pointer_motion(&mut self, x: f64, y: f64) {

@@ -112,6 +112,19 @@ pub struct Options {
     pub swap_wait: Duration,
 }
 
+impl Options {
+    /// A headless compositor of `width` x `height` at scale 1 with the default swap wait.
+    pub fn headless(socket: impl Into<String>, shell: ShellDef, width: u32, height: u32) -> Self {
+        Self {
+            socket: socket.into(),
+            shell,
+            backend: Backend::Headless { width, height },
+            scale: 1,
+            swap_wait: SWAP_WAIT,
+        }
+    }
+}
+
 /// Why the compositor could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum CompositorError {
@@ -151,7 +164,6 @@ impl smithay::reexports::wayland_server::backend::ClientData for ClientState {
 struct Tracked {
     toplevel: ToplevelSurface,
     id: WindowId,
-    configured: (u32, u32, States),
     buffer: Option<(i32, i32)>,
     frames: u64,
     /// The configure a swap sent, until the client acknowledged it and committed.
@@ -289,7 +301,6 @@ impl State {
                     sent.push((id, serial));
                 }
             }
-            w.configured = (width, height, states);
         }
         self.sync_keyboard_focus();
         self.dirty = true;
@@ -359,6 +370,13 @@ impl State {
             let serial = smithay::utils::SERIAL_COUNTER.next_serial();
             keyboard.set_focus(self, focused, serial);
         }
+    }
+
+    /// The window whose toplevel surface is `surface`.
+    fn window_of(&self, surface: &WlSurface) -> Option<&Tracked> {
+        self.windows
+            .iter()
+            .find(|w| w.toplevel.wl_surface() == surface)
     }
 
     fn window_for(&mut self, surface: &WlSurface) -> Option<&mut Tracked> {
@@ -542,7 +560,11 @@ impl State {
                     title: v.title.clone(),
                     geometry: v.geometry,
                     focused: focused == Some(w.id),
-                    configured: w.configured,
+                    configured: self.shell.last_configure(w.id).unwrap_or((
+                        0,
+                        0,
+                        States::default(),
+                    )),
                     buffer: w.buffer,
                     frames: w.frames,
                     popups: popups.iter().filter(|p| p.parent == w.id).count(),
@@ -604,27 +626,6 @@ fn root_of(surface: &WlSurface) -> WlSurface {
 fn rustix_clock() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
-
-/// Runs a headless compositor on socket `socket` (in XDG_RUNTIME_DIR) until a `Stop`
-/// command, with `def` as the active shell on an output of `width` x `height`.
-pub fn run_headless(
-    socket: &str,
-    def: ShellDef,
-    width: u32,
-    height: u32,
-    commands: Channel<Command>,
-) -> Result<(), CompositorError> {
-    run(
-        Options {
-            socket: socket.into(),
-            shell: def,
-            backend: Backend::Headless { width, height },
-            scale: 1,
-            swap_wait: SWAP_WAIT,
-        },
-        commands,
-    )
 }
 
 /// Runs a compositor until a `Stop` command (or the nested window is closed).

@@ -238,17 +238,9 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
             state.renderer.forget(key);
             clear_view(surface);
         }
-        None => {
-            // No new buffer, but the viewport may have changed.
-            let size = with_states(surface, |s| {
-                s.data_map
-                    .get::<Mutex<SurfaceView>>()
-                    .and_then(|v| v.lock().ok().and_then(|v| v.size))
-            });
-            if size.is_some() && viewport.0.is_some() | viewport.1.is_some() {
-                tracing::trace!("viewport changed without a new buffer; kept the old size");
-            }
-        }
+        // No new buffer: the surface keeps its size (a viewport change without a new
+        // buffer is applied with the next buffer).
+        None => {}
     }
     committed
 }

@@ -144,7 +144,6 @@ pub struct State {
     globals: Globals,
     pub windows: Vec<Window>,
     pointer_on: Option<usize>,
-    touch_on: Vec<(i32, usize)>,
     keyboard_on: Option<usize>,
     /// Ask for wl_touch when the seat has it (off: a client without touch support).
     wants_touch: bool,
@@ -994,13 +993,11 @@ impl Dispatch<WlTouch, ()> for State {
         _: &QueueHandle<Self>,
     ) {
         match event {
-            wl_touch::Event::Down { surface, id, .. } => {
+            wl_touch::Event::Down { surface, .. } => {
                 if let Some(at) = state.window_of(&surface) {
                     state.windows[at].touches += 1;
-                    state.touch_on.push((id, at));
                 }
             }
-            wl_touch::Event::Up { id, .. } => state.touch_on.retain(|(i, _)| *i != id),
             _ => {}
         }
     }
