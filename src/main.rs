@@ -74,9 +74,13 @@ enum Command {
         /// Output folder; the image goes to OUT/DEVICE/.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Fail (exit 2) instead of changing compose.lock.
+        /// Fail (exit 2), before anything is written, instead of changing compose.lock.
         #[arg(long)]
         locked: bool,
+        /// Only plan: resolve, solve the Debian closures, check the lock; print the packages
+        /// each component installs and build nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -591,6 +595,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             store,
             out,
             locked,
+            dry_run,
             json,
         } => {
             let lock = project.read_lock()?;
@@ -600,12 +605,22 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             };
             let resolution = resolve(catalog, &device.device, &options)?;
             let resolved = lock.with_resolution(&resolution);
-            if locked && resolved != lock {
-                let changes = lock.changes(&resolved, &device.device);
+            let progress = print::Progress::new();
+            let progress = |message: &str| progress.step(message);
+            let config = project.read_debian_config()?;
+            let plan =
+                compose_core::build::plan(catalog, &resolution, &resolved, &config, &progress)?;
+            // Everything that could change the lock is known now, before anything is written.
+            if locked && plan.lock != lock {
+                let changes = lock.changes(&plan.lock, &device.device);
                 return Err(CliError::LockOutdated {
                     device: device.device,
                     changes,
                 });
+            }
+            if dry_run {
+                print::plan(&plan, &device.device, json);
+                return Ok(Outcome::Ok);
             }
             let store = Store::open(&Store::locate(store.store.as_deref()))?;
             let out = out
@@ -615,13 +630,11 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 .ok()
                 .and_then(|e| e.parse().ok())
                 .unwrap_or(DEFAULT_EPOCH);
-            let progress = print::Progress::new();
-            let progress = |message: &str| progress.step(message);
             let report = compose_core::build::build(
                 project.root(),
                 catalog,
                 &resolution,
-                &resolved,
+                &plan,
                 &store,
                 &compose_core::build::BuildOptions {
                     out_dir: out,
@@ -629,14 +642,8 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 },
                 &progress,
             )?;
-            if report.lock != lock {
-                if locked {
-                    return Err(CliError::LockOutdated {
-                        device: device.device,
-                        changes: Vec::new(),
-                    });
-                }
-                project.write_lock(&report.lock)?;
+            if plan.lock != lock {
+                project.write_lock(&plan.lock)?;
             }
             print::build(&report, json);
         }

@@ -426,14 +426,28 @@ pub fn build(r: &compose_core::build::BuildReport, json: bool) {
         "components: {} (built this run: {built})",
         r.image.components.len()
     );
+    println!(
+        "  {:<16} {:<14} {:>10} {:>10}  payload",
+        "name", "version", "unpacked", "trimmed"
+    );
     for c in &r.image.components {
         println!(
-            "  {:<16} {:<14} {:>10}  {}",
+            "  {:<16} {:<14} {:>10} {:>10}  {}",
             c.name,
             c.version,
             mib(c.size),
+            mib(c.size_trimmed),
             &c.digest[..12]
         );
+    }
+    if !r.unmet.is_empty() {
+        eprintln!(
+            "warning: {} ELF file(s) need what the image lacks (add the package to a component, or keep it with [trim] keep/plugins):",
+            r.unmet.len()
+        );
+        for u in &r.unmet {
+            eprintln!("  {} needs {}", u.file, u.needs);
+        }
     }
     println!("partitions:");
     for p in &r.image.partitions {
@@ -447,6 +461,33 @@ pub fn build(r: &compose_core::build::BuildReport, json: bool) {
     }
     for (file, size) in &r.image.files {
         println!("{} ({})", r.out_dir.join(file).display(), mib(*size));
+    }
+}
+
+/// `compose build --dry-run`: the Debian packages each component will install.
+pub fn plan(p: &compose_core::build::Plan, device: &str, json: bool) {
+    if json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            device: &'a str,
+            debs: &'a std::collections::BTreeMap<String, Vec<compose_core::lock::DebPin>>,
+            excluded: &'a std::collections::BTreeMap<String, Vec<String>>,
+        }
+        return to_json(&Out {
+            device,
+            debs: &p.pins,
+            excluded: &p.excluded,
+        });
+    }
+    println!("plan for device {device}:");
+    for (component, pins) in &p.pins {
+        println!("  {component} ({} packages)", pins.len());
+        for pin in pins {
+            println!("    {} {}", pin.name, pin.version);
+        }
+        if let Some(ex) = p.excluded.get(component) {
+            println!("    excluded (debian.toml): {}", ex.join(", "));
+        }
     }
 }
 

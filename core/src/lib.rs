@@ -5,6 +5,7 @@
 //! writes files, and [`graph`] runs Graphviz.
 
 pub mod build;
+pub mod debian;
 pub mod catalog;
 pub mod device;
 pub mod diagnostic;

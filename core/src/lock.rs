@@ -1,6 +1,6 @@
 //! `compose.lock`: the component versions chosen for each device, pinned (like Cargo.lock).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -34,10 +34,13 @@ pub struct LockedComponent {
     pub version: Version,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
-    /// Digest of the built payload, once the image builder has built it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Digest of a built payload: written by earlier versions, read and ignored now. A
+    /// payload's digest depends on the machine that built it (a `cargo` source), so it
+    /// belongs in `image.json`, not in a lock that pins inputs.
+    #[serde(default, skip_serializing)]
     pub digest: Option<String>,
-    /// The exact Debian packages the payload was made from.
+    /// The exact Debian packages of the payload: a `deb` source's whole closure, a
+    /// `kernel` source's kernel package.
     #[serde(default, rename = "deb", skip_serializing_if = "Vec::is_empty")]
     pub debs: Vec<DebPin>,
 }
@@ -73,6 +76,12 @@ pub enum LockChange {
         from: Vec<String>,
         to: Vec<String>,
     },
+    /// The Debian closure changed: packages (`name version`) only in the old or new pins.
+    Debs {
+        component: String,
+        removed: Vec<String>,
+        added: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for LockChange {
@@ -96,6 +105,20 @@ impl std::fmt::Display for LockChange {
                     from.join(","),
                     to.join(",")
                 )
+            }
+            LockChange::Debs {
+                component,
+                removed,
+                added,
+            } => {
+                write!(f, "change Debian packages of {component}:")?;
+                for r in removed {
+                    write!(f, " -{r}")?;
+                }
+                for a in added {
+                    write!(f, " +{a}")?;
+                }
+                Ok(())
             }
         }
     }
@@ -161,7 +184,7 @@ impl LockFile {
                     name: c.name.clone(),
                     version: c.version.clone(),
                     features: c.features.clone(),
-                    digest: same.and_then(|o| o.digest.clone()),
+                    digest: None,
                     debs: same.map(|o| o.debs.clone()).unwrap_or_default(),
                 }
             })
@@ -184,26 +207,19 @@ impl LockFile {
         }
     }
 
-    /// The lock with what a build of `device` learned: each component's payload digest and
-    /// the exact `.deb`s it came from.
-    pub fn with_payloads(
-        &self,
-        device: &str,
-        payloads: &BTreeMap<String, (String, Vec<DebPin>)>,
-    ) -> LockFile {
+    /// The lock with `device`'s Debian pins replaced by `pins` (by component name).
+    pub fn with_pins(&self, device: &str, pins: &BTreeMap<String, Vec<DebPin>>) -> LockFile {
         let mut lock = self.clone();
         for d in lock.devices.iter_mut().filter(|d| d.name == device) {
             for c in &mut d.components {
-                if let Some((digest, debs)) = payloads.get(&c.name) {
-                    c.digest = Some(digest.clone());
-                    c.debs = debs.clone();
-                }
+                c.digest = None;
+                c.debs = pins.get(&c.name).cloned().unwrap_or_default();
             }
         }
         lock
     }
 
-    /// The lock without `device`'s payload digests and Debian pins.
+    /// The lock without `device`'s Debian pins.
     pub fn without_debs(&self, device: &str) -> LockFile {
         let mut lock = self.clone();
         for c in lock
@@ -245,6 +261,17 @@ impl LockFile {
                     from: o.features.clone(),
                     to: n.features.clone(),
                 }),
+                Some(n) if n.debs != o.debs => {
+                    let text = |pins: &[DebPin]| -> BTreeSet<String> {
+                        pins.iter().map(|p| format!("{} {}", p.name, p.version)).collect()
+                    };
+                    let (before, after) = (text(&o.debs), text(&n.debs));
+                    changes.push(LockChange::Debs {
+                        component: name.clone(),
+                        removed: before.difference(&after).cloned().collect(),
+                        added: after.difference(&before).cloned().collect(),
+                    });
+                }
                 Some(_) => {}
             }
         }

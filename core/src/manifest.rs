@@ -39,6 +39,8 @@ pub struct Component {
     pub files: Vec<FileEntry>,
     pub services: Vec<Service>,
     pub kernel_modules: Vec<String>,
+    /// How image trimming treats this component's files (`[trim]`).
+    pub trim: Trim,
     /// The manifest this came from, for diagnostics.
     pub file: SourceFile,
     /// Span of the `name` value.
@@ -135,6 +137,7 @@ struct RawManifest {
     #[serde(default)]
     service: Vec<RawService>,
     kernel: Option<RawKernel>,
+    trim: Option<RawTrim>,
 }
 
 #[derive(Deserialize)]
@@ -213,9 +216,33 @@ struct RawService {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawTrim {
+    #[serde(default)]
+    keep: Vec<Spanned<String>>,
+    #[serde(default)]
+    drop: Vec<Spanned<String>>,
+    #[serde(default)]
+    plugins: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawKernel {
     #[serde(default)]
     modules: Vec<Spanned<String>>,
+}
+
+/// `[trim]`: path globs (`*` stays within a folder, `**` crosses folders) that refine
+/// the image's default trimming for this component's files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trim {
+    /// Kept even where the defaults drop them (documentation, locales, unused libraries).
+    pub keep: Vec<String>,
+    /// Dropped as well.
+    pub drop: Vec<String>,
+    /// Libraries loaded at run time (dlopen), e.g. a Vulkan ICD: kept, with every library
+    /// they need.
+    pub plugins: Vec<String>,
 }
 
 /// Parses and checks one manifest. Reports every problem of the file, not only the first.
@@ -286,6 +313,17 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
         .filter_map(|m| errors.keep(module_name(file, m)))
         .collect();
 
+    let mut trim = Trim::default();
+    if let Some(t) = &raw.trim {
+        for (list, out) in [
+            (&t.keep, &mut trim.keep),
+            (&t.drop, &mut trim.drop),
+            (&t.plugins, &mut trim.plugins),
+        ] {
+            out.extend(list.iter().filter_map(|g| errors.keep(path_glob(file, g))));
+        }
+    }
+
     match (name, version) {
         (Some(name), Some(version)) if !errors.has_errors() => Ok(Component {
             name,
@@ -301,6 +339,7 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
             files,
             services,
             kernel_modules,
+            trim,
             file: file.clone(),
             name_span: raw.component.name.span(),
         }),
@@ -470,5 +509,24 @@ pub(crate) fn module_name(file: &SourceFile, raw: &Spanned<String>) -> Result<St
         )
         .at(raw.span(), "not a module name")
         .with_help("write the module name as modprobe takes it, e.g. `virtio_blk`"))
+    }
+}
+
+fn path_glob(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> {
+    let g = raw.get_ref();
+    let problem = if !g.starts_with('/') {
+        Some("an image path starts with `/`".to_string())
+    } else {
+        globset::Glob::new(g).err().map(|e| e.kind().to_string())
+    };
+    match problem {
+        None => Ok(g.clone()),
+        Some(p) => Err(Diagnostic::error(
+            Code::InvalidValue,
+            file,
+            format!("invalid path glob `{g}`: {p}"),
+        )
+        .at(raw.span(), "not a path glob")
+        .with_help("write an absolute image path; `*` matches within a folder, `**` across folders")),
     }
 }

@@ -34,6 +34,8 @@ pub enum ProjectError {
     Invalid(#[from] Diagnostics),
     #[error(transparent)]
     Lock(#[from] LockParseError),
+    #[error(transparent)]
+    Debian(#[from] crate::debian::ConfigError),
 }
 
 impl ProjectError {
@@ -43,6 +45,10 @@ impl ProjectError {
                 "run compose inside a folder that has `manifests/` and `devices/`, or pass --project DIR".into(),
             ),
             ProjectError::NotAProject { missing, .. } => Some(format!("create `{missing}/` or pass the right --project DIR")),
+            ProjectError::Debian(_) => Some(format!(
+                "fix {} (keys: [closure] exclude = [\"package\", ...])",
+                crate::debian::CONFIG_FILE
+            )),
             ProjectError::Lock(_) => Some(format!("delete {LOCK_FILE} and run `compose resolve` to write a new one")),
             _ => None,
         }
@@ -129,6 +135,16 @@ impl Project {
         }
         files.sort();
         Ok(files)
+    }
+
+    /// `debian.toml`, or the defaults (nothing excluded) when the project has none.
+    pub fn read_debian_config(&self) -> Result<crate::debian::Config, ProjectError> {
+        let path = self.root.join(crate::debian::CONFIG_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(crate::debian::Config::parse(&text)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(source) => Err(ProjectError::Read { path, source }),
+        }
     }
 
     pub fn lock_path(&self) -> PathBuf {

@@ -1,6 +1,6 @@
-//! Debian packages through the machine's own apt: `apt-cache` reads the signed indexes apt
-//! has verified (`apt-get update`), `apt-get download` fetches from the configured archive,
-//! and every `.deb` is checked against the SHA-256 of the index before it enters the store.
+//! Fetching Debian packages through the machine's own apt: `apt-get download` fetches from
+//! the configured archive, and every `.deb` is checked against the SHA-256 of the verified
+//! index (see `crate::debian`) before it enters the store.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,51 +9,6 @@ use super::BuildError;
 pub use crate::lock::DebPin;
 use crate::store::{Digest, Store};
 use crate::tool::ToolError;
-
-/// What the apt index says of a package version.
-#[derive(Debug, Clone)]
-pub struct DebInfo {
-    pub pin: DebPin,
-    pub size: u64,
-    pub depends: String,
-}
-
-/// Looks a package up in apt's index: the candidate version, or exactly `version`.
-pub fn show(component: &str, name: &str, version: Option<&str>) -> Result<DebInfo, BuildError> {
-    let spec = match version {
-        Some(v) => format!("{name}={v}"),
-        None => name.to_string(),
-    };
-    let output = Command::new("apt-cache")
-        .args(["show", "--no-all-versions", &spec])
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(ToolError::missing("apt-cache", "apt"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |key: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(key)
-                .and_then(|rest| rest.strip_prefix(": "))
-                .map(str::to_string)
-        })
-    };
-    match (output.status.success(), field("Version"), field("SHA256")) {
-        (true, Some(version), Some(sha256)) => Ok(DebInfo {
-            pin: DebPin {
-                name: name.to_string(),
-                version,
-                sha256,
-            },
-            size: field("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
-            depends: field("Depends").unwrap_or_default(),
-        }),
-        _ => Err(BuildError::UnknownDeb {
-            component: component.to_string(),
-            package: spec,
-            apt: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        }),
-    }
-}
 
 /// The `.deb` of `pin` in the store, downloading it if needed. A download whose SHA-256
 /// differs from the index is deleted and reported, never stored; a stored blob that no

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod image;
 pub mod sources;
 pub mod tree;
+pub mod trim;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
+use crate::debian::{self, Index};
 use crate::device::Device;
 use crate::lock::{DebPin, LockFile};
 use crate::manifest::{Component, Source};
@@ -40,13 +42,16 @@ pub enum BuildError {
     #[error(transparent)]
     Tool(#[from] ToolError),
     #[error(
-        "component `{component}`: Debian package `{package}` is not in the apt index ({apt}); check the name, or run `apt-get update`"
+        "component `{component}`: Debian package `{package}` is not in apt's index; check the name, or run `apt-get update`"
     )]
-    UnknownDeb {
+    UnknownDeb { component: String, package: String },
+    #[error("component `{component}`: {source}")]
+    Closure {
         component: String,
-        package: String,
-        apt: String,
+        source: crate::debian::ClosureError,
     },
+    #[error(transparent)]
+    Index(#[from] crate::debian::IndexError),
     #[error(
         "component `{component}`: downloading `{package}` failed: {message} (if the archive no longer has the version compose.lock pins, run `compose resolve --upgrade`)"
     )]
@@ -166,7 +171,11 @@ pub struct ComponentInfo {
     pub name: String,
     pub version: String,
     pub digest: String,
+    /// Bytes of the payload's files.
     pub size: u64,
+    /// Bytes of its files in the root file system, after trimming (what the image ships).
+    #[serde(default)]
+    pub size_trimmed: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub debs: Vec<DebPin>,
 }
@@ -190,8 +199,8 @@ pub struct BuildReport {
     pub built: Vec<String>,
     /// Seconds per phase.
     pub timings: Vec<(String, f64)>,
-    #[serde(skip)]
-    pub lock: LockFile,
+    /// ELF files whose interpreter or libraries the image lacks (it may not run them).
+    pub unmet: Vec<trim::Unmet>,
 }
 
 /// Options of one build.
@@ -203,22 +212,27 @@ pub struct BuildOptions {
     pub epoch: u64,
 }
 
-/// Builds the image of `resolution` into `options.out_dir`.
-pub fn build(
-    project: &Path,
-    catalog: &Catalog,
-    resolution: &Resolution,
-    lock: &LockFile,
-    store: &Store,
-    options: &BuildOptions,
-    progress: &dyn Fn(&str),
-) -> Result<BuildReport, BuildError> {
-    let started = Instant::now();
-    let mut timings = Vec::new();
-    let device = catalog
-        .device(&resolution.device)
-        .expect("resolved devices are in the catalog");
-    let chosen: Vec<&Component> = resolution
+/// What a build will install before it fetches anything: the Debian pins of every
+/// component, and the lock file that records them.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub pins: BTreeMap<String, Vec<DebPin>>,
+    /// `lock` with the pins (compare it with the lock on disk for `--locked`).
+    pub lock: LockFile,
+    /// Excluded packages the closures needed, by component (not installed: see debian.toml).
+    pub excluded: BTreeMap<String, Vec<String>>,
+}
+
+/// The Debian architecture of a device architecture.
+pub fn debian_arch(arch: crate::device::Arch) -> &'static str {
+    match arch {
+        crate::device::Arch::X86_64 => "amd64",
+        crate::device::Arch::Aarch64 => "arm64",
+    }
+}
+
+fn chosen<'c>(catalog: &'c Catalog, resolution: &Resolution) -> Vec<&'c Component> {
+    resolution
         .components
         .iter()
         .map(|c| {
@@ -228,7 +242,122 @@ pub fn build(
                 .find(|v| v.version == c.version)
                 .expect("resolved versions are in the catalog")
         })
+        .collect()
+}
+
+/// Solves the Debian closure of every `deb` source (keeping the lock's pins where they
+/// still fit, sharing versions between components) and pins each `kernel` source.
+pub fn plan(
+    catalog: &Catalog,
+    resolution: &Resolution,
+    lock: &LockFile,
+    config: &debian::Config,
+    progress: &dyn Fn(&str),
+) -> Result<Plan, BuildError> {
+    let device = catalog
+        .device(&resolution.device)
+        .expect("resolved devices are in the catalog");
+    let chosen = chosen(catalog, resolution);
+    let locked = lock.device(&resolution.device);
+    let locked_pins = |name: &str| -> Vec<DebPin> {
+        locked
+            .and_then(|d| d.components.iter().find(|c| c.name == name))
+            .map(|c| c.debs.clone())
+            .unwrap_or_default()
+    };
+    let needs_index = chosen
+        .iter()
+        .any(|c| matches!(c.source, Some(Source::Deb(_) | Source::Kernel { .. })));
+    let index = if needs_index {
+        progress("read apt's package indexes");
+        Some(Index::from_apt(debian_arch(device.arch))?)
+    } else {
+        None
+    };
+    // Versions the lock pins anywhere in this device, then what earlier closures chose, so
+    // that components sharing a package ship one version of it.
+    let mut prefer: BTreeMap<String, String> = locked
+        .into_iter()
+        .flat_map(|d| &d.components)
+        .flat_map(|c| &c.debs)
+        .map(|p| (p.name.clone(), p.version.clone()))
         .collect();
+    let mut pins = BTreeMap::new();
+    let mut excluded = BTreeMap::new();
+    for c in &chosen {
+        let (Some(index), Some(source)) = (&index, &c.source) else {
+            continue;
+        };
+        match source {
+            Source::Deb(packages) => {
+                let requests: Vec<debian::Request> = packages
+                    .iter()
+                    .map(|p| debian::Request {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                    })
+                    .collect();
+                let mut policy = debian::Policy {
+                    exclude: config.closure.exclude.clone(),
+                    prefer: prefer.clone(),
+                };
+                // What a manifest asks for by name is installed, excluded or not.
+                for p in packages {
+                    policy.exclude.remove(&p.name);
+                }
+                let closure = debian::solve(index, &requests, &policy).map_err(|source| {
+                    BuildError::Closure {
+                        component: c.name.clone(),
+                        source,
+                    }
+                })?;
+                let list: Vec<DebPin> = closure
+                    .packages
+                    .iter()
+                    .map(|p| DebPin {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                        sha256: p.sha256.clone(),
+                    })
+                    .collect();
+                for p in &list {
+                    prefer.insert(p.name.clone(), p.version.clone());
+                }
+                pins.insert(c.name.clone(), list);
+                if !closure.excluded.is_empty() {
+                    excluded.insert(c.name.clone(), closure.excluded);
+                }
+            }
+            Source::Kernel { package } => {
+                let pin = sources::kernel_pin(index, c, package, &locked_pins(&c.name))?;
+                pins.insert(c.name.clone(), vec![pin]);
+            }
+            _ => {}
+        }
+    }
+    Ok(Plan {
+        lock: lock.with_pins(&resolution.device, &pins),
+        pins,
+        excluded,
+    })
+}
+
+/// Builds the image of `resolution` into `options.out_dir`, installing what `plan` pinned.
+pub fn build(
+    project: &Path,
+    catalog: &Catalog,
+    resolution: &Resolution,
+    plan: &Plan,
+    store: &Store,
+    options: &BuildOptions,
+    progress: &dyn Fn(&str),
+) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let mut timings = Vec::new();
+    let device = catalog
+        .device(&resolution.device)
+        .expect("resolved devices are in the catalog");
+    let chosen = chosen(catalog, resolution);
     let ctx = Context {
         store,
         project,
@@ -239,19 +368,11 @@ pub fn build(
             .collect(),
         progress,
     };
-    let locked = lock.device(&resolution.device);
     let mut payloads = Vec::new();
     let mut built = Vec::new();
     for c in &chosen {
-        let pinned = locked
-            .and_then(|d| {
-                d.components
-                    .iter()
-                    .find(|l| l.name == c.name && l.version == c.version)
-            })
-            .map(|l| l.debs.clone())
-            .unwrap_or_default();
-        let payload = sources::build(&ctx, c, &pinned)?;
+        let pins = plan.pins.get(&c.name).cloned().unwrap_or_default();
+        let payload = sources::build(&ctx, c, &pins)?;
         if payload.built {
             built.push(c.name.clone());
         }
@@ -267,14 +388,16 @@ pub fn build(
             version: c.version.to_string(),
             digest: p.digest.clone(),
             size: p.tree.size(),
+            size_trimmed: 0,
             debs: p.debs.clone(),
         })
         .collect();
     let key = sha256(
         serde_json::to_string(&(
-            "compose-image-v1",
+            "compose-image-v2",
             device.file.text.as_str(),
             services_json(&chosen),
+            trim_rules(&chosen),
             options.epoch,
             &infos
                 .iter()
@@ -284,12 +407,6 @@ pub fn build(
         .expect("keys serialize")
         .as_bytes(),
     );
-    let payload_map: BTreeMap<String, (String, Vec<DebPin>)> = infos
-        .iter()
-        .map(|i| (i.name.clone(), (i.digest.clone(), i.debs.clone())))
-        .collect();
-    let new_lock = lock.with_payloads(&resolution.device, &payload_map);
-
     if let Some(image) = up_to_date(&options.out_dir, &key) {
         timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
         return Ok(BuildReport {
@@ -298,12 +415,12 @@ pub fn build(
             up_to_date: true,
             built,
             timings,
-            lock: new_lock,
+            unmet: Vec::new(),
         });
     }
 
     let assembled = Instant::now();
-    let image = assemble(&ctx, &chosen, &payloads, infos, &key, options)?;
+    let (image, unmet) = assemble(&ctx, &chosen, &payloads, infos, &key, options)?;
     timings.push(("assembly".to_string(), assembled.elapsed().as_secs_f64()));
     timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
     Ok(BuildReport {
@@ -312,7 +429,7 @@ pub fn build(
         up_to_date: false,
         built,
         timings,
-        lock: new_lock,
+        unmet,
     })
 }
 
@@ -353,14 +470,23 @@ const MOUNT_POINTS: [&str; 8] = [
     "/dev", "/proc", "/sys", "/run", "/tmp", "/var", "/etc", "/sysroot",
 ];
 
+/// Each component's `[trim]`, as the text that goes into the image key.
+fn trim_rules(chosen: &[&Component]) -> String {
+    chosen
+        .iter()
+        .map(|c| format!("{}:{:?}:{:?}:{:?}", c.name, c.trim.keep, c.trim.drop, c.trim.plugins))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn assemble(
     ctx: &Context,
     chosen: &[&Component],
     payloads: &[sources::Payload],
-    components: Vec<ComponentInfo>,
+    mut components: Vec<ComponentInfo>,
     key: &str,
     options: &BuildOptions,
-) -> Result<ImageInfo, BuildError> {
+) -> Result<(ImageInfo, Vec<trim::Unmet>), BuildError> {
     let device = ctx.device;
     let find = |role_wanted: Role, what: &'static str, hint: &'static str| {
         chosen
@@ -409,6 +535,16 @@ fn assemble(
             owners.entry(path.clone()).or_insert_with(|| c.name.clone());
         }
     }
+    ctx.progress("trim the root (documentation, locales, unused libraries)");
+    let rules = chosen
+        .iter()
+        .map(|c| (c.name.clone(), c.trim.clone()))
+        .collect();
+    let trimmed = trim::trim(ctx.store, &root, &owners, &rules)?;
+    for info in &mut components {
+        info.size_trimmed = trimmed.sizes.get(&info.name).map_or(0, |s| s.after);
+    }
+    let mut root = trimmed.tree;
     for m in MOUNT_POINTS {
         root.entries
             .entry(m.to_string())
@@ -466,7 +602,7 @@ fn assemble(
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp_out);
     }
-    result
+    result.map(|info| (info, trimmed.unmet))
 }
 
 /// Puts `new` where `old` is: the old folder is moved aside first and removed only once the

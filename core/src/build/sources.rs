@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::apt::{self, DebPin};
+use crate::debian::Index;
 use super::tree::{Entry, Tree, join};
 use super::{BuildError, Context};
 use crate::manifest::{Component, FilesEntry, Source};
@@ -23,28 +24,22 @@ pub struct Payload {
     pub built: bool,
 }
 
-/// Builds (or finds in the store) the payload of `c`. `pinned` are the `.deb`s the lock
-/// file pins for it.
-pub fn build(ctx: &Context, c: &Component, pinned: &[DebPin]) -> Result<Payload, BuildError> {
-    let (mut tree, debs, built) = match &c.source {
-        None => (Tree::default(), Vec::new(), false),
-        Some(Source::Files(entries)) => (files(ctx, c, entries)?, Vec::new(), false),
-        Some(Source::Deb(packages)) => {
-            let pins = packages
-                .iter()
-                .map(|p| pin(c, &p.name, p.version.as_deref(), pinned))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (tree, built) = debs(ctx, c, &pins)?;
-            (tree, pins, built)
-        }
-        Some(Source::Kernel { package }) => {
-            let pin = kernel_pin(c, package, pinned)?;
-            let (tree, built) = kernel(ctx, c, &pin)?;
-            (tree, vec![pin], built)
+/// Builds (or finds in the store) the payload of `c`. `pins` are its planned `.deb`s: a
+/// `deb` source's whole closure, or a `kernel` source's kernel package.
+pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, BuildError> {
+    let (mut tree, built) = match &c.source {
+        None => (Tree::default(), false),
+        Some(Source::Files(entries)) => (files(ctx, c, entries)?, false),
+        Some(Source::Deb(_)) => debs(ctx, c, pins)?,
+        Some(Source::Kernel { .. }) => {
+            let pin = pins.first().ok_or_else(|| BuildError::BadKernel {
+                package: c.name.clone(),
+                message: "no kernel package was planned".into(),
+            })?;
+            kernel(ctx, c, pin)?
         }
         Some(Source::Cargo { package, bin, to }) => (
             cargo(ctx, c, package, bin.as_deref(), to.as_deref())?,
-            Vec::new(),
             false,
         ),
     };
@@ -58,25 +53,46 @@ pub fn build(ctx: &Context, c: &Component, pinned: &[DebPin]) -> Result<Payload,
     Ok(Payload {
         tree,
         digest,
-        debs,
+        debs: pins.to_vec(),
         built: built || new,
     })
 }
 
-/// The pinned version of a package when the lock has one that fits, else apt's candidate.
-fn pin(
+/// The versioned kernel package a kernel source stands for (`linux-image-amd64` is a
+/// metapackage that depends on it): the lock's pin while the index still has it.
+pub fn kernel_pin(
+    index: &Index,
     c: &Component,
-    name: &str,
-    version: Option<&str>,
+    package: &str,
     pinned: &[DebPin],
 ) -> Result<DebPin, BuildError> {
-    if let Some(p) = pinned
-        .iter()
-        .find(|p| p.name == name && version.is_none_or(|v| v == p.version))
-    {
-        return Ok(p.clone());
+    let pin_of = |p: &crate::debian::Package| DebPin {
+        name: p.name.clone(),
+        version: p.version_text.clone(),
+        sha256: p.sha256.clone(),
+    };
+    if let Some(p) = pinned.iter().find(|p| p.name.starts_with("linux-image-")) {
+        if index.versions(&p.name).iter().any(|v| v.version_text == p.version) {
+            return Ok(p.clone());
+        }
     }
-    Ok(apt::show(&c.name, name, version)?.pin)
+    let newest = |name: &str| {
+        index.versions(name).last().ok_or_else(|| BuildError::UnknownDeb {
+            component: c.name.clone(),
+            package: name.to_string(),
+        })
+    };
+    let meta = newest(package)?;
+    let real = meta
+        .depends
+        .iter()
+        .flatten()
+        .map(|r| r.name.as_str())
+        .find(|n| n.starts_with("linux-image-") && *n != package);
+    match real {
+        Some(real) => Ok(pin_of(newest(real)?)),
+        None => Ok(pin_of(meta)),
+    }
 }
 
 /// Runs `make` once per `key`: later builds load the recorded tree.
@@ -122,7 +138,7 @@ impl Drop for Scratch {
 fn debs(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<(Tree, bool), BuildError> {
     let key = sha256(
         format!(
-            "deb-v1\n{}",
+            "deb-v2\n{}",
             serde_json::to_string(pins).expect("pins serialize")
         )
         .as_bytes(),
@@ -134,29 +150,8 @@ fn debs(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<(Tree, bool), B
             let digest = apt::fetch(ctx.store, &c.name, pin)?;
             apt::unpack(&ctx.store.blob_path(&digest), &scratch.0)?;
         }
-        // Documentation is not needed on a device.
-        let _ = std::fs::remove_dir_all(scratch.0.join("usr/share/doc"));
-        let _ = std::fs::remove_dir_all(scratch.0.join("usr/share/man"));
         Tree::from_dir(ctx.store, &scratch.0, "/")
     })
-}
-
-/// `linux-image-amd64` is a metapackage: pin the versioned kernel package it depends on.
-fn kernel_pin(c: &Component, package: &str, pinned: &[DebPin]) -> Result<DebPin, BuildError> {
-    if let Some(p) = pinned.iter().find(|p| p.name.starts_with("linux-image-")) {
-        return Ok(p.clone());
-    }
-    let meta = apt::show(&c.name, package, None)?;
-    let target = meta
-        .depends
-        .split(',')
-        .map(str::trim)
-        .find(|d| d.starts_with("linux-image-"))
-        .and_then(|d| d.split_whitespace().next());
-    match target {
-        Some(real) if real != package => Ok(apt::show(&c.name, real, None)?.pin),
-        _ => Ok(meta.pin),
-    }
 }
 
 fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), BuildError> {
