@@ -215,6 +215,9 @@ enum CacheCommand {
     Gc {
         #[command(flatten)]
         store: StoreArg,
+        /// Keep what any project's build used within this many days (the store is shared).
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        max_age: u64,
         #[arg(long)]
         json: bool,
     },
@@ -537,8 +540,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                     changes,
                 });
             }
-            if new_lock != lock {
-                project.write_lock(&new_lock)?;
+            if new_lock != lock && project.update_lock(&device.device, &new_lock)? {
                 eprintln!(
                     "wrote {} ({} change{})",
                     project.lock_path().display(),
@@ -623,6 +625,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 return Ok(Outcome::Ok);
             }
             let store = Store::open(&Store::locate(store.store.as_deref()))?;
+            let _store_lock = store.lock_shared()?;
             let out = out
                 .unwrap_or_else(|| project.root().join("out"))
                 .join(&device.device);
@@ -643,17 +646,26 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 &progress,
             )?;
             if plan.lock != lock {
-                project.write_lock(&plan.lock)?;
+                project.update_lock(&device.device, &plan.lock)?;
             }
             print::build(&report, json);
         }
         Command::Cache {
-            command: CacheCommand::Gc { store, json },
+            command:
+                CacheCommand::Gc {
+                    store,
+                    max_age,
+                    json,
+                },
         } => {
             let store = Store::open(&Store::locate(store.store.as_deref()))?;
             let lock = project.read_lock()?;
-            let report =
-                compose_core::build::gc::collect(&store, &lock, &project.root().join("out"))?;
+            let report = compose_core::build::gc::collect(
+                &store,
+                &lock,
+                &project.root().join("out"),
+                std::time::Duration::from_secs(max_age * 24 * 3600),
+            )?;
             print::gc(&report, json);
         }
         Command::Validate { .. }

@@ -161,6 +161,31 @@ impl Project {
         }
     }
 
+    /// Puts `new`'s entry for `device` into compose.lock, under an exclusive lock on the
+    /// project folder, re-reading the file first: two commands that update different
+    /// devices at once both land. Returns whether the file changed.
+    pub fn update_lock(&self, device: &str, new: &LockFile) -> Result<bool, ProjectError> {
+        let dir = fs::File::open(&self.root).map_err(|source| ProjectError::Read {
+            path: self.root.clone(),
+            source,
+        })?;
+        dir.lock().map_err(|source| ProjectError::Write {
+            path: self.lock_path(),
+            source,
+        })?;
+        let current = self.read_lock()?;
+        let mut merged = current.clone();
+        merged.version = LockFile::FORMAT_VERSION;
+        merged.devices.retain(|d| d.name != device);
+        merged.devices.extend(new.device(device).cloned());
+        merged.devices.sort_by(|a, b| a.name.cmp(&b.name));
+        if merged == current {
+            return Ok(false);
+        }
+        self.write_lock(&merged)?;
+        Ok(true)
+    }
+
     /// Writes the lock file atomically: a temporary file renamed over the old one.
     pub fn write_lock(&self, lock: &LockFile) -> Result<(), ProjectError> {
         write_atomic(&self.lock_path(), lock.to_toml().as_bytes())

@@ -68,7 +68,25 @@ pub fn is_digest(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A store folder: `blobs/sha256/ab/cdef...`, `steps/<key>`, `tmp/`.
+/// Held while a build uses the store (shared) or `cache gc` cleans it (exclusive).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: fs::File,
+}
+
+/// What one project's last build of one device used (`roots/<hash>` in the store).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct UseRecord {
+    pub project: PathBuf,
+    pub device: String,
+    /// Payload trees (their files are kept with them).
+    pub trees: Vec<Digest>,
+    /// Other blobs: the `.deb`s.
+    pub blobs: Vec<Digest>,
+}
+
+/// A store folder: `blobs/sha256/ab/cdef...`, `steps/<key>`, `roots/<hash>` (use records),
+/// `tmp/`, `lock`.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
@@ -92,7 +110,7 @@ impl Store {
     }
 
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for sub in ["blobs/sha256", "steps", "tmp"] {
+        for sub in ["blobs/sha256", "steps", "tmp", "roots"] {
             fs::create_dir_all(root.join(sub)).map_err(io("create", &root.join(sub)))?;
         }
         Ok(Store {
@@ -102,6 +120,65 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Shares the store with other builds until the guard is dropped; `cache gc` waits.
+    pub fn lock_shared(&self) -> Result<StoreLock, StoreError> {
+        self.lock(false)
+    }
+
+    /// The store to itself (for `cache gc`): waits until no build uses it.
+    pub fn lock_exclusive(&self) -> Result<StoreLock, StoreError> {
+        self.lock(true)
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<StoreLock, StoreError> {
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("open", &path))?;
+        let taken = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+        if taken.is_err() {
+            tracing::info!("waiting for the store lock {}", path.display());
+            let r = if exclusive { file.lock() } else { file.lock_shared() };
+            r.map_err(io("lock", &path))?;
+        }
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Records that `project` just built `device` from these trees and blobs: `cache gc`
+    /// keeps them while the record is younger than its `--max-age`.
+    pub fn record_use(&self, record: &UseRecord) -> Result<(), StoreError> {
+        let name = sha256(format!("{}\n{}", record.project.display(), record.device).as_bytes());
+        let tmp = self.temp_path("use");
+        let text = serde_json::to_vec_pretty(record).expect("use records serialize");
+        fs::write(&tmp, text).map_err(io("write", &tmp))?;
+        let dest = self.root.join("roots").join(name);
+        fs::rename(&tmp, &dest).map_err(io("rename into", &dest))
+    }
+
+    /// Every use record and how long ago it was written.
+    pub fn uses(&self) -> Result<Vec<(PathBuf, UseRecord, std::time::Duration)>, StoreError> {
+        let dir = self.root.join("roots");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io("list", &dir))? {
+            let path = entry.map_err(io("list", &dir))?.path();
+            let age = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            // An unreadable record protects nothing; gc removes it.
+            let record = fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            out.push((path, record, age));
+        }
+        Ok(out)
     }
 
     pub fn blob_path(&self, digest: &str) -> PathBuf {

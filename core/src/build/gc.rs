@@ -1,8 +1,12 @@
-//! `compose cache gc`: removes blobs and build steps that neither the lock file nor an
-//! output image of the project references.
+//! `compose cache gc`: the store is shared by every project of a user, so it collects by
+//! age, as cargo's cache gc does. Each build records what it used (`roots/` in the store,
+//! one record per project and device, rewritten by every build); gc keeps whatever a record
+//! younger than `max_age` names, and whatever this project's lock and outputs name, and
+//! removes the rest, records included.
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -17,15 +21,23 @@ pub struct GcReport {
     pub removed_blobs: usize,
     pub removed_bytes: u64,
     pub removed_steps: usize,
+    /// Use records older than the age limit (or of deleted projects), removed.
+    pub expired_uses: usize,
 }
 
-/// Collects garbage: keeps every tree (and its files) named by `lock` or by an
-/// `image.json` under `out`, and every `.deb` the lock pins.
-pub fn collect(store: &Store, lock: &LockFile, out: &Path) -> Result<GcReport, BuildError> {
+/// Collects garbage: keeps what a recent build of any project used, and what this
+/// project's `lock` and its images under `out` reference. Waits for running builds.
+pub fn collect(
+    store: &Store,
+    lock: &LockFile,
+    out: &Path,
+    max_age: Duration,
+) -> Result<GcReport, BuildError> {
+    let _lock = store.lock_exclusive()?;
+    let mut report = GcReport::default();
     let mut roots: BTreeSet<String> = BTreeSet::new();
     let mut keep: BTreeSet<String> = BTreeSet::new();
     for c in lock.devices.iter().flat_map(|d| &d.components) {
-        roots.extend(c.digest.clone());
         keep.extend(c.debs.iter().map(|d| d.sha256.clone()));
     }
     if let Ok(entries) = std::fs::read_dir(out) {
@@ -42,6 +54,15 @@ pub fn collect(store: &Store, lock: &LockFile, out: &Path) -> Result<GcReport, B
             }
         }
     }
+    for (path, record, age) in store.uses()? {
+        if age > max_age || !record.project.is_dir() {
+            let _ = std::fs::remove_file(&path);
+            report.expired_uses += 1;
+            continue;
+        }
+        roots.extend(record.trees);
+        keep.extend(record.blobs);
+    }
     for root in &roots {
         if let Ok(tree) = Tree::load(store, root) {
             keep.insert(root.clone());
@@ -51,7 +72,6 @@ pub fn collect(store: &Store, lock: &LockFile, out: &Path) -> Result<GcReport, B
             }));
         }
     }
-    let mut report = GcReport::default();
     for (key, digest) in store.steps()? {
         if !keep.contains(&digest) {
             store.remove_step(&key)?;

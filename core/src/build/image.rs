@@ -122,7 +122,25 @@ pub fn mkfs_erofs(dir: &Path, out: &Path, uuid: &str, epoch: u64) -> Result<(), 
     )
 }
 
-/// An empty ext4 file system of `size` bytes, reproducible: fixed UUID, hash seed and time.
+/// mke2fs's configuration, ours rather than the host's `/etc/mke2fs.conf`, so the same
+/// inputs give the same file system on every build machine (these are bookworm's ext4
+/// defaults).
+const MKE2FS_CONF: &str = "[defaults]
+\tbase_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+\tdefault_mntopts = acl,user_xattr
+\tenable_periodic_fsck = 0
+\tblocksize = 4096
+\tinode_size = 256
+\tinode_ratio = 16384
+
+[fs_types]
+\text4 = {
+\t\tfeatures = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+\t}
+";
+
+/// An empty ext4 file system of `size` bytes, reproducible: fixed UUID, hash seed, time and
+/// configuration.
 pub fn mkfs_ext4(
     out: &Path,
     size: u64,
@@ -131,7 +149,9 @@ pub fn mkfs_ext4(
     epoch: u64,
 ) -> Result<(), BuildError> {
     let _ = fs::remove_file(out);
-    run_tool(
+    let conf = out.with_extension("mke2fs.conf");
+    fs::write(&conf, MKE2FS_CONF).map_err(|e| BuildError::io("write", &conf, e))?;
+    let result = run_tool(
         Command::new("mkfs.ext4")
             .args(["-q", "-F", "-b", "4096", "-L", label, "-U", uuid, "-E"])
             .arg(format!(
@@ -139,10 +159,13 @@ pub fn mkfs_ext4(
             ))
             .arg(out)
             .arg(format!("{}k", size / 1024))
-            .env("E2FSPROGS_FAKE_TIME", epoch.to_string()),
+            .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
+            .env("MKE2FS_CONFIG", &conf),
         "mkfs.ext4",
         "e2fsprogs",
-    )
+    );
+    let _ = fs::remove_file(&conf);
+    result
 }
 
 /// A FAT32 ESP of `size` bytes holding `files` (ESP path, source file), written with mtools.

@@ -53,6 +53,16 @@ pub enum BuildError {
     #[error(transparent)]
     Index(#[from] crate::debian::IndexError),
     #[error(
+        "compose.lock pins {package} {version} with SHA-256 {locked}, but apt's index has {indexed} for it: the archive or the lock was changed; run `compose resolve --upgrade --device {device}` to take the index's"
+    )]
+    LockDigestMismatch {
+        device: String,
+        package: String,
+        version: String,
+        locked: String,
+        indexed: String,
+    },
+    #[error(
         "component `{component}`: downloading `{package}` failed: {message} (if the archive no longer has the version compose.lock pins, run `compose resolve --upgrade`)"
     )]
     DownloadFailed {
@@ -106,6 +116,14 @@ pub enum BuildError {
         device: String,
         what: &'static str,
         hint: &'static str,
+    },
+    #[error(
+        "store: {path} of `{component}` (blob {digest}) is still corrupt after building it again; check the disk of the store"
+    )]
+    CorruptBlob {
+        component: String,
+        path: String,
+        digest: String,
     },
     #[error(
         "the stored tree {digest} is corrupt ({message}); run `compose cache gc` and build again"
@@ -201,6 +219,40 @@ pub struct BuildReport {
     pub timings: Vec<(String, f64)>,
     /// ELF files whose interpreter or libraries the image lacks (it may not run them).
     pub unmet: Vec<trim::Unmet>,
+    /// Corrupt blobs found in the store, removed and made again by this build.
+    pub repaired: Vec<CorruptBlob>,
+}
+
+/// A stored file whose bytes no longer match its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CorruptBlob {
+    pub component: String,
+    pub path: String,
+    pub digest: String,
+}
+
+/// Re-hashes every file blob of the payloads; corrupt ones are removed from the store.
+fn corrupt_blobs(
+    store: &Store,
+    chosen: &[&Component],
+    payloads: &[sources::Payload],
+) -> Vec<CorruptBlob> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut bad = Vec::new();
+    for (c, p) in chosen.iter().zip(payloads) {
+        for (path, entry) in &p.tree.entries {
+            if let Entry::File { digest, .. } = entry {
+                if seen.insert(digest.clone()) && store.verified(digest).is_err() {
+                    bad.push(CorruptBlob {
+                        component: c.name.clone(),
+                        path: path.clone(),
+                        digest: digest.clone(),
+                    });
+                }
+            }
+        }
+    }
+    bad
 }
 
 /// Options of one build.
@@ -321,6 +373,19 @@ pub fn plan(
                     })
                     .collect();
                 for p in &list {
+                    // Same version, other bytes: never silently.
+                    if let Some(l) = locked_pins(&c.name)
+                        .iter()
+                        .find(|l| l.name == p.name && l.version == p.version && l.sha256 != p.sha256)
+                    {
+                        return Err(BuildError::LockDigestMismatch {
+                            device: device.name.clone(),
+                            package: p.name.clone(),
+                            version: p.version.clone(),
+                            locked: l.sha256.clone(),
+                            indexed: p.sha256.clone(),
+                        });
+                    }
                     prefer.insert(p.name.clone(), p.version.clone());
                 }
                 pins.insert(c.name.clone(), list);
@@ -368,16 +433,20 @@ pub fn build(
             .collect(),
         progress,
     };
-    let mut payloads = Vec::new();
-    let mut built = Vec::new();
-    for c in &chosen {
-        let pins = plan.pins.get(&c.name).cloned().unwrap_or_default();
-        let payload = sources::build(&ctx, c, &pins)?;
-        if payload.built {
-            built.push(c.name.clone());
+    let build_payloads = |built: &mut Vec<String>| -> Result<Vec<sources::Payload>, BuildError> {
+        let mut payloads = Vec::new();
+        for c in &chosen {
+            let pins = plan.pins.get(&c.name).cloned().unwrap_or_default();
+            let payload = sources::build(&ctx, c, &pins)?;
+            if payload.built && !built.contains(&c.name) {
+                built.push(c.name.clone());
+            }
+            payloads.push(payload);
         }
-        payloads.push(payload);
-    }
+        Ok(payloads)
+    };
+    let mut built = Vec::new();
+    let mut payloads = build_payloads(&mut built)?;
     timings.push(("components".to_string(), started.elapsed().as_secs_f64()));
 
     let infos: Vec<ComponentInfo> = chosen
@@ -407,6 +476,16 @@ pub fn build(
         .expect("keys serialize")
         .as_bytes(),
     );
+    store.record_use(&crate::store::UseRecord {
+        project: project.canonicalize().unwrap_or_else(|_| project.to_path_buf()),
+        device: device.name.clone(),
+        trees: payloads.iter().map(|p| p.digest.clone()).collect(),
+        blobs: payloads
+            .iter()
+            .flat_map(|p| p.debs.iter().map(|d| d.sha256.clone()))
+            .collect(),
+    })?;
+
     if let Some(image) = up_to_date(&options.out_dir, &key) {
         timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
         return Ok(BuildReport {
@@ -416,7 +495,29 @@ pub fn build(
             built,
             timings,
             unmet: Vec::new(),
+            repaired: Vec::new(),
         });
+    }
+
+    // Every blob that goes into the image is checked against its digest first. A corrupt
+    // one (a flipped bit on disk) is removed, and its component built again from its source.
+    let mut repaired = Vec::new();
+    for c in corrupt_blobs(store, &chosen, &payloads) {
+        progress(&format!(
+            "store: {} of `{}` (blob {}) was corrupt; removed, building `{}` again",
+            c.path, c.component, c.digest, c.component
+        ));
+        repaired.push(c);
+    }
+    if !repaired.is_empty() {
+        payloads = build_payloads(&mut built)?;
+        if let Some(c) = corrupt_blobs(store, &chosen, &payloads).into_iter().next() {
+            return Err(BuildError::CorruptBlob {
+                component: c.component,
+                path: c.path,
+                digest: c.digest,
+            });
+        }
     }
 
     let assembled = Instant::now();
@@ -430,6 +531,7 @@ pub fn build(
         built,
         timings,
         unmet,
+        repaired,
     })
 }
 

@@ -418,6 +418,16 @@ fn cargo(
     if let Some(bin) = bin {
         cmd.args(["--bin", bin]);
     }
+    // The registry's path on this machine stays out of the binary, so two machines build
+    // the same bytes (cargo already names workspace sources by relative paths).
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    if let Some(home) = cargo_home {
+        flags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
+    }
+    cmd.env("RUSTFLAGS", flags.trim());
     let output = cmd.output().map_err(crate::tool::ToolError::missing(
         "cargo",
         "a Rust toolchain (rustup)",

@@ -118,10 +118,12 @@ pub fn trim(
     for (path, entry) in &root.entries {
         let dropped = owners.contains_key(path)
             && (default_drop.is_match(path) || rules_of(path).is_some_and(|r| r.drop.is_match(path)));
-        if !dropped || kept(path) || matches!(entry, Entry::Dir { .. }) && !default_drop.is_match(path) {
+        if !dropped || kept(path) {
             tree.entries.insert(path.clone(), entry.clone());
         }
     }
+    // Folders of what stayed (a kept copyright file in a dropped documentation folder).
+    restore_parents(root, &mut tree);
 
     // 2. Libraries: what the programs (and declared plugins) need, transitively.
     let mut elves: BTreeMap<String, Elf> = BTreeMap::new();
@@ -216,6 +218,8 @@ pub fn trim(
         }
     }
 
+    restore_parents(root, &mut tree);
+
     let mut sizes: BTreeMap<String, Sizes> = BTreeMap::new();
     for (t, after) in [(root, false), (&tree, true)] {
         for (path, entry) in &t.entries {
@@ -232,6 +236,21 @@ pub fn trim(
     unmet.sort_by(|a, b| (&a.file, &a.needs).cmp(&(&b.file, &b.needs)));
     unmet.dedup();
     Ok(Trimmed { tree, sizes, unmet })
+}
+
+/// Puts back the folder entries (as `root` has them) of every path in `tree`.
+fn restore_parents(root: &Tree, tree: &mut Tree) {
+    let mut missing = BTreeSet::new();
+    for path in tree.entries.keys() {
+        let mut at = parent(path);
+        while at != "/" && !tree.entries.contains_key(at) && missing.insert(at.to_string()) {
+            at = parent(at);
+        }
+    }
+    for dir in missing {
+        let entry = root.entries.get(&dir).cloned().unwrap_or(Entry::Dir { mode: 0o755 });
+        tree.entries.insert(dir, entry);
+    }
 }
 
 /// `libfoo.so`, `libfoo.so.1`, `libfoo.so.1.2.3`, `ld-linux-x86-64.so.2`: names the loader
