@@ -1,5 +1,6 @@
 //! The `compose` command line: parses arguments, calls compose-core, prints results.
 
+mod debs;
 mod print;
 
 use std::io::IsTerminal;
@@ -126,6 +127,11 @@ enum Command {
     Shell {
         #[command(subcommand)]
         command: ShellCommand,
+    },
+    /// Debian closures: what a `deb` source installs, and the same side by side with apt.
+    Debs {
+        #[command(subcommand)]
+        command: debs::DebsCommand,
     },
     /// Manage the content-addressed store.
     Cache {
@@ -299,6 +305,8 @@ pub enum CliError {
     BadSize(String),
     #[error("invalid path {path}: {message}")]
     BadPath { path: String, message: String },
+    #[error("{0:#}")]
+    Other(anyhow::Error),
 }
 
 fn project(cli: &Cli) -> Result<Project, CliError> {
@@ -507,6 +515,10 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
     if let Command::Validate { json } = cli.command {
         return print::validation(project.load(), json);
     }
+    if let Command::Debs { command } = cli.command {
+        debs::run(&project, command).map_err(CliError::Other)?;
+        return Ok(Outcome::Ok);
+    }
     let loaded = project.load()?;
     print::warnings(&loaded.warnings);
     let catalog = &loaded.catalog;
@@ -671,6 +683,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Validate { .. }
         | Command::Inspect { .. }
         | Command::Flash { .. }
+        | Command::Debs { .. }
         | Command::Shell { .. } => {
             unreachable!("handled above")
         }

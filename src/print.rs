@@ -121,7 +121,8 @@ pub fn error(e: &CliError) {
         | CliError::Compositor(_)
         | CliError::UnknownShell { .. }
         | CliError::BadSize(_)
-        | CliError::BadPath { .. } => None,
+        | CliError::BadPath { .. }
+        | CliError::Other(_) => None,
         CliError::ShellDefinition(_) => Some(
             "a shell definition is `[shell]` with name, summary, layout (floating, focused-fullscreen, maximized-stack) and parts (title-bars, taskbar, overlay-bar, on-screen-keyboard, edge-switcher)".into(),
         ),

@@ -28,7 +28,6 @@ pub struct Package {
     pub conflicts: Vec<Relation>,
     pub sha256: String,
     pub size: u64,
-    pub essential: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +147,6 @@ impl Index {
                 conflicts,
                 sha256: fields.get("SHA256").cloned().unwrap_or_default(),
                 size: fields.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
-                essential: fields.get("Essential").is_some_and(|e| e == "yes"),
             };
             self.packages.entry(name.clone()).or_default().push(package);
         }
@@ -194,20 +192,34 @@ impl Index {
     }
 }
 
-/// The fields of one deb822 paragraph; continuation lines are joined with a space.
+/// The fields of one deb822 paragraph that closures use (the rest, such as long
+/// descriptions, is skipped); continuation lines are joined with a space.
 fn fields(paragraph: &str) -> BTreeMap<String, String> {
+    const USED: [&str; 10] = [
+        "Package",
+        "Version",
+        "Architecture",
+        "Pre-Depends",
+        "Depends",
+        "Conflicts",
+        "Breaks",
+        "Provides",
+        "SHA256",
+        "Size",
+    ];
     let mut map: BTreeMap<String, String> = BTreeMap::new();
-    let mut last: Option<String> = None;
+    let mut last: Option<&str> = None;
     for line in paragraph.lines() {
         if line.starts_with([' ', '\t']) {
-            if let Some(key) = &last {
-                let value = map.get_mut(key).expect("last key was inserted");
+            if let Some(value) = last.and_then(|key| map.get_mut(key)) {
                 value.push(' ');
                 value.push_str(line.trim());
             }
         } else if let Some((key, value)) = line.split_once(':') {
-            map.insert(key.to_string(), value.trim().to_string());
-            last = Some(key.to_string());
+            last = USED.iter().find(|k| **k == key).copied();
+            if let Some(key) = last {
+                map.insert(key.to_string(), value.trim().to_string());
+            }
         }
     }
     map

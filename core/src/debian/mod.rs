@@ -3,6 +3,7 @@
 //! `deb` source ([`closure`], pubgrub), with packages only maintainer scripts need left out
 //! by a list in data ([`config`], `debian.toml`).
 
+pub mod apt_side;
 pub mod closure;
 pub mod config;
 pub mod index;

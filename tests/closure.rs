@@ -1,0 +1,307 @@
+//! Debian closures end to end: the committed lock is current for every device, every device's
+//! image holds what its programs need (checked with binutils' readelf, not our ELF reader),
+//! trimmed images carry no documentation, our closures match apt's, and a corrupt blob is
+//! repaired instead of going into an image. Needs apt's indexes and the tools of setup.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+mod common;
+
+use common::{assert_exit, compose, project};
+
+const DEVICES: [&str; 4] = ["vm", "laptop", "tablet", "console"];
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// Regression: the committed compose.lock pinned init-busybox while the catalog resolved
+// init-compose, so `compose build --device laptop --locked` failed on a clean clone.
+#[test]
+fn committed_lock_is_current_for_every_device() {
+    for device in DEVICES {
+        let o = compose(repo(), &["resolve", "--device", device, "--locked"]);
+        assert_exit(&o, 0);
+        // The Debian closures too; --dry-run writes nothing.
+        let o = compose(repo(), &["build", "--device", device, "--locked", "--dry-run"]);
+        assert!(
+            o.status.success(),
+            "compose.lock is out of date for {device}: run `compose build --device {device}` and commit compose.lock\n{}",
+            text(&o.stderr)
+        );
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Build {
+    image: Image,
+    #[serde(default)]
+    repaired: Vec<Repaired>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Image {
+    components: Vec<Component>,
+    partitions: Vec<Partition>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Component {
+    name: String,
+    size: u64,
+    size_trimmed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Partition {
+    name: String,
+    offset: u64,
+    size: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Repaired {
+    component: String,
+    path: String,
+}
+
+fn build(project: &Path, device: &str, out: &Path, store: Option<&Path>) -> Build {
+    let out = out.to_str().unwrap();
+    let mut args = vec!["build", "--device", device, "--json", "--out", out];
+    if let Some(s) = store {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    let o = compose(project, &args);
+    assert_exit(&o, 0);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stdout)))
+}
+
+/// The root file system of slot a, extracted with fsck.erofs into `to`.
+fn extract_root(disk: &Path, image: &Image, to: &Path) {
+    let p = image.partitions.iter().find(|p| p.name == "root-a").unwrap();
+    let img = to.with_extension("erofs");
+    let mut f = std::fs::File::open(disk).unwrap();
+    f.seek(SeekFrom::Start(p.offset)).unwrap();
+    std::io::copy(&mut f.take(p.size), &mut std::fs::File::create(&img).unwrap()).unwrap();
+    let o = Command::new("fsck.erofs")
+        .arg(format!("--extract={}", to.display()))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "fsck.erofs: {}", text(&o.stderr));
+}
+
+/// `path` inside the image rooted at `root`, following symlinks as the image would.
+fn inside(root: &Path, path: &str, hops: u32) -> Option<PathBuf> {
+    let mut at = PathBuf::from("/");
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let next = at.join(part);
+        let host = root.join(next.strip_prefix("/").unwrap());
+        match std::fs::read_link(&host) {
+            Ok(target) if hops < 40 => {
+                let target = target.to_string_lossy().into_owned();
+                let base = if target.starts_with('/') {
+                    String::new()
+                } else {
+                    at.to_string_lossy().into_owned()
+                };
+                let rest = parts[i + 1..].join("/");
+                let joined = format!("{base}/{target}/{rest}");
+                return inside(root, &normalize(&joined), hops + 1);
+            }
+            Ok(_) => return None,
+            Err(_) => at = next,
+        }
+    }
+    let host = root.join(at.strip_prefix("/").unwrap());
+    host.is_file().then_some(host)
+}
+
+fn normalize(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// What readelf says a file needs: its interpreter, DT_NEEDED, RPATH/RUNPATH.
+fn needs(file: &Path) -> (Option<String>, Vec<String>, Vec<String>) {
+    let o = Command::new("readelf").args(["-ldW"]).arg(file).output().unwrap();
+    let out = text(&o.stdout);
+    let interp = out.lines().find_map(|l| {
+        l.split_once("[Requesting program interpreter: ")
+            .map(|(_, r)| r.trim_end_matches(']').to_string())
+    });
+    let bracket = |l: &str| l.rsplit_once('[').map(|(_, r)| r.trim_end_matches(']').to_string());
+    let needed = out.lines().filter(|l| l.contains("(NEEDED)")).filter_map(bracket).collect();
+    let paths = out
+        .lines()
+        .filter(|l| l.contains("(RUNPATH)") || l.contains("(RPATH)"))
+        .filter_map(bracket)
+        .flat_map(|p| p.split(':').map(String::from).collect::<Vec<_>>())
+        .collect();
+    (interp, needed, paths)
+}
+
+// Every service of every device gets all it needs (before the closure, libraries were listed
+// by hand and laptop, tablet and console services were missing some), and trimming never
+// takes away what a program loads.
+#[test]
+fn every_device_ships_what_its_programs_need_and_no_documentation() {
+    let project = project();
+    let scratch = tempfile::tempdir().unwrap();
+    for device in DEVICES {
+        let out = scratch.path().join("out");
+        let report = build(project.path(), device, &out, None);
+        let root = scratch.path().join(format!("root-{device}"));
+        extract_root(&out.join(device).join("disk.raw"), &report.image, &root);
+        let mut checked = 0;
+        let mut missing = Vec::new();
+        for entry in walkdir::WalkDir::new(&root).into_iter().filter_map(Result::ok) {
+            let path = entry.path();
+            let image_path = format!("/{}", path.strip_prefix(&root).unwrap().display());
+            if image_path.starts_with("/usr/share/doc/") && !image_path.ends_with("/copyright") {
+                assert!(entry.file_type().is_dir(), "{device}: documentation {image_path} was not trimmed");
+            }
+            for dropped in ["/usr/share/man/", "/usr/share/locale/", "/usr/share/info/"] {
+                assert!(!image_path.starts_with(dropped), "{device}: {image_path} was not trimmed");
+            }
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let mut magic = [0u8; 4];
+            let is_elf = std::fs::File::open(path)
+                .and_then(|mut f| f.read_exact(&mut magic))
+                .is_ok()
+                && magic == *b"\x7fELF";
+            if !is_elf {
+                continue;
+            }
+            checked += 1;
+            let (interp, needed, paths) = needs(path);
+            if let Some(interp) = interp {
+                if inside(&root, &interp, 0).is_none() {
+                    missing.push(format!("{image_path}: interpreter {interp}"));
+                }
+            }
+            let origin = Path::new(&image_path).parent().unwrap().to_string_lossy().into_owned();
+            let dirs: Vec<String> = paths
+                .iter()
+                .map(|p| p.replace("$ORIGIN", &origin))
+                .chain(
+                    ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]
+                        .map(String::from),
+                )
+                .collect();
+            for lib in needed {
+                if !dirs.iter().any(|d| inside(&root, &format!("{d}/{lib}"), 0).is_some()) {
+                    missing.push(format!("{image_path}: {lib}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{device}: ELF files whose needs are not in the image:\n{}", missing.join("\n"));
+        assert!(checked > 0, "{device}: no ELF file was checked");
+        for c in &report.image.components {
+            assert!(c.size_trimmed <= c.size, "{device}: {} grew when trimmed", c.name);
+        }
+        let sizes: Vec<String> = report
+            .image
+            .components
+            .iter()
+            .map(|c| format!("{} {}->{}", c.name, c.size, c.size_trimmed))
+            .collect();
+        eprintln!("{device}: {checked} ELF files checked; bytes per component: {}", sizes.join(", "));
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Comparison {
+    ours: BTreeMap<String, String>,
+    ours_unexcluded: BTreeMap<String, String>,
+    apt: BTreeMap<String, String>,
+    only_apt: Vec<String>,
+    only_ours: Vec<String>,
+    excluded: Vec<String>,
+}
+
+// Side by side with apt on an empty dpkg status and the same indexes: without the exclusion
+// list the sets are equal; with it, apt's extra packages are the excluded ones and what only
+// they pull in.
+#[test]
+fn closures_match_apt() {
+    let exclusions: BTreeSet<String> = {
+        let text = std::fs::read_to_string(repo().join("debian.toml")).unwrap();
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        v["closure"]["exclude"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    };
+    for package in ["weston", "mesa-vulkan-drivers", "bluez", "iwd", "crun"] {
+        let o = compose(repo(), &["debs", "compare", package, "--json"]);
+        assert_exit(&o, 0);
+        let c: Comparison = serde_json::from_slice(&o.stdout).unwrap();
+        let apt: Vec<&String> = c.apt.keys().collect();
+        let unexcluded: Vec<&String> = c.ours_unexcluded.keys().collect();
+        assert_eq!(unexcluded, apt, "{package}: our closure without exclusions differs from apt's");
+        assert!(c.only_ours.is_empty(), "{package}: only ours: {:?}", c.only_ours);
+        for name in &c.excluded {
+            assert!(exclusions.contains(name), "{package}: {name} reported excluded but is not listed");
+        }
+        assert!(c.ours.keys().all(|k| c.apt.contains_key(k)));
+        assert!(
+            c.only_apt.iter().all(|p| !c.ours.contains_key(p)),
+            "{package}: {:?}",
+            c.only_apt
+        );
+        assert!(c.ours.contains_key(package), "{package} itself is installed");
+    }
+}
+
+// Regression: one byte flipped in /bin/busybox's blob went into a new image silently, with
+// the same image version.
+#[test]
+fn a_corrupt_blob_is_repaired_not_shipped() {
+    let project = project();
+    let store = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let first = build(project.path(), "vm", &scratch.path().join("a"), Some(store.path()));
+    assert!(first.repaired.is_empty());
+    // Find busybox's blob through the stored trees: the one file named /bin/busybox.
+    let root = scratch.path().join("root-a");
+    extract_root(&scratch.path().join("a/vm/disk.raw"), &first.image, &root);
+    let good = std::fs::read(root.join("bin/busybox")).unwrap();
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&good))
+    };
+    let blob = store.path().join("blobs/sha256").join(&digest[..2]).join(&digest[2..]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    // A new output folder: the image is assembled again, reading every blob.
+    let second = build(project.path(), "vm", &scratch.path().join("b"), Some(store.path()));
+    assert!(
+        second.repaired.iter().any(|r| r.path == "/bin/busybox" && r.component == "busybox"),
+        "the build says what it repaired: {:?}",
+        second.repaired
+    );
+    let root_b = scratch.path().join("root-b");
+    extract_root(&scratch.path().join("b/vm/disk.raw"), &second.image, &root_b);
+    assert_eq!(std::fs::read(root_b.join("bin/busybox")).unwrap(), good, "the image got good bytes");
+}
