@@ -305,3 +305,25 @@ fn a_corrupt_blob_is_repaired_not_shipped() {
     extract_root(&scratch.path().join("b/vm/disk.raw"), &second.image, &root_b);
     assert_eq!(std::fs::read(root_b.join("bin/busybox")).unwrap(), good, "the image got good bytes");
 }
+
+// Two components that put different bytes at one path: an error naming both, nothing written.
+#[test]
+fn different_bytes_at_one_path_name_both_components() {
+    let project = project();
+    let p = project.path();
+    std::fs::write(
+        p.join("manifests/clash.toml"),
+        "[component]\nname = \"clash\"\nversion = \"0.1.0\"\nsummary = \"a second motd\"\n\n[[files]]\npath = \"/etc/motd\"\ncontent = \"not the same\\n\"\n",
+    )
+    .unwrap();
+    common::add_vm_root(p, "clash");
+    let out = p.join("out");
+    let o = compose(p, &["build", "--device", "vm", "--out", out.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("`/etc/motd` is provided by both") && e.contains("`base`") && e.contains("`clash`"),
+        "{e}"
+    );
+    assert!(!out.join("vm").exists(), "nothing written");
+}
