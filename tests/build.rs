@@ -360,7 +360,7 @@ fn bad_sources_fail_clearly_and_keep_the_previous_image() {
                     .replace("\"dropbear-bin\"", "\"dropbear-bin\", \"no-such-package-xyz\"");
                 std::fs::write(m, text).unwrap();
             }),
-            "`no-such-package-xyz` is not in apt's index",
+            "`no-such-package-xyz`, which nothing in apt's index satisfies",
         ),
         (
             "image too small",

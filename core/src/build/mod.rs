@@ -463,7 +463,7 @@ pub fn build(
         .collect();
     let key = sha256(
         serde_json::to_string(&(
-            "compose-image-v2",
+            "compose-image-v3",
             device.file.text.as_str(),
             services_json(&chosen),
             trim_rules(&chosen),

@@ -93,7 +93,10 @@ pub fn trim(
     owners: &BTreeMap<String, String>,
     rules: &BTreeMap<String, Trim>,
 ) -> Result<Trimmed, BuildError> {
-    let default_drop = globs(&strings(DEFAULT_DROP));
+    // `/usr/share/man/**` goes with its folder too.
+    let mut drops = strings(DEFAULT_DROP);
+    drops.extend(DEFAULT_DROP.iter().filter_map(|d| d.strip_suffix("/**")).map(String::from));
+    let default_drop = globs(&drops);
     let default_keep = globs(&strings(DEFAULT_KEEP));
     let compiled: BTreeMap<&str, Rules> = rules
         .iter()

@@ -323,6 +323,14 @@ impl Provider<'_> {
             },
             External::FromDependencyOf(from, from_set, to, to_set) => {
                 let from_text = self.versions_text(from, from_set);
+                if *to_set == Set::empty() {
+                    let Pkg::Choice(text) = to else {
+                        return Some(format!("{from_text} depends on {to}, which cannot be installed"));
+                    };
+                    return Some(format!(
+                        "{from_text} depends on `{text}`, which nothing in apt's index satisfies: check the name, or run `apt-get update`"
+                    ));
+                }
                 match to {
                     Pkg::Deb(_) if to_set.contains(&0) => format!(
                         "{from_text} conflicts with {}",
@@ -525,10 +533,10 @@ mod tests {
         ].join("\n"));
         let e = solve(&idx, &[req("app")], &Policy::default()).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("app 1 depends on lib"), "{text}");
+        assert!(text.contains("app 1 depends on `lib (>= 5)`, which nothing in apt's index satisfies"), "{text}");
         let idx = index(&[pkg("app", "1", "Depends: gone")].join("\n"));
         let text = solve(&idx, &[req("app")], &Policy::default()).unwrap_err().to_string();
-        assert!(text.contains("`gone` is not in apt's index"), "{text}");
+        assert!(text.contains("depends on `gone`, which nothing"), "{text}");
         let idx = index(&[pkg("a", "1", "Conflicts: b"), pkg("b", "1", "")].join("\n"));
         let text = solve(&idx, &[req("a"), req("b")], &Policy::default()).unwrap_err().to_string();
         assert!(text.contains("a 1 conflicts with b 1"), "{text}");
