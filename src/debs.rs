@@ -143,8 +143,16 @@ pub fn compare(packages: &[String], exclude: &BTreeSet<String>) -> anyhow::Resul
     let started = Instant::now();
     let apt = debian::apt_side::simulate(packages)?;
     let seconds_apt = started.elapsed().as_secs_f64();
-    let only_apt: Vec<String> = apt.keys().filter(|p| !ours.contains_key(*p)).cloned().collect();
-    let only_ours = ours.keys().filter(|p| !apt.contains_key(*p)).cloned().collect();
+    let only_apt: Vec<String> = apt
+        .keys()
+        .filter(|p| !ours.contains_key(*p))
+        .cloned()
+        .collect();
+    let only_ours = ours
+        .keys()
+        .filter(|p| !apt.contains_key(*p))
+        .cloned()
+        .collect();
     let unexplained = apt
         .keys()
         .filter(|p| !ours_unexcluded.contains_key(*p))
@@ -175,7 +183,11 @@ fn print_comparison(c: &Comparison) {
     let same = c.ours_unexcluded.keys().eq(c.apt.keys());
     println!(
         "  without exclusions: {}",
-        if same { "the same set as apt" } else { "differs from apt" }
+        if same {
+            "the same set as apt"
+        } else {
+            "differs from apt"
+        }
     );
     if !c.only_apt.is_empty() {
         println!(
@@ -189,7 +201,10 @@ fn print_comparison(c: &Comparison) {
         println!("  only compose: {}", c.only_ours.join(" "));
     }
     if !c.unexplained.is_empty() {
-        println!("  unexplained (apt has them, compose never): {}", c.unexplained.join(" "));
+        println!(
+            "  unexplained (apt has them, compose never): {}",
+            c.unexplained.join(" ")
+        );
     }
     let versions_differ: Vec<String> = c
         .ours

@@ -355,9 +355,10 @@ fn bad_sources_fail_clearly_and_keep_the_previous_image() {
             Box::new(|| {
                 std::fs::remove_file(project.path().join("files/base/etc/shadow")).unwrap();
                 let m = project.path().join("manifests/ssh-dropbear.toml");
-                let text = std::fs::read_to_string(&m)
-                    .unwrap()
-                    .replace("\"dropbear-bin\"", "\"dropbear-bin\", \"no-such-package-xyz\"");
+                let text = std::fs::read_to_string(&m).unwrap().replace(
+                    "\"dropbear-bin\"",
+                    "\"dropbear-bin\", \"no-such-package-xyz\"",
+                );
                 std::fs::write(m, text).unwrap();
             }),
             "`no-such-package-xyz`, which nothing in apt's index satisfies",

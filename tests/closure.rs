@@ -32,7 +32,10 @@ fn committed_lock_is_current_for_every_device() {
         let o = compose(repo(), &["resolve", "--device", device, "--locked"]);
         assert_exit(&o, 0);
         // The Debian closures too; --dry-run writes nothing.
-        let o = compose(repo(), &["build", "--device", device, "--locked", "--dry-run"]);
+        let o = compose(
+            repo(),
+            &["build", "--device", device, "--locked", "--dry-run"],
+        );
         assert!(
             o.status.success(),
             "compose.lock is out of date for {device}: run `compose build --device {device}` and commit compose.lock\n{}",
@@ -87,11 +90,19 @@ fn build(project: &Path, device: &str, out: &Path, store: Option<&Path>) -> Buil
 
 /// The root file system of slot a, extracted with fsck.erofs into `to`.
 fn extract_root(disk: &Path, image: &Image, to: &Path) {
-    let p = image.partitions.iter().find(|p| p.name == "root-a").unwrap();
+    let p = image
+        .partitions
+        .iter()
+        .find(|p| p.name == "root-a")
+        .unwrap();
     let img = to.with_extension("erofs");
     let mut f = std::fs::File::open(disk).unwrap();
     f.seek(SeekFrom::Start(p.offset)).unwrap();
-    std::io::copy(&mut f.take(p.size), &mut std::fs::File::create(&img).unwrap()).unwrap();
+    std::io::copy(
+        &mut f.take(p.size),
+        &mut std::fs::File::create(&img).unwrap(),
+    )
+    .unwrap();
     let o = Command::new("fsck.erofs")
         .arg(format!("--extract={}", to.display()))
         .arg(&img)
@@ -143,14 +154,25 @@ fn normalize(path: &str) -> String {
 
 /// What readelf says a file needs: its interpreter, DT_NEEDED, RPATH/RUNPATH.
 fn needs(file: &Path) -> (Option<String>, Vec<String>, Vec<String>) {
-    let o = Command::new("readelf").args(["-ldW"]).arg(file).output().unwrap();
+    let o = Command::new("readelf")
+        .args(["-ldW"])
+        .arg(file)
+        .output()
+        .unwrap();
     let out = text(&o.stdout);
     let interp = out.lines().find_map(|l| {
         l.split_once("[Requesting program interpreter: ")
             .map(|(_, r)| r.trim_end_matches(']').to_string())
     });
-    let bracket = |l: &str| l.rsplit_once('[').map(|(_, r)| r.trim_end_matches(']').to_string());
-    let needed = out.lines().filter(|l| l.contains("(NEEDED)")).filter_map(bracket).collect();
+    let bracket = |l: &str| {
+        l.rsplit_once('[')
+            .map(|(_, r)| r.trim_end_matches(']').to_string())
+    };
+    let needed = out
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(bracket)
+        .collect();
     let paths = out
         .lines()
         .filter(|l| l.contains("(RUNPATH)") || l.contains("(RPATH)"))
@@ -174,14 +196,23 @@ fn every_device_ships_what_its_programs_need_and_no_documentation() {
         extract_root(&out.join(device).join("disk.raw"), &report.image, &root);
         let mut checked = 0;
         let mut missing = Vec::new();
-        for entry in walkdir::WalkDir::new(&root).into_iter().filter_map(Result::ok) {
+        for entry in walkdir::WalkDir::new(&root)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
             let path = entry.path();
             let image_path = format!("/{}", path.strip_prefix(&root).unwrap().display());
             if image_path.starts_with("/usr/share/doc/") && !image_path.ends_with("/copyright") {
-                assert!(entry.file_type().is_dir(), "{device}: documentation {image_path} was not trimmed");
+                assert!(
+                    entry.file_type().is_dir(),
+                    "{device}: documentation {image_path} was not trimmed"
+                );
             }
             for dropped in ["/usr/share/man/", "/usr/share/locale/", "/usr/share/info/"] {
-                assert!(!image_path.starts_with(dropped), "{device}: {image_path} was not trimmed");
+                assert!(
+                    !image_path.starts_with(dropped),
+                    "{device}: {image_path} was not trimmed"
+                );
             }
             if !entry.file_type().is_file() {
                 continue;
@@ -201,25 +232,47 @@ fn every_device_ships_what_its_programs_need_and_no_documentation() {
                     missing.push(format!("{image_path}: interpreter {interp}"));
                 }
             }
-            let origin = Path::new(&image_path).parent().unwrap().to_string_lossy().into_owned();
+            let origin = Path::new(&image_path)
+                .parent()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let dirs: Vec<String> = paths
                 .iter()
                 .map(|p| p.replace("$ORIGIN", &origin))
                 .chain(
-                    ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]
-                        .map(String::from),
+                    [
+                        "/lib/x86_64-linux-gnu",
+                        "/usr/lib/x86_64-linux-gnu",
+                        "/lib64",
+                        "/usr/lib64",
+                        "/lib",
+                        "/usr/lib",
+                    ]
+                    .map(String::from),
                 )
                 .collect();
             for lib in needed {
-                if !dirs.iter().any(|d| inside(&root, &format!("{d}/{lib}"), 0).is_some()) {
+                if !dirs
+                    .iter()
+                    .any(|d| inside(&root, &format!("{d}/{lib}"), 0).is_some())
+                {
                     missing.push(format!("{image_path}: {lib}"));
                 }
             }
         }
-        assert!(missing.is_empty(), "{device}: ELF files whose needs are not in the image:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "{device}: ELF files whose needs are not in the image:\n{}",
+            missing.join("\n")
+        );
         assert!(checked > 0, "{device}: no ELF file was checked");
         for c in &report.image.components {
-            assert!(c.size_trimmed <= c.size, "{device}: {} grew when trimmed", c.name);
+            assert!(
+                c.size_trimmed <= c.size,
+                "{device}: {} grew when trimmed",
+                c.name
+            );
         }
         let sizes: Vec<String> = report
             .image
@@ -227,7 +280,10 @@ fn every_device_ships_what_its_programs_need_and_no_documentation() {
             .iter()
             .map(|c| format!("{} {}->{}", c.name, c.size, c.size_trimmed))
             .collect();
-        eprintln!("{device}: {checked} ELF files checked; bytes per component: {}", sizes.join(", "));
+        eprintln!(
+            "{device}: {checked} ELF files checked; bytes per component: {}",
+            sizes.join(", ")
+        );
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
@@ -250,7 +306,12 @@ fn closures_match_apt() {
     let exclusions: BTreeSet<String> = {
         let text = std::fs::read_to_string(repo().join("debian.toml")).unwrap();
         let v: toml::Value = toml::from_str(&text).unwrap();
-        v["closure"]["exclude"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        v["closure"]["exclude"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
     };
     for package in ["weston", "mesa-vulkan-drivers", "bluez", "iwd", "crun"] {
         let o = compose(repo(), &["debs", "compare", package, "--json"]);
@@ -258,10 +319,20 @@ fn closures_match_apt() {
         let c: Comparison = serde_json::from_slice(&o.stdout).unwrap();
         let apt: Vec<&String> = c.apt.keys().collect();
         let unexcluded: Vec<&String> = c.ours_unexcluded.keys().collect();
-        assert_eq!(unexcluded, apt, "{package}: our closure without exclusions differs from apt's");
-        assert!(c.only_ours.is_empty(), "{package}: only ours: {:?}", c.only_ours);
+        assert_eq!(
+            unexcluded, apt,
+            "{package}: our closure without exclusions differs from apt's"
+        );
+        assert!(
+            c.only_ours.is_empty(),
+            "{package}: only ours: {:?}",
+            c.only_ours
+        );
         for name in &c.excluded {
-            assert!(exclusions.contains(name), "{package}: {name} reported excluded but is not listed");
+            assert!(
+                exclusions.contains(name),
+                "{package}: {name} reported excluded but is not listed"
+            );
         }
         assert!(c.ours.keys().all(|k| c.apt.contains_key(k)));
         assert!(
@@ -269,7 +340,10 @@ fn closures_match_apt() {
             "{package}: {:?}",
             c.only_apt
         );
-        assert!(c.ours.contains_key(package), "{package} itself is installed");
+        assert!(
+            c.ours.contains_key(package),
+            "{package} itself is installed"
+        );
     }
 }
 
@@ -280,7 +354,12 @@ fn a_corrupt_blob_is_repaired_not_shipped() {
     let project = project();
     let store = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let first = build(project.path(), "vm", &scratch.path().join("a"), Some(store.path()));
+    let first = build(
+        project.path(),
+        "vm",
+        &scratch.path().join("a"),
+        Some(store.path()),
+    );
     assert!(first.repaired.is_empty());
     // Find busybox's blob through the stored trees: the one file named /bin/busybox.
     let root = scratch.path().join("root-a");
@@ -290,20 +369,40 @@ fn a_corrupt_blob_is_repaired_not_shipped() {
         use sha2::Digest as _;
         hex::encode(sha2::Sha256::digest(&good))
     };
-    let blob = store.path().join("blobs/sha256").join(&digest[..2]).join(&digest[2..]);
+    let blob = store
+        .path()
+        .join("blobs/sha256")
+        .join(&digest[..2])
+        .join(&digest[2..]);
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[1000] ^= 0xff;
     std::fs::write(&blob, bytes).unwrap();
     // A new output folder: the image is assembled again, reading every blob.
-    let second = build(project.path(), "vm", &scratch.path().join("b"), Some(store.path()));
+    let second = build(
+        project.path(),
+        "vm",
+        &scratch.path().join("b"),
+        Some(store.path()),
+    );
     assert!(
-        second.repaired.iter().any(|r| r.path == "/bin/busybox" && r.component == "busybox"),
+        second
+            .repaired
+            .iter()
+            .any(|r| r.path == "/bin/busybox" && r.component == "busybox"),
         "the build says what it repaired: {:?}",
         second.repaired
     );
     let root_b = scratch.path().join("root-b");
-    extract_root(&scratch.path().join("b/vm/disk.raw"), &second.image, &root_b);
-    assert_eq!(std::fs::read(root_b.join("bin/busybox")).unwrap(), good, "the image got good bytes");
+    extract_root(
+        &scratch.path().join("b/vm/disk.raw"),
+        &second.image,
+        &root_b,
+    );
+    assert_eq!(
+        std::fs::read(root_b.join("bin/busybox")).unwrap(),
+        good,
+        "the image got good bytes"
+    );
 }
 
 // Two components that put different bytes at one path: an error naming both, nothing written.
@@ -318,11 +417,16 @@ fn different_bytes_at_one_path_name_both_components() {
     .unwrap();
     common::add_vm_root(p, "clash");
     let out = p.join("out");
-    let o = compose(p, &["build", "--device", "vm", "--out", out.to_str().unwrap()]);
+    let o = compose(
+        p,
+        &["build", "--device", "vm", "--out", out.to_str().unwrap()],
+    );
     assert_exit(&o, 2);
     let e = text(&o.stderr);
     assert!(
-        e.contains("`/etc/motd` is provided by both") && e.contains("`base`") && e.contains("`clash`"),
+        e.contains("`/etc/motd` is provided by both")
+            && e.contains("`base`")
+            && e.contains("`clash`"),
         "{e}"
     );
     assert!(!out.join("vm").exists(), "nothing written");

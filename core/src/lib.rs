@@ -5,8 +5,8 @@
 //! writes files, and [`graph`] runs Graphviz.
 
 pub mod build;
-pub mod debian;
 pub mod catalog;
+pub mod debian;
 pub mod device;
 pub mod diagnostic;
 pub mod dsl;

@@ -263,7 +263,9 @@ impl LockFile {
                 }),
                 Some(n) if n.debs != o.debs => {
                     let text = |pins: &[DebPin]| -> BTreeSet<String> {
-                        pins.iter().map(|p| format!("{} {}", p.name, p.version)).collect()
+                        pins.iter()
+                            .map(|p| format!("{} {}", p.name, p.version))
+                            .collect()
                     };
                     let (before, after) = (text(&o.debs), text(&n.debs));
                     changes.push(LockChange::Debs {

@@ -527,6 +527,8 @@ fn path_glob(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnos
             format!("invalid path glob `{g}`: {p}"),
         )
         .at(raw.span(), "not a path glob")
-        .with_help("write an absolute image path; `*` matches within a folder, `**` across folders")),
+        .with_help(
+            "write an absolute image path; `*` matches within a folder, `**` across folders",
+        )),
     }
 }

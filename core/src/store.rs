@@ -140,10 +140,18 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(io("open", &path))?;
-        let taken = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+        let taken = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
         if taken.is_err() {
             tracing::info!("waiting for the store lock {}", path.display());
-            let r = if exclusive { file.lock() } else { file.lock_shared() };
+            let r = if exclusive {
+                file.lock()
+            } else {
+                file.lock_shared()
+            };
             r.map_err(io("lock", &path))?;
         }
         Ok(StoreLock { _file: file })

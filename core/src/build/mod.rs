@@ -374,10 +374,9 @@ pub fn plan(
                     .collect();
                 for p in &list {
                     // Same version, other bytes: never silently.
-                    if let Some(l) = locked_pins(&c.name)
-                        .iter()
-                        .find(|l| l.name == p.name && l.version == p.version && l.sha256 != p.sha256)
-                    {
+                    if let Some(l) = locked_pins(&c.name).iter().find(|l| {
+                        l.name == p.name && l.version == p.version && l.sha256 != p.sha256
+                    }) {
                         return Err(BuildError::LockDigestMismatch {
                             device: device.name.clone(),
                             package: p.name.clone(),
@@ -477,7 +476,9 @@ pub fn build(
         .as_bytes(),
     );
     store.record_use(&crate::store::UseRecord {
-        project: project.canonicalize().unwrap_or_else(|_| project.to_path_buf()),
+        project: project
+            .canonicalize()
+            .unwrap_or_else(|_| project.to_path_buf()),
         device: device.name.clone(),
         trees: payloads.iter().map(|p| p.digest.clone()).collect(),
         blobs: payloads
@@ -576,7 +577,12 @@ const MOUNT_POINTS: [&str; 8] = [
 fn trim_rules(chosen: &[&Component]) -> String {
     chosen
         .iter()
-        .map(|c| format!("{}:{:?}:{:?}:{:?}", c.name, c.trim.keep, c.trim.drop, c.trim.plugins))
+        .map(|c| {
+            format!(
+                "{}:{:?}:{:?}:{:?}",
+                c.name, c.trim.keep, c.trim.drop, c.trim.plugins
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::apt::{self, DebPin};
-use crate::debian::Index;
 use super::tree::{Entry, Tree, join};
 use super::{BuildError, Context};
+use crate::debian::Index;
 use crate::manifest::{Component, FilesEntry, Source};
 use crate::store::{Digest, sha256};
 
@@ -72,15 +72,22 @@ pub fn kernel_pin(
         sha256: p.sha256.clone(),
     };
     if let Some(p) = pinned.iter().find(|p| p.name.starts_with("linux-image-")) {
-        if index.versions(&p.name).iter().any(|v| v.version_text == p.version) {
+        if index
+            .versions(&p.name)
+            .iter()
+            .any(|v| v.version_text == p.version)
+        {
             return Ok(p.clone());
         }
     }
     let newest = |name: &str| {
-        index.versions(name).last().ok_or_else(|| BuildError::UnknownDeb {
-            component: c.name.clone(),
-            package: name.to_string(),
-        })
+        index
+            .versions(name)
+            .last()
+            .ok_or_else(|| BuildError::UnknownDeb {
+                component: c.name.clone(),
+                package: name.to_string(),
+            })
     };
     let meta = newest(package)?;
     let real = meta

@@ -95,7 +95,12 @@ pub fn trim(
 ) -> Result<Trimmed, BuildError> {
     // `/usr/share/man/**` goes with its folder too.
     let mut drops = strings(DEFAULT_DROP);
-    drops.extend(DEFAULT_DROP.iter().filter_map(|d| d.strip_suffix("/**")).map(String::from));
+    drops.extend(
+        DEFAULT_DROP
+            .iter()
+            .filter_map(|d| d.strip_suffix("/**"))
+            .map(String::from),
+    );
     let default_drop = globs(&drops);
     let default_keep = globs(&strings(DEFAULT_KEEP));
     let compiled: BTreeMap<&str, Rules> = rules
@@ -120,7 +125,8 @@ pub fn trim(
     let mut tree = Tree::default();
     for (path, entry) in &root.entries {
         let dropped = owners.contains_key(path)
-            && (default_drop.is_match(path) || rules_of(path).is_some_and(|r| r.drop.is_match(path)));
+            && (default_drop.is_match(path)
+                || rules_of(path).is_some_and(|r| r.drop.is_match(path)));
         if !dropped || kept(path) {
             tree.entries.insert(path.clone(), entry.clone());
         }
@@ -152,14 +158,20 @@ pub fn trim(
         if !used.insert(path.clone()) {
             continue;
         }
-        let Some(elf) = elves.get(&path) else { continue };
+        let Some(elf) = elves.get(&path) else {
+            continue;
+        };
         let origin = parent(&path);
         let mut wants: Vec<(String, Vec<String>)> = Vec::new();
         if let Some(interp) = &elf.interpreter {
             wants.push((interp.clone(), Vec::new()));
         }
         let mut dirs: Vec<String> = Vec::new();
-        let search = if elf.runpath.is_empty() { &elf.rpath } else { &elf.runpath };
+        let search = if elf.runpath.is_empty() {
+            &elf.rpath
+        } else {
+            &elf.runpath
+        };
         for d in search {
             dirs.push(d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin));
         }
@@ -171,7 +183,9 @@ pub fn trim(
             let candidates: Vec<String> = if want.contains('/') {
                 vec![want.clone()]
             } else {
-                dirs.iter().map(|d| format!("{}/{want}", d.trim_end_matches('/'))).collect()
+                dirs.iter()
+                    .map(|d| format!("{}/{want}", d.trim_end_matches('/')))
+                    .collect()
             };
             let found = candidates.iter().find_map(|c| {
                 let mut links = Vec::new();
@@ -209,7 +223,8 @@ pub fn trim(
                 let mut links = Vec::new();
                 let before = resolve(root, p, &mut links);
                 let now = resolve(&tree, p, &mut Vec::new());
-                before.is_some_and(|b| root.entries.contains_key(&b)) && now.is_none_or(|n| !tree.entries.contains_key(&n))
+                before.is_some_and(|b| root.entries.contains_key(&b))
+                    && now.is_none_or(|n| !tree.entries.contains_key(&n))
             })
             .map(|(p, _)| p.clone())
             .collect();
@@ -251,7 +266,11 @@ fn restore_parents(root: &Tree, tree: &mut Tree) {
         }
     }
     for dir in missing {
-        let entry = root.entries.get(&dir).cloned().unwrap_or(Entry::Dir { mode: 0o755 });
+        let entry = root
+            .entries
+            .get(&dir)
+            .cloned()
+            .unwrap_or(Entry::Dir { mode: 0o755 });
         tree.entries.insert(dir, entry);
     }
 }
@@ -274,7 +293,12 @@ fn parent(path: &str) -> &str {
 /// The real path of `path` in `tree`, following symlinks in every component (at most 40,
 /// as the kernel does); `links` collects the symlinks passed. `None` for a loop.
 fn resolve(tree: &Tree, path: &str, links: &mut Vec<String>) -> Option<String> {
-    let mut pending: Vec<String> = path.split('/').filter(|s| !s.is_empty()).rev().map(String::from).collect();
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .rev()
+        .map(String::from)
+        .collect();
     let mut at = String::new();
     let mut hops = 0;
     while let Some(part) = pending.pop() {
@@ -296,7 +320,13 @@ fn resolve(tree: &Tree, path: &str, links: &mut Vec<String>) -> Option<String> {
             if target.starts_with('/') {
                 at.clear();
             }
-            pending.extend(target.split('/').filter(|s| !s.is_empty()).rev().map(String::from));
+            pending.extend(
+                target
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .rev()
+                    .map(String::from),
+            );
         } else {
             at = next;
         }
@@ -328,7 +358,11 @@ impl Elf {
             return Ok(None);
         };
         let split = |v: &[&str]| -> Vec<String> {
-            v.iter().flat_map(|s| s.split(':')).filter(|s| !s.is_empty()).map(String::from).collect()
+            v.iter()
+                .flat_map(|s| s.split(':'))
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
         };
         Ok(Some(Elf {
             interpreter: elf.interpreter.map(String::from),
@@ -344,14 +378,30 @@ mod tests {
     use super::*;
 
     fn link(tree: &mut Tree, path: &str, target: &str) {
-        tree.insert(path, Entry::Symlink { target: target.into() });
+        tree.insert(
+            path,
+            Entry::Symlink {
+                target: target.into(),
+            },
+        );
     }
 
     #[test]
     fn symlinks_resolve_in_every_component() {
         let mut t = Tree::default();
-        t.insert("/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", Entry::File { digest: "d".into(), size: 1, mode: 0o644 });
-        link(&mut t, "/usr/lib/x86_64-linux-gnu/libz.so.1", "libz.so.1.2.13");
+        t.insert(
+            "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13",
+            Entry::File {
+                digest: "d".into(),
+                size: 1,
+                mode: 0o644,
+            },
+        );
+        link(
+            &mut t,
+            "/usr/lib/x86_64-linux-gnu/libz.so.1",
+            "libz.so.1.2.13",
+        );
         link(&mut t, "/lib", "usr/lib");
         let mut links = Vec::new();
         assert_eq!(
@@ -367,7 +417,9 @@ mod tests {
     #[test]
     fn library_names() {
         assert!(is_library_name("/lib/x86_64-linux-gnu/libc.so.6"));
-        assert!(is_library_name("/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"));
+        assert!(is_library_name(
+            "/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
+        ));
         assert!(!is_library_name("/usr/sbin/dhcpcd"));
         assert!(!is_library_name("/usr/bin/sort"));
     }

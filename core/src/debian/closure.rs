@@ -17,8 +17,7 @@ use std::convert::Infallible;
 use std::fmt;
 
 use pubgrub::{
-    DependencyProvider, DerivationTree, External, PackageResolutionStatistics, PubGrubError,
-    Ranges,
+    DependencyProvider, DerivationTree, External, PackageResolutionStatistics, PubGrubError, Ranges,
 };
 
 use super::index::{Index, Package};
@@ -67,7 +66,11 @@ pub enum ClosureError {
 }
 
 /// Solves the closure of `requests` in `index`.
-pub fn solve(index: &Index, requests: &[Request], policy: &Policy) -> Result<Closure, ClosureError> {
+pub fn solve(
+    index: &Index,
+    requests: &[Request],
+    policy: &Policy,
+) -> Result<Closure, ClosureError> {
     let mut roots = Vec::new();
     for r in requests {
         let relation = match &r.version {
@@ -165,7 +168,9 @@ impl Provider<'_> {
             .iter()
             .enumerate()
             .filter(|(_, p)| r.accepts(Some(&p.version)))
-            .fold(Set::empty(), |s, (i, _)| s.union(&Set::singleton(i as u32 + 1)))
+            .fold(Set::empty(), |s, (i, _)| {
+                s.union(&Set::singleton(i as u32 + 1))
+            })
     }
 
     /// The ways to satisfy `r`, in apt's order: the package itself, then its providers.
@@ -211,7 +216,11 @@ impl Provider<'_> {
                 let n = options.len() as u32;
                 self.choices.borrow_mut().insert(text.clone(), options);
                 // No options: an empty set, which pubgrub reports as "no versions".
-                let set = if n == 0 { Set::empty() } else { Set::between(0u32, n) };
+                let set = if n == 0 {
+                    Set::empty()
+                } else {
+                    Set::between(0u32, n)
+                };
                 (Pkg::Choice(text), set)
             }
         }
@@ -317,15 +326,22 @@ impl Provider<'_> {
             External::NoVersions(pkg, set) => match pkg {
                 Pkg::Choice(text) => format!("nothing in the index satisfies `{text}`"),
                 Pkg::Deb(name) if self.index.versions(name).is_empty() => {
-                    format!("`{name}` is not in apt's index (check the name, or run `apt-get update`)")
+                    format!(
+                        "`{name}` is not in apt's index (check the name, or run `apt-get update`)"
+                    )
                 }
-                _ => format!("no version of {} exists in the index", self.versions_text(pkg, set)),
+                _ => format!(
+                    "no version of {} exists in the index",
+                    self.versions_text(pkg, set)
+                ),
             },
             External::FromDependencyOf(from, from_set, to, to_set) => {
                 let from_text = self.versions_text(from, from_set);
                 if *to_set == Set::empty() {
                     let Pkg::Choice(text) = to else {
-                        return Some(format!("{from_text} depends on {to}, which cannot be installed"));
+                        return Some(format!(
+                            "{from_text} depends on {to}, which cannot be installed"
+                        ));
                     };
                     return Some(format!(
                         "{from_text} depends on `{text}`, which nothing in apt's index satisfies: check the name, or run `apt-get update`"
@@ -390,7 +406,9 @@ impl DependencyProvider for Provider<'_> {
                 });
                 match preferred {
                     Some(v) if range.contains(&v) => Some(v),
-                    _ => (1..=versions.len() as u32).rev().find(|v| range.contains(v)),
+                    _ => (1..=versions.len() as u32)
+                        .rev()
+                        .find(|v| range.contains(v)),
                 }
             }
             Pkg::Choice(text) => {
@@ -431,7 +449,10 @@ mod tests {
     }
 
     fn names(c: &Closure) -> Vec<String> {
-        c.packages.iter().map(|p| format!("{} {}", p.name, p.version)).collect()
+        c.packages
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.version))
+            .collect()
     }
 
     fn req(name: &str) -> Request {
@@ -447,66 +468,92 @@ mod tests {
 
     #[test]
     fn follows_depends_and_takes_the_highest_fitting_version() {
-        let idx = index(&[
-            pkg("app", "1", "Depends: lib (>= 2), lib (<< 4)"),
-            pkg("lib", "1", ""),
-            pkg("lib", "3", "Pre-Depends: base"),
-            pkg("lib", "4", ""),
-            pkg("base", "1:0.1", ""),
-            pkg("unrelated", "1", ""),
-        ].join("\n"));
+        let idx = index(
+            &[
+                pkg("app", "1", "Depends: lib (>= 2), lib (<< 4)"),
+                pkg("lib", "1", ""),
+                pkg("lib", "3", "Pre-Depends: base"),
+                pkg("lib", "4", ""),
+                pkg("base", "1:0.1", ""),
+                pkg("unrelated", "1", ""),
+            ]
+            .join("\n"),
+        );
         let c = solve(&idx, &[req("app")], &Policy::default()).unwrap();
         assert_eq!(names(&c), ["app 1", "base 1:0.1", "lib 3"]);
     }
 
     #[test]
     fn alternatives_take_the_first_that_works_and_provides_count() {
-        let idx = index(&[
-            pkg("app", "1", "Depends: missing | second, virt (>= 2), plain"),
-            pkg("second", "1", ""),
-            pkg("old", "1", "Provides: virt (= 1)"),
-            pkg("new", "1", "Provides: virt (= 2)"),
-            pkg("giver", "1", "Provides: plain"),
-        ].join("\n"));
+        let idx = index(
+            &[
+                pkg("app", "1", "Depends: missing | second, virt (>= 2), plain"),
+                pkg("second", "1", ""),
+                pkg("old", "1", "Provides: virt (= 1)"),
+                pkg("new", "1", "Provides: virt (= 2)"),
+                pkg("giver", "1", "Provides: plain"),
+            ]
+            .join("\n"),
+        );
         let c = solve(&idx, &[req("app")], &Policy::default()).unwrap();
         assert_eq!(names(&c), ["app 1", "giver 1", "new 1", "second 1"]);
     }
 
     #[test]
     fn conflicts_and_breaks_push_to_another_alternative() {
-        let idx = index(&[
-            pkg("app", "1", "Depends: a | b, c"),
-            pkg("a", "1", ""),
-            pkg("b", "1", ""),
-            pkg("c", "1", "Breaks: a"),
-        ].join("\n"));
+        let idx = index(
+            &[
+                pkg("app", "1", "Depends: a | b, c"),
+                pkg("a", "1", ""),
+                pkg("b", "1", ""),
+                pkg("c", "1", "Breaks: a"),
+            ]
+            .join("\n"),
+        );
         let c = solve(&idx, &[req("app")], &Policy::default()).unwrap();
         assert_eq!(names(&c), ["app 1", "b 1", "c 1"]);
     }
 
     #[test]
     fn conflicts_through_a_virtual_keep_other_providers_out() {
-        let idx = index(&[
-            pkg("app", "1", "Depends: mta, other"),
-            pkg("mta", "1", "Provides: mail-agent\nConflicts: mail-agent"),
-            pkg("other", "1", "Depends: sendmail-ish | mta"),
-            pkg("sendmail-ish", "1", "Provides: mail-agent\nConflicts: mail-agent"),
-        ].join("\n"));
+        let idx = index(
+            &[
+                pkg("app", "1", "Depends: mta, other"),
+                pkg("mta", "1", "Provides: mail-agent\nConflicts: mail-agent"),
+                pkg("other", "1", "Depends: sendmail-ish | mta"),
+                pkg(
+                    "sendmail-ish",
+                    "1",
+                    "Provides: mail-agent\nConflicts: mail-agent",
+                ),
+            ]
+            .join("\n"),
+        );
         let c = solve(&idx, &[req("app")], &Policy::default()).unwrap();
         assert_eq!(names(&c), ["app 1", "mta 1", "other 1"]);
     }
 
     #[test]
     fn excluded_packages_are_satisfied_but_neither_installed_nor_followed() {
-        let idx = index(&[
-            pkg("app", "1", "Depends: debconf (>= 0.5) | debconf-2.0, adduser"),
-            pkg("debconf", "1.5", "Depends: perl-base"),
-            pkg("adduser", "3", "Depends: passwd"),
-            pkg("perl-base", "5", ""),
-            pkg("passwd", "1", ""),
-        ].join("\n"));
+        let idx = index(
+            &[
+                pkg(
+                    "app",
+                    "1",
+                    "Depends: debconf (>= 0.5) | debconf-2.0, adduser",
+                ),
+                pkg("debconf", "1.5", "Depends: perl-base"),
+                pkg("adduser", "3", "Depends: passwd"),
+                pkg("perl-base", "5", ""),
+                pkg("passwd", "1", ""),
+            ]
+            .join("\n"),
+        );
         let policy = Policy {
-            exclude: ["debconf", "adduser"].into_iter().map(String::from).collect(),
+            exclude: ["debconf", "adduser"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
             ..Policy::default()
         };
         let c = solve(&idx, &[req("app")], &policy).unwrap();
@@ -516,29 +563,52 @@ mod tests {
 
     #[test]
     fn pinned_versions_are_kept_while_they_fit() {
-        let idx = index(&[pkg("app", "1", "Depends: lib"), pkg("lib", "1", ""), pkg("lib", "2", "")].join("\n"));
+        let idx = index(
+            &[
+                pkg("app", "1", "Depends: lib"),
+                pkg("lib", "1", ""),
+                pkg("lib", "2", ""),
+            ]
+            .join("\n"),
+        );
         let policy = Policy {
             prefer: [("lib".to_string(), "1".to_string())].into(),
             ..Policy::default()
         };
-        assert_eq!(names(&solve(&idx, &[req("app")], &policy).unwrap()), ["app 1", "lib 1"]);
-        assert_eq!(names(&solve(&idx, &[req("app")], &Policy::default()).unwrap()), ["app 1", "lib 2"]);
+        assert_eq!(
+            names(&solve(&idx, &[req("app")], &policy).unwrap()),
+            ["app 1", "lib 1"]
+        );
+        assert_eq!(
+            names(&solve(&idx, &[req("app")], &Policy::default()).unwrap()),
+            ["app 1", "lib 2"]
+        );
     }
 
     #[test]
     fn impossible_closures_say_why() {
-        let idx = index(&[
-            pkg("app", "1", "Depends: lib (>= 5), gone"),
-            pkg("lib", "1", ""),
-        ].join("\n"));
+        let idx = index(
+            &[
+                pkg("app", "1", "Depends: lib (>= 5), gone"),
+                pkg("lib", "1", ""),
+            ]
+            .join("\n"),
+        );
         let e = solve(&idx, &[req("app")], &Policy::default()).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("app 1 depends on `lib (>= 5)`, which nothing in apt's index satisfies"), "{text}");
+        assert!(
+            text.contains("app 1 depends on `lib (>= 5)`, which nothing in apt's index satisfies"),
+            "{text}"
+        );
         let idx = index(&[pkg("app", "1", "Depends: gone")].join("\n"));
-        let text = solve(&idx, &[req("app")], &Policy::default()).unwrap_err().to_string();
+        let text = solve(&idx, &[req("app")], &Policy::default())
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("depends on `gone`, which nothing"), "{text}");
         let idx = index(&[pkg("a", "1", "Conflicts: b"), pkg("b", "1", "")].join("\n"));
-        let text = solve(&idx, &[req("a"), req("b")], &Policy::default()).unwrap_err().to_string();
+        let text = solve(&idx, &[req("a"), req("b")], &Policy::default())
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("a 1 conflicts with b 1"), "{text}");
     }
 }

@@ -266,7 +266,9 @@ SHA256: dd
         let index = Index::parse(TEXT, "test", "amd64").unwrap();
         let a = index.versions("a");
         assert_eq!(
-            a.iter().map(|p| p.version_text.as_str()).collect::<Vec<_>>(),
+            a.iter()
+                .map(|p| p.version_text.as_str())
+                .collect::<Vec<_>>(),
             ["1.0~rc1-1", "1.0-1"]
         );
         assert_eq!(a[1].depends.len(), 2);
@@ -279,8 +281,16 @@ SHA256: dd
 
     #[test]
     fn a_bad_paragraph_names_the_file_and_package() {
-        let e = Index::parse("Package: q\nVersion: 1\nArchitecture: all\nDepends: r (>= \n", "f", "amd64")
-            .unwrap_err();
-        assert!(e.to_string().starts_with("f: package `q`: cannot read the relation"), "{e}");
+        let e = Index::parse(
+            "Package: q\nVersion: 1\nArchitecture: all\nDepends: r (>= \n",
+            "f",
+            "amd64",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("f: package `q`: cannot read the relation"),
+            "{e}"
+        );
     }
 }

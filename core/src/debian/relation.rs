@@ -103,7 +103,10 @@ pub fn parse_relation(text: &str) -> Result<Relation, RelationError> {
         reason: reason.to_string(),
     };
     let mut rest = text.trim();
-    if let Some(i) = rest.find(['[', '<']).filter(|&i| rest[..i].contains(')') || !rest[..i].contains('(')) {
+    if let Some(i) = rest
+        .find(['[', '<'])
+        .filter(|&i| rest[..i].contains(')') || !rest[..i].contains('('))
+    {
         rest = rest[..i].trim();
     }
     let (name_part, constraint) = match rest.split_once('(') {
@@ -154,13 +157,19 @@ mod tests {
 
     #[test]
     fn parses_alternatives_versions_and_qualifiers() {
-        let clauses =
-            parse_clauses("libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, python3:any, perl [amd64]")
-                .unwrap();
+        let clauses = parse_clauses(
+            "libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0, python3:any, perl [amd64]",
+        )
+        .unwrap();
         let text: Vec<String> = clauses.iter().map(clause_text).collect();
         assert_eq!(
             text,
-            ["libc6 (>= 2.34)", "debconf (>= 0.5) | debconf-2.0", "python3", "perl"]
+            [
+                "libc6 (>= 2.34)",
+                "debconf (>= 0.5) | debconf-2.0",
+                "python3",
+                "perl"
+            ]
         );
     }
 
@@ -174,12 +183,20 @@ mod tests {
         let r = parse_relation("libc6 (>= 2.36-9~)").unwrap();
         assert!(r.accepts(Some(&v("2.36-9"))));
         assert!(!r.accepts(Some(&v("2.35"))));
-        assert!(parse_relation("a (<< 1:0)").unwrap().accepts(Some(&v("9.9"))));
+        assert!(
+            parse_relation("a (<< 1:0)")
+                .unwrap()
+                .accepts(Some(&v("9.9")))
+        );
     }
 
     #[test]
     fn unversioned_provides_satisfy_only_unversioned_relations() {
-        assert!(parse_relation("mail-transport-agent").unwrap().accepts(None));
+        assert!(
+            parse_relation("mail-transport-agent")
+                .unwrap()
+                .accepts(None)
+        );
         assert!(!parse_relation("foo (>= 1)").unwrap().accepts(None));
         assert!(parse_relation("foo (= 1)").unwrap().accepts(Some(&v("1"))));
     }
@@ -187,7 +204,10 @@ mod tests {
     #[test]
     fn bad_relations_say_what_is_wrong() {
         let e = parse_relation("foo (>= 1").unwrap_err();
-        assert_eq!(e.to_string(), "cannot read the relation `foo (>= 1`: a `(` without its `)`");
+        assert_eq!(
+            e.to_string(),
+            "cannot read the relation `foo (>= 1`: a `(` without its `)`"
+        );
         assert!(parse_relation("foo (~ 1)").is_err());
         assert!(parse_relation("").is_err());
     }
