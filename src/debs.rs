@@ -1,10 +1,10 @@
 //! `compose debs`: Debian closures on their own, and side by side with apt.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 use compose_core::Project;
-use compose_core::debian::{self, Index, Policy, Request};
+use compose_core::debian::Index;
+use compose_core::debian::apt_side::{self, Comparison};
 use serde::Serialize;
 
 #[derive(Debug, clap::Subcommand)]
@@ -35,60 +35,6 @@ struct ClosureOut {
     excluded: Vec<String>,
 }
 
-/// One package set against apt's.
-#[derive(Debug, Serialize)]
-pub struct Comparison {
-    pub request: Vec<String>,
-    /// Ours with the exclusion list, and without it.
-    pub ours: BTreeMap<String, String>,
-    pub ours_unexcluded: BTreeMap<String, String>,
-    pub apt: BTreeMap<String, String>,
-    /// In apt's set, not ours: each is excluded (debian.toml) or only needed through one.
-    pub only_apt: Vec<String>,
-    /// In ours, not apt's (another alternative taken).
-    pub only_ours: Vec<String>,
-    /// In apt's set, not in ours even without exclusions: unexplained.
-    pub unexplained: Vec<String>,
-    pub excluded: Vec<String>,
-    pub seconds_ours: f64,
-    pub seconds_apt: f64,
-}
-
-fn solve(
-    index: &Index,
-    packages: &[String],
-    exclude: &BTreeSet<String>,
-) -> anyhow::Result<debian::Closure> {
-    let requests: Vec<Request> = packages
-        .iter()
-        .map(|p| match p.split_once('=') {
-            Some((n, v)) => Request {
-                name: n.into(),
-                version: Some(v.into()),
-            },
-            None => Request {
-                name: p.clone(),
-                version: None,
-            },
-        })
-        .collect();
-    let mut policy = Policy {
-        exclude: exclude.clone(),
-        ..Policy::default()
-    };
-    for r in &requests {
-        policy.exclude.remove(&r.name);
-    }
-    Ok(debian::solve(index, &requests, &policy)?)
-}
-
-fn versions(c: &debian::Closure) -> BTreeMap<String, String> {
-    c.packages
-        .iter()
-        .map(|p| (p.name.clone(), p.version.clone()))
-        .collect()
-}
-
 pub fn run(project: &Project, command: DebsCommand) -> anyhow::Result<()> {
     let config = project.read_debian_config()?;
     match command {
@@ -97,15 +43,15 @@ pub fn run(project: &Project, command: DebsCommand) -> anyhow::Result<()> {
             no_exclude,
             json,
         } => {
-            let index = Index::from_apt("amd64")?;
+            let index = Index::from_apt(apt_side::HOST_ARCH)?;
             let exclude = if no_exclude {
                 BTreeSet::new()
             } else {
                 config.closure.exclude
             };
-            let closure = solve(&index, &packages, &exclude)?;
+            let closure = apt_side::closure_of(&index, &packages, &exclude)?;
             let out = ClosureOut {
-                packages: versions(&closure),
+                packages: closure.versions(),
                 excluded: closure.excluded,
             };
             if json {
@@ -120,7 +66,7 @@ pub fn run(project: &Project, command: DebsCommand) -> anyhow::Result<()> {
             }
         }
         DebsCommand::Compare { packages, json } => {
-            let c = compare(&packages, &config.closure.exclude)?;
+            let c = apt_side::compare(&packages, &config.closure.exclude)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
@@ -129,47 +75,6 @@ pub fn run(project: &Project, command: DebsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Solves with and without exclusions and asks apt, timing ours (index read included)
-/// against apt's in the same run.
-pub fn compare(packages: &[String], exclude: &BTreeSet<String>) -> anyhow::Result<Comparison> {
-    let started = Instant::now();
-    let index = Index::from_apt("amd64")?;
-    let closure = solve(&index, packages, exclude)?;
-    let seconds_ours = started.elapsed().as_secs_f64();
-    let ours = versions(&closure);
-    let ours_unexcluded = versions(&solve(&index, packages, &BTreeSet::new())?);
-    let started = Instant::now();
-    let apt = debian::apt_side::simulate(packages)?;
-    let seconds_apt = started.elapsed().as_secs_f64();
-    let only_apt: Vec<String> = apt
-        .keys()
-        .filter(|p| !ours.contains_key(*p))
-        .cloned()
-        .collect();
-    let only_ours = ours
-        .keys()
-        .filter(|p| !apt.contains_key(*p))
-        .cloned()
-        .collect();
-    let unexplained = apt
-        .keys()
-        .filter(|p| !ours_unexcluded.contains_key(*p))
-        .cloned()
-        .collect();
-    Ok(Comparison {
-        request: packages.to_vec(),
-        ours,
-        ours_unexcluded,
-        apt,
-        only_apt,
-        only_ours,
-        unexplained,
-        excluded: closure.excluded,
-        seconds_ours,
-        seconds_apt,
-    })
 }
 
 fn print_comparison(c: &Comparison) {

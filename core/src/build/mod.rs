@@ -349,32 +349,20 @@ pub fn plan(
                         version: p.version.clone(),
                     })
                     .collect();
-                let mut policy = debian::Policy {
+                let policy = debian::Policy {
                     exclude: config.closure.exclude.clone(),
                     prefer: prefer.clone(),
                 };
-                // What a manifest asks for by name is installed, excluded or not.
-                for p in packages {
-                    policy.exclude.remove(&p.name);
-                }
                 let closure = debian::solve(index, &requests, &policy).map_err(|source| {
                     BuildError::Closure {
                         component: c.name.clone(),
                         source,
                     }
                 })?;
-                let list: Vec<DebPin> = closure
-                    .packages
-                    .iter()
-                    .map(|p| DebPin {
-                        name: p.name.clone(),
-                        version: p.version.clone(),
-                        sha256: p.sha256.clone(),
-                    })
-                    .collect();
-                for p in &list {
+                let locked = locked_pins(&c.name);
+                for p in &closure.packages {
                     // Same version, other bytes: never silently.
-                    if let Some(l) = locked_pins(&c.name).iter().find(|l| {
+                    if let Some(l) = locked.iter().find(|l| {
                         l.name == p.name && l.version == p.version && l.sha256 != p.sha256
                     }) {
                         return Err(BuildError::LockDigestMismatch {
@@ -387,6 +375,7 @@ pub fn plan(
                     }
                     prefer.insert(p.name.clone(), p.version.clone());
                 }
+                let list = closure.packages;
                 pins.insert(c.name.clone(), list);
                 if !closure.excluded.is_empty() {
                     excluded.insert(c.name.clone(), closure.excluded);

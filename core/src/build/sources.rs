@@ -66,11 +66,6 @@ pub fn kernel_pin(
     package: &str,
     pinned: &[DebPin],
 ) -> Result<DebPin, BuildError> {
-    let pin_of = |p: &crate::debian::Package| DebPin {
-        name: p.name.clone(),
-        version: p.version_text.clone(),
-        sha256: p.sha256.clone(),
-    };
     if let Some(p) = pinned.iter().find(|p| p.name.starts_with("linux-image-")) {
         if index
             .versions(&p.name)
@@ -97,8 +92,8 @@ pub fn kernel_pin(
         .map(|r| r.name.as_str())
         .find(|n| n.starts_with("linux-image-") && *n != package);
     match real {
-        Some(real) => Ok(pin_of(newest(real)?)),
-        None => Ok(pin_of(meta)),
+        Some(real) => Ok(newest(real)?.pin()),
+        None => Ok(meta.pin()),
     }
 }
 

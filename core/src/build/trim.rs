@@ -236,8 +236,6 @@ pub fn trim(
         }
     }
 
-    restore_parents(root, &mut tree);
-
     let mut sizes: BTreeMap<String, Sizes> = BTreeMap::new();
     for (t, after) in [(root, false), (&tree, true)] {
         for (path, entry) in &t.entries {

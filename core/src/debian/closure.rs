@@ -22,6 +22,7 @@ use pubgrub::{
 
 use super::index::{Index, Package};
 use super::relation::{Clause, Relation, clause_text, parse_relation};
+use crate::lock::DebPin;
 
 type Set = Ranges<u32>;
 
@@ -32,29 +33,47 @@ pub struct Request {
     pub version: Option<String>,
 }
 
+impl Request {
+    /// apt's syntax: `name` or `name=version`.
+    pub fn parse(text: &str) -> Request {
+        match text.split_once('=') {
+            Some((name, version)) => Request {
+                name: name.to_string(),
+                version: Some(version.to_string()),
+            },
+            None => Request {
+                name: text.to_string(),
+                version: None,
+            },
+        }
+    }
+}
+
 /// Choices the caller makes for the solver.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Packages that satisfy any relation on them without being installed.
+    /// Packages that satisfy any relation on them without being installed (a requested
+    /// package is installed all the same).
     pub exclude: BTreeSet<String>,
     /// Versions to keep when still possible (compose.lock's pins), by package.
     pub prefer: BTreeMap<String, String>,
 }
 
-/// One package of a closure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pick {
-    pub name: String,
-    pub version: String,
-    pub sha256: String,
-    pub size: u64,
-}
-
 /// A solved closure: the packages to install, by name, and the excluded ones it needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closure {
-    pub packages: Vec<Pick>,
+    pub packages: Vec<DebPin>,
     pub excluded: Vec<String>,
+}
+
+impl Closure {
+    /// Package name to version.
+    pub fn versions(&self) -> BTreeMap<String, String> {
+        self.packages
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,9 +102,14 @@ pub fn solve(
         })?;
         roots.push(vec![relation]);
     }
+    // What is asked for by name is installed, excluded or not.
+    let mut policy = policy.clone();
+    for r in requests {
+        policy.exclude.remove(&r.name);
+    }
     let provider = Provider {
         index,
-        policy,
+        policy: &policy,
         roots,
         choices: RefCell::default(),
     };
@@ -104,13 +128,7 @@ pub fn solve(
     for (pkg, version) in solution {
         match pkg {
             Pkg::Deb(name) if version > 0 => {
-                let p = &index.versions(&name)[version as usize - 1];
-                packages.push(Pick {
-                    name: p.name.clone(),
-                    version: p.version_text.clone(),
-                    sha256: p.sha256.clone(),
-                    size: p.size,
-                });
+                packages.push(index.versions(&name)[version as usize - 1].pin());
             }
             Pkg::Excluded(name) => {
                 excluded.insert(name);
@@ -148,7 +166,7 @@ impl fmt::Display for Pkg {
 
 /// One way to satisfy a clause: a package at some of its versions, or an excluded name.
 #[derive(Debug, Clone)]
-enum Option_ {
+enum Way {
     Deb(String, Set),
     Excluded(String),
 }
@@ -157,7 +175,7 @@ struct Provider<'a> {
     index: &'a Index,
     policy: &'a Policy,
     roots: Vec<Clause>,
-    choices: RefCell<HashMap<String, Vec<Option_>>>,
+    choices: RefCell<HashMap<String, Vec<Way>>>,
 }
 
 impl Provider<'_> {
@@ -174,14 +192,14 @@ impl Provider<'_> {
     }
 
     /// The ways to satisfy `r`, in apt's order: the package itself, then its providers.
-    fn options(&self, r: &Relation) -> Vec<Option_> {
+    fn options(&self, r: &Relation) -> Vec<Way> {
         if self.policy.exclude.contains(&r.name) {
-            return vec![Option_::Excluded(r.name.clone())];
+            return vec![Way::Excluded(r.name.clone())];
         }
         let mut out = Vec::new();
         let real = self.real(&r.name, r);
         if real != Set::empty() {
-            out.push(Option_::Deb(r.name.clone(), real));
+            out.push(Way::Deb(r.name.clone(), real));
         }
         let mut by_provider: BTreeMap<&str, Set> = BTreeMap::new();
         for (provider, i) in self.index.providers(&r.name) {
@@ -197,9 +215,9 @@ impl Provider<'_> {
         }
         for (provider, set) in by_provider {
             if self.policy.exclude.contains(provider) {
-                out.push(Option_::Excluded(provider.to_string()));
+                out.push(Way::Excluded(provider.to_string()));
             } else if provider != r.name {
-                out.push(Option_::Deb(provider.to_string(), set));
+                out.push(Way::Deb(provider.to_string(), set));
             }
         }
         out
@@ -207,10 +225,10 @@ impl Provider<'_> {
 
     /// A clause as one pubgrub dependency.
     fn demand(&self, clause: &Clause) -> (Pkg, Set) {
-        let options: Vec<Option_> = clause.iter().flat_map(|r| self.options(r)).collect();
+        let options: Vec<Way> = clause.iter().flat_map(|r| self.options(r)).collect();
         match options.as_slice() {
-            [Option_::Deb(name, set)] => (Pkg::Deb(name.clone()), set.clone()),
-            [Option_::Excluded(name)] => (Pkg::Excluded(name.clone()), Set::full()),
+            [Way::Deb(name, set)] => (Pkg::Deb(name.clone()), set.clone()),
+            [Way::Excluded(name)] => (Pkg::Excluded(name.clone()), Set::full()),
             _ => {
                 let text = clause_text(clause);
                 let n = options.len() as u32;
@@ -262,7 +280,7 @@ impl Provider<'_> {
                     }
                     // A conflict on a virtual name keeps out every other provider of it.
                     for option in self.options(c) {
-                        if let Option_::Deb(other, bad) = option {
+                        if let Way::Deb(other, bad) = option {
                             if other != *name && other != c.name {
                                 add(Pkg::Deb(other), bad.complement());
                             }
@@ -273,8 +291,8 @@ impl Provider<'_> {
             Pkg::Choice(text) => {
                 let option = self.choices.borrow()[text].get(version as usize).cloned();
                 match option {
-                    Some(Option_::Deb(name, set)) => add(Pkg::Deb(name), set),
-                    Some(Option_::Excluded(name)) => add(Pkg::Excluded(name), Set::full()),
+                    Some(Way::Deb(name, set)) => add(Pkg::Deb(name), set),
+                    Some(Way::Excluded(name)) => add(Pkg::Excluded(name), Set::full()),
                     None => {}
                 }
             }
@@ -417,8 +435,8 @@ impl DependencyProvider for Provider<'_> {
                 let in_range = |i: &usize| range.contains(&(*i as u32));
                 // The option the lock took, if still possible; else the first, as apt does.
                 let pinned = |i: &usize| match &options[*i] {
-                    Option_::Deb(name, _) => self.policy.prefer.contains_key(name),
-                    Option_::Excluded(_) => false,
+                    Way::Deb(name, _) => self.policy.prefer.contains_key(name),
+                    Way::Excluded(_) => false,
                 };
                 (0..options.len())
                     .filter(in_range)

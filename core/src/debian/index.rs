@@ -30,6 +30,17 @@ pub struct Package {
     pub size: u64,
 }
 
+impl Package {
+    /// This exact package, as compose.lock pins it.
+    pub fn pin(&self) -> crate::lock::DebPin {
+        crate::lock::DebPin {
+            name: self.name.clone(),
+            version: self.version_text.clone(),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error(transparent)]

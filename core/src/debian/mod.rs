@@ -9,6 +9,6 @@ pub mod config;
 pub mod index;
 pub mod relation;
 
-pub use closure::{Closure, ClosureError, Pick, Policy, Request, solve};
+pub use closure::{Closure, ClosureError, Policy, Request, solve};
 pub use config::{CONFIG_FILE, Config, ConfigError};
 pub use index::{Index, IndexError, Package};
