@@ -111,6 +111,20 @@ enum Command {
         /// Boot the image file itself (its /var and boot counters change) instead of an overlay.
         #[arg(long)]
         in_place: bool,
+        /// The VM's screen: a QEMU window, headless (read it with QMP screendump), or none.
+        /// Default: images of devices with a display get a window on a desktop, else headless.
+        #[arg(long, value_enum, requires = "vm")]
+        display: Option<DisplayArg>,
+        /// The display adapter: virtio (virtio-vga) or std (-vga std, the bochs driver).
+        #[arg(long, value_enum, default_value = "virtio", requires = "vm")]
+        gpu: GpuArg,
+        /// Put QMP's socket (qmp.sock) and the shell's control port (shell.sock) in DIR,
+        /// for `compose shell --vm DIR ...` and QMP clients.
+        #[arg(long, value_name = "DIR", requires = "vm")]
+        sockets: Option<PathBuf>,
+        /// Type into the serial console: QEMU reads this command's standard input.
+        #[arg(long, requires = "vm")]
+        console: bool,
         #[arg(long)]
         json: bool,
     },
@@ -143,6 +157,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DisplayArg {
+    Window,
+    Headless,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum GpuArg {
+    Virtio,
+    Std,
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,20 +218,27 @@ enum ShellCommand {
     Swap {
         shell: String,
         #[command(flatten)]
-        bus: BusArg,
+        bus: ShellTarget,
     },
     /// List the running shell's windows (* marks the focused one).
     Windows {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        bus: BusArg,
+        bus: ShellTarget,
+    },
+    /// Frames drawn by the running shell, their mean and longest time, its CPU time.
+    Stats {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        bus: ShellTarget,
     },
     /// Save the running shell's current frame as a PNG file.
     Screenshot {
         file: PathBuf,
         #[command(flatten)]
-        bus: BusArg,
+        bus: ShellTarget,
     },
 }
 
@@ -213,6 +247,18 @@ struct BusArg {
     /// D-Bus address (default: the session bus).
     #[arg(long, value_name = "ADDRESS")]
     bus: Option<String>,
+}
+
+/// Which running shell a request goes to.
+#[derive(Debug, clap::Args)]
+struct ShellTarget {
+    /// D-Bus address (default: the session bus).
+    #[arg(long, value_name = "ADDRESS")]
+    bus: Option<String>,
+    /// The shell of a VM started with `compose flash --vm --sockets DIR`, reached through
+    /// its virtio-serial port instead of D-Bus.
+    #[arg(long, value_name = "DIR", conflicts_with = "bus")]
+    vm: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,7 +420,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             };
             let (sender, commands) =
                 compose_shells::smithay::reexports::calloop::channel::channel();
-            let _bus = control::serve(bus.bus.as_deref(), sender, shells, &def.name)?;
+            let _bus = control::serve(bus.bus.as_deref(), sender, shells.clone(), &def.name)?;
             eprintln!(
                 "compose shell: {} on WAYLAND_DISPLAY={socket} ({backend:?}), controlled at {}",
                 def.name,
@@ -388,6 +434,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                 backend,
                 scale: *scale,
                 swap_wait: compositor::SWAP_WAIT,
+                game_mode: shells.iter().find(|s| s.name == "gaming").cloned(),
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, || {
@@ -404,26 +451,75 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             }
             result?;
         }
-        ShellCommand::Swap { shell, bus } => {
-            let connection = control::connect(bus.bus.as_deref())?;
-            control::swap(&connection, shell)?;
-        }
+        ShellCommand::Swap { shell, bus } => match &bus.vm {
+            Some(dir) => {
+                remote(dir, compose_shells::remote::Ask::Swap {
+                    shell: shell.clone(),
+                })?;
+            }
+            None => {
+                let connection = control::connect(bus.bus.as_deref())?;
+                control::swap(&connection, shell)?;
+            }
+        },
         ShellCommand::Windows { json, bus } => {
-            let connection = control::connect(bus.bus.as_deref())?;
-            let rows = control::windows(&connection)?;
+            let rows = match &bus.vm {
+                Some(dir) => remote(dir, compose_shells::remote::Ask::Windows)?.windows,
+                None => control::windows(&control::connect(bus.bus.as_deref())?)?,
+            };
             print::shell_windows(&rows, *json);
+        }
+        ShellCommand::Stats { json, bus } => {
+            let stats = match &bus.vm {
+                Some(dir) => remote(dir, compose_shells::remote::Ask::Stats)?
+                    .stats
+                    .unwrap_or_default(),
+                None => control::stats(&control::connect(bus.bus.as_deref())?)?,
+            };
+            print::shell_stats(&stats, *json);
         }
         ShellCommand::Screenshot { file, bus } => {
             let path = std::path::absolute(file).map_err(|e| CliError::BadPath {
                 path: file.display().to_string(),
                 message: e.to_string(),
             })?;
-            let connection = control::connect(bus.bus.as_deref())?;
-            control::screenshot(&connection, &path.to_string_lossy())?;
+            match &bus.vm {
+                Some(dir) => {
+                    let answer = remote(dir, compose_shells::remote::Ask::Screenshot)?;
+                    let png = hex::decode(answer.png_hex.unwrap_or_default())
+                        .map_err(|e| CliError::Other(anyhow::anyhow!("the shell sent a broken screenshot: {e}")))?;
+                    write_new(&path, &png)?;
+                }
+                None => {
+                    let connection = control::connect(bus.bus.as_deref())?;
+                    control::screenshot(&connection, &path.to_string_lossy())?;
+                }
+            }
             eprintln!("compose shell: wrote {}", path.display());
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// A request to the shell of the VM whose sockets are in `dir`.
+fn remote(
+    dir: &std::path::Path,
+    ask: compose_shells::remote::Ask,
+) -> Result<compose_shells::remote::Answer, CliError> {
+    compose_shells::remote::request(
+        &dir.join("shell.sock"),
+        ask,
+        std::time::Duration::from_secs(30),
+    )
+    .map_err(|e| CliError::Other(e.into()))
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed into place.
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| CliError::Other(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+    let tmp = path.with_extension("png.part");
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), CliError> {
@@ -475,9 +571,14 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         until_ready,
         serial,
         in_place,
+        display,
+        gpu,
+        sockets,
+        console,
         json,
     } = &cli.command
     {
+        use compose_core::flash::{Gpu, Screen};
         if let Some(target) = to {
             let report = compose_core::flash::write_to(image, target)?;
             print::written(&report, *json);
@@ -492,6 +593,17 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             until_ready: *until_ready,
             in_place: *in_place,
             serial: serial.clone(),
+            screen: display.map(|d| match d {
+                DisplayArg::Window => Screen::Window,
+                DisplayArg::Headless => Screen::Headless,
+                DisplayArg::None => Screen::None,
+            }),
+            gpu: match gpu {
+                GpuArg::Virtio => Gpu::Virtio,
+                GpuArg::Std => Gpu::Std,
+            },
+            sockets: sockets.clone(),
+            console_input: *console,
         };
         let json = *json;
         let mut echo = |line: &str| {

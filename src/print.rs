@@ -605,6 +605,21 @@ pub fn written(r: &compose_core::flash::WriteReport, json: bool) {
     );
 }
 
+pub fn shell_stats(stats: &compose_shells::compositor::FrameStats, json: bool) {
+    if json {
+        return to_json(stats);
+    }
+    println!(
+        "{} frames, {:.1} ms mean, {:.1} ms longest; {:.2} s CPU in {:.0} s ({:.1}%)",
+        stats.frames,
+        stats.mean_ms,
+        stats.max_ms,
+        stats.cpu_seconds,
+        stats.uptime_seconds,
+        100.0 * stats.cpu_seconds / stats.uptime_seconds.max(1e-9)
+    );
+}
+
 pub fn shell_windows(rows: &[compose_shells::control::WindowRow], json: bool) {
     if json {
         let list: Vec<_> = rows

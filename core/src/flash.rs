@@ -1,5 +1,6 @@
-//! `compose flash`: boot an image in QEMU (UEFI through OVMF, serial console, QMP socket),
-//! or write it to a disk or file and verify every partition against `image.json`.
+//! `compose flash`: boot an image in QEMU (UEFI through OVMF, serial console, QMP socket;
+//! for images with a screen a display, virtio keyboard and tablet, and the shell's control
+//! port), or write it to a disk or file and verify every partition against `image.json`.
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
@@ -92,6 +93,53 @@ pub struct VmOptions {
     pub in_place: bool,
     /// Also write the console to this file.
     pub serial: Option<PathBuf>,
+    /// The VM's screen; `None` decides from the image (see `Screen::for_image`).
+    pub screen: Option<Screen>,
+    /// The display adapter, for images with a screen.
+    pub gpu: Gpu,
+    /// Folder for QMP's socket (`qmp.sock`) and the shell's control port (`shell.sock`);
+    /// a temporary one when not given.
+    pub sockets: Option<PathBuf>,
+    /// QEMU reads the serial console's input from our stdin (type into the VM).
+    pub console_input: bool,
+}
+
+/// How a VM shows its screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Screen {
+    /// No display adapter (serial console only).
+    None,
+    /// A display adapter nobody looks at: tests read it through QMP `screendump`.
+    Headless,
+    /// A QEMU window on the user's desktop.
+    Window,
+}
+
+impl Screen {
+    /// An image whose device has a display gets one: a window when there is a desktop to
+    /// show it on, headless otherwise; other images get none.
+    pub fn for_image(info: Option<&ImageInfo>) -> Screen {
+        let has_display = info.is_some_and(|i| i.capabilities.contains("display"));
+        let desktop = std::env::var_os("DISPLAY").is_some()
+            || std::env::var_os("WAYLAND_DISPLAY").is_some();
+        match (has_display, desktop) {
+            (false, _) => Screen::None,
+            (true, true) => Screen::Window,
+            (true, false) => Screen::Headless,
+        }
+    }
+}
+
+/// The display adapter of a VM with a screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gpu {
+    /// virtio-vga (the guest's virtio_gpu driver).
+    #[default]
+    Virtio,
+    /// The standard VGA (`-vga std`, the guest's bochs driver).
+    Std,
 }
 
 /// What a VM run showed.
@@ -103,13 +151,18 @@ pub struct VmReport {
     /// Seconds from QEMU's start to the readiness line.
     pub seconds_to_ready: Option<f64>,
     pub console: String,
+    pub screen: Screen,
+    /// Where QMP's and the shell's sockets were (gone once the VM stopped, unless chosen
+    /// with `sockets`).
+    pub sockets: PathBuf,
 }
 
 /// KVM when it works here, TCG (software emulation) otherwise. An openable /dev/kvm is not
-/// enough (nested virtualization may refuse the host CPU model), so a paused QEMU with the
-/// exact CPU settings is asked for its status over QMP: it answers only once its vCPUs are
-/// set up, and aborts before that when KVM cannot run them.
-pub fn accelerator() -> &'static str {
+/// enough: nested virtualization may refuse the host CPU model, or fail on the firmware's
+/// first instructions ("KVM internal error", seen with OVMF under nested KVM). So the UEFI
+/// firmware itself (`code`, with a private copy of `vars` in `scratch`) runs for two seconds
+/// with the exact CPU settings, and QEMU is asked over QMP whether it is still running.
+pub fn accelerator(code: &Path, vars: &Path, scratch: &Path) -> &'static str {
     if std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -118,36 +171,39 @@ pub fn accelerator() -> &'static str {
     {
         return "tcg";
     }
+    let probe_vars = scratch.join("probe-vars.fd");
+    if std::fs::copy(vars, &probe_vars).is_err() {
+        return "tcg";
+    }
     let probe = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "kvm",
-            "-cpu",
-            "host",
-            "-machine",
-            "q35",
-            "-display",
-            "none",
-            "-nodefaults",
-            "-S",
-            "-qmp",
-            "stdio",
-        ])
+        .args(["-accel", "kvm", "-cpu", "host", "-machine", "q35"])
+        .args(["-display", "none", "-nodefaults", "-qmp", "stdio"])
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            code.display()
+        ))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", probe_vars.display()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
     let Ok(mut probe) = probe else { return "tcg" };
     let mut stdin = probe.stdin.take().expect("piped");
-    let _ =
-        stdin.write_all(b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-status\"}\n");
+    let _ = stdin.write_all(b"{\"execute\":\"qmp_capabilities\"}\n");
+    let _ = stdin.flush();
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = stdin.write_all(b"{\"execute\":\"query-status\"}\n");
+    let _ = stdin.flush();
     let stdout = probe.stdout.take().expect("piped");
     let (answer, receive) = mpsc::channel();
     std::thread::spawn(move || {
         let usable = std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .any(|l| l.contains("\"status\""));
+            .find(|l| l.contains("\"status\""))
+            .is_some_and(|l| l.contains("\"running\": true"));
         let _ = answer.send(usable);
     });
     let usable = receive
@@ -156,6 +212,7 @@ pub fn accelerator() -> &'static str {
     drop(stdin);
     let _ = probe.kill();
     let _ = probe.wait();
+    let _ = std::fs::remove_file(&probe_vars);
     if usable { "kvm" } else { "tcg" }
 }
 
@@ -241,21 +298,35 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         )?;
         format!("file={},if=virtio,format=qcow2", overlay.display())
     };
-    let accel = accelerator();
+    let info = image
+        .parent()
+        .map(|d| d.join("image.json"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<ImageInfo>(&t).ok());
+    let screen = options
+        .screen
+        .unwrap_or_else(|| Screen::for_image(info.as_ref()));
+    let sockets = match &options.sockets {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| FlashError::Io {
+                what: "create",
+                path: dir.clone(),
+                source,
+            })?;
+            for name in ["qmp.sock", "shell.sock"] {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+            dir.clone()
+        }
+        None => scratch.0.clone(),
+    };
+    let accel = accelerator(&code, &vars_template, &scratch.0);
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-machine", "q35", "-accel", accel, "-m"])
         .arg(options.memory_mib.to_string())
         .arg("-smp")
         .arg(options.cpus.to_string())
-        .args([
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-        ])
+        .args(["-monitor", "none", "-serial", "stdio", "-no-reboot"])
         .arg("-drive")
         .arg(format!(
             "if=pflash,format=raw,readonly=on,file={}",
@@ -270,9 +341,14 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         .arg("-qmp")
         .arg(format!(
             "unix:{},server=on,wait=off",
-            scratch.0.join("qmp.sock").display()
+            sockets.join("qmp.sock").display()
         ))
-        .stdin(Stdio::null())
+        .args(screen_args(screen, options.gpu, &sockets))
+        .stdin(if options.console_input {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if accel == "kvm" {
@@ -394,6 +470,8 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             ready,
             seconds_to_ready,
             console,
+            screen,
+            sockets,
         }),
         Err(FlashError::Timeout { seconds, .. }) => Err(FlashError::Timeout {
             seconds,
@@ -407,6 +485,45 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         }),
         Err(other) => Err(other),
     }
+}
+
+/// QEMU's display arguments: the adapter, the window (or none), the virtio keyboard and
+/// tablet, and the virtio-serial port the shell is controlled through.
+fn screen_args(screen: Screen, gpu: Gpu, sockets: &Path) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    let display = if screen == Screen::Window {
+        "default"
+    } else {
+        "none"
+    };
+    args.extend(["-display".into(), display.into()]);
+    if screen == Screen::None {
+        args.extend(["-vga".into(), "none".into()]);
+        return args;
+    }
+    match gpu {
+        Gpu::Virtio => args.extend(["-vga".into(), "none".into(), "-device".into(), "virtio-vga".into()]),
+        Gpu::Std => args.extend(["-vga".into(), "std".into()]),
+    }
+    args.extend(
+        [
+            "-device",
+            "virtio-keyboard-pci",
+            "-device",
+            "virtio-tablet-pci",
+            "-device",
+            "virtio-serial-pci",
+        ]
+        .map(String::from),
+    );
+    args.push("-chardev".into());
+    args.push(format!(
+        "socket,id=shell,path={},server=on,wait=off",
+        sockets.join("shell.sock").display()
+    ));
+    args.push("-device".into());
+    args.push("virtserialport,chardev=shell,name=org.compose.shell".into());
+    args
 }
 
 /// A child process killed and reaped when dropped.

@@ -51,12 +51,14 @@ pub struct Component {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
-    /// A package (and optionally one binary) of this workspace, built for musl, installed
-    /// at `to` (default `/usr/bin/NAME`).
+    /// A package (and optionally one binary) of this workspace, built for musl (static) or
+    /// glibc (dynamic, for programs that load drivers such as Vulkan's), installed at `to`
+    /// (default `/usr/bin/NAME`).
     Cargo {
         package: String,
         bin: Option<String>,
         to: Option<String>,
+        libc: Libc,
     },
     /// Files and folders from the project folder.
     Files(Vec<FilesEntry>),
@@ -173,6 +175,29 @@ struct RawCargo {
     package: String,
     bin: Option<String>,
     to: Option<Spanned<String>>,
+    #[serde(default)]
+    libc: Libc,
+}
+
+/// The C library a `cargo` source links with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Libc {
+    /// Static musl: runs anywhere, cannot load shared objects (`dlopen`).
+    #[default]
+    Musl,
+    /// Dynamic glibc: needs the image's libc6 (a Debian package) and can load drivers.
+    Glibc,
+}
+
+impl Libc {
+    /// The Rust target triple for x86_64.
+    pub fn target(self) -> &'static str {
+        match self {
+            Libc::Musl => "x86_64-unknown-linux-musl",
+            Libc::Glibc => "x86_64-unknown-linux-gnu",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -369,6 +394,7 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
             package: c.package.clone(),
             bin: c.bin.clone(),
             to: c.to.as_ref().map(|t| image_path(file, t)).transpose()?,
+            libc: c.libc,
         });
     }
     if let Some(k) = &raw.kernel {

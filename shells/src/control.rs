@@ -115,6 +115,12 @@ impl ShellService {
             .map_err(fdo::Error::Failed)
     }
 
+    /// Frames drawn, mean and longest frame time (ms), CPU seconds, uptime seconds.
+    async fn stats(&self) -> fdo::Result<(u64, f64, f64, f64, f64)> {
+        let s = self.ask(Command::Stats).await?;
+        Ok((s.frames, s.mean_ms, s.max_ms, s.cpu_seconds, s.uptime_seconds))
+    }
+
     /// Emitted after every swap with the new shell's name.
     #[zbus(signal)]
     async fn shell_changed(emitter: &SignalEmitter<'_>, name: &str) -> zbus::Result<()>;
@@ -172,6 +178,22 @@ pub fn screenshot(connection: &zbus::blocking::Connection, path: &str) -> zbus::
         &(path,),
     )?;
     Ok(())
+}
+
+/// `Stats()` of a running shell.
+pub fn stats(
+    connection: &zbus::blocking::Connection,
+) -> zbus::Result<crate::compositor::FrameStats> {
+    let reply = connection.call_method(Some(BUS_NAME), OBJECT_PATH, Some(BUS_NAME), "Stats", &())?;
+    let (frames, mean_ms, max_ms, cpu_seconds, uptime_seconds): (u64, f64, f64, f64, f64) =
+        reply.body().deserialize()?;
+    Ok(crate::compositor::FrameStats {
+        frames,
+        mean_ms,
+        max_ms,
+        cpu_seconds,
+        uptime_seconds,
+    })
 }
 
 /// `ListWindows()` of a running shell.

@@ -74,8 +74,40 @@ pub fn parse(name: &str, text: &str) -> Result<ShellDef, DefinitionError> {
 /// Shell definitions from every `*.toml` in `dir` (sorted by file name), added to the
 /// built-in ones; a name may be defined only once.
 pub fn with_dir(dir: &std::path::Path) -> Result<Vec<ShellDef>, DefinitionError> {
-    let fail = |name: String, message: String| DefinitionError { name, message };
     let mut shells = builtin();
+    for (name, def) in read_dir(dir)? {
+        if shells.iter().any(|s| s.name == def.name) {
+            return Err(DefinitionError {
+                name,
+                message: format!(
+                    "a shell named `{}` already exists; give this one another name",
+                    def.name
+                ),
+            });
+        }
+        shells.push(def);
+    }
+    Ok(shells)
+}
+
+/// The built-in shells, each replaced by a file of the same name in `dir` (`NAME.toml`,
+/// what a device's shell components install), plus the other definitions there. A
+/// missing folder leaves the built-in ones.
+pub fn installed(dir: &std::path::Path) -> Result<Vec<ShellDef>, DefinitionError> {
+    let mut shells = builtin();
+    if !dir.is_dir() {
+        return Ok(shells);
+    }
+    for (_, def) in read_dir(dir)? {
+        shells.retain(|s| s.name != def.name);
+        shells.push(def);
+    }
+    Ok(shells)
+}
+
+/// Every `*.toml` of `dir`, sorted by file name, parsed, with its path.
+fn read_dir(dir: &std::path::Path) -> Result<Vec<(String, ShellDef)>, DefinitionError> {
+    let fail = |name: String, message: String| DefinitionError { name, message };
     let entries = std::fs::read_dir(dir).map_err(|e| {
         fail(
             dir.display().to_string(),
@@ -87,22 +119,16 @@ pub fn with_dir(dir: &std::path::Path) -> Result<Vec<ShellDef>, DefinitionError>
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    for path in files {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| fail(name.clone(), e.to_string()))?;
-        let def = parse(&name, &text)?;
-        if shells.iter().any(|s| s.name == def.name) {
-            return Err(fail(
-                name,
-                format!(
-                    "a shell named `{}` already exists; give this one another name",
-                    def.name
-                ),
-            ));
-        }
-        shells.push(def);
-    }
-    Ok(shells)
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.display().to_string();
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| fail(name.clone(), e.to_string()))?;
+            let def = parse(&name, &text)?;
+            Ok((name, def))
+        })
+        .collect()
 }
 
 /// The shells that ship with compose.

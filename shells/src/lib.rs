@@ -5,11 +5,16 @@
 //! systems over it. Nothing here imports smithay or wgpu: the compositor turns protocol
 //! events into calls on `Shell`, and reads back geometry, states and chrome to configure
 //! clients and render frames.
+//!
+//! The `compose-shell` program (`src/bin/`) runs a shell on a device: its own screen
+//! (KMS), its apps from `autostart`, control over a virtio-serial port (`remote`).
 
+pub mod autostart;
 pub mod compositor;
 pub mod control;
 pub mod definition;
 pub mod policy;
+pub mod remote;
 pub mod render;
 pub mod text;
 

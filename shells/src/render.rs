@@ -581,6 +581,16 @@ impl Renderer {
 
     /// An offscreen target of `width` x `height` physical pixels that can be read back.
     pub fn offscreen(&self, width: u32, height: u32) -> wgpu::Texture {
+        self.offscreen_as(width, height, OFFSCREEN_FORMAT)
+    }
+
+    /// An offscreen target in `format` (a screen's byte order: `Bgra8Unorm` is XRGB8888).
+    pub fn offscreen_as(
+        &self,
+        width: u32,
+        height: u32,
+        format: wgpu::TextureFormat,
+    ) -> wgpu::Texture {
         self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("offscreen"),
             size: wgpu::Extent3d {
@@ -591,7 +601,7 @@ impl Renderer {
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: OFFSCREEN_FORMAT,
+            format,
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         })
@@ -610,9 +620,26 @@ impl Renderer {
     /// Reads an offscreen target back as tightly packed RGBA rows.
     pub fn read(&self, target: &wgpu::Texture) -> Result<Image, RenderError> {
         let (width, height) = (target.width(), target.height());
-        let row = width * 4;
-        let padded =
-            row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let mut rgba = Vec::with_capacity((width * 4 * height) as usize);
+        self.read_rows(target, |_, row| rgba.extend_from_slice(row))?;
+        Ok(Image {
+            width,
+            height,
+            rgba,
+        })
+    }
+
+    /// Reads an offscreen target back, handing each row (top to bottom, `width * 4` bytes
+    /// in the texture's format) to `row`.
+    pub fn read_rows(
+        &self,
+        target: &wgpu::Texture,
+        mut row: impl FnMut(usize, &[u8]),
+    ) -> Result<(), RenderError> {
+        let (width, height) = (target.width(), target.height());
+        let row_bytes = width * 4;
+        let padded = row_bytes.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
+            * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: padded as u64 * height as u64,
@@ -648,22 +675,17 @@ impl Renderer {
             .recv()
             .map_err(|e| RenderError::Readback(e.to_string()))?
             .map_err(|e| RenderError::Readback(e.to_string()))?;
-        let mut rgba = Vec::with_capacity((row * height) as usize);
         {
             let view = buffer
                 .get_mapped_range(..)
                 .map_err(|e| RenderError::Readback(e.to_string()))?;
             for y in 0..height as usize {
                 let start = y * padded as usize;
-                rgba.extend_from_slice(&view[start..start + row as usize]);
+                row(y, &view[start..start + row_bytes as usize]);
             }
         }
         buffer.unmap();
-        Ok(Image {
-            width,
-            height,
-            rgba,
-        })
+        Ok(())
     }
 }
 

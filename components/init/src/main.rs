@@ -62,20 +62,22 @@ fn run() {
 }
 
 fn mount_api_filesystems() {
-    let api: [(&str, &str, &str); 4] = [
-        ("proc", "/proc", "proc"),
-        ("sysfs", "/sys", "sysfs"),
-        ("devtmpfs", "/dev", "devtmpfs"),
-        ("tmpfs", "/run", "tmpfs"),
+    // devpts gives terminals (foot, ssh sessions) their pseudo-terminals through /dev/ptmx.
+    let api: [(&str, &str, &str, Option<&str>); 5] = [
+        ("proc", "/proc", "proc", None),
+        ("sysfs", "/sys", "sysfs", None),
+        ("devtmpfs", "/dev", "devtmpfs", None),
+        ("devpts", "/dev/pts", "devpts", Some("mode=0620,ptmxmode=0666")),
+        ("tmpfs", "/run", "tmpfs", None),
     ];
-    for (source, target, fstype) in api {
+    for (source, target, fstype, data) in api {
         let _ = fs::create_dir_all(target);
         match mount(
             Some(source),
             target,
             Some(fstype),
             MsFlags::MS_NOSUID,
-            None::<&str>,
+            data,
         ) {
             Ok(()) | Err(nix::errno::Errno::EBUSY) => {}
             Err(e) => log!("cannot mount {fstype} on {target}: {e}"),

@@ -92,7 +92,7 @@ pub enum BuildError {
         first: String,
         second: String,
     },
-    #[error("component `{component}`: `cargo build -p {package}` for musl failed:\n{log}")]
+    #[error("component `{component}`: `cargo build -p {package}` failed:\n{log}")]
     CargoFailed {
         component: String,
         package: String,
@@ -172,6 +172,9 @@ impl Context<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageInfo {
     pub device: String,
+    /// The device profile's capabilities (`display`, `keyboard` ...): what a VM gives it.
+    #[serde(default)]
+    pub capabilities: std::collections::BTreeSet<String>,
     /// The image version: the first 12 hex digits of `key`.
     pub version: String,
     /// Digest of every input of the assembly; equal keys mean equal images.
@@ -944,6 +947,7 @@ fn write_image(
     std::fs::remove_dir_all(&work).map_err(|e| BuildError::io("remove", &work, e))?;
     let info = ImageInfo {
         device: device.name.clone(),
+        capabilities: device.capabilities.clone(),
         version,
         key: key.to_string(),
         epoch,

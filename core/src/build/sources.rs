@@ -38,8 +38,13 @@ pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, B
             })?;
             kernel(ctx, c, pin)?
         }
-        Some(Source::Cargo { package, bin, to }) => (
-            cargo(ctx, c, package, bin.as_deref(), to.as_deref())?,
+        Some(Source::Cargo {
+            package,
+            bin,
+            to,
+            libc,
+        }) => (
+            cargo(ctx, c, package, bin.as_deref(), to.as_deref(), *libc)?,
             false,
         ),
     };
@@ -404,16 +409,17 @@ fn cargo(
     package: &str,
     bin: Option<&str>,
     to: Option<&str>,
+    libc: crate::manifest::Libc,
 ) -> Result<Tree, BuildError> {
-    const TARGET: &str = "x86_64-unknown-linux-musl";
-    ctx.progress(&format!("cargo build {package} for {TARGET}"));
+    let target = libc.target();
+    ctx.progress(&format!("cargo build {package} for {target}"));
     let mut cmd = Command::new("cargo");
     cmd.current_dir(ctx.project).args([
         "build",
         "--release",
         "--locked",
         "--target",
-        TARGET,
+        target,
         "-p",
         package,
     ]);
@@ -447,7 +453,7 @@ fn cargo(
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| ctx.project.join("target"));
-    let exe = target_dir.join(TARGET).join("release").join(name);
+    let exe = target_dir.join(target).join("release").join(name);
     let digest = ctx.store.put_copy(&exe)?;
     let size = std::fs::metadata(&exe)
         .map_err(|e| BuildError::io("stat", &exe, e))?

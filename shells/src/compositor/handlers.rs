@@ -91,10 +91,16 @@ impl CompositorHandler for State {
         self.layer_commit(surface);
         let buffer = scene::commit(self, surface);
         self.transaction_commit(surface, buffer.is_some());
+        let mut mapped = false;
         if let Some(w) = self.window_for(surface) {
             if let Some(size) = buffer {
+                mapped = w.buffer.is_none();
                 w.buffer = Some(size);
             }
+        }
+        if mapped {
+            // Keyboard focus waits for the window's first buffer (see sync_keyboard_focus).
+            self.sync_keyboard_focus();
         }
         self.dirty = true;
     }

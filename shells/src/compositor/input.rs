@@ -106,6 +106,7 @@ enum Hit {
 
 enum Binding {
     CycleFocus,
+    GameMode,
     ToggleOverlay,
     Close,
 }
@@ -161,6 +162,11 @@ impl State {
                 let sym = keysym.modified_sym().raw();
                 if modifiers.alt && (sym == keysyms::KEY_Tab || sym == keysyms::KEY_ISO_Left_Tab) {
                     FilterResult::Intercept(Binding::CycleFocus)
+                } else if modifiers.logo
+                    && modifiers.shift
+                    && (sym == keysyms::KEY_g || sym == keysyms::KEY_G)
+                {
+                    FilterResult::Intercept(Binding::GameMode)
                 } else if modifiers.logo && (sym == keysyms::KEY_g || sym == keysyms::KEY_G) {
                     FilterResult::Intercept(Binding::ToggleOverlay)
                 } else if modifiers.alt && sym == keysyms::KEY_F4 {
@@ -175,6 +181,7 @@ impl State {
                 self.shell.cycle_focus();
                 self.send_configures();
             }
+            Some(Binding::GameMode) => self.game_mode(),
             Some(Binding::ToggleOverlay) => self.toggle_overlay(),
             Some(Binding::Close) => {
                 if let Some(id) = self.shell.focused() {
@@ -205,6 +212,25 @@ impl State {
             }
             _ => {}
         }
+    }
+
+    /// Super+Shift+G: swaps to the game-mode shell, or back to the shell it replaced,
+    /// keeping every window (as opening the game bar does on Windows Core OS).
+    fn game_mode(&mut self) {
+        let Some(game) = self.game_mode.clone() else {
+            return;
+        };
+        let next = if self.shell.active().name == game.name {
+            match self.before_game_mode.take() {
+                Some(before) => before,
+                None => return,
+            }
+        } else {
+            self.before_game_mode = Some(self.shell.active().clone());
+            game
+        };
+        tracing::info!("game mode key: swapping to {}", next.name);
+        self.command(super::Command::Swap(next, std::sync::mpsc::channel().0));
     }
 
     fn toggle_overlay(&mut self) {

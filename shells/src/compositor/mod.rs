@@ -2,20 +2,22 @@
 //! shell policy. It speaks the protocols in `handlers`, uploads client buffers and renders
 //! frames through `render` (wgpu), turns input (`input`) into focus changes, grabs and
 //! events for clients, and paces frame callbacks (unfocused windows in the gaming shell
-//! get fewer). Its output is offscreen (headless) or a window on the user's desktop
-//! (`nested`).
+//! get fewer). Its output is offscreen (headless), a window on the user's desktop
+//! (`nested`) or a device's own screen through KMS (`kms`, with input from `devices`).
 //!
 //! This is the one module of the crate that knows smithay; `policy` never does.
 
 #![allow(unsafe_code)] // smithay's display dispatch and shm mappings are unsafe at the edge.
 
-mod gamepad;
+mod devices;
 mod handlers;
 pub mod input;
+mod kms;
 mod nested;
 mod scene;
 
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -68,7 +70,32 @@ pub enum Command {
     Screenshot(PathBuf, mpsc::Sender<Result<(), String>>),
     /// Input as if it came from a device (tests, remote control).
     Input(InputEvent),
+    /// Frame timing and CPU use so far.
+    Stats(mpsc::Sender<FrameStats>),
     Stop,
+}
+
+/// How the compositor has been doing: frames drawn and what they cost (render, and on a
+/// screen the copy into the scanout buffer and the flip request), CPU time of the process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FrameStats {
+    pub frames: u64,
+    pub mean_ms: f64,
+    pub max_ms: f64,
+    /// User plus system CPU time of the whole process.
+    pub cpu_seconds: f64,
+    /// Since the compositor started.
+    pub uptime_seconds: f64,
+}
+
+/// User plus system CPU seconds of this process (`/proc/self/stat`, clock ticks of 10 ms).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// A window as the controller sees it: policy plus what its client did.
@@ -97,6 +124,9 @@ pub enum Backend {
     Headless { width: u32, height: u32 },
     /// A window of this initial size in the user's X11 or Wayland session.
     Nested { width: u32, height: u32 },
+    /// The device's screen (DRM/KMS, the first connected connector at its preferred mode);
+    /// the shell reads every input device.
+    Kms,
 }
 
 /// How to run a compositor.
@@ -110,6 +140,8 @@ pub struct Options {
     pub scale: u32,
     /// How long frames wait after a swap for slow clients to redraw (`SWAP_WAIT`).
     pub swap_wait: Duration,
+    /// The shell Super+Shift+G swaps to, and back from (the game bar of Windows).
+    pub game_mode: Option<ShellDef>,
 }
 
 impl Options {
@@ -121,6 +153,7 @@ impl Options {
             backend: Backend::Headless { width, height },
             scale: 1,
             swap_wait: SWAP_WAIT,
+            game_mode: None,
         }
     }
 }
@@ -142,6 +175,8 @@ pub enum CompositorError {
         "cannot open a window on the desktop: {0} (the nested backend needs DISPLAY or WAYLAND_DISPLAY; use --headless WxH without one)"
     )]
     Host(String),
+    #[error(transparent)]
+    Screen(#[from] kms::KmsError),
 }
 
 /// Per-client data smithay needs.
@@ -185,6 +220,11 @@ enum Target {
         host: Box<nested::Host>,
         surface: wgpu::Surface<'static>,
         config: wgpu::SurfaceConfiguration,
+    },
+    /// Rendered offscreen in the screen's byte order, then copied into a scanout buffer.
+    Screen {
+        screen: kms::Screen,
+        texture: wgpu::Texture,
     },
 }
 
@@ -248,8 +288,11 @@ pub(crate) struct State {
     text_frame: u64,
     /// Accepting clients failed; the socket is off until the retry timer.
     listening_paused: bool,
-    /// Gamepads that went away since the last rescan.
-    gamepads_lost: Vec<PathBuf>,
+    /// Input devices that went away since the last rescan.
+    devices_lost: Vec<PathBuf>,
+    /// Super+Shift+G's shell, and the shell it replaced while it is on.
+    game_mode: Option<ShellDef>,
+    before_game_mode: Option<ShellDef>,
     /// Policy ids of popup and layer surfaces.
     popup_ids: HashMap<WlSurface, crate::policy::PopupId>,
     layer_ids: HashMap<WlSurface, crate::policy::LayerId>,
@@ -258,6 +301,8 @@ pub(crate) struct State {
     /// Touch slots emulated as the pointer (clients without wl_touch).
     emulated: Option<i32>,
     next_key: u64,
+    /// Frames drawn, their total and longest time.
+    drawn: (u64, Duration, Duration),
     started: Instant,
     frame: u64,
     stop: bool,
@@ -355,12 +400,14 @@ impl State {
         }
     }
 
-    /// Gives the keyboard to the window the policy focused.
+    /// Gives the keyboard to the window the policy focused, once it is mapped: a client
+    /// must never get `wl_keyboard.enter` for a surface it has not configured and drawn
+    /// yet (foot crashes on that).
     fn sync_keyboard_focus(&mut self) {
         let focused = self.shell.focused().and_then(|id| {
             self.windows
                 .iter()
-                .find(|w| w.id == id)
+                .find(|w| w.id == id && w.buffer.is_some())
                 .map(|w| w.toplevel.wl_surface().clone())
         });
         let Some(keyboard) = self.seat.get_keyboard() else {
@@ -409,9 +456,22 @@ impl State {
         if self.transaction.is_none() {
             if self.dirty {
                 self.dirty = false;
+                let start = Instant::now();
                 match self.render() {
                     Ok(()) => shown = !self.dirty,
                     Err(e) => tracing::warn!("frame not drawn: {e}"),
+                }
+                if shown {
+                    let took = start.elapsed();
+                    self.drawn.0 += 1;
+                    self.drawn.1 += took;
+                    self.drawn.2 = self.drawn.2.max(took);
+                    if self.drawn.0 == 1 {
+                        tracing::info!(
+                            "first frame shown, {:.0} ms after the compositor started",
+                            self.started.elapsed().as_secs_f64() * 1000.0
+                        );
+                    }
                 }
                 self.evict_text();
             }
@@ -491,8 +551,48 @@ impl State {
                     self.dirty = true;
                 }
             },
+            Target::Screen { screen, texture } => {
+                if !screen.can_draw() {
+                    // The last frame waits for its vblank: draw this one after it.
+                    self.dirty = true;
+                    return Ok(());
+                }
+                self.renderer
+                    .render(texture, colors::BACKGROUND, self.scale as f32, &draws);
+                let renderer = &self.renderer;
+                let mut failed = None;
+                let shown = screen.present(|copy| {
+                    if let Err(e) = renderer.read_rows(texture, |row, bytes| copy(row, bytes)) {
+                        failed = Some(e);
+                    }
+                });
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                if let Err(e) = shown {
+                    tracing::warn!("frame not shown: {e}");
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The screen showed the last frame (its page flip completed).
+    fn page_flipped(&mut self) {
+        if let Target::Screen { screen, .. } = &mut self.target {
+            screen.dispatch();
+        }
+    }
+
+    /// Where the pointer is, in output coordinates.
+    pub(crate) fn pointer_position(&self) -> (f64, f64) {
+        self.seat
+            .get_pointer()
+            .map(|p| {
+                let at = p.current_location();
+                (at.x, at.y)
+            })
+            .unwrap_or_default()
     }
 
     /// Renders the scene offscreen and writes it to `path` as PNG.
@@ -595,6 +695,16 @@ impl State {
                 }
             }
             Command::Input(event) => self.input(event),
+            Command::Stats(reply) => {
+                let (frames, total, max) = self.drawn;
+                let _ = reply.send(FrameStats {
+                    frames,
+                    mean_ms: total.as_secs_f64() * 1000.0 / frames.max(1) as f64,
+                    max_ms: max.as_secs_f64() * 1000.0,
+                    cpu_seconds: cpu_seconds(),
+                    uptime_seconds: self.started.elapsed().as_secs_f64(),
+                });
+            }
             Command::Stop => self.stop = true,
         }
     }
@@ -670,6 +780,15 @@ pub fn run_with(
                 size,
             )
         }
+        Backend::Kms => {
+            let screen = kms::Screen::open()?;
+            let renderer = Renderer::new()?;
+            let physical = screen.size();
+            let texture =
+                renderer.offscreen_as(physical.0, physical.1, wgpu::TextureFormat::Bgra8Unorm);
+            let size = ((physical.0 / scale).max(1), (physical.1 / scale).max(1));
+            (renderer, Target::Screen { screen, texture }, size)
+        }
     };
     tracing::info!("rendering with {}", renderer.adapter_name());
 
@@ -703,13 +822,18 @@ pub fn run_with(
             model: match options.backend {
                 Backend::Headless { .. } => "headless".into(),
                 Backend::Nested { .. } => "nested".into(),
+                Backend::Kms => "screen".into(),
             },
         },
     );
     let _global = output.create_global::<State>(&dh);
+    let refresh = match &target {
+        Target::Screen { screen, .. } => screen.refresh_mhz(),
+        _ => 60_000,
+    };
     let mode = Mode {
         size: ((size.0 * scale) as i32, (size.1 * scale) as i32).into(),
-        refresh: 60_000,
+        refresh,
     };
     output.change_current_state(
         Some(mode),
@@ -829,21 +953,47 @@ pub fn run_with(
         text_cache: scene::TextCache::default(),
         text_frame: 0,
         listening_paused: false,
-        gamepads_lost: Vec::new(),
+        devices_lost: Vec::new(),
+        game_mode: options.game_mode,
+        before_game_mode: None,
         popup_ids: HashMap::new(),
         layer_ids: HashMap::new(),
         swipe: None,
         emulated: None,
         next_key: 1,
+        drawn: (0, Duration::ZERO, Duration::ZERO),
         started: Instant::now(),
         frame: 0,
         stop: false,
     };
-    gamepad::watch(&handle);
+    devices::watch(
+        &handle,
+        if matches!(state.target, Target::Screen { .. }) {
+            devices::Devices::All
+        } else {
+            devices::Devices::Gamepads
+        },
+    );
+    if let Target::Screen { screen, .. } = &state.target {
+        let card = screen
+            .card()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| CompositorError::EventLoop(format!("DRM card: {e}")))?;
+        handle
+            .insert_source(
+                Generic::new(card, Interest::READ, CMode::Level),
+                |_, _, state| {
+                    state.page_flipped();
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
+    }
     ready();
     while !state.stop {
         let timeout = match state.target {
-            Target::Offscreen(_) => FRAME,
+            Target::Offscreen(_) | Target::Screen { .. } => FRAME,
             Target::Window { .. } => Duration::from_millis(4),
         };
         event_loop

@@ -1,0 +1,179 @@
+//! compose-shell: a shell on a device's own screen. Init starts it as the `shell` service
+//! of the image's shell component; it shows the shell through KMS (or offscreen with
+//! `--headless`), reads every input device, starts the XDG autostart apps (again after
+//! each restart of the shell: they end with its socket), and takes swaps, window lists and
+//! screenshots from the host over the virtio-serial port `org.compose.shell`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+
+use clap::Parser;
+use compose_shells::{autostart, compositor, control, definition, remote};
+
+#[derive(Debug, Parser)]
+#[command(name = "compose-shell", version, about)]
+struct Args {
+    /// The shell to start with (a built-in one or a definition in --definitions).
+    #[arg(long, default_value = "desktop")]
+    shell: String,
+    /// Shell definitions installed by the image's shell components (`NAME.toml`).
+    #[arg(long, value_name = "DIR", default_value = "/usr/share/compose/shells")]
+    definitions: PathBuf,
+    /// The shell Super+Shift+G swaps to and back from; `none` turns the key off.
+    #[arg(long, value_name = "NAME", default_value = "gaming")]
+    game_mode: String,
+    /// Render offscreen at WIDTHxHEIGHT instead of on the screen (no KMS, no input).
+    #[arg(long, value_name = "WxH")]
+    headless: Option<String>,
+    /// Folder for the Wayland socket (the apps' XDG_RUNTIME_DIR).
+    #[arg(long, value_name = "DIR", default_value = "/run/compose")]
+    runtime_dir: PathBuf,
+    /// XDG autostart entries: every `*.desktop` here is started once the shell runs.
+    #[arg(long, value_name = "DIR", default_value = "/etc/xdg/autostart")]
+    autostart: PathBuf,
+    /// Also serve org.compose.Shell1 on this D-Bus address.
+    #[arg(long, value_name = "ADDRESS")]
+    bus: Option<String>,
+}
+
+const SOCKET: &str = "wayland-0";
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compose-shell: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let shells = definition::installed(&args.definitions).map_err(|e| e.to_string())?;
+    let find = |name: &str| shells.iter().find(|s| s.name == name).cloned();
+    let known = || {
+        shells
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let def = find(&args.shell)
+        .ok_or_else(|| format!("unknown shell `{}`; shells: {}", args.shell, known()))?;
+    let game_mode = match args.game_mode.as_str() {
+        "none" => None,
+        name => Some(
+            find(name)
+                .ok_or_else(|| format!("unknown --game-mode shell `{name}`; shells: {}", known()))?,
+        ),
+    };
+    let backend = match &args.headless {
+        None => compositor::Backend::Kms,
+        Some(wxh) => {
+            let (width, height) = wxh
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                .filter(|&(w, h): &(u32, u32)| w > 0 && h > 0)
+                .ok_or_else(|| format!("--headless {wxh}: give WIDTHxHEIGHT, e.g. 1024x768"))?;
+            compositor::Backend::Headless { width, height }
+        }
+    };
+    std::fs::create_dir_all(&args.runtime_dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.runtime_dir.display()))?;
+    let socket = args.runtime_dir.join(SOCKET);
+
+    let (sender, commands) = compose_shells::smithay::reexports::calloop::channel::channel();
+    match remote::find_port(remote::PORT_NAME) {
+        Some(port) => {
+            remote::serve_port(
+                port.clone(),
+                sender.clone(),
+                shells.clone(),
+                args.runtime_dir.clone(),
+            )
+                .map_err(|e| format!("cannot serve {}: {e}", port.display()))?;
+            tracing::info!("controlled over {}", port.display());
+        }
+        None => tracing::info!(
+            "no virtio-serial port `{}`: no remote control from the host",
+            remote::PORT_NAME
+        ),
+    }
+    let _bus = match &args.bus {
+        Some(address) => Some(
+            control::serve(Some(address), sender, shells.clone(), &def.name)
+                .map_err(|e| format!("D-Bus {address}: {e}"))?,
+        ),
+        None => None,
+    };
+    let apps = autostart::read_dir(&args.autostart);
+    tracing::info!(
+        "{} on {} ({backend:?}); apps: {}",
+        def.name,
+        socket.display(),
+        apps.iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let options = compositor::Options {
+        socket: socket.to_string_lossy().into_owned(),
+        shell: def,
+        backend,
+        scale: 1,
+        swap_wait: compositor::SWAP_WAIT,
+        game_mode,
+    };
+    let mut children: Vec<Child> = Vec::new();
+    let runtime_dir = args.runtime_dir.clone();
+    let result = compositor::run_with(options, commands, || {
+        // Readiness for scripts and tests: the socket accepts clients from here on.
+        eprintln!("compose-shell: ready on {}", socket.display());
+        for app in &apps {
+            match start(app, &runtime_dir) {
+                Ok(child) => {
+                    tracing::info!("started {} (pid {})", app.name, child.id());
+                    children.push(child);
+                }
+                Err(e) => tracing::warn!("cannot start {} ({:?}): {e}", app.name, app.exec),
+            }
+        }
+    });
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    result.map_err(|e| e.to_string())
+}
+
+/// Starts an app on our socket only.
+fn start(app: &autostart::App, runtime_dir: &std::path::Path) -> std::io::Result<Child> {
+    let (program, args) = app.exec.split_first().expect("autostart apps have an Exec");
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime_dir)
+        .env("WAYLAND_DISPLAY", SOCKET)
+        .env_remove("DISPLAY")
+        .env("GDK_BACKEND", "wayland")
+        .env("QT_QPA_PLATFORM", "wayland")
+        .env("SDL_VIDEODRIVER", "wayland")
+        .stdin(Stdio::null());
+    if std::env::var_os("HOME").is_none() {
+        command.env("HOME", "/root");
+    }
+    // glibc has C.UTF-8 built in; foot, GTK and Qt want a UTF-8 locale.
+    if std::env::var_os("LANG").is_none() {
+        command.env("LANG", "C.UTF-8");
+    }
+    command.spawn()
+}

@@ -1,0 +1,280 @@
+//! The screen of a device through DRM/KMS, without GPU buffer sharing: the card's first
+//! connected connector at its preferred mode, two dumb buffers (CPU-mapped scanout memory)
+//! and page flips. Frames are rendered offscreen (wgpu) and copied into the back buffer,
+//! which is then flipped on the next vblank. This works on every KMS driver, including
+//! bochs (QEMU's `-vga std`) which cannot export dumb buffers as dmabufs, and virtio-gpu.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use drm::buffer::{Buffer, DrmFourcc};
+use drm::control::dumbbuffer::DumbBuffer;
+use drm::control::{
+    Device as ControlDevice, Event, ModeTypeFlags, PageFlipFlags, connector, crtc, framebuffer,
+};
+
+/// An open DRM card node.
+#[derive(Debug)]
+pub struct Card(File);
+
+impl AsFd for Card {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl drm::Device for Card {}
+impl ControlDevice for Card {}
+
+/// Why the screen could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum KmsError {
+    #[error(
+        "no DRM card with a connected screen in /dev/dri ({0}); does the device have a display, and is its kernel driver (bochs, virtio_gpu, i915 ...) in the device profile's [kernel] modules?"
+    )]
+    NoScreen(String),
+    #[error("{what} on {card}: {source}")]
+    Drm {
+        what: &'static str,
+        card: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One scanout buffer and its framebuffer object.
+#[derive(Debug)]
+struct Scanout {
+    buffer: DumbBuffer,
+    framebuffer: framebuffer::Handle,
+}
+
+/// A screen being driven: connector, CRTC, mode and the two buffers.
+#[derive(Debug)]
+pub struct Screen {
+    card: Card,
+    path: PathBuf,
+    crtc: crtc::Handle,
+    connector: connector::Handle,
+    mode: drm::control::Mode,
+    buffers: [Scanout; 2],
+    /// The buffer not on screen, drawn into next.
+    back: usize,
+    /// A flip was queued and its vblank event has not come yet.
+    flip_pending: bool,
+    /// The mode has been set (the first frame uses set_crtc, later ones flip).
+    shown: bool,
+}
+
+impl Screen {
+    /// Opens the first card (`/dev/dri/card*`, in name order) that has a connected
+    /// connector, and prepares its preferred mode.
+    pub fn open() -> Result<Self, KmsError> {
+        let mut cards: Vec<PathBuf> = std::fs::read_dir("/dev/dri")
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("card"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        cards.sort();
+        let mut tried = Vec::new();
+        for path in cards {
+            match Self::open_card(&path) {
+                Ok(screen) => return Ok(screen),
+                Err(e) => tried.push(format!("{}: {e}", path.display())),
+            }
+        }
+        if tried.is_empty() {
+            tried.push("no card nodes".into());
+        }
+        Err(KmsError::NoScreen(tried.join("; ")))
+    }
+
+    fn open_card(path: &Path) -> Result<Self, KmsError> {
+        let fail = |what: &'static str| {
+            let card = path.to_path_buf();
+            move |source| KmsError::Drm { what, card, source }
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(fail("open"))?;
+        let card = Card(file);
+        // The only display server on the device: becoming master may fail when it
+        // already is (the first opener gets it); modesetting says whether it worked.
+        let _ = drm::Device::acquire_master_lock(&card);
+        let resources = card.resource_handles().map_err(fail("read resources"))?;
+        let connected = resources
+            .connectors()
+            .iter()
+            .filter_map(|&c| card.get_connector(c, true).ok())
+            .find(|info| info.state() == connector::State::Connected && !info.modes().is_empty())
+            .ok_or_else(|| {
+                fail("find a connected connector")(std::io::Error::other("none is connected"))
+            })?;
+        let mode = connected
+            .modes()
+            .iter()
+            .find(|m| m.mode_type().contains(ModeTypeFlags::PREFERRED))
+            .or_else(|| connected.modes().first())
+            .copied()
+            .expect("modes is not empty");
+        let crtc = connected
+            .current_encoder()
+            .and_then(|e| card.get_encoder(e).ok())
+            .and_then(|e| e.crtc())
+            .or_else(|| {
+                connected
+                    .encoders()
+                    .iter()
+                    .filter_map(|&e| card.get_encoder(e).ok())
+                    .flat_map(|e| resources.filter_crtcs(e.possible_crtcs()))
+                    .next()
+            })
+            .ok_or_else(|| fail("find a CRTC")(std::io::Error::other("no usable CRTC")))?;
+        let (width, height) = mode.size();
+        let make = || -> Result<Scanout, KmsError> {
+            let buffer = card
+                .create_dumb_buffer((width as u32, height as u32), DrmFourcc::Xrgb8888, 32)
+                .map_err(fail("create a dumb buffer"))?;
+            let framebuffer = card
+                .add_framebuffer(&buffer, 24, 32)
+                .map_err(fail("add a framebuffer"))?;
+            Ok(Scanout {
+                buffer,
+                framebuffer,
+            })
+        };
+        let buffers = [make()?, make()?];
+        tracing::info!(
+            "screen {}: connector {:?} at {}x{}@{}",
+            path.display(),
+            connected.interface(),
+            width,
+            height,
+            mode.vrefresh()
+        );
+        Ok(Self {
+            card,
+            path: path.to_path_buf(),
+            crtc,
+            connector: connected.handle(),
+            mode,
+            buffers,
+            back: 0,
+            flip_pending: false,
+            shown: false,
+        })
+    }
+
+    /// The mode's size in pixels.
+    pub fn size(&self) -> (u32, u32) {
+        let (w, h) = self.mode.size();
+        (w as u32, h as u32)
+    }
+
+    /// The refresh rate in millihertz.
+    pub fn refresh_mhz(&self) -> i32 {
+        self.mode.vrefresh() as i32 * 1000
+    }
+
+    /// The card, for the event loop (page flip events make it readable).
+    pub fn card(&self) -> &Card {
+        &self.card
+    }
+
+    /// Whether a frame can be drawn now (no flip is waiting for its vblank).
+    pub fn can_draw(&self) -> bool {
+        !self.flip_pending
+    }
+
+    /// Copies a frame into the back buffer, row by row: `fill(row, into)` writes row `row`
+    /// (XRGB8888, `width * 4` bytes) into `into`. Then shows it at the next vblank.
+    pub fn present(
+        &mut self,
+        fill: impl FnOnce(&mut dyn FnMut(usize, &[u8])),
+    ) -> Result<(), KmsError> {
+        let path = self.path.clone();
+        let fail = |what: &'static str| move |source| KmsError::Drm { what, card: path, source };
+        let scanout = &mut self.buffers[self.back];
+        let pitch = scanout.buffer.pitch() as usize;
+        let (width, height) = scanout.buffer.size();
+        let row_bytes = width as usize * 4;
+        {
+            let mut mapping = self
+                .card
+                .map_dumb_buffer(&mut scanout.buffer)
+                .map_err(fail("map a dumb buffer"))?;
+            let pixels: &mut [u8] = mapping.as_mut();
+            fill(&mut |row, bytes| {
+                if row < height as usize {
+                    let start = row * pitch;
+                    let n = bytes.len().min(row_bytes);
+                    if let Some(dst) = pixels.get_mut(start..start + n) {
+                        dst.copy_from_slice(&bytes[..n]);
+                    }
+                }
+            });
+        }
+        let framebuffer = scanout.framebuffer;
+        if self.shown {
+            match self
+                .card
+                .page_flip(self.crtc, framebuffer, PageFlipFlags::EVENT, None)
+            {
+                Ok(()) => self.flip_pending = true,
+                Err(e) => {
+                    // Some drivers refuse flips now and then (or always): set the CRTC.
+                    tracing::debug!("page flip refused ({e}); setting the CRTC instead");
+                    self.set_crtc(framebuffer)?;
+                }
+            }
+        } else {
+            self.set_crtc(framebuffer)?;
+            self.shown = true;
+        }
+        self.back = 1 - self.back;
+        Ok(())
+    }
+
+    fn set_crtc(&self, framebuffer: framebuffer::Handle) -> Result<(), KmsError> {
+        self.card
+            .set_crtc(
+                self.crtc,
+                Some(framebuffer),
+                (0, 0),
+                &[self.connector],
+                Some(self.mode),
+            )
+            .map_err(|source| KmsError::Drm {
+                what: "set the mode",
+                card: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Reads the card's events; returns whether a flip completed.
+    pub fn dispatch(&mut self) -> bool {
+        let mut flipped = false;
+        match self.card.receive_events() {
+            Ok(events) => {
+                for event in events {
+                    if let Event::PageFlip(_) = event {
+                        flipped = true;
+                    }
+                }
+            }
+            Err(e) => tracing::debug!("reading DRM events: {e}"),
+        }
+        if flipped {
+            self.flip_pending = false;
+        }
+        flipped
+    }
+}

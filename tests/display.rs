@@ -1,0 +1,391 @@
+//! The `vm-desktop` image boots into its shell on the VM's own screen: a real QEMU with
+//! virtio-vga, a virtio keyboard and tablet, our compositor on KMS rendering with lavapipe,
+//! foot and weston-flower from Debian packages as its clients. The screen is read with QMP
+//! `screendump`, input goes in with QMP `input-send-event`, the shell is asked through its
+//! virtio-serial port (`compose shell --vm`), and the serial console takes commands.
+//! Under TCG one run takes a few minutes; every failure shows the console and keeps the
+//! screendump.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{assert_exit, compose, project};
+use compose_shells::render::Image;
+use serde_json::{Value, json};
+
+/// Generous: TCG emulates the CPU and lavapipe renders on it.
+const WAIT: Duration = Duration::from_secs(420);
+
+/// A running `compose flash --vm` and what it printed.
+struct Vm {
+    child: Child,
+    console: Arc<Mutex<String>>,
+    sockets: PathBuf,
+    shots: PathBuf,
+    project: PathBuf,
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Vm {
+    fn boot(project: &Path, disk: &Path) -> Vm {
+        let sockets = project.join("sockets");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_compose"))
+            .current_dir(project)
+            .args(["flash", disk.to_str().unwrap(), "--vm", "--display", "headless"])
+            .args(["--sockets", sockets.to_str().unwrap(), "--console"])
+            .args(["--memory", "1536", "--timeout", "1200"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let console = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let console = console.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut c = console.lock().unwrap();
+                    c.push_str(&line);
+                    c.push('\n');
+                }
+            });
+        }
+        Vm {
+            child,
+            console,
+            sockets,
+            shots: project.join("shots"),
+            project: project.to_path_buf(),
+        }
+    }
+
+    fn console(&self) -> String {
+        self.console.lock().unwrap().clone()
+    }
+
+    /// Fails the test with the console's end and where the last screendump is.
+    fn fail(&mut self, what: &str) -> ! {
+        let shot = self.screendump("failure");
+        let console = self.console();
+        let lines: Vec<&str> = console.lines().collect();
+        let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+        panic!(
+            "{what}\n--- screendump: {} ---\n--- console (last 60 lines) ---\n{tail}",
+            shot.display()
+        );
+    }
+
+    /// Waits until `check` finds what it wants in the console.
+    fn wait_console(&mut self, what: &str, check: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        while !check(&self.console()) {
+            if start.elapsed() > WAIT {
+                self.fail(&format!("the console never showed {what}"));
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.fail(&format!("compose flash ended ({status}) before {what}"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Types into the serial console.
+    fn type_console(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// `compose shell --vm DIR windows --json`, through the shell's control port.
+    fn windows(&self) -> Option<Vec<Window>> {
+        let o = compose(
+            &self.project,
+            &[
+                "shell",
+                "windows",
+                "--json",
+                "--vm",
+                self.sockets.to_str().unwrap(),
+            ],
+        );
+        o.status
+            .success()
+            .then(|| serde_json::from_slice(&o.stdout).ok())
+            .flatten()
+    }
+
+    /// Waits until the shell lists windows that `check` accepts.
+    fn wait_windows(&mut self, what: &str, check: impl Fn(&[Window]) -> bool) -> Vec<Window> {
+        let start = Instant::now();
+        loop {
+            if let Some(w) = self.windows() {
+                if check(&w) {
+                    return w;
+                }
+            }
+            if start.elapsed() > WAIT {
+                let now = self.windows();
+                self.fail(&format!("the shell never had {what}; it has {now:?}"));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn qmp(&self, command: Value) -> Value {
+        let stream = UnixStream::connect(self.sockets.join("qmp.sock")).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap(); // greeting
+        for c in [json!({"execute": "qmp_capabilities"}), command] {
+            writeln!(writer, "{c}").unwrap();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                let v: Value = serde_json::from_str(&line).unwrap();
+                if v.get("return").is_some() || v.get("error").is_some() {
+                    assert!(v.get("error").is_none(), "QMP refused {c}: {v}");
+                    if c["execute"] != "qmp_capabilities" {
+                        return v;
+                    }
+                    break;
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    /// The VM's screen, pixel for pixel (QMP screendump).
+    fn screendump(&self, name: &str) -> PathBuf {
+        std::fs::create_dir_all(&self.shots).unwrap();
+        let path = self.shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&path);
+        self.qmp(json!({"execute": "screendump",
+            "arguments": {"filename": path.to_str().unwrap(), "format": "png"}}));
+        path
+    }
+
+    fn input(&self, events: Value) {
+        self.qmp(json!({"execute": "input-send-event", "arguments": {"events": events}}));
+    }
+
+    /// Moves the tablet to (x, y) on a `size` screen and clicks.
+    fn click(&self, size: (u32, u32), x: u32, y: u32) {
+        let abs = |v: u32, len: u32| (v as u64 * 0x7fff / (len as u64 - 1)) as u32;
+        self.input(json!([
+            {"type": "abs", "data": {"axis": "x", "value": abs(x, size.0)}},
+            {"type": "abs", "data": {"axis": "y", "value": abs(y, size.1)}},
+        ]));
+        std::thread::sleep(Duration::from_millis(200));
+        for down in [true, false] {
+            self.input(json!([{"type": "btn", "data": {"down": down, "button": "left"}}]));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Presses `keys` (QEMU qcodes) together, then releases them in reverse.
+    fn chord(&self, keys: &[&str]) {
+        for k in keys {
+            self.input(json!([{"type": "key", "data": {"down": true, "key": {"type": "qcode", "data": k}}}]));
+        }
+        for k in keys.iter().rev() {
+            self.input(json!([{"type": "key", "data": {"down": false, "key": {"type": "qcode", "data": k}}}]));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// Types `text` on the virtio keyboard (US layout).
+    fn type_keys(&self, text: &str) {
+        for c in text.chars() {
+            let (code, shift) = qcode(c);
+            if shift {
+                self.chord(&["shift", &code]);
+            } else {
+                self.chord(&[&code]);
+            }
+        }
+    }
+}
+
+fn qcode(c: char) -> (String, bool) {
+    match c {
+        'a'..='z' | '0'..='9' => (c.to_string(), false),
+        ' ' => ("spc".into(), false),
+        '\n' => ("ret".into(), false),
+        '-' => ("minus".into(), false),
+        '/' => ("slash".into(), false),
+        '.' => ("dot".into(), false),
+        '>' => ("dot".into(), true),
+        '$' => ("4".into(), true),
+        '(' => ("9".into(), true),
+        ')' => ("0".into(), true),
+        '*' => ("8".into(), true),
+        other => panic!("no qcode for {other:?} in this test"),
+    }
+}
+
+/// A window as `compose shell windows --json` prints it.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Window {
+    app_id: String,
+    title: String,
+    x: i32,
+    y: i32,
+    width: u32,
+    height: u32,
+    focused: bool,
+}
+
+fn find<'a>(windows: &'a [Window], app: &str) -> &'a Window {
+    windows
+        .iter()
+        .find(|w| w.app_id.contains(app) || w.title.contains(app))
+        .unwrap_or_else(|| panic!("no window of {app} in {windows:?}"))
+}
+
+/// foot's default background, 0x242424.
+const FOOT_BACKGROUND: [u8; 3] = [0x24, 0x24, 0x24];
+
+fn rgb(image: &Image, x: u32, y: u32) -> [u8; 3] {
+    let p = image.pixel(x, y);
+    [p[0], p[1], p[2]]
+}
+
+/// Whether a screen pixel shows `color` (the shell's linear colours, 8 bits per channel).
+fn close(pixel: [u8; 3], color: [f32; 4]) -> bool {
+    (0..3).all(|i| (pixel[i] as f32 - color[i] * 255.0).abs() <= 2.0)
+}
+
+#[test]
+fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
+    let project = project();
+    let out = project.path().join("out");
+    let o = compose(
+        project.path(),
+        &[
+            "build",
+            "--device",
+            "vm-desktop",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
+    let disk = out.join("vm-desktop/disk.raw");
+    let mut vm = Vm::boot(project.path(), &disk);
+
+    // The shell comes up by itself and starts both apps of the image.
+    vm.wait_console("the shell's readiness line", |c| {
+        c.contains("compose-shell: ready on")
+    });
+    let windows = vm.wait_windows("foot and flower mapped", |w| {
+        w.len() >= 2 && w.iter().all(|w| w.width > 0)
+    });
+    let foot = find(&windows, "foot").clone();
+    // Let both apps draw, then read the real screen.
+    std::thread::sleep(Duration::from_secs(5));
+    let shot = vm.screendump("desktop");
+    let screen = Image::read_png(&shot).unwrap();
+    let size = (screen.width, screen.height);
+    let bottom = rgb(&screen, 3, size.1 - 3);
+    if !close(bottom, compose_shells::compositor::colors::TASKBAR) {
+        vm.fail(&format!(
+            "no task bar at the bottom of the screen: {bottom:?}"
+        ));
+    }
+    // foot's own pixels, well inside its window (away from text at the top left).
+    let inside = rgb(
+        &screen,
+        foot.x as u32 + foot.width * 3 / 4,
+        foot.y as u32 + foot.height * 3 / 4,
+    );
+    if inside != FOOT_BACKGROUND {
+        vm.fail(&format!(
+            "foot's window at {foot:?} does not show its background: {inside:?}"
+        ));
+    }
+
+    // A click focuses foot; typed keys reach its shell, which writes to the console.
+    vm.click(
+        size,
+        foot.x as u32 + foot.width / 2,
+        foot.y as u32 + foot.height / 2,
+    );
+    vm.wait_windows("foot focused after the click", |w| find(w, "foot").focused);
+    vm.type_keys("echo typed-$((6*7)) >/dev/ttyS0\n");
+    vm.wait_console("the typed command's output", |c| c.contains("typed-42"));
+
+    // Super+Shift+G swaps to the gaming shell: foot, focused, fills the screen; flower
+    // is still connected.
+    vm.chord(&["meta_l", "shift", "g"]);
+    let gaming = vm.wait_windows("foot fullscreen after the game-mode key", |w| {
+        let f = find(w, "foot");
+        w.len() >= 2 && f.focused && f.x == 0 && f.y == 0 && (f.width, f.height) == size
+    });
+    assert_eq!(gaming.len(), windows.len(), "every client is still there");
+    std::thread::sleep(Duration::from_secs(3));
+    let screen = Image::read_png(&vm.screendump("gaming")).unwrap();
+    for (x, y) in [(size.0 - 2, size.1 - 2), (size.0 / 2, size.1 - 2)] {
+        if rgb(&screen, x, y) != FOOT_BACKGROUND {
+            vm.fail(&format!("foot does not fill the screen at ({x}, {y})"));
+        }
+    }
+
+    // And back with `compose shell swap` over the control port.
+    let o = compose(
+        project.path(),
+        &[
+            "shell",
+            "swap",
+            "desktop",
+            "--vm",
+            vm.sockets.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
+    vm.wait_windows("foot floating again", |w| {
+        let f = find(w, "foot");
+        (f.width, f.height) != size
+    });
+    // The shell's own screenshot, through the port, matches the screen.
+    let mine = project.path().join("mine.png");
+    let o = compose(
+        project.path(),
+        &[
+            "shell",
+            "screenshot",
+            mine.to_str().unwrap(),
+            "--vm",
+            vm.sockets.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
+    let mine = Image::read_png(&mine).unwrap();
+    assert_eq!((mine.width, mine.height), size);
+
+    // A killed shell is started again by init, and starts its apps again.
+    let before = vm.console().matches("compose-shell: ready on").count();
+    vm.type_console("\n/bin/busybox killall -9 compose-shell\n");
+    vm.wait_console("the shell started again", |c| {
+        c.matches("compose-shell: ready on").count() > before
+    });
+    vm.wait_windows("both apps back", |w| w.len() >= 2);
+}
