@@ -79,7 +79,7 @@ impl Vm {
     }
 
     /// Fails the test with the console's end and where the last screendump is.
-    fn fail(&mut self, what: &str) -> ! {
+    fn fail(&self, what: &str) -> ! {
         let shot = self.screendump("failure");
         let console = self.console();
         let lines: Vec<&str> = console.lines().collect();
@@ -228,6 +228,7 @@ impl Vm {
 fn qcode(c: char) -> (String, bool) {
     match c {
         'a'..='z' | '0'..='9' => (c.to_string(), false),
+        'A'..='Z' => (c.to_ascii_lowercase().to_string(), true),
         ' ' => ("spc".into(), false),
         '\n' => ("ret".into(), false),
         '-' => ("minus".into(), false),
@@ -261,8 +262,31 @@ fn find<'a>(windows: &'a [Window], app: &str) -> &'a Window {
         .unwrap_or_else(|| panic!("no window of {app} in {windows:?}"))
 }
 
-/// foot's default background, 0x242424.
-const FOOT_BACKGROUND: [u8; 3] = [0x24, 0x24, 0x24];
+/// foot's default background (1.13), 0x111111.
+const FOOT_BACKGROUND: [u8; 3] = [0x11, 0x11, 0x11];
+
+/// A point of `target` that no other window (or its title bar) covers, away from the
+/// resize corner.
+fn visible_point(target: &Window, windows: &[Window]) -> (u32, u32) {
+    let covered = |x: i32, y: i32| {
+        windows.iter().any(|w| {
+            w.app_id != target.app_id
+                && x >= w.x
+                && x < w.x + w.width as i32
+                && y >= w.y - 32
+                && y < w.y + w.height as i32
+        })
+    };
+    let step = 16;
+    for y in (target.y + 24..target.y + target.height as i32 - 24).rev().step_by(step) {
+        for x in (target.x + 24..target.x + target.width as i32 - 24).rev().step_by(step) {
+            if !covered(x, y) {
+                return (x as u32, y as u32);
+            }
+        }
+    }
+    panic!("{target:?} is covered everywhere by {windows:?}");
+}
 
 fn rgb(image: &Image, x: u32, y: u32) -> [u8; 3] {
     let p = image.pixel(x, y);
@@ -311,12 +335,9 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
             "no task bar at the bottom of the screen: {bottom:?}"
         ));
     }
-    // foot's own pixels, well inside its window (away from text at the top left).
-    let inside = rgb(
-        &screen,
-        foot.x as u32 + foot.width * 3 / 4,
-        foot.y as u32 + foot.height * 3 / 4,
-    );
+    // foot's own pixels, where no other window covers it (away from its text at the top).
+    let (x, y) = visible_point(&foot, &windows);
+    let inside = rgb(&screen, x, y);
     if inside != FOOT_BACKGROUND {
         vm.fail(&format!(
             "foot's window at {foot:?} does not show its background: {inside:?}"
@@ -324,11 +345,8 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
     }
 
     // A click focuses foot; typed keys reach its shell, which writes to the console.
-    vm.click(
-        size,
-        foot.x as u32 + foot.width / 2,
-        foot.y as u32 + foot.height / 2,
-    );
+    let (x, y) = visible_point(&foot, &windows);
+    vm.click(size, x, y);
     vm.wait_windows("foot focused after the click", |w| find(w, "foot").focused);
     vm.type_keys("echo typed-$((6*7)) >/dev/ttyS0\n");
     vm.wait_console("the typed command's output", |c| c.contains("typed-42"));

@@ -63,12 +63,15 @@ fn run() {
 
 fn mount_api_filesystems() {
     // devpts gives terminals (foot, ssh sessions) their pseudo-terminals through /dev/ptmx.
-    let api: [(&str, &str, &str, Option<&str>); 5] = [
+    // /tmp is a tmpfs as on every Linux system: programs put sockets and files there (smithay
+    // hands clients their keymap through one).
+    let api: [(&str, &str, &str, Option<&str>); 6] = [
         ("proc", "/proc", "proc", None),
         ("sysfs", "/sys", "sysfs", None),
         ("devtmpfs", "/dev", "devtmpfs", None),
         ("devpts", "/dev/pts", "devpts", Some("mode=0620,ptmxmode=0666")),
         ("tmpfs", "/run", "tmpfs", None),
+        ("tmpfs", "/tmp", "tmpfs", Some("mode=1777")),
     ];
     for (source, target, fstype, data) in api {
         let _ = fs::create_dir_all(target);
@@ -182,7 +185,7 @@ fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
     ) {
         log!("cannot make /etc writable ({e}); it stays read-only");
     }
-    for api in ["/dev", "/proc", "/sys", "/run"] {
+    for api in ["/dev", "/proc", "/sys", "/run", "/tmp"] {
         let target = format!("/sysroot{api}");
         if let Err(e) = mount(
             Some(api),
