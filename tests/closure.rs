@@ -14,7 +14,7 @@ mod common;
 
 use common::{assert_exit, compose, project};
 
-const DEVICES: [&str; 4] = ["vm", "laptop", "tablet", "console"];
+const DEVICES: [&str; 5] = ["vm", "laptop", "tablet", "console", "vm-desktop"];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
