@@ -453,9 +453,12 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
         }
         ShellCommand::Swap { shell, bus } => match &bus.vm {
             Some(dir) => {
-                remote(dir, compose_shells::remote::Ask::Swap {
-                    shell: shell.clone(),
-                })?;
+                remote(
+                    dir,
+                    compose_shells::remote::Ask::Swap {
+                        shell: shell.clone(),
+                    },
+                )?;
             }
             None => {
                 let connection = control::connect(bus.bus.as_deref())?;
@@ -486,8 +489,9 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             match &bus.vm {
                 Some(dir) => {
                     let answer = remote(dir, compose_shells::remote::Ask::Screenshot)?;
-                    let png = hex::decode(answer.png_hex.unwrap_or_default())
-                        .map_err(|e| CliError::Other(anyhow::anyhow!("the shell sent a broken screenshot: {e}")))?;
+                    let png = hex::decode(answer.png_hex.unwrap_or_default()).map_err(|e| {
+                        CliError::Other(anyhow::anyhow!("the shell sent a broken screenshot: {e}"))
+                    })?;
                     write_new(&path, &png)?;
                 }
                 None => {
@@ -516,7 +520,9 @@ fn remote(
 
 /// Writes `bytes` to `path` through a temporary file renamed into place.
 fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::Other(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+    let fail = |e: std::io::Error| {
+        CliError::Other(anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    };
     let tmp = path.with_extension("png.part");
     std::fs::write(&tmp, bytes).map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)

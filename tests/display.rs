@@ -10,6 +10,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -32,8 +33,11 @@ struct Vm {
 }
 
 impl Drop for Vm {
+    /// Kills `compose flash` and QEMU with it: they share a process group of their own.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -43,9 +47,16 @@ impl Vm {
         let sockets = project.join("sockets");
         let mut child = Command::new(env!("CARGO_BIN_EXE_compose"))
             .current_dir(project)
-            .args(["flash", disk.to_str().unwrap(), "--vm", "--display", "headless"])
+            .args([
+                "flash",
+                disk.to_str().unwrap(),
+                "--vm",
+                "--display",
+                "headless",
+            ])
             .args(["--sockets", sockets.to_str().unwrap(), "--console"])
             .args(["--memory", "1536", "--timeout", "1200"])
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -277,9 +288,15 @@ fn visible_point(target: &Window, windows: &[Window]) -> (u32, u32) {
                 && y < w.y + w.height as i32
         })
     };
-    let step = 16;
-    for y in (target.y + 24..target.y + target.height as i32 - 24).rev().step_by(step) {
-        for x in (target.x + 24..target.x + target.width as i32 - 24).rev().step_by(step) {
+    let step = 4;
+    for y in (target.y + 4..target.y + target.height as i32 - 24)
+        .rev()
+        .step_by(step)
+    {
+        for x in (target.x + 4..target.x + target.width as i32 - 24)
+            .rev()
+            .step_by(step)
+        {
             if !covered(x, y) {
                 return (x as u32, y as u32);
             }

@@ -65,6 +65,10 @@ pub enum FlashError {
         "{path} has no image.json beside it to verify against; flash the disk.raw that `compose build` wrote"
     )]
     NoImageInfo { path: PathBuf },
+    #[error(
+        "QEMU cannot open a window here: no GTK or SDL display module in {dir}; install the Debian package `qemu-system-gui`, or use --display headless"
+    )]
+    NoWindow { dir: String },
 }
 
 impl FlashError {
@@ -121,12 +125,12 @@ impl Screen {
     /// show it on, headless otherwise; other images get none.
     pub fn for_image(info: Option<&ImageInfo>) -> Screen {
         let has_display = info.is_some_and(|i| i.capabilities.contains("display"));
-        let desktop = std::env::var_os("DISPLAY").is_some()
-            || std::env::var_os("WAYLAND_DISPLAY").is_some();
+        let desktop =
+            std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
         match (has_display, desktop) {
             (false, _) => Screen::None,
-            (true, true) => Screen::Window,
-            (true, false) => Screen::Headless,
+            (true, true) if window_display().is_ok() => Screen::Window,
+            (true, _) => Screen::Headless,
         }
     }
 }
@@ -184,7 +188,10 @@ pub fn accelerator(code: &Path, vars: &Path, scratch: &Path) -> &'static str {
             code.display()
         ))
         .arg("-drive")
-        .arg(format!("if=pflash,format=raw,file={}", probe_vars.display()))
+        .arg(format!(
+            "if=pflash,format=raw,file={}",
+            probe_vars.display()
+        ))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -343,7 +350,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             "unix:{},server=on,wait=off",
             sockets.join("qmp.sock").display()
         ))
-        .args(screen_args(screen, options.gpu, &sockets))
+        .args(screen_args(screen, options.gpu, &sockets)?)
         .stdin(if options.console_input {
             Stdio::inherit()
         } else {
@@ -489,20 +496,25 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
 
 /// QEMU's display arguments: the adapter, the window (or none), the virtio keyboard and
 /// tablet, and the virtio-serial port the shell is controlled through.
-fn screen_args(screen: Screen, gpu: Gpu, sockets: &Path) -> Vec<String> {
+fn screen_args(screen: Screen, gpu: Gpu, sockets: &Path) -> Result<Vec<String>, FlashError> {
     let mut args: Vec<String> = Vec::new();
     let display = if screen == Screen::Window {
-        "default"
+        window_display()?
     } else {
         "none"
     };
     args.extend(["-display".into(), display.into()]);
     if screen == Screen::None {
         args.extend(["-vga".into(), "none".into()]);
-        return args;
+        return Ok(args);
     }
     match gpu {
-        Gpu::Virtio => args.extend(["-vga".into(), "none".into(), "-device".into(), "virtio-vga".into()]),
+        Gpu::Virtio => args.extend([
+            "-vga".into(),
+            "none".into(),
+            "-device".into(),
+            "virtio-vga".into(),
+        ]),
         Gpu::Std => args.extend(["-vga".into(), "std".into()]),
     }
     args.extend(
@@ -523,7 +535,20 @@ fn screen_args(screen: Screen, gpu: Gpu, sockets: &Path) -> Vec<String> {
     ));
     args.push("-device".into());
     args.push("virtserialport,chardev=shell,name=org.compose.shell".into());
-    args
+    Ok(args)
+}
+
+/// QEMU's window: GTK or SDL, whichever display module Debian's qemu-system-gui installed.
+fn window_display() -> Result<&'static str, FlashError> {
+    const MODULES: &str = "/usr/lib/x86_64-linux-gnu/qemu";
+    for (module, display) in [("ui-gtk.so", "gtk"), ("ui-sdl.so", "sdl")] {
+        if Path::new(MODULES).join(module).exists() {
+            return Ok(display);
+        }
+    }
+    Err(FlashError::NoWindow {
+        dir: MODULES.into(),
+    })
 }
 
 /// A child process killed and reaped when dropped.

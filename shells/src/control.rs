@@ -118,7 +118,13 @@ impl ShellService {
     /// Frames drawn, mean and longest frame time (ms), CPU seconds, uptime seconds.
     async fn stats(&self) -> fdo::Result<(u64, f64, f64, f64, f64)> {
         let s = self.ask(Command::Stats).await?;
-        Ok((s.frames, s.mean_ms, s.max_ms, s.cpu_seconds, s.uptime_seconds))
+        Ok((
+            s.frames,
+            s.mean_ms,
+            s.max_ms,
+            s.cpu_seconds,
+            s.uptime_seconds,
+        ))
     }
 
     /// Emitted after every swap with the new shell's name.
@@ -184,7 +190,8 @@ pub fn screenshot(connection: &zbus::blocking::Connection, path: &str) -> zbus::
 pub fn stats(
     connection: &zbus::blocking::Connection,
 ) -> zbus::Result<crate::compositor::FrameStats> {
-    let reply = connection.call_method(Some(BUS_NAME), OBJECT_PATH, Some(BUS_NAME), "Stats", &())?;
+    let reply =
+        connection.call_method(Some(BUS_NAME), OBJECT_PATH, Some(BUS_NAME), "Stats", &())?;
     let (frames, mean_ms, max_ms, cpu_seconds, uptime_seconds): (u64, f64, f64, f64, f64) =
         reply.body().deserialize()?;
     Ok(crate::compositor::FrameStats {

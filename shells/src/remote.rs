@@ -23,7 +23,9 @@ pub const PORT_NAME: &str = "org.compose.shell";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ask", rename_all = "kebab-case")]
 pub enum Ask {
-    Swap { shell: String },
+    Swap {
+        shell: String,
+    },
     Windows,
     /// The current frame as PNG bytes.
     Screenshot,
@@ -173,9 +175,11 @@ fn answer(line: &str, control: &Sender<Command>, shells: &[ShellDef], scratch: &
         }),
         Ask::Screenshot => {
             let path = scratch.join(format!("screenshot-{}.png", request.id));
-            let shot = ask(control, wait, |reply| Command::Screenshot(path.clone(), reply))
-                .and_then(|r| r)
-                .and_then(|()| std::fs::read(&path).map_err(|e| e.to_string()));
+            let shot = ask(control, wait, |reply| {
+                Command::Screenshot(path.clone(), reply)
+            })
+            .and_then(|r| r)
+            .and_then(|()| std::fs::read(&path).map_err(|e| e.to_string()));
             let _ = std::fs::remove_file(&path);
             shot.map(|png| answer.png_hex = Some(hex::encode(png)))
         }

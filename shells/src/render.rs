@@ -822,10 +822,25 @@ impl Image {
         let info = reader
             .next_frame(&mut rgba)
             .map_err(|e| fail(e.to_string()))?;
-        if info.color_type != png::ColorType::Rgba || info.bit_depth != png::BitDepth::Eight {
-            return Err(fail("not an 8-bit RGBA PNG".into()));
+        if info.bit_depth != png::BitDepth::Eight {
+            return Err(fail("not an 8-bit PNG".into()));
         }
         rgba.truncate(info.buffer_size());
+        match info.color_type {
+            png::ColorType::Rgba => {}
+            // Opaque RGB, as QEMU's screendump writes: every pixel gets alpha 255.
+            png::ColorType::Rgb => {
+                rgba = rgba
+                    .chunks_exact(3)
+                    .flat_map(|p| [p[0], p[1], p[2], 255])
+                    .collect();
+            }
+            other => {
+                return Err(fail(format!(
+                    "{other:?} PNGs are not read here; RGB or RGBA"
+                )));
+            }
+        }
         Ok(Self {
             width: info.width,
             height: info.height,

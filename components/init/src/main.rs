@@ -69,19 +69,18 @@ fn mount_api_filesystems() {
         ("proc", "/proc", "proc", None),
         ("sysfs", "/sys", "sysfs", None),
         ("devtmpfs", "/dev", "devtmpfs", None),
-        ("devpts", "/dev/pts", "devpts", Some("mode=0620,ptmxmode=0666")),
+        (
+            "devpts",
+            "/dev/pts",
+            "devpts",
+            Some("mode=0620,ptmxmode=0666"),
+        ),
         ("tmpfs", "/run", "tmpfs", None),
         ("tmpfs", "/tmp", "tmpfs", Some("mode=1777")),
     ];
     for (source, target, fstype, data) in api {
         let _ = fs::create_dir_all(target);
-        match mount(
-            Some(source),
-            target,
-            Some(fstype),
-            MsFlags::MS_NOSUID,
-            data,
-        ) {
+        match mount(Some(source), target, Some(fstype), MsFlags::MS_NOSUID, data) {
             Ok(()) | Err(nix::errno::Errno::EBUSY) => {}
             Err(e) => log!("cannot mount {fstype} on {target}: {e}"),
         }

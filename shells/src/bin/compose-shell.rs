@@ -69,13 +69,13 @@ fn run(args: Args) -> Result<(), String> {
     };
     let def = find(&args.shell)
         .ok_or_else(|| format!("unknown shell `{}`; shells: {}", args.shell, known()))?;
-    let game_mode = match args.game_mode.as_str() {
-        "none" => None,
-        name => Some(
-            find(name)
-                .ok_or_else(|| format!("unknown --game-mode shell `{name}`; shells: {}", known()))?,
-        ),
-    };
+    let game_mode =
+        match args.game_mode.as_str() {
+            "none" => None,
+            name => Some(find(name).ok_or_else(|| {
+                format!("unknown --game-mode shell `{name}`; shells: {}", known())
+            })?),
+        };
     let backend = match &args.headless {
         None => compositor::Backend::Kms,
         Some(wxh) => {
@@ -100,7 +100,7 @@ fn run(args: Args) -> Result<(), String> {
                 shells.clone(),
                 args.runtime_dir.clone(),
             )
-                .map_err(|e| format!("cannot serve {}: {e}", port.display()))?;
+            .map_err(|e| format!("cannot serve {}: {e}", port.display()))?;
             tracing::info!("controlled over {}", port.display());
         }
         None => tracing::info!(

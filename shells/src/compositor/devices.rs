@@ -94,8 +94,7 @@ fn kind(device: &Device) -> Option<Kind> {
         Some(Kind::Touch)
     } else if has_abs(AbsoluteAxisCode::ABS_X) && has_key(KeyCode::BTN_LEFT) {
         Some(Kind::Tablet)
-    } else if rel.is_some_and(|r| r.contains(RelativeAxisCode::REL_X))
-        && has_key(KeyCode::BTN_LEFT)
+    } else if rel.is_some_and(|r| r.contains(RelativeAxisCode::REL_X)) && has_key(KeyCode::BTN_LEFT)
     {
         Some(Kind::Mouse)
     } else if has_key(KeyCode::KEY_A) && has_key(KeyCode::KEY_ENTER) {
@@ -271,9 +270,7 @@ impl Reader {
                     let y = self.y.scale(s.y, output.1);
                     match (s.was_down, s.down) {
                         (false, true) => out.push(InputEvent::TouchDown { slot, x, y }),
-                        (true, true) if s.moved => {
-                            out.push(InputEvent::TouchMotion { slot, x, y })
-                        }
+                        (true, true) if s.moved => out.push(InputEvent::TouchMotion { slot, x, y }),
                         (true, false) => out.push(InputEvent::TouchUp { slot }),
                         _ => {}
                     }
@@ -370,34 +367,61 @@ mod tests {
     }
 
     fn syn() -> EventSummary {
-        Raw::new(EventType::SYNCHRONIZATION.0, SynchronizationCode::SYN_REPORT.0, 0).destructure()
+        Raw::new(
+            EventType::SYNCHRONIZATION.0,
+            SynchronizationCode::SYN_REPORT.0,
+            0,
+        )
+        .destructure()
     }
 
     #[test]
     fn a_tablet_moves_the_pointer_across_the_output_and_clicks() {
         let full = Range { min: 0, max: 32767 };
         let mut r = Reader::with_ranges(Kind::Tablet, full, full);
-        assert!(r.read(abs(AbsoluteAxisCode::ABS_X, 16384), (1024, 768), (0.0, 0.0)).is_empty());
-        assert!(r.read(abs(AbsoluteAxisCode::ABS_Y, 32767), (1024, 768), (0.0, 0.0)).is_empty());
+        assert!(
+            r.read(abs(AbsoluteAxisCode::ABS_X, 16384), (1024, 768), (0.0, 0.0))
+                .is_empty()
+        );
+        assert!(
+            r.read(abs(AbsoluteAxisCode::ABS_Y, 32767), (1024, 768), (0.0, 0.0))
+                .is_empty()
+        );
         assert_eq!(
             r.read(syn(), (1024, 768), (0.0, 0.0)),
             [InputEvent::PointerMotion { x: 512.0, y: 767.0 }]
         );
         assert_eq!(
             r.read(key(KeyCode::BTN_LEFT, 1), (1024, 768), (0.0, 0.0)),
-            [InputEvent::PointerButton { button: 0x110, pressed: true }]
+            [InputEvent::PointerButton {
+                button: 0x110,
+                pressed: true
+            }]
         );
-        assert!(r.read(syn(), (1024, 768), (0.0, 0.0)).is_empty(), "no motion, no event");
+        assert!(
+            r.read(syn(), (1024, 768), (0.0, 0.0)).is_empty(),
+            "no motion, no event"
+        );
     }
 
     #[test]
     fn keyboards_send_keys_and_drop_repeats() {
-        let r = &mut Reader::with_ranges(Kind::Keyboard, Range { min: 0, max: 1 }, Range { min: 0, max: 1 });
+        let r = &mut Reader::with_ranges(
+            Kind::Keyboard,
+            Range { min: 0, max: 1 },
+            Range { min: 0, max: 1 },
+        );
         assert_eq!(
             r.read(key(KeyCode::KEY_A, 1), (10, 10), (0.0, 0.0)),
-            [InputEvent::Key { code: 30, pressed: true }]
+            [InputEvent::Key {
+                code: 30,
+                pressed: true
+            }]
         );
-        assert!(r.read(key(KeyCode::KEY_A, 2), (10, 10), (0.0, 0.0)).is_empty());
+        assert!(
+            r.read(key(KeyCode::KEY_A, 2), (10, 10), (0.0, 0.0))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -406,14 +430,51 @@ mod tests {
         let mut r = Reader::with_ranges(Kind::Touch, range, range);
         let out = (100, 100);
         r.read(abs(AbsoluteAxisCode::ABS_MT_SLOT, 0), out, (0.0, 0.0));
-        r.read(abs(AbsoluteAxisCode::ABS_MT_TRACKING_ID, 7), out, (0.0, 0.0));
-        r.read(abs(AbsoluteAxisCode::ABS_MT_POSITION_X, 500), out, (0.0, 0.0));
-        r.read(abs(AbsoluteAxisCode::ABS_MT_POSITION_Y, 250), out, (0.0, 0.0));
-        assert_eq!(r.read(syn(), out, (0.0, 0.0)), [InputEvent::TouchDown { slot: 0, x: 50.0, y: 25.0 }]);
-        r.read(abs(AbsoluteAxisCode::ABS_MT_POSITION_X, 600), out, (0.0, 0.0));
-        assert_eq!(r.read(syn(), out, (0.0, 0.0)), [InputEvent::TouchMotion { slot: 0, x: 60.0, y: 25.0 }]);
-        r.read(abs(AbsoluteAxisCode::ABS_MT_TRACKING_ID, -1), out, (0.0, 0.0));
-        assert_eq!(r.read(syn(), out, (0.0, 0.0)), [InputEvent::TouchUp { slot: 0 }]);
+        r.read(
+            abs(AbsoluteAxisCode::ABS_MT_TRACKING_ID, 7),
+            out,
+            (0.0, 0.0),
+        );
+        r.read(
+            abs(AbsoluteAxisCode::ABS_MT_POSITION_X, 500),
+            out,
+            (0.0, 0.0),
+        );
+        r.read(
+            abs(AbsoluteAxisCode::ABS_MT_POSITION_Y, 250),
+            out,
+            (0.0, 0.0),
+        );
+        assert_eq!(
+            r.read(syn(), out, (0.0, 0.0)),
+            [InputEvent::TouchDown {
+                slot: 0,
+                x: 50.0,
+                y: 25.0
+            }]
+        );
+        r.read(
+            abs(AbsoluteAxisCode::ABS_MT_POSITION_X, 600),
+            out,
+            (0.0, 0.0),
+        );
+        assert_eq!(
+            r.read(syn(), out, (0.0, 0.0)),
+            [InputEvent::TouchMotion {
+                slot: 0,
+                x: 60.0,
+                y: 25.0
+            }]
+        );
+        r.read(
+            abs(AbsoluteAxisCode::ABS_MT_TRACKING_ID, -1),
+            out,
+            (0.0, 0.0),
+        );
+        assert_eq!(
+            r.read(syn(), out, (0.0, 0.0)),
+            [InputEvent::TouchUp { slot: 0 }]
+        );
     }
 
     fn hat_x(value: i32) -> EventSummary {

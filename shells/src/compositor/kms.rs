@@ -201,7 +201,13 @@ impl Screen {
         fill: impl FnOnce(&mut dyn FnMut(usize, &[u8])),
     ) -> Result<(), KmsError> {
         let path = self.path.clone();
-        let fail = |what: &'static str| move |source| KmsError::Drm { what, card: path, source };
+        let fail = |what: &'static str| {
+            move |source| KmsError::Drm {
+                what,
+                card: path,
+                source,
+            }
+        };
         let scanout = &mut self.buffers[self.back];
         let pitch = scanout.buffer.pitch() as usize;
         let (width, height) = scanout.buffer.size();
