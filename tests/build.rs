@@ -402,7 +402,7 @@ fn bad_sources_fail_clearly_and_keep_the_previous_image() {
                 )
                 .unwrap();
             }),
-            "`cargo build -p no-such-crate` for musl failed",
+            "`cargo build -p no-such-crate` failed",
         ),
     ];
     for (what, break_it, expect) in cases {

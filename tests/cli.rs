@@ -487,12 +487,12 @@ fn bad_input_exits_2_and_writes_nothing() {
     write(
         dir.path(),
         "devices/vm.toml",
-        &vm.replace("roots = [\"base\"", "roots = [\"shell-desktop\", \"base\""),
+        &vm.replace("roots = [\"base\"", "roots = [\"shell-kiosk\", \"base\""),
     );
     let o = compose(dir.path(), &["resolve", "-d", "vm"]);
     assert_exit(&o, 2);
     assert!(
-        stderr(&o).contains("unknown component or virtual `shell-desktop`"),
+        stderr(&o).contains("unknown component or virtual `shell-kiosk`"),
         "{}",
         stderr(&o)
     );
