@@ -308,6 +308,8 @@ pub(crate) struct State {
     next_key: u64,
     /// Frames drawn, their total and longest time.
     drawn: (u64, Duration, Duration),
+    /// When the last frame ran; frames are at least `FRAME` apart.
+    last_frame: Instant,
     started: Instant,
     frame: u64,
     stop: bool,
@@ -441,10 +443,36 @@ impl State {
         self.started.elapsed().as_millis() as u32
     }
 
+    /// Whether a frame has work (something to draw, callbacks or feedback waiting, a swap
+    /// or screenshot pending). An idle compositor draws no frames and does not wake up.
+    fn busy(&self) -> bool {
+        self.dirty
+            || !self.pending_frames.is_empty()
+            || !self.pending_feedback.is_empty()
+            || self.transaction.is_some()
+            || !self.pending_screenshots.is_empty()
+    }
+
+    /// A frame is due: it has work and the last one was a frame period ago.
+    fn frame_due(&self) -> bool {
+        self.busy() && self.last_frame.elapsed() >= FRAME
+    }
+
+    /// How long the loop may sleep: until the next frame when there is work, else until
+    /// an event (or a second, to be safe).
+    fn next_frame_in(&self) -> Duration {
+        if self.busy() {
+            FRAME.saturating_sub(self.last_frame.elapsed())
+        } else {
+            Duration::from_secs(1)
+        }
+    }
+
     /// One frame: render if anything changed, then frame callbacks for every surface that
     /// runs at full rate this frame, and presentation feedback.
     fn frame(&mut self) {
         self.frame += 1;
+        self.last_frame = Instant::now();
         if let Some(t) = &self.transaction {
             if t.waiting.is_empty() || Instant::now() >= t.until {
                 if !t.waiting.is_empty() {
@@ -912,12 +940,6 @@ pub fn run_with(
         )
         .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
     handle
-        .insert_source(Timer::from_duration(FRAME), |_, _, state| {
-            state.frame();
-            TimeoutAction::ToDuration(FRAME)
-        })
-        .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
-    handle
         .insert_source(commands, |event, _, state| match event {
             ChannelEvent::Msg(command) => state.command(command),
             ChannelEvent::Closed => state.stop = true,
@@ -967,6 +989,7 @@ pub fn run_with(
         emulated: None,
         next_key: 1,
         drawn: (0, Duration::ZERO, Duration::ZERO),
+        last_frame: Instant::now() - FRAME,
         started: Instant::now(),
         frame: 0,
         stop: false,
@@ -997,13 +1020,16 @@ pub fn run_with(
     }
     ready();
     while !state.stop {
-        let timeout = match state.target {
-            Target::Offscreen(_) | Target::Screen { .. } => FRAME,
-            Target::Window { .. } => Duration::from_millis(4),
-        };
+        let mut timeout = state.next_frame_in();
+        if let Target::Window { .. } = state.target {
+            timeout = timeout.min(Duration::from_millis(4));
+        }
         event_loop
             .dispatch(Some(timeout), &mut state)
             .map_err(|e| CompositorError::EventLoop(e.to_string()))?;
+        if state.frame_due() {
+            state.frame();
+        }
         state.pump_host();
         state.popups.cleanup();
         let _ = state.display.flush_clients();
