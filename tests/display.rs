@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_exit, compose, project};
+use common::{ShellWindow as Window, assert_exit, compose, project};
 use compose_shells::render::Image;
 use serde_json::{Value, json};
 
@@ -144,10 +144,10 @@ impl Vm {
     fn wait_windows(&mut self, what: &str, check: impl Fn(&[Window]) -> bool) -> Vec<Window> {
         let start = Instant::now();
         loop {
-            if let Some(w) = self.windows() {
-                if check(&w) {
-                    return w;
-                }
+            if let Some(w) = self.windows()
+                && check(&w)
+            {
+                return w;
             }
             if start.elapsed() > WAIT {
                 let now = self.windows();
@@ -252,18 +252,6 @@ fn qcode(c: char) -> (String, bool) {
         '*' => ("8".into(), true),
         other => panic!("no qcode for {other:?} in this test"),
     }
-}
-
-/// A window as `compose shell windows --json` prints it.
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Window {
-    app_id: String,
-    title: String,
-    x: i32,
-    y: i32,
-    width: u32,
-    height: u32,
-    focused: bool,
 }
 
 fn find<'a>(windows: &'a [Window], app: &str) -> &'a Window {

@@ -5,7 +5,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+mod common;
+
+use common::ShellWindow as Row;
 
 struct Killed(Child);
 
@@ -14,16 +16,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct Row {
-    title: String,
-    x: i32,
-    y: i32,
-    width: u32,
-    height: u32,
-    focused: bool,
 }
 
 fn compose(args: &[&str]) -> std::process::Output {

@@ -91,3 +91,15 @@ pub fn assert_exit(o: &Output, code: i32) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A window as `compose shell windows --json` prints it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ShellWindow {
+    pub app_id: String,
+    pub title: String,
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+    pub focused: bool,
+}
