@@ -33,6 +33,8 @@ pub enum FlashError {
     Timeout { seconds: u64, console_tail: String },
     #[error("the image booted but did not get ready: a service failed")]
     NotReady { console_tail: String },
+    #[error("stopped by a signal; the VM was shut down")]
+    Interrupted,
     #[error("the VM's kernel panicked")]
     Panic { console_tail: String },
     #[error("the VM stopped before it was ready (QEMU exit status {status})")]
@@ -393,11 +395,25 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             buf.clear();
         }
     });
+    // SIGTERM, SIGINT or SIGHUP to us ends the loop, so QEMU is killed on the way out
+    // instead of outliving us.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signals: Vec<signal_hook::SigId> = [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ]
+    .into_iter()
+    .filter_map(|s| signal_hook::flag::register(s, stop.clone()).ok())
+    .collect();
     let mut console = String::new();
     let mut ready = None;
     let mut seconds_to_ready = None;
     let mut settle: Option<Instant> = None;
     let outcome = loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break Err(FlashError::Interrupted);
+        }
         if settle.is_some_and(|t| Instant::now() > t) {
             break Ok(());
         }
@@ -466,6 +482,9 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         }
     };
     drop(child);
+    for id in signals {
+        signal_hook::low_level::unregister(id);
+    }
     let qemu_errors = errors.join().unwrap_or_default();
     if !qemu_errors.trim().is_empty() {
         console.push_str(&format!("[qemu] {}\n", qemu_errors.trim()));
