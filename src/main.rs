@@ -420,7 +420,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             };
             let (sender, commands) =
                 compose_shells::smithay::reexports::calloop::channel::channel();
-            let _bus = control::serve(bus.bus.as_deref(), sender, shells.clone(), &def.name)?;
+            let _bus = control::serve(bus.bus.as_deref(), sender, shells.clone())?;
             eprintln!(
                 "compose shell: {} on WAYLAND_DISPLAY={socket} ({backend:?}), controlled at {}",
                 def.name,

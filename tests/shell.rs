@@ -82,6 +82,20 @@ fn swap_over_dbus_keeps_the_client_and_reconfigures_it() {
         (1, 1280, 720),
         "fullscreen in the gaming shell"
     );
+    // ActiveShell is the compositor's own answer (key bindings swap too).
+    let o = Command::new("dbus-send")
+        .arg(format!("--bus={bus}"))
+        .args(["--print-reply", "--dest=org.compose.Shell1"])
+        .args(["/org/compose/Shell1", "org.freedesktop.DBus.Properties.Get"])
+        .args(["string:org.compose.Shell1", "string:ActiveShell"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"gaming\""),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let o = compose(&["shell", "swap", "nope", "--bus", &bus]);
     assert_eq!(o.status.code(), Some(2));

@@ -23,7 +23,6 @@ pub type WindowRow = (u64, String, String, i32, i32, u32, u32, bool);
 pub struct ShellService {
     control: Mutex<Sender<Command>>,
     shells: Vec<ShellDef>,
-    active: Mutex<String>,
 }
 
 impl std::fmt::Debug for ShellService {
@@ -69,19 +68,16 @@ impl ShellService {
             )));
         };
         self.ask(|done| Command::Swap(def, done)).await?;
-        *self
-            .active
-            .lock()
-            .map_err(|_| fdo::Error::Failed("poisoned".into()))? = name.to_string();
         Self::shell_changed(&emitter, name)
             .await
             .map_err(|e| fdo::Error::Failed(e.to_string()))?;
         Ok(())
     }
 
-    #[zbus(property)]
-    async fn active_shell(&self) -> String {
-        self.active.lock().map(|a| a.clone()).unwrap_or_default()
+    /// The compositor's own answer: key bindings swap too (Super+Shift+G).
+    #[zbus(property(emits_changed_signal = "false"))]
+    async fn active_shell(&self) -> fdo::Result<String> {
+        self.ask(Command::Active).await
     }
 
     async fn list_shells(&self) -> Vec<String> {
@@ -145,12 +141,10 @@ pub fn serve(
     address: Option<&str>,
     control: Sender<Command>,
     shells: Vec<ShellDef>,
-    active: &str,
 ) -> zbus::Result<zbus::blocking::Connection> {
     let service = ShellService {
         control: Mutex::new(control),
         shells,
-        active: Mutex::new(active.to_string()),
     };
     let builder = match address {
         Some(a) => zbus::blocking::connection::Builder::address(a)?,

@@ -110,7 +110,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     let _bus = match &args.bus {
         Some(address) => Some(
-            control::serve(Some(address), sender, shells.clone(), &def.name)
+            control::serve(Some(address), sender, shells.clone())
                 .map_err(|e| format!("D-Bus {address}: {e}"))?,
         ),
         None => None,

@@ -72,6 +72,8 @@ pub enum Command {
     Input(InputEvent),
     /// Frame timing and CPU use so far.
     Stats(mpsc::Sender<FrameStats>),
+    /// The name of the shell on screen.
+    Active(mpsc::Sender<String>),
     Stop,
 }
 
@@ -737,6 +739,9 @@ impl State {
                     cpu_seconds: cpu_seconds(),
                     uptime_seconds: self.started.elapsed().as_secs_f64(),
                 });
+            }
+            Command::Active(reply) => {
+                let _ = reply.send(self.shell.active().name.clone());
             }
             Command::Stop => self.stop = true,
         }
