@@ -211,6 +211,9 @@ enum ShellCommand {
         /// from DIR; they can be run and swapped to like the built-in ones.
         #[arg(long, value_name = "DIR")]
         shells: Option<PathBuf>,
+        /// Take org.compose.Shell1 over from a shell that already serves it on the bus.
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         bus: BusArg,
     },
@@ -381,24 +384,23 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             socket,
             exec,
             shells,
+            replace,
             bus,
         } => {
             let shells = match shells {
                 Some(dir) => definition::with_dir(dir)?,
                 None => definition::builtin(),
             };
-            let def = shells
-                .iter()
-                .find(|s| &s.name == shell)
-                .cloned()
-                .ok_or_else(|| CliError::UnknownShell {
+            let def = definition::find(&shells, shell).cloned().ok_or_else(|| {
+                CliError::UnknownShell {
                     name: shell.clone(),
                     known: shells
                         .iter()
                         .map(|s| s.name.clone())
                         .collect::<Vec<_>>()
                         .join(", "),
-                })?;
+                }
+            })?;
             let has_host = std::env::var_os("DISPLAY").is_some()
                 || std::env::var_os("WAYLAND_DISPLAY").is_some();
             let backend = match headless {
@@ -420,7 +422,15 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             };
             let (sender, commands) =
                 compose_shells::smithay::reexports::calloop::channel::channel();
-            let _bus = control::serve(bus.bus.as_deref(), sender, shells.clone())?;
+            let _bus = match control::serve(bus.bus.as_deref(), sender, shells.clone(), *replace) {
+                Err(zbus::Error::NameTaken) => {
+                    return Err(CliError::Other(anyhow::anyhow!(
+                        "another shell already serves {} on this bus; stop it first, or take its name over with --replace",
+                        control::BUS_NAME
+                    )));
+                }
+                other => other?,
+            };
             eprintln!(
                 "compose shell: {} on WAYLAND_DISPLAY={socket} ({backend:?}), controlled at {}",
                 def.name,
@@ -482,6 +492,15 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             print::shell_stats(&stats, *json);
         }
         ShellCommand::Screenshot { file, bus } => {
+            if !file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+            {
+                return Err(CliError::BadPath {
+                    path: file.display().to_string(),
+                    message: "screenshots are PNG files; name it NAME.png".into(),
+                });
+            }
             let path = std::path::absolute(file).map_err(|e| CliError::BadPath {
                 path: file.display().to_string(),
                 message: e.to_string(),

@@ -74,7 +74,8 @@ fn swap_over_dbus_keeps_the_client_and_reconfigures_it() {
         ("simple-shm", 800, 480)
     );
 
-    let o = compose(&["shell", "swap", "gaming", "--bus", &bus]);
+    // Names are matched without regard to case.
+    let o = compose(&["shell", "swap", "Gaming", "--bus", &bus]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = windows(&bus);
     assert_eq!(
@@ -108,6 +109,37 @@ fn swap_over_dbus_keeps_the_client_and_reconfigures_it() {
         client.0.try_wait().unwrap().is_none(),
         "the client is still connected"
     );
+
+    // A second shell on the same bus is refused; the running one keeps its name.
+    let o = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .args([
+            "shell",
+            "run",
+            "--headless",
+            "64x64",
+            "--socket",
+            "compose-t2",
+        ])
+        .args(["--bus", &bus])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "another shell already serves org.compose.Shell1 on this bus; stop it first, or take its name over with --replace"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = compose(&["shell", "swap", "desktop", "--bus", &bus]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(windows(&bus)[0].width, 800, "the first shell still answers");
+
+    // Screenshots are PNG files, and named so.
+    let o = compose(&["shell", "screenshot", "/tmp/x.jpg", "--bus", &bus]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("name it NAME.png"));
 }
 
 /// A private runtime folder and session bus for one test.

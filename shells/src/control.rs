@@ -60,7 +60,7 @@ impl ShellService {
         name: &str,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> fdo::Result<()> {
-        let Some(def) = self.shells.iter().find(|s| s.name == name).cloned() else {
+        let Some(def) = crate::definition::find(&self.shells, name).cloned() else {
             let known: Vec<&str> = self.shells.iter().map(|s| s.name.as_str()).collect();
             return Err(fdo::Error::InvalidArgs(format!(
                 "no shell `{name}`; shells: {}",
@@ -136,11 +136,14 @@ pub fn connect(address: Option<&str>) -> zbus::Result<zbus::blocking::Connection
     }
 }
 
-/// Serves `org.compose.Shell1` for a compositor; keep the connection while it runs.
+/// Serves `org.compose.Shell1` for a compositor; keep the connection while it runs. The
+/// name is never handed over to a later shell unless that one asks to `replace` it; a
+/// name already owned is `zbus::Error::NameTaken` (without `replace`).
 pub fn serve(
     address: Option<&str>,
     control: Sender<Command>,
     shells: Vec<ShellDef>,
+    replace: bool,
 ) -> zbus::Result<zbus::blocking::Connection> {
     let service = ShellService {
         control: Mutex::new(control),
@@ -151,6 +154,8 @@ pub fn serve(
         None => zbus::blocking::connection::Builder::session()?,
     };
     builder
+        .allow_name_replacements(false)
+        .replace_existing_names(replace)
         .name(BUS_NAME)?
         .serve_at(OBJECT_PATH, service)?
         .build()

@@ -131,6 +131,15 @@ fn read_dir(dir: &std::path::Path) -> Result<Vec<(String, ShellDef)>, Definition
         .collect()
 }
 
+/// The shell named `name` among `shells`; names are matched without regard to case
+/// (`Gaming` is `gaming`).
+pub fn find<'a>(shells: &'a [ShellDef], name: &str) -> Option<&'a ShellDef> {
+    shells
+        .iter()
+        .find(|s| s.name == name)
+        .or_else(|| shells.iter().find(|s| s.name.eq_ignore_ascii_case(name)))
+}
+
 /// The shells that ship with compose.
 pub fn builtin() -> Vec<ShellDef> {
     [
@@ -151,6 +160,16 @@ mod tests {
     fn builtins_parse() {
         let names: Vec<String> = builtin().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["desktop", "gaming", "tablet"]);
+    }
+
+    #[test]
+    fn names_are_found_without_regard_to_case() {
+        let shells = builtin();
+        assert_eq!(
+            find(&shells, "Gaming").map(|s| s.name.as_str()),
+            Some("gaming")
+        );
+        assert!(find(&shells, "kiosk").is_none());
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn answer(line: &str, control: &Sender<Command>, shells: &[ShellDef], scratch: &
     };
     let wait = Duration::from_secs(10);
     let result: Result<(), String> = match request.ask {
-        Ask::Swap { shell } => match shells.iter().find(|s| s.name == shell) {
+        Ask::Swap { shell } => match crate::definition::find(shells, &shell) {
             None => Err(format!(
                 "no shell `{shell}`; shells: {}",
                 shells

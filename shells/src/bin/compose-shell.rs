@@ -59,7 +59,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     let shells = definition::installed(&args.definitions).map_err(|e| e.to_string())?;
-    let find = |name: &str| shells.iter().find(|s| s.name == name).cloned();
+    let find = |name: &str| definition::find(&shells, name).cloned();
     let known = || {
         shells
             .iter()
@@ -110,7 +110,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     let _bus = match &args.bus {
         Some(address) => Some(
-            control::serve(Some(address), sender, shells.clone())
+            control::serve(Some(address), sender, shells.clone(), false)
                 .map_err(|e| format!("D-Bus {address}: {e}"))?,
         ),
         None => None,
