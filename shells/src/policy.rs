@@ -414,7 +414,9 @@ impl Shell {
     pub fn add_window(&mut self, app_id: &str, title: &str) -> WindowId {
         let id = self.next_id;
         self.next_id += 1;
-        let n = (id % 10) as i32;
+        // The cascade follows the windows open now: with none left it starts again.
+        let open = self.world.query::<&Window>().iter(&self.world).count();
+        let n = (open % 10) as i32;
         let output = self.output();
         let floating = Rect {
             x: 40 + 32 * n,

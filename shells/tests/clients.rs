@@ -806,7 +806,9 @@ fn decorations_presentation_viewports_panels_and_the_clipboard() {
     b.wait_until("keyboard focus", WAIT, |s| s.windows[0].keyboard_focus)
         .unwrap();
     b.copy("hello from b").unwrap();
-    comp.click(80.0, 90.0); // A's corner that B does not cover
+    // A's left edge, which B (cascaded one step right and down) does not cover.
+    let g = comp.window("a").geometry;
+    comp.click(g.x as f64 + 10.0, g.y as f64 + 50.0);
     assert_eq!(comp.focused().as_deref(), Some("a"));
     a.wait_until("the selection offered to the focused client", WAIT, |s| {
         s.has_selection()

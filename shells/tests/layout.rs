@@ -383,3 +383,22 @@ fn popups_layers_output_and_seat_are_entities_too() {
     assert!(s.close_layer(top) && s.close_layer(wallpaper));
     assert!(s.layers().is_empty());
 }
+
+#[test]
+fn the_cascade_starts_again_once_every_window_closed() {
+    let mut s = Shell::new(shell("desktop"), 1920, 1080);
+    let first = s.add_window("a", "A");
+    let where_first = s.windows()[0].geometry;
+    let second = s.add_window("b", "B");
+    let where_second = s
+        .windows()
+        .iter()
+        .find(|w| w.id == second)
+        .unwrap()
+        .geometry;
+    assert_ne!(where_first, where_second, "the second window is cascaded");
+    s.close(first);
+    s.close(second);
+    s.add_window("c", "C");
+    assert_eq!(s.windows()[0].geometry, where_first);
+}
