@@ -392,6 +392,25 @@ fn a_shell_nested_in_our_own_desktop_shell() {
 }
 
 #[test]
+fn a_shell_stopped_by_sigterm_removes_its_socket_and_lock() {
+    let session = Session::new();
+    let mut shell = session.shell(&["--headless", "64x64", "--socket", "compose-term"], &[]);
+    session.wait_for_socket("compose-term", &mut shell);
+    let socket = session.dir.path().join("compose-term");
+    let lock = session.dir.path().join("compose-term.lock");
+    assert!(socket.exists() && lock.exists());
+    let status = Command::new("kill")
+        .args(["-TERM", &shell.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = shell.0.wait().unwrap();
+    assert!(status.success(), "a clean stop: {status}");
+    assert!(!socket.exists(), "the socket is gone");
+    assert!(!lock.exists(), "the lock file is gone");
+}
+
+#[test]
 fn screenshot_errors_are_clear() {
     let session = Session::new();
     let o = compose(&["shell", "screenshot", "/tmp/x.png", "--bus", &session.bus]);

@@ -1024,7 +1024,18 @@ pub fn run_with(
             .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
     }
     ready();
-    while !state.stop {
+    // SIGTERM, SIGINT or SIGHUP end the loop like a Stop command: dropping the loop
+    // removes the socket and its lock file, and callers stop the apps they started.
+    let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signals: Vec<signal_hook::SigId> = [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ]
+    .into_iter()
+    .filter_map(|s| signal_hook::flag::register(s, signalled.clone()).ok())
+    .collect();
+    while !state.stop && !signalled.load(std::sync::atomic::Ordering::Relaxed) {
         let mut timeout = state.next_frame_in();
         if let Target::Window { .. } = state.target {
             timeout = timeout.min(Duration::from_millis(4));
@@ -1039,5 +1050,11 @@ pub fn run_with(
         state.popups.cleanup();
         let _ = state.display.flush_clients();
     }
+    for id in signals {
+        signal_hook::low_level::unregister(id);
+    }
+    // Sources that hold loop handles keep the loop alive past this function: remove the
+    // socket's source by hand, so the socket and its lock file go now.
+    handle.remove(listening);
     Ok(())
 }
