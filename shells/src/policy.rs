@@ -74,6 +74,12 @@ struct Requested {
     fullscreen: bool,
 }
 
+/// The client agreed to server-side decorations (xdg-decoration): the shell draws its
+/// title bar. Clients that never bind xdg-decoration, or ask for client-side, draw their
+/// own, so they get none (no double title bars).
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ServerSide(bool);
+
 /// Higher is closer to the viewer; also the most-recently-used order.
 #[derive(Component, Debug, Clone, Copy)]
 struct Stacking(u64);
@@ -170,15 +176,22 @@ fn keyboard_height(output: Rect) -> u32 {
 fn floating_layout(
     output: Single<&Output>,
     active: Res<Active>,
-    mut windows: Query<(&Floating, &Requested, &mut Geometry, &mut WindowStates)>,
+    mut windows: Query<(
+        &Floating,
+        &Requested,
+        &ServerSide,
+        &mut Geometry,
+        &mut WindowStates,
+    )>,
 ) {
     let area = work_area(output.rect, output.usable, &active.0);
-    let bar = if active.0.has(Part::TitleBars) {
-        TITLE_BAR
-    } else {
-        0
-    };
-    for (floating, requested, mut geometry, mut states) in &mut windows {
+    for (floating, requested, server_side, mut geometry, mut states) in &mut windows {
+        // Title bars only for windows whose client let the shell decorate them.
+        let bar = if active.0.has(Part::TitleBars) && server_side.0 {
+            TITLE_BAR
+        } else {
+            0
+        };
         if requested.fullscreen {
             geometry.0 = output.rect;
             states.0 = States {
@@ -438,6 +451,7 @@ impl Shell {
                 Geometry(floating),
                 WindowStates::default(),
                 Requested::default(),
+                ServerSide::default(),
                 Stacking(stack),
             ))
             .id();
@@ -538,6 +552,16 @@ impl Shell {
         if let Some(mut r) = self.world.get_mut::<Requested>(entity) {
             change(&mut r);
         }
+        self.relayout();
+        true
+    }
+
+    /// Whether the shell decorates window `id` (xdg-decoration's server-side mode).
+    pub fn set_server_side(&mut self, id: WindowId, on: bool) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        self.world.entity_mut(entity).insert(ServerSide(on));
         self.relayout();
         true
     }

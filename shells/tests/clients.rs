@@ -756,8 +756,30 @@ fn decorations_presentation_viewports_panels_and_the_clipboard() {
     let mut a = comp.client();
     let win = a.toplevel("a", "A", RED).unwrap();
 
-    // xdg-decoration: the shell decides, whatever the client asks for.
-    assert_eq!(a.decorate(win).unwrap(), DecorationMode::ServerSide);
+    // xdg-decoration, negotiated: the test client asked for server side when it opened
+    // (title bar drawn by the shell); asking for client side takes the shell's bar away, so
+    // a client that draws its own never shows two.
+    assert_eq!(
+        a.decorate(win, DecorationMode::ClientSide).unwrap(),
+        DecorationMode::ClientSide
+    );
+    let start = Instant::now();
+    loop {
+        let w = comp.window("a");
+        let bar = (w.geometry.x as u32 + 20, (w.geometry.y - 10).max(0) as u32);
+        if comp.screenshot().pixel(bar.0, bar.1) == rgba8(colors::BACKGROUND) {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the shell still draws a title bar: {w:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        a.decorate(win, DecorationMode::ServerSide).unwrap(),
+        DecorationMode::ServerSide
+    );
 
     // presentation-time: a commit is reported presented, at 60 Hz.
     match a.present(win).unwrap() {

@@ -1,7 +1,8 @@
 //! Protocol handlers: each Wayland request becomes a change to the shell policy, the scene
 //! or the seat. wl_compositor and wl_subcompositor, wl_shm, xdg_shell (toplevels, popups
-//! constrained to the output), xdg-decoration (always server side: the shell decides what
-//! to draw), wlr-layer-shell, wl_seat, wl_output and xdg-output, wl_data_device,
+//! constrained to the output), xdg-decoration (negotiated: server side when the client
+//! asks or leaves it to us, client side when it asks; clients without it draw their own),
+//! wlr-layer-shell, wl_seat, wl_output and xdg-output, wl_data_device,
 //! viewporter and presentation-time.
 
 use smithay::desktop::{
@@ -439,21 +440,35 @@ impl State {
     }
 }
 
-impl XdgDecorationHandler for State {
-    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
-        toplevel.with_pending_state(|s| s.decoration_mode = Some(DecorationMode::ServerSide));
-        if toplevel.is_initial_configure_sent() {
+impl State {
+    /// Decorations as negotiated: the mode a client asks for, server side when it leaves
+    /// the choice to us (as KDE and niri do). Clients without xdg-decoration draw their own.
+    fn set_decoration(&mut self, toplevel: &ToplevelSurface, mode: DecorationMode) {
+        toplevel.with_pending_state(|s| s.decoration_mode = Some(mode));
+        let id = self.window_of(toplevel.wl_surface()).map(|w| w.id);
+        if let Some(id) = id {
+            self.shell
+                .set_server_side(id, mode == DecorationMode::ServerSide);
+        }
+        let sent = self.send_configures();
+        // The mode travels in a configure: send one if the new layout did not.
+        if toplevel.is_initial_configure_sent() && !sent.iter().any(|(s, _)| Some(*s) == id) {
             toplevel.send_pending_configure();
         }
     }
+}
 
-    fn request_mode(&mut self, toplevel: ToplevelSurface, _mode: DecorationMode) {
-        // The shell draws (or leaves out) decorations; clients never draw their own.
-        self.new_decoration(toplevel);
+impl XdgDecorationHandler for State {
+    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
+        self.set_decoration(&toplevel, DecorationMode::ServerSide);
+    }
+
+    fn request_mode(&mut self, toplevel: ToplevelSurface, mode: DecorationMode) {
+        self.set_decoration(&toplevel, mode);
     }
 
     fn unset_mode(&mut self, toplevel: ToplevelSurface) {
-        self.new_decoration(toplevel);
+        self.set_decoration(&toplevel, DecorationMode::ServerSide);
     }
 }
 

@@ -104,6 +104,7 @@ pub struct Window {
     pub released: Vec<u32>,
     /// The decoration mode the compositor chose (xdg-decoration).
     pub decoration: Option<DecorationMode>,
+    decoration_object: Option<protocols::ToplevelDecoration>,
     /// What presentation feedback said of the last commit that asked for it.
     pub presentation: Option<Presentation>,
     /// Pointer button presses (evdev codes) and touch downs on this window.
@@ -348,12 +349,14 @@ impl Client {
         let toplevel = xdg_surface.get_toplevel(&self.handle, at);
         toplevel.set_app_id(app_id.into());
         toplevel.set_title(title.into());
+        let decoration_object = g.extras.server_side(&toplevel, &self.handle, at);
         surface.commit();
         self.state.windows.push(Window {
             color,
             surface: Some(surface),
             xdg_surface: Some(xdg_surface),
             toplevel: Some(toplevel),
+            decoration_object,
             ..Window::default()
         });
         at

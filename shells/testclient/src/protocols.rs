@@ -33,6 +33,7 @@ use wayland_protocols_wlr::layer_shell::v1::client::{
 use crate::{Client, ClientError, State, Window, WindowIndex, draw};
 
 pub use zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+pub(crate) type ToplevelDecoration = ZxdgToplevelDecorationV1;
 
 /// The text type the clipboard uses.
 pub const TEXT: &str = "text/plain;charset=utf-8";
@@ -54,6 +55,22 @@ pub(crate) struct Globals {
 }
 
 impl Globals {
+    /// A decoration object for `toplevel` asking for server-side decorations, if the
+    /// compositor offers xdg-decoration.
+    pub(crate) fn server_side(
+        &self,
+        toplevel: &wayland_protocols::xdg::shell::client::xdg_toplevel::XdgToplevel,
+        qh: &QueueHandle<State>,
+        at: WindowIndex,
+    ) -> Option<ZxdgToplevelDecorationV1> {
+        let decoration = self
+            .decoration
+            .as_ref()?
+            .get_toplevel_decoration(toplevel, qh, at);
+        decoration.set_mode(DecorationMode::ServerSide);
+        Some(decoration)
+    }
+
     pub(crate) fn bind(
         &mut self,
         registry: &WlRegistry,
@@ -94,19 +111,19 @@ impl Client {
         self.state.windows[at].surface.clone().expect("open window")
     }
 
-    /// Asks for client-side decorations on window `at` (xdg-decoration) and returns the
-    /// mode the compositor decided.
-    pub fn decorate(&mut self, at: WindowIndex) -> Result<DecorationMode, ClientError> {
-        let manager = self
-            .state
-            .globals
-            .extras
-            .decoration
+    /// Asks for `mode` on window `at` (xdg-decoration; every toplevel asked for server
+    /// side when it opened) and returns the mode the compositor decided.
+    pub fn decorate(
+        &mut self,
+        at: WindowIndex,
+        mode: DecorationMode,
+    ) -> Result<DecorationMode, ClientError> {
+        let decoration = self.state.windows[at]
+            .decoration_object
             .clone()
             .ok_or(ClientError::Missing("zxdg_decoration_manager_v1"))?;
-        let toplevel = self.state.windows[at].toplevel.clone().expect("a toplevel");
-        let decoration = manager.get_toplevel_decoration(&toplevel, &self.handle, at);
-        decoration.set_mode(DecorationMode::ClientSide);
+        self.state.windows[at].decoration = None;
+        decoration.set_mode(mode);
         self.wait_until("a decoration mode", WAIT, |s| {
             s.windows[at].decoration.is_some()
         })?;
