@@ -12,7 +12,8 @@ fn shell(name: &str) -> ShellDef {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add,
+    /// A new window; `true` lets the shell decorate it (xdg-decoration server side).
+    Add(bool),
     Close(usize),
     Focus(usize),
     Cycle,
@@ -30,7 +31,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => Just(Op::Add),
+        3 => any::<bool>().prop_map(Op::Add),
         1 => (0..8usize).prop_map(Op::Close),
         2 => (0..8usize).prop_map(Op::Focus),
         1 => Just(Op::Cycle),
@@ -50,8 +51,10 @@ fn apply(s: &mut Shell, op: &Op) {
     let ids: Vec<u64> = s.windows().iter().map(|w| w.id).collect();
     let pick = |i: usize| ids.get(i % ids.len().max(1)).copied();
     match *op {
-        Op::Add => {
-            s.add_window("app", "title");
+        Op::Add(server_side) => {
+            // The app id says which kind it is, for the invariants.
+            let id = s.add_window(if server_side { "ssd" } else { "csd" }, "title");
+            s.set_server_side(id, server_side);
         }
         Op::Close(i) => {
             if let Some(id) = pick(i) {
@@ -169,10 +172,16 @@ fn verify_invariants(s: &Shell) {
                     "window inside the work area: {w:?} in {area:?}"
                 );
                 assert!(
-                    w.geometry.y >= area.y + TITLE_BAR as i32 || area.height <= TITLE_BAR,
+                    !w.states.decorated
+                        || w.geometry.y >= area.y + TITLE_BAR as i32
+                        || area.height <= TITLE_BAR,
                     "room for the title bar: {w:?}"
                 );
-                assert!(w.states.decorated);
+                assert_eq!(
+                    w.states.decorated,
+                    w.app_id != "csd",
+                    "title bars exactly for windows the shell decorates: {w:?}"
+                );
                 if w.states.maximized {
                     assert_eq!(
                         (w.geometry.width, w.geometry.y + w.geometry.height as i32),
@@ -272,6 +281,8 @@ fn desktop_to_gaming_to_tablet_and_back_restores_the_desktop() {
     let mut s = Shell::new(shell("desktop"), 1920, 1080);
     let a = s.add_window("org.example.editor", "Editor");
     let b = s.add_window("org.example.term", "Terminal");
+    s.set_server_side(a, true);
+    s.set_server_side(b, true);
     s.move_resize(
         a,
         compose_shells::Rect {
