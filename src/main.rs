@@ -394,11 +394,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             let def = definition::find(&shells, shell).cloned().ok_or_else(|| {
                 CliError::UnknownShell {
                     name: shell.clone(),
-                    known: shells
-                        .iter()
-                        .map(|s| s.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    known: definition::names(&shells),
                 }
             })?;
             let has_host = std::env::var_os("DISPLAY").is_some()
@@ -444,7 +440,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                 backend,
                 scale: *scale,
                 swap_wait: compositor::SWAP_WAIT,
-                game_mode: shells.iter().find(|s| s.name == "gaming").cloned(),
+                game_mode: definition::find(&shells, "gaming").cloned(),
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, || {
@@ -511,7 +507,8 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                     let png = hex::decode(answer.png_hex.unwrap_or_default()).map_err(|e| {
                         CliError::Other(anyhow::anyhow!("the shell sent a broken screenshot: {e}"))
                     })?;
-                    write_new(&path, &png)?;
+                    compose_core::project::write_atomic(&path, &png)
+                        .map_err(|e| CliError::Other(e.into()))?;
                 }
                 None => {
                     let connection = control::connect(bus.bus.as_deref())?;
@@ -537,16 +534,6 @@ fn remote(
     .map_err(|e| CliError::Other(e.into()))
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed into place.
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| {
-        CliError::Other(anyhow::anyhow!("cannot write {}: {e}", path.display()))
-    };
-    let tmp = path.with_extension("png.part");
-    std::fs::write(&tmp, bytes).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
-}
-
 fn parse_size(text: &str) -> Result<(u32, u32), CliError> {
     text.split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
@@ -556,15 +543,8 @@ fn parse_size(text: &str) -> Result<(u32, u32), CliError> {
 
 /// Starts an app inside the shell: our socket, never the host's display.
 fn start_app(command: &str, socket: &str) -> std::io::Result<std::process::Child> {
-    std::process::Command::new("sh")
+    compose_shells::autostart::command("sh", socket)
         .args(["-c", command])
-        .env("WAYLAND_DISPLAY", socket)
-        .env_remove("WAYLAND_SOCKET")
-        .env_remove("DISPLAY")
-        .env("GDK_BACKEND", "wayland")
-        .env("QT_QPA_PLATFORM", "wayland")
-        .env("SDL_VIDEODRIVER", "wayland")
-        .stdin(std::process::Stdio::null())
         .spawn()
 }
 

@@ -388,7 +388,7 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
         let f = find(w, "foot");
         (f.width, f.height) != size
     });
-    // The shell's own screenshot, through the port, matches the screen.
+    // The shell's own screenshot comes back through the port, at the screen's size.
     let mine = project.path().join("mine.png");
     let o = compose(
         project.path(),

@@ -1,5 +1,6 @@
 //! Apps a shell starts on its own: XDG autostart entries (`/etc/xdg/autostart/*.desktop`,
-//! the freedesktop convention), so an image's app components add themselves by data.
+//! the freedesktop convention), so an image's app components add themselves by data, and
+//! the command every app is started with (ours and `compose shell run --exec`).
 
 use std::path::Path;
 
@@ -44,6 +45,21 @@ pub fn parse(name: &str, text: &str) -> Option<App> {
         name: name.to_string(),
         exec,
     })
+}
+
+/// A command for `program` that reaches our Wayland socket `wayland_display` only: the
+/// host's displays are removed and toolkits are told to use Wayland.
+pub fn command(program: &str, wayland_display: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command
+        .env("WAYLAND_DISPLAY", wayland_display)
+        .env_remove("WAYLAND_SOCKET")
+        .env_remove("DISPLAY")
+        .env("GDK_BACKEND", "wayland")
+        .env("QT_QPA_PLATFORM", "wayland")
+        .env("SDL_VIDEODRIVER", "wayland")
+        .stdin(std::process::Stdio::null());
+    command
 }
 
 /// Every app of `dir`, sorted by file name; a missing folder has none.

@@ -38,17 +38,16 @@ impl ShellService {
     /// thread, so the bus connection keeps serving other calls meanwhile.
     async fn ask<T: Send + 'static>(
         &self,
-        make: impl FnOnce(mpsc::Sender<T>) -> Command,
+        make: impl FnOnce(mpsc::Sender<T>) -> Command + Send + 'static,
     ) -> fdo::Result<T> {
-        let (reply, answer) = mpsc::channel();
-        self.control
+        let control = self
+            .control
             .lock()
             .map_err(|_| fdo::Error::Failed("the compositor is gone".into()))?
-            .send(make(reply))
-            .map_err(|_| fdo::Error::Failed("the compositor stopped".into()))?;
-        blocking::unblock(move || answer.recv_timeout(Duration::from_secs(5)))
+            .clone();
+        blocking::unblock(move || crate::compositor::ask(&control, Duration::from_secs(5), make))
             .await
-            .map_err(|_| fdo::Error::Failed("the compositor did not answer within 5 s".into()))
+            .map_err(fdo::Error::Failed)
     }
 }
 
@@ -60,13 +59,9 @@ impl ShellService {
         name: &str,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> fdo::Result<()> {
-        let Some(def) = crate::definition::find(&self.shells, name).cloned() else {
-            let known: Vec<&str> = self.shells.iter().map(|s| s.name.as_str()).collect();
-            return Err(fdo::Error::InvalidArgs(format!(
-                "no shell `{name}`; shells: {}",
-                known.join(", ")
-            )));
-        };
+        let def = crate::definition::lookup(&self.shells, name)
+            .map_err(fdo::Error::InvalidArgs)?
+            .clone();
         self.ask(|done| Command::Swap(def, done)).await?;
         Self::shell_changed(&emitter, name)
             .await
@@ -86,15 +81,7 @@ impl ShellService {
 
     async fn list_windows(&self) -> fdo::Result<Vec<WindowRow>> {
         let windows = self.ask(Command::Windows).await?;
-        Ok(windows
-            .into_iter()
-            .map(|w| {
-                let g = w.geometry;
-                (
-                    w.id, w.app_id, w.title, g.x, g.y, g.width, g.height, w.focused,
-                )
-            })
-            .collect())
+        Ok(windows.into_iter().map(row).collect())
     }
 
     /// Renders the current frame and writes it to `path` (absolute) as PNG.
@@ -106,9 +93,12 @@ impl ShellService {
                 path.display()
             )));
         }
-        self.ask(|reply| Command::Screenshot(path, reply))
+        // Encoded here, on the bus's thread, not in the compositor's loop.
+        self.ask(Command::Screenshot)
             .await?
-            .map_err(fdo::Error::Failed)
+            .map_err(fdo::Error::Failed)?
+            .write_png(&path)
+            .map_err(|e| fdo::Error::Failed(e.to_string()))
     }
 
     /// Frames drawn, mean and longest frame time (ms), CPU seconds, uptime seconds.
@@ -126,6 +116,14 @@ impl ShellService {
     /// Emitted after every swap with the new shell's name.
     #[zbus(signal)]
     async fn shell_changed(emitter: &SignalEmitter<'_>, name: &str) -> zbus::Result<()>;
+}
+
+/// A window as a D-Bus (and remote) row.
+pub fn row(w: crate::compositor::WindowInfo) -> WindowRow {
+    let g = w.geometry;
+    (
+        w.id, w.app_id, w.title, g.x, g.y, g.width, g.height, w.focused,
+    )
 }
 
 /// Connects to `address` (or the session bus).

@@ -140,6 +140,20 @@ pub fn find<'a>(shells: &'a [ShellDef], name: &str) -> Option<&'a ShellDef> {
         .or_else(|| shells.iter().find(|s| s.name.eq_ignore_ascii_case(name)))
 }
 
+/// The shell named `name`, or an error that lists the known ones.
+pub fn lookup<'a>(shells: &'a [ShellDef], name: &str) -> Result<&'a ShellDef, String> {
+    find(shells, name).ok_or_else(|| format!("no shell `{name}`; shells: {}", names(shells)))
+}
+
+/// The shells' names, comma-separated, for messages.
+pub fn names(shells: &[ShellDef]) -> String {
+    shells
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The shells that ship with compose.
 pub fn builtin() -> Vec<ShellDef> {
     [

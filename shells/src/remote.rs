@@ -6,14 +6,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use smithay::reexports::calloop::channel::Sender;
 
-use crate::compositor::Command;
-use crate::control::WindowRow;
+use crate::compositor::{Command, ask};
+use crate::control::{WindowRow, row};
 use crate::definition::ShellDef;
 
 /// The virtio-serial port's name (QEMU: `virtserialport,name=...`).
@@ -93,13 +92,11 @@ pub fn find_port(name: &str) -> Option<PathBuf> {
 }
 
 /// Serves requests arriving on `port` (a virtio-serial port) on a thread of its own,
-/// forwarding them into the compositor loop; screenshots are written to `scratch` (a
-/// writable folder: the device's root is read-only) on their way to the host.
+/// forwarding them into the compositor loop.
 pub fn serve_port(
     port: PathBuf,
     control: Sender<Command>,
     shells: Vec<ShellDef>,
-    scratch: PathBuf,
 ) -> std::io::Result<()> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -117,7 +114,7 @@ pub fn serve_port(
                     // No host on the other end: wait for one.
                     Ok(0) => std::thread::sleep(Duration::from_millis(250)),
                     Ok(_) => {
-                        let answer = answer(&line, &control, &shells, &scratch);
+                        let answer = answer(&line, &control, &shells);
                         let mut text = serde_json::to_string(&answer).unwrap_or_default();
                         text.push('\n');
                         if let Err(e) = writer.write_all(text.as_bytes()) {
@@ -135,7 +132,7 @@ pub fn serve_port(
 }
 
 /// Handles one request line.
-fn answer(line: &str, control: &Sender<Command>, shells: &[ShellDef], scratch: &Path) -> Answer {
+fn answer(line: &str, control: &Sender<Command>, shells: &[ShellDef]) -> Answer {
     let request: Request = match serde_json::from_str(line.trim()) {
         Ok(r) => r,
         Err(e) => {
@@ -151,56 +148,18 @@ fn answer(line: &str, control: &Sender<Command>, shells: &[ShellDef], scratch: &
     };
     let wait = Duration::from_secs(10);
     let result: Result<(), String> = match request.ask {
-        Ask::Swap { shell } => match crate::definition::find(shells, &shell) {
-            None => Err(format!(
-                "no shell `{shell}`; shells: {}",
-                shells
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            Some(def) => ask(control, wait, |reply| Command::Swap(def.clone(), reply)).map(|_| ()),
-        },
-        Ask::Windows => ask(control, wait, Command::Windows).map(|windows| {
-            answer.windows = windows
-                .into_iter()
-                .map(|w| {
-                    let g = w.geometry;
-                    (
-                        w.id, w.app_id, w.title, g.x, g.y, g.width, g.height, w.focused,
-                    )
-                })
-                .collect()
+        Ask::Swap { shell } => crate::definition::lookup(shells, &shell).and_then(|def| {
+            ask(control, wait, |reply| Command::Swap(def.clone(), reply)).map(|_| ())
         }),
-        Ask::Screenshot => {
-            let path = scratch.join(format!("screenshot-{}.png", request.id));
-            let shot = ask(control, wait, |reply| {
-                Command::Screenshot(path.clone(), reply)
-            })
-            .and_then(|r| r)
-            .and_then(|()| std::fs::read(&path).map_err(|e| e.to_string()));
-            let _ = std::fs::remove_file(&path);
-            shot.map(|png| answer.png_hex = Some(hex::encode(png)))
-        }
+        Ask::Windows => ask(control, wait, Command::Windows)
+            .map(|windows| answer.windows = windows.into_iter().map(row).collect()),
+        Ask::Screenshot => ask(control, wait, Command::Screenshot)
+            .and_then(|shot| shot)
+            .map(|image| answer.png_hex = Some(hex::encode(image.png_bytes()))),
         Ask::Stats => ask(control, wait, Command::Stats).map(|s| answer.stats = Some(s)),
     };
     answer.error = result.err();
     answer
-}
-
-fn ask<T>(
-    control: &Sender<Command>,
-    wait: Duration,
-    make: impl FnOnce(mpsc::Sender<T>) -> Command,
-) -> Result<T, String> {
-    let (reply, answer) = mpsc::channel();
-    control
-        .send(make(reply))
-        .map_err(|_| "the compositor stopped".to_string())?;
-    answer
-        .recv_timeout(wait)
-        .map_err(|_| format!("the compositor did not answer within {} s", wait.as_secs()))
 }
 
 /// Sends `ask` to the shell behind the Unix socket `socket` (QEMU's end of the port) and

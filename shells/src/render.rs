@@ -792,12 +792,7 @@ impl Image {
         let tmp = path.with_extension("png.tmp");
         let write = || -> Result<(), Box<dyn std::error::Error>> {
             let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            let mut encoder = png::Encoder::new(file, self.width, self.height);
-            encoder.set_color(png::ColorType::Rgba);
-            encoder.set_depth(png::BitDepth::Eight);
-            let mut writer = encoder.write_header()?;
-            writer.write_image_data(&self.rgba)?;
-            writer.finish()?;
+            self.encode_png(file)?;
             std::fs::rename(&tmp, path)?;
             Ok(())
         };
@@ -805,6 +800,23 @@ impl Image {
             let _ = std::fs::remove_file(&tmp);
             fail(e.to_string())
         })
+    }
+
+    /// The image as PNG bytes (RGBA, 8 bits).
+    pub fn png_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.encode_png(&mut bytes)
+            .expect("encoding a well-formed image into memory does not fail");
+        bytes
+    }
+
+    fn encode_png(&self, out: impl std::io::Write) -> Result<(), png::EncodingError> {
+        let mut encoder = png::Encoder::new(out, self.width, self.height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&self.rgba)?;
+        writer.finish()
     }
 
     /// Reads a PNG written by `write_png` (RGBA, 8 bits).

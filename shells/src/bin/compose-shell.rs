@@ -5,7 +5,7 @@
 //! screenshots from the host over the virtio-serial port `org.compose.shell`.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, ExitCode};
 
 use clap::Parser;
 use compose_shells::{autostart, compositor, control, definition, remote};
@@ -59,23 +59,15 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     let shells = definition::installed(&args.definitions).map_err(|e| e.to_string())?;
-    let find = |name: &str| definition::find(&shells, name).cloned();
-    let known = || {
-        shells
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    let def = definition::lookup(&shells, &args.shell)?.clone();
+    let game_mode = match args.game_mode.as_str() {
+        "none" => None,
+        name => Some(
+            definition::lookup(&shells, name)
+                .map_err(|e| format!("--game-mode: {e}"))?
+                .clone(),
+        ),
     };
-    let def = find(&args.shell)
-        .ok_or_else(|| format!("unknown shell `{}`; shells: {}", args.shell, known()))?;
-    let game_mode =
-        match args.game_mode.as_str() {
-            "none" => None,
-            name => Some(find(name).ok_or_else(|| {
-                format!("unknown --game-mode shell `{name}`; shells: {}", known())
-            })?),
-        };
     let backend = match &args.headless {
         None => compositor::Backend::Kms,
         Some(wxh) => {
@@ -94,13 +86,8 @@ fn run(args: Args) -> Result<(), String> {
     let (sender, commands) = compose_shells::smithay::reexports::calloop::channel::channel();
     match remote::find_port(remote::PORT_NAME) {
         Some(port) => {
-            remote::serve_port(
-                port.clone(),
-                sender.clone(),
-                shells.clone(),
-                args.runtime_dir.clone(),
-            )
-            .map_err(|e| format!("cannot serve {}: {e}", port.display()))?;
+            remote::serve_port(port.clone(), sender.clone(), shells.clone())
+                .map_err(|e| format!("cannot serve {}: {e}", port.display()))?;
             tracing::info!("controlled over {}", port.display());
         }
         None => tracing::info!(
@@ -158,16 +145,8 @@ fn run(args: Args) -> Result<(), String> {
 /// Starts an app on our socket only.
 fn start(app: &autostart::App, runtime_dir: &std::path::Path) -> std::io::Result<Child> {
     let (program, args) = app.exec.split_first().expect("autostart apps have an Exec");
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime_dir)
-        .env("WAYLAND_DISPLAY", SOCKET)
-        .env_remove("DISPLAY")
-        .env("GDK_BACKEND", "wayland")
-        .env("QT_QPA_PLATFORM", "wayland")
-        .env("SDL_VIDEODRIVER", "wayland")
-        .stdin(Stdio::null());
+    let mut command = autostart::command(program, SOCKET);
+    command.args(args).env("XDG_RUNTIME_DIR", runtime_dir);
     if std::env::var_os("HOME").is_none() {
         command.env("HOME", "/root");
     }

@@ -230,7 +230,7 @@ impl State {
             game
         };
         tracing::info!("game mode key: swapping to {}", next.name);
-        self.command(super::Command::Swap(next, std::sync::mpsc::channel().0));
+        self.swap(next);
     }
 
     fn toggle_overlay(&mut self) {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use smithay::desktop::{PopupManager, layer_map_for_output};
 use smithay::input::{Seat, SeatState};
 use smithay::output::{Mode, Output, PhysicalProperties, Scale, Subpixel};
-use smithay::reexports::calloop::channel::{Channel, Event as ChannelEvent};
+use smithay::reexports::calloop::channel::{Channel, Event as ChannelEvent, Sender};
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{EventLoop, Interest, Mode as CMode, PostAction};
@@ -50,7 +50,7 @@ pub use scene::colors;
 
 use crate::definition::ShellDef;
 use crate::policy::{Rect, Shell, States, WindowId};
-use crate::render::{RenderError, Renderer};
+use crate::render::{Image, RenderError, Renderer};
 
 /// One frame at 60 Hz.
 const FRAME: Duration = Duration::from_micros(16_667);
@@ -66,8 +66,8 @@ pub enum Command {
     /// and every configure sent).
     Swap(ShellDef, mpsc::Sender<Duration>),
     Windows(mpsc::Sender<Vec<WindowInfo>>),
-    /// Renders the current scene and writes it as PNG.
-    Screenshot(PathBuf, mpsc::Sender<Result<(), String>>),
+    /// Renders the current scene; the caller encodes it (PNG) off the compositor's loop.
+    Screenshot(mpsc::Sender<Result<Image, String>>),
     /// Input as if it came from a device (tests, remote control).
     Input(InputEvent),
     /// Frame timing and CPU use so far.
@@ -75,6 +75,22 @@ pub enum Command {
     /// The name of the shell on screen.
     Active(mpsc::Sender<String>),
     Stop,
+}
+
+/// Sends the command `make` builds into the compositor loop and waits up to `wait` for
+/// its answer (what D-Bus and the remote port both do).
+pub fn ask<T>(
+    control: &Sender<Command>,
+    wait: Duration,
+    make: impl FnOnce(mpsc::Sender<T>) -> Command,
+) -> Result<T, String> {
+    let (reply, answer) = mpsc::channel();
+    control
+        .send(make(reply))
+        .map_err(|_| "the compositor stopped".to_string())?;
+    answer
+        .recv_timeout(wait)
+        .map_err(|_| format!("the compositor did not answer within {} s", wait.as_secs()))
 }
 
 /// How the compositor has been doing: frames drawn and what they cost (render, and on a
@@ -287,7 +303,7 @@ pub(crate) struct State {
     grabbing_popups: Vec<smithay::wayland::shell::xdg::PopupSurface>,
     transaction: Option<Transaction>,
     /// Screenshots asked for while a transaction held frames back.
-    pending_screenshots: Vec<(PathBuf, mpsc::Sender<Result<(), String>>)>,
+    pending_screenshots: Vec<mpsc::Sender<Result<Image, String>>>,
     /// The chrome's font and the text already rasterized.
     text: crate::text::Text,
     text_cache: scene::TextCache,
@@ -510,8 +526,8 @@ impl State {
                 }
                 self.evict_text();
             }
-            for (path, reply) in std::mem::take(&mut self.pending_screenshots) {
-                let _ = reply.send(self.screenshot(&path).map_err(|e| e.to_string()));
+            for reply in std::mem::take(&mut self.pending_screenshots) {
+                let _ = reply.send(self.screenshot().map_err(|e| e.to_string()));
             }
         }
         let now = self.time_ms();
@@ -630,15 +646,15 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// Renders the scene offscreen and writes it to `path` as PNG.
-    fn screenshot(&mut self, path: &std::path::Path) -> Result<(), RenderError> {
+    /// Renders the scene offscreen and reads it back.
+    fn screenshot(&mut self) -> Result<Image, RenderError> {
         let draws = scene::draws(self);
         let texture = self
             .renderer
             .offscreen(self.size.0 * self.scale, self.size.1 * self.scale);
         self.renderer
             .render(&texture, colors::BACKGROUND, self.scale as f32, &draws);
-        self.renderer.read(&texture)?.write_png(path)
+        self.renderer.read(&texture)
     }
 
     /// The output changed size (the nested window was resized).
@@ -708,25 +724,30 @@ impl State {
             .collect()
     }
 
+    /// Swaps the shell in one step: the policy re-lays out and configures every window
+    /// before anything is drawn. Returns how long that took.
+    fn swap(&mut self, def: ShellDef) -> Duration {
+        let start = Instant::now();
+        self.shell.swap(def);
+        let sent = self.send_configures();
+        self.begin_transaction(sent);
+        start.elapsed()
+    }
+
     fn command(&mut self, command: Command) {
         match command {
             Command::Swap(def, done) => {
-                // One step: the policy re-lays out every window before anything is drawn.
-                let start = Instant::now();
-                self.shell.swap(def);
-                let sent = self.send_configures();
-                self.begin_transaction(sent);
-                let _ = done.send(start.elapsed());
+                let _ = done.send(self.swap(def));
             }
             Command::Windows(reply) => {
                 let _ = reply.send(self.info());
             }
-            Command::Screenshot(path, reply) => {
+            Command::Screenshot(reply) => {
                 if self.transaction.is_some() {
                     // After the swap is complete: a screenshot shows what a frame shows.
-                    self.pending_screenshots.push((path, reply));
+                    self.pending_screenshots.push(reply);
                 } else {
-                    let _ = reply.send(self.screenshot(&path).map_err(|e| e.to_string()));
+                    let _ = reply.send(self.screenshot().map_err(|e| e.to_string()));
                 }
             }
             Command::Input(event) => self.input(event),
