@@ -214,6 +214,9 @@ enum ShellCommand {
         /// Take org.compose.Shell1 over from a shell that already serves it on the bus.
         #[arg(long)]
         replace: bool,
+        /// No Xwayland even when it is installed (X11 apps then cannot start).
+        #[arg(long)]
+        no_xwayland: bool,
         #[command(flatten)]
         bus: BusArg,
     },
@@ -385,6 +388,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             exec,
             shells,
             replace,
+            no_xwayland,
             bus,
         } => {
             let shells = match shells {
@@ -441,11 +445,15 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                 scale: *scale,
                 swap_wait: compositor::SWAP_WAIT,
                 game_mode: definition::find(&shells, "gaming").cloned(),
+                xwayland: !*no_xwayland && compose_shells::autostart::xwayland_installed(),
             };
             let mut children = Vec::new();
-            let result = compositor::run_with(options, commands, || {
+            let result = compositor::run_with(options, commands, |x_display| {
+                if let Some(n) = x_display {
+                    eprintln!("compose shell: X11 apps on DISPLAY=:{n} (Xwayland)");
+                }
                 for app in &apps {
-                    match start_app(app, &app_socket) {
+                    match start_app(app, &app_socket, x_display) {
                         Ok(child) => children.push(child),
                         Err(e) => eprintln!("compose shell: cannot start `{app}`: {e}"),
                     }
@@ -542,8 +550,12 @@ fn parse_size(text: &str) -> Result<(u32, u32), CliError> {
 }
 
 /// Starts an app inside the shell: our socket, never the host's display.
-fn start_app(command: &str, socket: &str) -> std::io::Result<std::process::Child> {
-    compose_shells::autostart::command("sh", socket)
+fn start_app(
+    command: &str,
+    socket: &str,
+    x_display: Option<u32>,
+) -> std::io::Result<std::process::Child> {
+    compose_shells::autostart::command("sh", socket, x_display)
         .args(["-c", command])
         .spawn()
 }

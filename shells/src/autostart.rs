@@ -49,7 +49,11 @@ pub fn parse(name: &str, text: &str) -> Option<App> {
 
 /// A command for `program` that reaches our Wayland socket `wayland_display` only: the
 /// host's displays are removed and toolkits are told to use Wayland.
-pub fn command(program: &str, wayland_display: &str) -> std::process::Command {
+pub fn command(
+    program: &str,
+    wayland_display: &str,
+    x_display: Option<u32>,
+) -> std::process::Command {
     let mut command = std::process::Command::new(program);
     command
         .env("WAYLAND_DISPLAY", wayland_display)
@@ -59,7 +63,17 @@ pub fn command(program: &str, wayland_display: &str) -> std::process::Command {
         .env("QT_QPA_PLATFORM", "wayland")
         .env("SDL_VIDEODRIVER", "wayland")
         .stdin(std::process::Stdio::null());
+    // X11 apps reach our Xwayland; with none they cannot reach the user's X server.
+    if let Some(n) = x_display {
+        command.env("DISPLAY", format!(":{n}"));
+    }
     command
+}
+
+/// Whether Xwayland is installed (on PATH): shells run X11 apps only then.
+pub fn xwayland_installed() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("Xwayland").is_file()))
 }
 
 /// Every app of `dir`, sorted by file name; a missing folder has none.

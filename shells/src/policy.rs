@@ -80,6 +80,28 @@ struct Requested {
 #[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct ServerSide(bool);
 
+/// The client's size limits (xdg_toplevel set_min_size / set_max_size); 0 means none.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SizeHints {
+    min: (u32, u32),
+    max: (u32, u32),
+}
+
+/// The size the client drew (its window geometry), once it committed a buffer. Clients
+/// may draw smaller than configured (weston-flower stays 200x200) or, within their
+/// minimum size, larger.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Content(Option<(u32, u32)>);
+
+/// The layout's `Geometry` after the client's hints and content: the size the client is
+/// configured with (clamped to its limits), and where the window is shown (its drawn size,
+/// centered in a maximized or fullscreen slot, at the slot's corner when floating).
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Fitted {
+    configure: (u32, u32),
+    shown: Rect,
+}
+
 /// Higher is closer to the viewer; also the most-recently-used order.
 #[derive(Component, Debug, Clone, Copy)]
 struct Stacking(u64);
@@ -260,6 +282,43 @@ fn maximized_layout(
     }
 }
 
+/// `value` within the limits `min` and `max` (0 = no limit); never 0.
+fn clamp_hint(value: u32, min: u32, max: u32) -> u32 {
+    let value = if max > 0 { value.min(max) } else { value };
+    value.max(min).max(1)
+}
+
+/// Every shell: sizes within the client's limits, and windows shown at the size they
+/// drew, so title bars, close buttons and hit tests follow what is on screen.
+fn fit(mut windows: Query<(&Geometry, &SizeHints, &Content, &WindowStates, &mut Fitted)>) {
+    for (geometry, hints, content, states, mut fitted) in &mut windows {
+        let slot = geometry.0;
+        let configure = (
+            clamp_hint(slot.width, hints.min.0, hints.max.0),
+            clamp_hint(slot.height, hints.min.1, hints.max.1),
+        );
+        let (width, height) = content.0.unwrap_or(configure);
+        let centered = states.0.maximized || states.0.fullscreen;
+        let offset = |room: u32, size: u32| {
+            if centered {
+                (room.saturating_sub(size) / 2) as i32
+            } else {
+                0
+            }
+        };
+        let shown = Rect {
+            x: slot.x + offset(slot.width, width),
+            y: slot.y + offset(slot.height, height),
+            width: width.max(1),
+            height: height.max(1),
+        };
+        let now = Fitted { configure, shown };
+        if *fitted != now {
+            *fitted = now;
+        }
+    }
+}
+
 /// Every shell: the focused window is the activated one.
 fn activation(mut windows: Query<(&mut WindowStates, Has<Focused>)>) {
     for (mut states, focused) in &mut windows {
@@ -368,13 +427,13 @@ impl Shell {
         world.insert_resource(OverlayVisible::default());
         let mut schedules = HashMap::new();
         let mut floating = Schedule::default();
-        floating.add_systems((floating_layout, activation).chain());
+        floating.add_systems((floating_layout, fit, activation).chain());
         schedules.insert(Layout::Floating, floating);
         let mut fullscreen = Schedule::default();
-        fullscreen.add_systems((fullscreen_layout, activation).chain());
+        fullscreen.add_systems((fullscreen_layout, fit, activation).chain());
         schedules.insert(Layout::FocusedFullscreen, fullscreen);
         let mut maximized = Schedule::default();
-        maximized.add_systems((maximized_layout, activation).chain());
+        maximized.add_systems((maximized_layout, fit, activation).chain());
         schedules.insert(Layout::MaximizedStack, maximized);
         let mut shell = Shell {
             world,
@@ -452,6 +511,9 @@ impl Shell {
                 WindowStates::default(),
                 Requested::default(),
                 ServerSide::default(),
+                SizeHints::default(),
+                Content::default(),
+                Fitted::default(),
                 Stacking(stack),
             ))
             .id();
@@ -566,6 +628,33 @@ impl Shell {
         true
     }
 
+    /// The client's size limits changed (0 = no limit): configures stay within them.
+    pub fn set_size_hints(&mut self, id: WindowId, min: (u32, u32), max: (u32, u32)) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        let hints = SizeHints { min, max };
+        if self.world.get::<SizeHints>(entity) != Some(&hints) {
+            self.world.entity_mut(entity).insert(hints);
+            self.relayout();
+        }
+        true
+    }
+
+    /// The client committed a buffer whose window geometry is `width` x `height`: the
+    /// window is shown at that size.
+    pub fn set_content_size(&mut self, id: WindowId, width: u32, height: u32) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        let content = Content(Some((width, height)));
+        if self.world.get::<Content>(entity) != Some(&content) {
+            self.world.entity_mut(entity).insert(content);
+            self.relayout();
+        }
+        true
+    }
+
     /// Moves and resizes a window in the floating layout (what dragging does); a
     /// maximized or fullscreen window goes back to floating.
     pub fn move_resize(&mut self, id: WindowId, rect: Rect) -> bool {
@@ -640,7 +729,7 @@ impl Shell {
         for entity in world.iter_entities() {
             let (Some(w), Some(g), Some(s), Some(z)) = (
                 entity.get::<Window>(),
-                entity.get::<Geometry>(),
+                entity.get::<Fitted>(),
                 entity.get::<WindowStates>(),
                 entity.get::<Stacking>(),
             ) else {
@@ -652,7 +741,7 @@ impl Shell {
                     id: w.id,
                     app_id: w.app_id.clone(),
                     title: w.title.clone(),
-                    geometry: g.0,
+                    geometry: g.shown,
                     states: s.0,
                     z: 0,
                 },
@@ -681,11 +770,11 @@ impl Shell {
         let mut out = Vec::new();
         let mut q = self
             .world
-            .query::<(Entity, &Window, &Geometry, &WindowStates, Option<&Sent>)>();
+            .query::<(Entity, &Window, &Fitted, &WindowStates, Option<&Sent>)>();
         let changes: Vec<(Entity, WindowId, Sent)> = q
             .iter(&self.world)
-            .filter_map(|(e, w, g, s, sent)| {
-                let now = Sent(g.0.width, g.0.height, s.0);
+            .filter_map(|(e, w, f, s, sent)| {
+                let now = Sent(f.configure.0, f.configure.1, s.0);
                 (sent != Some(&now)).then_some((e, w.id, now))
             })
             .collect();

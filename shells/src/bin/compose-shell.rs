@@ -34,6 +34,9 @@ struct Args {
     /// Also serve org.compose.Shell1 on this D-Bus address.
     #[arg(long, value_name = "ADDRESS")]
     bus: Option<String>,
+    /// No Xwayland even when it is installed (X11 apps then cannot start).
+    #[arg(long)]
+    no_xwayland: bool,
 }
 
 const SOCKET: &str = "wayland-0";
@@ -119,14 +122,15 @@ fn run(args: Args) -> Result<(), String> {
         scale: 1,
         swap_wait: compositor::SWAP_WAIT,
         game_mode,
+        xwayland: !args.no_xwayland && autostart::xwayland_installed(),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();
-    let result = compositor::run_with(options, commands, || {
+    let result = compositor::run_with(options, commands, |x_display| {
         // Readiness for scripts and tests: the socket accepts clients from here on.
         eprintln!("compose-shell: ready on {}", socket.display());
         for app in &apps {
-            match start(app, &runtime_dir) {
+            match start(app, &runtime_dir, x_display) {
                 Ok(child) => {
                     tracing::info!("started {} (pid {})", app.name, child.id());
                     children.push(child);
@@ -143,9 +147,13 @@ fn run(args: Args) -> Result<(), String> {
 }
 
 /// Starts an app on our socket only.
-fn start(app: &autostart::App, runtime_dir: &std::path::Path) -> std::io::Result<Child> {
+fn start(
+    app: &autostart::App,
+    runtime_dir: &std::path::Path,
+    x_display: Option<u32>,
+) -> std::io::Result<Child> {
     let (program, args) = app.exec.split_first().expect("autostart apps have an Exec");
-    let mut command = autostart::command(program, SOCKET);
+    let mut command = autostart::command(program, SOCKET, x_display);
     command.args(args).env("XDG_RUNTIME_DIR", runtime_dir);
     if std::env::var_os("HOME").is_none() {
         command.env("HOME", "/root");

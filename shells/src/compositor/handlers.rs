@@ -9,6 +9,7 @@ use smithay::desktop::{
     LayerSurface, PopupKind, WindowSurfaceType, find_popup_root_surface,
     get_popup_toplevel_coords, layer_map_for_output,
 };
+use smithay::input::pointer::CursorImageStatus;
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
 use smithay::reexports::wayland_server::Resource;
@@ -21,7 +22,9 @@ use smithay::wayland::compositor::{
     CompositorClientState, CompositorHandler, CompositorState, with_states,
 };
 use smithay::wayland::output::OutputHandler;
+use smithay::wayland::seat::WaylandFocus;
 use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::selection::primary_selection::set_primary_focus;
 use smithay::wayland::selection::data_device::{
     ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
     set_data_device_focus,
@@ -41,6 +44,7 @@ use smithay::{
     delegate_xdg_decoration, delegate_xdg_shell,
 };
 
+use super::toplevel::{KeyboardFocus, Toplevel};
 use super::{ClientState, Grab, State, Tracked, scene};
 use crate::policy::LayerKind;
 
@@ -53,14 +57,19 @@ impl CompositorHandler for State {
         &self,
         client: &'a smithay::reexports::wayland_server::Client,
     ) -> &'a CompositorClientState {
+        // Xwayland's connection is made by smithay, with smithay's client data.
+        if let Some(xwayland) = client.get_data::<smithay::xwayland::XWaylandClientData>() {
+            return &xwayland.compositor_state;
+        }
         &client
             .get_data::<ClientState>()
-            .expect("every client gets a ClientState")
+            .expect("every client but Xwayland gets a ClientState")
             .compositor_state
     }
 
     fn commit(&mut self, surface: &WlSurface) {
-        if let Some(w) = self.window_of(surface) {
+        self.find_x11_surfaces();
+        if let Some(Toplevel::Xdg(toplevel)) = self.window_of(surface).map(|w| &w.toplevel) {
             let (configured, initial_sent) = with_states(surface, |s| {
                 s.data_map
                     .get::<XdgToplevelSurfaceData>()
@@ -73,12 +82,12 @@ impl CompositorHandler for State {
             });
             if !configured && scene::has_new_buffer(surface) {
                 // xdg_shell: a buffer before the first acknowledged configure is an error.
-                w.toplevel.ensure_configured();
+                toplevel.ensure_configured();
                 return;
             }
             if !initial_sent {
                 // The initial configure answers the first commit, with the shell's size.
-                w.toplevel.send_configure();
+                toplevel.send_configure();
             }
         }
         self.popups.commit(surface);
@@ -93,11 +102,25 @@ impl CompositorHandler for State {
         let buffer = scene::commit(self, surface);
         self.transaction_commit(surface, buffer.is_some());
         let mut mapped = false;
+        let mut fitted = None;
         if let Some(w) = self.window_for(surface) {
             if let Some(size) = buffer {
                 mapped = w.buffer.is_none();
                 w.buffer = Some(size);
             }
+            fitted = Some((w.id, matches!(w.toplevel, Toplevel::Xdg(_))));
+        }
+        if let Some((id, xdg)) = fitted {
+            // The shell shows the window at the size it drew, within the limits it set
+            // (X11 windows set theirs in WM_NORMAL_HINTS).
+            let said = scene::size_said(surface);
+            if xdg {
+                self.shell.set_size_hints(id, said.min, said.max);
+            }
+            if let Some((width, height)) = said.drawn {
+                self.shell.set_content_size(id, width, height);
+            }
+            self.send_configures();
         }
         if mapped {
             // Keyboard focus waits for the window's first buffer (see sync_keyboard_focus).
@@ -175,7 +198,7 @@ impl State {
                 })
                 .unwrap_or_default()
         });
-        if let Some(w) = self.windows.iter().find(|w| &w.toplevel == surface) {
+        if let Some(w) = self.window_of(surface.wl_surface()) {
             self.shell.set_names(w.id, &app_id, &title);
             self.dirty = true;
         }
@@ -261,14 +284,7 @@ impl XdgShellHandler for State {
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
         let id = self.shell.add_window("", "");
-        self.windows.push(Tracked {
-            toplevel: surface,
-            id,
-            buffer: None,
-            frames: 0,
-            swap_serial: None,
-            swap_acked: false,
-        });
+        self.windows.push(Tracked::new(Toplevel::Xdg(surface), id));
         self.send_configures();
     }
 
@@ -337,17 +353,13 @@ impl XdgShellHandler for State {
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
-        if let Some(at) = self.windows.iter().position(|w| w.toplevel == surface) {
+        if let Some(at) = self
+            .windows
+            .iter()
+            .position(|w| w.toplevel == Toplevel::Xdg(surface.clone()))
+        {
             let w = self.windows.remove(at);
-            self.shell.close(w.id);
-            if let Some(t) = &mut self.transaction {
-                t.waiting.retain(|x| *x != w.id);
-            }
-            if matches!(self.grab, Some(Grab::Move { window, .. } | Grab::Resize { window, .. }) if window == w.id)
-            {
-                self.grab = None;
-            }
-            self.send_configures();
+            self.window_closed(w.id);
         }
     }
 
@@ -387,12 +399,7 @@ impl State {
         surface: &ToplevelSurface,
         change: impl FnOnce(&mut crate::policy::Shell, crate::policy::WindowId) -> bool,
     ) {
-        let Some(id) = self
-            .windows
-            .iter()
-            .find(|w| &w.toplevel == surface)
-            .map(|w| w.id)
-        else {
+        let Some(id) = self.window_of(surface.wl_surface()).map(|w| w.id) else {
             return;
         };
         change(&mut self.shell, id);
@@ -406,7 +413,7 @@ impl State {
     /// it from where it is now, in shells that let windows float. Only while the button
     /// press with that serial is still held: a client cannot take the pointer at will.
     fn start_grab(&mut self, surface: &ToplevelSurface, resize: bool, serial: Serial) {
-        let Some(w) = self.windows.iter().find(|w| &w.toplevel == surface) else {
+        let Some(w) = self.window_of(surface.wl_surface()) else {
             return;
         };
         if self.shell.active().layout != crate::definition::Layout::Floating {
@@ -521,7 +528,7 @@ impl WlrLayerShellHandler for State {
 }
 
 impl SeatHandler for State {
-    type KeyboardFocus = WlSurface;
+    type KeyboardFocus = KeyboardFocus;
     type PointerFocus = WlSurface;
     type TouchFocus = WlSurface;
 
@@ -529,10 +536,17 @@ impl SeatHandler for State {
         &mut self.seat_state
     }
 
-    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&KeyboardFocus>) {
         // The clipboard follows the keyboard.
-        let client = focused.and_then(|s| self.display.get_client(s.id()).ok());
-        set_data_device_focus(&self.display, seat, client);
+        let surface = focused.and_then(|f| f.wl_surface().map(|s| s.into_owned()));
+        let client = surface.and_then(|s| self.display.get_client(s.id()).ok());
+        set_data_device_focus(&self.display, seat, client.clone());
+        set_primary_focus(&self.display, seat, client);
+    }
+
+    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
+        self.toolkits.cursor = image;
+        self.dirty = true;
     }
 }
 

@@ -195,7 +195,7 @@ impl State {
     /// Asks window `id`'s client to close it (xdg_toplevel.close).
     fn ask_to_close(&mut self, id: WindowId) {
         if let Some(w) = self.windows.iter().find(|w| w.id == id) {
-            w.toplevel.send_close();
+            w.toplevel.close();
         }
     }
 
@@ -330,7 +330,10 @@ impl State {
             let Some(w) = self.windows.iter().find(|w| w.id == view.id) else {
                 continue;
             };
-            let surface = w.toplevel.wl_surface();
+            let Some(surface) = w.toplevel.wl_surface() else {
+                continue; // an X11 window Xwayland has not drawn yet
+            };
+            let surface = &surface;
             let origin = scene::surface_origin(surface, view.geometry);
             for (popup, at) in scene::popups(surface, origin).into_iter().rev() {
                 if let Some(found) = under(&popup, at) {

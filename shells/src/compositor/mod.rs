@@ -15,6 +15,9 @@ pub mod input;
 mod kms;
 mod nested;
 mod scene;
+mod toolkits;
+mod toplevel;
+mod xwayland;
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
@@ -40,8 +43,8 @@ use smithay::wayland::output::OutputManagerState;
 use smithay::wayland::presentation::{PresentationFeedbackCallback, PresentationState, Refresh};
 use smithay::wayland::selection::data_device::DataDeviceState;
 use smithay::wayland::shell::wlr_layer::WlrLayerShellState;
+use smithay::wayland::shell::xdg::XdgShellState;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationState;
-use smithay::wayland::shell::xdg::{ToplevelSurface, XdgShellState};
 use smithay::wayland::shm::ShmState;
 use smithay::wayland::viewporter::ViewporterState;
 
@@ -165,6 +168,8 @@ pub struct Options {
     pub swap_wait: Duration,
     /// The shell Super+Shift+G swaps to, and back from (the game bar of Windows).
     pub game_mode: Option<ShellDef>,
+    /// Start Xwayland for X11 apps (the `Xwayland` binary must be installed).
+    pub xwayland: bool,
 }
 
 impl Options {
@@ -177,6 +182,7 @@ impl Options {
             scale: 1,
             swap_wait: SWAP_WAIT,
             game_mode: None,
+            xwayland: false,
         }
     }
 }
@@ -220,13 +226,26 @@ impl smithay::reexports::wayland_server::backend::ClientData for ClientState {
 
 /// A toplevel and what the compositor knows of it beyond the policy.
 struct Tracked {
-    toplevel: ToplevelSurface,
+    toplevel: toplevel::Toplevel,
     id: WindowId,
     buffer: Option<(i32, i32)>,
     frames: u64,
     /// The configure a swap sent, until the client acknowledged it and committed.
     swap_serial: Option<smithay::utils::Serial>,
     swap_acked: bool,
+}
+
+impl Tracked {
+    fn new(toplevel: toplevel::Toplevel, id: WindowId) -> Tracked {
+        Tracked {
+            toplevel,
+            id,
+            buffer: None,
+            frames: 0,
+            swap_serial: None,
+            swap_acked: false,
+        }
+    }
 }
 
 /// A swap being shown: frames wait until every window it resized has redrawn (or until
@@ -279,6 +298,9 @@ pub(crate) struct State {
     seat_state: SeatState<State>,
     seat: Seat<State>,
     _output_manager: OutputManagerState,
+    toolkits: toolkits::Toolkits,
+    /// Xwayland and its window manager, when X11 apps are on.
+    xserver: Option<xwayland::Xserver>,
     output: Output,
     popups: PopupManager,
     shell: Shell,
@@ -355,23 +377,31 @@ impl State {
     /// policy's focus. Returns the windows that were sent one, with its serial.
     fn send_configures(&mut self) -> Vec<(WindowId, smithay::utils::Serial)> {
         let mut sent = Vec::new();
+        // xdg_toplevel.configure_bounds: the largest a window may usefully be.
+        let area = self.shell.work_area();
+        let bounds = (area.width as i32, area.height as i32);
         for (id, width, height, states) in self.shell.take_configures() {
             let Some(w) = self.windows.iter_mut().find(|w| w.id == id) else {
                 continue;
             };
-            w.toplevel.with_pending_state(|s| {
+            let toplevel::Toplevel::Xdg(toplevel) = &w.toplevel else {
+                continue; // X11 windows are placed below, with their position
+            };
+            toplevel.with_pending_state(|s| {
                 s.size = Some((width as i32, height as i32).into());
+                s.bounds = Some(bounds.into());
                 s.states = Default::default();
                 for st in xdg_states(&states) {
                     s.states.set(st);
                 }
             });
-            if w.toplevel.is_initial_configure_sent() {
-                if let Some(serial) = w.toplevel.send_pending_configure() {
+            if toplevel.is_initial_configure_sent() {
+                if let Some(serial) = toplevel.send_pending_configure() {
                     sent.push((id, serial));
                 }
             }
         }
+        self.place_x11_windows();
         self.sync_keyboard_focus();
         self.dirty = true;
         sent
@@ -433,7 +463,7 @@ impl State {
             self.windows
                 .iter()
                 .find(|w| w.id == id && w.buffer.is_some())
-                .map(|w| w.toplevel.wl_surface().clone())
+                .and_then(|w| w.toplevel.focus())
         });
         let Some(keyboard) = self.seat.get_keyboard() else {
             return;
@@ -446,15 +476,25 @@ impl State {
 
     /// The window whose toplevel surface is `surface`.
     fn window_of(&self, surface: &WlSurface) -> Option<&Tracked> {
-        self.windows
-            .iter()
-            .find(|w| w.toplevel.wl_surface() == surface)
+        self.windows.iter().find(|w| w.toplevel.is(surface))
     }
 
     fn window_for(&mut self, surface: &WlSurface) -> Option<&mut Tracked> {
-        self.windows
-            .iter_mut()
-            .find(|w| w.toplevel.wl_surface() == surface)
+        self.windows.iter_mut().find(|w| w.toplevel.is(surface))
+    }
+
+    /// A window is gone (its client destroyed it, or unmapped it under X11): the shell
+    /// forgets it and re-lays the rest.
+    fn window_closed(&mut self, id: WindowId) {
+        self.shell.close(id);
+        if let Some(t) = &mut self.transaction {
+            t.waiting.retain(|x| *x != id);
+        }
+        if matches!(self.grab, Some(Grab::Move { window, .. } | Grab::Resize { window, .. }) if window == id)
+        {
+            self.grab = None;
+        }
+        self.send_configures();
     }
 
     fn time_ms(&self) -> u32 {
@@ -541,7 +581,7 @@ impl State {
                     .find(|v| v.id == w.id)
                     .is_some_and(|v| v.states.throttled)
             })
-            .map(|w| w.toplevel.wl_surface().clone())
+            .filter_map(|w| w.toplevel.wl_surface())
             .collect();
         let slow_frame = self.frame % 4 != 0;
         let surfaces: Vec<WlSurface> = self.pending_frames.keys().cloned().collect();
@@ -799,14 +839,15 @@ fn rustix_clock() -> Duration {
 
 /// Runs a compositor until a `Stop` command (or the nested window is closed).
 pub fn run(options: Options, commands: Channel<Command>) -> Result<(), CompositorError> {
-    run_with(options, commands, || {})
+    run_with(options, commands, |_| {})
 }
 
-/// Like `run`; `ready` is called once clients can connect (to start apps).
+/// Like `run`; `ready` is called once clients can connect (to start apps), with the X
+/// display number when Xwayland runs.
 pub fn run_with(
     options: Options,
     commands: Channel<Command>,
-    ready: impl FnOnce(),
+    ready: impl FnOnce(Option<u32>),
 ) -> Result<(), CompositorError> {
     let scale = options.scale.max(1);
     let (renderer, target, size) = match options.backend {
@@ -851,7 +892,7 @@ pub fn run_with(
     };
     tracing::info!("rendering with {}", renderer.adapter_name());
 
-    let mut event_loop: EventLoop<State> =
+    let mut event_loop: EventLoop<'static, State> =
         EventLoop::try_new().map_err(|e| CompositorError::EventLoop(e.to_string()))?;
     let display: Display<State> =
         Display::new().map_err(|e| CompositorError::Display(e.to_string()))?;
@@ -972,6 +1013,16 @@ pub fn run_with(
         })
         .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
 
+    let toolkits = toolkits::Toolkits::new(&dh);
+    // Without Xwayland the shell still runs Wayland apps: a warning, not an error.
+    let xserver = if options.xwayland {
+        xwayland::start(&event_loop.handle(), &dh)
+            .inspect_err(|e| tracing::warn!("{e}; X11 apps cannot start"))
+            .ok()
+    } else {
+        None
+    };
+    let x_display = xserver.as_ref().map(|x| x.display);
     let mut state = State {
         display: dh,
         compositor_state,
@@ -985,6 +1036,8 @@ pub fn run_with(
         seat_state,
         seat,
         _output_manager: output_manager,
+        toolkits,
+        xserver,
         output,
         popups: PopupManager::default(),
         shell: Shell::new(options.shell, size.0, size.1),
@@ -1044,7 +1097,7 @@ pub fn run_with(
             )
             .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
     }
-    ready();
+    ready(x_display);
     // SIGTERM, SIGINT or SIGHUP end the loop like a Stop command: dropping the loop
     // removes the socket and its lock file, and callers stop the apps they started.
     let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1064,6 +1117,7 @@ pub fn run_with(
         event_loop
             .dispatch(Some(timeout), &mut state)
             .map_err(|e| CompositorError::EventLoop(e.to_string()))?;
+        state.find_x11_surfaces();
         if state.frame_due() {
             state.frame();
         }

@@ -433,6 +433,35 @@ pub(super) fn window_geometry_offset(surface: &WlSurface) -> (i32, i32) {
     })
 }
 
+/// What a toplevel's client says of its size: the window geometry it drew (the surface's
+/// own size when it set none) and its minimum and maximum size (0 = none).
+pub(super) struct SizeSaid {
+    pub drawn: Option<(u32, u32)>,
+    pub min: (u32, u32),
+    pub max: (u32, u32),
+}
+
+pub(super) fn size_said(surface: &WlSurface) -> SizeSaid {
+    with_states(surface, |s| {
+        let view = s
+            .data_map
+            .get::<Mutex<SurfaceView>>()
+            .and_then(|v| v.lock().ok().and_then(|v| v.size));
+        let mut cached = s.cached_state.get::<SurfaceCachedState>();
+        let c = cached.current();
+        let pair = |w: i32, h: i32| (w.max(0) as u32, h.max(0) as u32);
+        let drawn = match c.geometry {
+            Some(g) if g.size.w > 0 && g.size.h > 0 => Some(pair(g.size.w, g.size.h)),
+            _ => view,
+        };
+        SizeSaid {
+            drawn,
+            min: pair(c.min_size.w, c.min_size.h),
+            max: pair(c.max_size.w, c.max_size.h),
+        }
+    })
+}
+
 /// Where a toplevel's surface origin goes for the shell's `geometry`.
 pub(super) fn surface_origin(surface: &WlSurface, geometry: Rect) -> (i32, i32) {
     let offset = window_geometry_offset(surface);
@@ -557,7 +586,10 @@ fn items(state: &State) -> Vec<Item> {
         let Some(tracked) = state.windows.iter().find(|w| w.id == view.id) else {
             continue;
         };
-        let surface = tracked.toplevel.wl_surface();
+        let Some(surface) = tracked.toplevel.wl_surface() else {
+            continue; // an X11 window Xwayland has not drawn yet
+        };
+        let surface = &surface;
         let origin = surface_origin(surface, view.geometry);
         let mut draws = Vec::new();
         surface_tree(surface, origin, &mut draws);
@@ -596,6 +628,17 @@ fn items(state: &State) -> Vec<Item> {
             Chrome::OverlayBar { rect } => out.push(Item::Draw(solid(*rect, OVERLAY))),
             Chrome::Keyboard { rect } => out.push(Item::Draw(solid(*rect, KEYBOARD))),
             Chrome::EdgeSwitcher { rect } => out.push(Item::Draw(solid(*rect, EDGE))),
+        }
+    }
+    // X11 menus and tooltips, where X put them, above every window.
+    if let Some(x) = &state.xserver {
+        for window in &x.overrides {
+            if let Some(surface) = window.wl_surface() {
+                let g = window.geometry();
+                let mut draws = Vec::new();
+                surface_tree(&surface, (g.loc.x, g.loc.y), &mut draws);
+                out.extend(draws.into_iter().map(Item::Draw));
+            }
         }
     }
     layers(&mut out, &[Layer::Top, Layer::Overlay]);

@@ -1,0 +1,342 @@
+//! Legacy X11 apps through Xwayland (smithay's `xwayland`): the compositor starts an
+//! Xwayland server on a free display, is its window manager (`X11Wm`), and turns every
+//! managed X11 window into a window of the shell, laid out, decorated, focused and
+//! swapped like any Wayland window. Override-redirect windows (menus, tooltips) are
+//! drawn where X puts them, above the windows.
+
+use std::process::Stdio;
+
+use smithay::reexports::calloop::LoopHandle;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::{Client, DisplayHandle};
+use smithay::utils::{Logical, Rectangle};
+use smithay::wayland::xwayland_shell::{XWaylandShellHandler, XWaylandShellState};
+use smithay::xwayland::xwm::{Reorder, ResizeEdge, WmWindowProperty, XwmId};
+use smithay::xwayland::{X11Surface, X11Wm, XWayland, XWaylandEvent, XwmHandler};
+
+use super::toplevel::Toplevel;
+use super::{State, Tracked};
+
+/// The X server and its window manager, once it is ready.
+pub(super) struct Xserver {
+    pub display: u32,
+    /// Xwayland's Wayland connection.
+    client: Client,
+    wm: Option<X11Wm>,
+    _shell: XWaylandShellState,
+    /// Mapped override-redirect windows, oldest first.
+    pub overrides: Vec<X11Surface>,
+}
+
+/// Starts Xwayland; X clients may connect to `DISPLAY=:N` at once (they wait until the
+/// server is up). Fails when the `Xwayland` binary is missing.
+pub(super) fn start(
+    handle: &LoopHandle<'static, State>,
+    dh: &DisplayHandle,
+) -> Result<Xserver, String> {
+    // X sockets live in /tmp/.X11-unix, which a fresh /tmp does not have.
+    let sockets = std::path::Path::new("/tmp/.X11-unix");
+    if !sockets.is_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(sockets)
+            .and_then(|()| {
+                std::fs::set_permissions(sockets, std::fs::Permissions::from_mode(0o1777))
+            })
+            .map_err(|e| format!("cannot create {}: {e}", sockets.display()))?;
+    }
+    let shell = XWaylandShellState::new::<State>(dh);
+    let (xwayland, client) = XWayland::spawn(
+        dh,
+        None,
+        std::iter::empty::<(String, String)>(),
+        true,
+        Stdio::null(),
+        Stdio::null(),
+        |_| (),
+    )
+    .map_err(|e| format!("cannot start Xwayland: {e} (is the xwayland package installed?)"))?;
+    let number = xwayland.display_number();
+    let client_of_server = client.clone();
+    let wm_handle = handle.clone();
+    handle
+        .insert_source(xwayland, move |event, _, state| match event {
+            XWaylandEvent::Ready { x11_socket, .. } => {
+                match X11Wm::start_wm(wm_handle.clone(), x11_socket, client.clone()) {
+                    Ok(wm) => {
+                        if let Some(x) = &mut state.xserver {
+                            x.wm = Some(wm);
+                        }
+                        tracing::info!("Xwayland ready on DISPLAY=:{number}");
+                    }
+                    Err(e) => tracing::warn!("cannot manage Xwayland's windows: {e}"),
+                }
+            }
+            XWaylandEvent::Error => tracing::warn!("Xwayland stopped or failed to start"),
+        })
+        .map_err(|e| format!("cannot watch Xwayland: {}", e.error))?;
+    Ok(Xserver {
+        display: number,
+        client: client_of_server,
+        wm: None,
+        _shell: shell,
+        overrides: Vec::new(),
+    })
+}
+
+impl State {
+    fn x11_window(&self, window: &X11Surface) -> Option<&Tracked> {
+        self.windows
+            .iter()
+            .find(|w| matches!(&w.toplevel, Toplevel::X11(x, _) if x == window))
+    }
+
+    /// Finds the surfaces of X11 windows that Xwayland named by protocol id (before 23.1
+    /// it has no xwayland-shell); a window is mapped once its surface has a buffer.
+    pub(super) fn find_x11_surfaces(&mut self) {
+        let Some(x) = &self.xserver else {
+            return;
+        };
+        let mut found = false;
+        for w in &mut self.windows {
+            let Toplevel::X11(window, surface @ None) = &mut w.toplevel else {
+                continue;
+            };
+            if window.wl_surface().is_some() {
+                continue;
+            }
+            #[allow(deprecated)] // the only way with Xwayland 22 (Debian bookworm)
+            let Some(id) = window.wl_surface_id() else {
+                continue;
+            };
+            if let Ok(s) = x
+                .client
+                .object_from_protocol_id::<WlSurface>(&self.display, id)
+            {
+                if w.buffer.is_none() {
+                    w.buffer = super::scene::size_said(&s)
+                        .drawn
+                        .map(|(w, h)| (w as i32, h as i32));
+                }
+                *surface = Some(s);
+                found = true;
+            }
+        }
+        if found {
+            self.dirty = true;
+            self.sync_keyboard_focus();
+        }
+    }
+
+    /// Sizes, names and decorations from an X11 window's properties.
+    fn x11_properties(&mut self, window: &X11Surface) {
+        let Some(id) = self.x11_window(window).map(|w| w.id) else {
+            return;
+        };
+        let pair = |s: Option<smithay::utils::Size<i32, Logical>>| {
+            s.map(|s| (s.w.max(0) as u32, s.h.max(0) as u32))
+                .unwrap_or((0, 0))
+        };
+        self.shell
+            .set_size_hints(id, pair(window.min_size()), pair(window.max_size()));
+        self.shell.set_names(id, &window.class(), &window.title());
+        // Motif hints that turn decorations off mean the client draws its own.
+        self.shell.set_server_side(id, !window.is_decorated());
+        self.send_configures();
+    }
+
+    /// Removes an X11 window (managed or override-redirect) that went away.
+    fn x11_gone(&mut self, window: &X11Surface) {
+        if let Some(x) = &mut self.xserver {
+            x.overrides.retain(|o| o != window);
+        }
+        if let Some(at) = self
+            .windows
+            .iter()
+            .position(|w| matches!(&w.toplevel, Toplevel::X11(x, _) if x == window))
+        {
+            let w = self.windows.remove(at);
+            self.window_closed(w.id);
+        }
+        self.dirty = true;
+    }
+
+    /// X11 windows go where the shell shows them, at the size they were configured with:
+    /// X places input by the window's position, so it must match the screen.
+    pub(super) fn place_x11_windows(&mut self) {
+        let views = self.shell.windows();
+        for w in &self.windows {
+            let Toplevel::X11(x, _) = &w.toplevel else {
+                continue;
+            };
+            let (Some(view), Some((width, height, states))) = (
+                views.iter().find(|v| v.id == w.id),
+                self.shell.last_configure(w.id),
+            ) else {
+                continue;
+            };
+            let rect = Rectangle::new(
+                (view.geometry.x, view.geometry.y).into(),
+                (width as i32, height as i32).into(),
+            );
+            if x.geometry() != rect {
+                if let Err(e) = x.configure(rect) {
+                    tracing::debug!("X11 configure: {e}");
+                }
+            }
+            let _ = x.set_activated(states.activated);
+            let _ = x.set_maximized(states.maximized);
+            let _ = x.set_fullscreen(states.fullscreen);
+        }
+    }
+}
+
+impl XWaylandShellHandler for State {
+    fn xwayland_shell_state(&mut self) -> &mut XWaylandShellState {
+        &mut self
+            .xserver
+            .as_mut()
+            .expect("xwayland_shell is only created with an X server")
+            ._shell
+    }
+}
+
+impl XwmHandler for State {
+    fn xwm_state(&mut self, _xwm: XwmId) -> &mut X11Wm {
+        self.xserver
+            .as_mut()
+            .and_then(|x| x.wm.as_mut())
+            .expect("X11 events come only after the window manager started")
+    }
+
+    fn new_window(&mut self, _xwm: XwmId, _window: X11Surface) {}
+
+    fn new_override_redirect_window(&mut self, _xwm: XwmId, _window: X11Surface) {}
+
+    /// A client maps a window: it becomes a window of the shell, placed by the layout.
+    fn map_window_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        if let Err(e) = window.set_mapped(true) {
+            tracing::debug!("X11 map: {e}");
+            return;
+        }
+        if self.x11_window(&window).is_some() {
+            return;
+        }
+        let id = self.shell.add_window(&window.class(), &window.title());
+        self.windows
+            .push(Tracked::new(Toplevel::X11(window.clone(), None), id));
+        self.find_x11_surfaces();
+        if let Some(wm) = self.xserver.as_mut().and_then(|x| x.wm.as_mut()) {
+            let _ = wm.raise_window(&window);
+        }
+        self.x11_properties(&window);
+    }
+
+    fn mapped_override_redirect_window(&mut self, _xwm: XwmId, window: X11Surface) {
+        if let Some(x) = &mut self.xserver {
+            x.overrides.push(window);
+        }
+        self.dirty = true;
+    }
+
+    fn unmapped_window(&mut self, _xwm: XwmId, window: X11Surface) {
+        if !window.is_override_redirect() {
+            let _ = window.set_mapped(false);
+        }
+        self.x11_gone(&window);
+    }
+
+    fn destroyed_window(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.x11_gone(&window);
+    }
+
+    /// Managed windows stay where the shell put them (it answers with their geometry);
+    /// windows not yet mapped get what they ask for.
+    fn configure_request(
+        &mut self,
+        _xwm: XwmId,
+        window: X11Surface,
+        x: Option<i32>,
+        y: Option<i32>,
+        w: Option<u32>,
+        h: Option<u32>,
+        _reorder: Option<Reorder>,
+    ) {
+        if self.x11_window(&window).is_some() {
+            let geometry = window.geometry();
+            let _ = window.configure(geometry);
+            return;
+        }
+        let mut g = window.geometry();
+        if let Some(x) = x {
+            g.loc.x = x;
+        }
+        if let Some(y) = y {
+            g.loc.y = y;
+        }
+        if let Some(w) = w {
+            g.size.w = w as i32;
+        }
+        if let Some(h) = h {
+            g.size.h = h as i32;
+        }
+        let _ = window.configure(g);
+    }
+
+    fn configure_notify(
+        &mut self,
+        _xwm: XwmId,
+        _window: X11Surface,
+        _geometry: Rectangle<i32, Logical>,
+        _above: Option<u32>,
+    ) {
+        self.dirty = true;
+    }
+
+    fn property_notify(&mut self, _xwm: XwmId, window: X11Surface, _property: WmWindowProperty) {
+        self.x11_properties(&window);
+    }
+
+    fn maximize_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.x11_request(&window, |shell, id| shell.request_maximized(id, true));
+    }
+
+    fn unmaximize_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.x11_request(&window, |shell, id| shell.request_maximized(id, false));
+    }
+
+    fn fullscreen_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.x11_request(&window, |shell, id| shell.request_fullscreen(id, true));
+    }
+
+    fn unfullscreen_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        self.x11_request(&window, |shell, id| shell.request_fullscreen(id, false));
+    }
+
+    // Moves and resizes come from the shell's title bars and corners (X11 windows are
+    // decorated by the shell), not from the client.
+    fn resize_request(
+        &mut self,
+        _xwm: XwmId,
+        _window: X11Surface,
+        _button: u32,
+        _edge: ResizeEdge,
+    ) {
+    }
+
+    fn move_request(&mut self, _xwm: XwmId, _window: X11Surface, _button: u32) {}
+}
+
+impl State {
+    fn x11_request(
+        &mut self,
+        window: &X11Surface,
+        change: impl FnOnce(&mut crate::policy::Shell, crate::policy::WindowId) -> bool,
+    ) {
+        if let Some(id) = self.x11_window(window).map(|w| w.id) {
+            change(&mut self.shell, id);
+            self.send_configures();
+        }
+    }
+}
+
+smithay::delegate_xwayland_shell!(State);
