@@ -414,9 +414,12 @@ fn keys_go_to_the_focused_client_and_alt_tab_click_drag_and_resize_work() {
             pressed: false,
         },
     ]);
+    let (width, height, _) = comp.window("b").configured;
+    assert_eq!((width, height), (840, 510));
+    wait_configure(&mut b, "the resize", |k| k.width == 840 && k.height == 510);
+    // Shown at the size it drew, once it drew it.
     let resized = comp.window("b").geometry;
     assert_eq!((resized.width, resized.height), (840, 510));
-    wait_configure(&mut b, "the resize", |k| k.width == 840 && k.height == 510);
     let shot = comp.screenshot();
     assert_pixel(
         &shot,
@@ -810,11 +813,18 @@ fn decorations_presentation_viewports_panels_and_the_clipboard() {
     comp.swap("tablet");
     let keyboard = (720.0 * KEYBOARD_SHARE) as i32;
     let start = Instant::now();
-    while comp.window("a").geometry.y != 30 {
+    // The slot between panel and keyboard; the 400x240 viewport is centered in it.
+    let slot = 720 - 30 - keyboard;
+    while comp.window("a").configured.1 as i32 != slot {
         assert!(start.elapsed() < WAIT, "{:?}", comp.window("a"));
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(comp.window("a").geometry.height as i32, 720 - 30 - keyboard);
+    let g = comp.window("a").geometry;
+    assert_eq!(
+        (g.y, g.height as i32),
+        (30 + (slot - 240) / 2, 240),
+        "{g:?}"
+    );
     comp.swap("desktop");
 
     // The clipboard: B copies, A gets the selection once it has the keyboard, and pastes.
@@ -906,8 +916,9 @@ fn a_swap_is_shown_only_once_every_window_redrew_for_the_new_shell() {
         "the keyboard area",
     );
     comp.swap("desktop");
-    let top = comp.window("app2");
     let shot = comp.screenshot();
+    // Where it is shown once it redrew (the screenshot waited for that).
+    let top = comp.window("app2");
     let corner = (
         (top.geometry.x + top.geometry.width as i32 - 1) as u32,
         (top.geometry.y + top.geometry.height as i32 - 1) as u32,
