@@ -13,6 +13,7 @@ pub mod autostart;
 pub mod compositor;
 pub mod control;
 pub mod definition;
+pub mod keyboard;
 pub mod policy;
 pub mod remote;
 pub mod render;

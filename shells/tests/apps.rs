@@ -16,7 +16,7 @@ use compose_shells::compositor::{
     Command, CompositorError, InputEvent, Options, WindowInfo, run_with,
 };
 use compose_shells::definition::builtin;
-use compose_shells::policy::TITLE_BAR;
+use compose_shells::policy::{KEYBOARD_SHARE, Rect, TITLE_BAR};
 use compose_shells::render::Image;
 use smithay::reexports::calloop::channel::{Sender, channel};
 
@@ -49,7 +49,7 @@ struct Session {
 }
 
 impl Session {
-    fn start() -> Session {
+    fn start(shell: &str) -> Session {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir
             .path()
@@ -58,7 +58,7 @@ impl Session {
             .unwrap()
             .to_string();
         let (control, commands) = channel();
-        let def = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
+        let def = builtin().into_iter().find(|s| s.name == shell).unwrap();
         let options = Options {
             xwayland: true,
             swap_wait: Duration::from_secs(3),
@@ -93,6 +93,7 @@ impl Session {
         let log = std::fs::File::create(self.dir.path().join("app.log")).unwrap();
         let child = autostart::command(program, &self.socket, self.x_display)
             .args(args)
+            .current_dir(self.dir.path())
             .env("XDG_RUNTIME_DIR", self.dir.path())
             .env("HOME", self.dir.path())
             .env("LANG", "C.UTF-8")
@@ -234,7 +235,7 @@ fn shown(session: &mut Session, app: &App, shell: &str) -> WindowInfo {
 
 /// Runs `app` through every shell and checks it at each step.
 fn check(app: &App) {
-    let mut session = Session::start();
+    let mut session = Session::start("desktop");
     session.launch(app);
     let first = shown(&mut session, app, "desktop");
     assert_eq!(
@@ -327,6 +328,14 @@ matrix! {
     xeyes_under_xwayland: App {
         command: &["xeyes"], package: "x11-apps", window: "XEyes", decorated_by_shell: true,
     };
+    chromium: App {
+        command: &[
+            "chromium", "--ozone-platform=wayland", "--no-sandbox", "--no-first-run",
+            "--disable-gpu", "--user-data-dir=chromium-profile",
+            "data:text/html,<body style='background:%23c33'><h1>compose</h1>",
+        ],
+        package: "chromium", window: "chromium", decorated_by_shell: false,
+    };
     gtk3_under_xwayland: App {
         command: &["env", "GDK_BACKEND=x11", "gtk3-demo"], package: "gtk-3-examples",
         window: "gtk3", decorated_by_shell: false,
@@ -354,7 +363,7 @@ fn weston_editor_opens_and_takes_typing() {
         window: "editor",
         decorated_by_shell: false,
     };
-    let mut session = Session::start();
+    let mut session = Session::start("desktop");
     session.launch(&app);
     let w = shown(&mut session, &app, "desktop");
     // Click into the entry (the upper half of the window), then type.
@@ -394,3 +403,85 @@ fn weston_editor_opens_and_takes_typing() {
 
 const KEY_H: u32 = 35;
 const KEY_I: u32 = 23;
+
+/// Taps `text` (lower-case letters and spaces) on the tablet shell's on-screen keyboard.
+fn tap(session: &Session, text: &str) {
+    let height = (SIZE.1 as f32 * KEYBOARD_SHARE) as u32;
+    let area = Rect {
+        x: 0,
+        y: (SIZE.1 - height) as i32,
+        width: SIZE.0,
+        height,
+    };
+    let keys = compose_shells::keyboard::keys(area);
+    for (slot, c) in text.chars().enumerate() {
+        let label = if c == ' ' {
+            "space".to_string()
+        } else {
+            c.to_string()
+        };
+        let key = keys
+            .iter()
+            .find(|k| k.label == label)
+            .unwrap_or_else(|| panic!("no key {c:?} on the keyboard"));
+        let (x, y) = (
+            key.rect.x as f64 + key.rect.width as f64 / 2.0,
+            key.rect.y as f64 + key.rect.height as f64 / 2.0,
+        );
+        let slot = slot as i32 % 8;
+        session.input(&[
+            InputEvent::TouchDown { slot, x, y },
+            InputEvent::TouchUp { slot },
+        ]);
+    }
+}
+
+/// What the on-screen keyboard types reaches a GTK entry and foot, in the tablet shell.
+fn typed_on_screen(app: App) {
+    let mut session = Session::start("tablet");
+    session.launch(&app);
+    let w = shown(&mut session, &app, "tablet");
+    // Give the app a moment to settle (cursor blink aside), then type.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = session.screenshot();
+    tap(&session, "hello compose");
+    session.wait("the typed text in the window", WAIT, |s| {
+        let after = s.screenshot();
+        // Enough of the window changed to be 13 characters, not a blinking cursor.
+        changed(&before, &after, &w) > 150
+    });
+}
+
+/// Pixels that differ between `a` and `b` inside `w`.
+fn changed(a: &Image, b: &Image, w: &WindowInfo) -> usize {
+    let g = w.geometry;
+    let mut n = 0;
+    for y in g.y.max(0) as u32..((g.y + g.height as i32) as u32).min(a.height) {
+        for x in g.x.max(0) as u32..((g.x + g.width as i32) as u32).min(a.width) {
+            if a.pixel(x, y) != b.pixel(x, y) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn the_on_screen_keyboard_types_into_foot() {
+    typed_on_screen(App {
+        command: &["foot"],
+        package: "foot",
+        window: "foot",
+        decorated_by_shell: true,
+    });
+}
+
+#[test]
+fn the_on_screen_keyboard_types_into_a_gtk_entry() {
+    typed_on_screen(App {
+        command: &["zenity", "--entry", "--text", "name"],
+        package: "zenity",
+        window: "zenity",
+        decorated_by_shell: false,
+    });
+}

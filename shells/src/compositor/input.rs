@@ -16,7 +16,7 @@ use smithay::wayland::shell::wlr_layer::Layer;
 
 use super::{Grab, State, scene};
 use crate::definition::{Layout, Part};
-use crate::policy::{EDGE_SWITCHER, Rect, TITLE_BAR, WindowId, close_button};
+use crate::policy::{Chrome, EDGE_SWITCHER, Rect, TITLE_BAR, WindowId, close_button};
 
 /// Linux evdev codes this module acts on.
 pub const BTN_LEFT: u32 = 0x110;
@@ -433,8 +433,16 @@ impl State {
                 return;
             }
         }
+        if !pressed && self.on_keyboard == Some(None) {
+            self.on_keyboard = None;
+            return;
+        }
         if pressed {
             let at = pointer.current_location();
+            if self.keyboard_tap(at.x, at.y) {
+                self.on_keyboard = Some(None);
+                return;
+            }
             self.dismiss_popups_outside(at.x, at.y);
             let hit = if self.over_popup_or_layer(at.x, at.y) {
                 Hit::Nothing
@@ -542,6 +550,10 @@ impl State {
             self.swipe = Some((slot, x));
             return;
         }
+        if self.keyboard_tap(x, y) {
+            self.on_keyboard = Some(Some(slot));
+            return;
+        }
         let hit = if self.over_popup_or_layer(x, y) {
             Hit::Nothing
         } else {
@@ -585,6 +597,9 @@ impl State {
     }
 
     fn touch_motion(&mut self, slot: i32, x: f64, y: f64) {
+        if self.on_keyboard == Some(Some(slot)) {
+            return;
+        }
         if let Some((swiping, start)) = self.swipe {
             if swiping == slot {
                 if x - start >= SWIPE_DISTANCE {
@@ -617,7 +632,44 @@ impl State {
         touch.frame(self);
     }
 
+    /// A press at (x, y) on the on-screen keyboard types its key into the focused window,
+    /// as a hardware key would (Shift latches for the next key). False when the press is
+    /// not on the keyboard.
+    fn keyboard_tap(&mut self, x: f64, y: f64) -> bool {
+        let Some(area) = self.shell.chrome().into_iter().find_map(|c| match c {
+            Chrome::Keyboard { rect } => Some(rect),
+            _ => None,
+        }) else {
+            return false;
+        };
+        if !contains(&area, x, y) {
+            return false;
+        }
+        let Some(key) = crate::keyboard::key_at(area, x, y) else {
+            return true; // between keys: still the keyboard's
+        };
+        if key.code == crate::keyboard::SHIFT {
+            self.shift_latched = !self.shift_latched;
+        } else {
+            let shift = std::mem::take(&mut self.shift_latched);
+            if shift {
+                self.key(crate::keyboard::SHIFT, true);
+            }
+            self.key(key.code, true);
+            self.key(key.code, false);
+            if shift {
+                self.key(crate::keyboard::SHIFT, false);
+            }
+        }
+        self.dirty = true;
+        true
+    }
+
     fn touch_up(&mut self, slot: i32) {
+        if self.on_keyboard == Some(Some(slot)) {
+            self.on_keyboard = None;
+            return;
+        }
         if self.swipe.is_some_and(|(s, _)| s == slot) {
             self.swipe = None;
             return;

@@ -345,6 +345,11 @@ pub(crate) struct State {
     swipe: Option<(i32, f64)>,
     /// Touch slots emulated as the pointer (clients without wl_touch).
     emulated: Option<i32>,
+    /// The on-screen keyboard's Shift applies to the next key.
+    shift_latched: bool,
+    /// A press (pointer or touch slot) landed on the on-screen keyboard: its release is
+    /// the keyboard's too.
+    on_keyboard: Option<Option<i32>>,
     next_key: u64,
     /// Frames drawn, their total and longest time.
     drawn: (u64, Duration, Duration),
@@ -1066,6 +1071,8 @@ pub fn run_with(
         layer_ids: HashMap::new(),
         swipe: None,
         emulated: None,
+        shift_latched: false,
+        on_keyboard: None,
         next_key: 1,
         drawn: (0, Duration::ZERO, Duration::ZERO),
         last_frame: Instant::now() - FRAME,

@@ -36,6 +36,9 @@ pub mod colors {
     /// Black at 60 %.
     pub const OVERLAY: [f32; 4] = [0.0, 0.0, 0.0, 0.6];
     pub const KEYBOARD: [f32; 4] = [0.18, 0.18, 0.20, 1.0];
+    /// A key of the on-screen keyboard, and Shift while it is latched.
+    pub const KEY: [f32; 4] = [0.30, 0.30, 0.33, 1.0];
+    pub const KEY_LATCHED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
     /// White at 20 %.
     pub const EDGE: [f32; 4] = [0.2, 0.2, 0.2, 0.2];
 
@@ -626,7 +629,25 @@ fn items(state: &State) -> Vec<Item> {
                 }
             }
             Chrome::OverlayBar { rect } => out.push(Item::Draw(solid(*rect, OVERLAY))),
-            Chrome::Keyboard { rect } => out.push(Item::Draw(solid(*rect, KEYBOARD))),
+            Chrome::Keyboard { rect } => {
+                out.push(Item::Draw(solid(*rect, KEYBOARD)));
+                for key in crate::keyboard::keys(*rect) {
+                    let latched = key.code == crate::keyboard::SHIFT && state.shift_latched;
+                    out.push(Item::Draw(solid(
+                        key.rect,
+                        if latched { KEY_LATCHED } else { KEY },
+                    )));
+                    out.push(Item::Text {
+                        area: Rect {
+                            x: key.rect.x + 6,
+                            width: key.rect.width.saturating_sub(8),
+                            ..key.rect
+                        },
+                        text: key.label.to_string(),
+                        size: TASK_TEXT,
+                    });
+                }
+            }
             Chrome::EdgeSwitcher { rect } => out.push(Item::Draw(solid(*rect, EDGE))),
         }
     }
