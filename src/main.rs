@@ -446,6 +446,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                 swap_wait: compositor::SWAP_WAIT,
                 game_mode: definition::find(&shells, "gaming").cloned(),
                 xwayland: !*no_xwayland && compose_shells::autostart::xwayland_installed(),
+                draw_cursor: false,
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {

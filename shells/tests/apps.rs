@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use compose_shells::autostart;
 use compose_shells::compositor::colors::{BACKGROUND, rgba8};
+use compose_shells::compositor::cursor::arrow_pixel;
 use compose_shells::compositor::input::BTN_LEFT;
 use compose_shells::compositor::{
     Command, CompositorError, InputEvent, Options, WindowInfo, run_with,
@@ -61,6 +62,8 @@ impl Session {
         let def = builtin().into_iter().find(|s| s.name == shell).unwrap();
         let options = Options {
             xwayland: true,
+            // As on a device's screen: screenshots show the cursor.
+            draw_cursor: true,
             swap_wait: Duration::from_secs(3),
             ..Options::headless(socket.clone(), def, SIZE.0, SIZE.1)
         };
@@ -399,6 +402,75 @@ fn weston_editor_opens_and_takes_typing() {
     session.wait("the typed text on screen", WAIT, |s| {
         s.screenshot().rgba != before.rgba
     });
+}
+
+/// The cursor on screen: the shell's arrow over its own background, the cursor surface a
+/// client sets (GTK's text cursor from its theme) over that client's text entry.
+#[test]
+fn the_cursor_is_the_shells_arrow_or_the_clients_own() {
+    let app = App {
+        command: &["zenity", "--entry", "--text", "name"],
+        package: "zenity",
+        window: "zenity",
+        decorated_by_shell: false,
+    };
+    let mut session = Session::start("desktop");
+    session.launch(&app);
+    let w = shown(&mut session, &app, "desktop");
+    let is_arrow = |image: &Image, at: (u32, u32)| {
+        (0..19).all(|y| {
+            (0..12).all(|x| match arrow_pixel(x, y) {
+                Some(bgra) => {
+                    let p = image.pixel(at.0 + x as u32, at.1 + y as u32);
+                    // Screenshots are RGBA; black and white read the same either way.
+                    p[..3] == bgra[..3]
+                }
+                None => true,
+            })
+        })
+    };
+    // The background, right of the window.
+    let empty = ((w.geometry.x + w.geometry.width as i32 + 40) as u32, 500);
+    session.input(&[InputEvent::PointerMotion {
+        x: empty.0 as f64,
+        y: empty.1 as f64,
+    }]);
+    assert!(
+        is_arrow(&session.screenshot(), empty),
+        "the arrow at {empty:?}"
+    );
+    // Over the entry (below the label, near the left edge of the dialog).
+    let entry = (
+        (w.geometry.x + 60) as f64,
+        (w.geometry.y + w.geometry.height as i32 / 2) as f64,
+    );
+    let mut found = None;
+    for dy in [-20.0, -10.0, 0.0, 10.0, 20.0] {
+        let at = (entry.0, entry.1 + dy);
+        session.input(&[InputEvent::PointerMotion { x: at.0, y: at.1 }]);
+        std::thread::sleep(Duration::from_millis(300));
+        let shot = session.screenshot();
+        if !is_arrow(&shot, (at.0 as u32, at.1 as u32)) {
+            found = Some(at);
+            break;
+        }
+    }
+    let at = found.expect("GTK's own cursor over its entry, not the shell's arrow");
+    // ... and a cursor it is (not a hidden one): the spot looks different without it.
+    let with = session.screenshot();
+    session.input(&[InputEvent::PointerMotion {
+        x: empty.0 as f64,
+        y: empty.1 as f64,
+    }]);
+    let without = session.screenshot();
+    let spot = (at.0 as i32 - 16, at.1 as i32 - 16);
+    let differs = (0..32).any(|dy| {
+        (0..32).any(|dx| {
+            let (x, y) = ((spot.0 + dx) as u32, (spot.1 + dy) as u32);
+            with.pixel(x, y) != without.pixel(x, y)
+        })
+    });
+    assert!(differs, "a cursor drawn at {at:?}");
 }
 
 const KEY_H: u32 = 35;

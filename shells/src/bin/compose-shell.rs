@@ -123,6 +123,7 @@ fn run(args: Args) -> Result<(), String> {
         swap_wait: compositor::SWAP_WAIT,
         game_mode,
         xwayland: !args.no_xwayland && autostart::xwayland_installed(),
+        draw_cursor: false,
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

@@ -122,9 +122,21 @@ impl State {
     pub(super) fn input(&mut self, event: InputEvent) {
         match event {
             InputEvent::Key { code, pressed } => self.key(code, pressed),
-            InputEvent::PointerMotion { x, y } => self.pointer_motion(x, y),
+            InputEvent::PointerMotion { x, y } => {
+                self.pointer_moved = true;
+                if self.draw_cursor {
+                    self.dirty = true;
+                }
+                self.pointer_motion(x, y)
+            }
             InputEvent::PointerButton { button, pressed } => self.pointer_button(button, pressed),
-            InputEvent::TouchDown { slot, x, y } => self.touch_down(slot, x, y),
+            InputEvent::TouchDown { slot, x, y } => {
+                // Touch hides the cursor until a pointer moves again.
+                if std::mem::take(&mut self.pointer_moved) && self.draw_cursor {
+                    self.dirty = true;
+                }
+                self.touch_down(slot, x, y)
+            }
             InputEvent::TouchMotion { slot, x, y } => self.touch_motion(slot, x, y),
             InputEvent::TouchUp { slot } => self.touch_up(slot),
             InputEvent::FocusLost => self.release_keys(),

@@ -9,6 +9,7 @@
 
 #![allow(unsafe_code)] // smithay's display dispatch and shm mappings are unsafe at the edge.
 
+pub mod cursor;
 mod devices;
 mod handlers;
 pub mod input;
@@ -170,6 +171,9 @@ pub struct Options {
     pub game_mode: Option<ShellDef>,
     /// Start Xwayland for X11 apps (the `Xwayland` binary must be installed).
     pub xwayland: bool,
+    /// Draw the pointer's cursor into frames and screenshots, as on a screen (where it
+    /// is always drawn); nested windows show the host's cursor instead.
+    pub draw_cursor: bool,
 }
 
 impl Options {
@@ -183,6 +187,7 @@ impl Options {
             swap_wait: SWAP_WAIT,
             game_mode: None,
             xwayland: false,
+            draw_cursor: false,
         }
     }
 }
@@ -345,6 +350,9 @@ pub(crate) struct State {
     swipe: Option<(i32, f64)>,
     /// Touch slots emulated as the pointer (clients without wl_touch).
     emulated: Option<i32>,
+    /// Frames show the cursor (`cursor`), once a pointer moved.
+    draw_cursor: bool,
+    pointer_moved: bool,
     /// The on-screen keyboard's Shift applies to the next key.
     shift_latched: bool,
     /// A press (pointer or touch slot) landed on the on-screen keyboard: its release is
@@ -1072,6 +1080,8 @@ pub fn run_with(
         swipe: None,
         emulated: None,
         shift_latched: false,
+        draw_cursor: options.draw_cursor || matches!(options.backend, Backend::Kms),
+        pointer_moved: false,
         on_keyboard: None,
         next_key: 1,
         drawn: (0, Duration::ZERO, Duration::ZERO),
@@ -1080,6 +1090,7 @@ pub fn run_with(
         frame: 0,
         stop: false,
     };
+    state.upload_arrow();
     devices::watch(
         &handle,
         if matches!(state.target, Target::Screen { .. }) {

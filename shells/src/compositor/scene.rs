@@ -529,6 +529,7 @@ pub(super) fn draws(state: &mut State) -> Vec<Draw> {
             Item::Text { area, text, size } => out.extend(state.text_draw(area, &text, size)),
         }
     }
+    out.extend(state.cursor_draws());
     out
 }
 
