@@ -447,6 +447,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                 game_mode: definition::find(&shells, "gaming").cloned(),
                 xwayland: !*no_xwayland && compose_shells::autostart::xwayland_installed(),
                 draw_cursor: false,
+                blank_after: None,
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {

@@ -32,15 +32,21 @@ struct Compositor {
 
 impl Compositor {
     fn start(shell: &str, width: u32, height: u32) -> Self {
+        Self::start_with(shell, width, height, |_| {})
+    }
+
+    /// Like `start`, with `change` applied to the options.
+    fn start_with(shell: &str, width: u32, height: u32, change: impl FnOnce(&mut Options)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("wayland-test");
         let (control, commands) = channel();
         let def = builtin().into_iter().find(|s| s.name == shell).unwrap();
-        let options = Options {
+        let mut options = Options {
             // Generous for a loaded CI machine; a transaction ends as soon as windows redraw.
             swap_wait: Duration::from_secs(3),
             ..Options::headless(socket.to_str().unwrap(), def, width, height)
         };
+        change(&mut options);
         let thread = std::thread::spawn(move || run(options, commands));
         let start = Instant::now();
         while !socket.exists() {
@@ -927,6 +933,30 @@ fn a_swap_is_shown_only_once_every_window_redrew_for_the_new_shell() {
     for mut c in running.stop() {
         c.roundtrip().expect("still connected");
     }
+}
+
+#[test]
+fn the_screen_blanks_when_idle_unless_a_shown_window_inhibits_it() {
+    let comp = Compositor::start_with("gaming", 320, 180, |o| {
+        o.blank_after = Some(Duration::from_secs(1));
+    });
+    let mut c = comp.client();
+    c.toplevel("video", "Video", GREEN).unwrap();
+    let inhibitor = c.inhibit_idle(0).unwrap();
+    // Well past the idle time: a video keeps the screen on.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_pixel(&comp.screenshot(), (160, 90), GREEN, "kept on by the video");
+    drop(inhibitor);
+    c.roundtrip().unwrap();
+    let black = [0, 0, 0, 255];
+    let start = Instant::now();
+    while !close_to(comp.screenshot().pixel(160, 90), black) {
+        assert!(start.elapsed() < WAIT, "the screen did not blank");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Any input brings it back.
+    comp.input(&[InputEvent::PointerMotion { x: 10.0, y: 10.0 }]);
+    assert_pixel(&comp.screenshot(), (160, 90), GREEN, "back after input");
 }
 
 #[test]

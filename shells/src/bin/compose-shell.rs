@@ -37,6 +37,10 @@ struct Args {
     /// No Xwayland even when it is installed (X11 apps then cannot start).
     #[arg(long)]
     no_xwayland: bool,
+    /// Blank the screen after this many seconds without input (0: never); a window that
+    /// inhibits idling (a video player) keeps it on.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    blank_after: u64,
 }
 
 const SOCKET: &str = "wayland-0";
@@ -124,6 +128,8 @@ fn run(args: Args) -> Result<(), String> {
         game_mode,
         xwayland: !args.no_xwayland && autostart::xwayland_installed(),
         draw_cursor: false,
+        blank_after: (args.blank_after > 0)
+            .then(|| std::time::Duration::from_secs(args.blank_after)),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

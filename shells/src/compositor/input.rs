@@ -120,6 +120,10 @@ fn contains(r: &Rect, x: f64, y: f64) -> bool {
 
 impl State {
     pub(super) fn input(&mut self, event: InputEvent) {
+        self.last_input = std::time::Instant::now();
+        if std::mem::take(&mut self.blanked) {
+            self.dirty = true;
+        }
         match event {
             InputEvent::Key { code, pressed } => self.key(code, pressed),
             InputEvent::PointerMotion { x, y } => {

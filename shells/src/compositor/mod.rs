@@ -37,7 +37,7 @@ use smithay::reexports::calloop::{EventLoop, Interest, Mode as CMode, PostAction
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
-use smithay::reexports::wayland_server::{Display, DisplayHandle, ListeningSocket};
+use smithay::reexports::wayland_server::{Display, DisplayHandle, ListeningSocket, Resource};
 use smithay::utils::Transform;
 use smithay::wayland::compositor::{CompositorState, get_parent};
 use smithay::wayland::output::OutputManagerState;
@@ -174,6 +174,9 @@ pub struct Options {
     /// Draw the pointer's cursor into frames and screenshots, as on a screen (where it
     /// is always drawn); nested windows show the host's cursor instead.
     pub draw_cursor: bool,
+    /// The screen goes black after this long without input, unless a window on it keeps
+    /// it on (idle-inhibit, as video players do); any input brings it back.
+    pub blank_after: Option<Duration>,
 }
 
 impl Options {
@@ -188,6 +191,7 @@ impl Options {
             game_mode: None,
             xwayland: false,
             draw_cursor: false,
+            blank_after: None,
         }
     }
 }
@@ -350,6 +354,11 @@ pub(crate) struct State {
     swipe: Option<(i32, f64)>,
     /// Touch slots emulated as the pointer (clients without wl_touch).
     emulated: Option<i32>,
+    /// Blanking: after how long without input, when the last input came, and whether the
+    /// screen is black now.
+    blank_after: Option<Duration>,
+    last_input: Instant,
+    blanked: bool,
     /// Frames show the cursor (`cursor`), once a pointer moved.
     draw_cursor: bool,
     pointer_moved: bool,
@@ -512,6 +521,28 @@ impl State {
 
     fn time_ms(&self) -> u32 {
         self.started.elapsed().as_millis() as u32
+    }
+
+    /// Blanks the screen once no input came for `blank_after`, unless a window that is
+    /// on screen inhibits idling.
+    fn blank_when_idle(&mut self) {
+        let Some(after) = self.blank_after else {
+            return;
+        };
+        if self.blanked || self.last_input.elapsed() < after {
+            return;
+        }
+        let inhibited = self.toolkits.inhibitors.iter().any(|surface| {
+            surface.is_alive()
+                && self
+                    .window_of(&root_of(surface))
+                    .is_some_and(|w| w.buffer.is_some())
+        });
+        if !inhibited {
+            tracing::debug!("no input for {} s: blanking the screen", after.as_secs());
+            self.blanked = true;
+            self.dirty = true;
+        }
     }
 
     /// Whether a frame has work (something to draw, callbacks or feedback waiting, a swap
@@ -1080,6 +1111,9 @@ pub fn run_with(
         swipe: None,
         emulated: None,
         shift_latched: false,
+        blank_after: options.blank_after,
+        last_input: Instant::now(),
+        blanked: false,
         draw_cursor: options.draw_cursor || matches!(options.backend, Backend::Kms),
         pointer_moved: false,
         on_keyboard: None,
@@ -1136,6 +1170,7 @@ pub fn run_with(
             .dispatch(Some(timeout), &mut state)
             .map_err(|e| CompositorError::EventLoop(e.to_string()))?;
         state.find_x11_surfaces();
+        state.blank_when_idle();
         if state.frame_due() {
             state.frame();
         }

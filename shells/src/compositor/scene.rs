@@ -520,6 +520,18 @@ enum Item {
 /// Everything on the output this frame, back to front (text rasterized and uploaded on
 /// first use, cached by content).
 pub(super) fn draws(state: &mut State) -> Vec<Draw> {
+    if state.blanked {
+        let (width, height) = state.size;
+        return vec![solid(
+            Rect {
+                x: 0,
+                y: 0,
+                width,
+                height,
+            },
+            [0.0, 0.0, 0.0, 1.0],
+        )];
+    }
     let items = items(state);
     state.text_frame += 1;
     let mut out = Vec::with_capacity(items.len());

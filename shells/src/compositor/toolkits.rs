@@ -2,7 +2,7 @@
 //! primary selection (middle-click paste), xdg-activation (a window raised by another
 //! app, or by a notification), cursor-shape-v1 and client cursor surfaces (drawn on a
 //! screen), fractional-scale-v1 (the output's scale), idle-inhibit (video players keep
-//! the screen on), text-input-v3 and input-method-v2 (input methods: GTK, Qt and foot
+//! the screen from blanking), text-input-v3 and input-method-v2 (input methods: GTK, Qt and foot
 //! speak v3; squeekboard and fcitx5 speak v2), and text-input-v1, which weston-editor
 //! needs before it opens at all.
 

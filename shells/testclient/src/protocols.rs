@@ -1,5 +1,5 @@
 //! The optional protocols the client can exercise: xdg-decoration, viewporter,
-//! presentation-time, wlr-layer-shell and the clipboard (wl_data_device).
+//! presentation-time, wlr-layer-shell, idle-inhibit and the clipboard (wl_data_device).
 
 use std::fs::File;
 use std::io::Write;
@@ -14,6 +14,9 @@ use wayland_client::protocol::{
     wl_registry::WlRegistry,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
+use wayland_protocols::wp::idle_inhibit::zv1::client::{
+    zwp_idle_inhibit_manager_v1::ZwpIdleInhibitManagerV1, zwp_idle_inhibitor_v1::ZwpIdleInhibitorV1,
+};
 use wayland_protocols::wp::presentation_time::client::{
     wp_presentation::WpPresentation,
     wp_presentation_feedback::{self, WpPresentationFeedback},
@@ -52,6 +55,17 @@ pub(crate) struct Globals {
     presentation: Option<WpPresentation>,
     layer_shell: Option<ZwlrLayerShellV1>,
     data_devices: Option<WlDataDeviceManager>,
+    idle_inhibit: Option<ZwpIdleInhibitManagerV1>,
+}
+
+/// Keeps the screen on while it lives (idle-inhibit); dropping it lets the screen blank.
+#[derive(Debug)]
+pub struct IdleInhibitor(ZwpIdleInhibitorV1);
+
+impl Drop for IdleInhibitor {
+    fn drop(&mut self) {
+        self.0.destroy();
+    }
 }
 
 impl Globals {
@@ -85,6 +99,9 @@ impl Globals {
             "wp_presentation" => self.presentation = Some(registry.bind(name, 1, qh, ())),
             "zwlr_layer_shell_v1" => {
                 self.layer_shell = Some(registry.bind(name, version.min(4), qh, ()))
+            }
+            "zwp_idle_inhibit_manager_v1" => {
+                self.idle_inhibit = Some(registry.bind(name, 1, qh, ()))
             }
             "wl_data_device_manager" => {
                 self.data_devices = Some(registry.bind(name, version.min(3), qh, ()))
@@ -128,6 +145,20 @@ impl Client {
             s.windows[at].decoration.is_some()
         })?;
         Ok(self.state.windows[at].decoration.expect("waited for it"))
+    }
+
+    /// Keeps the screen on while window `at` is shown and the inhibitor lives.
+    pub fn inhibit_idle(&mut self, at: WindowIndex) -> Result<IdleInhibitor, ClientError> {
+        let manager = self
+            .state
+            .globals
+            .extras
+            .idle_inhibit
+            .clone()
+            .ok_or(ClientError::Missing("zwp_idle_inhibit_manager_v1"))?;
+        let inhibitor = manager.create_inhibitor(&self.surface_of(at), &self.handle, ());
+        self.roundtrip()?;
+        Ok(IdleInhibitor(inhibitor))
     }
 
     /// Shows window `at`'s buffer scaled to `size` (viewporter destination).
@@ -393,6 +424,8 @@ impl Dispatch<WlDataDevice, ()> for State {
 
 wayland_client::delegate_noop!(State: ignore ZxdgDecorationManagerV1);
 wayland_client::delegate_noop!(State: ignore WpViewporter);
+wayland_client::delegate_noop!(State: ignore ZwpIdleInhibitManagerV1);
+wayland_client::delegate_noop!(State: ignore ZwpIdleInhibitorV1);
 wayland_client::delegate_noop!(State: ignore WpViewport);
 wayland_client::delegate_noop!(State: ignore WpPresentation);
 wayland_client::delegate_noop!(State: ignore ZwlrLayerShellV1);
