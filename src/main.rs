@@ -1,5 +1,6 @@
 //! The `compose` command line: parses arguments, calls compose-core, prints results.
 
+mod app;
 mod debs;
 mod print;
 
@@ -136,6 +137,11 @@ enum Command {
         files: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Run apps in a sandbox with only what they are granted (WASI components in wasmtime).
+    App {
+        #[command(subcommand)]
+        command: app::AppCommand,
     },
     /// Run and control shells (the compositor and its policy).
     Shell {
@@ -637,6 +643,17 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
     if let Command::Shell { command } = &cli.command {
         return shell(command);
     }
+    if let Command::App { command } = &cli.command {
+        let project = if app::needs_project(command) {
+            Some(project(&cli)?)
+        } else {
+            None
+        };
+        return match app::run(project.as_ref(), command).map_err(CliError::Other)? {
+            0 => Ok(Outcome::Ok),
+            _ => Ok(Outcome::No),
+        };
+    }
     if let Command::Inspect { image, files, json } = &cli.command {
         let report = compose_core::inspect::inspect(image, files.as_deref())?;
         print::inspection(&report, *json);
@@ -815,6 +832,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         | Command::Inspect { .. }
         | Command::Flash { .. }
         | Command::Debs { .. }
+        | Command::App { .. }
         | Command::Shell { .. } => {
             unreachable!("handled above")
         }

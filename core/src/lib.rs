@@ -4,6 +4,7 @@
 //! they take text or an in-memory catalog and return values. Only [`project`] reads and
 //! writes files, and [`graph`] runs Graphviz.
 
+pub mod app;
 pub mod build;
 pub mod catalog;
 pub mod debian;

@@ -41,6 +41,8 @@ pub struct Component {
     pub kernel_modules: Vec<String>,
     /// How image trimming treats this component's files (`[trim]`).
     pub trim: Trim,
+    /// `[app]`: the component is an app, run in a sandbox with only what this grants.
+    pub app: Option<crate::app::App>,
     /// The manifest this came from, for diagnostics.
     pub file: SourceFile,
     /// Span of the `name` value.
@@ -140,6 +142,7 @@ struct RawManifest {
     service: Vec<RawService>,
     kernel: Option<RawKernel>,
     trim: Option<RawTrim>,
+    app: Option<crate::app::RawApp>,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +191,8 @@ pub enum Libc {
     Musl,
     /// Dynamic glibc: needs the image's libc6 (a Debian package) and can load drivers.
     Glibc,
+    /// wasi-libc: a WASI command component (`NAME.wasm`) for the sandbox's wasm runtime.
+    Wasi,
 }
 
 impl Libc {
@@ -196,6 +201,23 @@ impl Libc {
         match self {
             Libc::Musl => "x86_64-unknown-linux-musl",
             Libc::Glibc => "x86_64-unknown-linux-gnu",
+            Libc::Wasi => "wasm32-wasip2",
+        }
+    }
+
+    /// The file cargo writes for binary `name`.
+    pub fn file_name(self, name: &str) -> String {
+        match self {
+            Libc::Wasi => format!("{name}.wasm"),
+            _ => name.to_string(),
+        }
+    }
+
+    /// Where the binary goes in the image when the manifest does not say.
+    pub fn default_path(self, name: &str) -> String {
+        match self {
+            Libc::Wasi => format!("/usr/lib/compose/apps/{name}.wasm"),
+            _ => format!("/usr/bin/{name}"),
         }
     }
 }
@@ -349,6 +371,11 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
         }
     }
 
+    let app = raw
+        .app
+        .as_ref()
+        .and_then(|a| crate::app::lower(file, a, &mut errors));
+
     match (name, version) {
         (Some(name), Some(version)) if !errors.has_errors() => Ok(Component {
             name,
@@ -365,6 +392,7 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
             services,
             kernel_modules,
             trim,
+            app,
             file: file.clone(),
             name_span: raw.component.name.span(),
         }),

@@ -5,7 +5,11 @@
 //!   configure was sent (median and p95 of 100 swaps);
 //! - commit-to-frame-callback latency of one client (compose-testclient) against our
 //!   headless compositor and against weston's headless backend (`weston
-//!   --backend=headless-backend.so --use-pixman`) in the same run, and their ratio.
+//!   --backend=headless-backend.so --use-pixman`) in the same run, and their ratio;
+//! - compositing cost: the compositor's CPU time per frame while 6 windows redraw as
+//!   fast as they are let (each commit followed by its frame callback), ours
+//!   (`compose-shell --headless`, wgpu on lavapipe) against weston's pixman renderer,
+//!   both separate processes at 1280x720.
 //!
 //! Run with `cargo bench -p compose-shells --bench live`.
 
@@ -61,6 +65,47 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// User plus system CPU seconds of process `pid` so far.
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// CPU milliseconds the compositor `pid` spent per frame its 6 busy clients got, over 5 s.
+fn compositing_cost(dir: &Path, socket: &str, pid: u32) -> (f64, u64) {
+    let mut clients: Vec<(Client, usize)> = (0..6)
+        .map(|i| {
+            let mut c = Client::connect(dir, socket).expect("connect");
+            let w = c
+                .toplevel(&format!("busy{i}"), "Busy", [40 * i as u8, 120, 200, 255])
+                .unwrap();
+            (c, w)
+        })
+        .collect();
+    for (c, w) in &mut clients {
+        c.commit_to_frame(*w).unwrap();
+    }
+    let before = cpu_of(pid);
+    let start = Instant::now();
+    let mut frames = 0u64;
+    while start.elapsed() < Duration::from_secs(5) {
+        for (c, w) in &mut clients {
+            c.commit_to_frame(*w).unwrap();
+            frames += 1;
+        }
+    }
+    let cpu = cpu_of(pid) - before;
+    (cpu * 1000.0 / frames.max(1) as f64, frames)
 }
 
 fn main() {
@@ -134,5 +179,32 @@ fn main() {
         "ratio compose / weston: median {:.2}, p95 {:.2}",
         ours_median.as_secs_f64() / weston_median.as_secs_f64(),
         ours_p95.as_secs_f64() / weston_p95.as_secs_f64()
+    );
+    let (theirs_cost, theirs_frames) = compositing_cost(dir.path(), "weston-bench", _weston.0.id());
+    drop(_weston);
+
+    let ours = Killed(
+        Process::new(env!("CARGO_BIN_EXE_compose-shell"))
+            .args([
+                "--headless",
+                "1280x720",
+                "--no-xwayland",
+                "--blank-after",
+                "0",
+            ])
+            .arg("--runtime-dir")
+            .arg(dir.path())
+            .arg("--autostart")
+            .arg(dir.path().join("no-apps"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("compose-shell runs"),
+    );
+    wait_for_socket(&dir.path().join("wayland-0"));
+    let (ours_cost, ours_frames) = compositing_cost(dir.path(), "wayland-0", ours.0.id());
+    println!(
+        "compositing 6 busy windows at 1280x720: compose {ours_cost:.2} ms CPU per client frame ({ours_frames} frames in 5 s), weston pixman {theirs_cost:.2} ms ({theirs_frames} frames); ratio {:.2}",
+        ours_cost / theirs_cost.max(f64::MIN_POSITIVE)
     );
 }

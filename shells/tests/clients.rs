@@ -276,9 +276,28 @@ fn three_clients_keep_their_windows_through_desktop_gaming_tablet_desktop() {
     assert_pixel(&shot, (w / 2, (h - keyboard) / 2), BLUE, "the focused app");
     assert_pixel(
         &shot,
-        (w / 2, h - keyboard / 2),
+        (w - 1, h - keyboard / 2),
         rgba8(colors::KEYBOARD),
-        "the keyboard area",
+        "the keyboard area, right of its keys",
+    );
+    let area = compose_shells::Rect {
+        x: 0,
+        y: (h - keyboard) as i32,
+        width: w,
+        height: keyboard,
+    };
+    let g = compose_shells::keyboard::keys(area)
+        .into_iter()
+        .find(|k| k.label == "g")
+        .unwrap();
+    assert_pixel(
+        &shot,
+        (
+            (g.rect.x + g.rect.width as i32 / 2) as u32,
+            (g.rect.y + g.rect.height as i32 / 2) as u32,
+        ),
+        rgba8(colors::KEY),
+        "the on-screen keyboard's G key",
     );
 
     // Back to the desktop: the floating layout comes back as it was.

@@ -453,18 +453,26 @@ fn cargo(
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| ctx.project.join("target"));
-    let exe = target_dir.join(target).join("release").join(name);
+    let exe = target_dir
+        .join(target)
+        .join("release")
+        .join(libc.file_name(name));
     let digest = ctx.store.put_copy(&exe)?;
     let size = std::fs::metadata(&exe)
         .map_err(|e| BuildError::io("stat", &exe, e))?
         .len();
     let mut tree = Tree::default();
     tree.insert(
-        to.unwrap_or(&format!("/usr/bin/{name}")),
+        to.unwrap_or(&libc.default_path(name)),
         Entry::File {
             digest,
             size,
-            mode: 0o755,
+            // A wasm component is data for the wasm runtime, not a program.
+            mode: if libc == crate::manifest::Libc::Wasi {
+                0o644
+            } else {
+                0o755
+            },
         },
     );
     Ok(tree)

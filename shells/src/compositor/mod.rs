@@ -881,6 +881,18 @@ fn rustix_clock() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// Signal handlers of a running compositor, removed when it returns (however it returns):
+/// the process gets its default handling back.
+struct Signals(Vec<signal_hook::SigId>);
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.0.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
 /// Runs a compositor until a `Stop` command (or the nested window is closed).
 pub fn run(options: Options, commands: Channel<Command>) -> Result<(), CompositorError> {
     run_with(options, commands, |_| {})
@@ -893,6 +905,20 @@ pub fn run_with(
     commands: Channel<Command>,
     ready: impl FnOnce(Option<u32>),
 ) -> Result<(), CompositorError> {
+    // SIGTERM, SIGINT or SIGHUP end the loop like a Stop command: dropping the loop
+    // removes the socket and its lock file, and callers stop the apps they started.
+    // Registered first, so a signal that comes while the compositor starts ends it cleanly.
+    let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _signals = Signals(
+        [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
+        ]
+        .into_iter()
+        .filter_map(|s| signal_hook::flag::register(s, signalled.clone()).ok())
+        .collect(),
+    );
     let scale = options.scale.max(1);
     let (renderer, target, size) = match options.backend {
         Backend::Headless { width, height } => {
@@ -1150,17 +1176,6 @@ pub fn run_with(
             .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
     }
     ready(x_display);
-    // SIGTERM, SIGINT or SIGHUP end the loop like a Stop command: dropping the loop
-    // removes the socket and its lock file, and callers stop the apps they started.
-    let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let signals: Vec<signal_hook::SigId> = [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ]
-    .into_iter()
-    .filter_map(|s| signal_hook::flag::register(s, signalled.clone()).ok())
-    .collect();
     while !state.stop && !signalled.load(std::sync::atomic::Ordering::Relaxed) {
         let mut timeout = state.next_frame_in();
         if let Target::Window { .. } = state.target {
@@ -1177,9 +1192,6 @@ pub fn run_with(
         state.pump_host();
         state.popups.cleanup();
         let _ = state.display.flush_clients();
-    }
-    for id in signals {
-        signal_hook::low_level::unregister(id);
     }
     // Sources that hold loop handles keep the loop alive past this function: remove the
     // socket's source by hand, so the socket and its lock file go now.

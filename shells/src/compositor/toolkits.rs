@@ -203,10 +203,10 @@ impl Dispatch<ZwpTextInputV1, ()> for State {
         _init: &mut DataInit<'_, State>,
     ) {
         match request {
-            zwp_text_input_v1::Request::Activate { surface, .. } => {
-                if surface.client().is_some_and(|c| c.id() == client.id()) {
-                    text_input.enter(&surface);
-                }
+            zwp_text_input_v1::Request::Activate { surface, .. }
+                if surface.client().is_some_and(|c| c.id() == client.id()) =>
+            {
+                text_input.enter(&surface);
             }
             zwp_text_input_v1::Request::Deactivate { .. } => text_input.leave(),
             _ => {}

@@ -67,6 +67,7 @@ impl Toplevel {
 /// What has the keyboard: a surface, or an X11 window and its surface (X input focus
 /// goes to the window, wl_keyboard.enter to the surface).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per seat, changed on focus changes only
 pub enum KeyboardFocus {
     Surface(WlSurface),
     X11(X11Surface, WlSurface),

@@ -178,10 +178,10 @@ impl State {
                 (view.geometry.x, view.geometry.y).into(),
                 (width as i32, height as i32).into(),
             );
-            if x.geometry() != rect {
-                if let Err(e) = x.configure(rect) {
-                    tracing::debug!("X11 configure: {e}");
-                }
+            if x.geometry() != rect
+                && let Err(e) = x.configure(rect)
+            {
+                tracing::debug!("X11 configure: {e}");
             }
             let _ = x.set_activated(states.activated);
             let _ = x.set_maximized(states.maximized);

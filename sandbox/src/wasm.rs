@@ -1,0 +1,342 @@
+//! WASI components in wasmtime with only what `Grants` gives: preopened folders with
+//! exact permissions, connections only to granted addresses (every refusal recorded),
+//! name lookup only when granted, memory capped by `StoreLimits`, running time capped by
+//! epoch deadlines (an app past its budget is stopped; the host keeps running). One
+//! `WasmHost` per process: its engine uses the pooling allocator and keeps each app's
+//! `InstancePre`, so a second start of the same app skips compiling and linking.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::p2::bindings::sync::{Command, CommandPre};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{DirPerms, FilePerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::grants::Grants;
+
+/// How often the epoch advances: the granularity of running-time budgets.
+const TICK: Duration = Duration::from_millis(10);
+/// Budgets when the manifest sets none.
+pub const DEFAULT_MEMORY: u64 = 256 << 20;
+pub const DEFAULT_CPU: Duration = Duration::from_secs(60);
+/// What the pool reserves per memory: the largest memory an app may be granted.
+const MAX_MEMORY: u64 = 1 << 30;
+/// Captured output kept per stream.
+const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// Why an app could not run, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmError {
+    #[error("cannot read the app {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error(
+        "{path} is not a WASI command component: {message} (build it for wasm32-wasip2, or wrap a core module with `wasm-tools component new`)"
+    )]
+    NotACommand { path: PathBuf, message: String },
+    #[error("cannot grant {what}: {message}")]
+    Grant { what: String, message: String },
+    #[error("memory grant of {0} bytes is above the sandbox's maximum of {MAX_MEMORY} bytes")]
+    TooMuchMemory(u64),
+    #[error("the wasm engine: {0}")]
+    Engine(String),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The app returned or called exit (0 is success).
+    Exited(i32),
+    /// Stopped: it ran past its time budget.
+    OutOfTime(Duration),
+    /// Stopped: it asked for more memory than granted.
+    OutOfMemory(u64),
+    /// Stopped by a trap (a bug in the app, e.g. an out-of-bounds access).
+    Trapped(String),
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// What the sandbox refused (connections to addresses not granted).
+    pub denied: Vec<String>,
+    /// Output, when captured (`Stdio::Capture`).
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// From the start request until the app's entry point ran (instantiation).
+    pub started_in: Duration,
+    /// Whether compiling and linking were skipped (the app was prepared before).
+    pub warm: bool,
+}
+
+/// Where the app's output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// This process's stdin, stdout and stderr.
+    Inherit,
+    /// Kept in the report; stdin closed.
+    Capture,
+}
+
+/// The per-run state the WASI implementation works on.
+struct App {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for App {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The wasm runtime of a process: engine, linker and the apps prepared so far.
+pub struct WasmHost {
+    engine: Engine,
+    linker: Linker<App>,
+    prepared: Mutex<HashMap<PathBuf, (SystemTime, CommandPre<App>)>>,
+    ticking: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for WasmHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prepared = self.prepared.lock().map(|p| p.len()).unwrap_or(0);
+        f.debug_struct("WasmHost")
+            .field("prepared", &prepared)
+            .finish()
+    }
+}
+
+impl Drop for WasmHost {
+    fn drop(&mut self) {
+        self.ticking
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl WasmHost {
+    pub fn new() -> Result<WasmHost, WasmError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(32)
+            .total_core_instances(256)
+            .total_memories(128)
+            .total_tables(128)
+            .max_memories_per_component(8)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16)
+            .max_memory_size(MAX_MEMORY as usize);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .wasm_component_model(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| WasmError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        let ticking = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (tick_engine, running) = (engine.weak(), ticking.clone());
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while running.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match tick_engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        Ok(WasmHost {
+            engine,
+            linker,
+            prepared: Mutex::new(HashMap::new()),
+            ticking,
+        })
+    }
+
+    /// Compiles and links the app at `path` once (again when the file changed).
+    fn prepare(&self, path: &Path) -> Result<(CommandPre<App>, bool), WasmError> {
+        let read = |e: std::io::Error| WasmError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(read)?;
+        let mut prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, pre)) = prepared.get(path)
+            && *at == modified
+        {
+            return Ok((pre.clone(), true));
+        }
+        let bytes = std::fs::read(path).map_err(read)?;
+        let not_a_command = |message: String| WasmError::NotACommand {
+            path: path.to_path_buf(),
+            message,
+        };
+        let component =
+            Component::new(&self.engine, &bytes).map_err(|e| not_a_command(format!("{e:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| not_a_command(format!("{e:#}")))?;
+        let pre = CommandPre::new(instance_pre).map_err(|e| not_a_command(format!("{e:#}")))?;
+        prepared.insert(path.to_path_buf(), (modified, pre.clone()));
+        Ok((pre, false))
+    }
+
+    /// Runs the command component at `path` with `args` (its argv[0] is the file name)
+    /// and only what `grants` gives, on this thread, until it ends or is stopped.
+    pub fn run(
+        &self,
+        path: &Path,
+        args: &[String],
+        grants: &Grants,
+        stdio: Stdio,
+    ) -> Result<Report, WasmError> {
+        let start = Instant::now();
+        let memory = grants.memory.unwrap_or(DEFAULT_MEMORY);
+        if memory > MAX_MEMORY {
+            return Err(WasmError::TooMuchMemory(memory));
+        }
+        let cpu = grants.cpu.unwrap_or(DEFAULT_CPU);
+        let (pre, warm) = self.prepare(path)?;
+
+        let mut wasi = WasiCtxBuilder::new();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "app".into());
+        wasi.arg(&name).args(args);
+        for (k, v) in &grants.env {
+            wasi.env(k, v);
+        }
+        for f in &grants.files {
+            let (dir, file) = if f.write {
+                (DirPerms::all(), FilePerms::all())
+            } else {
+                (DirPerms::READ, FilePerms::READ)
+            };
+            wasi.preopened_dir(&f.host, &f.guest, dir, file)
+                .map_err(|e| WasmError::Grant {
+                    what: format!("{} as {}", f.host.display(), f.guest),
+                    message: e.to_string(),
+                })?;
+        }
+        // Sockets: only granted addresses; every refusal is recorded for the report.
+        let denied = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (allowed, refused) = (grants.network.clone(), denied.clone());
+        wasi.allow_ip_name_lookup(grants.name_lookup)
+            .socket_addr_check(move |addr: SocketAddr, use_: SocketAddrUse| {
+                let ok = allowed.iter().any(|g| g.allows(addr));
+                if !ok {
+                    let what = match use_ {
+                        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => "bind",
+                        SocketAddrUse::TcpConnect | SocketAddrUse::UdpConnect => "connect",
+                        SocketAddrUse::UdpOutgoingDatagram => "send to",
+                    };
+                    if let Ok(mut d) = refused.lock() {
+                        d.push(format!(
+                            "{what} {addr}: not granted (grant it with connect={addr})"
+                        ));
+                    }
+                }
+                Box::pin(async move { ok })
+            });
+        let (stdout, stderr) = (
+            MemoryOutputPipe::new(OUTPUT_LIMIT),
+            MemoryOutputPipe::new(OUTPUT_LIMIT),
+        );
+        match stdio {
+            Stdio::Inherit => {
+                wasi.inherit_stdio();
+            }
+            Stdio::Capture => {
+                wasi.stdout(stdout.clone()).stderr(stderr.clone());
+            }
+        }
+        let app = App {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory as usize)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, app);
+        store.limiter(|app| &mut app.limits);
+        let ticks = (cpu.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let outcome = match pre.instantiate(&mut store) {
+            Err(e) => classify(e, memory, cpu),
+            Ok(command) => {
+                let started_in = start.elapsed();
+                let result = run_command(&command, &mut store);
+                let outcome = match result {
+                    Ok(Ok(())) => Outcome::Exited(0),
+                    Ok(Err(())) => Outcome::Exited(1),
+                    Err(e) => classify(e, memory, cpu),
+                };
+                return Ok(Report {
+                    outcome,
+                    denied: take(&denied),
+                    stdout: stdout.contents().to_vec(),
+                    stderr: stderr.contents().to_vec(),
+                    started_in,
+                    warm,
+                });
+            }
+        };
+        Ok(Report {
+            outcome,
+            denied: take(&denied),
+            stdout: stdout.contents().to_vec(),
+            stderr: stderr.contents().to_vec(),
+            started_in: start.elapsed(),
+            warm,
+        })
+    }
+}
+
+fn run_command(command: &Command, store: &mut Store<App>) -> wasmtime::Result<Result<(), ()>> {
+    command.wasi_cli_run().call_run(store)
+}
+
+fn take(denied: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+    denied
+        .lock()
+        .map(|mut d| std::mem::take(&mut *d))
+        .unwrap_or_default()
+}
+
+/// What an error from running the app means.
+fn classify(e: wasmtime::Error, memory: u64, cpu: Duration) -> Outcome {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
+        return Outcome::OutOfTime(cpu);
+    }
+    let text = format!("{e:#}");
+    if text.contains("forcing trap when growing memory") || text.contains("memory limit") {
+        return Outcome::OutOfMemory(memory);
+    }
+    Outcome::Trapped(text)
+}

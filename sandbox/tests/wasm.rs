@@ -1,0 +1,238 @@
+//! WASI apps of this repository (built for wasm32-wasip2) in the real wasmtime host: what
+//! is granted works, every escape is denied, and limits stop an app without stopping the
+//! host.
+
+use std::io::{BufRead, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use compose_sandbox::{Grants, Outcome, Report, Stdio, WasmError, WasmHost, apps};
+
+fn host() -> &'static WasmHost {
+    static HOST: OnceLock<WasmHost> = OnceLock::new();
+    HOST.get_or_init(|| WasmHost::new().expect("the wasm engine starts"))
+}
+
+fn app(name: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
+    // One cargo at a time.
+    let _one = BUILT.get_or_init(Default::default).lock().unwrap();
+    apps::build(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn probe(grants: &Grants, args: &[&str]) -> Report {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    host()
+        .run(&app("probe"), &args, grants, Stdio::Capture)
+        .expect("the probe runs")
+}
+
+fn out(r: &Report) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    )
+}
+
+#[track_caller]
+fn allowed(r: &Report) -> String {
+    assert_eq!(r.outcome, Outcome::Exited(0), "{}", out(r));
+    out(r)
+}
+
+#[track_caller]
+fn denied(r: &Report) {
+    assert_eq!(
+        r.outcome,
+        Outcome::Exited(1),
+        "expected a refusal: {}",
+        out(r)
+    );
+    assert!(out(r).contains("denied:"), "{}", out(r));
+}
+
+/// A granted folder with a file, a secret beside it, and a symlink that points out.
+struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/notes.txt"), "one two\nthree\n").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "the host's secret\n").unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("secret.txt"),
+            dir.path().join("data/escape"),
+        )
+        .unwrap();
+        Tree { dir }
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").to_str().unwrap().to_string()
+    }
+
+    fn grants(&self, write: bool) -> Grants {
+        let mut g = Grants::default();
+        let kind = if write { "write" } else { "read" };
+        g.allow(&format!("{kind}={}:/data", self.data())).unwrap();
+        g
+    }
+}
+
+#[test]
+fn wordcount_counts_what_it_is_granted() {
+    let tree = Tree::new();
+    let args = vec!["/data/notes.txt".to_string()];
+    let r = host()
+        .run(
+            &app("wordcount"),
+            &args,
+            &tree.grants(false),
+            Stdio::Capture,
+        )
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Exited(0), "{}", out(&r));
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout).trim(),
+        "2       3      14 /data/notes.txt"
+    );
+    // Without the grant there is nothing to count.
+    let r = host()
+        .run(&app("wordcount"), &args, &Grants::default(), Stdio::Capture)
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Exited(1), "{}", out(&r));
+}
+
+#[test]
+fn files_outside_the_grants_are_out_of_reach() {
+    let tree = Tree::new();
+    let ro = tree.grants(false);
+    assert!(allowed(&probe(&ro, &["read", "/data/notes.txt"])).contains("one two"));
+    assert!(allowed(&probe(&ro, &["list", "/data"])).contains("notes.txt"));
+    // `..` traversal, absolute host paths, a symlink out of the folder.
+    denied(&probe(&ro, &["read", "/data/../secret.txt"]));
+    denied(&probe(
+        &ro,
+        &["read", &format!("{}/../secret.txt", tree.data())],
+    ));
+    denied(&probe(&ro, &["read", "/etc/passwd"]));
+    denied(&probe(&ro, &["read", "/data/escape"]));
+    // Read-only means read-only.
+    denied(&probe(&ro, &["write", "/data/new.txt", "x"]));
+    assert!(!tree.dir.path().join("data/new.txt").exists());
+    // A write grant writes, still only inside.
+    let rw = tree.grants(true);
+    allowed(&probe(&rw, &["write", "/data/new.txt", "x"]));
+    assert_eq!(
+        std::fs::read_to_string(tree.dir.path().join("data/new.txt")).unwrap(),
+        "x"
+    );
+    denied(&probe(&rw, &["write", "/data/../planted.txt", "x"]));
+    assert!(!tree.dir.path().join("planted.txt").exists());
+}
+
+/// A TCP server on 127.0.0.1 that answers `pong` once per connection.
+fn pong_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let mut stream = reader.into_inner();
+            let _ = stream.write_all(b"pong\n");
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_network_is_closed_unless_an_address_is_granted() {
+    let server = pong_server();
+    let target = server.to_string();
+    let r = probe(&Grants::default(), &["connect", &target]);
+    denied(&r);
+    assert!(
+        r.denied.iter().any(|d| d.contains(&target)),
+        "the host reports the refusal: {:?}",
+        r.denied
+    );
+    let mut g = Grants::default();
+    g.allow(&format!("connect={target}")).unwrap();
+    assert!(allowed(&probe(&g, &["connect", &target])).contains("pong"));
+    // Another port of the same address is still closed.
+    let other = pong_server().to_string();
+    denied(&probe(&g, &["connect", &other]));
+}
+
+#[test]
+fn names_are_looked_up_only_when_granted() {
+    denied(&probe(&Grants::default(), &["lookup", "localhost"]));
+    let mut g = Grants::default();
+    g.allow("lookup").unwrap();
+    let found = allowed(&probe(&g, &["lookup", "localhost"]));
+    assert!(
+        found.contains("127.0.0.1") || found.contains("::1"),
+        "{found}"
+    );
+}
+
+#[test]
+fn the_environment_is_only_what_is_granted() {
+    assert!(std::env::var_os("PATH").is_some());
+    denied(&probe(&Grants::default(), &["env", "PATH"]));
+    let mut g = Grants::default();
+    g.allow("env=GREETING=hello").unwrap();
+    assert!(allowed(&probe(&g, &["env", "GREETING"])).contains("hello"));
+}
+
+#[test]
+fn memory_and_time_budgets_stop_the_app_not_the_host() {
+    let g = Grants {
+        memory: Some(32 << 20),
+        ..Grants::default()
+    };
+    let r = probe(&g, &["alloc", "8"]);
+    allowed(&r);
+    let r = probe(&g, &["alloc", "200"]);
+    assert_eq!(r.outcome, Outcome::OutOfMemory(32 << 20), "{}", out(&r));
+
+    let g = Grants {
+        cpu: Some(Duration::from_millis(300)),
+        ..Grants::default()
+    };
+    let r = probe(&g, &["spin"]);
+    assert_eq!(r.outcome, Outcome::OutOfTime(Duration::from_millis(300)));
+    // The host is fine: the next app runs.
+    allowed(&probe(&Grants::default(), &["alloc", "1"]));
+}
+
+#[test]
+fn a_second_start_is_warm_and_bad_files_are_refused_clearly() {
+    probe(&Grants::default(), &["alloc", "1"]);
+    let second = probe(&Grants::default(), &["alloc", "1"]);
+    assert!(second.warm, "the prepared instance is reused");
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"\0asm\x01\0\0\0").unwrap();
+    match host().run(&bogus, &[], &Grants::default(), Stdio::Capture) {
+        Err(WasmError::NotACommand { message, .. }) => assert!(!message.is_empty()),
+        other => panic!("expected NotACommand, got {other:?}"),
+    }
+    match host().run(
+        &dir.path().join("missing.wasm"),
+        &[],
+        &Grants::default(),
+        Stdio::Capture,
+    ) {
+        Err(WasmError::Read { .. }) => {}
+        other => panic!("expected Read, got {other:?}"),
+    }
+}

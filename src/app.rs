@@ -1,0 +1,275 @@
+//! `compose app`: apps in a sandbox with only what they are granted: a WASI component
+//! file with `--allow` grants, or an app component of the project (`[app]` in its
+//! manifest) with the grants its manifest gives.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Subcommand;
+use compose_core::app::{App, Runtime};
+use compose_core::manifest::{Component, Libc, Source};
+use compose_core::project::Project;
+use compose_sandbox::{Grants, Outcome, Report, Stdio, WasmHost};
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AppCommand {
+    /// Run an app in the foreground: FILE.wasm with the grants given here, or the app
+    /// component NAME of the project with its manifest's grants (on this machine its
+    /// folders are taken inside the project folder, as if it were the device's root).
+    Run {
+        /// FILE.wasm, or the name of an app component.
+        app: String,
+        /// A grant: read=HOST[:GUEST], write=HOST[:GUEST], connect=IP:PORT (or IP:*),
+        /// lookup, env=NAME=VALUE (repeatable; nothing is granted by default).
+        #[arg(long, value_name = "GRANT")]
+        allow: Vec<String>,
+        /// Memory the app may use (64M, 1G); 256M by default.
+        #[arg(long, value_name = "SIZE")]
+        memory: Option<String>,
+        /// How long the app may run (500ms, 2s, 1m); 60s by default.
+        #[arg(long, value_name = "DURATION")]
+        cpu_time: Option<String>,
+        /// Capture the app's output and print a report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Arguments for the app (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// The app components of the project and what each is granted.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Whether the command needs the project (a component name, or the list).
+pub fn needs_project(command: &AppCommand) -> bool {
+    match command {
+        AppCommand::Run { app, .. } => !app.ends_with(".wasm"),
+        AppCommand::List { .. } => true,
+    }
+}
+
+/// Runs `command`; returns the exit code for the CLI (0: the app succeeded, 1: it failed
+/// or was stopped).
+pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i32> {
+    match command.clone() {
+        AppCommand::List { json } => {
+            let project = project.ok_or_else(|| anyhow!("no project"))?;
+            list(project, json)
+        }
+        AppCommand::Run {
+            app,
+            allow,
+            memory,
+            cpu_time,
+            json,
+            args,
+        } => {
+            let (wasm, mut grants, mut run_args) = if app.ends_with(".wasm") {
+                (PathBuf::from(&app), Grants::default(), Vec::new())
+            } else {
+                let project = project.ok_or_else(|| anyhow!("no project"))?;
+                from_manifest(project, &app)?
+            };
+            for g in &allow {
+                grants.allow(g).map_err(|e| anyhow!("--allow {g}: {e}"))?;
+            }
+            if let Some(m) = memory {
+                grants.memory = Some(
+                    compose_core::app::parse_size(&m).map_err(|h| anyhow!("--memory {m}: {h}"))?,
+                );
+            }
+            if let Some(c) = cpu_time {
+                grants.cpu = Some(
+                    compose_core::app::parse_duration(&c)
+                        .map_err(|h| anyhow!("--cpu-time {c}: {h}"))?,
+                );
+            }
+            run_args.extend(args);
+            let host = WasmHost::new()?;
+            let stdio = if json { Stdio::Capture } else { Stdio::Inherit };
+            let report = host.run(&wasm, &run_args, &grants, stdio)?;
+            Ok(print(&app, &report, json))
+        }
+    }
+}
+
+/// The component `name`'s `.wasm` on this machine, its grants and arguments.
+fn from_manifest(project: &Project, name: &str) -> anyhow::Result<(PathBuf, Grants, Vec<String>)> {
+    let loaded = project.load().map_err(|e| anyhow!("{e}"))?;
+    let component = loaded
+        .catalog
+        .versions(name)
+        .last()
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!("no component `{name}` in this project (compose app list shows the apps)")
+        })?;
+    let app = component.app.clone().ok_or_else(|| {
+        anyhow!(
+            "component `{name}` is not an app: its manifest ({}) has no [app] table",
+            component.file.path
+        )
+    })?;
+    if app.runtime != Runtime::Wasm {
+        bail!("component `{name}` runs in a container; `compose app run` runs wasm apps so far");
+    }
+    let wasm = component_wasm(project, &component, &app)?;
+    let grants = project_grants(project, &component, &app)?;
+    Ok((wasm, grants, app.run[1..].to_vec()))
+}
+
+/// Where the component's `.wasm` is on this machine: built from its cargo source (wasi),
+/// or the project file its files source installs at `run[0]`.
+fn component_wasm(project: &Project, component: &Component, app: &App) -> anyhow::Result<PathBuf> {
+    match &component.source {
+        Some(Source::Cargo {
+            package,
+            libc: Libc::Wasi,
+            ..
+        }) => Ok(compose_sandbox::apps::build_in(project.root(), package)?),
+        Some(Source::Files(entries)) => entries
+            .iter()
+            .find(|e| e.to == app.run[0])
+            .map(|e| project.root().join(&e.from))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: no [source] files entry installs {}",
+                    component.file.path,
+                    app.run[0]
+                )
+            }),
+        _ => bail!(
+            "{}: a wasm app's source is cargo with libc = \"wasi\", or files",
+            component.file.path
+        ),
+    }
+}
+
+/// The manifest's grants for a run on this machine: folders inside the project.
+fn project_grants(project: &Project, component: &Component, app: &App) -> anyhow::Result<Grants> {
+    let root = project
+        .root()
+        .canonicalize()
+        .with_context(|| format!("project folder {}", project.root().display()))?;
+    let manifest = &component.file.path;
+    let mut grants = Grants {
+        network: app.network.clone(),
+        name_lookup: app.name_lookup,
+        env: app.env.clone().into_iter().collect(),
+        memory: app.memory,
+        cpu: app.cpu_time,
+        gui: app.gui,
+        files: Vec::new(),
+    };
+    for f in &app.files {
+        let inside = root.join(f.value.host.trim_start_matches('/'));
+        let real = inside.canonicalize().map_err(|e| {
+            anyhow!(
+                "{manifest}: host folder {} is {} in the project ({e})\nhelp: create it, or grant a folder that exists",
+                f.value.host,
+                inside.display()
+            )
+        })?;
+        if !real.starts_with(&root) || !real.is_dir() {
+            bail!(
+                "{manifest}: host folder {} leads outside the project folder (to {})\nhelp: a project app may only be granted folders of its project",
+                f.value.host,
+                real.display()
+            );
+        }
+        grants.files.push(compose_sandbox::FileGrant {
+            host: real,
+            guest: f.value.guest.clone(),
+            write: f.value.write,
+        });
+    }
+    Ok(grants)
+}
+
+fn list(project: &Project, json: bool) -> anyhow::Result<i32> {
+    let loaded = project.load().map_err(|e| anyhow!("{e}"))?;
+    let mut rows = Vec::new();
+    // The newest version of each component that is an app.
+    for (_, versions) in loaded.catalog.components() {
+        let Some(component) = versions.last() else {
+            continue;
+        };
+        let Some(app) = &component.app else { continue };
+        rows.push(serde_json::json!({
+            "name": component.name,
+            "version": component.version.to_string(),
+            "runtime": app.runtime,
+            "run": app.run,
+            "files": app.files.iter().map(|f| format!("{}:{}:{}", f.value.host, f.value.guest, if f.value.write { "rw" } else { "ro" })).collect::<Vec<_>>(),
+            "network": app.network.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "name_lookup": app.name_lookup,
+            "memory": app.memory,
+            "cpu_time_ms": app.cpu_time.map(|d| d.as_millis() as u64),
+            "gui": app.gui,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in &rows {
+            println!(
+                "{:<20} {:<9} {}",
+                r["name"].as_str().unwrap_or(""),
+                r["runtime"].as_str().unwrap_or(""),
+                r["run"][0].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Prints the run's end (JSON or a line on stderr) and returns the exit code.
+fn print(app: &str, report: &Report, json: bool) -> i32 {
+    let (code, verdict) = match &report.outcome {
+        Outcome::Exited(0) => (0, None),
+        Outcome::Exited(n) => (1, Some(format!("exited with status {n}"))),
+        Outcome::OutOfTime(d) => (
+            1,
+            Some(format!(
+                "stopped: it ran past its time budget of {} ms (grant more with --cpu-time, or cpu-time in [app])",
+                d.as_millis()
+            )),
+        ),
+        Outcome::OutOfMemory(m) => (
+            1,
+            Some(format!(
+                "stopped: it wanted more than its {} MiB of memory (grant more with --memory, or memory in [app])",
+                m >> 20
+            )),
+        ),
+        Outcome::Trapped(t) => (1, Some(format!("stopped by a trap: {t}"))),
+    };
+    if json {
+        let exit = match report.outcome {
+            Outcome::Exited(n) => Some(n),
+            _ => None,
+        };
+        let out = serde_json::json!({
+            "app": app,
+            "exit": exit,
+            "stopped": verdict,
+            "denied": report.denied,
+            "stdout": String::from_utf8_lossy(&report.stdout),
+            "stderr": String::from_utf8_lossy(&report.stderr),
+            "started_ms": report.started_in.as_secs_f64() * 1000.0,
+            "warm": report.warm,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        for d in &report.denied {
+            eprintln!("compose app: {app}: denied {d}");
+        }
+        if let Some(v) = verdict {
+            eprintln!("compose app: {app}: {v}");
+        }
+    }
+    code
+}

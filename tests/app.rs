@@ -1,0 +1,150 @@
+//! `compose app`: the real CLI running WASI apps in wasmtime: an app component of the
+//! project with its manifest's grants, a .wasm file with grants on the command line,
+//! refusals reported, and bad grants in manifests located.
+
+use std::path::Path;
+
+mod common;
+
+use common::{compose, project};
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn the_wordcount_app_counts_the_notes_its_manifest_grants() {
+    let p = project();
+    let o = compose(p.path(), &["app", "list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("app-wordcount"), "{}", text(&o));
+    let o = compose(p.path(), &["app", "run", "app-wordcount"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "3       8      41 /notes/todo.txt"
+    );
+    // A file outside the granted folder is not there for the app.
+    let o = compose(
+        p.path(),
+        &["app", "run", "app-wordcount", "--", "/etc/passwd"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("exited with status 1"), "{}", text(&o));
+}
+
+#[test]
+fn a_project_app_cannot_be_granted_a_folder_outside_the_project() {
+    let p = project();
+    // The notes folder becomes a link out of the project.
+    let notes = p.path().join("files/notes");
+    std::fs::remove_dir_all(&notes).unwrap();
+    std::os::unix::fs::symlink("/etc", &notes).unwrap();
+    let o = compose(p.path(), &["app", "run", "app-wordcount"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("app-wordcount.toml"), "{t}");
+    assert!(t.contains("outside the project folder"), "{t}");
+}
+
+#[test]
+fn bad_grants_in_a_manifest_are_located() {
+    let p = project();
+    std::fs::write(
+        p.path().join("manifests/app-bad.toml"),
+        r#"[component]
+name = "app-bad"
+version = "0.1.0"
+summary = "grants that cannot be"
+
+[app]
+runtime = "wasm"
+run = ["/usr/lib/compose/apps/bad.wasm"]
+files = [{ host = "relative/notes", guest = "/notes" }]
+network = ["example.org:443"]
+memory = "lots"
+"#,
+    )
+    .unwrap();
+    let o = compose(p.path(), &["validate", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all = report.to_string();
+    for needle in ["relative/notes", "example.org:443", "lots"] {
+        assert!(all.contains(needle), "{needle} reported: {all}");
+    }
+    // An unknown key in [app] too.
+    std::fs::write(
+        p.path().join("manifests/app-bad.toml"),
+        "[component]\nname = \"app-bad\"\nversion = \"0.1.0\"\nsummary = \"x\"\n\n[app]\nruntime = \"wasm\"\nrun = [\"/a.wasm\"]\nnetwrok = []\n",
+    )
+    .unwrap();
+    let o = compose(p.path(), &["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("netwrok"), "{}", text(&o));
+}
+
+#[test]
+fn a_wasm_file_runs_with_the_grants_given_and_refusals_are_reported() {
+    let probe = compose_sandbox::apps::build("probe").unwrap();
+    let probe = probe.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello\n").unwrap();
+    let grant = format!("read={}:/data", dir.path().display());
+    let o = compose(
+        Path::new("/"),
+        &[
+            "app",
+            "run",
+            probe,
+            "--allow",
+            &grant,
+            "--",
+            "read",
+            "/data/hello.txt",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("ok: hello"), "{}", text(&o));
+    // Nothing granted: no network, and the refusal is reported with how to grant it.
+    let o = compose(
+        Path::new("/"),
+        &[
+            "app",
+            "run",
+            probe,
+            "--json",
+            "--",
+            "connect",
+            "127.0.0.1:9",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["exit"], 1);
+    assert!(
+        report["denied"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("connect=127.0.0.1:9"),
+        "{report}"
+    );
+    // Limits stop it with a message that says what to grant.
+    let o = compose(
+        Path::new("/"),
+        &["app", "run", probe, "--cpu-time", "300ms", "--", "spin"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("time budget of 300 ms"), "{}", text(&o));
+    // Bad grants are refused before anything runs.
+    let o = compose(
+        Path::new("/"),
+        &["app", "run", probe, "--allow", "read=notes"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not absolute"), "{}", text(&o));
+}
