@@ -41,6 +41,16 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The apps running now (started by `compose app run`), with the ids `stop` takes.
+    Ps {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a running app.
+    Stop {
+        /// Its id, as `compose app ps` shows it.
+        id: u32,
+    },
 }
 
 /// Whether the command needs the project (a component name, or the list).
@@ -48,6 +58,7 @@ pub fn needs_project(command: &AppCommand) -> bool {
     match command {
         AppCommand::Run { app, .. } => !app.ends_with(".wasm"),
         AppCommand::List { .. } => true,
+        AppCommand::Ps { .. } | AppCommand::Stop { .. } => false,
     }
 }
 
@@ -58,6 +69,22 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
         AppCommand::List { json } => {
             let project = project.ok_or_else(|| anyhow!("no project"))?;
             list(project, json)
+        }
+        AppCommand::Ps { json } => {
+            let running = compose_sandbox::running::list();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&running)?);
+            } else {
+                for e in &running {
+                    println!("{:>8}  {:<24} {}", e.id, e.app, e.runtime);
+                }
+            }
+            Ok(0)
+        }
+        AppCommand::Stop { id } => {
+            let e = compose_sandbox::running::stop(id)?;
+            eprintln!("compose app: stopped {} ({})", e.app, e.id);
+            Ok(0)
         }
         AppCommand::Run {
             app,
@@ -88,6 +115,7 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
                 );
             }
             run_args.extend(args);
+            let _running = compose_sandbox::running::register(&app, "wasm")?;
             let host = WasmHost::new()?;
             let stdio = if json { Stdio::Capture } else { Stdio::Inherit };
             let report = host.run(&wasm, &run_args, &grants, stdio)?;

@@ -148,3 +148,51 @@ fn a_wasm_file_runs_with_the_grants_given_and_refusals_are_reported() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("not absolute"), "{}", text(&o));
 }
+
+#[test]
+fn running_apps_are_listed_and_stopped() {
+    let probe = compose_sandbox::apps::build("probe").unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let compose_in = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .output()
+            .unwrap()
+    };
+    let mut spinning = std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
+        .args([
+            "app",
+            "run",
+            probe.to_str().unwrap(),
+            "--cpu-time",
+            "1m",
+            "--",
+            "spin",
+        ])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .spawn()
+        .unwrap();
+    let id = spinning.id();
+    let start = std::time::Instant::now();
+    let listed = loop {
+        let o = compose_in(&["app", "ps", "--json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if rows.as_array().is_some_and(|r| !r.is_empty()) {
+            break rows;
+        }
+        assert!(start.elapsed().as_secs() < 30, "the app never showed in ps");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(listed[0]["id"], id);
+    assert!(listed[0]["app"].as_str().unwrap().ends_with("probe.wasm"));
+    let o = compose_in(&["app", "stop", &id.to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let status = spinning.wait().unwrap();
+    assert!(!status.success(), "stopped, not finished: {status}");
+    let o = compose_in(&["app", "ps", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+    let o = compose_in(&["app", "stop", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no running app"), "{}", text(&o));
+}

@@ -11,7 +11,7 @@ use super::tree::{Entry, Tree, join};
 use super::{BuildError, Context};
 use crate::debian::Index;
 use crate::manifest::{Component, FilesEntry, Source};
-use crate::store::{Digest, sha256};
+use crate::store::{Digest, Store, sha256};
 
 /// A component's payload, built.
 #[derive(Debug, Clone)]
@@ -108,20 +108,26 @@ fn cached(
     key: &str,
     make: impl FnOnce() -> Result<Tree, BuildError>,
 ) -> Result<(Tree, bool), BuildError> {
-    if let Some(digest) = ctx.store.step(key) {
-        if let Ok(tree) = Tree::load(ctx.store, &digest) {
-            if tree
-                .entries
-                .values()
-                .all(|e| !matches!(e, Entry::File { digest, .. } if !ctx.store.has(digest)))
-            {
-                return Ok((tree, false));
-            }
-        }
+    cached_in(ctx.store, key, make)
+}
+
+fn cached_in(
+    store: &Store,
+    key: &str,
+    make: impl FnOnce() -> Result<Tree, BuildError>,
+) -> Result<(Tree, bool), BuildError> {
+    if let Some(digest) = store.step(key)
+        && let Ok(tree) = Tree::load(store, &digest)
+        && tree
+            .entries
+            .values()
+            .all(|e| !matches!(e, Entry::File { digest, .. } if !store.has(digest)))
+    {
+        return Ok((tree, false));
     }
     let tree = make()?;
-    let digest = tree.save(ctx.store)?;
-    ctx.store.record_step(key, &digest)?;
+    let digest = tree.save(store)?;
+    store.record_step(key, &digest)?;
     Ok((tree, true))
 }
 
@@ -130,7 +136,11 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(ctx: &Context, hint: &str) -> Result<Scratch, BuildError> {
-        let path = ctx.store.temp_path(hint);
+        Scratch::in_store(ctx.store, hint)
+    }
+
+    fn in_store(store: &Store, hint: &str) -> Result<Scratch, BuildError> {
+        let path = store.temp_path(hint);
         std::fs::create_dir_all(&path).map_err(|e| BuildError::io("create", &path, e))?;
         Ok(Scratch(path))
     }
@@ -143,6 +153,18 @@ impl Drop for Scratch {
 }
 
 fn debs(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<(Tree, bool), BuildError> {
+    debian_tree(ctx.store, &c.name, pins, ctx.progress)
+}
+
+/// The files of the pinned Debian packages (a solved closure) as one tree: fetched into
+/// `store`, unpacked, recorded; a second call with the same pins loads the recorded tree.
+/// What a `deb` source installs, and the root file system of a container app.
+pub fn debian_tree(
+    store: &Store,
+    component: &str,
+    pins: &[DebPin],
+    progress: &dyn Fn(&str),
+) -> Result<(Tree, bool), BuildError> {
     let key = sha256(
         format!(
             "deb-v2\n{}",
@@ -150,14 +172,14 @@ fn debs(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<(Tree, bool), B
         )
         .as_bytes(),
     );
-    cached(ctx, &key, || {
-        let scratch = Scratch::new(ctx, "deb")?;
+    cached_in(store, &key, || {
+        let scratch = Scratch::in_store(store, "deb")?;
         for pin in pins {
-            ctx.progress(&format!("fetch {} {}", pin.name, pin.version));
-            let digest = apt::fetch(ctx.store, &c.name, pin)?;
-            apt::unpack(&ctx.store.blob_path(&digest), &scratch.0)?;
+            progress(&format!("fetch {} {}", pin.name, pin.version));
+            let digest = apt::fetch(store, component, pin)?;
+            apt::unpack(&store.blob_path(&digest), &scratch.0)?;
         }
-        Tree::from_dir(ctx.store, &scratch.0, "/")
+        Tree::from_dir(store, &scratch.0, "/")
     })
 }
 

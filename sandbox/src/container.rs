@@ -1,0 +1,274 @@
+//! Native apps in containers through an OCI runtime (Debian's crun): a bundle whose root
+//! file system is a folder of Debian packages, mounted read-only; its own user, mount,
+//! pid, ipc and uts namespaces, and a network namespace with nothing but loopback unless
+//! the app is granted addresses; no new privileges and no capabilities; granted folders
+//! bind-mounted at their guest paths. The container's root is an unprivileged user of the
+//! host (uid 100000 when compose runs as root, the caller otherwise).
+//!
+//! Limits: memory and pids through cgroups where they are delegated to us; where they are
+//! not (this is reported), through rlimits, which still stop a memory bomb (RLIMIT_AS) and
+//! a fork bomb (RLIMIT_NPROC counts the app user's processes).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
+};
+
+use crate::grants::Grants;
+
+/// The host uid the container's root is when compose runs as root.
+const APP_UID: u32 = 100_000;
+/// Processes the app's user may have when no pids limit is granted.
+pub const DEFAULT_PIDS: u64 = 256;
+
+/// Why a container could not be made or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("cannot write the bundle in {path}: {message}")]
+    Bundle { path: PathBuf, message: String },
+    #[error("cannot compose the container's root file system: {0}")]
+    Root(String),
+    #[error("cannot write config.json: {0}")]
+    Spec(String),
+    #[error("cannot run crun: {0} (install Debian's crun package; scripts/setup does)")]
+    Runtime(String),
+}
+
+/// What a container run did.
+#[derive(Debug, Clone)]
+pub struct ContainerReport {
+    /// The app's exit status (`None`: killed by a signal).
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// How limits were applied ("cgroups" or the fallback with the reason).
+    pub limits: String,
+}
+
+/// Makes `dest` the root file system of Debian packages `packages` and their closure
+/// (solved from the machine's apt indexes, `exclude` left out as in debian.toml; fetched
+/// into `store` and unpacked once, later calls reuse them).
+pub fn debian_rootfs(
+    store: &compose_core::store::Store,
+    packages: &[String],
+    exclude: std::collections::BTreeSet<String>,
+    dest: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<(), ContainerError> {
+    use compose_core::debian;
+    let fail = |e: &dyn std::fmt::Display| ContainerError::Root(e.to_string());
+    let index = debian::Index::from_apt("amd64").map_err(|e| fail(&e))?;
+    let requests: Vec<debian::Request> =
+        packages.iter().map(|p| debian::Request::parse(p)).collect();
+    let policy = debian::Policy {
+        exclude,
+        prefer: Default::default(),
+    };
+    let closure = debian::solve(&index, &requests, &policy).map_err(|e| fail(&e))?;
+    let (tree, _) =
+        compose_core::build::sources::debian_tree(store, "container", &closure.packages, progress)
+            .map_err(|e| fail(&e))?;
+    tree.materialize(store, dest).map_err(|e| fail(&e))
+}
+
+/// Writes `bundle/config.json` for running `run` in `rootfs` (already there, read-only
+/// for the app) with only what `grants` gives.
+pub fn write_bundle(
+    bundle: &Path,
+    rootfs: &Path,
+    run: &[String],
+    grants: &Grants,
+) -> Result<(), ContainerError> {
+    let fail = |e: &dyn std::fmt::Display| ContainerError::Spec(e.to_string());
+    // Mount points inside the root (read-only for the app, so made here): what the
+    // runtime mounts, and the granted folders.
+    let guests = grants.files.iter().map(|f| f.guest.trim_start_matches('/'));
+    for dir in ["proc", "dev", "sys", "tmp"].into_iter().chain(guests) {
+        let at = rootfs.join(dir);
+        std::fs::create_dir_all(&at).map_err(|e| ContainerError::Bundle {
+            path: at.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    let mut env = vec!["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string()];
+    env.extend(grants.env.iter().map(|(k, v)| format!("{k}={v}")));
+    let memory = grants.memory.unwrap_or(crate::wasm::DEFAULT_MEMORY);
+    let rlimits = vec![
+        PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitAs)
+            .hard(memory)
+            .soft(memory)
+            .build()
+            .map_err(|e| fail(&e))?,
+        PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitNproc)
+            .hard(DEFAULT_PIDS)
+            .soft(DEFAULT_PIDS)
+            .build()
+            .map_err(|e| fail(&e))?,
+        PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitNofile)
+            .hard(1024u64)
+            .soft(1024u64)
+            .build()
+            .map_err(|e| fail(&e))?,
+    ];
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(run.to_vec())
+        .env(env)
+        .cwd("/")
+        .user(
+            UserBuilder::default()
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .map_err(|e| fail(&e))?,
+        )
+        .no_new_privileges(true)
+        .rlimits(rlimits)
+        .build()
+        .map_err(|e| fail(&e))?;
+    let mount = |dest: &str, typ: &str, source: &str, options: &[&str]| {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(source)
+            .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+            .build()
+    };
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]).map_err(|e| fail(&e))?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )
+        .map_err(|e| fail(&e))?,
+        mount(
+            "/tmp",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=1777", "size=65536k"],
+        )
+        .map_err(|e| fail(&e))?,
+    ];
+    for f in &grants.files {
+        let access = if f.write { "rw" } else { "ro" };
+        mounts.push(
+            mount(
+                &f.guest,
+                "bind",
+                f.host.to_str().unwrap_or_default(),
+                &["rbind", access, "nosuid", "nodev"],
+            )
+            .map_err(|e| fail(&e))?,
+        );
+    }
+    let mut namespaces = vec![
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+    ];
+    // Granted addresses are reached through the host's network; none: only loopback.
+    if grants.network.is_empty() {
+        namespaces.push(LinuxNamespaceType::Network);
+    }
+    let namespaces = namespaces
+        .into_iter()
+        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(&e))?;
+    let host_uid = rustix::process::getuid().as_raw();
+    let (uid, gid) = if host_uid == 0 {
+        (APP_UID, APP_UID)
+    } else {
+        (host_uid, rustix::process::getgid().as_raw())
+    };
+    let mapping = |host: u32| {
+        LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(host)
+            .size(1u32)
+            .build()
+    };
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .uid_mappings(vec![mapping(uid).map_err(|e| fail(&e))?])
+        .gid_mappings(vec![mapping(gid).map_err(|e| fail(&e))?])
+        .masked_paths(vec![
+            "/proc/kcore".to_string(),
+            "/proc/keys".to_string(),
+            "/sys/firmware".to_string(),
+        ])
+        .readonly_paths(vec![
+            "/proc/sys".to_string(),
+            "/proc/sysrq-trigger".to_string(),
+        ])
+        .build()
+        .map_err(|e| fail(&e))?;
+    let spec: Spec = SpecBuilder::default()
+        .version("1.0.2")
+        .root(
+            RootBuilder::default()
+                .path(rootfs)
+                .readonly(true)
+                .build()
+                .map_err(|e| fail(&e))?,
+        )
+        .hostname("app")
+        .process(process)
+        .mounts(mounts)
+        .linux(linux)
+        .build()
+        .map_err(|e| fail(&e))?;
+    spec.save(bundle.join("config.json"))
+        .map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// Whether this machine mounts cgroups in hybrid mode (v1 controllers beside a v2
+/// hierarchy), which crun 1.8 refuses to start containers on.
+fn hybrid_cgroups() -> bool {
+    Path::new("/sys/fs/cgroup/unified").is_dir()
+}
+
+/// Runs the bundle with crun under container id `id` and waits for it.
+pub fn run(bundle: &Path, id: &str) -> Result<ContainerReport, ContainerError> {
+    // Without a cgroup of our own, limits are the rlimits of config.json.
+    let mut command = if hybrid_cgroups() {
+        // crun reads the cgroup layout from /sys/fs/cgroup: give it a private mount
+        // namespace where that is the v2 hierarchy alone, and no cgroup manager.
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t cgroup2 none /sys/fs/cgroup && exec crun --cgroup-manager=disabled run --bundle \"$0\" \"$1\"")
+            .arg(bundle)
+            .arg(id);
+        c
+    } else {
+        let mut c = Command::new("crun");
+        c.args(["--cgroup-manager=disabled", "run", "--bundle"])
+            .arg(bundle)
+            .arg(id);
+        c
+    };
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+    Ok(ContainerReport {
+        status: output.status.code(),
+        stdout: output.stdout,
+        stderr: output.stderr,
+        limits:
+            "rlimits (no delegated cgroup v2 here): memory as RLIMIT_AS, processes as RLIMIT_NPROC"
+                .to_string(),
+    })
+}
