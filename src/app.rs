@@ -115,6 +115,9 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
                 );
             }
             run_args.extend(args);
+            if let Some(container) = container_of(project, &app)? {
+                return run_container(&app, container, grants, run_args, json);
+            }
             let _running = compose_sandbox::running::register(&app, "wasm")?;
             let host = WasmHost::new()?;
             let stdio = if json { Stdio::Capture } else { Stdio::Inherit };
@@ -142,11 +145,113 @@ fn from_manifest(project: &Project, name: &str) -> anyhow::Result<(PathBuf, Gran
         )
     })?;
     if app.runtime != Runtime::Wasm {
-        bail!("component `{name}` runs in a container; `compose app run` runs wasm apps so far");
+        // Containers are run by `run_container`; the path is unused.
+        let grants = project_grants(project, &component, &app)?;
+        return Ok((PathBuf::new(), grants, app.run[1..].to_vec()));
     }
     let wasm = component_wasm(project, &component, &app)?;
     let grants = project_grants(project, &component, &app)?;
     Ok((wasm, grants, app.run[1..].to_vec()))
+}
+
+/// A container app component: its Debian packages and its program.
+struct ContainerApp {
+    packages: Vec<String>,
+    program: String,
+    exclude: std::collections::BTreeSet<String>,
+}
+
+/// The container app `name` of the project, if `name` is one.
+fn container_of(project: Option<&Project>, name: &str) -> anyhow::Result<Option<ContainerApp>> {
+    let Some(project) = project else {
+        return Ok(None);
+    };
+    let loaded = project.load().map_err(|e| anyhow!("{e}"))?;
+    let Some(component) = loaded.catalog.versions(name).last() else {
+        return Ok(None);
+    };
+    let Some(app) = component
+        .app
+        .as_ref()
+        .filter(|a| a.runtime == Runtime::Container)
+    else {
+        return Ok(None);
+    };
+    let Some(Source::Deb(debs)) = &component.source else {
+        bail!(
+            "{}: a container app's [source] is deb = [packages]: its root file system",
+            component.file.path
+        );
+    };
+    let packages = debs
+        .iter()
+        .map(|d| match &d.version {
+            Some(v) => format!("{}={v}", d.name),
+            None => d.name.clone(),
+        })
+        .collect();
+    let exclude = project
+        .read_debian_config()
+        .map_err(|e| anyhow!("{e}"))?
+        .closure
+        .exclude;
+    Ok(Some(ContainerApp {
+        packages,
+        program: app.run[0].clone(),
+        exclude,
+    }))
+}
+
+/// Runs a container app in the foreground (its output is the app's).
+fn run_container(
+    name: &str,
+    app: ContainerApp,
+    grants: Grants,
+    args: Vec<String>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use compose_sandbox::container;
+    let store = compose_core::store::Store::open(&compose_core::store::Store::locate(None))?;
+    let rootfs = container::cached_rootfs(&store, &app.packages, app.exclude, &|m| {
+        eprintln!("compose app: {m}")
+    })?;
+    // The bundle lives as long as the run.
+    struct Bundle(PathBuf);
+    impl Drop for Bundle {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let bundle = Bundle(store.temp_path("bundle"));
+    std::fs::create_dir_all(&bundle.0)?;
+    let mut run = vec![app.program];
+    run.extend(args);
+    container::write_bundle(&bundle.0, &rootfs, &run, &grants)?;
+    let _running = compose_sandbox::running::register(name, "container")?;
+    let id = format!("compose-{name}-{}", std::process::id());
+    let report = container::run(&bundle.0, &id)?;
+    let ok = report.status == Some(0);
+    if json {
+        let out = serde_json::json!({
+            "app": name,
+            "exit": report.status,
+            "stdout": String::from_utf8_lossy(&report.stdout),
+            "stderr": String::from_utf8_lossy(&report.stderr),
+            "limits": report.limits,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        use std::io::Write;
+        std::io::stdout().write_all(&report.stdout)?;
+        std::io::stderr().write_all(&report.stderr)?;
+        if !ok {
+            eprintln!(
+                "compose app: {name}: exited with status {:?}",
+                report.status
+            );
+        }
+    }
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// Where the component's `.wasm` is on this machine: built from its cargo source (wasi),

@@ -196,3 +196,22 @@ fn running_apps_are_listed_and_stopped() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no running app"), "{}", text(&o));
 }
+
+#[test]
+fn a_container_app_runs_in_its_own_debian_root_with_its_grants() {
+    let p = project();
+    let o = compose(p.path(), &["app", "run", "app-busybox"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    // The notes (3 lines) read through the grant; a root of busybox alone.
+    assert!(t.contains("3 /notes/todo.txt"), "{t}");
+    assert!(t.contains("bin") && !t.contains("home"), "{t}");
+    // With --json, a report that says how limits were applied.
+    let o = compose(p.path(), &["app", "run", "app-busybox", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["exit"], 0, "{report}");
+    assert!(
+        report["limits"].as_str().unwrap_or("").contains("rlimit"),
+        "{report}"
+    );
+}

@@ -75,6 +75,34 @@ pub fn debian_rootfs(
     tree.materialize(store, dest).map_err(|e| fail(&e))
 }
 
+/// The root file system of `packages` kept under the store (`containers/<digest>`), made
+/// once: later runs of the same closure reuse it. Made aside and renamed into place, so
+/// an interrupted run leaves no half-made root behind.
+pub fn cached_rootfs(
+    store: &compose_core::store::Store,
+    packages: &[String],
+    exclude: std::collections::BTreeSet<String>,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, ContainerError> {
+    let key = compose_core::store::sha256(
+        format!("rootfs-v1\n{}\n{:?}", packages.join("\n"), exclude).as_bytes(),
+    );
+    let dir = store.root().join("containers").join(&key);
+    let root = dir.join("rootfs");
+    if root.is_dir() {
+        return Ok(root);
+    }
+    let partial = store.temp_path("rootfs");
+    debian_rootfs(store, packages, exclude, &partial, progress)?;
+    let made = |e: std::io::Error| ContainerError::Bundle {
+        path: dir.clone(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(made)?;
+    std::fs::rename(&partial, &root).map_err(made)?;
+    Ok(root)
+}
+
 /// Writes `bundle/config.json` for running `run` in `rootfs` (already there, read-only
 /// for the app) with only what `grants` gives.
 pub fn write_bundle(
