@@ -979,6 +979,48 @@ fn the_screen_blanks_when_idle_unless_a_shown_window_inhibits_it() {
 }
 
 #[test]
+fn a_sandboxed_client_sees_no_privileged_globals_and_its_window_is_marked() {
+    let comp = Compositor::start("desktop", 1280, 720);
+    let mut engine = comp.client();
+    assert!(engine.globals().iter().any(|g| g == "zwlr_layer_shell_v1"));
+    let socket = comp.dir.path().join("sandboxed-0");
+    let opened = engine
+        .sandbox_socket(&socket, "org.compose.sandbox", "notes")
+        .unwrap();
+    let mut app = Client::connect(comp.dir.path(), "sandboxed-0").unwrap();
+    for hidden in [
+        "zwlr_layer_shell_v1",
+        "wp_security_context_manager_v1",
+        "zwp_input_method_manager_v2",
+    ] {
+        assert!(
+            !app.globals().iter().any(|g| g == hidden),
+            "{hidden} offered to a sandboxed client"
+        );
+    }
+    app.toplevel("notes", "Notes", GREEN).unwrap();
+    assert_eq!(
+        comp.window("notes").sandbox.as_deref(),
+        Some("org.compose.sandbox/notes")
+    );
+    engine.toplevel("host", "Host", BLUE).unwrap();
+    assert_eq!(comp.window("host").sandbox, None);
+    // The sandbox closes its socket: no new clients through it.
+    drop(opened);
+    engine.roundtrip().unwrap();
+    let start = Instant::now();
+    while Client::connect(comp.dir.path(), "sandboxed-0").is_ok() {
+        assert!(
+            start.elapsed() < WAIT,
+            "the sandbox's socket still accepts clients"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its running app keeps its window.
+    app.roundtrip().unwrap();
+}
+
+#[test]
 fn output_scale_two_doubles_every_pixel() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("scaled");

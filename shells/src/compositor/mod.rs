@@ -142,6 +142,8 @@ pub struct WindowInfo {
     pub frames: u64,
     /// Popups open on it.
     pub popups: usize,
+    /// The sandbox its client runs in (`engine/app-id`, from its security context).
+    pub sandbox: Option<String>,
 }
 
 /// Where frames go.
@@ -217,10 +219,31 @@ pub enum CompositorError {
     Screen(#[from] kms::KmsError),
 }
 
-/// Per-client data smithay needs.
+/// Per-client data smithay needs, and the security context a sandboxed client connected
+/// through (wp_security_context_v1), if any.
 #[derive(Default)]
 struct ClientState {
     compositor_state: smithay::wayland::compositor::CompositorClientState,
+    security: Option<smithay::wayland::security_context::SecurityContext>,
+}
+
+/// `engine/app-id` of the sandbox the client of `surface` runs in.
+fn sandbox_of(surface: &WlSurface) -> Option<String> {
+    let client = surface.client()?;
+    let context = client.get_data::<ClientState>()?.security.clone()?;
+    Some(format!(
+        "{}/{}",
+        context.sandbox_engine.as_deref().unwrap_or("sandbox"),
+        context.app_id.as_deref().unwrap_or("app")
+    ))
+}
+
+/// Whether `client` connected through a sandbox's socket: privileged globals (layer
+/// shell, input methods, creating security contexts) are hidden from it.
+fn sandboxed(client: &smithay::reexports::wayland_server::Client) -> bool {
+    client
+        .get_data::<ClientState>()
+        .is_some_and(|d| d.security.is_some())
 }
 
 impl smithay::reexports::wayland_server::backend::ClientData for ClientState {
@@ -310,6 +333,8 @@ pub(crate) struct State {
     toolkits: toolkits::Toolkits,
     /// Xwayland and its window manager, when X11 apps are on.
     xserver: Option<xwayland::Xserver>,
+    /// The event loop, for the sockets sandboxes open (security contexts).
+    loop_handle: smithay::reexports::calloop::LoopHandle<'static, State>,
     output: Output,
     popups: PopupManager,
     shell: Shell,
@@ -803,6 +828,7 @@ impl State {
                     buffer: w.buffer,
                     frames: w.frames,
                     popups: popups.iter().filter(|p| p.parent == w.id).count(),
+                    sandbox: w.toplevel.wl_surface().and_then(|s| sandbox_of(&s)),
                 })
             })
             .collect()
@@ -971,7 +997,7 @@ pub fn run_with(
     let shm_state = ShmState::new::<State>(&dh, vec![]);
     let xdg_shell_state = XdgShellState::new::<State>(&dh);
     let xdg_decoration_state = XdgDecorationState::new::<State>(&dh);
-    let layer_shell_state = WlrLayerShellState::new::<State>(&dh);
+    let layer_shell_state = WlrLayerShellState::new_with_filter::<State, _>(&dh, |c| !sandboxed(c));
     let data_device_state = DataDeviceState::new::<State>(&dh);
     let viewporter_state = ViewporterState::new::<State>(&dh);
     let presentation_state =
@@ -1108,6 +1134,7 @@ pub fn run_with(
         _output_manager: output_manager,
         toolkits,
         xserver,
+        loop_handle: handle.clone(),
         output,
         popups: PopupManager::default(),
         shell: Shell::new(options.shell, size.0, size.1),

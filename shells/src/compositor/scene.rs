@@ -587,13 +587,24 @@ fn items(state: &State) -> Vec<Item> {
                     } else {
                         &view.title
                     };
+                    // A sandboxed app's title bar says which sandbox it runs in.
+                    let sandbox = state
+                        .windows
+                        .iter()
+                        .find(|w| w.id == view.id)
+                        .and_then(|w| w.toplevel.wl_surface())
+                        .and_then(|s| super::sandbox_of(&s));
+                    let text = match sandbox {
+                        Some(s) => format!("{name} [{s}]"),
+                        None => name.clone(),
+                    };
                     out.push(Item::Text {
                         area: Rect {
                             x: rect.x + 8,
                             width: (close.x - rect.x - 16).max(0) as u32,
                             ..*rect
                         },
-                        text: name.clone(),
+                        text,
                         size: TITLE_TEXT,
                     });
                 }

@@ -3,8 +3,8 @@
 //! app, or by a notification), cursor-shape-v1 and client cursor surfaces (drawn on a
 //! screen), fractional-scale-v1 (the output's scale), idle-inhibit (video players keep
 //! the screen from blanking), text-input-v3 and input-method-v2 (input methods: GTK, Qt and foot
-//! speak v3; squeekboard and fcitx5 speak v2), and text-input-v1, which weston-editor
-//! needs before it opens at all.
+//! speak v3; squeekboard and fcitx5 speak v2), text-input-v1, which weston-editor
+//! needs before it opens at all, and security-context-v1 (sockets for sandboxed apps).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -26,6 +26,9 @@ use smithay::wayland::fractional_scale::{
 };
 use smithay::wayland::idle_inhibit::{IdleInhibitHandler, IdleInhibitManagerState};
 use smithay::wayland::input_method::{InputMethodHandler, InputMethodManagerState, PopupSurface};
+use smithay::wayland::security_context::{
+    SecurityContext, SecurityContextHandler, SecurityContextListenerSource, SecurityContextState,
+};
 use smithay::wayland::selection::primary_selection::{
     PrimarySelectionHandler, PrimarySelectionState,
 };
@@ -54,6 +57,7 @@ pub(super) struct Toolkits {
     _idle_inhibit: IdleInhibitManagerState,
     _text_input: TextInputManagerState,
     _input_method: InputMethodManagerState,
+    _security_context: SecurityContextState,
     /// Surfaces that keep the screen on while they are shown.
     pub inhibitors: HashSet<WlSurface>,
     /// The cursor the client under the pointer asked for.
@@ -70,7 +74,9 @@ impl Toolkits {
             _fractional_scale: FractionalScaleManagerState::new::<State>(dh),
             _idle_inhibit: IdleInhibitManagerState::new::<State>(dh),
             _text_input: TextInputManagerState::new::<State>(dh),
-            _input_method: InputMethodManagerState::new::<State, _>(dh, |_| true),
+            // An input method sees every key: not for sandboxed clients.
+            _input_method: InputMethodManagerState::new::<State, _>(dh, |c| !super::sandboxed(c)),
+            _security_context: SecurityContextState::new::<State, _>(dh, |c| !super::sandboxed(c)),
             inhibitors: HashSet::new(),
             cursor: CursorImageStatus::default_named(),
         }
@@ -111,6 +117,30 @@ impl XdgActivationHandler for State {
 
 /// Cursor shapes asked for by tablet tools are not drawn apart from the pointer's.
 impl TabletSeatHandler for State {}
+
+/// A sandbox opened a socket for its app: clients connecting through it carry the
+/// context (app id, engine), see no privileged globals, and their windows are marked.
+impl SecurityContextHandler for State {
+    fn context_created(&mut self, source: SecurityContextListenerSource, context: SecurityContext) {
+        let inserted = self
+            .loop_handle
+            .insert_source(source, move |stream, _, state| {
+                let data = super::ClientState {
+                    security: Some(context.clone()),
+                    ..Default::default()
+                };
+                if let Err(e) = state
+                    .display
+                    .insert_client(stream, std::sync::Arc::new(data))
+                {
+                    tracing::warn!("cannot accept a sandboxed client: {e}");
+                }
+            });
+        if let Err(e) = inserted {
+            tracing::warn!("cannot listen for a sandbox: {}", e.error);
+        }
+    }
+}
 
 impl FractionalScaleHandler for State {
     fn new_fractional_scale(&mut self, surface: WlSurface) {
@@ -216,6 +246,7 @@ impl Dispatch<ZwpTextInputV1, ()> for State {
 
 delegate_primary_selection!(State);
 delegate_xdg_activation!(State);
+smithay::delegate_security_context!(State);
 delegate_cursor_shape!(State);
 delegate_fractional_scale!(State);
 delegate_idle_inhibit!(State);

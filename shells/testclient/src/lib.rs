@@ -9,7 +9,7 @@
 
 mod protocols;
 
-pub use protocols::{DecorationMode, Presentation};
+pub use protocols::{DecorationMode, Presentation, SandboxSocket};
 
 use std::fs::File;
 use std::os::fd::AsFd;

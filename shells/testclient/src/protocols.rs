@@ -1,5 +1,6 @@
 //! The optional protocols the client can exercise: xdg-decoration, viewporter,
-//! presentation-time, wlr-layer-shell, idle-inhibit and the clipboard (wl_data_device).
+//! presentation-time, wlr-layer-shell, idle-inhibit, security-context (a socket for
+//! sandboxed clients) and the clipboard (wl_data_device).
 
 use std::fs::File;
 use std::io::Write;
@@ -20,6 +21,10 @@ use wayland_protocols::wp::idle_inhibit::zv1::client::{
 use wayland_protocols::wp::presentation_time::client::{
     wp_presentation::WpPresentation,
     wp_presentation_feedback::{self, WpPresentationFeedback},
+};
+use wayland_protocols::wp::security_context::v1::client::{
+    wp_security_context_manager_v1::WpSecurityContextManagerV1,
+    wp_security_context_v1::WpSecurityContextV1,
 };
 use wayland_protocols::wp::viewporter::client::{
     wp_viewport::WpViewport, wp_viewporter::WpViewporter,
@@ -56,6 +61,18 @@ pub(crate) struct Globals {
     layer_shell: Option<ZwlrLayerShellV1>,
     data_devices: Option<WlDataDeviceManager>,
     idle_inhibit: Option<ZwpIdleInhibitManagerV1>,
+    security_context: Option<WpSecurityContextManagerV1>,
+}
+
+/// A socket whose clients the compositor treats as sandboxed (wp_security_context_v1),
+/// the way a sandbox engine hands its apps a Wayland socket; the compositor stops
+/// listening on it when this is dropped.
+#[derive(Debug)]
+pub struct SandboxSocket {
+    pub path: std::path::PathBuf,
+    _context: WpSecurityContextV1,
+    /// Our end of the close socket pair: dropping it hangs up the compositor's end.
+    _close: std::os::unix::net::UnixStream,
 }
 
 /// Keeps the screen on while it lives (idle-inhibit); dropping it lets the screen blank.
@@ -99,6 +116,9 @@ impl Globals {
             "wp_presentation" => self.presentation = Some(registry.bind(name, 1, qh, ())),
             "zwlr_layer_shell_v1" => {
                 self.layer_shell = Some(registry.bind(name, version.min(4), qh, ()))
+            }
+            "wp_security_context_manager_v1" => {
+                self.security_context = Some(registry.bind(name, 1, qh, ()))
             }
             "zwp_idle_inhibit_manager_v1" => {
                 self.idle_inhibit = Some(registry.bind(name, 1, qh, ()))
@@ -145,6 +165,35 @@ impl Client {
             s.windows[at].decoration.is_some()
         })?;
         Ok(self.state.windows[at].decoration.expect("waited for it"))
+    }
+
+    /// Makes a socket at `path` for sandboxed clients of sandbox engine `engine` running
+    /// app `app_id` (wp_security_context_v1).
+    pub fn sandbox_socket(
+        &mut self,
+        path: &std::path::Path,
+        engine: &str,
+        app_id: &str,
+    ) -> Result<SandboxSocket, ClientError> {
+        let manager = self
+            .state
+            .globals
+            .extras
+            .security_context
+            .clone()
+            .ok_or(ClientError::Missing("wp_security_context_manager_v1"))?;
+        let listener = std::os::unix::net::UnixListener::bind(path).map_err(ClientError::Io)?;
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(ClientError::Io)?;
+        let context = manager.create_listener(listener.as_fd(), theirs.as_fd(), &self.handle, ());
+        context.set_sandbox_engine(engine.to_string());
+        context.set_app_id(app_id.to_string());
+        context.commit();
+        self.roundtrip()?;
+        Ok(SandboxSocket {
+            path: path.to_path_buf(),
+            _context: context,
+            _close: ours,
+        })
     }
 
     /// Keeps the screen on while window `at` is shown and the inhibitor lives.
@@ -425,6 +474,8 @@ impl Dispatch<WlDataDevice, ()> for State {
 wayland_client::delegate_noop!(State: ignore ZxdgDecorationManagerV1);
 wayland_client::delegate_noop!(State: ignore WpViewporter);
 wayland_client::delegate_noop!(State: ignore ZwpIdleInhibitManagerV1);
+wayland_client::delegate_noop!(State: ignore WpSecurityContextManagerV1);
+wayland_client::delegate_noop!(State: ignore WpSecurityContextV1);
 wayland_client::delegate_noop!(State: ignore ZwpIdleInhibitorV1);
 wayland_client::delegate_noop!(State: ignore WpViewport);
 wayland_client::delegate_noop!(State: ignore WpPresentation);
