@@ -67,18 +67,8 @@ impl Drop for Killed {
     }
 }
 
-/// User plus system CPU seconds of process `pid` so far.
 fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    compose_shells::compositor::process_cpu_seconds(&pid.to_string())
 }
 
 /// CPU milliseconds the compositor `pid` spent per frame its 6 busy clients got, over 5 s.

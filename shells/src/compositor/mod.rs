@@ -110,9 +110,15 @@ pub struct FrameStats {
     pub uptime_seconds: f64,
 }
 
-/// User plus system CPU seconds of this process (`/proc/self/stat`, clock ticks of 10 ms).
+/// User plus system CPU seconds of this process.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    process_cpu_seconds("self")
+}
+
+/// User plus system CPU seconds of process `pid` (a number, or `self`) so far, from
+/// `/proc/PID/stat` (clock ticks of 10 ms); 0 when it cannot be read.
+pub fn process_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at state, field 3.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
