@@ -226,7 +226,7 @@ fn run_container(
     std::fs::create_dir_all(&bundle.0)?;
     let mut run = vec![app.program];
     run.extend(args);
-    container::write_bundle(&bundle.0, &rootfs, &run, &grants)?;
+    container::write_bundle(&bundle.0, &rootfs, &run, &grants, None)?;
     let _running = compose_sandbox::running::register(name, "container")?;
     let id = format!("compose-{name}-{}", std::process::id());
     let report = container::run(&bundle.0, &id)?;

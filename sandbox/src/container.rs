@@ -110,12 +110,16 @@ pub fn write_bundle(
     rootfs: &Path,
     run: &[String],
     grants: &Grants,
+    wayland: Option<&Path>,
 ) -> Result<(), ContainerError> {
     let fail = |e: &dyn std::fmt::Display| ContainerError::Spec(e.to_string());
     // Mount points inside the root (read-only for the app, so made here): what the
     // runtime mounts, and the granted folders.
     let guests = grants.files.iter().map(|f| f.guest.trim_start_matches('/'));
-    for dir in ["proc", "dev", "sys", "tmp"].into_iter().chain(guests) {
+    for dir in ["proc", "dev", "sys", "tmp", "run"]
+        .into_iter()
+        .chain(guests)
+    {
         let at = rootfs.join(dir);
         std::fs::create_dir_all(&at).map_err(|e| ContainerError::Bundle {
             path: at.clone(),
@@ -123,6 +127,22 @@ pub fn write_bundle(
         })?;
     }
     let mut env = vec!["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string()];
+    // A GUI app reaches the shell through its own socket (a security context), at
+    // /run/wayland-0 in the container.
+    let wayland = wayland.filter(|_| grants.gui);
+    if wayland.is_some() {
+        let at = rootfs.join("run/wayland-0");
+        if !at.exists() {
+            std::fs::write(&at, b"").map_err(|e| ContainerError::Bundle {
+                path: at.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        env.extend([
+            "WAYLAND_DISPLAY=/run/wayland-0".to_string(),
+            "XDG_RUNTIME_DIR=/tmp".to_string(),
+        ]);
+    }
     env.extend(grants.env.iter().map(|(k, v)| format!("{k}={v}")));
     let memory = grants.memory.unwrap_or(crate::wasm::DEFAULT_MEMORY);
     let rlimits = vec![
@@ -186,6 +206,17 @@ pub fn write_bundle(
         )
         .map_err(|e| fail(&e))?,
     ];
+    if let Some(socket) = wayland {
+        mounts.push(
+            mount(
+                "/run/wayland-0",
+                "bind",
+                socket.to_str().unwrap_or_default(),
+                &["bind", "nosuid", "nodev", "noexec"],
+            )
+            .map_err(|e| fail(&e))?,
+        );
+    }
     for f in &grants.files {
         let access = if f.write { "rw" } else { "ro" };
         mounts.push(
@@ -266,6 +297,19 @@ pub fn write_bundle(
 /// hierarchy), which crun 1.8 refuses to start containers on.
 fn hybrid_cgroups() -> bool {
     Path::new("/sys/fs/cgroup/unified").is_dir()
+}
+
+/// Stops container `id`: SIGKILL to its first process, which ends its pid namespace.
+pub fn kill(id: &str) -> Result<(), ContainerError> {
+    let status = Command::new("crun")
+        .args(["kill", id, "KILL"])
+        .status()
+        .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ContainerError::Runtime(format!("crun kill {id}: {status}")))
+    }
 }
 
 /// Runs the bundle with crun under container id `id` and waits for it.

@@ -1,7 +1,7 @@
 //! compose-sandbox: apps that get only what their manifest grants. `grants` is the policy
 //! as data (nothing by default, each grant by name); `wasm` runs WASI command components
 //! in wasmtime under those grants; `container` runs native apps through crun in a root
-//! file system of Debian packages; `running` records the apps running now (for `ps` and
+//! file system of Debian packages, GUI ones through a `wayland` socket of their own; `running` records the apps running now (for `ps` and
 //! `stop`); `apps` builds the WASI apps of this repository.
 
 pub mod apps;
@@ -9,6 +9,7 @@ pub mod container;
 pub mod grants;
 pub mod running;
 pub mod wasm;
+pub mod wayland;
 
 pub use grants::{FileGrant, GrantError, Grants, NetGrant};
 pub use wasm::{Outcome, Report, Stdio, WasmError, WasmHost};

@@ -38,7 +38,7 @@ fn sh(grants: &Grants, script: &str) -> ContainerReport {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let bundle = tempfile::tempdir().unwrap();
     let run = ["/bin/busybox", "sh", "-c", script].map(String::from);
-    container::write_bundle(bundle.path(), rootfs(), &run, grants).unwrap();
+    container::write_bundle(bundle.path(), rootfs(), &run, grants, None).unwrap();
     let id = format!(
         "compose-test-{}-{}",
         std::process::id(),
@@ -165,4 +165,113 @@ fn a_fork_bomb_and_a_memory_bomb_stop_at_their_limits() {
     assert!(!text.contains("allocated"), "{text}");
     // The host is fine: the next container runs.
     assert!(out(&sh(&Grants::default(), "echo still-here")).contains("still-here"));
+}
+
+/// Our static Wayland client (`compose-window`, musl), put into the shared root.
+fn window_program() -> &'static str {
+    static PUT: OnceLock<()> = OnceLock::new();
+    PUT.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let target = "x86_64-unknown-linux-musl";
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .current_dir(repo)
+            .args(["build", "--quiet", "--release", "-p", "compose-testclient"])
+            .args(["--bin", "compose-window", "--target", target])
+            .status()
+            .unwrap();
+        assert!(status.success(), "compose-window builds for musl");
+        let built = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo.join("target"))
+            .join(target)
+            .join("release/compose-window");
+        let bin = rootfs().join("usr/local/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(built, bin.join("compose-window")).unwrap();
+    });
+    "/usr/local/bin/compose-window"
+}
+
+#[test]
+fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
+    use compose_shells::compositor::{Command, Options, run};
+    use compose_shells::smithay::reexports::calloop::channel::channel;
+    let program = window_program();
+    // The shell, headless, in this process.
+    let dir = tempfile::tempdir().unwrap();
+    let shell = dir.path().join("shell-0");
+    let (control, commands) = channel();
+    let desktop = compose_shells::definition::builtin()
+        .into_iter()
+        .find(|s| s.name == "desktop")
+        .unwrap();
+    let options = Options::headless(shell.to_str().unwrap(), desktop, 640, 480);
+    let compositor = std::thread::spawn(move || run(options, commands));
+    let start = std::time::Instant::now();
+    while !shell.exists() {
+        assert!(start.elapsed().as_secs() < 20, "the shell did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The app's own socket, and the container with it.
+    let socket = dir.path().join("app-0");
+    let _sandbox = compose_sandbox::wayland::open(&shell, &socket, "paint").unwrap();
+    let grants = Grants {
+        gui: true,
+        ..Grants::default()
+    };
+    let bundle = tempfile::tempdir().unwrap();
+    let run_args = [program, "paint", "00ff00"].map(String::from);
+    container::write_bundle(bundle.path(), rootfs(), &run_args, &grants, Some(&socket)).unwrap();
+    let id = format!("compose-test-gui-{}", std::process::id());
+    let (bundle_path, run_id) = (bundle.path().to_path_buf(), id.clone());
+    let app = std::thread::spawn(move || container::run(&bundle_path, &run_id));
+    let ask = |make: &dyn Fn(std::sync::mpsc::Sender<_>) -> Command| {
+        let (reply, answer) = std::sync::mpsc::channel();
+        control.send(make(reply)).unwrap();
+        answer
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap()
+    };
+    let start = std::time::Instant::now();
+    let window = loop {
+        let windows: Vec<compose_shells::compositor::WindowInfo> = ask(&Command::Windows);
+        if let Some(w) = windows
+            .into_iter()
+            .find(|w| w.app_id == "paint" && w.buffer.is_some())
+        {
+            break w;
+        }
+        assert!(
+            !app.is_finished(),
+            "the container ended: {:?}",
+            app.join().map(|r| r.map(|r| format!("{r:?}")))
+        );
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "no window from the container"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(window.sandbox.as_deref(), Some("org.compose.sandbox/paint"));
+    let (reply, answer) = std::sync::mpsc::channel();
+    control.send(Command::Screenshot(reply)).unwrap();
+    let shot = answer
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    let g = window.geometry;
+    let centre = (
+        (g.x + g.width as i32 / 2) as u32,
+        (g.y + g.height as i32 / 2) as u32,
+    );
+    assert_eq!(
+        shot.pixel(centre.0, centre.1),
+        [0, 255, 0, 255],
+        "the app's pixels"
+    );
+    container::kill(&id).unwrap();
+    let report = app.join().unwrap().unwrap();
+    assert_ne!(report.status, Some(0), "killed: {}", out(&report));
+    control.send(Command::Stop).unwrap();
+    compositor.join().unwrap().unwrap();
 }
