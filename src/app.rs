@@ -94,8 +94,12 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
             json,
             args,
         } => {
-            let (wasm, mut grants, mut run_args) = if app.ends_with(".wasm") {
-                (PathBuf::from(&app), Grants::default(), Vec::new())
+            let (runs, mut grants, mut run_args) = if app.ends_with(".wasm") {
+                (
+                    Runs::Wasm(PathBuf::from(&app)),
+                    Grants::default(),
+                    Vec::new(),
+                )
             } else {
                 let project = project.ok_or_else(|| anyhow!("no project"))?;
                 from_manifest(project, &app)?
@@ -115,9 +119,10 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
                 );
             }
             run_args.extend(args);
-            if let Some(container) = container_of(project, &app)? {
-                return run_container(&app, container, grants, run_args, json);
-            }
+            let wasm = match runs {
+                Runs::Wasm(wasm) => wasm,
+                Runs::Container(c) => return run_container(&app, c, grants, run_args, json),
+            };
             let _running = compose_sandbox::running::register(&app, "wasm")?;
             let host = WasmHost::new()?;
             let stdio = if json { Stdio::Capture } else { Stdio::Inherit };
@@ -127,8 +132,15 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
     }
 }
 
-/// The component `name`'s `.wasm` on this machine, its grants and arguments.
-fn from_manifest(project: &Project, name: &str) -> anyhow::Result<(PathBuf, Grants, Vec<String>)> {
+/// What runs an app.
+enum Runs {
+    /// A WASI component file on this machine.
+    Wasm(PathBuf),
+    Container(ContainerApp),
+}
+
+/// What runs the app component `name` on this machine, its grants and arguments.
+fn from_manifest(project: &Project, name: &str) -> anyhow::Result<(Runs, Grants, Vec<String>)> {
     let loaded = project.load().map_err(|e| anyhow!("{e}"))?;
     let component = loaded
         .catalog
@@ -144,14 +156,12 @@ fn from_manifest(project: &Project, name: &str) -> anyhow::Result<(PathBuf, Gran
             component.file.path
         )
     })?;
-    if app.runtime != Runtime::Wasm {
-        // Containers are run by `run_container`; the path is unused.
-        let grants = project_grants(project, &component, &app)?;
-        return Ok((PathBuf::new(), grants, app.run[1..].to_vec()));
-    }
-    let wasm = component_wasm(project, &component, &app)?;
+    let runs = match app.runtime {
+        Runtime::Wasm => Runs::Wasm(component_wasm(project, &component, &app)?),
+        Runtime::Container => Runs::Container(container_app(project, &component, &app)?),
+    };
     let grants = project_grants(project, &component, &app)?;
-    Ok((wasm, grants, app.run[1..].to_vec()))
+    Ok((runs, grants, app.run[1..].to_vec()))
 }
 
 /// A container app component: its Debian packages and its program.
@@ -161,22 +171,12 @@ struct ContainerApp {
     exclude: std::collections::BTreeSet<String>,
 }
 
-/// The container app `name` of the project, if `name` is one.
-fn container_of(project: Option<&Project>, name: &str) -> anyhow::Result<Option<ContainerApp>> {
-    let Some(project) = project else {
-        return Ok(None);
-    };
-    let loaded = project.load().map_err(|e| anyhow!("{e}"))?;
-    let Some(component) = loaded.catalog.versions(name).last() else {
-        return Ok(None);
-    };
-    let Some(app) = component
-        .app
-        .as_ref()
-        .filter(|a| a.runtime == Runtime::Container)
-    else {
-        return Ok(None);
-    };
+/// The root file system (the component's Debian packages) and program of a container app.
+fn container_app(
+    project: &Project,
+    component: &Component,
+    app: &App,
+) -> anyhow::Result<ContainerApp> {
     let Some(Source::Deb(debs)) = &component.source else {
         bail!(
             "{}: a container app's [source] is deb = [packages]: its root file system",
@@ -195,11 +195,11 @@ fn container_of(project: Option<&Project>, name: &str) -> anyhow::Result<Option<
         .map_err(|e| anyhow!("{e}"))?
         .closure
         .exclude;
-    Ok(Some(ContainerApp {
+    Ok(ContainerApp {
         packages,
         program: app.run[0].clone(),
         exclude,
-    }))
+    })
 }
 
 /// Runs a container app in the foreground (its output is the app's).

@@ -1,13 +1,14 @@
 //! Native apps in containers through an OCI runtime (Debian's crun): a bundle whose root
 //! file system is a folder of Debian packages, mounted read-only; its own user, mount,
 //! pid, ipc and uts namespaces, and a network namespace with nothing but loopback unless
-//! the app is granted addresses; no new privileges and no capabilities; granted folders
+//! the app is granted addresses; no new privileges, and only the OCI default capabilities
+//! (AUDIT_WRITE, KILL, NET_BIND_SERVICE, inside its user namespace); granted folders
 //! bind-mounted at their guest paths. The container's root is an unprivileged user of the
 //! host (uid 100000 when compose runs as root, the caller otherwise).
 //!
-//! Limits: memory and pids through cgroups where they are delegated to us; where they are
-//! not (this is reported), through rlimits, which still stop a memory bomb (RLIMIT_AS) and
-//! a fork bomb (RLIMIT_NPROC counts the app user's processes).
+//! Limits are rlimits, which need no delegated cgroup: they stop a memory bomb
+//! (RLIMIT_AS) and a fork bomb (RLIMIT_NPROC counts the app user's processes). cgroup
+//! limits are not used yet.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,7 +46,7 @@ pub struct ContainerReport {
     pub status: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    /// How limits were applied ("cgroups" or the fallback with the reason).
+    /// How limits were applied.
     pub limits: String,
 }
 
@@ -339,8 +340,7 @@ pub fn run(bundle: &Path, id: &str) -> Result<ContainerReport, ContainerError> {
         status: output.status.code(),
         stdout: output.stdout,
         stderr: output.stderr,
-        limits:
-            "rlimits (no delegated cgroup v2 here): memory as RLIMIT_AS, processes as RLIMIT_NPROC"
-                .to_string(),
+        limits: "rlimits: memory as RLIMIT_AS, processes as RLIMIT_NPROC (no cgroup limits)"
+            .to_string(),
     })
 }

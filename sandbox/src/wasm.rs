@@ -16,7 +16,7 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
 };
-use wasmtime_wasi::p2::bindings::sync::{Command, CommandPre};
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{DirPerms, FilePerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -284,46 +284,31 @@ impl WasmHost {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
-        let outcome = match pre.instantiate(&mut store) {
-            Err(e) => classify(e, memory, cpu),
+        let (outcome, started_in) = match pre.instantiate(&mut store) {
+            Err(e) => (classify(e, memory, cpu), start.elapsed()),
             Ok(command) => {
                 let started_in = start.elapsed();
-                let result = run_command(&command, &mut store);
-                let outcome = match result {
+                let outcome = match command.wasi_cli_run().call_run(&mut store) {
                     Ok(Ok(())) => Outcome::Exited(0),
                     Ok(Err(())) => Outcome::Exited(1),
                     Err(e) => classify(e, memory, cpu),
                 };
-                return Ok(Report {
-                    outcome,
-                    denied: take(&denied),
-                    stdout: stdout.contents().to_vec(),
-                    stderr: stderr.contents().to_vec(),
-                    started_in,
-                    warm,
-                });
+                (outcome, started_in)
             }
         };
+        let denied = denied
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
         Ok(Report {
             outcome,
-            denied: take(&denied),
+            denied,
             stdout: stdout.contents().to_vec(),
             stderr: stderr.contents().to_vec(),
-            started_in: start.elapsed(),
+            started_in,
             warm,
         })
     }
-}
-
-fn run_command(command: &Command, store: &mut Store<App>) -> wasmtime::Result<Result<(), ()>> {
-    command.wasi_cli_run().call_run(store)
-}
-
-fn take(denied: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
-    denied
-        .lock()
-        .map(|mut d| std::mem::take(&mut *d))
-        .unwrap_or_default()
 }
 
 /// What an error from running the app means.

@@ -628,30 +628,34 @@ impl Shell {
         true
     }
 
-    /// The client's size limits changed (0 = no limit): configures stay within them.
+    /// The client's size limits (0 = no limit): configures stay within them. Returns
+    /// whether they changed (false for an unknown window too).
     pub fn set_size_hints(&mut self, id: WindowId, min: (u32, u32), max: (u32, u32)) -> bool {
         let Some(entity) = self.entity(id) else {
             return false;
         };
         let hints = SizeHints { min, max };
-        if self.world.get::<SizeHints>(entity) != Some(&hints) {
-            self.world.entity_mut(entity).insert(hints);
-            self.relayout();
+        if self.world.get::<SizeHints>(entity) == Some(&hints) {
+            return false;
         }
+        self.world.entity_mut(entity).insert(hints);
+        self.relayout();
         true
     }
 
     /// The client committed a buffer whose window geometry is `width` x `height`: the
-    /// window is shown at that size.
+    /// window is shown at that size. Returns whether the size changed (false for an
+    /// unknown window too).
     pub fn set_content_size(&mut self, id: WindowId, width: u32, height: u32) -> bool {
         let Some(entity) = self.entity(id) else {
             return false;
         };
         let content = Content(Some((width, height)));
-        if self.world.get::<Content>(entity) != Some(&content) {
-            self.world.entity_mut(entity).insert(content);
-            self.relayout();
+        if self.world.get::<Content>(entity) == Some(&content) {
+            return false;
         }
+        self.world.entity_mut(entity).insert(content);
+        self.relayout();
         true
     }
 

@@ -113,14 +113,15 @@ impl CompositorHandler for State {
         if let Some((id, xdg)) = fitted {
             // The shell shows the window at the size it drew, within the limits it set
             // (X11 windows set theirs in WM_NORMAL_HINTS).
+            // Only a change re-lays out and configures: commits are the hot path.
             let said = scene::size_said(surface);
-            if xdg {
-                self.shell.set_size_hints(id, said.min, said.max);
-            }
+            let mut changed = xdg && self.shell.set_size_hints(id, said.min, said.max);
             if let Some((width, height)) = said.drawn {
-                self.shell.set_content_size(id, width, height);
+                changed |= self.shell.set_content_size(id, width, height);
             }
-            self.send_configures();
+            if changed {
+                self.send_configures();
+            }
         }
         if mapped {
             // Keyboard focus waits for the window's first buffer (see sync_keyboard_focus).

@@ -183,6 +183,7 @@ impl State {
             {
                 tracing::debug!("X11 configure: {e}");
             }
+            // smithay writes _NET_WM_STATE only when one of these changed.
             let _ = x.set_activated(states.activated);
             let _ = x.set_maximized(states.maximized);
             let _ = x.set_fullscreen(states.fullscreen);
