@@ -20,7 +20,8 @@ pub enum AppCommand {
         /// FILE.wasm, or the name of an app component.
         app: String,
         /// A grant: read=HOST[:GUEST], write=HOST[:GUEST], connect=IP:PORT (or IP:*),
-        /// lookup, env=NAME=VALUE (repeatable; nothing is granted by default).
+        /// lookup, env=NAME=VALUE, gui (a window in the running shell); repeatable,
+        /// nothing is granted by default.
         #[arg(long, value_name = "GRANT")]
         allow: Vec<String>,
         /// Memory the app may use (64M, 1G); 256M by default.
@@ -124,9 +125,11 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
                 Runs::Container(c) => return run_container(&app, c, grants, run_args, json),
             };
             let _running = compose_sandbox::running::register(&app, "wasm")?;
+            let socket = shell_socket(&app, &grants)?;
             let host = WasmHost::new()?;
             let stdio = if json { Stdio::Capture } else { Stdio::Inherit };
-            let report = host.run(&wasm, &run_args, &grants, stdio)?;
+            let display = socket.as_ref().map(|s| s.path.as_path());
+            let report = host.run_in_shell(&wasm, &run_args, &grants, stdio, display)?;
             Ok(print(&app, &report, json))
         }
     }
@@ -226,7 +229,9 @@ fn run_container(
     std::fs::create_dir_all(&bundle.0)?;
     let mut run = vec![app.program];
     run.extend(args);
-    container::write_bundle(&bundle.0, &rootfs, &run, &grants, None)?;
+    let socket = shell_socket(name, &grants)?;
+    let display = socket.as_ref().map(|s| s.path.as_path());
+    container::write_bundle(&bundle.0, &rootfs, &run, &grants, display)?;
     let _running = compose_sandbox::running::register(name, "container")?;
     let id = format!("compose-{name}-{}", std::process::id());
     let report = container::run(&bundle.0, &id)?;
@@ -252,6 +257,36 @@ fn run_container(
         }
     }
     Ok(if ok { 0 } else { 1 })
+}
+
+/// For an app granted a GUI: its own Wayland socket into the shell this command runs
+/// under (`WAYLAND_DISPLAY`), which marks the app's windows and hides privileged protocols.
+fn shell_socket(
+    app: &str,
+    grants: &Grants,
+) -> anyhow::Result<Option<compose_sandbox::wayland::SandboxSocket>> {
+    if !grants.gui {
+        return Ok(None);
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let display = std::env::var_os("WAYLAND_DISPLAY").map(PathBuf::from);
+    let shell = match (display, &runtime) {
+        (Some(d), _) if d.is_absolute() => d,
+        (Some(d), Some(r)) => r.join(d),
+        _ => bail!(
+            "{app} is granted a GUI but no shell runs here (WAYLAND_DISPLAY and XDG_RUNTIME_DIR name its socket)\nhelp: start one with `compose shell run`, or run the app inside a shell session"
+        ),
+    };
+    let name = std::path::Path::new(app)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app".into());
+    let dir = runtime
+        .unwrap_or_else(std::env::temp_dir)
+        .join("compose-apps");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let path = dir.join(format!("{name}-{}.wayland", std::process::id()));
+    Ok(Some(compose_sandbox::wayland::open(&shell, &path, &name)?))
 }
 
 /// Where the component's `.wasm` is on this machine: built from its cargo source (wasi),

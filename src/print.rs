@@ -624,15 +624,23 @@ pub fn shell_windows(rows: &[compose_shells::control::WindowRow], json: bool) {
     if json {
         let list: Vec<_> = rows
             .iter()
-            .map(|(id, app_id, title, x, y, width, height, focused)| {
-                json!({"id": id, "app_id": app_id, "title": title, "x": x, "y": y,
-                       "width": width, "height": height, "focused": focused})
-            })
+            .map(
+                |(id, app_id, title, x, y, width, height, focused, sandbox)| {
+                    json!({"id": id, "app_id": app_id, "title": title, "x": x, "y": y,
+                       "width": width, "height": height, "focused": focused,
+                       "sandbox": (!sandbox.is_empty()).then_some(sandbox)})
+                },
+            )
             .collect();
         return to_json(&list);
     }
-    for (id, app_id, title, x, y, width, height, focused) in rows {
+    for (id, app_id, title, x, y, width, height, focused, sandbox) in rows {
         let mark = if *focused { "*" } else { " " };
-        println!("{mark}{id:>4}  {width}x{height}+{x}+{y}  {app_id}  {title}");
+        let sandbox = if sandbox.is_empty() {
+            String::new()
+        } else {
+            format!("  [{sandbox}]")
+        };
+        println!("{mark}{id:>4}  {width}x{height}+{x}+{y}  {app_id}  {title}{sandbox}");
     }
 }

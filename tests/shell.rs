@@ -500,3 +500,80 @@ fn a_shell_made_in_data_runs_and_swaps_like_the_built_in_ones() {
     );
     assert!(stderr.contains("help: a shell definition is"), "{stderr}");
 }
+
+// `compose app run` of a GUI app inside a shell session: the app gets its own socket into
+// the shell (WAYLAND_DISPLAY), and its window is there, marked with its sandbox.
+#[test]
+fn compose_app_run_shows_a_wasm_app_as_a_sandboxed_window() {
+    let session = Session::new();
+    let bus = session.bus.clone();
+    let mut compositor = session.shell(
+        &[
+            "--shell",
+            "desktop",
+            "--headless",
+            "1024x768",
+            "--socket",
+            "compose-a",
+        ],
+        &[],
+    );
+    session.wait_for_socket("compose-a", &mut compositor);
+    let project = common::project();
+    let app = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_compose"));
+        c.current_dir(project.path())
+            .args(args)
+            .env("COMPOSE_STORE", common::store())
+            .env("CARGO_TARGET_DIR", common::cargo_target())
+            .env("XDG_RUNTIME_DIR", session.dir.path())
+            .env("WAYLAND_DISPLAY", "compose-a");
+        c
+    };
+    let mut paint = Killed(
+        app(&["app", "run", "app-paint"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    loop {
+        let o = compose(&["shell", "windows", "--json", "--bus", &bus]);
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+        if let Some(w) = rows.iter().find(|w| w["app_id"] == "paint") {
+            assert_eq!(w["sandbox"], "org.compose.sandbox/app-paint", "{w}");
+            break;
+        }
+        if let Some(status) = paint.0.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(paint.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("compose app run ended ({status}): {err}");
+        }
+        // The first run builds paint for wasm32-wasip2.
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "no window from paint"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Its socket is in the session's runtime folder while it runs.
+    let sockets = std::fs::read_dir(session.dir.path().join("compose-apps"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".wayland"))
+        .count();
+    assert_eq!(sockets, 1);
+    drop(paint);
+    // Without a shell to show it, a GUI app is refused with what to do.
+    let o = app(&["app", "run", "app-paint"])
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no shell runs here") && err.contains("compose shell run"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The apps in `sandbox/apps/`.
-pub const APPS: &[&str] = &["probe", "wordcount"];
+pub const APPS: &[&str] = &["paint", "probe", "wordcount"];
 
 /// Why an app could not be built.
 #[derive(Debug, thiserror::Error)]

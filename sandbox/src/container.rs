@@ -88,20 +88,35 @@ pub fn cached_rootfs(
     let key = compose_core::store::sha256(
         format!("rootfs-v1\n{}\n{:?}", packages.join("\n"), exclude).as_bytes(),
     );
-    let dir = store.root().join("containers").join(&key);
+    let dir = containers_dir(store).join(&key);
     let root = dir.join("rootfs");
     if root.is_dir() {
         return Ok(root);
     }
-    let partial = store.temp_path("rootfs");
-    debian_rootfs(store, packages, exclude, &partial, progress)?;
     let made = |e: std::io::Error| ContainerError::Bundle {
         path: dir.clone(),
         message: e.to_string(),
     };
     std::fs::create_dir_all(&dir).map_err(made)?;
+    let partial = dir.join(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    if let Err(e) = debian_rootfs(store, packages, exclude, &partial, progress) {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
     std::fs::rename(&partial, &root).map_err(made)?;
     Ok(root)
+}
+
+/// Where cached root file systems live. The runtime walks to the root as the container's
+/// user: as root that is uid 100000, which cannot pass a private home folder (`/root` is
+/// 0700), so root keeps them in `/var/lib/compose/containers`; any other user in the store.
+fn containers_dir(store: &compose_core::store::Store) -> PathBuf {
+    if rustix::process::getuid().is_root() {
+        PathBuf::from("/var/lib/compose/containers")
+    } else {
+        store.root().join("containers")
+    }
 }
 
 /// Writes `bundle/config.json` for running `run` in `rootfs` (already there, read-only
@@ -139,9 +154,11 @@ pub fn write_bundle(
                 message: e.to_string(),
             })?;
         }
+        // Toolkits keep their settings and caches (fontconfig's) under HOME.
         env.extend([
             "WAYLAND_DISPLAY=/run/wayland-0".to_string(),
             "XDG_RUNTIME_DIR=/tmp".to_string(),
+            "HOME=/tmp".to_string(),
         ]);
     }
     env.extend(grants.env.iter().map(|(k, v)| format!("{k}={v}")));
@@ -197,6 +214,21 @@ pub fn write_bundle(
             "tmpfs",
             "tmpfs",
             &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )
+        .map_err(|e| fail(&e))?,
+        // Terminals (foot) open pseudo-terminals: a devpts of the container's own
+        // (crun links /dev/ptmx to it).
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ],
         )
         .map_err(|e| fail(&e))?,
         mount(

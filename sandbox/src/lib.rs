@@ -1,6 +1,6 @@
 //! compose-sandbox: apps that get only what their manifest grants. `grants` is the policy
 //! as data (nothing by default, each grant by name); `wasm` runs WASI command components
-//! in wasmtime under those grants; `container` runs native apps through crun in a root
+//! in wasmtime under those grants, with `window`s in the shell when granted; `container` runs native apps through crun in a root
 //! file system of Debian packages, GUI ones through a `wayland` socket of their own; `running` records the apps running now (for `ps` and
 //! `stop`); `apps` builds the WASI apps of this repository.
 
@@ -10,6 +10,7 @@ pub mod grants;
 pub mod running;
 pub mod wasm;
 pub mod wayland;
+pub mod window;
 
 pub use grants::{FileGrant, GrantError, Grants, NetGrant};
 pub use wasm::{Outcome, Report, Stdio, WasmError, WasmHost};

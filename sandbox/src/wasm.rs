@@ -1,7 +1,8 @@
 //! WASI components in wasmtime with only what `Grants` gives: preopened folders with
 //! exact permissions, connections only to granted addresses (every refusal recorded),
-//! name lookup only when granted, memory capped by `StoreLimits`, running time capped by
-//! epoch deadlines (an app past its budget is stopped; the host keeps running). One
+//! name lookup only when granted, memory capped by `StoreLimits`, CPU time capped through
+//! epoch deadlines (an app past its budget is stopped; the host keeps running), windows
+//! only with the gui grant (`window`). One
 //! `WasmHost` per process: its engine uses the pooling allocator and keeps each app's
 //! `InstancePre`, so a second start of the same app skips compiling and linking.
 
@@ -22,6 +23,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{DirPerms, FilePerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::grants::Grants;
+use crate::window::{WindowApp, Windows};
 
 /// How often the epoch advances: the granularity of running-time budgets.
 const TICK: Duration = Duration::from_millis(10);
@@ -92,6 +94,7 @@ struct App {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    windows: Windows,
 }
 
 impl WasiView for App {
@@ -146,6 +149,8 @@ impl WasmHost {
         let engine = Engine::new(&config).map_err(|e| WasmError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        WindowApp::add_to_linker::<App, Windows>(&mut linker, |app| &mut app.windows)
             .map_err(|e| WasmError::Engine(e.to_string()))?;
         let ticking = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (tick_engine, running) = (engine.weak(), ticking.clone());
@@ -208,6 +213,19 @@ impl WasmHost {
         args: &[String],
         grants: &Grants,
         stdio: Stdio,
+    ) -> Result<Report, WasmError> {
+        self.run_in_shell(path, args, grants, stdio, None)
+    }
+
+    /// `run`, with the app's windows (when `grants` has gui) shown by the shell listening
+    /// at `display`: the app's own security-context socket (`wayland::open`).
+    pub fn run_in_shell(
+        &self,
+        path: &Path,
+        args: &[String],
+        grants: &Grants,
+        stdio: Stdio,
+        display: Option<&Path>,
     ) -> Result<Report, WasmError> {
         let start = Instant::now();
         let memory = grants.memory.unwrap_or(DEFAULT_MEMORY);
@@ -277,12 +295,27 @@ impl WasmHost {
                 .memory_size(memory as usize)
                 .trap_on_grow_failure(true)
                 .build(),
+            windows: Windows::new(
+                grants.gui,
+                display.map(Path::to_path_buf),
+                path.file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "app".into()),
+            ),
         };
         let mut store = Store::new(&self.engine, app);
         store.limiter(|app| &mut app.limits);
-        let ticks = (cpu.as_millis() / TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // The budget is CPU time: an app waiting for input (in a host call) spends none.
+        // Each tick, the epoch callback compares this thread's CPU time with the budget.
+        let cpu_at_start = thread_cpu_time();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if thread_cpu_time().saturating_sub(cpu_at_start) >= cpu {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
+        });
 
         let (outcome, started_in) = match pre.instantiate(&mut store) {
             Err(e) => (classify(e, memory, cpu), start.elapsed()),
@@ -309,6 +342,12 @@ impl WasmHost {
             warm,
         })
     }
+}
+
+/// The CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// What an error from running the app means.

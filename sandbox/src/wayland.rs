@@ -37,6 +37,12 @@ pub struct SandboxSocket {
     _close: UnixStream,
 }
 
+impl Drop for SandboxSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[derive(Default)]
 struct Globals {
     manager: Option<WpSecurityContextManagerV1>,

@@ -192,35 +192,142 @@ fn window_program() -> &'static str {
     "/usr/local/bin/compose-window"
 }
 
-#[test]
-fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
-    use compose_shells::compositor::{Command, Options, run};
-    use compose_shells::smithay::reexports::calloop::channel::channel;
-    let program = window_program();
-    // The shell, headless, in this process.
-    let dir = tempfile::tempdir().unwrap();
-    let shell = dir.path().join("shell-0");
-    let (control, commands) = channel();
+/// A root file system of foot (Debian's Wayland terminal) and dash, for the GUI tests.
+fn foot_rootfs() -> &'static Path {
+    static ROOT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &ROOT
+        .get_or_init(|| {
+            let store_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("store");
+            let store = compose_core::store::Store::open(&store_dir).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("rootfs");
+            let packages = ["foot", "dash"].map(String::from);
+            container::debian_rootfs(&store, &packages, Default::default(), &root, &|_| {})
+                .unwrap_or_else(|e| panic!("{e}"));
+            (dir, root)
+        })
+        .1
+}
+
+/// A headless desktop shell on a thread of this process, and its socket.
+fn start_shell(
+    dir: &Path,
+) -> (
+    compose_shells::smithay::reexports::calloop::channel::Sender<
+        compose_shells::compositor::Command,
+    >,
+    std::thread::JoinHandle<Result<(), compose_shells::compositor::CompositorError>>,
+    PathBuf,
+) {
+    use compose_shells::compositor::{Options, run};
+    let shell = dir.join("shell-0");
+    let (control, commands) = compose_shells::smithay::reexports::calloop::channel::channel();
     let desktop = compose_shells::definition::builtin()
         .into_iter()
         .find(|s| s.name == "desktop")
         .unwrap();
-    let options = Options::headless(shell.to_str().unwrap(), desktop, 640, 480);
+    let options = Options::headless(shell.to_str().unwrap(), desktop, 800, 600);
     let compositor = std::thread::spawn(move || run(options, commands));
     let start = std::time::Instant::now();
     while !shell.exists() {
         assert!(start.elapsed().as_secs() < 20, "the shell did not start");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    (control, compositor, shell)
+}
+
+// A real app from Debian, unchanged: foot, in a crun container of its own packages, with
+// only its own Wayland socket into the shell.
+#[test]
+fn foot_from_debian_in_a_container_is_a_marked_window_of_the_shell() {
+    use compose_shells::compositor::{Command, WindowInfo};
+    let root = foot_rootfs();
+    let dir = tempfile::tempdir().unwrap();
+    let (control, compositor, shell) = start_shell(dir.path());
+    let socket = dir.path().join("foot-0");
+    let _sandbox = compose_sandbox::wayland::open(&shell, &socket, "foot").unwrap();
+    // foot reserves address space for its scrolling shm pools (512 MiB).
+    let grants = Grants {
+        gui: true,
+        memory: Some(1 << 30),
+        ..Grants::default()
+    };
+    let bundle = tempfile::tempdir().unwrap();
+    let run_args = ["foot", "-o", "colors.background=00ff00", "dash"].map(String::from);
+    container::write_bundle(bundle.path(), root, &run_args, &grants, Some(&socket)).unwrap();
+    let id = format!("compose-test-foot-{}", std::process::id());
+    let (bundle_path, run_id) = (bundle.path().to_path_buf(), id.clone());
+    let app = std::thread::spawn(move || container::run(&bundle_path, &run_id));
+    let ask = |make: &dyn Fn(std::sync::mpsc::Sender<_>) -> Command| {
+        let (reply, answer) = std::sync::mpsc::channel();
+        control.send(make(reply)).unwrap();
+        answer
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap()
+    };
+    let start = std::time::Instant::now();
+    let window = loop {
+        let windows: Vec<WindowInfo> = ask(&Command::Windows);
+        if let Some(w) = windows
+            .into_iter()
+            .find(|w| w.app_id == "foot" && w.buffer.is_some())
+        {
+            break w;
+        }
+        assert!(
+            !app.is_finished(),
+            "foot's container ended: {:?}",
+            app.join().map(|r| r.map(|r| out(&r)))
+        );
+        assert!(start.elapsed().as_secs() < 60, "no window from foot");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(window.sandbox.as_deref(), Some("org.compose.sandbox/foot"));
+    let g = window.geometry;
+    let centre = (
+        (g.x + g.width as i32 / 2) as u32,
+        (g.y + g.height as i32 / 2) as u32,
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let (reply, answer) = std::sync::mpsc::channel();
+        control.send(Command::Screenshot(reply)).unwrap();
+        let shot = answer
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        if shot.pixel(centre.0, centre.1) == [0, 255, 0, 255] {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "foot's green background at {centre:?}: {:?}",
+            shot.pixel(centre.0, centre.1)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    container::kill(&id).unwrap();
+    let _ = app.join().unwrap();
+    control.send(Command::Stop).unwrap();
+    compositor.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
+    use compose_shells::compositor::Command;
+    let program = window_program();
+    // The shell, headless, in this process.
+    let dir = tempfile::tempdir().unwrap();
+    let (control, compositor, shell) = start_shell(dir.path());
     // The app's own socket, and the container with it.
     let socket = dir.path().join("app-0");
-    let _sandbox = compose_sandbox::wayland::open(&shell, &socket, "paint").unwrap();
+    let _sandbox = compose_sandbox::wayland::open(&shell, &socket, "green").unwrap();
     let grants = Grants {
         gui: true,
         ..Grants::default()
     };
     let bundle = tempfile::tempdir().unwrap();
-    let run_args = [program, "paint", "00ff00"].map(String::from);
+    let run_args = [program, "green", "00ff00"].map(String::from);
     container::write_bundle(bundle.path(), rootfs(), &run_args, &grants, Some(&socket)).unwrap();
     let id = format!("compose-test-gui-{}", std::process::id());
     let (bundle_path, run_id) = (bundle.path().to_path_buf(), id.clone());
@@ -237,7 +344,7 @@ fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
         let windows: Vec<compose_shells::compositor::WindowInfo> = ask(&Command::Windows);
         if let Some(w) = windows
             .into_iter()
-            .find(|w| w.app_id == "paint" && w.buffer.is_some())
+            .find(|w| w.app_id == "green" && w.buffer.is_some())
         {
             break w;
         }
@@ -252,7 +359,7 @@ fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    assert_eq!(window.sandbox.as_deref(), Some("org.compose.sandbox/paint"));
+    assert_eq!(window.sandbox.as_deref(), Some("org.compose.sandbox/green"));
     let (reply, answer) = std::sync::mpsc::channel();
     control.send(Command::Screenshot(reply)).unwrap();
     let shot = answer
@@ -269,9 +376,97 @@ fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
         [0, 255, 0, 255],
         "the app's pixels"
     );
+    // Beside it a wasm app's window (paint, in wasmtime); both stay through every shell.
+    let paint = compose_sandbox::apps::build("paint").unwrap_or_else(|e| panic!("{e}"));
+    let paint_socket = dir.path().join("paint-0");
+    let paint_sandbox = compose_sandbox::wayland::open(&shell, &paint_socket, "paint").unwrap();
+    let wasm = std::thread::spawn(move || {
+        let _keep = paint_sandbox;
+        let grants = Grants {
+            gui: true,
+            ..Grants::default()
+        };
+        compose_sandbox::WasmHost::new().unwrap().run_in_shell(
+            &paint,
+            &[],
+            &grants,
+            compose_sandbox::Stdio::Capture,
+            Some(&paint_socket),
+        )
+    });
+    let both = || {
+        let wait = std::time::Duration::from_secs(10);
+        let windows = compose_shells::compositor::ask(&control, wait, Command::Windows).unwrap();
+        ["green", "paint"].map(|app| {
+            windows
+                .iter()
+                .find(|w| w.app_id == app && w.buffer.is_some())
+                .map(|w| w.id)
+        })
+    };
+    let start = std::time::Instant::now();
+    let ids = loop {
+        if let [Some(a), Some(b)] = both() {
+            break [a, b];
+        }
+        assert!(!wasm.is_finished(), "paint ended: {:?}", wasm.join());
+        assert!(start.elapsed().as_secs() < 60, "no window from paint");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    for name in ["gaming", "tablet", "desktop"] {
+        let def = compose_shells::definition::builtin()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap();
+        let (reply, answer) = std::sync::mpsc::channel();
+        control.send(Command::Swap(def, reply)).unwrap();
+        answer
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(both(), ids.map(Some), "{name}: both windows, the same ids");
+        assert!(
+            !app.is_finished() && !wasm.is_finished(),
+            "{name}: both apps run"
+        );
+    }
     container::kill(&id).unwrap();
     let report = app.join().unwrap().unwrap();
     assert_ne!(report.status, Some(0), "killed: {}", out(&report));
+    // A click on paint's window and `q`: paint ends on its own.
+    use compose_shells::compositor::InputEvent;
+    let windows: Vec<compose_shells::compositor::WindowInfo> = ask(&Command::Windows);
+    let g = windows
+        .iter()
+        .find(|w| w.app_id == "paint")
+        .unwrap()
+        .geometry;
+    let (x, y) = (f64::from(g.x) + 300.0, f64::from(g.y) + 200.0);
+    for e in [
+        InputEvent::PointerMotion { x, y },
+        InputEvent::PointerButton {
+            button: 272,
+            pressed: true,
+        },
+        InputEvent::PointerButton {
+            button: 272,
+            pressed: false,
+        },
+        InputEvent::Key {
+            code: 16,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: 16,
+            pressed: false,
+        },
+    ] {
+        control.send(Command::Input(e)).unwrap();
+    }
+    let paint = wasm.join().unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&paint.stdout).contains("paint: closed"),
+        "{paint:?}"
+    );
     control.send(Command::Stop).unwrap();
     compositor.join().unwrap().unwrap();
 }

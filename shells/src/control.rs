@@ -17,7 +17,8 @@ pub const OBJECT_PATH: &str = "/org/compose/Shell1";
 
 /// A window as D-Bus reports it: id, app id, title, x, y, width, height (where the shell
 /// shows it), and whether it has focus.
-pub type WindowRow = (u64, String, String, i32, i32, u32, u32, bool);
+/// id, app id, title, x, y, width, height, focused, sandbox (`engine/app-id`, or empty).
+pub type WindowRow = (u64, String, String, i32, i32, u32, u32, bool, String);
 
 /// The D-Bus object; it forwards requests to the compositor's event loop.
 pub struct ShellService {
@@ -122,7 +123,15 @@ impl ShellService {
 pub fn row(w: crate::compositor::WindowInfo) -> WindowRow {
     let g = w.geometry;
     (
-        w.id, w.app_id, w.title, g.x, g.y, g.width, g.height, w.focused,
+        w.id,
+        w.app_id,
+        w.title,
+        g.x,
+        g.y,
+        g.width,
+        g.height,
+        w.focused,
+        w.sandbox.unwrap_or_default(),
     )
 }
 
