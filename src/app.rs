@@ -357,6 +357,40 @@ fn project_grants(project: &Project, component: &Component, app: &App) -> anyhow
     Ok(grants)
 }
 
+/// The project's apps granted a GUI, as task bar launchers: `compose app run NAME` of
+/// this project.
+pub fn launchers(project: &Project) -> anyhow::Result<Vec<compose_shells::compositor::Launcher>> {
+    let loaded = project.load().map_err(|e| anyhow!("{e}"))?;
+    let exe = std::env::current_exe().context("where compose itself is")?;
+    let root = project
+        .root()
+        .canonicalize()
+        .context("the project folder")?;
+    let mut out = Vec::new();
+    for (name, versions) in loaded.catalog.components() {
+        if versions
+            .last()
+            .and_then(|c| c.app.as_ref())
+            .is_some_and(|a| a.gui)
+        {
+            out.push(compose_shells::compositor::Launcher {
+                name: name.trim_start_matches("app-").to_string(),
+                command: [
+                    exe.to_string_lossy().as_ref(),
+                    "--project",
+                    root.to_string_lossy().as_ref(),
+                    "app",
+                    "run",
+                    name.as_str(),
+                ]
+                .map(String::from)
+                .to_vec(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn list(project: &Project, json: bool) -> anyhow::Result<i32> {
     let loaded = project.load().map_err(|e| anyhow!("{e}"))?;
     let mut rows = Vec::new();

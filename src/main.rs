@@ -213,6 +213,10 @@ enum ShellCommand {
         /// get this compositor's WAYLAND_DISPLAY, never the host's.
         #[arg(long, value_name = "COMMAND")]
         exec: Vec<String>,
+        /// An app on the task bar: NAME=COMMAND (a shell command line; repeatable). The
+        /// project's apps granted a GUI are there too (`compose app run NAME`).
+        #[arg(long, value_name = "NAME=COMMAND")]
+        launcher: Vec<String>,
         /// Also load shell definitions (`*.toml`: [shell] name, summary, layout, parts)
         /// from DIR; they can be run and swapped to like the built-in ones.
         #[arg(long, value_name = "DIR")]
@@ -381,7 +385,7 @@ fn project(cli: &Cli) -> Result<Project, CliError> {
 }
 
 /// `compose shell ...`: the compositor in the foreground, or requests over D-Bus.
-fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
+fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, CliError> {
     use compose_shells::{compositor, control, definition};
     match command {
         ShellCommand::Run {
@@ -392,6 +396,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
             scale,
             socket,
             exec,
+            launcher,
             shells,
             replace,
             no_xwayland,
@@ -454,6 +459,7 @@ fn shell(command: &ShellCommand) -> Result<Outcome, CliError> {
                 xwayland: !*no_xwayland && compose_shells::autostart::xwayland_installed(),
                 draw_cursor: false,
                 blank_after: None,
+                launchers: launchers(launcher, project)?,
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {
@@ -558,6 +564,32 @@ fn parse_size(text: &str) -> Result<(u32, u32), CliError> {
 }
 
 /// Starts an app inside the shell: our socket, never the host's display.
+/// The task bar's apps: `--launcher NAME=COMMAND`s, then the project's GUI apps.
+fn launchers(
+    given: &[String],
+    project: Option<&Project>,
+) -> Result<Vec<compose_shells::compositor::Launcher>, CliError> {
+    let mut out = Vec::new();
+    for l in given {
+        let (name, command) = l
+            .split_once('=')
+            .filter(|(n, c)| !n.is_empty() && !c.is_empty())
+            .ok_or_else(|| {
+                CliError::Other(anyhow::anyhow!(
+                    "--launcher {l}: expected NAME=COMMAND, such as --launcher 'Terminal=foot'"
+                ))
+            })?;
+        out.push(compose_shells::compositor::Launcher {
+            name: name.to_string(),
+            command: vec!["sh".into(), "-c".into(), command.to_string()],
+        });
+    }
+    if let Some(project) = project {
+        out.extend(app::launchers(project).map_err(CliError::Other)?);
+    }
+    Ok(out)
+}
+
 fn start_app(
     command: &str,
     socket: &str,
@@ -641,7 +673,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         return Ok(Outcome::Ok);
     }
     if let Command::Shell { command } = &cli.command {
-        return shell(command);
+        return shell(command, project(&cli).ok().as_ref());
     }
     if let Command::App { command } = &cli.command {
         let project = if app::needs_project(command) {

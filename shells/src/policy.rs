@@ -163,6 +163,13 @@ struct Active(ShellDef);
 #[derive(Resource, Debug, Clone, Copy, Default)]
 struct OverlayVisible(bool);
 
+/// The names of the apps the task bar can start, left to right.
+#[derive(Resource, Debug, Clone, Default)]
+struct Launchers(Vec<String>);
+
+/// The width of a launcher button on the task bar.
+pub const LAUNCHER_WIDTH: u32 = 110;
+
 /// The area windows may use in the active shell: the usable part of the output less the
 /// shell's chrome.
 fn work_area(output: Rect, usable: Rect, shell: &ShellDef) -> Rect {
@@ -375,6 +382,8 @@ pub enum Chrome {
     },
     Taskbar {
         rect: Rect,
+        /// Apps to start (name, button), at the left end.
+        launchers: Vec<(String, Rect)>,
         entries: Vec<(WindowId, String, bool)>,
     },
     OverlayBar {
@@ -425,6 +434,7 @@ impl Shell {
         });
         world.insert_resource(Active(def));
         world.insert_resource(OverlayVisible::default());
+        world.insert_resource(Launchers::default());
         let mut schedules = HashMap::new();
         let mut floating = Schedule::default();
         floating.add_systems((floating_layout, fit, activation).chain());
@@ -798,6 +808,24 @@ impl Shell {
             .and_then(|e| e.get::<Sent>().map(|s| (s.0, s.1, s.2)))
     }
 
+    /// The apps the task bar offers to start (shells with a task bar show them).
+    pub fn set_launchers(&mut self, names: Vec<String>) {
+        self.world.insert_resource(Launchers(names));
+    }
+
+    /// The launcher button at (x, y), if any: its index.
+    pub fn launcher_at(&self, x: f64, y: f64) -> Option<usize> {
+        self.chrome().into_iter().find_map(|c| match c {
+            Chrome::Taskbar { launchers, .. } => launchers.iter().position(|(_, r)| {
+                x >= r.x as f64
+                    && y >= r.y as f64
+                    && x < (r.x + r.width as i32) as f64
+                    && y < (r.y + r.height as i32) as f64
+            }),
+            _ => None,
+        })
+    }
+
     /// The shell's own elements for this frame.
     pub fn chrome(&self) -> Vec<Chrome> {
         let shell = self.active();
@@ -832,7 +860,27 @@ impl Shell {
                 .iter()
                 .map(|w| (w.id, w.title.clone(), w.states.activated))
                 .collect();
-            chrome.push(Chrome::Taskbar { rect, entries });
+            let launchers = self
+                .world
+                .resource::<Launchers>()
+                .0
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let button = Rect {
+                        x: rect.x + 4 + i as i32 * (LAUNCHER_WIDTH as i32 + 4),
+                        y: rect.y + 4,
+                        width: LAUNCHER_WIDTH,
+                        height: rect.height.saturating_sub(8),
+                    };
+                    (name.clone(), button)
+                })
+                .collect();
+            chrome.push(Chrome::Taskbar {
+                rect,
+                launchers,
+                entries,
+            });
         }
         if shell.has(Part::OverlayBar) && self.world.resource::<OverlayVisible>().0 {
             chrome.push(Chrome::OverlayBar {

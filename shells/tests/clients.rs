@@ -1119,3 +1119,45 @@ fn desktop_windows_go_maximized_and_fullscreen_when_they_ask() {
     })
     .unwrap();
 }
+
+// The task bar's launchers: a button per app, drawn at its left end; a click starts the app
+// in this shell (here Debian's weston-simple-shm), whose window then has a task bar entry.
+#[test]
+fn a_task_bar_launcher_starts_its_app_in_the_shell() {
+    let c = Compositor::start_with("desktop", 800, 600, |o| {
+        o.launchers = vec![compose_shells::compositor::Launcher {
+            name: "Squares".into(),
+            command: vec!["weston-simple-shm".into()],
+        }];
+    });
+    // The button, in the launcher colour, at the task bar's left end.
+    let button = (
+        4.0 + compose_shells::policy::LAUNCHER_WIDTH as f64 / 2.0,
+        600.0 - TASKBAR as f64 / 2.0,
+    );
+    let shot = c.screenshot();
+    assert_pixel(
+        &shot,
+        (6, 600 - TASKBAR + 6),
+        rgba8(colors::LAUNCHER),
+        "the launcher button",
+    );
+    assert!(c.windows().is_empty());
+    c.click(button.0, button.1);
+    let start = Instant::now();
+    while !c
+        .windows()
+        .iter()
+        .any(|w| w.title == "simple-shm" && w.buffer.is_some())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no window from the launched app"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A click beside the buttons starts nothing more.
+    c.click(400.0, 600.0 - TASKBAR as f64 / 2.0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(c.windows().len(), 1);
+}

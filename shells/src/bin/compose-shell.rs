@@ -130,6 +130,7 @@ fn run(args: Args) -> Result<(), String> {
         draw_cursor: false,
         blank_after: (args.blank_after > 0)
             .then(|| std::time::Duration::from_secs(args.blank_after)),
+        launchers: Vec::new(),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

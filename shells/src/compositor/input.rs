@@ -278,6 +278,30 @@ impl State {
         }
     }
 
+    /// Starts the task bar's app `index` in this shell (its process is reaped on a thread).
+    fn launch(&mut self, index: usize) {
+        let Some(launcher) = self.launchers.get(index) else {
+            return;
+        };
+        let Some((program, args)) = launcher.command.split_first() else {
+            return;
+        };
+        let started = crate::autostart::command(program, &self.socket, self.x_display)
+            .args(args)
+            .spawn();
+        match started {
+            Ok(mut child) => {
+                tracing::info!("started {} ({:?})", launcher.name, launcher.command);
+                std::thread::spawn(move || child.wait());
+            }
+            Err(e) => tracing::warn!(
+                "cannot start {} ({:?}): {e}",
+                launcher.name,
+                launcher.command
+            ),
+        }
+    }
+
     /// What is at (x, y), from the top: windows (title bar, resize corner, body).
     fn hit(&self, x: f64, y: f64) -> Hit {
         let floating = self.shell.active().layout == Layout::Floating;
@@ -460,7 +484,12 @@ impl State {
                 return;
             }
             self.dismiss_popups_outside(at.x, at.y);
-            let hit = if self.over_popup_or_layer(at.x, at.y) {
+            let over_client = self.over_popup_or_layer(at.x, at.y);
+            if !over_client && let Some(i) = self.shell.launcher_at(at.x, at.y) {
+                self.launch(i);
+                return;
+            }
+            let hit = if over_client {
                 Hit::Nothing
             } else {
                 self.hit(at.x, at.y)

@@ -185,6 +185,15 @@ pub struct Options {
     /// The screen goes black after this long without input, unless a window on it keeps
     /// it on (idle-inhibit, as video players do); any input brings it back.
     pub blank_after: Option<Duration>,
+    /// Apps the task bar offers to start (shells with a task bar show them).
+    pub launchers: Vec<Launcher>,
+}
+
+/// An app the task bar can start: its button's name and its command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launcher {
+    pub name: String,
+    pub command: Vec<String>,
 }
 
 impl Options {
@@ -200,6 +209,7 @@ impl Options {
             xwayland: false,
             draw_cursor: false,
             blank_after: None,
+            launchers: Vec::new(),
         }
     }
 }
@@ -389,6 +399,10 @@ pub(crate) struct State {
     /// screen is black now.
     blank_after: Option<Duration>,
     last_input: Instant,
+    /// What the task bar's buttons start, and where started apps find this shell.
+    launchers: Vec<Launcher>,
+    socket: String,
+    x_display: Option<u32>,
     blanked: bool,
     /// Frames show the cursor (`cursor`), once a pointer moved.
     draw_cursor: bool,
@@ -1172,6 +1186,9 @@ pub fn run_with(
         shift_latched: false,
         blank_after: options.blank_after,
         last_input: Instant::now(),
+        launchers: options.launchers.clone(),
+        socket: options.socket.clone(),
+        x_display,
         blanked: false,
         draw_cursor: options.draw_cursor || matches!(options.backend, Backend::Kms),
         pointer_moved: false,
@@ -1184,6 +1201,9 @@ pub fn run_with(
         stop: false,
     };
     state.upload_arrow();
+    state
+        .shell
+        .set_launchers(options.launchers.iter().map(|l| l.name.clone()).collect());
     devices::watch(
         &handle,
         if matches!(state.target, Target::Screen { .. }) {

@@ -31,6 +31,8 @@ pub mod colors {
     pub const TITLE_UNFOCUSED: [f32; 4] = [0.33, 0.33, 0.35, 1.0];
     pub const CLOSE_BUTTON: [f32; 4] = [0.75, 0.25, 0.25, 1.0];
     pub const TASKBAR: [f32; 4] = [0.07, 0.07, 0.08, 1.0];
+    /// A task bar button that starts an app.
+    pub const LAUNCHER: [f32; 4] = [0.16, 0.45, 0.30, 1.0];
     pub const TASK_FOCUSED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
     pub const TASK: [f32; 4] = [0.20, 0.20, 0.22, 1.0];
     /// Black at 60 %.
@@ -628,13 +630,34 @@ fn items(state: &State) -> Vec<Item> {
     for c in &chrome {
         match c {
             Chrome::TitleBar { .. } => {}
-            Chrome::Taskbar { rect, entries } => {
+            Chrome::Taskbar {
+                rect,
+                launchers,
+                entries,
+            } => {
                 out.push(Item::Draw(solid(*rect, TASKBAR)));
+                for (name, button) in launchers {
+                    out.push(Item::Draw(solid(*button, LAUNCHER)));
+                    out.push(Item::Text {
+                        area: Rect {
+                            x: button.x + 6,
+                            width: button.width.saturating_sub(12),
+                            ..*button
+                        },
+                        text: name.clone(),
+                        size: TASK_TEXT,
+                    });
+                }
+                // Window entries after the launchers.
+                let start = launchers
+                    .last()
+                    .map_or(rect.x, |(_, b)| b.x + b.width as i32 + 8);
+                let room = rect.width.saturating_sub((start - rect.x) as u32);
                 let n = entries.len().max(1) as u32;
-                let width = (rect.width / n).min(200).saturating_sub(8);
+                let width = (room / n).min(200).saturating_sub(8);
                 for (i, (_, title, focused)) in entries.iter().enumerate() {
                     let entry = Rect {
-                        x: rect.x + 4 + i as i32 * (width as i32 + 8),
+                        x: start + 4 + i as i32 * (width as i32 + 8),
                         y: rect.y + 4,
                         width,
                         height: rect.height.saturating_sub(8),
