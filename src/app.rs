@@ -9,7 +9,7 @@ use clap::Subcommand;
 use compose_core::app::{App, Runtime};
 use compose_core::manifest::{Component, Libc, Source};
 use compose_core::project::Project;
-use compose_sandbox::{Grants, Outcome, Report, Stdio, WasmHost};
+use compose_sandbox::Grants;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum AppCommand {
@@ -124,13 +124,9 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
                 Runs::Wasm(wasm) => wasm,
                 Runs::Container(c) => return run_container(&app, c, grants, run_args, json),
             };
-            let _running = compose_sandbox::running::register(&app, "wasm")?;
-            let socket = shell_socket(&app, &grants)?;
-            let host = WasmHost::new()?;
-            let stdio = if json { Stdio::Capture } else { Stdio::Inherit };
-            let display = socket.as_ref().map(|s| s.path.as_path());
-            let report = host.run_in_shell(&wasm, &run_args, &grants, stdio, display)?;
-            Ok(print(&app, &report, json))
+            Ok(compose_sandbox::launch::run_wasm(
+                &app, &wasm, &run_args, &grants, json,
+            )?)
         }
     }
 }
@@ -218,75 +214,12 @@ fn run_container(
     let rootfs = container::cached_rootfs(&store, &app.packages, app.exclude, &|m| {
         eprintln!("compose app: {m}")
     })?;
-    // The bundle lives as long as the run.
-    struct Bundle(PathBuf);
-    impl Drop for Bundle {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let bundle = Bundle(store.temp_path("bundle"));
-    std::fs::create_dir_all(&bundle.0)?;
     let mut run = vec![app.program];
     run.extend(args);
-    let socket = shell_socket(name, &grants)?;
-    let display = socket.as_ref().map(|s| s.path.as_path());
-    container::write_bundle(&bundle.0, &rootfs, &run, &grants, display)?;
-    let _running = compose_sandbox::running::register(name, "container")?;
-    let id = format!("compose-{name}-{}", std::process::id());
-    let report = container::run(&bundle.0, &id)?;
-    let ok = report.status == Some(0);
-    if json {
-        let out = serde_json::json!({
-            "app": name,
-            "exit": report.status,
-            "stdout": String::from_utf8_lossy(&report.stdout),
-            "stderr": String::from_utf8_lossy(&report.stderr),
-            "limits": report.limits,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        use std::io::Write;
-        std::io::stdout().write_all(&report.stdout)?;
-        std::io::stderr().write_all(&report.stderr)?;
-        if !ok {
-            eprintln!(
-                "compose app: {name}: exited with status {:?}",
-                report.status
-            );
-        }
-    }
-    Ok(if ok { 0 } else { 1 })
-}
-
-/// For an app granted a GUI: its own Wayland socket into the shell this command runs
-/// under (`WAYLAND_DISPLAY`), which marks the app's windows and hides privileged protocols.
-fn shell_socket(
-    app: &str,
-    grants: &Grants,
-) -> anyhow::Result<Option<compose_sandbox::wayland::SandboxSocket>> {
-    if !grants.gui {
-        return Ok(None);
-    }
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-    let display = std::env::var_os("WAYLAND_DISPLAY").map(PathBuf::from);
-    let shell = match (display, &runtime) {
-        (Some(d), _) if d.is_absolute() => d,
-        (Some(d), Some(r)) => r.join(d),
-        _ => bail!(
-            "{app} is granted a GUI but no shell runs here (WAYLAND_DISPLAY and XDG_RUNTIME_DIR name its socket)\nhelp: start one with `compose shell run`, or run the app inside a shell session"
-        ),
-    };
-    let name = std::path::Path::new(app)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "app".into());
-    let dir = runtime
-        .unwrap_or_else(std::env::temp_dir)
-        .join("compose-apps");
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let path = dir.join(format!("{name}-{}.wayland", std::process::id()));
-    Ok(Some(compose_sandbox::wayland::open(&shell, &path, &name)?))
+    let bundles = store.temp_path("bundles");
+    let code = compose_sandbox::launch::run_container(name, &rootfs, &run, &grants, json, &bundles);
+    let _ = std::fs::remove_dir_all(&bundles);
+    Ok(code?)
 }
 
 /// Where the component's `.wasm` is on this machine: built from its cargo source (wasi),
@@ -426,52 +359,4 @@ fn list(project: &Project, json: bool) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// Prints the run's end (JSON or a line on stderr) and returns the exit code.
-fn print(app: &str, report: &Report, json: bool) -> i32 {
-    let (code, verdict) = match &report.outcome {
-        Outcome::Exited(0) => (0, None),
-        Outcome::Exited(n) => (1, Some(format!("exited with status {n}"))),
-        Outcome::OutOfTime(d) => (
-            1,
-            Some(format!(
-                "stopped: it ran past its time budget of {} ms (grant more with --cpu-time, or cpu-time in [app])",
-                d.as_millis()
-            )),
-        ),
-        Outcome::OutOfMemory(m) => (
-            1,
-            Some(format!(
-                "stopped: it wanted more than its {} MiB of memory (grant more with --memory, or memory in [app])",
-                m >> 20
-            )),
-        ),
-        Outcome::Trapped(t) => (1, Some(format!("stopped by a trap: {t}"))),
-    };
-    if json {
-        let exit = match report.outcome {
-            Outcome::Exited(n) => Some(n),
-            _ => None,
-        };
-        let out = serde_json::json!({
-            "app": app,
-            "exit": exit,
-            "stopped": verdict,
-            "denied": report.denied,
-            "stdout": String::from_utf8_lossy(&report.stdout),
-            "stderr": String::from_utf8_lossy(&report.stderr),
-            "started_ms": report.started_in.as_secs_f64() * 1000.0,
-            "warm": report.warm,
-        });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-    } else {
-        for d in &report.denied {
-            eprintln!("compose app: {app}: denied {d}");
-        }
-        if let Some(v) = verdict {
-            eprintln!("compose app: {app}: {v}");
-        }
-    }
-    code
 }

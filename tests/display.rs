@@ -1,6 +1,7 @@
 //! The `vm-desktop` image boots into its shell on the VM's own screen: a real QEMU with
 //! virtio-vga, a virtio keyboard and tablet, our compositor on KMS rendering with lavapipe,
-//! foot and weston-flower from Debian packages as its clients. The screen is read with QMP
+//! foot and weston-flower from Debian packages as its clients, paint (wasm) started from
+//! its task bar in the sandbox, and container and wasm services reporting from theirs. The screen is read with QMP
 //! `screendump`, input goes in with QMP `input-send-event`, the shell is asked through its
 //! virtio-serial port (`compose shell --vm`), and the serial console takes commands.
 //! Under TCG one run takes a few minutes; every failure shows the console and keeps the
@@ -347,6 +348,58 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
         vm.fail(&format!(
             "foot's window at {foot:?} does not show its background: {inside:?}"
         ));
+    }
+
+    // The image's sandboxed services report what they see from inside: the container its
+    // own hostname, pid 1, only loopback and its one granted folder, read-only; the wasm
+    // app the counts of its own description in the folder it is granted.
+    vm.wait_console("the container service's report", |c| {
+        c.contains("sandbox-check: container")
+    });
+    let console = vm.console();
+    let report = console
+        .lines()
+        .find(|l| l.contains("sandbox-check: container"))
+        .unwrap()
+        .trim_end()
+        .to_string();
+    for seen in ["host=app", "pid=1 ", "net=lo apps=3", "write=denied"] {
+        if !report.contains(seen) {
+            vm.fail(&format!("the container saw more than it is granted ({seen} expected): {report}"));
+        }
+    }
+    vm.wait_console("the wasm service's counts", |c| {
+        c.lines()
+            .any(|l| l.trim_end().ends_with(" /apps/sandbox-check-wasm.toml"))
+    });
+
+    // The task bar's first launcher starts paint, a wasm app of the image, in its sandbox;
+    // its window is marked as sandboxed, and a click draws on its canvas.
+    vm.click(size, 4 + 55, size.1 - 20);
+    let windows = vm.wait_windows("paint's window", |w| {
+        w.iter().any(|w| w.app_id == "paint" && w.width > 0)
+    });
+    let paint = find(&windows, "paint").clone();
+    assert_eq!(
+        paint.sandbox.as_deref(),
+        Some("org.compose.sandbox/app-paint"),
+        "{paint:?}"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let (px, py) = (paint.x as u32 + 100, paint.y as u32 + 200);
+    let screen = Image::read_png(&vm.screendump("paint")).unwrap();
+    if rgb(&screen, px, py) != [0xff, 0xff, 0xff] {
+        vm.fail(&format!("paint's canvas is not white at ({px}, {py}): {paint:?}"));
+    }
+    // The first click focuses it; both reach it and paint with the brush (black).
+    vm.click(size, px, py);
+    vm.click(size, px, py);
+    let start = Instant::now();
+    while rgb(&Image::read_png(&vm.screendump("painted")).unwrap(), px, py) != [0, 0, 0] {
+        if start.elapsed() > Duration::from_secs(60) {
+            vm.fail(&format!("a click on paint's canvas at ({px}, {py}) drew nothing"));
+        }
+        std::thread::sleep(Duration::from_secs(2));
     }
 
     // A click focuses foot; typed keys reach its shell, which writes to the console.

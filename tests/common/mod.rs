@@ -102,4 +102,7 @@ pub struct ShellWindow {
     pub width: u32,
     pub height: u32,
     pub focused: bool,
+    /// The security context of a sandboxed app's window (`ENGINE/APP`).
+    #[serde(default)]
+    pub sandbox: Option<String>,
 }

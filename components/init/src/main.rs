@@ -64,10 +64,12 @@ fn run() {
 fn mount_api_filesystems() {
     // devpts gives terminals (foot, ssh sessions) their pseudo-terminals through /dev/ptmx.
     // /tmp is a tmpfs as on every Linux system: programs put sockets and files there (smithay
-    // hands clients their keymap through one).
-    let api: [(&str, &str, &str, Option<&str>); 6] = [
+    // hands clients their keymap through one). The cgroup2 hierarchy is where OCI runtimes
+    // (crun, for container apps) look for cgroups, even with no cgroup manager.
+    let api: [(&str, &str, &str, Option<&str>); 7] = [
         ("proc", "/proc", "proc", None),
         ("sysfs", "/sys", "sysfs", None),
+        ("cgroup2", "/sys/fs/cgroup", "cgroup2", None),
         ("devtmpfs", "/dev", "devtmpfs", None),
         (
             "devpts",

@@ -2,6 +2,7 @@
 //! store (built once per input digest), the image is assembled in a temporary folder and
 //! renamed into place, so a failed or interrupted build leaves the previous output intact.
 
+pub mod apps;
 pub mod apt;
 mod cpio;
 pub mod gc;
@@ -458,6 +459,7 @@ pub fn build(
             device.file.text.as_str(),
             services_json(&chosen),
             trim_rules(&chosen),
+            apps::key_text(&chosen),
             options.epoch,
             &infos
                 .iter()
@@ -620,7 +622,8 @@ fn assemble(
     let mut root = Tree::default();
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
     for (c, p) in chosen.iter().zip(payloads) {
-        if matches!(role(c), Role::Kernel | Role::Bootloader) {
+        // Container apps are roots of their own, added after trimming.
+        if matches!(role(c), Role::Kernel | Role::Bootloader) || apps::is_container(c) {
             continue;
         }
         if let Err(path) = root.merge(&p.tree) {
@@ -645,6 +648,30 @@ fn assemble(
         info.size_trimmed = trimmed.sizes.get(&info.name).map_or(0, |s| s.after);
     }
     let mut root = trimmed.tree;
+    let mut unmet = trimmed.unmet;
+    for (c, p) in chosen.iter().zip(payloads) {
+        if !apps::is_container(c) {
+            continue;
+        }
+        ctx.progress(&format!("{}: its own root file system", c.name));
+        let container = apps::container_root(ctx.store, c, &p.tree)?;
+        if let Err(path) = root.merge(&container.tree) {
+            let first = owners.get(&path).cloned().unwrap_or_default();
+            return Err(BuildError::FileConflict {
+                path,
+                first,
+                second: c.name.clone(),
+            });
+        }
+        for path in container.tree.entries.keys() {
+            owners.entry(path.clone()).or_insert_with(|| c.name.clone());
+        }
+        if let Some(info) = components.iter_mut().find(|i| i.name == c.name) {
+            info.size_trimmed = container.sizes.after;
+        }
+        unmet.extend(container.unmet);
+    }
+    apps::describe(ctx.store, chosen, &mut root)?;
     for m in MOUNT_POINTS {
         root.entries
             .entry(m.to_string())
@@ -702,7 +729,7 @@ fn assemble(
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp_out);
     }
-    result.map(|info| (info, trimmed.unmet))
+    result.map(|info| (info, unmet))
 }
 
 /// Puts `new` where `old` is: the old folder is moved aside first and removed only once the

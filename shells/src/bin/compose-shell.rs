@@ -1,7 +1,8 @@
 //! compose-shell: a shell on a device's own screen. Init starts it as the `shell` service
 //! of the image's shell component; it shows the shell through KMS (or offscreen with
 //! `--headless`), reads every input device, starts the XDG autostart apps (again after
-//! each restart of the shell: they end with its socket), and takes swaps, window lists and
+//! each restart of the shell: they end with its socket), offers the image's launchers on
+//! its task bar, and takes swaps, window lists and
 //! screenshots from the host over the virtio-serial port `org.compose.shell`.
 
 use std::path::PathBuf;
@@ -31,6 +32,10 @@ struct Args {
     /// XDG autostart entries: every `*.desktop` here is started once the shell runs.
     #[arg(long, value_name = "DIR", default_value = "/etc/xdg/autostart")]
     autostart: PathBuf,
+    /// Task bar launchers: every `*.desktop` here is a button that starts its app (the
+    /// image's sandboxed GUI apps, `compose-app run NAME`).
+    #[arg(long, value_name = "DIR", default_value = "/usr/share/compose/launchers")]
+    launchers: PathBuf,
     /// Also serve org.compose.Shell1 on this D-Bus address.
     #[arg(long, value_name = "ADDRESS")]
     bus: Option<String>,
@@ -130,7 +135,13 @@ fn run(args: Args) -> Result<(), String> {
         draw_cursor: false,
         blank_after: (args.blank_after > 0)
             .then(|| std::time::Duration::from_secs(args.blank_after)),
-        launchers: Vec::new(),
+        launchers: autostart::read_dir(&args.launchers)
+            .into_iter()
+            .map(|app| compositor::Launcher {
+                name: app.name,
+                command: app.exec,
+            })
+            .collect(),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

@@ -1,0 +1,145 @@
+//! Apps in an image. Each app component's manifest goes in as written, as its description
+//! (`/usr/share/compose/apps/NAME.toml`, what the device's `compose-app` reads); apps
+//! granted a window get a task bar launcher (`/usr/share/compose/launchers/*.desktop`, read
+//! by `compose-shell`); and a container app's packages become a root file system of their
+//! own, trimmed as a root by itself, at `/usr/lib/compose/apps/NAME/rootfs` instead of
+//! mixing into the device's root.
+
+use std::collections::BTreeMap;
+
+use super::BuildError;
+use super::tree::{Entry, Tree};
+use super::trim::{self, Sizes, Unmet};
+use crate::app::Runtime;
+use crate::manifest::Component;
+use crate::store::Store;
+
+/// Where app descriptions go: `NAME.toml`, the component's manifest.
+pub const DESCRIPTIONS: &str = "/usr/share/compose/apps";
+/// Where task bar launchers go: `SHORT-NAME.desktop`, an XDG desktop entry.
+pub const LAUNCHERS: &str = "/usr/share/compose/launchers";
+/// The program that runs a device's apps (the `app-runtime` component).
+pub const RUNNER: &str = "/usr/bin/compose-app";
+
+/// Where container app `name`'s root file system is in the image.
+pub fn rootfs(name: &str) -> String {
+    format!("/usr/lib/compose/apps/{name}/rootfs")
+}
+
+/// Whether `c` is an app that runs in a container (its payload is its own root).
+pub fn is_container(c: &Component) -> bool {
+    c.app
+        .as_ref()
+        .is_some_and(|a| a.runtime == Runtime::Container)
+}
+
+/// The name a launcher shows: the component's name without `app-`.
+pub fn short_name(name: &str) -> &str {
+    name.strip_prefix("app-").unwrap_or(name)
+}
+
+/// Adds the description of every app of `chosen` to `root`, and a launcher for each one
+/// granted a window.
+pub fn describe(store: &Store, chosen: &[&Component], root: &mut Tree) -> Result<(), BuildError> {
+    for c in chosen {
+        let Some(app) = &c.app else { continue };
+        root.insert_bytes(
+            store,
+            &format!("{DESCRIPTIONS}/{}.toml", c.name),
+            c.file.text.as_bytes(),
+            0o644,
+        )?;
+        if app.gui {
+            let entry = format!(
+                "[Desktop Entry]\nType=Application\nName={short}\nComment={summary}\nExec={RUNNER} run {name}\n",
+                short = short_name(&c.name),
+                summary = c.summary.replace('\n', " "),
+                name = c.name,
+            );
+            root.insert_bytes(
+                store,
+                &format!("{LAUNCHERS}/{}.desktop", short_name(&c.name)),
+                entry.as_bytes(),
+                0o644,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// What goes into the image key for apps: their manifests (grants change the image).
+pub fn key_text(chosen: &[&Component]) -> String {
+    chosen
+        .iter()
+        .filter(|c| c.app.is_some())
+        .map(|c| format!("{}\n{}", c.name, c.file.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A container app as the image holds it.
+#[derive(Debug)]
+pub struct ContainerRoot {
+    /// Its files, under [`rootfs`].
+    pub tree: Tree,
+    pub sizes: Sizes,
+    /// Libraries its programs need that its packages do not have.
+    pub unmet: Vec<Unmet>,
+}
+
+/// Container app `c`'s root file system from its payload: trimmed as a root of its own
+/// (documentation, locales and libraries its own programs do not need go), with the
+/// folders the runtime mounts over and the granted guest folders made (the image is
+/// read-only, so they cannot be made when the app starts), under [`rootfs`].
+pub fn container_root(
+    store: &Store,
+    c: &Component,
+    payload: &Tree,
+) -> Result<ContainerRoot, BuildError> {
+    let owners: BTreeMap<String, String> = payload
+        .entries
+        .keys()
+        .map(|p| (p.clone(), c.name.clone()))
+        .collect();
+    let rules = BTreeMap::from([(c.name.clone(), c.trim.clone())]);
+    let trimmed = trim::trim(store, payload, &owners, &rules)?;
+    let mut tree = trimmed.tree;
+    let guests = c
+        .app
+        .iter()
+        .flat_map(|a| a.files.iter().map(|f| f.value.guest.clone()));
+    for dir in ["/proc", "/dev", "/sys", "/tmp", "/run"]
+        .map(String::from)
+        .into_iter()
+        .chain(guests)
+    {
+        if !tree.entries.contains_key(&dir) {
+            tree.insert(&dir, Entry::Dir { mode: 0o755 });
+        }
+    }
+    // A GUI app's Wayland socket is bound over this file.
+    if c.app.as_ref().is_some_and(|a| a.gui) {
+        tree.insert_bytes(store, "/run/wayland-0", b"", 0o644)?;
+    }
+    let prefix = rootfs(&c.name);
+    let mut placed = Tree::default();
+    placed.insert(&prefix, Entry::Dir { mode: 0o755 });
+    for (path, entry) in tree.entries {
+        placed
+            .entries
+            .insert(super::tree::join(&prefix, &path), entry);
+    }
+    let unmet = trimmed
+        .unmet
+        .into_iter()
+        .map(|u| Unmet {
+            file: super::tree::join(&prefix, &u.file),
+            needs: u.needs,
+        })
+        .collect();
+    Ok(ContainerRoot {
+        tree: placed,
+        sizes: trimmed.sizes.get(&c.name).cloned().unwrap_or_default(),
+        unmet,
+    })
+}

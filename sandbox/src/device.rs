@@ -1,0 +1,207 @@
+//! The apps of a device, as its image holds them: each app component's manifest at
+//! `/usr/share/compose/apps/NAME.toml` (put there by `compose build`), its WASI
+//! component at the path its `run` names, a container app's root file system at
+//! `/usr/lib/compose/apps/NAME/rootfs`. Grants are taken as written: on the device, host
+//! paths are the device's own.
+
+use std::path::{Path, PathBuf};
+
+use compose_core::app::{App, Runtime};
+use compose_core::build::apps as image;
+use compose_core::diagnostic::SourceFile;
+
+use crate::grants::{FileGrant, Grants};
+
+/// Why an app of the device cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(
+        "no app `{name}` on this device ({path} is missing)\nhelp: `compose-app list` shows the apps of this image; apps are added by putting their component in the device's graph"
+    )]
+    NoSuchApp { name: String, path: PathBuf },
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("{path} is not a valid app description: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// What runs an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runs {
+    /// A WASI component file and its arguments.
+    Wasm { file: PathBuf, args: Vec<String> },
+    /// A program (and arguments) inside a root file system of its own.
+    Container { rootfs: PathBuf, run: Vec<String> },
+}
+
+/// One app of the device.
+#[derive(Debug, Clone)]
+pub struct DeviceApp {
+    pub name: String,
+    pub summary: String,
+    pub app: App,
+}
+
+impl DeviceApp {
+    /// What runs it, with paths under `root` (`/` on the device).
+    pub fn runs(&self, root: &Path) -> Runs {
+        match self.app.runtime {
+            Runtime::Wasm => Runs::Wasm {
+                file: under(root, &self.app.run[0]),
+                args: self.app.run[1..].to_vec(),
+            },
+            Runtime::Container => Runs::Container {
+                rootfs: under(root, &image::rootfs(&self.name)),
+                run: self.app.run.clone(),
+            },
+        }
+    }
+
+    /// Its grants, with host paths under `root`.
+    pub fn grants(&self, root: &Path) -> Grants {
+        Grants {
+            network: self.app.network.clone(),
+            name_lookup: self.app.name_lookup,
+            env: self.app.env.clone().into_iter().collect(),
+            memory: self.app.memory,
+            cpu: self.app.cpu_time,
+            gui: self.app.gui,
+            files: self
+                .app
+                .files
+                .iter()
+                .map(|f| FileGrant {
+                    host: under(root, &f.value.host),
+                    guest: f.value.guest.clone(),
+                    write: f.value.write,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+/// App `name` of the image whose root is `root`.
+pub fn load(root: &Path, name: &str) -> Result<DeviceApp, DeviceError> {
+    let path = under(root, &format!("{}/{name}.toml", image::DESCRIPTIONS));
+    if name.contains('/') || name.starts_with('.') || !path.is_file() {
+        return Err(DeviceError::NoSuchApp {
+            name: name.to_string(),
+            path,
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| DeviceError::Read {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    parse(&path, text)
+}
+
+fn parse(path: &Path, text: String) -> Result<DeviceApp, DeviceError> {
+    let invalid = |message: String| DeviceError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = SourceFile::new(path.to_string_lossy(), text);
+    let component =
+        compose_core::manifest::parse_component(&file).map_err(|d| invalid(d.to_string()))?;
+    let app = component
+        .app
+        .ok_or_else(|| invalid("it has no [app] table".into()))?;
+    Ok(DeviceApp {
+        name: component.name,
+        summary: component.summary,
+        app,
+    })
+}
+
+/// Every app of the image whose root is `root`, by name; descriptions that cannot be read
+/// are reported as errors beside them.
+pub fn list(root: &Path) -> Vec<Result<DeviceApp, DeviceError>> {
+    let dir = under(root, image::DESCRIPTIONS);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|e| DeviceError::Read {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            parse(&path, text)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUSYBOX: &str = r#"[component]
+name = "app-busybox"
+version = "0.1.0"
+summary = "busybox in a container"
+
+[source]
+deb = ["busybox-static"]
+
+[app]
+runtime = "container"
+run = ["/bin/busybox", "sh", "-c", "ls /notes"]
+files = [{ host = "/var/notes", guest = "/notes", access = "read" }]
+memory = "64M"
+"#;
+
+    fn image() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("usr/share/compose/apps");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app-busybox.toml"), BUSYBOX).unwrap();
+        std::fs::write(dir.join("app-broken.toml"), "[component]\nname = 3\n").unwrap();
+        root
+    }
+
+    #[test]
+    fn a_container_app_runs_in_its_own_root_with_device_paths() {
+        let root = image();
+        let app = load(root.path(), "app-busybox").unwrap();
+        assert_eq!(
+            app.runs(Path::new("/")),
+            Runs::Container {
+                rootfs: PathBuf::from("/usr/lib/compose/apps/app-busybox/rootfs"),
+                run: vec!["/bin/busybox".into(), "sh".into(), "-c".into(), "ls /notes".into()],
+            }
+        );
+        let grants = app.grants(Path::new("/"));
+        assert_eq!(grants.files[0].host, PathBuf::from("/var/notes"));
+        assert_eq!(grants.files[0].guest, "/notes");
+        assert!(!grants.files[0].write);
+        assert_eq!(grants.memory, Some(64 << 20));
+        assert!(grants.network.is_empty() && !grants.gui);
+    }
+
+    #[test]
+    fn unknown_and_broken_apps_are_clear_errors() {
+        let root = image();
+        let e = load(root.path(), "app-nothing").unwrap_err().to_string();
+        assert!(e.contains("no app `app-nothing`") && e.contains("compose-app list"), "{e}");
+        let e = load(root.path(), "../../etc/passwd").unwrap_err().to_string();
+        assert!(e.contains("no app"), "{e}");
+        let e = load(root.path(), "app-broken").unwrap_err().to_string();
+        assert!(e.contains("app-broken.toml is not a valid app description"), "{e}");
+        let all = list(root.path());
+        assert_eq!(all.len(), 2);
+        assert!(all[0].is_err());
+        assert_eq!(all[1].as_ref().unwrap().name, "app-busybox");
+    }
+}
