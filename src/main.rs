@@ -3,6 +3,7 @@
 mod app;
 mod debs;
 mod print;
+mod update;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -79,6 +80,10 @@ enum Command {
         /// Fail (exit 2), before anything is written, instead of changing compose.lock.
         #[arg(long)]
         locked: bool,
+        /// The image's generation: devices update only to higher ones. Default: the
+        /// build's epoch (SOURCE_DATE_EPOCH), so builds of later commits are newer.
+        #[arg(long, value_name = "N")]
+        generation: Option<u64>,
         /// Only plan: resolve, solve the Debian closures, check the lock; print the packages
         /// each component installs and build nothing.
         #[arg(long)]
@@ -157,6 +162,37 @@ enum Command {
     Cache {
         #[command(subcommand)]
         command: CacheCommand,
+    },
+    /// The project's update signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: update::KeysCommand,
+    },
+    /// Add the built image of a device to an update repository (a folder of static files
+    /// any HTTP server can serve): its slot images in chunks, and a signed release.
+    Publish {
+        #[command(flatten)]
+        device: DeviceArg,
+        /// The repository folder (made if missing).
+        repo: PathBuf,
+        /// Where the image was built (`compose build --out`); the image is OUT/DEVICE/.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The secret key to sign with; default keys/update.key of the project.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Days until devices refuse the release (publish again to renew it).
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        valid_days: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve an update repository over HTTP (GET, HEAD, byte ranges) until interrupted.
+    Serve {
+        repo: PathBuf,
+        /// Address to listen on; loopback by default (port 0: any free port).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
     /// Check every manifest and device profile (exit 1 when errors are found).
     Validate {
@@ -691,7 +727,36 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         print::inspection(&report, *json);
         return Ok(Outcome::Ok);
     }
+    if let Command::Serve { repo, listen } = &cli.command {
+        update::serve(repo, *listen).map_err(CliError::Other)?;
+        return Ok(Outcome::Ok);
+    }
     let project = project(&cli)?;
+    if let Command::Keys { command } = &cli.command {
+        update::keys(&project, command).map_err(CliError::Other)?;
+        return Ok(Outcome::Ok);
+    }
+    if let Command::Publish {
+        device,
+        repo,
+        out,
+        key,
+        valid_days,
+        json,
+    } = &cli.command
+    {
+        update::publish(
+            &project,
+            &device.device,
+            repo,
+            out.as_deref(),
+            key.as_deref(),
+            *valid_days,
+            *json,
+        )
+        .map_err(CliError::Other)?;
+        return Ok(Outcome::Ok);
+    }
     if let Command::Validate { json } = cli.command {
         return print::validation(project.load(), json);
     }
@@ -789,6 +854,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             store,
             out,
             locked,
+            generation,
             dry_run,
             json,
         } => {
@@ -834,6 +900,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 &compose_core::build::BuildOptions {
                     out_dir: out,
                     epoch,
+                    generation: generation.unwrap_or(epoch),
                 },
                 &progress,
             )?;
@@ -861,6 +928,9 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             print::gc(&report, json);
         }
         Command::Validate { .. }
+        | Command::Keys { .. }
+        | Command::Publish { .. }
+        | Command::Serve { .. }
         | Command::Inspect { .. }
         | Command::Flash { .. }
         | Command::Debs { .. }

@@ -185,11 +185,11 @@ fn needs(file: &Path) -> (Option<String>, Vec<String>, Vec<String>) {
 /// The root an image file's programs see and its path there: a container app's files
 /// (`/usr/lib/compose/apps/NAME/rootfs/...`) are a root of their own.
 fn app_root(root: &Path, image_path: &str) -> (PathBuf, String) {
-    if let Some(rest) = image_path.strip_prefix("/usr/lib/compose/apps/") {
-        if let Some((app, inner)) = rest.split_once("/rootfs/") {
-            let own = root.join(format!("usr/lib/compose/apps/{app}/rootfs"));
-            return (own, format!("/{inner}"));
-        }
+    if let Some(rest) = image_path.strip_prefix("/usr/lib/compose/apps/")
+        && let Some((app, inner)) = rest.split_once("/rootfs/")
+    {
+        let own = root.join(format!("usr/lib/compose/apps/{app}/rootfs"));
+        return (own, format!("/{inner}"));
     }
     (root.to_path_buf(), image_path.to_string())
 }

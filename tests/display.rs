@@ -365,7 +365,9 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
         .to_string();
     for seen in ["host=app", "pid=1 ", "net=lo apps=3", "write=denied"] {
         if !report.contains(seen) {
-            vm.fail(&format!("the container saw more than it is granted ({seen} expected): {report}"));
+            vm.fail(&format!(
+                "the container saw more than it is granted ({seen} expected): {report}"
+            ));
         }
     }
     vm.wait_console("the wasm service's counts", |c| {
@@ -389,7 +391,9 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
     let (px, py) = (paint.x as u32 + 100, paint.y as u32 + 200);
     let screen = Image::read_png(&vm.screendump("paint")).unwrap();
     if rgb(&screen, px, py) != [0xff, 0xff, 0xff] {
-        vm.fail(&format!("paint's canvas is not white at ({px}, {py}): {paint:?}"));
+        vm.fail(&format!(
+            "paint's canvas is not white at ({px}, {py}): {paint:?}"
+        ));
     }
     // The first click focuses it; both reach it and paint with the brush (black).
     vm.click(size, px, py);
@@ -397,7 +401,9 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
     let start = Instant::now();
     while rgb(&Image::read_png(&vm.screendump("painted")).unwrap(), px, py) != [0, 0, 0] {
         if start.elapsed() > Duration::from_secs(60) {
-            vm.fail(&format!("a click on paint's canvas at ({px}, {py}) drew nothing"));
+            vm.fail(&format!(
+                "a click on paint's canvas at ({px}, {py}) drew nothing"
+            ));
         }
         std::thread::sleep(Duration::from_secs(2));
     }

@@ -179,7 +179,12 @@ memory = "64M"
             app.runs(Path::new("/")),
             Runs::Container {
                 rootfs: PathBuf::from("/usr/lib/compose/apps/app-busybox/rootfs"),
-                run: vec!["/bin/busybox".into(), "sh".into(), "-c".into(), "ls /notes".into()],
+                run: vec![
+                    "/bin/busybox".into(),
+                    "sh".into(),
+                    "-c".into(),
+                    "ls /notes".into()
+                ],
             }
         );
         let grants = app.grants(Path::new("/"));
@@ -194,11 +199,19 @@ memory = "64M"
     fn unknown_and_broken_apps_are_clear_errors() {
         let root = image();
         let e = load(root.path(), "app-nothing").unwrap_err().to_string();
-        assert!(e.contains("no app `app-nothing`") && e.contains("compose-app list"), "{e}");
-        let e = load(root.path(), "../../etc/passwd").unwrap_err().to_string();
+        assert!(
+            e.contains("no app `app-nothing`") && e.contains("compose-app list"),
+            "{e}"
+        );
+        let e = load(root.path(), "../../etc/passwd")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no app"), "{e}");
         let e = load(root.path(), "app-broken").unwrap_err().to_string();
-        assert!(e.contains("app-broken.toml is not a valid app description"), "{e}");
+        assert!(
+            e.contains("app-broken.toml is not a valid app description"),
+            "{e}"
+        );
         let all = list(root.path());
         assert_eq!(all.len(), 2);
         assert!(all[0].is_err());

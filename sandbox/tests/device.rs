@@ -70,7 +70,12 @@ fn compose_app_runs_an_image_app_with_its_grants_only() {
     let o = compose_app(root.path(), &["run", "app-wc", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["exit"], 0, "{report}");
-    assert!(report["stdout"].as_str().unwrap().contains("/notes/todo.txt"));
+    assert!(
+        report["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("/notes/todo.txt")
+    );
 
     let o = compose_app(root.path(), &["list", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -92,7 +97,11 @@ fn unknown_apps_and_bad_descriptions_are_clear_errors() {
     );
     let dir = root.path().join("usr/share/compose/apps");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("app-bad.toml"), "[component]\nname = \"app-bad\"\n").unwrap();
+    std::fs::write(
+        dir.join("app-bad.toml"),
+        "[component]\nname = \"app-bad\"\n",
+    )
+    .unwrap();
     let o = compose_app(root.path(), &["run", "app-bad"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(

@@ -32,6 +32,8 @@ use tree::{Entry, Tree};
 /// Why a build failed: what, where, and (in the message) how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error("{0}")]
+    TrustKey(String),
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -180,6 +182,13 @@ pub struct ImageInfo {
     pub version: String,
     /// Digest of every input of the assembly; equal keys mean equal images.
     pub key: String,
+    /// Higher is newer: devices update only to higher generations (`--generation`, by
+    /// default the build's epoch, so builds of later commits are newer).
+    #[serde(default)]
+    pub generation: u64,
+    /// The id of the update key built in (`keys/update.pub`): releases must be signed by it.
+    #[serde(default)]
+    pub update_key: Option<String>,
     pub epoch: u64,
     pub components: Vec<ComponentInfo>,
     pub partitions: Vec<Partition>,
@@ -266,6 +275,26 @@ pub struct BuildOptions {
     pub out_dir: PathBuf,
     /// Timestamp of every file in the image (SOURCE_DATE_EPOCH).
     pub epoch: u64,
+    /// The image's generation (see [`ImageInfo::generation`]).
+    pub generation: u64,
+}
+
+/// The project's update key (`keys/update.pub`, from `compose keys generate`): built into
+/// every image at [`TRUST_KEY`] as the root of trust of its updates.
+pub const PROJECT_TRUST_KEY: &str = "keys/update.pub";
+/// Where images hold the public key their updates must be signed with.
+pub const TRUST_KEY: &str = "/usr/lib/compose/update.pub";
+
+/// The project's update public key file's text, checked; `None` when it has none.
+fn trust_key(project: &Path) -> Result<Option<String>, BuildError> {
+    let path = project.join(PROJECT_TRUST_KEY);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| BuildError::io("read", &path, e))?;
+    compose_update::keys::parse_public(&text, &path.display().to_string())
+        .map_err(|e| BuildError::TrustKey(e.to_string()))?;
+    Ok(Some(text))
 }
 
 /// What a build will install before it fetches anything: the Debian pins of every
@@ -453,6 +482,7 @@ pub fn build(
             debs: p.debs.clone(),
         })
         .collect();
+    let trust = trust_key(project)?;
     let key = sha256(
         serde_json::to_string(&(
             "compose-image-v3",
@@ -460,6 +490,8 @@ pub fn build(
             services_json(&chosen),
             trim_rules(&chosen),
             apps::key_text(&chosen),
+            &trust,
+            options.generation,
             options.epoch,
             &infos
                 .iter()
@@ -516,7 +548,15 @@ pub fn build(
     }
 
     let assembled = Instant::now();
-    let (image, unmet) = assemble(&ctx, &chosen, &payloads, infos, &key, options)?;
+    let (image, unmet) = assemble(
+        &ctx,
+        &chosen,
+        &payloads,
+        infos,
+        &key,
+        options,
+        trust.as_deref(),
+    )?;
     timings.push(("assembly".to_string(), assembled.elapsed().as_secs_f64()));
     timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
     Ok(BuildReport {
@@ -588,6 +628,7 @@ fn assemble(
     mut components: Vec<ComponentInfo>,
     key: &str,
     options: &BuildOptions,
+    trust: Option<&str>,
 ) -> Result<(ImageInfo, Vec<trim::Unmet>), BuildError> {
     let device = ctx.device;
     let find = |role_wanted: Role, what: &'static str, hint: &'static str| {
@@ -677,8 +718,16 @@ fn assemble(
             .entry(m.to_string())
             .or_insert(Entry::Dir { mode: 0o755 });
     }
-    let meta =
-        serde_json::json!({ "device": ctx.device.name, "version": &key[..12] }).to_string() + "\n";
+    let meta = serde_json::json!({
+        "device": ctx.device.name,
+        "version": &key[..12],
+        "generation": options.generation,
+    })
+    .to_string()
+        + "\n";
+    if let Some(text) = trust {
+        root.insert_bytes(ctx.store, TRUST_KEY, text.as_bytes(), 0o644)?;
+    }
     root.insert_bytes(
         ctx.store,
         "/usr/lib/compose/image.json",
@@ -722,8 +771,11 @@ fn assemble(
     }
     let tmp_out = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::create_dir_all(&tmp_out).map_err(|e| BuildError::io("create", &tmp_out, e))?;
+    let update_key = trust
+        .and_then(|t| compose_update::keys::parse_public(t, PROJECT_TRUST_KEY).ok())
+        .map(|k| compose_update::keys::key_id(&k));
     let result = write_image(
-        ctx, &root, &initramfs, kernel, bootloader, components, key, options, &tmp_out,
+        ctx, &root, &initramfs, kernel, bootloader, components, key, options, update_key, &tmp_out,
     )
     .and_then(|info| replace_dir(&tmp_out, &options.out_dir).map(|()| info));
     if result.is_err() {
@@ -783,6 +835,7 @@ fn write_image(
     components: Vec<ComponentInfo>,
     key: &str,
     options: &BuildOptions,
+    update_key: Option<String>,
     out: &Path,
 ) -> Result<ImageInfo, BuildError> {
     let device = ctx.device;
@@ -977,6 +1030,8 @@ fn write_image(
         capabilities: device.capabilities.clone(),
         version,
         key: key.to_string(),
+        generation: options.generation,
+        update_key,
         epoch,
         components,
         partitions,

@@ -70,7 +70,10 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
             let app = device::load(&args.root, name)?;
             let grants = app.grants(&args.root);
             let code = match app.runs(&args.root) {
-                Runs::Wasm { file, args: mut run } => {
+                Runs::Wasm {
+                    file,
+                    args: mut run,
+                } => {
                     run.extend(extra.iter().cloned());
                     launch::run_wasm(name, &file, &run, &grants, *json)?
                 }

@@ -34,7 +34,11 @@ struct Args {
     autostart: PathBuf,
     /// Task bar launchers: every `*.desktop` here is a button that starts its app (the
     /// image's sandboxed GUI apps, `compose-app run NAME`).
-    #[arg(long, value_name = "DIR", default_value = "/usr/share/compose/launchers")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/usr/share/compose/launchers"
+    )]
     launchers: PathBuf,
     /// Also serve org.compose.Shell1 on this D-Bus address.
     #[arg(long, value_name = "ADDRESS")]

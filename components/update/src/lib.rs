@@ -1,0 +1,17 @@
+//! compose-update: the update protocol, shared by `compose publish` on the build machine and
+//! the update agent on the device. `keys` makes and reads ed25519 keys; `release` is the
+//! signed metadata of one version of a device (version, generation, expiry, the hashes of
+//! its slot image, kernel and initramfs) and every check that refuses one; `chunks` splits
+//! images into content-defined chunks (FastCDC) named by digest; `repo` is where each file
+//! of an update repository lives (static files, any HTTP server can serve them).
+
+pub mod chunks;
+pub mod keys;
+pub mod release;
+pub mod repo;
+
+/// SHA-256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

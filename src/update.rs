@@ -1,0 +1,136 @@
+//! `compose keys`, `compose publish` and `compose serve`: the publisher's side of updates.
+//! A project's key pair signs its releases (`keys/update.key`, never committed) and is
+//! trusted by its images (`keys/update.pub`, built in); publishing adds a built image to an
+//! update repository, which `serve` (or any static HTTP server) hands to devices.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use compose_core::project::Project;
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// Make the project's update key pair: keys/update.key (secret, mode 0600, ignored by
+    /// git) signs releases; keys/update.pub is built into every image as the key its updates
+    /// must be signed with.
+    Generate {
+        /// Replace an existing key pair (devices built with the old one refuse new releases).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The project's secret key file.
+pub const SECRET_KEY: &str = "keys/update.key";
+
+pub fn keys(project: &Project, command: &KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Generate { force } = command;
+    let secret = project.root().join(SECRET_KEY);
+    let public = project.root().join(compose_core::build::PROJECT_TRUST_KEY);
+    if !force && (secret.exists() || public.exists()) {
+        bail!(
+            "{} already has an update key pair ({})\nhelp: keep it (images built with it trust only it), or replace it with --force",
+            project.root().display(),
+            public.display()
+        );
+    }
+    let key = compose_update::keys::generate()?;
+    let dir = secret.parent().expect("keys/ is a folder");
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    std::fs::write(dir.join(".gitignore"), "update.key\n")
+        .with_context(|| format!("write {}", dir.join(".gitignore").display()))?;
+    write_secret(&secret, &compose_update::keys::secret_text(&key))?;
+    std::fs::write(
+        &public,
+        compose_update::keys::public_text(&key.verifying_key()),
+    )
+    .with_context(|| format!("write {}", public.display()))?;
+    println!(
+        "key {} : {} (secret, keep it safe) and {} (built into images from now on)",
+        compose_update::keys::key_id(&key.verifying_key()),
+        secret.display(),
+        public.display()
+    );
+    Ok(())
+}
+
+/// Writes the secret key readable by its owner only, from the start.
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}
+
+/// `compose publish`: the built image of `device` (in `out`) into `repo`.
+pub fn publish(
+    project: &Project,
+    device: &str,
+    repo: &Path,
+    out: Option<&Path>,
+    key: Option<&Path>,
+    valid_days: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let key_path = key
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| project.root().join(SECRET_KEY));
+    if !key_path.exists() {
+        bail!(
+            "no signing key at {}\nhelp: make the project's key pair with `compose keys generate` (and build the image again, so it trusts the key), or pass --key FILE",
+            key_path.display()
+        );
+    }
+    let key = compose_update::keys::read_secret(&key_path)?;
+    let image_dir: PathBuf = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| project.root().join("out"))
+        .join(device);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    let report =
+        compose_core::publish::publish(repo, &image_dir, &key, now, valid_days * 24 * 3600)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "published {} {} (generation {}) as {}{}",
+        report.device,
+        report.version,
+        report.generation,
+        repo.join(&report.release).display(),
+        if report.latest { ", the latest" } else { "" }
+    );
+    for a in &report.artifacts {
+        println!(
+            "  {:<7} {:>11} bytes in {:>5} chunks; new: {:>5} chunks, {:>11} bytes ({} stored)",
+            a.name, a.size, a.chunks, a.new_chunks, a.new_bytes, a.new_stored
+        );
+    }
+    Ok(())
+}
+
+/// `compose serve`: the repository over HTTP until interrupted.
+pub fn serve(repo: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let serving = compose_core::serve::bind(repo, listen)?;
+    // Readiness for scripts and tests: requests are answered from here on.
+    eprintln!(
+        "compose serve: {} on http://{}/",
+        repo.display(),
+        serving.addr
+    );
+    serving.run();
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! Publishing updates, for real: a project's key pair, two builds of the `vm` device that
+//! differ in one component, `compose publish` of both into a repository, and `compose serve`
+//! handing its files (with byte ranges) to a client that checks the signed release and
+//! rebuilds the new slot image from its chunks. Refusals: a generation that is not newer,
+//! a key the image does not trust, an image never built.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{assert_exit, compose, project};
+use compose_update::chunks::ChunkIndex;
+use compose_update::release::Release;
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn build(project: &Path, generation: u64) {
+    let o = compose(
+        project,
+        &[
+            "build",
+            "--device",
+            "vm",
+            "--generation",
+            &generation.to_string(),
+        ],
+    );
+    assert_exit(&o, 0);
+}
+
+fn publish(project: &Path, repo: &Path) -> serde_json::Value {
+    let o = compose(
+        project,
+        &[
+            "publish",
+            "--device",
+            "vm",
+            repo.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_exit(&o, 0);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// One HTTP/1.1 GET (optionally with a Range header): status line and body.
+fn get(addr: &str, path: &str, range: Option<&str>) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{range}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    (head, answer[split + 4..].to_vec())
+}
+
+#[test]
+fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
+    let project = project();
+    let p = project.path();
+    let repo = p.join("repo");
+
+    // No key yet: publishing says how to make one.
+    build(p, 1);
+    let o = compose(p, &["publish", "--device", "vm", repo.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(text(&o).contains("compose keys generate"), "{}", text(&o));
+
+    let o = compose(p, &["keys", "generate"]);
+    assert_exit(&o, 0);
+    let secret = std::fs::metadata(p.join("keys/update.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&secret.permissions()) & 0o777,
+        0o600
+    );
+    let trusted = compose_update::keys::read_public(&p.join("keys/update.pub")).unwrap();
+    // A second one would replace the trusted key: refused unless --force.
+    assert_exit(&compose(p, &["keys", "generate"]), 2);
+    // The image built before the key does not trust it... and one built now does.
+    build(p, 1);
+    let first = publish(p, &repo);
+    assert_eq!(first["generation"], 1);
+    assert_eq!(first["latest"], true);
+
+    // Version 2: one component changed (boot-log's script).
+    let manifest = p.join("manifests/boot-log.toml");
+    let changed = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("of this disk", "of this disk, version 2");
+    std::fs::write(&manifest, changed).unwrap();
+    build(p, 2);
+    let second = publish(p, &repo);
+    assert_eq!(second["generation"], 2);
+    let root = &second["artifacts"][0];
+    assert_eq!(root["name"], "root");
+    let (size, new) = (
+        root["size"].as_u64().unwrap(),
+        root["new_bytes"].as_u64().unwrap(),
+    );
+    assert!(new > 0 && new < size, "{root}");
+    eprintln!(
+        "one changed component: {new} of {size} root bytes are new chunks ({:.1}%), {} bytes stored",
+        new as f64 * 100.0 / size as f64,
+        root["new_stored"]
+    );
+    for a in second["artifacts"].as_array().unwrap() {
+        eprintln!("  {a}");
+    }
+
+    // Generation 1 again, as another version: no device would take it.
+    std::fs::write(
+        &manifest,
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("version 2", "version 1b"),
+    )
+    .unwrap();
+    build(p, 1);
+    let o = compose(p, &["publish", "--device", "vm", repo.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(
+        text(&o).contains("generation 1") && text(&o).contains("--generation 3"),
+        "{}",
+        text(&o)
+    );
+    // Signed with a key the image does not trust.
+    let o = compose(p, &["keys", "generate", "--force"]);
+    assert_exit(&o, 0);
+    let o = compose(p, &["publish", "--device", "vm", repo.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(
+        text(&o).contains("the image trusts update key"),
+        "{}",
+        text(&o)
+    );
+    // An image never built.
+    let o = compose(
+        p,
+        &["publish", "--device", "laptop", repo.to_str().unwrap()],
+    );
+    assert_exit(&o, 2);
+    assert!(text(&o).contains("compose build --device"), "{}", text(&o));
+
+    // The repository over HTTP, on loopback.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .args(["serve", repo.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Kill(server);
+    let addr = line
+        .trim()
+        .rsplit_once("http://")
+        .map(|(_, a)| a.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+
+    // latest.json is version 2.
+    let (head, latest) = get(&addr, "/vm/latest.json", None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let release: Release = compose_update::release::verify(&latest, &trusted, "vm", now).unwrap();
+    assert_eq!(release.generation, 2);
+    assert_eq!(release.version, second["version"].as_str().unwrap());
+    // A range resumes a download.
+    let (head, tail) = get(&addr, "/vm/latest.json", Some("bytes=10-"));
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(
+        head.contains(&format!("bytes 10-{}/{}", latest.len() - 1, latest.len())),
+        "{head}"
+    );
+    assert_eq!(tail, latest[10..]);
+    let (head, _) = get(
+        &addr,
+        "/vm/latest.json",
+        Some(&format!("bytes={}-", latest.len())),
+    );
+    assert!(head.starts_with("HTTP/1.1 416"), "{head}");
+    let (head, _) = get(&addr, "/../etc/passwd", None);
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // The new slot image, rebuilt from its index and chunks over HTTP, hashes as signed.
+    let (_, index_bytes) = get(
+        &addr,
+        &format!("/indexes/{}.json", release.root.sha256),
+        None,
+    );
+    compose_update::release::check_hash("index", &index_bytes, &release.root.index_sha256).unwrap();
+    let index: ChunkIndex = serde_json::from_slice(&index_bytes).unwrap();
+    assert!(index.is_contiguous());
+    let mut image = Vec::with_capacity(index.size as usize);
+    for c in &index.chunks {
+        let (head, packed) = get(
+            &addr,
+            &format!("/{}", compose_update::repo::chunk(&c.digest)),
+            None,
+        );
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        image.extend(zstd::bulk::decompress(&packed, c.length as usize).unwrap());
+    }
+    compose_update::release::check_hash("root", &image, &release.root.sha256).unwrap();
+}
