@@ -72,14 +72,7 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
             list(project, json)
         }
         AppCommand::Ps { json } => {
-            let running = compose_sandbox::running::list();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&running)?);
-            } else {
-                for e in &running {
-                    println!("{:>8}  {:<24} {}", e.id, e.app, e.runtime);
-                }
-            }
+            compose_sandbox::launch::print_running(json);
             Ok(0)
         }
         AppCommand::Stop { id } => {
@@ -333,18 +326,9 @@ fn list(project: &Project, json: bool) -> anyhow::Result<i32> {
             continue;
         };
         let Some(app) = &component.app else { continue };
-        rows.push(serde_json::json!({
-            "name": component.name,
-            "version": component.version.to_string(),
-            "runtime": app.runtime,
-            "run": app.run,
-            "files": app.files.iter().map(|f| format!("{}:{}:{}", f.value.host, f.value.guest, if f.value.write { "rw" } else { "ro" })).collect::<Vec<_>>(),
-            "network": app.network.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-            "name_lookup": app.name_lookup,
-            "memory": app.memory,
-            "cpu_time_ms": app.cpu_time.map(|d| d.as_millis() as u64),
-            "gui": app.gui,
-        }));
+        let mut row = compose_sandbox::launch::describe(&component.name, app);
+        row["version"] = component.version.to_string().into();
+        rows.push(row);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

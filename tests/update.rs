@@ -209,24 +209,61 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     let (head, _) = get(&addr, "/../etc/passwd", None);
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
-    // The new slot image, rebuilt from its index and chunks over HTTP, hashes as signed.
-    let (_, index_bytes) = get(
-        &addr,
-        &format!("/indexes/{}.json", release.root.sha256),
-        None,
-    );
-    compose_update::release::check_hash("index", &index_bytes, &release.root.index_sha256).unwrap();
-    let index: ChunkIndex = serde_json::from_slice(&index_bytes).unwrap();
-    assert!(index.is_contiguous());
-    let mut image = Vec::with_capacity(index.size as usize);
-    for c in &index.chunks {
+    // A device running version 1 makes version 2's root from its own slot (the seed) and
+    // the chunks it lacks, fetched over HTTP; the result hashes as signed.
+    let old: Release = {
+        let (_, bytes) = get(
+            &addr,
+            &format!("/vm/releases/{}.json", first["version"].as_str().unwrap()),
+            None,
+        );
+        compose_update::release::verify(&bytes, &trusted, "vm", now).unwrap()
+    };
+    let index = |artifact: &compose_update::release::Artifact| -> ChunkIndex {
+        let (_, bytes) = get(
+            &addr,
+            &format!("/{}", compose_update::repo::index(&artifact.sha256)),
+            None,
+        );
+        compose_update::release::check_hash("index", &bytes, &artifact.index_sha256).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let wire = std::cell::Cell::new(0u64);
+    let mut fetch = |c: &compose_update::chunks::Chunk| {
         let (head, packed) = get(
             &addr,
             &format!("/{}", compose_update::repo::chunk(&c.digest)),
             None,
         );
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        image.extend(zstd::bulk::decompress(&packed, c.length as usize).unwrap());
-    }
+        wire.set(wire.get() + packed.len() as u64);
+        zstd::bulk::decompress(&packed, c.length as usize).map_err(|e| e.to_string())
+    };
+    use compose_update::apply;
+    let old_index = index(&old.root);
+    let mut running = Vec::new();
+    apply::assemble(
+        &old_index,
+        &[],
+        &Default::default(),
+        &mut fetch,
+        &mut running,
+    )
+    .unwrap();
+    let new_index = index(&release.root);
+    let seeds = apply::seed_map(&[&running]);
+    let plan = apply::plan(&new_index, &seeds);
+    let mut image = Vec::new();
+    wire.set(0);
+    apply::assemble(&new_index, &[&running], &seeds, &mut fetch, &mut image).unwrap();
     compose_update::release::check_hash("root", &image, &release.root.sha256).unwrap();
+    assert!(plan.fetch_bytes < new_index.size / 5, "{plan:?}");
+    eprintln!(
+        "a device on version 1 fetches {} of {} root bytes for version 2 ({:.1}%), {} bytes on the wire ({:.1}%)",
+        plan.fetch_bytes,
+        new_index.size,
+        plan.fetch_bytes as f64 * 100.0 / new_index.size as f64,
+        wire.get(),
+        wire.get() as f64 * 100.0 / new_index.size as f64,
+    );
 }

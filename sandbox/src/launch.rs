@@ -178,3 +178,41 @@ pub fn print_wasm(app: &str, report: &Report, json: bool) -> i32 {
     }
     code
 }
+
+/// App `name` and what it is granted, as one JSON object (what `list --json` shows).
+pub fn describe(name: &str, app: &compose_core::app::App) -> serde_json::Value {
+    let files: Vec<String> = app
+        .files
+        .iter()
+        .map(|f| {
+            let access = if f.value.write { "rw" } else { "ro" };
+            format!("{}:{}:{access}", f.value.host, f.value.guest)
+        })
+        .collect();
+    serde_json::json!({
+        "name": name,
+        "runtime": app.runtime,
+        "run": app.run,
+        "files": files,
+        "network": app.network.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "name_lookup": app.name_lookup,
+        "memory": app.memory,
+        "cpu_time_ms": app.cpu_time.map(|d| d.as_millis() as u64),
+        "gui": app.gui,
+    })
+}
+
+/// Prints the apps running now: JSON, or one line each with the id `stop` takes.
+pub fn print_running(json: bool) {
+    let running = crate::running::list();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&running).unwrap_or_default()
+        );
+    } else {
+        for e in &running {
+            println!("{:>8}  {:<24} {}", e.id, e.app, e.runtime);
+        }
+    }
+}

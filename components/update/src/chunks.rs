@@ -60,23 +60,11 @@ pub fn split(data: &[u8]) -> ChunkIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Bytes that look like a file system: runs of text and noise.
-    fn image(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::noise;
 
     #[test]
     fn chunks_cover_the_image_and_survive_an_insertion() {
-        let old = image(7, 4 << 20);
+        let old = noise(7, 4 << 20);
         let index = split(&old);
         assert!(index.is_contiguous());
         assert!(index.chunks.len() > 16);

@@ -2,9 +2,11 @@
 //! the update agent on the device. `keys` makes and reads ed25519 keys; `release` is the
 //! signed metadata of one version of a device (version, generation, expiry, the hashes of
 //! its slot image, kernel and initramfs) and every check that refuses one; `chunks` splits
-//! images into content-defined chunks (FastCDC) named by digest; `repo` is where each file
+//! images into content-defined chunks (FastCDC) named by digest; `apply` makes an image from
+//! chunks, copying those a local slot already has and fetching the rest; `repo` is where each file
 //! of an update repository lives (static files, any HTTP server can serve them).
 
+pub mod apply;
 pub mod chunks;
 pub mod keys;
 pub mod release;
@@ -14,4 +16,18 @@ pub mod repo;
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Bytes that look like file system contents to a chunker (xorshift noise), for tests.
+#[cfg(test)]
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }

@@ -89,18 +89,11 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
             let mut failed = false;
             for app in device::list(&args.root) {
                 match app {
-                    Ok(a) => rows.push(serde_json::json!({
-                        "name": a.name,
-                        "summary": a.summary,
-                        "runtime": a.app.runtime,
-                        "run": a.app.run,
-                        "files": a.app.files.iter().map(|f| format!("{}:{}:{}", f.value.host, f.value.guest, if f.value.write { "rw" } else { "ro" })).collect::<Vec<_>>(),
-                        "network": a.app.network.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-                        "name_lookup": a.app.name_lookup,
-                        "memory": a.app.memory,
-                        "cpu_time_ms": a.app.cpu_time.map(|d| d.as_millis() as u64),
-                        "gui": a.app.gui,
-                    })),
+                    Ok(a) => {
+                        let mut row = launch::describe(&a.name, &a.app);
+                        row["summary"] = a.summary.into();
+                        rows.push(row);
+                    }
                     Err(e) => {
                         eprintln!("compose-app: {e}");
                         failed = true;
@@ -122,14 +115,7 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
             Ok(if failed { 1 } else { 0 })
         }
         Command::Ps { json } => {
-            let apps = running::list();
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&apps)?);
-            } else {
-                for e in &apps {
-                    println!("{:>8}  {:<24} {}", e.id, e.app, e.runtime);
-                }
-            }
+            launch::print_running(*json);
             Ok(0)
         }
         Command::Stop { id } => {
