@@ -1,9 +1,10 @@
-//! Publishing updates, for real: a project's key pair, two builds of the `vm` device that
-//! differ in one component, `compose publish` of both into a repository, and `compose serve`
-//! handing its files (with byte ranges) to a client that checks the signed release and
-//! rebuilds the new slot image from its chunks. Refusals: a generation that is not newer,
-//! a key the image does not trust, an image never built.
-
+//! Publishing and fetching updates, for real: a project's key pair, two builds of the `vm`
+//! device that differ in one component, `compose publish` of both into a repository, and
+//! `compose serve` handing its files (with byte ranges) to the device agent's library over
+//! HTTP (ureq), which reads what runs from version 1's own root file system, verifies the
+//! offered release and makes version 2's root from its slot plus the chunks it lacks.
+//! Refusals: a generation that is not newer, a key the image does not trust, an image never
+//! built, a release changed after signing, an expired one.
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,7 +13,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{assert_exit, compose, project};
-use compose_update::chunks::ChunkIndex;
 use compose_update::release::Release;
 
 fn text(o: &std::process::Output) -> String {
@@ -209,8 +209,10 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     let (head, _) = get(&addr, "/../etc/passwd", None);
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
-    // A device running version 1 makes version 2's root from its own slot (the seed) and
-    // the chunks it lacks, fetched over HTTP; the result hashes as signed.
+    // The device's agent, on version 1: its root file system (fetched whole, as a device
+    // with an empty seed would) holds its version, generation and trusted key.
+    use compose_update::agent::{self, Repo};
+    let repo_url = Repo::new(&format!("http://{addr}/"));
     let old: Release = {
         let (_, bytes) = get(
             &addr,
@@ -219,51 +221,58 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
         );
         compose_update::release::verify(&bytes, &trusted, "vm", now).unwrap()
     };
-    let index = |artifact: &compose_update::release::Artifact| -> ChunkIndex {
-        let (_, bytes) = get(
-            &addr,
-            &format!("/{}", compose_update::repo::index(&artifact.sha256)),
-            None,
-        );
-        compose_update::release::check_hash("index", &bytes, &artifact.index_sha256).unwrap();
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    let wire = std::cell::Cell::new(0u64);
-    let mut fetch = |c: &compose_update::chunks::Chunk| {
-        let (head, packed) = get(
-            &addr,
-            &format!("/{}", compose_update::repo::chunk(&c.digest)),
-            None,
-        );
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        wire.set(wire.get() + packed.len() as u64);
-        zstd::bulk::decompress(&packed, c.length as usize).map_err(|e| e.to_string())
-    };
-    use compose_update::apply;
-    let old_index = index(&old.root);
-    let mut running = Vec::new();
-    apply::assemble(
-        &old_index,
-        &[],
-        &Default::default(),
-        &mut fetch,
-        &mut running,
+    let v1 = p.join("v1.erofs");
+    let whole = agent::download(&repo_url, &old.root, &[], &v1).unwrap();
+    assert_eq!(whole.fetch_bytes, old.root.size);
+    let v1_root = p.join("v1-root");
+    let o = Command::new("fsck.erofs")
+        .arg(format!("--extract={}", v1_root.display()))
+        .arg(&v1)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let running = agent::running(&v1_root).unwrap();
+    assert_eq!(
+        (running.version.as_str(), running.generation),
+        (old.version.as_str(), 1)
+    );
+    assert_eq!(running.trusted, trusted);
+
+    // It is offered version 2 and makes it from its own slot plus the chunks it lacks.
+    let offer = agent::check(&repo_url, &running, now, None).unwrap();
+    assert!(offer.newer);
+    assert_eq!(offer.release.generation, 2);
+    let seed = std::fs::read(&v1).unwrap();
+    let v2 = p.join("v2.erofs");
+    let plan = agent::download(&repo_url, &offer.release.root, &[&seed], &v2).unwrap();
+    compose_update::release::check_hash("root", &std::fs::read(&v2).unwrap(), &release.root.sha256)
+        .unwrap();
+    assert!(plan.fetch_bytes < release.root.size / 5, "{plan:?}");
+    eprintln!(
+        "a device on version 1 fetches {} of {} root bytes for version 2 ({:.1}%) in {} chunks",
+        plan.fetch_bytes,
+        release.root.size,
+        plan.fetch_bytes as f64 * 100.0 / release.root.size as f64,
+        plan.fetch.len()
+    );
+
+    // Version 1 by name is a deploy (allowed though older); a release changed after signing
+    // is refused and nothing is written.
+    let mut on_v2 = running.clone();
+    on_v2.generation = 2;
+    assert!(agent::check(&repo_url, &on_v2, now, Some(&old.version)).is_ok());
+    let mut signed: compose_update::release::SignedRelease =
+        serde_json::from_slice(&latest).unwrap();
+    signed.release = signed
+        .release
+        .replace("\"generation\":2", "\"generation\":7");
+    std::fs::write(
+        repo.join("vm/releases/tampered.json"),
+        serde_json::to_vec(&signed).unwrap(),
     )
     .unwrap();
-    let new_index = index(&release.root);
-    let seeds = apply::seed_map(&[&running]);
-    let plan = apply::plan(&new_index, &seeds);
-    let mut image = Vec::new();
-    wire.set(0);
-    apply::assemble(&new_index, &[&running], &seeds, &mut fetch, &mut image).unwrap();
-    compose_update::release::check_hash("root", &image, &release.root.sha256).unwrap();
-    assert!(plan.fetch_bytes < new_index.size / 5, "{plan:?}");
-    eprintln!(
-        "a device on version 1 fetches {} of {} root bytes for version 2 ({:.1}%), {} bytes on the wire ({:.1}%)",
-        plan.fetch_bytes,
-        new_index.size,
-        plan.fetch_bytes as f64 * 100.0 / new_index.size as f64,
-        wire.get(),
-        wire.get() as f64 * 100.0 / new_index.size as f64,
-    );
+    let e = agent::check(&repo_url, &running, now, Some("tampered")).unwrap_err();
+    assert!(e.to_string().contains("changed after signing"), "{e}");
+    let e = agent::check(&repo_url, &running, now + 31 * 24 * 3600, None).unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
 }

@@ -4,8 +4,10 @@
 //! its slot image, kernel and initramfs) and every check that refuses one; `chunks` splits
 //! images into content-defined chunks (FastCDC) named by digest; `apply` makes an image from
 //! chunks, copying those a local slot already has and fetching the rest; `repo` is where each file
-//! of an update repository lives (static files, any HTTP server can serve them).
+//! of an update repository lives (static files, any HTTP server can serve them); `agent`
+//! is the device's side: what runs, what a repository offers, the new slot image made.
 
+pub mod agent;
 pub mod apply;
 pub mod chunks;
 pub mod keys;

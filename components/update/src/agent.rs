@@ -1,0 +1,203 @@
+//! The device's side of an update, as functions the `compose-update` program calls: what
+//! runs (`image.json` and the trusted key under the image's root), the release a repository
+//! offers (fetched over HTTP, verified before anything else is read from it), and the new
+//! slot image, made from the device's own slots (seeds) plus the chunks it lacks.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::apply::{self, Plan};
+use crate::chunks::ChunkIndex;
+use crate::release::{Artifact, Refusal, Release};
+
+/// Where an image keeps what the agent reads (under its root).
+pub const IMAGE_INFO: &str = "usr/lib/compose/image.json";
+pub const TRUSTED_KEY: &str = "usr/lib/compose/update.pub";
+
+/// Why an update step failed. Nothing was installed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error(
+        "this image trusts no update key ({0} is missing)\nhelp: build it with keys/update.pub in the project (compose keys generate)"
+    )]
+    NoTrustedKey(PathBuf),
+    #[error("{0}")]
+    Key(#[from] crate::keys::KeyError),
+    #[error("cannot fetch {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("the update was refused: {0}")]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Apply(#[from] apply::ApplyError),
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+/// What runs: from the image's own files.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub device: String,
+    pub version: String,
+    pub generation: u64,
+    pub trusted: VerifyingKey,
+}
+
+#[derive(Deserialize)]
+struct ImageInfo {
+    device: String,
+    version: String,
+    #[serde(default)]
+    generation: u64,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, AgentError> {
+    std::fs::read(path).map_err(|e| AgentError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// What runs in the image whose root is `root`.
+pub fn running(root: &Path) -> Result<Running, AgentError> {
+    let info_path = root.join(IMAGE_INFO);
+    let info: ImageInfo =
+        serde_json::from_slice(&read(&info_path)?).map_err(|e| AgentError::Read {
+            path: info_path.clone(),
+            message: e.to_string(),
+        })?;
+    let key = root.join(TRUSTED_KEY);
+    if !key.exists() {
+        return Err(AgentError::NoTrustedKey(key));
+    }
+    Ok(Running {
+        device: info.device,
+        version: info.version,
+        generation: info.generation,
+        trusted: crate::keys::read_public(&key)?,
+    })
+}
+
+/// An update repository over HTTP (`http://HOST:PORT/PATH`).
+#[derive(Debug, Clone)]
+pub struct Repo {
+    base: String,
+}
+
+impl Repo {
+    pub fn new(url: &str) -> Repo {
+        Repo {
+            base: url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The repository file `rel`, whole.
+    pub fn get(&self, rel: &str) -> Result<Vec<u8>, AgentError> {
+        let url = format!("{}/{rel}", self.base);
+        let fail = |message: String| AgentError::Fetch {
+            url: url.clone(),
+            message,
+        };
+        let mut response = ureq::get(&url).call().map_err(|e| fail(e.to_string()))?;
+        response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Offer {
+    pub release: Release,
+    /// Whether it is another version than the running one.
+    pub newer: bool,
+}
+
+/// The release the repository offers this device: the latest, or `version` by name (which
+/// may be older: a deploy). Verified: signature, device, expiry, generation.
+pub fn check(
+    repo: &Repo,
+    running: &Running,
+    now: u64,
+    version: Option<&str>,
+) -> Result<Offer, AgentError> {
+    let rel = match version {
+        Some(v) => crate::repo::release(&running.device, v),
+        None => crate::repo::latest(&running.device),
+    };
+    let bytes = repo.get(&rel)?;
+    let release = crate::release::verify(&bytes, &running.trusted, &running.device, now)?;
+    crate::release::check_generation(&release, running.generation, version.is_some())?;
+    Ok(Offer {
+        newer: release.version != running.version,
+        release,
+    })
+}
+
+/// The chunk index of `artifact`, checked against the release.
+pub fn index(repo: &Repo, artifact: &Artifact) -> Result<ChunkIndex, AgentError> {
+    let bytes = repo.get(&crate::repo::index(&artifact.sha256))?;
+    crate::release::check_hash("the chunk index", &bytes, &artifact.index_sha256)?;
+    let index: ChunkIndex = serde_json::from_slice(&bytes)
+        .map_err(|e| AgentError::Refused(Refusal::Malformed(format!("chunk index: {e}"))))?;
+    if index.sha256 != artifact.sha256 || index.size != artifact.size {
+        return Err(Refusal::HashMismatch {
+            what: "the chunk index's image".into(),
+            expected: artifact.sha256.clone(),
+            found: index.sha256,
+        }
+        .into());
+    }
+    Ok(index)
+}
+
+/// Makes `artifact` at `out` (written aside, renamed when whole and checked) from `seeds`
+/// and fetched chunks; returns what was copied and fetched.
+pub fn download(
+    repo: &Repo,
+    artifact: &Artifact,
+    seeds: &[&[u8]],
+    out: &Path,
+) -> Result<Plan, AgentError> {
+    let index = index(repo, artifact)?;
+    let map = apply::seed_map(seeds);
+    let plan = apply::plan(&index, &map);
+    let partial = out.with_extension("partial");
+    let write_err = |e: std::io::Error| AgentError::Write {
+        path: partial.clone(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::create(&partial).map_err(write_err)?;
+    let mut writer = std::io::BufWriter::new(file);
+    let fetch = |c: &crate::chunks::Chunk| -> Result<Vec<u8>, String> {
+        let packed = repo
+            .get(&crate::repo::chunk(&c.digest))
+            .map_err(|e| e.to_string())?;
+        let mut bytes = Vec::with_capacity(c.length as usize);
+        std::io::Read::read_to_end(
+            &mut ruzstd::decoding::StreamingDecoder::new(packed.as_slice())
+                .map_err(|e| e.to_string())?,
+            &mut bytes,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(bytes)
+    };
+    let made = apply::assemble(&index, seeds, &map, fetch, &mut writer);
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e.into());
+    }
+    let file = writer.into_inner().map_err(|e| write_err(e.into_error()))?;
+    file.sync_all().map_err(write_err)?;
+    std::fs::rename(&partial, out).map_err(|e| AgentError::Write {
+        path: out.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(plan)
+}
