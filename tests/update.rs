@@ -71,6 +71,35 @@ fn get(addr: &str, path: &str, range: Option<&str>) -> (String, Vec<u8>) {
     (head, answer[split + 4..].to_vec())
 }
 
+/// `compose serve` on a free loopback port: the running server and its address.
+fn serve(repo: &Path) -> (Kill, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .args(["serve", repo.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit_once("http://")
+        .map(|(_, a)| a.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (Kill(server), addr)
+}
+
+/// A child process killed when dropped.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     let project = project();
@@ -159,28 +188,7 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     assert!(text(&o).contains("compose build --device"), "{}", text(&o));
 
     // The repository over HTTP, on loopback.
-    let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
-        .args(["serve", repo.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut line = String::new();
-    BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Kill(server);
-    let addr = line
-        .trim()
-        .rsplit_once("http://")
-        .map(|(_, a)| a.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (_server, addr) = serve(&repo);
 
     // latest.json is version 2.
     let (head, latest) = get(&addr, "/vm/latest.json", None);
@@ -275,4 +283,103 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     assert!(e.to_string().contains("changed after signing"), "{e}");
     let e = agent::check(&repo_url, &running, now + 31 * 24 * 3600, None).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
+}
+
+/// A boot of `disk` until ready; the console.
+fn boot_console(project: &Path, disk: &Path) -> String {
+    let o = compose(
+        project,
+        &[
+            "flash",
+            disk.to_str().unwrap(),
+            "--vm",
+            "--until-ready",
+            "--timeout",
+            "300",
+            "--json",
+        ],
+    );
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["console"].as_str().unwrap_or_default().to_string()
+}
+
+// The agent in a real device: version 1 of `vm` boots in QEMU, its service asks `compose
+// serve` on the host (QEMU's user network reaches the host's loopback at 10.0.2.2) and is
+// offered version 2, verified against the key built into version 1.
+#[test]
+fn the_agent_in_a_booted_image_is_offered_the_newer_release() {
+    let project = project();
+    let p = project.path();
+    let repo = p.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let (_server, addr) = serve(&repo);
+    let port = addr.rsplit_once(':').unwrap().1.to_string();
+    std::fs::write(
+        p.join("manifests/update-check.toml"),
+        format!(
+            r#"[component]
+name = "update-check"
+version = "0.1.0"
+summary = "asks the test's repository for an update once the network is up"
+requires = ["update-agent", "shell-utils", "network"]
+
+[[service]]
+name = "update-check"
+exec = ["/bin/busybox", "sh", "-c", "for i in $(/bin/busybox seq 60); do /usr/bin/compose-update check --repo http://10.0.2.2:{port}/ && exit 0; /bin/busybox sleep 1; done; exit 1"]
+type = "oneshot"
+restart = "no"
+"#
+        ),
+    )
+    .unwrap();
+    common::add_vm_root(p, "update-check");
+    assert_exit(&compose(p, &["keys", "generate"]), 0);
+    let out = |n: &str| p.join(n);
+    for (generation, dir) in [(1, "out1"), (2, "out2")] {
+        if generation == 2 {
+            let manifest = p.join("manifests/boot-log.toml");
+            let changed = std::fs::read_to_string(&manifest)
+                .unwrap()
+                .replace("of this disk", "of this disk, version 2");
+            std::fs::write(&manifest, changed).unwrap();
+        }
+        let o = compose(
+            p,
+            &[
+                "build",
+                "--device",
+                "vm",
+                "--generation",
+                &generation.to_string(),
+                "--out",
+                out(dir).to_str().unwrap(),
+            ],
+        );
+        assert_exit(&o, 0);
+        let o = compose(
+            p,
+            &[
+                "publish",
+                "--device",
+                "vm",
+                repo.to_str().unwrap(),
+                "--out",
+                out(dir).to_str().unwrap(),
+                "--json",
+            ],
+        );
+        assert_exit(&o, 0);
+    }
+    let v2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out("out2/vm/image.json")).unwrap()).unwrap();
+    let console = boot_console(p, &out("out1/vm/disk.raw"));
+    let offered = format!(
+        "update: vm {} (generation 2)",
+        v2["version"].as_str().unwrap()
+    );
+    assert!(
+        console.contains(&offered),
+        "no `{offered}` on the console:\n{console}"
+    );
 }
