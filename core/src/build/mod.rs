@@ -667,17 +667,7 @@ fn assemble(
         if matches!(role(c), Role::Kernel | Role::Bootloader) || apps::is_container(c) {
             continue;
         }
-        if let Err(path) = root.merge(&p.tree) {
-            let first = owners.get(&path).cloned().unwrap_or_default();
-            return Err(BuildError::FileConflict {
-                path,
-                first,
-                second: c.name.clone(),
-            });
-        }
-        for path in p.tree.entries.keys() {
-            owners.entry(path.clone()).or_insert_with(|| c.name.clone());
-        }
+        merge_owned(&mut root, &mut owners, &p.tree, &c.name)?;
     }
     ctx.progress("trim the root (documentation, locales, unused libraries)");
     let rules = chosen
@@ -696,17 +686,7 @@ fn assemble(
         }
         ctx.progress(&format!("{}: its own root file system", c.name));
         let container = apps::container_root(ctx.store, c, &p.tree)?;
-        if let Err(path) = root.merge(&container.tree) {
-            let first = owners.get(&path).cloned().unwrap_or_default();
-            return Err(BuildError::FileConflict {
-                path,
-                first,
-                second: c.name.clone(),
-            });
-        }
-        for path in container.tree.entries.keys() {
-            owners.entry(path.clone()).or_insert_with(|| c.name.clone());
-        }
+        merge_owned(&mut root, &mut owners, &container.tree, &c.name)?;
         if let Some(info) = components.iter_mut().find(|i| i.name == c.name) {
             info.size_trimmed = container.sizes.after;
         }
@@ -782,6 +762,30 @@ fn assemble(
         let _ = std::fs::remove_dir_all(&tmp_out);
     }
     result.map(|info| (info, unmet))
+}
+
+/// Merges component `name`'s `tree` into `root`, recording it as the owner of its paths;
+/// a path another component already holds with other contents is a conflict naming both.
+fn merge_owned(
+    root: &mut Tree,
+    owners: &mut BTreeMap<String, String>,
+    tree: &Tree,
+    name: &str,
+) -> Result<(), BuildError> {
+    if let Err(path) = root.merge(tree) {
+        let first = owners.get(&path).cloned().unwrap_or_default();
+        return Err(BuildError::FileConflict {
+            path,
+            first,
+            second: name.to_string(),
+        });
+    }
+    for path in tree.entries.keys() {
+        owners
+            .entry(path.clone())
+            .or_insert_with(|| name.to_string());
+    }
+    Ok(())
 }
 
 /// Puts `new` where `old` is: the old folder is moved aside first and removed only once the
