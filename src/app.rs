@@ -249,15 +249,7 @@ fn project_grants(project: &Project, component: &Component, app: &App) -> anyhow
         .canonicalize()
         .with_context(|| format!("project folder {}", project.root().display()))?;
     let manifest = &component.file.path;
-    let mut grants = Grants {
-        network: app.network.clone(),
-        name_lookup: app.name_lookup,
-        env: app.env.clone().into_iter().collect(),
-        memory: app.memory,
-        cpu: app.cpu_time,
-        gui: app.gui,
-        files: Vec::new(),
-    };
+    let mut files = Vec::new();
     for f in &app.files {
         let inside = root.join(f.value.host.trim_start_matches('/'));
         let real = inside.canonicalize().map_err(|e| {
@@ -274,13 +266,13 @@ fn project_grants(project: &Project, component: &Component, app: &App) -> anyhow
                 real.display()
             );
         }
-        grants.files.push(compose_sandbox::FileGrant {
+        files.push(compose_sandbox::FileGrant {
             host: real,
             guest: f.value.guest.clone(),
             write: f.value.write,
         });
     }
-    Ok(grants)
+    Ok(Grants::from_app(app, files))
 }
 
 /// The project's apps granted a GUI, as task bar launchers: `compose app run NAME` of
@@ -300,7 +292,7 @@ pub fn launchers(project: &Project) -> anyhow::Result<Vec<compose_shells::compos
             .is_some_and(|a| a.gui)
         {
             out.push(compose_shells::compositor::Launcher {
-                name: name.trim_start_matches("app-").to_string(),
+                name: compose_core::build::apps::short_name(name).to_string(),
                 command: [
                     exe.to_string_lossy().as_ref(),
                     "--project",

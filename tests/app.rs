@@ -6,15 +6,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{compose, project};
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{compose, project, text};
 
 #[test]
 fn the_wordcount_app_counts_the_notes_its_manifest_grants() {

@@ -12,18 +12,11 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{assert_exit, compose, project};
+use common::{assert_exit, compose, project, text};
 use compose_update::release::Release;
 
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn build(project: &Path, generation: u64) {
+/// `compose build --device vm --generation N` into `out` (OUT/vm/).
+fn build(project: &Path, generation: u64, out: &Path) {
     let o = compose(
         project,
         &[
@@ -32,12 +25,15 @@ fn build(project: &Path, generation: u64) {
             "vm",
             "--generation",
             &generation.to_string(),
+            "--out",
+            out.to_str().unwrap(),
         ],
     );
     assert_exit(&o, 0);
 }
 
-fn publish(project: &Path, repo: &Path) -> serde_json::Value {
+/// `compose publish --device vm REPO --out OUT --json`: its report.
+fn publish(project: &Path, repo: &Path, out: &Path) -> serde_json::Value {
     let o = compose(
         project,
         &[
@@ -45,6 +41,8 @@ fn publish(project: &Path, repo: &Path) -> serde_json::Value {
             "--device",
             "vm",
             repo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
             "--json",
         ],
     );
@@ -105,9 +103,10 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     let project = project();
     let p = project.path();
     let repo = p.join("repo");
+    let out = p.join("out");
 
     // No key yet: publishing says how to make one.
-    build(p, 1);
+    build(p, 1, &out);
     let o = compose(p, &["publish", "--device", "vm", repo.to_str().unwrap()]);
     assert_exit(&o, 2);
     assert!(text(&o).contains("compose keys generate"), "{}", text(&o));
@@ -123,8 +122,8 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     // A second one would replace the trusted key: refused unless --force.
     assert_exit(&compose(p, &["keys", "generate"]), 2);
     // The image built before the key does not trust it... and one built now does.
-    build(p, 1);
-    let first = publish(p, &repo);
+    build(p, 1, &out);
+    let first = publish(p, &repo, &out);
     assert_eq!(first["generation"], 1);
     assert_eq!(first["latest"], true);
 
@@ -134,8 +133,8 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
         .unwrap()
         .replace("of this disk", "of this disk, version 2");
     std::fs::write(&manifest, changed).unwrap();
-    build(p, 2);
-    let second = publish(p, &repo);
+    build(p, 2, &out);
+    let second = publish(p, &repo, &out);
     assert_eq!(second["generation"], 2);
     let root = &second["artifacts"][0];
     assert_eq!(root["name"], "root");
@@ -161,7 +160,7 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
             .replace("version 2", "version 1b"),
     )
     .unwrap();
-    build(p, 1);
+    build(p, 1, &out);
     let o = compose(p, &["publish", "--device", "vm", repo.to_str().unwrap()]);
     assert_exit(&o, 2);
     assert!(
@@ -335,45 +334,19 @@ restart = "no"
     .unwrap();
     common::add_vm_root(p, "update-check");
     assert_exit(&compose(p, &["keys", "generate"]), 0);
-    let out = |n: &str| p.join(n);
-    for (generation, dir) in [(1, "out1"), (2, "out2")] {
-        if generation == 2 {
-            let manifest = p.join("manifests/boot-log.toml");
-            let changed = std::fs::read_to_string(&manifest)
-                .unwrap()
-                .replace("of this disk", "of this disk, version 2");
-            std::fs::write(&manifest, changed).unwrap();
-        }
-        let o = compose(
-            p,
-            &[
-                "build",
-                "--device",
-                "vm",
-                "--generation",
-                &generation.to_string(),
-                "--out",
-                out(dir).to_str().unwrap(),
-            ],
-        );
-        assert_exit(&o, 0);
-        let o = compose(
-            p,
-            &[
-                "publish",
-                "--device",
-                "vm",
-                repo.to_str().unwrap(),
-                "--out",
-                out(dir).to_str().unwrap(),
-                "--json",
-            ],
-        );
-        assert_exit(&o, 0);
-    }
+    let (out1, out2) = (p.join("out1"), p.join("out2"));
+    build(p, 1, &out1);
+    publish(p, &repo, &out1);
+    let manifest = p.join("manifests/boot-log.toml");
+    let changed = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("of this disk", "of this disk, version 2");
+    std::fs::write(&manifest, changed).unwrap();
+    build(p, 2, &out2);
+    publish(p, &repo, &out2);
     let v2: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out("out2/vm/image.json")).unwrap()).unwrap();
-    let console = boot_console(p, &out("out1/vm/disk.raw"));
+        serde_json::from_slice(&std::fs::read(out2.join("vm/image.json")).unwrap()).unwrap();
+    let console = boot_console(p, &out1.join("vm/disk.raw"));
     let offered = format!(
         "update: vm {} (generation 2)",
         v2["version"].as_str().unwrap()

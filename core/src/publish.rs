@@ -34,6 +34,10 @@ pub enum PublishError {
     },
     #[error("{0}")]
     Image(String),
+    #[error(transparent)]
+    Tool(#[from] crate::tool::ToolError),
+    #[error(transparent)]
+    Write(#[from] crate::project::ProjectError),
     #[error(
         "{device} {version} has generation {generation}, but the repository already has {newest_version} at generation {newest}: devices would not take it\nhelp: build with a higher generation (`compose build --generation {next}`, or a later SOURCE_DATE_EPOCH)"
     )]
@@ -118,22 +122,15 @@ pub fn publish(
     };
     let root_part = part(&slot.partition)?;
     let esp = part("esp")?;
-    let root = read_range(&disk, root_part.offset, root_part.used)?;
-    let kernel = esp_file(
-        &disk,
-        esp.offset,
-        &format!("/compose/{}/vmlinuz", slot.slot),
-    )?;
-    let initrd = esp_file(
-        &disk,
-        esp.offset,
-        &format!("/compose/{}/initrd.img", slot.slot),
-    )?;
-    if let Some(trusted) = info.update_key.clone() {
-        let signing = compose_update::keys::key_id(&key.verifying_key());
-        if trusted != signing {
-            return Err(PublishError::KeyMismatch { trusted, signing });
-        }
+    // Refusals first, before the images are read.
+    let key_id = compose_update::keys::key_id(&key.verifying_key());
+    if let Some(trusted) = &info.update_key
+        && *trusted != key_id
+    {
+        return Err(PublishError::KeyMismatch {
+            trusted: trusted.clone(),
+            signing: key_id,
+        });
     }
 
     // Devices only take higher generations: refuse what none would take.
@@ -152,6 +149,18 @@ pub fn publish(
         });
     }
 
+    let root = read_range(&disk, root_part.offset, root_part.used)?;
+    let kernel = esp_file(
+        &disk,
+        esp.offset,
+        &format!("/compose/{}/vmlinuz", slot.slot),
+    )?;
+    let initrd = esp_file(
+        &disk,
+        esp.offset,
+        &format!("/compose/{}/initrd.img", slot.slot),
+    )?;
+
     let mut artifacts = Vec::new();
     let mut reports = Vec::new();
     for (name, bytes) in [("root", &root), ("kernel", &kernel), ("initrd", &initrd)] {
@@ -167,7 +176,7 @@ pub fn publish(
         generation: info.generation,
         created: now,
         expires: now + valid_for,
-        key_id: compose_update::keys::key_id(&key.verifying_key()),
+        key_id,
         root: root_a,
         kernel: kernel_a,
         initrd: initrd_a,
@@ -264,36 +273,19 @@ fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, PublishErro
 
 /// A file of the ESP (FAT) at `offset` in `disk`, read with mtools.
 fn esp_file(disk: &Path, offset: u64, file: &str) -> Result<Vec<u8>, PublishError> {
-    let out = Command::new("mtype")
+    let mut mtype = Command::new("mtype");
+    mtype
+        .env("MTOOLS_SKIP_CHECK", "1")
         .arg("-i")
         .arg(format!("{}@@{offset}", disk.display()))
-        .arg(format!("::{file}"))
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .output()
-        .map_err(|e| PublishError::Io {
-            what: "run mtype (mtools) to read",
-            path: disk.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(PublishError::Image(format!(
-            "cannot read {file} from the ESP of {}: {}",
-            disk.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(out.stdout)
+        .arg(format!("::{file}"));
+    Ok(crate::tool::run(&mut mtype, "mtype", "mtools")?)
 }
 
-/// Writes `bytes` to `path` through a sibling file and a rename.
+/// Writes `bytes` to `path` (its folder made if missing) through a sibling file and a
+/// rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
     let dir = path.parent().expect("repository files are in folders");
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-    let partial = dir.join(format!(
-        ".{}.{}.partial",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&partial, bytes).map_err(io("write", &partial))?;
-    std::fs::rename(&partial, path).map_err(io("rename", path))
+    Ok(crate::project::write_atomic(path, bytes)?)
 }

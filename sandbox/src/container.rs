@@ -19,6 +19,8 @@ use oci_spec::runtime::{
     UserBuilder,
 };
 
+use compose_core::build::apps::{CONTAINER_MOUNT_POINTS, CONTAINER_WAYLAND};
+
 use crate::grants::Grants;
 
 /// The host uid the container's root is when compose runs as root.
@@ -130,13 +132,10 @@ pub fn write_bundle(
 ) -> Result<(), ContainerError> {
     let fail = |e: &dyn std::fmt::Display| ContainerError::Spec(e.to_string());
     // Mount points inside the root (read-only for the app, so made here): what the
-    // runtime mounts, and the granted folders.
-    let guests = grants.files.iter().map(|f| f.guest.trim_start_matches('/'));
-    for dir in ["proc", "dev", "sys", "tmp", "run"]
-        .into_iter()
-        .chain(guests)
-    {
-        let at = rootfs.join(dir);
+    // runtime mounts, and the granted folders. A device image has them already.
+    let guests = grants.files.iter().map(|f| f.guest.as_str());
+    for dir in CONTAINER_MOUNT_POINTS.into_iter().chain(guests) {
+        let at = rootfs.join(dir.trim_start_matches('/'));
         std::fs::create_dir_all(&at).map_err(|e| ContainerError::Bundle {
             path: at.clone(),
             message: e.to_string(),
@@ -144,10 +143,10 @@ pub fn write_bundle(
     }
     let mut env = vec!["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string()];
     // A GUI app reaches the shell through its own socket (a security context), at
-    // /run/wayland-0 in the container.
+    // CONTAINER_WAYLAND in the container.
     let wayland = wayland.filter(|_| grants.gui);
     if wayland.is_some() {
-        let at = rootfs.join("run/wayland-0");
+        let at = rootfs.join(CONTAINER_WAYLAND.trim_start_matches('/'));
         if !at.exists() {
             std::fs::write(&at, b"").map_err(|e| ContainerError::Bundle {
                 path: at.clone(),
@@ -156,7 +155,7 @@ pub fn write_bundle(
         }
         // Toolkits keep their settings and caches (fontconfig's) under HOME.
         env.extend([
-            "WAYLAND_DISPLAY=/run/wayland-0".to_string(),
+            format!("WAYLAND_DISPLAY={CONTAINER_WAYLAND}"),
             "XDG_RUNTIME_DIR=/tmp".to_string(),
             "HOME=/tmp".to_string(),
         ]);
@@ -242,7 +241,7 @@ pub fn write_bundle(
     if let Some(socket) = wayland {
         mounts.push(
             mount(
-                "/run/wayland-0",
+                CONTAINER_WAYLAND,
                 "bind",
                 socket.to_str().unwrap_or_default(),
                 &["bind", "nosuid", "nodev", "noexec"],

@@ -59,24 +59,17 @@ impl DeviceApp {
 
     /// Its grants, with host paths under `root`.
     pub fn grants(&self, root: &Path) -> Grants {
-        Grants {
-            network: self.app.network.clone(),
-            name_lookup: self.app.name_lookup,
-            env: self.app.env.clone().into_iter().collect(),
-            memory: self.app.memory,
-            cpu: self.app.cpu_time,
-            gui: self.app.gui,
-            files: self
-                .app
-                .files
-                .iter()
-                .map(|f| FileGrant {
-                    host: under(root, &f.value.host),
-                    guest: f.value.guest.clone(),
-                    write: f.value.write,
-                })
-                .collect(),
-        }
+        let files = self
+            .app
+            .files
+            .iter()
+            .map(|f| FileGrant {
+                host: under(root, &f.value.host),
+                guest: f.value.guest.clone(),
+                write: f.value.write,
+            })
+            .collect();
+        Grants::from_app(&self.app, files)
     }
 }
 

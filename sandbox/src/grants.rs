@@ -34,6 +34,22 @@ pub struct Grants {
     pub gui: bool,
 }
 
+impl Grants {
+    /// What app manifest `app` grants, with its folders as `files` (where the host paths
+    /// are depends on where it runs: the device's own, or inside a project).
+    pub fn from_app(app: &compose_core::app::App, files: Vec<FileGrant>) -> Grants {
+        Grants {
+            files,
+            network: app.network.clone(),
+            name_lookup: app.name_lookup,
+            env: app.env.clone().into_iter().collect(),
+            memory: app.memory,
+            cpu: app.cpu_time,
+            gui: app.gui,
+        }
+    }
+}
+
 /// A grant that cannot be given, with what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what}\nhelp: {help}")]

@@ -80,6 +80,15 @@ pub fn add_vm_root(project: &Path, component: &str) {
     .unwrap();
 }
 
+/// A command's stdout and stderr, as text, for messages and `contains` checks.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Fails with the command's output unless it exited with `code`.
 #[track_caller]
 pub fn assert_exit(o: &Output, code: i32) {

@@ -21,6 +21,12 @@ pub const LAUNCHERS: &str = "/usr/share/compose/launchers";
 /// The program that runs a device's apps (the `app-runtime` component).
 pub const RUNNER: &str = "/usr/bin/compose-app";
 
+/// Folders of a container's root that the runtime mounts over (crun: proc, a tmpfs /dev,
+/// sysfs, tmpfs /tmp and /run): they must exist in the read-only root.
+pub const CONTAINER_MOUNT_POINTS: [&str; 5] = ["/proc", "/dev", "/sys", "/tmp", "/run"];
+/// Where a GUI container app finds its Wayland socket (bound over this file).
+pub const CONTAINER_WAYLAND: &str = "/run/wayland-0";
+
 /// Where container app `name`'s root file system is in the image.
 pub fn rootfs(name: &str) -> String {
     format!("/usr/lib/compose/apps/{name}/rootfs")
@@ -108,7 +114,7 @@ pub fn container_root(
         .app
         .iter()
         .flat_map(|a| a.files.iter().map(|f| f.value.guest.clone()));
-    for dir in ["/proc", "/dev", "/sys", "/tmp", "/run"]
+    for dir in CONTAINER_MOUNT_POINTS
         .map(String::from)
         .into_iter()
         .chain(guests)
@@ -117,9 +123,8 @@ pub fn container_root(
             tree.insert(&dir, Entry::Dir { mode: 0o755 });
         }
     }
-    // A GUI app's Wayland socket is bound over this file.
     if c.app.as_ref().is_some_and(|a| a.gui) {
-        tree.insert_bytes(store, "/run/wayland-0", b"", 0o644)?;
+        tree.insert_bytes(store, CONTAINER_WAYLAND, b"", 0o644)?;
     }
     let prefix = rootfs(&c.name);
     let mut placed = Tree::default();

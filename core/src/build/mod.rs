@@ -285,16 +285,27 @@ pub const PROJECT_TRUST_KEY: &str = "keys/update.pub";
 /// Where images hold the public key their updates must be signed with.
 pub const TRUST_KEY: &str = "/usr/lib/compose/update.pub";
 
-/// The project's update public key file's text, checked; `None` when it has none.
-fn trust_key(project: &Path) -> Result<Option<String>, BuildError> {
+/// The project's update public key: its file's text (what the image holds) and its id
+/// (what `image.json` records).
+#[derive(Debug, Clone)]
+struct TrustKey {
+    text: String,
+    id: String,
+}
+
+/// The project's update public key, checked; `None` when it has none.
+fn trust_key(project: &Path) -> Result<Option<TrustKey>, BuildError> {
     let path = project.join(PROJECT_TRUST_KEY);
     if !path.exists() {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| BuildError::io("read", &path, e))?;
-    compose_update::keys::parse_public(&text, &path.display().to_string())
+    let key = compose_update::keys::parse_public(&text, &path.display().to_string())
         .map_err(|e| BuildError::TrustKey(e.to_string()))?;
-    Ok(Some(text))
+    Ok(Some(TrustKey {
+        id: compose_update::keys::key_id(&key),
+        text,
+    }))
 }
 
 /// What a build will install before it fetches anything: the Debian pins of every
@@ -490,7 +501,7 @@ pub fn build(
             services_json(&chosen),
             trim_rules(&chosen),
             apps::key_text(&chosen),
-            &trust,
+            trust.as_ref().map(|t| &t.text),
             options.generation,
             options.epoch,
             &infos
@@ -555,7 +566,7 @@ pub fn build(
         infos,
         &key,
         options,
-        trust.as_deref(),
+        trust.as_ref(),
     )?;
     timings.push(("assembly".to_string(), assembled.elapsed().as_secs_f64()));
     timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
@@ -628,7 +639,7 @@ fn assemble(
     mut components: Vec<ComponentInfo>,
     key: &str,
     options: &BuildOptions,
-    trust: Option<&str>,
+    trust: Option<&TrustKey>,
 ) -> Result<(ImageInfo, Vec<trim::Unmet>), BuildError> {
     let device = ctx.device;
     let find = |role_wanted: Role, what: &'static str, hint: &'static str| {
@@ -705,8 +716,8 @@ fn assemble(
     })
     .to_string()
         + "\n";
-    if let Some(text) = trust {
-        root.insert_bytes(ctx.store, TRUST_KEY, text.as_bytes(), 0o644)?;
+    if let Some(trust) = trust {
+        root.insert_bytes(ctx.store, TRUST_KEY, trust.text.as_bytes(), 0o644)?;
     }
     root.insert_bytes(
         ctx.store,
@@ -751,9 +762,7 @@ fn assemble(
     }
     let tmp_out = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::create_dir_all(&tmp_out).map_err(|e| BuildError::io("create", &tmp_out, e))?;
-    let update_key = trust
-        .and_then(|t| compose_update::keys::parse_public(t, PROJECT_TRUST_KEY).ok())
-        .map(|k| compose_update::keys::key_id(&k));
+    let update_key = trust.map(|t| t.id.clone());
     let result = write_image(
         ctx, &root, &initramfs, kernel, bootloader, components, key, options, update_key, &tmp_out,
     )
