@@ -516,8 +516,17 @@ pub fn inspection(x: &compose_core::inspect::Inspection, json: bool) {
         let tries = e
             .tries_left
             .map_or("blessed".to_string(), |n| format!("{n} tries left"));
+        let order = e
+            .serial
+            .map(|n| format!(", serial {n}"))
+            .unwrap_or_default();
+        let sound = match e.root_sound {
+            Some(true) => ", root sound",
+            Some(false) => ", ROOT DOES NOT MATCH ITS ENTRY",
+            None => "",
+        };
         println!(
-            "  {:<28} slot {} version {} ({tries})",
+            "  {:<28} slot {} version {} ({tries}{order}{sound})",
             e.file,
             e.slot.as_deref().unwrap_or("?"),
             e.version

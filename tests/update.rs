@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{assert_exit, compose, project, text};
 use compose_update::release::Release;
@@ -230,7 +231,13 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     };
     let v1 = p.join("v1.erofs");
     let whole = agent::download(&repo_url, &old.root, &[], &v1).unwrap();
-    assert_eq!(whole.fetch_bytes, old.root.size);
+    assert_eq!(whole.fetched, old.root.size);
+    // What the agent reads as its seed on a device: the erofs image's size, from its
+    // superblock, is the size of the published root.
+    assert_eq!(
+        compose_update::device::read_erofs(&v1).unwrap().len() as u64,
+        old.root.size
+    );
     let v1_root = p.join("v1-root");
     let o = Command::new("fsck.erofs")
         .arg(format!("--extract={}", v1_root.display()))
@@ -254,13 +261,13 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     let plan = agent::download(&repo_url, &offer.release.root, &[&seed], &v2).unwrap();
     compose_update::release::check_hash("root", &std::fs::read(&v2).unwrap(), &release.root.sha256)
         .unwrap();
-    assert!(plan.fetch_bytes < release.root.size / 5, "{plan:?}");
+    assert!(plan.fetched < release.root.size / 5, "{plan:?}");
     eprintln!(
         "a device on version 1 fetches {} of {} root bytes for version 2 ({:.1}%) in {} chunks",
-        plan.fetch_bytes,
+        plan.fetched,
         release.root.size,
-        plan.fetch_bytes as f64 * 100.0 / release.root.size as f64,
-        plan.fetch.len()
+        plan.fetched as f64 * 100.0 / release.root.size as f64,
+        plan.fetched_chunks
     );
 
     // Version 1 by name is a deploy (allowed though older); a release changed after signing
@@ -284,75 +291,440 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     assert!(e.to_string().contains("expired"), "{e}");
 }
 
-/// A boot of `disk` until ready; the console.
-fn boot_console(project: &Path, disk: &Path) -> String {
-    let o = compose(
-        project,
-        &[
-            "flash",
-            disk.to_str().unwrap(),
-            "--vm",
-            "--until-ready",
-            "--timeout",
-            "300",
-            "--json",
-        ],
-    );
+/// One boot of `disk` in place (its slots, entries and /var change): until it is ready
+/// (`until_ready`), else until the VM reboots (QEMU runs with -no-reboot, so a reboot ends
+/// it). The console.
+fn boot_in_place(project: &Path, disk: &Path, until_ready: bool) -> String {
+    let mut args = vec![
+        "flash",
+        disk.to_str().unwrap(),
+        "--vm",
+        "--in-place",
+        "--timeout",
+        "300",
+        "--json",
+    ];
+    if until_ready {
+        args.push("--until-ready");
+    }
+    let o = compose(project, &args);
     assert_exit(&o, 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     v["console"].as_str().unwrap_or_default().to_string()
 }
 
-// The agent in a real device: version 1 of `vm` boots in QEMU, its service asks `compose
-// serve` on the host (QEMU's user network reaches the host's loopback at 10.0.2.2) and is
-// offered version 2, verified against the key built into version 1.
-#[test]
-fn the_agent_in_a_booted_image_is_offered_the_newer_release() {
-    let project = project();
-    let p = project.path();
-    let repo = p.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let (_server, addr) = serve(&repo);
-    let port = addr.rsplit_once(':').unwrap().1.to_string();
-    std::fs::write(
-        p.join("manifests/update-check.toml"),
-        format!(
-            r#"[component]
-name = "update-check"
+/// The disk's boot entries by slot: (file, tries left, image version, serial).
+fn entries(project: &Path, disk: &Path) -> Vec<(String, Option<u64>, String, u64)> {
+    let o = compose(project, &["inspect", disk.to_str().unwrap(), "--json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut out: Vec<_> = v["boot_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["file"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("/loader/entries/")
+                    .to_string(),
+                e["tries_left"].as_u64(),
+                e["version"].as_str().unwrap().to_string(),
+                e["serial"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn expect(console: &str, wanted: &str) {
+    assert!(
+        console.contains(wanted),
+        "no `{wanted}` on the console:\n{console}"
+    );
+}
+
+// A/B updates on a real device, driven from inside the VM by its own agent: version 1
+// updates itself to version 2 (slot b, /var and /etc kept), rolls back to 1, deploys 2 by
+// name (every chunk already in place: nothing fetched), and is offered a version 3 whose
+// service never gets ready: its boots fail, each reboots, and after its three tries
+// systemd-boot falls back to version 2 by itself. What the agent runs at each boot is the
+// `command` file of the repository the test serves (QEMU's user network reaches the
+// host's loopback at 10.0.2.2).
+/// Versions 1 and 2 of `vm` with the agent and a driver service, published to a
+/// repository `compose serve` serves: what the QEMU tests of updates start from.
+struct Lab {
+    project: tempfile::TempDir,
+    repo: std::path::PathBuf,
+    _server: Kill,
+    /// The repository as the VM reaches it.
+    url: String,
+    v1: String,
+    v2: String,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let project = project();
+        let p = project.path();
+        let repo = p.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let (server, addr) = serve(&repo);
+        let port = addr.rsplit_once(':').unwrap().1.to_string();
+        let url = format!("http://10.0.2.2:{port}/");
+        // What the agent runs at each boot is the `command` file of the repository.
+        std::fs::write(
+            p.join("manifests/update-driver.toml"),
+            format!(
+                r##"[component]
+name = "update-driver"
 version = "0.1.0"
-summary = "asks the test's repository for an update once the network is up"
+summary = "runs the compose-update command the test serves, once the network is up"
 requires = ["update-agent", "shell-utils", "network"]
 
+[[files]]
+path = "/usr/libexec/update-driver"
+mode = "0755"
+content = """#!/bin/busybox sh
+for i in $(/bin/busybox seq 90); do
+  command=$(/bin/busybox wget -q -O - {url}command) && break
+  /bin/busybox sleep 1
+done
+/usr/bin/compose-update status
+echo "update-driver: compose-update $command"
+for i in $(/bin/busybox seq 30); do
+  /usr/bin/compose-update $command && exit 0
+  /bin/busybox sleep 2
+done
+exit 1
+"""
+
 [[service]]
-name = "update-check"
-exec = ["/bin/busybox", "sh", "-c", "for i in $(/bin/busybox seq 60); do /usr/bin/compose-update check --repo http://10.0.2.2:{port}/ && exit 0; /bin/busybox sleep 1; done; exit 1"]
-type = "oneshot"
+name = "update-driver"
+exec = ["/usr/libexec/update-driver"]
 restart = "no"
-"#
-        ),
+"##
+            ),
+        )
+        .unwrap();
+        common::add_vm_root(p, "update-driver");
+        assert_exit(&compose(p, &["keys", "generate"]), 0);
+        let (out1, out2) = (p.join("out1"), p.join("out2"));
+        build(p, 1, &out1);
+        publish(p, &repo, &out1);
+        let manifest = p.join("manifests/boot-log.toml");
+        let changed = std::fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("of this disk", "of this disk, version 2");
+        std::fs::write(&manifest, changed).unwrap();
+        build(p, 2, &out2);
+        publish(p, &repo, &out2);
+        std::fs::copy(out1.join("vm/image.json"), p.join("image.json")).unwrap();
+        Lab {
+            v1: image_version(&out1),
+            v2: image_version(&out2),
+            project,
+            repo,
+            _server: server,
+            url,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.project.path()
+    }
+
+    /// What the agent runs at the next boot.
+    fn command(&self, c: &str) {
+        std::fs::write(self.repo.join("command"), c).unwrap();
+    }
+
+    /// A fresh copy of version 1's disk.
+    fn disk(&self, name: &str) -> std::path::PathBuf {
+        let disk = self.path().join(name);
+        std::fs::copy(self.path().join("out1/vm/disk.raw"), &disk).unwrap();
+        disk
+    }
+}
+
+fn image_version(out: &Path) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("vm/image.json")).unwrap()).unwrap();
+    v["version"].as_str().unwrap().to_string()
+}
+
+/// Every entry on the disk names a root its slot holds (`compose inspect`).
+fn assert_sound(project: &Path, disk: &Path) {
+    let o = compose(project, &["inspect", disk.to_str().unwrap(), "--json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for e in v["boot_entries"].as_array().unwrap() {
+        assert_eq!(e["root_sound"], serde_json::json!(true), "{e}");
+    }
+}
+
+// A/B updates on a real device, driven from inside the VM by its own agent: version 1
+// updates itself to version 2 (slot b, /var and /etc kept), rolls back to 1, deploys 2 by
+// name (every chunk already in place: nothing fetched), and is offered a version 3 whose
+// service never gets ready: its boots fail, each reboots, and after its three tries
+// systemd-boot falls back to version 2 by itself.
+#[test]
+fn a_device_updates_rolls_back_deploys_and_falls_back_from_a_release_that_never_gets_ready() {
+    let lab = Lab::new();
+    let p = lab.path();
+    let (v1, v2, url) = (lab.v1.clone(), lab.v2.clone(), lab.url.clone());
+    let command = |c: &str| lab.command(c);
+    let disk = lab.disk("disk.raw");
+    let out3 = p.join("out3");
+
+    // Version 1 updates itself to 2 and reboots.
+    command(&format!("update --repo {url} --reboot"));
+    let console = boot_in_place(p, &disk, false);
+    expect(&console, &format!("version={v1} slot=a"));
+    expect(
+        &console,
+        &format!("installed vm {v2} (generation 2) in slot b"),
+    );
+    let e = entries(p, &disk);
+    assert_eq!(
+        e,
+        vec![
+            ("compose-a.conf".into(), None, v1.clone(), 1),
+            ("compose-b+3.conf".into(), Some(3), v2.clone(), 2),
+        ]
+    );
+    assert_sound(p, &disk);
+
+    // Version 2 runs from slot b with /var and /etc of version 1's boot, and rolls back.
+    command("rollback --reboot");
+    let console = boot_in_place(p, &disk, false);
+    expect(&console, &format!("version={v2} slot=b"));
+    expect(
+        &console,
+        "boot-log: boot 2 of this disk, version 2 (/etc says 2)",
+    );
+    expect(&console, "blessed boot entry compose-b.conf");
+    expect(
+        &console,
+        &format!("slot a: vm {v1} (generation 1), blessed [rollback target]"),
+    );
+    expect(
+        &console,
+        &format!("rollback: slot a (vm {v1}, generation 1) boots next"),
+    );
+
+    // Version 1 again; it deploys version 2 by name: slot b holds it already.
+    command(&format!("deploy {v2} --repo {url} --reboot"));
+    let console = boot_in_place(p, &disk, false);
+    expect(&console, &format!("version={v1} slot=a"));
+    expect(&console, "boot-log: boot 3 of this disk (/etc says 3)");
+    expect(
+        &console,
+        &format!("installed vm {v2} (generation 2) in slot b: root 0 bytes fetched, 0 copied"),
+    );
+
+    // Version 3 never gets ready (a required service fails): each of its boots reboots,
+    // and once its tries are spent, version 2 boots again.
+    std::fs::write(
+        p.join("manifests/crashy.toml"),
+        r#"[component]
+name = "crashy"
+version = "0.1.0"
+summary = "a service that always fails"
+requires = ["shell-utils"]
+
+[[service]]
+name = "crashy"
+exec = ["/bin/busybox", "sh", "-c", "exit 3"]
+restart = "on-failure"
+"#,
     )
     .unwrap();
-    common::add_vm_root(p, "update-check");
-    assert_exit(&compose(p, &["keys", "generate"]), 0);
-    let (out1, out2) = (p.join("out1"), p.join("out2"));
-    build(p, 1, &out1);
-    publish(p, &repo, &out1);
-    let manifest = p.join("manifests/boot-log.toml");
-    let changed = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("of this disk", "of this disk, version 2");
-    std::fs::write(&manifest, changed).unwrap();
-    build(p, 2, &out2);
-    publish(p, &repo, &out2);
-    let v2: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out2.join("vm/image.json")).unwrap()).unwrap();
-    let console = boot_console(p, &out1.join("vm/disk.raw"));
-    let offered = format!(
-        "update: vm {} (generation 2)",
-        v2["version"].as_str().unwrap()
+    common::add_vm_root(p, "crashy");
+    build(p, 3, &out3);
+    publish(p, &lab.repo, &out3);
+    let v3 = image_version(&out3);
+    command(&format!("update --repo {url} --reboot"));
+    let console = boot_in_place(p, &disk, false);
+    expect(&console, &format!("version={v2} slot=b"));
+    expect(
+        &console,
+        &format!("installed vm {v3} (generation 3) in slot a"),
     );
+    command("status");
+    for try_ in 1..=3 {
+        let console = boot_in_place(p, &disk, false);
+        expect(&console, "compose-init: this slot is on trial: rebooting");
+        assert!(
+            !console.contains("compose: ready"),
+            "try {try_}:\n{console}"
+        );
+    }
+    let e = entries(p, &disk);
+    assert_eq!(e[0].0, "compose-a+0-3.conf", "{e:?}");
+    let console = boot_in_place(p, &disk, true);
+    expect(&console, &format!("version={v2} slot=b"));
+    assert_sound(p, &disk);
+}
+
+/// Boots `disk` in place until the console (written to `serial`) shows `marker`, waits
+/// `delay`, then cuts the power: `compose flash` is stopped, and it kills QEMU, whatever
+/// the guest was doing.
+fn boot_and_cut(project: &Path, disk: &Path, marker: &str, delay: Duration) -> String {
+    let serial = project.join("serial.log");
+    let _ = std::fs::remove_file(&serial);
+    let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project)
+        .args([
+            "flash",
+            disk.to_str().unwrap(),
+            "--vm",
+            "--in-place",
+            "--timeout",
+            "300",
+        ])
+        .arg("--serial")
+        .arg(&serial)
+        .env("COMPOSE_STORE", common::store())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stopped = loop {
+        let console = std::fs::read_to_string(&serial).unwrap_or_default();
+        if console.contains(marker) {
+            break None;
+        }
+        if let Ok(Some(status)) = flash.try_wait() {
+            break Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
-        console.contains(&offered),
-        "no `{offered}` on the console:\n{console}"
+        stopped.is_none(),
+        "the VM stopped ({stopped:?}) before `{marker}`:\n{}",
+        std::fs::read_to_string(&serial).unwrap_or_default()
     );
+    std::thread::sleep(delay);
+    // The VM may have rebooted (and so ended) meanwhile: then there is nothing to cut.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(flash.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    flash.wait().unwrap();
+    // All the console said before the power went.
+    std::fs::read_to_string(&serial).unwrap_or_default()
+}
+
+/// The device after a power cut: it boots to a ready version 1 (slot a) or 2 (slot b), and
+/// every boot entry's slot holds the root the entry names. Version 2 for certain once the
+/// agent said its entry was written (before that the guest may have got further than its
+/// console shows, so either is right). Returns whether version 2 booted.
+fn check_after_cut(lab: &Lab, disk: &Path, cut: &str, what: &str) -> bool {
+    lab.command("status");
+    let console = boot_in_place(lab.path(), disk, true);
+    let ready = console
+        .lines()
+        .find(|l| l.contains("compose: ready"))
+        .unwrap_or_else(|| panic!("{what}: no ready line:\n{console}"))
+        .to_string();
+    let new = ready.contains(&format!("version={} slot=b", lab.v2));
+    assert!(
+        new || ready.contains(&format!("version={} slot=a", lab.v1)),
+        "{what}: {ready}"
+    );
+    if cut.contains("compose-update: entry compose-b+3.conf written") {
+        assert!(new, "{what}: the new entry was written, yet {ready}");
+    }
+    assert_sound(lab.path(), disk);
+    eprintln!("{what}: {ready}");
+    new
+}
+
+// Power cuts, the ostree way: an update of version 1 to 2 is cut right after each step of
+// its writes in turn (the other slot's entry removed, its root written, its kernel and
+// initramfs written, its new entry renamed into place). After every cut the device boots
+// to a ready version 1 or 2 (2 only once its entry was written), and `compose inspect`
+// finds every entry's slot holding the root the entry names.
+#[test]
+fn a_power_cut_after_any_step_of_an_update_leaves_a_device_that_boots() {
+    let lab = Lab::new();
+    let p = lab.path();
+    let steps = [
+        "slot b's boot entry removed",
+        "slot b's root written and checked",
+        "slot b's kernel and initramfs written and checked",
+        "entry compose-b+3.conf written",
+    ];
+    for (i, step) in steps.into_iter().enumerate() {
+        let disk = lab.disk(&format!("cut-{i}.raw"));
+        lab.command(&format!("update --repo {}", lab.url));
+        let cut = boot_and_cut(p, &disk, &format!("compose-update: {step}"), Duration::ZERO);
+        expect(&cut, &format!("version={} slot=a", lab.v1));
+        check_after_cut(&lab, &disk, &cut, &format!("cut after `{step}`"));
+        std::fs::remove_file(&disk).unwrap();
+    }
+}
+
+// Power cuts at random moments: `COMPOSE_POWER_CUTS=N` runs N of them
+// (scripts/bench-power-cuts); without it this test does nothing. Each cut falls in the
+// update's writes (0-4 s after the agent starts) or in the new slot's first boot (0-20 s
+// after it starts); then the device must boot to a ready version 1 or 2 with sound slots.
+#[test]
+fn power_cuts_at_random_moments_never_leave_a_device_that_does_not_boot() {
+    let Some(cuts) = std::env::var("COMPOSE_POWER_CUTS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return;
+    };
+    let lab = Lab::new();
+    let p = lab.path();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("power cuts: {cuts}, seed {seed}");
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let (mut old, mut new) = (0, 0);
+    for i in 0..cuts {
+        let disk = lab.disk("random-cut.raw");
+        lab.command(&format!("update --repo {} --reboot", lab.url));
+        let during_first_boot = random(2) == 1;
+        let (marker, delay) = if during_first_boot {
+            // The update and its reboot, then a cut in the new slot's first boot.
+            boot_in_place(p, &disk, false);
+            lab.command("status");
+            ("", Duration::from_millis(random(20_000)))
+        } else {
+            (
+                "update-driver: compose-update",
+                Duration::from_millis(random(4_000)),
+            )
+        };
+        let cut = boot_and_cut(p, &disk, marker, delay);
+        let what = format!(
+            "cut {i} ({} + {} ms)",
+            if during_first_boot {
+                "first boot"
+            } else {
+                "update"
+            },
+            delay.as_millis()
+        );
+        if check_after_cut(&lab, &disk, &cut, &what) {
+            new += 1;
+        } else {
+            old += 1;
+        }
+    }
+    eprintln!("power cuts: {cuts}, every one booted: {old} to version 1, {new} to version 2");
 }

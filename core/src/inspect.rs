@@ -54,7 +54,14 @@ pub struct BootEntry {
     /// Boot attempts left (`+N` in the file name); `None` once blessed.
     pub tries_left: Option<u32>,
     pub title: String,
+    /// The image's version.
     pub version: String,
+    pub generation: Option<u64>,
+    /// The install serial: systemd-boot boots the highest first.
+    pub serial: Option<u64>,
+    /// Whether the slot's partition holds the root file system the entry names (its
+    /// SHA-256); `None` for entries that name none.
+    pub root_sound: Option<bool>,
     pub linux: String,
     pub initrd: String,
     pub options: String,
@@ -175,7 +182,23 @@ pub fn inspect(image: &Path, slot: Option<&str>) -> Result<Inspection, InspectEr
         .filter(|f| f.starts_with("/loader/entries/") && f.ends_with(".conf"))
     {
         let text = tool(mtools("mtype").arg(format!("::{file}")), "mtype", "mtools")?;
-        boot_entries.push(parse_entry(file, &text));
+        let mut entry = parse_entry(file, &text);
+        // A slot is sound when its partition holds the root its entry says was installed.
+        let root = compose_boot::entry::Entry::parse(&text);
+        let part = entry
+            .slot
+            .as_ref()
+            .and_then(|s| partitions.iter().find(|p| p.name == format!("root-{s}")));
+        if let (Some(root), Some(part)) = (root, part) {
+            let found =
+                crate::build::image::hash_range(image, part.offset, root.root_size.min(part.size))
+                    .map_err(|e| InspectError::NotAnImage {
+                        path: image.to_path_buf(),
+                        reason: e.to_string(),
+                    })?;
+            entry.root_sound = Some(found == root.root_sha256);
+        }
+        boot_entries.push(entry);
     }
     let files = match slot {
         None => None,
@@ -216,24 +239,21 @@ pub fn parse_entry(file: &str, text: &str) -> BootEntry {
             })
             .unwrap_or_default()
     };
-    let stem = file
-        .rsplit('/')
-        .next()
-        .unwrap_or(file)
-        .trim_end_matches(".conf");
-    let (id, counter) = stem
-        .split_once('+')
-        .map_or((stem, None), |(id, c)| (id, Some(c)));
-    let tries_left = counter
-        .and_then(|c| c.split('-').next())
-        .and_then(|n| n.parse().ok());
-    let slot = id.strip_prefix("compose-").map(str::to_string);
+    let name = compose_boot::entry::EntryName::parse(file);
+    // compose's own entries say the image's version and generation in comments; their
+    // `version` line is the install serial that orders them.
+    let ours = compose_boot::entry::Entry::parse(text);
     BootEntry {
         file: file.to_string(),
-        slot,
-        tries_left,
+        slot: name.as_ref().map(|n| n.slot.clone()),
+        tries_left: name.and_then(|n| n.tries_left),
         title: field("title"),
-        version: field("version"),
+        version: ours
+            .as_ref()
+            .map_or_else(|| field("version"), |e| e.version.clone()),
+        generation: ours.as_ref().map(|e| e.generation),
+        serial: ours.as_ref().map(|e| e.serial),
+        root_sound: None,
         linux: field("linux"),
         initrd: field("initrd"),
         options: field("options"),

@@ -66,16 +66,14 @@ pub fn compose(project: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Makes `component` a root of the project's `vm` device, beside `base`.
+/// Makes `component` a root of the project's `vm` device, beside the others.
 pub fn add_vm_root(project: &Path, component: &str) {
     let vm = project.join("devices/vm.toml");
     let text = std::fs::read_to_string(&vm).unwrap();
+    assert!(text.contains("roots = ["), "{text}");
     std::fs::write(
         &vm,
-        text.replace(
-            "roots = [\"base\"",
-            &format!("roots = [\"{component}\", \"base\""),
-        ),
+        text.replacen("roots = [", &format!("roots = [\"{component}\", "), 1),
     )
     .unwrap();
 }

@@ -4,26 +4,31 @@
 //! supervises them, prints a readiness line and blesses the boot entry. It never exits:
 //! errors are logged on the console with what to do, and the system degrades.
 
-mod cmdline;
-mod gpt;
 mod modules;
 mod services;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use compose_boot::cmdline;
+use compose_boot::entry::{EntryName, blessed_name};
+use compose_boot::gpt::{self, ESP_TYPE, disks};
 use nix::mount::{MsFlags, mount};
+use nix::sys::reboot::RebootMode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-const ESP_TYPE: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
 const SERVICES: &str = "/usr/lib/compose/services.json";
 const IMAGE_INFO: &str = "/usr/lib/compose/image.json";
+/// Where init mounts the ESP to read and bless boot entries.
+const ESP_MOUNT: &str = "/run/compose/esp";
+/// How long a failed boot of a slot on trial stays up (to be read) before it reboots.
+const TRIAL_REBOOT: Duration = Duration::from_secs(5);
 
 /// One line on the console. Never panics, even without a console.
 macro_rules! log {
@@ -320,34 +325,6 @@ fn wait_for_disk(uuid: &str, limit: Duration) -> Option<(String, Vec<gpt::Partit
     }
 }
 
-fn disks() -> Vec<(String, Vec<gpt::Partition>)> {
-    let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir("/sys/block") else {
-        return out;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("loop") || name.starts_with("ram") {
-            continue;
-        }
-        let sector: usize = fs::read_to_string(entry.path().join("queue/logical_block_size"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(512);
-        let dev = format!("/dev/{name}");
-        let mut buf = vec![0u8; sector * 34];
-        if fs::File::open(&dev)
-            .and_then(|mut f| f.read_exact(&mut buf))
-            .is_ok()
-        {
-            if let Some(parts) = gpt::parse(&buf, sector) {
-                out.push((dev, parts));
-            }
-        }
-    }
-    out
-}
-
 /// An unusable root: say why, wait, power off. The boot entry stays unblessed, so the
 /// firmware falls back to the other slot after its tries.
 fn fatal(message: &str) -> ! {
@@ -388,10 +365,13 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
                 Vec::new()
             }
         };
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
-    }
+    // SIGTERM powers off; SIGINT reboots (what the kernel sends on Ctrl-Alt-Del, and what
+    // `compose-update --reboot` sends once a slot is installed).
+    let power_off = Arc::new(AtomicBool::new(false));
+    let reboot = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&power_off));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&reboot));
+    let mut reboot_at: Option<Instant> = None;
     let mut table = services::Table::new(specs);
     let slot = cmdline.slot.clone().unwrap_or_else(|| "?".into());
     let deadline = started + Duration::from_secs(cmdline.ready_timeout.unwrap_or(120).min(86_400));
@@ -439,9 +419,21 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
                 "not ready: this boot stays unblessed; after its tries the firmware falls back to the other slot"
             );
             nix::unistd::sync();
+            // A slot on trial reboots to spend its next try (as greenboot does); a blessed
+            // one stays up, degraded, rather than reboot forever.
+            if on_trial(&slot, cmdline.root_partuuid.as_deref()) {
+                log!(
+                    "this slot is on trial: rebooting in {} s",
+                    TRIAL_REBOOT.as_secs()
+                );
+                reboot_at = Some(now + TRIAL_REBOOT);
+            }
         }
-        if stop.load(Ordering::Relaxed) {
-            shutdown(&mut table);
+        if power_off.load(Ordering::Relaxed) {
+            shutdown(&mut table, RebootMode::RB_POWER_OFF);
+        }
+        if reboot.load(Ordering::Relaxed) || reboot_at.is_some_and(|t| now > t) {
+            shutdown(&mut table, RebootMode::RB_AUTOBOOT);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -500,67 +492,95 @@ fn record(table: &mut services::Table, pid: i32, success: bool, how: &str) {
     }
 }
 
-/// Marks this boot good: drops the `+N` counter from the slot's entry, as
-/// systemd-bless-boot does, so systemd-boot keeps choosing it.
-fn bless(slot: &str, root_uuid: Option<&str>) {
-    // The ESP of the disk we booted from (the one holding our root), not just any ESP.
+/// Runs `f` on the ESP of the disk we booted from (the one holding our root, not just any
+/// ESP), mounted at `ESP_MOUNT`, then syncs and unmounts it. `None` if it cannot be mounted.
+fn with_esp<T>(root_uuid: Option<&str>, f: impl FnOnce(&Path) -> T) -> Option<T> {
     let ours =
         |parts: &[gpt::Partition]| root_uuid.is_none_or(|u| parts.iter().any(|p| p.uuid == u));
     let found = disks()
         .into_iter()
         .find(|(_, parts)| ours(parts) && parts.iter().any(|p| p.type_guid == ESP_TYPE));
     let Some((disk, parts)) = found else {
-        log!("no ESP found; cannot bless this boot");
-        return;
+        log!("no ESP found on the boot disk");
+        return None;
     };
     let esp = parts
         .iter()
         .find(|p| p.type_guid == ESP_TYPE)
         .expect("found above");
-    let mountpoint = "/run/compose/esp";
-    let _ = fs::create_dir_all(mountpoint);
+    let _ = fs::create_dir_all(ESP_MOUNT);
     let device = gpt::partition_device(&disk, esp.number);
     if let Err(e) = mount(
         Some(device.as_str()),
-        mountpoint,
+        ESP_MOUNT,
         Some("vfat"),
         MsFlags::MS_NOATIME,
         None::<&str>,
     ) {
-        log!("cannot mount the ESP {device} ({e}); this boot stays unblessed");
-        return;
+        log!("cannot mount the ESP {device} ({e})");
+        return None;
     }
-    let entries = format!("{mountpoint}/loader/entries");
-    let mut blessed = Vec::new();
-    if let Ok(list) = fs::read_dir(&entries) {
-        for entry in list.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(new) = blessed_name(&name, slot) {
-                match fs::rename(entry.path(), format!("{entries}/{new}")) {
-                    Ok(()) => blessed.push(new),
-                    Err(e) => log!("cannot bless {name}: {e}; this boot stays unblessed"),
+    let out = f(Path::new(ESP_MOUNT));
+    nix::unistd::sync();
+    let _ = nix::mount::umount(ESP_MOUNT);
+    Some(out)
+}
+
+/// Marks this boot good: drops the `+N` counter from the slot's entry, as
+/// systemd-bless-boot does, so systemd-boot keeps choosing it.
+fn bless(slot: &str, root_uuid: Option<&str>) {
+    let blessed = with_esp(root_uuid, |esp| {
+        let entries = esp.join("loader/entries");
+        let mut blessed = Vec::new();
+        if let Ok(list) = fs::read_dir(&entries) {
+            for entry in list.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(new) = blessed_name(&name, slot) {
+                    match fs::rename(entry.path(), entries.join(&new)) {
+                        Ok(()) => blessed.push(new),
+                        Err(e) => log!("cannot bless {name}: {e}; this boot stays unblessed"),
+                    }
                 }
             }
         }
-    }
-    nix::unistd::sync();
-    let _ = nix::mount::umount(mountpoint);
+        blessed
+    });
     // Said only once it is on disk: whoever watches the console may power off now.
-    for name in blessed {
-        log!("blessed boot entry {name}");
+    match blessed {
+        Some(names) => {
+            for name in names {
+                log!("blessed boot entry {name}");
+            }
+        }
+        None => log!("this boot stays unblessed"),
     }
 }
 
-/// `compose-a+2-1.conf` for slot `a` -> `compose-a.conf`; anything else -> `None`.
-fn blessed_name(file: &str, slot: &str) -> Option<String> {
-    let stem = file.strip_suffix(".conf")?;
-    let (id, _) = stem.split_once('+')?;
-    (id == format!("compose-{slot}")).then(|| format!("{id}.conf"))
+/// Whether the booted slot's entry still counts tries (it was never blessed).
+fn on_trial(slot: &str, root_uuid: Option<&str>) -> bool {
+    with_esp(root_uuid, |esp| {
+        fs::read_dir(esp.join("loader/entries"))
+            .map(|list| {
+                list.filter_map(Result::ok).any(|e| {
+                    EntryName::parse(&e.file_name().to_string_lossy())
+                        .is_some_and(|n| n.slot == slot && n.tries_left.is_some())
+                })
+            })
+            .unwrap_or(false)
+    })
+    .unwrap_or(false)
 }
 
-/// Stops services in reverse order, syncs, unmounts and powers off.
-fn shutdown(table: &mut services::Table) -> ! {
-    log!("shutting down");
+/// Stops services in reverse order, syncs, unmounts and powers off or reboots (`mode`).
+fn shutdown(table: &mut services::Table, mode: RebootMode) -> ! {
+    log!(
+        "{}",
+        if mode == RebootMode::RB_POWER_OFF {
+            "shutting down"
+        } else {
+            "rebooting"
+        }
+    );
     for s in table.services.iter().rev() {
         if let services::Status::Running { pid, .. } = s.status {
             if pid > 0 {
@@ -590,7 +610,7 @@ fn shutdown(table: &mut services::Table) -> ! {
         let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
     }
     nix::unistd::sync();
-    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
+    let _ = nix::sys::reboot::reboot(mode);
     loop {
         std::thread::sleep(Duration::from_secs(60));
     }
@@ -598,7 +618,7 @@ fn shutdown(table: &mut services::Table) -> ! {
 
 #[cfg(test)]
 mod tests {
-    use super::{EtcOverlay, blessed_name};
+    use super::EtcOverlay;
 
     #[test]
     fn etc_overlay_keeps_changes_on_var() {
@@ -606,19 +626,5 @@ mod tests {
             EtcOverlay::under("/sysroot").options(),
             "lowerdir=/sysroot/etc,upperdir=/sysroot/var/lib/compose/etc/upper,workdir=/sysroot/var/lib/compose/etc/work"
         );
-    }
-
-    #[test]
-    fn blessing_drops_the_counter_of_this_slot_only() {
-        assert_eq!(
-            blessed_name("compose-a+3.conf", "a").as_deref(),
-            Some("compose-a.conf")
-        );
-        assert_eq!(
-            blessed_name("compose-a+2-1.conf", "a").as_deref(),
-            Some("compose-a.conf")
-        );
-        assert_eq!(blessed_name("compose-b+3.conf", "a"), None);
-        assert_eq!(blessed_name("compose-a.conf", "a"), None);
     }
 }

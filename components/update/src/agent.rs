@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
-use crate::apply::{self, Plan};
+use crate::apply;
 use crate::chunks::ChunkIndex;
 use crate::release::{Artifact, Refusal, Release};
 
@@ -35,6 +35,9 @@ pub enum AgentError {
     Apply(#[from] apply::ApplyError),
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
+    /// The device's slots cannot take the request (with what to do).
+    #[error("{0}")]
+    Slots(String),
 }
 
 /// What runs: from the image's own files.
@@ -157,6 +160,40 @@ pub fn index(repo: &Repo, artifact: &Artifact) -> Result<ChunkIndex, AgentError>
     Ok(index)
 }
 
+/// Fetches one chunk from the repository, uncompressed.
+fn fetch_chunk(repo: &Repo, c: &crate::chunks::Chunk) -> Result<Vec<u8>, String> {
+    let packed = repo
+        .get(&crate::repo::chunk(&c.digest))
+        .map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(c.length as usize);
+    std::io::Read::read_to_end(
+        &mut ruzstd::decoding::StreamingDecoder::new(packed.as_slice())
+            .map_err(|e| e.to_string())?,
+        &mut bytes,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// Writes `artifact` into `target` (a slot's partition, or a file) from `seeds`, what
+/// `target` already holds, and fetched chunks; the whole is read back and checked.
+pub fn write_artifact(
+    repo: &Repo,
+    artifact: &Artifact,
+    seeds: &[&[u8]],
+    target: &std::fs::File,
+) -> Result<apply::Written, AgentError> {
+    let index = index(repo, artifact)?;
+    let map = apply::seed_map(seeds);
+    Ok(apply::write_image(
+        &index,
+        seeds,
+        &map,
+        |c| fetch_chunk(repo, c),
+        target,
+    )?)
+}
+
 /// Makes `artifact` at `out` (written aside, renamed when whole and checked) from `seeds`
 /// and fetched chunks; returns what was copied and fetched.
 pub fn download(
@@ -164,40 +201,26 @@ pub fn download(
     artifact: &Artifact,
     seeds: &[&[u8]],
     out: &Path,
-) -> Result<Plan, AgentError> {
-    let index = index(repo, artifact)?;
-    let map = apply::seed_map(seeds);
-    let plan = apply::plan(&index, &map);
+) -> Result<apply::Written, AgentError> {
     let partial = out.with_extension("partial");
     let write_err = |e: std::io::Error| AgentError::Write {
         path: partial.clone(),
         message: e.to_string(),
     };
-    let file = std::fs::File::create(&partial).map_err(write_err)?;
-    let mut writer = std::io::BufWriter::new(file);
-    let fetch = |c: &crate::chunks::Chunk| -> Result<Vec<u8>, String> {
-        let packed = repo
-            .get(&crate::repo::chunk(&c.digest))
-            .map_err(|e| e.to_string())?;
-        let mut bytes = Vec::with_capacity(c.length as usize);
-        std::io::Read::read_to_end(
-            &mut ruzstd::decoding::StreamingDecoder::new(packed.as_slice())
-                .map_err(|e| e.to_string())?,
-            &mut bytes,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(bytes)
-    };
-    let made = apply::assemble(&index, seeds, &map, fetch, &mut writer);
-    if let Err(e) = made {
-        let _ = std::fs::remove_file(&partial);
-        return Err(e.into());
-    }
-    let file = writer.into_inner().map_err(|e| write_err(e.into_error()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&partial)
+        .map_err(write_err)?;
+    // What an earlier, interrupted download left in `partial` is kept where it matches.
+    let written = write_artifact(repo, artifact, seeds, &file)?;
+    file.set_len(artifact.size).map_err(write_err)?;
     file.sync_all().map_err(write_err)?;
     std::fs::rename(&partial, out).map_err(|e| AgentError::Write {
         path: out.to_path_buf(),
         message: e.to_string(),
     })?;
-    Ok(plan)
+    Ok(written)
 }

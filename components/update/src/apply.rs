@@ -1,10 +1,13 @@
 //! A new image from chunks: the chunks a device already holds (in its running slot or the
 //! inactive one, its seeds, as desync and RAUC seed from local images) are copied from
-//! there, only the others are fetched. Every chunk is checked against its digest before it
-//! is used, and the whole image against the index's SHA-256 after.
+//! there, only the others are fetched. Chunks already in place in the target (an
+//! interrupted install) are kept, so installs resume. Every chunk is checked against its
+//! digest before it is written, and the whole image is read back and checked against the
+//! index's SHA-256 after.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 use sha2::Digest;
 
@@ -80,35 +83,62 @@ pub enum ApplyError {
     Write(std::io::Error),
 }
 
-/// Writes the image of `index` to `out`: chunks from `seeds` where `map` has them, the
-/// others from `fetch` (uncompressed bytes), each checked; then checks the whole image.
-pub fn assemble<E: std::fmt::Display>(
+/// What writing an image took, in bytes of the image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Written {
+    /// Chunks the target already held at their place (an interrupted install resumed, or
+    /// an unchanged part of the slot): read and checked, not written.
+    pub in_place: u64,
+    /// Chunks copied from a seed.
+    pub copied: u64,
+    /// Chunks fetched from the repository.
+    pub fetched: u64,
+    pub fetched_chunks: usize,
+}
+
+/// Writes the image of `index` into `target` (a slot's block device or a file) at its
+/// offsets: a chunk already there is kept, the others come from `seeds` where `map` has
+/// them, else from `fetch` (uncompressed bytes), each checked before it is written. Then
+/// syncs and reads the whole image back from `target` to check it against the index.
+pub fn write_image<E: std::fmt::Display>(
     index: &ChunkIndex,
     seeds: &[&[u8]],
     map: &HashMap<String, SeedChunk>,
     mut fetch: impl FnMut(&Chunk) -> Result<Vec<u8>, E>,
-    out: &mut impl Write,
-) -> Result<(), ApplyError> {
+    target: &File,
+) -> Result<Written, ApplyError> {
     if !index.is_contiguous() {
         return Err(ApplyError::BadIndex);
     }
-    let mut whole = sha2::Sha256::new();
+    let mut written = Written::default();
+    let mut here = Vec::new();
     for c in &index.chunks {
+        let length = u64::from(c.length);
+        here.resize(c.length as usize, 0);
+        if read_at(target, &mut here, c.offset).is_ok() && crate::sha256_hex(&here) == c.digest {
+            written.in_place += length;
+            continue;
+        }
         let (bytes, from) = match map.get(&c.digest) {
             Some(s) => {
                 let start = s.offset as usize;
+                written.copied += length;
                 (
                     seeds[s.seed][start..start + s.length as usize].to_vec(),
                     "a local slot",
                 )
             }
-            None => (
-                fetch(c).map_err(|e| ApplyError::Fetch {
-                    digest: c.digest.clone(),
-                    message: e.to_string(),
-                })?,
-                "the repository",
-            ),
+            None => {
+                written.fetched += length;
+                written.fetched_chunks += 1;
+                (
+                    fetch(c).map_err(|e| ApplyError::Fetch {
+                        digest: c.digest.clone(),
+                        message: e.to_string(),
+                    })?,
+                    "the repository",
+                )
+            }
         };
         if bytes.len() != c.length as usize || crate::sha256_hex(&bytes) != c.digest {
             return Err(ApplyError::BadChunk {
@@ -116,19 +146,40 @@ pub fn assemble<E: std::fmt::Display>(
                 from,
             });
         }
-        whole.update(&bytes);
-        out.write_all(&bytes).map_err(ApplyError::Write)?;
+        target
+            .write_all_at(&bytes, c.offset)
+            .map_err(ApplyError::Write)?;
     }
-    let found = hex::encode(whole.finalize());
+    target.sync_all().map_err(ApplyError::Write)?;
+    let found = hash_prefix(target, index.size).map_err(ApplyError::Write)?;
     if found != index.sha256 {
         return Err(crate::release::Refusal::HashMismatch {
-            what: "the assembled image".into(),
+            what: "the image as written".into(),
             expected: index.sha256.clone(),
             found,
         }
         .into());
     }
-    out.flush().map_err(ApplyError::Write)
+    Ok(written)
+}
+
+/// Fills `buf` from `file` at `offset`; an error if the file ends first.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    file.read_exact_at(buf, offset)
+}
+
+/// SHA-256 (hex) of the first `size` bytes of `file`, read back from it.
+pub fn hash_prefix(file: &File, size: u64) -> std::io::Result<String> {
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        hash.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hex::encode(hash.finalize()))
 }
 
 #[cfg(test)]
@@ -158,9 +209,9 @@ mod tests {
                 (c.digest.clone(), new[s..s + c.length as usize].to_vec())
             })
             .collect();
+        let target = tempfile::tempfile().unwrap();
         let mut fetched = 0;
-        let mut out = Vec::new();
-        assemble(
+        let written = write_image(
             &index,
             &[&old],
             &map,
@@ -168,19 +219,36 @@ mod tests {
                 fetched += 1;
                 Ok::<_, String>(by_digest[&c.digest].clone())
             },
-            &mut out,
+            &target,
         )
         .unwrap();
-        assert_eq!(out, new);
+        assert_eq!(
+            hash_prefix(&target, new.len() as u64).unwrap(),
+            index.sha256
+        );
         assert_eq!(fetched, plan.fetch.len());
+        assert_eq!(written.fetched, plan.fetch_bytes);
+        assert_eq!((written.in_place, written.copied), (0, plan.local_bytes));
+
+        // Again into the same target (an install that was cut and runs again): nothing is
+        // fetched or copied, every chunk is found in place.
+        let again = write_image(
+            &index,
+            &[&old],
+            &map,
+            |_| Err::<Vec<u8>, _>("must not fetch"),
+            &target,
+        )
+        .unwrap();
+        assert_eq!(again.in_place, new.len() as u64);
 
         // A repository that serves other bytes under a chunk's name is caught.
-        let e = assemble(
+        let e = write_image(
             &index,
             &[&old],
             &map,
             |_| Ok::<_, String>(vec![0; 10]),
-            &mut Vec::new(),
+            &tempfile::tempfile().unwrap(),
         )
         .unwrap_err();
         assert!(
@@ -194,12 +262,12 @@ mod tests {
             "{e}"
         );
         // A failed fetch says which chunk.
-        let e = assemble(
+        let e = write_image(
             &index,
             &[&old],
             &map,
             |_| Err("connection reset"),
-            &mut Vec::new(),
+            &tempfile::tempfile().unwrap(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("connection reset"), "{e}");

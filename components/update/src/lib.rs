@@ -5,11 +5,15 @@
 //! images into content-defined chunks (FastCDC) named by digest; `apply` makes an image from
 //! chunks, copying those a local slot already has and fetching the rest; `repo` is where each file
 //! of an update repository lives (static files, any HTTP server can serve them); `agent`
-//! is the device's side: what runs, what a repository offers, the new slot image made.
+//! is the device's side: what runs, what a repository offers, the new slot image made;
+//! `install` writes a release into the other slot and its boot entry last, and picks the
+//! slot that boots next; `device` finds the running device's slots and ESP.
 
 pub mod agent;
 pub mod apply;
 pub mod chunks;
+pub mod device;
+pub mod install;
 pub mod keys;
 pub mod release;
 pub mod repo;

@@ -1,13 +1,16 @@
-//! compose-update: the device's update agent. `status` says what runs; `check` asks the
-//! repository for a newer release (verified against the key built into the image);
-//! `download` makes that release's root file system from the device's own slots plus the
-//! chunks they lack. Writing the inactive slot and its boot entry is not here yet.
+//! compose-update: the device's update agent. `status` says what runs and what boots next;
+//! `check` asks the repository for a newer release (verified against the key built into the
+//! image); `update` and `deploy VERSION` install one into the slot that did not boot (its
+//! boot entry written last, on trial); `rollback` makes the other slot boot next;
+//! `download` makes a release's root file system in a file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use compose_update::agent::{self, Repo};
+use compose_update::agent::{self, Repo, Running};
+use compose_update::device::{self, MountedEsp};
+use compose_update::install;
 
 #[derive(Debug, Parser)]
 #[command(name = "compose-update", version, about)]
@@ -45,6 +48,28 @@ enum Command {
         #[arg(long)]
         version: Option<String>,
     },
+    /// Install the newest release into the slot that did not boot; it boots next (on trial:
+    /// if it never gets ready, the device falls back to this slot).
+    Update {
+        #[arg(long)]
+        repo: String,
+        /// Reboot into it once installed.
+        #[arg(long)]
+        reboot: bool,
+    },
+    /// Install VERSION (even an older one) into the slot that did not boot.
+    Deploy {
+        version: String,
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        reboot: bool,
+    },
+    /// Boot the other slot next (what ran before the last update).
+    Rollback {
+        #[arg(long)]
+        reboot: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,25 +93,34 @@ fn now() -> u64 {
 fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
     let running = agent::running(&args.root)?;
     match &args.command {
-        Command::Status => {
-            let key = compose_update::keys::key_id(&running.trusted);
+        Command::Status => status(args, &running),
+        Command::Update { repo, reboot } => install_release(args, &running, repo, None, *reboot),
+        Command::Deploy {
+            version,
+            repo,
+            reboot,
+        } => install_release(args, &running, repo, Some(version.as_str()), *reboot),
+        Command::Rollback { reboot } => {
+            let dev = device::discover()?;
+            let mounted = MountedEsp::mount(&dev.esp_partition)?;
+            let next = install::boot_next(&mounted.esp, &dev.other.slot)?;
+            drop(mounted);
             if args.json {
                 println!(
                     "{}",
                     serde_json::json!({
-                        "device": running.device,
-                        "version": running.version,
-                        "generation": running.generation,
-                        "trusted_key": key,
+                        "slot": next.entry.slot,
+                        "version": next.entry.version,
+                        "generation": next.entry.generation,
                     })
                 );
             } else {
                 println!(
-                    "{} {} (generation {}), trusts update key {key}",
-                    running.device, running.version, running.generation
+                    "rollback: slot {} ({} {}, generation {}) boots next",
+                    next.entry.slot, next.entry.device, next.entry.version, next.entry.generation
                 );
             }
-            Ok(0)
+            finish(*reboot)
         }
         Command::Check { repo } => {
             let offer = agent::check(&Repo::new(repo), &running, now(), None)?;
@@ -126,9 +160,9 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
                         "version": offer.release.version,
                         "generation": offer.release.generation,
                         "size": offer.release.root.size,
-                        "local_bytes": plan.local_bytes,
-                        "fetched_bytes": plan.fetch_bytes,
-                        "fetched_chunks": plan.fetch.len(),
+                        "local_bytes": plan.copied + plan.in_place,
+                        "fetched_bytes": plan.fetched,
+                        "fetched_chunks": plan.fetched_chunks,
                     })
                 );
             } else {
@@ -137,11 +171,119 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
                     offer.release.device,
                     offer.release.version,
                     offer.release.root.size,
-                    plan.local_bytes,
-                    plan.fetch_bytes
+                    plan.copied + plan.in_place,
+                    plan.fetched
                 );
             }
             Ok(0)
         }
     }
+}
+
+/// What runs, and, on a device, its boot entries in the order they boot.
+fn status(args: &Args, running: &Running) -> Result<u8, Box<dyn std::error::Error>> {
+    let key = compose_update::keys::key_id(&running.trusted);
+    // On a device: the slots' entries. Elsewhere (`--root` of an unpacked image) only what
+    // the image says.
+    let on_device = args.root == std::path::Path::new("/");
+    let boot = if on_device {
+        let dev = device::discover()?;
+        let mounted = MountedEsp::mount(&dev.esp_partition)?;
+        Some((dev.booted.clone(), install::boot_state(&mounted.esp)?))
+    } else {
+        None
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "device": running.device,
+                "version": running.version,
+                "generation": running.generation,
+                "trusted_key": key,
+                "booted_slot": boot.as_ref().map(|(slot, _)| slot),
+                "boot_order": boot.as_ref().map(|(_, state)| &state.entries),
+            }))?
+        );
+        return Ok(0);
+    }
+    println!(
+        "{} {} (generation {}), trusts update key {key}",
+        running.device, running.version, running.generation
+    );
+    if let Some((booted, state)) = boot {
+        for (i, e) in state.entries.iter().enumerate() {
+            let role = match (i, e.slot == booted, e.tries_left) {
+                (0, true, _) => "booted, boots next",
+                (0, false, _) => "staged, boots next",
+                (_, _, Some(0)) => "skipped",
+                (_, true, _) => "booted, fallback",
+                (_, false, _) => "rollback target",
+            };
+            let tries = match e.tries_left {
+                None => "blessed".to_string(),
+                Some(0) => "no tries left".to_string(),
+                Some(n) => format!("on trial, {n} tries left"),
+            };
+            println!(
+                "slot {}: {} {} (generation {}), {tries} [{role}]",
+                e.slot, e.device, e.version, e.generation
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `update` and `deploy`: the release into the slot that did not boot.
+fn install_release(
+    args: &Args,
+    running: &Running,
+    repo: &str,
+    version: Option<&str>,
+    reboot: bool,
+) -> Result<u8, Box<dyn std::error::Error>> {
+    let repo = Repo::new(repo);
+    let offer = agent::check(&repo, running, now(), version)?;
+    if !offer.newer {
+        println!("up to date: {} {}", running.device, running.version);
+        return Ok(0);
+    }
+    let dev = device::discover()?;
+    let seed = device::read_erofs(&dev.booted_partition)?;
+    let mounted = MountedEsp::mount(&dev.esp_partition)?;
+    let done = install::install(
+        &repo,
+        &offer.release,
+        &seed,
+        &dev.other,
+        &mounted.esp,
+        &mut |step| eprintln!("compose-update: {step}"),
+    )?;
+    drop(mounted);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        println!(
+            "installed {} {} (generation {}) in slot {}: root {} bytes fetched, {} copied, {} already in place; it boots next, on trial",
+            done.device,
+            done.version,
+            done.generation,
+            done.slot,
+            done.root.fetched,
+            done.root.copied,
+            done.root.in_place
+        );
+    }
+    finish(reboot)
+}
+
+/// Reboots when asked to; otherwise says how the change takes effect.
+fn finish(reboot: bool) -> Result<u8, Box<dyn std::error::Error>> {
+    if reboot {
+        println!("rebooting");
+        device::reboot()?;
+    } else {
+        println!("reboot to use it");
+    }
+    Ok(0)
 }

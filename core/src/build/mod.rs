@@ -946,6 +946,7 @@ fn write_image(
     } else {
         vec!["a"]
     };
+    let root_sha256 = image::hash_range(&root_img, 0, root_size)?;
     let mut slot_infos = Vec::new();
     for slot in &slots {
         let root_part = part(&format!("root-{slot}"));
@@ -957,11 +958,20 @@ fn write_image(
             options_line.push(' ');
             options_line.push_str(arg);
         }
-        let entry_name = format!("compose-{slot}+3.conf");
-        let entry = format!(
-            "title compose {} ({}) slot {slot}\nversion {version}\nsort-key compose-{slot}\nlinux /compose/{slot}/vmlinuz\ninitrd /compose/{slot}/initrd.img\noptions {options_line}\n",
-            device.name, version
-        );
+        // Both slots hold this image; slot a has the higher install serial, so it boots
+        // first, and b is its fallback until an update installs something there.
+        let entry_name = compose_boot::entry::EntryName::trial(slot);
+        let entry = compose_boot::entry::Entry {
+            device: device.name.clone(),
+            version: version.clone(),
+            generation: options.generation,
+            slot: slot.to_string(),
+            serial: if *slot == "a" { 1 } else { 0 },
+            options: options_line,
+            root_size,
+            root_sha256: root_sha256.clone(),
+        }
+        .render();
         let entry_path = work.join(&entry_name);
         write(&entry_path, &entry)?;
         esp_files.push((format!("/loader/entries/{entry_name}"), entry_path));

@@ -1,6 +1,6 @@
-//! The kernel command line: which slot to boot and where its root is.
+//! The kernel command line: which slot booted and where its root is.
 
-/// What init needs from `/proc/cmdline`.
+/// What init and the update agent need from `/proc/cmdline`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cmdline {
     /// `root=PARTUUID=...`, lowercase.
@@ -11,6 +11,7 @@ pub struct Cmdline {
     pub ready_timeout: Option<u64>,
 }
 
+/// Reads `/proc/cmdline` text; unknown arguments are ignored.
 pub fn parse(text: &str) -> Cmdline {
     let mut c = Cmdline::default();
     for arg in text.split_whitespace() {

@@ -1,4 +1,5 @@
-//! Finding partitions by reading GPTs: there is no udev in the initramfs.
+//! Finding partitions by reading GPTs, as init must (there is no udev in the initramfs)
+//! and the update agent does (it finds the other slot and the ESP the same way).
 
 /// One partition of a GPT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,43 @@ pub fn parse(disk: &[u8], sector: usize) -> Option<Vec<Partition>> {
         });
     }
     Some(parts)
+}
+
+/// The ESP's partition type.
+pub const ESP_TYPE: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+
+/// Every disk with a GPT (`/dev/vda`, its partitions), from `/sys/block`; loop and RAM
+/// disks are skipped.
+pub fn disks() -> Vec<(String, Vec<Partition>)> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+        return out;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("loop") || name.starts_with("ram") {
+            continue;
+        }
+        let sector: usize = std::fs::read_to_string(entry.path().join("queue/logical_block_size"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(512);
+        let dev = format!("/dev/{name}");
+        let mut buf = vec![0u8; sector * 34];
+        let read = std::fs::File::open(&dev).and_then(|mut f| f.read_exact(&mut buf));
+        if let Some(parts) = read.ok().and_then(|()| parse(&buf, sector)) {
+            out.push((dev, parts));
+        }
+    }
+    out
+}
+
+/// The disk holding the partition `uuid` (lowercase), and its partitions.
+pub fn disk_with(uuid: &str) -> Option<(String, Vec<Partition>)> {
+    disks()
+        .into_iter()
+        .find(|(_, parts)| parts.iter().any(|p| p.uuid == uuid))
 }
 
 /// `/dev/vda` + 2 -> `/dev/vda2`; `/dev/nvme0n1` + 2 -> `/dev/nvme0n1p2`.

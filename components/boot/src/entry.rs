@@ -1,0 +1,247 @@
+//! The systemd-boot entries of a composed image, one per slot: `compose-a+3.conf` while
+//! the slot is on trial (systemd-boot counts the tries down in the name:
+//! `compose-a+2-1.conf`), `compose-a.conf` once init blessed a boot of it.
+//!
+//! Which slot boots: every entry has the sort-key `compose`, so systemd-boot orders them
+//! by `version`, highest first, after moving entries with no tries left to the end. The
+//! `version` line is therefore an install serial (the slot installed last boots next),
+//! not the image's version: an older image deployed on purpose must still boot next, and a
+//! blessed slot stays the fallback of a new one on trial. The image's version and
+//! generation are in comment lines, for `compose-update status` and `compose inspect`.
+
+use std::cmp::Reverse;
+
+/// The sort-key every compose entry shares.
+pub const SORT_KEY: &str = "compose";
+
+/// Tries a newly installed slot gets before systemd-boot falls back to the other one.
+pub const TRIES: u32 = 3;
+
+/// What an entry file's name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryName {
+    pub slot: String,
+    /// `None` once blessed.
+    pub tries_left: Option<u32>,
+    pub tries_done: u32,
+}
+
+impl EntryName {
+    /// `compose-a+2-1.conf` (or a path ending in it); `None` for files that are not ours.
+    pub fn parse(file: &str) -> Option<EntryName> {
+        let stem = file.rsplit('/').next()?.strip_suffix(".conf")?;
+        let (id, counter) = stem
+            .split_once('+')
+            .map_or((stem, None), |(id, c)| (id, Some(c)));
+        let slot = id.strip_prefix("compose-")?.to_string();
+        let (tries_left, tries_done) = match counter {
+            None => (None, 0),
+            Some(c) => {
+                let (left, done) = c.split_once('-').unwrap_or((c, "0"));
+                (Some(left.parse().ok()?), done.parse().ok()?)
+            }
+        };
+        Some(EntryName {
+            slot,
+            tries_left,
+            tries_done,
+        })
+    }
+
+    /// The file name of a slot newly installed: on trial with `TRIES` tries.
+    pub fn trial(slot: &str) -> String {
+        format!("compose-{slot}+{TRIES}.conf")
+    }
+
+    /// The file name of a blessed slot.
+    pub fn blessed(slot: &str) -> String {
+        format!("compose-{slot}.conf")
+    }
+
+    /// systemd-boot skips it unless nothing else is left.
+    pub fn exhausted(&self) -> bool {
+        self.tries_left == Some(0)
+    }
+}
+
+/// `compose-a+2-1.conf` for slot `a` -> `compose-a.conf`, as systemd-bless-boot renames;
+/// anything else -> `None`.
+pub fn blessed_name(file: &str, slot: &str) -> Option<String> {
+    let name = EntryName::parse(file)?;
+    (name.slot == slot && name.tries_left.is_some()).then(|| EntryName::blessed(slot))
+}
+
+/// What an entry file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub device: String,
+    /// The image's version.
+    pub version: String,
+    pub generation: u64,
+    pub slot: String,
+    /// The install serial (the entry's `version` line): the highest boots first.
+    pub serial: u64,
+    /// The kernel command line.
+    pub options: String,
+    /// Size and SHA-256 of the slot's root file system as installed: what `compose
+    /// inspect` checks the slot against.
+    pub root_size: u64,
+    pub root_sha256: String,
+}
+
+impl Entry {
+    /// The entry file's text; the kernel and initramfs are the slot's, on the ESP.
+    pub fn render(&self) -> String {
+        let Entry {
+            device,
+            version,
+            generation,
+            slot,
+            serial,
+            options,
+            root_size,
+            root_sha256,
+        } = self;
+        format!(
+            "# Written by compose. `version` is an install serial: the highest boots first.\n\
+             title compose {device} {version} (slot {slot})\n\
+             version {serial}\n\
+             sort-key {SORT_KEY}\n\
+             linux /compose/{slot}/vmlinuz\n\
+             initrd /compose/{slot}/initrd.img\n\
+             options {options}\n\
+             # compose-device {device}\n\
+             # compose-version {version}\n\
+             # compose-generation {generation}\n\
+             # compose-slot {slot}\n\
+             # compose-root-size {root_size}\n\
+             # compose-root-sha256 {root_sha256}\n"
+        )
+    }
+
+    /// Reads an entry `render` wrote; `None` for other files.
+    pub fn parse(text: &str) -> Option<Entry> {
+        let field = |key: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(key)
+                    .filter(|rest| rest.starts_with(' '))
+                    .map(|rest| rest.trim().to_string())
+            })
+        };
+        Some(Entry {
+            device: field("# compose-device")?,
+            version: field("# compose-version")?,
+            generation: field("# compose-generation")?.parse().ok()?,
+            slot: field("# compose-slot")?,
+            serial: field("version")?.parse().ok()?,
+            options: field("options")?,
+            root_size: field("# compose-root-size")?.parse().ok()?,
+            root_sha256: field("# compose-root-sha256")?,
+        })
+    }
+}
+
+/// The same kernel command line for another slot: its root partition and slot name.
+pub fn options_for(options: &str, slot: &str, root_partuuid: &str) -> String {
+    options
+        .split_whitespace()
+        .map(|arg| {
+            if arg.starts_with("root=PARTUUID=") {
+                format!("root=PARTUUID={root_partuuid}")
+            } else if arg.starts_with("compose.slot=") {
+                format!("compose.slot={slot}")
+            } else {
+                arg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Entries in the order systemd-boot tries them: the ones with tries left (or blessed)
+/// first, highest serial first.
+pub fn boot_order(entries: &[(EntryName, Entry)]) -> Vec<&(EntryName, Entry)> {
+    let mut order: Vec<_> = entries.iter().collect();
+    order.sort_by_key(|(name, entry)| (name.exhausted(), Reverse(entry.serial)));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_try_counter() {
+        let n = EntryName::parse("/loader/entries/compose-a+2-1.conf").unwrap();
+        assert_eq!(
+            (n.slot.as_str(), n.tries_left, n.tries_done),
+            ("a", Some(2), 1)
+        );
+        let n = EntryName::parse("compose-b+0-3.conf").unwrap();
+        assert!(n.exhausted());
+        let n = EntryName::parse("compose-a.conf").unwrap();
+        assert_eq!(n.tries_left, None);
+        assert_eq!(EntryName::parse("other.conf"), None);
+        assert_eq!(EntryName::parse("compose-a+x.conf"), None);
+        assert_eq!(EntryName::parse("compose-a.conf.tmp"), None);
+        assert_eq!(EntryName::trial("b"), "compose-b+3.conf");
+    }
+
+    #[test]
+    fn blessing_drops_the_counter_of_this_slot_only() {
+        assert_eq!(
+            blessed_name("compose-a+3.conf", "a").as_deref(),
+            Some("compose-a.conf")
+        );
+        assert_eq!(
+            blessed_name("compose-a+2-1.conf", "a").as_deref(),
+            Some("compose-a.conf")
+        );
+        assert_eq!(blessed_name("compose-b+3.conf", "a"), None);
+        assert_eq!(blessed_name("compose-a.conf", "a"), None);
+    }
+
+    #[test]
+    fn entries_read_back_what_they_wrote_and_sort_as_systemd_boot_does() {
+        let a = Entry {
+            device: "vm".into(),
+            version: "0.1.0+abc".into(),
+            generation: 1,
+            slot: "a".into(),
+            serial: 1,
+            options: "root=PARTUUID=1111 ro compose.slot=a console=ttyS0".into(),
+            root_size: 4096,
+            root_sha256: "ab".repeat(32),
+        };
+        assert_eq!(Entry::parse(&a.render()), Some(a.clone()));
+        assert_eq!(Entry::parse("title other\nversion 3\n"), None);
+        let b = Entry {
+            slot: "b".into(),
+            serial: 2,
+            options: options_for(&a.options, "b", "2222"),
+            ..a.clone()
+        };
+        assert_eq!(
+            b.options,
+            "root=PARTUUID=2222 ro compose.slot=b console=ttyS0"
+        );
+        let entries = vec![
+            (EntryName::parse("compose-a.conf").unwrap(), a.clone()),
+            (EntryName::parse("compose-b+3.conf").unwrap(), b.clone()),
+        ];
+        let order: Vec<&str> = boot_order(&entries)
+            .iter()
+            .map(|(_, e)| e.slot.as_str())
+            .collect();
+        assert_eq!(order, ["b", "a"], "the slot installed last boots next");
+        let entries = vec![
+            (EntryName::parse("compose-a.conf").unwrap(), a),
+            (EntryName::parse("compose-b+0-3.conf").unwrap(), b),
+        ];
+        let order: Vec<&str> = boot_order(&entries)
+            .iter()
+            .map(|(_, e)| e.slot.as_str())
+            .collect();
+        assert_eq!(order, ["a", "b"], "a slot out of tries goes last");
+    }
+}

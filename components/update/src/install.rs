@@ -1,0 +1,319 @@
+//! Installing a release into the slot that did not boot, and choosing which slot boots
+//! next, on the ESP's systemd-boot entries. The order of writes is what makes a power cut
+//! harmless at any moment: the target slot's entry is removed first (from then on only the
+//! booted slot can boot), then the slot image, kernel and initramfs are written and
+//! checked, and the new entry, on trial with `TRIES` tries and the highest install
+//! serial, is written aside and renamed into place last. Until that rename the device
+//! boots what it booted before; after it, the new slot, and if that never gets ready,
+//! systemd-boot falls back to the blessed one.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use compose_boot::entry::{self, Entry, EntryName};
+use serde::Serialize;
+
+use crate::agent::{AgentError, Repo};
+use crate::apply::Written;
+use crate::release::Release;
+
+/// A mounted ESP (or any folder laid out like one).
+#[derive(Debug, Clone)]
+pub struct Esp {
+    pub root: PathBuf,
+}
+
+/// One of compose's entries on the ESP.
+#[derive(Debug, Clone)]
+pub struct SlotEntry {
+    pub file: String,
+    pub name: EntryName,
+    pub entry: Entry,
+}
+
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
+    move |e| AgentError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// fsync of a folder, so a rename in it is on disk (file systems that cannot are skipped).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+impl Esp {
+    pub fn new(root: impl Into<PathBuf>) -> Esp {
+        Esp { root: root.into() }
+    }
+
+    fn entries_dir(&self) -> PathBuf {
+        self.root.join("loader/entries")
+    }
+
+    /// compose's entries (other files are left alone and not listed).
+    pub fn entries(&self) -> Result<Vec<SlotEntry>, AgentError> {
+        let dir = self.entries_dir();
+        let list = fs::read_dir(&dir).map_err(|e| AgentError::Read {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for item in list.filter_map(Result::ok) {
+            let file = item.file_name().to_string_lossy().into_owned();
+            let Some(name) = EntryName::parse(&file) else {
+                continue;
+            };
+            let Some(entry) = fs::read_to_string(item.path())
+                .ok()
+                .and_then(|t| Entry::parse(&t))
+            else {
+                continue;
+            };
+            out.push(SlotEntry { file, name, entry });
+        }
+        out.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(out)
+    }
+
+    /// The entry of `slot`, if it has one.
+    pub fn entry(&self, slot: &str) -> Result<Option<SlotEntry>, AgentError> {
+        Ok(self.entries()?.into_iter().find(|e| e.name.slot == slot))
+    }
+
+    /// Removes every entry of `slot`: it cannot boot until a new one is written.
+    pub fn remove_slot(&self, slot: &str) -> Result<(), AgentError> {
+        let dir = self.entries_dir();
+        for item in fs::read_dir(&dir)
+            .map_err(write_err(&dir))?
+            .filter_map(Result::ok)
+        {
+            let file = item.file_name().to_string_lossy().into_owned();
+            if EntryName::parse(&file).is_some_and(|n| n.slot == slot) {
+                fs::remove_file(item.path()).map_err(write_err(&item.path()))?;
+            }
+        }
+        sync_dir(&dir);
+        Ok(())
+    }
+
+    /// Writes `entry` as the file `file` (aside, synced, renamed over it).
+    fn put_entry(&self, file: &str, entry: &Entry) -> Result<(), AgentError> {
+        let dir = self.entries_dir();
+        let path = dir.join(file);
+        // Not `*.conf`: systemd-boot never reads a half-written entry.
+        let aside = dir.join(format!("{file}.partial"));
+        fs::write(&aside, entry.render()).map_err(write_err(&aside))?;
+        File::open(&aside)
+            .and_then(|f| f.sync_all())
+            .map_err(write_err(&aside))?;
+        fs::rename(&aside, &path).map_err(write_err(&path))?;
+        sync_dir(&dir);
+        Ok(())
+    }
+
+    /// The serial that makes an entry boot before every other one.
+    fn next_serial(&self) -> Result<u64, AgentError> {
+        Ok(self
+            .entries()?
+            .iter()
+            .map(|e| e.entry.serial)
+            .max()
+            .unwrap_or(0)
+            + 1)
+    }
+}
+
+/// Where a release goes: the slot that did not boot.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The booted slot (`a`), whose entry's kernel command line the new one copies.
+    pub booted: String,
+    /// The slot to write (`b`).
+    pub slot: String,
+    /// Its root partition (a block device, or a file in tests).
+    pub partition: PathBuf,
+    /// Its GPT partition UUID, lowercase.
+    pub partuuid: String,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Installed {
+    pub device: String,
+    pub version: String,
+    pub generation: u64,
+    pub slot: String,
+    /// The new entry's file name.
+    pub entry: String,
+    pub root: Written,
+    pub kernel: Written,
+    pub initrd: Written,
+}
+
+/// Installs `release` into `target`: see the module's comment for the order of writes.
+/// `seed` is the booted slot's root image (its chunks are copied, not fetched); `step` is
+/// told when each write is done (a power cut after it is what the tests try).
+pub fn install(
+    repo: &Repo,
+    release: &Release,
+    seed: &[u8],
+    target: &Target,
+    esp: &Esp,
+    step: &mut dyn FnMut(&str),
+) -> Result<Installed, AgentError> {
+    if target.slot == target.booted {
+        return Err(AgentError::Slots(format!(
+            "refusing to write slot {}: it is the one running",
+            target.slot
+        )));
+    }
+    let booted = esp.entry(&target.booted)?.ok_or_else(|| {
+        AgentError::Slots(format!(
+            "the ESP has no boot entry for the booted slot {}; was this device booted from a compose image?",
+            target.booted
+        ))
+    })?;
+    if booted.name.tries_left.is_some() {
+        return Err(AgentError::Slots(format!(
+            "the booted slot {} is on trial (not yet blessed): writing slot {} now would destroy the slot it falls back to; wait until this boot is ready",
+            target.booted, target.slot
+        )));
+    }
+    esp.remove_slot(&target.slot)?;
+    step(&format!("slot {}'s boot entry removed", target.slot));
+
+    let partition = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&target.partition)
+        .map_err(write_err(&target.partition))?;
+    let room = partition_size(&partition).map_err(write_err(&target.partition))?;
+    if room < release.root.size {
+        return Err(AgentError::Slots(format!(
+            "slot {}'s partition {} has {room} bytes; the release's root needs {}",
+            target.slot,
+            target.partition.display(),
+            release.root.size
+        )));
+    }
+    let root = crate::agent::write_artifact(repo, &release.root, &[seed], &partition)?;
+    step(&format!("slot {}'s root written and checked", target.slot));
+
+    let dir = esp.root.join("compose").join(&target.slot);
+    fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+    let booted_dir = esp.root.join("compose").join(&target.booted);
+    let boot_file = |name: &str, artifact| {
+        let old = fs::read(booted_dir.join(name)).unwrap_or_default();
+        crate::agent::download(repo, artifact, &[&old], &dir.join(name))
+    };
+    let kernel = boot_file("vmlinuz", &release.kernel)?;
+    let initrd = boot_file("initrd.img", &release.initrd)?;
+    sync_dir(&dir);
+    step(&format!(
+        "slot {}'s kernel and initramfs written and checked",
+        target.slot
+    ));
+
+    let entry = Entry {
+        device: release.device.clone(),
+        version: release.version.clone(),
+        generation: release.generation,
+        slot: target.slot.clone(),
+        serial: esp.next_serial()?,
+        options: entry::options_for(&booted.entry.options, &target.slot, &target.partuuid),
+        root_size: release.root.size,
+        root_sha256: release.root.sha256.clone(),
+    };
+    let file = EntryName::trial(&target.slot);
+    esp.put_entry(&file, &entry)?;
+    step(&format!(
+        "entry {file} written: slot {} boots next",
+        target.slot
+    ));
+    Ok(Installed {
+        device: release.device.clone(),
+        version: release.version.clone(),
+        generation: release.generation,
+        slot: target.slot.clone(),
+        entry: file,
+        root,
+        kernel,
+        initrd,
+    })
+}
+
+/// Size of a block device or file.
+fn partition_size(file: &File) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = file;
+    let end = f.seek(SeekFrom::End(0))?;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(end)
+}
+
+/// Makes `slot` boot next (a rollback to the slot that did not boot): its entry gets the
+/// highest serial; its name, and so its try counter or blessing, stays.
+pub fn boot_next(esp: &Esp, slot: &str) -> Result<SlotEntry, AgentError> {
+    let Some(mut found) = esp.entry(slot)? else {
+        return Err(AgentError::Slots(format!(
+            "slot {slot} has no boot entry: nothing is installed there to go back to"
+        )));
+    };
+    if found.name.exhausted() {
+        return Err(AgentError::Slots(format!(
+            "slot {slot} ({} {}) failed all its boot tries; install a release there instead (compose-update deploy VERSION)",
+            found.entry.device, found.entry.version
+        )));
+    }
+    found.entry.serial = esp.next_serial()?;
+    esp.put_entry(&found.file, &found.entry)?;
+    Ok(found)
+}
+
+/// What boots next and what the fallback is, in systemd-boot's order.
+#[derive(Debug, Clone, Serialize)]
+pub struct BootState {
+    pub entries: Vec<EntryState>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryState {
+    pub slot: String,
+    pub device: String,
+    pub version: String,
+    pub generation: u64,
+    pub serial: u64,
+    /// `None` once blessed.
+    pub tries_left: Option<u32>,
+    pub file: String,
+}
+
+/// The entries in the order systemd-boot tries them.
+pub fn boot_state(esp: &Esp) -> Result<BootState, AgentError> {
+    let found = esp.entries()?;
+    let pairs: Vec<(EntryName, Entry)> = found
+        .iter()
+        .map(|e| (e.name.clone(), e.entry.clone()))
+        .collect();
+    let entries = entry::boot_order(&pairs)
+        .into_iter()
+        .map(|(name, e)| EntryState {
+            slot: e.slot.clone(),
+            device: e.device.clone(),
+            version: e.version.clone(),
+            generation: e.generation,
+            serial: e.serial,
+            tries_left: name.tries_left,
+            file: found
+                .iter()
+                .find(|f| f.name.slot == e.slot)
+                .map(|f| f.file.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(BootState { entries })
+}
