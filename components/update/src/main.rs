@@ -242,6 +242,7 @@ fn install_release(
     version: Option<&str>,
     reboot: bool,
 ) -> Result<u8, Box<dyn std::error::Error>> {
+    let started = std::time::Instant::now();
     let repo = Repo::new(repo);
     let offer = agent::check(&repo, running, now(), version)?;
     if !offer.newer {
@@ -260,11 +261,14 @@ fn install_release(
         &mut |step| eprintln!("compose-update: {step}"),
     )?;
     drop(mounted);
+    let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&done)?);
+        let mut report = serde_json::to_value(&done)?;
+        report["seconds"] = seconds.into();
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "installed {} {} (generation {}) in slot {}: root {} bytes fetched, {} copied, {} already in place; it boots next, on trial",
+            "installed {} {} (generation {}) in slot {}: root {} bytes fetched, {} copied, {} already in place, in {seconds:.1} s; it boots next, on trial",
             done.device,
             done.version,
             done.generation,
