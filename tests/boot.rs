@@ -116,22 +116,7 @@ fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
 fn a_crashing_required_service_is_restarted_then_leaves_the_boot_unblessed() {
     let project = project();
     let p = project.path();
-    std::fs::write(
-        p.join("manifests/crashy.toml"),
-        r#"[component]
-name = "crashy"
-version = "0.1.0"
-summary = "a service that always fails"
-requires = ["shell-utils"]
-
-[[service]]
-name = "crashy"
-exec = ["/bin/busybox", "sh", "-c", "echo crashy: starting; exit 3"]
-restart = "on-failure"
-"#,
-    )
-    .unwrap();
-    common::add_vm_root(p, "crashy");
+    common::add_crashy_service(p);
     let disk = disk(p);
     let o = boot(p, &disk);
     assert_exit(&o, 2);

@@ -291,19 +291,18 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     assert!(e.to_string().contains("expired"), "{e}");
 }
 
+/// `compose flash DISK` in a VM, in place (its slots, entries and /var change).
+fn flash_in_place(disk: &Path) -> Vec<&str> {
+    let disk = disk.to_str().unwrap();
+    vec!["flash", disk, "--vm", "--in-place", "--timeout", "300"]
+}
+
 /// One boot of `disk` in place (its slots, entries and /var change): until it is ready
 /// (`until_ready`), else until the VM reboots (QEMU runs with -no-reboot, so a reboot ends
 /// it). The console.
 fn boot_in_place(project: &Path, disk: &Path, until_ready: bool) -> String {
-    let mut args = vec![
-        "flash",
-        disk.to_str().unwrap(),
-        "--vm",
-        "--in-place",
-        "--timeout",
-        "300",
-        "--json",
-    ];
+    let mut args = flash_in_place(disk);
+    args.push("--json");
     if until_ready {
         args.push("--until-ready");
     }
@@ -487,6 +486,11 @@ fn a_device_updates_rolls_back_deploys_and_falls_back_from_a_release_that_never_
         &console,
         &format!("installed vm {v2} (generation 2) in slot b"),
     );
+    let installed = console.lines().find(|l| l.starts_with("installed vm"));
+    eprintln!(
+        "version 1 -> 2 under TCG: {}",
+        installed.unwrap_or_default()
+    );
     let e = entries(p, &disk);
     assert_eq!(
         e,
@@ -527,22 +531,7 @@ fn a_device_updates_rolls_back_deploys_and_falls_back_from_a_release_that_never_
 
     // Version 3 never gets ready (a required service fails): each of its boots reboots,
     // and once its tries are spent, version 2 boots again.
-    std::fs::write(
-        p.join("manifests/crashy.toml"),
-        r#"[component]
-name = "crashy"
-version = "0.1.0"
-summary = "a service that always fails"
-requires = ["shell-utils"]
-
-[[service]]
-name = "crashy"
-exec = ["/bin/busybox", "sh", "-c", "exit 3"]
-restart = "on-failure"
-"#,
-    )
-    .unwrap();
-    common::add_vm_root(p, "crashy");
+    common::add_crashy_service(p);
     build(p, 3, &out3);
     publish(p, &lab.repo, &out3);
     let v3 = image_version(&out3);
@@ -577,14 +566,7 @@ fn boot_and_cut(project: &Path, disk: &Path, marker: &str, delay: Duration) -> S
     let _ = std::fs::remove_file(&serial);
     let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"))
         .current_dir(project)
-        .args([
-            "flash",
-            disk.to_str().unwrap(),
-            "--vm",
-            "--in-place",
-            "--timeout",
-            "300",
-        ])
+        .args(flash_in_place(disk))
         .arg("--serial")
         .arg(&serial)
         .env("COMPOSE_STORE", common::store())

@@ -78,6 +78,27 @@ pub fn add_vm_root(project: &Path, component: &str) {
     .unwrap();
 }
 
+/// Adds `crashy`, a service that always fails (exit code 3, restarted on failure until
+/// init gives up), as a root of the project's `vm` device: a boot that never gets ready.
+pub fn add_crashy_service(project: &Path) {
+    std::fs::write(
+        project.join("manifests/crashy.toml"),
+        r#"[component]
+name = "crashy"
+version = "0.1.0"
+summary = "a service that always fails"
+requires = ["shell-utils"]
+
+[[service]]
+name = "crashy"
+exec = ["/bin/busybox", "sh", "-c", "echo crashy: starting; exit 3"]
+restart = "on-failure"
+"#,
+    )
+    .unwrap();
+    add_vm_root(project, "crashy");
+}
+
 /// A command's stdout and stderr, as text, for messages and `contains` checks.
 pub fn text(o: &Output) -> String {
     format!(

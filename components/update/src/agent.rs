@@ -218,9 +218,28 @@ pub fn download(
     let written = write_artifact(repo, artifact, seeds, &file)?;
     file.set_len(artifact.size).map_err(write_err)?;
     file.sync_all().map_err(write_err)?;
-    std::fs::rename(&partial, out).map_err(|e| AgentError::Write {
-        path: out.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    rename_durably(&partial, out)?;
     Ok(written)
+}
+
+/// Renames `from` (written and synced) to `to` so that a power cut afterwards finds `to`
+/// whole: the file is synced again under its new name, then its folder. On FAT the second
+/// sync is what writes the new name's size and first cluster (the rename itself leaves an
+/// empty entry on disk until the file's inode is written back).
+pub fn rename_durably(from: &Path, to: &Path) -> Result<(), AgentError> {
+    let fail = |e: std::io::Error| AgentError::Write {
+        path: to.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::rename(from, to).map_err(fail)?;
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .map_err(fail)?;
+    if let Some(dir) = to.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        // Some file systems cannot sync a folder; the file's own sync came first.
+        let _ = d.sync_all();
+    }
+    Ok(())
 }

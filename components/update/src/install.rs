@@ -110,9 +110,7 @@ impl Esp {
         File::open(&aside)
             .and_then(|f| f.sync_all())
             .map_err(write_err(&aside))?;
-        fs::rename(&aside, &path).map_err(write_err(&path))?;
-        sync_dir(&dir);
-        Ok(())
+        crate::agent::rename_durably(&aside, &path)
     }
 
     /// The serial that makes an entry boot before every other one.
@@ -155,14 +153,17 @@ pub struct Installed {
 }
 
 /// Installs `release` into `target`: see the module's comment for the order of writes.
-/// `seed` is the booted slot's root image (its chunks are copied, not fetched); `step` is
-/// told when each write is done (a power cut after it is what the tests try).
+/// `seed` is the booted slot's root image (its chunks are copied, not fetched); a release
+/// that already failed all its tries in that slot is refused unless `retry_failed` (a
+/// deploy by name); `step` is told when each write is done (a power cut after it is what
+/// the tests try).
 pub fn install(
     repo: &Repo,
     release: &Release,
     seed: &[u8],
     target: &Target,
     esp: &Esp,
+    retry_failed: bool,
     step: &mut dyn FnMut(&str),
 ) -> Result<Installed, AgentError> {
     if target.slot == target.booted {
@@ -182,6 +183,15 @@ pub fn install(
             "the booted slot {} is on trial (not yet blessed): writing slot {} now would destroy the slot it falls back to; wait until this boot is ready",
             target.booted, target.slot
         )));
+    }
+    if let Some(failed) = esp.entry(&target.slot)? {
+        let same = failed.entry.device == release.device && failed.entry.version == release.version;
+        if failed.name.exhausted() && same && !retry_failed {
+            return Err(AgentError::Slots(format!(
+                "{} {} failed all its boot tries in slot {}; publish a newer release, or deploy it by name to try it again",
+                release.device, release.version, target.slot
+            )));
+        }
     }
     esp.remove_slot(&target.slot)?;
     step(&format!("slot {}'s boot entry removed", target.slot));
@@ -316,4 +326,148 @@ pub fn boot_state(esp: &Esp) -> Result<BootState, AgentError> {
         })
         .collect();
     Ok(BootState { entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::Artifact;
+
+    fn entry(slot: &str, version: &str, serial: u64) -> Entry {
+        Entry {
+            device: "vm".into(),
+            version: version.into(),
+            generation: serial,
+            slot: slot.into(),
+            serial,
+            options: format!("root=PARTUUID=1 ro compose.slot={slot}"),
+            root_size: 0,
+            root_sha256: String::new(),
+        }
+    }
+
+    /// An ESP with these entry files.
+    fn esp(files: &[(&str, Entry)]) -> (tempfile::TempDir, Esp) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("loader/entries")).unwrap();
+        for (file, e) in files {
+            std::fs::write(dir.path().join("loader/entries").join(file), e.render()).unwrap();
+        }
+        let esp = Esp::new(dir.path());
+        (dir, esp)
+    }
+
+    fn release(version: &str) -> Release {
+        let none = Artifact {
+            size: 0,
+            sha256: String::new(),
+            index_sha256: String::new(),
+        };
+        Release {
+            device: "vm".into(),
+            version: version.into(),
+            generation: 3,
+            created: 0,
+            expires: u64::MAX,
+            key_id: String::new(),
+            root: none.clone(),
+            kernel: none.clone(),
+            initrd: none,
+        }
+    }
+
+    fn target(dir: &Path) -> Target {
+        Target {
+            booted: "b".into(),
+            slot: "a".into(),
+            partition: dir.join("root-a"),
+            partuuid: "2".into(),
+        }
+    }
+
+    #[test]
+    fn a_release_that_failed_its_tries_is_not_installed_again_unless_deployed() {
+        let (dir, esp) = esp(&[
+            ("compose-a+0-3.conf", entry("a", "v3", 5)),
+            ("compose-b.conf", entry("b", "v2", 4)),
+        ]);
+        std::fs::write(dir.path().join("root-a"), vec![0u8; 4096]).unwrap();
+        // Nothing listens here: the refusal comes before anything is fetched.
+        let repo = Repo::new("http://127.0.0.1:9");
+        let e = install(
+            &repo,
+            &release("v3"),
+            &[],
+            &target(dir.path()),
+            &esp,
+            false,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("failed all its boot tries in slot a"),
+            "{e}"
+        );
+        assert!(esp.entry("a").unwrap().is_some(), "nothing was written");
+        // Deployed by name, it is tried again: the old entry goes, then the fetch fails.
+        let e = install(
+            &repo,
+            &release("v3"),
+            &[],
+            &target(dir.path()),
+            &esp,
+            true,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(e, AgentError::Fetch { .. }), "{e}");
+        assert!(esp.entry("a").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_slot_on_trial_is_never_overwritten_and_rollback_raises_the_other_slot() {
+        let (dir, esp) = esp(&[
+            ("compose-a.conf", entry("a", "v1", 1)),
+            ("compose-b+2-1.conf", entry("b", "v2", 2)),
+        ]);
+        let repo = Repo::new("http://127.0.0.1:9");
+        let e = install(
+            &repo,
+            &release("v3"),
+            &[],
+            &target(dir.path()),
+            &esp,
+            false,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("is on trial"), "{e}");
+
+        let order = |esp: &Esp| -> Vec<String> {
+            boot_state(esp)
+                .unwrap()
+                .entries
+                .iter()
+                .map(|e| e.slot.clone())
+                .collect()
+        };
+        assert_eq!(order(&esp), ["b", "a"]);
+        let next = boot_next(&esp, "a").unwrap();
+        assert_eq!(
+            (next.entry.serial, next.file.as_str()),
+            (3, "compose-a.conf")
+        );
+        assert_eq!(order(&esp), ["a", "b"]);
+        // The blessing and the try counter stay as they were.
+        let state = boot_state(&esp).unwrap();
+        assert_eq!(state.entries[0].tries_left, None);
+        assert_eq!(state.entries[1].tries_left, Some(2));
+        assert!(
+            boot_next(&esp, "c")
+                .unwrap_err()
+                .to_string()
+                .contains("no boot entry")
+        );
+    }
 }

@@ -258,6 +258,7 @@ fn install_release(
         &seed,
         &dev.other,
         &mounted.esp,
+        version.is_some(),
         &mut |step| eprintln!("compose-update: {step}"),
     )?;
     drop(mounted);
