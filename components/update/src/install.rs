@@ -385,6 +385,22 @@ mod tests {
         }
     }
 
+    /// Installing release v3 into slot a (while b runs) from a repository where nothing
+    /// listens: every refusal comes before anything is fetched.
+    fn install_v3(dir: &Path, esp: &Esp, retry_failed: bool) -> AgentError {
+        let repo = Repo::new("http://127.0.0.1:9");
+        install(
+            &repo,
+            &release("v3"),
+            &[],
+            &target(dir),
+            esp,
+            retry_failed,
+            &mut |_| {},
+        )
+        .unwrap_err()
+    }
+
     #[test]
     fn a_release_that_failed_its_tries_is_not_installed_again_unless_deployed() {
         let (dir, esp) = esp(&[
@@ -392,18 +408,7 @@ mod tests {
             ("compose-b.conf", entry("b", "v2", 4)),
         ]);
         std::fs::write(dir.path().join("root-a"), vec![0u8; 4096]).unwrap();
-        // Nothing listens here: the refusal comes before anything is fetched.
-        let repo = Repo::new("http://127.0.0.1:9");
-        let e = install(
-            &repo,
-            &release("v3"),
-            &[],
-            &target(dir.path()),
-            &esp,
-            false,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let e = install_v3(dir.path(), &esp, false);
         assert!(
             e.to_string()
                 .contains("failed all its boot tries in slot a"),
@@ -411,16 +416,7 @@ mod tests {
         );
         assert!(esp.entry("a").unwrap().is_some(), "nothing was written");
         // Deployed by name, it is tried again: the old entry goes, then the fetch fails.
-        let e = install(
-            &repo,
-            &release("v3"),
-            &[],
-            &target(dir.path()),
-            &esp,
-            true,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let e = install_v3(dir.path(), &esp, true);
         assert!(matches!(e, AgentError::Fetch { .. }), "{e}");
         assert!(esp.entry("a").unwrap().is_none());
     }
@@ -431,17 +427,7 @@ mod tests {
             ("compose-a.conf", entry("a", "v1", 1)),
             ("compose-b+2-1.conf", entry("b", "v2", 2)),
         ]);
-        let repo = Repo::new("http://127.0.0.1:9");
-        let e = install(
-            &repo,
-            &release("v3"),
-            &[],
-            &target(dir.path()),
-            &esp,
-            false,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let e = install_v3(dir.path(), &esp, false);
         assert!(e.to_string().contains("is on trial"), "{e}");
 
         let order = |esp: &Esp| -> Vec<String> {
