@@ -215,6 +215,16 @@ pub fn install(
 
     let dir = esp.root.join("compose").join(&target.slot);
     fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+    // The slot's old kernel and initramfs boot nothing now (its entry is gone): they go
+    // first, so the ESP needs no room for a third pair while the new one is written.
+    for name in ["vmlinuz", "initrd.img"] {
+        match fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(write_err(&dir.join(name))(e));
+            }
+            _ => {}
+        }
+    }
     let booted_dir = esp.root.join("compose").join(&target.booted);
     let boot_file = |name: &str, artifact| {
         let old = fs::read(booted_dir.join(name)).unwrap_or_default();
