@@ -51,6 +51,15 @@ fn publish(project: &Path, repo: &Path, out: &Path) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// Version 2 of the project: one component changed (boot-log's script says so).
+fn change_boot_log(project: &Path) {
+    let manifest = project.join("manifests/boot-log.toml");
+    let changed = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("of this disk", "of this disk, version 2");
+    std::fs::write(&manifest, changed).unwrap();
+}
+
 /// One HTTP/1.1 GET (optionally with a Range header): status line and body.
 fn get(addr: &str, path: &str, range: Option<&str>) -> (String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -129,11 +138,7 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     assert_eq!(first["latest"], true);
 
     // Version 2: one component changed (boot-log's script).
-    let manifest = p.join("manifests/boot-log.toml");
-    let changed = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("of this disk", "of this disk, version 2");
-    std::fs::write(&manifest, changed).unwrap();
+    change_boot_log(p);
     build(p, 2, &out);
     let second = publish(p, &repo, &out);
     assert_eq!(second["generation"], 2);
@@ -154,6 +159,7 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     }
 
     // Generation 1 again, as another version: no device would take it.
+    let manifest = p.join("manifests/boot-log.toml");
     std::fs::write(
         &manifest,
         std::fs::read_to_string(&manifest)
@@ -413,11 +419,7 @@ restart = "no"
         let (out1, out2) = (p.join("out1"), p.join("out2"));
         build(p, 1, &out1);
         publish(p, &repo, &out1);
-        let manifest = p.join("manifests/boot-log.toml");
-        let changed = std::fs::read_to_string(&manifest)
-            .unwrap()
-            .replace("of this disk", "of this disk, version 2");
-        std::fs::write(&manifest, changed).unwrap();
+        change_boot_log(p);
         build(p, 2, &out2);
         publish(p, &repo, &out2);
         std::fs::copy(out1.join("vm/image.json"), p.join("image.json")).unwrap();

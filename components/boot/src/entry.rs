@@ -158,12 +158,13 @@ pub fn options_for(options: &str, slot: &str, root_partuuid: &str) -> String {
         .join(" ")
 }
 
-/// Entries in the order systemd-boot tries them: the ones with tries left (or blessed)
-/// first, highest serial first.
-pub fn boot_order(entries: &[(EntryName, Entry)]) -> Vec<&(EntryName, Entry)> {
-    let mut order: Vec<_> = entries.iter().collect();
-    order.sort_by_key(|(name, entry)| (name.exhausted(), Reverse(entry.serial)));
-    order
+/// Sorts `items` in the order systemd-boot tries them: the ones with tries left (or
+/// blessed) first, highest serial first; `parts` finds each item's name and entry.
+pub fn sort_boot_order<T>(items: &mut [T], parts: impl Fn(&T) -> (&EntryName, &Entry)) {
+    items.sort_by_key(|item| {
+        let (name, entry) = parts(item);
+        (name.exhausted(), Reverse(entry.serial))
+    });
 }
 
 #[cfg(test)]
@@ -229,19 +230,17 @@ mod tests {
             (EntryName::parse("compose-a.conf").unwrap(), a.clone()),
             (EntryName::parse("compose-b+3.conf").unwrap(), b.clone()),
         ];
-        let order: Vec<&str> = boot_order(&entries)
-            .iter()
-            .map(|(_, e)| e.slot.as_str())
-            .collect();
+        let mut entries = entries;
+        sort_boot_order(&mut entries, |(n, e)| (n, e));
+        let order: Vec<&str> = entries.iter().map(|(_, e)| e.slot.as_str()).collect();
         assert_eq!(order, ["b", "a"], "the slot installed last boots next");
         let entries = vec![
             (EntryName::parse("compose-a.conf").unwrap(), a),
             (EntryName::parse("compose-b+0-3.conf").unwrap(), b),
         ];
-        let order: Vec<&str> = boot_order(&entries)
-            .iter()
-            .map(|(_, e)| e.slot.as_str())
-            .collect();
+        let mut entries = entries;
+        sort_boot_order(&mut entries, |(n, e)| (n, e));
+        let order: Vec<&str> = entries.iter().map(|(_, e)| e.slot.as_str()).collect();
         assert_eq!(order, ["a", "b"], "a slot out of tries goes last");
     }
 }

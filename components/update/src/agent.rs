@@ -235,11 +235,16 @@ pub fn rename_durably(from: &Path, to: &Path) -> Result<(), AgentError> {
     std::fs::File::open(to)
         .and_then(|f| f.sync_all())
         .map_err(fail)?;
-    if let Some(dir) = to.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        // Some file systems cannot sync a folder; the file's own sync came first.
-        let _ = d.sync_all();
+    if let Some(dir) = to.parent() {
+        sync_dir(dir);
     }
     Ok(())
+}
+
+/// fsync of a folder, so a rename or removal in it is on disk. Some file systems cannot
+/// sync a folder: that is skipped (files are synced on their own first).
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }

@@ -1,6 +1,6 @@
-//! A new image from chunks: the chunks a device already holds (in its running slot or the
-//! inactive one, its seeds, as desync and RAUC seed from local images) are copied from
-//! there, only the others are fetched. Chunks already in place in the target (an
+//! A new image from chunks: the chunks a device already holds (in its running slot, its
+//! seed, as desync and RAUC seed from local images) are copied from there, only the others
+//! are fetched, each once. Chunks already in place in the target (an
 //! interrupted install) are kept, so installs resume. Every chunk is checked against its
 //! digest before it is written, and the whole image is read back and checked against the
 //! index's SHA-256 after.
@@ -35,37 +35,6 @@ pub fn seed_map(seeds: &[&[u8]]) -> HashMap<String, SeedChunk> {
         }
     }
     map
-}
-
-/// What making an image takes: chunks copied from seeds, chunks fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub local_chunks: usize,
-    pub local_bytes: u64,
-    /// The chunks to fetch (each once, in image order).
-    pub fetch: Vec<Chunk>,
-    pub fetch_bytes: u64,
-}
-
-/// The plan for `index` given the seeds' chunks.
-pub fn plan(index: &ChunkIndex, seeds: &HashMap<String, SeedChunk>) -> Plan {
-    let mut plan = Plan {
-        local_chunks: 0,
-        local_bytes: 0,
-        fetch: Vec::new(),
-        fetch_bytes: 0,
-    };
-    let mut fetched = std::collections::HashSet::new();
-    for c in &index.chunks {
-        if seeds.contains_key(&c.digest) {
-            plan.local_chunks += 1;
-            plan.local_bytes += u64::from(c.length);
-        } else if fetched.insert(c.digest.clone()) {
-            plan.fetch_bytes += u64::from(c.length);
-            plan.fetch.push(c.clone());
-        }
-    }
-    plan
 }
 
 /// Why an image could not be made. What was written is not a usable image.
@@ -111,16 +80,21 @@ pub fn write_image<E: std::fmt::Display>(
         return Err(ApplyError::BadIndex);
     }
     let mut written = Written::default();
+    // Where in `target` each chunk already is: a chunk the image holds twice is fetched
+    // once and copied from its first place after.
+    let mut placed: HashMap<&str, u64> = HashMap::new();
     let mut here = Vec::new();
     for c in &index.chunks {
         let length = u64::from(c.length);
         here.resize(c.length as usize, 0);
-        if read_at(target, &mut here, c.offset).is_ok() && crate::sha256_hex(&here) == c.digest {
+        if target.read_exact_at(&mut here, c.offset).is_ok() && crate::sha256_hex(&here) == c.digest
+        {
             written.in_place += length;
+            placed.entry(&c.digest).or_insert(c.offset);
             continue;
         }
-        let (bytes, from) = match map.get(&c.digest) {
-            Some(s) => {
+        let (bytes, from) = match (map.get(&c.digest), placed.get(c.digest.as_str())) {
+            (Some(s), _) => {
                 let start = s.offset as usize;
                 written.copied += length;
                 (
@@ -128,7 +102,15 @@ pub fn write_image<E: std::fmt::Display>(
                     "a local slot",
                 )
             }
-            None => {
+            (None, Some(&at)) => {
+                written.copied += length;
+                let mut bytes = vec![0u8; c.length as usize];
+                target
+                    .read_exact_at(&mut bytes, at)
+                    .map_err(ApplyError::Write)?;
+                (bytes, "the image being written")
+            }
+            (None, None) => {
                 written.fetched += length;
                 written.fetched_chunks += 1;
                 (
@@ -149,6 +131,7 @@ pub fn write_image<E: std::fmt::Display>(
         target
             .write_all_at(&bytes, c.offset)
             .map_err(ApplyError::Write)?;
+        placed.entry(&c.digest).or_insert(c.offset);
     }
     target.sync_all().map_err(ApplyError::Write)?;
     let found = hash_prefix(target, index.size).map_err(ApplyError::Write)?;
@@ -161,11 +144,6 @@ pub fn write_image<E: std::fmt::Display>(
         .into());
     }
     Ok(written)
-}
-
-/// Fills `buf` from `file` at `offset`; an error if the file ends first.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    file.read_exact_at(buf, offset)
 }
 
 /// SHA-256 (hex) of the first `size` bytes of `file`, read back from it.
@@ -194,12 +172,16 @@ mod tests {
         new[1 << 20..(1 << 20) + 5000].copy_from_slice(&noise(9, 5000));
         let index = crate::chunks::split(&new);
         let map = seed_map(&[&old]);
-        let plan = plan(&index, &map);
+        let lacking: Vec<&Chunk> = index
+            .chunks
+            .iter()
+            .filter(|c| !map.contains_key(&c.digest))
+            .collect();
+        let lacking_bytes: u64 = lacking.iter().map(|c| u64::from(c.length)).sum();
         assert!(
-            plan.fetch_bytes > 0 && plan.fetch_bytes < 600 * 1024,
-            "{plan:?}"
+            lacking_bytes > 0 && lacking_bytes < 600 * 1024,
+            "{lacking_bytes}"
         );
-        assert_eq!(plan.local_bytes + plan.fetch_bytes, new.len() as u64);
 
         let by_digest: HashMap<String, Vec<u8>> = index
             .chunks
@@ -226,9 +208,12 @@ mod tests {
             hash_prefix(&target, new.len() as u64).unwrap(),
             index.sha256
         );
-        assert_eq!(fetched, plan.fetch.len());
-        assert_eq!(written.fetched, plan.fetch_bytes);
-        assert_eq!((written.in_place, written.copied), (0, plan.local_bytes));
+        assert_eq!(fetched, lacking.len());
+        assert_eq!(written.fetched, lacking_bytes);
+        assert_eq!(
+            (written.in_place, written.copied),
+            (0, new.len() as u64 - lacking_bytes)
+        );
 
         // Again into the same target (an install that was cut and runs again): nothing is
         // fetched or copied, every chunk is found in place.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use compose_boot::entry::{self, Entry, EntryName};
 use serde::Serialize;
 
-use crate::agent::{AgentError, Repo};
+use crate::agent::{AgentError, Repo, sync_dir};
 use crate::apply::Written;
 use crate::release::Release;
 
@@ -35,13 +35,6 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
     move |e| AgentError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
-    }
-}
-
-/// fsync of a folder, so a rename in it is on disk (file systems that cannot are skipped).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 
@@ -79,11 +72,6 @@ impl Esp {
         Ok(out)
     }
 
-    /// The entry of `slot`, if it has one.
-    pub fn entry(&self, slot: &str) -> Result<Option<SlotEntry>, AgentError> {
-        Ok(self.entries()?.into_iter().find(|e| e.name.slot == slot))
-    }
-
     /// Removes every entry of `slot`: it cannot boot until a new one is written.
     pub fn remove_slot(&self, slot: &str) -> Result<(), AgentError> {
         let dir = self.entries_dir();
@@ -112,17 +100,11 @@ impl Esp {
             .map_err(write_err(&aside))?;
         crate::agent::rename_durably(&aside, &path)
     }
+}
 
-    /// The serial that makes an entry boot before every other one.
-    fn next_serial(&self) -> Result<u64, AgentError> {
-        Ok(self
-            .entries()?
-            .iter()
-            .map(|e| e.entry.serial)
-            .max()
-            .unwrap_or(0)
-            + 1)
-    }
+/// The serial that makes an entry boot before every one of `entries`.
+fn next_serial(entries: &[SlotEntry]) -> u64 {
+    entries.iter().map(|e| e.entry.serial).max().unwrap_or(0) + 1
 }
 
 /// Where a release goes: the slot that did not boot.
@@ -172,7 +154,10 @@ pub fn install(
             target.slot
         )));
     }
-    let booted = esp.entry(&target.booted)?.ok_or_else(|| {
+    // Read once: the booted entry's command line, the target's last state, the serials.
+    let entries = esp.entries()?;
+    let of = |slot: &str| entries.iter().find(|e| e.name.slot == slot);
+    let booted = of(&target.booted).ok_or_else(|| {
         AgentError::Slots(format!(
             "the ESP has no boot entry for the booted slot {}; was this device booted from a compose image?",
             target.booted
@@ -184,7 +169,7 @@ pub fn install(
             target.booted, target.slot
         )));
     }
-    if let Some(failed) = esp.entry(&target.slot)? {
+    if let Some(failed) = of(&target.slot) {
         let same = failed.entry.device == release.device && failed.entry.version == release.version;
         if failed.name.exhausted() && same && !retry_failed {
             return Err(AgentError::Slots(format!(
@@ -243,7 +228,7 @@ pub fn install(
         version: release.version.clone(),
         generation: release.generation,
         slot: target.slot.clone(),
-        serial: esp.next_serial()?,
+        serial: next_serial(&entries),
         options: entry::options_for(&booted.entry.options, &target.slot, &target.partuuid),
         root_size: release.root.size,
         root_sha256: release.root.sha256.clone(),
@@ -278,7 +263,8 @@ fn partition_size(file: &File) -> std::io::Result<u64> {
 /// Makes `slot` boot next (a rollback to the slot that did not boot): its entry gets the
 /// highest serial; its name, and so its try counter or blessing, stays.
 pub fn boot_next(esp: &Esp, slot: &str) -> Result<SlotEntry, AgentError> {
-    let Some(mut found) = esp.entry(slot)? else {
+    let entries = esp.entries()?;
+    let Some(mut found) = entries.iter().find(|e| e.name.slot == slot).cloned() else {
         return Err(AgentError::Slots(format!(
             "slot {slot} has no boot entry: nothing is installed there to go back to"
         )));
@@ -289,7 +275,7 @@ pub fn boot_next(esp: &Esp, slot: &str) -> Result<SlotEntry, AgentError> {
             found.entry.device, found.entry.version
         )));
     }
-    found.entry.serial = esp.next_serial()?;
+    found.entry.serial = next_serial(&entries);
     esp.put_entry(&found.file, &found.entry)?;
     Ok(found)
 }
@@ -314,25 +300,18 @@ pub struct EntryState {
 
 /// The entries in the order systemd-boot tries them.
 pub fn boot_state(esp: &Esp) -> Result<BootState, AgentError> {
-    let found = esp.entries()?;
-    let pairs: Vec<(EntryName, Entry)> = found
-        .iter()
-        .map(|e| (e.name.clone(), e.entry.clone()))
-        .collect();
-    let entries = entry::boot_order(&pairs)
+    let mut found = esp.entries()?;
+    entry::sort_boot_order(&mut found, |e| (&e.name, &e.entry));
+    let entries = found
         .into_iter()
-        .map(|(name, e)| EntryState {
-            slot: e.slot.clone(),
-            device: e.device.clone(),
-            version: e.version.clone(),
-            generation: e.generation,
-            serial: e.serial,
+        .map(|SlotEntry { file, name, entry }| EntryState {
+            slot: entry.slot,
+            device: entry.device,
+            version: entry.version,
+            generation: entry.generation,
+            serial: entry.serial,
             tries_left: name.tries_left,
-            file: found
-                .iter()
-                .find(|f| f.name.slot == e.slot)
-                .map(|f| f.file.clone())
-                .unwrap_or_default(),
+            file,
         })
         .collect();
     Ok(BootState { entries })
@@ -342,6 +321,13 @@ pub fn boot_state(esp: &Esp) -> Result<BootState, AgentError> {
 mod tests {
     use super::*;
     use crate::release::Artifact;
+
+    impl Esp {
+        /// The entry of `slot`, if it has one.
+        fn entry(&self, slot: &str) -> Result<Option<SlotEntry>, AgentError> {
+            Ok(self.entries()?.into_iter().find(|e| e.name.slot == slot))
+        }
+    }
 
     fn entry(slot: &str, version: &str, serial: u64) -> Entry {
         Entry {

@@ -152,7 +152,7 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
                 .map(|p| std::fs::read(p).map_err(|e| format!("seed {}: {e}", p.display())))
                 .collect::<Result<Vec<_>, _>>()?;
             let seeds: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
-            let plan = agent::download(&repo, &offer.release.root, &seeds, to)?;
+            let written = agent::download(&repo, &offer.release.root, &seeds, to)?;
             if args.json {
                 println!(
                     "{}",
@@ -160,9 +160,9 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
                         "version": offer.release.version,
                         "generation": offer.release.generation,
                         "size": offer.release.root.size,
-                        "local_bytes": plan.copied + plan.in_place,
-                        "fetched_bytes": plan.fetched,
-                        "fetched_chunks": plan.fetched_chunks,
+                        "local_bytes": written.copied + written.in_place,
+                        "fetched_bytes": written.fetched,
+                        "fetched_chunks": written.fetched_chunks,
                     })
                 );
             } else {
@@ -171,8 +171,8 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
                     offer.release.device,
                     offer.release.version,
                     offer.release.root.size,
-                    plan.copied + plan.in_place,
-                    plan.fetched
+                    written.copied + written.in_place,
+                    written.fetched
                 );
             }
             Ok(0)
