@@ -351,7 +351,8 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
     }
 
     // The image's sandboxed services report what they see from inside: the container its
-    // own hostname, pid 1, only loopback and its one granted folder, read-only; the wasm
+    // own hostname, pid 1, only loopback and its one granted folder, read-only, and the
+    // cgroup limits of its manifest (64 MiB, 256 processes: the device has cgroup2); the wasm
     // app the counts of its own description in the folder it is granted.
     vm.wait_console("the container service's report", |c| {
         c.contains("sandbox-check: container")
@@ -363,7 +364,13 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
         .unwrap()
         .trim_end()
         .to_string();
-    for seen in ["host=app", "pid=1 ", "net=lo apps=3", "write=denied"] {
+    for seen in [
+        "host=app",
+        "pid=1 ",
+        "net=lo apps=3",
+        "write=denied",
+        "memory.max=67108864 pids.max=256",
+    ] {
         if !report.contains(seen) {
             vm.fail(&format!(
                 "the container saw more than it is granted ({seen} expected): {report}"

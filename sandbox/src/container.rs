@@ -6,17 +6,21 @@
 //! bind-mounted at their guest paths. The container's root is an unprivileged user of the
 //! host (uid 100000 when compose runs as root, the caller otherwise).
 //!
-//! Limits are rlimits, which need no delegated cgroup: they stop a memory bomb
-//! (RLIMIT_AS) and a fork bomb (RLIMIT_NPROC counts the app user's processes). cgroup
-//! limits are not used yet.
+//! Limits are cgroup limits where this machine gives us the cgroup2 memory and pids
+//! controllers (a device: init mounts cgroup2 alone; compose runs as root): crun makes the
+//! app a cgroup of its own (`/compose-apps/ID`, memory.max, memory.swap.max, pids.max)
+//! and the app sees it at /sys/fs/cgroup. Elsewhere (a hybrid v1/v2 layout, a user
+//! without a delegated cgroup) they are rlimits, which need no cgroup: RLIMIT_AS stops a
+//! memory bomb, RLIMIT_NPROC (the app user's processes) a fork bomb; the report says
+//! which, and why.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    LinuxBuilder, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, MountBuilder, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use compose_core::build::apps::{CONTAINER_MOUNT_POINTS, CONTAINER_WAYLAND};
@@ -39,6 +43,81 @@ pub enum ContainerError {
     Spec(String),
     #[error("cannot run crun: {0} (install Debian's crun package; scripts/setup does)")]
     Runtime(String),
+}
+
+/// The cgroup under which containers get cgroups of their own (`/compose-apps/ID`).
+const CGROUP_PARENT: &str = "/compose-apps";
+
+/// How a container's memory and process limits are applied on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limits {
+    /// A cgroup of its own: memory.max (and no swap beyond it) and pids.max.
+    Cgroup,
+    /// rlimits (RLIMIT_AS, RLIMIT_NPROC), because cgroup limits cannot be had; says why.
+    Rlimits(String),
+}
+
+impl Limits {
+    /// What this machine allows: cgroup limits when `/sys/fs/cgroup` is the cgroup2
+    /// hierarchy alone, with the memory and pids controllers, and we are root.
+    pub fn here() -> Limits {
+        let cgroup = Path::new("/sys/fs/cgroup");
+        if hybrid_cgroups() {
+            return Limits::Rlimits(
+                "this machine mounts cgroups in hybrid mode (memory and pids are v1 controllers, which crun 1.8 cannot use beside v2); boot with systemd.unified_cgroup_hierarchy=1 for cgroup limits".into(),
+            );
+        }
+        let Ok(controllers) = std::fs::read_to_string(cgroup.join("cgroup.controllers")) else {
+            return Limits::Rlimits("no cgroup2 hierarchy at /sys/fs/cgroup".into());
+        };
+        let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+        if !(has("memory") && has("pids")) {
+            return Limits::Rlimits(format!(
+                "the cgroup2 hierarchy lacks the memory or pids controller (it has: {})",
+                controllers.trim()
+            ));
+        }
+        if !rustix::process::getuid().is_root() {
+            return Limits::Rlimits(
+                "no cgroup is delegated to this user (compose makes app cgroups as root)".into(),
+            );
+        }
+        Limits::Cgroup
+    }
+
+}
+
+/// What the bundle's config.json limits, and how: the report's line.
+fn describe_limits(bundle: &Path, limits: &Limits) -> String {
+    let Ok(spec) = Spec::load(bundle.join("config.json")) else {
+        return "unknown (config.json unreadable)".to_string();
+    };
+    let linux = spec.linux().as_ref();
+    match limits {
+        Limits::Cgroup => {
+            let resources = linux.and_then(|l| l.resources().as_ref());
+            let memory = resources.and_then(|r| r.memory().as_ref()?.limit());
+            let pids = resources.and_then(|r| Some(r.pids().as_ref()?.limit()));
+            let path = linux.and_then(|l| l.cgroups_path().clone());
+            format!(
+                "cgroup {}: memory.max {}, pids.max {}, no swap",
+                path.unwrap_or_default().display(),
+                memory.unwrap_or(-1),
+                pids.unwrap_or(-1)
+            )
+        }
+        Limits::Rlimits(why) => {
+            let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().clone());
+            let value = |t: PosixRlimitType| {
+                rlimits.iter().flatten().find(|r| r.typ() == t).map(|r| r.hard())
+            };
+            format!(
+                "rlimits: RLIMIT_AS {}, RLIMIT_NPROC {} (no cgroup limits: {why})",
+                value(PosixRlimitType::RlimitAs).unwrap_or(0),
+                value(PosixRlimitType::RlimitNproc).unwrap_or(0)
+            )
+        }
+    }
 }
 
 /// What a container run did.
@@ -162,26 +241,19 @@ pub fn write_bundle(
     }
     env.extend(grants.env.iter().map(|(k, v)| format!("{k}={v}")));
     let memory = grants.memory.unwrap_or(crate::wasm::DEFAULT_MEMORY);
-    let rlimits = vec![
+    let limits = Limits::here();
+    let rlimit = |typ, value: u64| {
         PosixRlimitBuilder::default()
-            .typ(PosixRlimitType::RlimitAs)
-            .hard(memory)
-            .soft(memory)
+            .typ(typ)
+            .hard(value)
+            .soft(value)
             .build()
-            .map_err(|e| fail(&e))?,
-        PosixRlimitBuilder::default()
-            .typ(PosixRlimitType::RlimitNproc)
-            .hard(DEFAULT_PIDS)
-            .soft(DEFAULT_PIDS)
-            .build()
-            .map_err(|e| fail(&e))?,
-        PosixRlimitBuilder::default()
-            .typ(PosixRlimitType::RlimitNofile)
-            .hard(1024u64)
-            .soft(1024u64)
-            .build()
-            .map_err(|e| fail(&e))?,
-    ];
+    };
+    let mut rlimits = vec![rlimit(PosixRlimitType::RlimitNofile, 1024).map_err(|e| fail(&e))?];
+    if limits != Limits::Cgroup {
+        rlimits.push(rlimit(PosixRlimitType::RlimitAs, memory).map_err(|e| fail(&e))?);
+        rlimits.push(rlimit(PosixRlimitType::RlimitNproc, DEFAULT_PIDS).map_err(|e| fail(&e))?);
+    }
     let process = ProcessBuilder::default()
         .terminal(false)
         .args(run.to_vec())
@@ -249,6 +321,18 @@ pub fn write_bundle(
             .map_err(|e| fail(&e))?,
         );
     }
+    if limits == Limits::Cgroup {
+        // The app's own cgroup (a cgroup namespace), read-only: it can see its limits.
+        mounts.push(
+            mount(
+                "/sys/fs/cgroup",
+                "cgroup",
+                "cgroup",
+                &["nosuid", "noexec", "nodev", "ro"],
+            )
+            .map_err(|e| fail(&e))?,
+        );
+    }
     for f in &grants.files {
         let access = if f.write { "rw" } else { "ro" };
         mounts.push(
@@ -272,6 +356,9 @@ pub fn write_bundle(
     if grants.network.is_empty() {
         namespaces.push(LinuxNamespaceType::Network);
     }
+    if limits == Limits::Cgroup {
+        namespaces.push(LinuxNamespaceType::Cgroup);
+    }
     let namespaces = namespaces
         .into_iter()
         .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
@@ -290,7 +377,33 @@ pub fn write_bundle(
             .size(1u32)
             .build()
     };
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default();
+    if limits == Limits::Cgroup {
+        let memory = i64::try_from(memory).unwrap_or(i64::MAX);
+        let resources = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(memory)
+                    // memory + swap: no swap beyond the memory limit.
+                    .swap(memory)
+                    .build()
+                    .map_err(|e| fail(&e))?,
+            )
+            .pids(
+                LinuxPidsBuilder::default()
+                    .limit(DEFAULT_PIDS as i64)
+                    .build()
+                    .map_err(|e| fail(&e))?,
+            )
+            .build()
+            .map_err(|e| fail(&e))?;
+        // Named after the bundle's folder: one cgroup per run.
+        let id = bundle.file_name().unwrap_or_default().to_string_lossy();
+        linux = linux
+            .resources(resources)
+            .cgroups_path(PathBuf::from(format!("{CGROUP_PARENT}/{id}")));
+    }
+    let linux = linux
         .namespaces(namespaces)
         .uid_mappings(vec![mapping(uid).map_err(|e| fail(&e))?])
         .gid_mappings(vec![mapping(gid).map_err(|e| fail(&e))?])
@@ -346,24 +459,7 @@ pub fn kill(id: &str) -> Result<(), ContainerError> {
 
 /// Runs the bundle with crun under container id `id` and waits for it.
 pub fn run(bundle: &Path, id: &str) -> Result<ContainerReport, ContainerError> {
-    // Without a cgroup of our own, limits are the rlimits of config.json.
-    let mut command = if hybrid_cgroups() {
-        // crun reads the cgroup layout from /sys/fs/cgroup: give it a private mount
-        // namespace where that is the v2 hierarchy alone, and no cgroup manager.
-        let mut c = Command::new("unshare");
-        c.args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount -t cgroup2 none /sys/fs/cgroup && exec crun --cgroup-manager=disabled run --bundle \"$0\" \"$1\"")
-            .arg(bundle)
-            .arg(id);
-        c
-    } else {
-        let mut c = Command::new("crun");
-        c.args(["--cgroup-manager=disabled", "run", "--bundle"])
-            .arg(bundle)
-            .arg(id);
-        c
-    };
-    let output = command
+    let output = crun_command(bundle, id)
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| ContainerError::Runtime(e.to_string()))?;
@@ -371,7 +467,28 @@ pub fn run(bundle: &Path, id: &str) -> Result<ContainerReport, ContainerError> {
         status: output.status.code(),
         stdout: output.stdout,
         stderr: output.stderr,
-        limits: "rlimits: memory as RLIMIT_AS, processes as RLIMIT_NPROC (no cgroup limits)"
-            .to_string(),
+        limits: describe_limits(bundle, &Limits::here()),
     })
+}
+
+/// The command that runs the bundle with crun as container `id`: with the cgroupfs
+/// manager where limits are cgroup limits, with none where they are rlimits.
+pub fn crun_command(bundle: &Path, id: &str) -> Command {
+    if hybrid_cgroups() {
+        // crun reads the cgroup layout from /sys/fs/cgroup: give it a private mount
+        // namespace where that is the v2 hierarchy alone, and no cgroup manager.
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t cgroup2 none /sys/fs/cgroup && exec crun --cgroup-manager=disabled run --bundle \"$0\" \"$1\"")
+            .arg(bundle)
+            .arg(id);
+        return c;
+    }
+    let manager = match Limits::here() {
+        Limits::Cgroup => "--cgroup-manager=cgroupfs",
+        Limits::Rlimits(_) => "--cgroup-manager=disabled",
+    };
+    let mut c = Command::new("crun");
+    c.args([manager, "run", "--bundle"]).arg(bundle).arg(id);
+    c
 }

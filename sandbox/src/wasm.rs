@@ -4,7 +4,9 @@
 //! epoch deadlines (an app past its budget is stopped; the host keeps running), windows
 //! only with the gui grant (`window`). One
 //! `WasmHost` per process: its engine uses the pooling allocator and keeps each app's
-//! `InstancePre`, so a second start of the same app skips compiling and linking.
+//! `InstancePre`, so a second start of the same app skips compiling and linking, and
+//! compiled apps are kept on disk (like `wasmtime run`'s cache), so a later process skips
+//! compiling too.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -112,6 +114,23 @@ pub struct WasmHost {
     linker: Linker<App>,
     prepared: Mutex<HashMap<PathBuf, (SystemTime, CommandPre<App>)>>,
     ticking: Arc<std::sync::atomic::AtomicBool>,
+    /// Where compiled apps are kept between processes (`None`: nowhere).
+    cache: Option<PathBuf>,
+}
+
+/// Where compiled apps are kept: `COMPOSE_WASM_CACHE` (empty: no cache), else
+/// `$XDG_CACHE_HOME/compose/wasm`, `~/.cache/compose/wasm`, or on a device (no home)
+/// `/var/cache/compose/wasm`.
+fn cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = std::env::var_os("COMPOSE_WASM_CACHE") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    let base = var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/var/cache"));
+    Some(base.join("compose/wasm"))
 }
 
 impl std::fmt::Debug for WasmHost {
@@ -131,7 +150,13 @@ impl Drop for WasmHost {
 }
 
 impl WasmHost {
+    /// The host of this process, keeping compiled apps in the user's cache (`cache_dir`).
     pub fn new() -> Result<WasmHost, WasmError> {
+        WasmHost::with_cache(cache_dir())
+    }
+
+    /// A host that keeps compiled apps in `cache` (`None`: compiles every app anew).
+    pub fn with_cache(cache: Option<PathBuf>) -> Result<WasmHost, WasmError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(32)
             .total_core_instances(256)
@@ -171,7 +196,43 @@ impl WasmHost {
             linker,
             prepared: Mutex::new(HashMap::new()),
             ticking,
+            cache,
         })
+    }
+
+    /// Compiles `bytes`, or loads what an earlier process compiled from the same bytes
+    /// with an engine of the same build and settings. A cache that cannot be read or
+    /// written only costs the compile.
+    fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
+        use std::hash::{Hash, Hasher};
+        let Some(dir) = &self.cache else {
+            return Component::new(&self.engine, bytes);
+        };
+        let mut engine = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine);
+        let key = compose_core::store::sha256(bytes);
+        let file = dir.join(format!("{key}-{:016x}.cwasm", engine.finish()));
+        if file.is_file() {
+            // SAFETY: the file was written below by `Component::serialize` into this
+            // process owner's cache, never by an app, and `deserialize_file` refuses code
+            // made by an incompatible engine.
+            #[allow(unsafe_code)] // loading compiled code is unsafe at the edge, as wasmtime's cache.
+            let loaded = unsafe { Component::deserialize_file(&self.engine, &file) };
+            if let Ok(component) = loaded {
+                return Ok(component);
+            }
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        if let Ok(code) = component.serialize() {
+            let partial = dir.join(format!(".{key}.{}", std::process::id()));
+            let kept = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&partial, code))
+                .and_then(|()| std::fs::rename(&partial, &file));
+            if kept.is_err() {
+                let _ = std::fs::remove_file(&partial);
+            }
+        }
+        Ok(component)
     }
 
     /// Compiles and links the app at `path` once (again when the file changed).
@@ -194,8 +255,9 @@ impl WasmHost {
             path: path.to_path_buf(),
             message,
         };
-        let component =
-            Component::new(&self.engine, &bytes).map_err(|e| not_a_command(format!("{e:#}")))?;
+        let component = self
+            .compile(&bytes)
+            .map_err(|e| not_a_command(format!("{e:#}")))?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)

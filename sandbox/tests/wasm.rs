@@ -236,3 +236,32 @@ fn a_second_start_is_warm_and_bad_files_are_refused_clearly() {
         other => panic!("expected Read, got {other:?}"),
     }
 }
+
+#[test]
+fn compiled_apps_are_kept_for_later_hosts_and_a_bad_cache_file_is_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let args = ["alloc", "1"].map(String::from);
+    let run = || {
+        let host = WasmHost::with_cache(Some(cache.path().to_path_buf())).unwrap();
+        host.run(&app("probe"), &args, &Grants::default(), Stdio::Capture)
+            .unwrap()
+    };
+    assert_eq!(run().outcome, Outcome::Exited(0));
+    let kept: Vec<PathBuf> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "one compiled app in the cache: {kept:?}");
+    assert!(kept[0].extension().is_some_and(|e| e == "cwasm"));
+    let modified = std::fs::metadata(&kept[0]).unwrap().modified().unwrap();
+    // A second host (a later process) loads it instead of compiling.
+    assert_eq!(run().outcome, Outcome::Exited(0));
+    assert_eq!(
+        std::fs::metadata(&kept[0]).unwrap().modified().unwrap(),
+        modified
+    );
+    // A damaged cache file costs a compile, not the run.
+    std::fs::write(&kept[0], b"not compiled code").unwrap();
+    assert_eq!(run().outcome, Outcome::Exited(0));
+    assert_ne!(std::fs::read(&kept[0]).unwrap(), b"not compiled code");
+}

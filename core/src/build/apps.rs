@@ -22,8 +22,10 @@ pub const LAUNCHERS: &str = "/usr/share/compose/launchers";
 pub const RUNNER: &str = "/usr/bin/compose-app";
 
 /// Folders of a container's root that the runtime mounts over (crun: proc, a tmpfs /dev,
-/// sysfs, tmpfs /tmp and /run): they must exist in the read-only root.
-pub const CONTAINER_MOUNT_POINTS: [&str; 5] = ["/proc", "/dev", "/sys", "/tmp", "/run"];
+/// tmpfs /tmp and /run, the container's own cgroup where its limits are cgroup limits):
+/// they must exist in the read-only root.
+pub const CONTAINER_MOUNT_POINTS: [&str; 6] =
+    ["/proc", "/dev", "/sys", "/sys/fs/cgroup", "/tmp", "/run"];
 /// Where a GUI container app finds its Wayland socket (bound over this file).
 pub const CONTAINER_WAYLAND: &str = "/run/wayland-0";
 
