@@ -61,6 +61,15 @@ pub enum ImageFormat {
     Qcow2,
     Vmdk,
     Vhd,
+    /// Azure: a fixed VHD of a whole number of MiB (`disk-azure.vhd`).
+    Azure,
+    /// GCE: `disk.raw` in a gzipped GNU tar (`disk-gce.tar.gz`).
+    Gce,
+    /// AWS VM import: a stream-optimized VMDK (`disk-aws.vmdk`).
+    Aws,
+    /// vSphere: an OVA of an OVF descriptor, its manifest and a stream-optimized VMDK
+    /// (`disk.ova`).
+    Ova,
 }
 
 /// Size and shape of the disk image.

@@ -352,10 +352,22 @@ pub fn hash_range(disk: &Path, offset: u64, size: u64) -> Result<String, BuildEr
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Converts the raw disk to another format with qemu-img; returns the file written.
-pub fn convert(raw: &Path, format: ImageFormat) -> Result<Option<PathBuf>, BuildError> {
+/// Converts the raw disk to another format (qemu-img; tar for the cloud shapes), beside
+/// it; returns the file written. `name` names a virtual machine (OVA); `epoch` is the
+/// time stamped into archives.
+pub fn convert(
+    raw: &Path,
+    format: ImageFormat,
+    name: &str,
+    epoch: u64,
+) -> Result<Option<PathBuf>, BuildError> {
+    use super::cloud;
     let (name, ext) = match format {
         ImageFormat::Raw => return Ok(None),
+        ImageFormat::Azure => return cloud::azure(raw).map(Some),
+        ImageFormat::Gce => return cloud::gce(raw, epoch).map(Some),
+        ImageFormat::Aws => return cloud::aws(raw).map(Some),
+        ImageFormat::Ova => return cloud::ova(raw, name, epoch).map(Some),
         ImageFormat::Qcow2 => ("qcow2", "qcow2"),
         ImageFormat::Vmdk => ("vmdk", "vmdk"),
         ImageFormat::Vhd => ("vpc", "vhd"),

@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod apt;
+pub mod cloud;
 mod cpio;
 pub mod gc;
 pub mod image;
@@ -1034,7 +1035,7 @@ fn write_image(
             .len(),
     );
     for format in &device.image.formats {
-        if let Some(path) = image::convert(&disk, *format)? {
+        if let Some(path) = image::convert(&disk, *format, &device.name, epoch)? {
             let size = std::fs::metadata(&path)
                 .map_err(|e| BuildError::io("stat", &path, e))?
                 .len();
