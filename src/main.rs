@@ -131,8 +131,20 @@ enum Command {
         /// Type into the serial console: QEMU reads this command's standard input.
         #[arg(long, requires = "vm")]
         console: bool,
+        /// Provision the first boot: a provisioning file (checked first, then packed into a
+        /// NoCloud CIDATA drive) or a CIDATA drive image, attached as a second disk.
+        #[arg(long, value_name = "FILE", requires = "vm")]
+        provision: Option<PathBuf>,
+        /// Forward 127.0.0.1:HOST into the VM's port GUEST (TCP), e.g. 2222:22 for SSH.
+        #[arg(long, value_name = "HOST:GUEST", value_parser = parse_forward, requires = "vm")]
+        forward: Vec<(u16, u16)>,
         #[arg(long)]
         json: bool,
+    },
+    /// First-boot provisioning files (hostname, users, network, files, services).
+    Provision {
+        #[command(subcommand)]
+        command: ProvisionCommand,
     },
     /// Show what a built disk image holds, read from the image itself (no mounting).
     Inspect {
@@ -199,6 +211,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProvisionCommand {
+    /// Check a provisioning file: every problem with its line and column, exit 1 if any.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `HOST:GUEST` port numbers for `--forward`.
+fn parse_forward(s: &str) -> Result<(u16, u16), String> {
+    let (host, guest) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not HOST:GUEST (e.g. 2222:22)"))?;
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("`{p}` is not a port number (1-65535)"))
+    };
+    Ok((port(host)?, port(guest)?))
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -668,6 +704,8 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         gpu,
         sockets,
         console,
+        provision,
+        forward,
         json,
     } = &cli.command
     {
@@ -697,6 +735,8 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             },
             sockets: sockets.clone(),
             console_input: *console,
+            provision: provision.clone(),
+            forwards: forward.clone(),
         };
         let json = *json;
         let mut echo = |line: &str| {
@@ -710,6 +750,14 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
     }
     if let Command::Shell { command } = &cli.command {
         return shell(command, project(&cli).ok().as_ref());
+    }
+    if let Command::Provision {
+        command: ProvisionCommand::Check { file, json },
+    } = &cli.command
+    {
+        let (_, p) = compose_core::seed::check(file).map_err(|e| CliError::Other(e.into()))?;
+        print::provision(file, &p, *json);
+        return Ok(Outcome::Ok);
     }
     if let Command::App { command } = &cli.command {
         let project = if app::needs_project(command) {
@@ -933,6 +981,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         | Command::Serve { .. }
         | Command::Inspect { .. }
         | Command::Flash { .. }
+        | Command::Provision { .. }
         | Command::Debs { .. }
         | Command::App { .. }
         | Command::Shell { .. } => {

@@ -653,3 +653,37 @@ pub fn shell_windows(rows: &[compose_shells::control::WindowRow], json: bool) {
         println!("{mark}{id:>4}  {width}x{height}+{x}+{y}  {app_id}  {title}{sandbox}");
     }
 }
+
+/// A checked provisioning file: what it will do at first boot (no secrets shown).
+pub fn provision(path: &std::path::Path, p: &compose_provision::Provision, json: bool) {
+    let users: Vec<&str> = p.users.iter().map(|u| u.name.as_str()).collect();
+    let files: Vec<&str> = p.files.iter().map(|f| f.path.as_str()).collect();
+    let services: Vec<&str> = p.services.iter().map(|s| s.name.as_str()).collect();
+    let ethernet: Vec<String> = p
+        .ethernet
+        .iter()
+        .map(|e| format!("{} {}", e.interface, e.address))
+        .collect();
+    let wifi: Vec<&str> = p.wifi.iter().map(|w| w.ssid.as_str()).collect();
+    if json {
+        return to_json(&serde_json::json!({
+            "file": path,
+            "valid": true,
+            "hostname": p.hostname,
+            "users": users,
+            "ethernet": ethernet,
+            "wifi": wifi,
+            "files": files,
+            "services": services,
+        }));
+    }
+    println!("{}: valid", path.display());
+    let list = |v: &[&str]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    println!("  hostname: {}", p.hostname.as_deref().unwrap_or("(the image's)"));
+    println!("  users: {}", list(&users));
+    let ethernet: Vec<&str> = ethernet.iter().map(String::as_str).collect();
+    println!("  static ethernet: {}", list(&ethernet));
+    println!("  wifi networks: {}", list(&wifi));
+    println!("  files: {}", list(&files));
+    println!("  services: {}", list(&services));
+}

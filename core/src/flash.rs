@@ -25,6 +25,8 @@ pub enum FlashError {
     },
     #[error(transparent)]
     Tool(#[from] ToolError),
+    #[error(transparent)]
+    Seed(#[from] crate::seed::SeedError),
     #[error("no UEFI firmware found (looked for {looked}); install the Debian package `ovmf`")]
     NoFirmware { looked: String },
     #[error(
@@ -108,6 +110,11 @@ pub struct VmOptions {
     pub sockets: Option<PathBuf>,
     /// QEMU reads the serial console's input from our stdin (type into the VM).
     pub console_input: bool,
+    /// A provisioning file (checked, packed into a NoCloud CIDATA drive) or such a drive,
+    /// attached read-only as a second disk for init's first boot.
+    pub provision: Option<PathBuf>,
+    /// TCP ports of 127.0.0.1 forwarded into the VM: (host port, guest port).
+    pub forwards: Vec<(u16, u16)>,
 }
 
 /// How a VM shows its screen.
@@ -330,6 +337,14 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         None => scratch.0.clone(),
     };
     let accel = accelerator(&code, &vars_template, &scratch.0);
+    let mut nic = "user,model=virtio-net-pci".to_string();
+    for (host, guest) in &options.forwards {
+        nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
+    }
+    let seed = match &options.provision {
+        Some(file) => Some(crate::seed::seed_for(file, &scratch.0)?),
+        None => None,
+    };
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-machine", "q35", "-accel", accel, "-m"])
         .arg(options.memory_mib.to_string())
@@ -345,8 +360,10 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         .arg(format!("if=pflash,format=raw,file={}", vars.display()))
         .arg("-drive")
         .arg(disk)
-        // User networking: the guest reaches out through QEMU; nothing listens on the host.
-        .args(["-nic", "user,model=virtio-net-pci"])
+        // User networking: the guest reaches out through QEMU; nothing listens on the host
+        // but the ports asked for, on 127.0.0.1 only.
+        .arg("-nic")
+        .arg(nic)
         .arg("-qmp")
         .arg(format!(
             "unix:{},server=on,wait=off",
@@ -360,6 +377,12 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(seed) = &seed {
+        cmd.arg("-drive").arg(format!(
+            "file={},if=virtio,format=raw,readonly=on",
+            seed.display()
+        ));
+    }
     if accel == "kvm" {
         cmd.args(["-cpu", "host"]);
     }

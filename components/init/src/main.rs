@@ -37,6 +37,9 @@ macro_rules! log {
     }};
 }
 
+// After `log!`, which it uses.
+mod provision;
+
 fn main() {
     // A panic in PID 1 would panic the kernel: log it, and power off like any fatal error.
     std::panic::set_hook(Box::new(|info| {
@@ -365,6 +368,9 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
                 Vec::new()
             }
         };
+    // A provisioning file on a CIDATA drive is applied before any service starts.
+    provision::first_boot();
+    let specs = with_local_services(specs);
     // SIGTERM powers off; SIGINT reboots (what the kernel sends on Ctrl-Alt-Del, and what
     // `compose-update --reboot` sends once a slot is installed).
     let power_off = Arc::new(AtomicBool::new(false));
@@ -437,6 +443,32 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The image's services and, after them, those of `/etc/compose/services.json` (given at
+/// provisioning); a local service named like one of the image's is left out, with a line.
+fn with_local_services(mut specs: Vec<services::Spec>) -> Vec<services::Spec> {
+    let local = compose_provision::apply::SERVICES;
+    let path = Path::new("/").join(local);
+    let Ok(text) = fs::read_to_string(&path) else {
+        return specs;
+    };
+    match serde_json::from_str::<Vec<services::Spec>>(&text) {
+        Ok(extra) => {
+            for spec in extra {
+                if specs.iter().any(|s| s.name == spec.name) {
+                    log!(
+                        "/{local}: service `{}` is one of the image's; the image's is kept",
+                        spec.name
+                    );
+                } else {
+                    specs.push(spec);
+                }
+            }
+        }
+        Err(e) => log!("/{local} is not valid ({e}); its services are not started"),
+    }
+    specs
 }
 
 fn start(table: &mut services::Table, i: usize) {
