@@ -64,7 +64,9 @@ struct Vm {
 
 impl Vm {
     fn boot(project: &Path, disk: &Path, seed: &Path, ssh_port: u16) -> Vm {
-        let serial = project.join(format!("serial-{ssh_port}.log"));
+        static BOOTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let boot = BOOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let serial = project.join(format!("serial-{boot}.log"));
         let flash = Command::new(env!("CARGO_BIN_EXE_compose"))
             .current_dir(project)
             .arg("flash")
@@ -118,7 +120,7 @@ impl Drop for Vm {
 }
 
 /// Runs `command` as `user` over SSH with `key`, retrying while dropbear comes up.
-fn ssh(key: &Path, port: u16, user: &str, command: &str) -> String {
+fn ssh(vm: &Vm, key: &Path, port: u16, user: &str, command: &str) -> String {
     let start = Instant::now();
     loop {
         let out = Command::new("ssh")
@@ -134,8 +136,7 @@ fn ssh(key: &Path, port: u16, user: &str, command: &str) -> String {
                 "BatchMode=yes",
                 "-o",
                 "ConnectTimeout=10",
-                "-o",
-                "LogLevel=ERROR",
+                "-v",
             ])
             .arg(format!("{user}@127.0.0.1"))
             .arg(command)
@@ -146,8 +147,9 @@ fn ssh(key: &Path, port: u16, user: &str, command: &str) -> String {
         }
         assert!(
             start.elapsed() < Duration::from_secs(90),
-            "ssh {user}@127.0.0.1:{port} `{command}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "ssh {user}@127.0.0.1:{port} `{command}` failed: {}\n--- console ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            vm.console()
         );
         std::thread::sleep(Duration::from_secs(2));
     }
@@ -253,10 +255,11 @@ fn a_provisioned_first_boot_applies_the_file_once_and_a_broken_file_stops_it() {
     )
     .expect("the provisioned service ran");
     let seen = ssh(
+        &vm,
         &key,
         port,
         "alice",
-        "hostname; id; cat /etc/greeting; ls -ld $HOME; echo changed by alice > /etc/greeting",
+        "hostname; id; cat /etc/greeting; ls -ld $HOME; echo changed by alice > /etc/greeting; sync",
     );
     for expected in [
         "provisioned-vm\n",
