@@ -131,9 +131,10 @@ enum Command {
         /// Type into the serial console: QEMU reads this command's standard input.
         #[arg(long, requires = "vm")]
         console: bool,
-        /// Provision the first boot: a provisioning file (checked first, then packed into a
-        /// NoCloud CIDATA drive) or a CIDATA drive image, attached as a second disk.
-        #[arg(long, value_name = "FILE", requires = "vm")]
+        /// Provision the first boot: with --vm, a provisioning file (checked first, then
+        /// packed into a NoCloud CIDATA drive) or a CIDATA drive image, attached as a second
+        /// disk; with --to, a provisioning file, checked, then copied onto the ESP.
+        #[arg(long, value_name = "FILE")]
         provision: Option<PathBuf>,
         /// Forward 127.0.0.1:HOST into the VM's port GUEST (TCP), e.g. 2222:22 for SSH.
         #[arg(long, value_name = "HOST:GUEST", value_parser = parse_forward, requires = "vm")]
@@ -711,7 +712,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
     {
         use compose_core::flash::{Gpu, Screen};
         if let Some(target) = to {
-            let report = compose_core::flash::write_to(image, target)?;
+            let report = compose_core::flash::write_to(image, target, provision.as_deref())?;
             print::written(&report, *json);
             return Ok(Outcome::Ok);
         }

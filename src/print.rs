@@ -612,6 +612,9 @@ pub fn written(r: &compose_core::flash::WriteReport, json: bool) {
         mib(r.bytes),
         r.verified.join(", ")
     );
+    if let Some(at) = &r.provision {
+        println!("provisioning file at {at}, applied at the first boot");
+    }
 }
 
 pub fn shell_stats(stats: &compose_shells::compositor::FrameStats, json: bool) {

@@ -63,16 +63,20 @@ struct Vm {
 }
 
 impl Vm {
-    fn boot(project: &Path, disk: &Path, seed: &Path, ssh_port: u16) -> Vm {
+    fn boot(project: &Path, disk: &Path, seed: Option<&Path>, ssh_port: u16) -> Vm {
         static BOOTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let boot = BOOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let serial = project.join(format!("serial-{boot}.log"));
-        let flash = Command::new(env!("CARGO_BIN_EXE_compose"))
+        let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"));
+        flash
             .current_dir(project)
             .arg("flash")
             .arg(disk)
-            .args(["--vm", "--in-place", "--timeout", "300", "--provision"])
-            .arg(seed)
+            .args(["--vm", "--in-place", "--timeout", "300"]);
+        if let Some(seed) = seed {
+            flash.arg("--provision").arg(seed);
+        }
+        let flash = flash
             .arg("--forward")
             .arg(format!("{ssh_port}:22"))
             .arg("--serial")
@@ -241,7 +245,7 @@ fn a_provisioned_first_boot_applies_the_file_once_and_a_broken_file_stops_it() {
 
     // First boot: applied before the services, which include the provisioned one.
     let port = free_port();
-    let mut vm = Vm::boot(p, &disk, &file, port);
+    let mut vm = Vm::boot(p, &disk, Some(&file), port);
     let console = vm
         .wait_for("compose: ready", Duration::from_secs(240))
         .unwrap_or_else(|| panic!("the VM ended:\n{}", vm.console()));
@@ -274,7 +278,7 @@ fn a_provisioned_first_boot_applies_the_file_once_and_a_broken_file_stops_it() {
 
     // Second boot: the drive is still there, the file is not applied again (alice's
     // change stays), the service runs as one of the device's.
-    let mut vm = Vm::boot(p, &disk, &file, port);
+    let mut vm = Vm::boot(p, &disk, Some(&file), port);
     let console = vm
         .wait_for("provisioned-service:", Duration::from_secs(240))
         .unwrap_or_else(|| panic!("the VM ended:\n{}", vm.console()));
@@ -285,6 +289,39 @@ fn a_provisioned_first_boot_applies_the_file_once_and_a_broken_file_stops_it() {
     assert!(!console.contains("provisioning: applied"), "{console}");
     assert!(
         console.contains("provisioned-service: changed by alice on provisioned-vm"),
+        "{console}"
+    );
+    drop(vm);
+
+    // Written to a disk with `--to`: the file goes onto its ESP, and the first boot (no
+    // CIDATA drive) applies it from there.
+    let target = p.join("boot/target.raw");
+    let o = compose(
+        p,
+        &[
+            "flash",
+            p.join("out/vm/disk.raw").to_str().unwrap(),
+            "--to",
+            target.to_str().unwrap(),
+            "--provision",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
+    assert!(
+        text(&o).contains("provisioning file at esp:/compose/provision.toml"),
+        "{}",
+        text(&o)
+    );
+    let mut vm = Vm::boot(p, &target, None, free_port());
+    let console = vm
+        .wait_for(
+            "provisioned-service: hello from the provisioning file on provisioned-vm",
+            Duration::from_secs(240),
+        )
+        .unwrap_or_else(|| panic!("the VM ended:\n{}", vm.console()));
+    assert!(
+        console.contains("from the ESP's /compose/provision.toml"),
         "{console}"
     );
     drop(vm);
@@ -302,7 +339,7 @@ fn a_provisioned_first_boot_applies_the_file_once_and_a_broken_file_stops_it() {
     )
     .unwrap();
     let seed = seed_by_hand(&broken);
-    let mut vm = Vm::boot(p, &fresh, &seed, free_port());
+    let mut vm = Vm::boot(p, &fresh, Some(&seed), free_port());
     let console = vm
         .wait_for("nothing was applied", Duration::from_secs(240))
         .unwrap_or_else(|| panic!("the VM ended:\n{}", vm.console()));

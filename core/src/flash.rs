@@ -615,11 +615,25 @@ pub struct WriteReport {
     pub target: PathBuf,
     pub bytes: u64,
     pub verified: Vec<String>,
+    /// Where the provisioning file went, when one was given.
+    pub provision: Option<String>,
 }
 
+/// Where `write_to` puts a provisioning file on the target's ESP (init reads it there at
+/// the first boot when no CIDATA drive is attached).
+pub const PROVISION_ON_ESP: &str = "compose/provision.toml";
+
 /// Writes `image` to `target` (a block device or a file), then reads every partition back
-/// and checks its SHA-256 against the `image.json` beside the image.
-pub fn write_to(image: &Path, target: &Path) -> Result<WriteReport, FlashError> {
+/// and checks its SHA-256 against the `image.json` beside the image. A provisioning file
+/// is checked before anything is written, and copied onto the verified target's ESP.
+pub fn write_to(
+    image: &Path,
+    target: &Path,
+    provision: Option<&Path>,
+) -> Result<WriteReport, FlashError> {
+    if let Some(file) = provision {
+        crate::seed::check(file)?;
+    }
     let info_path = image.with_file_name("image.json");
     let info: ImageInfo = std::fs::read_to_string(&info_path)
         .ok()
@@ -731,10 +745,35 @@ pub fn write_to(image: &Path, target: &Path) -> Result<WriteReport, FlashError> 
         }
         verified.push(p.name.clone());
     }
+    let mut provisioned = None;
+    if let Some(file) = provision {
+        let esp = info
+            .partitions
+            .iter()
+            .find(|p| p.name == "esp")
+            .ok_or_else(|| FlashError::Io {
+                what: "find the ESP of",
+                path: image.to_path_buf(),
+                source: std::io::Error::other("image.json lists no `esp` partition"),
+            })?;
+        crate::tool::run(
+            Command::new("mcopy")
+                .env("MTOOLS_SKIP_CHECK", "1")
+                .arg("-o")
+                .arg("-i")
+                .arg(format!("{}@@{}", target.display(), esp.offset))
+                .arg(file)
+                .arg(format!("::{PROVISION_ON_ESP}")),
+            "mcopy",
+            "mtools",
+        )?;
+        provisioned = Some(format!("esp:/{PROVISION_ON_ESP}"));
+    }
     Ok(WriteReport {
         target: target.to_path_buf(),
         bytes: size,
         verified,
+        provision: provisioned,
     })
 }
 

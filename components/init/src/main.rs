@@ -369,7 +369,7 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
             }
         };
     // A provisioning file on a CIDATA drive is applied before any service starts.
-    provision::first_boot();
+    provision::first_boot(cmdline.root_partuuid.as_deref());
     let specs = with_local_services(specs);
     // SIGTERM powers off; SIGINT reboots (what the kernel sends on Ctrl-Alt-Del, and what
     // `compose-update --reboot` sends once a slot is installed).

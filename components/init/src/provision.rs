@@ -1,4 +1,6 @@
-//! First boot: a provisioning file on a NoCloud `CIDATA` drive is checked and applied
+//! First boot: a provisioning file on a NoCloud `CIDATA` drive (or, written there by
+//! `compose flash --to DEV --provision FILE`, on the ESP as `compose/provision.toml`, as
+//! Flatcar's installer puts Ignition's file on its OEM partition) is checked and applied
 //! into /etc and /var before any service starts, once; a later boot says it was applied
 //! and leaves the system as it is. A file with problems stops the boot with each problem
 //! on the console, before anything is written (Ignition's rule). Every boot sets the
@@ -16,10 +18,17 @@ use crate::fatal;
 /// Where the seed is mounted while it is read.
 const SEED_MOUNT: &str = "/run/compose/cidata";
 
-pub fn first_boot() {
+/// The provisioning file's place on the ESP.
+const ON_ESP: &str = "compose/provision.toml";
+
+pub fn first_boot(root_uuid: Option<&str>) {
     let seeds = seed::find();
     if let Some(device) = seeds.first() {
         apply_seed(device);
+    } else if let Some(Ok(text)) =
+        crate::with_esp(root_uuid, |esp| fs::read_to_string(esp.join(ON_ESP)))
+    {
+        apply_text(&text, &format!("the ESP's /{ON_ESP}"), &format!("/{ON_ESP}"));
     }
     if let Ok(name) = fs::read_to_string("/etc/hostname")
         && !name.trim().is_empty()
@@ -59,13 +68,17 @@ fn apply_seed(device: &Path) {
             return;
         }
     };
-    let provision = match compose_provision::parse(&text) {
+    apply_text(&text, &dev, &format!("{dev}:/{}", seed::FILE));
+}
+
+/// Checks and applies `text`, which came from `from` (`file` names it in problems).
+fn apply_text(text: &str, from: &str, file: &str) {
+    let provision = match compose_provision::parse(text) {
         Ok(p) => p,
         Err(problems) => {
             for p in &problems {
                 log!(
-                    "provisioning: {dev}:/{}:{}:{}: {} (help: {})",
-                    seed::FILE,
+                    "provisioning: {file}:{}:{}: {} (help: {})",
                     p.line,
                     p.column,
                     p.message,
@@ -78,11 +91,11 @@ fn apply_seed(device: &Path) {
             ));
         }
     };
-    match compose_provision::apply(Path::new("/"), &text, &provision) {
+    match compose_provision::apply(Path::new("/"), text, &provision) {
         Ok(Outcome::Applied(written)) => {
             log!(
-                "provisioning: applied {} from {dev}: {}",
-                &compose_provision::apply::digest(&text)[..12],
+                "provisioning: applied {} from {from}: {}",
+                &compose_provision::apply::digest(text)[..12],
                 written.join(" ")
             );
             nix::unistd::sync();
