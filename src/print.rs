@@ -681,8 +681,17 @@ pub fn provision(path: &std::path::Path, p: &compose_provision::Provision, json:
         }));
     }
     println!("{}: valid", path.display());
-    let list = |v: &[&str]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
-    println!("  hostname: {}", p.hostname.as_deref().unwrap_or("(the image's)"));
+    let list = |v: &[&str]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!(
+        "  hostname: {}",
+        p.hostname.as_deref().unwrap_or("(the image's)")
+    );
     println!("  users: {}", list(&users));
     let ethernet: Vec<&str> = ethernet.iter().map(String::as_str).collect();
     println!("  static ethernet: {}", list(&ethernet));

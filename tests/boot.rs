@@ -177,3 +177,80 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     assert_exit(&o, 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("is the image itself"));
 }
+
+/// Boots `disk` in place until its console shows `marker`, then powers it off; returns the
+/// console.
+fn boot_until(project: &Path, disk: &Path, marker: &str) -> String {
+    let serial = project.join("serial.log");
+    let _ = std::fs::remove_file(&serial);
+    let mut flash = std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project)
+        .arg("flash")
+        .arg(disk)
+        .args(["--vm", "--in-place", "--timeout", "240", "--serial"])
+        .arg(&serial)
+        .env("COMPOSE_STORE", common::store())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let console = loop {
+        let console = std::fs::read_to_string(&serial).unwrap_or_default();
+        if console.contains(marker) {
+            break console;
+        }
+        let ended = flash.try_wait().unwrap().is_some();
+        assert!(
+            !ended && start.elapsed().as_secs() < 240,
+            "no `{marker}` on the console:\n{console}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(flash.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    flash.wait().unwrap();
+    console
+}
+
+#[test]
+fn vm_with_systemd_as_init_reaches_ready_runs_the_services_and_systemd_blesses_the_entry() {
+    let project = project();
+    // The device picks systemd for the virtual `init`; the catalog is the same.
+    let device = project.path().join("devices/vm.toml");
+    let text = std::fs::read_to_string(&device).unwrap();
+    let (head, tail) = text.split_once("\n[kernel]").unwrap();
+    std::fs::write(
+        &device,
+        format!("{head}\nprefer = {{ init = \"init-systemd\" }}\n\n[kernel]{tail}"),
+    )
+    .unwrap();
+    let disk = disk(project.path());
+    let console = boot_until(
+        project.path(),
+        &disk,
+        "Finished \u{1b}[0;1;39msystemd-bless-boo",
+    );
+    let ready = console
+        .lines()
+        .find(|l| l.contains("compose: ready "))
+        .unwrap_or_else(|| panic!("no readiness line:\n{console}"));
+    assert!(
+        ready.contains("device=vm") && ready.contains("slot=a") && ready.contains("init=systemd"),
+        "{ready}"
+    );
+    assert!(
+        console.contains("boot-log: boot 1 of this disk (/etc says 1)"),
+        "a service from a manifest ran as a unit:\n{console}"
+    );
+    // systemd-bless-boot renamed slot a's entry (after boot-complete.target, which
+    // compose-ready.service is required by); slot b is untouched.
+    let a = entry(project.path(), &disk, "a");
+    assert_eq!(
+        (a.file.as_str(), a.tries_left),
+        ("/loader/entries/compose-a.conf", None)
+    );
+    assert_eq!(entry(project.path(), &disk, "b").tries_left, Some(3));
+}

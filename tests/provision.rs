@@ -68,11 +68,12 @@ impl Vm {
         let boot = BOOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let serial = project.join(format!("serial-{boot}.log"));
         let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"));
-        flash
-            .current_dir(project)
-            .arg("flash")
-            .arg(disk)
-            .args(["--vm", "--in-place", "--timeout", "300"]);
+        flash.current_dir(project).arg("flash").arg(disk).args([
+            "--vm",
+            "--in-place",
+            "--timeout",
+            "300",
+        ]);
         if let Some(seed) = seed {
             flash.arg("--provision").arg(seed);
         }

@@ -94,7 +94,10 @@ pub fn seed_for(file: &Path, dir: &Path) -> Result<PathBuf, SeedError> {
     if let Some(h) = &provision.hostname {
         meta.push_str(&format!("local-hostname: {h}\n"));
     }
-    for (name, bytes) in [(seed::FILE, text.as_bytes()), (seed::META_DATA, meta.as_bytes())] {
+    for (name, bytes) in [
+        (seed::FILE, text.as_bytes()),
+        (seed::META_DATA, meta.as_bytes()),
+    ] {
         let staged = dir.join(name);
         std::fs::write(&staged, bytes).map_err(write)?;
         crate::tool::run(

@@ -80,9 +80,14 @@ fn aws_is_a_stream_optimized_vmdk_with_the_same_bytes() {
     let vmdk = cloud::aws(&raw).unwrap();
     let i = info(&vmdk, "vmdk");
     assert_eq!(i["format"], "vmdk");
-    assert_eq!(i["format-specific"]["data"]["create-type"], "streamOptimized");
+    assert_eq!(
+        i["format-specific"]["data"]["create-type"],
+        "streamOptimized"
+    );
     assert_eq!(i["virtual-size"], 6 * MIB);
-    run(Command::new("qemu-img").args(["check", "-f", "vmdk"]).arg(&vmdk));
+    run(Command::new("qemu-img")
+        .args(["check", "-f", "vmdk"])
+        .arg(&vmdk));
     assert_eq!(back_to_raw(&vmdk, "vmdk"), std::fs::read(&raw).unwrap());
 }
 
@@ -184,7 +189,12 @@ fn ova_holds_its_descriptor_first_a_manifest_and_the_disk() {
     }
     // The disk is stream-optimized and holds the raw disk's bytes.
     let i = info(&vmdk, "vmdk");
-    assert_eq!(i["format-specific"]["data"]["create-type"], "streamOptimized");
-    run(Command::new("qemu-img").args(["check", "-f", "vmdk"]).arg(&vmdk));
+    assert_eq!(
+        i["format-specific"]["data"]["create-type"],
+        "streamOptimized"
+    );
+    run(Command::new("qemu-img")
+        .args(["check", "-f", "vmdk"])
+        .arg(&vmdk));
     assert_eq!(back_to_raw(&vmdk, "vmdk"), std::fs::read(&raw).unwrap());
 }

@@ -120,7 +120,13 @@ fn main() {
         let bundle = tempfile::tempdir().unwrap();
         container::write_bundle(bundle.path(), &root, &args, &grants, Some(&socket)).unwrap();
         let id = format!("compose-bench-{}-{i}", std::process::id());
-        ours.push(until_first_frame(&control, start, bundle.path(), &id, false));
+        ours.push(until_first_frame(
+            &control,
+            start,
+            bundle.path(),
+            &id,
+            false,
+        ));
         drop(sandbox);
 
         // Bare crun: the same bundle, made beforehand, with the shell's socket itself.

@@ -84,7 +84,6 @@ impl Limits {
         }
         Limits::Cgroup
     }
-
 }
 
 /// What the bundle's config.json limits, and how: the report's line.
@@ -109,7 +108,11 @@ fn describe_limits(bundle: &Path, limits: &Limits) -> String {
         Limits::Rlimits(why) => {
             let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().clone());
             let value = |t: PosixRlimitType| {
-                rlimits.iter().flatten().find(|r| r.typ() == t).map(|r| r.hard())
+                rlimits
+                    .iter()
+                    .flatten()
+                    .find(|r| r.typ() == t)
+                    .map(|r| r.hard())
             };
             format!(
                 "rlimits: RLIMIT_AS {}, RLIMIT_NPROC {} (no cgroup limits: {why})",

@@ -209,14 +209,17 @@ impl WasmHost {
             return Component::new(&self.engine, bytes);
         };
         let mut engine = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine);
         let key = compose_core::store::sha256(bytes);
         let file = dir.join(format!("{key}-{:016x}.cwasm", engine.finish()));
         if file.is_file() {
             // SAFETY: the file was written below by `Component::serialize` into this
             // process owner's cache, never by an app, and `deserialize_file` refuses code
             // made by an incompatible engine.
-            #[allow(unsafe_code)] // loading compiled code is unsafe at the edge, as wasmtime's cache.
+            #[allow(unsafe_code)]
+            // loading compiled code is unsafe at the edge, as wasmtime's cache.
             let loaded = unsafe { Component::deserialize_file(&self.engine, &file) };
             if let Ok(component) = loaded {
                 return Ok(component);

@@ -40,7 +40,21 @@ macro_rules! log {
 // After `log!`, which it uses.
 mod provision;
 
+/// Written by an init component other than compose (`init-systemd`): the program to hand
+/// over to once the root is switched.
+const SYSTEM_MANAGER: &str = "/usr/lib/compose/system-manager";
+
 fn main() {
+    // `/init ready`: the readiness line, for a system manager's unit that runs once every
+    // service is up (compose-ready.service).
+    if let Some(manager) = std::env::args()
+        .nth(1)
+        .filter(|a| a == "ready")
+        .and(std::env::args().nth(2))
+    {
+        print_ready(&manager);
+        return;
+    }
     // A panic in PID 1 would panic the kernel: log it, and power off like any fatal error.
     std::panic::set_hook(Box::new(|info| {
         let _ = writeln!(std::io::stderr(), "compose-init: internal error: {info}");
@@ -65,6 +79,9 @@ fn run() {
     };
     if !Path::new(SERVICES).exists() {
         initramfs(&cmdline, &mut stages);
+    }
+    if let Ok(manager) = fs::read_to_string(SYSTEM_MANAGER) {
+        hand_over(manager.trim(), &cmdline);
     }
     system(&cmdline, &stages);
 }
@@ -95,6 +112,58 @@ fn mount_api_filesystems() {
             Err(e) => log!("cannot mount {fstype} on {target}: {e}"),
         }
     }
+}
+
+/// Hands PID 1 over to another system manager (systemd), with the ESP mounted at /efi
+/// (where systemd-bless-boot looks for boot entries). Returns only if it cannot.
+fn hand_over(manager: &str, cmdline: &cmdline::Cmdline) {
+    let root = cmdline.root_partuuid.as_deref();
+    let ours = |parts: &[gpt::Partition]| root.is_none_or(|u| parts.iter().any(|p| p.uuid == u));
+    let esp = disks().into_iter().find_map(|(disk, parts)| {
+        let esp = parts.iter().find(|p| p.type_guid == ESP_TYPE)?;
+        ours(&parts).then(|| gpt::partition_device(&disk, esp.number))
+    });
+    match esp {
+        Some(device) => {
+            let _ = fs::create_dir_all("/efi");
+            if let Err(e) = mount(
+                Some(device.as_str()),
+                "/efi",
+                Some("vfat"),
+                MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some("umask=0077"),
+            ) {
+                log!("cannot mount the ESP {device} at /efi ({e}); the boot cannot be blessed");
+            }
+        }
+        None => log!("no ESP on the boot disk; the boot cannot be blessed"),
+    }
+    let Ok(program) = std::ffi::CString::new(manager) else {
+        return;
+    };
+    let e = nix::unistd::execv(&program, std::slice::from_ref(&program));
+    log!("cannot start {manager} ({e:?}); compose-init runs the services instead");
+}
+
+/// The readiness line of a boot whose services a system manager (`manager`) started.
+fn print_ready(manager: &str) {
+    let info: ImageInfo = fs::read_to_string(IMAGE_INFO)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let cmdline = cmdline::parse(&fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    let services = fs::read_to_string(SERVICES)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Vec<services::Spec>>(&t).ok())
+        .map_or(0, |s| s.len());
+    let uptime = fs::read_to_string("/proc/uptime").unwrap_or_default();
+    println!(
+        "compose: ready device={} version={} slot={} services={services} since-kernel={}s init={manager}",
+        info.device,
+        info.version,
+        cmdline.slot.as_deref().unwrap_or("?"),
+        uptime.split_whitespace().next().unwrap_or("?"),
+    );
 }
 
 /// When init's stages ended, for the readiness line.

@@ -28,7 +28,11 @@ pub fn first_boot(root_uuid: Option<&str>) {
     } else if let Some(Ok(text)) =
         crate::with_esp(root_uuid, |esp| fs::read_to_string(esp.join(ON_ESP)))
     {
-        apply_text(&text, &format!("the ESP's /{ON_ESP}"), &format!("/{ON_ESP}"));
+        apply_text(
+            &text,
+            &format!("the ESP's /{ON_ESP}"),
+            &format!("/{ON_ESP}"),
+        );
     }
     if let Ok(name) = fs::read_to_string("/etc/hostname")
         && !name.trim().is_empty()

@@ -72,9 +72,7 @@ impl Table {
     }
 
     fn row(&self, name: &str) -> Option<&String> {
-        self.lines
-            .iter()
-            .find(|l| Table::field(l, 0) == Some(name))
+        self.lines.iter().find(|l| Table::field(l, 0) == Some(name))
     }
 
     /// The lowest id from `FIRST_ID` that no row has in column `column`.
@@ -84,7 +82,9 @@ impl Table {
             .iter()
             .filter_map(|l| Table::field(l, column)?.parse().ok())
             .collect();
-        (FIRST_ID..).find(|id| !used.contains(id)).unwrap_or(FIRST_ID)
+        (FIRST_ID..)
+            .find(|id| !used.contains(id))
+            .unwrap_or(FIRST_ID)
     }
 
     fn text(&self) -> Vec<u8> {
@@ -202,8 +202,12 @@ fn plan(
             user.name, user.name, user.shell
         ));
         let hash = user.password_hash.as_deref().unwrap_or("!");
-        shadow.lines.retain(|l| Table::field(l, 0) != Some(&user.name));
-        shadow.lines.push(format!("{}:{hash}:19000:0:99999:7:::", user.name));
+        shadow
+            .lines
+            .retain(|l| Table::field(l, 0) != Some(&user.name));
+        shadow
+            .lines
+            .push(format!("{}:{hash}:19000:0:99999:7:::", user.name));
         ids.insert(user.name.clone(), (uid, gid));
         folders.push((home.clone(), 0o700, (uid, gid)));
         if !user.ssh_keys.is_empty() {
@@ -218,7 +222,11 @@ fn plan(
     }
     for user in &provision.users {
         for g in &user.groups {
-            let row = match group.lines.iter().position(|l| Table::field(l, 0) == Some(g)) {
+            let row = match group
+                .lines
+                .iter()
+                .position(|l| Table::field(l, 0) == Some(g))
+            {
                 Some(i) => i,
                 None => {
                     let gid = group.free_id(2).max(passwd.free_id(2));
@@ -338,7 +346,11 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
         )
         .unwrap();
-        fs::write(root.path().join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        fs::write(
+            root.path().join("etc/group"),
+            "root:x:0:\nnogroup:x:65534:\n",
+        )
+        .unwrap();
         root
     }
 

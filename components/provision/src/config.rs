@@ -350,10 +350,7 @@ pub fn parse(text: &str) -> Result<Provision, Vec<Problem>> {
     let mut ethernet = Vec::new();
     for e in &raw.network.ethernet {
         let interface = e.interface.get_ref();
-        if interface.is_empty()
-            || interface.len() > 15
-            || interface.contains(['/', ' ', '\n'])
-        {
+        if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ', '\n']) {
             p.at(
                 &e.interface,
                 format!("`{interface}` is not an interface name"),
@@ -463,7 +460,10 @@ pub fn parse(text: &str) -> Result<Provision, Vec<Problem>> {
         {
             p.at(
                 o,
-                format!("owner `{}` is not a user of this file or the image", o.get_ref()),
+                format!(
+                    "owner `{}` is not a user of this file or the image",
+                    o.get_ref()
+                ),
                 format!(
                     "define it in a [[user]] table, or use one of: {}",
                     SYSTEM_USERS.join(", ")
@@ -631,9 +631,15 @@ restart = "sometimes"
                 (10, "`/usr/bin/x` is on the read-only system"),
                 (14, "`/etc/../shadow` is not an absolute, normal file path"),
                 (17, "mode `999` is not an octal file mode"),
-                (16, "owner `mallory` is not a user of this file or the image"),
+                (
+                    16,
+                    "owner `mallory` is not a user of this file or the image"
+                ),
                 (21, "exec must start with the program's absolute path"),
-                (22, "restart `sometimes` is not one of no, on-failure, always"),
+                (
+                    22,
+                    "restart `sometimes` is not one of no, on-failure, always"
+                ),
             ]
         );
         assert!(problems.iter().all(|p| !p.help.is_empty()));
@@ -641,8 +647,8 @@ restart = "sometimes"
 
     #[test]
     fn unknown_keys_and_bad_toml_are_located() {
-        let problems = parse("hostname = \"a\"\n\n[[user]]\nname = \"bob\"\nkeys = []\n")
-            .unwrap_err();
+        let problems =
+            parse("hostname = \"a\"\n\n[[user]]\nname = \"bob\"\nkeys = []\n").unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].line, 5, "{problems:?}");
         assert!(problems[0].message.contains("keys"), "{problems:?}");

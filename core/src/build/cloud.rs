@@ -69,7 +69,11 @@ pub fn azure(raw: &Path) -> Result<PathBuf, BuildError> {
         ));
     }
     made_aside(folder(raw).join("disk-azure.vhd"), |to| {
-        qemu_img(&["-O", "vpc", "-o", "subformat=fixed,force_size=on"], raw, to)
+        qemu_img(
+            &["-O", "vpc", "-o", "subformat=fixed,force_size=on"],
+            raw,
+            to,
+        )
     })
 }
 
@@ -107,7 +111,11 @@ pub fn gce(raw: &Path, epoch: u64) -> Result<PathBuf, BuildError> {
         made_aside(dir.join("disk-gce.tar.gz"), |to| {
             run_tool(
                 Command::new("tar")
-                    .args(["--format=oldgnu", "--sparse", "--use-compress-program=gzip -n"])
+                    .args([
+                        "--format=oldgnu",
+                        "--sparse",
+                        "--use-compress-program=gzip -n",
+                    ])
                     .args(reproducible_tar(epoch))
                     .arg("-cf")
                     .arg(to)

@@ -11,6 +11,7 @@ pub mod image;
 pub mod sources;
 pub mod tree;
 pub mod trim;
+pub mod units;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -598,7 +599,8 @@ fn up_to_date(out_dir: &Path, key: &str) -> Option<ImageInfo> {
 enum Role {
     Kernel,
     Bootloader,
-    Init,
+    /// The program of the initramfs (compose-init), also in the root.
+    Initramfs,
     Root,
 }
 
@@ -607,16 +609,17 @@ fn role(c: &Component) -> Role {
         Role::Kernel
     } else if c.provides.iter().any(|p| p == "bootloader") {
         Role::Bootloader
-    } else if c.provides.iter().any(|p| p == "init") {
-        Role::Init
+    } else if c.provides.iter().any(|p| p == "initramfs") {
+        Role::Initramfs
     } else {
         Role::Root
     }
 }
 
-/// Folders init mounts over or writes to; every root has them.
-const MOUNT_POINTS: [&str; 8] = [
-    "/dev", "/proc", "/sys", "/run", "/tmp", "/var", "/etc", "/sysroot",
+/// Folders init mounts over or writes to; every root has them (`/efi`: the ESP, for a
+/// system manager such as systemd).
+const MOUNT_POINTS: [&str; 9] = [
+    "/dev", "/proc", "/sys", "/run", "/tmp", "/var", "/etc", "/sysroot", "/efi",
 ];
 
 /// Each component's `[trim]`, as the text that goes into the image key.
@@ -666,9 +669,9 @@ fn assemble(
         "require a component that provides `bootloader`",
     )?;
     let init = find(
-        Role::Init,
-        "init",
-        "require a component that provides `init`",
+        Role::Initramfs,
+        "initramfs",
+        "require a component that provides `initramfs` (initramfs-compose; `init-compose` and `init-systemd` require it)",
     )?;
 
     // The root file system: every payload but the kernel's and the boot loader's.
@@ -732,6 +735,9 @@ fn assemble(
         services_json(chosen).as_bytes(),
         0o644,
     )?;
+    if units::wanted(&root) {
+        units::add(ctx.store, &mut root, chosen)?;
+    }
 
     // The initramfs: init and the kernel's modules.
     let mut initramfs = init.clone();
