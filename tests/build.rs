@@ -632,3 +632,80 @@ fn cache_gc_removes_only_what_nothing_references() {
         "gc kept everything the output and the lock need"
     );
 }
+
+fn lua(slot: &str, package: &str, version: &str) -> String {
+    format!(
+        "[component]\nname = \"lua\"\nversion = \"{version}\"\nslot = \"{slot}\"\nsummary = \"Lua {slot}\"\n\n[source]\ndeb = [\"{package}\"]\n"
+    )
+}
+
+#[test]
+fn two_slots_of_one_component_install_side_by_side_and_a_shared_path_is_a_conflict() {
+    let project = project();
+    let p = project.path();
+    std::fs::write(
+        p.join("manifests/lua-5.3.toml"),
+        lua("5.3", "lua5.3", "5.3.6"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("manifests/lua-5.4.toml"),
+        lua("5.4", "lua5.4", "5.4.4"),
+    )
+    .unwrap();
+    common::add_vm_root(p, "lua@5.3");
+    common::add_vm_root(p, "lua@5.4");
+
+    let o = compose(p, &["resolve", "--device", "vm", "--json"]);
+    assert_exit(&o, 0);
+    let resolved = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        resolved.contains("\"lua@5.3\"") && resolved.contains("\"lua@5.4\""),
+        "{resolved}"
+    );
+
+    let out = p.join("out");
+    let o = compose(
+        p,
+        &["build", "--device", "vm", "--out", out.to_str().unwrap()],
+    );
+    assert_exit(&o, 0);
+    let o = compose(
+        p,
+        &[
+            "inspect",
+            out.join("vm/disk.raw").to_str().unwrap(),
+            "--files",
+            "a",
+        ],
+    );
+    assert_exit(&o, 0);
+    let files = String::from_utf8_lossy(&o.stdout);
+    for path in ["/usr/bin/lua5.3", "/usr/bin/lua5.4"] {
+        assert!(files.contains(path), "{path} in the image:\n{files}");
+    }
+
+    // Two slots that claim one path: the build names both and the path, and keeps the
+    // image it had.
+    let clash = |slot: &str| {
+        format!(
+            "[component]\nname = \"clash\"\nversion = \"{slot}.0.0\"\nslot = \"{slot}\"\nsummary = \"clash {slot}\"\n\n[[files]]\npath = \"/etc/clash.conf\"\ncontent = \"slot {slot}\\n\"\n"
+        )
+    };
+    std::fs::write(p.join("manifests/clash-1.toml"), clash("1")).unwrap();
+    std::fs::write(p.join("manifests/clash-2.toml"), clash("2")).unwrap();
+    common::add_vm_root(p, "clash@1");
+    common::add_vm_root(p, "clash@2");
+    let before = sha256(&out.join("vm/disk.raw"));
+    let o = compose(
+        p,
+        &["build", "--device", "vm", "--out", out.to_str().unwrap()],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    assert!(
+        e.contains("/etc/clash.conf") && e.contains("clash@1") && e.contains("clash@2"),
+        "{e}"
+    );
+    assert_eq!(sha256(&out.join("vm/disk.raw")), before);
+}

@@ -161,6 +161,9 @@ struct RawComponent {
     conflicts: Vec<Spanned<String>>,
     #[serde(default)]
     device_needs: Vec<Spanned<String>>,
+    /// Versions with different slots install to versioned paths, so a device may take
+    /// several at once: the component is `NAME@SLOT`, and provides `NAME`.
+    slot: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -298,9 +301,31 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
     let mut errors = Diagnostics::default();
     let c = &raw.component;
 
-    let name = errors.keep(toml_file::name(file, &c.name, "component"));
+    let mut name = errors.keep(toml_file::name(file, &c.name, "component"));
     let version = errors.keep(toml_file::version(file, &c.version));
-    let provides = toml_file::names(file, &c.provides, "virtual", &mut errors);
+    let mut provides = toml_file::names(file, &c.provides, "virtual", &mut errors);
+    if c.name.get_ref().contains('@') {
+        errors.push(
+            Diagnostic::error(
+                Code::InvalidName,
+                file,
+                format!("component name `{}` contains `@`", c.name.get_ref()),
+            )
+            .at(c.name.span(), "component name")
+            .with_help(
+                "name the component without a slot and set `slot = \"...\"`; it becomes NAME@SLOT",
+            ),
+        );
+        name = None;
+    }
+    // A slotted component is NAME@SLOT; plain requirements of NAME take the newest slot.
+    if let Some(slot) = &c.slot {
+        let slot = errors.keep(toml_file::name(file, slot, "slot"));
+        if let (Some(base), Some(slot)) = (name.as_mut(), slot) {
+            provides.push(base.clone());
+            *base = format!("{base}@{slot}");
+        }
+    }
     let device_needs = toml_file::names(file, &c.device_needs, "capability", &mut errors);
     let requires = toml_file::requirements(file, &c.requires, &mut errors);
     let recommends = toml_file::requirements(file, &c.recommends, &mut errors);

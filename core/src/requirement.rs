@@ -75,15 +75,22 @@ pub struct RequirementError {
     pub help: String,
 }
 
-/// Whether `name` is a valid component, virtual, feature or capability name.
+/// Whether `name` is a valid component, virtual, feature or capability name; a slotted
+/// component's name is two of them joined by `@` (`lua@5.4`).
 pub fn is_valid_name(name: &str) -> bool {
+    if let Some((base, slot)) = name.split_once('@') {
+        return is_plain_name(base) && is_plain_name(slot);
+    }
+    is_plain_name(name)
+}
+
+fn is_plain_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.+_".contains(c))
 }
 
-pub const NAME_RULE: &str =
-    "names use lowercase letters, digits and `-._+`, and start with a letter or digit";
+pub const NAME_RULE: &str = "names use lowercase letters, digits and `-._+`, and start with a letter or digit (a slotted component: NAME@SLOT)";
 
 /// Parses `"a >= 1 | b[x]"`. An empty version part means any version.
 pub fn parse_requirement(text: &str) -> Result<Requirement, RequirementError> {
@@ -99,7 +106,7 @@ pub fn parse_requirement(text: &str) -> Result<Requirement, RequirementError> {
 
 fn parse_dependency(text: &str, base: usize) -> Result<Dependency, RequirementError> {
     let name_end = text
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "-._+".contains(c)))
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "-._+@".contains(c)))
         .unwrap_or(text.len());
     let name = &text[..name_end];
     if name.is_empty() {
