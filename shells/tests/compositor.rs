@@ -125,3 +125,48 @@ fn weston_simple_shm_keeps_its_window_through_swaps() {
     control.send(Command::Stop).unwrap();
     server.join().unwrap().unwrap();
 }
+
+/// The first line of `compose-shell`'s log that names the shell it started.
+fn started_shell(choice: &str) -> String {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shell");
+    std::fs::write(&file, choice).unwrap();
+    let mut shell = Client(
+        Process::new(env!("CARGO_BIN_EXE_compose-shell"))
+            .args([
+                "--headless",
+                "320x240",
+                "--no-xwayland",
+                "--blank-after",
+                "0",
+            ])
+            .arg("--runtime-dir")
+            .arg(dir.path())
+            .arg("--autostart")
+            .arg(dir.path().join("no-apps"))
+            .arg("--definitions")
+            .arg(dir.path().join("no-definitions"))
+            .arg("--choice")
+            .arg(&file)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = std::io::BufReader::new(shell.0.stderr.take().unwrap());
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.contains(" on ") && line.contains("apps:") {
+            return line;
+        }
+    }
+    panic!("compose-shell ended without starting a shell");
+}
+
+#[test]
+fn the_shell_chosen_for_the_device_is_started_unless_it_is_not_installed() {
+    assert!(started_shell("gaming\n").contains("gaming on "));
+    // An unknown choice is said and passed over: the default shell starts.
+    assert!(started_shell("no-such-shell\n").contains("desktop on "));
+}

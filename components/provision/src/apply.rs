@@ -14,6 +14,10 @@ use crate::config::Provision;
 pub const MARKER: &str = "var/lib/compose/provisioned";
 /// Extra services for init, in the image's services.json shape.
 pub const SERVICES: &str = "etc/compose/services.json";
+/// The shell chosen for the device, read by compose-shell.
+pub const SHELL_CHOICE: &str = "etc/compose/shell";
+/// Where the image's shells are defined (`NAME.toml`).
+const SHELLS: &str = "usr/share/compose/shells";
 /// Where users' home folders are (the root file system is read-only).
 pub const HOMES: &str = "/var/home";
 /// The first uid and gid given to provisioned users and groups.
@@ -173,6 +177,36 @@ fn plan(
         writes.push(Write {
             path: "etc/hostname".into(),
             content: format!("{hostname}\n").into_bytes(),
+            mode: 0o644,
+            owner: (0, 0),
+        });
+    }
+    if let Some(shell) = &provision.shell {
+        let installed: Vec<String> = fs::read_dir(root.join(SHELLS))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .strip_suffix(".toml")
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !installed.contains(shell) {
+            return Err(ApplyError(format!(
+                "shell `{shell}` is not in this image (it has: {}); pick one of them, or add its component to the device",
+                if installed.is_empty() {
+                    "no shells".to_string()
+                } else {
+                    installed.join(", ")
+                }
+            )));
+        }
+        writes.push(Write {
+            path: SHELL_CHOICE.into(),
+            content: format!("{shell}\n").into_bytes(),
             mode: 0o644,
             owner: (0, 0),
         });
@@ -408,6 +442,24 @@ type = "oneshot"
             .filter(|p| p.to_string_lossy().ends_with(".provision"))
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn the_shell_chosen_must_be_one_of_the_image() {
+        let root = root();
+        fs::create_dir_all(root.path().join(SHELLS)).unwrap();
+        fs::write(root.path().join(SHELLS).join("gaming.toml"), "").unwrap();
+        let text = "shell = \"tablet\"\n";
+        let e = apply(root.path(), text, &parse(text).unwrap()).unwrap_err();
+        assert!(
+            e.0.contains("shell `tablet` is not in this image (it has: gaming)"),
+            "{e}"
+        );
+        assert!(!root.path().join(MARKER).exists());
+        let text = "shell = \"gaming\"\n";
+        apply(root.path(), text, &parse(text).unwrap()).unwrap();
+        let chosen = fs::read_to_string(root.path().join(SHELL_CHOICE)).unwrap();
+        assert_eq!(chosen, "gaming\n");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! hostname = "kiosk-01"
+//! shell = "gaming"
 //!
 //! [[user]]
 //! name = "alice"
@@ -39,6 +40,8 @@ use toml::Spanned;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provision {
     pub hostname: Option<String>,
+    /// The shell to start (one the image installs in /usr/share/compose/shells).
+    pub shell: Option<String>,
     pub users: Vec<User>,
     pub ethernet: Vec<Ethernet>,
     pub wifi: Vec<Wifi>,
@@ -120,6 +123,7 @@ impl std::fmt::Display for Problem {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawProvision {
     hostname: Option<Spanned<String>>,
+    shell: Option<Spanned<String>>,
     #[serde(default)]
     user: Vec<RawUser>,
     #[serde(default)]
@@ -253,7 +257,7 @@ pub fn parse(text: &str) -> Result<Provision, Vec<Problem>> {
                 line,
                 column,
                 message: e.message().to_string(),
-                help: "the keys are hostname, [[user]], [[network.ethernet]], [[network.wifi]], [[file]] and [[service]] (see `compose provision check --help`)".into(),
+                help: "the keys are hostname, shell, [[user]], [[network.ethernet]], [[network.wifi]], [[file]] and [[service]] (see `compose provision check --help`)".into(),
             }]);
         }
     };
@@ -268,6 +272,18 @@ pub fn parse(text: &str) -> Result<Provision, Vec<Problem>> {
             h,
             format!("`{}` is not a valid hostname", h.get_ref()),
             "use letters, digits and `-` in dot-separated labels of at most 63 characters",
+        );
+    }
+    if let Some(shell) = &raw.shell
+        && !shell
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        p.at(
+            shell,
+            format!("`{}` is not a shell name", shell.get_ref()),
+            "name a shell of the image, e.g. desktop, gaming or tablet",
         );
     }
     let mut users = Vec::new();
@@ -532,6 +548,7 @@ pub fn parse(text: &str) -> Result<Provision, Vec<Problem>> {
     }
     Ok(Provision {
         hostname: raw.hostname.map(|h| h.into_inner()),
+        shell: raw.shell.map(|s| s.into_inner()),
         users,
         ethernet,
         wifi,

@@ -17,6 +17,10 @@ struct Args {
     /// The shell to start with (a built-in one or a definition in --definitions).
     #[arg(long, default_value = "desktop")]
     shell: String,
+    /// The shell chosen for this device (written by first-boot provisioning): when it
+    /// names an installed shell, it is started instead of --shell.
+    #[arg(long, value_name = "FILE", default_value = "/etc/compose/shell")]
+    choice: PathBuf,
     /// Shell definitions installed by the image's shell components (`NAME.toml`).
     #[arg(long, value_name = "DIR", default_value = "/usr/share/compose/shells")]
     definitions: PathBuf,
@@ -73,9 +77,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--shell`, unless the device's choice (`--choice`) names an installed shell.
+fn chosen_shell(args: &Args, shells: &[definition::ShellDef]) -> String {
+    let Ok(text) = std::fs::read_to_string(&args.choice) else {
+        return args.shell.clone();
+    };
+    let choice = text.trim();
+    if choice.is_empty() {
+        return args.shell.clone();
+    }
+    match definition::lookup(shells, choice) {
+        Ok(_) => {
+            tracing::info!("{choice}: chosen in {}", args.choice.display());
+            choice.to_string()
+        }
+        Err(e) => {
+            tracing::warn!("{}: {e}; starting {}", args.choice.display(), args.shell);
+            args.shell.clone()
+        }
+    }
+}
+
 fn run(args: Args) -> Result<(), String> {
     let shells = definition::installed(&args.definitions).map_err(|e| e.to_string())?;
-    let def = definition::lookup(&shells, &args.shell)?.clone();
+    let def = definition::lookup(&shells, &chosen_shell(&args, &shells))?.clone();
     let game_mode = match args.game_mode.as_str() {
         "none" => None,
         name => Some(
