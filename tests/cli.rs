@@ -165,6 +165,24 @@ fn locked_fails_when_resolution_would_change_the_lock() {
         0,
     );
 
+    // A provider the device now prefers wins over the lock's: --locked says what changes,
+    // a plain resolve takes it.
+    let device = dir.path().join("devices/vm.toml");
+    let plain = std::fs::read_to_string(&device).unwrap();
+    std::fs::write(
+        &device,
+        plain.replacen("\n[kernel]", "prefer = { init = \"init-systemd\" }\n\n[kernel]", 1),
+    )
+    .unwrap();
+    let o = compose(dir.path(), &["resolve", "-d", "vm", "--locked"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("add init-systemd 0.1.0"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&device, plain).unwrap();
+
     // A newer dhcpcd does not move the lock; --upgrade takes it.
     let newer = std::fs::read_to_string(dir.path().join("manifests/network-dhcp.toml"))
         .unwrap()

@@ -625,7 +625,17 @@ impl DependencyProvider for Provider<'_, '_> {
                 }
             }
             Pkg::Choice(id) => {
-                let options = self.interned.borrow().choices[*id as usize].options.clone();
+                let (options, virtual_name) = {
+                    let interned = self.interned.borrow();
+                    let choice = &interned.choices[*id as usize];
+                    (choice.options.clone(), choice.virtual_name.clone())
+                };
+                // The device's own preference comes before the lock: a device that now
+                // prefers another provider gets it (and the lock changes with it).
+                let preferred = virtual_name
+                    .as_ref()
+                    .and_then(|v| self.device.prefer.get(v))
+                    .map(|p| p.value.clone());
                 let in_range = |i: &usize| range.contains(&(*i as u32));
                 let usable = |i: &usize| {
                     self.id(&options[*i].name).is_none_or(|c| {
@@ -638,9 +648,11 @@ impl DependencyProvider for Provider<'_, '_> {
                         .is_some_and(|c| self.locked.contains_key(&c))
                 };
                 let candidates = || (0..options.len()).filter(in_range);
+                let is_preferred = |i: &usize| Some(&options[*i].name) == preferred.as_ref();
                 candidates()
                     .filter(usable)
-                    .find(locked)
+                    .find(is_preferred)
+                    .or_else(|| candidates().filter(usable).find(locked))
                     .or_else(|| candidates().find(usable))
                     .or_else(|| candidates().next())
                     .map(|i| i as u32)
