@@ -498,7 +498,10 @@ pub fn build(
     let trust = trust_key(project)?;
     let key = sha256(
         serde_json::to_string(&(
-            "compose-image-v3",
+            // What the build itself writes into images (layout, mount points, init's files,
+            // systemd units): bump it with every such change, or a rebuild by a newer compose
+            // says "up to date" and keeps the old image.
+            IMAGE_FORMAT,
             device.file.text.as_str(),
             services_json(&chosen),
             trim_rules(&chosen),
@@ -615,6 +618,9 @@ fn role(c: &Component) -> Role {
         Role::Root
     }
 }
+
+/// The image format's version in the image key (v4: `initramfs` role, /efi, systemd units).
+const IMAGE_FORMAT: &str = "compose-image-v4";
 
 /// Folders init mounts over or writes to; every root has them (`/efi`: the ESP, for a
 /// system manager such as systemd).
