@@ -205,6 +205,15 @@ pub fn trim(
             }
         }
     }
+    // A library the loader could not find by its own search paths is still there when
+    // another object of the program loaded one of that name first (systemd loads
+    // libsystemd-shared through its RUNPATH; libsystemd-core, which has none, then finds it
+    // loaded): glibc matches already loaded objects by name.
+    let loaded: BTreeSet<&str> = used
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap_or(p))
+        .collect();
+    unmet.retain(|u| u.needs.contains('/') || !loaded.contains(u.needs.as_str()));
     let unused: BTreeSet<String> = elves
         .keys()
         .filter(|p| is_library_name(p) && !used.contains(*p) && !kept(p) && owners.contains_key(*p))
