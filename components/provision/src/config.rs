@@ -497,11 +497,15 @@ pub fn parse(text: &str) -> Result<Provision, Vec<Problem>> {
     let mut service_names = BTreeSet::new();
     for s in &raw.service {
         let name = s.name.get_ref();
-        if !valid_name(name) && !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        let service_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !service_name {
             p.at(
                 &s.name,
                 format!("`{name}` is not a service name"),
-                "use letters, digits and `-`",
+                "use letters, digits, `-` and `_`",
             );
         } else if !service_names.insert(name.clone()) {
             p.at(
