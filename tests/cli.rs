@@ -171,7 +171,11 @@ fn locked_fails_when_resolution_would_change_the_lock() {
     let plain = std::fs::read_to_string(&device).unwrap();
     std::fs::write(
         &device,
-        plain.replacen("\n[kernel]", "prefer = { init = \"init-systemd\" }\n\n[kernel]", 1),
+        plain.replacen(
+            "\n[kernel]",
+            "prefer = { init = \"init-systemd\" }\n\n[kernel]",
+            1,
+        ),
     )
     .unwrap();
     let o = compose(dir.path(), &["resolve", "-d", "vm", "--locked"]);
