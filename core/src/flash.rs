@@ -757,11 +757,8 @@ pub fn write_to(
                 source: std::io::Error::other("image.json lists no `esp` partition"),
             })?;
         crate::tool::run(
-            Command::new("mcopy")
-                .env("MTOOLS_SKIP_CHECK", "1")
+            crate::tool::mtools("mcopy", &format!("{}@@{}", target.display(), esp.offset))
                 .arg("-o")
-                .arg("-i")
-                .arg(format!("{}@@{}", target.display(), esp.offset))
                 .arg(file)
                 .arg(format!("::{PROVISION_ON_ESP}")),
             "mcopy",

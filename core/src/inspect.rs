@@ -164,11 +164,7 @@ pub fn inspect(image: &Path, slot: Option<&str>) -> Result<Inspection, InspectEr
                 reason: "it has no `esp` partition".into(),
             })?;
     let at = format!("{}@@{}", image.display(), esp.offset);
-    let mtools = |name: &'static str| {
-        let mut c = Command::new(name);
-        c.env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(&at);
-        c
-    };
+    let mtools = |name: &'static str| crate::tool::mtools(name, &at);
     let listing = tool(mtools("mdir").args(["-/", "-b", "::/"]), "mdir", "mtools")?;
     let mut esp_files: Vec<String> = listing
         .lines()

@@ -6,7 +6,6 @@
 //! in that order, so a cut-off publish leaves the repository as it was, plus unused chunks.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use compose_update::chunks::{self, ChunkIndex};
 use compose_update::release::{Artifact, Release, SignedRelease};
@@ -273,12 +272,8 @@ fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, PublishErro
 
 /// A file of the ESP (FAT) at `offset` in `disk`, read with mtools.
 fn esp_file(disk: &Path, offset: u64, file: &str) -> Result<Vec<u8>, PublishError> {
-    let mut mtype = Command::new("mtype");
-    mtype
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(format!("{}@@{offset}", disk.display()))
-        .arg(format!("::{file}"));
+    let mut mtype = crate::tool::mtools("mtype", &format!("{}@@{offset}", disk.display()));
+    mtype.arg(format!("::{file}"));
     Ok(crate::tool::run(&mut mtype, "mtype", "mtools")?)
 }
 

@@ -36,16 +36,7 @@ pub enum SeedError {
 pub fn located(path: &Path, problems: &[compose_provision::Problem]) -> String {
     let lines: Vec<String> = problems
         .iter()
-        .map(|p| {
-            format!(
-                "{}:{}:{}: {}\n  help: {}",
-                path.display(),
-                p.line,
-                p.column,
-                p.message,
-                p.help
-            )
-        })
+        .map(|p| format!("{}:{p}", path.display()))
         .collect();
     format!(
         "{} problem(s) in the provisioning file:\n{}",
@@ -101,10 +92,7 @@ pub fn seed_for(file: &Path, dir: &Path) -> Result<PathBuf, SeedError> {
         let staged = dir.join(name);
         std::fs::write(&staged, bytes).map_err(write)?;
         crate::tool::run(
-            Command::new("mcopy")
-                .env("MTOOLS_SKIP_CHECK", "1")
-                .arg("-i")
-                .arg(&image)
+            crate::tool::mtools("mcopy", &image.to_string_lossy())
                 .arg(&staged)
                 .arg(format!("::{name}")),
             "mcopy",

@@ -51,3 +51,12 @@ pub fn run(
         message,
     })
 }
+
+/// An mtools command (`mcopy`, `mdir`, `mtype` ...) on the FAT file system in `image`
+/// (`FILE`, or `FILE@@OFFSET` for a partition of a disk image), without mtools' drive
+/// checks.
+pub fn mtools(program: &str, image: &str) -> Command {
+    let mut c = Command::new(program);
+    c.env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(image);
+    c
+}

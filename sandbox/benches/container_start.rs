@@ -42,7 +42,7 @@ fn until_first_frame(
     let app = std::thread::spawn(move || {
         if bare {
             // Exactly the command compose runs crun with, nothing around it.
-            let out = container::crun_command(&bundle_path, &run_id)
+            let out = container::crun_command(&bundle_path, &run_id, &container::Limits::here())
                 .stdin(std::process::Stdio::null())
                 .output()
                 .unwrap();

@@ -462,7 +462,8 @@ pub fn kill(id: &str) -> Result<(), ContainerError> {
 
 /// Runs the bundle with crun under container id `id` and waits for it.
 pub fn run(bundle: &Path, id: &str) -> Result<ContainerReport, ContainerError> {
-    let output = crun_command(bundle, id)
+    let limits = Limits::here();
+    let output = crun_command(bundle, id, &limits)
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| ContainerError::Runtime(e.to_string()))?;
@@ -470,13 +471,14 @@ pub fn run(bundle: &Path, id: &str) -> Result<ContainerReport, ContainerError> {
         status: output.status.code(),
         stdout: output.stdout,
         stderr: output.stderr,
-        limits: describe_limits(bundle, &Limits::here()),
+        limits: describe_limits(bundle, &limits),
     })
 }
 
 /// The command that runs the bundle with crun as container `id`: with the cgroupfs
-/// manager where limits are cgroup limits, with none where they are rlimits.
-pub fn crun_command(bundle: &Path, id: &str) -> Command {
+/// manager where limits are cgroup limits, with none where they are rlimits (`limits`:
+/// what `write_bundle` wrote the bundle for, `Limits::here()`).
+pub fn crun_command(bundle: &Path, id: &str, limits: &Limits) -> Command {
     if hybrid_cgroups() {
         // crun reads the cgroup layout from /sys/fs/cgroup: give it a private mount
         // namespace where that is the v2 hierarchy alone, and no cgroup manager.
@@ -487,7 +489,7 @@ pub fn crun_command(bundle: &Path, id: &str) -> Command {
             .arg(id);
         return c;
     }
-    let manager = match Limits::here() {
+    let manager = match limits {
         Limits::Cgroup => "--cgroup-manager=cgroupfs",
         Limits::Rlimits(_) => "--cgroup-manager=disabled",
     };

@@ -47,12 +47,11 @@ const SYSTEM_MANAGER: &str = "/usr/lib/compose/system-manager";
 fn main() {
     // `/init ready`: the readiness line, for a system manager's unit that runs once every
     // service is up (compose-ready.service).
-    if let Some(manager) = std::env::args()
-        .nth(1)
-        .filter(|a| a == "ready")
-        .and(std::env::args().nth(2))
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [ready, manager] = args.as_slice()
+        && ready == "ready"
     {
-        print_ready(&manager);
+        print_ready(manager);
         return;
     }
     // A panic in PID 1 would panic the kernel: log it, and power off like any fatal error.
@@ -117,13 +116,7 @@ fn mount_api_filesystems() {
 /// Hands PID 1 over to another system manager (systemd), with the ESP mounted at /efi
 /// (where systemd-bless-boot looks for boot entries). Returns only if it cannot.
 fn hand_over(manager: &str, cmdline: &cmdline::Cmdline) {
-    let root = cmdline.root_partuuid.as_deref();
-    let ours = |parts: &[gpt::Partition]| root.is_none_or(|u| parts.iter().any(|p| p.uuid == u));
-    let esp = disks().into_iter().find_map(|(disk, parts)| {
-        let esp = parts.iter().find(|p| p.type_guid == ESP_TYPE)?;
-        ours(&parts).then(|| gpt::partition_device(&disk, esp.number))
-    });
-    match esp {
+    match esp_device(cmdline.root_partuuid.as_deref()) {
         Some(device) => {
             let _ = fs::create_dir_all("/efi");
             if let Err(e) = mount(
@@ -147,10 +140,7 @@ fn hand_over(manager: &str, cmdline: &cmdline::Cmdline) {
 
 /// The readiness line of a boot whose services a system manager (`manager`) started.
 fn print_ready(manager: &str) {
-    let info: ImageInfo = fs::read_to_string(IMAGE_INFO)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let info = ImageInfo::read();
     let cmdline = cmdline::parse(&fs::read_to_string("/proc/cmdline").unwrap_or_default());
     let services = fs::read_to_string(SERVICES)
         .ok()
@@ -418,13 +408,20 @@ struct ImageInfo {
     version: String,
 }
 
+impl ImageInfo {
+    /// The image's own description; empty fields when it cannot be read.
+    fn read() -> ImageInfo {
+        fs::read_to_string(IMAGE_INFO)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// Stage two: services, readiness, blessing, supervision, shutdown.
 fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
     let started = stages.started;
-    let info: ImageInfo = fs::read_to_string(IMAGE_INFO)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let info = ImageInfo::read();
     let specs: Vec<services::Spec> =
         match fs::read_to_string(SERVICES).map(|t| serde_json::from_str(&t)) {
             Ok(Ok(specs)) => specs,
@@ -593,24 +590,25 @@ fn record(table: &mut services::Table, pid: i32, success: bool, how: &str) {
     }
 }
 
-/// Runs `f` on the ESP of the disk we booted from (the one holding our root, not just any
-/// ESP), mounted at `ESP_MOUNT`, then syncs and unmounts it. `None` if it cannot be mounted.
-fn with_esp<T>(root_uuid: Option<&str>, f: impl FnOnce(&Path) -> T) -> Option<T> {
+/// The device of the ESP on the disk we booted from (the one holding our root, not just
+/// any ESP).
+fn esp_device(root_uuid: Option<&str>) -> Option<String> {
     let ours =
         |parts: &[gpt::Partition]| root_uuid.is_none_or(|u| parts.iter().any(|p| p.uuid == u));
-    let found = disks()
-        .into_iter()
-        .find(|(_, parts)| ours(parts) && parts.iter().any(|p| p.type_guid == ESP_TYPE));
-    let Some((disk, parts)) = found else {
+    disks().into_iter().find_map(|(disk, parts)| {
+        let esp = parts.iter().find(|p| p.type_guid == ESP_TYPE)?;
+        ours(&parts).then(|| gpt::partition_device(&disk, esp.number))
+    })
+}
+
+/// Runs `f` on the ESP of the disk we booted from, mounted at `ESP_MOUNT`, then syncs and
+/// unmounts it. `None` if it cannot be mounted.
+fn with_esp<T>(root_uuid: Option<&str>, f: impl FnOnce(&Path) -> T) -> Option<T> {
+    let Some(device) = esp_device(root_uuid) else {
         log!("no ESP found on the boot disk");
         return None;
     };
-    let esp = parts
-        .iter()
-        .find(|p| p.type_guid == ESP_TYPE)
-        .expect("found above");
     let _ = fs::create_dir_all(ESP_MOUNT);
-    let device = gpt::partition_device(&disk, esp.number);
     if let Err(e) = mount(
         Some(device.as_str()),
         ESP_MOUNT,

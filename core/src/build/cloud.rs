@@ -151,7 +151,7 @@ pub fn ova(raw: &Path, name: &str, epoch: u64) -> Result<PathBuf, BuildError> {
         let ovf_name = format!("{name}.ovf");
         fs::write(work.join(&ovf_name), &descriptor)
             .map_err(|e| BuildError::io("write", &work.join(&ovf_name), e))?;
-        let disk_digest = file_sha256(&work.join(&disk))?;
+        let disk_digest = crate::store::sha256_file(&work.join(&disk))?;
         let manifest = format!(
             "SHA256({ovf_name})= {}\nSHA256({disk})= {disk_digest}\n",
             crate::store::sha256(descriptor.as_bytes())
@@ -175,14 +175,6 @@ pub fn ova(raw: &Path, name: &str, epoch: u64) -> Result<PathBuf, BuildError> {
     })();
     let _ = fs::remove_dir_all(&work);
     made
-}
-
-fn file_sha256(path: &Path) -> Result<String, BuildError> {
-    use sha2::{Digest, Sha256};
-    let mut file = fs::File::open(path).map_err(|e| BuildError::io("open", path, e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| BuildError::io("read", path, e))?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The OVF 1.0 descriptor of a UEFI virtual machine with one stream-optimized disk.

@@ -209,13 +209,10 @@ pub fn make_esp(
         "dosfstools",
     )?;
     let mtools = |tool: &str| {
-        let mut c = Command::new(tool);
+        let mut c = crate::tool::mtools(tool, &out.to_string_lossy());
         // FAT stores local time: UTC keeps the image independent of the host's time zone.
-        c.env("MTOOLS_SKIP_CHECK", "1")
-            .env("SOURCE_DATE_EPOCH", epoch.to_string())
-            .env("TZ", "UTC")
-            .arg("-i")
-            .arg(out);
+        c.env("SOURCE_DATE_EPOCH", epoch.to_string())
+            .env("TZ", "UTC");
         c
     };
     let mut dirs: Vec<String> = Vec::new();
