@@ -2,6 +2,7 @@
 
 mod app;
 mod debs;
+mod fleet;
 mod print;
 mod update;
 
@@ -100,9 +101,9 @@ enum Command {
         /// Write it to this block device or file, then read it back and verify it.
         #[arg(long, value_name = "PATH")]
         to: Option<PathBuf>,
-        /// VM memory in MiB.
-        #[arg(long, default_value_t = 512)]
-        memory: u32,
+        /// VM memory in MiB [default: 512, 1536 for an image with a display].
+        #[arg(long)]
+        memory: Option<u32>,
         #[arg(long, default_value_t = 2)]
         cpus: u32,
         /// Give up after this many seconds.
@@ -200,6 +201,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The fleet server (devices dial in; rollouts in waves; reboots through etcd) and its
+    /// admin commands.
+    Fleet(fleet::FleetArgs),
     /// Serve an update repository over HTTP (GET, HEAD, byte ranges) until interrupted.
     Serve {
         repo: PathBuf,
@@ -776,6 +780,12 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         print::inspection(&report, *json);
         return Ok(Outcome::Ok);
     }
+    if let Command::Fleet(args) = &cli.command {
+        return match fleet::run(args).map_err(CliError::Other)? {
+            0 => Ok(Outcome::Ok),
+            _ => Ok(Outcome::No),
+        };
+    }
     if let Command::Serve { repo, listen } = &cli.command {
         update::serve(repo, *listen).map_err(CliError::Other)?;
         return Ok(Outcome::Ok);
@@ -980,6 +990,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         | Command::Keys { .. }
         | Command::Publish { .. }
         | Command::Serve { .. }
+        | Command::Fleet(_)
         | Command::Inspect { .. }
         | Command::Flash { .. }
         | Command::Provision { .. }

@@ -712,3 +712,169 @@ fn power_cuts_at_random_moments_never_leave_a_device_that_does_not_boot() {
     }
     eprintln!("power cuts: {cuts}, every one booted: {old} to version 1, {new} to version 2");
 }
+
+/// `compose fleet ...` against the fleet server at `server` with `token`; its JSON answer.
+fn fleet(project: &Path, server: &str, token: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["fleet", "--server", server, "--token", token, "--json"];
+    all.extend_from_slice(args);
+    let o = compose(project, &all);
+    assert_exit(&o, 0);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| text(&o).into())
+}
+
+// The fleet end to end: `compose fleet serve` (with a real etcd) serves version 2 of the
+// Lab's repository; the VM's own agent (`compose-update fleet`, started by the image's
+// driver service) enrolls with a token, is offered the rollout, installs it, takes its
+// group's reboot slot through FleetLock and reboots; back up on version 2 it reports the
+// boot and frees the slot. Commands reach it only through its own poll.
+#[test]
+fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
+    let lab = Lab::new();
+    let p = lab.path();
+    let etcd =
+        compose_fleet::lock::LocalEtcd::start().expect("etcd (scripts/setup installs etcd-server)");
+    let state = p.join("fleet-state");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .args(["fleet", "serve", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .arg("--repo")
+        .arg(&lab.repo)
+        .args(["--etcd", &etcd.url])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Kill(server);
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let port = url.rsplit_once(':').unwrap().1.to_string();
+    let token = std::fs::read_to_string(state.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let fleet = |args: &[&str]| fleet(p, &url, &token, args);
+    fleet(&["group", "lab", "--reboot-slots", "1"]);
+    let enroll = fleet(&["token", "enroll", "--group", "lab"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rollout = fleet(&[
+        "rollout",
+        "create",
+        &lab.v2,
+        "--group",
+        "lab",
+        "--schedule",
+        "100%@0s",
+    ]);
+    let id = rollout["id"].to_string();
+    lab.command(&format!(
+        "fleet --server http://10.0.2.2:{port} --token {enroll} --id vm-1 --wait 5"
+    ));
+    let disk = lab.disk("fleet.raw");
+
+    // Boot 1: version 1 enrolls, is offered version 2, installs it, takes the slot, reboots.
+    let console = boot_in_place(p, &disk, false);
+    expect(&console, &format!("version={} slot=a", lab.v1));
+    expect(
+        &console,
+        "compose-update: fleet: enrolled as vm-1 in group lab",
+    );
+    expect(
+        &console,
+        &format!("compose-update: fleet: rebooting into {}", lab.v2),
+    );
+    let status = fleet(&["rollout", "show", &id]);
+    assert_eq!(status["progress"][0]["step"], "rebooting", "{status}");
+    let locks = fleet(&["locks"]);
+    assert_eq!(locks["holders"][0]["id"], "vm-1", "{locks}");
+    // Boot 2: version 2 reports its boot and frees the slot; a command reaches the device
+    // through its agent's poll, and powers it off.
+    let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(p)
+        .args(flash_in_place(&disk))
+        .env("COMPOSE_STORE", common::store())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let status = fleet(&["rollout", "show", &id]);
+        if status["complete"] == true {
+            assert_eq!(status["progress"][0]["step"], "booted", "{status}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "version 2 never reported its boot: {status}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let locks = fleet(&["locks"]);
+    assert_eq!(locks["holders"].as_array().unwrap().len(), 0, "{locks}");
+    let o = compose(
+        p,
+        &[
+            "fleet",
+            "--server",
+            &url,
+            "--token",
+            &token,
+            "exec",
+            "vm-1",
+            "--",
+            "/usr/bin/compose-update",
+            "status",
+        ],
+    );
+    assert_exit(&o, 0);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        said.contains(&format!("vm {} (generation 2)", lab.v2)),
+        "{said}"
+    );
+    let devices = fleet(&["devices"]);
+    assert_eq!(
+        devices["devices"][0]["version"],
+        lab.v2.as_str(),
+        "{devices}"
+    );
+    let o = compose(
+        p,
+        &[
+            "fleet",
+            "--server",
+            &url,
+            "--token",
+            &token,
+            "exec",
+            "vm-1",
+            "--",
+            "/bin/busybox",
+            "kill",
+            "-TERM",
+            "1",
+        ],
+    );
+    assert_exit(&o, 0);
+    let mut console = String::new();
+    flash
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut console)
+        .unwrap();
+    assert!(flash.wait().unwrap().success(), "{console}");
+    expect(&console, &format!("version={} slot=b", lab.v2));
+    expect(
+        &console,
+        &format!("compose-update: fleet: booted {}", lab.v2),
+    );
+}

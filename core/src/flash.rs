@@ -92,7 +92,8 @@ impl FlashError {
 #[derive(Debug, Clone)]
 pub struct VmOptions {
     pub image: PathBuf,
-    pub memory_mib: u32,
+    /// VM memory; `None` decides from the image (see `default_memory_mib`).
+    pub memory_mib: Option<u32>,
     pub cpus: u32,
     pub timeout: Duration,
     /// Stop the VM once the readiness line appears.
@@ -141,6 +142,17 @@ impl Screen {
             (true, true) if window_display().is_ok() => Screen::Window,
             (true, _) => Screen::Headless,
         }
+    }
+}
+
+/// Memory for a VM of this image: 512 MiB, 1.5 GiB for an image with a display. Its shell
+/// renders with lavapipe (LLVM compiles its shaders) beside containers and wasm apps; in
+/// 512 MiB such a guest ran out of memory and stalled in reclaim under TCG.
+pub fn default_memory_mib(info: Option<&ImageInfo>) -> u32 {
+    if info.is_some_and(|i| i.capabilities.contains("display")) {
+        1536
+    } else {
+        512
     }
 }
 
@@ -347,7 +359,12 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
     };
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-machine", "q35", "-accel", accel, "-m"])
-        .arg(options.memory_mib.to_string())
+        .arg(
+            options
+                .memory_mib
+                .unwrap_or_else(|| default_memory_mib(info.as_ref()))
+                .to_string(),
+        )
         .arg("-smp")
         .arg(options.cpus.to_string())
         .args(["-monitor", "none", "-serial", "stdio", "-no-reboot"])

@@ -7,12 +7,14 @@
 //! of an update repository lives (static files, any HTTP server can serve them); `agent`
 //! is the device's side: what runs, what a repository offers, the new slot image made;
 //! `install` writes a release into the other slot and its boot entry last, and picks the
-//! slot that boots next; `device` finds the running device's slots and ESP.
+//! slot that boots next; `device` finds the running device's slots and ESP; `fleet` is the
+//! protocol between the agent and a fleet server (enroll, poll, report, FleetLock).
 
 pub mod agent;
 pub mod apply;
 pub mod chunks;
 pub mod device;
+pub mod fleet;
 pub mod install;
 pub mod keys;
 pub mod release;

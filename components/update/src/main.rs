@@ -12,6 +12,8 @@ use compose_update::agent::{self, Repo, Running};
 use compose_update::device::{self, MountedEsp};
 use compose_update::install;
 
+mod fleet_agent;
+
 #[derive(Debug, Parser)]
 #[command(name = "compose-update", version, about)]
 struct Args {
@@ -70,6 +72,33 @@ enum Command {
         #[arg(long)]
         reboot: bool,
     },
+    /// Join a fleet server and do what it says, until stopped: enroll once (the credential is
+    /// kept in STATE), poll, install what a rollout offers, reboot when FleetLock gives a
+    /// slot, report every step, run commands the server queues. Nothing listens.
+    Fleet {
+        /// The fleet server (http://HOST:PORT or https://...).
+        #[arg(long)]
+        server: String,
+        /// A file holding the enrollment token (needed only until enrolled).
+        #[arg(long, value_name = "FILE", default_value = "/etc/compose/fleet-token")]
+        enroll_token: PathBuf,
+        /// The enrollment token itself, instead of the file.
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// Where the device's credential and an update in progress are kept.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "/var/lib/compose/fleet.json"
+        )]
+        state: PathBuf,
+        /// The device's id at enrollment (default: its host name).
+        #[arg(long)]
+        id: Option<String>,
+        /// How long one poll is held open by the server, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,7 +112,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -122,6 +151,22 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
             }
             finish(*reboot)
         }
+        Command::Fleet {
+            server,
+            enroll_token,
+            token,
+            state,
+            id,
+            wait,
+        } => fleet_agent::run(&fleet_agent::Options {
+            server: server.trim_end_matches('/').to_string(),
+            enroll_token: enroll_token.clone(),
+            token: token.clone(),
+            state: state.clone(),
+            id: id.clone(),
+            wait: *wait,
+            running: running.clone(),
+        }),
         Command::Check { repo } => {
             let offer = agent::check(&Repo::new(repo), &running, now(), None)?;
             if args.json {
@@ -234,6 +279,34 @@ fn status(args: &Args, running: &Running) -> Result<u8, Box<dyn std::error::Erro
     Ok(0)
 }
 
+/// Installs the newest release (or `version` by name) into the slot that did not boot;
+/// `None` when it is the version that runs.
+pub(crate) fn install_offer(
+    running: &Running,
+    repo: &Repo,
+    version: Option<&str>,
+    step: &mut dyn FnMut(&str),
+) -> Result<Option<install::Installed>, Box<dyn std::error::Error>> {
+    let offer = agent::check(repo, running, now(), version)?;
+    if !offer.newer {
+        return Ok(None);
+    }
+    let dev = device::discover()?;
+    let seed = device::read_erofs(&dev.booted_partition)?;
+    let mounted = MountedEsp::mount(&dev.esp_partition)?;
+    let done = install::install(
+        repo,
+        &offer.release,
+        &seed,
+        &dev.other,
+        &mounted.esp,
+        version.is_some(),
+        step,
+    )?;
+    drop(mounted);
+    Ok(Some(done))
+}
+
 /// `update` and `deploy`: the release into the slot that did not boot.
 fn install_release(
     args: &Args,
@@ -244,24 +317,13 @@ fn install_release(
 ) -> Result<u8, Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
     let repo = Repo::new(repo);
-    let offer = agent::check(&repo, running, now(), version)?;
-    if !offer.newer {
+    let Some(done) = install_offer(running, &repo, version, &mut |step| {
+        eprintln!("compose-update: {step}")
+    })?
+    else {
         println!("up to date: {} {}", running.device, running.version);
         return Ok(0);
-    }
-    let dev = device::discover()?;
-    let seed = device::read_erofs(&dev.booted_partition)?;
-    let mounted = MountedEsp::mount(&dev.esp_partition)?;
-    let done = install::install(
-        &repo,
-        &offer.release,
-        &seed,
-        &dev.other,
-        &mounted.esp,
-        version.is_some(),
-        &mut |step| eprintln!("compose-update: {step}"),
-    )?;
-    drop(mounted);
+    };
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         let mut report = serde_json::to_value(&done)?;

@@ -1,0 +1,15 @@
+//! compose-fleet: an update server for many devices. Agents dial out and poll (`server`);
+//! rollouts spread in waves from each device's seed and halt on failure (`rollout`,
+//! `schedule`); reboots take slots of a per-group semaphore on etcd through FleetLock
+//! (`lock`); admin tokens have roles and device credentials reach only device endpoints
+//! (`auth`); state is SQLite (`store`); `client` is the admin side the CLI uses, and
+//! `simulate` drives thousands of agents against a server over loopback.
+
+pub mod auth;
+pub mod client;
+pub mod lock;
+pub mod rollout;
+pub mod schedule;
+pub mod server;
+pub mod simulate;
+pub mod store;

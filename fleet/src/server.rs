@@ -1,0 +1,1036 @@
+//! `compose fleet serve`: the HTTP API (axum), the update repository behind it, FleetLock,
+//! and the web console. State lives in SQLite under the state folder; TLS (rustls) is
+//! required for any address that is not loopback.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use compose_update::fleet::{
+    Action, Enroll, Enrolled, ExecDone, FLEETLOCK_HEADER, FleetLockError, FleetLockRequest, Report,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::auth::{self, Role};
+use crate::lock::{Etcd, LockError};
+use crate::rollout;
+use crate::schedule::Schedule;
+use crate::store::{Device, EnrollRefused, Group, RolloutState, Store, StoreError};
+
+/// How the server is reached.
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// Plain HTTP: only on a loopback address.
+    None,
+    /// PEM certificate chain and private key.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A self-signed certificate made once under the state folder (`tls/cert.pem`).
+    SelfSigned,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder of the database (`fleet.db`), the first admin token and TLS files.
+    pub state: PathBuf,
+    pub listen: SocketAddr,
+    /// The update repository (`compose publish` output), served under `/repo`.
+    pub repo: Option<PathBuf>,
+    /// etcd's client URL, for FleetLock.
+    pub etcd: Option<String>,
+    pub tls: Tls,
+    /// Seconds a reboot slot stays taken when its holder never releases it.
+    pub lock_ttl: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot use state folder {path}: {source}\nhelp: give a writable folder with --state")]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot listen on {addr}: {source}\nhelp: choose another address with --listen 127.0.0.1:PORT"
+    )]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "refusing plain HTTP on {addr}: it is not a loopback address\nhelp: give --tls-cert FILE --tls-key FILE, or --self-signed, or listen on 127.0.0.1"
+    )]
+    PlainOffLoopback { addr: SocketAddr },
+    #[error("TLS: {0}\nhelp: give a PEM certificate chain and its PEM private key")]
+    Tls(String),
+    #[error(
+        "the update repository {path} is not a folder\nhelp: give the folder `compose publish` wrote with --repo"
+    )]
+    Repo { path: PathBuf },
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct Fleet {
+    pub store: Store,
+    etcd: Option<Etcd>,
+    lock_ttl: u64,
+    /// Woken when something a waiting poll might want changed (a rollout, a command).
+    changed: Notify,
+    /// One acquisition at a time per group from this server: concurrent ones would each
+    /// grant a lease and race the same compare-and-swap, all but one failing and retrying.
+    /// The transaction still guards against other servers sharing the etcd.
+    group_gates: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Fleet {
+    fn gate(&self, group: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.group_gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(group.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    /// `https://` or `http://` and the address.
+    pub url: String,
+    /// The admin token made at first start (`None` when the database had tokens).
+    pub first_admin_token: Option<String>,
+    /// The certificate clients must trust, when self-signed.
+    pub certificate: Option<PathBuf>,
+    pub fleet: Arc<Fleet>,
+    handle: axum_server::Handle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting and waits for the server to end.
+    pub async fn stop(self) {
+        self.handle.shutdown();
+        let _ = self.task.await;
+    }
+
+    /// Runs until the task ends (it does not, unless the listener fails).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Opens the state, binds `config.listen` and starts answering.
+pub async fn start(config: Config) -> Result<Running, ServeError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Refused before anything is written.
+    if matches!(config.tls, Tls::None) && !config.listen.ip().is_loopback() {
+        return Err(ServeError::PlainOffLoopback {
+            addr: config.listen,
+        });
+    }
+    std::fs::create_dir_all(&config.state).map_err(|source| ServeError::State {
+        path: config.state.clone(),
+        source,
+    })?;
+    if let Some(repo) = &config.repo
+        && !repo.is_dir()
+    {
+        return Err(ServeError::Repo { path: repo.clone() });
+    }
+    let store = Store::open(&config.state.join("fleet.db"))?;
+    let first_admin_token = if store.token_count()? == 0 {
+        let token = auth::new_secret(auth::ADMIN_PREFIX);
+        store.add_token(&auth::hash(&token), Role::Admin, "first admin", now())?;
+        write_secret(&config.state.join("admin-token"), &token)?;
+        Some(token)
+    } else {
+        None
+    };
+    let fleet = Arc::new(Fleet {
+        store,
+        etcd: config.etcd.as_deref().map(Etcd::new),
+        lock_ttl: config.lock_ttl,
+        changed: Notify::new(),
+        group_gates: Default::default(),
+    });
+    let app = router(fleet.clone(), config.repo.as_deref());
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let handle = axum_server::Handle::new();
+    let service = app.into_make_service();
+    let (task, url, certificate) = match &config.tls {
+        Tls::None => {
+            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            (
+                tokio::spawn(server.serve(service)),
+                format!("http://{addr}"),
+                None,
+            )
+        }
+        tls => {
+            let (cert, key) = match tls {
+                Tls::Files { cert, key } => (cert.clone(), key.clone()),
+                _ => self_signed(&config.state, addr)?,
+            };
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(|e| {
+                    ServeError::Tls(format!("{} and {}: {e}", cert.display(), key.display()))
+                })?;
+            let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
+            let self_signed = matches!(tls, Tls::SelfSigned).then_some(cert);
+            (
+                tokio::spawn(server.serve(service)),
+                format!("https://{addr}"),
+                self_signed,
+            )
+        }
+    };
+    Ok(Running {
+        addr,
+        url,
+        first_admin_token,
+        certificate,
+        fleet,
+        handle,
+        task,
+    })
+}
+
+fn write_secret(path: &Path, secret: &str) -> Result<(), ServeError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let error = |source| ServeError::State {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(error)?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .map_err(error)
+}
+
+/// The self-signed certificate under `state/tls/`, made on first use for localhost, the
+/// loopback addresses and the address listened on.
+fn self_signed(state: &Path, addr: SocketAddr) -> Result<(PathBuf, PathBuf), ServeError> {
+    let dir = state.join("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.is_file() && key.is_file() {
+        return Ok((cert, key));
+    }
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+        names.push(addr.ip().to_string());
+    }
+    let made =
+        rcgen::generate_simple_self_signed(names).map_err(|e| ServeError::Tls(e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| ServeError::State {
+        path: dir.clone(),
+        source,
+    })?;
+    write_secret(&key, &made.key_pair.serialize_pem())?;
+    std::fs::write(&cert, made.cert.pem()).map_err(|source| ServeError::State {
+        path: cert.clone(),
+        source,
+    })?;
+    Ok((cert, key))
+}
+
+fn router(fleet: Arc<Fleet>, repo: Option<&Path>) -> Router {
+    let mut app = Router::new()
+        .route("/", get(console))
+        .route("/api/v1/enroll", post(enroll))
+        .route("/api/v1/device/poll", get(poll))
+        .route("/api/v1/device/report", post(report))
+        .route("/api/v1/device/exec/{id}", post(exec_done))
+        .route("/v1/pre-reboot", post(pre_reboot))
+        .route("/v1/steady-state", post(steady_state))
+        .route("/fleetlock/{token}/v1/pre-reboot", post(pre_reboot_token))
+        .route(
+            "/fleetlock/{token}/v1/steady-state",
+            post(steady_state_token),
+        )
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/devices", get(devices))
+        .route(
+            "/api/v1/devices/{id}",
+            get(device_show).delete(device_remove),
+        )
+        .route("/api/v1/devices/{id}/group", put(device_group))
+        .route("/api/v1/devices/{id}/exec", post(exec_start))
+        .route("/api/v1/execs/{id}", get(exec_show))
+        .route("/api/v1/groups", get(groups))
+        .route("/api/v1/groups/{name}", put(group_set))
+        .route("/api/v1/rollouts", get(rollouts).post(rollout_create))
+        .route("/api/v1/rollouts/{id}", get(rollout_show))
+        .route("/api/v1/rollouts/{id}/{verb}", post(rollout_act))
+        .route("/api/v1/locks", get(locks))
+        .route("/api/v1/tokens", post(token_create))
+        .route("/api/v1/enroll-tokens", post(enroll_token_create))
+        .with_state(fleet);
+    if let Some(repo) = repo {
+        // The repository is public, as Flatcar's is: every file in it is signed or named by
+        // its digest, and the agent checks both against the key built into its image.
+        app = app.nest_service(
+            rollout::REPO_PATH,
+            tower_http::services::ServeDir::new(repo),
+        );
+    }
+    app
+}
+
+/// An error answer: a status and a message that says what to do.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+type Api<T> = Result<Json<T>, ApiError>;
+
+impl Fleet {
+    /// The caller's role, or why it has none that reaches `need`.
+    fn admin(&self, headers: &HeaderMap, need: Role) -> Result<Role, ApiError> {
+        let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+            .ok_or_else(|| {
+                refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "no token: send `Authorization: Bearer TOKEN` (the first admin token is in the server's state folder, `admin-token`)",
+                )
+            })?;
+        self.role_of(token, need)
+    }
+
+    fn role_of(&self, token: &str, need: Role) -> Result<Role, ApiError> {
+        let hash = auth::hash(token);
+        match self.store.token_role(&hash)? {
+            Some(role) if role >= need => Ok(role),
+            Some(role) => Err(refuse(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this token's role is {}; this needs {}",
+                    role.as_str(),
+                    need.as_str()
+                ),
+            )),
+            None if self.store.device_by_credential(&hash)?.is_some() => Err(refuse(
+                StatusCode::FORBIDDEN,
+                "a device credential cannot call admin endpoints",
+            )),
+            None => Err(refuse(StatusCode::UNAUTHORIZED, "unknown token")),
+        }
+    }
+
+    /// The device whose credential the request carries.
+    fn device(&self, headers: &HeaderMap) -> Result<Device, ApiError> {
+        let token = auth::bearer(
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        )
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                "no device credential: enroll first (POST /api/v1/enroll)",
+            )
+        })?;
+        self.store
+            .device_by_credential(&auth::hash(token))?
+            .ok_or_else(|| {
+                refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "unknown device credential: the device was removed or never enrolled",
+                )
+            })
+    }
+}
+
+async fn console() -> Html<&'static str> {
+    Html(include_str!("console.html"))
+}
+
+async fn enroll(State(f): State<Arc<Fleet>>, Json(e): Json<Enroll>) -> Api<Enrolled> {
+    if e.id.is_empty() || e.id.len() > 128 || e.id.chars().any(|c| c.is_control() || c == '/') {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "a device id is 1 to 128 characters, no `/` and no control characters",
+        ));
+    }
+    let credential = auth::new_secret(auth::DEVICE_PREFIX);
+    match f.store.enroll(
+        &auth::hash(&e.token),
+        &e.id,
+        &e.device,
+        &e.version,
+        &auth::hash(&credential),
+        auth::new_seed(),
+        now(),
+    )? {
+        Ok(group) => Ok(Json(Enrolled { credential, group })),
+        Err(refused @ EnrollRefused::BadToken) => {
+            Err(refuse(StatusCode::UNAUTHORIZED, refused.to_string()))
+        }
+        Err(refused) => Err(refuse(StatusCode::CONFLICT, refused.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PollQuery {
+    version: String,
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The longest a poll is held open.
+const MAX_WAIT: u64 = 60;
+
+async fn poll(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    Query(q): Query<PollQuery>,
+) -> Api<Action> {
+    let mut device = f.device(&headers)?;
+    f.store.seen(&device.id, &q.version, now())?;
+    device.version = q.version;
+    let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT));
+    loop {
+        let changed = f.changed.notified();
+        if let Some(exec) = f.store.take_exec(&device.id)? {
+            return Ok(Json(Action::Exec {
+                id: exec.id,
+                argv: exec.argv,
+            }));
+        }
+        let action = rollout::decide(&f.store, &device, now())?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !matches!(action, Action::Wait { .. }) || left.is_zero() {
+            return Ok(Json(action));
+        }
+        // Held open until something changes (a rollout, a command) or the time is up; a
+        // wave that starts meanwhile is seen at the latest a second late.
+        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), changed).await;
+    }
+}
+
+async fn report(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    Json(r): Json<Report>,
+) -> Api<Value> {
+    let device = f.device(&headers)?;
+    match rollout::report(&f.store, &device, &r, now())? {
+        Ok(rollout) => Ok(Json(json!({"rollout": rollout.id, "state": rollout.state}))),
+        Err(refused) => Err(refuse(StatusCode::CONFLICT, refused.to_string())),
+    }
+}
+
+async fn exec_done(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<i64>,
+    Json(done): Json<ExecDone>,
+) -> Api<Value> {
+    let device = f.device(&headers)?;
+    if !f
+        .store
+        .finish_exec(id, &device.id, done.exit_code, &done.stdout, &done.stderr)?
+    {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            format!("command {id} was not sent to this device"),
+        ));
+    }
+    f.changed.notify_waiters();
+    Ok(Json(json!({"ok": true})))
+}
+
+/// FleetLock's error answer.
+fn fleetlock_error(status: StatusCode, kind: &str, value: String) -> Response {
+    (
+        status,
+        Json(FleetLockError {
+            kind: kind.into(),
+            value,
+        }),
+    )
+        .into_response()
+}
+
+/// Who may take or free a reboot slot for `id`: the device itself, or an operator's token.
+fn fleetlock_caller(
+    f: &Fleet,
+    headers: &HeaderMap,
+    token: Option<&str>,
+    body: &FleetLockRequest,
+) -> Result<(), Response> {
+    if headers
+        .get(FLEETLOCK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.eq_ignore_ascii_case("true"))
+        != Some(true)
+    {
+        return Err(fleetlock_error(
+            StatusCode::BAD_REQUEST,
+            "missing_header",
+            format!("FleetLock requests carry `{FLEETLOCK_HEADER}: true`"),
+        ));
+    }
+    let bearer = auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let Some(secret) = token.or(bearer) else {
+        return Err(fleetlock_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send a device credential as `Authorization: Bearer`, or use /fleetlock/TOKEN/ as the base URL".into(),
+        ));
+    };
+    let hash = auth::hash(secret);
+    let denied = |value: String| fleetlock_error(StatusCode::FORBIDDEN, "forbidden", value);
+    match f.store.device_by_credential(&hash) {
+        Ok(Some(device)) if device.id == body.client_params.id => return Ok(()),
+        Ok(Some(device)) => {
+            return Err(denied(format!(
+                "device {} cannot take a reboot slot for {}",
+                device.id, body.client_params.id
+            )));
+        }
+        _ => {}
+    }
+    match f.role_of(secret, Role::Operate) {
+        Ok(_) => Ok(()),
+        Err(ApiError(status, message)) => Err(fleetlock_error(status, "unauthorized", message)),
+    }
+}
+
+async fn fleetlock(
+    f: Arc<Fleet>,
+    headers: HeaderMap,
+    token: Option<String>,
+    body: Value,
+    take: bool,
+) -> Response {
+    let body: FleetLockRequest = match serde_json::from_value(body) {
+        Ok(b) => b,
+        Err(e) => {
+            return fleetlock_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("expected {{\"client_params\": {{\"id\": ..., \"group\": ...}}}}: {e}"),
+            );
+        }
+    };
+    if let Err(refused) = fleetlock_caller(&f, &headers, token.as_deref(), &body) {
+        return refused;
+    }
+    let Some(etcd) = f.etcd.clone() else {
+        return fleetlock_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_etcd",
+            "this server coordinates no reboots: start it with --etcd URL".into(),
+        );
+    };
+    let group = body.client_params.group.clone();
+    let slots = match f.store.group(&group) {
+        Ok(g) => g.reboot_slots,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let (id, ttl) = (body.client_params.id.clone(), f.lock_ttl);
+    // While another device of the group is taking a slot, the answer is "not now" at once:
+    // queueing every retry behind etcd's round trips would make each answer slower.
+    let gate = f.gate(&group);
+    let _turn = if take {
+        match gate.try_lock_owned() {
+            Ok(turn) => Some(turn),
+            Err(_) => {
+                return fleetlock_error(
+                    StatusCode::CONFLICT,
+                    "failed_lock",
+                    format!("another device of group `{group}` is taking a reboot slot; try again"),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        if take {
+            etcd.acquire(&group, &id, slots, ttl, now()).map(|()| true)
+        } else {
+            etcd.release(&group, &id)
+        }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(LockError::Etcd {
+            url: String::new(),
+            message: e.to_string(),
+        })
+    });
+    match result {
+        Ok(_) => (StatusCode::OK, Json(json!({}))).into_response(),
+        Err(e @ LockError::Full { .. }) => {
+            fleetlock_error(StatusCode::CONFLICT, "failed_lock", e.to_string())
+        }
+        Err(e) => fleetlock_error(StatusCode::BAD_GATEWAY, "etcd_unavailable", e.to_string()),
+    }
+}
+
+async fn pre_reboot(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    Json(b): Json<Value>,
+) -> Response {
+    fleetlock(f, headers, None, b, true).await
+}
+
+async fn steady_state(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    Json(b): Json<Value>,
+) -> Response {
+    fleetlock(f, headers, None, b, false).await
+}
+
+async fn pre_reboot_token(
+    State(f): State<Arc<Fleet>>,
+    UrlPath(token): UrlPath<String>,
+    headers: HeaderMap,
+    Json(b): Json<Value>,
+) -> Response {
+    fleetlock(f, headers, Some(token), b, true).await
+}
+
+async fn steady_state_token(
+    State(f): State<Arc<Fleet>>,
+    UrlPath(token): UrlPath<String>,
+    headers: HeaderMap,
+    Json(b): Json<Value>,
+) -> Response {
+    fleetlock(f, headers, Some(token), b, false).await
+}
+
+async fn whoami(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
+    let role = f.admin(&headers, Role::Read)?;
+    Ok(Json(json!({"role": role})))
+}
+
+async fn devices(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
+    f.admin(&headers, Role::Read)?;
+    Ok(Json(json!({"devices": f.store.devices()?})))
+}
+
+async fn device_show(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Api<Device> {
+    f.admin(&headers, Role::Read)?;
+    f.store.device(&id)?.map(Json).ok_or_else(|| no_device(&id))
+}
+
+fn no_device(id: &str) -> ApiError {
+    refuse(
+        StatusCode::NOT_FOUND,
+        format!("no device `{id}`; `compose fleet devices` lists them"),
+    )
+}
+
+async fn device_remove(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Admin)?;
+    if !f.store.remove_device(&id)? {
+        return Err(no_device(&id));
+    }
+    Ok(Json(json!({"removed": id})))
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupBody {
+    group: String,
+}
+
+async fn device_group(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    Json(b): Json<GroupBody>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Operate)?;
+    check_name("group", &b.group)?;
+    if !f.store.set_device_group(&id, &b.group)? {
+        return Err(no_device(&id));
+    }
+    f.changed.notify_waiters();
+    Ok(Json(json!({"device": id, "group": b.group})))
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("{what} `{name}`: use 1 to 64 letters, digits, - and _"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct ExecBody {
+    argv: Vec<String>,
+}
+
+async fn exec_start(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    Json(b): Json<ExecBody>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Admin)?;
+    if b.argv.is_empty() {
+        return Err(refuse(StatusCode::BAD_REQUEST, "no command: give its argv"));
+    }
+    if f.store.device(&id)?.is_none() {
+        return Err(no_device(&id));
+    }
+    let exec = f.store.add_exec(&id, &b.argv, now())?;
+    f.changed.notify_waiters();
+    Ok(Json(json!({"id": exec})))
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: u64,
+}
+
+async fn exec_show(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<i64>,
+    Query(q): Query<WaitQuery>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Admin)?;
+    let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT));
+    loop {
+        let changed = f.changed.notified();
+        let exec = f
+            .store
+            .exec(id)?
+            .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no command {id}")))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if exec.state == "done" || left.is_zero() {
+            return Ok(Json(serde_json::to_value(exec).unwrap_or_default()));
+        }
+        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), changed).await;
+    }
+}
+
+async fn groups(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
+    f.admin(&headers, Role::Read)?;
+    Ok(Json(json!({"groups": f.store.groups()?})))
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupPolicy {
+    max_in_flight: Option<u32>,
+    window: Option<String>,
+    reboot_slots: Option<u32>,
+}
+
+async fn group_set(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    Json(p): Json<GroupPolicy>,
+) -> Api<Group> {
+    f.admin(&headers, Role::Admin)?;
+    check_name("group", &name)?;
+    if let Some(w) = &p.window
+        && rollout::parse_window(w).is_none()
+    {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("maintenance window `{w}`: write HH:MM-HH:MM (UTC), e.g. 02:00-04:00"),
+        ));
+    }
+    if p.reboot_slots == Some(0) || p.max_in_flight == Some(0) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "reboot slots and max in flight are at least 1 (pause a rollout to stop it)",
+        ));
+    }
+    let mut group = f.store.group(&name)?;
+    if let Some(m) = p.max_in_flight {
+        group.max_in_flight = m;
+    }
+    if let Some(w) = p.window {
+        group.window = (!w.is_empty()).then_some(w);
+    }
+    if let Some(s) = p.reboot_slots {
+        group.reboot_slots = s;
+    }
+    f.store.set_group(&group)?;
+    f.changed.notify_waiters();
+    Ok(Json(group))
+}
+
+async fn rollouts(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
+    f.admin(&headers, Role::Read)?;
+    let all = f
+        .store
+        .rollouts()?
+        .into_iter()
+        .map(|r| rollout::status(&f.store, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({"rollouts": all})))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewRollout {
+    version: String,
+    group: Option<String>,
+    schedule: Option<String>,
+    /// Percent of a wave that may fail before the rollout halts.
+    threshold: Option<f64>,
+}
+
+async fn rollout_create(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    Json(n): Json<NewRollout>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Operate)?;
+    if n.version.is_empty() {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "no version: give the release's version",
+        ));
+    }
+    if let Some(g) = &n.group {
+        check_name("group", g)?;
+    }
+    let schedule = match &n.schedule {
+        Some(s) => {
+            Schedule::parse(s).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?
+        }
+        None => Schedule::default(),
+    };
+    let threshold = n.threshold.unwrap_or(5.0);
+    if !(threshold > 0.0 && threshold <= 100.0) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("threshold {threshold}: give a percentage above 0, at most 100"),
+        ));
+    }
+    let id = f
+        .store
+        .add_rollout(&n.version, n.group.as_deref(), &schedule, threshold, now())?;
+    f.changed.notify_waiters();
+    let rollout = f.store.rollout(id)?.expect("just added");
+    Ok(Json(
+        serde_json::to_value(rollout::status(&f.store, rollout)?).unwrap_or_default(),
+    ))
+}
+
+async fn rollout_show(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<i64>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Read)?;
+    let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
+    let progress = f.store.rollout_progress(id)?;
+    let mut status = serde_json::to_value(rollout::status(&f.store, rollout)?).unwrap_or_default();
+    status["progress"] = serde_json::to_value(progress).unwrap_or_default();
+    Ok(Json(status))
+}
+
+fn no_rollout(id: i64) -> ApiError {
+    refuse(
+        StatusCode::NOT_FOUND,
+        format!("no rollout {id}; `compose fleet rollout list` lists them"),
+    )
+}
+
+async fn rollout_act(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    UrlPath((id, verb)): UrlPath<(i64, String)>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Operate)?;
+    let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
+    let (from, to): (&[RolloutState], RolloutState) = match verb.as_str() {
+        "pause" => (&[RolloutState::Running], RolloutState::Paused),
+        "resume" => (
+            &[RolloutState::Paused, RolloutState::Halted],
+            RolloutState::Running,
+        ),
+        "abort" => (
+            &[
+                RolloutState::Running,
+                RolloutState::Paused,
+                RolloutState::Halted,
+            ],
+            RolloutState::Aborted,
+        ),
+        other => {
+            return Err(refuse(
+                StatusCode::NOT_FOUND,
+                format!("`{other}`: a rollout can pause, resume or abort"),
+            ));
+        }
+    };
+    if !from.contains(&rollout.state) {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            format!(
+                "rollout {id} is {}; it cannot {verb}",
+                rollout.state.as_str()
+            ),
+        ));
+    }
+    // A halt's note stays on a resumed rollout's record until something else replaces it.
+    let note = match to {
+        RolloutState::Running => None,
+        _ => Some(format!("{verb}d by an operator")),
+    };
+    f.store.set_rollout_state(id, to, note.as_deref())?;
+    f.changed.notify_waiters();
+    let rollout = f.store.rollout(id)?.expect("exists");
+    Ok(Json(
+        serde_json::to_value(rollout::status(&f.store, rollout)?).unwrap_or_default(),
+    ))
+}
+
+async fn locks(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
+    f.admin(&headers, Role::Read)?;
+    let Some(etcd) = f.etcd.clone() else {
+        return Ok(Json(json!({"etcd": null, "holders": []})));
+    };
+    let url = etcd.url().to_string();
+    let holders = tokio::task::spawn_blocking(move || etcd.holders())
+        .await
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| refuse(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let groups: Vec<Value> = f
+        .store
+        .groups()?
+        .into_iter()
+        .map(|g| json!({"group": g.name, "slots": g.reboot_slots}))
+        .collect();
+    Ok(Json(
+        json!({"etcd": url, "holders": holders, "groups": groups}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewToken {
+    role: Role,
+    name: String,
+}
+
+async fn token_create(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    Json(n): Json<NewToken>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Admin)?;
+    let token = auth::new_secret(auth::ADMIN_PREFIX);
+    f.store
+        .add_token(&auth::hash(&token), n.role, &n.name, now())?;
+    Ok(Json(
+        json!({"token": token, "role": n.role, "name": n.name}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewEnrollToken {
+    group: String,
+    uses: u32,
+}
+
+async fn enroll_token_create(
+    State(f): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    Json(n): Json<NewEnrollToken>,
+) -> Api<Value> {
+    f.admin(&headers, Role::Admin)?;
+    check_name("group", &n.group)?;
+    if n.uses == 0 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "an enrollment token is good for at least 1 device",
+        ));
+    }
+    let token = auth::new_secret(auth::ENROLL_PREFIX);
+    f.store
+        .add_enroll_token(&auth::hash(&token), &n.group, n.uses, now())?;
+    Ok(Json(
+        json!({"token": token, "group": n.group, "uses": n.uses}),
+    ))
+}

@@ -1,0 +1,690 @@
+//! The fleet's state in SQLite (one file, WAL): tokens, devices, groups, rollouts, each
+//! device's progress in a rollout, and commands waiting for a device's agent. Secrets are
+//! kept as SHA-256 hashes only; the secret itself is shown once, when it is made.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use compose_update::fleet::Step;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::auth::Role;
+use crate::schedule::Schedule;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "fleet database: {0}\nhelp: check the state folder given with --state; it must be writable"
+    )]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The database behind one server.
+#[derive(Debug)]
+pub struct Store {
+    db: Mutex<Connection>,
+    /// The last count of devices in flight per (rollout, group), and when it was made: while
+    /// a group is at its limit, thousands of polls a second are told "not now" from here
+    /// instead of each counting again.
+    in_flight_seen: Mutex<std::collections::HashMap<(i64, String), (std::time::Instant, u32)>>,
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Device {
+    pub id: String,
+    pub device: String,
+    pub group: String,
+    pub seed: u32,
+    pub version: String,
+    pub enrolled_at: u64,
+    pub last_seen: u64,
+}
+
+/// A group's policy.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Group {
+    pub name: String,
+    /// At most this many devices of the group busy with an update at once.
+    pub max_in_flight: u32,
+    /// Updates start only inside this daily UTC window (`HH:MM-HH:MM`), if set.
+    pub window: Option<String>,
+    /// FleetLock: at most this many devices of the group rebooting at once.
+    pub reboot_slots: u32,
+}
+
+impl Group {
+    pub fn default_for(name: &str) -> Group {
+        Group {
+            name: name.to_string(),
+            max_in_flight: u32::MAX,
+            window: None,
+            reboot_slots: 1,
+        }
+    }
+}
+
+/// A rollout's life.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutState {
+    Running,
+    Paused,
+    /// Stopped by itself: a wave's failure share reached the threshold.
+    Halted,
+    Aborted,
+}
+
+impl RolloutState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::Running => "running",
+            RolloutState::Paused => "paused",
+            RolloutState::Halted => "halted",
+            RolloutState::Aborted => "aborted",
+        }
+    }
+    fn parse(s: &str) -> RolloutState {
+        match s {
+            "paused" => RolloutState::Paused,
+            "halted" => RolloutState::Halted,
+            "aborted" => RolloutState::Aborted,
+            _ => RolloutState::Running,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rollout {
+    pub id: i64,
+    pub version: String,
+    /// Only devices of this group; all devices when `None`.
+    pub group: Option<String>,
+    pub schedule: Schedule,
+    /// Halt when this share (percent) of a wave's devices failed.
+    pub threshold: f64,
+    pub state: RolloutState,
+    pub started_at: u64,
+    /// Why it is halted, paused or aborted.
+    pub note: Option<String>,
+}
+
+/// One device's progress in a rollout.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Progress {
+    pub device: String,
+    pub rollout: i64,
+    pub wave: usize,
+    pub step: Step,
+    pub reason: Option<String>,
+    pub offered_at: u64,
+    pub updated_at: u64,
+}
+
+/// A command for a device's agent (`compose fleet exec`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Exec {
+    pub id: i64,
+    pub device: String,
+    pub argv: Vec<String>,
+    /// `queued`, `sent` or `done`.
+    pub state: String,
+    pub exit_code: Option<i32>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+}
+
+/// Why an enrollment was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EnrollRefused {
+    #[error(
+        "the enrollment token is unknown or used up\nhelp: ask an admin for a new one (`compose fleet token enroll`)"
+    )]
+    BadToken,
+    #[error(
+        "device `{0}` is already enrolled: a second enrollment (a replay, or a reinstalled device) is refused\nhelp: an admin removes the old record first (`compose fleet devices remove {0}`)"
+    )]
+    AlreadyEnrolled(String),
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS enroll_tokens (hash TEXT PRIMARY KEY, grp TEXT NOT NULL, uses_left INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, device TEXT NOT NULL, grp TEXT NOT NULL, seed INTEGER NOT NULL,
+  credential TEXT NOT NULL UNIQUE, version TEXT NOT NULL, enrolled_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS devices_grp_seed ON devices (grp, seed);
+CREATE INDEX IF NOT EXISTS devices_seed ON devices (seed);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, max_in_flight INTEGER NOT NULL, win TEXT, reboot_slots INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rollouts (id INTEGER PRIMARY KEY AUTOINCREMENT, version TEXT NOT NULL, grp TEXT, schedule TEXT NOT NULL,
+  threshold REAL NOT NULL, state TEXT NOT NULL, started_at INTEGER NOT NULL, note TEXT);
+CREATE TABLE IF NOT EXISTS progress (device TEXT NOT NULL, rollout INTEGER NOT NULL, wave INTEGER NOT NULL, step TEXT NOT NULL,
+  reason TEXT, offered_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, grp TEXT NOT NULL, PRIMARY KEY (device, rollout));
+CREATE INDEX IF NOT EXISTS progress_rollout_step ON progress (rollout, step);
+CREATE INDEX IF NOT EXISTS progress_rollout_grp_step ON progress (rollout, grp, step);
+CREATE TABLE IF NOT EXISTS execs (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, argv TEXT NOT NULL, state TEXT NOT NULL,
+  exit_code INTEGER, stdout TEXT, stderr TEXT, created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS execs_device_state ON execs (device, state);
+";
+
+/// Devices of a group busy with a rollout (offered, downloading, staged, rebooting): an
+/// index-only count.
+const IN_FLIGHT: &str = "SELECT COUNT(*) FROM progress WHERE rollout = ?1 AND grp = ?2
+     AND step IN ('offered', 'downloading', 'staged', 'rebooting')";
+
+const DEVICE_COLUMNS: &str = "id, device, grp, seed, version, enrolled_at, last_seen";
+
+fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: r.get(0)?,
+        device: r.get(1)?,
+        group: r.get(2)?,
+        seed: r.get(3)?,
+        version: r.get(4)?,
+        enrolled_at: r.get(5)?,
+        last_seen: r.get(6)?,
+    })
+}
+
+fn rollout_row(r: &rusqlite::Row) -> rusqlite::Result<Rollout> {
+    let schedule: String = r.get(3)?;
+    Ok(Rollout {
+        id: r.get(0)?,
+        version: r.get(1)?,
+        group: r.get(2)?,
+        schedule: Schedule::parse(&schedule).unwrap_or_default(),
+        threshold: r.get(4)?,
+        state: RolloutState::parse(&r.get::<_, String>(5)?),
+        started_at: r.get(6)?,
+        note: r.get(7)?,
+    })
+}
+
+fn progress_row(r: &rusqlite::Row) -> rusqlite::Result<Progress> {
+    Ok(Progress {
+        device: r.get(0)?,
+        rollout: r.get(1)?,
+        wave: r.get::<_, i64>(2)? as usize,
+        step: Step::parse(&r.get::<_, String>(3)?).unwrap_or(Step::Failed),
+        reason: r.get(4)?,
+        offered_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+fn exec_row(r: &rusqlite::Row) -> rusqlite::Result<Exec> {
+    let argv: String = r.get(2)?;
+    Ok(Exec {
+        id: r.get(0)?,
+        device: r.get(1)?,
+        argv: serde_json::from_str(&argv).unwrap_or_default(),
+        state: r.get(3)?,
+        exit_code: r.get(4)?,
+        stdout: r.get(5)?,
+        stderr: r.get(6)?,
+    })
+}
+
+const ROLLOUT_COLUMNS: &str = "id, version, grp, schedule, threshold, state, started_at, note";
+
+impl Store {
+    /// Opens (or makes) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Connection::open(path)?;
+        // WAL: readers never wait for the writer; NORMAL: no fsync per commit (WAL keeps
+        // the database consistent across a crash, the last commits may be lost).
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        db.execute_batch(SCHEMA)?;
+        Ok(Store {
+            db: Mutex::new(db),
+            in_flight_seen: Mutex::default(),
+        })
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add_token(
+        &self,
+        hash: &str,
+        role: Role,
+        name: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.db().execute(
+            "INSERT INTO tokens VALUES (?1, ?2, ?3, ?4)",
+            params![hash, role.as_str(), name, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError> {
+        let role: Option<String> = self
+            .db()
+            .query_row("SELECT role FROM tokens WHERE hash = ?1", [hash], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(role.as_deref().and_then(Role::parse))
+    }
+
+    pub fn token_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db()
+            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?)
+    }
+
+    pub fn add_enroll_token(
+        &self,
+        hash: &str,
+        group: &str,
+        uses: u32,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.db().execute(
+            "INSERT INTO enroll_tokens VALUES (?1, ?2, ?3, ?4)",
+            params![hash, group, uses, now],
+        )?;
+        Ok(())
+    }
+
+    /// Uses one enrollment of `token_hash` for a new device; refuses a used-up token and a
+    /// device id already enrolled (a replayed enrollment).
+    #[allow(clippy::too_many_arguments)]
+    pub fn enroll(
+        &self,
+        token_hash: &str,
+        id: &str,
+        device: &str,
+        version: &str,
+        credential_hash: &str,
+        seed: u32,
+        now: u64,
+    ) -> Result<Result<String, EnrollRefused>, StoreError> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let group: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT grp, uses_left FROM enroll_tokens WHERE hash = ?1",
+                [token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((group, uses)) = group.filter(|(_, uses)| *uses > 0) else {
+            return Ok(Err(EnrollRefused::BadToken));
+        };
+        let exists: bool =
+            tx.query_row("SELECT COUNT(*) FROM devices WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0).map(|n| n > 0)
+            })?;
+        if exists {
+            return Ok(Err(EnrollRefused::AlreadyEnrolled(id.to_string())));
+        }
+        tx.execute(
+            "UPDATE enroll_tokens SET uses_left = ?2 WHERE hash = ?1",
+            params![token_hash, uses - 1],
+        )?;
+        tx.execute(
+            "INSERT INTO devices VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            params![id, device, group, seed, credential_hash, version, now],
+        )?;
+        tx.commit()?;
+        Ok(Ok(group))
+    }
+
+    pub fn device_by_credential(&self, hash: &str) -> Result<Option<Device>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE credential = ?1"),
+                [hash],
+                device_row,
+            )
+            .optional()?)
+    }
+
+    pub fn device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
+                [id],
+                device_row,
+            )
+            .optional()?)
+    }
+
+    pub fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        let db = self.db();
+        let mut q = db.prepare(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"))?;
+        let rows = q.query_map([], device_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// A poll: the device is alive and runs `version`.
+    pub fn seen(&self, id: &str, version: &str, now: u64) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE devices SET version = ?2, last_seen = ?3 WHERE id = ?1",
+            params![id, version, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_device_group(&self, id: &str, group: &str) -> Result<bool, StoreError> {
+        Ok(self.db().execute(
+            "UPDATE devices SET grp = ?2 WHERE id = ?1",
+            params![id, group],
+        )? > 0)
+    }
+
+    pub fn remove_device(&self, id: &str) -> Result<bool, StoreError> {
+        let db = self.db();
+        db.execute("DELETE FROM progress WHERE device = ?1", [id])?;
+        db.execute("DELETE FROM execs WHERE device = ?1", [id])?;
+        Ok(db.execute("DELETE FROM devices WHERE id = ?1", [id])? > 0)
+    }
+
+    pub fn group(&self, name: &str) -> Result<Group, StoreError> {
+        let group = self
+            .db()
+            .query_row(
+                "SELECT name, max_in_flight, win, reboot_slots FROM groups WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(Group {
+                        name: r.get(0)?,
+                        max_in_flight: r.get::<_, i64>(1)?.clamp(0, u32::MAX as i64) as u32,
+                        window: r.get(2)?,
+                        reboot_slots: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(group.unwrap_or_else(|| Group::default_for(name)))
+    }
+
+    pub fn set_group(&self, group: &Group) -> Result<(), StoreError> {
+        self.db().execute(
+            "INSERT OR REPLACE INTO groups VALUES (?1, ?2, ?3, ?4)",
+            params![
+                group.name,
+                i64::from(group.max_in_flight),
+                group.window,
+                group.reboot_slots
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every group with a device or a policy.
+    pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        let names: Vec<String> = {
+            let db = self.db();
+            let mut q =
+                db.prepare("SELECT grp FROM devices UNION SELECT name FROM groups ORDER BY 1")?;
+            q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        names.iter().map(|n| self.group(n)).collect()
+    }
+
+    pub fn add_rollout(
+        &self,
+        version: &str,
+        group: Option<&str>,
+        schedule: &Schedule,
+        threshold: f64,
+        now: u64,
+    ) -> Result<i64, StoreError> {
+        let db = self.db();
+        db.execute(
+            "INSERT INTO rollouts (version, grp, schedule, threshold, state, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+            params![version, group, schedule.to_string(), threshold, now],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    pub fn rollout(&self, id: i64) -> Result<Option<Rollout>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?1"),
+                [id],
+                rollout_row,
+            )
+            .optional()?)
+    }
+
+    pub fn rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
+        let db = self.db();
+        let mut q = db.prepare(&format!(
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts ORDER BY id"
+        ))?;
+        let rows = q.query_map([], rollout_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The newest rollout that is not aborted and covers `group`.
+    pub fn rollout_for(&self, group: &str) -> Result<Option<Rollout>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!(
+                    "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE state != 'aborted' AND (grp IS NULL OR grp = ?1) ORDER BY id DESC LIMIT 1"
+                ),
+                [group],
+                rollout_row,
+            )
+            .optional()?)
+    }
+
+    pub fn set_rollout_state(
+        &self,
+        id: i64,
+        state: RolloutState,
+        note: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.db().execute(
+            "UPDATE rollouts SET state = ?2, note = ?3 WHERE id = ?1",
+            params![id, state.as_str(), note],
+        )? > 0)
+    }
+
+    pub fn progress(&self, device: &str, rollout: i64) -> Result<Option<Progress>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT device, rollout, wave, step, reason, offered_at, updated_at FROM progress WHERE device = ?1 AND rollout = ?2",
+                params![device, rollout],
+                progress_row,
+            )
+            .optional()?)
+    }
+
+    pub fn rollout_progress(&self, rollout: i64) -> Result<Vec<Progress>, StoreError> {
+        let db = self.db();
+        let mut q = db.prepare(
+            "SELECT device, rollout, wave, step, reason, offered_at, updated_at FROM progress WHERE rollout = ?1 ORDER BY device",
+        )?;
+        let rows = q
+            .query_map([rollout], progress_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Records a step (the first one, `offered`, with the device's wave).
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_progress(
+        &self,
+        device: &str,
+        rollout: i64,
+        wave: usize,
+        step: Step,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.db().execute(
+            "INSERT INTO progress SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6, grp FROM devices WHERE id = ?1
+             ON CONFLICT (device, rollout) DO UPDATE SET step = ?4, reason = ?5, updated_at = ?6",
+            params![device, rollout, wave as i64, step.as_str(), reason, now],
+        )?;
+        Ok(())
+    }
+
+    /// Offers rollout `rollout` to `device` unless `max_in_flight` devices of `group` are
+    /// busy with it already; the count and the mark are one step, so concurrent polls never
+    /// exceed the limit.
+    pub fn offer(
+        &self,
+        device: &str,
+        rollout: i64,
+        wave: usize,
+        group: &str,
+        max_in_flight: u32,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let key = (rollout, group.to_string());
+        let hint = self
+            .in_flight_seen
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied());
+        if let Some((when, busy)) = hint
+            && busy >= max_in_flight
+            && when.elapsed() < std::time::Duration::from_millis(500)
+        {
+            return Ok(false);
+        }
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let busy: u32 = tx.query_row(IN_FLIGHT, params![rollout, group], |r| r.get(0))?;
+        if let Ok(mut seen) = self.in_flight_seen.lock() {
+            seen.insert(
+                key,
+                (
+                    std::time::Instant::now(),
+                    busy + u32::from(busy < max_in_flight),
+                ),
+            );
+        }
+        if busy >= max_in_flight {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO progress VALUES (?1, ?2, ?3, 'offered', NULL, ?4, ?4, ?5)
+             ON CONFLICT (device, rollout) DO UPDATE SET step = 'offered', updated_at = ?4",
+            params![device, rollout, wave as i64, now, group],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Devices in the rollout's scope whose seed is in `seeds`.
+    pub fn devices_in_seeds(
+        &self,
+        group: Option<&str>,
+        seeds: std::ops::Range<u32>,
+    ) -> Result<u64, StoreError> {
+        let db = self.db();
+        Ok(match group {
+            Some(g) => db.query_row(
+                "SELECT COUNT(*) FROM devices WHERE grp = ?1 AND seed >= ?2 AND seed < ?3",
+                params![g, seeds.start, seeds.end],
+                |r| r.get(0),
+            )?,
+            None => db.query_row(
+                "SELECT COUNT(*) FROM devices WHERE seed >= ?1 AND seed < ?2",
+                params![seeds.start, seeds.end],
+                |r| r.get(0),
+            )?,
+        })
+    }
+
+    /// Devices in the rollout's scope that run `version`.
+    pub fn devices_running(
+        &self,
+        group: Option<&str>,
+        version: &str,
+    ) -> Result<(u64, u64), StoreError> {
+        let db = self.db();
+        let q =
+            |sql: &str, p: &[&dyn rusqlite::ToSql]| db.query_row(sql, p, |r| r.get::<_, u64>(0));
+        Ok(match group {
+            Some(g) => (
+                q("SELECT COUNT(*) FROM devices WHERE grp = ?1", &[&g])?,
+                q(
+                    "SELECT COUNT(*) FROM devices WHERE grp = ?1 AND version = ?2",
+                    &[&g, &version],
+                )?,
+            ),
+            None => (
+                q("SELECT COUNT(*) FROM devices", &[])?,
+                q(
+                    "SELECT COUNT(*) FROM devices WHERE version = ?1",
+                    &[&version],
+                )?,
+            ),
+        })
+    }
+
+    /// Failed devices of a rollout's wave.
+    pub fn failed_in_wave(&self, rollout: i64, wave: usize) -> Result<u64, StoreError> {
+        Ok(self.db().query_row(
+            "SELECT COUNT(*) FROM progress WHERE rollout = ?1 AND wave = ?2 AND step IN ('failed', 'rolled-back')",
+            params![rollout, wave as i64],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn add_exec(&self, device: &str, argv: &[String], now: u64) -> Result<i64, StoreError> {
+        let db = self.db();
+        db.execute(
+            "INSERT INTO execs (device, argv, state, created_at) VALUES (?1, ?2, 'queued', ?3)",
+            params![device, serde_json::to_string(argv).unwrap_or_default(), now],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    /// The oldest command queued for `device`, marked sent.
+    pub fn take_exec(&self, device: &str) -> Result<Option<Exec>, StoreError> {
+        let db = self.db();
+        let exec = db
+            .query_row(
+                "SELECT id, device, argv, state, exit_code, stdout, stderr FROM execs WHERE device = ?1 AND state = 'queued' ORDER BY id LIMIT 1",
+                [device],
+                exec_row,
+            )
+            .optional()?;
+        if let Some(e) = &exec {
+            db.execute("UPDATE execs SET state = 'sent' WHERE id = ?1", [e.id])?;
+        }
+        Ok(exec)
+    }
+
+    pub fn finish_exec(
+        &self,
+        id: i64,
+        device: &str,
+        exit_code: i32,
+        stdout: &str,
+        stderr: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.db().execute(
+            "UPDATE execs SET state = 'done', exit_code = ?3, stdout = ?4, stderr = ?5 WHERE id = ?1 AND device = ?2",
+            params![id, device, exit_code, stdout, stderr],
+        )? > 0)
+    }
+
+    pub fn exec(&self, id: i64) -> Result<Option<Exec>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT id, device, argv, state, exit_code, stdout, stderr FROM execs WHERE id = ?1",
+                [id],
+                exec_row,
+            )
+            .optional()?)
+    }
+}

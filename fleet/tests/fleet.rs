@@ -1,0 +1,628 @@
+//! The fleet server end to end on loopback: authentication and its refusals, TLS, commands
+//! through an agent's own connection, reboot slots on a real etcd (leases expire dead
+//! holders), ten thousand simulated agents rolling out in waves that halt and resume, and the
+//! web console in headless Chromium.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Etcd, admin, blocking, config, start};
+use compose_fleet::client::Client;
+use compose_fleet::server::{ServeError, Tls};
+use compose_fleet::simulate::{Options, Simulation};
+use serde_json::{Value, json};
+
+fn enroll_body(token: &str, id: &str) -> Value {
+    json!({"token": token, "id": id, "device": "vm", "version": "1"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_checked_and_replayed_enrollments_are_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let server = start(config(state.path(), None)).await;
+    let url = server.url.clone();
+    let admin_token = server.first_admin_token.clone().unwrap();
+    // The first admin token is also in the state folder, readable by its owner only.
+    let saved = std::fs::read_to_string(state.path().join("admin-token")).unwrap();
+    assert_eq!(saved.trim(), admin_token);
+    let mode = std::fs::metadata(state.path().join("admin-token"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap();
+    assert_eq!(mode, 0o600);
+
+    let admin = admin(&server);
+    blocking(move || {
+        let status = |r: Result<Value, compose_fleet::client::ClientError>| {
+            r.map(|_| 200).unwrap_or_else(|e| e.status().unwrap_or(0))
+        };
+        let nobody = Client::new(&url, None, None).unwrap();
+        let wrong = Client::new(&url, Some("cfa_0000"), None).unwrap();
+        assert_eq!(status(nobody.get("/api/v1/devices")), 401);
+        assert_eq!(status(wrong.get("/api/v1/devices")), 401);
+
+        // Roles: read looks, cannot act; operate acts on rollouts, cannot make tokens.
+        let read = admin
+            .post("/api/v1/tokens", &json!({"role": "read", "name": "viewer"}))
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let read = Client::new(&url, Some(&read), None).unwrap();
+        assert_eq!(status(read.get("/api/v1/devices")), 200);
+        assert_eq!(
+            status(read.post("/api/v1/rollouts", &json!({"version": "2"}))),
+            403
+        );
+        let operate = admin
+            .post("/api/v1/tokens", &json!({"role": "operate", "name": "ops"}))
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let operate = Client::new(&url, Some(&operate), None).unwrap();
+        assert_eq!(
+            status(operate.post("/api/v1/tokens", &json!({"role": "admin", "name": "x"}))),
+            403
+        );
+
+        // Enrollment: a token good for two devices; a replay of the first is refused.
+        let enroll = admin
+            .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 2}))
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let first = nobody
+            .post("/api/v1/enroll", &enroll_body(&enroll, "d1"))
+            .unwrap();
+        assert_eq!(first["group"], "lab");
+        let replay = nobody
+            .post("/api/v1/enroll", &enroll_body(&enroll, "d1"))
+            .unwrap_err();
+        assert_eq!(replay.status(), Some(409), "{replay}");
+        assert!(replay.to_string().contains("already enrolled"), "{replay}");
+        nobody
+            .post("/api/v1/enroll", &enroll_body(&enroll, "d2"))
+            .unwrap();
+        let used_up = nobody
+            .post("/api/v1/enroll", &enroll_body(&enroll, "d3"))
+            .unwrap_err();
+        assert_eq!(used_up.status(), Some(401), "{used_up}");
+        let forged = nobody
+            .post("/api/v1/enroll", &enroll_body("cfe_forged", "d4"))
+            .unwrap_err();
+        assert_eq!(forged.status(), Some(401));
+
+        // A device's credential reaches its own endpoints, never the admin ones.
+        let credential = first["credential"].as_str().unwrap().to_string();
+        let device = Client::new(&url, Some(&credential), None).unwrap();
+        let poll = device.get("/api/v1/device/poll?version=1").unwrap();
+        assert_eq!(poll["action"], "wait", "{poll}");
+        let admin_call = device.get("/api/v1/devices").unwrap_err();
+        assert_eq!(admin_call.status(), Some(403));
+        assert!(
+            admin_call.to_string().contains("device credential"),
+            "{admin_call}"
+        );
+        assert_eq!(
+            status(device.post("/api/v1/rollouts", &json!({"version": "2"}))),
+            403
+        );
+        // An admin token is no device credential.
+        assert_eq!(status(admin.get("/api/v1/device/poll?version=1")), 401);
+        // FleetLock: the header is required, and a device takes a slot only for itself.
+        let other = device.fleetlock("/v1/pre-reboot", "d2", "lab").unwrap_err();
+        assert_eq!(other.status(), Some(403), "{other}");
+        // Bad input gets a clear refusal.
+        let bad = admin
+            .post(
+                "/api/v1/rollouts",
+                &json!({"version": "2", "schedule": "50%@1h,10%@2h"}),
+            )
+            .unwrap_err();
+        assert_eq!(bad.status(), Some(400));
+        assert!(bad.to_string().contains("help:"), "{bad}");
+        let window = admin
+            .put("/api/v1/groups/lab", &json!({"window": "25:00-02:00"}))
+            .unwrap_err();
+        assert_eq!(window.status(), Some(400));
+        // A removed device's credential stops working.
+        admin.delete("/api/v1/devices/d1").unwrap();
+        assert_eq!(status(device.get("/api/v1/device/poll?version=1")), 401);
+    })
+    .await;
+    server.stop().await;
+
+    // Tokens outlive the server: a restart makes no new admin token; the old one works.
+    let again = start(config(state.path(), None)).await;
+    assert!(again.first_admin_token.is_none());
+    let url = again.url.clone();
+    blocking(move || {
+        let admin = Client::new(&url, Some(&admin_token), None).unwrap();
+        let devices = admin.get("/api/v1/devices").unwrap();
+        assert_eq!(devices["devices"].as_array().unwrap().len(), 1);
+    })
+    .await;
+    again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_commands_through_the_agents_own_connection() {
+    let state = tempfile::tempdir().unwrap();
+    // Plain HTTP is refused anywhere but loopback.
+    let mut open = config(state.path(), None);
+    open.listen = "0.0.0.0:0".parse().unwrap();
+    let refused = compose_fleet::server::start(open).await.unwrap_err();
+    assert!(
+        matches!(refused, ServeError::PlainOffLoopback { .. }),
+        "{refused}"
+    );
+
+    let mut tls = config(state.path(), None);
+    tls.tls = Tls::SelfSigned;
+    let server = start(tls).await;
+    assert!(server.url.starts_with("https://"));
+    let cert = server.certificate.clone().unwrap();
+    let admin = admin(&server);
+    let url = server.url.clone();
+    let enroll = blocking(move || {
+        assert_eq!(admin.get("/api/v1/whoami").unwrap()["role"], "admin");
+        // Without the server's certificate the client refuses to talk.
+        let stranger = Client::new(&url, None, None).unwrap();
+        let e = stranger.get("/api/v1/whoami").unwrap_err();
+        assert!(e.status().is_none(), "{e}");
+        admin
+            .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 1}))
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .await;
+    assert!(cert.is_file());
+    server.stop().await;
+
+    // Commands reach a device only through its agent's poll (plain HTTP on loopback here:
+    // the simulated agents speak HTTP).
+    let state = tempfile::tempdir().unwrap();
+    let server = start(config(state.path(), None)).await;
+    let admin = common::admin(&server);
+    let enroll2 = {
+        let admin = admin.clone();
+        blocking(move || {
+            admin
+                .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 1}))
+                .unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .await
+    };
+    drop(enroll);
+    let sim = Simulation::start(Options {
+        server: server.url.clone(),
+        enroll_token: enroll2,
+        agents: 1,
+        version: "1".into(),
+        poll_interval: Duration::from_millis(200),
+        reboot: Duration::from_millis(10),
+        fail_percent: 0,
+        prefix: "exec".into(),
+    })
+    .await
+    .unwrap();
+    let done = blocking(move || {
+        let id = admin
+            .post(
+                "/api/v1/devices/exec-00000/exec",
+                &json!({"argv": ["compose", "shell", "swap", "gaming"]}),
+            )
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        admin.get(&format!("/api/v1/execs/{id}?wait=30")).unwrap()
+    })
+    .await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["stdout"], "simulated: compose shell swap gaming\n");
+    sim.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
+    let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = config(state.path(), Some(&etcd));
+    cfg.lock_ttl = 2;
+    let server = start(cfg).await;
+    let admin = admin(&server);
+    let url = server.url.clone();
+    blocking(move || {
+        admin
+            .put("/api/v1/groups/lab", &json!({"reboot_slots": 1}))
+            .unwrap();
+        let enroll = admin
+            .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 2}))
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let nobody = Client::new(&url, None, None).unwrap();
+        let device = |id: &str| {
+            let c = nobody
+                .post("/api/v1/enroll", &enroll_body(&enroll, id))
+                .unwrap()["credential"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            Client::new(&url, Some(&c), None).unwrap()
+        };
+        let (a, b) = (device("a"), device("b"));
+        a.fleetlock("/v1/pre-reboot", "a", "lab").unwrap();
+        // Taking it again is fine (a retried request); the second device waits.
+        a.fleetlock("/v1/pre-reboot", "a", "lab").unwrap();
+        let full = b.fleetlock("/v1/pre-reboot", "b", "lab").unwrap_err();
+        assert_eq!(full.status(), Some(409), "{full}");
+        assert!(full.to_string().contains("reboot slots taken"), "{full}");
+        let locks = admin.get("/api/v1/locks").unwrap();
+        assert_eq!(locks["holders"][0]["id"], "a", "{locks}");
+        // `a` dies while holding the slot: its lease runs out and `b` gets the slot.
+        let start = Instant::now();
+        while b.fleetlock("/v1/pre-reboot", "b", "lab").is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the dead holder's slot never expired"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let locks = admin.get("/api/v1/locks").unwrap();
+        let holders: Vec<&str> = locks["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(holders, ["b"], "{locks}");
+        b.fleetlock("/v1/steady-state", "b", "lab").unwrap();
+        // steady-state without a slot is no error (it is sent on every boot).
+        b.fleetlock("/v1/steady-state", "b", "lab").unwrap();
+        // Zincati-style: the token in the base URL, any node id, for an operator's token.
+        let ops = admin
+            .post(
+                "/api/v1/tokens",
+                &json!({"role": "operate", "name": "zincati"}),
+            )
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let zincati = Client::new(&format!("{url}/fleetlock/{ops}"), None, None).unwrap();
+        zincati
+            .fleetlock("/v1/pre-reboot", "node-7", "lab")
+            .unwrap();
+        zincati
+            .fleetlock("/v1/steady-state", "node-7", "lab")
+            .unwrap();
+        let locks = admin.get("/api/v1/locks").unwrap();
+        assert_eq!(locks["holders"].as_array().unwrap().len(), 0, "{locks}");
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
+    const AGENTS: usize = 10_000;
+    const SLOTS: u32 = 25;
+    let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
+    let state = tempfile::tempdir().unwrap();
+    let server = start(config(state.path(), Some(&etcd))).await;
+    let admin = admin(&server);
+    let enroll = {
+        let admin = admin.clone();
+        blocking(move || {
+            admin
+                .put(
+                    "/api/v1/groups/sim",
+                    &json!({"reboot_slots": SLOTS, "max_in_flight": 300}),
+                )
+                .unwrap();
+            admin
+                .post(
+                    "/api/v1/enroll-tokens",
+                    &json!({"group": "sim", "uses": AGENTS + 1}),
+                )
+                .unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .await
+    };
+    let started = Instant::now();
+    let sim = Simulation::start(Options {
+        server: server.url.clone(),
+        enroll_token: enroll.clone(),
+        agents: AGENTS,
+        version: "1".into(),
+        poll_interval: Duration::from_millis(2000),
+        reboot: Duration::from_millis(20),
+        fail_percent: 20,
+        prefix: "sim".into(),
+    })
+    .await
+    .unwrap();
+    eprintln!("enrolled {AGENTS} agents in {:?}", started.elapsed());
+
+    // Waves: 10% at once, 50% after 3 s, everyone after 6 s; halt at 5% failed in a wave.
+    let rollout = {
+        let admin = admin.clone();
+        blocking(move || {
+            admin
+                .post(
+                    "/api/v1/rollouts",
+                    &json!({"version": "2", "schedule": "10%@0s,50%@3s,100%@6s", "threshold": 5}),
+                )
+                .unwrap()
+        })
+        .await
+    };
+    let id = rollout["id"].as_i64().unwrap();
+    let show = |admin: Client| async move {
+        blocking(move || admin.get(&format!("/api/v1/rollouts/{id}")).unwrap()).await
+    };
+    let wait_for = |what: &'static str, admin: Client, done: fn(&Value) -> bool| async move {
+        let start = Instant::now();
+        loop {
+            let status = show(admin.clone()).await;
+            if done(&status) {
+                return status;
+            }
+            eprintln!(
+                "{:>5.1} s: {}",
+                start.elapsed().as_secs_f64(),
+                status["waves"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| format!(
+                        "wave {}: {} offered, {} booted, {} failed of {}",
+                        w["wave"], w["offered"], w["booted"], w["failed"], w["devices"]
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(240),
+                "{what} never happened: {}",
+                serde_json::to_string(&status["waves"]).unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    // A fifth of the agents fail: the first wave halts the rollout.
+    let halted = wait_for("the halt", admin.clone(), |s| s["state"] == "halted").await;
+    let note = halted["note"].as_str().unwrap();
+    assert!(note.starts_with("wave 1:"), "{note}");
+    eprintln!("halted after {:?}: {note}", started.elapsed());
+    // While halted, nothing new is offered.
+    let offered = halted["waves"][0]["offered"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = show(admin.clone()).await;
+    let offered_now: u64 = still["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["offered"].as_u64().unwrap())
+        .sum();
+    assert_eq!(offered_now, offered, "offers went on while halted");
+
+    // The cause is fixed; an operator resumes; the rollout completes in its waves.
+    sim.set_failing(0);
+    {
+        let admin = admin.clone();
+        blocking(move || {
+            admin
+                .post(&format!("/api/v1/rollouts/{id}/resume"), &json!({}))
+                .unwrap()
+        })
+        .await;
+    }
+    // A device that joins mid-rollout gets its wave (all have started by now).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let late = Simulation::start(Options {
+        server: server.url.clone(),
+        enroll_token: enroll,
+        agents: 1,
+        version: "1".into(),
+        poll_interval: Duration::from_millis(500),
+        reboot: Duration::from_millis(20),
+        fail_percent: 0,
+        prefix: "late".into(),
+    })
+    .await
+    .unwrap();
+    let done = wait_for("completion", admin.clone(), |s| s["complete"] == true).await;
+    let elapsed = started.elapsed();
+    let snap = sim.snapshot();
+    eprintln!(
+        "complete after {elapsed:?}: {} updated, {} failed, {} requests, p99 {:.1} ms, at most {} rebooting",
+        snap.updated, snap.failed, snap.requests, snap.p99_ms, snap.max_rebooting
+    );
+    assert_eq!(
+        late.snapshot().updated,
+        1,
+        "the late device was not updated"
+    );
+    let failed: u64 = done["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["failed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        done["running_version"].as_u64().unwrap() + failed,
+        AGENTS as u64 + 1
+    );
+    assert_eq!(failed as usize, snap.failed);
+    // Reboot slots were shared and never exceeded.
+    assert!(snap.max_rebooting <= SLOTS as usize, "{snap:?}");
+    assert!(snap.max_rebooting > 1, "{snap:?}");
+    // Nobody was offered the release before its wave started.
+    let start_time = done["started_at"].as_u64().unwrap();
+    let after = [0u64, 3, 6];
+    for p in done["progress"].as_array().unwrap() {
+        let wave = p["wave"].as_u64().unwrap() as usize;
+        assert!(
+            p["offered_at"].as_u64().unwrap() >= start_time + after[wave],
+            "offered before its wave: {p}"
+        );
+    }
+    let locks = blocking(move || admin.get("/api/v1/locks").unwrap()).await;
+    assert_eq!(locks["holders"].as_array().unwrap().len(), 0, "{locks}");
+    late.stop().await;
+    sim.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_console_shows_rollouts_devices_and_locks_in_chromium() {
+    let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
+    let state = tempfile::tempdir().unwrap();
+    let server = start(config(state.path(), Some(&etcd))).await;
+    let admin = admin(&server);
+    let token = server.first_admin_token.clone().unwrap();
+    let url = server.url.clone();
+    let enroll = {
+        let admin = admin.clone();
+        blocking(move || {
+            admin
+                .post(
+                    "/api/v1/enroll-tokens",
+                    &json!({"group": "kiosks", "uses": 20}),
+                )
+                .unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .await
+    };
+    let sim = Simulation::start(Options {
+        server: url.clone(),
+        enroll_token: enroll,
+        agents: 20,
+        version: "1".into(),
+        poll_interval: Duration::from_millis(300),
+        reboot: Duration::from_millis(10),
+        fail_percent: 0,
+        prefix: "kiosk".into(),
+    })
+    .await
+    .unwrap();
+    let shots = tempfile::tempdir().unwrap();
+    let shot = shots.path().join("console.png");
+    let dom = {
+        let (admin, shot) = (admin.clone(), shot.clone());
+        blocking(move || {
+            let id = admin
+                .post(
+                    "/api/v1/rollouts",
+                    &json!({"version": "2", "schedule": "100%@0s"}),
+                )
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap();
+            let start = Instant::now();
+            while admin.get(&format!("/api/v1/rollouts/{id}")).unwrap()["complete"] != true {
+                assert!(start.elapsed() < Duration::from_secs(60));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            // A held reboot slot, to be listed.
+            let ops = admin
+                .post("/api/v1/tokens", &json!({"role": "operate", "name": "ops"}))
+                .unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            Client::new(&url, Some(&ops), None)
+                .unwrap()
+                .fleetlock("/v1/pre-reboot", "kiosk-00003", "kiosks")
+                .unwrap();
+            let page = format!("{url}/#token={token}");
+            let chromium = |extra: &[&str]| {
+                std::process::Command::new("chromium")
+                    .args([
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--user-data-dir=/tmp/compose-fleet-chromium",
+                        "--virtual-time-budget=8000",
+                        "--window-size=1280,1000",
+                    ])
+                    .args(extra)
+                    .arg(&page)
+                    .output()
+                    .expect("chromium runs (scripts/setup installs it)")
+            };
+            let out = chromium(&[&format!("--screenshot={}", shot.display())]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = chromium(&["--dump-dom"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .await
+    };
+    for seen in [
+        "role: admin",
+        "kiosk-00000",
+        "kiosk-00019",
+        "wave 1 (100%",
+        "20/20 booted",
+        "state-running",
+        "kiosk-00003",
+        "Pause",
+    ] {
+        assert!(dom.contains(seen), "the console lacks `{seen}`:\n{dom}");
+    }
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(
+        png.len() > 20_000,
+        "a near-empty screenshot: {} bytes",
+        png.len()
+    );
+    // Without a token the console asks for one instead of showing anything.
+    let bare_url = format!("{}/", server.url);
+    let bare = blocking(move || {
+        let out = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--user-data-dir=/tmp/compose-fleet-chromium-2",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+            ])
+            .arg(bare_url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await;
+    assert!(bare.contains("no token"), "{bare}");
+    assert!(!bare.contains("kiosk-00000"), "{bare}");
+    sim.stop().await;
+    server.stop().await;
+}
