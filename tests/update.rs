@@ -743,10 +743,11 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap());
     let mut line = String::new();
-    BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stderr.read_line(&mut line).unwrap();
+    // The server goes on writing to stderr: keep reading it.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let _server = Kill(server);
     let url = line
         .split_whitespace()
