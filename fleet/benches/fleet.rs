@@ -3,7 +3,8 @@
 //! agents (10,000 by default) polling it over loopback every POLL_MS (1000) milliseconds.
 //! Prints requests per second and latency while they poll idle, the server's memory, and the
 //! time a rollout (10% at once, 50% after 5 s, all after 10 s; 50 reboot slots) takes to
-//! reach every device.
+//! reach every device. Under `cargo test` (no `--bench`) it runs the same steps with 200
+//! agents and short waits, as a check that it still works.
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -22,12 +23,25 @@ fn main() {
         serve(&state);
         return;
     }
+    let bench = std::env::args().any(|a| a == "--bench");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let agents: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let poll_ms: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let agents: usize = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if bench { 10_000 } else { 200 });
+    let poll_ms: u64 = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if bench { 1000 } else { 200 });
+    let (warmup, window) = if bench {
+        (Duration::from_secs(5), Duration::from_secs(20))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(2))
+    };
+    let mut complete = false;
     let etcd = LocalEtcd::start().expect("etcd runs (apt-get install etcd-server)");
     let state = tempfile::tempdir().unwrap();
     let mut server = Command::new(std::env::current_exe().unwrap())
@@ -73,10 +87,9 @@ fn main() {
         .await
         .unwrap();
         println!("enrolled {agents} agents in {:.2} s", started.elapsed().as_secs_f64());
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(warmup).await;
         sim.reset_latencies();
         let before = sim.snapshot().requests;
-        let window = Duration::from_secs(20);
         tokio::time::sleep(window).await;
         let idle = sim.snapshot();
         println!(
@@ -110,6 +123,7 @@ fn main() {
             .await
             .unwrap();
             if status["complete"] == true {
+                complete = true;
                 break;
             }
             if started.elapsed() > Duration::from_secs(600) {
@@ -141,6 +155,7 @@ fn main() {
     }
     let _ = server.kill();
     let _ = server.wait();
+    assert!(complete, "the rollout did not reach every device");
 }
 
 /// The server half: starts, prints `URL TOKEN`, runs until killed.

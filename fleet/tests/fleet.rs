@@ -127,6 +127,29 @@ async fn every_request_is_checked_and_replayed_enrollments_are_refused() {
             .put("/api/v1/groups/lab", &json!({"window": "25:00-02:00"}))
             .unwrap_err();
         assert_eq!(window.status(), Some(400));
+        // An operator pauses, resumes and aborts a rollout; an aborted one stays aborted.
+        let id = operate
+            .post("/api/v1/rollouts", &json!({"version": "2", "group": "lab"}))
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let act = |verb: &str| operate.post(&format!("/api/v1/rollouts/{id}/{verb}"), &json!({}));
+        assert_eq!(act("pause").unwrap()["state"], "paused");
+        let waiting = device.get("/api/v1/device/poll?version=1").unwrap();
+        assert!(
+            waiting["why"].as_str().unwrap().contains("paused"),
+            "{waiting}"
+        );
+        assert_eq!(act("resume").unwrap()["state"], "running");
+        assert_eq!(act("abort").unwrap()["state"], "aborted");
+        let again = act("resume").unwrap_err();
+        assert_eq!(again.status(), Some(409), "{again}");
+        assert_eq!(
+            read.post(&format!("/api/v1/rollouts/{id}/pause"), &json!({}))
+                .unwrap_err()
+                .status(),
+            Some(403)
+        );
         // A removed device's credential stops working.
         admin.delete("/api/v1/devices/d1").unwrap();
         assert_eq!(status(device.get("/api/v1/device/poll?version=1")), 401);
