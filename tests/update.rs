@@ -820,23 +820,17 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
     }
     let locks = fleet(&["locks"]);
     assert_eq!(locks["holders"].as_array().unwrap().len(), 0, "{locks}");
-    let o = compose(
-        p,
-        &[
-            "fleet",
-            "--server",
-            &url,
-            "--token",
-            &token,
-            "exec",
-            "vm-1",
-            "--",
-            "/usr/bin/compose-update",
-            "status",
-        ],
-    );
-    assert_exit(&o, 0);
-    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    // `compose fleet exec vm-1 -- ARGV`: what the device printed.
+    let exec = |argv: &[&str]| {
+        let mut all = vec![
+            "fleet", "--server", &url, "--token", &token, "exec", "vm-1", "--",
+        ];
+        all.extend_from_slice(argv);
+        let o = compose(p, &all);
+        assert_exit(&o, 0);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let said = exec(&["/usr/bin/compose-update", "status"]);
     assert!(
         said.contains(&format!("vm {} (generation 2)", lab.v2)),
         "{said}"
@@ -847,24 +841,7 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
         lab.v2.as_str(),
         "{devices}"
     );
-    let o = compose(
-        p,
-        &[
-            "fleet",
-            "--server",
-            &url,
-            "--token",
-            &token,
-            "exec",
-            "vm-1",
-            "--",
-            "/bin/busybox",
-            "kill",
-            "-TERM",
-            "1",
-        ],
-    );
-    assert_exit(&o, 0);
+    exec(&["/bin/busybox", "kill", "-TERM", "1"]);
     let mut console = String::new();
     flash
         .stdout

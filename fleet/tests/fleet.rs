@@ -189,18 +189,12 @@ async fn tls_and_commands_through_the_agents_own_connection() {
     let cert = server.certificate.clone().unwrap();
     let admin = admin(&server);
     let url = server.url.clone();
-    let enroll = blocking(move || {
+    blocking(move || {
         assert_eq!(admin.get("/api/v1/whoami").unwrap()["role"], "admin");
         // Without the server's certificate the client refuses to talk.
         let stranger = Client::new(&url, None, None).unwrap();
         let e = stranger.get("/api/v1/whoami").unwrap_err();
         assert!(e.status().is_none(), "{e}");
-        admin
-            .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 1}))
-            .unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
     })
     .await;
     assert!(cert.is_file());
@@ -211,19 +205,7 @@ async fn tls_and_commands_through_the_agents_own_connection() {
     let state = tempfile::tempdir().unwrap();
     let server = start(config(state.path(), None)).await;
     let admin = common::admin(&server);
-    let enroll2 = {
-        let admin = admin.clone();
-        blocking(move || {
-            admin
-                .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 1}))
-                .unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .await
-    };
-    drop(enroll);
+    let enroll2 = common::enroll_token(&admin, "lab", 1).await;
     let sim = Simulation::start(Options {
         server: server.url.clone(),
         enroll_token: enroll2,
@@ -344,7 +326,7 @@ async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
     let state = tempfile::tempdir().unwrap();
     let server = start(config(state.path(), Some(&etcd))).await;
     let admin = admin(&server);
-    let enroll = {
+    {
         let admin = admin.clone();
         blocking(move || {
             admin
@@ -352,19 +334,11 @@ async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
                     "/api/v1/groups/sim",
                     &json!({"reboot_slots": SLOTS, "max_in_flight": 300}),
                 )
-                .unwrap();
-            admin
-                .post(
-                    "/api/v1/enroll-tokens",
-                    &json!({"group": "sim", "uses": AGENTS + 1}),
-                )
-                .unwrap()["token"]
-                .as_str()
                 .unwrap()
-                .to_string()
         })
-        .await
-    };
+        .await;
+    }
+    let enroll = common::enroll_token(&admin, "sim", AGENTS + 1).await;
     let started = Instant::now();
     let sim = Simulation::start(Options {
         server: server.url.clone(),
@@ -519,21 +493,7 @@ async fn the_web_console_shows_rollouts_devices_and_locks_in_chromium() {
     let admin = admin(&server);
     let token = server.first_admin_token.clone().unwrap();
     let url = server.url.clone();
-    let enroll = {
-        let admin = admin.clone();
-        blocking(move || {
-            admin
-                .post(
-                    "/api/v1/enroll-tokens",
-                    &json!({"group": "kiosks", "uses": 20}),
-                )
-                .unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .await
-    };
+    let enroll = common::enroll_token(&admin, "kiosks", 20).await;
     let sim = Simulation::start(Options {
         server: url.clone(),
         enroll_token: enroll,

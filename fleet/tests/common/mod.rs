@@ -43,3 +43,20 @@ pub fn admin(server: &Running) -> Client {
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
+
+/// An enrollment token for `uses` devices of `group`.
+pub async fn enroll_token(admin: &Client, group: &str, uses: usize) -> String {
+    let (admin, group) = (admin.clone(), group.to_string());
+    blocking(move || {
+        admin
+            .post(
+                "/api/v1/enroll-tokens",
+                &serde_json::json!({"group": group, "uses": uses}),
+            )
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .await
+}
