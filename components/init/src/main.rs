@@ -111,6 +111,39 @@ fn mount_api_filesystems() {
             Err(e) => log!("cannot mount {fstype} on {target}: {e}"),
         }
     }
+    prepare_app_cgroups();
+}
+
+/// The cgroup container apps get theirs under (`/compose-apps`, the sandbox's parent),
+/// with the memory and pids controllers enabled down to it, once, before any service
+/// starts. crun then finds them enabled instead of each container start enabling them
+/// in the root's and the parent's `cgroup.subtree_control`, concurrently with the others.
+fn prepare_app_cgroups() {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let Ok(available) = fs::read_to_string(root.join("cgroup.controllers")) else {
+        return;
+    };
+    let wanted: Vec<&str> = ["memory", "pids"]
+        .into_iter()
+        .filter(|c| available.split_whitespace().any(|a| a == *c))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let enable = wanted
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let apps = root.join("compose-apps");
+    let steps = [
+        fs::write(root.join("cgroup.subtree_control"), &enable),
+        fs::create_dir_all(&apps),
+        fs::write(apps.join("cgroup.subtree_control"), &enable),
+    ];
+    if let Some(Err(e)) = steps.into_iter().find(Result::is_err) {
+        log!("cannot prepare the cgroup of container apps ({enable}): {e}");
+    }
 }
 
 /// Hands PID 1 over to another system manager (systemd), with the ESP mounted at /efi
