@@ -7,7 +7,7 @@ use compose_update::fleet::{Action, Report, Step};
 use serde::Serialize;
 
 use crate::schedule::format_duration;
-use crate::store::{Device, Rollout, RolloutState, Store, StoreError};
+use crate::store::{Device, Progress, Rollout, RolloutState, Store, StoreError};
 
 /// Where devices find the update repository, relative to the server.
 pub const REPO_PATH: &str = "/repo";
@@ -182,6 +182,14 @@ pub struct RolloutStatus {
 }
 
 pub fn status(store: &Store, rollout: Rollout) -> Result<RolloutStatus, StoreError> {
+    Ok(status_and_progress(store, rollout)?.0)
+}
+
+/// The status and every device's progress it was counted from (read once).
+pub fn status_and_progress(
+    store: &Store,
+    rollout: Rollout,
+) -> Result<(RolloutStatus, Vec<Progress>), StoreError> {
     let progress = store.rollout_progress(rollout.id)?;
     let mut waves: Vec<WaveStatus> = rollout
         .schedule
@@ -216,13 +224,14 @@ pub fn status(store: &Store, rollout: Rollout) -> Result<RolloutStatus, StoreErr
     let (devices, running_version) =
         store.devices_running(rollout.group.as_deref(), &rollout.version)?;
     let failed: u64 = waves.iter().map(|w| w.failed).sum();
-    Ok(RolloutStatus {
+    let status = RolloutStatus {
         complete: devices > 0 && running_version + failed >= devices,
         devices,
         running_version,
         waves,
         rollout,
-    })
+    };
+    Ok((status, progress))
 }
 
 /// Whether `now` (Unix seconds) is inside the daily UTC window `HH:MM-HH:MM` (it may wrap

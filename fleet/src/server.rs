@@ -342,11 +342,19 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
 
 type Api<T> = Result<Json<T>, ApiError>;
 
+/// The request's bearer token.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
 impl Fleet {
     /// The caller's role, or why it has none that reaches `need`.
     fn admin(&self, headers: &HeaderMap, need: Role) -> Result<Role, ApiError> {
-        let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
-            .ok_or_else(|| {
+        let token = bearer(headers).ok_or_else(|| {
                 refuse(
                     StatusCode::UNAUTHORIZED,
                     "no token: send `Authorization: Bearer TOKEN` (the first admin token is in the server's state folder, `admin-token`)",
@@ -377,12 +385,7 @@ impl Fleet {
 
     /// The device whose credential the request carries.
     fn device(&self, headers: &HeaderMap) -> Result<Device, ApiError> {
-        let token = auth::bearer(
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok()),
-        )
-        .ok_or_else(|| {
+        let token = bearer(headers).ok_or_else(|| {
             refuse(
                 StatusCode::UNAUTHORIZED,
                 "no device credential: enroll first (POST /api/v1/enroll)",
@@ -529,11 +532,7 @@ fn fleetlock_caller(
             format!("FleetLock requests carry `{FLEETLOCK_HEADER}: true`"),
         ));
     }
-    let bearer = auth::bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let bearer = bearer(headers);
     let Some(secret) = token.or(bearer) else {
         return Err(fleetlock_error(
             StatusCode::UNAUTHORIZED,
@@ -904,8 +903,8 @@ async fn rollout_show(
 ) -> Api<Value> {
     f.admin(&headers, Role::Read)?;
     let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
-    let progress = f.store.rollout_progress(id)?;
-    let mut status = serde_json::to_value(rollout::status(&f.store, rollout)?).unwrap_or_default();
+    let (status, progress) = rollout::status_and_progress(&f.store, rollout)?;
+    let mut status = serde_json::to_value(status).unwrap_or_default();
     status["progress"] = serde_json::to_value(progress).unwrap_or_default();
     Ok(Json(status))
 }

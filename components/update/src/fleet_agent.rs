@@ -40,8 +40,6 @@ struct State {
 struct Pending {
     rollout: i64,
     version: String,
-    /// The version that ran before it.
-    from: String,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -292,7 +290,6 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                 state.pending = Some(Pending {
                     rollout,
                     version: target.clone(),
-                    from: version.clone(),
                 });
                 save(&o.state, &state)?;
                 // A reboot slot of the group, from FleetLock; held until the next boot says
