@@ -541,7 +541,9 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {
                 if let Some(n) = x_display {
-                    eprintln!("compose shell: X11 apps on DISPLAY=:{n} (Xwayland)");
+                    eprintln!(
+                        "compose shell: X11 apps on DISPLAY=:{n} (Xwayland starts with the first)"
+                    );
                 }
                 for app in &apps {
                     match start_app(app, &app_socket, x_display) {

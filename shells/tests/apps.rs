@@ -557,3 +557,72 @@ fn the_on_screen_keyboard_types_into_a_gtk_entry() {
         decorated_by_shell: false,
     });
 }
+
+/// The Xwayland process that serves `DISPLAY=:display` now.
+fn xwayland_on(display: u32) -> Option<i32> {
+    let wanted = format!(":{display}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let mut args = cmdline.split(|b| *b == 0).map(String::from_utf8_lossy);
+            let xwayland = args.next()?.ends_with("Xwayland") && args.any(|a| a == wanted);
+            xwayland.then_some(pid)
+        })
+}
+
+/// Xwayland starts on demand: the shell holds the display until the first X client
+/// connects (which then reaches the server started for it); later clients reach the
+/// server directly. When Xwayland dies, the shell holds the display again and the next
+/// X client starts a new server on the same `DISPLAY`.
+#[test]
+fn xwayland_starts_with_the_first_x_client_and_again_after_it_died() {
+    let xeyes = App {
+        command: &["xeyes"],
+        package: "x11-apps",
+        window: "XEyes",
+        decorated_by_shell: true,
+    };
+    let xterm = App {
+        command: &["xterm"],
+        package: "xterm",
+        window: "XTerm",
+        decorated_by_shell: true,
+    };
+    let mut session = Session::start("desktop");
+    let display = session.x_display.unwrap();
+    let socket = std::path::PathBuf::from(format!("/tmp/.X11-unix/X{display}"));
+    assert!(socket.exists(), "the shell holds {}", socket.display());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(xwayland_on(display), None, "no Xwayland before an X client");
+
+    // The first client waits on the shell's socket and is carried over to Xwayland.
+    session.launch(&xeyes);
+    shown(&mut session, &xeyes, "desktop");
+    let server = xwayland_on(display).expect("Xwayland runs for the first X client");
+    // A second client reaches the running server directly.
+    session.launch(&xterm);
+    shown(&mut session, &xterm, "desktop");
+
+    for mut child in session.apps.drain(..) {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(server).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    session.wait("the shell to hold the display again", WAIT, |s| {
+        xwayland_on(display).is_none() && s.windows().is_empty() && socket.exists()
+    });
+
+    session.launch(&xterm);
+    shown(&mut session, &xterm, "desktop");
+    assert!(
+        xwayland_on(display).is_some_and(|pid| pid != server),
+        "a new Xwayland on :{display}"
+    );
+}

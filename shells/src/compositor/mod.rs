@@ -18,6 +18,7 @@ mod nested;
 mod scene;
 mod toolkits;
 mod toplevel;
+mod x11_display;
 mod xwayland;
 
 use std::collections::HashMap;
@@ -1237,6 +1238,7 @@ pub fn run_with(
         event_loop
             .dispatch(Some(timeout), &mut state)
             .map_err(|e| CompositorError::EventLoop(e.to_string()))?;
+        state.start_xwayland_when_asked();
         state.find_x11_surfaces();
         state.blank_when_idle();
         if state.frame_due() {

@@ -1,12 +1,15 @@
-//! Legacy X11 apps through Xwayland (smithay's `xwayland`): the compositor starts an
-//! Xwayland server on a free display, is its window manager (`X11Wm`), and turns every
+//! Legacy X11 apps through Xwayland (smithay's `xwayland`), started on demand: the
+//! compositor holds an X display from the start (apps get its `DISPLAY`), starts
+//! Xwayland when the first X client connects, and holds the display again once Xwayland
+//! exits with its last client. It is Xwayland's window manager (`X11Wm`) and turns every
 //! managed X11 window into a window of the shell, laid out, decorated, focused and
 //! swapped like any Wayland window. Override-redirect windows (menus, tooltips) are
 //! drawn where X puts them, above the windows.
 
 use std::process::Stdio;
 
-use smithay::reexports::calloop::LoopHandle;
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::{Interest, LoopHandle, Mode, PostAction, RegistrationToken};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{Client, DisplayHandle};
 use smithay::utils::{Logical, Rectangle};
@@ -15,72 +18,227 @@ use smithay::xwayland::xwm::{Reorder, ResizeEdge, WmWindowProperty, XwmId};
 use smithay::xwayland::{X11Surface, X11Wm, XWayland, XWaylandEvent, XwmHandler};
 
 use super::toplevel::Toplevel;
+use super::x11_display::{self, Reservation};
 use super::{State, Tracked};
 
-/// The X server and its window manager, once it is ready.
+/// The X display of the shell and, while X clients run, its Xwayland.
 pub(super) struct Xserver {
+    /// `DISPLAY=:N` for apps; the same for every Xwayland this compositor starts.
     pub display: u32,
-    /// Xwayland's Wayland connection.
-    client: Client,
-    wm: Option<X11Wm>,
+    server: Server,
     _shell: XWaylandShellState,
     /// Mapped override-redirect windows, oldest first.
     pub overrides: Vec<X11Surface>,
 }
 
-/// Starts Xwayland; X clients may connect to `DISPLAY=:N` at once (they wait until the
-/// server is up). Fails when the `Xwayland` binary is missing.
+enum Server {
+    /// No X client yet: the compositor holds the display and watches its sockets.
+    Waiting {
+        reservation: Reservation,
+        sources: Vec<RegistrationToken>,
+        /// A client is waiting on the sockets: start Xwayland after this dispatch.
+        knocked: bool,
+    },
+    /// Xwayland runs; its window manager once it said it is ready.
+    Running {
+        /// Xwayland's Wayland connection.
+        client: Client,
+        source: RegistrationToken,
+        wm: Option<Box<X11Wm>>,
+    },
+    /// The display could not be held again or Xwayland did not start: X apps fail.
+    Gone,
+}
+
+/// Holds a free X display; Xwayland starts when an X client connects to it.
 pub(super) fn start(
     handle: &LoopHandle<'static, State>,
     dh: &DisplayHandle,
 ) -> Result<Xserver, String> {
-    // X sockets live in /tmp/.X11-unix, which a fresh /tmp does not have.
-    let sockets = std::path::Path::new("/tmp/.X11-unix");
-    if !sockets.is_dir() {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(sockets)
-            .and_then(|()| {
-                std::fs::set_permissions(sockets, std::fs::Permissions::from_mode(0o1777))
-            })
-            .map_err(|e| format!("cannot create {}: {e}", sockets.display()))?;
+    which_xwayland()?;
+    let reservation = Reservation::first_free()?;
+    let display = reservation.display;
+    Ok(Xserver {
+        display,
+        server: wait(handle, reservation)?,
+        _shell: XWaylandShellState::new::<State>(dh),
+        overrides: Vec::new(),
+    })
+}
+
+/// Fails early, with the package to install, when Xwayland is not on `PATH`.
+fn which_xwayland() -> Result<(), String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| dir.join("Xwayland").is_file()) {
+        Ok(())
+    } else {
+        Err("cannot start Xwayland: it is not on PATH (install the xwayland package)".into())
     }
-    let shell = XWaylandShellState::new::<State>(dh);
+}
+
+/// Watches the held display's sockets for the first client.
+fn wait(handle: &LoopHandle<'static, State>, reservation: Reservation) -> Result<Server, String> {
+    let mut sources = Vec::new();
+    for listener in &reservation.listeners {
+        let watched = listener
+            .try_clone()
+            .map_err(|e| format!("cannot watch the X display: {e}"))?;
+        let token = handle
+            .insert_source(
+                Generic::new(watched, Interest::READ, Mode::Level),
+                |_, _, state| {
+                    if let Some(Xserver {
+                        server: Server::Waiting { knocked, .. },
+                        ..
+                    }) = &mut state.xserver
+                    {
+                        *knocked = true;
+                    }
+                    Ok(PostAction::Disable)
+                },
+            )
+            .map_err(|e| format!("cannot watch the X display: {}", e.error))?;
+        sources.push(token);
+    }
+    Ok(Server::Waiting {
+        reservation,
+        sources,
+        knocked: false,
+    })
+}
+
+impl State {
+    /// After each dispatch: starts Xwayland for the clients waiting on the display.
+    pub(super) fn start_xwayland_when_asked(&mut self) {
+        let Some(x) = &mut self.xserver else {
+            return;
+        };
+        if !matches!(x.server, Server::Waiting { knocked: true, .. }) {
+            return;
+        }
+        let Server::Waiting {
+            reservation,
+            sources,
+            ..
+        } = std::mem::replace(&mut x.server, Server::Gone)
+        else {
+            unreachable!("checked above");
+        };
+        for token in sources {
+            self.loop_handle.remove(token);
+        }
+        let number = x.display;
+        let waiting = reservation.hand_over();
+        match spawn(&self.loop_handle, &self.display, number) {
+            Ok(server) => {
+                x.server = server;
+                tracing::info!(
+                    "Xwayland started on DISPLAY=:{} for {} waiting client(s)",
+                    number,
+                    waiting.len()
+                );
+                for client in waiting {
+                    if let Err(e) = x11_display::relay(client, number) {
+                        tracing::warn!("cannot pass an X client on to Xwayland: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("{e}; X11 apps cannot start"),
+        }
+    }
+
+    /// Xwayland exited (after its last client, or failing): its windows go, and the
+    /// display is held again for the next X client.
+    fn xwayland_stopped(&mut self) {
+        let Some(x) = &mut self.xserver else {
+            return;
+        };
+        if let Server::Running { source, .. } = std::mem::replace(&mut x.server, Server::Gone) {
+            self.loop_handle.remove(source);
+        }
+        x.overrides.clear();
+        let number = x.display;
+        match Reservation::again(number).and_then(|r| wait(&self.loop_handle, r)) {
+            Ok(waiting) => {
+                x.server = waiting;
+                tracing::info!(
+                    "Xwayland exited; DISPLAY=:{} waits for the next X client",
+                    number
+                );
+            }
+            Err(e) => tracing::warn!("{e}; X11 apps cannot start again"),
+        }
+        let gone: Vec<_> = self
+            .windows
+            .iter()
+            .filter(|w| matches!(w.toplevel, Toplevel::X11(..)))
+            .map(|w| w.id)
+            .collect();
+        for id in gone {
+            if let Some(at) = self.windows.iter().position(|w| w.id == id) {
+                self.windows.remove(at);
+                self.window_closed(id);
+            }
+        }
+        self.dirty = true;
+    }
+}
+
+/// Starts Xwayland on `display` (free now) and its window manager once it is ready.
+fn spawn(
+    handle: &LoopHandle<'static, State>,
+    dh: &DisplayHandle,
+    number: u32,
+) -> Result<Server, String> {
     let (xwayland, client) = XWayland::spawn(
         dh,
-        None,
+        Some(number),
         std::iter::empty::<(String, String)>(),
         true,
         Stdio::null(),
         Stdio::null(),
         |_| (),
     )
-    .map_err(|e| format!("cannot start Xwayland: {e} (is the xwayland package installed?)"))?;
-    let number = xwayland.display_number();
-    let client_of_server = client.clone();
+    .map_err(|e| format!("cannot start Xwayland on :{number}: {e}"))?;
+    let for_wm = client.clone();
     let wm_handle = handle.clone();
-    handle
+    let source = handle
         .insert_source(xwayland, move |event, _, state| match event {
             XWaylandEvent::Ready { x11_socket, .. } => {
-                match X11Wm::start_wm(wm_handle.clone(), x11_socket, client.clone()) {
+                match X11Wm::start_wm(wm_handle.clone(), x11_socket, for_wm.clone()) {
                     Ok(wm) => {
-                        if let Some(x) = &mut state.xserver {
-                            x.wm = Some(wm);
+                        if let Some(Xserver {
+                            server: Server::Running { wm: slot, .. },
+                            ..
+                        }) = &mut state.xserver
+                        {
+                            *slot = Some(Box::new(wm));
                         }
-                        tracing::info!("Xwayland ready on DISPLAY=:{number}");
+                        tracing::info!("Xwayland ready on DISPLAY=:{}", number);
                     }
                     Err(e) => tracing::warn!("cannot manage Xwayland's windows: {e}"),
                 }
             }
-            XWaylandEvent::Error => tracing::warn!("Xwayland stopped or failed to start"),
+            XWaylandEvent::Error => {
+                tracing::warn!("Xwayland stopped or failed to start");
+                state.xwayland_stopped();
+            }
         })
         .map_err(|e| format!("cannot watch Xwayland: {}", e.error))?;
-    Ok(Xserver {
-        display: number,
-        client: client_of_server,
+    Ok(Server::Running {
+        client,
+        source,
         wm: None,
-        _shell: shell,
-        overrides: Vec::new(),
     })
+}
+
+impl Xserver {
+    fn wm(&mut self) -> Option<&mut X11Wm> {
+        match &mut self.server {
+            Server::Running { wm, .. } => wm.as_deref_mut(),
+            _ => None,
+        }
+    }
 }
 
 impl State {
@@ -93,7 +251,11 @@ impl State {
     /// Finds the surfaces of X11 windows that Xwayland named by protocol id (before 23.1
     /// it has no xwayland-shell); a window is mapped once its surface has a buffer.
     pub(super) fn find_x11_surfaces(&mut self) {
-        let Some(x) = &self.xserver else {
+        let Some(Xserver {
+            server: Server::Running { client, .. },
+            ..
+        }) = &self.xserver
+        else {
             return;
         };
         let mut found = false;
@@ -108,10 +270,7 @@ impl State {
             let Some(id) = window.wl_surface_id() else {
                 continue;
             };
-            if let Ok(s) = x
-                .client
-                .object_from_protocol_id::<WlSurface>(&self.display, id)
-            {
+            if let Ok(s) = client.object_from_protocol_id::<WlSurface>(&self.display, id) {
                 if w.buffer.is_none() {
                     w.buffer = super::scene::size_said(&s)
                         .drawn
@@ -205,7 +364,7 @@ impl XwmHandler for State {
     fn xwm_state(&mut self, _xwm: XwmId) -> &mut X11Wm {
         self.xserver
             .as_mut()
-            .and_then(|x| x.wm.as_mut())
+            .and_then(Xserver::wm)
             .expect("X11 events come only after the window manager started")
     }
 
@@ -226,7 +385,7 @@ impl XwmHandler for State {
         self.windows
             .push(Tracked::new(Toplevel::X11(window.clone(), None), id));
         self.find_x11_surfaces();
-        if let Some(wm) = self.xserver.as_mut().and_then(|x| x.wm.as_mut()) {
+        if let Some(wm) = self.xserver.as_mut().and_then(Xserver::wm) {
             let _ = wm.raise_window(&window);
         }
         self.x11_properties(&window);
@@ -325,6 +484,11 @@ impl XwmHandler for State {
     }
 
     fn move_request(&mut self, _xwm: XwmId, _window: X11Surface, _button: u32) {}
+
+    /// The window manager's connection closed: Xwayland exited.
+    fn disconnected(&mut self, _xwm: XwmId) {
+        self.xwayland_stopped();
+    }
 }
 
 impl State {
