@@ -14,7 +14,7 @@ use compose_shells::compositor::{Command, CompositorError, InputEvent, Options, 
 use compose_shells::definition::builtin;
 use compose_shells::policy::{KEYBOARD_SHARE, TASKBAR, TITLE_BAR};
 use compose_shells::render::Image;
-use compose_testclient::{Client, DecorationMode, Presentation, ToplevelState};
+use compose_testclient::{Client, ClientError, DecorationMode, Presentation, ToplevelState};
 use smithay::reexports::calloop::channel::{Sender, channel};
 
 const RED: [u8; 4] = [255, 0, 0, 255];
@@ -770,6 +770,42 @@ fn misbehaving_clients_get_protocol_errors_and_the_rest_keeps_running() {
     good.roundtrip().unwrap();
     let w = comp.window("good");
     assert!(w.focused);
+    assert_pixel(&comp.screenshot(), center(&w), GREEN, "the good client");
+}
+
+/// linux-dmabuf refuses what it cannot read: a plain file offered as a dma-buf gets
+/// `failed`, a format it does not offer the protocol's `invalid_format` error; the
+/// compositor and its other clients carry on.
+/// Real dma-bufs (DRM dumb buffers) are shown in the VM: tests/display.rs.
+#[test]
+fn a_file_that_is_not_a_dma_buf_is_refused_and_nothing_breaks() {
+    use std::os::fd::AsFd;
+    let comp = Compositor::start("desktop", 800, 600);
+    let mut good = comp.client();
+    good.toplevel("good", "Good", GREEN).unwrap();
+
+    let mut bad = comp.client();
+    let file = tempfile::tempfile().unwrap();
+    file.set_len(64 * 64 * 4).unwrap();
+    let made = bad
+        .offer_dmabuf(file.as_fd(), (64, 64), 64 * 4, compose_testclient::ARGB8888)
+        .unwrap();
+    assert!(!made, "a plain file is not a dma-buf");
+    bad.roundtrip().unwrap();
+
+    let nv12 = u32::from_le_bytes(*b"NV12");
+    let e = match bad.offer_dmabuf(file.as_fd(), (64, 64), 64, nv12) {
+        Err(ClientError::Disconnected(Some(e))) => e,
+        other => panic!("NV12 is not offered, yet: {other:?}"),
+    };
+    assert_eq!(
+        (e.object_interface.as_str(), e.code),
+        ("zwp_linux_buffer_params_v1", 4),
+        "invalid_format: {e}"
+    );
+
+    good.commit_to_frame(0).expect("a frame callback");
+    let w = comp.window("good");
     assert_pixel(&comp.screenshot(), center(&w), GREEN, "the good client");
 }
 

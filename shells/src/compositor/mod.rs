@@ -11,6 +11,7 @@
 
 pub mod cursor;
 mod devices;
+mod dmabuf;
 mod handlers;
 pub mod input;
 mod kms;
@@ -349,6 +350,7 @@ pub(crate) struct State {
     _output_manager: OutputManagerState,
     toolkits: toolkits::Toolkits,
     /// Xwayland and its window manager, when X11 apps are on.
+    dmabufs: dmabuf::Dmabufs,
     xserver: Option<xwayland::Xserver>,
     /// The event loop, for the sockets sandboxes open (security contexts).
     loop_handle: smithay::reexports::calloop::LoopHandle<'static, State>,
@@ -1131,6 +1133,7 @@ pub fn run_with(
         .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
 
     let toolkits = toolkits::Toolkits::new(&dh);
+    let dmabufs = dmabuf::Dmabufs::new(&dh);
     // Without Xwayland the shell still runs Wayland apps: a warning, not an error.
     let xserver = if options.xwayland {
         xwayland::start(&event_loop.handle(), &dh)
@@ -1154,6 +1157,7 @@ pub fn run_with(
         seat,
         _output_manager: output_manager,
         toolkits,
+        dmabufs,
         xserver,
         loop_handle: handle.clone(),
         output,

@@ -16,6 +16,8 @@ use smithay::wayland::compositor::{
 use smithay::wayland::presentation::PresentationFeedbackCachedState;
 use smithay::wayland::shell::wlr_layer::Layer;
 use smithay::wayland::shell::xdg::SurfaceCachedState;
+use smithay::backend::allocator::Buffer;
+use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::with_buffer_contents;
 use smithay::wayland::viewporter::ViewportCachedState;
 
@@ -212,23 +214,30 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
     match assignment {
         Some(BufferAssignment::NewBuffer(buffer)) => {
             let renderer = &mut state.renderer;
-            let uploaded = with_buffer_contents(&buffer, |ptr, len, data| {
-                // SAFETY: smithay keeps the pool mapped for the duration of this callback;
-                // the slice does not outlive it. A client scribbling on its own buffer
-                // meanwhile can only tear its own pixels.
-                let pool = unsafe { std::slice::from_raw_parts(ptr, len) };
-                let pixels = Pixels {
-                    data: pool,
-                    offset: data.offset.max(0) as usize,
-                    width: data.width.max(0) as u32,
-                    height: data.height.max(0) as u32,
-                    stride: data.stride.max(0) as u32,
-                    opaque: data.format == wl_shm::Format::Xrgb8888,
-                };
-                let rects = buffer_damage(&damage, scale, viewport.0.is_some());
-                let shown = renderer.upload(key, pixels, &rects);
-                (data.width, data.height, shown)
-            });
+            let rects = buffer_damage(&damage, scale, viewport.0.is_some());
+            let uploaded = if let Ok(dmabuf) = get_dmabuf(&buffer) {
+                let size = (dmabuf.width() as i32, dmabuf.height() as i32);
+                super::dmabuf::with_pixels(dmabuf, |pixels| renderer.upload(key, pixels, &rects))
+                    .map(|shown| (size.0, size.1, shown))
+            } else {
+                with_buffer_contents(&buffer, |ptr, len, data| {
+                    // SAFETY: smithay keeps the pool mapped for the duration of this
+                    // callback; the slice does not outlive it. A client scribbling on its
+                    // own buffer meanwhile can only tear its own pixels.
+                    let pool = unsafe { std::slice::from_raw_parts(ptr, len) };
+                    let pixels = Pixels {
+                        data: pool,
+                        offset: data.offset.max(0) as usize,
+                        width: data.width.max(0) as u32,
+                        height: data.height.max(0) as u32,
+                        stride: data.stride.max(0) as u32,
+                        opaque: data.format == wl_shm::Format::Xrgb8888,
+                    };
+                    let shown = renderer.upload(key, pixels, &rects);
+                    (data.width, data.height, shown)
+                })
+                .map_err(|e| format!("neither shm nor dma-buf: {e:?}"))
+            };
             buffer.release();
             match uploaded {
                 Ok((_, _, false)) => clear_view(surface),
@@ -236,7 +245,7 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
                     committed = Some((width, height));
                     set_view(surface, (width, height), scale, viewport);
                 }
-                Err(e) => tracing::debug!("not an shm buffer: {e:?}"),
+                Err(e) => tracing::debug!("buffer not shown: {e}"),
             }
         }
         Some(BufferAssignment::Removed) => {

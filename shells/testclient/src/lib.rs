@@ -7,7 +7,10 @@
 //! error handling can be tested. Everything is safe Rust: pixels are written into a memfd
 //! with `pwrite`, never mapped.
 
+mod dmabuf;
 mod protocols;
+
+pub use dmabuf::ARGB8888;
 
 pub use protocols::{DecorationMode, Presentation, SandboxSocket};
 
@@ -152,6 +155,8 @@ pub struct State {
     pub last_serial: u32,
     /// The clipboard's text offered to this client, and other data-device state.
     clipboard: protocols::Clipboard,
+    /// The compositor's answer to the last `offer_dmabuf`: made a buffer, or failed.
+    dmabuf_answer: Option<bool>,
 }
 
 impl State {
@@ -695,12 +700,15 @@ pub(crate) fn draw(
     height: i32,
     color: [u8; 4],
 ) -> Result<(), ClientError> {
-    let stride = width * 4;
-    let size = (stride * height) as usize;
-    let file = memfd(size)?;
     let a = color[3] as u32;
     let pre = |c: u8| ((c as u32 * a + 127) / 255) as u8;
     let pixel = [pre(color[2]), pre(color[1]), pre(color[0]), color[3]]; // B G R A in memory
+    if let (Some(dumb), Some(linux)) = (&globals.extras.dumb, &globals.extras.linux_dmabuf) {
+        return dmabuf::draw(dumb, linux, handle, surface, (width, height), pixel);
+    }
+    let stride = width * 4;
+    let size = (stride * height) as usize;
+    let file = memfd(size)?;
     let row: Vec<u8> = pixel
         .iter()
         .copied()

@@ -62,6 +62,9 @@ pub(crate) struct Globals {
     data_devices: Option<WlDataDeviceManager>,
     idle_inhibit: Option<ZwpIdleInhibitManagerV1>,
     security_context: Option<WpSecurityContextManagerV1>,
+    pub(crate) linux_dmabuf: Option<wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
+    /// Set by `Client::use_dmabuf`: windows draw into dma-bufs.
+    pub(crate) dumb: Option<crate::dmabuf::DumbBuffers>,
 }
 
 /// A socket whose clients the compositor treats as sandboxed (wp_security_context_v1),
@@ -122,6 +125,9 @@ impl Globals {
             }
             "zwp_idle_inhibit_manager_v1" => {
                 self.idle_inhibit = Some(registry.bind(name, 1, qh, ()))
+            }
+            "zwp_linux_dmabuf_v1" => {
+                self.linux_dmabuf = Some(registry.bind(name, version.min(3), qh, ()))
             }
             "wl_data_device_manager" => {
                 self.data_devices = Some(registry.bind(name, version.min(3), qh, ()))

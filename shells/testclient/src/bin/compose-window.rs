@@ -1,7 +1,8 @@
 //! compose-window: one window of a solid colour until it is closed or killed; a Wayland
 //! client that runs anywhere (static with musl), e.g. inside a container.
-//! `compose-window APP_ID RRGGBB` connects to `$WAYLAND_DISPLAY` (a name in
-//! `$XDG_RUNTIME_DIR`, or an absolute path).
+//! `compose-window APP_ID RRGGBB [--dmabuf DRM_NODE]` connects to `$WAYLAND_DISPLAY` (a
+//! name in `$XDG_RUNTIME_DIR`, or an absolute path). With `--dmabuf` its buffers are dumb
+//! buffers of that DRM node (e.g. /dev/dri/card0) shared through linux-dmabuf.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -34,6 +35,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(node) = args.iter().position(|a| a == "--dmabuf").map(|at| args.get(at + 1)) {
+        let Some(node) = node else {
+            eprintln!("compose-window: --dmabuf needs a DRM node, such as /dev/dri/card0");
+            return ExitCode::from(2);
+        };
+        if let Err(e) = client.use_dmabuf(Path::new(node)) {
+            eprintln!("compose-window: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     if let Err(e) = client.toplevel(&app_id, &app_id, rgba) {
         eprintln!("compose-window: {e}");
         return ExitCode::FAILURE;
