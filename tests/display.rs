@@ -1,7 +1,8 @@
 //! The `vm-desktop` image boots into its shell on the VM's own screen: a real QEMU with
 //! virtio-vga, a virtio keyboard and tablet, our compositor on KMS rendering with lavapipe,
 //! foot and weston-flower from Debian packages as its clients, paint (wasm) started from
-//! its task bar in the sandbox, and container and wasm services reporting from theirs. The screen is read with QMP
+//! its task bar in the sandbox, container and wasm services reporting from theirs, and a
+//! client drawing into dma-bufs (linux-dmabuf). The screen is read with QMP
 //! `screendump`, input goes in with QMP `input-send-event`, the shell is asked through its
 //! virtio-serial port (`compose shell --vm`), and the serial console takes commands.
 //! Under TCG one run takes a few minutes; every failure shows the console and keeps the
@@ -240,6 +241,7 @@ impl Vm {
 fn qcode(c: char) -> (String, bool) {
     match c {
         'a'..='z' | '0'..='9' => (c.to_string(), false),
+        '&' => ("7".into(), true),
         'A'..='Z' => (c.to_ascii_lowercase().to_string(), true),
         ' ' => ("spc".into(), false),
         '\n' => ("ret".into(), false),
@@ -469,6 +471,31 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
     assert_exit(&o, 0);
     let mine = Image::read_png(&mine).unwrap();
     assert_eq!((mine.width, mine.height), size);
+
+    // A client whose buffers are dma-bufs (dumb buffers of the screen's card, shared
+    // through linux-dmabuf), started from foot, is shown with its own pixels.
+    let windows = vm.wait_windows("foot still there", |w| w.len() >= 2);
+    let foot = find(&windows, "foot").clone();
+    let (x, y) = visible_point(&foot, &windows);
+    vm.click(size, x, y);
+    vm.wait_windows("foot focused again", |w| find(w, "foot").focused);
+    // Its messages go to the console, where a failure shows them.
+    vm.type_keys(
+        "compose-window dmabuf-window 3366cc --dmabuf /dev/dri/card0 >/dev/ttyS0 2>&1 &\n",
+    );
+    let with_dmabuf = vm.wait_windows("the dma-buf client's window", |w| {
+        w.iter().any(|w| w.app_id == "dmabuf-window" && w.width > 0)
+    });
+    let dmabuf = find(&with_dmabuf, "dmabuf-window").clone();
+    std::thread::sleep(Duration::from_secs(3));
+    let screen = Image::read_png(&vm.screendump("dmabuf")).unwrap();
+    let (x, y) = visible_point(&dmabuf, &with_dmabuf);
+    if rgb(&screen, x, y) != [0x33, 0x66, 0xcc] {
+        vm.fail(&format!(
+            "the dma-buf window at {dmabuf:?} does not show its colour at ({x}, {y}): {:?}",
+            rgb(&screen, x, y)
+        ));
+    }
 
     // A killed shell is started again by init, and starts its apps again.
     let before = vm.console().matches("compose-shell: ready on").count();

@@ -108,7 +108,12 @@ impl DmabufHandler for State {
         &mut self.dmabufs.state
     }
 
-    fn dmabuf_imported(&mut self, _global: &DmabufGlobal, dmabuf: Dmabuf, notifier: ImportNotifier) {
+    fn dmabuf_imported(
+        &mut self,
+        _global: &DmabufGlobal,
+        dmabuf: Dmabuf,
+        notifier: ImportNotifier,
+    ) {
         match unusable(&dmabuf) {
             None => {
                 let _ = notifier.successful::<State>();

@@ -7,17 +7,17 @@
 
 use std::sync::Mutex;
 
+use smithay::backend::allocator::Buffer;
 use smithay::desktop::{PopupManager, layer_map_for_output};
 use smithay::reexports::wayland_server::protocol::{wl_shm, wl_surface::WlSurface};
 use smithay::wayland::compositor::{
     BufferAssignment, Damage, SubsurfaceCachedState, SurfaceAttributes, SurfaceData,
     TraversalAction, with_states, with_surface_tree_downward, with_surface_tree_upward,
 };
+use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::presentation::PresentationFeedbackCachedState;
 use smithay::wayland::shell::wlr_layer::Layer;
 use smithay::wayland::shell::xdg::SurfaceCachedState;
-use smithay::backend::allocator::Buffer;
-use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::with_buffer_contents;
 use smithay::wayland::viewporter::ViewportCachedState;
 

@@ -92,11 +92,9 @@ impl Client {
             format,
             zwp_linux_buffer_params_v1::Flags::empty(),
         );
-        self.wait_until(
-            "the answer to a dma-buf",
-            Duration::from_secs(10),
-            |s| s.dmabuf_answer.is_some(),
-        )?;
+        self.wait_until("the answer to a dma-buf", Duration::from_secs(10), |s| {
+            s.dmabuf_answer.is_some()
+        })?;
         Ok(self.state.dmabuf_answer == Some(true))
     }
 }
@@ -117,7 +115,12 @@ pub(crate) fn draw(
     let stride = buffer.pitch();
     {
         let mut map = dumb.card.map_dumb_buffer(&mut buffer)?;
-        for row in map.as_mut().chunks_mut(stride as usize) {
+        // The mapping may be longer than the rows (rounded up to whole pages).
+        for row in map
+            .as_mut()
+            .chunks_mut(stride as usize)
+            .take(height as usize)
+        {
             for p in row[..(width * 4) as usize].chunks_mut(4) {
                 p.copy_from_slice(&pixel);
             }

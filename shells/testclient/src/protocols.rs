@@ -62,7 +62,9 @@ pub(crate) struct Globals {
     data_devices: Option<WlDataDeviceManager>,
     idle_inhibit: Option<ZwpIdleInhibitManagerV1>,
     security_context: Option<WpSecurityContextManagerV1>,
-    pub(crate) linux_dmabuf: Option<wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
+    pub(crate) linux_dmabuf: Option<
+        wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+    >,
     /// Set by `Client::use_dmabuf`: windows draw into dma-bufs.
     pub(crate) dumb: Option<crate::dmabuf::DumbBuffers>,
 }

@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(node) = args.iter().position(|a| a == "--dmabuf").map(|at| args.get(at + 1)) {
+    if let Some(node) = args
+        .iter()
+        .position(|a| a == "--dmabuf")
+        .map(|at| args.get(at + 1))
+    {
         let Some(node) = node else {
             eprintln!("compose-window: --dmabuf needs a DRM node, such as /dev/dri/card0");
             return ExitCode::from(2);
