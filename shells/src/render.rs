@@ -71,7 +71,29 @@ struct SurfaceTexture {
     bind_group: wgpu::BindGroup,
     size: (u32, u32),
     opaque: bool,
+    /// Which upload filled it last (`Renderer::uploads` then).
+    generation: u64,
 }
+
+/// What a target that keeps its pixels between frames showed last, so that the next
+/// frame redraws only what changed (`Renderer::render_changed`).
+#[derive(Debug, Default)]
+pub struct FrameHistory {
+    last: Option<Shown>,
+}
+
+#[derive(Debug)]
+struct Shown {
+    size: (u32, u32),
+    scale: f32,
+    background: [f32; 4],
+    draws: Vec<Draw>,
+    /// Per draw: its texture's generation (0: a colour, or no texture).
+    generations: Vec<u64>,
+}
+
+/// More damaged rectangles than this are drawn as their bounding box.
+const MAX_DAMAGE_RECTS: usize = 8;
 
 /// Per-instance data of one quad (see the shader).
 #[repr(C)]
@@ -143,6 +165,8 @@ pub struct Renderer {
     sampler: wgpu::Sampler,
     white: wgpu::BindGroup,
     textures: HashMap<TextureKey, SurfaceTexture>,
+    /// Uploads so far; each texture remembers the one that filled it.
+    uploads: u64,
     instances: wgpu::Buffer,
     capacity: usize,
 }
@@ -267,6 +291,7 @@ impl Renderer {
             depth: None,
             sampler,
             textures: HashMap::new(),
+            uploads: 0,
             instances,
             capacity: 64,
         })
@@ -314,11 +339,13 @@ impl Renderer {
                     bind_group,
                     size,
                     opaque: pixels.opaque,
+                    generation: 0,
                 },
             );
         }
         let target = self.textures.get_mut(&key).expect("inserted above");
-        target.opaque = pixels.opaque;
+        self.uploads += 1;
+        target.generation = self.uploads;
         let whole = Rect {
             x: 0,
             y: 0,
@@ -330,6 +357,12 @@ impl Renderer {
         } else {
             damage.iter().filter_map(|d| intersect(*d, whole)).collect()
         };
+        // An ARGB buffer whose every alpha is 255 is drawn as opaque: what it hides is
+        // then never shaded. Partial uploads keep it opaque only if they are.
+        let was_opaque = target.opaque && !(fresh || damage.is_empty());
+        target.opaque = pixels.opaque
+            || ((was_opaque || fresh || damage.is_empty())
+                && regions.iter().all(|r| fully_opaque(&pixels, *r)));
         for r in regions {
             let offset = pixels.offset + r.y as usize * pixels.stride as usize + r.x as usize * 4;
             let rows = r.height as usize;
@@ -466,9 +499,105 @@ impl Renderer {
         scale: f32,
         draws: &[Draw],
     ) -> wgpu::SubmissionIndex {
+        self.render_in(target, background, scale, draws, None)
+    }
+
+    /// Like `render`, onto a target that still holds the frame `history` describes: only
+    /// what changed since (items moved, added, removed, restacked or with new pixels) is
+    /// drawn again, clipped to the damaged rectangles, which are returned (physical
+    /// pixels; empty when nothing changed). A new size, scale or background redraws all.
+    pub fn render_changed(
+        &mut self,
+        target: &wgpu::Texture,
+        background: [f32; 4],
+        scale: f32,
+        draws: &[Draw],
+        history: &mut FrameHistory,
+    ) -> Vec<Rect> {
+        let size = (target.width(), target.height());
+        let generations: Vec<u64> = draws
+            .iter()
+            .map(|d| match d.fill {
+                Fill::Texture { key, .. } => self.textures.get(&key).map_or(0, |t| t.generation),
+                Fill::Color(_) => 0,
+            })
+            .collect();
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            width: size.0,
+            height: size.1,
+        };
+        let damage = match &history.last {
+            Some(last)
+                if last.size == size && last.scale == scale && last.background == background =>
+            {
+                let mut changed = Vec::new();
+                for i in 0..last.draws.len().max(draws.len()) {
+                    let before = last.draws.get(i).zip(last.generations.get(i));
+                    let now = draws.get(i).zip(generations.get(i));
+                    if before == now {
+                        continue;
+                    }
+                    for (d, _) in [before, now].into_iter().flatten() {
+                        if let Some(r) = intersect(physical(d.rect, scale), whole) {
+                            changed.push(r);
+                        }
+                    }
+                }
+                disjoint(changed)
+            }
+            _ => vec![whole],
+        };
+        history.last = Some(Shown {
+            size,
+            scale,
+            background,
+            draws: draws.to_vec(),
+            generations,
+        });
+        if damage.is_empty() {
+            return damage;
+        }
+        if damage == [whole] {
+            self.render_in(target, background, scale, draws, None);
+        } else {
+            self.render_in(target, background, scale, draws, Some(&damage));
+        }
+        damage
+    }
+
+    /// Renders `draws`; with `clip`, onto what the target holds, inside `clip` only.
+    fn render_in(
+        &mut self,
+        target: &wgpu::Texture,
+        background: [f32; 4],
+        scale: f32,
+        draws: &[Draw],
+        clip: Option<&[Rect]>,
+    ) -> wgpu::SubmissionIndex {
+        // A clipped frame keeps the target's pixels: the background is drawn as the
+        // back-most item instead of clearing everything.
+        let with_background: Vec<Draw>;
+        let draws = if clip.is_some() {
+            with_background = std::iter::once(Draw {
+                rect: Rect {
+                    x: 0,
+                    y: 0,
+                    width: (target.width() as f32 / scale).ceil() as u32,
+                    height: (target.height() as f32 / scale).ceil() as u32,
+                },
+                fill: Fill::Color(background),
+            })
+            .chain(draws.iter().copied())
+            .collect();
+            &with_background[..]
+        } else {
+            draws
+        };
         let size = (target.width() as f32, target.height() as f32);
         let count = draws.len() as f32 + 1.0;
-        let visible: Vec<(Instance, Option<TextureKey>)> = draws
+        let visible: Vec<(Instance, Option<TextureKey>, Rect)> = draws
             .iter()
             .enumerate()
             .filter_map(|(i, d)| {
@@ -496,6 +625,7 @@ impl Renderer {
                         _pad: [0.0; 2],
                     },
                     key,
+                    physical(d.rect, scale),
                 ))
             })
             .collect();
@@ -508,7 +638,7 @@ impl Renderer {
                 mapped_at_creation: false,
             });
         }
-        let data: Vec<Instance> = visible.iter().map(|(i, _)| *i).collect();
+        let data: Vec<Instance> = visible.iter().map(|(i, _, _)| *i).collect();
         if !data.is_empty() {
             self.queue
                 .write_buffer(&self.instances, 0, bytemuck::cast_slice(&data));
@@ -531,12 +661,15 @@ impl Renderer {
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color {
-                            r: background[0] as f64,
-                            g: background[1] as f64,
-                            b: background[2] as f64,
-                            a: background[3] as f64,
-                        }),
+                        load: match clip {
+                            Some(_) => wgpu::LoadOp::Load,
+                            None => wgpu::LoadOp::Clear(wgpu::Color {
+                                r: background[0] as f64,
+                                g: background[1] as f64,
+                                b: background[2] as f64,
+                                a: background[3] as f64,
+                            }),
+                        },
                         store: wgpu::StoreOp::Store,
                     },
                 })],
@@ -561,18 +694,30 @@ impl Renderer {
                 pass.set_bind_group(0, group, &[]);
                 pass.draw(0..4, i as u32..i as u32 + 1);
             };
-            // Opaque, front to back: hidden parts fail the depth test before shading.
-            pass.set_pipeline(&self.pipelines[&(format, true)]);
-            for (i, (instance, key)) in visible.iter().enumerate().rev() {
-                if instance.opaque > 0.5 {
-                    draw(&mut pass, i, key);
+            let whole = [Rect {
+                x: 0,
+                y: 0,
+                width: target.width(),
+                height: target.height(),
+            }];
+            // Each damaged rectangle on its own (they do not overlap, so nothing blends
+            // twice), skipping what lies outside it.
+            for area in clip.unwrap_or(&whole) {
+                pass.set_scissor_rect(area.x as u32, area.y as u32, area.width, area.height);
+                let inside = |rect: &Rect| intersect(*rect, *area).is_some();
+                // Opaque, front to back: hidden parts fail the depth test before shading.
+                pass.set_pipeline(&self.pipelines[&(format, true)]);
+                for (i, (instance, key, rect)) in visible.iter().enumerate().rev() {
+                    if instance.opaque > 0.5 && inside(rect) {
+                        draw(&mut pass, i, key);
+                    }
                 }
-            }
-            // Translucent, back to front, blended over what is in front of them.
-            pass.set_pipeline(&self.pipelines[&(format, false)]);
-            for (i, (instance, key)) in visible.iter().enumerate() {
-                if instance.opaque <= 0.5 {
-                    draw(&mut pass, i, key);
+                // Translucent, back to front, blended over what is in front of them.
+                pass.set_pipeline(&self.pipelines[&(format, false)]);
+                for (i, (instance, key, rect)) in visible.iter().enumerate() {
+                    if instance.opaque <= 0.5 && inside(rect) {
+                        draw(&mut pass, i, key);
+                    }
                 }
             }
         }
@@ -747,6 +892,72 @@ fn white_texture(device: &wgpu::Device, queue: &wgpu::Queue) -> wgpu::Texture {
         },
     );
     texture
+}
+
+/// Whether every pixel of `region` in `pixels` has alpha 255 (B G R A: every fourth byte).
+fn fully_opaque(pixels: &Pixels<'_>, region: Rect) -> bool {
+    (0..region.height as usize).all(|y| {
+        let start = pixels.offset
+            + (region.y as usize + y) * pixels.stride as usize
+            + region.x as usize * 4;
+        let end = start + region.width as usize * 4;
+        pixels
+            .data
+            .get(start..end)
+            .is_some_and(|row| row.iter().skip(3).step_by(4).all(|a| *a == 255))
+    })
+}
+
+/// `rect` (output coordinates) in physical pixels at `scale`, rounded outwards.
+fn physical(rect: Rect, scale: f32) -> Rect {
+    let x0 = (rect.x as f32 * scale).floor();
+    let y0 = (rect.y as f32 * scale).floor();
+    let x1 = ((rect.x as f32 + rect.width as f32) * scale).ceil();
+    let y1 = ((rect.y as f32 + rect.height as f32) * scale).ceil();
+    Rect {
+        x: x0 as i32,
+        y: y0 as i32,
+        width: (x1 - x0).max(0.0) as u32,
+        height: (y1 - y0).max(0.0) as u32,
+    }
+}
+
+/// The smallest rectangle holding both.
+fn union(a: Rect, b: Rect) -> Rect {
+    let x0 = a.x.min(b.x);
+    let y0 = a.y.min(b.y);
+    let x1 = (a.x + a.width as i32).max(b.x + b.width as i32);
+    let y1 = (a.y + a.height as i32).max(b.y + b.height as i32);
+    Rect {
+        x: x0,
+        y: y0,
+        width: (x1 - x0) as u32,
+        height: (y1 - y0) as u32,
+    }
+}
+
+/// Rectangles covering `rects` that do not overlap: overlapping ones merge into their
+/// union until none overlap; more than `MAX_DAMAGE_RECTS` become one.
+fn disjoint(mut rects: Vec<Rect>) -> Vec<Rect> {
+    rects.retain(|r| r.width > 0 && r.height > 0);
+    'merge: loop {
+        for i in 0..rects.len() {
+            for j in i + 1..rects.len() {
+                if intersect(rects[i], rects[j]).is_some() {
+                    let merged = union(rects[i], rects[j]);
+                    rects.swap_remove(j);
+                    rects[i] = merged;
+                    continue 'merge;
+                }
+            }
+        }
+        break;
+    }
+    if rects.len() > MAX_DAMAGE_RECTS {
+        let all = rects.iter().copied().reduce(union).expect("not empty");
+        return vec![all];
+    }
+    rects
 }
 
 fn intersect(a: Rect, b: Rect) -> Option<Rect> {

@@ -247,3 +247,116 @@ fn a_stride_that_is_not_whole_pixels_still_uploads() {
     let image = r.read(&target).unwrap();
     assert_eq!(image.pixel(2, 1), [0, 255, 0, 255]);
 }
+
+/// A target that keeps its pixels is redrawn only where its scene changed (windows moved,
+/// added, removed, restacked, or given new pixels), and always ends up exactly like a full
+/// render of the same scene, translucent overlaps and scale 2 included.
+#[test]
+fn only_what_changed_is_drawn_again_and_the_frame_matches_a_full_render() {
+    use compose_shells::render::FrameHistory;
+    let mut r = Renderer::new().expect("a wgpu adapter");
+    let background = [0.1, 0.1, 0.1, 1.0];
+    let red = buffer(16, 16, [0, 0, 255, 255]);
+    let green = buffer(16, 16, [0, 255, 0, 255]);
+    let half_blue = buffer(16, 16, [128, 0, 0, 128]);
+    r.upload(1, pixels(&red, 16, 16), &[]);
+    r.upload(2, pixels(&half_blue, 16, 16), &[]);
+    r.upload(3, pixels(&green, 16, 16), &[]);
+
+    for scale in [1u32, 2] {
+        let (w, h) = (64 * scale, 48 * scale);
+        let kept = r.offscreen(w, h);
+        let fresh = r.offscreen(w, h);
+        let mut history = FrameHistory::default();
+        // Each step: the scene, and the damage expected (None: anything but empty).
+        let mut steps: Vec<(Vec<Draw>, Option<Vec<Rect>>)> = vec![
+            (
+                vec![
+                    textured(rect(4, 4, 16, 16), 1),
+                    textured(rect(12, 8, 16, 16), 2),
+                ],
+                Some(vec![rect(0, 0, w, h)]),
+            ),
+            // Nothing changed: nothing drawn.
+            (
+                vec![
+                    textured(rect(4, 4, 16, 16), 1),
+                    textured(rect(12, 8, 16, 16), 2),
+                ],
+                Some(vec![]),
+            ),
+            // The translucent window moves: its old and new places.
+            (
+                vec![
+                    textured(rect(4, 4, 16, 16), 1),
+                    textured(rect(30, 20, 16, 16), 2),
+                ],
+                Some(vec![
+                    physical(rect(12, 8, 16, 16), scale),
+                    physical(rect(30, 20, 16, 16), scale),
+                ]),
+            ),
+            // A third window; then the first two swap places in the stack.
+            (
+                vec![
+                    textured(rect(4, 4, 16, 16), 1),
+                    textured(rect(30, 20, 16, 16), 2),
+                    solid(rect(40, 2, 10, 10), [0.0, 0.0, 0.0, 1.0]),
+                ],
+                Some(vec![physical(rect(40, 2, 10, 10), scale)]),
+            ),
+            (
+                vec![
+                    textured(rect(30, 20, 16, 16), 2),
+                    textured(rect(4, 4, 16, 16), 1),
+                    solid(rect(40, 2, 10, 10), [0.0, 0.0, 0.0, 1.0]),
+                ],
+                None,
+            ),
+            // A window removed.
+            (
+                vec![
+                    textured(rect(30, 20, 16, 16), 2),
+                    textured(rect(4, 4, 16, 16), 1),
+                ],
+                Some(vec![physical(rect(40, 2, 10, 10), scale)]),
+            ),
+        ];
+        // New pixels in texture 1, same scene: only its window.
+        steps.push((
+            steps.last().unwrap().0.clone(),
+            Some(vec![physical(rect(4, 4, 16, 16), scale)]),
+        ));
+        for (at, (draws, expected)) in steps.into_iter().enumerate() {
+            if at == 6 {
+                r.upload(1, pixels(&green, 16, 16), &[]);
+            }
+            let damage = r.render_changed(&kept, background, scale as f32, &draws, &mut history);
+            match expected {
+                Some(mut expected) => {
+                    let mut got = damage.clone();
+                    got.sort_by_key(|d| (d.x, d.y));
+                    expected.sort_by_key(|d| (d.x, d.y));
+                    assert_eq!(got, expected, "step {at} at scale {scale}");
+                }
+                None => assert!(!damage.is_empty(), "step {at} at scale {scale}"),
+            }
+            r.render(&fresh, background, scale as f32, &draws);
+            let (a, b) = (r.read(&kept).unwrap(), r.read(&fresh).unwrap());
+            assert!(
+                a.rgba == b.rgba,
+                "step {at} at scale {scale}: the kept frame differs from a full render"
+            );
+        }
+        r.upload(1, pixels(&red, 16, 16), &[]);
+    }
+}
+
+fn physical(r: Rect, scale: u32) -> Rect {
+    rect(
+        r.x * scale as i32,
+        r.y * scale as i32,
+        r.width * scale,
+        r.height * scale,
+    )
+}

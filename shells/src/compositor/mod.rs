@@ -359,6 +359,8 @@ pub(crate) struct State {
     shell: Shell,
     windows: Vec<Tracked>,
     renderer: Renderer,
+    /// What the target (offscreen or the screen's) shows: frames redraw what changed.
+    history: crate::render::FrameHistory,
     target: Target,
     /// Output size in logical pixels, and the integer scale to physical ones.
     size: (u32, u32),
@@ -712,8 +714,13 @@ impl State {
         let draws = scene::draws(self);
         match &mut self.target {
             Target::Offscreen(texture) => {
-                self.renderer
-                    .render(texture, colors::BACKGROUND, self.scale as f32, &draws);
+                self.renderer.render_changed(
+                    texture,
+                    colors::BACKGROUND,
+                    self.scale as f32,
+                    &draws,
+                    &mut self.history,
+                );
             }
             Target::Window {
                 surface, config, ..
@@ -740,8 +747,13 @@ impl State {
                     self.dirty = true;
                     return Ok(());
                 }
-                self.renderer
-                    .render(texture, colors::BACKGROUND, self.scale as f32, &draws);
+                self.renderer.render_changed(
+                    texture,
+                    colors::BACKGROUND,
+                    self.scale as f32,
+                    &draws,
+                    &mut self.history,
+                );
                 let renderer = &self.renderer;
                 let mut failed = None;
                 let shown = screen.present(|copy| {
@@ -823,6 +835,8 @@ impl State {
                 self.renderer
                     .offscreen(size.0 * self.scale, size.1 * self.scale),
             );
+            // A fresh target holds nothing yet.
+            self.history = Default::default();
         }
         layer_map_for_output(&self.output).arrange();
         self.shell.set_output(size.0, size.1);
@@ -1165,6 +1179,7 @@ pub fn run_with(
         shell: Shell::new(options.shell, size.0, size.1),
         windows: Vec::new(),
         renderer,
+        history: Default::default(),
         target,
         size,
         scale,
