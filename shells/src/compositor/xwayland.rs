@@ -55,7 +55,11 @@ pub(super) fn start(
     handle: &LoopHandle<'static, State>,
     dh: &DisplayHandle,
 ) -> Result<Xserver, String> {
-    which_xwayland()?;
+    if !crate::autostart::xwayland_installed() {
+        return Err(
+            "cannot start Xwayland: it is not on PATH (install the xwayland package)".into(),
+        );
+    }
     let reservation = Reservation::first_free()?;
     let display = reservation.display;
     Ok(Xserver {
@@ -64,16 +68,6 @@ pub(super) fn start(
         _shell: XWaylandShellState::new::<State>(dh),
         overrides: Vec::new(),
     })
-}
-
-/// Fails early, with the package to install, when Xwayland is not on `PATH`.
-fn which_xwayland() -> Result<(), String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if std::env::split_paths(&path).any(|dir| dir.join("Xwayland").is_file()) {
-        Ok(())
-    } else {
-        Err("cannot start Xwayland: it is not on PATH (install the xwayland package)".into())
-    }
 }
 
 /// Watches the held display's sockets for the first client.
