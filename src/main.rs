@@ -304,6 +304,10 @@ enum ShellCommand {
         /// No Xwayland even when it is installed (X11 apps then cannot start).
         #[arg(long)]
         no_xwayland: bool,
+        /// Who draws: pixman on the CPU, wgpu on the GPU, or auto (the CPU renderer when
+        /// wgpu finds no adapter or only a CPU one such as lavapipe). --nested is wgpu.
+        #[arg(long, value_enum, default_value = "auto")]
+        renderer: compose_shells::render::RendererChoice,
         #[command(flatten)]
         bus: BusArg,
     },
@@ -477,6 +481,7 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             shells,
             replace,
             no_xwayland,
+            renderer,
             bus,
         } => {
             let shells = match shells {
@@ -537,6 +542,7 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 draw_cursor: false,
                 blank_after: None,
                 launchers: launchers(launcher, project)?,
+                renderer: *renderer,
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {

@@ -630,6 +630,12 @@ pub fn shell_stats(stats: &compose_shells::compositor::FrameStats, json: bool) {
         stats.uptime_seconds,
         100.0 * stats.cpu_seconds / stats.uptime_seconds.max(1e-9)
     );
+    if !stats.renderer.is_empty() {
+        println!(
+            "renderer: {} ({}): {}",
+            stats.renderer, stats.renderer_name, stats.renderer_why
+        );
+    }
 }
 
 pub fn shell_windows(rows: &[compose_shells::control::WindowRow], json: bool) {

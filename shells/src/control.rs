@@ -102,8 +102,9 @@ impl ShellService {
             .map_err(|e| fdo::Error::Failed(e.to_string()))
     }
 
-    /// Frames drawn, mean and longest frame time (ms), CPU seconds, uptime seconds.
-    async fn stats(&self) -> fdo::Result<(u64, f64, f64, f64, f64)> {
+    /// Frames drawn, mean and longest frame time (ms), CPU seconds, uptime seconds, and
+    /// the renderer: "cpu" or "gpu", its name, why it was chosen.
+    async fn stats(&self) -> fdo::Result<StatsRow> {
         let s = self.ask(Command::Stats).await?;
         Ok((
             s.frames,
@@ -111,6 +112,9 @@ impl ShellService {
             s.max_ms,
             s.cpu_seconds,
             s.uptime_seconds,
+            s.renderer,
+            s.renderer_name,
+            s.renderer_why,
         ))
     }
 
@@ -192,20 +196,34 @@ pub fn screenshot(connection: &zbus::blocking::Connection, path: &str) -> zbus::
     Ok(())
 }
 
+/// What `Stats()` answers on the bus (see `FrameStats`).
+pub type StatsRow = (u64, f64, f64, f64, f64, String, String, String);
+
 /// `Stats()` of a running shell.
 pub fn stats(
     connection: &zbus::blocking::Connection,
 ) -> zbus::Result<crate::compositor::FrameStats> {
     let reply =
         connection.call_method(Some(BUS_NAME), OBJECT_PATH, Some(BUS_NAME), "Stats", &())?;
-    let (frames, mean_ms, max_ms, cpu_seconds, uptime_seconds): (u64, f64, f64, f64, f64) =
-        reply.body().deserialize()?;
+    let (
+        frames,
+        mean_ms,
+        max_ms,
+        cpu_seconds,
+        uptime_seconds,
+        renderer,
+        renderer_name,
+        renderer_why,
+    ): StatsRow = reply.body().deserialize()?;
     Ok(crate::compositor::FrameStats {
         frames,
         mean_ms,
         max_ms,
         cpu_seconds,
         uptime_seconds,
+        renderer,
+        renderer_name,
+        renderer_why,
     })
 }
 

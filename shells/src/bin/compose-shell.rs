@@ -54,6 +54,10 @@ struct Args {
     /// inhibits idling (a video player) keeps it on.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     blank_after: u64,
+    /// Who draws: pixman on the CPU, wgpu on the GPU, or auto (the CPU renderer when wgpu
+    /// finds no adapter or only a CPU one such as lavapipe).
+    #[arg(long, value_enum, default_value = "auto")]
+    renderer: compose_shells::render::RendererChoice,
 }
 
 const SOCKET: &str = "wayland-0";
@@ -171,6 +175,7 @@ fn run(args: Args) -> Result<(), String> {
                 command: app.exec,
             })
             .collect(),
+        renderer: args.renderer,
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

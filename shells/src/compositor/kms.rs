@@ -1,7 +1,8 @@
 //! The screen of a device through DRM/KMS, without GPU buffer sharing: the card's first
 //! connected connector at its preferred mode, two dumb buffers (CPU-mapped scanout memory)
-//! and page flips. Frames are rendered offscreen (wgpu) and copied into the back buffer,
-//! which is then flipped on the next vblank. This works on every KMS driver, including
+//! and page flips. Frames are rendered into memory (pixman's shadow image, of which only
+//! the damage of the last two frames is copied) or offscreen on a GPU (wgpu, copied whole)
+//! and copied into the back buffer, which is then flipped on the next vblank. This works on every KMS driver, including
 //! bochs (QEMU's `-vga std`) which cannot export dumb buffers as dmabufs, and virtio-gpu.
 
 use std::fs::{File, OpenOptions};
@@ -9,6 +10,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use drm::buffer::{Buffer, DrmFourcc};
+
+use crate::policy::Rect;
+use crate::render::damage::intersect;
 use drm::control::dumbbuffer::DumbBuffer;
 use drm::control::{
     Device as ControlDevice, Event, ModeTypeFlags, PageFlipFlags, connector, crtc, framebuffer,
@@ -64,6 +68,9 @@ pub struct Screen {
     flip_pending: bool,
     /// The mode has been set (the first frame uses set_crtc, later ones flip).
     shown: bool,
+    /// What the last frame changed (None: everything, or not known): the back buffer
+    /// still shows the frame before it, so the next copy must cover this too.
+    last_damage: Option<Vec<Rect>>,
 }
 
 impl Screen {
@@ -170,6 +177,7 @@ impl Screen {
             back: 0,
             flip_pending: false,
             shown: false,
+            last_damage: None,
         })
     }
 
@@ -194,12 +202,61 @@ impl Screen {
         !self.flip_pending
     }
 
-    /// Copies a frame into the back buffer, row by row: `fill(row, into)` writes row `row`
-    /// (XRGB8888, `width * 4` bytes) into `into`. Then shows it at the next vblank.
+    /// Copies the parts of `frame` (XRGB8888 rows of `width * 4` bytes, the whole screen)
+    /// that changed since the back buffer was drawn, `damage` of this frame and that of
+    /// the last one, into the back buffer; then shows it at the next vblank.
+    pub fn present_damage(&mut self, damage: &[Rect], frame: &[u8]) -> Result<(), KmsError> {
+        let (width, height) = self.size();
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        };
+        let mut copy: Vec<Rect> = damage.to_vec();
+        match self.last_damage.replace(damage.to_vec()) {
+            Some(last) => copy.extend(last),
+            None => copy = vec![whole],
+        }
+        let source_row = width as usize * 4;
+        self.show(|pixels, pitch| {
+            for r in copy.iter().filter_map(|r| intersect(*r, whole)) {
+                let (x0, bytes) = (r.x as usize * 4, r.width as usize * 4);
+                for y in r.y as usize..(r.y as usize + r.height as usize) {
+                    let src = frame.get(y * source_row + x0..y * source_row + x0 + bytes);
+                    let dst = pixels.get_mut(y * pitch + x0..y * pitch + x0 + bytes);
+                    if let (Some(src), Some(dst)) = (src, dst) {
+                        dst.copy_from_slice(src);
+                    }
+                }
+            }
+        })
+    }
+
+    /// Copies a whole frame into the back buffer, row by row: `fill(row, into)` writes row
+    /// `row` (XRGB8888, `width * 4` bytes) into `into`. Then shows it at the next vblank.
     pub fn present(
         &mut self,
         fill: impl FnOnce(&mut dyn FnMut(usize, &[u8])),
     ) -> Result<(), KmsError> {
+        self.last_damage = None;
+        let (width, height) = self.size();
+        let row_bytes = width as usize * 4;
+        self.show(|pixels, pitch| {
+            fill(&mut |row, bytes| {
+                if row < height as usize {
+                    let start = row * pitch;
+                    let n = bytes.len().min(row_bytes);
+                    if let Some(dst) = pixels.get_mut(start..start + n) {
+                        dst.copy_from_slice(&bytes[..n]);
+                    }
+                }
+            });
+        })
+    }
+
+    /// Lets `draw(pixels, pitch)` write into the mapped back buffer, then flips to it.
+    fn show(&mut self, draw: impl FnOnce(&mut [u8], usize)) -> Result<(), KmsError> {
         let path = self.path.clone();
         let fail = |what: &'static str| {
             move |source| KmsError::Drm {
@@ -210,23 +267,12 @@ impl Screen {
         };
         let scanout = &mut self.buffers[self.back];
         let pitch = scanout.buffer.pitch() as usize;
-        let (width, height) = scanout.buffer.size();
-        let row_bytes = width as usize * 4;
         {
             let mut mapping = self
                 .card
                 .map_dumb_buffer(&mut scanout.buffer)
                 .map_err(fail("map a dumb buffer"))?;
-            let pixels: &mut [u8] = mapping.as_mut();
-            fill(&mut |row, bytes| {
-                if row < height as usize {
-                    let start = row * pitch;
-                    let n = bytes.len().min(row_bytes);
-                    if let Some(dst) = pixels.get_mut(start..start + n) {
-                        dst.copy_from_slice(&bytes[..n]);
-                    }
-                }
-            });
+            draw(mapping.as_mut(), pitch);
         }
         let framebuffer = scanout.framebuffer;
         if self.shown {

@@ -56,7 +56,7 @@ pub use scene::colors;
 
 use crate::definition::ShellDef;
 use crate::policy::{Rect, Shell, States, WindowId};
-use crate::render::{Image, RenderError, Renderer};
+use crate::render::{Frame, Image, RenderError, Renderer, RendererChoice};
 
 /// One frame at 60 Hz.
 const FRAME: Duration = Duration::from_micros(16_667);
@@ -101,7 +101,7 @@ pub fn ask<T>(
 
 /// How the compositor has been doing: frames drawn and what they cost (render, and on a
 /// screen the copy into the scanout buffer and the flip request), CPU time of the process.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FrameStats {
     pub frames: u64,
     pub mean_ms: f64,
@@ -110,6 +110,13 @@ pub struct FrameStats {
     pub cpu_seconds: f64,
     /// Since the compositor started.
     pub uptime_seconds: f64,
+    /// Which renderer draws ("cpu" or "gpu"), in words, and why it was chosen.
+    #[serde(default)]
+    pub renderer: String,
+    #[serde(default)]
+    pub renderer_name: String,
+    #[serde(default)]
+    pub renderer_why: String,
 }
 
 /// User plus system CPU seconds of this process.
@@ -189,6 +196,9 @@ pub struct Options {
     pub blank_after: Option<Duration>,
     /// Apps the task bar offers to start (shells with a task bar show them).
     pub launchers: Vec<Launcher>,
+    /// The CPU or the GPU renderer, or whichever fits the machine (headless and KMS; a
+    /// nested window always presents through wgpu).
+    pub renderer: RendererChoice,
 }
 
 /// An app the task bar can start: its button's name and its command line.
@@ -212,6 +222,7 @@ impl Options {
             draw_cursor: false,
             blank_after: None,
             launchers: Vec::new(),
+            renderer: RendererChoice::Auto,
         }
     }
 }
@@ -307,16 +318,17 @@ struct Transaction {
 
 /// Where the renderer draws.
 enum Target {
-    Offscreen(wgpu::Texture),
+    Offscreen(Frame),
     Window {
         host: Box<nested::Host>,
         surface: wgpu::Surface<'static>,
         config: wgpu::SurfaceConfiguration,
     },
-    /// Rendered offscreen in the screen's byte order, then copied into a scanout buffer.
+    /// Rendered into a frame in the screen's byte order (GPU texture or shadow image in
+    /// memory), then copied into a scanout buffer.
     Screen {
         screen: kms::Screen,
-        texture: wgpu::Texture,
+        frame: Frame,
     },
 }
 
@@ -359,6 +371,8 @@ pub(crate) struct State {
     shell: Shell,
     windows: Vec<Tracked>,
     renderer: Renderer,
+    /// Why this renderer (for `compose shell stats`).
+    renderer_why: String,
     /// What the target (offscreen or the screen's) shows: frames redraw what changed.
     history: crate::render::FrameHistory,
     target: Target,
@@ -712,58 +726,73 @@ impl State {
     /// Draws the scene onto the backend's target.
     fn render(&mut self) -> Result<(), RenderError> {
         let draws = scene::draws(self);
+        let scale = self.scale as f32;
         match &mut self.target {
-            Target::Offscreen(texture) => {
+            Target::Offscreen(frame) => {
                 self.renderer.render_changed(
-                    texture,
+                    frame,
                     colors::BACKGROUND,
-                    self.scale as f32,
+                    scale,
                     &draws,
                     &mut self.history,
                 );
             }
             Target::Window {
                 surface, config, ..
-            } => match surface.get_current_texture() {
-                wgpu::CurrentSurfaceTexture::Success(frame)
-                | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
-                    self.renderer.render(
-                        &frame.texture,
-                        colors::BACKGROUND,
-                        self.scale as f32,
-                        &draws,
-                    );
-                    self.renderer.present(frame);
+            } => {
+                let gpu = self
+                    .renderer
+                    .as_gpu_mut()
+                    .expect("a nested window is only opened with the wgpu renderer");
+                match surface.get_current_texture() {
+                    wgpu::CurrentSurfaceTexture::Success(frame)
+                    | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+                        gpu.render(&frame.texture, colors::BACKGROUND, scale, &draws);
+                        gpu.present(frame);
+                    }
+                    other => {
+                        tracing::debug!("surface not ready ({other:?}); reconfiguring");
+                        surface.configure(gpu.device(), config);
+                        self.dirty = true;
+                    }
                 }
-                other => {
-                    tracing::debug!("surface not ready ({other:?}); reconfiguring");
-                    surface.configure(self.renderer.device(), config);
-                    self.dirty = true;
-                }
-            },
-            Target::Screen { screen, texture } => {
+            }
+            Target::Screen { screen, frame } => {
                 if !screen.can_draw() {
                     // The last frame waits for its vblank: draw this one after it.
                     self.dirty = true;
                     return Ok(());
                 }
-                self.renderer.render_changed(
-                    texture,
+                let damage = self.renderer.render_changed(
+                    frame,
                     colors::BACKGROUND,
-                    self.scale as f32,
+                    scale,
                     &draws,
                     &mut self.history,
                 );
-                let renderer = &self.renderer;
-                let mut failed = None;
-                let shown = screen.present(|copy| {
-                    if let Err(e) = renderer.read_rows(texture, |row, bytes| copy(row, bytes)) {
-                        failed = Some(e);
-                    }
-                });
-                if let Some(e) = failed {
-                    return Err(e);
+                if damage.is_empty() {
+                    return Ok(());
                 }
+                let shown = match (&self.renderer, &*frame) {
+                    // Only what changed in this frame and the one before (the back buffer
+                    // shows the frame before that) is copied.
+                    (_, Frame::Cpu(canvas)) => screen.present_damage(&damage, canvas.bytes()),
+                    (Renderer::Gpu(gpu), Frame::Gpu(texture)) => {
+                        let mut failed = None;
+                        let shown = screen.present(|copy| {
+                            if let Err(e) = gpu.read_rows(texture, |row, bytes| copy(row, bytes)) {
+                                failed = Some(e);
+                            }
+                        });
+                        if let Some(e) = failed {
+                            return Err(e);
+                        }
+                        shown
+                    }
+                    (Renderer::Cpu(_), Frame::Gpu(_)) => {
+                        unreachable!("the CPU renderer makes only CPU frames")
+                    }
+                };
                 if let Err(e) = shown {
                     tracing::warn!("frame not shown: {e}");
                 }
@@ -793,12 +822,12 @@ impl State {
     /// Renders the scene offscreen and reads it back.
     fn screenshot(&mut self) -> Result<Image, RenderError> {
         let draws = scene::draws(self);
-        let texture = self
+        let mut frame = self
             .renderer
             .offscreen(self.size.0 * self.scale, self.size.1 * self.scale);
         self.renderer
-            .render(&texture, colors::BACKGROUND, self.scale as f32, &draws);
-        self.renderer.read(&texture)
+            .render(&mut frame, colors::BACKGROUND, self.scale as f32, &draws);
+        self.renderer.read(&frame)
     }
 
     /// The output changed size (the nested window was resized).
@@ -828,7 +857,9 @@ impl State {
         {
             config.width = physical.0.max(1);
             config.height = physical.1.max(1);
-            surface.configure(self.renderer.device(), config);
+            if let Some(gpu) = self.renderer.as_gpu() {
+                surface.configure(gpu.device(), config);
+            }
         }
         if let Target::Offscreen(_) = self.target {
             self.target = Target::Offscreen(
@@ -906,6 +937,9 @@ impl State {
                     max_ms: max.as_secs_f64() * 1000.0,
                     cpu_seconds: cpu_seconds(),
                     uptime_seconds: self.started.elapsed().as_secs_f64(),
+                    renderer: self.renderer.kind().into(),
+                    renderer_name: self.renderer.name(),
+                    renderer_why: self.renderer_why.clone(),
                 });
             }
             Command::Active(reply) => {
@@ -983,13 +1017,21 @@ pub fn run_with(
         .collect(),
     );
     let scale = options.scale.max(1);
-    let (renderer, target, size) = match options.backend {
+    let (renderer, renderer_why, target, size) = match options.backend {
         Backend::Headless { width, height } => {
-            let renderer = Renderer::new()?;
-            let texture = renderer.offscreen(width * scale, height * scale);
-            (renderer, Target::Offscreen(texture), (width, height))
+            let chosen = Renderer::choose(options.renderer)?;
+            let frame = chosen.renderer.offscreen(width * scale, height * scale);
+            let target = Target::Offscreen(frame);
+            (chosen.renderer, chosen.why, target, (width, height))
         }
         Backend::Nested { width, height } => {
+            if options.renderer == RendererChoice::Cpu {
+                return Err(CompositorError::Host(
+                    "a nested window presents through wgpu, and --renderer cpu asks for none; \
+                     leave --renderer at auto or gpu, or run --headless WxH with the CPU renderer"
+                        .into(),
+                ));
+            }
             let host = nested::Host::open(width * scale, height * scale, &options.socket)?;
             let instance =
                 wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
@@ -998,13 +1040,18 @@ pub fn run_with(
             let surface = instance
                 .create_surface(host.window())
                 .map_err(|e| CompositorError::Host(e.to_string()))?;
-            let renderer = Renderer::with_instance(instance, Some(&surface))?;
+            let gpu = crate::render::GpuRenderer::with_instance(instance, Some(&surface))?;
             let physical = host.size();
-            let config = nested::surface_config(&renderer, &surface, physical);
-            surface.configure(renderer.device(), &config);
+            let config = nested::surface_config(&gpu, &surface, physical);
+            surface.configure(gpu.device(), &config);
             let size = ((physical.0 / scale).max(1), (physical.1 / scale).max(1));
+            let why = format!(
+                "a nested window presents through wgpu: {}",
+                gpu.adapter_name()
+            );
             (
-                renderer,
+                Renderer::Gpu(Box::new(gpu)),
+                why,
                 Target::Window {
                     host: Box::new(host),
                     surface,
@@ -1015,15 +1062,23 @@ pub fn run_with(
         }
         Backend::Kms => {
             let screen = kms::Screen::open()?;
-            let renderer = Renderer::new()?;
+            let chosen = Renderer::choose(options.renderer)?;
             let physical = screen.size();
-            let texture =
-                renderer.offscreen_as(physical.0, physical.1, wgpu::TextureFormat::Bgra8Unorm);
+            let frame = chosen.renderer.screen_frame(physical.0, physical.1);
             let size = ((physical.0 / scale).max(1), (physical.1 / scale).max(1));
-            (renderer, Target::Screen { screen, texture }, size)
+            (
+                chosen.renderer,
+                chosen.why,
+                Target::Screen { screen, frame },
+                size,
+            )
         }
     };
-    tracing::info!("rendering with {}", renderer.adapter_name());
+    tracing::info!(
+        "rendering on the {} with {}: {renderer_why}",
+        renderer.kind(),
+        renderer.name()
+    );
 
     let mut event_loop: EventLoop<'static, State> =
         EventLoop::try_new().map_err(|e| CompositorError::EventLoop(e.to_string()))?;
@@ -1179,6 +1234,7 @@ pub fn run_with(
         shell: Shell::new(options.shell, size.0, size.1),
         windows: Vec::new(),
         renderer,
+        renderer_why,
         history: Default::default(),
         target,
         size,

@@ -14,7 +14,7 @@ use winit::platform::scancode::PhysicalKeyExtScancode;
 use winit::window::{Window, WindowId};
 
 use super::{CompositorError, InputEvent, State, Target};
-use crate::render::Renderer;
+use crate::render::GpuRenderer;
 
 /// What the host window reported.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -176,7 +176,7 @@ impl Host {
 /// A surface configuration for the window: a non-sRGB format (client pixels are shown as
 /// they are), no vsync wait in the compositor's loop.
 pub(super) fn surface_config(
-    renderer: &Renderer,
+    renderer: &GpuRenderer,
     surface: &wgpu::Surface<'_>,
     size: (u32, u32),
 ) -> wgpu::SurfaceConfiguration {

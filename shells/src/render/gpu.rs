@@ -10,61 +10,13 @@
 //! and a list of `Draw`s in output coordinates.
 
 use std::collections::HashMap;
-use std::path::Path;
 
+use super::damage::{intersect, physical};
+use super::{Draw, Fill, FrameHistory, Image, Pixels, RenderError, TextureKey};
 use crate::policy::Rect;
 
-/// Which graphics APIs `Renderer::with_backends` may use.
+/// Which graphics APIs `GpuRenderer::with_backends` may use.
 pub use wgpu::Backends;
-
-/// Identifies one client surface's texture.
-pub type TextureKey = u64;
-
-/// Pixels of a client buffer: `data[offset..]` holds `height` rows of `stride` bytes,
-/// 4 bytes per pixel, B G R A in memory (wl_shm ARGB8888 / XRGB8888).
-#[derive(Debug, Clone, Copy)]
-pub struct Pixels<'a> {
-    pub data: &'a [u8],
-    pub offset: usize,
-    pub width: u32,
-    pub height: u32,
-    pub stride: u32,
-    /// XRGB8888: the alpha byte means nothing; draw opaque.
-    pub opaque: bool,
-}
-
-/// What fills a rectangle.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fill {
-    /// A client surface's texture; `source` is the part of it to show, in 0..1 texture
-    /// coordinates (x0, y0, x1, y1).
-    Texture { key: TextureKey, source: [f32; 4] },
-    /// A solid colour, premultiplied RGBA in 0..1.
-    Color([f32; 4]),
-}
-
-/// One rectangle of a frame, in output coordinates (logical pixels).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Draw {
-    pub rect: Rect,
-    pub fill: Fill,
-}
-
-/// Why rendering could not start or a frame could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error(
-        "no graphics adapter: {0} (install Mesa's software drivers, Debian package \
-         mesa-vulkan-drivers, or set WGPU_BACKEND=gl for llvmpipe)"
-    )]
-    NoAdapter(String),
-    #[error("cannot open the graphics device: {0}")]
-    Device(String),
-    #[error("cannot read the frame back from the GPU: {0}")]
-    Readback(String),
-    #[error("cannot write {path}: {message}")]
-    Png { path: String, message: String },
-}
 
 struct SurfaceTexture {
     texture: wgpu::Texture,
@@ -74,26 +26,6 @@ struct SurfaceTexture {
     /// Which upload filled it last (`Renderer::uploads` then).
     generation: u64,
 }
-
-/// What a target that keeps its pixels between frames showed last, so that the next
-/// frame redraws only what changed (`Renderer::render_changed`).
-#[derive(Debug, Default)]
-pub struct FrameHistory {
-    last: Option<Shown>,
-}
-
-#[derive(Debug)]
-struct Shown {
-    size: (u32, u32),
-    scale: f32,
-    background: [f32; 4],
-    draws: Vec<Draw>,
-    /// Per draw: its texture's generation (0: a colour, or no texture).
-    generations: Vec<u64>,
-}
-
-/// More damaged rectangles than this are drawn as their bounding box.
-const MAX_DAMAGE_RECTS: usize = 8;
 
 /// Per-instance data of one quad (see the shader).
 #[repr(C)]
@@ -149,7 +81,7 @@ fn fs(in: Varyings) -> @location(0) vec4<f32> {
 "#;
 
 /// The GPU device, one pipeline per target format, and a texture per client surface.
-pub struct Renderer {
+pub struct GpuRenderer {
     pub instance: wgpu::Instance,
     adapter: wgpu::Adapter,
     device: wgpu::Device,
@@ -171,9 +103,9 @@ pub struct Renderer {
     capacity: usize,
 }
 
-impl std::fmt::Debug for Renderer {
+impl std::fmt::Debug for GpuRenderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Renderer")
+        f.debug_struct("GpuRenderer")
             .field("adapter", &self.adapter.get_info().name)
             .field("textures", &self.textures.len())
             .finish()
@@ -185,33 +117,19 @@ const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 /// The format offscreen frames and screenshots use.
 pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
-impl Renderer {
+impl GpuRenderer {
     /// A renderer on the first adapter wgpu finds: Vulkan first (lavapipe when there is
     /// no GPU), then GL (llvmpipe); `WGPU_BACKEND` chooses instead.
     pub fn new() -> Result<Self, RenderError> {
-        if std::env::var_os("WGPU_BACKEND").is_some() {
-            let instance = wgpu::Instance::new(
-                wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
-            );
-            return Self::with_instance(instance, None);
-        }
-        let mut first = None;
-        for backends in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
-            match Self::with_backends(backends) {
-                Ok(renderer) => return Ok(renderer),
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
-            }
-        }
-        Err(first.expect("two backends were tried"))
+        let (instance, adapter) = first_adapter()?;
+        Self::with_adapter(instance, adapter)
     }
 
     /// A renderer on the first adapter of `backends` (e.g. only GL).
     pub fn with_backends(backends: wgpu::Backends) -> Result<Self, RenderError> {
-        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
-        descriptor.backends = backends;
-        Self::with_instance(wgpu::Instance::new(descriptor), None)
+        let instance = instance_for(backends);
+        let adapter = request_adapter(&instance, None)?;
+        Self::with_adapter(instance, adapter)
     }
 
     /// A renderer whose adapter can present to `surface` (nested backend).
@@ -219,13 +137,15 @@ impl Renderer {
         instance: wgpu::Instance,
         surface: Option<&wgpu::Surface<'_>>,
     ) -> Result<Self, RenderError> {
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::default(),
-            force_fallback_adapter: false,
-            compatible_surface: surface,
-            ..Default::default()
-        }))
-        .map_err(|e| RenderError::NoAdapter(e.to_string()))?;
+        let adapter = request_adapter(&instance, surface)?;
+        Self::with_adapter(instance, adapter)
+    }
+
+    /// A renderer on `adapter`, one of `instance`'s.
+    pub fn with_adapter(
+        instance: wgpu::Instance,
+        adapter: wgpu::Adapter,
+    ) -> Result<Self, RenderError> {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("compose-shells"),
             required_limits:
@@ -299,8 +219,12 @@ impl Renderer {
 
     /// The adapter in words, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
     pub fn adapter_name(&self) -> String {
-        let info = self.adapter.get_info();
-        format!("{} ({:?})", info.name, info.backend)
+        describe(&self.adapter)
+    }
+
+    /// Whether the adapter is a rasterizer on the CPU (lavapipe, llvmpipe, SwiftShader).
+    pub fn is_cpu_adapter(&self) -> bool {
+        self.adapter.get_info().device_type == wgpu::DeviceType::Cpu
     }
 
     pub fn adapter(&self) -> &wgpu::Adapter {
@@ -528,34 +452,7 @@ impl Renderer {
             width: size.0,
             height: size.1,
         };
-        let damage = match &history.last {
-            Some(last)
-                if last.size == size && last.scale == scale && last.background == background =>
-            {
-                let mut changed = Vec::new();
-                for i in 0..last.draws.len().max(draws.len()) {
-                    let before = last.draws.get(i).zip(last.generations.get(i));
-                    let now = draws.get(i).zip(generations.get(i));
-                    if before == now {
-                        continue;
-                    }
-                    for (d, _) in [before, now].into_iter().flatten() {
-                        if let Some(r) = intersect(physical(d.rect, scale), whole) {
-                            changed.push(r);
-                        }
-                    }
-                }
-                disjoint(changed)
-            }
-            _ => vec![whole],
-        };
-        history.last = Some(Shown {
-            size,
-            scale,
-            background,
-            draws: draws.to_vec(),
-            generations,
-        });
+        let damage = history.diff(size, scale, background, draws, generations);
         if damage.is_empty() {
             return damage;
         }
@@ -834,6 +731,54 @@ impl Renderer {
     }
 }
 
+/// An instance of `backends` only.
+fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = backends;
+    wgpu::Instance::new(descriptor)
+}
+
+fn request_adapter(
+    instance: &wgpu::Instance,
+    surface: Option<&wgpu::Surface<'_>>,
+) -> Result<wgpu::Adapter, RenderError> {
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::default(),
+        force_fallback_adapter: false,
+        compatible_surface: surface,
+        ..Default::default()
+    }))
+    .map_err(|e| RenderError::NoAdapter(e.to_string()))
+}
+
+/// The first adapter wgpu finds, Vulkan before GL (or the backends `WGPU_BACKEND` names),
+/// with its instance. Nothing is opened on it yet.
+pub fn first_adapter() -> Result<(wgpu::Instance, wgpu::Adapter), RenderError> {
+    if std::env::var_os("WGPU_BACKEND").is_some() {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = request_adapter(&instance, None)?;
+        return Ok((instance, adapter));
+    }
+    let mut first = None;
+    for backends in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
+        let instance = instance_for(backends);
+        match request_adapter(&instance, None) {
+            Ok(adapter) => return Ok((instance, adapter)),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.expect("two backends were tried"))
+}
+
+/// An adapter in words, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+pub fn describe(adapter: &wgpu::Adapter) -> String {
+    let info = adapter.get_info();
+    format!("{} ({:?})", info.name, info.backend)
+}
+
 fn texture_descriptor(width: u32, height: u32) -> wgpu::TextureDescriptor<'static> {
     wgpu::TextureDescriptor {
         label: Some("surface"),
@@ -906,168 +851,4 @@ fn fully_opaque(pixels: &Pixels<'_>, region: Rect) -> bool {
             .get(start..end)
             .is_some_and(|row| row.iter().skip(3).step_by(4).all(|a| *a == 255))
     })
-}
-
-/// `rect` (output coordinates) in physical pixels at `scale`, rounded outwards.
-fn physical(rect: Rect, scale: f32) -> Rect {
-    let x0 = (rect.x as f32 * scale).floor();
-    let y0 = (rect.y as f32 * scale).floor();
-    let x1 = ((rect.x as f32 + rect.width as f32) * scale).ceil();
-    let y1 = ((rect.y as f32 + rect.height as f32) * scale).ceil();
-    Rect {
-        x: x0 as i32,
-        y: y0 as i32,
-        width: (x1 - x0).max(0.0) as u32,
-        height: (y1 - y0).max(0.0) as u32,
-    }
-}
-
-/// The smallest rectangle holding both.
-fn union(a: Rect, b: Rect) -> Rect {
-    let x0 = a.x.min(b.x);
-    let y0 = a.y.min(b.y);
-    let x1 = (a.x + a.width as i32).max(b.x + b.width as i32);
-    let y1 = (a.y + a.height as i32).max(b.y + b.height as i32);
-    Rect {
-        x: x0,
-        y: y0,
-        width: (x1 - x0) as u32,
-        height: (y1 - y0) as u32,
-    }
-}
-
-/// Rectangles covering `rects` that do not overlap: overlapping ones merge into their
-/// union until none overlap; more than `MAX_DAMAGE_RECTS` become one.
-fn disjoint(mut rects: Vec<Rect>) -> Vec<Rect> {
-    rects.retain(|r| r.width > 0 && r.height > 0);
-    'merge: loop {
-        for i in 0..rects.len() {
-            for j in i + 1..rects.len() {
-                if intersect(rects[i], rects[j]).is_some() {
-                    let merged = union(rects[i], rects[j]);
-                    rects.swap_remove(j);
-                    rects[i] = merged;
-                    continue 'merge;
-                }
-            }
-        }
-        break;
-    }
-    if rects.len() > MAX_DAMAGE_RECTS {
-        let all = rects.iter().copied().reduce(union).expect("not empty");
-        return vec![all];
-    }
-    rects
-}
-
-fn intersect(a: Rect, b: Rect) -> Option<Rect> {
-    let end = |at: i32, len: u32| at as i64 + len as i64;
-    let x0 = a.x.max(b.x);
-    let y0 = a.y.max(b.y);
-    let x1 = end(a.x, a.width).min(end(b.x, b.width)) as i32;
-    let y1 = end(a.y, a.height).min(end(b.y, b.height)) as i32;
-    (x1 > x0 && y1 > y0).then(|| Rect {
-        x: x0,
-        y: y0,
-        width: (x1 - x0) as u32,
-        height: (y1 - y0) as u32,
-    })
-}
-
-/// A frame read back from the GPU: RGBA, premultiplied, rows top to bottom.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Image {
-    pub width: u32,
-    pub height: u32,
-    pub rgba: Vec<u8>,
-}
-
-impl Image {
-    /// The pixel at (x, y), RGBA.
-    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
-        let i = ((y * self.width + x) * 4) as usize;
-        [
-            self.rgba[i],
-            self.rgba[i + 1],
-            self.rgba[i + 2],
-            self.rgba[i + 3],
-        ]
-    }
-
-    /// Writes the image as PNG through a temporary file, so `path` is whole or absent.
-    pub fn write_png(&self, path: &Path) -> Result<(), RenderError> {
-        let fail = |message: String| RenderError::Png {
-            path: path.display().to_string(),
-            message,
-        };
-        let tmp = path.with_extension("png.tmp");
-        let write = || -> Result<(), Box<dyn std::error::Error>> {
-            let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            self.encode_png(file)?;
-            std::fs::rename(&tmp, path)?;
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            fail(e.to_string())
-        })
-    }
-
-    /// The image as PNG bytes (RGBA, 8 bits).
-    pub fn png_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        self.encode_png(&mut bytes)
-            .expect("encoding a well-formed image into memory does not fail");
-        bytes
-    }
-
-    fn encode_png(&self, out: impl std::io::Write) -> Result<(), png::EncodingError> {
-        let mut encoder = png::Encoder::new(out, self.width, self.height);
-        encoder.set_color(png::ColorType::Rgba);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(&self.rgba)?;
-        writer.finish()
-    }
-
-    /// Reads a PNG written by `write_png` (RGBA, 8 bits).
-    pub fn read_png(path: &Path) -> Result<Self, RenderError> {
-        let fail = |message: String| RenderError::Png {
-            path: path.display().to_string(),
-            message,
-        };
-        let file =
-            std::io::BufReader::new(std::fs::File::open(path).map_err(|e| fail(e.to_string()))?);
-        let mut reader = png::Decoder::new(file)
-            .read_info()
-            .map_err(|e| fail(e.to_string()))?;
-        let mut rgba = vec![0; reader.output_buffer_size().unwrap_or(0)];
-        let info = reader
-            .next_frame(&mut rgba)
-            .map_err(|e| fail(e.to_string()))?;
-        if info.bit_depth != png::BitDepth::Eight {
-            return Err(fail("not an 8-bit PNG".into()));
-        }
-        rgba.truncate(info.buffer_size());
-        match info.color_type {
-            png::ColorType::Rgba => {}
-            // Opaque RGB, as QEMU's screendump writes: every pixel gets alpha 255.
-            png::ColorType::Rgb => {
-                rgba = rgba
-                    .chunks_exact(3)
-                    .flat_map(|p| [p[0], p[1], p[2], 255])
-                    .collect();
-            }
-            other => {
-                return Err(fail(format!(
-                    "{other:?} PNGs are not read here; RGB or RGBA"
-                )));
-            }
-        }
-        Ok(Self {
-            width: info.width,
-            height: info.height,
-            rgba,
-        })
-    }
 }
