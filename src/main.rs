@@ -499,18 +499,18 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             let backend = match headless {
                 Some(wxh) => {
                     let (width, height) = parse_size(wxh)?;
-                    compositor::Backend::Headless { width, height }
+                    compositor::BackendChoice::Headless { width, height }
                 }
                 None if *nested || has_host => {
                     let (width, height) = parse_size(size)?;
-                    compositor::Backend::Nested { width, height }
+                    compositor::BackendChoice::Nested { width, height }
                 }
                 None => {
                     eprintln!(
                         "compose shell: no DISPLAY or WAYLAND_DISPLAY; running headless at {size}"
                     );
                     let (width, height) = parse_size(size)?;
-                    compositor::Backend::Headless { width, height }
+                    compositor::BackendChoice::Headless { width, height }
                 }
             };
             let (sender, commands) =

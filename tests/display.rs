@@ -1,5 +1,6 @@
 //! The `vm-desktop` image boots into its shell on the VM's own screen: a real QEMU with
-//! virtio-vga, a virtio keyboard and tablet, our compositor on KMS rendering with lavapipe,
+//! virtio-vga, a virtio keyboard and tablet, our compositor on KMS rendering with pixman
+//! (the image holds no Mesa, libvulkan or LLVM),
 //! foot and weston-flower from Debian packages as its clients, paint (wasm) started from
 //! its task bar in the sandbox, container and wasm services reporting from theirs, and a
 //! client drawing into dma-bufs (linux-dmabuf). The screen is read with QMP
@@ -22,7 +23,7 @@ use common::{ShellWindow as Window, assert_exit, compose, project};
 use compose_shells::render::Image;
 use serde_json::{Value, json};
 
-/// Generous: TCG emulates the CPU and lavapipe renders on it.
+/// Generous: TCG emulates the CPU the shell and its apps run on.
 const WAIT: Duration = Duration::from_secs(420);
 
 /// A running `compose flash --vm` and what it printed.
@@ -322,6 +323,29 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
     );
     assert_exit(&o, 0);
     let disk = out.join("vm-desktop/disk.raw");
+    // A device without a GPU draws with pixman: its root carries no GPU driver stack.
+    let o = compose(
+        project.path(),
+        &["inspect", disk.to_str().unwrap(), "--files", "a", "--json"],
+    );
+    assert_exit(&o, 0);
+    let listing = String::from_utf8_lossy(&o.stdout);
+    for gpu_only in [
+        "libLLVM",
+        "libvulkan",
+        "libvulkan_lvp",
+        "/usr/share/vulkan/",
+        "libz3",
+    ] {
+        assert!(
+            !listing.contains(gpu_only),
+            "vm-desktop's root holds {gpu_only} (it should render with pixman only)"
+        );
+    }
+    assert!(
+        listing.contains("libpixman-1.so.0"),
+        "no libpixman-1 in the root"
+    );
     let mut vm = Vm::boot(project.path(), &disk);
 
     // The shell comes up by itself and starts both apps of the image.
@@ -332,6 +356,22 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
         w.len() >= 2 && w.iter().all(|w| w.width > 0)
     });
     let foot = find(&windows, "foot").clone();
+    // The shell says which renderer draws, and why.
+    let o = compose(
+        project.path(),
+        &[
+            "shell",
+            "stats",
+            "--json",
+            "--vm",
+            vm.sockets.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
+    let stats: Value = serde_json::from_slice(&o.stdout).unwrap();
+    if stats["renderer"] != "cpu" {
+        vm.fail(&format!("the shell does not draw with pixman: {stats}"));
+    }
     // Let both apps draw, then read the real screen.
     std::thread::sleep(Duration::from_secs(5));
     let shot = vm.screendump("desktop");

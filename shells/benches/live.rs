@@ -4,12 +4,13 @@
 //! - time to swap shells with 10 windows connected: from the Swap command until every
 //!   configure was sent (median and p95 of 100 swaps);
 //! - commit-to-frame-callback latency of one client (compose-testclient) against our
-//!   headless compositor and against weston's headless backend (`weston
-//!   --backend=headless-backend.so --use-pixman`) in the same run, and their ratio;
+//!   headless compositor, with the CPU (pixman) and the GPU (wgpu) renderer, and against
+//!   weston's headless backend (`weston --backend=headless-backend.so --use-pixman`) in
+//!   the same run, and their ratios;
 //! - compositing cost: the compositor's CPU time per frame while 6 windows redraw as
 //!   fast as they are let (each commit followed by its frame callback), ours
-//!   (`compose-shell --headless`, wgpu on lavapipe) against weston's pixman renderer,
-//!   both separate processes at 1280x720.
+//!   (`compose-shell --headless --renderer cpu|gpu`) against weston's pixman renderer,
+//!   separate processes at 1280x720.
 //!
 //! Run with `cargo bench -p compose-shells --bench live`.
 
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use compose_shells::compositor::{Command, Options, run};
 use compose_shells::definition::builtin;
+use compose_shells::render::RendererChoice;
 use compose_testclient::Client;
 use smithay::reexports::calloop::channel::channel;
 
@@ -103,7 +105,10 @@ fn main() {
     let socket = dir.path().join("compose-bench");
     let (control, commands) = channel();
     let desktop = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
-    let options = Options::headless(socket.to_str().unwrap(), desktop, 1280, 720);
+    let options = Options {
+        renderer: RendererChoice::Cpu,
+        ..Options::headless(socket.to_str().unwrap(), desktop, 1280, 720)
+    };
     let server = std::thread::spawn(move || run(options, commands));
     wait_for_socket(&socket);
 
@@ -138,8 +143,25 @@ fn main() {
     let ours = latencies(dir.path(), "compose-bench");
     let _ = control.send(Command::Stop);
     let _ = server.join();
-    let (ours_median, ours_p95) = stats(ours);
-    println!("commit-to-frame, compose headless: median {ours_median:?}, p95 {ours_p95:?}");
+    let mut medians = vec![("cpu", stats(ours))];
+    // The same with the wgpu renderer (lavapipe where there is no GPU).
+    let socket = dir.path().join("compose-bench-gpu");
+    let (control, commands) = channel();
+    let desktop = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
+    let options = Options {
+        renderer: RendererChoice::Gpu,
+        ..Options::headless(socket.to_str().unwrap(), desktop, 1280, 720)
+    };
+    let server = std::thread::spawn(move || run(options, commands));
+    wait_for_socket(&socket);
+    medians.push(("gpu", stats(latencies(dir.path(), "compose-bench-gpu"))));
+    let _ = control.send(Command::Stop);
+    let _ = server.join();
+    for (renderer, (median, p95)) in &medians {
+        println!(
+            "commit-to-frame, compose headless ({renderer} renderer): median {median:?}, p95 {p95:?}"
+        );
+    }
 
     let weston = Process::new("weston")
         .args([
@@ -165,14 +187,29 @@ fn main() {
     println!(
         "commit-to-frame, weston headless (pixman): median {weston_median:?}, p95 {weston_p95:?}"
     );
-    println!(
-        "ratio compose / weston: median {:.2}, p95 {:.2}",
-        ours_median.as_secs_f64() / weston_median.as_secs_f64(),
-        ours_p95.as_secs_f64() / weston_p95.as_secs_f64()
-    );
+    for (renderer, (median, p95)) in &medians {
+        println!(
+            "ratio compose ({renderer}) / weston: median {:.2}, p95 {:.2}",
+            median.as_secs_f64() / weston_median.as_secs_f64(),
+            p95.as_secs_f64() / weston_p95.as_secs_f64()
+        );
+    }
     let (theirs_cost, theirs_frames) = compositing_cost(dir.path(), "weston-bench", _weston.0.id());
     drop(_weston);
 
+    for renderer in ["cpu", "gpu"] {
+        let (ours_cost, ours_frames) = shell_cost(dir.path(), renderer);
+        println!(
+            "compositing 6 busy windows at 1280x720: compose ({renderer} renderer) {ours_cost:.2} ms CPU per client frame ({ours_frames} frames in 5 s), weston pixman {theirs_cost:.2} ms ({theirs_frames} frames); ratio {:.2}",
+            ours_cost / theirs_cost.max(f64::MIN_POSITIVE)
+        );
+    }
+}
+
+/// `compositing_cost` of a `compose-shell --headless --renderer RENDERER` process.
+fn shell_cost(dir: &Path, renderer: &str) -> (f64, u64) {
+    let runtime = dir.join(format!("shell-{renderer}"));
+    std::fs::create_dir_all(&runtime).unwrap();
     let ours = Killed(
         Process::new(env!("CARGO_BIN_EXE_compose-shell"))
             .args([
@@ -181,20 +218,18 @@ fn main() {
                 "--no-xwayland",
                 "--blank-after",
                 "0",
+                "--renderer",
+                renderer,
             ])
             .arg("--runtime-dir")
-            .arg(dir.path())
+            .arg(&runtime)
             .arg("--autostart")
-            .arg(dir.path().join("no-apps"))
+            .arg(dir.join("no-apps"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("compose-shell runs"),
     );
-    wait_for_socket(&dir.path().join("wayland-0"));
-    let (ours_cost, ours_frames) = compositing_cost(dir.path(), "wayland-0", ours.0.id());
-    println!(
-        "compositing 6 busy windows at 1280x720: compose {ours_cost:.2} ms CPU per client frame ({ours_frames} frames in 5 s), weston pixman {theirs_cost:.2} ms ({theirs_frames} frames); ratio {:.2}",
-        ours_cost / theirs_cost.max(f64::MIN_POSITIVE)
-    );
+    wait_for_socket(&runtime.join("wayland-0"));
+    compositing_cost(&runtime, "wayland-0", ours.0.id())
 }

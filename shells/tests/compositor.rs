@@ -170,3 +170,57 @@ fn the_shell_chosen_for_the_device_is_started_unless_it_is_not_installed() {
     // An unknown choice is said and passed over: the default shell starts.
     assert!(started_shell("no-such-shell\n").contains("desktop on "));
 }
+
+/// The compositor as a value its owner steps (`Compositor::new` + `step`), as `run` does:
+/// a client on another thread gets its window configured and its frame callback while
+/// this thread dispatches, the window list answers a command between steps, and `Stop`
+/// makes the next step say the compositor is done.
+#[test]
+fn a_compositor_stepped_by_hand_serves_a_client_and_stops() {
+    use compose_shells::compositor::Compositor;
+    use compose_testclient::Client as TestClient;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stepped");
+    let (control, commands) = channel();
+    let desktop = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
+    let mut compositor = Compositor::new(
+        Options::headless(socket.to_str().unwrap(), desktop, 320, 240),
+        commands,
+    )
+    .unwrap();
+    let runtime = dir.path().to_path_buf();
+    let (drawn, done) = mpsc::channel();
+    let (leave, stay) = mpsc::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let mut c = TestClient::connect(&runtime, "stepped").unwrap();
+        let w = c.toplevel("stepped", "Stepped", [0, 200, 0, 255]).unwrap();
+        c.commit_to_frame(w).unwrap();
+        drawn.send(()).unwrap();
+        let _ = stay.recv();
+    });
+    let start = Instant::now();
+    while done.try_recv().is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the client never drew"
+        );
+        assert!(compositor.step(Some(Duration::from_millis(5))).unwrap());
+    }
+    let (reply, answer) = mpsc::channel();
+    control.send(Command::Windows(reply)).unwrap();
+    let list = loop {
+        assert!(compositor.step(Some(Duration::from_millis(5))).unwrap());
+        if let Ok(list) = answer.try_recv() {
+            break list;
+        }
+    };
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].app_id, "stepped");
+    assert!(list[0].frames >= 1, "{list:?}");
+    control.send(Command::Stop).unwrap();
+    assert!(!compositor.step(Some(Duration::from_millis(5))).unwrap());
+    drop(compositor);
+    assert!(!socket.exists(), "the socket goes with the compositor");
+    leave.send(()).unwrap();
+    client.join().unwrap();
+}

@@ -458,6 +458,9 @@ fn cargo(
         flags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
     }
     cmd.env("RUSTFLAGS", flags.trim());
+    // Images carry programs without their symbol tables (a quarter of compose-shell);
+    // backtraces on a device name addresses, as a distribution's stripped binaries do.
+    cmd.env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
     let output = cmd.output().map_err(crate::tool::ToolError::missing(
         "cargo",
         "a Rust toolchain (rustup)",

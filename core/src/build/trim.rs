@@ -1,8 +1,9 @@
 //! Trimming the root tree: documentation, man pages and locales go (Atomic Host ships no man
 //! pages), and so does every shared library that no executable of the image needs: the
 //! closure of `PT_INTERP` and `DT_NEEDED` from every ELF program, and from the plugins
-//! manifests declare as loaded at run time (a Vulkan ICD). Each component's `[trim]` keeps
-//! or drops more with path globs, in the spirit of Chisel's slices.
+//! manifests declare as loaded at run time (a Vulkan ICD). Loader manifests (Vulkan ICDs and
+//! layers, glvnd's EGL vendors) whose library was trimmed go too. Each component's `[trim]`
+//! keeps or drops more with path globs, in the spirit of Chisel's slices.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +25,15 @@ pub const DEFAULT_DROP: &[&str] = &[
     "/usr/lib/locale/**",
     "/usr/share/lintian/**",
     "/usr/share/bug/**",
+];
+
+/// JSON manifests a loader reads at run time to find a library (`library_path`): dropped
+/// when that library is not in the trimmed root, so no loader tries what is not there.
+const LOADER_MANIFESTS: &[&str] = &[
+    "/usr/share/vulkan/icd.d/*.json",
+    "/usr/share/vulkan/implicit_layer.d/*.json",
+    "/usr/share/vulkan/explicit_layer.d/*.json",
+    "/usr/share/glvnd/egl_vendor.d/*.json",
 ];
 
 /// Kept although a default drops them: licences ask for their copyright notices.
@@ -245,6 +255,37 @@ pub fn trim(
         }
     }
 
+    // 3. Loader manifests whose library went.
+    let manifests = globs(&strings(LOADER_MANIFESTS));
+    let orphans: Vec<String> = tree
+        .entries
+        .iter()
+        .filter(|(p, _)| manifests.is_match(p.as_str()) && owners.contains_key(*p) && !kept(p))
+        .filter_map(|(p, e)| match e {
+            Entry::File { digest, .. } => Some((p, digest)),
+            _ => None,
+        })
+        .filter_map(|(p, digest)| {
+            let bytes = store.read(digest).ok()?;
+            let library = library_path(&bytes)?;
+            let candidates: Vec<String> = if library.contains('/') {
+                vec![library]
+            } else {
+                LIBRARY_DIRS
+                    .iter()
+                    .map(|d| format!("{d}/{library}"))
+                    .collect()
+            };
+            let present = candidates.iter().any(|c| {
+                resolve(&tree, c, &mut Vec::new()).is_some_and(|r| tree.entries.contains_key(&r))
+            });
+            (!present).then(|| p.clone())
+        })
+        .collect();
+    for p in &orphans {
+        tree.entries.remove(p);
+    }
+
     let mut sizes: BTreeMap<String, Sizes> = BTreeMap::new();
     for (t, after) in [(root, false), (&tree, true)] {
         for (path, entry) in &t.entries {
@@ -261,6 +302,16 @@ pub fn trim(
     unmet.sort_by(|a, b| (&a.file, &a.needs).cmp(&(&b.file, &b.needs)));
     unmet.dedup();
     Ok(Trimmed { tree, sizes, unmet })
+}
+
+/// The library a loader manifest names: `library_path` of its `ICD` or `layer` object
+/// (Vulkan, glvnd), or None when it is not such a manifest.
+fn library_path(bytes: &[u8]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    ["ICD", "layer"]
+        .iter()
+        .find_map(|k| json.get(k)?.get("library_path")?.as_str())
+        .map(String::from)
 }
 
 /// Puts back the folder entries (as `root` has them) of every path in `tree`.
@@ -419,6 +470,26 @@ mod tests {
         link(&mut t, "/a", "/b");
         link(&mut t, "/b", "/a");
         assert_eq!(resolve(&t, "/a/x", &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn loader_manifests_name_their_library() {
+        let vulkan = br#"{"file_format_version": "1.0.0",
+            "ICD": {"library_path": "/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so", "api_version": "1.3.230"}}"#;
+        assert_eq!(
+            library_path(vulkan).as_deref(),
+            Some("/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so")
+        );
+        let layer = br#"{"layer": {"name": "VK_LAYER_MESA_device_select", "library_path": "libVkLayer_MESA_device_select.so"}}"#;
+        assert_eq!(
+            library_path(layer).as_deref(),
+            Some("libVkLayer_MESA_device_select.so")
+        );
+        let egl =
+            br#"{"file_format_version": "1.0.0", "ICD": {"library_path": "libEGL_mesa.so.0"}}"#;
+        assert_eq!(library_path(egl).as_deref(), Some("libEGL_mesa.so.0"));
+        assert_eq!(library_path(b"not json"), None);
+        assert_eq!(library_path(br#"{"other": 1}"#), None);
     }
 
     #[test]

@@ -114,14 +114,14 @@ fn run(args: Args) -> Result<(), String> {
         ),
     };
     let backend = match &args.headless {
-        None => compositor::Backend::Kms,
+        None => compositor::BackendChoice::Kms,
         Some(wxh) => {
             let (width, height) = wxh
                 .split_once('x')
                 .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
                 .filter(|&(w, h): &(u32, u32)| w > 0 && h > 0)
                 .ok_or_else(|| format!("--headless {wxh}: give WIDTHxHEIGHT, e.g. 1024x768"))?;
-            compositor::Backend::Headless { width, height }
+            compositor::BackendChoice::Headless { width, height }
         }
     };
     std::fs::create_dir_all(&args.runtime_dir)

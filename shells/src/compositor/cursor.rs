@@ -54,7 +54,7 @@ impl State {
                 bgra.extend(arrow_pixel(x, y).unwrap_or([0; 4]));
             }
         }
-        self.renderer.upload(
+        self.backend.renderer_mut().upload(
             ARROW_KEY,
             Pixels {
                 data: &bgra,

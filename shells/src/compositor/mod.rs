@@ -9,13 +9,12 @@
 
 #![allow(unsafe_code)] // smithay's display dispatch and shm mappings are unsafe at the edge.
 
+mod backend;
 pub mod cursor;
 mod devices;
 mod dmabuf;
 mod handlers;
 pub mod input;
-mod kms;
-mod nested;
 mod scene;
 mod toolkits;
 mod toplevel;
@@ -23,7 +22,6 @@ mod x11_display;
 mod xwayland;
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -56,7 +54,7 @@ pub use scene::colors;
 
 use crate::definition::ShellDef;
 use crate::policy::{Rect, Shell, States, WindowId};
-use crate::render::{Frame, Image, RenderError, Renderer, RendererChoice};
+use crate::render::{Image, RenderError, RendererChoice};
 
 /// One frame at 60 Hz.
 const FRAME: Duration = Duration::from_micros(16_667);
@@ -163,7 +161,7 @@ pub struct WindowInfo {
 
 /// Where frames go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum BackendChoice {
     /// An offscreen target of this many logical pixels.
     Headless { width: u32, height: u32 },
     /// A window of this initial size in the user's X11 or Wayland session.
@@ -179,7 +177,7 @@ pub struct Options {
     /// Wayland socket name, created in XDG_RUNTIME_DIR, or a path (containing `/`).
     pub socket: String,
     pub shell: ShellDef,
-    pub backend: Backend,
+    pub backend: BackendChoice,
     /// Integer output scale (HiDPI); 1 for most outputs.
     pub scale: u32,
     /// How long frames wait after a swap for slow clients to redraw (`SWAP_WAIT`).
@@ -214,7 +212,7 @@ impl Options {
         Self {
             socket: socket.into(),
             shell,
-            backend: Backend::Headless { width, height },
+            backend: BackendChoice::Headless { width, height },
             scale: 1,
             swap_wait: SWAP_WAIT,
             game_mode: None,
@@ -245,7 +243,7 @@ pub enum CompositorError {
     )]
     Host(String),
     #[error(transparent)]
-    Screen(#[from] kms::KmsError),
+    Screen(#[from] backend::kms::KmsError),
 }
 
 /// Per-client data smithay needs, and the security context a sandboxed client connected
@@ -316,22 +314,6 @@ struct Transaction {
     waiting: Vec<WindowId>,
 }
 
-/// Where the renderer draws.
-enum Target {
-    Offscreen(Frame),
-    Window {
-        host: Box<nested::Host>,
-        surface: wgpu::Surface<'static>,
-        config: wgpu::SurfaceConfiguration,
-    },
-    /// Rendered into a frame in the screen's byte order (GPU texture or shadow image in
-    /// memory), then copied into a scanout buffer.
-    Screen {
-        screen: kms::Screen,
-        frame: Frame,
-    },
-}
-
 /// A pointer drag the compositor handles itself (title bar move, corner resize).
 #[derive(Debug, Clone, Copy)]
 enum Grab {
@@ -370,12 +352,8 @@ pub(crate) struct State {
     popups: PopupManager,
     shell: Shell,
     windows: Vec<Tracked>,
-    renderer: Renderer,
-    /// Why this renderer (for `compose shell stats`).
-    renderer_why: String,
-    /// What the target (offscreen or the screen's) shows: frames redraw what changed.
-    history: crate::render::FrameHistory,
-    target: Target,
+    /// Where frames go, and the renderer that draws them.
+    backend: backend::Backend,
     /// Output size in logical pixels, and the integer scale to physical ones.
     size: (u32, u32),
     scale: u32,
@@ -723,89 +701,16 @@ impl State {
         }
     }
 
-    /// Draws the scene onto the backend's target.
+    /// Draws the scene through the backend.
     fn render(&mut self) -> Result<(), RenderError> {
         let draws = scene::draws(self);
-        let scale = self.scale as f32;
-        match &mut self.target {
-            Target::Offscreen(frame) => {
-                self.renderer.render_changed(
-                    frame,
-                    colors::BACKGROUND,
-                    scale,
-                    &draws,
-                    &mut self.history,
-                );
-            }
-            Target::Window {
-                surface, config, ..
-            } => {
-                let gpu = self
-                    .renderer
-                    .as_gpu_mut()
-                    .expect("a nested window is only opened with the wgpu renderer");
-                match surface.get_current_texture() {
-                    wgpu::CurrentSurfaceTexture::Success(frame)
-                    | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
-                        gpu.render(&frame.texture, colors::BACKGROUND, scale, &draws);
-                        gpu.present(frame);
-                    }
-                    other => {
-                        tracing::debug!("surface not ready ({other:?}); reconfiguring");
-                        surface.configure(gpu.device(), config);
-                        self.dirty = true;
-                    }
-                }
-            }
-            Target::Screen { screen, frame } => {
-                if !screen.can_draw() {
-                    // The last frame waits for its vblank: draw this one after it.
-                    self.dirty = true;
-                    return Ok(());
-                }
-                let damage = self.renderer.render_changed(
-                    frame,
-                    colors::BACKGROUND,
-                    scale,
-                    &draws,
-                    &mut self.history,
-                );
-                if damage.is_empty() {
-                    return Ok(());
-                }
-                let shown = match (&self.renderer, &*frame) {
-                    // Only what changed in this frame and the one before (the back buffer
-                    // shows the frame before that) is copied.
-                    (_, Frame::Cpu(canvas)) => screen.present_damage(&damage, canvas.bytes()),
-                    (Renderer::Gpu(gpu), Frame::Gpu(texture)) => {
-                        let mut failed = None;
-                        let shown = screen.present(|copy| {
-                            if let Err(e) = gpu.read_rows(texture, |row, bytes| copy(row, bytes)) {
-                                failed = Some(e);
-                            }
-                        });
-                        if let Some(e) = failed {
-                            return Err(e);
-                        }
-                        shown
-                    }
-                    (Renderer::Cpu(_), Frame::Gpu(_)) => {
-                        unreachable!("the CPU renderer makes only CPU frames")
-                    }
-                };
-                if let Err(e) = shown {
-                    tracing::warn!("frame not shown: {e}");
-                }
-            }
+        let drawn = self
+            .backend
+            .render(colors::BACKGROUND, self.scale as f32, &draws)?;
+        if drawn == backend::Drawn::Later {
+            self.dirty = true;
         }
         Ok(())
-    }
-
-    /// The screen showed the last frame (its page flip completed).
-    fn page_flipped(&mut self) {
-        if let Target::Screen { screen, .. } = &mut self.target {
-            screen.dispatch();
-        }
     }
 
     /// Where the pointer is, in output coordinates.
@@ -822,12 +727,9 @@ impl State {
     /// Renders the scene offscreen and reads it back.
     fn screenshot(&mut self) -> Result<Image, RenderError> {
         let draws = scene::draws(self);
-        let mut frame = self
-            .renderer
-            .offscreen(self.size.0 * self.scale, self.size.1 * self.scale);
-        self.renderer
-            .render(&mut frame, colors::BACKGROUND, self.scale as f32, &draws);
-        self.renderer.read(&frame)
+        let size = (self.size.0 * self.scale, self.size.1 * self.scale);
+        self.backend
+            .screenshot(size, colors::BACKGROUND, self.scale as f32, &draws)
     }
 
     /// The output changed size (the nested window was resized).
@@ -851,24 +753,7 @@ impl State {
         self.output
             .change_current_state(Some(mode), None, None, None);
         self.output.set_preferred(mode);
-        if let Target::Window {
-            surface, config, ..
-        } = &mut self.target
-        {
-            config.width = physical.0.max(1);
-            config.height = physical.1.max(1);
-            if let Some(gpu) = self.renderer.as_gpu() {
-                surface.configure(gpu.device(), config);
-            }
-        }
-        if let Target::Offscreen(_) = self.target {
-            self.target = Target::Offscreen(
-                self.renderer
-                    .offscreen(size.0 * self.scale, size.1 * self.scale),
-            );
-            // A fresh target holds nothing yet.
-            self.history = Default::default();
-        }
+        self.backend.resize(physical);
         layer_map_for_output(&self.output).arrange();
         self.shell.set_output(size.0, size.1);
         self.reserve_for_layers();
@@ -937,9 +822,9 @@ impl State {
                     max_ms: max.as_secs_f64() * 1000.0,
                     cpu_seconds: cpu_seconds(),
                     uptime_seconds: self.started.elapsed().as_secs_f64(),
-                    renderer: self.renderer.kind().into(),
-                    renderer_name: self.renderer.name(),
-                    renderer_why: self.renderer_why.clone(),
+                    renderer: self.backend.renderer().kind().into(),
+                    renderer_name: self.backend.renderer().name(),
+                    renderer_why: self.backend.renderer_why().into(),
                 });
             }
             Command::Active(reply) => {
@@ -1002,11 +887,91 @@ pub fn run_with(
     commands: Channel<Command>,
     ready: impl FnOnce(Option<u32>),
 ) -> Result<(), CompositorError> {
+    let mut compositor = Compositor::new(options, commands)?;
+    ready(compositor.x_display());
+    while compositor.step(None)? {}
+    Ok(())
+}
+
+/// A compositor, built and listening, that its owner steps: `run` steps it until it stops;
+/// tests may step it themselves, one dispatch at a time.
+pub struct Compositor {
+    // Dropped in this order, as the locals of the loop were: the state, then the loop.
+    state: State,
+    event_loop: EventLoop<'static, State>,
+    /// The listening socket's source: removed by hand when the compositor goes (sources
+    /// that hold loop handles keep the loop alive), so the socket and its lock file go.
+    listening: smithay::reexports::calloop::RegistrationToken,
+    signalled: Arc<std::sync::atomic::AtomicBool>,
+    _signals: Signals,
+}
+
+impl std::fmt::Debug for Compositor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compositor")
+            .field("socket", &self.state.socket)
+            .finish()
+    }
+}
+
+impl Drop for Compositor {
+    fn drop(&mut self) {
+        self.event_loop.handle().remove(self.listening);
+    }
+}
+
+impl Compositor {
+    /// Opens the backend, binds the socket and sets every protocol up; clients can
+    /// connect once this returns.
+    pub fn new(options: Options, commands: Channel<Command>) -> Result<Self, CompositorError> {
+        new_compositor(options, commands)
+    }
+
+    /// The X display apps get, when Xwayland is on.
+    pub fn x_display(&self) -> Option<u32> {
+        self.state.x_display
+    }
+
+    /// Dispatches what arrived (clients, input, commands), waiting at most until the next
+    /// frame is due (or `timeout`, if shorter), then draws a frame if one is due. Returns
+    /// false once the compositor was asked to stop (a command, a signal, the window closed).
+    pub fn step(&mut self, timeout: Option<Duration>) -> Result<bool, CompositorError> {
+        let state = &mut self.state;
+        if state.stop || self.signalled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let mut wait = state.next_frame_in();
+        if let backend::Backend::Nested(_) = state.backend {
+            wait = wait.min(Duration::from_millis(4));
+        }
+        if let Some(timeout) = timeout {
+            wait = wait.min(timeout);
+        }
+        self.event_loop
+            .dispatch(Some(wait), state)
+            .map_err(|e| CompositorError::EventLoop(e.to_string()))?;
+        state.start_xwayland_when_asked();
+        state.find_x11_surfaces();
+        state.blank_when_idle();
+        if state.frame_due() {
+            state.frame();
+        }
+        state.pump_host();
+        state.popups.cleanup();
+        let _ = state.display.flush_clients();
+        Ok(!state.stop && !self.signalled.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+fn new_compositor(
+    options: Options,
+    commands: Channel<Command>,
+) -> Result<Compositor, CompositorError> {
     // SIGTERM, SIGINT or SIGHUP end the loop like a Stop command: dropping the loop
     // removes the socket and its lock file, and callers stop the apps they started.
     // Registered first, so a signal that comes while the compositor starts ends it cleanly.
     let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _signals = Signals(
+    let signals = Signals(
         [
             signal_hook::consts::SIGTERM,
             signal_hook::consts::SIGINT,
@@ -1017,70 +982,16 @@ pub fn run_with(
         .collect(),
     );
     let scale = options.scale.max(1);
-    let (renderer, renderer_why, target, size) = match options.backend {
-        Backend::Headless { width, height } => {
-            let chosen = Renderer::choose(options.renderer)?;
-            let frame = chosen.renderer.offscreen(width * scale, height * scale);
-            let target = Target::Offscreen(frame);
-            (chosen.renderer, chosen.why, target, (width, height))
-        }
-        Backend::Nested { width, height } => {
-            if options.renderer == RendererChoice::Cpu {
-                return Err(CompositorError::Host(
-                    "a nested window presents through wgpu, and --renderer cpu asks for none; \
-                     leave --renderer at auto or gpu, or run --headless WxH with the CPU renderer"
-                        .into(),
-                ));
-            }
-            let host = nested::Host::open(width * scale, height * scale, &options.socket)?;
-            let instance =
-                wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
-                    Box::new(host.display_handle()),
-                ));
-            let surface = instance
-                .create_surface(host.window())
-                .map_err(|e| CompositorError::Host(e.to_string()))?;
-            let gpu = crate::render::GpuRenderer::with_instance(instance, Some(&surface))?;
-            let physical = host.size();
-            let config = nested::surface_config(&gpu, &surface, physical);
-            surface.configure(gpu.device(), &config);
-            let size = ((physical.0 / scale).max(1), (physical.1 / scale).max(1));
-            let why = format!(
-                "a nested window presents through wgpu: {}",
-                gpu.adapter_name()
-            );
-            (
-                Renderer::Gpu(Box::new(gpu)),
-                why,
-                Target::Window {
-                    host: Box::new(host),
-                    surface,
-                    config,
-                },
-                size,
-            )
-        }
-        Backend::Kms => {
-            let screen = kms::Screen::open()?;
-            let chosen = Renderer::choose(options.renderer)?;
-            let physical = screen.size();
-            let frame = chosen.renderer.screen_frame(physical.0, physical.1);
-            let size = ((physical.0 / scale).max(1), (physical.1 / scale).max(1));
-            (
-                chosen.renderer,
-                chosen.why,
-                Target::Screen { screen, frame },
-                size,
-            )
-        }
-    };
+    let (backend, size) =
+        backend::Backend::open(&options.backend, options.renderer, scale, &options.socket)?;
     tracing::info!(
-        "rendering on the {} with {}: {renderer_why}",
-        renderer.kind(),
-        renderer.name()
+        "rendering on the {} with {}: {}",
+        backend.renderer().kind(),
+        backend.renderer().name(),
+        backend.renderer_why()
     );
 
-    let mut event_loop: EventLoop<'static, State> =
+    let event_loop: EventLoop<'static, State> =
         EventLoop::try_new().map_err(|e| CompositorError::EventLoop(e.to_string()))?;
     let display: Display<State> =
         Display::new().map_err(|e| CompositorError::Display(e.to_string()))?;
@@ -1107,18 +1018,11 @@ pub fn run_with(
             size: (0, 0).into(),
             subpixel: Subpixel::Unknown,
             make: "compose".into(),
-            model: match options.backend {
-                Backend::Headless { .. } => "headless".into(),
-                Backend::Nested { .. } => "nested".into(),
-                Backend::Kms => "screen".into(),
-            },
+            model: backend.model().into(),
         },
     );
     let _global = output.create_global::<State>(&dh);
-    let refresh = match &target {
-        Target::Screen { screen, .. } => screen.refresh_mhz(),
-        _ => 60_000,
-    };
+    let refresh = backend.refresh_mhz();
     let mode = Mode {
         size: ((size.0 * scale) as i32, (size.1 * scale) as i32).into(),
         refresh,
@@ -1233,10 +1137,7 @@ pub fn run_with(
         popups: PopupManager::default(),
         shell: Shell::new(options.shell, size.0, size.1),
         windows: Vec::new(),
-        renderer,
-        renderer_why,
-        history: Default::default(),
-        target,
+        backend,
         size,
         scale,
         dirty: true,
@@ -1266,7 +1167,7 @@ pub fn run_with(
         socket: options.socket.clone(),
         x_display,
         blanked: false,
-        draw_cursor: options.draw_cursor || matches!(options.backend, Backend::Kms),
+        draw_cursor: options.draw_cursor || matches!(options.backend, BackendChoice::Kms),
         pointer_moved: false,
         on_keyboard: None,
         next_key: 1,
@@ -1280,51 +1181,32 @@ pub fn run_with(
     state
         .shell
         .set_launchers(options.launchers.iter().map(|l| l.name.clone()).collect());
+    let is_screen = matches!(state.backend, backend::Backend::Kms(_));
     devices::watch(
         &handle,
-        if matches!(state.target, Target::Screen { .. }) {
+        if is_screen {
             devices::Devices::All
         } else {
             devices::Devices::Gamepads
         },
     );
-    if let Target::Screen { screen, .. } = &state.target {
-        let card = screen
-            .card()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| CompositorError::EventLoop(format!("DRM card: {e}")))?;
+    if let Some(card) = state.backend.card() {
+        let card = card.map_err(|e| CompositorError::EventLoop(format!("DRM card: {e}")))?;
         handle
             .insert_source(
                 Generic::new(card, Interest::READ, CMode::Level),
                 |_, _, state| {
-                    state.page_flipped();
+                    state.backend.page_flipped();
                     Ok(PostAction::Continue)
                 },
             )
             .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
     }
-    ready(x_display);
-    while !state.stop && !signalled.load(std::sync::atomic::Ordering::Relaxed) {
-        let mut timeout = state.next_frame_in();
-        if let Target::Window { .. } = state.target {
-            timeout = timeout.min(Duration::from_millis(4));
-        }
-        event_loop
-            .dispatch(Some(timeout), &mut state)
-            .map_err(|e| CompositorError::EventLoop(e.to_string()))?;
-        state.start_xwayland_when_asked();
-        state.find_x11_surfaces();
-        state.blank_when_idle();
-        if state.frame_due() {
-            state.frame();
-        }
-        state.pump_host();
-        state.popups.cleanup();
-        let _ = state.display.flush_clients();
-    }
-    // Sources that hold loop handles keep the loop alive past this function: remove the
-    // socket's source by hand, so the socket and its lock file go now.
-    handle.remove(listening);
-    Ok(())
+    Ok(Compositor {
+        state,
+        event_loop,
+        listening,
+        signalled,
+        _signals: signals,
+    })
 }

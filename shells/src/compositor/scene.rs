@@ -87,7 +87,7 @@ impl State {
             let line = self.text.line(text, size, TEXT_COLOR, area.width)?;
             let key = TEXT_KEYS + self.text_cache.next;
             self.text_cache.next += 1;
-            self.renderer.upload(
+            self.backend.renderer_mut().upload(
                 key,
                 Pixels {
                     data: &line.bgra,
@@ -127,7 +127,7 @@ impl State {
     /// Drops text no frame has shown for a while.
     pub(super) fn evict_text(&mut self) {
         let frame = self.text_frame;
-        let renderer = &mut self.renderer;
+        let renderer = self.backend.renderer_mut();
         self.text_cache.lines.retain(|_, line| {
             let keep = frame.saturating_sub(line.used) < TEXT_KEEP_FRAMES;
             if !keep {
@@ -213,7 +213,7 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
     let mut committed = None;
     match assignment {
         Some(BufferAssignment::NewBuffer(buffer)) => {
-            let renderer = &mut state.renderer;
+            let renderer = state.backend.renderer_mut();
             let rects = buffer_damage(&damage, scale, viewport.0.is_some());
             let uploaded = if let Ok(dmabuf) = get_dmabuf(&buffer) {
                 let size = (dmabuf.width() as i32, dmabuf.height() as i32);
@@ -249,7 +249,7 @@ pub(super) fn commit(state: &mut State, surface: &WlSurface) -> Option<(i32, i32
             }
         }
         Some(BufferAssignment::Removed) => {
-            state.renderer.forget(key);
+            state.backend.renderer_mut().forget(key);
             clear_view(surface);
         }
         // No new buffer: the surface keeps its size (a viewport change without a new
@@ -347,7 +347,7 @@ pub(super) fn forget(state: &mut State, surface: &WlSurface) {
             .and_then(|v| v.lock().ok().map(|v| v.key))
     });
     if let Some(key) = key {
-        state.renderer.forget(key);
+        state.backend.renderer_mut().forget(key);
     }
 }
 

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use drm::buffer::{Buffer, DrmFourcc};
 
+use super::Drawn;
 use crate::policy::Rect;
 use crate::render::damage::intersect;
+use crate::render::{Draw, Frame, FrameHistory, RenderError, Renderer, RendererChoice};
 use drm::control::dumbbuffer::DumbBuffer;
 use drm::control::{
     Device as ControlDevice, Event, ModeTypeFlags, PageFlipFlags, connector, crtc, framebuffer,
@@ -328,5 +330,95 @@ impl Screen {
             self.flip_pending = false;
         }
         flipped
+    }
+}
+
+/// The KMS backend: a `Screen` and the frame it is drawn from (the CPU renderer's shadow
+/// image, or a texture in the screen's byte order).
+pub(crate) struct Kms {
+    pub(crate) renderer: Renderer,
+    pub(crate) why: String,
+    screen: Screen,
+    frame: Frame,
+    /// What `frame` shows.
+    history: FrameHistory,
+}
+
+impl Kms {
+    /// Opens the first screen, and the renderer `choice` picks.
+    pub(crate) fn open(choice: RendererChoice) -> Result<Self, super::CompositorError> {
+        let screen = Screen::open()?;
+        let chosen = Renderer::choose(choice)?;
+        let (width, height) = screen.size();
+        let frame = chosen.renderer.screen_frame(width, height);
+        Ok(Self {
+            renderer: chosen.renderer,
+            why: chosen.why,
+            screen,
+            frame,
+            history: FrameHistory::default(),
+        })
+    }
+
+    pub(crate) fn size(&self) -> (u32, u32) {
+        self.screen.size()
+    }
+
+    pub(crate) fn refresh_mhz(&self) -> i32 {
+        self.screen.refresh_mhz()
+    }
+
+    pub(crate) fn card_fd(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        self.screen.card().as_fd().try_clone_to_owned()
+    }
+
+    pub(crate) fn page_flipped(&mut self) {
+        self.screen.dispatch();
+    }
+
+    /// Draws what changed into the frame and shows it: the CPU renderer's damage (of this
+    /// frame and the last) is copied, a GPU frame is read back whole.
+    pub(crate) fn render(
+        &mut self,
+        background: [f32; 4],
+        scale: f32,
+        draws: &[Draw],
+    ) -> Result<Drawn, RenderError> {
+        if !self.screen.can_draw() {
+            // The last frame waits for its vblank: draw this one after it.
+            return Ok(Drawn::Later);
+        }
+        let damage = self.renderer.render_changed(
+            &mut self.frame,
+            background,
+            scale,
+            draws,
+            &mut self.history,
+        );
+        if damage.is_empty() {
+            return Ok(Drawn::Done);
+        }
+        let shown = match (&self.renderer, &self.frame) {
+            (_, Frame::Cpu(canvas)) => self.screen.present_damage(&damage, canvas.bytes()),
+            (Renderer::Gpu(gpu), Frame::Gpu(texture)) => {
+                let mut failed = None;
+                let shown = self.screen.present(|copy| {
+                    if let Err(e) = gpu.read_rows(texture, |row, bytes| copy(row, bytes)) {
+                        failed = Some(e);
+                    }
+                });
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                shown
+            }
+            (Renderer::Cpu(_), Frame::Gpu(_)) => {
+                unreachable!("the CPU renderer makes only CPU frames")
+            }
+        };
+        if let Err(e) = shown {
+            tracing::warn!("frame not shown: {e}");
+        }
+        Ok(Drawn::Done)
     }
 }

@@ -13,12 +13,13 @@ use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
 use winit::platform::scancode::PhysicalKeyExtScancode;
 use winit::window::{Window, WindowId};
 
-use super::{CompositorError, InputEvent, State, Target};
-use crate::render::GpuRenderer;
+use super::Drawn;
+use crate::compositor::{CompositorError, InputEvent, State};
+use crate::render::{Draw, GpuRenderer, Renderer, RendererChoice};
 
 /// What the host window reported.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum HostEvent {
+pub(crate) enum HostEvent {
     Resized(u32, u32),
     Input(InputEvent),
     Redraw,
@@ -104,7 +105,7 @@ impl ApplicationHandler for App {
 }
 
 /// The host window and its event loop, pumped from the compositor's loop.
-pub(super) struct Host {
+pub(crate) struct Host {
     event_loop: EventLoop<()>,
     app: App,
 }
@@ -175,7 +176,7 @@ impl Host {
 
 /// A surface configuration for the window: a non-sRGB format (client pixels are shown as
 /// they are), no vsync wait in the compositor's loop.
-pub(super) fn surface_config(
+fn surface_config(
     renderer: &GpuRenderer,
     surface: &wgpu::Surface<'_>,
     size: (u32, u32),
@@ -205,13 +206,107 @@ pub(super) fn surface_config(
     }
 }
 
+/// The nested backend: the host window, its wgpu surface, and the wgpu renderer that
+/// presents to it (always a `Renderer::Gpu`).
+pub(crate) struct Nested {
+    pub(crate) renderer: Renderer,
+    pub(crate) why: String,
+    host: Box<Host>,
+    surface: wgpu::Surface<'static>,
+    config: wgpu::SurfaceConfiguration,
+}
+
+impl Nested {
+    /// Opens a window of `physical` pixels titled after `socket`, and a wgpu renderer
+    /// that can present to it. `--renderer cpu` cannot: it is refused.
+    pub(crate) fn open(
+        choice: RendererChoice,
+        physical: (u32, u32),
+        socket: &str,
+    ) -> Result<Self, CompositorError> {
+        if choice == RendererChoice::Cpu {
+            return Err(CompositorError::Host(
+                "a nested window presents through wgpu, and --renderer cpu asks for none; \
+                 leave --renderer at auto or gpu, or run --headless WxH with the CPU renderer"
+                    .into(),
+            ));
+        }
+        let host = Host::open(physical.0, physical.1, socket)?;
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
+                Box::new(host.display_handle()),
+            ));
+        let surface = instance
+            .create_surface(host.window())
+            .map_err(|e| CompositorError::Host(e.to_string()))?;
+        let gpu = GpuRenderer::with_instance(instance, Some(&surface))?;
+        let config = surface_config(&gpu, &surface, host.size());
+        surface.configure(gpu.device(), &config);
+        let why = format!(
+            "a nested window presents through wgpu: {}",
+            gpu.adapter_name()
+        );
+        Ok(Self {
+            renderer: Renderer::Gpu(Box::new(gpu)),
+            why,
+            host: Box::new(host),
+            surface,
+            config,
+        })
+    }
+
+    /// The window's size in physical pixels.
+    pub(crate) fn size(&self) -> (u32, u32) {
+        self.host.size()
+    }
+
+    fn gpu(&mut self) -> &mut GpuRenderer {
+        self.renderer
+            .as_gpu_mut()
+            .expect("a nested window is only opened with the wgpu renderer")
+    }
+
+    /// Draws a whole frame into the window's next image and presents it.
+    pub(crate) fn render(&mut self, background: [f32; 4], scale: f32, draws: &[Draw]) -> Drawn {
+        match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame)
+            | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+                let gpu = self.gpu();
+                gpu.render(&frame.texture, background, scale, draws);
+                gpu.present(frame);
+                Drawn::Done
+            }
+            other => {
+                tracing::debug!("surface not ready ({other:?}); reconfiguring");
+                let config = self.config.clone();
+                let device = self.gpu().device().clone();
+                self.surface.configure(&device, &config);
+                Drawn::Later
+            }
+        }
+    }
+
+    pub(crate) fn resize(&mut self, physical: (u32, u32)) {
+        self.config.width = physical.0.max(1);
+        self.config.height = physical.1.max(1);
+        let config = self.config.clone();
+        let device = self.gpu().device().clone();
+        self.surface.configure(&device, &config);
+    }
+
+    /// What the host window reported since the last call.
+    pub(crate) fn pump(&mut self) -> Vec<HostEvent> {
+        self.host.pump()
+    }
+}
+
 impl State {
-    /// Applies what the host window reported (nothing in headless mode).
-    pub(super) fn pump_host(&mut self) {
-        let Target::Window { host, .. } = &mut self.target else {
+    /// Applies what the host window reported (nothing for other backends).
+    pub(crate) fn pump_host(&mut self) {
+        let super::Backend::Nested(nested) = &mut self.backend else {
             return;
         };
-        let events = host.pump();
+        let events = nested.pump();
         let scale = self.scale as f64;
         for event in events {
             match event {
