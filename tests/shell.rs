@@ -294,6 +294,13 @@ const MAGENTA: [u8; 4] = [255, 0, 255, 255];
 
 #[test]
 fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
+    // Both ways to the window: pixman into a softbuffer, and wgpu (lavapipe here).
+    for renderer in ["cpu", "gpu"] {
+        nested_in_xvfb(renderer);
+    }
+}
+
+fn nested_in_xvfb(renderer: &str) {
     let session = Session::new();
     let mut x = Xvfb::start();
     let marker = session.dir.path().join("app-env");
@@ -303,7 +310,15 @@ fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
     );
     let mut shell = session.shell(
         &[
-            "--nested", "--size", "640x480", "--socket", "nested-0", "--exec", &app,
+            "--nested",
+            "--size",
+            "640x480",
+            "--socket",
+            "nested-0",
+            "--exec",
+            &app,
+            "--renderer",
+            renderer,
         ],
         &[("DISPLAY", &x.display)],
     );
@@ -323,7 +338,12 @@ fn nested_in_xvfb_a_clients_pixels_reach_the_host_window() {
     let rows = windows(&session.bus);
     assert_eq!((rows.len(), rows[0].focused), (1, true));
     let area = (rows[0].width * rows[0].height) as usize;
-    // The client's pixels reach the X screen through wgpu (lavapipe) and the window.
+    // The shell says which renderer draws.
+    let o = compose(&["shell", "stats", "--json", "--bus", &session.bus]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stats: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(stats["renderer"], renderer, "{stats}");
+    // The client's pixels reach the X screen through the renderer and the window.
     wait_for("the client's pixels on the X screen", || {
         client.dispatch_for(Duration::from_millis(10)).unwrap();
         let (_, _, pixels) = x.capture();

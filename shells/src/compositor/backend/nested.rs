@@ -1,6 +1,7 @@
 //! The nested backend: the compositor's output is a winit window in the user's X11 or
-//! Wayland session (our own desktop shell included), drawn through a wgpu surface. Host
-//! input is forwarded as `InputEvent`s; losing focus releases held keys.
+//! Wayland session (our own desktop shell included), drawn through a wgpu surface on a
+//! GPU, or by pixman into a softbuffer (shared memory the host shows) when there is no
+//! GPU. Host input is forwarded as `InputEvent`s; losing focus releases held keys.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use winit::window::{Window, WindowId};
 
 use super::Drawn;
 use crate::compositor::{CompositorError, InputEvent, State};
-use crate::render::{Draw, GpuRenderer, Renderer, RendererChoice};
+use crate::render::{Draw, Frame, FrameHistory, GpuRenderer, Renderer, RendererChoice};
 
 /// What the host window reported.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -206,53 +207,98 @@ fn surface_config(
     }
 }
 
-/// The nested backend: the host window, its wgpu surface, and the wgpu renderer that
-/// presents to it (always a `Renderer::Gpu`).
+/// The nested backend: the host window and how frames reach it.
 pub(crate) struct Nested {
     pub(crate) renderer: Renderer,
     pub(crate) why: String,
+    presenter: Presenter,
     host: Box<Host>,
-    surface: wgpu::Surface<'static>,
-    config: wgpu::SurfaceConfiguration,
+}
+
+/// How frames reach the window.
+enum Presenter {
+    /// A wgpu surface, drawn whole each frame.
+    Gpu {
+        surface: wgpu::Surface<'static>,
+        config: wgpu::SurfaceConfiguration,
+    },
+    /// pixman into a frame in memory (only what changed), copied into a softbuffer.
+    Cpu {
+        surface: softbuffer::Surface<OwnedDisplayHandle, Arc<Window>>,
+        frame: Frame,
+        history: FrameHistory,
+    },
 }
 
 impl Nested {
-    /// Opens a window of `physical` pixels titled after `socket`, and a wgpu renderer
-    /// that can present to it. `--renderer cpu` cannot: it is refused.
+    /// Opens a window of `physical` pixels titled after `socket`, drawn by wgpu when a GPU
+    /// can present to it (or `--renderer gpu` asks, even a CPU adapter), else by pixman.
     pub(crate) fn open(
         choice: RendererChoice,
         physical: (u32, u32),
         socket: &str,
     ) -> Result<Self, CompositorError> {
-        if choice == RendererChoice::Cpu {
-            return Err(CompositorError::Host(
-                "a nested window presents through wgpu, and --renderer cpu asks for none; \
-                 leave --renderer at auto or gpu, or run --headless WxH with the CPU renderer"
-                    .into(),
-            ));
+        let host = Box::new(Host::open(physical.0, physical.1, socket)?);
+        let gpu = match choice {
+            RendererChoice::Cpu => Err("asked for (--renderer cpu)".to_string()),
+            RendererChoice::Gpu | RendererChoice::Auto => {
+                let instance = wgpu::Instance::new(
+                    wgpu::InstanceDescriptor::new_with_display_handle_from_env(Box::new(
+                        host.display_handle(),
+                    )),
+                );
+                let surface = instance
+                    .create_surface(host.window())
+                    .map_err(|e| CompositorError::Host(e.to_string()))?;
+                match GpuRenderer::with_instance(instance, Some(&surface)) {
+                    Ok(gpu) if choice == RendererChoice::Gpu || !gpu.is_cpu_adapter() => {
+                        Ok((gpu, surface))
+                    }
+                    Ok(gpu) => Err(format!(
+                        "the only graphics adapter is {}, a CPU rasterizer: pixman does the \
+                         same work with less CPU",
+                        gpu.adapter_name()
+                    )),
+                    Err(e) if choice == RendererChoice::Gpu => return Err(e.into()),
+                    Err(e) => Err(format!("no GPU ({e})")),
+                }
+            }
+        };
+        match gpu {
+            Ok((gpu, surface)) => {
+                let config = surface_config(&gpu, &surface, host.size());
+                surface.configure(gpu.device(), &config);
+                let why = format!("a GPU presents the window: {}", gpu.adapter_name());
+                Ok(Self {
+                    renderer: Renderer::Gpu(Box::new(gpu)),
+                    why,
+                    presenter: Presenter::Gpu { surface, config },
+                    host,
+                })
+            }
+            Err(why) => {
+                let fail = |e: softbuffer::SoftBufferError| {
+                    CompositorError::Host(format!("a software surface for the window: {e}"))
+                };
+                let context = softbuffer::Context::new(host.display_handle()).map_err(fail)?;
+                let surface = softbuffer::Surface::new(&context, host.window()).map_err(fail)?;
+                let renderer = Renderer::cpu();
+                let size = host.size();
+                let frame = renderer.screen_frame(size.0, size.1);
+                let mut nested = Self {
+                    renderer,
+                    why,
+                    presenter: Presenter::Cpu {
+                        surface,
+                        frame,
+                        history: FrameHistory::default(),
+                    },
+                    host,
+                };
+                nested.resize(size);
+                Ok(nested)
+            }
         }
-        let host = Host::open(physical.0, physical.1, socket)?;
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
-                Box::new(host.display_handle()),
-            ));
-        let surface = instance
-            .create_surface(host.window())
-            .map_err(|e| CompositorError::Host(e.to_string()))?;
-        let gpu = GpuRenderer::with_instance(instance, Some(&surface))?;
-        let config = surface_config(&gpu, &surface, host.size());
-        surface.configure(gpu.device(), &config);
-        let why = format!(
-            "a nested window presents through wgpu: {}",
-            gpu.adapter_name()
-        );
-        Ok(Self {
-            renderer: Renderer::Gpu(Box::new(gpu)),
-            why,
-            host: Box::new(host),
-            surface,
-            config,
-        })
     }
 
     /// The window's size in physical pixels.
@@ -260,38 +306,103 @@ impl Nested {
         self.host.size()
     }
 
-    fn gpu(&mut self) -> &mut GpuRenderer {
-        self.renderer
-            .as_gpu_mut()
-            .expect("a nested window is only opened with the wgpu renderer")
-    }
-
-    /// Draws a whole frame into the window's next image and presents it.
+    /// Draws a frame and shows it in the window.
     pub(crate) fn render(&mut self, background: [f32; 4], scale: f32, draws: &[Draw]) -> Drawn {
-        match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(frame)
-            | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
-                let gpu = self.gpu();
-                gpu.render(&frame.texture, background, scale, draws);
-                gpu.present(frame);
-                Drawn::Done
+        match &mut self.presenter {
+            Presenter::Gpu { surface, config } => {
+                let gpu = self
+                    .renderer
+                    .as_gpu_mut()
+                    .expect("a wgpu surface is only drawn by the wgpu renderer");
+                match surface.get_current_texture() {
+                    wgpu::CurrentSurfaceTexture::Success(frame)
+                    | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+                        gpu.render(&frame.texture, background, scale, draws);
+                        gpu.present(frame);
+                        Drawn::Done
+                    }
+                    other => {
+                        tracing::debug!("surface not ready ({other:?}); reconfiguring");
+                        surface.configure(gpu.device(), config);
+                        Drawn::Later
+                    }
+                }
             }
-            other => {
-                tracing::debug!("surface not ready ({other:?}); reconfiguring");
-                let config = self.config.clone();
-                let device = self.gpu().device().clone();
-                self.surface.configure(&device, &config);
-                Drawn::Later
+            Presenter::Cpu {
+                surface,
+                frame,
+                history,
+            } => {
+                let damage = self
+                    .renderer
+                    .render_changed(frame, background, scale, draws, history);
+                let Frame::Cpu(canvas) = &*frame else {
+                    unreachable!("the CPU renderer makes only CPU frames")
+                };
+                let mut buffer = match surface.buffer_mut() {
+                    Ok(buffer) => buffer,
+                    Err(e) => {
+                        tracing::debug!("no window buffer now ({e}); drawing again later");
+                        return Drawn::Later;
+                    }
+                };
+                // A buffer that is not the last one shown gets everything; the host is
+                // told only what changed when it is.
+                let pixels: &[u32] = bytemuck::cast_slice(canvas.bytes());
+                if buffer.len() == pixels.len() {
+                    buffer.copy_from_slice(pixels);
+                }
+                let rects: Vec<softbuffer::Rect> = damage
+                    .iter()
+                    .filter_map(|r| {
+                        Some(softbuffer::Rect {
+                            x: r.x.max(0) as u32,
+                            y: r.y.max(0) as u32,
+                            width: std::num::NonZeroU32::new(r.width)?,
+                            height: std::num::NonZeroU32::new(r.height)?,
+                        })
+                    })
+                    .collect();
+                let shown = if buffer.age() == 1 && !rects.is_empty() {
+                    buffer.present_with_damage(&rects)
+                } else {
+                    buffer.present()
+                };
+                if let Err(e) = shown {
+                    tracing::warn!("frame not shown in the window: {e}");
+                }
+                Drawn::Done
             }
         }
     }
 
     pub(crate) fn resize(&mut self, physical: (u32, u32)) {
-        self.config.width = physical.0.max(1);
-        self.config.height = physical.1.max(1);
-        let config = self.config.clone();
-        let device = self.gpu().device().clone();
-        self.surface.configure(&device, &config);
+        let (width, height) = (physical.0.max(1), physical.1.max(1));
+        match &mut self.presenter {
+            Presenter::Gpu { surface, config } => {
+                config.width = width;
+                config.height = height;
+                if let Some(gpu) = self.renderer.as_gpu() {
+                    surface.configure(gpu.device(), config);
+                }
+            }
+            Presenter::Cpu {
+                surface,
+                frame,
+                history,
+            } => {
+                let size = std::num::NonZeroU32::new(width).zip(std::num::NonZeroU32::new(height));
+                if let Some((w, h)) = size {
+                    if let Err(e) = surface.resize(w, h) {
+                        tracing::warn!("cannot resize the window's buffer: {e}");
+                    }
+                }
+                if frame.size() != (width, height) {
+                    *frame = self.renderer.screen_frame(width, height);
+                    *history = FrameHistory::default();
+                }
+            }
+        }
     }
 
     /// What the host window reported since the last call.
