@@ -1,6 +1,7 @@
 //! The compatibility matrix: apps nobody here wrote, from Debian packages (scripts/setup
 //! installs them), each connected to the headless compositor with Xwayland, checked
-//! through desktop -> gaming -> tablet -> desktop: its window is there with the same id,
+//! through desktop -> gaming -> tablet -> desktop (drawn by the CPU renderer, as on a
+//! device without a GPU): its window is there with the same id,
 //! its client still runs, its pixels are on screen, and it has exactly one title bar
 //! (the shell's only when the client let the shell decorate it).
 
@@ -64,6 +65,8 @@ impl Session {
             xwayland: true,
             // As on a device's screen: screenshots show the cursor.
             draw_cursor: true,
+            // As on a device without a GPU: every app's pixels go through pixman.
+            renderer: compose_shells::render::RendererChoice::Cpu,
             swap_wait: Duration::from_secs(3),
             ..Options::headless(socket.clone(), def, SIZE.0, SIZE.1)
         };
