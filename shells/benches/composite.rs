@@ -1,6 +1,7 @@
-//! Frame time compositing 1, 4 and 16 shm windows of 800x600 onto a 1920x1080 output on
-//! whatever adapter wgpu finds (Mesa's lavapipe here: no GPU), waiting for each frame to
-//! finish. Also the upload of one full 800x600 buffer (what a client commit costs).
+//! Frame time compositing 1, 4 and 16 shm windows of 800x600 onto a 1920x1080 output, with
+//! the wgpu renderer on whatever adapter it finds (Mesa's lavapipe here: no GPU) and with
+//! the pixman one, waiting for each frame to finish. Also the upload of one full 800x600
+//! buffer (what a client commit costs).
 
 use compose_shells::Rect;
 use compose_shells::render::{Draw, Fill, Pixels, Renderer};
@@ -43,20 +44,30 @@ fn cascade(n: usize, first: u64) -> Vec<Draw> {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut renderer = Renderer::new().expect("a wgpu adapter");
-    eprintln!("adapter: {}", renderer.adapter_name());
+    let renderers = [
+        ("gpu", Renderer::gpu().expect("a wgpu adapter")),
+        ("cpu", Renderer::cpu()),
+    ];
+    for (name, mut renderer) in renderers {
+        eprintln!("{name}: {}", renderer.name());
+        bench_one(c, name, &mut renderer);
+    }
+}
+
+/// Whole frames (no damage tracking: every pixel drawn again) and one upload.
+fn bench_one(c: &mut Criterion, name: &str, renderer: &mut Renderer) {
     let data: Vec<Vec<u8>> = (0..16).map(|i| buffer(i as u8 + 1)).collect();
     for (key, d) in data.iter().enumerate() {
         renderer.upload(key as u64, pixels(d), &[]);
     }
-    let target = renderer.offscreen(1920, 1080);
-    let mut group = c.benchmark_group("composite-1920x1080");
+    let mut target = renderer.offscreen(1920, 1080);
+    let mut group = c.benchmark_group(format!("composite-1920x1080-{name}"));
     group.sample_size(20);
     for n in [1usize, 4, 16] {
         let draws = cascade(n, 0);
         group.bench_with_input(BenchmarkId::new("windows", n), &draws, |b, draws| {
             b.iter(|| {
-                renderer.render(&target, [0.1, 0.1, 0.1, 1.0], 1.0, draws);
+                renderer.render(&mut target, [0.1, 0.1, 0.1, 1.0], 1.0, draws);
                 renderer.wait();
             })
         });
@@ -75,18 +86,33 @@ fn bench(c: &mut Criterion) {
     let translucent = cascade(16, 100);
     group.bench_function("windows/16-translucent", |b| {
         b.iter(|| {
-            renderer.render(&target, [0.1, 0.1, 0.1, 1.0], 1.0, &translucent);
+            renderer.render(&mut target, [0.1, 0.1, 0.1, 1.0], 1.0, &translucent);
             renderer.wait();
         })
     });
     group.finish();
-    // The upload is copied at the next submission: render a 1x1 frame to flush it.
+    // The GPU copies an upload at the next submission: render a 1x1 frame to flush it.
     let fresh = buffer(99);
-    let tiny = renderer.offscreen(1, 1);
-    c.bench_function("upload-800x600", |b| {
+    let mut tiny = renderer.offscreen(1, 1);
+    c.bench_function(&format!("upload-800x600-{name}"), |b| {
         b.iter(|| {
             renderer.upload(0, pixels(&fresh), &[]);
-            renderer.render(&tiny, [0.0; 4], 1.0, &[]);
+            renderer.render(&mut tiny, [0.0; 4], 1.0, &[]);
+            renderer.wait();
+        })
+    });
+    // An ARGB buffer: the copy also learns whether every pixel is opaque.
+    c.bench_function(&format!("upload-800x600-argb-{name}"), |b| {
+        b.iter(|| {
+            renderer.upload(
+                0,
+                Pixels {
+                    opaque: false,
+                    ..pixels(&fresh)
+                },
+                &[],
+            );
+            renderer.render(&mut tiny, [0.0; 4], 1.0, &[]);
             renderer.wait();
         })
     });

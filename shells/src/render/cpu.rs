@@ -175,14 +175,11 @@ impl CpuRenderer {
                 let src = &pixels.data[first + y * stride..][..row_bytes];
                 let start = (r.y as usize + y) * size.0 as usize + r.x as usize;
                 let dst = &mut target.pixels[start..start + r.width as usize];
-                if pixels.opaque {
-                    bytemuck::cast_slice_mut::<u32, u8>(dst).copy_from_slice(src);
-                } else {
-                    for (d, s) in dst.iter_mut().zip(src.chunks_exact(4)) {
-                        let v = u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-                        *d = v;
-                        alphas &= v;
-                    }
+                bytemuck::cast_slice_mut::<u32, u8>(dst).copy_from_slice(src);
+                if !pixels.opaque {
+                    // The row just copied is still in the cache: ANDing it here is part of
+                    // the copy's pass, not a second scan of the buffer.
+                    alphas &= dst.iter().fold(u32::MAX, |all, p| all & p);
                 }
             }
         }
