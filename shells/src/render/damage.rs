@@ -4,8 +4,9 @@
 
 use crate::policy::Rect;
 
-/// More damaged rectangles than this are drawn as their bounding box.
-pub const MAX_DAMAGE_RECTS: usize = 8;
+/// More damaged rectangles than this are drawn as their bounding box (a frame of many
+/// small changes costs more in bookkeeping than in pixels).
+pub const MAX_DAMAGE_RECTS: usize = 64;
 
 /// `rect` (output coordinates, logical pixels) in physical pixels at `scale`, rounded
 /// outwards so that every pixel the rectangle touches is inside.
@@ -85,28 +86,24 @@ pub fn subtract_all(mut rects: Vec<Rect>, holes: &[Rect]) -> Vec<Rect> {
     rects
 }
 
-/// Rectangles covering `rects` that do not overlap: overlapping ones merge into their
-/// union until none overlap; more than `MAX_DAMAGE_RECTS` become one.
-pub fn disjoint(mut rects: Vec<Rect>) -> Vec<Rect> {
-    rects.retain(|r| r.width > 0 && r.height > 0);
-    'merge: loop {
-        for i in 0..rects.len() {
-            for j in i + 1..rects.len() {
-                if intersect(rects[i], rects[j]).is_some() {
-                    let merged = union(rects[i], rects[j]);
-                    rects.swap_remove(j);
-                    rects[i] = merged;
-                    continue 'merge;
-                }
-            }
-        }
-        break;
+/// Rectangles covering exactly the pixels of `rects`, none overlapping: each rectangle
+/// adds only what the ones before it did not cover. More than `max` become their
+/// bounding box.
+pub fn disjoint(rects: Vec<Rect>, max: usize) -> Vec<Rect> {
+    let mut out: Vec<Rect> = Vec::new();
+    for r in rects.into_iter().filter(|r| r.width > 0 && r.height > 0) {
+        let new = subtract_all(vec![r], &out);
+        out.extend(new);
     }
-    if rects.len() > MAX_DAMAGE_RECTS {
-        let all = rects.iter().copied().reduce(union).expect("not empty");
-        return vec![all];
+    if out.len() > max {
+        return bounding(&out).into_iter().collect();
     }
-    rects
+    out
+}
+
+/// The smallest rectangle holding all of `rects`.
+pub fn bounding(rects: &[Rect]) -> Option<Rect> {
+    rects.iter().copied().reduce(union)
 }
 
 fn right(r: Rect) -> i64 {
@@ -145,10 +142,20 @@ mod tests {
     }
 
     proptest! {
-        /// Every pixel of the input is covered, and no two output rectangles share one.
+        /// Every pixel of the input is covered, and no two output rectangles share one;
+        /// below the cap, nothing else is.
         #[test]
-        fn disjoint_covers_its_input_and_never_overlaps(rects in prop::collection::vec(rect(), 0..12)) {
-            let out = disjoint(rects.clone());
+        fn disjoint_covers_its_input_and_never_overlaps(rects in prop::collection::vec(rect(), 0..12), max in 1usize..80) {
+            let out = disjoint(rects.clone(), max);
+            if out.len() > 1 || rects.iter().filter(|r| r.width > 0 && r.height > 0).count() <= 1 {
+                for r in &out {
+                    for y in r.y..r.y + r.height as i32 {
+                        for x in r.x..r.x + r.width as i32 {
+                            prop_assert!(covers(&rects, x, y) >= 1, "({x}, {y}) of {r:?} was not damaged");
+                        }
+                    }
+                }
+            }
             for (i, a) in out.iter().enumerate() {
                 for b in &out[i + 1..] {
                     prop_assert!(intersect(*a, *b).is_none(), "{a:?} overlaps {b:?}");

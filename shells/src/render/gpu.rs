@@ -11,7 +11,10 @@
 
 use std::collections::HashMap;
 
-use super::damage::{intersect, physical};
+use super::damage::{self, intersect, physical};
+
+/// More damaged rectangles than this are drawn as their bounding box.
+const MAX_SCISSOR_RECTS: usize = 8;
 use super::{Draw, Fill, FrameHistory, Image, Pixels, RenderError, TextureKey};
 use crate::policy::Rect;
 
@@ -452,9 +455,13 @@ impl GpuRenderer {
             width: size.0,
             height: size.1,
         };
-        let damage = history.diff(size, scale, background, draws, generations);
+        let mut damage = history.diff(size, scale, background, draws, generations);
         if damage.is_empty() {
             return damage;
+        }
+        // Each rectangle is a pass over every draw here: many become their bounding box.
+        if damage.len() > MAX_SCISSOR_RECTS {
+            damage = damage::bounding(&damage).into_iter().collect();
         }
         if damage == [whole] {
             self.render_in(target, background, scale, draws, None);

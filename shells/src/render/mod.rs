@@ -127,7 +127,7 @@ impl FrameHistory {
                         }
                     }
                 }
-                damage::disjoint(changed)
+                damage::disjoint(changed, damage::MAX_DAMAGE_RECTS)
             }
             _ => vec![whole],
         };
