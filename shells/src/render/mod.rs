@@ -235,6 +235,12 @@ impl Renderer {
                     let why = format!("a GPU: {}", gpu.adapter_name());
                     Ok(chosen(Renderer::Gpu(Box::new(gpu)), why))
                 }
+                // Not an error here: the help that comes with it (install Mesa) is not for
+                // a machine the CPU renderer serves.
+                Err(RenderError::NoAdapter(why)) => Ok(chosen(
+                    Self::cpu(),
+                    format!("no GPU: wgpu found no graphics adapter ({why})"),
+                )),
                 Err(e) => Ok(chosen(Self::cpu(), format!("no GPU ({e})"))),
             },
         }
