@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use pixman::{Box32, Color, Filter, FormatCode, Image as PixmanImage, Operation, Transform};
 
-use super::damage::{intersect, physical, subtract_all};
+use super::damage::{intersect, physical, subtract_all, upload_regions};
 use super::{Draw, Fill, FrameHistory, Image, Pixels, TextureKey};
 use crate::policy::Rect;
 
@@ -148,18 +148,8 @@ impl CpuRenderer {
         let target = self.textures.get_mut(&key).expect("inserted above");
         self.uploads += 1;
         target.generation = self.uploads;
-        let whole = Rect {
-            x: 0,
-            y: 0,
-            width: size.0,
-            height: size.1,
-        };
         let everything = fresh || damage.is_empty();
-        let regions: Vec<Rect> = if everything {
-            vec![whole]
-        } else {
-            damage.iter().filter_map(|d| intersect(*d, whole)).collect()
-        };
+        let regions = upload_regions(size, damage, everything);
         // All alphas ANDed together: 0xff.. in the top byte means every pixel is opaque.
         let mut alphas = u32::MAX;
         for r in regions {

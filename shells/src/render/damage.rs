@@ -101,6 +101,22 @@ pub fn disjoint(rects: Vec<Rect>, max: usize) -> Vec<Rect> {
     out
 }
 
+/// What an upload of a `size` buffer copies: all of it when `everything` (a new or
+/// resized image, or no damage given), else its `damage` clipped to it.
+pub fn upload_regions(size: (u32, u32), damage: &[Rect], everything: bool) -> Vec<Rect> {
+    let whole = Rect {
+        x: 0,
+        y: 0,
+        width: size.0,
+        height: size.1,
+    };
+    if everything {
+        vec![whole]
+    } else {
+        damage.iter().filter_map(|d| intersect(*d, whole)).collect()
+    }
+}
+
 /// The smallest rectangle holding all of `rects`.
 pub fn bounding(rects: &[Rect]) -> Option<Rect> {
     rects.iter().copied().reduce(union)

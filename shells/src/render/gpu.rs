@@ -273,17 +273,7 @@ impl GpuRenderer {
         let target = self.textures.get_mut(&key).expect("inserted above");
         self.uploads += 1;
         target.generation = self.uploads;
-        let whole = Rect {
-            x: 0,
-            y: 0,
-            width: size.0,
-            height: size.1,
-        };
-        let regions: Vec<Rect> = if fresh || damage.is_empty() {
-            vec![whole]
-        } else {
-            damage.iter().filter_map(|d| intersect(*d, whole)).collect()
-        };
+        let regions = damage::upload_regions(size, damage, fresh || damage.is_empty());
         // An ARGB buffer whose every alpha is 255 is drawn as opaque: what it hides is
         // then never shaded. Partial uploads keep it opaque only if they are.
         let was_opaque = target.opaque && !(fresh || damage.is_empty());

@@ -17,6 +17,8 @@ use super::{BackendChoice, CompositorError};
 use crate::render::{Draw, Image, RenderError, Renderer, RendererChoice};
 
 /// The running backend.
+// One per compositor, never moved about: boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Backend {
     Headless(Headless),
     Nested(Nested),

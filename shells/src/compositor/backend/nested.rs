@@ -392,10 +392,10 @@ impl Nested {
                 history,
             } => {
                 let size = std::num::NonZeroU32::new(width).zip(std::num::NonZeroU32::new(height));
-                if let Some((w, h)) = size {
-                    if let Err(e) = surface.resize(w, h) {
-                        tracing::warn!("cannot resize the window's buffer: {e}");
-                    }
+                if let Some((w, h)) = size
+                    && let Err(e) = surface.resize(w, h)
+                {
+                    tracing::warn!("cannot resize the window's buffer: {e}");
                 }
                 if frame.size() != (width, height) {
                     *frame = self.renderer.screen_frame(width, height);
