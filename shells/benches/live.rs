@@ -23,7 +23,7 @@ use compose_shells::compositor::{Command, Options, run};
 use compose_shells::definition::builtin;
 use compose_shells::render::RendererChoice;
 use compose_testclient::Client;
-use smithay::reexports::calloop::channel::channel;
+use smithay::reexports::calloop::channel::{Sender, channel};
 
 const ROUNDS: usize = 200;
 
@@ -100,17 +100,31 @@ fn compositing_cost(dir: &Path, socket: &str, pid: u32) -> (f64, u64) {
     (cpu * 1000.0 / frames.max(1) as f64, frames)
 }
 
-fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("compose-bench");
+/// A headless desktop compositor at 1280x720 on a thread of its own, on socket `name` in
+/// `dir`, drawn by `renderer`: its control channel and its thread.
+fn start(
+    dir: &Path,
+    name: &str,
+    renderer: RendererChoice,
+) -> (
+    Sender<Command>,
+    std::thread::JoinHandle<Result<(), compose_shells::compositor::CompositorError>>,
+) {
+    let socket = dir.join(name);
     let (control, commands) = channel();
     let desktop = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
     let options = Options {
-        renderer: RendererChoice::Cpu,
+        renderer,
         ..Options::headless(socket.to_str().unwrap(), desktop, 1280, 720)
     };
     let server = std::thread::spawn(move || run(options, commands));
     wait_for_socket(&socket);
+    (control, server)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let (control, server) = start(dir.path(), "compose-bench", RendererChoice::Cpu);
 
     // Swap with 10 windows.
     let mut client = Client::connect(dir.path(), "compose-bench").unwrap();
@@ -145,15 +159,7 @@ fn main() {
     let _ = server.join();
     let mut medians = vec![("cpu", stats(ours))];
     // The same with the wgpu renderer (lavapipe where there is no GPU).
-    let socket = dir.path().join("compose-bench-gpu");
-    let (control, commands) = channel();
-    let desktop = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
-    let options = Options {
-        renderer: RendererChoice::Gpu,
-        ..Options::headless(socket.to_str().unwrap(), desktop, 1280, 720)
-    };
-    let server = std::thread::spawn(move || run(options, commands));
-    wait_for_socket(&socket);
+    let (control, server) = start(dir.path(), "compose-bench-gpu", RendererChoice::Gpu);
     medians.push(("gpu", stats(latencies(dir.path(), "compose-bench-gpu"))));
     let _ = control.send(Command::Stop);
     let _ = server.join();

@@ -14,10 +14,6 @@ use super::damage::{intersect, physical, subtract_all, upload_regions};
 use super::{Draw, Fill, FrameHistory, Image, Pixels, TextureKey};
 use crate::policy::Rect;
 
-/// The largest buffer side taken (as a GPU's texture limit; pixman's coordinates are i32
-/// but a client's buffer of more than this is a mistake or an attack).
-const MAX_SIDE: u32 = 16384;
-
 /// An image in memory, 32 bits per pixel, premultiplied ARGB in native order (B G R A in
 /// memory on little-endian machines: a screen's XRGB8888).
 #[derive(Debug, Clone)]
@@ -39,6 +35,11 @@ impl Canvas {
 
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
+    }
+
+    /// The pixels, rows of `width` premultiplied ARGB values (a screen's XRGB8888).
+    pub fn pixels(&self) -> &[u32] {
+        &self.pixels
     }
 
     /// The pixels, rows of `width * 4` bytes, B G R A in memory.
@@ -119,19 +120,17 @@ impl CpuRenderer {
         "pixman (CPU)".into()
     }
 
+    /// The largest buffer side taken (as a GPU's texture limit; pixman's coordinates are
+    /// i32, but a client's buffer of more than this is a mistake or an attack).
+    pub(super) fn max_side(&self) -> u32 {
+        16384
+    }
+
     /// Copies the damaged parts of `pixels` into `key`'s image (all of it when new,
     /// resized or without damage), finding out in the same pass whether they are opaque.
-    pub fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) -> bool {
+    /// `Renderer::upload` checked its size.
+    pub(super) fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) {
         let size = (pixels.width.max(1), pixels.height.max(1));
-        if size.0 > MAX_SIDE || size.1 > MAX_SIDE {
-            tracing::warn!(
-                "a {}x{} buffer is larger than {MAX_SIDE}x{MAX_SIDE}; not shown",
-                size.0,
-                size.1
-            );
-            self.forget(key);
-            return false;
-        }
         let fresh = self.textures.get(&key).is_none_or(|t| t.size != size);
         if fresh {
             self.textures.insert(
@@ -177,7 +176,6 @@ impl CpuRenderer {
         // A partial upload keeps an ARGB image opaque only if it was and the new parts are.
         let was_opaque = target.opaque && !everything;
         target.opaque = pixels.opaque || ((was_opaque || everything) && alphas >> 24 == 0xff);
-        true
     }
 
     /// Drops `key`'s image (its surface is gone).

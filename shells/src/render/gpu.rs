@@ -135,15 +135,6 @@ impl GpuRenderer {
         Self::with_adapter(instance, adapter)
     }
 
-    /// A renderer whose adapter can present to `surface` (nested backend).
-    pub fn with_instance(
-        instance: wgpu::Instance,
-        surface: Option<&wgpu::Surface<'_>>,
-    ) -> Result<Self, RenderError> {
-        let adapter = request_adapter(&instance, surface)?;
-        Self::with_adapter(instance, adapter)
-    }
-
     /// A renderer on `adapter`, one of `instance`'s.
     pub fn with_adapter(
         instance: wgpu::Instance,
@@ -225,11 +216,6 @@ impl GpuRenderer {
         describe(&self.adapter)
     }
 
-    /// Whether the adapter is a rasterizer on the CPU (lavapipe, llvmpipe, SwiftShader).
-    pub fn is_cpu_adapter(&self) -> bool {
-        self.adapter.get_info().device_type == wgpu::DeviceType::Cpu
-    }
-
     pub fn adapter(&self) -> &wgpu::Adapter {
         &self.adapter
     }
@@ -238,21 +224,15 @@ impl GpuRenderer {
         &self.device
     }
 
+    /// The largest texture side the device takes.
+    pub(super) fn max_side(&self) -> u32 {
+        self.device.limits().max_texture_dimension_2d
+    }
+
     /// Copies the damaged parts of `pixels` (buffer coordinates) into `key`'s texture;
-    /// a new or resized texture gets the whole buffer. Returns false (and holds no
-    /// texture for `key`) when the buffer is larger than the GPU allows.
-    pub fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) -> bool {
+    /// a new or resized texture gets the whole buffer. `Renderer::upload` checked its size.
+    pub(super) fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) {
         let size = (pixels.width.max(1), pixels.height.max(1));
-        let max = self.device.limits().max_texture_dimension_2d;
-        if size.0 > max || size.1 > max {
-            tracing::warn!(
-                "a {}x{} buffer is larger than the GPU's {max}x{max} textures; not shown",
-                size.0,
-                size.1
-            );
-            self.forget(key);
-            return false;
-        }
         let fresh = self.textures.get(&key).is_none_or(|t| t.size != size);
         if fresh {
             let texture = self
@@ -327,7 +307,6 @@ impl GpuRenderer {
                 },
             );
         }
-        true
     }
 
     /// Drops `key`'s texture (its surface is gone).
@@ -735,7 +714,8 @@ fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
     wgpu::Instance::new(descriptor)
 }
 
-fn request_adapter(
+/// The first adapter of `instance` (one that can present to `surface`, if given).
+pub fn request_adapter(
     instance: &wgpu::Instance,
     surface: Option<&wgpu::Surface<'_>>,
 ) -> Result<wgpu::Adapter, RenderError> {

@@ -14,7 +14,7 @@ mod gpu;
 use std::path::Path;
 
 pub use cpu::{Canvas, CpuRenderer};
-pub use gpu::{Backends, GpuRenderer, OFFSCREEN_FORMAT};
+pub use gpu::{Backends, GpuRenderer, OFFSCREEN_FORMAT, request_adapter};
 
 use crate::policy::Rect;
 
@@ -63,11 +63,6 @@ pub enum RenderError {
     Device(String),
     #[error("cannot read the frame back from the GPU: {0}")]
     Readback(String),
-    #[error(
-        "--renderer gpu was asked for, but the only graphics adapter is {0}, a CPU \
-         rasterizer; use --renderer cpu (or auto), or install the GPU's Vulkan driver"
-    )]
-    OnlyCpuAdapter(String),
     #[error("cannot write {path}: {message}")]
     Png { path: String, message: String },
 }
@@ -187,11 +182,6 @@ impl Frame {
 }
 
 impl Renderer {
-    /// The renderer `RendererChoice::Auto` picks.
-    pub fn new() -> Result<Self, RenderError> {
-        Self::choose(RendererChoice::Auto).map(|c| c.renderer)
-    }
-
     /// wgpu on the first adapter it finds (Vulkan, then GL; `WGPU_BACKEND` chooses).
     pub fn gpu() -> Result<Self, RenderError> {
         GpuRenderer::new().map(|r| Renderer::Gpu(Box::new(r)))
@@ -207,41 +197,53 @@ impl Renderer {
         Renderer::Cpu(CpuRenderer::new())
     }
 
-    /// The renderer `choice` asks for, and why it is the one.
+    /// The renderer `choice` asks for, and why it is the one, on the first adapter wgpu
+    /// finds (Vulkan, then GL).
     pub fn choose(choice: RendererChoice) -> Result<Chosen, RenderError> {
-        let chosen = |renderer, why: String| Chosen { renderer, why };
+        Self::choose_from(choice, gpu::first_adapter)
+    }
+
+    /// Like `choose`, on the adapter `find` returns (one that can present to a window's
+    /// surface, for the nested backend). `find` is not called for `--renderer cpu`; the
+    /// choice is made before a device is opened on the adapter, since lavapipe compiles
+    /// its shaders at the first draw, which costs seconds on a slow machine.
+    pub fn choose_from(
+        choice: RendererChoice,
+        find: impl FnOnce() -> Result<(wgpu::Instance, wgpu::Adapter), RenderError>,
+    ) -> Result<Chosen, RenderError> {
+        let gpu = |instance, adapter, why: &str| -> Result<Chosen, RenderError> {
+            let gpu = GpuRenderer::with_adapter(instance, adapter)?;
+            let why = format!("{why}: {}", gpu.adapter_name());
+            Ok(Chosen {
+                renderer: Renderer::Gpu(Box::new(gpu)),
+                why,
+            })
+        };
+        let cpu = |why: String| Chosen {
+            renderer: Self::cpu(),
+            why,
+        };
         match choice {
-            RendererChoice::Cpu => Ok(chosen(Self::cpu(), "asked for (--renderer cpu)".into())),
+            RendererChoice::Cpu => Ok(cpu("asked for (--renderer cpu)".into())),
             RendererChoice::Gpu => {
-                let gpu = GpuRenderer::new()?;
-                let why = format!("asked for (--renderer gpu): {}", gpu.adapter_name());
-                Ok(chosen(Renderer::Gpu(Box::new(gpu)), why))
+                let (instance, adapter) = find()?;
+                gpu(instance, adapter, "asked for (--renderer gpu)")
             }
-            RendererChoice::Auto => match gpu::first_adapter() {
-                // Decided before a device is opened on it: lavapipe compiles its shaders
-                // at the first draw, which costs seconds on a slow machine.
+            RendererChoice::Auto => match find() {
                 Ok((_, adapter)) if adapter.get_info().device_type == wgpu::DeviceType::Cpu => {
-                    Ok(chosen(
-                        Self::cpu(),
-                        format!(
-                            "the only graphics adapter is {}, a CPU rasterizer: pixman does \
-                             the same work with less CPU",
-                            gpu::describe(&adapter)
-                        ),
-                    ))
+                    Ok(cpu(format!(
+                        "the only graphics adapter is {}, a CPU rasterizer: pixman does \
+                         the same work with less CPU",
+                        gpu::describe(&adapter)
+                    )))
                 }
-                Ok((instance, adapter)) => {
-                    let gpu = GpuRenderer::with_adapter(instance, adapter)?;
-                    let why = format!("a GPU: {}", gpu.adapter_name());
-                    Ok(chosen(Renderer::Gpu(Box::new(gpu)), why))
-                }
+                Ok((instance, adapter)) => gpu(instance, adapter, "a GPU"),
                 // Not an error here: the help that comes with it (install Mesa) is not for
                 // a machine the CPU renderer serves.
-                Err(RenderError::NoAdapter(why)) => Ok(chosen(
-                    Self::cpu(),
-                    format!("no GPU: wgpu found no graphics adapter ({why})"),
-                )),
-                Err(e) => Ok(chosen(Self::cpu(), format!("no GPU ({e})"))),
+                Err(RenderError::NoAdapter(why)) => Ok(cpu(format!(
+                    "no GPU: wgpu found no graphics adapter ({why})"
+                ))),
+                Err(e) => Ok(cpu(format!("no GPU ({e})"))),
             },
         }
     }
@@ -281,10 +283,24 @@ impl Renderer {
     /// a new or resized texture gets the whole buffer. Returns false (and holds no
     /// texture for `key`) when the buffer is larger than the renderer allows.
     pub fn upload(&mut self, key: TextureKey, pixels: Pixels<'_>, damage: &[Rect]) -> bool {
+        let max = match self {
+            Renderer::Gpu(g) => g.max_side(),
+            Renderer::Cpu(c) => c.max_side(),
+        };
+        if pixels.width > max || pixels.height > max {
+            tracing::warn!(
+                "a {}x{} buffer is larger than the renderer's {max}x{max}; not shown",
+                pixels.width,
+                pixels.height
+            );
+            self.forget(key);
+            return false;
+        }
         match self {
             Renderer::Gpu(g) => g.upload(key, pixels, damage),
             Renderer::Cpu(c) => c.upload(key, pixels, damage),
         }
+        true
     }
 
     /// Drops `key`'s texture (its surface is gone).

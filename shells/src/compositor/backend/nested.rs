@@ -16,7 +16,9 @@ use winit::window::{Window, WindowId};
 
 use super::Drawn;
 use crate::compositor::{CompositorError, InputEvent, State};
-use crate::render::{Draw, Frame, FrameHistory, GpuRenderer, Renderer, RendererChoice};
+use crate::render::{
+    Draw, Frame, FrameHistory, GpuRenderer, RenderError, Renderer, RendererChoice, request_adapter,
+};
 
 /// What the host window reported.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -239,44 +241,33 @@ impl Nested {
         socket: &str,
     ) -> Result<Self, CompositorError> {
         let host = Box::new(Host::open(physical.0, physical.1, socket)?);
-        let gpu = match choice {
-            RendererChoice::Cpu => Err("asked for (--renderer cpu)".to_string()),
-            RendererChoice::Gpu | RendererChoice::Auto => {
-                let instance = wgpu::Instance::new(
-                    wgpu::InstanceDescriptor::new_with_display_handle_from_env(Box::new(
-                        host.display_handle(),
-                    )),
-                );
-                let surface = instance
-                    .create_surface(host.window())
-                    .map_err(|e| CompositorError::Host(e.to_string()))?;
-                match GpuRenderer::with_instance(instance, Some(&surface)) {
-                    Ok(gpu) if choice == RendererChoice::Gpu || !gpu.is_cpu_adapter() => {
-                        Ok((gpu, surface))
-                    }
-                    Ok(gpu) => Err(format!(
-                        "the only graphics adapter is {}, a CPU rasterizer: pixman does the \
-                         same work with less CPU",
-                        gpu.adapter_name()
-                    )),
-                    Err(e) if choice == RendererChoice::Gpu => return Err(e.into()),
-                    Err(e) => Err(format!("no GPU ({e})")),
-                }
-            }
-        };
-        match gpu {
-            Ok((gpu, surface)) => {
+        // The wgpu surface is made only when wgpu may draw: the adapter must present to it.
+        let mut surface = None;
+        let chosen = Renderer::choose_from(choice, || {
+            let instance =
+                wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
+                    Box::new(host.display_handle()),
+                ));
+            let made = instance
+                .create_surface(host.window())
+                .map_err(|e| RenderError::NoAdapter(format!("a surface for the window: {e}")))?;
+            let adapter = request_adapter(&instance, Some(&made))?;
+            surface = Some(made);
+            Ok((instance, adapter))
+        })?;
+        match (chosen.renderer, surface) {
+            (Renderer::Gpu(gpu), Some(surface)) => {
                 let config = surface_config(&gpu, &surface, host.size());
                 surface.configure(gpu.device(), &config);
-                let why = format!("a GPU presents the window: {}", gpu.adapter_name());
                 Ok(Self {
-                    renderer: Renderer::Gpu(Box::new(gpu)),
-                    why,
+                    renderer: Renderer::Gpu(gpu),
+                    why: chosen.why,
                     presenter: Presenter::Gpu { surface, config },
                     host,
                 })
             }
-            Err(why) => {
+            (Renderer::Gpu(_), None) => unreachable!("wgpu is chosen only on a found adapter"),
+            (Renderer::Cpu(_), _) => {
                 let fail = |e: softbuffer::SoftBufferError| {
                     CompositorError::Host(format!("a software surface for the window: {e}"))
                 };
@@ -287,7 +278,7 @@ impl Nested {
                 let frame = renderer.screen_frame(size.0, size.1);
                 let mut nested = Self {
                     renderer,
-                    why,
+                    why: chosen.why,
                     presenter: Presenter::Cpu {
                         surface,
                         frame,
@@ -348,7 +339,7 @@ impl Nested {
                 };
                 // A buffer that is not the last one shown gets everything; the host is
                 // told only what changed when it is.
-                let pixels: &[u32] = bytemuck::cast_slice(canvas.bytes());
+                let pixels = canvas.pixels();
                 if buffer.len() == pixels.len() {
                     buffer.copy_from_slice(pixels);
                 }
