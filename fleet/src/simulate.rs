@@ -251,9 +251,17 @@ impl Agent {
         self.version = version;
         // Counted down before the slot is freed: the count never lags behind the lock.
         self.stats.rebooting.fetch_sub(1, Ordering::SeqCst);
-        let _ = self
-            .call(Method::POST, "/v1/steady-state", Some(body))
-            .await;
+        // As zincati does: the slot is freed again until the server says it is, or others
+        // wait for its lease to run out.
+        while !self.stop.load(Ordering::Relaxed) {
+            match self
+                .call(Method::POST, "/v1/steady-state", Some(body.clone()))
+                .await
+            {
+                Ok((StatusCode::OK, _)) => break,
+                _ => self.nap().await,
+            }
+        }
         self.stats.updated.fetch_add(1, Ordering::Relaxed);
         self.report(rollout, Step::Booted, None).await;
     }

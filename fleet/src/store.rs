@@ -533,9 +533,9 @@ impl Store {
         Ok(())
     }
 
-    /// Offers rollout `rollout` to `device` unless `max_in_flight` devices of `group` are
-    /// busy with it already; the count and the mark are one step, so concurrent polls never
-    /// exceed the limit.
+    /// Offers rollout `rollout` to `device` unless it no longer runs or `max_in_flight`
+    /// devices of `group` are busy with it already; the checks and the mark are one step, so
+    /// concurrent polls never exceed the limit and nothing is offered after a halt.
     pub fn offer(
         &self,
         device: &str,
@@ -559,6 +559,16 @@ impl Store {
         }
         let mut db = self.db();
         let tx = db.transaction()?;
+        // Checked again under the lock: a failure report may have halted the rollout since the
+        // caller read it, and a halted rollout offers nothing more.
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM rollouts WHERE id = ?1", [rollout], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if state.as_deref() != Some(RolloutState::Running.as_str()) {
+            return Ok(false);
+        }
         let busy: u32 = tx.query_row(IN_FLIGHT, params![rollout, group], |r| r.get(0))?;
         if let Ok(mut seen) = self.in_flight_seen.lock() {
             seen.insert(
