@@ -195,8 +195,9 @@ enum Command {
         /// The secret key to sign with; default keys/update.key of the project.
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
-        /// Days until devices refuse the release (publish again to renew it).
-        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        /// Days until devices refuse the release (publish again to renew it); at least 1.
+        #[arg(long, value_name = "DAYS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=36500))]
         valid_days: u64,
         #[arg(long)]
         json: bool,

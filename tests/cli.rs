@@ -554,3 +554,28 @@ fn snapshots_of_what_users_see() {
     assert_exit(&o, 0);
     insta::assert_snapshot!("explain_dropbear_vm", stdout(&o));
 }
+
+// Review: `compose publish --valid-days 0` made a release that expired as it was made.
+#[test]
+fn publish_refuses_a_release_that_expires_when_made() {
+    let dir = project();
+    let repo = dir.path().join("repo");
+    let o = compose(
+        dir.path(),
+        &[
+            "publish",
+            "--device",
+            "vm",
+            repo.to_str().unwrap(),
+            "--valid-days",
+            "0",
+        ],
+    );
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("--valid-days") && stderr(&o).contains("1.."),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!repo.exists(), "nothing was written");
+}

@@ -52,6 +52,10 @@ pub enum PublishError {
         "the image trusts update key {trusted}, but this key is {signing}: devices would refuse the release\nhelp: publish with the secret key of keys/update.pub, or build the image with this key's public half"
     )]
     KeyMismatch { trusted: String, signing: String },
+    #[error(
+        "a release valid for 0 seconds expires as it is made: devices would refuse it\nhelp: give it at least a day (`--valid-days 1`; the default is 30)"
+    )]
+    ExpiresAtOnce,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> PublishError + 'a {
@@ -99,6 +103,9 @@ pub fn publish(
     now: u64,
     valid_for: u64,
 ) -> Result<PublishReport, PublishError> {
+    if valid_for == 0 {
+        return Err(PublishError::ExpiresAtOnce);
+    }
     let info_path = image_dir.join("image.json");
     if !info_path.is_file() {
         return Err(PublishError::NotBuilt(image_dir.to_path_buf()));

@@ -479,6 +479,10 @@ pub fn build(
         }
         Ok(payloads)
     };
+    // Every package the build may need, in as few apt calls as possible (a component whose
+    // tree is cached had its packages stored when it was built).
+    let debs: Vec<&DebPin> = plan.pins.values().flatten().collect();
+    apt::fetch_missing(store, &debs, progress)?;
     let mut built = Vec::new();
     let mut payloads = build_payloads(&mut built)?;
     timings.push(("components".to_string(), started.elapsed().as_secs_f64()));
@@ -952,7 +956,9 @@ fn write_image(
         ),
     ];
     let loader_conf = work.join("loader.conf");
-    write(&loader_conf, "timeout 3\neditor no\n")?;
+    // No menu wait: the newest entry with tries left boots at once (3 s of every boot were the
+    // menu's); holding a key at power-on shows the menu, as systemd-boot documents.
+    write(&loader_conf, "timeout 0\neditor no\n")?;
     esp_files.push(("/loader/loader.conf".into(), loader_conf));
     let slots: Vec<&str> = if device.image.slots == 2 {
         vec!["a", "b"]

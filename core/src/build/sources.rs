@@ -174,8 +174,9 @@ pub fn debian_tree(
     );
     cached_in(store, &key, || {
         let scratch = Scratch::in_store(store, "deb")?;
+        apt::fetch_missing(store, &pins.iter().collect::<Vec<_>>(), progress)?;
         for pin in pins {
-            progress(&format!("fetch {} {}", pin.name, pin.version));
+            progress(&format!("unpack {} {}", pin.name, pin.version));
             let digest = apt::fetch(store, component, pin)?;
             apt::unpack(&store.blob_path(&digest), &scratch.0)?;
         }
