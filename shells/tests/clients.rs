@@ -10,7 +10,9 @@ use compose_shells::compositor::colors::{self, rgba8};
 use compose_shells::compositor::input::{
     BTN_DPAD_RIGHT, BTN_LEFT, BTN_MODE, KEY_F4, KEY_G, KEY_LEFTALT, KEY_LEFTMETA, KEY_TAB,
 };
-use compose_shells::compositor::{Command, CompositorError, InputEvent, Options, WindowInfo, run};
+use compose_shells::compositor::{
+    Command, CompositorError, InputEvent, MAX_SURFACES_PER_CLIENT, Options, WindowInfo, run,
+};
 use compose_shells::definition::builtin;
 use compose_shells::policy::{KEYBOARD_SHARE, TASKBAR, TITLE_BAR};
 use compose_shells::render::Image;
@@ -1196,4 +1198,51 @@ fn a_task_bar_launcher_starts_its_app_in_the_shell() {
     c.click(400.0, 600.0 - TASKBAR as f64 / 2.0);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(c.windows().len(), 1);
+}
+
+/// Review: a client that made many `wl_surface`s and left froze the compositor for a time
+/// that grew with the square of their number (smithay kept every surface in a list it searched
+/// on each destroy; third_party/smithay/PATCHES.md). Now teardown is linear, whether the client
+/// disconnects or destroys them one by one, and a client that asks for more surfaces than
+/// `MAX_SURFACES_PER_CLIENT` is disconnected with `no_memory`. Other clients carry on.
+#[test]
+fn a_client_with_many_surfaces_neither_stalls_the_shell_nor_holds_more_than_its_share() {
+    let comp = Compositor::start("desktop", 800, 600);
+    let mut good = comp.client();
+    good.toplevel("good", "Good", GREEN).unwrap();
+    let many = MAX_SURFACES_PER_CLIENT - 10;
+
+    let mut leaving = comp.client();
+    leaving.misbehave_many_surfaces(many, false).unwrap();
+    leaving.roundtrip().expect("held under the limit, the client stays");
+    let started = Instant::now();
+    drop(leaving);
+    comp.windows();
+    eprintln!("{many} surfaces: the shell answered {:?} after their client left", started.elapsed());
+
+    let mut tidy = comp.client();
+    let started = Instant::now();
+    tidy.misbehave_many_surfaces(many, true).unwrap();
+    tidy.roundtrip().unwrap();
+    eprintln!("{many} surfaces made and destroyed one by one in {:?}", started.elapsed());
+    // Destroyed surfaces no longer count: the same client can make as many again.
+    tidy.misbehave_many_surfaces(many, false).unwrap();
+    tidy.roundtrip().expect("destroyed surfaces are not counted");
+    drop(tidy);
+
+    let mut greedy = comp.client();
+    greedy
+        .misbehave_many_surfaces(MAX_SURFACES_PER_CLIENT, false)
+        .unwrap();
+    greedy.roundtrip().expect("the limit itself is allowed");
+    let _ = greedy.misbehave_many_surfaces(1, false);
+    assert!(greedy.roundtrip().is_err(), "one more surface ends the client");
+    assert!(
+        greedy.ended_for_no_memory(),
+        "wl_display.error no_memory (a client sees ENOMEM)"
+    );
+
+    good.commit_to_frame(0).expect("the good client still gets frames");
+    let w = comp.window("good");
+    assert_pixel(&comp.screenshot(), center(&w), GREEN, "the good client");
 }

@@ -45,7 +45,10 @@ use smithay::{
 };
 
 use super::toplevel::{KeyboardFocus, Toplevel};
-use super::{ClientState, Grab, State, Tracked, scene};
+use super::{ClientState, Grab, MAX_SURFACES_PER_CLIENT, State, Tracked, scene};
+use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
+use smithay::reexports::wayland_server::{Client, DisplayHandle};
+use std::sync::atomic::Ordering;
 use crate::policy::LayerKind;
 
 impl CompositorHandler for State {
@@ -130,9 +133,65 @@ impl CompositorHandler for State {
         self.dirty = true;
     }
 
+    fn new_surface(&mut self, surface: &WlSurface) {
+        let Some(client) = surface.client() else {
+            return;
+        };
+        let Some(data) = client.get_data::<ClientState>() else {
+            return; // Xwayland: smithay's own connection
+        };
+        let held = data.surfaces.fetch_add(1, Ordering::Relaxed) + 1;
+        if held > MAX_SURFACES_PER_CLIENT {
+            tracing::warn!(
+                "a client asked for more than {MAX_SURFACES_PER_CLIENT} surfaces: disconnected"
+            );
+            post_no_memory(
+                &self.display,
+                &client,
+                &format!(
+                    "more than {MAX_SURFACES_PER_CLIENT} wl_surfaces at once; destroy surfaces you no longer use"
+                ),
+            );
+        }
+    }
+
     fn destroyed(&mut self, surface: &WlSurface) {
         scene::forget(self, surface);
         self.pending_frames.remove(surface);
+        if let Some(data) = surface.client().as_ref().and_then(|c| c.get_data::<ClientState>()) {
+            data.surfaces.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Ends `client`'s connection with `wl_display.error` `no_memory`, as libwayland's
+/// `wl_client_post_no_memory` does (wayland-server has no `wl_display` resource type, so its
+/// object is found by protocol id 1 and interface name).
+fn post_no_memory(display: &DisplayHandle, client: &Client, message: &str) {
+    static WL_DISPLAY: Interface = Interface {
+        name: "wl_display",
+        version: 1,
+        requests: &[],
+        events: &[],
+        c_ptr: None,
+    };
+    const NO_MEMORY: u32 = 2;
+    let backend = display.backend_handle();
+    match backend.object_for_protocol_id(client.id(), &WL_DISPLAY, 1) {
+        Ok(id) => backend.post_error(
+            id,
+            NO_MEMORY,
+            std::ffi::CString::new(message).unwrap_or_default(),
+        ),
+        Err(_) => client.kill(
+            display,
+            ProtocolError {
+                code: NO_MEMORY,
+                object_id: 1,
+                object_interface: "wl_display".into(),
+                message: message.into(),
+            },
+        ),
     }
 }
 

@@ -252,7 +252,15 @@ pub enum CompositorError {
 struct ClientState {
     compositor_state: smithay::wayland::compositor::CompositorClientState,
     security: Option<smithay::wayland::security_context::SecurityContext>,
+    /// Its live `wl_surface`s, held under [`MAX_SURFACES_PER_CLIENT`].
+    surfaces: std::sync::atomic::AtomicUsize,
 }
+
+/// The most `wl_surface`s one client may hold at once: far above what toolkits make (a window
+/// is a handful; browsers reach hundreds), far below what would take the shell's memory. The
+/// client that asks for more is disconnected with `wl_display.error` `no_memory`, as
+/// libwayland's `wl_client_post_no_memory` does.
+pub const MAX_SURFACES_PER_CLIENT: usize = 10_000;
 
 /// `engine/app-id` of the sandbox the client of `surface` runs in.
 fn sandbox_of(surface: &WlSurface) -> Option<String> {

@@ -157,6 +157,8 @@ pub struct State {
     clipboard: protocols::Clipboard,
     /// The compositor's answer to the last `offer_dmabuf`: made a buffer, or failed.
     dmabuf_answer: Option<bool>,
+    /// Role-less surfaces made by `misbehave_many_surfaces`.
+    pub bare_surfaces: Vec<WlSurface>,
 }
 
 impl State {
@@ -259,6 +261,16 @@ impl Client {
             .roundtrip(&mut self.state)
             .map(|_| ())
             .map_err(|_| self.disconnected())
+    }
+
+    /// Whether the connection died of `wl_display.error` `no_memory` (libwayland's clients see
+    /// it as ENOMEM, not as a protocol error).
+    pub fn ended_for_no_memory(&self) -> bool {
+        matches!(
+            self.connection.backend().last_error(),
+            Some(wayland_client::backend::WaylandError::Io(e))
+                if e.raw_os_error() == Some(rustix::io::Errno::NOMEM.raw_os_error())
+        )
     }
 
     /// The protocol error the compositor posted, if the connection died of one.
@@ -646,6 +658,34 @@ impl Client {
         if let Some(wm) = self.state.globals.wm_base.take() {
             wm.destroy();
         }
+        self.queue.flush().map_err(|_| self.disconnected())
+    }
+
+    /// Creates `count` bare `wl_surface`s (no role, no buffer), keeps them, and returns
+    /// without a round trip. `destroy` sends their destructors right after.
+    pub fn misbehave_many_surfaces(&mut self, count: usize, destroy: bool) -> Result<(), ClientError> {
+        let compositor = self
+            .state
+            .globals
+            .compositor
+            .clone()
+            .expect("checked in connect");
+        let mut made = Vec::with_capacity(count);
+        for i in 0..count {
+            made.push(compositor.create_surface(&self.handle, usize::MAX));
+            if i % 1024 == 0 {
+                let _ = self.connection.flush();
+            }
+        }
+        if destroy {
+            for (i, s) in made.drain(..).enumerate() {
+                s.destroy();
+                if i % 1024 == 0 {
+                    let _ = self.connection.flush();
+                }
+            }
+        }
+        self.state.bare_surfaces.extend(made);
         self.queue.flush().map_err(|_| self.disconnected())
     }
 
