@@ -138,8 +138,26 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Connections a listening socket queues before the server accepts them. The default of Rust's
+/// standard library, 128, overflows when thousands of devices reconnect at once: the kernel
+/// then drops their handshakes and they retry after 1, 3, 7 ... seconds. Linux caps it at
+/// `net.core.somaxconn` (4096 on current kernels).
+const BACKLOG: i32 = 4096;
+
+/// A non-blocking listening socket on `addr` with a [`BACKLOG`] queue.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 /// Opens the state, binds `config.listen` and starts answering.
 pub async fn start(config: Config) -> Result<Running, ServeError> {
+    raise_fd_limit();
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Refused before anything is written.
     if matches!(config.tls, Tls::None) && !config.listen.ip().is_loopback() {
@@ -173,17 +191,10 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         group_gates: Default::default(),
     });
     let app = router(fleet.clone(), config.repo.as_deref());
-    let listener =
-        std::net::TcpListener::bind(config.listen).map_err(|source| ServeError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| ServeError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = listen(config.listen).map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: config.listen,
         source,
@@ -1032,4 +1043,24 @@ async fn enroll_token_create(
     Ok(Json(
         json!({"token": token, "group": n.group, "uses": n.uses}),
     ))
+}
+
+/// Thousands of devices need more descriptors than the usual soft limit of 1024 (and the
+/// simulated agents of the tests and benches hold the other end of each connection in the
+/// same process). The soft limit goes up to the hard one; as root, both go up to 1,048,576 (or
+/// the kernel's `fs.nr_open`), as a process manager would give a server.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20)
+        .min(1 << 20);
+    if hard < ceiling && setrlimit(Resource::RLIMIT_NOFILE, ceiling, ceiling).is_ok() {
+        return;
+    }
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
 }

@@ -19,6 +19,9 @@ use tokio::sync::Semaphore;
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
+/// How long a simulated agent waits for one answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How the simulated agents behave.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -29,7 +32,8 @@ pub struct Options {
     pub agents: usize,
     /// The version they run at the start.
     pub version: String,
-    /// Time between polls when there is nothing to do (spread at random ±50%).
+    /// Time between polls when there is nothing to do (spread at random ±50%); a wait the
+    /// server asks for stretches it, up to five times.
     pub poll_interval: Duration,
     /// How long a reboot takes.
     pub reboot: Duration,
@@ -40,7 +44,7 @@ pub struct Options {
 }
 
 /// Counters shared by every agent.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
@@ -53,6 +57,29 @@ pub struct Stats {
     /// Percent of agents that fail their install now.
     pub fail_percent: AtomicU64,
     latencies: std::sync::Mutex<Vec<u32>>,
+    /// Requests under way, at most `MAX_REQUESTS_AT_ONCE`.
+    in_flight: Semaphore,
+}
+
+/// How many requests all simulated agents together have under way at once.
+const MAX_REQUESTS_AT_ONCE: usize = 2048;
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            requests: AtomicU64::default(),
+            errors: AtomicU64::default(),
+            enrolled: AtomicUsize::default(),
+            updated: AtomicUsize::default(),
+            failed: AtomicUsize::default(),
+            rebooting: AtomicUsize::default(),
+            max_rebooting: AtomicUsize::default(),
+            lock_refusals: AtomicU64::default(),
+            fail_percent: AtomicU64::default(),
+            latencies: Default::default(),
+            in_flight: Semaphore::new(MAX_REQUESTS_AT_ONCE),
+        }
+    }
 }
 
 /// What the agents saw so far.
@@ -120,9 +147,21 @@ async fn call(
     let request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
+    // Both ends of every connection are in this process: at most this many requests at once
+    // keeps the descriptors (two per connection) well under a usual hard limit of 20,000.
+    let _turn = stats.in_flight.acquire().await.expect("never closed");
     let started = Instant::now();
-    let result = async {
-        let response = http.request(request).await.map_err(|e| e.to_string())?;
+    let exchange = async {
+        let response = http.request(request).await.map_err(|e| {
+            // hyper's own text is only "client error (Connect)": the cause says what.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        })?;
         let status = response.status();
         let bytes = response
             .into_body()
@@ -134,8 +173,13 @@ async fn call(
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         ))
-    }
-    .await;
+    };
+    // As real agents do: a request that hangs (a lost handshake, a stalled server) is given
+    // up and tried again, never waited on forever.
+    let result = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
+    };
     let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
     stats.requests.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut l) = stats.latencies.lock() {
@@ -183,9 +227,23 @@ impl Agent {
     }
 
     async fn nap(&self) {
-        let base = self.options.poll_interval.as_millis() as u64;
+        self.nap_for(self.options.poll_interval).await;
+    }
+
+    /// Sleeps about `base` (spread at random ±50%).
+    async fn nap_for(&self, base: Duration) {
+        let base = base.as_millis() as u64;
         let ms = base / 2 + jitter(base + 1);
         tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Waits as the server asked (a device with nothing to do polls less, as the real agent
+    /// does by long polling), at least one poll interval and at most five, so tests never wait
+    /// a whole minute.
+    async fn wait(&self, seconds: u64) {
+        let interval = self.options.poll_interval;
+        self.nap_for(Duration::from_secs(seconds).clamp(interval, interval * 5))
+            .await;
     }
 
     async fn run(mut self) {
@@ -209,7 +267,8 @@ impl Agent {
                         )
                         .await;
                 }
-                _ => self.nap().await,
+                Some(Action::Wait { seconds, .. }) => self.wait(seconds).await,
+                None => self.nap().await,
             }
         }
     }
@@ -270,10 +329,12 @@ impl Agent {
 impl Simulation {
     /// Enrolls every agent (64 at a time), then starts them.
     pub async fn start(options: Options) -> Result<Simulation, SimError> {
-        raise_fd_limit();
+        crate::server::raise_fd_limit();
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
         let http: Http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build_http();
+            .build(connector);
         let stats = Arc::new(Stats::default());
         stats
             .fail_percent
@@ -387,13 +448,5 @@ impl Simulation {
             t.abort();
             let _ = t.await;
         }
-    }
-}
-
-/// Thousands of connections need more descriptors than the usual soft limit of 1024.
-pub fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }

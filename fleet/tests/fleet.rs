@@ -392,8 +392,9 @@ async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
                     .collect::<Vec<_>>()
                     .join("; ")
             );
+            // A hang detector, generous for a loaded 2-core machine (157 s there alone).
             assert!(
-                start.elapsed() < Duration::from_secs(240),
+                start.elapsed() < Duration::from_secs(420),
                 "{what} never happened: {}",
                 serde_json::to_string(&status["waves"]).unwrap()
             );
