@@ -397,11 +397,24 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("COMPOSE_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    // With --json anywhere on the command line, errors are data on stdout as well.
+    let json = std::env::args_os().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json => {
+            print::usage_error_json(&e);
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::No) => ExitCode::from(1),
         Err(e) => {
+            if json {
+                print::error_json(&e);
+            }
             print::error(&e);
             ExitCode::from(2)
         }
@@ -851,8 +864,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
                 },
                 ..Default::default()
             };
-            let resolution = resolve(catalog, &device.device, &options)
-                .inspect_err(|e| print::resolve_error_json(e, json))?;
+            let resolution = resolve(catalog, &device.device, &options)?;
             let mut new_lock = lock.with_resolution(&resolution);
             if upgrade {
                 // Newer Debian packages too: the next build pins what apt offers now.

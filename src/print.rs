@@ -60,13 +60,12 @@ fn facts_text(facts: &[Fact], indent: &str) -> String {
 }
 
 pub fn error(e: &CliError) {
-    let help = match e {
+    match e {
         CliError::Project(ProjectError::Invalid(diags)) => {
             eprint!("{}", render_diagnostics(diags));
             eprintln!("error: {diags}");
             return;
         }
-        CliError::Project(p) => p.help(),
         CliError::Resolve(r) => {
             eprintln!("error: {r}");
             match r {
@@ -87,10 +86,32 @@ pub fn error(e: &CliError) {
                     "  the lock file has no entry for `{device}`, or is not in the form compose writes"
                 );
             }
-            Some(format!(
-                "run `compose resolve --device {device}` without --locked to update it, and commit compose.lock"
-            ))
+            if let Some(help) = help_for(e) {
+                eprintln!("help: {help}");
+            }
+            return;
         }
+        CliError::Flash(f) => {
+            if let Some(tail) = f.console_tail() {
+                eprintln!("console (last lines):\n{tail}");
+            }
+        }
+        _ => {}
+    }
+    eprintln!("error: {e}");
+    if let Some(help) = help_for(e) {
+        eprintln!("help: {help}");
+    }
+}
+
+/// What to do about `e`, where the error's own text does not say it already.
+fn help_for(e: &CliError) -> Option<String> {
+    match e {
+        CliError::Project(p) => p.help(),
+        CliError::Resolve(r) => Some(r.help()),
+        CliError::LockOutdated { device, .. } => Some(format!(
+            "run `compose resolve --device {device}` without --locked to update it, and commit compose.lock"
+        )),
         CliError::UnknownComponent { name, known } => {
             compose_core::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
                 .map(|b| format!("did you mean `{b}`? (see `compose components`)"))
@@ -100,12 +121,6 @@ pub fn error(e: &CliError) {
             Some("install Graphviz (`apt-get install graphviz`), or use --format dot".into())
         }
         CliError::Output { .. } => Some("check that the folder exists and is writable".into()),
-        CliError::Flash(f) => {
-            if let Some(tail) = f.console_tail() {
-                eprintln!("console (last lines):\n{tail}");
-            }
-            None
-        }
         CliError::Bus(zbus::Error::MethodError(name, ..))
             if name.as_str() != "org.freedesktop.DBus.Error.ServiceUnknown" =>
         {
@@ -115,7 +130,11 @@ pub fn error(e: &CliError) {
             "is `compose shell run` running on this bus? pass --bus ADDRESS for a private one"
                 .into(),
         ),
-        CliError::Build(_)
+        CliError::ShellDefinition(_) => Some(
+            "a shell definition is `[shell]` with name, summary, layout (floating, focused-fullscreen, maximized-stack) and parts (title-bars, taskbar, overlay-bar, on-screen-keyboard, edge-switcher)".into(),
+        ),
+        CliError::Flash(_)
+        | CliError::Build(_)
         | CliError::Store(_)
         | CliError::Inspect(_)
         | CliError::Compositor(_)
@@ -123,33 +142,104 @@ pub fn error(e: &CliError) {
         | CliError::BadSize(_)
         | CliError::BadPath { .. }
         | CliError::Other(_) => None,
-        CliError::ShellDefinition(_) => Some(
-            "a shell definition is `[shell]` with name, summary, layout (floating, focused-fullscreen, maximized-stack) and parts (title-bars, taskbar, overlay-bar, on-screen-keyboard, edge-switcher)".into(),
-        ),
-    };
-    eprintln!("error: {e}");
-    if let Some(help) = help {
-        eprintln!("help: {help}");
     }
 }
 
-/// With `--json`, resolution failures are data on stdout too (the text still goes to stderr).
-pub fn resolve_error_json(e: &ResolveError, json: bool) {
-    if !json {
-        return;
+/// The stable name of `e`'s kind in `--json` errors.
+fn error_code(e: &CliError) -> &'static str {
+    match e {
+        CliError::Project(ProjectError::Invalid(_)) => "invalid-project",
+        CliError::Project(_) => "project",
+        CliError::Resolve(ResolveError::NoSolution { .. }) => "no-solution",
+        CliError::Resolve(ResolveError::Cycle { .. }) => "cycle",
+        CliError::Resolve(ResolveError::UnknownDevice { .. }) => "unknown-device",
+        CliError::LockOutdated { .. } => "lock-outdated",
+        CliError::UnknownComponent { .. } => "unknown-component",
+        CliError::Graphviz(_) => "graphviz",
+        CliError::Output { .. } => "output",
+        CliError::Build(_) => "build",
+        CliError::Store(_) => "store",
+        CliError::Inspect(_) => "inspect",
+        CliError::Flash(_) => "flash",
+        CliError::Bus(_) => "bus",
+        CliError::Compositor(_) => "compositor",
+        CliError::ShellDefinition(_) => "shell-definition",
+        CliError::UnknownShell { .. } => "unknown-shell",
+        CliError::BadSize(_) => "bad-size",
+        CliError::BadPath { .. } => "bad-path",
+        CliError::Other(_) => "error",
     }
-    let value = match e {
-        ResolveError::NoSolution { device, facts } => {
-            json!({"error": "no-solution", "device": device, "facts": facts})
-        }
-        ResolveError::Cycle { device, cycle } => {
-            json!({"error": "cycle", "device": device, "cycle": cycle})
-        }
-        ResolveError::UnknownDevice { name, known } => {
-            json!({"error": "unknown-device", "device": name, "known": known})
-        }
+}
+
+/// With `--json`, every error is also data on stdout (the text still goes to stderr):
+/// `error` (its kind), `message`, `help`, and `file`, `line`, `column` where it has a place
+/// in a file (with every `diagnostics` record for an invalid project); resolution failures
+/// add what the resolver found (`device`, `facts`, `cycle`, `known`).
+pub fn error_json(e: &CliError) {
+    let text = e.to_string();
+    // Many errors carry their help as a last `help: ...` line of their own text.
+    let (message, own_help) = match text.split_once("\nhelp: ") {
+        Some((m, h)) => (m.to_string(), Some(h.to_string())),
+        None => (text.clone(), None),
     };
+    let mut value = json!({
+        "error": error_code(e),
+        "message": message,
+        "help": help_for(e).or(own_help),
+        "file": null,
+        "line": null,
+        "column": null,
+    });
+    match e {
+        CliError::Project(ProjectError::Invalid(diags)) => {
+            let records: Vec<_> = diags.iter().map(|d| d.to_record()).collect();
+            if let Some(first) = records.iter().find(|r| r.severity == "error") {
+                value["file"] = json!(first.file);
+                value["line"] = json!(first.line);
+                value["column"] = json!(first.column);
+                value["message"] = json!(first.message);
+                value["help"] = json!(first.help);
+            }
+            value["diagnostics"] = json!(records);
+        }
+        CliError::Resolve(ResolveError::NoSolution { device, facts }) => {
+            value["device"] = json!(device);
+            value["facts"] = json!(facts);
+        }
+        CliError::Resolve(ResolveError::Cycle { device, cycle }) => {
+            value["device"] = json!(device);
+            value["cycle"] = json!(cycle);
+        }
+        CliError::Resolve(ResolveError::UnknownDevice { name, known }) => {
+            value["device"] = json!(name);
+            value["known"] = json!(known);
+        }
+        CliError::LockOutdated { device, changes } => {
+            value["device"] = json!(device);
+            value["changes"] = json!(changes);
+        }
+        _ => {}
+    }
     to_json(&value);
+}
+
+/// A command line clap refused, with `--json`: the same shape as other errors.
+pub fn usage_error_json(e: &clap::Error) {
+    let text = e.to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    to_json(&json!({
+        "error": "usage",
+        "message": message,
+        "help": "see `compose --help`, or `compose COMMAND --help`",
+        "file": null,
+        "line": null,
+        "column": null,
+    }));
 }
 
 fn node_text(n: &Node) -> String {

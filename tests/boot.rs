@@ -163,8 +163,50 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         report["verified"],
-        serde_json::json!(["esp", "root-a", "root-b", "var"])
+        serde_json::json!(["disk", "esp", "root-a", "root-b", "var"])
     );
+    // Review: an image cut by 16 KiB (its backup GPT gone) was written and "verified". Now it
+    // is refused before anything is written, as is one whose size image.json does not record.
+    let size = std::fs::metadata(&image).unwrap().len();
+    let bytes = std::fs::read(&image).unwrap();
+    let cut = p.join("cut.raw");
+    std::fs::write(&cut, &bytes[..bytes.len() - 16 * 1024]).unwrap();
+    std::fs::copy(out.join("vm/image.json"), p.join("image.json")).unwrap();
+    let fresh = p.join("fresh.raw");
+    let o = compose(
+        p,
+        &["flash", cut.to_str().unwrap(), "--to", fresh.to_str().unwrap()],
+    );
+    assert_exit(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("image.json says") && err.contains("nothing was written"), "{err}");
+    assert!(!fresh.exists(), "nothing was written");
+    // The same cut with image.json's size edited to match: the GPT check still catches it.
+    let text = std::fs::read_to_string(p.join("image.json")).unwrap();
+    let edited = text.replace(&size.to_string(), &(size - 16 * 1024).to_string());
+    assert_ne!(edited, text);
+    std::fs::write(p.join("image.json"), edited).unwrap();
+    let o = compose(
+        p,
+        &["flash", cut.to_str().unwrap(), "--to", fresh.to_str().unwrap()],
+    );
+    assert_exit(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("backup") && err.contains("cut or grown"), "{err}");
+    assert!(!fresh.exists(), "nothing was written");
+    // A larger target keeps its size and what lies past the image.
+    let mut big = vec![0u8; size as usize + 4096];
+    big[size as usize..].fill(0x5a);
+    std::fs::write(&target, &big).unwrap();
+    let o = compose(
+        p,
+        &["flash", image.to_str().unwrap(), "--to", target.to_str().unwrap()],
+    );
+    assert_exit(&o, 0);
+    let written = std::fs::read(&target).unwrap();
+    assert_eq!(written.len(), big.len(), "the target was not truncated");
+    assert!(written[size as usize..].iter().all(|b| *b == 0x5a));
+    assert!(written[..size as usize] == bytes[..], "the image was written whole");
     let o = compose(
         p,
         &[

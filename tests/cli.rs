@@ -579,3 +579,41 @@ fn publish_refuses_a_release_that_expires_when_made() {
     );
     assert!(!repo.exists(), "nothing was written");
 }
+
+// Review: with `--json`, an error printed nothing on stdout. Every command's errors are now
+// data there too: kind, message, help, and file, line, column where the error has a place.
+#[test]
+fn with_json_every_error_is_data_on_stdout() {
+    let dir = project();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = compose(dir.path(), args);
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains("error"), "the text still goes to stderr");
+        serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&o)))
+    };
+    // No such device, for a command that has no JSON output of its own on success.
+    let v = json(&["build", "--device", "lapton", "--json"]);
+    assert_eq!(v["error"], "unknown-device");
+    assert!(v["message"].as_str().unwrap().contains("lapton"), "{v}");
+    assert!(v["help"].as_str().unwrap().contains("laptop"), "{v}");
+    // A command line clap refuses.
+    let v = json(&["resolve", "--json", "--no-such-flag"]);
+    assert_eq!(v["error"], "usage");
+    assert!(v["message"].as_str().unwrap().contains("--no-such-flag"), "{v}");
+    // A broken manifest: its place in the file.
+    write(
+        dir.path(),
+        "manifests/broken.toml",
+        "[component]\nname = \"broken\"\nversion = \"1.0.0\"\nsummary = \"x\"\nrequries = []\n",
+    );
+    let v = json(&["build", "--device", "laptop", "--json"]);
+    assert_eq!(v["error"], "invalid-project");
+    assert_eq!(
+        (&v["file"], &v["line"], &v["column"]),
+        (&serde_json::json!("manifests/broken.toml"), &serde_json::json!(5), &serde_json::json!(1)),
+        "{v}"
+    );
+    assert_eq!(v["help"], "did you mean `requires`?");
+    assert_eq!(v["diagnostics"][0]["code"], "unknown-key");
+}

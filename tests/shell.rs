@@ -411,6 +411,8 @@ fn a_shell_nested_in_our_own_desktop_shell() {
     wait_for("the inner shell's window in the outer shell", || {
         windows(&session.bus).len() == 1
     });
+    // Review: the nested shell's window had an empty app_id.
+    assert_eq!(windows(&session.bus)[0].app_id, "compose-shell");
     wait_for("the client's pixels in the outer shell", || {
         client.dispatch_for(Duration::from_millis(10)).unwrap();
         let image = session.screenshot("outer.png");

@@ -295,6 +295,97 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     assert!(e.to_string().contains("changed after signing"), "{e}");
     let e = agent::check(&repo_url, &running, now + 31 * 24 * 3600, None).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
+
+    a_bad_chunk_on_the_server_leaves_both_slots_and_their_entries_as_they_were(
+        &repo,
+        &repo_url,
+        &offer.release,
+        &seed,
+    );
+}
+
+// Review: with one tampered chunk on the server, the agent removed the other slot's boot entry
+// and started writing before the chunk failed its hash: the device lost its rollback target.
+// Now everything the new slot needs is fetched and checked first.
+fn a_bad_chunk_on_the_server_leaves_both_slots_and_their_entries_as_they_were(
+    repo: &Path,
+    repo_url: &compose_update::agent::Repo,
+    release: &Release,
+    seed: &[u8],
+) {
+    use compose_boot::entry::Entry;
+    use compose_update::install::{Esp, Target, install};
+    let index = compose_update::agent::index(repo_url, &release.root).unwrap();
+    let have = compose_update::apply::seed_map(&[seed]);
+    let lacking = index
+        .chunks
+        .iter()
+        .rev()
+        .find(|c| !have.contains_key(&c.digest))
+        .expect("version 2 has chunks version 1 lacks");
+    let chunk = repo.join(compose_update::repo::chunk(&lacking.digest));
+    let good = std::fs::read(&chunk).unwrap();
+    let mut bad = good.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0xff;
+    std::fs::write(&chunk, &bad).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let entries = dir.path().join("loader/entries");
+    std::fs::create_dir_all(&entries).unwrap();
+    let entry = |slot: &str, serial: u64| Entry {
+        device: "vm".into(),
+        version: format!("v{serial}"),
+        generation: serial,
+        slot: slot.into(),
+        serial,
+        options: format!("root=PARTUUID={serial} ro compose.slot={slot}"),
+        root_size: 0,
+        root_sha256: String::new(),
+    };
+    std::fs::write(entries.join("compose-a.conf"), entry("a", 1).render()).unwrap();
+    std::fs::write(entries.join("compose-b.conf"), entry("b", 2).render()).unwrap();
+    let slot_a = dir.path().join("root-a");
+    let mut old = seed.to_vec();
+    old.resize(release.root.size as usize + (1 << 20), 0);
+    std::fs::write(&slot_a, &old).unwrap();
+    let listing = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = walkdir::WalkDir::new(d)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| (e.path().display().to_string(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing(dir.path());
+    let mut steps = Vec::new();
+    let e = install(
+        repo_url,
+        release,
+        seed,
+        &Target {
+            booted: "b".into(),
+            slot: "a".into(),
+            partition: slot_a.clone(),
+            partuuid: "3".into(),
+        },
+        &Esp::new(dir.path()),
+        false,
+        &mut |s| steps.push(s.to_string()),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains(&lacking.digest),
+        "the error names the bad chunk: {e}"
+    );
+    assert!(steps.is_empty(), "nothing was written: {steps:?}");
+    assert!(
+        listing(dir.path()) == before,
+        "both slots and both entries are as they were"
+    );
+    std::fs::write(&chunk, &good).unwrap();
 }
 
 /// `compose flash DISK` in a VM, in place (its slots, entries and /var change).

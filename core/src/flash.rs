@@ -1,6 +1,7 @@
 //! `compose flash`: boot an image in QEMU (UEFI through OVMF, serial console, QMP socket;
 //! for images with a screen a display, virtio keyboard and tablet, and the shell's control
-//! port), or write it to a disk or file and verify every partition against `image.json`.
+//! port), or write it to a disk or file: checked whole first (its size and both GPT headers),
+//! then verified back whole and partition by partition against `image.json`.
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::build::ImageInfo;
 use crate::build::image::hash_range;
@@ -69,6 +71,27 @@ pub enum FlashError {
         "{path} has no image.json beside it to verify against; flash the disk.raw that `compose build` wrote"
     )]
     NoImageInfo { path: PathBuf },
+    #[error(
+        "{image} is {actual} bytes, but image.json says the build wrote {expected}: it was cut, grown or replaced since; nothing was written\nhelp: build it again (`compose build`) or copy it whole"
+    )]
+    WrongSize {
+        image: PathBuf,
+        actual: u64,
+        expected: u64,
+    },
+    #[error(
+        "{image} is not a whole disk image: {problem}; nothing was written\nhelp: build it again (`compose build`) or copy it whole"
+    )]
+    BadDisk { image: PathBuf, problem: String },
+    #[error(
+        "verification failed: the first {bytes} bytes of {target} have SHA-256 {actual}, the image {expected}; the target may be failing"
+    )]
+    VerifyDisk {
+        target: PathBuf,
+        bytes: u64,
+        expected: String,
+        actual: String,
+    },
     #[error(
         "QEMU cannot open a window here: no GTK or SDL display module in {dir}; install the Debian package `qemu-system-gui`, or use --display headless"
     )]
@@ -640,8 +663,9 @@ pub struct WriteReport {
 /// the first boot when no CIDATA drive is attached).
 pub const PROVISION_ON_ESP: &str = "compose/provision.toml";
 
-/// Writes `image` to `target` (a block device or a file), then reads every partition back
-/// and checks its SHA-256 against the `image.json` beside the image. A provisioning file
+/// Writes `image` to `target` (a block device or a file, never truncated) once the image
+/// proves whole (its size as `image.json` records, both GPT headers in place), then reads the
+/// disk back whole and every partition against the `image.json` beside the image. A provisioning file
 /// is checked before anything is written, and copied onto the verified target's ESP.
 pub fn write_to(
     image: &Path,
@@ -670,6 +694,7 @@ pub fn write_to(
             image: image.to_path_buf(),
         });
     }
+    check_whole(image, &info, size)?;
     // The same file, also through another name or a hard link.
     if let (Ok(a), Ok(b)) = (std::fs::metadata(image), std::fs::metadata(target)) {
         use std::os::unix::fs::MetadataExt;
@@ -711,10 +736,11 @@ pub fn write_to(
         path: image.to_path_buf(),
         source,
     })?;
+    // Never truncated: a larger target keeps its size (and what lies past the image).
     let mut output = std::fs::OpenOptions::new()
         .write(true)
         .create(!is_block)
-        .truncate(!is_block)
+        .truncate(false)
         .open(target)
         .map_err(|source| FlashError::Io {
             what: "open",
@@ -722,6 +748,7 @@ pub fn write_to(
             source,
         })?;
     let mut buf = vec![0u8; 4 << 20];
+    let mut written = Sha256::new();
     loop {
         let n = input.read(&mut buf).map_err(|source| FlashError::Io {
             what: "read",
@@ -731,6 +758,7 @@ pub fn write_to(
         if n == 0 {
             break;
         }
+        written.update(&buf[..n]);
         output
             .write_all(&buf[..n])
             .map_err(|source| FlashError::Io {
@@ -745,7 +773,22 @@ pub fn write_to(
         source,
     })?;
     drop(output);
-    let mut verified = Vec::new();
+    // The whole disk read back, then each partition against image.json (which names it).
+    let expected = hex::encode(written.finalize());
+    let actual = hash_range(target, 0, size).map_err(|e| FlashError::Io {
+        what: "read back",
+        path: target.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    if actual != expected {
+        return Err(FlashError::VerifyDisk {
+            target: target.to_path_buf(),
+            bytes: size,
+            expected,
+            actual,
+        });
+    }
+    let mut verified = vec!["disk".to_string()];
     for p in &info.partitions {
         let actual = hash_range(target, p.offset, p.size).map_err(|e| FlashError::Io {
             what: "read back",
@@ -788,6 +831,36 @@ pub fn write_to(
         bytes: size,
         verified,
         provision: provisioned,
+    })
+}
+
+/// Refuses an image that is not the disk the build wrote: another size than image.json
+/// records, or a GPT whose backup header is not in the last sector (a cut or grown file).
+fn check_whole(image: &Path, info: &ImageInfo, size: u64) -> Result<(), FlashError> {
+    let name = image
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // By its name, or as the disk the build wrote when it was renamed.
+    if let Some(&expected) = info.files.get(&name).or_else(|| info.files.get("disk.raw"))
+        && expected != size
+    {
+        return Err(FlashError::WrongSize {
+            image: image.to_path_buf(),
+            actual: size,
+            expected,
+        });
+    }
+    let mut file = std::fs::File::open(image).map_err(|source| FlashError::Io {
+        what: "open",
+        path: image.to_path_buf(),
+        source,
+    })?;
+    compose_boot::gpt::check_both_headers(&mut file, size).map_err(|problem| {
+        FlashError::BadDisk {
+            image: image.to_path_buf(),
+            problem,
+        }
     })
 }
 

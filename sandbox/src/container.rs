@@ -203,6 +203,12 @@ fn containers_dir(store: &compose_core::store::Store) -> PathBuf {
     }
 }
 
+/// How large each of a container's tmpfs (`/dev`, `/tmp`) may grow for a memory grant of
+/// `memory` bytes: a quarter of it, at least 1 MiB, in whole KiB.
+pub fn tmpfs_bytes(memory: u64) -> u64 {
+    (memory / 4).max(1 << 20) / 1024 * 1024
+}
+
 /// Writes `bundle/config.json` for running `run` in `rootfs` (already there, read-only
 /// for the app) with only what `grants` gives.
 pub fn write_bundle(
@@ -281,13 +287,17 @@ pub fn write_bundle(
             .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
             .build()
     };
+    // The container's two tmpfs hold at most a quarter of its memory grant each: on the rlimit
+    // fallback their pages are not the app's (RLIMIT_AS counts only its mappings), so a fixed
+    // size let a small app hold far more host memory than it was granted.
+    let tmpfs_size = format!("size={}k", tmpfs_bytes(memory) / 1024);
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]).map_err(|e| fail(&e))?,
         mount(
             "/dev",
             "tmpfs",
             "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            &["nosuid", "strictatime", "mode=755", &tmpfs_size],
         )
         .map_err(|e| fail(&e))?,
         // Terminals (foot) open pseudo-terminals: a devpts of the container's own
@@ -309,7 +319,7 @@ pub fn write_bundle(
             "/tmp",
             "tmpfs",
             "tmpfs",
-            &["nosuid", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "nodev", "mode=1777", &tmpfs_size],
         )
         .map_err(|e| fail(&e))?,
     ];

@@ -163,6 +163,21 @@ fn a_fork_bomb_and_a_memory_bomb_stop_at_their_limits() {
     );
     let text = out(&r);
     assert!(!text.contains("allocated"), "{text}");
+    // Review: /tmp and /dev held 64 MiB each whatever the grant (a 32M app held 128 MiB of
+    // host memory on the rlimit fallback). Each now holds a quarter of the grant.
+    let g = Grants {
+        memory: Some(32 << 20),
+        ..Grants::default()
+    };
+    let r = sh(
+        &g,
+        "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>/dev/null; \
+         echo tmp=$(($(wc -c < /tmp/fill) / 1048576)); \
+         dd if=/dev/zero of=/dev/fill bs=1M count=64 2>/dev/null; \
+         echo dev=$(($(wc -c < /dev/fill) / 1048576))",
+    );
+    let text = out(&r);
+    assert!(text.contains("tmp=8") && text.contains("dev=8"), "{text}");
     // The host is fine: the next container runs.
     assert!(out(&sh(&Grants::default(), "echo still-here")).contains("still-here"));
 }

@@ -628,4 +628,10 @@ fn xwayland_starts_with_the_first_x_client_and_again_after_it_died() {
         xwayland_on(display).is_some_and(|pid| pid != server),
         "a new Xwayland on :{display}"
     );
+
+    // Review: after the shell stopped, /tmp/.X0-lock and /tmp/.X11-unix/X0 stayed behind.
+    drop(session);
+    let lock = std::path::PathBuf::from(format!("/tmp/.X{display}-lock"));
+    assert!(!lock.exists(), "{} left behind", lock.display());
+    assert!(!socket.exists(), "{} left behind", socket.display());
 }

@@ -78,6 +78,95 @@ pub fn parse(disk: &[u8], sector: usize) -> Option<Vec<Partition>> {
     Some(parts)
 }
 
+/// Bytes per sector of the images compose builds.
+pub const SECTOR: u64 = 512;
+
+/// Checks the GPT of a whole disk image of `size` bytes read through `disk`: the primary
+/// header (sector 1) and the backup (the last sector) each carry the signature and a valid
+/// CRC32, point at each other, and their partition entries match their CRC32s. A cut or
+/// grown image fails here, because its backup header is not in its last sector. Returns what
+/// is wrong, in words.
+pub fn check_both_headers(
+    disk: &mut (impl std::io::Read + std::io::Seek),
+    size: u64,
+) -> Result<(), String> {
+    if size % SECTOR != 0 || size < 3 * SECTOR {
+        return Err(format!(
+            "its size, {size} bytes, is not a whole disk of {SECTOR}-byte sectors"
+        ));
+    }
+    let last = size / SECTOR - 1;
+    let primary = header_at(disk, 1).map_err(|e| format!("the primary GPT header (sector 1) {e}"))?;
+    if primary.alternate != last {
+        return Err(format!(
+            "the primary GPT header puts the backup header in sector {}, but the image's last sector is {last}: the image was cut or grown",
+            primary.alternate
+        ));
+    }
+    let backup = header_at(disk, last).map_err(|e| {
+        format!("the backup GPT header (the last sector, {last}) {e}: the image was cut or its end overwritten")
+    })?;
+    if backup.alternate != 1 {
+        return Err(format!(
+            "the backup GPT header points at sector {} for the primary, not 1",
+            backup.alternate
+        ));
+    }
+    for (which, h) in [("primary", &primary), ("backup", &backup)] {
+        let bytes = u64::from(h.entries) * u64::from(h.entry_size);
+        if bytes > 1 << 20 || h.entries_lba.saturating_mul(SECTOR).saturating_add(bytes) > size {
+            return Err(format!("the {which} GPT's partition entries lie outside the image"));
+        }
+        let mut entries = vec![0u8; bytes as usize];
+        disk.seek(std::io::SeekFrom::Start(h.entries_lba * SECTOR))
+            .and_then(|_| disk.read_exact(&mut entries))
+            .map_err(|e| format!("the {which} GPT's partition entries cannot be read: {e}"))?;
+        if crc32fast::hash(&entries) != h.entries_crc {
+            return Err(format!(
+                "the {which} GPT's partition entries do not match their CRC32: they were changed"
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct Header {
+    alternate: u64,
+    entries_lba: u64,
+    entries: u32,
+    entry_size: u32,
+    entries_crc: u32,
+}
+
+fn header_at(disk: &mut (impl std::io::Read + std::io::Seek), lba: u64) -> Result<Header, String> {
+    let mut sector = [0u8; SECTOR as usize];
+    disk.seek(std::io::SeekFrom::Start(lba * SECTOR))
+        .and_then(|_| disk.read_exact(&mut sector))
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if &sector[..8] != b"EFI PART" {
+        return Err("is missing (no `EFI PART` signature)".into());
+    }
+    let header_size = u32_at(&sector, 12) as usize;
+    if !(92..=SECTOR as usize).contains(&header_size) {
+        return Err(format!("has an impossible size, {header_size} bytes"));
+    }
+    let mut copy = sector[..header_size].to_vec();
+    copy[16..20].fill(0);
+    if crc32fast::hash(&copy) != u32_at(&sector, 16) {
+        return Err("does not match its CRC32".into());
+    }
+    if u64_at(&sector, 24) != lba {
+        return Err(format!("says it is in sector {}", u64_at(&sector, 24)));
+    }
+    Ok(Header {
+        alternate: u64_at(&sector, 32),
+        entries_lba: u64_at(&sector, 72),
+        entries: u32_at(&sector, 80),
+        entry_size: u32_at(&sector, 84),
+        entries_crc: u32_at(&sector, 88),
+    })
+}
+
 /// The ESP's partition type.
 pub const ESP_TYPE: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
 
@@ -127,6 +216,60 @@ pub fn partition_device(disk: &str, number: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 4 MiB disk with a GPT written by util-linux's sfdisk (as `compose build` does).
+    fn sfdisk_disk() -> Vec<u8> {
+        use std::io::Write;
+        let file = std::env::temp_dir().join(format!("compose-gpt-{}.raw", std::process::id()));
+        std::fs::write(&file, vec![0u8; 4 << 20]).unwrap();
+        let mut sfdisk = std::process::Command::new("sfdisk")
+            .arg("--quiet")
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sfdisk runs (Debian: fdisk)");
+        sfdisk
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"label: gpt\n,1M\n,\n")
+            .unwrap();
+        assert!(sfdisk.wait().unwrap().success());
+        let disk = std::fs::read(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        disk
+    }
+
+    fn check(disk: &[u8]) -> Result<(), String> {
+        check_both_headers(&mut std::io::Cursor::new(disk), disk.len() as u64)
+    }
+
+    // Review: `compose flash --to` accepted an image cut by 16 KiB, backup GPT and all.
+    #[test]
+    fn a_cut_grown_or_changed_image_fails_the_gpt_check() {
+        let disk = sfdisk_disk();
+        check(&disk).unwrap();
+        let cut = &disk[..disk.len() - 16 * 1024];
+        let e = check(cut).unwrap_err();
+        assert!(e.contains("was cut or grown"), "{e}");
+        let mut grown = disk.clone();
+        grown.extend(vec![0u8; 16 * 1024]);
+        assert!(check(&grown).unwrap_err().contains("was cut or grown"));
+        let mut no_backup = disk.clone();
+        let end = no_backup.len();
+        no_backup[end - 512..].fill(0);
+        let e = check(&no_backup).unwrap_err();
+        assert!(e.contains("backup GPT header") && e.contains("missing"), "{e}");
+        let mut entries = disk.clone();
+        entries[1024 + 56] ^= 1; // a byte of the first entry's name
+        let e = check(&entries).unwrap_err();
+        assert!(e.contains("primary GPT's partition entries"), "{e}");
+        let mut header = disk.clone();
+        header[512 + 40] ^= 1; // first usable LBA
+        let e = check(&header).unwrap_err();
+        assert!(e.contains("CRC32"), "{e}");
+        assert!(check(&disk[..1000]).unwrap_err().contains("whole disk"));
+    }
 
     #[test]
     fn reads_a_gpt_written_by_hand() {

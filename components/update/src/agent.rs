@@ -160,8 +160,8 @@ pub fn index(repo: &Repo, artifact: &Artifact) -> Result<ChunkIndex, AgentError>
     Ok(index)
 }
 
-/// Fetches one chunk from the repository, uncompressed.
-fn fetch_chunk(repo: &Repo, c: &crate::chunks::Chunk) -> Result<Vec<u8>, String> {
+/// Fetches one chunk from the repository: its bytes uncompressed, and its size on the wire.
+fn fetch_chunk(repo: &Repo, c: &crate::chunks::Chunk) -> Result<(Vec<u8>, u64), String> {
     let packed = repo
         .get(&crate::repo::chunk(&c.digest))
         .map_err(|e| e.to_string())?;
@@ -172,26 +172,69 @@ fn fetch_chunk(repo: &Repo, c: &crate::chunks::Chunk) -> Result<Vec<u8>, String>
         &mut bytes,
     )
     .map_err(|e| e.to_string())?;
-    Ok(bytes)
+    Ok((bytes, packed.len() as u64))
+}
+
+/// What an artifact needs from the repository, fetched and checked, before a byte of it is
+/// written: its chunk index and the chunks that neither the seeds nor `target` (what the
+/// target holds now) have.
+#[derive(Debug)]
+pub struct Fetched {
+    index: ChunkIndex,
+    chunks: apply::Prefetched,
+}
+
+/// Fetches and checks what `artifact` lacks (see `Fetched`). A missing or bad chunk fails
+/// here, while nothing on the device has changed.
+pub fn prefetch(
+    repo: &Repo,
+    artifact: &Artifact,
+    seeds: &[&[u8]],
+    target: Option<&std::fs::File>,
+) -> Result<Fetched, AgentError> {
+    let index = index(repo, artifact)?;
+    let map = apply::seed_map(seeds);
+    let chunks = apply::prefetch(&index, &map, |c| fetch_chunk(repo, c), target)?;
+    Ok(Fetched { index, chunks })
+}
+
+/// Writes what `fetched` was fetched for into `target` from `seeds`, what `target` holds and
+/// the fetched chunks (no network); the whole is read back and checked.
+pub fn write_fetched(
+    fetched: &Fetched,
+    seeds: &[&[u8]],
+    target: &std::fs::File,
+) -> Result<apply::Written, AgentError> {
+    let map = apply::seed_map(seeds);
+    let mut written = apply::write_image(
+        &fetched.index,
+        seeds,
+        &map,
+        |c| {
+            fetched
+                .chunks
+                .chunks
+                .get(&c.digest)
+                .cloned()
+                .ok_or("the target changed since its chunks were fetched")
+        },
+        target,
+    )?;
+    written.fetched_wire = fetched.chunks.wire;
+    Ok(written)
 }
 
 /// Writes `artifact` into `target` (a slot's partition, or a file) from `seeds`, what
-/// `target` already holds, and fetched chunks; the whole is read back and checked.
+/// `target` already holds, and fetched chunks (all fetched and checked first); the whole is
+/// read back and checked.
 pub fn write_artifact(
     repo: &Repo,
     artifact: &Artifact,
     seeds: &[&[u8]],
     target: &std::fs::File,
 ) -> Result<apply::Written, AgentError> {
-    let index = index(repo, artifact)?;
-    let map = apply::seed_map(seeds);
-    Ok(apply::write_image(
-        &index,
-        seeds,
-        &map,
-        |c| fetch_chunk(repo, c),
-        target,
-    )?)
+    let fetched = prefetch(repo, artifact, seeds, Some(target))?;
+    write_fetched(&fetched, seeds, target)
 }
 
 /// Makes `artifact` at `out` (written aside, renamed when whole and checked) from `seeds`
@@ -202,23 +245,53 @@ pub fn download(
     seeds: &[&[u8]],
     out: &Path,
 ) -> Result<apply::Written, AgentError> {
+    let (partial, file) = open_partial(out)?;
+    // What an earlier, interrupted download left in `partial` is kept where it matches.
+    let fetched = prefetch(repo, artifact, seeds, Some(&file))?;
+    finish_aside(&fetched, seeds, &partial, file, out)
+}
+
+/// Makes `out` from `fetched` (all fetched and checked already) and `seeds`, written aside
+/// and renamed when whole and checked.
+pub fn write_aside(
+    fetched: &Fetched,
+    seeds: &[&[u8]],
+    out: &Path,
+) -> Result<apply::Written, AgentError> {
+    let (partial, file) = open_partial(out)?;
+    finish_aside(fetched, seeds, &partial, file, out)
+}
+
+fn open_partial(out: &Path) -> Result<(PathBuf, std::fs::File), AgentError> {
     let partial = out.with_extension("partial");
-    let write_err = |e: std::io::Error| AgentError::Write {
-        path: partial.clone(),
-        message: e.to_string(),
-    };
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&partial)
-        .map_err(write_err)?;
-    // What an earlier, interrupted download left in `partial` is kept where it matches.
-    let written = write_artifact(repo, artifact, seeds, &file)?;
-    file.set_len(artifact.size).map_err(write_err)?;
+        .map_err(|e| AgentError::Write {
+            path: partial.clone(),
+            message: e.to_string(),
+        })?;
+    Ok((partial, file))
+}
+
+fn finish_aside(
+    fetched: &Fetched,
+    seeds: &[&[u8]],
+    partial: &Path,
+    file: std::fs::File,
+    out: &Path,
+) -> Result<apply::Written, AgentError> {
+    let write_err = |e: std::io::Error| AgentError::Write {
+        path: partial.to_path_buf(),
+        message: e.to_string(),
+    };
+    let written = write_fetched(fetched, seeds, &file)?;
+    file.set_len(fetched.index.size).map_err(write_err)?;
     file.sync_all().map_err(write_err)?;
-    rename_durably(&partial, out)?;
+    rename_durably(partial, out)?;
     Ok(written)
 }
 

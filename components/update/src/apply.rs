@@ -60,9 +60,58 @@ pub struct Written {
     pub in_place: u64,
     /// Chunks copied from a seed.
     pub copied: u64,
-    /// Chunks fetched from the repository.
+    /// Chunks fetched from the repository (their bytes in the image).
     pub fetched: u64,
+    /// What those chunks took on the wire (compressed).
+    pub fetched_wire: u64,
     pub fetched_chunks: usize,
+}
+
+/// The chunks of an image that must come from the repository, fetched and checked before
+/// anything is written: by digest, uncompressed, with what they took on the wire.
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    pub chunks: HashMap<String, Vec<u8>>,
+    pub wire: u64,
+}
+
+/// Fetches (with `fetch`: uncompressed bytes and their size on the wire) every chunk of
+/// `index` that `write_image` would fetch: not in place in `target`, not in the seeds, not
+/// earlier in the image. Each is checked against its digest; the first bad one fails the
+/// whole, before anything was written.
+pub fn prefetch<E: std::fmt::Display>(
+    index: &ChunkIndex,
+    map: &HashMap<String, SeedChunk>,
+    mut fetch: impl FnMut(&Chunk) -> Result<(Vec<u8>, u64), E>,
+    target: Option<&File>,
+) -> Result<Prefetched, ApplyError> {
+    let mut got = Prefetched::default();
+    let mut here = Vec::new();
+    for c in &index.chunks {
+        if map.contains_key(&c.digest) || got.chunks.contains_key(&c.digest) {
+            continue;
+        }
+        here.resize(c.length as usize, 0);
+        if let Some(t) = target
+            && t.read_exact_at(&mut here, c.offset).is_ok()
+            && crate::sha256_hex(&here) == c.digest
+        {
+            continue;
+        }
+        let (bytes, wire) = fetch(c).map_err(|e| ApplyError::Fetch {
+            digest: c.digest.clone(),
+            message: e.to_string(),
+        })?;
+        if bytes.len() != c.length as usize || crate::sha256_hex(&bytes) != c.digest {
+            return Err(ApplyError::BadChunk {
+                digest: c.digest.clone(),
+                from: "the repository",
+            });
+        }
+        got.wire += wire;
+        got.chunks.insert(c.digest.clone(), bytes);
+    }
+    Ok(got)
 }
 
 /// Writes the image of `index` into `target` (a slot's block device or a file) at its

@@ -1,7 +1,9 @@
 //! Installing a release into the slot that did not boot, and choosing which slot boots
-//! next, on the ESP's systemd-boot entries. The order of writes is what makes a power cut
-//! harmless at any moment: the target slot's entry is removed first (from then on only the
-//! booted slot can boot), then the slot image, kernel and initramfs are written and
+//! next, on the ESP's systemd-boot entries. Everything the new slot needs is fetched and
+//! checked before the first write, so a bad download changes nothing. The order of writes
+//! is what makes a power cut harmless at any moment: the target slot's entry is removed
+//! first (from then on only the booted slot can boot), then the slot image, kernel and
+//! initramfs are written and
 //! checked, and the new entry, on trial with `TRIES` tries and the highest install
 //! serial, is written aside and renamed into place last. Until that rename the device
 //! boots what it booted before; after it, the new slot, and if that never gets ready,
@@ -178,9 +180,8 @@ pub fn install(
             )));
         }
     }
-    esp.remove_slot(&target.slot)?;
-    step(&format!("slot {}'s boot entry removed", target.slot));
-
+    // Everything the new slot needs is fetched and checked before the first write: a
+    // missing or bad chunk leaves both slots and their entries as they were.
     let partition = OpenOptions::new()
         .read(true)
         .write(true)
@@ -195,10 +196,38 @@ pub fn install(
             release.root.size
         )));
     }
-    let root = crate::agent::write_artifact(repo, &release.root, &[seed], &partition)?;
+    let root_fetched = crate::agent::prefetch(repo, &release.root, &[seed], Some(&partition))?;
+    let dir = esp.root.join("compose").join(&target.slot);
+    let booted_dir = esp.root.join("compose").join(&target.booted);
+    // The boot files of both slots are seeds: the booted slot's, and the target's own
+    // (read now: they are removed before the new ones are written).
+    let boot_seeds = |name: &str| -> [Vec<u8>; 2] {
+        [
+            fs::read(booted_dir.join(name)).unwrap_or_default(),
+            fs::read(dir.join(name)).unwrap_or_default(),
+        ]
+    };
+    let kernel_seeds = boot_seeds("vmlinuz");
+    let initrd_seeds = boot_seeds("initrd.img");
+    let kernel_fetched = crate::agent::prefetch(
+        repo,
+        &release.kernel,
+        &[&kernel_seeds[0], &kernel_seeds[1]],
+        None,
+    )?;
+    let initrd_fetched = crate::agent::prefetch(
+        repo,
+        &release.initrd,
+        &[&initrd_seeds[0], &initrd_seeds[1]],
+        None,
+    )?;
+    step(&format!("slot {}'s release fetched and checked", target.slot));
+
+    esp.remove_slot(&target.slot)?;
+    step(&format!("slot {}'s boot entry removed", target.slot));
+    let root = crate::agent::write_fetched(&root_fetched, &[seed], &partition)?;
     step(&format!("slot {}'s root written and checked", target.slot));
 
-    let dir = esp.root.join("compose").join(&target.slot);
     fs::create_dir_all(&dir).map_err(write_err(&dir))?;
     // The slot's old kernel and initramfs boot nothing now (its entry is gone): they go
     // first, so the ESP needs no room for a third pair while the new one is written.
@@ -210,13 +239,16 @@ pub fn install(
             _ => {}
         }
     }
-    let booted_dir = esp.root.join("compose").join(&target.booted);
-    let boot_file = |name: &str, artifact| {
-        let old = fs::read(booted_dir.join(name)).unwrap_or_default();
-        crate::agent::download(repo, artifact, &[&old], &dir.join(name))
-    };
-    let kernel = boot_file("vmlinuz", &release.kernel)?;
-    let initrd = boot_file("initrd.img", &release.initrd)?;
+    let kernel = crate::agent::write_aside(
+        &kernel_fetched,
+        &[&kernel_seeds[0], &kernel_seeds[1]],
+        &dir.join("vmlinuz"),
+    )?;
+    let initrd = crate::agent::write_aside(
+        &initrd_fetched,
+        &[&initrd_seeds[0], &initrd_seeds[1]],
+        &dir.join("initrd.img"),
+    )?;
     sync_dir(&dir);
     step(&format!(
         "slot {}'s kernel and initramfs written and checked",
@@ -411,10 +443,11 @@ mod tests {
             "{e}"
         );
         assert!(esp.entry("a").unwrap().is_some(), "nothing was written");
-        // Deployed by name, it is tried again: the old entry goes, then the fetch fails.
+        // Deployed by name, it is tried again; the fetch fails before anything is written
+        // (review: the entry went first, and with it the slot to fall back to).
         let e = install_v3(dir.path(), &esp, true);
         assert!(matches!(e, AgentError::Fetch { .. }), "{e}");
-        assert!(esp.entry("a").unwrap().is_none());
+        assert!(esp.entry("a").unwrap().is_some(), "the entry stays");
     }
 
     #[test]

@@ -207,17 +207,19 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
                         "size": offer.release.root.size,
                         "local_bytes": written.copied + written.in_place,
                         "fetched_bytes": written.fetched,
+                        "fetched_wire_bytes": written.fetched_wire,
                         "fetched_chunks": written.fetched_chunks,
                     })
                 );
             } else {
                 println!(
-                    "{} {}: {} bytes, {} copied from this device, {} fetched",
+                    "{} {}: {} bytes, {} copied from this device, {} fetched ({} on the wire)",
                     offer.release.device,
                     offer.release.version,
                     offer.release.root.size,
                     written.copied + written.in_place,
-                    written.fetched
+                    written.fetched,
+                    written.fetched_wire
                 );
             }
             Ok(0)
@@ -331,12 +333,13 @@ fn install_release(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "installed {} {} (generation {}) in slot {}: root {} bytes fetched, {} copied, {} already in place, in {seconds:.1} s; it boots next, on trial",
+            "installed {} {} (generation {}) in slot {}: root {} bytes fetched ({} on the wire), {} copied, {} already in place, in {seconds:.1} s; it boots next, on trial",
             done.device,
             done.version,
             done.generation,
             done.slot,
             done.root.fetched,
+            done.root.fetched_wire,
             done.root.copied,
             done.root.in_place
         );

@@ -908,7 +908,8 @@ pub struct Compositor {
     state: State,
     event_loop: EventLoop<'static, State>,
     /// The listening socket's source: removed by hand when the compositor goes (sources
-    /// that hold loop handles keep the loop alive), so the socket and its lock file go.
+    /// that hold loop handles keep the loop alive), so the socket and its lock file go; the
+    /// X display's sources likewise (`Xserver::stop`).
     listening: smithay::reexports::calloop::RegistrationToken,
     signalled: Arc<std::sync::atomic::AtomicBool>,
     _signals: Signals,
@@ -924,7 +925,11 @@ impl std::fmt::Debug for Compositor {
 
 impl Drop for Compositor {
     fn drop(&mut self) {
-        self.event_loop.handle().remove(self.listening);
+        let handle = self.event_loop.handle();
+        handle.remove(self.listening);
+        if let Some(x) = &mut self.state.xserver {
+            x.stop(&handle);
+        }
     }
 }
 

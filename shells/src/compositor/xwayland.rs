@@ -227,6 +227,21 @@ fn spawn(
 }
 
 impl Xserver {
+    /// Removes its sources from the loop. Their callbacks hold loop handles, so the loop never
+    /// drops them by itself; removed, smithay's Xwayland (and its lock file and sockets in
+    /// /tmp) or the held display's reservation go with them.
+    pub(super) fn stop(&mut self, handle: &LoopHandle<'static, State>) {
+        match std::mem::replace(&mut self.server, Server::Gone) {
+            Server::Running { source, .. } => handle.remove(source),
+            Server::Waiting { sources, .. } => {
+                for source in sources {
+                    handle.remove(source);
+                }
+            }
+            Server::Gone => {}
+        }
+    }
+
     fn wm(&mut self) -> Option<&mut X11Wm> {
         match &mut self.server {
             Server::Running { wm, .. } => wm.as_deref_mut(),

@@ -12,7 +12,12 @@ use winit::event::{ElementState, MouseButton, TouchPhase, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, EventLoop, OwnedDisplayHandle};
 use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
 use winit::platform::scancode::PhysicalKeyExtScancode;
+use winit::platform::wayland::WindowAttributesExtWayland;
+use winit::platform::x11::WindowAttributesExtX11;
 use winit::window::{Window, WindowId};
+
+/// The nested window's app_id (Wayland) and WM_CLASS (X11).
+const APP_ID: &str = "compose-shell";
 
 use super::Drawn;
 use crate::compositor::{CompositorError, InputEvent, State};
@@ -57,6 +62,9 @@ impl ApplicationHandler for App {
         let attributes = Window::default_attributes()
             .with_title(self.title.clone())
             .with_inner_size(PhysicalSize::new(self.size.0, self.size.1));
+        // The host's shell knows the window by it: app_id on Wayland, WM_CLASS on X11.
+        let attributes = WindowAttributesExtWayland::with_name(attributes, APP_ID, APP_ID);
+        let attributes = WindowAttributesExtX11::with_name(attributes, APP_ID, APP_ID);
         match event_loop.create_window(attributes) {
             Ok(window) => self.window = Some(Arc::new(window)),
             Err(e) => self.error = Some(e.to_string()),
