@@ -619,7 +619,7 @@ fn a_device_updates_rolls_back_deploys_and_falls_back_from_a_release_that_never_
     expect(&console, "boot-log: boot 3 of this disk (/etc says 3)");
     expect(
         &console,
-        &format!("installed vm {v2} (generation 2) in slot b: root 0 bytes fetched, 0 copied"),
+        &format!("installed vm {v2} (generation 2) in slot b: root 0 bytes fetched (0 on the wire), 0 copied"),
     );
 
     // Version 3 never gets ready (a required service fails): each of its boots reboots,
