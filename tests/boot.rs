@@ -175,11 +175,19 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     let fresh = p.join("fresh.raw");
     let o = compose(
         p,
-        &["flash", cut.to_str().unwrap(), "--to", fresh.to_str().unwrap()],
+        &[
+            "flash",
+            cut.to_str().unwrap(),
+            "--to",
+            fresh.to_str().unwrap(),
+        ],
     );
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("image.json says") && err.contains("nothing was written"), "{err}");
+    assert!(
+        err.contains("image.json says") && err.contains("nothing was written"),
+        "{err}"
+    );
     assert!(!fresh.exists(), "nothing was written");
     // The same cut with image.json's size edited to match: the GPT check still catches it.
     let text = std::fs::read_to_string(p.join("image.json")).unwrap();
@@ -188,11 +196,19 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     std::fs::write(p.join("image.json"), edited).unwrap();
     let o = compose(
         p,
-        &["flash", cut.to_str().unwrap(), "--to", fresh.to_str().unwrap()],
+        &[
+            "flash",
+            cut.to_str().unwrap(),
+            "--to",
+            fresh.to_str().unwrap(),
+        ],
     );
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("backup") && err.contains("cut or grown"), "{err}");
+    assert!(
+        err.contains("backup") && err.contains("cut or grown"),
+        "{err}"
+    );
     assert!(!fresh.exists(), "nothing was written");
     // A larger target keeps its size and what lies past the image.
     let mut big = vec![0u8; size as usize + 4096];
@@ -200,13 +216,21 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     std::fs::write(&target, &big).unwrap();
     let o = compose(
         p,
-        &["flash", image.to_str().unwrap(), "--to", target.to_str().unwrap()],
+        &[
+            "flash",
+            image.to_str().unwrap(),
+            "--to",
+            target.to_str().unwrap(),
+        ],
     );
     assert_exit(&o, 0);
     let written = std::fs::read(&target).unwrap();
     assert_eq!(written.len(), big.len(), "the target was not truncated");
     assert!(written[size as usize..].iter().all(|b| *b == 0x5a));
-    assert!(written[..size as usize] == bytes[..], "the image was written whole");
+    assert!(
+        written[..size as usize] == bytes[..],
+        "the image was written whole"
+    );
     let o = compose(
         p,
         &[

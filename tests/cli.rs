@@ -588,7 +588,10 @@ fn with_json_every_error_is_data_on_stdout() {
     let json = |args: &[&str]| -> serde_json::Value {
         let o = compose(dir.path(), args);
         assert_exit(&o, 2);
-        assert!(stderr(&o).contains("error"), "the text still goes to stderr");
+        assert!(
+            stderr(&o).contains("error"),
+            "the text still goes to stderr"
+        );
         serde_json::from_str(&stdout(&o))
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&o)))
     };
@@ -600,7 +603,10 @@ fn with_json_every_error_is_data_on_stdout() {
     // A command line clap refuses.
     let v = json(&["resolve", "--json", "--no-such-flag"]);
     assert_eq!(v["error"], "usage");
-    assert!(v["message"].as_str().unwrap().contains("--no-such-flag"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("--no-such-flag"),
+        "{v}"
+    );
     // A broken manifest: its place in the file.
     write(
         dir.path(),
@@ -611,7 +617,11 @@ fn with_json_every_error_is_data_on_stdout() {
     assert_eq!(v["error"], "invalid-project");
     assert_eq!(
         (&v["file"], &v["line"], &v["column"]),
-        (&serde_json::json!("manifests/broken.toml"), &serde_json::json!(5), &serde_json::json!(1)),
+        (
+            &serde_json::json!("manifests/broken.toml"),
+            &serde_json::json!(5),
+            &serde_json::json!(1)
+        ),
         "{v}"
     );
     assert_eq!(v["help"], "did you mean `requires`?");

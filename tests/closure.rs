@@ -493,7 +493,10 @@ fn a_cold_build_fetches_its_packages_in_one_apt_call() {
     let log = build("a");
     let downloads: Vec<&str> = log.lines().filter(|l| l.starts_with("download")).collect();
     assert_eq!(downloads.len(), 1, "apt-get calls:\n{log}");
-    let packages = downloads[0].split_whitespace().filter(|w| w.contains('=')).count();
+    let packages = downloads[0]
+        .split_whitespace()
+        .filter(|w| w.contains('='))
+        .count();
     assert!(packages > 5, "{}", downloads[0]);
     // Every fetched package went into the store, checked: a second build fetches nothing.
     let log = build("b");

@@ -354,7 +354,12 @@ fn a_bad_chunk_on_the_server_leaves_both_slots_and_their_entries_as_they_were(
             .into_iter()
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_file())
-            .map(|e| (e.path().display().to_string(), std::fs::read(e.path()).unwrap()))
+            .map(|e| {
+                (
+                    e.path().display().to_string(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
             .collect();
         files.sort();
         files
@@ -619,7 +624,9 @@ fn a_device_updates_rolls_back_deploys_and_falls_back_from_a_release_that_never_
     expect(&console, "boot-log: boot 3 of this disk (/etc says 3)");
     expect(
         &console,
-        &format!("installed vm {v2} (generation 2) in slot b: root 0 bytes fetched (0 on the wire), 0 copied"),
+        &format!(
+            "installed vm {v2} (generation 2) in slot b: root 0 bytes fetched (0 on the wire), 0 copied"
+        ),
     );
 
     // Version 3 never gets ready (a required service fails): each of its boots reboots,

@@ -856,11 +856,9 @@ fn check_whole(image: &Path, info: &ImageInfo, size: u64) -> Result<(), FlashErr
         path: image.to_path_buf(),
         source,
     })?;
-    compose_boot::gpt::check_both_headers(&mut file, size).map_err(|problem| {
-        FlashError::BadDisk {
-            image: image.to_path_buf(),
-            problem,
-        }
+    compose_boot::gpt::check_both_headers(&mut file, size).map_err(|problem| FlashError::BadDisk {
+        image: image.to_path_buf(),
+        problem,
     })
 }
 

@@ -417,7 +417,11 @@ async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let still = show(admin.clone()).await;
-    assert_eq!(offered(&still), offered(&halted), "offers went on while halted");
+    assert_eq!(
+        offered(&still),
+        offered(&halted),
+        "offers went on while halted"
+    );
 
     // The cause is fixed; an operator resumes; the rollout completes in its waves.
     sim.set_failing(0);
@@ -449,7 +453,13 @@ async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
     let snap = sim.snapshot();
     eprintln!(
         "complete after {elapsed:?}: {} updated, {} failed, {} requests ({} errors), p99 {:.1} ms, at most {} rebooting, {} lock refusals",
-        snap.updated, snap.failed, snap.requests, snap.errors, snap.p99_ms, snap.max_rebooting, snap.lock_refusals
+        snap.updated,
+        snap.failed,
+        snap.requests,
+        snap.errors,
+        snap.p99_ms,
+        snap.max_rebooting,
+        snap.lock_refusals
     );
     assert_eq!(
         late.snapshot().updated,

@@ -1214,20 +1214,29 @@ fn a_client_with_many_surfaces_neither_stalls_the_shell_nor_holds_more_than_its_
 
     let mut leaving = comp.client();
     leaving.misbehave_many_surfaces(many, false).unwrap();
-    leaving.roundtrip().expect("held under the limit, the client stays");
+    leaving
+        .roundtrip()
+        .expect("held under the limit, the client stays");
     let started = Instant::now();
     drop(leaving);
     comp.windows();
-    eprintln!("{many} surfaces: the shell answered {:?} after their client left", started.elapsed());
+    eprintln!(
+        "{many} surfaces: the shell answered {:?} after their client left",
+        started.elapsed()
+    );
 
     let mut tidy = comp.client();
     let started = Instant::now();
     tidy.misbehave_many_surfaces(many, true).unwrap();
     tidy.roundtrip().unwrap();
-    eprintln!("{many} surfaces made and destroyed one by one in {:?}", started.elapsed());
+    eprintln!(
+        "{many} surfaces made and destroyed one by one in {:?}",
+        started.elapsed()
+    );
     // Destroyed surfaces no longer count: the same client can make as many again.
     tidy.misbehave_many_surfaces(many, false).unwrap();
-    tidy.roundtrip().expect("destroyed surfaces are not counted");
+    tidy.roundtrip()
+        .expect("destroyed surfaces are not counted");
     drop(tidy);
 
     let mut greedy = comp.client();
@@ -1236,13 +1245,17 @@ fn a_client_with_many_surfaces_neither_stalls_the_shell_nor_holds_more_than_its_
         .unwrap();
     greedy.roundtrip().expect("the limit itself is allowed");
     let _ = greedy.misbehave_many_surfaces(1, false);
-    assert!(greedy.roundtrip().is_err(), "one more surface ends the client");
+    assert!(
+        greedy.roundtrip().is_err(),
+        "one more surface ends the client"
+    );
     assert!(
         greedy.ended_for_no_memory(),
         "wl_display.error no_memory (a client sees ENOMEM)"
     );
 
-    good.commit_to_frame(0).expect("the good client still gets frames");
+    good.commit_to_frame(0)
+        .expect("the good client still gets frames");
     let w = comp.window("good");
     assert_pixel(&comp.screenshot(), center(&w), GREEN, "the good client");
 }

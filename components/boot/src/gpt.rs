@@ -96,7 +96,8 @@ pub fn check_both_headers(
         ));
     }
     let last = size / SECTOR - 1;
-    let primary = header_at(disk, 1).map_err(|e| format!("the primary GPT header (sector 1) {e}"))?;
+    let primary =
+        header_at(disk, 1).map_err(|e| format!("the primary GPT header (sector 1) {e}"))?;
     if primary.alternate != last {
         return Err(format!(
             "the primary GPT header puts the backup header in sector {}, but the image's last sector is {last}: the image was cut or grown",
@@ -115,7 +116,9 @@ pub fn check_both_headers(
     for (which, h) in [("primary", &primary), ("backup", &backup)] {
         let bytes = u64::from(h.entries) * u64::from(h.entry_size);
         if bytes > 1 << 20 || h.entries_lba.saturating_mul(SECTOR).saturating_add(bytes) > size {
-            return Err(format!("the {which} GPT's partition entries lie outside the image"));
+            return Err(format!(
+                "the {which} GPT's partition entries lie outside the image"
+            ));
         }
         let mut entries = vec![0u8; bytes as usize];
         disk.seek(std::io::SeekFrom::Start(h.entries_lba * SECTOR))
@@ -259,7 +262,10 @@ mod tests {
         let end = no_backup.len();
         no_backup[end - 512..].fill(0);
         let e = check(&no_backup).unwrap_err();
-        assert!(e.contains("backup GPT header") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("backup GPT header") && e.contains("missing"),
+            "{e}"
+        );
         let mut entries = disk.clone();
         entries[1024 + 56] ^= 1; // a byte of the first entry's name
         let e = check(&entries).unwrap_err();

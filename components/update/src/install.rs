@@ -221,7 +221,10 @@ pub fn install(
         &[&initrd_seeds[0], &initrd_seeds[1]],
         None,
     )?;
-    step(&format!("slot {}'s release fetched and checked", target.slot));
+    step(&format!(
+        "slot {}'s release fetched and checked",
+        target.slot
+    ));
 
     esp.remove_slot(&target.slot)?;
     step(&format!("slot {}'s boot entry removed", target.slot));

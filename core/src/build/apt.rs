@@ -49,7 +49,10 @@ pub fn fetch_missing(
     }
     let mut fetched = 0;
     for batch in missing.chunks(BATCH) {
-        progress(&format!("fetch {} Debian packages in one apt call", batch.len()));
+        progress(&format!(
+            "fetch {} Debian packages in one apt call",
+            batch.len()
+        ));
         let dir = store.temp_path("apt");
         std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
         let result = download_batch(store, &dir, batch);
@@ -59,11 +62,7 @@ pub fn fetch_missing(
     Ok(fetched)
 }
 
-fn download_batch(
-    store: &Store,
-    dir: &Path,
-    batch: &[&DebPin],
-) -> Result<usize, BuildError> {
+fn download_batch(store: &Store, dir: &Path, batch: &[&DebPin]) -> Result<usize, BuildError> {
     let specs: Vec<String> = batch
         .iter()
         .map(|pin| format!("{}={}", pin.name, pin.version))

@@ -46,10 +46,10 @@ use smithay::{
 
 use super::toplevel::{KeyboardFocus, Toplevel};
 use super::{ClientState, Grab, MAX_SURFACES_PER_CLIENT, State, Tracked, scene};
+use crate::policy::LayerKind;
 use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
 use smithay::reexports::wayland_server::{Client, DisplayHandle};
 use std::sync::atomic::Ordering;
-use crate::policy::LayerKind;
 
 impl CompositorHandler for State {
     fn compositor_state(&mut self) -> &mut CompositorState {
@@ -158,7 +158,11 @@ impl CompositorHandler for State {
     fn destroyed(&mut self, surface: &WlSurface) {
         scene::forget(self, surface);
         self.pending_frames.remove(surface);
-        if let Some(data) = surface.client().as_ref().and_then(|c| c.get_data::<ClientState>()) {
+        if let Some(data) = surface
+            .client()
+            .as_ref()
+            .and_then(|c| c.get_data::<ClientState>())
+        {
             data.surfaces.fetch_sub(1, Ordering::Relaxed);
         }
     }

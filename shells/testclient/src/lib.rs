@@ -663,7 +663,11 @@ impl Client {
 
     /// Creates `count` bare `wl_surface`s (no role, no buffer), keeps them, and returns
     /// without a round trip. `destroy` sends their destructors right after.
-    pub fn misbehave_many_surfaces(&mut self, count: usize, destroy: bool) -> Result<(), ClientError> {
+    pub fn misbehave_many_surfaces(
+        &mut self,
+        count: usize,
+        destroy: bool,
+    ) -> Result<(), ClientError> {
         let compositor = self
             .state
             .globals
