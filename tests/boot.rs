@@ -173,15 +173,18 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     std::fs::write(&cut, &bytes[..bytes.len() - 16 * 1024]).unwrap();
     std::fs::copy(out.join("vm/image.json"), p.join("image.json")).unwrap();
     let fresh = p.join("fresh.raw");
-    let o = compose(
-        p,
-        &[
-            "flash",
-            cut.to_str().unwrap(),
-            "--to",
-            fresh.to_str().unwrap(),
-        ],
-    );
+    let flash_to = |from: &Path, to: &Path| {
+        compose(
+            p,
+            &[
+                "flash",
+                from.to_str().unwrap(),
+                "--to",
+                to.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = flash_to(&cut, &fresh);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -194,15 +197,7 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     let edited = text.replace(&size.to_string(), &(size - 16 * 1024).to_string());
     assert_ne!(edited, text);
     std::fs::write(p.join("image.json"), edited).unwrap();
-    let o = compose(
-        p,
-        &[
-            "flash",
-            cut.to_str().unwrap(),
-            "--to",
-            fresh.to_str().unwrap(),
-        ],
-    );
+    let o = flash_to(&cut, &fresh);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -214,15 +209,7 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     let mut big = vec![0u8; size as usize + 4096];
     big[size as usize..].fill(0x5a);
     std::fs::write(&target, &big).unwrap();
-    let o = compose(
-        p,
-        &[
-            "flash",
-            image.to_str().unwrap(),
-            "--to",
-            target.to_str().unwrap(),
-        ],
-    );
+    let o = flash_to(&image, &target);
     assert_exit(&o, 0);
     let written = std::fs::read(&target).unwrap();
     assert_eq!(written.len(), big.len(), "the target was not truncated");

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::build::ImageInfo;
-use crate::build::image::hash_range;
+use crate::build::image::hash_ranges;
 use crate::tool::ToolError;
 
 /// Why flashing failed.
@@ -773,13 +773,20 @@ pub fn write_to(
         source,
     })?;
     drop(output);
-    // The whole disk read back, then each partition against image.json (which names it).
+    // Read back once: the whole disk against what was written, each partition against
+    // image.json (which names it).
+    let ranges: Vec<(u64, u64)> = std::iter::once((0, size))
+        .chain(info.partitions.iter().map(|p| (p.offset, p.size)))
+        .collect();
+    let mut found = hash_ranges(target, &ranges)
+        .map_err(|e| FlashError::Io {
+            what: "read back",
+            path: target.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .into_iter();
     let expected = hex::encode(written.finalize());
-    let actual = hash_range(target, 0, size).map_err(|e| FlashError::Io {
-        what: "read back",
-        path: target.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let actual = found.next().unwrap_or_default();
     if actual != expected {
         return Err(FlashError::VerifyDisk {
             target: target.to_path_buf(),
@@ -789,12 +796,7 @@ pub fn write_to(
         });
     }
     let mut verified = vec!["disk".to_string()];
-    for p in &info.partitions {
-        let actual = hash_range(target, p.offset, p.size).map_err(|e| FlashError::Io {
-            what: "read back",
-            path: target.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    for (p, actual) in info.partitions.iter().zip(found) {
         if actual != p.sha256 {
             return Err(FlashError::Verify {
                 target: target.to_path_buf(),

@@ -44,7 +44,7 @@ pub struct Options {
 }
 
 /// Counters shared by every agent.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Stats {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
@@ -58,27 +58,21 @@ pub struct Stats {
     pub fail_percent: AtomicU64,
     latencies: std::sync::Mutex<Vec<u32>>,
     /// Requests under way, at most `MAX_REQUESTS_AT_ONCE`.
-    in_flight: Semaphore,
+    in_flight: RequestGate,
 }
 
 /// How many requests all simulated agents together have under way at once.
 const MAX_REQUESTS_AT_ONCE: usize = 2048;
 
-impl Default for Stats {
+/// A turn to send a request: both ends of every connection are in this process, and at most
+/// `MAX_REQUESTS_AT_ONCE` of them keep the descriptors (two per connection) well under a
+/// usual hard limit of 20,000.
+#[derive(Debug)]
+struct RequestGate(Semaphore);
+
+impl Default for RequestGate {
     fn default() -> Self {
-        Stats {
-            requests: AtomicU64::default(),
-            errors: AtomicU64::default(),
-            enrolled: AtomicUsize::default(),
-            updated: AtomicUsize::default(),
-            failed: AtomicUsize::default(),
-            rebooting: AtomicUsize::default(),
-            max_rebooting: AtomicUsize::default(),
-            lock_refusals: AtomicU64::default(),
-            fail_percent: AtomicU64::default(),
-            latencies: Default::default(),
-            in_flight: Semaphore::new(MAX_REQUESTS_AT_ONCE),
-        }
+        RequestGate(Semaphore::new(MAX_REQUESTS_AT_ONCE))
     }
 }
 
@@ -147,9 +141,7 @@ async fn call(
     let request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    // Both ends of every connection are in this process: at most this many requests at once
-    // keeps the descriptors (two per connection) well under a usual hard limit of 20,000.
-    let _turn = stats.in_flight.acquire().await.expect("never closed");
+    let _turn = stats.in_flight.0.acquire().await.expect("never closed");
     let started = Instant::now();
     let exchange = async {
         let response = http.request(request).await.map_err(|e| {
@@ -246,6 +238,22 @@ impl Agent {
             .await;
     }
 
+    /// POSTs `body` to `path` until the server answers 200, a poll interval apart, counting
+    /// each refusal in `refusals`; false if the simulation stopped first.
+    async fn until_ok(&self, path: &str, body: &Value, refusals: Option<&AtomicU64>) -> bool {
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Ok((StatusCode::OK, _)) = self.call(Method::POST, path, Some(body.clone())).await
+            {
+                return true;
+            }
+            if let Some(r) = refusals {
+                r.fetch_add(1, Ordering::Relaxed);
+            }
+            self.nap().await;
+        }
+        false
+    }
+
     async fn run(mut self) {
         while !self.stop.load(Ordering::Relaxed) {
             let path = format!("/api/v1/device/poll?version={}", self.version);
@@ -287,21 +295,12 @@ impl Agent {
             return;
         }
         let body = json!({"client_params": {"id": self.id, "group": self.group}});
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return;
-            }
-            match self
-                .call(Method::POST, "/v1/pre-reboot", Some(body.clone()))
-                .await
-            {
-                Ok((StatusCode::OK, _)) => break,
-                _ => {
-                    // Refused: all slots taken. Ask again within a poll interval.
-                    self.stats.lock_refusals.fetch_add(1, Ordering::Relaxed);
-                    self.nap().await;
-                }
-            }
+        // Refused while every slot is taken: asked again within a poll interval.
+        if !self
+            .until_ok("/v1/pre-reboot", &body, Some(&self.stats.lock_refusals))
+            .await
+        {
+            return;
         }
         let now = self.stats.rebooting.fetch_add(1, Ordering::SeqCst) + 1;
         self.stats.max_rebooting.fetch_max(now, Ordering::SeqCst);
@@ -312,15 +311,7 @@ impl Agent {
         self.stats.rebooting.fetch_sub(1, Ordering::SeqCst);
         // As zincati does: the slot is freed again until the server says it is, or others
         // wait for its lease to run out.
-        while !self.stop.load(Ordering::Relaxed) {
-            match self
-                .call(Method::POST, "/v1/steady-state", Some(body.clone()))
-                .await
-            {
-                Ok((StatusCode::OK, _)) => break,
-                _ => self.nap().await,
-            }
-        }
+        self.until_ok("/v1/steady-state", &body, None).await;
         self.stats.updated.fetch_add(1, Ordering::Relaxed);
         self.report(rollout, Step::Booted, None).await;
     }

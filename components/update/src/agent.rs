@@ -181,6 +181,8 @@ fn fetch_chunk(repo: &Repo, c: &crate::chunks::Chunk) -> Result<(Vec<u8>, u64), 
 #[derive(Debug)]
 pub struct Fetched {
     index: ChunkIndex,
+    /// Where the seeds hold each chunk (split once: a root seed is the whole slot).
+    map: std::collections::HashMap<String, apply::SeedChunk>,
     chunks: apply::Prefetched,
 }
 
@@ -195,21 +197,21 @@ pub fn prefetch(
     let index = index(repo, artifact)?;
     let map = apply::seed_map(seeds);
     let chunks = apply::prefetch(&index, &map, |c| fetch_chunk(repo, c), target)?;
-    Ok(Fetched { index, chunks })
+    Ok(Fetched { index, map, chunks })
 }
 
-/// Writes what `fetched` was fetched for into `target` from `seeds`, what `target` holds and
-/// the fetched chunks (no network); the whole is read back and checked.
+/// Writes what `fetched` was fetched for into `target` from `seeds` (the same ones it was
+/// fetched with), what `target` holds and the fetched chunks (no network); the whole is read
+/// back and checked.
 pub fn write_fetched(
     fetched: &Fetched,
     seeds: &[&[u8]],
     target: &std::fs::File,
 ) -> Result<apply::Written, AgentError> {
-    let map = apply::seed_map(seeds);
     let mut written = apply::write_image(
         &fetched.index,
         seeds,
-        &map,
+        &fetched.map,
         |c| {
             fetched
                 .chunks

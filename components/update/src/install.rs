@@ -3,8 +3,7 @@
 //! checked before the first write, so a bad download changes nothing. The order of writes
 //! is what makes a power cut harmless at any moment: the target slot's entry is removed
 //! first (from then on only the booted slot can boot), then the slot image, kernel and
-//! initramfs are written and
-//! checked, and the new entry, on trial with `TRIES` tries and the highest install
+//! initramfs are written and checked, and the new entry, on trial with `TRIES` tries and the highest install
 //! serial, is written aside and renamed into place last. Until that rename the device
 //! boots what it booted before; after it, the new slot, and if that never gets ready,
 //! systemd-boot falls back to the blessed one.
@@ -199,28 +198,22 @@ pub fn install(
     let root_fetched = crate::agent::prefetch(repo, &release.root, &[seed], Some(&partition))?;
     let dir = esp.root.join("compose").join(&target.slot);
     let booted_dir = esp.root.join("compose").join(&target.booted);
-    // The boot files of both slots are seeds: the booted slot's, and the target's own
-    // (read now: they are removed before the new ones are written).
-    let boot_seeds = |name: &str| -> [Vec<u8>; 2] {
-        [
+    // Kernel and initramfs: the boot files of both slots are their seeds, the booted slot's
+    // and the target's own (read now: they are removed before the new ones are written).
+    let boot_files = [
+        ("vmlinuz", &release.kernel),
+        ("initrd.img", &release.initrd),
+    ]
+    .into_iter()
+    .map(|(name, artifact)| {
+        let seeds = [
             fs::read(booted_dir.join(name)).unwrap_or_default(),
             fs::read(dir.join(name)).unwrap_or_default(),
-        ]
-    };
-    let kernel_seeds = boot_seeds("vmlinuz");
-    let initrd_seeds = boot_seeds("initrd.img");
-    let kernel_fetched = crate::agent::prefetch(
-        repo,
-        &release.kernel,
-        &[&kernel_seeds[0], &kernel_seeds[1]],
-        None,
-    )?;
-    let initrd_fetched = crate::agent::prefetch(
-        repo,
-        &release.initrd,
-        &[&initrd_seeds[0], &initrd_seeds[1]],
-        None,
-    )?;
+        ];
+        let fetched = crate::agent::prefetch(repo, artifact, &[&seeds[0], &seeds[1]], None)?;
+        Ok((name, seeds, fetched))
+    })
+    .collect::<Result<Vec<_>, AgentError>>()?;
     step(&format!(
         "slot {}'s release fetched and checked",
         target.slot
@@ -234,7 +227,7 @@ pub fn install(
     fs::create_dir_all(&dir).map_err(write_err(&dir))?;
     // The slot's old kernel and initramfs boot nothing now (its entry is gone): they go
     // first, so the ESP needs no room for a third pair while the new one is written.
-    for name in ["vmlinuz", "initrd.img"] {
+    for (name, ..) in &boot_files {
         match fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(write_err(&dir.join(name))(e));
@@ -242,16 +235,16 @@ pub fn install(
             _ => {}
         }
     }
-    let kernel = crate::agent::write_aside(
-        &kernel_fetched,
-        &[&kernel_seeds[0], &kernel_seeds[1]],
-        &dir.join("vmlinuz"),
-    )?;
-    let initrd = crate::agent::write_aside(
-        &initrd_fetched,
-        &[&initrd_seeds[0], &initrd_seeds[1]],
-        &dir.join("initrd.img"),
-    )?;
+    let mut written = Vec::new();
+    for (name, seeds, fetched) in &boot_files {
+        let out = dir.join(name);
+        written.push(crate::agent::write_aside(
+            fetched,
+            &[&seeds[0], &seeds[1]],
+            &out,
+        )?);
+    }
+    let (kernel, initrd) = (written[0], written[1]);
     sync_dir(&dir);
     step(&format!(
         "slot {}'s kernel and initramfs written and checked",

@@ -20,9 +20,17 @@ pub fn fetch(store: &Store, component: &str, pin: &DebPin) -> Result<Digest, Bui
             Err(e) => tracing::warn!("{e}; fetching {} again", pin.name),
         }
     }
+    in_temp_dir(store, |dir| download_into(store, dir, component, pin))
+}
+
+/// Runs `f` in a fresh folder of the store's temporary area, removed after.
+fn in_temp_dir<T>(
+    store: &Store,
+    f: impl FnOnce(&Path) -> Result<T, BuildError>,
+) -> Result<T, BuildError> {
     let dir = store.temp_path("apt");
     std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
-    let result = download_into(store, &dir, component, pin);
+    let result = f(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -34,35 +42,29 @@ const BATCH: usize = 128;
 /// `apt-get download` per [`BATCH`] packages instead of one per package: each call costs about
 /// a second whatever it fetches, because apt reads its whole cache first. Every file is
 /// checked against its pin's SHA-256 as [`fetch`] does. A batch that apt refuses (one unknown
-/// version fails the whole call) is left to [`fetch`], which then names the package. Returns
-/// how many packages were fetched.
+/// version fails the whole call) is left to [`fetch`], which then names the package.
 pub fn fetch_missing(
     store: &Store,
     wanted: &[&DebPin],
     progress: &dyn Fn(&str),
-) -> Result<usize, BuildError> {
+) -> Result<(), BuildError> {
     let mut missing: Vec<&DebPin> = Vec::new();
     for &pin in wanted {
         if !store.has(&pin.sha256) && !missing.iter().any(|p| p.sha256 == pin.sha256) {
             missing.push(pin);
         }
     }
-    let mut fetched = 0;
     for batch in missing.chunks(BATCH) {
         progress(&format!(
             "fetch {} Debian packages in one apt call",
             batch.len()
         ));
-        let dir = store.temp_path("apt");
-        std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("create", &dir, e))?;
-        let result = download_batch(store, &dir, batch);
-        let _ = std::fs::remove_dir_all(&dir);
-        fetched += result?;
+        in_temp_dir(store, |dir| download_batch(store, dir, batch))?;
     }
-    Ok(fetched)
+    Ok(())
 }
 
-fn download_batch(store: &Store, dir: &Path, batch: &[&DebPin]) -> Result<usize, BuildError> {
+fn download_batch(store: &Store, dir: &Path, batch: &[&DebPin]) -> Result<(), BuildError> {
     let specs: Vec<String> = batch
         .iter()
         .map(|pin| format!("{}={}", pin.name, pin.version))
@@ -74,9 +76,8 @@ fn download_batch(store: &Store, dir: &Path, batch: &[&DebPin]) -> Result<usize,
             specs.len(),
             String::from_utf8_lossy(&output.stderr).trim()
         );
-        return Ok(0);
+        return Ok(());
     }
-    let mut fetched = 0;
     for file in debs_in(dir)? {
         // apt names them NAME_VERSION_ARCH.deb, with the epoch's `:` written `%3a`.
         let name = file.file_name().unwrap_or_default().to_string_lossy();
@@ -92,9 +93,8 @@ fn download_batch(store: &Store, dir: &Path, batch: &[&DebPin]) -> Result<usize,
             continue;
         };
         store_deb(store, &file, pin)?;
-        fetched += 1;
     }
-    Ok(fetched)
+    Ok(())
 }
 
 fn apt_download(dir: &Path, specs: &[String]) -> Result<std::process::Output, BuildError> {

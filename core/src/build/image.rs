@@ -327,26 +327,44 @@ pub fn write_partition(disk: &Path, part: &Partition, image: &Path) -> Result<()
 
 /// SHA-256 of `size` bytes of `disk` from `offset`.
 pub fn hash_range(disk: &Path, offset: u64, size: u64) -> Result<String, BuildError> {
+    Ok(hash_ranges(disk, &[(offset, size)])?.remove(0))
+}
+
+/// SHA-256 of each `(offset, size)` range of `disk` (they may overlap or nest), in one read
+/// from the first range's start to the last one's end. A range past the end of `disk` is
+/// hashed as far as the file goes.
+pub fn hash_ranges(disk: &Path, ranges: &[(u64, u64)]) -> Result<Vec<String>, BuildError> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
+    let start = ranges.iter().map(|r| r.0).min().unwrap_or(0);
+    let end = ranges.iter().map(|r| r.0 + r.1).max().unwrap_or(0);
     let mut f = fs::File::open(disk).map_err(|e| BuildError::io("open", disk, e))?;
-    f.seek(SeekFrom::Start(offset))
+    f.seek(SeekFrom::Start(start))
         .map_err(|e| BuildError::io("seek", disk, e))?;
-    let mut hasher = Sha256::new();
-    let mut left = size;
+    let mut hashers = vec![Sha256::new(); ranges.len()];
+    let mut at = start;
     let mut buf = vec![0u8; 4 * MIB as usize];
-    while left > 0 {
-        let chunk = left.min(buf.len() as u64) as usize;
+    while at < end {
+        let chunk = (end - at).min(buf.len() as u64) as usize;
         let n = f
             .read(&mut buf[..chunk])
             .map_err(|e| BuildError::io("read", disk, e))?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        left -= n as u64;
+        for (hasher, &(offset, size)) in hashers.iter_mut().zip(ranges) {
+            let from = offset.max(at);
+            let to = (offset + size).min(at + n as u64);
+            if from < to {
+                hasher.update(&buf[(from - at) as usize..(to - at) as usize]);
+            }
+        }
+        at += n as u64;
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hashers
+        .into_iter()
+        .map(|h| hex::encode(h.finalize()))
+        .collect())
 }
 
 /// Converts the raw disk to another format (qemu-img; tar for the cloud shapes), beside
