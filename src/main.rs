@@ -371,6 +371,18 @@ enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Re-hash every blob of the store and check every recorded build step; exits 1 when
+    /// something is corrupt.
+    Verify {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Remove corrupt blobs and the build steps that lead to them (the next build fetches
+        /// or makes them again).
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -778,6 +790,24 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
     if let Command::Shell { command } = &cli.command {
         return shell(command, project(&cli).ok().as_ref());
     }
+    if let Command::Cache {
+        command:
+            CacheCommand::Verify {
+                store,
+                repair,
+                json,
+            },
+    } = &cli.command
+    {
+        let store = Store::open(&Store::locate(store.store.as_deref()))?;
+        let report = compose_core::build::verify::verify(&store, *repair)?;
+        print::cache_verify(&report, *json);
+        return Ok(if report.ok() {
+            Outcome::Ok
+        } else {
+            Outcome::No
+        });
+    }
     if let Command::Provision {
         command: ProvisionCommand::Check { file, json },
     } = &cli.command
@@ -1008,6 +1038,9 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             print::gc(&report, json);
         }
         Command::Validate { .. }
+        | Command::Cache {
+            command: CacheCommand::Verify { .. },
+        }
         | Command::Keys { .. }
         | Command::Publish { .. }
         | Command::Serve { .. }

@@ -648,6 +648,39 @@ pub fn gc(r: &compose_core::build::gc::GcReport, json: bool) {
     );
 }
 
+pub fn cache_verify(r: &compose_core::build::verify::VerifyReport, json: bool) {
+    if json {
+        return to_json(r);
+    }
+    println!(
+        "checked {} blobs ({}) and {} build steps",
+        r.blobs,
+        mib(r.bytes),
+        r.steps
+    );
+    for b in &r.corrupt {
+        println!("corrupt: {} (its bytes hash to {})", b.path, b.actual);
+    }
+    for s in &r.broken_steps {
+        println!("broken step {}: {}", s.key, s.why);
+    }
+    if r.corrupt.is_empty() && r.broken_steps.is_empty() {
+        println!("the store is intact");
+    } else if r.repaired {
+        println!(
+            "removed {} corrupt blobs and {} build steps; the next build fetches or makes them again",
+            r.corrupt.len(),
+            r.broken_steps.len()
+        );
+    } else {
+        eprintln!(
+            "compose cache verify: {} corrupt blobs, {} broken build steps; run `compose cache verify --repair` to remove them (the next build fetches or makes them again)",
+            r.corrupt.len(),
+            r.broken_steps.len()
+        );
+    }
+}
+
 /// Build progress on stderr: a spinner with the current step on a terminal, plain lines
 /// otherwise (logs, CI).
 pub struct Progress {

@@ -74,6 +74,7 @@ struct Partition {
 #[derive(Debug, Deserialize)]
 struct Repaired {
     component: String,
+    kind: String,
     path: String,
 }
 
@@ -440,6 +441,112 @@ fn a_corrupt_blob_is_repaired_not_shipped() {
         good,
         "the image got good bytes"
     );
+
+    // Review: a corrupt tree blob (the recorded payload of a build step) was never repaired:
+    // busybox was unpacked again on every build and the bad blob stayed.
+    let tree = busybox_step_tree(store.path());
+    let tree_blob = blob_path(store.path(), &tree);
+    let mut bytes = std::fs::read(&tree_blob).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&tree_blob, &bytes).unwrap();
+
+    // `compose cache verify` finds it without touching it, and exits 1.
+    let store_arg = store.path().to_str().unwrap();
+    let o = compose(
+        project.path(),
+        &["cache", "verify", "--store", store_arg, "--json"],
+    );
+    assert_exit(&o, 1);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        report["corrupt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["digest"] == tree.as_str()),
+        "verify names the corrupt tree: {report}"
+    );
+    assert!(
+        report["broken_steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["tree"] == tree.as_str()),
+        "and the step it breaks: {report}"
+    );
+    assert!(
+        tree_blob.exists(),
+        "verify without --repair removes nothing"
+    );
+
+    // A build repairs it: reported, made again, and stored intact.
+    let third = build(
+        project.path(),
+        "vm",
+        &scratch.path().join("c"),
+        Some(store.path()),
+    );
+    assert!(
+        third
+            .repaired
+            .iter()
+            .any(|r| r.kind == "tree" && r.component == "busybox" && r.path == "/"),
+        "the build says it repaired busybox's tree: {:?}",
+        third.repaired
+    );
+    let o = compose(project.path(), &["cache", "verify", "--store", store_arg]);
+    assert_exit(&o, 0);
+    assert!(
+        text(&o.stdout).contains("the store is intact"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // `--repair` removes what is corrupt and the steps that lead to it.
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let o = compose(
+        project.path(),
+        &["cache", "verify", "--store", store_arg, "--repair"],
+    );
+    assert_exit(&o, 0);
+    assert!(!blob.exists(), "the corrupt busybox blob is gone");
+    let o = compose(project.path(), &["cache", "verify", "--store", store_arg]);
+    assert_exit(&o, 0);
+}
+
+fn blob_path(store: &Path, digest: &str) -> PathBuf {
+    store
+        .join("blobs/sha256")
+        .join(&digest[..2])
+        .join(&digest[2..])
+}
+
+/// The tree a build step recorded for busybox's package: the step whose tree has
+/// /bin/busybox and nothing of the other components.
+fn busybox_step_tree(store: &Path) -> String {
+    let mut found = Vec::new();
+    for step in std::fs::read_dir(store.join("steps")).unwrap() {
+        let digest = std::fs::read_to_string(step.unwrap().path()).unwrap();
+        let digest = digest.trim().to_string();
+        let Ok(bytes) = std::fs::read(blob_path(store, &digest)) else {
+            continue;
+        };
+        let Ok(tree) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        if tree["entries"].get("/bin/busybox").is_some() {
+            found.push(digest);
+        }
+    }
+    assert_eq!(
+        found.len(),
+        1,
+        "one step tree holds /bin/busybox: {found:?}"
+    );
+    found.pop().unwrap()
 }
 
 // Review: a cold build ran `apt-get download` once per package, about 1.2 s each whatever it

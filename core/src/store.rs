@@ -210,10 +210,12 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
-    /// Stores bytes; returns their digest.
+    /// Stores bytes; returns their digest. A blob already there with other bytes (a
+    /// corrupt copy) is replaced.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = sha256(bytes);
-        if !self.has(&digest) {
+        let intact = fs::read(self.blob_path(&digest)).is_ok_and(|stored| stored == bytes);
+        if !intact {
             let tmp = self.temp_path("blob");
             let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
             f.write_all(bytes).map_err(io("write", &tmp))?;
@@ -279,9 +281,20 @@ impl Store {
         Ok(path)
     }
 
+    /// The blob's bytes, re-hashed: a corrupt blob is removed and reported, never used.
     pub fn read(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest);
-        fs::read(&path).map_err(io("read", &path))
+        let bytes = fs::read(&path).map_err(io("read", &path))?;
+        let actual = sha256(&bytes);
+        if actual != digest {
+            let _ = fs::remove_file(&path);
+            return Err(StoreError::Corrupt {
+                path,
+                expected: digest.into(),
+                actual,
+            });
+        }
+        Ok(bytes)
     }
 
     /// The output digest recorded for a build step, if any (and if its blob still exists).

@@ -154,10 +154,10 @@ pub fn debian_rootfs(
         prefer: Default::default(),
     };
     let closure = debian::solve(&index, &requests, &policy).map_err(|e| fail(&e))?;
-    let (tree, _) =
+    let step =
         compose_core::build::sources::debian_tree(store, "container", &closure.packages, progress)
             .map_err(|e| fail(&e))?;
-    tree.materialize(store, dest).map_err(|e| fail(&e))
+    step.tree.materialize(store, dest).map_err(|e| fail(&e))
 }
 
 /// The root file system of `packages` kept under the store (`containers/<digest>`), made

@@ -12,6 +12,7 @@ pub mod sources;
 pub mod tree;
 pub mod trim;
 pub mod units;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -238,10 +239,13 @@ pub struct BuildReport {
     pub repaired: Vec<CorruptBlob>,
 }
 
-/// A stored file whose bytes no longer match its digest.
+/// A stored blob whose bytes no longer matched its digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CorruptBlob {
     pub component: String,
+    /// `file`: a file of the payload (at `path`); `tree`: the recorded payload itself
+    /// (`path` is `/`).
+    pub kind: &'static str,
     pub path: String,
     pub digest: String,
 }
@@ -260,6 +264,7 @@ fn corrupt_blobs(
                 if seen.insert(digest.clone()) && store.verified(digest).is_err() {
                     bad.push(CorruptBlob {
                         component: c.name.clone(),
+                        kind: "file",
                         path: path.clone(),
                         digest: digest.clone(),
                     });
@@ -486,6 +491,21 @@ pub fn build(
     let mut built = Vec::new();
     let mut payloads = build_payloads(&mut built)?;
     timings.push(("components".to_string(), started.elapsed().as_secs_f64()));
+    let mut repaired = Vec::new();
+    for (c, p) in chosen.iter().zip(&payloads) {
+        if let Some(digest) = &p.repaired {
+            progress(&format!(
+                "store: the recorded tree of `{}` (blob {digest}) was corrupt; removed and made again",
+                c.name
+            ));
+            repaired.push(CorruptBlob {
+                component: c.name.clone(),
+                kind: "tree",
+                path: "/".into(),
+                digest: digest.clone(),
+            });
+        }
+    }
 
     let infos: Vec<ComponentInfo> = chosen
         .iter()
@@ -542,21 +562,22 @@ pub fn build(
             built,
             timings,
             unmet: Vec::new(),
-            repaired: Vec::new(),
+            repaired,
         });
     }
 
     // Every blob that goes into the image is checked against its digest first. A corrupt
     // one (a flipped bit on disk) is removed, and its component built again from its source.
-    let mut repaired = Vec::new();
+    let mut corrupt_files = Vec::new();
     for c in corrupt_blobs(store, &chosen, &payloads) {
         progress(&format!(
             "store: {} of `{}` (blob {}) was corrupt; removed, building `{}` again",
             c.path, c.component, c.digest, c.component
         ));
-        repaired.push(c);
+        corrupt_files.push(c);
     }
-    if !repaired.is_empty() {
+    if !corrupt_files.is_empty() {
+        repaired.extend(corrupt_files);
         payloads = build_payloads(&mut built)?;
         if let Some(c) = corrupt_blobs(store, &chosen, &payloads).into_iter().next() {
             return Err(BuildError::CorruptBlob {

@@ -11,7 +11,7 @@ use super::tree::{Entry, Tree, join};
 use super::{BuildError, Context};
 use crate::debian::Index;
 use crate::manifest::{Component, FilesEntry, Source};
-use crate::store::{Digest, Store, sha256};
+use crate::store::{Digest, Store, StoreError, sha256};
 
 /// A component's payload, built.
 #[derive(Debug, Clone)]
@@ -22,14 +22,37 @@ pub struct Payload {
     pub debs: Vec<DebPin>,
     /// Whether this build made it (false: it came from the store).
     pub built: bool,
+    /// A recorded tree of this payload that was corrupt in the store: removed, and the
+    /// payload made again.
+    pub repaired: Option<Digest>,
+}
+
+/// A build step's tree: recorded earlier, or made now.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub tree: Tree,
+    /// Made by this call (false: loaded from the store).
+    pub built: bool,
+    /// The recorded tree's blob, when it was corrupt (removed, then made again).
+    pub repaired: Option<Digest>,
+}
+
+impl Step {
+    fn files(tree: Tree) -> Step {
+        Step {
+            tree,
+            built: false,
+            repaired: None,
+        }
+    }
 }
 
 /// Builds (or finds in the store) the payload of `c`. `pins` are its planned `.deb`s: a
 /// `deb` source's whole closure, or a `kernel` source's kernel package.
 pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, BuildError> {
-    let (mut tree, built) = match &c.source {
-        None => (Tree::default(), false),
-        Some(Source::Files(entries)) => (files(ctx, c, entries)?, false),
+    let step = match &c.source {
+        None => Step::files(Tree::default()),
+        Some(Source::Files(entries)) => Step::files(files(ctx, c, entries)?),
         Some(Source::Deb(_)) => debs(ctx, c, pins)?,
         Some(Source::Kernel { .. }) => {
             let pin = pins.first().ok_or_else(|| BuildError::BadKernel {
@@ -43,11 +66,16 @@ pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, B
             bin,
             to,
             libc,
-        }) => (
-            cargo(ctx, c, package, bin.as_deref(), to.as_deref(), *libc)?,
-            false,
-        ),
+        }) => Step::files(cargo(
+            ctx,
+            c,
+            package,
+            bin.as_deref(),
+            to.as_deref(),
+            *libc,
+        )?),
     };
+    let mut tree = step.tree;
     for f in &c.files {
         tree.insert_bytes(ctx.store, &f.path, f.content.as_bytes(), f.mode)?;
     }
@@ -59,7 +87,8 @@ pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, B
         tree,
         digest,
         debs: pins.to_vec(),
-        built: built || new,
+        built: step.built || new,
+        repaired: step.repaired,
     })
 }
 
@@ -103,11 +132,12 @@ pub fn kernel_pin(
 }
 
 /// Runs `make` once per `key`: later builds load the recorded tree.
+/// A recorded tree whose blob is corrupt is removed (by `Tree::load`) and made again.
 fn cached(
     ctx: &Context,
     key: &str,
     make: impl FnOnce() -> Result<Tree, BuildError>,
-) -> Result<(Tree, bool), BuildError> {
+) -> Result<Step, BuildError> {
     cached_in(ctx.store, key, make)
 }
 
@@ -115,20 +145,36 @@ fn cached_in(
     store: &Store,
     key: &str,
     make: impl FnOnce() -> Result<Tree, BuildError>,
-) -> Result<(Tree, bool), BuildError> {
-    if let Some(digest) = store.step(key)
-        && let Ok(tree) = Tree::load(store, &digest)
-        && tree
-            .entries
-            .values()
-            .all(|e| !matches!(e, Entry::File { digest, .. } if !store.has(digest)))
-    {
-        return Ok((tree, false));
+) -> Result<Step, BuildError> {
+    let mut repaired = None;
+    if let Some(digest) = store.step(key) {
+        match Tree::load(store, &digest) {
+            Ok(tree)
+                if tree
+                    .entries
+                    .values()
+                    .all(|e| !matches!(e, Entry::File { digest, .. } if !store.has(digest))) =>
+            {
+                return Ok(Step {
+                    tree,
+                    built: false,
+                    repaired: None,
+                });
+            }
+            Err(BuildError::Store(StoreError::Corrupt { .. }) | BuildError::CorruptTree { .. }) => {
+                repaired = Some(digest)
+            }
+            _ => {}
+        }
     }
     let tree = make()?;
     let digest = tree.save(store)?;
     store.record_step(key, &digest)?;
-    Ok((tree, true))
+    Ok(Step {
+        tree,
+        built: true,
+        repaired,
+    })
 }
 
 /// A scratch folder in the store, removed when dropped.
@@ -152,7 +198,7 @@ impl Drop for Scratch {
     }
 }
 
-fn debs(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<(Tree, bool), BuildError> {
+fn debs(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Step, BuildError> {
     debian_tree(ctx.store, &c.name, pins, ctx.progress)
 }
 
@@ -164,7 +210,7 @@ pub fn debian_tree(
     component: &str,
     pins: &[DebPin],
     progress: &dyn Fn(&str),
-) -> Result<(Tree, bool), BuildError> {
+) -> Result<Step, BuildError> {
     let key = sha256(
         format!(
             "deb-v2\n{}",
@@ -184,7 +230,7 @@ pub fn debian_tree(
     })
 }
 
-fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<(Tree, bool), BuildError> {
+fn kernel(ctx: &Context, c: &Component, pin: &DebPin) -> Result<Step, BuildError> {
     let mut modules: BTreeSet<String> = ctx.device.kernel_modules.iter().cloned().collect();
     modules.extend(ctx.module_requests.iter().cloned());
     let key = sha256(
