@@ -70,7 +70,14 @@ pub fn error(e: &CliError) {
             eprintln!("error: {r}");
             match r {
                 ResolveError::NoSolution { facts, .. } => eprint!("{}", facts_text(facts, "  ")),
-                ResolveError::Cycle { cycle, .. } => eprintln!("  {}", cycle.join(" -> requires ")),
+                ResolveError::Cycle { links, .. } => {
+                    for l in links {
+                        eprintln!("  {} requires {}", l.from, l.requirement);
+                        if l.via.is_some() {
+                            eprintln!("    and {} was chosen for it", l.to);
+                        }
+                    }
+                }
                 ResolveError::UnknownDevice { .. } => {}
             }
             eprintln!("help: {}", r.help());
@@ -206,9 +213,14 @@ pub fn error_json(e: &CliError) {
             value["device"] = json!(device);
             value["facts"] = json!(facts);
         }
-        CliError::Resolve(ResolveError::Cycle { device, cycle }) => {
+        CliError::Resolve(ResolveError::Cycle {
+            device,
+            cycle,
+            links,
+        }) => {
             value["device"] = json!(device);
             value["cycle"] = json!(cycle);
+            value["links"] = json!(links);
         }
         CliError::Resolve(ResolveError::UnknownDevice { name, known }) => {
             value["device"] = json!(name);
@@ -385,6 +397,27 @@ pub fn explanation(x: &Explanation, json: bool) {
                     println!("  x {} cannot be taken:", o.option);
                     print!("{}", facts_text(because, "      "));
                 }
+            }
+        }
+    }
+    if !x.versions.is_empty() {
+        println!("versions of {}:", x.component);
+    }
+    for v in &x.versions {
+        use compose_core::resolve::VersionOutcome;
+        match &v.outcome {
+            VersionOutcome::Taken { reason } => println!("  * {} taken: {reason}", v.version),
+            VersionOutcome::Older => println!("  - {} not taken: a newer version fits", v.version),
+            VersionOutcome::Possible { reason } => {
+                println!("  - {} fits, not taken: {reason}", v.version)
+            }
+            VersionOutcome::Impossible { because } if because.is_empty() => println!(
+                "  x {} cannot be taken together with the other choices",
+                v.version
+            ),
+            VersionOutcome::Impossible { because } => {
+                println!("  x {} cannot be taken:", v.version);
+                print!("{}", facts_text(because, "      "));
             }
         }
     }

@@ -228,6 +228,22 @@ fn reports_the_full_cycle() {
     );
 }
 
+// Review: a cycle through a virtual named only the components, not what each was chosen for.
+#[test]
+fn a_cycle_through_virtuals_names_the_virtual_of_each_link() {
+    check(
+        r"
+        shell 1.0.0: requires compositor
+        weston 1.0.0: requires seat; provides compositor
+        seatd 1.0.0: requires shell; provides seat
+        device d: roots shell
+        ",
+        expect![[r#"
+            error: dependency cycle in device `d`: seatd -> shell -> weston (for compositor) -> seatd (for seat)
+        "#]],
+    );
+}
+
 #[test]
 fn unknown_device_is_an_error() {
     let catalog = support::catalog("a 1.0.0\ndevice d: roots a");
@@ -285,4 +301,70 @@ fn bare_names_match_prereleases() {
             a 1.0.0-rc.1
         "#]],
     );
+}
+
+// Review: `compose explain` said nothing of the versions it did not take.
+#[test]
+fn explain_says_why_each_version_was_not_taken() {
+    let catalog = support::catalog(
+        r"
+        app 4.0.0: requires lib
+        lib 1.0.0: conflicts app
+        lib 2.0.0
+        lib 2.5.0: requires helper >= 2
+        helper 1.0.0
+        lib 3.0.0: needs gpu
+        device d: roots app
+        ",
+    );
+    let mut options = ResolveOptions::default();
+    let resolution = resolve(&catalog, "d", &options).unwrap();
+    let x = compose_core::resolve::explain(&catalog, &resolution, &options, "lib").unwrap();
+    let lines: Vec<String> = x
+        .versions
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {}",
+                v.version,
+                serde_json::to_string(&v.outcome).unwrap()
+            )
+        })
+        .collect();
+    expect![[r#"
+        3.0.0 {"outcome":"impossible","because":[{"kind":"assumed","requirement":"lib =3.0.0","provider":null},{"kind":"missing-capability","component":"lib","versions":["3.0.0"],"capability":"gpu","device":"d"}]}
+        2.5.0 {"outcome":"impossible","because":[{"kind":"assumed","requirement":"lib =2.5.0","provider":null},{"kind":"requires","component":"lib","versions":["2.5.0"],"requirement":"helper >=2"},{"kind":"no-matching-version","component":"helper","available":["1.0.0"]}]}
+        2.0.0 {"outcome":"taken","reason":"the newest version that fits"}
+        1.0.0 {"outcome":"impossible","because":[{"kind":"device-requires","device":"d","requirement":"app"},{"kind":"assumed","requirement":"lib =1.0.0","provider":null},{"kind":"conflicts","component":"lib","versions":["1.0.0"],"with":"app"}]}"#]]
+    .assert_eq(&lines.join("\n"));
+
+    // Pinned by the lock while a newer version fits: both say so.
+    options
+        .locked
+        .insert("lib".into(), "1.0.0".parse().unwrap());
+    let catalog = support::catalog(
+        r"
+        app 4.0.0: requires lib
+        lib 1.0.0
+        lib 2.0.0
+        device d: roots app
+        ",
+    );
+    let resolution = resolve(&catalog, "d", &options).unwrap();
+    let x = compose_core::resolve::explain(&catalog, &resolution, &options, "lib").unwrap();
+    let lines: Vec<String> = x
+        .versions
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {}",
+                v.version,
+                serde_json::to_string(&v.outcome).unwrap()
+            )
+        })
+        .collect();
+    expect![[r#"
+        2.0.0 {"outcome":"possible","reason":"compose.lock pins 1.0.0; `compose resolve --upgrade` takes the newest that fits"}
+        1.0.0 {"outcome":"taken","reason":"pinned by compose.lock"}"#]]
+    .assert_eq(&lines.join("\n"));
 }

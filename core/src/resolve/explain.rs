@@ -20,6 +20,35 @@ pub struct Explanation {
     pub choices: Vec<ChoiceReport>,
     /// Recommends of or on the component that were dropped.
     pub dropped: Vec<Dropped>,
+    /// Every version of the component in the catalog, newest first, and what became of it
+    /// (empty when the catalog has only one).
+    pub versions: Vec<VersionReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionReport {
+    pub version: Version,
+    #[serde(flatten)]
+    pub outcome: VersionOutcome,
+}
+
+/// What happened to one version of the explained component.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum VersionOutcome {
+    Taken {
+        reason: String,
+    },
+    /// Taking it leads to these facts (empty: it fails only together with other choices).
+    Impossible {
+        because: Vec<Fact>,
+    },
+    /// Older than the version taken, which fits.
+    Older,
+    /// It fits, but was not taken, for this reason.
+    Possible {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +129,7 @@ pub fn explain(
         })
         .cloned()
         .collect();
+    let versions = report_versions(catalog, resolution, options, component, version.as_ref())?;
     Ok(Explanation {
         device: resolution.device.clone(),
         component: component.to_string(),
@@ -107,7 +137,90 @@ pub fn explain(
         path,
         choices,
         dropped,
+        versions,
     })
+}
+
+/// Why each version of `component` other than `chosen` was not taken: the device resolved
+/// with that exact version added to its roots.
+fn report_versions(
+    catalog: &Catalog,
+    resolution: &Resolution,
+    options: &ResolveOptions,
+    component: &str,
+    chosen: Option<&Version>,
+) -> Result<Vec<VersionReport>, ResolveError> {
+    let all = catalog.versions(component);
+    if all.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let locked = options.locked.get(component);
+    let mut reports = Vec::new();
+    let mut newer_fits = false;
+    for c in all.iter().rev() {
+        if Some(&c.version) == chosen {
+            reports.push(VersionReport {
+                version: c.version.clone(),
+                outcome: VersionOutcome::Taken {
+                    reason: String::new(),
+                },
+            });
+            continue;
+        }
+        let mut forced = options.clone();
+        forced.locked.remove(component);
+        forced.extra_roots.push(Requirement {
+            alternatives: vec![Dependency {
+                name: component.to_string(),
+                features: Vec::new(),
+                req: semver::VersionReq::parse(&format!("={}", c.version))
+                    .expect("an exact version is a requirement"),
+            }],
+        });
+        let outcome = match resolve(catalog, &resolution.device, &forced) {
+            Err(ResolveError::NoSolution { facts, .. }) => {
+                VersionOutcome::Impossible { because: facts }
+            }
+            Err(ResolveError::Cycle { cycle, links, .. }) => VersionOutcome::Impossible {
+                because: vec![Fact::Cycle { cycle, links }],
+            },
+            Err(other) => return Err(other),
+            Ok(_) => match chosen {
+                Some(v) if c.version < *v => VersionOutcome::Older,
+                Some(v) if locked == Some(v) => {
+                    newer_fits = true;
+                    VersionOutcome::Possible {
+                        reason: format!(
+                            "compose.lock pins {v}; `compose resolve --upgrade` takes the newest that fits"
+                        ),
+                    }
+                }
+                Some(_) => {
+                    newer_fits = true;
+                    VersionOutcome::Possible {
+                        reason: "the resolver ranked other choices first".into(),
+                    }
+                }
+                None => VersionOutcome::Possible {
+                    reason: "nothing the device needs requires it".into(),
+                },
+            },
+        };
+        reports.push(VersionReport {
+            version: c.version.clone(),
+            outcome,
+        });
+    }
+    for r in &mut reports {
+        if let VersionOutcome::Taken { reason } = &mut r.outcome {
+            *reason = match (newer_fits, locked.is_some() && locked == chosen) {
+                (true, true) => "pinned by compose.lock".into(),
+                (true, false) => "ranked first together with the other choices".into(),
+                (false, _) => "the newest version that fits".into(),
+            };
+        }
+    }
+    Ok(reports)
 }
 
 fn report_choice(
@@ -151,8 +264,8 @@ fn report_choice(
                 Err(ResolveError::NoSolution { facts, .. }) => {
                     Outcome::Impossible { because: facts }
                 }
-                Err(ResolveError::Cycle { cycle, .. }) => Outcome::Impossible {
-                    because: vec![Fact::Cycle { cycle }],
+                Err(ResolveError::Cycle { cycle, links, .. }) => Outcome::Impossible {
+                    because: vec![Fact::Cycle { cycle, links }],
                 },
                 Err(other) => return Err(other),
                 Ok(_) if i > choice.taken => Outcome::NotNeeded,

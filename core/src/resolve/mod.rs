@@ -15,7 +15,9 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::requirement::{Dependency, Requirement};
-pub use explain::{ChoiceReport, Explanation, OptionReport, Outcome, Step, explain};
+pub use explain::{
+    ChoiceReport, Explanation, OptionReport, Outcome, Step, VersionOutcome, VersionReport, explain,
+};
 use provider::{Index, Pkg, Provider};
 pub use report::Fact;
 
@@ -153,6 +155,43 @@ impl Resolution {
     }
 }
 
+/// One link of a dependency cycle: `from` needs `to` through `requirement`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleLink {
+    pub from: String,
+    pub to: String,
+    pub requirement: Requirement,
+    /// The virtual (or alternatives) `to` was chosen for, when the requirement does not name
+    /// `to` itself.
+    pub via: Option<String>,
+}
+
+/// `a -> b (for display) -> a`: every link, naming what a provider was chosen for.
+pub fn cycle_text(links: &[CycleLink]) -> String {
+    let mut text = match links.first() {
+        Some(l) => l.from.clone(),
+        None => return String::new(),
+    };
+    for l in links {
+        text.push_str(" -> ");
+        text.push_str(&l.to);
+        if let Some(via) = &l.via {
+            text.push_str(&format!(" (for {via})"));
+        }
+    }
+    text
+}
+
+/// The components of a cycle's links, the first repeated at the end.
+pub fn cycle_names(links: &[CycleLink]) -> Vec<String> {
+    links
+        .first()
+        .map(|l| l.from.clone())
+        .into_iter()
+        .chain(links.iter().map(|l| l.to.clone()))
+        .collect()
+}
+
 /// Why a device cannot be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
@@ -162,8 +201,14 @@ pub enum ResolveError {
         "device `{device}` cannot be composed: no set of components satisfies every requirement"
     )]
     NoSolution { device: String, facts: Vec<Fact> },
-    #[error("dependency cycle in device `{device}`: {}", cycle.join(" -> "))]
-    Cycle { device: String, cycle: Vec<String> },
+    #[error("dependency cycle in device `{device}`: {}", cycle_text(links))]
+    Cycle {
+        device: String,
+        /// The components of the cycle, the first repeated at the end.
+        cycle: Vec<String>,
+        /// Each link, with the requirement (a virtual's name, say) that made it.
+        links: Vec<CycleLink>,
+    },
 }
 
 impl ResolveError {
@@ -418,9 +463,13 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
         if let Ok(order) = self.kahn(|_| true) {
             return Ok(order);
         }
-        self.kahn(hard).map_err(|pending| ResolveError::Cycle {
-            device: device.to_string(),
-            cycle: self.find_cycle(&pending, hard),
+        self.kahn(hard).map_err(|pending| {
+            let links = self.find_cycle(&pending, hard);
+            ResolveError::Cycle {
+                device: device.to_string(),
+                cycle: cycle_names(&links),
+                links,
+            }
         })
     }
 
@@ -477,34 +526,45 @@ impl<'p, 'i, 'c> Builder<'p, 'i, 'c> {
         &self,
         pending: &HashMap<NodeIndex, usize>,
         hard: impl Fn(&Edge) -> bool,
-    ) -> Vec<String> {
+    ) -> Vec<CycleLink> {
         let start = *pending
             .keys()
             .min_by_key(|i| self.graph[**i].name())
             .expect("a cycle has nodes");
+        let link = |from: NodeIndex, to: NodeIndex, edge: &Edge| {
+            let to_name = self.graph[to].name().to_string();
+            let names: Vec<&str> = edge
+                .requirement
+                .alternatives
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            CycleLink {
+                from: self.graph[from].name().to_string(),
+                via: (!names.contains(&to_name.as_str())).then(|| names.join(" | ")),
+                to: to_name,
+                requirement: edge.requirement.clone(),
+            }
+        };
         let mut path = vec![start];
+        let mut links: Vec<CycleLink> = Vec::new();
         loop {
             let at = *path.last().expect("path starts with one node");
-            let mut next: Vec<NodeIndex> = self
+            let mut next: Vec<(NodeIndex, &Edge)> = self
                 .graph
                 .edges(at)
                 .filter(|e| hard(e.weight()) && pending.contains_key(&e.target()))
-                .map(|e| e.target())
+                .map(|e| (e.target(), e.weight()))
                 .collect();
-            next.sort_by_key(|i| self.graph[*i].name());
-            let Some(&n) = next.first() else { break };
+            next.sort_by_key(|(i, _)| self.graph[*i].name());
+            let Some(&(n, edge)) = next.first() else {
+                return links;
+            };
+            links.push(link(at, n, edge));
             if let Some(pos) = path.iter().position(|p| *p == n) {
-                let mut cycle: Vec<String> = path[pos..]
-                    .iter()
-                    .map(|i| self.graph[*i].name().to_string())
-                    .collect();
-                cycle.push(self.graph[n].name().to_string());
-                return cycle;
+                return links.split_off(pos);
             }
             path.push(n);
         }
-        path.iter()
-            .map(|i| self.graph[*i].name().to_string())
-            .collect()
     }
 }

@@ -51,7 +51,10 @@ pub enum Fact {
         device: String,
     },
     /// Taking it would make the components require each other in a circle.
-    Cycle { cycle: Vec<String> },
+    Cycle {
+        cycle: Vec<String>,
+        links: Vec<super::CycleLink>,
+    },
     /// These versions do not have the feature asked for.
     NoFeature {
         component: String,
@@ -175,8 +178,12 @@ impl fmt::Display for Fact {
                 "{component} {} needs capability {capability}, which device {device} lacks",
                 versions_text(versions)
             ),
-            Fact::Cycle { cycle } => {
-                write!(f, "it makes a dependency cycle: {}", cycle.join(" -> "))
+            Fact::Cycle { links, .. } => {
+                write!(
+                    f,
+                    "it makes a dependency cycle: {}",
+                    super::cycle_text(links)
+                )
             }
             Fact::NoFeature {
                 component,
