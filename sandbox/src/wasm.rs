@@ -97,6 +97,10 @@ struct App {
     table: ResourceTable,
     limits: StoreLimits,
     windows: Windows,
+    /// Whether the app was granted name lookups (the WASI context refuses them otherwise).
+    name_lookup: bool,
+    /// What the app tried and was refused, for the report.
+    denied: Arc<Mutex<Vec<String>>>,
 }
 
 impl WasiView for App {
@@ -177,6 +181,7 @@ impl WasmHost {
             .map_err(|e| WasmError::Engine(e.to_string()))?;
         WindowApp::add_to_linker::<App, Windows>(&mut linker, |app| &mut app.windows)
             .map_err(|e| WasmError::Engine(e.to_string()))?;
+        record_refused_lookups(&mut linker).map_err(|e| WasmError::Engine(e.to_string()))?;
         let ticking = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (tick_engine, running) = (engine.weak(), ticking.clone());
         std::thread::Builder::new()
@@ -326,17 +331,27 @@ impl WasmHost {
         let (allowed, refused) = (grants.network.clone(), denied.clone());
         wasi.allow_ip_name_lookup(grants.name_lookup)
             .socket_addr_check(move |addr: SocketAddr, use_: SocketAddrUse| {
-                let ok = allowed.iter().any(|g| g.allows(addr));
+                // A UDP socket binds a free local port on every address before it sends;
+                // that reaches nothing, so any network grant allows it (where it sends is
+                // checked per datagram).
+                let udp_client_bind = matches!(use_, SocketAddrUse::UdpBind)
+                    && addr.ip().is_unspecified()
+                    && addr.port() == 0;
+                let ok = allowed.iter().any(|g| g.allows(addr))
+                    || (udp_client_bind && !allowed.is_empty());
                 if !ok {
                     let what = match use_ {
                         SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => "bind",
                         SocketAddrUse::TcpConnect | SocketAddrUse::UdpConnect => "connect",
                         SocketAddrUse::UdpOutgoingDatagram => "send to",
                     };
+                    let help = if udp_client_bind {
+                        "a UDP socket binds a free local port before it sends; grant where it sends to, with connect=IP:PORT".to_string()
+                    } else {
+                        format!("grant it with connect={addr}")
+                    };
                     if let Ok(mut d) = refused.lock() {
-                        d.push(format!(
-                            "{what} {addr}: not granted (grant it with connect={addr})"
-                        ));
+                        d.push(format!("{what} {addr}: not granted ({help})"));
                     }
                 }
                 Box::pin(async move { ok })
@@ -360,6 +375,8 @@ impl WasmHost {
                 .memory_size(memory as usize)
                 .trap_on_grow_failure(true)
                 .build(),
+            name_lookup: grants.name_lookup,
+            denied: denied.clone(),
             windows: Windows::new(
                 grants.gui,
                 display.map(Path::to_path_buf),
@@ -406,6 +423,105 @@ impl WasmHost {
             started_in,
             warm,
         })
+    }
+}
+
+/// wasmtime-wasi refuses a name lookup that was not granted without telling anyone: its
+/// `ip-name-lookup` interface is linked again through [`Lookups`], which records each
+/// refusal in the report's `denied` and leaves the lookup itself to wasmtime-wasi.
+fn record_refused_lookups(linker: &mut Linker<App>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup;
+    linker.allow_shadowing(true);
+    ip_name_lookup::add_to_linker::<App, Lookups>(linker, |app| LookupView {
+        wasi: WasiCtxView {
+            ctx: &mut app.wasi,
+            table: &mut app.table,
+        },
+        granted: app.name_lookup,
+        denied: &app.denied,
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+struct Lookups;
+
+impl wasmtime::component::HasData for Lookups {
+    type Data<'a> = LookupView<'a>;
+}
+
+/// wasmtime-wasi's view, and what is needed to report a refused lookup.
+struct LookupView<'a> {
+    wasi: WasiCtxView<'a>,
+    granted: bool,
+    denied: &'a Mutex<Vec<String>>,
+}
+
+mod lookup_view {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
+        Host, HostResolveAddressStream, IpAddress, ResolveAddressStream,
+    };
+    use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode};
+    use wasmtime_wasi::p2::{DynPollable, Network, SocketError};
+
+    use super::LookupView;
+
+    impl Host for LookupView<'_> {
+        fn resolve_addresses(
+            &mut self,
+            network: Resource<Network>,
+            name: String,
+        ) -> Result<Resource<ResolveAddressStream>, SocketError> {
+            if !self.granted
+                && let Ok(mut denied) = self.denied.lock()
+            {
+                denied.push(format!(
+                    "look up {name:?}: not granted (grant it with lookup)"
+                ));
+            }
+            self.wasi.resolve_addresses(network, name)
+        }
+    }
+
+    // The lookup interface converts its errors through the network interface's host.
+    impl network::Host for LookupView<'_> {
+        fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+            self.wasi.convert_error_code(error)
+        }
+
+        fn network_error_code(
+            &mut self,
+            error: Resource<wasmtime_wasi::p2::bindings::sockets::network::Error>,
+        ) -> wasmtime::Result<Option<ErrorCode>> {
+            self.wasi.network_error_code(error)
+        }
+    }
+
+    impl network::HostNetwork for LookupView<'_> {
+        fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+            network::HostNetwork::drop(&mut self.wasi, this)
+        }
+    }
+
+    impl HostResolveAddressStream for LookupView<'_> {
+        fn resolve_next_address(
+            &mut self,
+            stream: Resource<ResolveAddressStream>,
+        ) -> Result<Option<IpAddress>, SocketError> {
+            self.wasi.resolve_next_address(stream)
+        }
+
+        fn subscribe(
+            &mut self,
+            stream: Resource<ResolveAddressStream>,
+        ) -> wasmtime::Result<Resource<DynPollable>> {
+            HostResolveAddressStream::subscribe(&mut self.wasi, stream)
+        }
+
+        fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+            HostResolveAddressStream::drop(&mut self.wasi, stream)
+        }
     }
 }
 

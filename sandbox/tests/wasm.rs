@@ -172,9 +172,44 @@ fn the_network_is_closed_unless_an_address_is_granted() {
     denied(&probe(&g, &["connect", &other]));
 }
 
+// Review: a refused UDP bind suggested `connect=0.0.0.0:0`. A UDP client's bind to a free
+// local port is allowed with any network grant; where it sends is what is checked.
+#[test]
+fn a_udp_client_needs_only_the_address_it_sends_to() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = server.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((_, from)) = server.recv_from(&mut buf) {
+            let _ = server.send_to(b"pong", from);
+        }
+    });
+    let r = probe(&Grants::default(), &["udp", &target]);
+    denied(&r);
+    assert!(
+        r.denied.iter().any(|d| d.starts_with("bind 0.0.0.0:0")
+            && d.contains("grant where it sends to")
+            && !d.contains("connect=0.0.0.0:0")),
+        "{:?}",
+        r.denied
+    );
+    let mut g = Grants::default();
+    g.allow(&format!("connect={target}")).unwrap();
+    assert!(allowed(&probe(&g, &["udp", &target])).contains("pong"));
+}
+
 #[test]
 fn names_are_looked_up_only_when_granted() {
-    denied(&probe(&Grants::default(), &["lookup", "localhost"]));
+    // Review: a refused lookup was missing from the report's `denied`.
+    let r = probe(&Grants::default(), &["lookup", "localhost"]);
+    denied(&r);
+    assert!(
+        r.denied
+            .iter()
+            .any(|d| d.contains("\"localhost\"") && d.contains("grant it with lookup")),
+        "{:?}",
+        r.denied
+    );
     let mut g = Grants::default();
     g.allow("lookup").unwrap();
     let found = allowed(&probe(&g, &["lookup", "localhost"]));

@@ -1,9 +1,9 @@
 //! probe: tries one thing inside the sandbox and reports `ok: ...` (exit 0) or
 //! `denied: ...` (exit 1). `probe read PATH`, `write PATH TEXT`, `list DIR`,
-//! `connect HOST:PORT`, `lookup NAME`, `alloc MIB`, `spin`, `env NAME`.
+//! `connect HOST:PORT`, `udp HOST:PORT` (a datagram and its answer), `lookup NAME`, `alloc MIB`, `spin`, `env NAME`.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +29,15 @@ fn main() {
                 let mut answer = String::new();
                 s.read_to_string(&mut answer)?;
                 Ok(answer.trim().to_string())
+            })
+            .map_err(|e| e.to_string()),
+        "udp" => UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| {
+                // wasip2 has no receive timeout; the test's server always answers.
+                s.send_to(b"ping", arg(1))?;
+                let mut answer = [0u8; 64];
+                let (n, _) = s.recv_from(&mut answer)?;
+                Ok(String::from_utf8_lossy(&answer[..n]).into_owned())
             })
             .map_err(|e| e.to_string()),
         "lookup" => (arg(1).as_str(), 80)
