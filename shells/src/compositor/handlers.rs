@@ -41,7 +41,7 @@ use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::{
     delegate_compositor, delegate_data_device, delegate_layer_shell, delegate_output,
     delegate_presentation, delegate_seat, delegate_shm, delegate_viewporter,
-    delegate_xdg_decoration, delegate_xdg_shell,
+    delegate_xdg_decoration,
 };
 
 use super::toplevel::{KeyboardFocus, Toplevel};
@@ -631,7 +631,26 @@ impl OutputHandler for State {}
 
 delegate_compositor!(State);
 delegate_shm!(State);
-delegate_xdg_shell!(State);
+// delegate_xdg_shell! without its global: `quirks.rs` dispatches the xdg_wm_base globals.
+mod xdg_shell_dispatch {
+    use smithay::reexports::wayland_protocols::xdg::shell::server::{
+        xdg_popup::XdgPopup, xdg_positioner::XdgPositioner, xdg_surface::XdgSurface,
+        xdg_toplevel::XdgToplevel, xdg_wm_base::XdgWmBase,
+    };
+    use smithay::reexports::wayland_server::delegate_dispatch;
+    use smithay::wayland::shell::xdg::{
+        XdgPositionerUserData, XdgShellState, XdgShellSurfaceUserData, XdgSurfaceUserData,
+        XdgWmBaseUserData,
+    };
+
+    use super::State;
+
+    delegate_dispatch!(State: [XdgWmBase: XdgWmBaseUserData] => XdgShellState);
+    delegate_dispatch!(State: [XdgPositioner: XdgPositionerUserData] => XdgShellState);
+    delegate_dispatch!(State: [XdgPopup: XdgShellSurfaceUserData] => XdgShellState);
+    delegate_dispatch!(State: [XdgSurface: XdgSurfaceUserData] => XdgShellState);
+    delegate_dispatch!(State: [XdgToplevel: XdgShellSurfaceUserData] => XdgShellState);
+}
 delegate_xdg_decoration!(State);
 delegate_layer_shell!(State);
 delegate_seat!(State);

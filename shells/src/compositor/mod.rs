@@ -15,6 +15,7 @@ mod devices;
 mod dmabuf;
 mod handlers;
 pub mod input;
+mod quirks;
 mod scene;
 mod toolkits;
 mod toplevel;
@@ -254,6 +255,8 @@ struct ClientState {
     security: Option<smithay::wayland::security_context::SecurityContext>,
     /// Its live `wl_surface`s, held under [`MAX_SURFACES_PER_CLIENT`].
     surfaces: std::sync::atomic::AtomicUsize,
+    /// What it is known to get wrong (see `quirks.rs`).
+    quirks: quirks::Quirks,
 }
 
 /// The most `wl_surface`s one client may hold at once: far above what toolkits make (a window
@@ -1066,10 +1069,11 @@ fn new_compositor(
             |_, listener, state: &mut State| loop {
                 match listener.accept() {
                     Ok(Some(stream)) => {
-                        if let Err(e) = state
-                            .display
-                            .insert_client(stream, Arc::new(ClientState::default()))
-                        {
+                        let client = ClientState {
+                            quirks: quirks::Quirks::of_peer(&stream),
+                            ..ClientState::default()
+                        };
+                        if let Err(e) = state.display.insert_client(stream, Arc::new(client)) {
                             tracing::warn!("cannot accept a Wayland client: {e}");
                         }
                     }
@@ -1119,6 +1123,7 @@ fn new_compositor(
         .map_err(|e| CompositorError::EventLoop(e.error.to_string()))?;
 
     let toolkits = toolkits::Toolkits::new(&dh);
+    quirks::add_globals(&dh);
     let dmabufs = dmabuf::Dmabufs::new(&dh);
     // Without Xwayland the shell still runs Wayland apps: a warning, not an error.
     let xserver = if options.xwayland {

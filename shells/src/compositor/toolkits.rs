@@ -127,6 +127,7 @@ impl SecurityContextHandler for State {
             .insert_source(source, move |stream, _, state| {
                 let data = super::ClientState {
                     security: Some(context.clone()),
+                    quirks: super::quirks::Quirks::of_peer(&stream),
                     ..Default::default()
                 };
                 if let Err(e) = state
