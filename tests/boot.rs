@@ -229,6 +229,35 @@ fn flash_to_a_file_writes_and_verifies_every_partition() {
     );
     assert_exit(&o, 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("is the image itself"));
+
+    // Review: a laptop image under `flash --vm` stopped after the EFI stub (no virtio driver).
+    // An image whose kernel lacks QEMU's drivers is refused before QEMU starts, naming them.
+    let bare = p.join("no-virtio");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::hard_link(&image, bare.join("disk.raw")).unwrap();
+    let mut info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("vm/image.json")).unwrap()).unwrap();
+    let modules = info["kernel_modules"].as_array_mut().unwrap();
+    assert!(modules.iter().any(|m| m == "virtio_blk"), "{modules:?}");
+    modules.retain(|m| m != "virtio_blk");
+    std::fs::write(bare.join("image.json"), info.to_string()).unwrap();
+    let started = std::time::Instant::now();
+    let o = compose(
+        p,
+        &["flash", bare.join("disk.raw").to_str().unwrap(), "--vm"],
+    );
+    assert_exit(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("virtio_blk (the disk)")
+            && err.contains("QEMU was not started")
+            && err.contains("devices/vm.toml"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "refused before booting"
+    );
 }
 
 /// Boots `disk` in place until its console shows `marker`, then powers it off; returns the

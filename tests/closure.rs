@@ -299,12 +299,71 @@ fn every_device_ships_what_its_programs_need_and_no_documentation() {
             "{device}: {checked} ELF files checked; bytes per component: {}",
             sizes.join(", ")
         );
+        // Review: `laptop` stopped after the EFI stub under `flash --vm` (no virtio driver,
+        // no serial console) and its seat service named a program it lacked. Every shipped
+        // device with a screen boots in QEMU to its shell's first frame and to ready.
+        if ["laptop", "tablet", "console"].contains(&device) {
+            boot_to_first_frame(project.path(), &out.join(device).join("disk.raw"), device);
+        }
         // Five devices' disks and extracted roots at once outgrow a small CI disk (fsck.erofs
         // then fails to write): each device's files go before the next is built.
         std::fs::remove_dir_all(&out).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
         std::fs::remove_file(root.with_extension("erofs")).unwrap();
     }
+}
+
+/// Boots `disk` under `compose flash --vm` (a throw-away overlay, a headless screen) until
+/// its shell has drawn its first frame and every service is up, then stops it.
+fn boot_to_first_frame(project: &Path, disk: &Path, device: &str) {
+    let serial = project.join(format!("serial-{device}.log"));
+    let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project)
+        .arg("flash")
+        .arg(disk)
+        .args([
+            "--vm",
+            "--display",
+            "headless",
+            "--timeout",
+            "300",
+            "--serial",
+        ])
+        .arg(&serial)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let console = std::fs::read_to_string(&serial).unwrap_or_default();
+        if console.contains("first frame shown") && console.contains("compose: ready") {
+            eprintln!(
+                "{device}: first frame and ready {:.1} s after `compose flash --vm` started",
+                start.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        if let Some(status) = flash.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = flash.stderr.take().unwrap().read_to_string(&mut err);
+            let tail: Vec<&str> = console.lines().rev().take(40).collect();
+            panic!(
+                "{device}: `compose flash --vm` ended ({status}) before the first frame and ready: {err}\n--- console ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "{device}: no first frame and ready within 300 s:\n{console}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(flash.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    flash.wait().unwrap();
 }
 
 #[derive(Debug, Deserialize)]

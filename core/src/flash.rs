@@ -96,6 +96,50 @@ pub enum FlashError {
         "QEMU cannot open a window here: no GTK or SDL display module in {dir}; install the Debian package `qemu-system-gui`, or use --display headless"
     )]
     NoWindow { dir: String },
+    #[error(
+        "the image of device `{device}` cannot run on QEMU's hardware: its kernel lacks {}; QEMU was not started\nhelp: add {} to `[kernel] modules` of devices/{device}.toml beside the hardware's own drivers (small: they load only where the hardware is; list built-in ones too) and build again",
+        missing.iter().map(|m| format!("{} ({})", m.module, m.for_what)).collect::<Vec<_>>().join(", "),
+        missing.iter().map(|m| format!("\"{}\"", m.module)).collect::<Vec<_>>().join(", ")
+    )]
+    NoVmDrivers {
+        device: String,
+        missing: Vec<VmDriver>,
+    },
+}
+
+/// A driver the kernel needs for one of the devices `--vm` gives the guest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VmDriver {
+    pub module: &'static str,
+    pub for_what: &'static str,
+}
+
+/// The drivers an image's kernel needs under `--vm`: virtio for the disk, the console port
+/// and, with a screen, the display (virtio-vga, or bochs for `--gpu std`) and the virtio
+/// keyboard and tablet. Images record the modules they load (`image.json`); an older
+/// image.json without them is not checked.
+pub fn missing_vm_drivers(info: &ImageInfo, screen: Screen, gpu: Gpu) -> Vec<VmDriver> {
+    if info.kernel_modules.is_empty() {
+        return Vec::new();
+    }
+    let mut needed = vec![
+        ("virtio_pci", "QEMU's virtio devices"),
+        ("virtio_blk", "the disk"),
+    ];
+    if screen != Screen::None {
+        needed.push(match gpu {
+            Gpu::Virtio => ("virtio_gpu", "the display, virtio-vga"),
+            Gpu::Std => ("bochs", "the display, -vga std"),
+        });
+        needed.push(("virtio_input", "the keyboard and tablet"));
+        needed.push(("virtio_console", "the shell's control port"));
+    }
+    let has = |m: &str| info.kernel_modules.iter().any(|k| k.replace('-', "_") == m);
+    needed
+        .into_iter()
+        .filter(|(m, _)| !has(m))
+        .map(|(module, for_what)| VmDriver { module, for_what })
+        .collect()
 }
 
 impl FlashError {
@@ -357,6 +401,15 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
     let screen = options
         .screen
         .unwrap_or_else(|| Screen::for_image(info.as_ref()));
+    if let Some(info) = &info {
+        let missing = missing_vm_drivers(info, screen, options.gpu);
+        if !missing.is_empty() {
+            return Err(FlashError::NoVmDrivers {
+                device: info.device.clone(),
+                missing,
+            });
+        }
+    }
     let sockets = match &options.sockets {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| FlashError::Io {

@@ -6,6 +6,7 @@
 
 mod modules;
 mod services;
+mod tmpfiles;
 
 use std::fs;
 use std::io::Write;
@@ -469,6 +470,10 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
         };
     // A provisioning file on a CIDATA drive is applied before any service starts.
     provision::first_boot(cmdline.root_partuuid.as_deref());
+    let (_, errors) = tmpfiles::apply(std::path::Path::new("/"));
+    for e in errors {
+        log!("tmpfiles.d: cannot make {e}");
+    }
     let specs = with_local_services(specs);
     // SIGTERM powers off; SIGINT reboots (what the kernel sends on Ctrl-Alt-Del, and what
     // `compose-update --reboot` sends once a slot is installed).

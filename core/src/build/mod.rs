@@ -124,6 +124,18 @@ pub enum BuildError {
         hint: &'static str,
     },
     #[error(
+        "service `{service}` of component `{component}` runs {program}, which the image does not have{}; the device would never get ready\nhelp: change the service's `exec` in {file}, or add the component that ships the program",
+        .found.as_ref().map(|f| format!(" (it has {f})")).unwrap_or_default()
+    )]
+    ServiceProgram {
+        component: String,
+        file: String,
+        service: String,
+        program: String,
+        /// A file of the same name elsewhere in the image.
+        found: Option<String>,
+    },
+    #[error(
         "store: {path} of `{component}` (blob {digest}) is still corrupt after building it again; check the disk of the store"
     )]
     CorruptBlob {
@@ -198,6 +210,10 @@ pub struct ImageInfo {
     pub slots: Vec<SlotInfo>,
     /// Output files (beside image.json) and their sizes.
     pub files: BTreeMap<String, u64>,
+    /// The kernel modules the device and its components asked for, each loaded at boot or
+    /// built in (`compose flash --vm` checks QEMU's drivers against them).
+    #[serde(default)]
+    pub kernel_modules: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -645,7 +661,7 @@ fn role(c: &Component) -> Role {
 }
 
 /// The image format's version in the image key (v4: `initramfs` role, /efi, systemd units).
-const IMAGE_FORMAT: &str = "compose-image-v4";
+const IMAGE_FORMAT: &str = "compose-image-v5";
 
 /// Folders init mounts over or writes to; every root has them (`/efi`: the ESP, for a
 /// system manager such as systemd).
@@ -769,6 +785,7 @@ fn assemble(
     if units::wanted(&root) {
         units::add(ctx.store, &mut root, chosen)?;
     }
+    check_service_programs(chosen, &root)?;
 
     // The initramfs: init and the kernel's modules.
     let mut initramfs = init.clone();
@@ -857,6 +874,37 @@ fn replace_dir(new: &Path, old: &Path) -> Result<(), BuildError> {
     }
     if had_old {
         let _ = std::fs::remove_dir_all(&aside);
+    }
+    Ok(())
+}
+
+/// Every service's program is in the image: a service that cannot start keeps the device
+/// from ever being ready (and blessed), so it is a build error, not a boot-time surprise.
+fn check_service_programs(chosen: &[&Component], root: &Tree) -> Result<(), BuildError> {
+    for c in chosen {
+        for service in &c.services {
+            let Some(program) = service.exec.first().filter(|p| p.starts_with('/')) else {
+                continue;
+            };
+            if trim::has_file(root, program) {
+                continue;
+            }
+            let name = program.rsplit('/').next().unwrap_or(program);
+            let found = root
+                .entries
+                .iter()
+                .find(|(path, e)| {
+                    matches!(e, Entry::File { .. }) && path.rsplit('/').next() == Some(name)
+                })
+                .map(|(path, _)| path.clone());
+            return Err(BuildError::ServiceProgram {
+                component: c.name.clone(),
+                file: c.file.path.clone(),
+                service: service.name.clone(),
+                program: program.clone(),
+                found,
+            });
+        }
     }
     Ok(())
 }
@@ -1100,6 +1148,17 @@ fn write_image(
         partitions,
         slots: slot_infos,
         files,
+        kernel_modules: {
+            let mut m: Vec<String> = device
+                .kernel_modules
+                .iter()
+                .chain(&ctx.module_requests)
+                .map(|m| m.replace('-', "_"))
+                .collect();
+            m.sort();
+            m.dedup();
+            m
+        },
     };
     write(
         &out.join("image.json"),

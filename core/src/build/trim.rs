@@ -348,6 +348,12 @@ fn parent(path: &str) -> &str {
     }
 }
 
+/// Whether `path` names a file of `tree`, following symlinks.
+pub fn has_file(tree: &Tree, path: &str) -> bool {
+    resolve(tree, path, &mut Vec::new())
+        .is_some_and(|real| matches!(tree.entries.get(&real), Some(Entry::File { .. })))
+}
+
 /// The real path of `path` in `tree`, following symlinks in every component (at most 40,
 /// as the kernel does); `links` collects the symlinks passed. `None` for a loop.
 fn resolve(tree: &Tree, path: &str, links: &mut Vec<String>) -> Option<String> {
