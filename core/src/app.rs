@@ -103,7 +103,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     match (digits.parse::<u64>().ok().filter(|n| *n > 0), unit) {
         (Some(n), "ms") => Ok(Duration::from_millis(n)),
         (Some(n), "s") => Ok(Duration::from_secs(n)),
-        (Some(n), "m") => Ok(Duration::from_secs(n * 60)),
+        (Some(n), "m") => n.checked_mul(60).map(Duration::from_secs).ok_or_else(|| {
+            "that many minutes do not fit; write a duration such as 500ms, 2s or 1m".into()
+        }),
         _ => Err("write a duration such as 500ms, 2s or 1m".into()),
     }
 }
@@ -285,6 +287,15 @@ pub(crate) fn lower(file: &SourceFile, raw: &RawApp, errors: &mut Diagnostics) -
 
 #[cfg(test)]
 mod tests {
+    // Found by `scripts/fuzz app_grants`: minutes past u64::MAX / 60 overflowed (a panic in
+    // debug builds, a wrapped, tiny CPU budget in release builds).
+    #[test]
+    fn fuzz_a_duration_of_too_many_minutes_is_an_error_not_an_overflow() {
+        assert!(super::parse_duration("13273333333333333333m").is_err());
+        assert!(super::parse_duration("307445734561825860m").is_ok());
+        assert!(super::parse_duration("307445734561825861m").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -8,6 +8,7 @@
 //! with `pwrite`, never mapped.
 
 mod dmabuf;
+pub mod fuzz;
 mod protocols;
 
 pub use dmabuf::ARGB8888;
@@ -256,7 +257,32 @@ impl Client {
         ClientError::Disconnected(self.connection.protocol_error())
     }
 
+    /// Sends everything queued, reading what the compositor sends meanwhile: a burst of
+    /// requests can fill the socket, and then neither side may wait on the other.
+    pub(crate) fn flush_blocking(&mut self) -> Result<(), ClientError> {
+        for _ in 0..10_000 {
+            match self.queue.flush() {
+                Ok(()) => return Ok(()),
+                Err(wayland_client::backend::WaylandError::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock =>
+                {
+                    if let Some(guard) = self.queue.prepare_read()
+                        && readable(&guard, Duration::from_millis(2))?
+                    {
+                        guard.read().map_err(|_| self.disconnected())?;
+                    }
+                    self.queue
+                        .dispatch_pending(&mut self.state)
+                        .map_err(|_| self.disconnected())?;
+                }
+                Err(_) => return Err(self.disconnected()),
+            }
+        }
+        Err(self.disconnected())
+    }
+
     pub fn roundtrip(&mut self) -> Result<(), ClientError> {
+        self.flush_blocking()?;
         self.queue
             .roundtrip(&mut self.state)
             .map(|_| ())
@@ -273,6 +299,15 @@ impl Client {
         )
     }
 
+    /// Why the connection ended, as the Wayland backend says (a protocol error, or an I/O
+    /// error such as the compositor closing the socket).
+    pub fn connection_error(&self) -> Option<String> {
+        self.connection
+            .backend()
+            .last_error()
+            .map(|e| e.to_string())
+    }
+
     /// The protocol error the compositor posted, if the connection died of one.
     pub fn protocol_error(&self) -> Option<ProtocolError> {
         self.connection.protocol_error()
@@ -280,13 +315,18 @@ impl Client {
 
     /// Reads and handles events for at most `timeout`.
     pub fn dispatch_for(&mut self, timeout: Duration) -> Result<(), ClientError> {
-        self.queue.flush().map_err(|_| self.disconnected())?;
+        self.flush_blocking()?;
         self.queue
             .dispatch_pending(&mut self.state)
             .map_err(|_| self.disconnected())?;
         if let Some(guard) = self.queue.prepare_read() {
             if readable(&guard, timeout)? {
-                guard.read().map_err(|_| self.disconnected())?;
+                match guard.read() {
+                    Ok(_) => {}
+                    Err(wayland_client::backend::WaylandError::Io(e))
+                        if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Err(self.disconnected()),
+                }
             }
         }
         self.queue
@@ -507,7 +547,7 @@ impl Client {
         window.frame_pending = true;
         self.redraw(at)?;
         let start = Instant::now();
-        self.queue.flush().map_err(|_| self.disconnected())?;
+        self.flush_blocking()?;
         self.wait_until("a frame callback", Duration::from_secs(10), |s| {
             s.windows[at].frame_done_at.is_some()
         })?;
