@@ -270,6 +270,11 @@ impl Store {
     pub fn verified(&self, digest: &str) -> Result<PathBuf, StoreError> {
         let path = self.blob_path(digest);
         let actual = sha256_file(&path)?;
+        Self::matches(path, digest, actual)
+    }
+
+    /// `path` when its bytes hash to `digest`; else the blob is removed and reported.
+    fn matches(path: PathBuf, digest: &str, actual: Digest) -> Result<PathBuf, StoreError> {
         if actual != digest {
             let _ = fs::remove_file(&path);
             return Err(StoreError::Corrupt {
@@ -286,15 +291,7 @@ impl Store {
         let path = self.blob_path(digest);
         let bytes = fs::read(&path).map_err(io("read", &path))?;
         let actual = sha256(&bytes);
-        if actual != digest {
-            let _ = fs::remove_file(&path);
-            return Err(StoreError::Corrupt {
-                path,
-                expected: digest.into(),
-                actual,
-            });
-        }
-        Ok(bytes)
+        Self::matches(path, digest, actual).map(|_| bytes)
     }
 
     /// The output digest recorded for a build step, if any (and if its blob still exists).

@@ -318,25 +318,12 @@ fn explain_says_why_each_version_was_not_taken() {
         ",
     );
     let mut options = ResolveOptions::default();
-    let resolution = resolve(&catalog, "d", &options).unwrap();
-    let x = compose_core::resolve::explain(&catalog, &resolution, &options, "lib").unwrap();
-    let lines: Vec<String> = x
-        .versions
-        .iter()
-        .map(|v| {
-            format!(
-                "{} {}",
-                v.version,
-                serde_json::to_string(&v.outcome).unwrap()
-            )
-        })
-        .collect();
     expect![[r#"
         3.0.0 {"outcome":"impossible","because":[{"kind":"assumed","requirement":"lib =3.0.0","provider":null},{"kind":"missing-capability","component":"lib","versions":["3.0.0"],"capability":"gpu","device":"d"}]}
         2.5.0 {"outcome":"impossible","because":[{"kind":"assumed","requirement":"lib =2.5.0","provider":null},{"kind":"requires","component":"lib","versions":["2.5.0"],"requirement":"helper >=2"},{"kind":"no-matching-version","component":"helper","available":["1.0.0"]}]}
         2.0.0 {"outcome":"taken","reason":"the newest version that fits"}
         1.0.0 {"outcome":"impossible","because":[{"kind":"device-requires","device":"d","requirement":"app"},{"kind":"assumed","requirement":"lib =1.0.0","provider":null},{"kind":"conflicts","component":"lib","versions":["1.0.0"],"with":"app"}]}"#]]
-    .assert_eq(&lines.join("\n"));
+    .assert_eq(&versions_of_lib(&catalog, &options));
 
     // Pinned by the lock while a newer version fits: both say so.
     options
@@ -350,10 +337,17 @@ fn explain_says_why_each_version_was_not_taken() {
         device d: roots app
         ",
     );
-    let resolution = resolve(&catalog, "d", &options).unwrap();
-    let x = compose_core::resolve::explain(&catalog, &resolution, &options, "lib").unwrap();
-    let lines: Vec<String> = x
-        .versions
+    expect![[r#"
+        2.0.0 {"outcome":"possible","reason":"compose.lock pins 1.0.0; `compose resolve --upgrade` takes the newest that fits"}
+        1.0.0 {"outcome":"taken","reason":"pinned by compose.lock"}"#]]
+    .assert_eq(&versions_of_lib(&catalog, &options));
+}
+
+/// `compose explain lib`'s versions, one line each: the version and its outcome as JSON.
+fn versions_of_lib(catalog: &compose_core::catalog::Catalog, options: &ResolveOptions) -> String {
+    let resolution = resolve(catalog, "d", options).unwrap();
+    let x = compose_core::resolve::explain(catalog, &resolution, options, "lib").unwrap();
+    x.versions
         .iter()
         .map(|v| {
             format!(
@@ -362,9 +356,6 @@ fn explain_says_why_each_version_was_not_taken() {
                 serde_json::to_string(&v.outcome).unwrap()
             )
         })
-        .collect();
-    expect![[r#"
-        2.0.0 {"outcome":"possible","reason":"compose.lock pins 1.0.0; `compose resolve --upgrade` takes the newest that fits"}
-        1.0.0 {"outcome":"taken","reason":"pinned by compose.lock"}"#]]
-    .assert_eq(&lines.join("\n"));
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -63,6 +63,24 @@ pub fn add_globals(display: &DisplayHandle) {
     display.create_global::<State, XdgWmBase, OldXdgWmBase>(OLD_XDG_WM_BASE, OldXdgWmBase);
 }
 
+/// Both globals bind as smithay's own does.
+fn bind(
+    state: &mut State,
+    handle: &DisplayHandle,
+    client: &Client,
+    resource: New<XdgWmBase>,
+    data_init: &mut DataInit<'_, State>,
+) {
+    <XdgShellState as GlobalDispatch<XdgWmBase, (), State>>::bind(
+        state,
+        handle,
+        client,
+        resource,
+        &(),
+        data_init,
+    )
+}
+
 // The version 6 global (smithay's), hidden from clients that need version 3.
 impl GlobalDispatch<XdgWmBase, ()> for State {
     fn bind(
@@ -70,17 +88,10 @@ impl GlobalDispatch<XdgWmBase, ()> for State {
         handle: &DisplayHandle,
         client: &Client,
         resource: New<XdgWmBase>,
-        global_data: &(),
+        _: &(),
         data_init: &mut DataInit<'_, State>,
     ) {
-        <XdgShellState as GlobalDispatch<XdgWmBase, (), State>>::bind(
-            state,
-            handle,
-            client,
-            resource,
-            global_data,
-            data_init,
-        )
+        bind(state, handle, client, resource, data_init)
     }
 
     fn can_view(client: Client, _: &()) -> bool {
@@ -97,14 +108,7 @@ impl GlobalDispatch<XdgWmBase, OldXdgWmBase> for State {
         _: &OldXdgWmBase,
         data_init: &mut DataInit<'_, State>,
     ) {
-        <XdgShellState as GlobalDispatch<XdgWmBase, (), State>>::bind(
-            state,
-            handle,
-            client,
-            resource,
-            &(),
-            data_init,
-        )
+        bind(state, handle, client, resource, data_init)
     }
 
     fn can_view(client: Client, _: &OldXdgWmBase) -> bool {

@@ -4,6 +4,10 @@
 //! that the compositor still answers. Prints what each seed did; exits 1 naming the seed
 //! after which the compositor stopped answering. `scripts/fuzz wayland` runs it against a
 //! headless shell.
+//!
+//! compose-wayland-fuzz flood CLIENTS SURFACES HOLD_SECONDS: CLIENTS clients each make
+//! SURFACES surfaces (at most the compositor's per-client limit), hold them HOLD_SECONDS,
+//! then disconnect together (`scripts/bench-flood` times the shell's D-Bus meanwhile).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,6 +19,9 @@ const STEPS: usize = 200;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("flood") {
+        return flood(&args[1..]);
+    }
     let seconds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(60);
     let first: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     let display = std::env::var("WAYLAND_DISPLAY").unwrap_or_else(|_| "wayland-0".into());
@@ -62,5 +69,38 @@ fn main() -> ExitCode {
         seed.saturating_sub(1),
         steps as f64 / secs
     );
+    ExitCode::SUCCESS
+}
+
+fn flood(args: &[String]) -> ExitCode {
+    let arg = |i: usize, default: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+    let (clients, surfaces, hold) = (arg(0, 10), arg(1, 10_000) as usize, arg(2, 10));
+    let display = std::env::var("WAYLAND_DISPLAY").unwrap_or_else(|_| "wayland-0".into());
+    let runtime = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into());
+    let start = Instant::now();
+    let mut held = Vec::new();
+    for n in 0..clients {
+        let made = Client::connect(Path::new(&runtime), &display).and_then(|mut c| {
+            c.misbehave_many_surfaces(surfaces, false)?;
+            c.roundtrip()?;
+            Ok(c)
+        });
+        match made {
+            Ok(c) => held.push(c),
+            Err(e) => {
+                eprintln!("client {n}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!(
+        "holding {} surfaces in {clients} clients (made in {:.1} s)",
+        clients as usize * surfaces,
+        start.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(hold));
+    let gone = Instant::now();
+    drop(held);
+    println!("disconnected all ({:.3} s)", gone.elapsed().as_secs_f64());
     ExitCode::SUCCESS
 }
