@@ -481,6 +481,7 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
     let reboot = Arc::new(AtomicBool::new(false));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&power_off));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&reboot));
+    let wake = wake_on_signals();
     let mut reboot_at: Option<Instant> = None;
     let mut table = services::Table::new(specs);
     let slot = cmdline.slot.clone().unwrap_or_else(|| "?".into());
@@ -545,7 +546,45 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
         if reboot.load(Ordering::Relaxed) || reboot_at.is_some_and(|t| now > t) {
             shutdown(&mut table, RebootMode::RB_AUTOBOOT);
         }
+        // Sleep until a signal or the next timed change: a back-off, a service settling,
+        // the readiness deadline, a trial reboot.
+        let waiting_for_ready = (!ready && !reported_failure).then_some(deadline);
+        let until = [table.next_wake(now), waiting_for_ready, reboot_at]
+            .into_iter()
+            .flatten()
+            .min();
+        sleep_until_signal(wake.as_ref(), until);
+    }
+}
+
+/// A socket that receives a byte for each SIGCHLD, SIGTERM and SIGINT, so the supervisor
+/// sleeps until something happens instead of polling. `None` (it could not be made): it
+/// polls every 20 ms instead.
+fn wake_on_signals() -> Option<std::os::unix::net::UnixStream> {
+    let (read, write) = std::os::unix::net::UnixStream::pair().ok()?;
+    write.set_nonblocking(true).ok()?;
+    for signal in [
+        signal_hook::consts::SIGCHLD,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ] {
+        signal_hook::low_level::pipe::register(signal, write.try_clone().ok()?).ok()?;
+    }
+    Some(read)
+}
+
+fn sleep_until_signal(wake: Option<&std::os::unix::net::UnixStream>, until: Option<Instant>) {
+    use std::io::Read;
+    let Some(mut wake) = wake else {
         std::thread::sleep(Duration::from_millis(20));
+        return;
+    };
+    let timeout = until.map(|t| {
+        t.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    });
+    if wake.set_read_timeout(timeout).is_ok() {
+        let _ = wake.read(&mut [0u8; 64]);
     }
 }
 

@@ -186,6 +186,20 @@ impl Table {
         Some((i, matches!(s.status, Status::Waiting { .. })))
     }
 
+    /// The next moment something changes without a signal: a back-off ends, or a simple
+    /// service has run for `SETTLE` (it then counts as up). `None`: nothing is pending.
+    pub fn next_wake(&self, now: Instant) -> Option<Instant> {
+        self.services
+            .iter()
+            .filter_map(|s| match (s.spec.kind, &s.status) {
+                (_, Status::Waiting { not_before }) => *not_before,
+                (Kind::Simple, Status::Running { since, .. }) => Some(*since + SETTLE),
+                _ => None,
+            })
+            .filter(|t| *t > now)
+            .min()
+    }
+
     /// Ready: every simple service has been running for `SETTLE` (or is done), every
     /// oneshot is done. A given-up service means never ready.
     pub fn ready(&self, now: Instant) -> bool {
@@ -225,6 +239,27 @@ mod tests {
             restart,
             kind: Kind::Simple,
         }
+    }
+
+    #[test]
+    fn init_wakes_for_the_next_back_off_or_settle_and_no_sooner() {
+        let now = Instant::now();
+        let mut t = Table::new(vec![
+            spec("a", &[], Restart::Always),
+            spec("b", &[], Restart::Always),
+        ]);
+        assert_eq!(t.next_wake(now), None, "nothing started, nothing timed");
+        t.services[0].status = Status::Running { pid: 1, since: now };
+        t.services[1].status = Status::Waiting {
+            not_before: Some(now + Duration::from_secs(3)),
+        };
+        assert_eq!(t.next_wake(now), Some(now + SETTLE));
+        assert_eq!(
+            t.next_wake(now + SETTLE),
+            Some(now + Duration::from_secs(3)),
+            "a settled service needs no wake-up"
+        );
+        assert_eq!(t.next_wake(now + Duration::from_secs(3)), None);
     }
 
     #[test]
