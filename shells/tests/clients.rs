@@ -11,7 +11,8 @@ use compose_shells::compositor::input::{
     BTN_DPAD_RIGHT, BTN_LEFT, BTN_MODE, KEY_F4, KEY_G, KEY_LEFTALT, KEY_LEFTMETA, KEY_TAB,
 };
 use compose_shells::compositor::{
-    Command, CompositorError, InputEvent, MAX_SURFACES_PER_CLIENT, Options, WindowInfo, run,
+    Command, CompositorError, InputEvent, MAX_BUFFERS_PER_CLIENT, MAX_SURFACES_PER_CLIENT, Options,
+    WindowInfo, run,
 };
 use compose_shells::definition::builtin;
 use compose_shells::policy::{KEYBOARD_SHARE, TASKBAR, TITLE_BAR};
@@ -1258,4 +1259,37 @@ fn a_client_with_many_surfaces_neither_stalls_the_shell_nor_holds_more_than_its_
         .expect("the good client still gets frames");
     let w = comp.window("good");
     assert_pixel(&comp.screenshot(), center(&w), GREEN, "the good client");
+}
+
+// Review: nothing limited how many buffers one client holds. Past `MAX_BUFFERS_PER_CLIENT` it
+// is disconnected with `no_memory`; destroyed buffers do not count; others carry on.
+#[test]
+fn a_client_with_many_buffers_is_held_to_its_share() {
+    let comp = Compositor::start("desktop", 800, 600);
+    let mut good = comp.client();
+    good.toplevel("good", "Good", GREEN).unwrap();
+
+    let mut tidy = comp.client();
+    tidy.misbehave_many_buffers(MAX_BUFFERS_PER_CLIENT + 10, true)
+        .unwrap();
+    tidy.roundtrip().expect("destroyed buffers are not counted");
+    drop(tidy);
+
+    let mut greedy = comp.client();
+    greedy
+        .misbehave_many_buffers(MAX_BUFFERS_PER_CLIENT, false)
+        .unwrap();
+    greedy.roundtrip().expect("the limit itself is allowed");
+    let _ = greedy.misbehave_many_buffers(1, false);
+    assert!(
+        greedy.roundtrip().is_err(),
+        "one more buffer ends the client"
+    );
+    assert!(
+        greedy.ended_for_no_memory(),
+        "wl_display.error no_memory (a client sees ENOMEM)"
+    );
+
+    good.commit_to_frame(0)
+        .expect("the good client still gets frames");
 }

@@ -45,7 +45,9 @@ use smithay::{
 };
 
 use super::toplevel::{KeyboardFocus, Toplevel};
-use super::{ClientState, Grab, MAX_SURFACES_PER_CLIENT, State, Tracked, scene};
+use super::{
+    ClientState, Grab, MAX_BUFFERS_PER_CLIENT, MAX_SURFACES_PER_CLIENT, State, Tracked, scene,
+};
 use crate::policy::LayerKind;
 use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
 use smithay::reexports::wayland_server::{Client, DisplayHandle};
@@ -332,12 +334,45 @@ impl State {
 }
 
 impl BufferHandler for State {
-    fn buffer_destroyed(&mut self, _buffer: &WlBuffer) {}
+    fn buffer_destroyed(&mut self, buffer: &WlBuffer) {
+        // On disconnection the client (and its count) is gone already.
+        if let Some(data) = buffer
+            .client()
+            .as_ref()
+            .and_then(|c| c.get_data::<ClientState>())
+        {
+            let _ = data
+                .buffers
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
 }
 
 impl ShmHandler for State {
     fn shm_state(&self) -> &ShmState {
         &self.shm_state
+    }
+
+    fn buffer_created(&mut self, buffer: &WlBuffer) {
+        let Some(client) = buffer.client() else {
+            return;
+        };
+        let Some(data) = client.get_data::<ClientState>() else {
+            return;
+        };
+        let held = data.buffers.fetch_add(1, Ordering::Relaxed) + 1;
+        if held > MAX_BUFFERS_PER_CLIENT {
+            tracing::warn!(
+                "a client asked for more than {MAX_BUFFERS_PER_CLIENT} buffers: disconnected"
+            );
+            post_no_memory(
+                &self.display,
+                &client,
+                &format!(
+                    "more than {MAX_BUFFERS_PER_CLIENT} wl_buffers at once; destroy buffers you no longer use"
+                ),
+            );
+        }
     }
 }
 

@@ -255,6 +255,8 @@ struct ClientState {
     security: Option<smithay::wayland::security_context::SecurityContext>,
     /// Its live `wl_surface`s, held under [`MAX_SURFACES_PER_CLIENT`].
     surfaces: std::sync::atomic::AtomicUsize,
+    /// Its live shm `wl_buffer`s, held under [`MAX_BUFFERS_PER_CLIENT`].
+    buffers: std::sync::atomic::AtomicUsize,
     /// What it is known to get wrong (see `quirks.rs`).
     quirks: quirks::Quirks,
 }
@@ -264,6 +266,10 @@ struct ClientState {
 /// client that asks for more is disconnected with `wl_display.error` `no_memory`, as
 /// libwayland's `wl_client_post_no_memory` does.
 pub const MAX_SURFACES_PER_CLIENT: usize = 10_000;
+
+/// The most shm `wl_buffer`s one client may hold at once (toolkits keep two or three per
+/// surface), enforced the same way.
+pub const MAX_BUFFERS_PER_CLIENT: usize = 10_000;
 
 /// `engine/app-id` of the sandbox the client of `surface` runs in.
 fn sandbox_of(surface: &WlSurface) -> Option<String> {

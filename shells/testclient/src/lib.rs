@@ -160,6 +160,8 @@ pub struct State {
     dmabuf_answer: Option<bool>,
     /// Role-less surfaces made by `misbehave_many_surfaces`.
     pub bare_surfaces: Vec<WlSurface>,
+    /// Buffers made by `misbehave_many_buffers`.
+    pub bare_buffers: Vec<WlBuffer>,
 }
 
 impl State {
@@ -703,6 +705,31 @@ impl Client {
 
     /// Creates `count` bare `wl_surface`s (no role, no buffer), keeps them, and returns
     /// without a round trip. `destroy` sends their destructors right after.
+    /// Makes `count` 1x1 shm buffers from one pool and keeps them (or destroys each at once).
+    pub fn misbehave_many_buffers(
+        &mut self,
+        count: usize,
+        destroy: bool,
+    ) -> Result<(), ClientError> {
+        let file = memfd(4)?;
+        let shm = self.state.globals.shm.clone().expect("checked in connect");
+        let pool = shm.create_pool(file.as_fd(), 4, &self.handle, ());
+        for i in 0..count {
+            let buffer = pool.create_buffer(0, 1, 1, 4, wl_shm::Format::Argb8888, &self.handle, ());
+            if destroy {
+                buffer.destroy();
+            } else {
+                self.state.bare_buffers.push(buffer);
+            }
+            // Small batches: the connection's outgoing buffer must never overflow.
+            if i % 64 == 0 {
+                self.flush_blocking()?;
+            }
+        }
+        pool.destroy();
+        self.flush_blocking()
+    }
+
     pub fn misbehave_many_surfaces(
         &mut self,
         count: usize,

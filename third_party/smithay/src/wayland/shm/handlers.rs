@@ -175,7 +175,8 @@ where
                             destruction_hooks: Default::default(),
                         };
 
-                        data_init.init(buffer, data);
+                        let buffer = data_init.init(buffer, data);
+                        state.buffer_created(&buffer);
                     }
 
                     WEnum::Unknown(unknown) => {

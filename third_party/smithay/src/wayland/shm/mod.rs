@@ -184,6 +184,9 @@ impl ShmState {
 pub trait ShmHandler {
     /// Return the Shm global state
     fn shm_state(&self) -> &ShmState;
+
+    /// A client made a buffer (compose: to limit what one client may hold).
+    fn buffer_created(&mut self, _buffer: &wayland_server::protocol::wl_buffer::WlBuffer) {}
 }
 
 /// Error that can occur when accessing an SHM buffer
