@@ -290,6 +290,14 @@ fn sandboxed(client: &smithay::reexports::wayland_server::Client) -> bool {
         .is_some_and(|d| d.security.is_some())
 }
 
+/// Set when a client that held many objects left: the loop then returns the memory they
+/// took to the system (malloc keeps freed memory in its arenas otherwise: 549 MB stayed
+/// after a 100,000-surface flood, from 148 MB).
+static TRIM_MEMORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Objects a client must have held for its leaving to trim memory.
+const TRIM_AFTER_OBJECTS: usize = 1_000;
+
 impl smithay::reexports::wayland_server::backend::ClientData for ClientState {
     fn initialized(&self, _: smithay::reexports::wayland_server::backend::ClientId) {}
     fn disconnected(
@@ -297,6 +305,24 @@ impl smithay::reexports::wayland_server::backend::ClientData for ClientState {
         _: smithay::reexports::wayland_server::backend::ClientId,
         _: smithay::reexports::wayland_server::backend::DisconnectReason,
     ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let held = self.surfaces.load(Relaxed) + self.buffers.load(Relaxed);
+        if held >= TRIM_AFTER_OBJECTS {
+            TRIM_MEMORY.store(true, Relaxed);
+        }
+    }
+}
+
+/// Returns freed memory to the system once a big client has left (see [`TRIM_MEMORY`]).
+fn trim_memory_if_asked() {
+    if TRIM_MEMORY.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: glibc's malloc_trim takes its arenas' locks and only hands free pages back
+        // to the system; it touches no memory in use. (The shell is a glibc build: it loads
+        // Vulkan drivers. Other C libraries have no malloc_trim, and nothing is done there.)
+        #[cfg(target_env = "gnu")]
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 
@@ -981,6 +1007,7 @@ impl Compositor {
         state.pump_host();
         state.popups.cleanup();
         let _ = state.display.flush_clients();
+        trim_memory_if_asked();
         Ok(!state.stop && !self.signalled.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
