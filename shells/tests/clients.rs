@@ -1240,19 +1240,10 @@ fn a_client_with_many_surfaces_neither_stalls_the_shell_nor_holds_more_than_its_
         .expect("destroyed surfaces are not counted");
     drop(tidy);
 
-    let mut greedy = comp.client();
-    greedy
-        .misbehave_many_surfaces(MAX_SURFACES_PER_CLIENT, false)
-        .unwrap();
-    greedy.roundtrip().expect("the limit itself is allowed");
-    let _ = greedy.misbehave_many_surfaces(1, false);
-    assert!(
-        greedy.roundtrip().is_err(),
-        "one more surface ends the client"
-    );
-    assert!(
-        greedy.ended_for_no_memory(),
-        "wl_display.error no_memory (a client sees ENOMEM)"
+    held_to(
+        &comp,
+        MAX_SURFACES_PER_CLIENT,
+        Client::misbehave_many_surfaces,
     );
 
     good.commit_to_frame(0)
@@ -1275,21 +1266,27 @@ fn a_client_with_many_buffers_is_held_to_its_share() {
     tidy.roundtrip().expect("destroyed buffers are not counted");
     drop(tidy);
 
-    let mut greedy = comp.client();
-    greedy
-        .misbehave_many_buffers(MAX_BUFFERS_PER_CLIENT, false)
-        .unwrap();
-    greedy.roundtrip().expect("the limit itself is allowed");
-    let _ = greedy.misbehave_many_buffers(1, false);
-    assert!(
-        greedy.roundtrip().is_err(),
-        "one more buffer ends the client"
-    );
-    assert!(
-        greedy.ended_for_no_memory(),
-        "wl_display.error no_memory (a client sees ENOMEM)"
+    held_to(
+        &comp,
+        MAX_BUFFERS_PER_CLIENT,
+        Client::misbehave_many_buffers,
     );
 
     good.commit_to_frame(0)
         .expect("the good client still gets frames");
+}
+
+/// A new client may hold `limit` objects that `make` makes; one more ends it with
+/// `wl_display.error` `no_memory` (a libwayland client sees ENOMEM).
+fn held_to(
+    comp: &Compositor,
+    limit: usize,
+    make: fn(&mut Client, usize, bool) -> Result<(), ClientError>,
+) {
+    let mut greedy = comp.client();
+    make(&mut greedy, limit, false).unwrap();
+    greedy.roundtrip().expect("the limit itself is allowed");
+    let _ = make(&mut greedy, 1, false);
+    assert!(greedy.roundtrip().is_err(), "one more ends the client");
+    assert!(greedy.ended_for_no_memory(), "wl_display.error no_memory");
 }
