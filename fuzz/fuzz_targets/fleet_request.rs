@@ -39,10 +39,7 @@ fn server() -> &'static Server {
         let url = running.url.clone();
         let admin = running.first_admin_token.clone().unwrap();
         runtime.spawn(async move { running.wait().await });
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = fresh_agent();
         let token: serde_json::Value = agent
             .post(format!("{url}/api/v1/enroll-tokens"))
             .header("Authorization", format!("Bearer {admin}"))
@@ -69,6 +66,13 @@ fn server() -> &'static Server {
             _runtime: runtime,
         }
     })
+}
+
+fn fresh_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 /// Method, path (`{}`: the path argument) and who calls.
@@ -114,9 +118,9 @@ fuzz_target!(|data: &[u8]| {
         Caller::Admin => Some(&s.admin),
         Caller::Device => Some(&s.device),
     };
-    let response = match method {
+    let send = |agent: &ureq::Agent| match method {
         "GET" => {
-            let mut r = s.agent.get(&url);
+            let mut r = agent.get(&url);
             if let Some(token) = auth {
                 r = r.header("Authorization", format!("Bearer {token}"));
             }
@@ -124,9 +128,9 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             let mut r = if method == "PUT" {
-                s.agent.put(&url)
+                agent.put(&url)
             } else {
-                s.agent.post(&url)
+                agent.post(&url)
             };
             r = r.header("Content-Type", "application/json");
             if let Some(token) = auth {
@@ -135,7 +139,11 @@ fuzz_target!(|data: &[u8]| {
             r.send(body)
         }
     };
-    let response = response.unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
+    // A pooled connection the server closed meanwhile is the client's problem, not the
+    // server's: one more try on a fresh connection before calling it a defect.
+    let response = send(&s.agent)
+        .or_else(|_| send(&fresh_agent()))
+        .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
     let status = response.status().as_u16();
     // 502 is FleetLock's answer without etcd; 500 would be the server's own failure.
     assert!(
