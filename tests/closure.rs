@@ -316,54 +316,18 @@ fn every_device_ships_what_its_programs_need_and_no_documentation() {
 /// Boots `disk` under `compose flash --vm` (a throw-away overlay, a headless screen) until
 /// its shell has drawn its first frame and every service is up, then stops it.
 fn boot_to_first_frame(project: &Path, disk: &Path, device: &str) {
-    let serial = project.join(format!("serial-{device}.log"));
-    let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"))
-        .current_dir(project)
-        .arg("flash")
-        .arg(disk)
-        .args([
-            "--vm",
-            "--display",
-            "headless",
-            "--timeout",
-            "300",
-            "--serial",
-        ])
-        .arg(&serial)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let start = std::time::Instant::now();
-    loop {
-        let console = std::fs::read_to_string(&serial).unwrap_or_default();
-        if console.contains("first frame shown") && console.contains("compose: ready") {
-            eprintln!(
-                "{device}: first frame and ready {:.1} s after `compose flash --vm` started",
-                start.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        if let Some(status) = flash.try_wait().unwrap() {
-            let mut err = String::new();
-            let _ = flash.stderr.take().unwrap().read_to_string(&mut err);
-            let tail: Vec<&str> = console.lines().rev().take(40).collect();
-            panic!(
-                "{device}: `compose flash --vm` ended ({status}) before the first frame and ready: {err}\n--- console ---\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        assert!(
-            start.elapsed().as_secs() < 300,
-            "{device}: no first frame and ready within 300 s:\n{console}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(flash.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
+    common::flash_until(
+        project,
+        disk,
+        &["--vm", "--display", "headless", "--timeout", "300"],
+        &["first frame shown", "compose: ready"],
+        300,
     );
-    flash.wait().unwrap();
+    eprintln!(
+        "{device}: first frame and ready {:.1} s after `compose flash --vm` started",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 #[derive(Debug, Deserialize)]

@@ -134,7 +134,8 @@ pub fn missing_vm_drivers(info: &ImageInfo, screen: Screen, gpu: Gpu) -> Vec<VmD
         needed.push(("virtio_input", "the keyboard and tablet"));
         needed.push(("virtio_console", "the shell's control port"));
     }
-    let has = |m: &str| info.kernel_modules.iter().any(|k| k.replace('-', "_") == m);
+    // The build records module names with `_` (`modules.dep` spells some with `-`).
+    let has = |m: &str| info.kernel_modules.iter().any(|k| k == m);
     needed
         .into_iter()
         .filter(|(m, _)| !has(m))

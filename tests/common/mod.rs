@@ -134,3 +134,61 @@ pub struct ShellWindow {
     #[serde(default)]
     pub sandbox: Option<String>,
 }
+
+/// Runs `compose flash DISK` with `args` (`--vm` and its options) until its serial console
+/// shows every one of `markers`, then stops it (SIGTERM: flash powers the VM off); returns
+/// the console. Fails the test, with the console's end, when flash ends first or after
+/// `limit_s` seconds.
+pub fn flash_until(
+    project: &Path,
+    disk: &Path,
+    args: &[&str],
+    markers: &[&str],
+    limit_s: u64,
+) -> String {
+    let serial = project.join(format!(
+        "serial-{}.log",
+        disk.file_stem().unwrap().to_string_lossy()
+    ));
+    let _ = std::fs::remove_file(&serial);
+    let errors = project.join("flash-stderr.log");
+    let mut flash = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(project)
+        .arg("flash")
+        .arg(disk)
+        .args(args)
+        .arg("--serial")
+        .arg(&serial)
+        .env("COMPOSE_STORE", store())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errors).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let console = loop {
+        let console = std::fs::read_to_string(&serial).unwrap_or_default();
+        if markers.iter().all(|m| console.contains(m)) {
+            break console;
+        }
+        let ended = flash.try_wait().unwrap();
+        if ended.is_some() || start.elapsed().as_secs() > limit_s {
+            let tail: Vec<&str> = console.lines().rev().take(40).collect();
+            panic!(
+                "no {markers:?} on the console ({}): {}\n--- console ---\n{}",
+                match ended {
+                    Some(status) => format!("compose flash ended, {status}"),
+                    None => format!("{limit_s} s passed"),
+                },
+                std::fs::read_to_string(&errors).unwrap_or_default(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(flash.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    flash.wait().unwrap();
+    console
+}

@@ -51,7 +51,7 @@ use super::{
 use crate::policy::LayerKind;
 use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
 use smithay::reexports::wayland_server::{Client, DisplayHandle};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 impl CompositorHandler for State {
     fn compositor_state(&mut self) -> &mut CompositorState {
@@ -136,37 +136,51 @@ impl CompositorHandler for State {
     }
 
     fn new_surface(&mut self, surface: &WlSurface) {
-        let Some(client) = surface.client() else {
-            return;
-        };
-        let Some(data) = client.get_data::<ClientState>() else {
-            return; // Xwayland: smithay's own connection
-        };
-        let held = data.surfaces.fetch_add(1, Ordering::Relaxed) + 1;
-        if held > MAX_SURFACES_PER_CLIENT {
-            tracing::warn!(
-                "a client asked for more than {MAX_SURFACES_PER_CLIENT} surfaces: disconnected"
-            );
-            post_no_memory(
-                &self.display,
-                &client,
-                &format!(
-                    "more than {MAX_SURFACES_PER_CLIENT} wl_surfaces at once; destroy surfaces you no longer use"
-                ),
-            );
-        }
+        hold_one_more(
+            &self.display,
+            surface.client(),
+            |c| &c.surfaces,
+            MAX_SURFACES_PER_CLIENT,
+            "wl_surfaces",
+        );
     }
 
     fn destroyed(&mut self, surface: &WlSurface) {
         scene::forget(self, surface);
         self.pending_frames.remove(surface);
-        if let Some(data) = surface
-            .client()
-            .as_ref()
-            .and_then(|c| c.get_data::<ClientState>())
-        {
-            data.surfaces.fetch_sub(1, Ordering::Relaxed);
-        }
+        hold_one_less(surface.client(), |c| &c.surfaces);
+    }
+}
+
+/// Counts one more object of `client` in the counter `held` picks; past `limit` the client is
+/// ended with `no_memory`. Clients without our data (Xwayland's connection) are not counted.
+fn hold_one_more(
+    display: &DisplayHandle,
+    client: Option<Client>,
+    held: fn(&ClientState) -> &AtomicUsize,
+    limit: usize,
+    what: &str,
+) {
+    let Some(client) = client else {
+        return;
+    };
+    let Some(data) = client.get_data::<ClientState>() else {
+        return;
+    };
+    if held(data).fetch_add(1, Ordering::Relaxed) + 1 > limit {
+        tracing::warn!("a client asked for more than {limit} {what}: disconnected");
+        post_no_memory(
+            display,
+            &client,
+            &format!("more than {limit} {what} at once; destroy those you no longer use"),
+        );
+    }
+}
+
+/// Counts one object of `client` fewer (on disconnection the client, and its count, is gone).
+fn hold_one_less(client: Option<Client>, held: fn(&ClientState) -> &AtomicUsize) {
+    if let Some(data) = client.as_ref().and_then(|c| c.get_data::<ClientState>()) {
+        let _ = held(data).fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 }
 
@@ -335,16 +349,7 @@ impl State {
 
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, buffer: &WlBuffer) {
-        // On disconnection the client (and its count) is gone already.
-        if let Some(data) = buffer
-            .client()
-            .as_ref()
-            .and_then(|c| c.get_data::<ClientState>())
-        {
-            let _ = data
-                .buffers
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        }
+        hold_one_less(buffer.client(), |c| &c.buffers);
     }
 }
 
@@ -354,25 +359,13 @@ impl ShmHandler for State {
     }
 
     fn buffer_created(&mut self, buffer: &WlBuffer) {
-        let Some(client) = buffer.client() else {
-            return;
-        };
-        let Some(data) = client.get_data::<ClientState>() else {
-            return;
-        };
-        let held = data.buffers.fetch_add(1, Ordering::Relaxed) + 1;
-        if held > MAX_BUFFERS_PER_CLIENT {
-            tracing::warn!(
-                "a client asked for more than {MAX_BUFFERS_PER_CLIENT} buffers: disconnected"
-            );
-            post_no_memory(
-                &self.display,
-                &client,
-                &format!(
-                    "more than {MAX_BUFFERS_PER_CLIENT} wl_buffers at once; destroy buffers you no longer use"
-                ),
-            );
-        }
+        hold_one_more(
+            &self.display,
+            buffer.client(),
+            |c| &c.buffers,
+            MAX_BUFFERS_PER_CLIENT,
+            "wl_buffers",
+        );
     }
 }
 
