@@ -2,9 +2,10 @@
 //! rollouts spread in waves from each device's seed and halt on failure (`rollout`,
 //! `schedule`); reboots take slots of a per-group semaphore on etcd through FleetLock
 //! (`lock`); admin tokens have roles and device credentials reach only device endpoints
-//! (`auth`); state is SQLite (`store`); `client` is the admin side the CLI uses, and
+//! (`auth`), and every endpoint names who may call it in its signature (`access`); state is SQLite (`store`); `client` is the admin side the CLI uses, and
 //! `simulate` drives thousands of agents against a server over loopback.
 
+pub mod access;
 pub mod auth;
 pub mod client;
 pub mod lock;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::access::{self, Caller, DeviceCaller, need};
 use crate::auth::{self, Role};
 use crate::lock::{Etcd, LockError};
 use crate::rollout;
@@ -90,6 +91,8 @@ pub struct Fleet {
     /// grant a lease and race the same compare-and-swap, all but one failing and retrying.
     /// The transaction still guards against other servers sharing the etcd.
     group_gates: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Turns at the store for handlers ([`Fleet::db`]).
+    db_turns: tokio::sync::Semaphore,
 }
 
 impl Fleet {
@@ -189,6 +192,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         lock_ttl: config.lock_ttl,
         changed: Notify::new(),
         group_gates: Default::default(),
+        db_turns: tokio::sync::Semaphore::new(DB_TURNS),
     });
     let app = router(fleet.clone(), config.repo.as_deref());
     let listener = listen(config.listen).map_err(|source| ServeError::Listen {
@@ -333,7 +337,7 @@ fn router(fleet: Arc<Fleet>, repo: Option<&Path>) -> Router {
 
 /// An error answer: a status and a message that says what to do.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -347,68 +351,37 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
+pub fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError(status, message.into())
 }
 
 type Api<T> = Result<Json<T>, ApiError>;
 
-/// The request's bearer token.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    auth::bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
-}
+/// Store calls running at once in the blocking pool: they share one SQLite connection, so
+/// more would only wait for its lock on threads of their own.
+const DB_TURNS: usize = 4;
 
 impl Fleet {
-    /// The caller's role, or why it has none that reaches `need`.
-    fn admin(&self, headers: &HeaderMap, need: Role) -> Result<Role, ApiError> {
-        let token = bearer(headers).ok_or_else(|| {
-                refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "no token: send `Authorization: Bearer TOKEN` (the first admin token is in the server's state folder, `admin-token`)",
-                )
-            })?;
-        self.role_of(token, need)
-    }
-
-    fn role_of(&self, token: &str, need: Role) -> Result<Role, ApiError> {
-        let hash = auth::hash(token);
-        match self.store.token_role(&hash)? {
-            Some(role) if role >= need => Ok(role),
-            Some(role) => Err(refuse(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "this token's role is {}; this needs {}",
-                    role.as_str(),
-                    need.as_str()
-                ),
-            )),
-            None if self.store.device_by_credential(&hash)?.is_some() => Err(refuse(
-                StatusCode::FORBIDDEN,
-                "a device credential cannot call admin endpoints",
-            )),
-            None => Err(refuse(StatusCode::UNAUTHORIZED, "unknown token")),
-        }
-    }
-
-    /// The device whose credential the request carries.
-    fn device(&self, headers: &HeaderMap) -> Result<Device, ApiError> {
-        let token = bearer(headers).ok_or_else(|| {
+    /// Runs `work` (store calls: SQLite waits for its lock and the disk) in tokio's blocking
+    /// pool, so the async workers keep answering while it waits.
+    pub async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Fleet) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _turn = self.db_turns.acquire().await.map_err(|e| {
             refuse(
-                StatusCode::UNAUTHORIZED,
-                "no device credential: enroll first (POST /api/v1/enroll)",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("shutting down: {e}"),
             )
         })?;
-        self.store
-            .device_by_credential(&auth::hash(token))?
-            .ok_or_else(|| {
-                refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "unknown device credential: the device was removed or never enrolled",
-                )
+        let f = self.clone();
+        tokio::task::spawn_blocking(move || work(&f))
+            .await
+            .unwrap_or_else(|e| {
+                Err(refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("a store call failed: {e}"),
+                ))
             })
     }
 }
@@ -425,15 +398,21 @@ async fn enroll(State(f): State<Arc<Fleet>>, Json(e): Json<Enroll>) -> Api<Enrol
         ));
     }
     let credential = auth::new_secret(auth::DEVICE_PREFIX);
-    match f.store.enroll(
-        &auth::hash(&e.token),
-        &e.id,
-        &e.device,
-        &e.version,
-        &auth::hash(&credential),
-        auth::new_seed(),
-        now(),
-    )? {
+    let hashed = auth::hash(&credential);
+    let enrolled = f
+        .db(move |f| {
+            Ok(f.store.enroll(
+                &auth::hash(&e.token),
+                &e.id,
+                &e.device,
+                &e.version,
+                &hashed,
+                auth::new_seed(),
+                now(),
+            )?)
+        })
+        .await?;
+    match enrolled {
         Ok(group) => Ok(Json(Enrolled { credential, group })),
         Err(refused @ EnrollRefused::BadToken) => {
             Err(refuse(StatusCode::UNAUTHORIZED, refused.to_string()))
@@ -454,22 +433,29 @@ const MAX_WAIT: u64 = 60;
 
 async fn poll(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    DeviceCaller(mut device): DeviceCaller,
     Query(q): Query<PollQuery>,
 ) -> Api<Action> {
-    let mut device = f.device(&headers)?;
-    f.store.seen(&device.id, &q.version, now())?;
     device.version = q.version;
+    let seen = device.clone();
+    f.db(move |f| Ok(f.store.seen(&seen.id, &seen.version, now())?))
+        .await?;
+    let device = Arc::new(device);
     let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT));
     loop {
         let changed = f.changed.notified();
-        if let Some(exec) = f.store.take_exec(&device.id)? {
-            return Ok(Json(Action::Exec {
-                id: exec.id,
-                argv: exec.argv,
-            }));
-        }
-        let action = rollout::decide(&f.store, &device, now())?;
+        let asking = device.clone();
+        let action = f
+            .db(move |f| {
+                if let Some(exec) = f.store.take_exec(&asking.id)? {
+                    return Ok(Action::Exec {
+                        id: exec.id,
+                        argv: exec.argv,
+                    });
+                }
+                Ok(rollout::decide(&f.store, &asking, now())?)
+            })
+            .await?;
         let left = deadline.saturating_duration_since(Instant::now());
         if !matches!(action, Action::Wait { .. }) || left.is_zero() {
             return Ok(Json(action));
@@ -482,11 +468,13 @@ async fn poll(
 
 async fn report(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    DeviceCaller(device): DeviceCaller,
     Json(r): Json<Report>,
 ) -> Api<Value> {
-    let device = f.device(&headers)?;
-    match rollout::report(&f.store, &device, &r, now())? {
+    match f
+        .db(move |f| Ok(rollout::report(&f.store, &device, &r, now())?))
+        .await?
+    {
         Ok(rollout) => Ok(Json(json!({"rollout": rollout.id, "state": rollout.state}))),
         Err(refused) => Err(refuse(StatusCode::CONFLICT, refused.to_string())),
     }
@@ -494,15 +482,17 @@ async fn report(
 
 async fn exec_done(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    DeviceCaller(device): DeviceCaller,
     UrlPath(id): UrlPath<i64>,
     Json(done): Json<ExecDone>,
 ) -> Api<Value> {
-    let device = f.device(&headers)?;
-    if !f
-        .store
-        .finish_exec(id, &device.id, done.exit_code, &done.stdout, &done.stderr)?
-    {
+    let finished = f
+        .db(move |f| {
+            Ok(f.store
+                .finish_exec(id, &device.id, done.exit_code, &done.stdout, &done.stderr)?)
+        })
+        .await?;
+    if !finished {
         return Err(refuse(
             StatusCode::NOT_FOUND,
             format!("command {id} was not sent to this device"),
@@ -524,33 +514,9 @@ fn fleetlock_error(status: StatusCode, kind: &str, value: String) -> Response {
         .into_response()
 }
 
-/// Who may take or free a reboot slot for `id`: the device itself, or an operator's token.
-fn fleetlock_caller(
-    f: &Fleet,
-    headers: &HeaderMap,
-    token: Option<&str>,
-    body: &FleetLockRequest,
-) -> Result<(), Response> {
-    if headers
-        .get(FLEETLOCK_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.eq_ignore_ascii_case("true"))
-        != Some(true)
-    {
-        return Err(fleetlock_error(
-            StatusCode::BAD_REQUEST,
-            "missing_header",
-            format!("FleetLock requests carry `{FLEETLOCK_HEADER}: true`"),
-        ));
-    }
-    let bearer = bearer(headers);
-    let Some(secret) = token.or(bearer) else {
-        return Err(fleetlock_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send a device credential as `Authorization: Bearer`, or use /fleetlock/TOKEN/ as the base URL".into(),
-        ));
-    };
+/// Who may take or free a reboot slot for `id`: the device itself, or an operator's token
+/// (blocking: the store).
+fn fleetlock_caller(f: &Fleet, secret: &str, body: &FleetLockRequest) -> Result<(), Response> {
     let hash = auth::hash(secret);
     let denied = |value: String| fleetlock_error(StatusCode::FORBIDDEN, "forbidden", value);
     match f.store.device_by_credential(&hash) {
@@ -563,7 +529,7 @@ fn fleetlock_caller(
         }
         _ => {}
     }
-    match f.role_of(secret, Role::Operate) {
+    match access::role_of(f, secret, Role::Operate) {
         Ok(_) => Ok(()),
         Err(ApiError(status, message)) => Err(fleetlock_error(status, "unauthorized", message)),
     }
@@ -586,9 +552,43 @@ async fn fleetlock(
             );
         }
     };
-    if let Err(refused) = fleetlock_caller(&f, &headers, token.as_deref(), &body) {
-        return refused;
+    if headers
+        .get(FLEETLOCK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.eq_ignore_ascii_case("true"))
+        != Some(true)
+    {
+        return fleetlock_error(
+            StatusCode::BAD_REQUEST,
+            "missing_header",
+            format!("FleetLock requests carry `{FLEETLOCK_HEADER}: true`"),
+        );
     }
+    let Some(secret) = token.or(access::bearer(&headers).map(str::to_string)) else {
+        return fleetlock_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send a device credential as `Authorization: Bearer`, or use /fleetlock/TOKEN/ as the base URL".into(),
+        );
+    };
+    let (group, id) = (
+        body.client_params.group.clone(),
+        body.client_params.id.clone(),
+    );
+    let asked = group.clone();
+    let checked = f
+        .db(move |f| {
+            Ok(match fleetlock_caller(f, &secret, &body) {
+                Ok(()) => Ok(f.store.group(&asked)?.reboot_slots),
+                Err(refused) => Err(refused),
+            })
+        })
+        .await;
+    let slots = match checked {
+        Ok(Ok(slots)) => slots,
+        Ok(Err(refused)) => return refused,
+        Err(e) => return e.into_response(),
+    };
     let Some(etcd) = f.etcd.clone() else {
         return fleetlock_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -596,14 +596,7 @@ async fn fleetlock(
             "this server coordinates no reboots: start it with --etcd URL".into(),
         );
     };
-    let group = body.client_params.group.clone();
-    let slots = match f.store.group(&group) {
-        Ok(g) => g.reboot_slots,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let (id, ttl) = (body.client_params.id.clone(), f.lock_ttl);
-    // While another device of the group is taking a slot, the answer is "not now" at once:
-    // queueing every retry behind etcd's round trips would make each answer slower.
+    let ttl = f.lock_ttl;
     let gate = f.gate(&group);
     let _turn = if take {
         match gate.try_lock_owned() {
@@ -676,23 +669,23 @@ async fn steady_state_token(
     fleetlock(f, headers, Some(token), b, false).await
 }
 
-async fn whoami(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
-    let role = f.admin(&headers, Role::Read)?;
-    Ok(Json(json!({"role": role})))
+async fn whoami(caller: Caller<need::Read>) -> Api<Value> {
+    Ok(Json(json!({"role": caller.role})))
 }
 
-async fn devices(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
-    f.admin(&headers, Role::Read)?;
-    Ok(Json(json!({"devices": f.store.devices()?})))
+async fn devices(State(f): State<Arc<Fleet>>, _: Caller<need::Read>) -> Api<Value> {
+    let devices = f.db(|f| Ok(f.store.devices()?)).await?;
+    Ok(Json(json!({"devices": devices})))
 }
 
 async fn device_show(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Read>,
     UrlPath(id): UrlPath<String>,
 ) -> Api<Device> {
-    f.admin(&headers, Role::Read)?;
-    f.store.device(&id)?.map(Json).ok_or_else(|| no_device(&id))
+    f.db(move |f| f.store.device(&id)?.ok_or_else(|| no_device(&id)))
+        .await
+        .map(Json)
 }
 
 fn no_device(id: &str) -> ApiError {
@@ -704,14 +697,16 @@ fn no_device(id: &str) -> ApiError {
 
 async fn device_remove(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Admin>,
     UrlPath(id): UrlPath<String>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Admin)?;
-    if !f.store.remove_device(&id)? {
-        return Err(no_device(&id));
-    }
-    Ok(Json(json!({"removed": id})))
+    f.db(move |f| {
+        if !f.store.remove_device(&id)? {
+            return Err(no_device(&id));
+        }
+        Ok(Json(json!({"removed": id})))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -721,17 +716,21 @@ struct GroupBody {
 
 async fn device_group(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Operate>,
     UrlPath(id): UrlPath<String>,
     Json(b): Json<GroupBody>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Operate)?;
     check_name("group", &b.group)?;
-    if !f.store.set_device_group(&id, &b.group)? {
-        return Err(no_device(&id));
-    }
+    let answer = f
+        .db(move |f| {
+            if !f.store.set_device_group(&id, &b.group)? {
+                return Err(no_device(&id));
+            }
+            Ok(Json(json!({"device": id, "group": b.group})))
+        })
+        .await?;
     f.changed.notify_waiters();
-    Ok(Json(json!({"device": id, "group": b.group})))
+    Ok(answer)
 }
 
 fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
@@ -756,18 +755,21 @@ struct ExecBody {
 
 async fn exec_start(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Admin>,
     UrlPath(id): UrlPath<String>,
     Json(b): Json<ExecBody>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Admin)?;
     if b.argv.is_empty() {
         return Err(refuse(StatusCode::BAD_REQUEST, "no command: give its argv"));
     }
-    if f.store.device(&id)?.is_none() {
-        return Err(no_device(&id));
-    }
-    let exec = f.store.add_exec(&id, &b.argv, now())?;
+    let exec = f
+        .db(move |f| {
+            if f.store.device(&id)?.is_none() {
+                return Err(no_device(&id));
+            }
+            Ok(f.store.add_exec(&id, &b.argv, now())?)
+        })
+        .await?;
     f.changed.notify_waiters();
     Ok(Json(json!({"id": exec})))
 }
@@ -780,18 +782,20 @@ struct WaitQuery {
 
 async fn exec_show(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Admin>,
     UrlPath(id): UrlPath<i64>,
     Query(q): Query<WaitQuery>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Admin)?;
     let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT));
     loop {
         let changed = f.changed.notified();
         let exec = f
-            .store
-            .exec(id)?
-            .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no command {id}")))?;
+            .db(move |f| {
+                f.store
+                    .exec(id)?
+                    .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no command {id}")))
+            })
+            .await?;
         let left = deadline.saturating_duration_since(Instant::now());
         if exec.state == "done" || left.is_zero() {
             return Ok(Json(serde_json::to_value(exec).unwrap_or_default()));
@@ -800,9 +804,9 @@ async fn exec_show(
     }
 }
 
-async fn groups(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
-    f.admin(&headers, Role::Read)?;
-    Ok(Json(json!({"groups": f.store.groups()?})))
+async fn groups(State(f): State<Arc<Fleet>>, _: Caller<need::Read>) -> Api<Value> {
+    let groups = f.db(|f| Ok(f.store.groups()?)).await?;
+    Ok(Json(json!({"groups": groups})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -814,11 +818,10 @@ struct GroupPolicy {
 
 async fn group_set(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Admin>,
     UrlPath(name): UrlPath<String>,
     Json(p): Json<GroupPolicy>,
 ) -> Api<Group> {
-    f.admin(&headers, Role::Admin)?;
     check_name("group", &name)?;
     if let Some(w) = &p.window
         && rollout::parse_window(w).is_none()
@@ -834,29 +837,36 @@ async fn group_set(
             "reboot slots and max in flight are at least 1 (pause a rollout to stop it)",
         ));
     }
-    let mut group = f.store.group(&name)?;
-    if let Some(m) = p.max_in_flight {
-        group.max_in_flight = m;
-    }
-    if let Some(w) = p.window {
-        group.window = (!w.is_empty()).then_some(w);
-    }
-    if let Some(s) = p.reboot_slots {
-        group.reboot_slots = s;
-    }
-    f.store.set_group(&group)?;
+    let group = f
+        .db(move |f| {
+            let mut group = f.store.group(&name)?;
+            if let Some(m) = p.max_in_flight {
+                group.max_in_flight = m;
+            }
+            if let Some(w) = p.window {
+                group.window = (!w.is_empty()).then_some(w);
+            }
+            if let Some(s) = p.reboot_slots {
+                group.reboot_slots = s;
+            }
+            f.store.set_group(&group)?;
+            Ok(group)
+        })
+        .await?;
     f.changed.notify_waiters();
     Ok(Json(group))
 }
 
-async fn rollouts(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
-    f.admin(&headers, Role::Read)?;
+async fn rollouts(State(f): State<Arc<Fleet>>, _: Caller<need::Read>) -> Api<Value> {
     let all = f
-        .store
-        .rollouts()?
-        .into_iter()
-        .map(|r| rollout::status(&f.store, r))
-        .collect::<Result<Vec<_>, _>>()?;
+        .db(|f| {
+            Ok(f.store
+                .rollouts()?
+                .into_iter()
+                .map(|r| rollout::status(&f.store, r))
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
     Ok(Json(json!({"rollouts": all})))
 }
 
@@ -871,10 +881,9 @@ struct NewRollout {
 
 async fn rollout_create(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Operate>,
     Json(n): Json<NewRollout>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Operate)?;
     if n.version.is_empty() {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -897,24 +906,30 @@ async fn rollout_create(
             format!("threshold {threshold}: give a percentage above 0, at most 100"),
         ));
     }
-    let id = f
-        .store
-        .add_rollout(&n.version, n.group.as_deref(), &schedule, threshold, now())?;
+    let status = f
+        .db(move |f| {
+            let id =
+                f.store
+                    .add_rollout(&n.version, n.group.as_deref(), &schedule, threshold, now())?;
+            let rollout = f.store.rollout(id)?.expect("just added");
+            Ok(rollout::status(&f.store, rollout)?)
+        })
+        .await?;
     f.changed.notify_waiters();
-    let rollout = f.store.rollout(id)?.expect("just added");
-    Ok(Json(
-        serde_json::to_value(rollout::status(&f.store, rollout)?).unwrap_or_default(),
-    ))
+    Ok(Json(serde_json::to_value(status).unwrap_or_default()))
 }
 
 async fn rollout_show(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Read>,
     UrlPath(id): UrlPath<i64>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Read)?;
-    let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
-    let (status, progress) = rollout::status_and_progress(&f.store, rollout)?;
+    let (status, progress) = f
+        .db(move |f| {
+            let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
+            Ok(rollout::status_and_progress(&f.store, rollout)?)
+        })
+        .await?;
     let mut status = serde_json::to_value(status).unwrap_or_default();
     status["progress"] = serde_json::to_value(progress).unwrap_or_default();
     Ok(Json(status))
@@ -929,11 +944,9 @@ fn no_rollout(id: i64) -> ApiError {
 
 async fn rollout_act(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Operate>,
     UrlPath((id, verb)): UrlPath<(i64, String)>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Operate)?;
-    let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
     let (from, to): (&[RolloutState], RolloutState) = match verb.as_str() {
         "pause" => (&[RolloutState::Running], RolloutState::Paused),
         "resume" => (
@@ -955,30 +968,34 @@ async fn rollout_act(
             ));
         }
     };
-    if !from.contains(&rollout.state) {
-        return Err(refuse(
-            StatusCode::CONFLICT,
-            format!(
-                "rollout {id} is {}; it cannot {verb}",
-                rollout.state.as_str()
-            ),
-        ));
-    }
-    // A halt's note stays on a resumed rollout's record until something else replaces it.
-    let note = match to {
-        RolloutState::Running => None,
-        _ => Some(format!("{verb}d by an operator")),
-    };
-    f.store.set_rollout_state(id, to, note.as_deref())?;
+    let status = f
+        .db(move |f| {
+            let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
+            if !from.contains(&rollout.state) {
+                return Err(refuse(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "rollout {id} is {}; it cannot {verb}",
+                        rollout.state.as_str()
+                    ),
+                ));
+            }
+            // A halt's note stays on a resumed rollout's record until something else
+            // replaces it.
+            let note = match to {
+                RolloutState::Running => None,
+                _ => Some(format!("{verb}d by an operator")),
+            };
+            f.store.set_rollout_state(id, to, note.as_deref())?;
+            let rollout = f.store.rollout(id)?.expect("exists");
+            Ok(rollout::status(&f.store, rollout)?)
+        })
+        .await?;
     f.changed.notify_waiters();
-    let rollout = f.store.rollout(id)?.expect("exists");
-    Ok(Json(
-        serde_json::to_value(rollout::status(&f.store, rollout)?).unwrap_or_default(),
-    ))
+    Ok(Json(serde_json::to_value(status).unwrap_or_default()))
 }
 
-async fn locks(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
-    f.admin(&headers, Role::Read)?;
+async fn locks(State(f): State<Arc<Fleet>>, _: Caller<need::Read>) -> Api<Value> {
     let Some(etcd) = f.etcd.clone() else {
         return Ok(Json(json!({"etcd": null, "holders": []})));
     };
@@ -988,8 +1005,8 @@ async fn locks(State(f): State<Arc<Fleet>>, headers: HeaderMap) -> Api<Value> {
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| refuse(StatusCode::BAD_GATEWAY, e.to_string()))?;
     let groups: Vec<Value> = f
-        .store
-        .groups()?
+        .db(|f| Ok(f.store.groups()?))
+        .await?
         .into_iter()
         .map(|g| json!({"group": g.name, "slots": g.reboot_slots}))
         .collect();
@@ -1006,13 +1023,14 @@ struct NewToken {
 
 async fn token_create(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Admin>,
     Json(n): Json<NewToken>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Admin)?;
     let token = auth::new_secret(auth::ADMIN_PREFIX);
-    f.store
-        .add_token(&auth::hash(&token), n.role, &n.name, now())?;
+    let hashed = auth::hash(&token);
+    let (role, name) = (n.role, n.name.clone());
+    f.db(move |f| Ok(f.store.add_token(&hashed, role, &name, now())?))
+        .await?;
     Ok(Json(
         json!({"token": token, "role": n.role, "name": n.name}),
     ))
@@ -1026,10 +1044,9 @@ struct NewEnrollToken {
 
 async fn enroll_token_create(
     State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
+    _: Caller<need::Admin>,
     Json(n): Json<NewEnrollToken>,
 ) -> Api<Value> {
-    f.admin(&headers, Role::Admin)?;
     check_name("group", &n.group)?;
     if n.uses == 0 {
         return Err(refuse(
@@ -1038,8 +1055,10 @@ async fn enroll_token_create(
         ));
     }
     let token = auth::new_secret(auth::ENROLL_PREFIX);
-    f.store
-        .add_enroll_token(&auth::hash(&token), &n.group, n.uses, now())?;
+    let hashed = auth::hash(&token);
+    let (group, uses) = (n.group.clone(), n.uses);
+    f.db(move |f| Ok(f.store.add_enroll_token(&hashed, &group, uses, now())?))
+        .await?;
     Ok(Json(
         json!({"token": token, "group": n.group, "uses": n.uses}),
     ))

@@ -18,6 +18,14 @@ pub enum StoreError {
         "fleet database: {0}\nhelp: check the state folder given with --state; it must be writable"
     )]
     Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "fleet database {path}: its schema is version {found}; this server knows versions up to {known}\nhelp: run the newer compose that wrote it, or give another folder with --state"
+    )]
+    NewerSchema {
+        path: std::path::PathBuf,
+        found: i64,
+        known: i64,
+    },
 }
 
 /// The database behind one server.
@@ -148,7 +156,16 @@ pub enum EnrollRefused {
     AlreadyEnrolled(String),
 }
 
-const SCHEMA: &str = "
+/// What each schema version adds, in order: `MIGRATIONS[v - 1]` takes a database from
+/// version `v - 1` to `v`. The version is SQLite's `user_version`. A database written before
+/// versions were kept reads 0 and has version 1's tables: version 1 creates only what is
+/// missing.
+const MIGRATIONS: &[&str] = &[SCHEMA_1];
+
+/// The schema version this server writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS enroll_tokens (hash TEXT PRIMARY KEY, grp TEXT NOT NULL, uses_left INTEGER NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, device TEXT NOT NULL, grp TEXT NOT NULL, seed INTEGER NOT NULL,
@@ -227,16 +244,36 @@ fn exec_row(r: &rusqlite::Row) -> rusqlite::Result<Exec> {
 
 const ROLLOUT_COLUMNS: &str = "id, version, grp, schedule, threshold, state, started_at, note";
 
+/// Brings the database at `path` to [`SCHEMA_VERSION`] in one transaction (a second server
+/// opening it at the same time waits, then finds nothing to do); refuses a newer one.
+fn migrate(db: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for step in &MIGRATIONS[found as usize..] {
+        tx.execute_batch(step)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
 impl Store {
     /// Opens (or makes) the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Connection::open(path)?;
+        let mut db = Connection::open(path)?;
         // WAL: readers never wait for the writer; NORMAL: no fsync per commit (WAL keeps
         // the database consistent across a crash, the last commits may be lost).
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
-        db.execute_batch(SCHEMA)?;
+        migrate(&mut db, path)?;
         Ok(Store {
             db: Mutex::new(db),
             in_flight_seen: Mutex::default(),
@@ -696,5 +733,54 @@ impl Store {
                 exec_row,
             )
             .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_has_a_version_and_a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleet.db");
+        let version = |path: &Path| -> i64 {
+            Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap()
+        };
+
+        // A new database gets the current version; opening it again changes nothing.
+        let store = Store::open(&path).unwrap();
+        store.add_token("h", Role::Admin, "first", 1).unwrap();
+        drop(store);
+        assert_eq!(version(&path), SCHEMA_VERSION);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.token_count().unwrap(), 1);
+        drop(store);
+
+        // One written before versions were kept (0, with version 1's tables) keeps its rows.
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 0)
+            .unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.token_count().unwrap(), 1);
+        drop(store);
+        assert_eq!(version(&path), SCHEMA_VERSION);
+
+        // One from a newer server is refused, named, and left as it was.
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let e = Store::open(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("version {}", SCHEMA_VERSION + 1)),
+            "{e}"
+        );
+        assert!(e.contains("fleet.db") && e.contains("help:"), "{e}");
+        assert_eq!(version(&path), SCHEMA_VERSION + 1);
     }
 }
