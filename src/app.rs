@@ -102,12 +102,12 @@ pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i3
                 grants.allow(g).map_err(|e| anyhow!("--allow {g}: {e}"))?;
             }
             if let Some(m) = memory {
-                grants.memory = Some(
+                grants = grants.memory_limit(
                     compose_core::app::parse_size(&m).map_err(|h| anyhow!("--memory {m}: {h}"))?,
                 );
             }
             if let Some(c) = cpu_time {
-                grants.cpu = Some(
+                grants = grants.cpu_limit(
                     compose_core::app::parse_duration(&c)
                         .map_err(|h| anyhow!("--cpu-time {c}: {h}"))?,
                 );
@@ -244,34 +244,20 @@ fn component_wasm(project: &Project, component: &Component, app: &App) -> anyhow
 
 /// The manifest's grants for a run on this machine: folders inside the project.
 fn project_grants(project: &Project, component: &Component, app: &App) -> anyhow::Result<Grants> {
-    let root = project
-        .root()
-        .canonicalize()
-        .with_context(|| format!("project folder {}", project.root().display()))?;
     let manifest = &component.file.path;
-    let mut files = Vec::new();
-    for f in &app.files {
-        let inside = root.join(f.value.host.trim_start_matches('/'));
-        let real = inside.canonicalize().map_err(|e| {
-            anyhow!(
-                "{manifest}: host folder {} is {} in the project ({e})\nhelp: create it, or grant a folder that exists",
-                f.value.host,
-                inside.display()
+    let files = app
+        .files
+        .iter()
+        .map(|f| {
+            compose_sandbox::FileGrant::in_project(
+                project.root(),
+                &f.value.host,
+                &f.value.guest,
+                f.value.write,
             )
-        })?;
-        if !real.starts_with(&root) || !real.is_dir() {
-            bail!(
-                "{manifest}: host folder {} leads outside the project folder (to {})\nhelp: a project app may only be granted folders of its project",
-                f.value.host,
-                real.display()
-            );
-        }
-        files.push(compose_sandbox::FileGrant {
-            host: real,
-            guest: f.value.guest.clone(),
-            write: f.value.write,
-        });
-    }
+            .map_err(|e| anyhow!("{manifest}: {e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
     Ok(Grants::from_app(app, files))
 }
 

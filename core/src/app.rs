@@ -23,9 +23,10 @@ pub enum Runtime {
     Container,
 }
 
-/// A folder the app sees.
+/// A `files` entry of a manifest's `[app]`: a folder the app sees, as written and checked
+/// (absolute paths); `compose-sandbox`'s `FileGrant` is what a run is given, on one machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileGrant {
+pub struct FolderEntry {
     /// Absolute path on the machine the app runs on.
     pub host: String,
     /// Absolute path the app sees.
@@ -122,7 +123,7 @@ pub struct App {
     /// wasm: the component file and its arguments; container: the program (absolute, in
     /// the container) and its arguments.
     pub run: Vec<String>,
-    pub files: Vec<Declared<FileGrant>>,
+    pub files: Vec<Declared<FolderEntry>>,
     pub network: Vec<NetGrant>,
     /// DNS and /etc/hosts lookups.
     pub name_lookup: bool,
@@ -141,7 +142,7 @@ pub(crate) struct RawApp {
     runtime: Runtime,
     run: Spanned<Vec<String>>,
     #[serde(default)]
-    files: Vec<RawFileGrant>,
+    files: Vec<RawFolderEntry>,
     #[serde(default)]
     network: Vec<Spanned<String>>,
     #[serde(default)]
@@ -164,7 +165,7 @@ enum Access {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawFileGrant {
+struct RawFolderEntry {
     host: Spanned<String>,
     guest: Spanned<String>,
     #[serde(default)]
@@ -225,7 +226,7 @@ pub(crate) fn lower(file: &SourceFile, raw: &RawApp, errors: &mut Diagnostics) -
             }
         }
         files.push(Declared {
-            value: FileGrant {
+            value: FolderEntry {
                 host: f.host.get_ref().clone(),
                 guest: f.guest.get_ref().clone(),
                 write: f.access == Access::Write,

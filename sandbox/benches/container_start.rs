@@ -104,11 +104,7 @@ fn main() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o666)).unwrap();
     // foot reserves address space for its scrolling shm pools (512 MiB).
-    let grants = Grants {
-        gui: true,
-        memory: Some(1 << 30),
-        ..Grants::default()
-    };
+    let grants = Grants::default().window().memory_limit(1 << 30);
     let args = ["foot", "dash"].map(String::from);
 
     let (mut ours, mut bare) = (Vec::new(), Vec::new());

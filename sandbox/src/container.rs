@@ -221,7 +221,7 @@ pub fn write_bundle(
     let fail = |e: &dyn std::fmt::Display| ContainerError::Spec(e.to_string());
     // Mount points inside the root (read-only for the app, so made here): what the
     // runtime mounts, and the granted folders. A device image has them already.
-    let guests = grants.files.iter().map(|f| f.guest.as_str());
+    let guests = grants.files().iter().map(|f| f.guest());
     for dir in CONTAINER_MOUNT_POINTS.into_iter().chain(guests) {
         let at = rootfs.join(dir.trim_start_matches('/'));
         std::fs::create_dir_all(&at).map_err(|e| ContainerError::Bundle {
@@ -232,7 +232,7 @@ pub fn write_bundle(
     let mut env = vec!["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string()];
     // A GUI app reaches the shell through its own socket (a security context), at
     // CONTAINER_WAYLAND in the container.
-    let wayland = wayland.filter(|_| grants.gui);
+    let wayland = wayland.filter(|_| grants.gui());
     if wayland.is_some() {
         let at = rootfs.join(CONTAINER_WAYLAND.trim_start_matches('/'));
         if !at.exists() {
@@ -248,8 +248,8 @@ pub fn write_bundle(
             "HOME=/tmp".to_string(),
         ]);
     }
-    env.extend(grants.env.iter().map(|(k, v)| format!("{k}={v}")));
-    let memory = grants.memory.unwrap_or(crate::wasm::DEFAULT_MEMORY);
+    env.extend(grants.env().iter().map(|(k, v)| format!("{k}={v}")));
+    let memory = grants.memory().unwrap_or(crate::wasm::DEFAULT_MEMORY);
     let limits = Limits::here();
     let rlimit = |typ, value: u64| {
         PosixRlimitBuilder::default()
@@ -346,13 +346,13 @@ pub fn write_bundle(
             .map_err(|e| fail(&e))?,
         );
     }
-    for f in &grants.files {
-        let access = if f.write { "rw" } else { "ro" };
+    for f in grants.files() {
+        let access = if f.write() { "rw" } else { "ro" };
         mounts.push(
             mount(
-                &f.guest,
+                f.guest(),
                 "bind",
-                f.host.to_str().unwrap_or_default(),
+                f.host().to_str().unwrap_or_default(),
                 &["rbind", access, "nosuid", "nodev"],
             )
             .map_err(|e| fail(&e))?,
@@ -366,7 +366,7 @@ pub fn write_bundle(
         LinuxNamespaceType::Uts,
     ];
     // Granted addresses are reached through the host's network; none: only loopback.
-    if grants.network.is_empty() {
+    if grants.network().is_empty() {
         namespaces.push(LinuxNamespaceType::Network);
     }
     if limits == Limits::Cgroup {

@@ -10,7 +10,7 @@ use compose_core::app::{App, Runtime};
 use compose_core::build::apps as image;
 use compose_core::diagnostic::SourceFile;
 
-use crate::grants::{FileGrant, Grants};
+use crate::grants::{FileGrant, GrantError, Grants};
 
 /// Why an app of the device cannot be run.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,12 @@ pub enum DeviceError {
     Read { path: PathBuf, message: String },
     #[error("{path} is not a valid app description: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("app `{name}` cannot be given what its manifest grants: {source}")]
+    Grant {
+        name: String,
+        #[source]
+        source: GrantError,
+    },
 }
 
 /// What runs an app.
@@ -57,19 +63,19 @@ impl DeviceApp {
         }
     }
 
-    /// Its grants, with host paths under `root`.
-    pub fn grants(&self, root: &Path) -> Grants {
+    /// Its grants, with host paths under `root`; each folder must exist there.
+    pub fn grants(&self, root: &Path) -> Result<Grants, DeviceError> {
         let files = self
             .app
             .files
             .iter()
-            .map(|f| FileGrant {
-                host: under(root, &f.value.host),
-                guest: f.value.guest.clone(),
-                write: f.value.write,
-            })
-            .collect();
-        Grants::from_app(&self.app, files)
+            .map(|f| FileGrant::new(under(root, &f.value.host), &f.value.guest, f.value.write))
+            .collect::<Result<_, _>>()
+            .map_err(|source| DeviceError::Grant {
+                name: self.name.clone(),
+                source,
+            })?;
+        Ok(Grants::from_app(&self.app, files))
     }
 }
 
@@ -180,12 +186,19 @@ memory = "64M"
                 ],
             }
         );
-        let grants = app.grants(Path::new("/"));
-        assert_eq!(grants.files[0].host, PathBuf::from("/var/notes"));
-        assert_eq!(grants.files[0].guest, "/notes");
-        assert!(!grants.files[0].write);
-        assert_eq!(grants.memory, Some(64 << 20));
-        assert!(grants.network.is_empty() && !grants.gui);
+        // Host paths are the device's own: under the root the image is mounted at.
+        let e = app.grants(root.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("app-busybox") && e.contains("var/notes") && e.contains("not a folder"),
+            "{e}"
+        );
+        std::fs::create_dir_all(root.path().join("var/notes")).unwrap();
+        let grants = app.grants(root.path()).unwrap();
+        assert_eq!(grants.files()[0].host(), root.path().join("var/notes"));
+        assert_eq!(grants.files()[0].guest(), "/notes");
+        assert!(!grants.files()[0].write());
+        assert_eq!(grants.memory(), Some(64 << 20));
+        assert!(grants.network().is_empty() && !grants.gui());
     }
 
     #[test]

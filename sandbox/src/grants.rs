@@ -2,41 +2,42 @@
 //! manifest's `[app]` table or from `--allow` on the command line. Both runtimes (wasm
 //! and container) read the same `Grants`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use compose_core::app::is_normal_absolute;
 
-/// A folder of the host the app sees at `guest`, read-only unless `write`.
+/// A folder of the host the app sees at `guest`, read-only unless `write`. Made only by
+/// [`FileGrant::new`] or [`FileGrant::in_project`], which check it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileGrant {
-    pub host: PathBuf,
-    pub guest: String,
-    pub write: bool,
+    host: PathBuf,
+    guest: String,
+    write: bool,
 }
 
 pub use compose_core::app::NetGrant;
 
 /// Everything an app was granted. `Grants::default()` grants nothing: no files, no
-/// network, no name lookup, no environment, no window, and the default limits.
+/// network, no name lookup, no environment, no window, and the default limits. Grants are
+/// added by the builder methods (`file`, `connect`, `lookup`, `env_var`, `window`,
+/// `memory_limit`, `cpu_limit`), from a manifest (`from_app`) or by name (`allow`); each
+/// checks what it is given, and the runtimes read them through the getters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
-    pub files: Vec<FileGrant>,
-    pub network: Vec<NetGrant>,
-    /// DNS and /etc/hosts lookups (wasi:sockets/ip-name-lookup).
-    pub name_lookup: bool,
-    pub env: Vec<(String, String)>,
-    /// Linear memory the app may use, in bytes (`None`: the runtime's default).
-    pub memory: Option<u64>,
-    /// How long the app may run before it is stopped (`None`: the runtime's default).
-    pub cpu: Option<Duration>,
-    /// A window in the shell.
-    pub gui: bool,
+    files: Vec<FileGrant>,
+    network: Vec<NetGrant>,
+    name_lookup: bool,
+    env: Vec<(String, String)>,
+    memory: Option<u64>,
+    cpu: Option<Duration>,
+    gui: bool,
 }
 
 impl Grants {
-    /// What app manifest `app` grants, with its folders as `files` (where the host paths
-    /// are depends on where it runs: the device's own, or inside a project).
+    /// What app manifest `app` grants (checked when the manifest was read), with its folders
+    /// as `files` (where the host paths are depends on where it runs: the device's own, or
+    /// inside a project).
     pub fn from_app(app: &compose_core::app::App, files: Vec<FileGrant>) -> Grants {
         Grants {
             files,
@@ -47,6 +48,165 @@ impl Grants {
             cpu: app.cpu_time,
             gui: app.gui,
         }
+    }
+
+    /// Adds a folder.
+    pub fn file(mut self, grant: FileGrant) -> Grants {
+        self.files.push(grant);
+        self
+    }
+
+    /// Adds an address the app may connect to (and UDP from any local port).
+    pub fn connect(mut self, grant: NetGrant) -> Grants {
+        self.network.push(grant);
+        self
+    }
+
+    /// Allows DNS and /etc/hosts lookups (wasi:sockets/ip-name-lookup).
+    pub fn lookup(mut self) -> Grants {
+        self.name_lookup = true;
+        self
+    }
+
+    /// Adds an environment variable; its name is not empty and has no `=` or NUL.
+    pub fn env_var(mut self, name: &str, value: &str) -> Result<Grants, GrantError> {
+        if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
+            return Err(error(
+                format!("environment variable `{name}` cannot be set"),
+                "write --allow env=NAME=VALUE, with a name of letters, digits and _",
+            ));
+        }
+        self.env.push((name.to_string(), value.to_string()));
+        Ok(self)
+    }
+
+    /// Gives the app a window in the shell.
+    pub fn window(mut self) -> Grants {
+        self.gui = true;
+        self
+    }
+
+    /// Linear memory the app may use, in bytes.
+    pub fn memory_limit(mut self, bytes: u64) -> Grants {
+        self.memory = Some(bytes);
+        self
+    }
+
+    /// How long the app may run before it is stopped.
+    pub fn cpu_limit(mut self, time: Duration) -> Grants {
+        self.cpu = Some(time);
+        self
+    }
+
+    pub fn files(&self) -> &[FileGrant] {
+        &self.files
+    }
+
+    pub fn network(&self) -> &[NetGrant] {
+        &self.network
+    }
+
+    /// DNS and /etc/hosts lookups (wasi:sockets/ip-name-lookup).
+    pub fn name_lookup(&self) -> bool {
+        self.name_lookup
+    }
+
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// Linear memory the app may use, in bytes (`None`: the runtime's default).
+    pub fn memory(&self) -> Option<u64> {
+        self.memory
+    }
+
+    /// How long the app may run before it is stopped (`None`: the runtime's default).
+    pub fn cpu(&self) -> Option<Duration> {
+        self.cpu
+    }
+
+    /// A window in the shell.
+    pub fn gui(&self) -> bool {
+        self.gui
+    }
+}
+
+impl FileGrant {
+    /// A folder grant: the host folder absolute and existing, the guest path absolute.
+    pub fn new(host: impl AsRef<Path>, guest: &str, write: bool) -> Result<FileGrant, GrantError> {
+        let host = host.as_ref();
+        let shown = host.display().to_string();
+        if !host.to_str().is_some_and(is_normal_absolute) {
+            return Err(error(
+                format!("host path `{shown}` is not absolute (or has `.` or `..`)"),
+                "grant folders by absolute path, e.g. read=/srv/notes:/notes",
+            ));
+        }
+        if !is_normal_absolute(guest) {
+            return Err(error(
+                format!("guest path `{guest}` is not absolute (or has `.` or `..`)"),
+                "the app sees granted folders at absolute paths, e.g. read=/srv/notes:/notes",
+            ));
+        }
+        if !host.is_dir() {
+            return Err(error(
+                format!("`{shown}` is not a folder on this machine"),
+                "grant an existing folder (files are reached through their folder)",
+            ));
+        }
+        Ok(FileGrant {
+            host: host.to_path_buf(),
+            guest: guest.to_string(),
+            write,
+        })
+    }
+
+    /// A folder grant of a project's app: `host` is read as a path under the project's
+    /// folder `root`, and must stay inside it with symlinks followed.
+    pub fn in_project(
+        root: &Path,
+        host: &str,
+        guest: &str,
+        write: bool,
+    ) -> Result<FileGrant, GrantError> {
+        let root = root.canonicalize().map_err(|e| {
+            error(
+                format!("folder {}: {e}", root.display()),
+                "give a folder that exists",
+            )
+        })?;
+        let inside = root.join(host.trim_start_matches('/'));
+        let real = inside.canonicalize().map_err(|e| {
+            error(
+                format!("host folder {host} is {} ({e})", inside.display()),
+                "create it, or grant a folder that exists",
+            )
+        })?;
+        if !real.starts_with(&root) {
+            return Err(error(
+                format!(
+                    "host folder {host} leads outside the project folder {} (to {})",
+                    root.display(),
+                    real.display()
+                ),
+                "a project app may only be granted folders of its project",
+            ));
+        }
+        FileGrant::new(real, guest, write)
+    }
+
+    /// The folder on the machine the app runs on.
+    pub fn host(&self) -> &Path {
+        &self.host
+    }
+
+    /// Where the app sees it.
+    pub fn guest(&self) -> &str {
+        &self.guest
+    }
+
+    pub fn write(&self) -> bool {
+        self.write
     }
 }
 
@@ -76,7 +236,8 @@ impl Grants {
                     Some((h, g)) => (h, g),
                     None => (value, value),
                 };
-                self.files.push(file_grant(host, guest, kind == "write")?);
+                self.files
+                    .push(FileGrant::new(host, guest, kind == "write")?);
             }
             "connect" => self.network.push(net_grant(value)?),
             "lookup" => self.name_lookup = true,
@@ -94,7 +255,7 @@ impl Grants {
                         "write --allow env=NAME=VALUE",
                     ));
                 }
-                self.env.push((name.to_string(), v.to_string()));
+                *self = std::mem::take(self).env_var(name, v)?;
             }
             other => {
                 return Err(error(
@@ -105,34 +266,6 @@ impl Grants {
         }
         Ok(())
     }
-}
-
-/// A folder grant: the host folder absolute and existing, the guest path absolute.
-pub fn file_grant(host: &str, guest: &str, write: bool) -> Result<FileGrant, GrantError> {
-    let host_path = PathBuf::from(host);
-    if !is_normal_absolute(host) {
-        return Err(error(
-            format!("host path `{host}` is not absolute (or has `.` or `..`)"),
-            "grant folders by absolute path, e.g. read=/srv/notes:/notes",
-        ));
-    }
-    if !is_normal_absolute(guest) {
-        return Err(error(
-            format!("guest path `{guest}` is not absolute (or has `.` or `..`)"),
-            "the app sees granted folders at absolute paths, e.g. read=/srv/notes:/notes",
-        ));
-    }
-    if !host_path.is_dir() {
-        return Err(error(
-            format!("`{host}` is not a folder on this machine"),
-            "grant an existing folder (files are reached through their folder)",
-        ));
-    }
-    Ok(FileGrant {
-        host: host_path,
-        guest: guest.to_string(),
-        write,
-    })
 }
 
 /// `IP:PORT` or `IP:*` (IPv6 in brackets).
@@ -148,8 +281,9 @@ mod tests {
     #[test]
     fn nothing_is_granted_by_default() {
         let g = Grants::default();
-        assert!(g.files.is_empty() && g.network.is_empty() && g.env.is_empty());
-        assert!(!g.name_lookup && !g.gui);
+        assert!(g.files().is_empty() && g.network().is_empty() && g.env().is_empty());
+        assert!(!g.name_lookup() && !g.gui());
+        assert_eq!((g.memory(), g.cpu()), (None, None));
     }
 
     #[test]
@@ -163,14 +297,14 @@ mod tests {
         g.allow("connect=[::1]:*").unwrap();
         g.allow("lookup").unwrap();
         g.allow("env=LANG=C.UTF-8").unwrap();
-        assert_eq!(g.files[0].guest, "/data");
-        assert!(!g.files[0].write && g.files[1].write);
-        assert_eq!(g.files[1].guest, host);
-        assert!(g.network[0].allows("127.0.0.1:8080".parse().unwrap()));
-        assert!(!g.network[0].allows("127.0.0.1:8081".parse().unwrap()));
-        assert!(g.network[1].allows("[::1]:22".parse().unwrap()));
-        assert!(g.name_lookup);
-        assert_eq!(g.env, vec![("LANG".into(), "C.UTF-8".into())]);
+        assert_eq!(g.files()[0].guest(), "/data");
+        assert!(!g.files()[0].write() && g.files()[1].write());
+        assert_eq!(g.files()[1].guest(), host);
+        assert!(g.network()[0].allows("127.0.0.1:8080".parse().unwrap()));
+        assert!(!g.network()[0].allows("127.0.0.1:8081".parse().unwrap()));
+        assert!(g.network()[1].allows("[::1]:22".parse().unwrap()));
+        assert!(g.name_lookup());
+        assert_eq!(g.env(), [("LANG".to_string(), "C.UTF-8".to_string())]);
 
         for (bad, says) in [
             ("read=relative/dir", "not absolute"),
@@ -185,5 +319,37 @@ mod tests {
             assert!(e.what.contains(says), "{bad}: {e}");
             assert!(!e.help.is_empty());
         }
+    }
+
+    #[test]
+    fn folders_are_checked_however_they_are_granted() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("notes")).unwrap();
+        std::fs::create_dir_all(dir.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), project.join("out")).unwrap();
+
+        let inside = FileGrant::in_project(&project, "/notes", "/notes", false).unwrap();
+        assert_eq!(inside.host(), project.join("notes").canonicalize().unwrap());
+        for (host, says) in [
+            ("/out", "leads outside"),
+            ("/../elsewhere", "leads outside"),
+            ("/missing", "create it"),
+        ] {
+            let e = FileGrant::in_project(&project, host, "/data", false).unwrap_err();
+            assert!(e.to_string().contains(says), "{host}: {e}");
+        }
+        assert!(FileGrant::new(dir.path(), "data", false).is_err());
+        assert!(FileGrant::new("relative", "/data", false).is_err());
+
+        let e = Grants::default().env_var("A=B", "c").unwrap_err();
+        assert!(e.what.contains("A=B"), "{e}");
+        let g = Grants::default()
+            .file(inside)
+            .lookup()
+            .window()
+            .env_var("LANG", "C")
+            .unwrap();
+        assert!(g.gui() && g.name_lookup() && g.files().len() == 1);
     }
 }

@@ -32,7 +32,7 @@ pub enum LaunchError {
 /// under (`WAYLAND_DISPLAY`, absolute or in `XDG_RUNTIME_DIR`), which marks the app's
 /// windows and hides privileged protocols from it. `None` when no window is granted.
 pub fn app_socket(app: &str, grants: &Grants) -> Result<Option<SandboxSocket>, LaunchError> {
-    if !grants.gui {
+    if !grants.gui() {
         return Ok(None);
     }
     let runtime = std::env::var_os("XDG_RUNTIME_DIR")

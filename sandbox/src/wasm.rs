@@ -298,11 +298,11 @@ impl WasmHost {
         display: Option<&Path>,
     ) -> Result<Report, WasmError> {
         let start = Instant::now();
-        let memory = grants.memory.unwrap_or(DEFAULT_MEMORY);
+        let memory = grants.memory().unwrap_or(DEFAULT_MEMORY);
         if memory > MAX_MEMORY {
             return Err(WasmError::TooMuchMemory(memory));
         }
-        let cpu = grants.cpu.unwrap_or(DEFAULT_CPU);
+        let cpu = grants.cpu().unwrap_or(DEFAULT_CPU);
         let (pre, warm) = self.prepare(path)?;
 
         let mut wasi = WasiCtxBuilder::new();
@@ -311,25 +311,25 @@ impl WasmHost {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "app".into());
         wasi.arg(&name).args(args);
-        for (k, v) in &grants.env {
+        for (k, v) in grants.env() {
             wasi.env(k, v);
         }
-        for f in &grants.files {
-            let (dir, file) = if f.write {
+        for f in grants.files() {
+            let (dir, file) = if f.write() {
                 (DirPerms::all(), FilePerms::all())
             } else {
                 (DirPerms::READ, FilePerms::READ)
             };
-            wasi.preopened_dir(&f.host, &f.guest, dir, file)
+            wasi.preopened_dir(f.host(), f.guest(), dir, file)
                 .map_err(|e| WasmError::Grant {
-                    what: format!("{} as {}", f.host.display(), f.guest),
+                    what: format!("{} as {}", f.host().display(), f.guest()),
                     message: e.to_string(),
                 })?;
         }
         // Sockets: only granted addresses; every refusal is recorded for the report.
         let denied = Arc::new(Mutex::new(Vec::<String>::new()));
-        let (allowed, refused) = (grants.network.clone(), denied.clone());
-        wasi.allow_ip_name_lookup(grants.name_lookup)
+        let (allowed, refused) = (grants.network().to_vec(), denied.clone());
+        wasi.allow_ip_name_lookup(grants.name_lookup())
             .socket_addr_check(move |addr: SocketAddr, use_: SocketAddrUse| {
                 // A UDP socket binds a free local port on every address before it sends;
                 // that reaches nothing, so any network grant allows it (where it sends is
@@ -375,10 +375,10 @@ impl WasmHost {
                 .memory_size(memory as usize)
                 .trap_on_grow_failure(true)
                 .build(),
-            name_lookup: grants.name_lookup,
+            name_lookup: grants.name_lookup(),
             denied: denied.clone(),
             windows: Windows::new(
-                grants.gui,
+                grants.gui(),
                 display.map(Path::to_path_buf),
                 path.file_stem()
                     .map(|n| n.to_string_lossy().into_owned())

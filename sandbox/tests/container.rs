@@ -153,10 +153,7 @@ fn a_fork_bomb_and_a_memory_bomb_stop_at_their_limits() {
         text.contains("fork") || text.contains("Resource temporarily unavailable"),
         "{text}"
     );
-    let g = Grants {
-        memory: Some(64 << 20),
-        ..Grants::default()
-    };
+    let g = Grants::default().memory_limit(64 << 20);
     let r = sh(
         &g,
         "dd if=/dev/zero of=/dev/null bs=256M count=1 && echo allocated",
@@ -165,10 +162,7 @@ fn a_fork_bomb_and_a_memory_bomb_stop_at_their_limits() {
     assert!(!text.contains("allocated"), "{text}");
     // Review: /tmp and /dev held 64 MiB each whatever the grant (a 32M app held 128 MiB of
     // host memory on the rlimit fallback). Each now holds a quarter of the grant.
-    let g = Grants {
-        memory: Some(32 << 20),
-        ..Grants::default()
-    };
+    let g = Grants::default().memory_limit(32 << 20);
     let r = sh(
         &g,
         "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>/dev/null; \
@@ -262,11 +256,7 @@ fn foot_from_debian_in_a_container_is_a_marked_window_of_the_shell() {
     let socket = dir.path().join("foot-0");
     let _sandbox = compose_sandbox::wayland::open(&shell, &socket, "foot").unwrap();
     // foot reserves address space for its scrolling shm pools (512 MiB).
-    let grants = Grants {
-        gui: true,
-        memory: Some(1 << 30),
-        ..Grants::default()
-    };
+    let grants = Grants::default().window().memory_limit(1 << 30);
     let bundle = tempfile::tempdir().unwrap();
     let run_args = ["foot", "-o", "colors.background=00ff00", "dash"].map(String::from);
     container::write_bundle(bundle.path(), root, &run_args, &grants, Some(&socket)).unwrap();
@@ -337,10 +327,7 @@ fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
     // The app's own socket, and the container with it.
     let socket = dir.path().join("app-0");
     let _sandbox = compose_sandbox::wayland::open(&shell, &socket, "green").unwrap();
-    let grants = Grants {
-        gui: true,
-        ..Grants::default()
-    };
+    let grants = Grants::default().window();
     let bundle = tempfile::tempdir().unwrap();
     let run_args = [program, "green", "00ff00"].map(String::from);
     container::write_bundle(bundle.path(), rootfs(), &run_args, &grants, Some(&socket)).unwrap();
@@ -397,10 +384,7 @@ fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
     let paint_sandbox = compose_sandbox::wayland::open(&shell, &paint_socket, "paint").unwrap();
     let wasm = std::thread::spawn(move || {
         let _keep = paint_sandbox;
-        let grants = Grants {
-            gui: true,
-            ..Grants::default()
-        };
+        let grants = Grants::default().window();
         compose_sandbox::WasmHost::new().unwrap().run_in_shell(
             &paint,
             &[],

@@ -230,19 +230,13 @@ fn the_environment_is_only_what_is_granted() {
 
 #[test]
 fn memory_and_time_budgets_stop_the_app_not_the_host() {
-    let g = Grants {
-        memory: Some(32 << 20),
-        ..Grants::default()
-    };
+    let g = Grants::default().memory_limit(32 << 20);
     let r = probe(&g, &["alloc", "8"]);
     allowed(&r);
     let r = probe(&g, &["alloc", "200"]);
     assert_eq!(r.outcome, Outcome::OutOfMemory(32 << 20), "{}", out(&r));
 
-    let g = Grants {
-        cpu: Some(Duration::from_millis(300)),
-        ..Grants::default()
-    };
+    let g = Grants::default().cpu_limit(Duration::from_millis(300));
     let r = probe(&g, &["spin"]);
     assert_eq!(r.outcome, Outcome::OutOfTime(Duration::from_millis(300)));
     // The host is fine: the next app runs.

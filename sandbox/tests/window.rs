@@ -148,10 +148,7 @@ fn start_paint(shell: &Shell, grants: Grants) -> JoinHandle<Result<Report, WasmE
 #[test]
 fn the_paint_app_is_a_sandboxed_window_that_clicks_reach_through_every_shell() {
     let shell = Shell::start();
-    let grants = Grants {
-        gui: true,
-        ..Grants::default()
-    };
+    let grants = Grants::default().window();
     let app = start_paint(&shell, grants);
     let start = Instant::now();
     let window = loop {
@@ -260,11 +257,7 @@ fn without_the_gui_grant_no_window_opens() {
 fn an_app_waiting_for_input_spends_no_cpu_budget() {
     // A budget shorter than the time the app waits: only CPU time counts.
     let shell = Shell::start();
-    let grants = Grants {
-        gui: true,
-        cpu: Some(Duration::from_secs(2)),
-        ..Grants::default()
-    };
+    let grants = Grants::default().window().cpu_limit(Duration::from_secs(2));
     let app = start_paint(&shell, grants);
     let start = Instant::now();
     while shell.window("paint").is_none() {

@@ -68,7 +68,7 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
             args: extra,
         } => {
             let app = device::load(&args.root, name)?;
-            let grants = app.grants(&args.root);
+            let grants = app.grants(&args.root)?;
             let code = match app.runs(&args.root) {
                 Runs::Wasm {
                     file,
