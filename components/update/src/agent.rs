@@ -19,22 +19,58 @@ pub const TRUSTED_KEY: &str = "usr/lib/compose/update.pub";
 /// Why an update step failed. Nothing was installed.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("cannot read {path}: {message}")]
-    Read { path: PathBuf, message: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not an image description compose wrote: {source}\nhelp: the image is damaged; reinstall it or boot the other slot"
+    )]
+    ImageInfo {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(
         "this image trusts no update key ({0} is missing)\nhelp: build it with keys/update.pub in the project (compose keys generate)"
     )]
     NoTrustedKey(PathBuf),
     #[error("{0}")]
     Key(#[from] crate::keys::KeyError),
-    #[error("cannot fetch {url}: {message}")]
-    Fetch { url: String, message: String },
+    #[error("cannot fetch {url}: {source}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    #[error("chunk {digest} from the repository is not zstd data: {source}")]
+    Unpack {
+        digest: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the update was refused: {0}")]
     Refused(#[from] Refusal),
     #[error(transparent)]
     Apply(#[from] apply::ApplyError),
-    #[error("cannot write {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{partition} holds no erofs file system at its start, so it cannot seed an update\nhelp: the booted slot is damaged; reinstall the device"
+    )]
+    NotErofs { partition: PathBuf },
+    #[error("cannot mount the ESP {device}: {source}")]
+    MountEsp {
+        device: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     /// The device's slots cannot take the request (with what to do).
     #[error("{0}")]
     Slots(String),
@@ -60,7 +96,7 @@ struct ImageInfo {
 fn read(path: &Path) -> Result<Vec<u8>, AgentError> {
     std::fs::read(path).map_err(|e| AgentError::Read {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     })
 }
 
@@ -68,9 +104,9 @@ fn read(path: &Path) -> Result<Vec<u8>, AgentError> {
 pub fn running(root: &Path) -> Result<Running, AgentError> {
     let info_path = root.join(IMAGE_INFO);
     let info: ImageInfo =
-        serde_json::from_slice(&read(&info_path)?).map_err(|e| AgentError::Read {
+        serde_json::from_slice(&read(&info_path)?).map_err(|source| AgentError::ImageInfo {
             path: info_path.clone(),
-            message: e.to_string(),
+            source,
         })?;
     let key = root.join(TRUSTED_KEY);
     if !key.exists() {
@@ -100,17 +136,17 @@ impl Repo {
     /// The repository file `rel`, whole.
     pub fn get(&self, rel: &str) -> Result<Vec<u8>, AgentError> {
         let url = format!("{}/{rel}", self.base);
-        let fail = |message: String| AgentError::Fetch {
+        let fail = |e: ureq::Error| AgentError::Fetch {
             url: url.clone(),
-            message,
+            source: Box::new(e),
         };
-        let mut response = ureq::get(&url).call().map_err(|e| fail(e.to_string()))?;
+        let mut response = ureq::get(&url).call().map_err(fail)?;
         response
             .body_mut()
             .with_config()
             .limit(64 << 20)
             .read_to_vec()
-            .map_err(|e| fail(e.to_string()))
+            .map_err(fail)
     }
 }
 
@@ -161,17 +197,19 @@ pub fn index(repo: &Repo, artifact: &Artifact) -> Result<ChunkIndex, AgentError>
 }
 
 /// Fetches one chunk from the repository: its bytes uncompressed, and its size on the wire.
-fn fetch_chunk(repo: &Repo, c: &crate::chunks::Chunk) -> Result<(Vec<u8>, u64), String> {
-    let packed = repo
-        .get(&crate::repo::chunk(&c.digest))
-        .map_err(|e| e.to_string())?;
+fn fetch_chunk(repo: &Repo, c: &crate::chunks::Chunk) -> Result<(Vec<u8>, u64), AgentError> {
+    let packed = repo.get(&crate::repo::chunk(&c.digest))?;
+    let unpack = |source| AgentError::Unpack {
+        digest: c.digest.clone(),
+        source,
+    };
     let mut bytes = Vec::with_capacity(c.length as usize);
     std::io::Read::read_to_end(
         &mut ruzstd::decoding::StreamingDecoder::new(packed.as_slice())
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| unpack(std::io::Error::other(e)))?,
         &mut bytes,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(unpack)?;
     Ok((bytes, packed.len() as u64))
 }
 
@@ -274,7 +312,7 @@ fn open_partial(out: &Path) -> Result<(PathBuf, std::fs::File), AgentError> {
         .open(&partial)
         .map_err(|e| AgentError::Write {
             path: partial.clone(),
-            message: e.to_string(),
+            source: e,
         })?;
     Ok((partial, file))
 }
@@ -288,7 +326,7 @@ fn finish_aside(
 ) -> Result<apply::Written, AgentError> {
     let write_err = |e: std::io::Error| AgentError::Write {
         path: partial.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     };
     let written = write_fetched(fetched, seeds, &file)?;
     file.set_len(fetched.index.size).map_err(write_err)?;
@@ -304,7 +342,7 @@ fn finish_aside(
 pub fn rename_durably(from: &Path, to: &Path) -> Result<(), AgentError> {
     let fail = |e: std::io::Error| AgentError::Write {
         path: to.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     };
     std::fs::rename(from, to).map_err(fail)?;
     std::fs::File::open(to)
@@ -321,5 +359,31 @@ pub fn rename_durably(from: &Path, to: &Path) -> Result<(), AgentError> {
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_missing_image_description_and_a_bad_one_are_different_errors_with_their_cause() {
+        let root = tempfile::tempdir().unwrap();
+        let missing = running(root.path()).unwrap_err();
+        let AgentError::Read { source, .. } = &missing else {
+            panic!("{missing}");
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert!(missing.source().is_some());
+
+        let info = root.path().join(IMAGE_INFO);
+        std::fs::create_dir_all(info.parent().unwrap()).unwrap();
+        std::fs::write(&info, "{not json").unwrap();
+        let bad = running(root.path()).unwrap_err();
+        assert!(matches!(bad, AgentError::ImageInfo { .. }), "{bad}");
+        let cause = bad.source().unwrap();
+        assert!(cause.downcast_ref::<serde_json::Error>().is_some());
+        assert!(bad.to_string().contains("image.json"), "{bad}");
     }
 }

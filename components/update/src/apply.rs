@@ -40,8 +40,12 @@ pub fn seed_map(seeds: &[&[u8]]) -> HashMap<String, SeedChunk> {
 /// Why an image could not be made. What was written is not a usable image.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("cannot fetch chunk {digest}: {message}")]
-    Fetch { digest: String, message: String },
+    #[error("cannot fetch chunk {digest}: {source}")]
+    Fetch {
+        digest: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("chunk {digest} holds other bytes than its name says (from {from})")]
     BadChunk { digest: String, from: &'static str },
     #[error("the index does not cover the image exactly")]
@@ -49,7 +53,7 @@ pub enum ApplyError {
     #[error(transparent)]
     Refused(#[from] crate::release::Refusal),
     #[error("cannot write the image: {0}")]
-    Write(std::io::Error),
+    Write(#[source] std::io::Error),
 }
 
 /// What writing an image took, in bytes of the image.
@@ -79,7 +83,7 @@ pub struct Prefetched {
 /// `index` that `write_image` would fetch: not in place in `target`, not in the seeds, not
 /// earlier in the image. Each is checked against its digest; the first bad one fails the
 /// whole, before anything was written.
-pub fn prefetch<E: std::fmt::Display>(
+pub fn prefetch<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     index: &ChunkIndex,
     map: &HashMap<String, SeedChunk>,
     mut fetch: impl FnMut(&Chunk) -> Result<(Vec<u8>, u64), E>,
@@ -100,7 +104,7 @@ pub fn prefetch<E: std::fmt::Display>(
         }
         let (bytes, wire) = fetch(c).map_err(|e| ApplyError::Fetch {
             digest: c.digest.clone(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
         if bytes.len() != c.length as usize || crate::sha256_hex(&bytes) != c.digest {
             return Err(ApplyError::BadChunk {
@@ -118,7 +122,7 @@ pub fn prefetch<E: std::fmt::Display>(
 /// offsets: a chunk already there is kept, the others come from `seeds` where `map` has
 /// them, else from `fetch` (uncompressed bytes), each checked before it is written. Then
 /// syncs and reads the whole image back from `target` to check it against the index.
-pub fn write_image<E: std::fmt::Display>(
+pub fn write_image<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     index: &ChunkIndex,
     seeds: &[&[u8]],
     map: &HashMap<String, SeedChunk>,
@@ -165,7 +169,7 @@ pub fn write_image<E: std::fmt::Display>(
                 (
                     fetch(c).map_err(|e| ApplyError::Fetch {
                         digest: c.digest.clone(),
-                        message: e.to_string(),
+                        source: e.into(),
                     })?,
                     "the repository",
                 )

@@ -36,7 +36,7 @@ pub fn other_slot(slot: &str) -> Option<&'static str> {
 pub fn discover() -> Result<Device, AgentError> {
     let text = std::fs::read_to_string("/proc/cmdline").map_err(|e| AgentError::Read {
         path: "/proc/cmdline".into(),
-        message: e.to_string(),
+        source: e,
     })?;
     let cmdline = compose_boot::cmdline::parse(&text);
     let (Some(slot), Some(uuid)) = (cmdline.slot, cmdline.root_partuuid) else {
@@ -91,7 +91,7 @@ impl MountedEsp {
     pub fn mount(device: &Path) -> Result<MountedEsp, AgentError> {
         std::fs::create_dir_all(ESP_MOUNT).map_err(|e| AgentError::Write {
             path: ESP_MOUNT.into(),
-            message: e.to_string(),
+            source: e,
         })?;
         nix::mount::mount(
             Some(device),
@@ -100,8 +100,9 @@ impl MountedEsp {
             nix::mount::MsFlags::MS_NOATIME,
             None::<&str>,
         )
-        .map_err(|e| {
-            AgentError::Slots(format!("cannot mount the ESP {} ({e})", device.display()))
+        .map_err(|source| AgentError::MountEsp {
+            device: device.to_path_buf(),
+            source,
         })?;
         Ok(MountedEsp {
             esp: Esp::new(ESP_MOUNT),
@@ -121,14 +122,13 @@ impl Drop for MountedEsp {
 pub fn read_erofs(partition: &Path) -> Result<Vec<u8>, AgentError> {
     let read_err = |e: std::io::Error| AgentError::Read {
         path: partition.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     };
     let file = File::open(partition).map_err(read_err)?;
     let mut sb = [0u8; 128];
     file.read_exact_at(&mut sb, 1024).map_err(read_err)?;
-    let size = erofs_size(&sb).ok_or_else(|| AgentError::Read {
-        path: partition.to_path_buf(),
-        message: "no erofs file system at its start".into(),
+    let size = erofs_size(&sb).ok_or_else(|| AgentError::NotErofs {
+        partition: partition.to_path_buf(),
     })?;
     let mut bytes = vec![0u8; size as usize];
     file.read_exact_at(&mut bytes, 0).map_err(read_err)?;

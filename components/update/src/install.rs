@@ -35,7 +35,7 @@ pub struct SlotEntry {
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
     move |e| AgentError::Write {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     }
 }
 
@@ -53,7 +53,7 @@ impl Esp {
         let dir = self.entries_dir();
         let list = fs::read_dir(&dir).map_err(|e| AgentError::Read {
             path: dir.clone(),
-            message: e.to_string(),
+            source: e,
         })?;
         let mut out = Vec::new();
         for item in list.filter_map(Result::ok) {

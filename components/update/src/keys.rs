@@ -13,10 +13,15 @@ const PUBLIC_TAG: &str = "compose-update-public-key";
 /// Why a key could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// getrandom's error is no `std::error::Error` in the agent's build (no `std` feature).
     #[error("cannot get random bytes for a key: {0}")]
     Random(String),
-    #[error("cannot read {path}: {message}")]
-    Read { path: String, message: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "{path} is not a compose {what} key (expected one line `{tag} <64 hex digits>`)\nhelp: make a key pair with `compose keys generate`"
     )]
@@ -80,7 +85,7 @@ pub fn parse_public(text: &str, path: &str) -> Result<VerifyingKey, KeyError> {
 fn read(path: &Path) -> Result<String, KeyError> {
     std::fs::read_to_string(path).map_err(|e| KeyError::Read {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source: e,
     })
 }
 
