@@ -401,6 +401,8 @@ pub enum Chrome {
 pub struct Shell {
     world: World,
     schedules: HashMap<Layout, Schedule>,
+    /// Each open window's entity: lookups by id do not search the world.
+    by_id: HashMap<WindowId, Entity>,
     next_id: WindowId,
     next_stack: u64,
 }
@@ -448,6 +450,7 @@ impl Shell {
         let mut shell = Shell {
             world,
             schedules,
+            by_id: HashMap::new(),
             next_id: 1,
             next_stack: 1,
         };
@@ -485,11 +488,8 @@ impl Shell {
         }
     }
 
-    fn entity(&mut self, id: WindowId) -> Option<Entity> {
-        let mut q = self.world.query::<(Entity, &Window)>();
-        q.iter(&self.world)
-            .find(|(_, w)| w.id == id)
-            .map(|(e, _)| e)
+    fn entity(&self, id: WindowId) -> Option<Entity> {
+        self.by_id.get(&id).copied()
     }
 
     /// A new toplevel: placed by the shell, on top, focused.
@@ -527,6 +527,7 @@ impl Shell {
                 Stacking(stack),
             ))
             .id();
+        self.by_id.insert(id, entity);
         self.set_focus(Some(entity));
         self.relayout();
         id
@@ -534,7 +535,7 @@ impl Shell {
 
     /// Removes a window and its popups; focus goes to the most recently used one left.
     pub fn close(&mut self, id: WindowId) -> bool {
-        let Some(entity) = self.entity(id) else {
+        let Some(entity) = self.by_id.remove(&id) else {
             return false;
         };
         self.world.despawn(entity);
@@ -771,11 +772,54 @@ impl Shell {
             .collect()
     }
 
+    /// Window `id` as the compositor draws it (one window: nothing is sorted or cloned but
+    /// its own names).
+    pub fn view(&self, id: WindowId) -> Option<WindowView> {
+        let entity = self.world.entity(self.entity(id)?);
+        let (w, g, s, z) = (
+            entity.get::<Window>()?,
+            entity.get::<Fitted>()?,
+            entity.get::<WindowStates>()?,
+            entity.get::<Stacking>()?,
+        );
+        let below = self
+            .by_id
+            .values()
+            .filter_map(|e| self.world.get::<Stacking>(*e))
+            .filter(|other| other.0 < z.0)
+            .count();
+        Some(WindowView {
+            id: w.id,
+            app_id: w.app_id.clone(),
+            title: w.title.clone(),
+            geometry: g.shown,
+            states: s.0,
+            z: below,
+        })
+    }
+
+    /// Windows that get fewer frame callbacks (unfocused apps in the gaming shell).
+    pub fn throttled(&self) -> Vec<WindowId> {
+        self.by_id
+            .iter()
+            .filter(|(_, e)| {
+                self.world
+                    .get::<WindowStates>(**e)
+                    .is_some_and(|s| s.0.throttled)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     pub fn focused(&self) -> Option<WindowId> {
-        self.windows()
-            .into_iter()
-            .find(|w| w.states.activated)
-            .map(|w| w.id)
+        self.by_id
+            .iter()
+            .find(|(_, e)| {
+                self.world
+                    .get::<WindowStates>(**e)
+                    .is_some_and(|s| s.0.activated)
+            })
+            .map(|(id, _)| *id)
     }
 
     /// Configures the compositor must send: every window whose size or states changed
@@ -802,10 +846,8 @@ impl Shell {
 
     /// The last configure `take_configures` handed out for window `id`: size and states.
     pub fn last_configure(&self, id: WindowId) -> Option<(u32, u32, States)> {
-        self.world
-            .iter_entities()
-            .find(|e| e.get::<Window>().is_some_and(|w| w.id == id))
-            .and_then(|e| e.get::<Sent>().map(|s| (s.0, s.1, s.2)))
+        let sent = self.world.get::<Sent>(self.entity(id)?)?;
+        Some((sent.0, sent.1, sent.2))
     }
 
     /// The apps the task bar offers to start (shells with a task bar show them).

@@ -132,6 +132,16 @@ fn verify_invariants(s: &Shell) {
     let usable = s.usable();
     let area = s.work_area();
     assert!(output.contains(&usable), "{usable:?} in {output:?}");
+    // Lookups by id answer what the full list says.
+    for w in &windows {
+        assert_eq!(s.view(w.id).as_ref(), Some(w));
+    }
+    let last = windows.iter().map(|w| w.id).max().unwrap_or(0);
+    assert_eq!(s.view(last + 1), None);
+    assert_eq!(
+        s.focused(),
+        windows.iter().find(|w| w.states.activated).map(|w| w.id)
+    );
     for p in s.popups() {
         assert!(
             windows.iter().any(|w| w.id == p.parent),

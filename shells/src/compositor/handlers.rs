@@ -304,7 +304,7 @@ impl State {
         let Some(window) = self.popup_window(popup) else {
             return;
         };
-        let Some(view) = self.shell.windows().into_iter().find(|v| v.id == window) else {
+        let Some(view) = self.shell.view(window) else {
             return;
         };
         // The popup's parent origin in output coordinates.
@@ -376,7 +376,8 @@ impl XdgShellHandler for State {
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
         let id = self.shell.add_window("", "");
-        self.windows.push(Tracked::new(Toplevel::Xdg(surface), id));
+        self.windows
+            .insert(id, Tracked::new(Toplevel::Xdg(surface), id));
         self.send_configures();
     }
 
@@ -445,13 +446,15 @@ impl XdgShellHandler for State {
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
-        if let Some(at) = self
+        let toplevel = Toplevel::Xdg(surface);
+        if let Some(id) = self
             .windows
-            .iter()
-            .position(|w| w.toplevel == Toplevel::Xdg(surface.clone()))
+            .values()
+            .find(|w| w.toplevel == toplevel)
+            .map(|w| w.id)
         {
-            let w = self.windows.remove(at);
-            self.window_closed(w.id);
+            self.windows.remove(&id);
+            self.window_closed(id);
         }
     }
 
@@ -511,7 +514,7 @@ impl State {
         if self.shell.active().layout != crate::definition::Layout::Floating {
             return;
         }
-        let Some(view) = self.shell.windows().into_iter().find(|v| v.id == w.id) else {
+        let Some(view) = self.shell.view(w.id) else {
             return;
         };
         let Some(pointer) = self.seat.get_pointer() else {

@@ -210,7 +210,7 @@ impl State {
 
     /// Asks window `id`'s client to close it (xdg_toplevel.close).
     fn ask_to_close(&mut self, id: WindowId) {
-        if let Some(w) = self.windows.iter().find(|w| w.id == id) {
+        if let Some(w) = self.windows.get(&id) {
             w.toplevel.close();
         }
     }
@@ -367,7 +367,7 @@ impl State {
             return Some(found);
         }
         for view in self.shell.windows().iter().rev() {
-            let Some(w) = self.windows.iter().find(|w| w.id == view.id) else {
+            let Some(w) = self.windows.get(&view.id) else {
                 continue;
             };
             let Some(surface) = w.toplevel.wl_surface() else {

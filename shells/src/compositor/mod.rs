@@ -22,7 +22,7 @@ mod toplevel;
 mod x11_display;
 mod xwayland;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -394,7 +394,8 @@ pub(crate) struct State {
     output: Output,
     popups: PopupManager,
     shell: Shell,
-    windows: Vec<Tracked>,
+    /// The toplevels, by the shell's id (ids grow: in the order they opened).
+    windows: BTreeMap<WindowId, Tracked>,
     /// Where frames go, and the renderer that draws them.
     backend: backend::Backend,
     /// Output size in logical pixels, and the integer scale to physical ones.
@@ -488,7 +489,7 @@ impl State {
         let area = self.shell.work_area();
         let bounds = (area.width as i32, area.height as i32);
         for (id, width, height, states) in self.shell.take_configures() {
-            let Some(w) = self.windows.iter_mut().find(|w| w.id == id) else {
+            let Some(w) = self.windows.get_mut(&id) else {
                 continue;
             };
             let toplevel::Toplevel::Xdg(toplevel) = &w.toplevel else {
@@ -518,7 +519,7 @@ impl State {
     fn begin_transaction(&mut self, sent: Vec<(WindowId, smithay::utils::Serial)>) {
         let mut waiting = Vec::new();
         for (id, serial) in sent {
-            if let Some(w) = self.windows.iter_mut().find(|w| w.id == id) {
+            if let Some(w) = self.windows.get_mut(&id) {
                 if w.buffer.is_some() {
                     w.swap_serial = Some(serial);
                     w.swap_acked = false;
@@ -568,8 +569,8 @@ impl State {
     fn sync_keyboard_focus(&mut self) {
         let focused = self.shell.focused().and_then(|id| {
             self.windows
-                .iter()
-                .find(|w| w.id == id && w.buffer.is_some())
+                .get(&id)
+                .filter(|w| w.buffer.is_some())
                 .and_then(|w| w.toplevel.focus())
         });
         let Some(keyboard) = self.seat.get_keyboard() else {
@@ -583,11 +584,11 @@ impl State {
 
     /// The window whose toplevel surface is `surface`.
     fn window_of(&self, surface: &WlSurface) -> Option<&Tracked> {
-        self.windows.iter().find(|w| w.toplevel.is(surface))
+        self.windows.values().find(|w| w.toplevel.is(surface))
     }
 
     fn window_for(&mut self, surface: &WlSurface) -> Option<&mut Tracked> {
-        self.windows.iter_mut().find(|w| w.toplevel.is(surface))
+        self.windows.values_mut().find(|w| w.toplevel.is(surface))
     }
 
     /// A window is gone (its client destroyed it, or unmapped it under X11): the shell
@@ -700,17 +701,11 @@ impl State {
             }
         }
         let now = self.time_ms();
-        let views = self.shell.windows();
         let throttled: Vec<WlSurface> = self
-            .windows
-            .iter()
-            .filter(|w| {
-                views
-                    .iter()
-                    .find(|v| v.id == w.id)
-                    .is_some_and(|v| v.states.throttled)
-            })
-            .filter_map(|w| w.toplevel.wl_surface())
+            .shell
+            .throttled()
+            .into_iter()
+            .filter_map(|id| self.windows.get(&id)?.toplevel.wl_surface())
             .collect();
         let slow_frame = self.frame % 4 != 0;
         let surfaces: Vec<WlSurface> = self.pending_frames.keys().cloned().collect();
@@ -803,13 +798,12 @@ impl State {
     }
 
     fn info(&self) -> Vec<WindowInfo> {
-        let views = self.shell.windows();
         let focused = self.shell.focused();
         let popups = self.shell.popups();
         self.windows
-            .iter()
+            .values()
             .filter_map(|w| {
-                let v = views.iter().find(|v| v.id == w.id)?;
+                let v = self.shell.view(w.id)?;
                 Some(WindowInfo {
                     id: w.id,
                     app_id: v.app_id.clone(),
@@ -1187,7 +1181,7 @@ fn new_compositor(
         output,
         popups: PopupManager::default(),
         shell: Shell::new(options.shell, size.0, size.1),
-        windows: Vec::new(),
+        windows: BTreeMap::new(),
         backend,
         size,
         scale,

@@ -601,8 +601,7 @@ fn items(state: &State) -> Vec<Item> {
                     // A sandboxed app's title bar says which sandbox it runs in.
                     let sandbox = state
                         .windows
-                        .iter()
-                        .find(|w| w.id == view.id)
+                        .get(&view.id)
                         .and_then(|w| w.toplevel.wl_surface())
                         .and_then(|s| super::sandbox_of(&s));
                     let text = match sandbox {
@@ -621,7 +620,7 @@ fn items(state: &State) -> Vec<Item> {
                 }
             }
         }
-        let Some(tracked) = state.windows.iter().find(|w| w.id == view.id) else {
+        let Some(tracked) = state.windows.get(&view.id) else {
             continue;
         };
         let Some(surface) = tracked.toplevel.wl_surface() else {

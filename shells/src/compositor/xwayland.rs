@@ -164,15 +164,13 @@ impl State {
         }
         let gone: Vec<_> = self
             .windows
-            .iter()
+            .values()
             .filter(|w| matches!(w.toplevel, Toplevel::X11(..)))
             .map(|w| w.id)
             .collect();
         for id in gone {
-            if let Some(at) = self.windows.iter().position(|w| w.id == id) {
-                self.windows.remove(at);
-                self.window_closed(id);
-            }
+            self.windows.remove(&id);
+            self.window_closed(id);
         }
         self.dirty = true;
     }
@@ -253,7 +251,7 @@ impl Xserver {
 impl State {
     fn x11_window(&self, window: &X11Surface) -> Option<&Tracked> {
         self.windows
-            .iter()
+            .values()
             .find(|w| matches!(&w.toplevel, Toplevel::X11(x, _) if x == window))
     }
 
@@ -268,7 +266,7 @@ impl State {
             return;
         };
         let mut found = false;
-        for w in &mut self.windows {
+        for w in self.windows.values_mut() {
             let Toplevel::X11(window, surface @ None) = &mut w.toplevel else {
                 continue;
             };
@@ -317,13 +315,9 @@ impl State {
         if let Some(x) = &mut self.xserver {
             x.overrides.retain(|o| o != window);
         }
-        if let Some(at) = self
-            .windows
-            .iter()
-            .position(|w| matches!(&w.toplevel, Toplevel::X11(x, _) if x == window))
-        {
-            let w = self.windows.remove(at);
-            self.window_closed(w.id);
+        if let Some(id) = self.x11_window(window).map(|w| w.id) {
+            self.windows.remove(&id);
+            self.window_closed(id);
         }
         self.dirty = true;
     }
@@ -331,15 +325,13 @@ impl State {
     /// X11 windows go where the shell shows them, at the size they were configured with:
     /// X places input by the window's position, so it must match the screen.
     pub(super) fn place_x11_windows(&mut self) {
-        let views = self.shell.windows();
-        for w in &self.windows {
+        for w in self.windows.values() {
             let Toplevel::X11(x, _) = &w.toplevel else {
                 continue;
             };
-            let (Some(view), Some((width, height, states))) = (
-                views.iter().find(|v| v.id == w.id),
-                self.shell.last_configure(w.id),
-            ) else {
+            let (Some(view), Some((width, height, states))) =
+                (self.shell.view(w.id), self.shell.last_configure(w.id))
+            else {
                 continue;
             };
             let rect = Rectangle::new(
@@ -392,7 +384,7 @@ impl XwmHandler for State {
         }
         let id = self.shell.add_window(&window.class(), &window.title());
         self.windows
-            .push(Tracked::new(Toplevel::X11(window.clone(), None), id));
+            .insert(id, Tracked::new(Toplevel::X11(window.clone(), None), id));
         self.find_x11_surfaces();
         if let Some(wm) = self.xserver.as_mut().and_then(Xserver::wm) {
             let _ = wm.raise_window(&window);
