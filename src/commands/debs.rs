@@ -7,8 +7,16 @@ use compose_core::debian::Index;
 use compose_core::debian::apt_side::{self, Comparison};
 use serde::Serialize;
 
+use crate::{CliError, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: DebsCommand,
+}
+
 #[derive(Debug, clap::Subcommand)]
-pub enum DebsCommand {
+enum DebsCommand {
     /// The closure compose installs for these packages (as a `deb` source would).
     Closure {
         #[arg(required = true)]
@@ -35,7 +43,12 @@ struct ClosureOut {
     excluded: Vec<String>,
 }
 
-pub fn run(project: &Project, command: DebsCommand) -> anyhow::Result<()> {
+pub fn exec(args: Args, project: Project) -> Result<Outcome, CliError> {
+    run(&project, args.command).map_err(CliError::Other)?;
+    Ok(Outcome::Ok)
+}
+
+fn run(project: &Project, command: DebsCommand) -> anyhow::Result<()> {
     let config = project.read_debian_config()?;
     match command {
         DebsCommand::Closure {

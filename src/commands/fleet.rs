@@ -160,8 +160,15 @@ enum TokenCommand {
     },
 }
 
+pub fn exec(args: FleetArgs) -> Result<crate::Outcome, crate::CliError> {
+    Ok(match run(&args).map_err(crate::CliError::Other)? {
+        0 => crate::Outcome::Ok,
+        _ => crate::Outcome::No,
+    })
+}
+
 /// Runs `compose fleet ...`; the exit code is the command's (for `exec`) or 0.
-pub fn run(args: &FleetArgs) -> anyhow::Result<u8> {
+fn run(args: &FleetArgs) -> anyhow::Result<u8> {
     if let FleetCommand::Serve {
         state,
         listen,
@@ -238,7 +245,7 @@ pub fn run(args: &FleetArgs) -> anyhow::Result<u8> {
             device,
             argv,
             timeout,
-        } => return exec(&client, device, argv, *timeout, args.json),
+        } => return exec_on_device(&client, device, argv, *timeout, args.json),
         FleetCommand::Token { command } => match command {
             TokenCommand::Create { role, name } => {
                 client.post("/api/v1/tokens", &json!({"role": role, "name": name}))?
@@ -286,7 +293,7 @@ fn serve(config: Config) -> anyhow::Result<u8> {
     })
 }
 
-fn exec(
+fn exec_on_device(
     client: &Client,
     device: &str,
     argv: &[String],

@@ -9,8 +9,17 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use compose_core::project::Project;
 
+use super::DeviceArg;
+use crate::{CliError, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
 #[derive(Debug, Clone, Subcommand)]
-pub enum KeysCommand {
+enum KeysCommand {
     /// Make the project's update key pair: keys/update.key (secret, mode 0600, ignored by
     /// git) signs releases; keys/update.pub is built into every image as the key its updates
     /// must be signed with.
@@ -24,8 +33,14 @@ pub enum KeysCommand {
 /// The project's secret key file.
 pub const SECRET_KEY: &str = "keys/update.key";
 
-pub fn keys(project: &Project, command: &KeysCommand) -> anyhow::Result<()> {
-    let KeysCommand::Generate { force } = command;
+/// `compose keys generate`.
+pub fn keys(args: KeysArgs, project: Project) -> Result<Outcome, CliError> {
+    let KeysCommand::Generate { force } = args.command;
+    generate(&project, force).map_err(CliError::Other)?;
+    Ok(Outcome::Ok)
+}
+
+fn generate(project: &Project, force: bool) -> anyhow::Result<()> {
     let secret = project.root().join(SECRET_KEY);
     let public = project.root().join(compose_core::build::PROJECT_TRUST_KEY);
     if !force && (secret.exists() || public.exists()) {
@@ -71,8 +86,43 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `compose publish`: the built image of `device` (in `out`) into `repo`.
-pub fn publish(
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    device: DeviceArg,
+    /// The repository folder (made if missing).
+    repo: PathBuf,
+    /// Where the image was built (`compose build --out`); the image is OUT/DEVICE/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The secret key to sign with; default keys/update.key of the project.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Days until devices refuse the release (publish again to renew it); at least 1.
+    #[arg(long, value_name = "DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=36500))]
+    valid_days: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `compose publish`.
+pub fn publish(args: PublishArgs, project: Project) -> Result<Outcome, CliError> {
+    publish_image(
+        &project,
+        &args.device.device,
+        &args.repo,
+        args.out.as_deref(),
+        args.key.as_deref(),
+        args.valid_days,
+        args.json,
+    )
+    .map_err(CliError::Other)?;
+    Ok(Outcome::Ok)
+}
+
+/// The built image of `device` (in `out`) into `repo`.
+fn publish_image(
     project: &Project,
     device: &str,
     repo: &Path,
@@ -122,8 +172,21 @@ pub fn publish(
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    repo: PathBuf,
+    /// Address to listen on; loopback by default (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+}
+
 /// `compose serve`: the repository over HTTP until interrupted.
-pub fn serve(repo: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+pub fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
+    serve_repo(&args.repo, args.listen).map_err(CliError::Other)?;
+    Ok(Outcome::Ok)
+}
+
+fn serve_repo(repo: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let serving = compose_core::serve::bind(repo, listen)?;
     // Readiness for scripts and tests: requests are answered from here on.
     eprintln!(

@@ -11,8 +11,10 @@ use compose_core::manifest::{Component, Libc, Source};
 use compose_core::project::Project;
 use compose_sandbox::Grants;
 
+use crate::{CliError, Globals, Outcome};
+
 #[derive(Debug, Clone, Subcommand)]
-pub enum AppCommand {
+enum AppCommand {
     /// Run an app in the foreground: FILE.wasm with the grants given here, or the app
     /// component NAME of the project with its manifest's grants (on this machine its
     /// folders are taken inside the project folder, as if it were the device's root).
@@ -54,8 +56,28 @@ pub enum AppCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: AppCommand,
+}
+
+pub fn exec(args: Args, globals: &Globals) -> Result<Outcome, CliError> {
+    let project = if needs_project(&args.command) {
+        Some(globals.project()?)
+    } else {
+        None
+    };
+    Ok(
+        match run(project.as_ref(), &args.command).map_err(CliError::Other)? {
+            0 => Outcome::Ok,
+            _ => Outcome::No,
+        },
+    )
+}
+
 /// Whether the command needs the project (a component name, or the list).
-pub fn needs_project(command: &AppCommand) -> bool {
+fn needs_project(command: &AppCommand) -> bool {
     match command {
         AppCommand::Run { app, .. } => !app.ends_with(".wasm"),
         AppCommand::List { .. } => true,
@@ -65,7 +87,7 @@ pub fn needs_project(command: &AppCommand) -> bool {
 
 /// Runs `command`; returns the exit code for the CLI (0: the app succeeded, 1: it failed
 /// or was stopped).
-pub fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i32> {
+fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i32> {
     match command.clone() {
         AppCommand::List { json } => {
             let project = project.ok_or_else(|| anyhow!("no project"))?;

@@ -1,0 +1,335 @@
+//! `compose shell`: run the compositor with a shell (nested, headless), or ask a running
+//! one over D-Bus (or a VM's control port) to swap, list windows, report stats, screenshot.
+
+use std::path::PathBuf;
+
+use compose_core::Project;
+
+use crate::{CliError, Globals, Outcome, print};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: ShellCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ShellCommand {
+    /// Run the compositor with a shell: in a window on your desktop (--nested, the default
+    /// when DISPLAY or WAYLAND_DISPLAY is set) or offscreen (--headless WxH). Clients
+    /// connect to Wayland socket NAME.
+    Run {
+        /// desktop, gaming or tablet.
+        #[arg(long, default_value = "desktop")]
+        shell: String,
+        /// Render offscreen at WIDTHxHEIGHT (logical pixels).
+        #[arg(long, value_name = "WxH", conflicts_with = "nested")]
+        headless: Option<String>,
+        /// Open a window in the current X11 or Wayland session.
+        #[arg(long)]
+        nested: bool,
+        /// Initial window size of --nested, WIDTHxHEIGHT.
+        #[arg(long, value_name = "WxH", default_value = "1280x720")]
+        size: String,
+        /// Integer output scale (2 for HiDPI).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
+        scale: u32,
+        /// Wayland socket name, created in $XDG_RUNTIME_DIR.
+        #[arg(long, value_name = "NAME", default_value = "compose-0")]
+        socket: String,
+        /// Start an app in the shell once it runs (a shell command line; repeatable). Apps
+        /// get this compositor's WAYLAND_DISPLAY, never the host's.
+        #[arg(long, value_name = "COMMAND")]
+        exec: Vec<String>,
+        /// An app on the task bar: NAME=COMMAND (a shell command line; repeatable). The
+        /// project's apps granted a GUI are there too (`compose app run NAME`).
+        #[arg(long, value_name = "NAME=COMMAND")]
+        launcher: Vec<String>,
+        /// Also load shell definitions (`*.toml`: [shell] name, summary, layout, parts)
+        /// from DIR; they can be run and swapped to like the built-in ones.
+        #[arg(long, value_name = "DIR")]
+        shells: Option<PathBuf>,
+        /// Take org.compose.Shell1 over from a shell that already serves it on the bus.
+        #[arg(long)]
+        replace: bool,
+        /// No Xwayland even when it is installed (X11 apps then cannot start).
+        #[arg(long)]
+        no_xwayland: bool,
+        /// Who draws: pixman on the CPU, wgpu on the GPU, or auto (the CPU renderer when
+        /// wgpu finds no adapter or only a CPU one such as lavapipe). --nested is wgpu.
+        #[arg(long, value_enum, default_value = "auto")]
+        renderer: compose_shells::render::RendererChoice,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// Swap the running shell; every window stays.
+    Swap {
+        shell: String,
+        #[command(flatten)]
+        bus: ShellTarget,
+    },
+    /// List the running shell's windows (* marks the focused one).
+    Windows {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        bus: ShellTarget,
+    },
+    /// Frames drawn by the running shell, their mean and longest time, its CPU time.
+    Stats {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        bus: ShellTarget,
+    },
+    /// Save the running shell's current frame as a PNG file.
+    Screenshot {
+        file: PathBuf,
+        #[command(flatten)]
+        bus: ShellTarget,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct BusArg {
+    /// D-Bus address (default: the session bus).
+    #[arg(long, value_name = "ADDRESS")]
+    bus: Option<String>,
+}
+
+/// Which running shell a request goes to.
+#[derive(Debug, clap::Args)]
+struct ShellTarget {
+    /// D-Bus address (default: the session bus).
+    #[arg(long, value_name = "ADDRESS")]
+    bus: Option<String>,
+    /// The shell of a VM started with `compose flash --vm --sockets DIR`, reached through
+    /// its virtio-serial port instead of D-Bus.
+    #[arg(long, value_name = "DIR", conflicts_with = "bus")]
+    vm: Option<PathBuf>,
+}
+
+pub fn exec(args: Args, globals: &Globals) -> Result<Outcome, CliError> {
+    // The project only adds its GUI apps to the task bar: a shell runs without one.
+    shell(&args.command, globals.project().ok().as_ref())
+}
+
+/// `compose shell ...`: the compositor in the foreground, or requests over D-Bus.
+fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, CliError> {
+    use compose_shells::{compositor, control, definition};
+    match command {
+        ShellCommand::Run {
+            shell,
+            headless,
+            nested,
+            size,
+            scale,
+            socket,
+            exec,
+            launcher,
+            shells,
+            replace,
+            no_xwayland,
+            renderer,
+            bus,
+        } => {
+            let shells = match shells {
+                Some(dir) => definition::with_dir(dir)?,
+                None => definition::builtin(),
+            };
+            let def = definition::find(&shells, shell).cloned().ok_or_else(|| {
+                CliError::UnknownShell {
+                    name: shell.clone(),
+                    known: definition::names(&shells),
+                }
+            })?;
+            let has_host = std::env::var_os("DISPLAY").is_some()
+                || std::env::var_os("WAYLAND_DISPLAY").is_some();
+            let backend = match headless {
+                Some(wxh) => {
+                    let (width, height) = parse_size(wxh)?;
+                    compositor::BackendChoice::Headless { width, height }
+                }
+                None if *nested || has_host => {
+                    let (width, height) = parse_size(size)?;
+                    compositor::BackendChoice::Nested { width, height }
+                }
+                None => {
+                    eprintln!(
+                        "compose shell: no DISPLAY or WAYLAND_DISPLAY; running headless at {size}"
+                    );
+                    let (width, height) = parse_size(size)?;
+                    compositor::BackendChoice::Headless { width, height }
+                }
+            };
+            let (sender, commands) =
+                compose_shells::smithay::reexports::calloop::channel::channel();
+            let _bus = match control::serve(bus.bus.as_deref(), sender, shells.clone(), *replace) {
+                Err(zbus::Error::NameTaken) => {
+                    return Err(CliError::Other(anyhow::anyhow!(
+                        "another shell already serves {} on this bus; stop it first, or take its name over with --replace",
+                        control::BUS_NAME
+                    )));
+                }
+                other => other?,
+            };
+            eprintln!(
+                "compose shell: {} on WAYLAND_DISPLAY={socket} ({backend:?}), controlled at {}",
+                def.name,
+                control::BUS_NAME
+            );
+            let apps = exec.clone();
+            let app_socket = socket.clone();
+            let options = compositor::Options {
+                socket: socket.clone(),
+                shell: def,
+                backend,
+                scale: *scale,
+                swap_wait: compositor::SWAP_WAIT,
+                game_mode: definition::find(&shells, "gaming").cloned(),
+                xwayland: !*no_xwayland && compose_shells::autostart::xwayland_installed(),
+                draw_cursor: false,
+                blank_after: None,
+                launchers: launchers(launcher, project)?,
+                renderer: *renderer,
+            };
+            let mut children = Vec::new();
+            let result = compositor::run_with(options, commands, |x_display| {
+                if let Some(n) = x_display {
+                    eprintln!(
+                        "compose shell: X11 apps on DISPLAY=:{n} (Xwayland starts with the first)"
+                    );
+                }
+                for app in &apps {
+                    match start_app(app, &app_socket, x_display) {
+                        Ok(child) => children.push(child),
+                        Err(e) => eprintln!("compose shell: cannot start `{app}`: {e}"),
+                    }
+                }
+            });
+            for mut child in children {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            result?;
+        }
+        ShellCommand::Swap { shell, bus } => match &bus.vm {
+            Some(dir) => {
+                remote(
+                    dir,
+                    compose_shells::remote::Ask::Swap {
+                        shell: shell.clone(),
+                    },
+                )?;
+            }
+            None => {
+                let connection = control::connect(bus.bus.as_deref())?;
+                control::swap(&connection, shell)?;
+            }
+        },
+        ShellCommand::Windows { json, bus } => {
+            let rows = match &bus.vm {
+                Some(dir) => remote(dir, compose_shells::remote::Ask::Windows)?.windows,
+                None => control::windows(&control::connect(bus.bus.as_deref())?)?,
+            };
+            print::shell_windows(&rows, *json);
+        }
+        ShellCommand::Stats { json, bus } => {
+            let stats = match &bus.vm {
+                Some(dir) => remote(dir, compose_shells::remote::Ask::Stats)?
+                    .stats
+                    .unwrap_or_default(),
+                None => control::stats(&control::connect(bus.bus.as_deref())?)?,
+            };
+            print::shell_stats(&stats, *json);
+        }
+        ShellCommand::Screenshot { file, bus } => {
+            if !file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+            {
+                return Err(CliError::BadPath {
+                    path: file.display().to_string(),
+                    message: "screenshots are PNG files; name it NAME.png".into(),
+                });
+            }
+            let path = std::path::absolute(file).map_err(|e| CliError::BadPath {
+                path: file.display().to_string(),
+                message: e.to_string(),
+            })?;
+            match &bus.vm {
+                Some(dir) => {
+                    let answer = remote(dir, compose_shells::remote::Ask::Screenshot)?;
+                    let png = hex::decode(answer.png_hex.unwrap_or_default()).map_err(|e| {
+                        CliError::Other(anyhow::anyhow!("the shell sent a broken screenshot: {e}"))
+                    })?;
+                    compose_core::project::write_atomic(&path, &png)
+                        .map_err(|e| CliError::Other(e.into()))?;
+                }
+                None => {
+                    let connection = control::connect(bus.bus.as_deref())?;
+                    control::screenshot(&connection, &path.to_string_lossy())?;
+                }
+            }
+            eprintln!("compose shell: wrote {}", path.display());
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A request to the shell of the VM whose sockets are in `dir`.
+fn remote(
+    dir: &std::path::Path,
+    ask: compose_shells::remote::Ask,
+) -> Result<compose_shells::remote::Answer, CliError> {
+    compose_shells::remote::request(
+        &dir.join("shell.sock"),
+        ask,
+        std::time::Duration::from_secs(30),
+    )
+    .map_err(|e| CliError::Other(e.into()))
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), CliError> {
+    text.split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|(w, h)| (1..=16384).contains(w) && (1..=16384).contains(h))
+        .ok_or_else(|| CliError::BadSize(text.to_string()))
+}
+
+/// The task bar's apps: `--launcher NAME=COMMAND`s, then the project's GUI apps.
+fn launchers(
+    given: &[String],
+    project: Option<&Project>,
+) -> Result<Vec<compose_shells::compositor::Launcher>, CliError> {
+    let mut out = Vec::new();
+    for l in given {
+        let (name, command) = l
+            .split_once('=')
+            .filter(|(n, c)| !n.is_empty() && !c.is_empty())
+            .ok_or_else(|| {
+                CliError::Other(anyhow::anyhow!(
+                    "--launcher {l}: expected NAME=COMMAND, such as --launcher 'Terminal=foot'"
+                ))
+            })?;
+        out.push(compose_shells::compositor::Launcher {
+            name: name.to_string(),
+            command: vec!["sh".into(), "-c".into(), command.to_string()],
+        });
+    }
+    if let Some(project) = project {
+        out.extend(super::app::launchers(project).map_err(CliError::Other)?);
+    }
+    Ok(out)
+}
+
+/// Starts an app inside the shell: our socket, never the host's display.
+fn start_app(
+    command: &str,
+    socket: &str,
+    x_display: Option<u32>,
+) -> std::io::Result<std::process::Child> {
+    compose_shells::autostart::command("sh", socket, x_display)
+        .args(["-c", command])
+        .spawn()
+}
