@@ -1,10 +1,11 @@
-//! compose-shells: what a shell decides, apart from how Wayland or wgpu carry it out.
+//! compose-shells: the compositor (smithay) that carries out a shell's policy, and its
+//! control (D-Bus, a VM's serial port).
 //!
-//! `definition` reads shell definitions (a layout and a list of parts, in TOML); `policy`
-//! keeps windows, focus and the output in one bevy_ecs `World` and runs the active shell's
-//! systems over it. Nothing here imports smithay or wgpu: the compositor turns protocol
-//! events into calls on `Shell`, and reads back geometry, states and chrome to configure
-//! clients and render frames.
+//! The policy is crate `compose-shell-policy` (re-exported here as `definition`, `policy`,
+//! `keyboard`), which depends on neither smithay nor wgpu; rendering is crate
+//! `compose-render` (re-exported as `render` and `text`), which knows no Wayland. The
+//! compositor turns protocol events into calls on `Shell`, and reads back geometry, states
+//! and chrome to configure clients and draw frames.
 //!
 //! The `compose-shell` program (`src/bin/`) runs a shell on a device: its own screen
 //! (KMS), its apps from `autostart`, control over a virtio-serial port (`remote`).
@@ -12,16 +13,14 @@
 pub mod autostart;
 pub mod compositor;
 pub mod control;
-pub mod definition;
-pub mod keyboard;
-pub mod policy;
 pub mod remote;
-pub mod render;
-pub mod text;
 
-pub use definition::{Layout, Part, ShellDef};
-pub use policy::{
-    Chrome, LayerKind, LayerView, PopupView, Rect, SeatView, Shell, WindowId, WindowView,
+pub use compose_render as render;
+pub use compose_render::text;
+pub use compose_shell_policy::{definition, keyboard, policy};
+pub use compose_shell_policy::{
+    Chrome, LayerKind, LayerView, Layout, Part, PopupView, Rect, SeatView, Shell, ShellDef,
+    WindowId, WindowView,
 };
 /// The smithay this crate was built with, for callers that talk to the compositor loop.
 pub use smithay;

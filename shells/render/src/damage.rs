@@ -2,7 +2,7 @@
 //! pixels, intersection, union, subtraction, and sets of rectangles that never overlap
 //! (so that nothing is blended twice).
 
-use crate::policy::Rect;
+use compose_shell_policy::Rect;
 
 /// More damaged rectangles than this are drawn as their bounding box (a frame of many
 /// small changes costs more in bookkeeping than in pixels).

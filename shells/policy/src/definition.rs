@@ -157,9 +157,9 @@ pub fn names(shells: &[ShellDef]) -> String {
 /// The shells that ship with compose.
 pub fn builtin() -> Vec<ShellDef> {
     [
-        ("desktop.toml", include_str!("../definitions/desktop.toml")),
-        ("gaming.toml", include_str!("../definitions/gaming.toml")),
-        ("tablet.toml", include_str!("../definitions/tablet.toml")),
+        ("desktop.toml", include_str!("../../definitions/desktop.toml")),
+        ("gaming.toml", include_str!("../../definitions/gaming.toml")),
+        ("tablet.toml", include_str!("../../definitions/tablet.toml")),
     ]
     .into_iter()
     .map(|(name, text)| parse(name, text).expect("built-in shell definitions are valid"))

@@ -16,7 +16,7 @@ use super::damage::{self, intersect, physical};
 /// More damaged rectangles than this are drawn as their bounding box.
 const MAX_SCISSOR_RECTS: usize = 8;
 use super::{Draw, Fill, FrameHistory, Image, Pixels, RenderError, TextureKey};
-use crate::policy::Rect;
+use compose_shell_policy::Rect;
 
 /// Which graphics APIs `GpuRenderer::with_backends` may use.
 pub use wgpu::Backends;

@@ -12,7 +12,7 @@ use pixman::{Box32, Color, Filter, FormatCode, Image as PixmanImage, Operation, 
 
 use super::damage::{intersect, physical, subtract_all, upload_regions};
 use super::{Draw, Fill, FrameHistory, Image, Pixels, TextureKey};
-use crate::policy::Rect;
+use compose_shell_policy::Rect;
 
 /// An image in memory, 32 bits per pixel, premultiplied ARGB in native order (B G R A in
 /// memory on little-endian machines: a screen's XRGB8888).

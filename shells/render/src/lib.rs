@@ -5,18 +5,20 @@
 //! `FrameHistory`, and must produce the same pixels (`shells/tests/render.rs` holds them
 //! against each other).
 //!
-//! Nothing here knows Wayland: the compositor hands over pixels, damage and draws.
+//! Nothing here knows Wayland (this crate does not depend on smithay): the compositor hands
+//! over pixels, damage and draws. `text` rasterizes chrome text into pixels to upload.
 
 mod cpu;
 pub mod damage;
 mod gpu;
+pub mod text;
 
 use std::path::Path;
 
 pub use cpu::{Canvas, CpuRenderer};
 pub use gpu::{Backends, GpuRenderer, OFFSCREEN_FORMAT, request_adapter};
 
-use crate::policy::Rect;
+use compose_shell_policy::Rect;
 
 /// Identifies one client surface's texture.
 pub type TextureKey = u64;
