@@ -1,5 +1,6 @@
-//! The headless compositor with our own Wayland client (compose-testclient): configures
-//! each shell implies, live swaps with three clients connected, pixels from screenshots,
+//! The headless compositor with our own Wayland client (compose-testclient), each on its
+//! own thread over a socket: what each shell shows (pixels from screenshots) with three
+//! clients through live swaps (their configures and focus: `one_loop.rs`),
 //! input and shell bindings, subsurfaces and popups, and misbehaving clients.
 
 use std::sync::mpsc;
@@ -222,8 +223,6 @@ fn three_clients_keep_their_windows_through_desktop_gaming_tablet_desktop() {
                 && k.has(ToplevelState::Activated) == (i == 2)
         });
     }
-    let ids: Vec<u64> = comp.windows().iter().map(|w| w.id).collect();
-    assert_eq!(comp.focused().as_deref(), Some("app2"));
     let top = comp.window("app2");
     let shot = comp.screenshot();
     assert_pixel(&shot, center(&top), BLUE, "the focused window's content");
@@ -247,17 +246,11 @@ fn three_clients_keep_their_windows_through_desktop_gaming_tablet_desktop() {
 
     // Gaming: every window fullscreen, only the focused one activated.
     comp.swap("gaming");
-    for (i, c) in clients.iter_mut().enumerate() {
+    for c in clients.iter_mut() {
         wait_configure(c, "a fullscreen configure", |k| {
             k.width == 1280 && k.height == 720 && k.has(ToplevelState::Fullscreen)
         });
-        let activated = c.state.windows[0]
-            .last_configure()
-            .unwrap()
-            .has(ToplevelState::Activated);
-        assert_eq!(activated, i == 2, "focus is kept across the swap");
     }
-    assert_eq!(comp.focused().as_deref(), Some("app2"));
     let shot = comp.screenshot();
     assert_pixel(
         &shot,
@@ -309,14 +302,6 @@ fn three_clients_keep_their_windows_through_desktop_gaming_tablet_desktop() {
         wait_configure(c, "the floating configure again", |k| {
             k.width == 800 && k.height == 480 && !k.has(ToplevelState::Maximized)
         });
-    }
-    assert_eq!(comp.windows().iter().map(|w| w.id).collect::<Vec<_>>(), ids);
-    assert_eq!(comp.focused().as_deref(), Some("app2"));
-    assert_eq!(comp.window("app2").geometry, top.geometry);
-    for c in clients.iter_mut() {
-        c.roundtrip().expect("no client was disconnected");
-        assert!(c.protocol_error().is_none());
-        assert!(!c.state.windows[0].closed);
     }
     let shot = comp.screenshot();
     assert_pixel(
@@ -1097,7 +1082,7 @@ fn output_scale_two_doubles_every_pixel() {
 }
 
 #[test]
-fn desktop_windows_go_maximized_and_fullscreen_when_they_ask() {
+fn maximized_and_fullscreen_windows_cover_what_they_should() {
     let (w, h) = (1280, 720);
     let comp = Compositor::start("desktop", w, h);
     let mut c = comp.client();
@@ -1136,27 +1121,7 @@ fn desktop_windows_go_maximized_and_fullscreen_when_they_ask() {
         );
     }
 
-    // Back: fullscreen off leaves it maximized, maximize off leaves it floating.
-    c.set_fullscreen(0, false);
-    wait_configure(&mut c, "maximized again", |k| {
-        k.has(ToplevelState::Maximized)
-    });
-    c.set_maximized(0, false);
-    wait_configure(&mut c, "floating again", |k| {
-        !k.has(ToplevelState::Maximized) && (k.width, k.height) == (800, 480)
-    });
-
-    // In the gaming shell the app is fullscreen anyway; asking again still gets an answer.
-    comp.swap("gaming");
-    wait_configure(&mut c, "gaming fullscreen", |k| {
-        k.has(ToplevelState::Fullscreen)
-    });
-    let before = c.state.windows[0].configures.len();
-    c.set_fullscreen(0, true);
-    c.wait_until("an answer", WAIT, |s| {
-        s.windows[0].configures.len() > before
-    })
-    .unwrap();
+    // The configures back and in the gaming shell: `one_loop.rs`.
 }
 
 // The task bar's launchers: a button per app, drawn at its left end; a click starts the app

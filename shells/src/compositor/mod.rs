@@ -969,6 +969,21 @@ impl Compositor {
         new_compositor(options, commands)
     }
 
+    /// Serves a client over `stream` (one end of a `UnixStream::pair`) as if it had
+    /// connected to the socket: a test can then step the compositor and the client on one
+    /// thread, without sockets on disk or sleeps.
+    pub fn insert_client(&mut self, stream: std::os::unix::net::UnixStream) -> Result<(), CompositorError> {
+        let client = ClientState {
+            quirks: quirks::Quirks::of_peer(&stream),
+            ..ClientState::default()
+        };
+        self.state
+            .display
+            .insert_client(stream, Arc::new(client))
+            .map(|_| ())
+            .map_err(|e| CompositorError::Display(e.to_string()))
+    }
+
     /// The X display apps get, when Xwayland is on.
     pub fn x_display(&self) -> Option<u32> {
         self.state.x_display

@@ -162,6 +162,9 @@ pub struct State {
     pub bare_surfaces: Vec<WlSurface>,
     /// Buffers made by `misbehave_many_buffers`.
     pub bare_buffers: Vec<WlBuffer>,
+    /// `sync`s sent, and the last one the compositor answered.
+    syncs_sent: u64,
+    syncs_done: u64,
 }
 
 impl State {
@@ -201,6 +204,77 @@ impl Client {
     /// Like `connect`; with `touch` false the client never asks for wl_touch, like an
     /// app without touch support.
     pub fn connect_with(runtime_dir: &Path, name: &str, touch: bool) -> Result<Self, ClientError> {
+        let stream = Self::dial(runtime_dir, name)?;
+        let mut client = Self::from_stream(stream, touch)?;
+        client.roundtrip()?; // the globals
+        client.roundtrip()?; // seat capabilities
+        client.finish_setup()?;
+        client.roundtrip()?;
+        Ok(client)
+    }
+
+    /// Starts a connection over `stream` (one end of a `UnixStream::pair`, the other served
+    /// by the compositor) and asks for the globals, without waiting for anything: for a
+    /// compositor stepped on this thread, where a blocking round trip would never return.
+    /// Then: a round trip (the globals), another (seat capabilities), `finish_setup`.
+    pub fn from_stream(stream: UnixStream, touch: bool) -> Result<Self, ClientError> {
+        let connection =
+            Connection::from_socket(stream).map_err(|e| ClientError::Connect(e.to_string()))?;
+        let queue = connection.new_event_queue();
+        let handle = queue.handle();
+        connection.display().get_registry(&handle, ());
+        let mut client = Self {
+            connection,
+            queue,
+            handle,
+            state: State {
+                wants_touch: touch,
+                ..State::default()
+            },
+        };
+        client.flush_blocking()?;
+        Ok(client)
+    }
+
+    /// Checks the compositor offered what every window needs, and binds what comes after
+    /// the seat (the data device).
+    pub fn finish_setup(&mut self) -> Result<(), ClientError> {
+        let g = &self.state.globals;
+        if g.compositor.is_none() {
+            return Err(ClientError::Missing("wl_compositor"));
+        }
+        if g.shm.is_none() {
+            return Err(ClientError::Missing("wl_shm"));
+        }
+        if g.wm_base.is_none() {
+            return Err(ClientError::Missing("xdg_wm_base"));
+        }
+        protocols::start(self);
+        self.flush_blocking()
+    }
+
+    /// Sends `wl_display.sync`: once `synced` says so, the compositor has handled every
+    /// request sent before it, and its answers to them were dispatched.
+    pub fn sync(&mut self) -> Result<SyncToken, ClientError> {
+        self.state.syncs_sent += 1;
+        let token = SyncToken(self.state.syncs_sent);
+        self.connection.display().sync(&self.handle, token);
+        self.flush_blocking()?;
+        Ok(token)
+    }
+
+    /// Whether the compositor answered the `sync` that gave `token`.
+    pub fn synced(&self, token: SyncToken) -> bool {
+        self.state.syncs_done >= token.0
+    }
+
+    /// Handles what the compositor sent, without waiting.
+    pub fn poll(&mut self) -> Result<(), ClientError> {
+        self.dispatch_for(Duration::ZERO)
+    }
+
+    /// Connects to the socket `name` in `runtime_dir`, waiting up to 5 s for it to accept.
+    fn dial(runtime_dir: &Path, name: &str) -> Result<UnixStream, ClientError> {
         let path = runtime_dir.join(name);
         // A compositor creates its socket file just before it listens: a fresh one may
         // refuse for a moment.
@@ -219,35 +293,7 @@ impl Client {
                 Err(e) => return Err(ClientError::Connect(format!("{}: {e}", path.display()))),
             }
         };
-        let connection =
-            Connection::from_socket(stream).map_err(|e| ClientError::Connect(e.to_string()))?;
-        let queue = connection.new_event_queue();
-        let handle = queue.handle();
-        connection.display().get_registry(&handle, ());
-        let mut client = Self {
-            connection,
-            queue,
-            handle,
-            state: State {
-                wants_touch: touch,
-                ..State::default()
-            },
-        };
-        client.roundtrip()?;
-        let g = &client.state.globals;
-        if g.compositor.is_none() {
-            return Err(ClientError::Missing("wl_compositor"));
-        }
-        if g.shm.is_none() {
-            return Err(ClientError::Missing("wl_shm"));
-        }
-        if g.wm_base.is_none() {
-            return Err(ClientError::Missing("xdg_wm_base"));
-        }
-        client.roundtrip()?; // seat capabilities
-        protocols::start(&mut client);
-        client.roundtrip()?;
-        Ok(client)
+        Ok(stream)
     }
 
     /// Interface names of the globals the compositor advertised.
@@ -990,6 +1036,23 @@ impl Dispatch<WlCallback, usize> for State {
             window.frame_pending = false;
             window.frame_done_at = Some(Instant::now());
         }
+    }
+}
+
+/// A `Client::sync` to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncToken(u64);
+
+impl Dispatch<WlCallback, SyncToken> for State {
+    fn event(
+        state: &mut Self,
+        _: &WlCallback,
+        _: wayland_client::protocol::wl_callback::Event,
+        token: &SyncToken,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        state.syncs_done = state.syncs_done.max(token.0);
     }
 }
 
