@@ -22,12 +22,17 @@ fn configures_and_focus_follow_every_shell_through_swaps() {
     }
     // Desktop: floating 800x480 windows, the newest focused.
     for c in 0..3 {
-        f.wait_configure(c, 0, "a floating configure, activated only if newest", |k| {
-            k.width == 800
-                && k.height == 480
-                && !k.has(ToplevelState::Maximized)
-                && k.has(ToplevelState::Activated) == (c == 2)
-        });
+        f.wait_configure(
+            c,
+            0,
+            "a floating configure, activated only if newest",
+            |k| {
+                k.width == 800
+                    && k.height == 480
+                    && !k.has(ToplevelState::Maximized)
+                    && k.has(ToplevelState::Activated) == (c == 2)
+            },
+        );
     }
     let ids: Vec<u64> = f.windows().iter().map(|w| w.id).collect();
     assert_eq!(f.focused().as_deref(), Some("app2"));
@@ -102,7 +107,9 @@ fn desktop_windows_go_maximized_and_fullscreen_when_they_ask() {
 
     // In the gaming shell the app is fullscreen anyway; asking again still gets an answer.
     f.swap("gaming");
-    f.wait_configure(c, 0, "gaming fullscreen", |k| k.has(ToplevelState::Fullscreen));
+    f.wait_configure(c, 0, "gaming fullscreen", |k| {
+        k.has(ToplevelState::Fullscreen)
+    });
     let before = f.clients[c].state.windows[0].configures.len();
     f.clients[c].set_fullscreen(0, true);
     f.step_until("an answer", |f| {
@@ -119,7 +126,9 @@ fn a_compositor_stepped_by_hand_serves_a_client_and_stops() {
     let c = f.connect();
     let at = f.open(c, "stepped", "Stepped", [0, 200, 0, 255]);
     f.clients[c].animate(at);
-    f.step_until("a frame callback", |f| f.clients[c].state.windows[at].frames >= 1);
+    f.step_until("a frame callback", |f| {
+        f.clients[c].state.windows[at].frames >= 1
+    });
     let list = f.windows();
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].app_id, "stepped");

@@ -157,7 +157,10 @@ pub fn names(shells: &[ShellDef]) -> String {
 /// The shells that ship with compose.
 pub fn builtin() -> Vec<ShellDef> {
     [
-        ("desktop.toml", include_str!("../../definitions/desktop.toml")),
+        (
+            "desktop.toml",
+            include_str!("../../definitions/desktop.toml"),
+        ),
         ("gaming.toml", include_str!("../../definitions/gaming.toml")),
         ("tablet.toml", include_str!("../../definitions/tablet.toml")),
     ]

@@ -972,7 +972,10 @@ impl Compositor {
     /// Serves a client over `stream` (one end of a `UnixStream::pair`) as if it had
     /// connected to the socket: a test can then step the compositor and the client on one
     /// thread, without sockets on disk or sleeps.
-    pub fn insert_client(&mut self, stream: std::os::unix::net::UnixStream) -> Result<(), CompositorError> {
+    pub fn insert_client(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+    ) -> Result<(), CompositorError> {
         let client = ClientState {
             quirks: quirks::Quirks::of_peer(&stream),
             ..ClientState::default()
