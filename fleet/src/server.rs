@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -357,6 +358,23 @@ pub fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
 
 type Api<T> = Result<Json<T>, ApiError>;
 
+/// A JSON request body. axum's `Json` answers a body it cannot take (too large, not JSON,
+/// wrong fields) in plain text; this answers like every other refusal, `{"error": ...}`
+/// with the same status (413, 415, 400, 422).
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(refused) => Err(ApiError(refused.status(), refused.body_text())),
+        }
+    }
+}
+
 /// Store calls running at once in the blocking pool: they share one SQLite connection, so
 /// more would only wait for its lock on threads of their own.
 const DB_TURNS: usize = 4;
@@ -390,7 +408,7 @@ async fn console() -> Html<&'static str> {
     Html(include_str!("console.html"))
 }
 
-async fn enroll(State(f): State<Arc<Fleet>>, Json(e): Json<Enroll>) -> Api<Enrolled> {
+async fn enroll(State(f): State<Arc<Fleet>>, Body(e): Body<Enroll>) -> Api<Enrolled> {
     if e.id.is_empty() || e.id.len() > 128 || e.id.chars().any(|c| c.is_control() || c == '/') {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -469,7 +487,7 @@ async fn poll(
 async fn report(
     State(f): State<Arc<Fleet>>,
     DeviceCaller(device): DeviceCaller,
-    Json(r): Json<Report>,
+    Body(r): Body<Report>,
 ) -> Api<Value> {
     match f
         .db(move |f| Ok(rollout::report(&f.store, &device, &r, now())?))
@@ -484,7 +502,7 @@ async fn exec_done(
     State(f): State<Arc<Fleet>>,
     DeviceCaller(device): DeviceCaller,
     UrlPath(id): UrlPath<i64>,
-    Json(done): Json<ExecDone>,
+    Body(done): Body<ExecDone>,
 ) -> Api<Value> {
     let finished = f
         .db(move |f| {
@@ -514,35 +532,61 @@ fn fleetlock_error(status: StatusCode, kind: &str, value: String) -> Response {
         .into_response()
 }
 
-/// Who may take or free a reboot slot for `id`: the device itself, or an operator's token
-/// (blocking: the store).
+/// Who may take or free a reboot slot for `id` in `group`: the device itself, in its own
+/// group, or an operator's token; the group must exist (blocking: the store).
 fn fleetlock_caller(f: &Fleet, secret: &str, body: &FleetLockRequest) -> Result<(), Response> {
     let hash = auth::hash(secret);
     let denied = |value: String| fleetlock_error(StatusCode::FORBIDDEN, "forbidden", value);
+    let (id, group) = (&body.client_params.id, &body.client_params.group);
     match f.store.device_by_credential(&hash) {
-        Ok(Some(device)) if device.id == body.client_params.id => return Ok(()),
-        Ok(Some(device)) => {
+        Ok(Some(device)) if device.id != *id => {
             return Err(denied(format!(
-                "device {} cannot take a reboot slot for {}",
-                device.id, body.client_params.id
+                "device {} cannot take a reboot slot for {id}",
+                device.id
             )));
         }
-        _ => {}
+        Ok(Some(device)) if device.group != *group => {
+            return Err(denied(format!(
+                "device {id} is in group `{}`: it cannot take a reboot slot of group `{group}`",
+                device.group
+            )));
+        }
+        Ok(Some(_)) => {}
+        _ => {
+            if let Err(ApiError(status, message)) = access::role_of(f, secret, Role::Operate) {
+                return Err(fleetlock_error(status, "unauthorized", message));
+            }
+        }
     }
-    match access::role_of(f, secret, Role::Operate) {
-        Ok(_) => Ok(()),
-        Err(ApiError(status, message)) => Err(fleetlock_error(status, "unauthorized", message)),
+    match f.store.group_exists(group) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(fleetlock_error(
+            StatusCode::NOT_FOUND,
+            "unknown_group",
+            format!("there is no group `{group}`: no device is in it and it has no policy"),
+        )),
+        Err(e) => Err(ApiError::from(e).into_response()),
     }
+}
+
+/// FleetLock's names (a node id, a group): what the protocol allows, `^[a-zA-Z0-9.-]+$`.
+fn fleetlock_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 async fn fleetlock(
     f: Arc<Fleet>,
     headers: HeaderMap,
     token: Option<String>,
-    body: Value,
+    body: Bytes,
     take: bool,
 ) -> Response {
-    let body: FleetLockRequest = match serde_json::from_value(body) {
+    // Every refusal is FleetLock's JSON (`kind`, `value`), a body that is not JSON too.
+    let body: FleetLockRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
             return fleetlock_error(
@@ -552,6 +596,18 @@ async fn fleetlock(
             );
         }
     };
+    for (what, name) in [
+        ("id", &body.client_params.id),
+        ("group", &body.client_params.group),
+    ] {
+        if !fleetlock_name(name) {
+            return fleetlock_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("client_params.{what} `{name}`: use letters, digits, `.` and `-`"),
+            );
+        }
+    }
     if headers
         .get(FLEETLOCK_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -635,38 +691,30 @@ async fn fleetlock(
     }
 }
 
-async fn pre_reboot(
-    State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
-    Json(b): Json<Value>,
-) -> Response {
-    fleetlock(f, headers, None, b, true).await
+async fn pre_reboot(State(f): State<Arc<Fleet>>, headers: HeaderMap, body: Bytes) -> Response {
+    fleetlock(f, headers, None, body, true).await
 }
 
-async fn steady_state(
-    State(f): State<Arc<Fleet>>,
-    headers: HeaderMap,
-    Json(b): Json<Value>,
-) -> Response {
-    fleetlock(f, headers, None, b, false).await
+async fn steady_state(State(f): State<Arc<Fleet>>, headers: HeaderMap, body: Bytes) -> Response {
+    fleetlock(f, headers, None, body, false).await
 }
 
 async fn pre_reboot_token(
     State(f): State<Arc<Fleet>>,
     UrlPath(token): UrlPath<String>,
     headers: HeaderMap,
-    Json(b): Json<Value>,
+    body: Bytes,
 ) -> Response {
-    fleetlock(f, headers, Some(token), b, true).await
+    fleetlock(f, headers, Some(token), body, true).await
 }
 
 async fn steady_state_token(
     State(f): State<Arc<Fleet>>,
     UrlPath(token): UrlPath<String>,
     headers: HeaderMap,
-    Json(b): Json<Value>,
+    body: Bytes,
 ) -> Response {
-    fleetlock(f, headers, Some(token), b, false).await
+    fleetlock(f, headers, Some(token), body, false).await
 }
 
 async fn whoami(caller: Caller<need::Read>) -> Api<Value> {
@@ -718,7 +766,7 @@ async fn device_group(
     State(f): State<Arc<Fleet>>,
     _: Caller<need::Operate>,
     UrlPath(id): UrlPath<String>,
-    Json(b): Json<GroupBody>,
+    Body(b): Body<GroupBody>,
 ) -> Api<Value> {
     check_name("group", &b.group)?;
     let answer = f
@@ -757,7 +805,7 @@ async fn exec_start(
     State(f): State<Arc<Fleet>>,
     _: Caller<need::Admin>,
     UrlPath(id): UrlPath<String>,
-    Json(b): Json<ExecBody>,
+    Body(b): Body<ExecBody>,
 ) -> Api<Value> {
     if b.argv.is_empty() {
         return Err(refuse(StatusCode::BAD_REQUEST, "no command: give its argv"));
@@ -820,7 +868,7 @@ async fn group_set(
     State(f): State<Arc<Fleet>>,
     _: Caller<need::Admin>,
     UrlPath(name): UrlPath<String>,
-    Json(p): Json<GroupPolicy>,
+    Body(p): Body<GroupPolicy>,
 ) -> Api<Group> {
     check_name("group", &name)?;
     if let Some(w) = &p.window
@@ -882,7 +930,7 @@ struct NewRollout {
 async fn rollout_create(
     State(f): State<Arc<Fleet>>,
     _: Caller<need::Operate>,
-    Json(n): Json<NewRollout>,
+    Body(n): Body<NewRollout>,
 ) -> Api<Value> {
     if n.version.is_empty() {
         return Err(refuse(
@@ -984,9 +1032,10 @@ async fn rollout_act(
             // replaces it.
             let note = match to {
                 RolloutState::Running => None,
-                _ => Some(format!("{verb}d by an operator")),
+                RolloutState::Paused => Some("paused by an operator"),
+                _ => Some("aborted by an operator"),
             };
-            f.store.set_rollout_state(id, to, note.as_deref())?;
+            f.store.set_rollout_state(id, to, note)?;
             let rollout = f.store.rollout(id)?.expect("exists");
             Ok(rollout::status(&f.store, rollout)?)
         })
@@ -1024,7 +1073,7 @@ struct NewToken {
 async fn token_create(
     State(f): State<Arc<Fleet>>,
     _: Caller<need::Admin>,
-    Json(n): Json<NewToken>,
+    Body(n): Body<NewToken>,
 ) -> Api<Value> {
     let token = auth::new_secret(auth::ADMIN_PREFIX);
     let hashed = auth::hash(&token);
@@ -1045,7 +1094,7 @@ struct NewEnrollToken {
 async fn enroll_token_create(
     State(f): State<Arc<Fleet>>,
     _: Caller<need::Admin>,
-    Json(n): Json<NewEnrollToken>,
+    Body(n): Body<NewEnrollToken>,
 ) -> Api<Value> {
     check_name("group", &n.group)?;
     if n.uses == 0 {

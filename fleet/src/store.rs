@@ -151,7 +151,7 @@ pub enum EnrollRefused {
     )]
     BadToken,
     #[error(
-        "device `{0}` is already enrolled: a second enrollment (a replay, or a reinstalled device) is refused\nhelp: an admin removes the old record first (`compose fleet devices remove {0}`)"
+        "device `{0}` is already enrolled: a second enrollment (a replay, or a reinstalled device) is refused\nhelp: an admin removes the old record first (`compose fleet remove {0}`)"
     )]
     AlreadyEnrolled(String),
 }
@@ -441,6 +441,16 @@ impl Store {
             )
             .optional()?;
         Ok(group.unwrap_or_else(|| Group::default_for(name)))
+    }
+
+    /// Whether group `name` exists: it has a policy or a device.
+    pub fn group_exists(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.db().query_row(
+            "SELECT EXISTS (SELECT 1 FROM groups WHERE name = ?1)
+                     OR EXISTS (SELECT 1 FROM devices WHERE grp = ?1)",
+            [name],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn set_group(&self, group: &Group) -> Result<(), StoreError> {

@@ -82,6 +82,11 @@ async fn every_request_is_checked_and_replayed_enrollments_are_refused() {
             .unwrap_err();
         assert_eq!(replay.status(), Some(409), "{replay}");
         assert!(replay.to_string().contains("already enrolled"), "{replay}");
+        // Review: the help named `compose fleet devices remove`, which does not exist.
+        assert!(
+            replay.to_string().contains("`compose fleet remove d1`"),
+            "{replay}"
+        );
         nobody
             .post("/api/v1/enroll", &enroll_body(&enroll, "d2"))
             .unwrap();
@@ -168,6 +173,179 @@ async fn every_request_is_checked_and_replayed_enrollments_are_refused() {
     })
     .await;
     again.stop().await;
+}
+
+/// A request as any HTTP client may send it: the status and the body as JSON (`Null` when
+/// the body is not JSON).
+fn raw(url: &str, token: Option<&str>, fleetlock: bool, kind: &str, body: &[u8]) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(url).header("Content-Type", kind);
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    if fleetlock {
+        request = request.header("fleet-lock-protocol", "true");
+    }
+    let mut response = request.send(body).unwrap();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        response.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+// Found at review: a device could take reboot slots of groups it is not in, any id or group
+// was taken, and bodies axum refused (not JSON, wrong fields, too large, wrong type) were
+// answered in plain text. Each refusal is now JSON: FleetLock's `kind` and `value`, the
+// API's `error`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleetlock_and_body_refusals_found_at_review_are_json_and_closed() {
+    let state = tempfile::tempdir().unwrap();
+    let server = start(config(state.path(), None)).await;
+    let admin = admin(&server);
+    let (url, admin_token) = (
+        server.url.clone(),
+        server.first_admin_token.clone().unwrap(),
+    );
+    blocking(move || {
+        admin
+            .put("/api/v1/groups/other", &json!({"reboot_slots": 1}))
+            .unwrap();
+        let enroll = admin
+            .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 1}))
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let nobody = Client::new(&url, None, None).unwrap();
+        let device = nobody
+            .post("/api/v1/enroll", &enroll_body(&enroll, "a"))
+            .unwrap()["credential"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ops = admin
+            .post("/api/v1/tokens", &json!({"role": "operate", "name": "ops"}))
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let lock = |token: &str, body: &[u8]| {
+            raw(
+                &format!("{url}/v1/pre-reboot"),
+                Some(token),
+                true,
+                "application/json",
+                body,
+            )
+        };
+        let params = |id: &str, group: &str| {
+            serde_json::to_vec(&json!({"client_params": {"id": id, "group": group}})).unwrap()
+        };
+        let refused = |answer: (u16, Value), status: u16, kind: &str, says: &str| {
+            assert_eq!(answer.0, status, "{answer:?}");
+            assert_eq!(answer.1["kind"], kind, "{answer:?}");
+            assert!(
+                answer.1["value"].as_str().unwrap().contains(says),
+                "{answer:?}"
+            );
+        };
+        // A device locks only in its own group.
+        refused(
+            lock(&device, &params("a", "other")),
+            403,
+            "forbidden",
+            "group `lab`",
+        );
+        refused(
+            lock(&device, &params("b", "lab")),
+            403,
+            "forbidden",
+            "for b",
+        );
+        // Names as the protocol writes them, and groups that exist.
+        refused(
+            lock(&device, &params("", "lab")),
+            400,
+            "bad_request",
+            "client_params.id",
+        );
+        refused(
+            lock(&ops, &params("a/b", "lab")),
+            400,
+            "bad_request",
+            "client_params.id",
+        );
+        refused(
+            lock(&ops, &params("n", "a b")),
+            400,
+            "bad_request",
+            "client_params.group",
+        );
+        refused(
+            lock(&ops, &params("n", "ghost")),
+            404,
+            "unknown_group",
+            "no group `ghost`",
+        );
+        refused(lock(&ops, b"not json"), 400, "bad_request", "client_params");
+        // Past every check, this server has no etcd to take the slot in.
+        refused(lock(&device, &params("a", "lab")), 503, "no_etcd", "--etcd");
+
+        // The API's refusals of a body are JSON whatever axum found wrong.
+        let rollouts = format!("{url}/api/v1/rollouts");
+        let api = |kind: &str, body: &[u8]| raw(&rollouts, Some(&admin_token), false, kind, body);
+        for ((status, body), what) in [
+            (api("application/json", b"{not json"), "broken JSON"),
+            (api("text/plain", b"{}"), "not JSON at all"),
+            (api("application/json", br#"{"versio": 2}"#), "wrong fields"),
+            (
+                api("application/json", &vec![b' '; 3 << 20]),
+                "a body over the limit",
+            ),
+        ] {
+            assert!((400..500).contains(&status), "{what}: {status}");
+            assert!(
+                body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{what}: {status} {body}"
+            );
+        }
+        let statuses: Vec<u16> = [
+            api("text/plain", b"{}").0,
+            api("application/json", br#"{"versio": 2}"#).0,
+            api("application/json", &vec![b' '; 3 << 20]).0,
+        ]
+        .into();
+        assert_eq!(statuses, [415, 422, 413]);
+
+        // Waves must grow in time; an abort says "aborted".
+        let (status, body) = api(
+            "application/json",
+            br#"{"version": "2", "schedule": "10%@1h,100%@1h"}"#,
+        );
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("does not come after"),
+            "{body}"
+        );
+        let rollout = admin
+            .post("/api/v1/rollouts", &json!({"version": "2"}))
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let aborted = admin
+            .post(&format!("/api/v1/rollouts/{rollout}/abort"), &json!({}))
+            .unwrap();
+        assert_eq!(aborted["note"], "aborted by an operator", "{aborted}");
+    })
+    .await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
