@@ -1132,3 +1132,41 @@ pub fn raise_fd_limit() {
     }
     let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// axum refuses these bodies before a handler sees them; each refusal is JSON.
+    #[tokio::test]
+    async fn a_body_axum_refuses_is_a_json_error_with_its_status() {
+        let request = |kind: &str, body: Vec<u8>| {
+            Request::builder()
+                .method("POST")
+                .uri("/")
+                .header(axum::http::header::CONTENT_TYPE, kind)
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        };
+        for (kind, body, status) in [
+            ("application/json", vec![b' '; 3 << 20], 413),
+            ("text/plain", b"{}".to_vec(), 415),
+            ("application/json", b"{not json".to_vec(), 400),
+            ("application/json", br#"{"versio": 2}"#.to_vec(), 422),
+        ] {
+            let refused = Body::<NewRollout>::from_request(request(kind, body), &())
+                .await
+                .unwrap_err();
+            assert_eq!(refused.0.as_u16(), status, "{}", refused.1);
+            let answer = refused.into_response();
+            let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let json: Value = serde_json::from_slice(&bytes).unwrap();
+            assert!(
+                json["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{json}"
+            );
+        }
+    }
+}

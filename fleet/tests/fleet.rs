@@ -245,81 +245,52 @@ async fn fleetlock_and_body_refusals_found_at_review_are_json_and_closed() {
         let params = |id: &str, group: &str| {
             serde_json::to_vec(&json!({"client_params": {"id": id, "group": group}})).unwrap()
         };
-        let refused = |answer: (u16, Value), status: u16, kind: &str, says: &str| {
+        // A device locks only in its own group; names as the protocol writes them; groups
+        // that exist; a body that is JSON; past every check, this server has no etcd.
+        let (d, o, bad) = (device.as_str(), ops.as_str(), "bad_request");
+        let cases: [(&str, Vec<u8>, u16, &str, &str); 8] = [
+            (d, params("a", "other"), 403, "forbidden", "group `lab`"),
+            (d, params("b", "lab"), 403, "forbidden", "for b"),
+            (d, params("", "lab"), 400, bad, "client_params.id"),
+            (o, params("a/b", "lab"), 400, bad, "client_params.id"),
+            (o, params("n", "a b"), 400, bad, "client_params.group"),
+            (
+                o,
+                params("n", "ghost"),
+                404,
+                "unknown_group",
+                "no group `ghost`",
+            ),
+            (o, b"not json".to_vec(), 400, bad, "client_params"),
+            (d, params("a", "lab"), 503, "no_etcd", "--etcd"),
+        ];
+        for (token, body, status, kind, says) in cases {
+            let answer = lock(token, &body);
             assert_eq!(answer.0, status, "{answer:?}");
             assert_eq!(answer.1["kind"], kind, "{answer:?}");
             assert!(
                 answer.1["value"].as_str().unwrap().contains(says),
                 "{answer:?}"
             );
-        };
-        // A device locks only in its own group.
-        refused(
-            lock(&device, &params("a", "other")),
-            403,
-            "forbidden",
-            "group `lab`",
-        );
-        refused(
-            lock(&device, &params("b", "lab")),
-            403,
-            "forbidden",
-            "for b",
-        );
-        // Names as the protocol writes them, and groups that exist.
-        refused(
-            lock(&device, &params("", "lab")),
-            400,
-            "bad_request",
-            "client_params.id",
-        );
-        refused(
-            lock(&ops, &params("a/b", "lab")),
-            400,
-            "bad_request",
-            "client_params.id",
-        );
-        refused(
-            lock(&ops, &params("n", "a b")),
-            400,
-            "bad_request",
-            "client_params.group",
-        );
-        refused(
-            lock(&ops, &params("n", "ghost")),
-            404,
-            "unknown_group",
-            "no group `ghost`",
-        );
-        refused(lock(&ops, b"not json"), 400, "bad_request", "client_params");
-        // Past every check, this server has no etcd to take the slot in.
-        refused(lock(&device, &params("a", "lab")), 503, "no_etcd", "--etcd");
+        }
 
         // The API's refusals of a body are JSON whatever axum found wrong.
         let rollouts = format!("{url}/api/v1/rollouts");
         let api = |kind: &str, body: &[u8]| raw(&rollouts, Some(&admin_token), false, kind, body);
-        for ((status, body), what) in [
-            (api("application/json", b"{not json"), "broken JSON"),
-            (api("text/plain", b"{}"), "not JSON at all"),
-            (api("application/json", br#"{"versio": 2}"#), "wrong fields"),
-            (
-                api("application/json", &vec![b' '; 3 << 20]),
-                "a body over the limit",
-            ),
+        // (Over the size limit, 413, is held in `server.rs`'s unit test: the server answers
+        // before the client has sent the body, and the client may see a broken pipe.)
+        for (kind, body, status) in [
+            ("application/json", b"{not json".as_slice(), 400),
+            ("text/plain", b"{}", 415),
+            ("application/json", br#"{"versio": 2}"#, 422),
         ] {
-            assert!((400..500).contains(&status), "{what}: {status}");
+            let (got, answer) = api(kind, body);
+            assert_eq!(got, status, "{answer}");
             assert!(
-                body["error"].as_str().is_some_and(|e| !e.is_empty()),
-                "{what}: {status} {body}"
+                answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{status}: {answer}"
             );
         }
-        let statuses: Vec<u16> = [
-            api("text/plain", b"{}").0,
-            api("application/json", br#"{"versio": 2}"#).0,
-            api("application/json", &vec![b' '; 3 << 20]).0,
-        ]
-        .into();
-        assert_eq!(statuses, [415, 422, 413]);
 
         // Waves must grow in time; an abort says "aborted".
         let (status, body) = api(
