@@ -1,40 +1,47 @@
 //! Windows for WASI apps: the host side of the `compose:window` world (`sandbox/wit/`).
 //! Each window is a real Wayland client connection into the running shell, made through
 //! the app's security-context socket, so the shell knows the app and marks its window. The
-//! app's pixels go into shared-memory buffers (only the damaged rectangles are copied), the
-//! shell's frame callbacks pace `present`, and the shell's input comes back as events.
+//! Wayland side is smithay-client-toolkit's: an xdg window (server-side decorations where the
+//! shell offers them), the seat with an xkbcommon keyboard (key repeat at the shell's rate),
+//! pointer and touch, and a slot pool of shared-memory buffers into which only the damaged
+//! rectangles are copied. The shell's frame callbacks pace `present`, and its input comes back
+//! as events.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use smithay_client_toolkit::compositor::{CompositorHandler, CompositorState};
+use smithay_client_toolkit::output::{OutputHandler, OutputState};
+use smithay_client_toolkit::registry::{ProvidesRegistryState, RegistryState};
+use smithay_client_toolkit::seat::keyboard::{
+    KeyEvent as XkbKeyEvent, KeyboardHandler, Keysym, Modifiers, RepeatInfo,
+};
+use smithay_client_toolkit::seat::pointer::{
+    PointerEvent as WlPointerEvent, PointerEventKind, PointerHandler,
+};
+use smithay_client_toolkit::seat::touch::TouchHandler;
+use smithay_client_toolkit::seat::{Capability, SeatHandler, SeatState};
+use smithay_client_toolkit::shell::WaylandSurface;
+use smithay_client_toolkit::shell::xdg::XdgShell;
+use smithay_client_toolkit::shell::xdg::window::{
+    Window as XdgWindow, WindowConfigure, WindowDecorations, WindowHandler,
+};
+use smithay_client_toolkit::shm::slot::{Buffer as SlotBuffer, SlotPool};
+use smithay_client_toolkit::shm::{Shm, ShmHandler};
+use smithay_client_toolkit::{
+    delegate_compositor, delegate_keyboard, delegate_output, delegate_pointer, delegate_registry,
+    delegate_seat, delegate_shm, delegate_touch, delegate_xdg_shell, delegate_xdg_window,
+    registry_handlers,
+};
 use wasmtime::component::{HasData, Resource, ResourceTable};
+use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_buffer::{self, WlBuffer},
-    wl_callback::{self, WlCallback},
-    wl_compositor::WlCompositor,
-    wl_keyboard::{self, WlKeyboard},
-    wl_pointer::{self, WlPointer},
-    wl_registry::{self, WlRegistry},
-    wl_seat::{self, WlSeat},
-    wl_shm::{self, WlShm},
-    wl_shm_pool::WlShmPool,
-    wl_surface::WlSurface,
-    wl_touch::{self, WlTouch},
+    wl_keyboard::WlKeyboard, wl_output::WlOutput, wl_pointer::WlPointer, wl_seat::WlSeat, wl_shm,
+    wl_surface::WlSurface, wl_touch::WlTouch,
 };
-use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum, delegate_noop};
-use wayland_protocols::xdg::decoration::zv1::client::{
-    zxdg_decoration_manager_v1::ZxdgDecorationManagerV1,
-    zxdg_toplevel_decoration_v1::{self, ZxdgToplevelDecorationV1},
-};
-use wayland_protocols::xdg::shell::client::{
-    xdg_surface::{self, XdgSurface},
-    xdg_toplevel::{self, XdgToplevel},
-    xdg_wm_base::{self, XdgWmBase},
-};
+use wayland_client::{Connection, EventQueue, QueueHandle};
 
 #[allow(
     unsafe_code,
@@ -105,32 +112,34 @@ impl std::fmt::Debug for Window {
     }
 }
 
-/// A shared-memory buffer of the window's size.
+/// A shared-memory buffer of the window's size, in the slot pool.
 struct Buffer {
-    file: File,
-    buffer: WlBuffer,
+    buffer: SlotBuffer,
     size: (u32, u32),
-    /// The shell still reads it.
-    busy: bool,
     /// What changed since it was last written (None: everything).
     stale: Option<Vec<Rect>>,
 }
 
+/// A key held down, repeated at the shell's rate.
+struct Held {
+    event: KeyEvent,
+    next: Instant,
+    every: Duration,
+}
+
 /// Everything the Wayland side of a window knows.
 struct State {
-    compositor: Option<WlCompositor>,
-    shm: Option<WlShm>,
-    wm_base: Option<XdgWmBase>,
-    seat: Option<WlSeat>,
-    decorations: Option<ZxdgDecorationManagerV1>,
-    surface: Option<WlSurface>,
+    registry: RegistryState,
+    seats: SeatState,
+    outputs: OutputState,
+    shm: Shm,
+    window: Option<XdgWindow>,
+    pool: Option<SlotPool>,
     pointer: Option<WlPointer>,
     keyboard: Option<WlKeyboard>,
     touch: Option<WlTouch>,
     /// The size the app draws at (it changes when the app reads a resize event).
     size: (u32, u32),
-    /// The size the shell asked for in its last toplevel configure (0: the app's choice).
-    asked: (u32, u32),
     configured: bool,
     /// The whole current frame, XRGB8888: what buffers are brought up to date from.
     frame: Vec<u8>,
@@ -138,8 +147,10 @@ struct State {
     frame_pending: bool,
     events: VecDeque<Event>,
     pointer_at: (f64, f64),
-    keymap: Option<String>,
-    modifiers: [u32; 4],
+    modifiers: Modifiers,
+    /// How the shell wants held keys repeated (`None`: not at all).
+    repeat: Option<(Duration, Duration)>,
+    held: Option<Held>,
     /// Whether the connection is gone (the shell quit or dropped us).
     lost: bool,
 }
@@ -215,27 +226,40 @@ impl Window {
         }
         let stream = UnixStream::connect(display).map_err(|e| lost(&e))?;
         let connection = Connection::from_socket(stream).map_err(|e| lost(&e))?;
-        let mut queue = connection.new_event_queue();
+        let (globals, queue) = registry_queue_init::<State>(&connection).map_err(|e| lost(&e))?;
         let qh = queue.handle();
-        connection.display().get_registry(&qh, ());
-        let mut state = State::new((desc.width, desc.height));
-        queue.roundtrip(&mut state).map_err(|e| lost(&e))?;
-        let (Some(compositor), Some(wm_base), Some(_)) =
-            (&state.compositor, &state.wm_base, &state.shm)
-        else {
-            return Err(lost(&"it offers no wl_compositor, wl_shm or xdg_wm_base"));
+        let missing = |what: &str| lost(&format!("it offers no {what}"));
+        let compositor =
+            CompositorState::bind(&globals, &qh).map_err(|_| missing("wl_compositor"))?;
+        let xdg = XdgShell::bind(&globals, &qh).map_err(|_| missing("xdg_wm_base"))?;
+        let shm = Shm::bind(&globals, &qh).map_err(|_| missing("wl_shm"))?;
+        let surface = compositor.create_surface(&qh);
+        let window = xdg.create_window(surface, WindowDecorations::RequestServer, &qh);
+        window.set_title(desc.title.clone());
+        window.set_app_id(app_id.to_string());
+        window.commit();
+        let state = State {
+            registry: RegistryState::new(&globals),
+            seats: SeatState::new(&globals, &qh),
+            outputs: OutputState::new(&globals, &qh),
+            shm,
+            window: Some(window),
+            pool: None,
+            pointer: None,
+            keyboard: None,
+            touch: None,
+            size: (desc.width, desc.height),
+            configured: false,
+            frame: vec![0; desc.width as usize * desc.height as usize * 4],
+            buffers: Vec::new(),
+            frame_pending: false,
+            events: VecDeque::new(),
+            pointer_at: (0.0, 0.0),
+            modifiers: Modifiers::default(),
+            repeat: None,
+            held: None,
+            lost: false,
         };
-        let surface = compositor.create_surface(&qh, ());
-        let xdg = wm_base.get_xdg_surface(&surface, &qh, ());
-        let toplevel = xdg.get_toplevel(&qh, ());
-        toplevel.set_title(desc.title.clone());
-        toplevel.set_app_id(app_id.to_string());
-        if let Some(manager) = &state.decorations {
-            let decoration = manager.get_toplevel_decoration(&toplevel, &qh, ());
-            decoration.set_mode(zxdg_toplevel_decoration_v1::Mode::ServerSide);
-        }
-        surface.commit();
-        state.surface = Some(surface);
         let mut window = Window {
             connection,
             queue,
@@ -318,40 +342,47 @@ impl Window {
                 }
             }
         }
+        let pool = state.pool.as_mut().expect("free_buffer made the pool");
         let buffer = &mut state.buffers[index];
-        let write = |rects: &[Rect]| -> std::io::Result<()> {
+        let canvas = buffer
+            .buffer
+            .canvas(pool)
+            .ok_or("the shell still reads the window's buffer")?;
+        let mut write = |rects: &[Rect]| {
             for r in rects {
                 let row = r.width as usize * 4;
                 for y in r.y..r.y + r.height {
                     let start = y as usize * stride + r.x as usize * 4;
-                    buffer
-                        .file
-                        .write_all_at(&state.frame[start..start + row], start as u64)?;
+                    canvas[start..start + row].copy_from_slice(&state.frame[start..start + row]);
                 }
             }
-            Ok(())
         };
-        let written = match &buffer.stale {
+        match &buffer.stale {
             None => write(&[Rect {
                 x: 0,
                 y: 0,
                 width,
                 height,
             }]),
-            Some(stale) => write(stale).and_then(|()| write(damage)),
-        };
-        written.map_err(|e| format!("cannot write the window's buffer: {e}"))?;
+            Some(stale) => {
+                write(stale);
+                write(damage);
+            }
+        }
         buffer.stale = Some(Vec::new());
-        buffer.busy = true;
         let qh = self.queue.handle();
-        let surface = state.surface.as_ref().expect("open made the surface");
-        surface.attach(Some(&buffer.buffer), 0, 0);
+        let window = state.window.as_ref().expect("open made the window");
+        let surface = window.wl_surface();
+        buffer
+            .buffer
+            .attach_to(surface)
+            .map_err(|e| format!("cannot show the window's buffer: {e}"))?;
         for r in damage {
             surface.damage_buffer(r.x as i32, r.y as i32, r.width as i32, r.height as i32);
         }
-        surface.frame(&qh, ());
+        surface.frame(&qh, surface.clone());
         state.frame_pending = true;
-        surface.commit();
+        window.commit();
         self.connection
             .flush()
             .map_err(|e| format!("the shell closed the window's connection: {e}"))
@@ -362,24 +393,26 @@ impl Window {
         let start = Instant::now();
         loop {
             let size = self.state.size;
-            // Buffers of an old size go once the shell is done with them.
-            self.state.buffers.retain(|b| {
-                let keep = b.size == size || b.busy;
-                if !keep {
-                    b.buffer.destroy();
+            // Buffers of an old size go (the pool frees each once the shell is done with it).
+            self.state.buffers.retain(|b| b.size == size);
+            let pool = match &mut self.state.pool {
+                Some(pool) => pool,
+                None => {
+                    let bytes = size.0 as usize * size.1 as usize * 4;
+                    let pool = SlotPool::new(bytes, &self.state.shm)
+                        .map_err(|e| format!("cannot make a buffer of {bytes} bytes: {e}"))?;
+                    self.state.pool.insert(pool)
                 }
-                keep
-            });
+            };
             if let Some(i) = self
                 .state
                 .buffers
                 .iter()
-                .position(|b| b.size == size && !b.busy)
+                .position(|b| b.buffer.canvas(pool).is_some())
             {
                 return Ok(i);
             }
-            let mine = self.state.buffers.iter().filter(|b| b.size == size).count();
-            if mine < 2 || start.elapsed() > FRAME_WAIT {
+            if self.state.buffers.len() < 2 || start.elapsed() > FRAME_WAIT {
                 return self.new_buffer();
             }
             self.dispatch(Some(FRAME_WAIT - start.elapsed().min(FRAME_WAIT)));
@@ -388,41 +421,28 @@ impl Window {
 
     fn new_buffer(&mut self) -> Result<usize, String> {
         let (width, height) = self.state.size;
-        let bytes = width as usize * height as usize * 4;
-        let fd = rustix::fs::memfd_create("compose-window", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|e| format!("cannot make a buffer: {e}"))?;
-        let file = File::from(fd);
-        file.set_len(bytes as u64)
-            .map_err(|e| format!("cannot make a buffer of {bytes} bytes: {e}"))?;
-        let qh = self.queue.handle();
-        let shm = self.state.shm.as_ref().expect("open checked wl_shm");
-        let pool: WlShmPool =
-            shm.create_pool(std::os::fd::AsFd::as_fd(&file), bytes as i32, &qh, ());
-        let index = self.state.buffers.len();
-        let buffer = pool.create_buffer(
-            0,
-            width as i32,
-            height as i32,
-            width as i32 * 4,
-            wl_shm::Format::Xrgb8888,
-            &qh,
-            (),
-        );
-        pool.destroy();
+        let pool = self.state.pool.as_mut().expect("free_buffer made the pool");
+        let (buffer, _) = pool
+            .create_buffer(
+                width as i32,
+                height as i32,
+                width as i32 * 4,
+                wl_shm::Format::Xrgb8888,
+            )
+            .map_err(|e| format!("cannot make a buffer of {width}x{height} pixels: {e}"))?;
         self.state.buffers.push(Buffer {
-            file,
             buffer,
             size: (width, height),
-            busy: false,
             stale: None,
         });
-        Ok(index)
+        Ok(self.state.buffers.len() - 1)
     }
 
     /// The next event, waiting up to `timeout` (None: until there is one).
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Option<Event> {
         let start = Instant::now();
         loop {
+            self.state.repeat_held();
             if let Some(e) = self.state.events.pop_front() {
                 // The app draws at the new size from the moment it hears of it.
                 if let Event::Resize(r) = &e {
@@ -433,11 +453,16 @@ impl Window {
             if self.state.lost {
                 return Some(Event::Close);
             }
-            let left = match timeout {
+            let mut left = match timeout {
                 Some(t) if start.elapsed() >= t => return None,
                 Some(t) => Some(t - start.elapsed()),
                 None => None,
             };
+            // A held key's next repeat is a deadline too.
+            if let Some(held) = &self.state.held {
+                let until = held.next.saturating_duration_since(Instant::now());
+                left = Some(left.map_or(until, |l| l.min(until)));
+            }
             self.dispatch(left);
         }
     }
@@ -476,43 +501,14 @@ impl Window {
         }
     }
 
-    fn close(self) {
-        for b in &self.state.buffers {
-            b.buffer.destroy();
-        }
-        if let Some(s) = &self.state.surface {
-            s.destroy();
-        }
+    fn close(mut self) {
+        self.state.buffers.clear();
+        self.state.window.take();
         let _ = self.connection.flush();
     }
 }
 
 impl State {
-    fn new(size: (u32, u32)) -> State {
-        State {
-            compositor: None,
-            shm: None,
-            wm_base: None,
-            seat: None,
-            decorations: None,
-            surface: None,
-            pointer: None,
-            keyboard: None,
-            touch: None,
-            size,
-            asked: (0, 0),
-            configured: false,
-            frame: vec![0; size.0 as usize * size.1 as usize * 4],
-            buffers: Vec::new(),
-            frame_pending: false,
-            events: VecDeque::new(),
-            pointer_at: (0.0, 0.0),
-            keymap: None,
-            modifiers: [0; 4],
-            lost: false,
-        }
-    }
-
     fn push(&mut self, event: Event) {
         if self.events.len() >= EVENT_LIMIT {
             self.events.pop_front();
@@ -554,95 +550,285 @@ impl State {
         }
     }
 
-    fn key(&self, code: u32) -> KeyEvent {
-        let keymap = self.keymap.as_deref();
-        let (text, shift, ctrl, alt) = keys::translate(keymap, self.modifiers, code);
+    fn key(&self, event: &XkbKeyEvent) -> KeyEvent {
+        let text = event
+            .utf8
+            .clone()
+            .filter(|t| !t.is_empty() && !t.chars().any(char::is_control));
         KeyEvent {
-            code,
+            code: event.raw_code,
             text,
-            shift_key: shift,
-            ctrl_key: ctrl,
-            alt_key: alt,
+            shift_key: self.modifiers.shift,
+            ctrl_key: self.modifiers.ctrl,
+            alt_key: self.modifiers.alt,
+        }
+    }
+
+    /// Repeats of the held key that are due, as key presses.
+    fn repeat_held(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        if let Some(held) = &mut self.held {
+            while held.next <= now && due.len() < 64 {
+                due.push(held.event.clone());
+                held.next += held.every;
+            }
+            if held.next <= now {
+                held.next = now + held.every;
+            }
+        }
+        for e in due {
+            self.push(Event::KeyDown(e));
         }
     }
 }
 
-/// Key codes to text with the shell's keymap (xkbcommon). Its keymaps cannot leave the
-/// thread that made them, so each thread keeps the last one it compiled.
-mod keys {
-    use std::cell::RefCell;
-    use xkbcommon::xkb;
-
-    thread_local! {
-        static COMPILED: RefCell<Option<(String, xkb::Keymap)>> = const { RefCell::new(None) };
+impl CompositorHandler for State {
+    fn scale_factor_changed(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlSurface,
+        _: i32,
+    ) {
     }
 
-    /// The text `code` types under `modifiers` (depressed, latched, locked, group), and
-    /// whether shift, ctrl and alt are held.
-    pub fn translate(
-        keymap: Option<&str>,
-        modifiers: [u32; 4],
-        code: u32,
-    ) -> (Option<String>, bool, bool, bool) {
-        let Some(text) = keymap else {
-            return (None, false, false, false);
-        };
-        COMPILED.with(|compiled| {
-            let mut compiled = compiled.borrow_mut();
-            if compiled.as_ref().is_none_or(|(t, _)| t != text) {
-                let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
-                *compiled = xkb::Keymap::new_from_string(
-                    &context,
-                    text.to_string(),
-                    xkb::KEYMAP_FORMAT_TEXT_V1,
-                    xkb::COMPILE_NO_FLAGS,
-                )
-                .map(|k| (text.to_string(), k));
-            }
-            let Some((_, keymap)) = compiled.as_ref() else {
-                return (None, false, false, false);
-            };
-            let mut state = xkb::State::new(keymap);
-            let [depressed, latched, locked, group] = modifiers;
-            state.update_mask(depressed, latched, locked, 0, 0, group);
-            let active = |name: &str| state.mod_name_is_active(name, xkb::STATE_MODS_EFFECTIVE);
-            let typed = state.key_get_utf8(xkb::Keycode::new(code + 8));
-            let typed =
-                (!typed.is_empty() && !typed.chars().any(char::is_control)).then_some(typed);
-            (
-                typed,
-                active(xkb::MOD_NAME_SHIFT),
-                active(xkb::MOD_NAME_CTRL),
-                active(xkb::MOD_NAME_ALT),
-            )
-        })
+    fn transform_changed(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlSurface,
+        _: wayland_client::protocol::wl_output::Transform,
+    ) {
+    }
+
+    fn frame(&mut self, _: &Connection, _: &QueueHandle<Self>, _: &WlSurface, time: u32) {
+        self.frame_pending = false;
+        self.push(Event::Frame(FrameEvent { time_ms: time }));
+    }
+
+    fn surface_enter(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlSurface,
+        _: &WlOutput,
+    ) {
+    }
+
+    fn surface_leave(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlSurface,
+        _: &WlOutput,
+    ) {
     }
 }
 
-impl Dispatch<WlRegistry, ()> for State {
-    fn event(
-        state: &mut Self,
-        registry: &WlRegistry,
-        event: wl_registry::Event,
-        _: &(),
+impl OutputHandler for State {
+    fn output_state(&mut self) -> &mut OutputState {
+        &mut self.outputs
+    }
+
+    fn new_output(&mut self, _: &Connection, _: &QueueHandle<Self>, _: WlOutput) {}
+
+    fn update_output(&mut self, _: &Connection, _: &QueueHandle<Self>, _: WlOutput) {}
+
+    fn output_destroyed(&mut self, _: &Connection, _: &QueueHandle<Self>, _: WlOutput) {}
+}
+
+impl WindowHandler for State {
+    fn request_close(&mut self, _: &Connection, _: &QueueHandle<Self>, _: &XdgWindow) {
+        self.push(Event::Close);
+    }
+
+    fn configure(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &XdgWindow,
+        configure: WindowConfigure,
+        _: u32,
+    ) {
+        let (w, h) = configure.new_size;
+        self.resize(w.map_or(0, |w| w.get()), h.map_or(0, |h| h.get()));
+        self.configured = true;
+    }
+}
+
+impl SeatHandler for State {
+    fn seat_state(&mut self) -> &mut SeatState {
+        &mut self.seats
+    }
+
+    fn new_seat(&mut self, _: &Connection, _: &QueueHandle<Self>, _: WlSeat) {}
+
+    fn new_capability(
+        &mut self,
         _: &Connection,
         qh: &QueueHandle<Self>,
+        seat: WlSeat,
+        capability: Capability,
     ) {
-        if let wl_registry::Event::Global {
-            name,
-            interface,
-            version,
-        } = event
-        {
-            match interface.as_str() {
-                "wl_compositor" => {
-                    state.compositor = Some(registry.bind(name, version.min(4), qh, ()))
+        match capability {
+            Capability::Keyboard if self.keyboard.is_none() => {
+                self.keyboard = self
+                    .seats
+                    .get_keyboard::<State, State>(qh, &seat, None)
+                    .ok();
+            }
+            Capability::Pointer if self.pointer.is_none() => {
+                self.pointer = self.seats.get_pointer(qh, &seat).ok();
+            }
+            Capability::Touch if self.touch.is_none() => {
+                self.touch = self.seats.get_touch(qh, &seat).ok();
+            }
+            _ => {}
+        }
+    }
+
+    fn remove_capability(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: WlSeat,
+        capability: Capability,
+    ) {
+        match capability {
+            Capability::Keyboard => {
+                if let Some(k) = self.keyboard.take() {
+                    k.release();
                 }
-                "wl_shm" => state.shm = Some(registry.bind(name, 1, qh, ())),
-                "xdg_wm_base" => state.wm_base = Some(registry.bind(name, 1, qh, ())),
-                "wl_seat" => state.seat = Some(registry.bind(name, version.min(5), qh, ())),
-                "zxdg_decoration_manager_v1" => {
-                    state.decorations = Some(registry.bind(name, 1, qh, ()))
+                self.held = None;
+            }
+            Capability::Pointer => {
+                if let Some(p) = self.pointer.take() {
+                    p.release();
+                }
+            }
+            Capability::Touch => {
+                if let Some(t) = self.touch.take() {
+                    t.release();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn remove_seat(&mut self, _: &Connection, _: &QueueHandle<Self>, _: WlSeat) {}
+}
+
+impl KeyboardHandler for State {
+    fn enter(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlKeyboard,
+        _: &WlSurface,
+        _: u32,
+        _: &[u32],
+        _: &[Keysym],
+    ) {
+    }
+
+    fn leave(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlKeyboard,
+        _: &WlSurface,
+        _: u32,
+    ) {
+        self.held = None;
+    }
+
+    fn press_key(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlKeyboard,
+        _: u32,
+        event: XkbKeyEvent,
+    ) {
+        let key = self.key(&event);
+        // Modifiers do not repeat; every other key does, at the shell's rate.
+        self.held = match self.repeat {
+            Some((delay, every)) if !event.keysym.is_modifier_key() => Some(Held {
+                event: key.clone(),
+                next: Instant::now() + delay,
+                every,
+            }),
+            _ => None,
+        };
+        self.push(Event::KeyDown(key));
+    }
+
+    fn release_key(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlKeyboard,
+        _: u32,
+        event: XkbKeyEvent,
+    ) {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.event.code == event.raw_code)
+        {
+            self.held = None;
+        }
+        let key = self.key(&event);
+        self.push(Event::KeyUp(key));
+    }
+
+    fn update_modifiers(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlKeyboard,
+        _: u32,
+        modifiers: Modifiers,
+        _: u32,
+    ) {
+        self.modifiers = modifiers;
+    }
+
+    fn update_repeat_info(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlKeyboard,
+        info: RepeatInfo,
+    ) {
+        self.repeat = match info {
+            RepeatInfo::Repeat { rate, delay } => Some((
+                Duration::from_millis(delay.into()),
+                Duration::from_secs(1) / rate.get(),
+            )),
+            RepeatInfo::Disable => None,
+        };
+    }
+}
+
+impl PointerHandler for State {
+    fn pointer_frame(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlPointer,
+        events: &[WlPointerEvent],
+    ) {
+        for e in events {
+            self.pointer_at = e.position;
+            match e.kind {
+                PointerEventKind::Motion { .. } => self.push(Event::PointerMove(self.pointer(0))),
+                PointerEventKind::Press { button, .. } => {
+                    self.push(Event::PointerDown(self.pointer(button)))
+                }
+                PointerEventKind::Release { button, .. } => {
+                    self.push(Event::PointerUp(self.pointer(button)))
                 }
                 _ => {}
             }
@@ -650,226 +836,76 @@ impl Dispatch<WlRegistry, ()> for State {
     }
 }
 
-impl Dispatch<XdgWmBase, ()> for State {
-    fn event(
-        _: &mut Self,
-        wm_base: &XdgWmBase,
-        event: xdg_wm_base::Event,
-        _: &(),
+impl TouchHandler for State {
+    fn down(
+        &mut self,
         _: &Connection,
         _: &QueueHandle<Self>,
-    ) {
-        if let xdg_wm_base::Event::Ping { serial } = event {
-            wm_base.pong(serial);
-        }
-    }
-}
-
-impl Dispatch<XdgSurface, ()> for State {
-    fn event(
-        state: &mut Self,
-        xdg: &XdgSurface,
-        event: xdg_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_surface::Event::Configure { serial } = event {
-            xdg.ack_configure(serial);
-            let (w, h) = state.asked;
-            state.resize(w, h);
-            state.configured = true;
-        }
-    }
-}
-
-impl Dispatch<XdgToplevel, ()> for State {
-    fn event(
-        state: &mut Self,
-        _: &XdgToplevel,
-        event: xdg_toplevel::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            xdg_toplevel::Event::Configure { width, height, .. } => {
-                state.asked = (width.max(0) as u32, height.max(0) as u32);
-            }
-            xdg_toplevel::Event::Close => state.push(Event::Close),
-            _ => {}
-        }
-    }
-}
-
-impl Dispatch<WlCallback, ()> for State {
-    fn event(
-        state: &mut Self,
-        _: &WlCallback,
-        event: wl_callback::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let wl_callback::Event::Done { callback_data } = event {
-            state.frame_pending = false;
-            state.push(Event::Frame(FrameEvent {
-                time_ms: callback_data,
-            }));
-        }
-    }
-}
-
-impl Dispatch<WlBuffer, ()> for State {
-    fn event(
-        state: &mut Self,
-        buffer: &WlBuffer,
-        event: wl_buffer::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let wl_buffer::Event::Release = event
-            && let Some(b) = state.buffers.iter_mut().find(|b| &b.buffer == buffer)
-        {
-            b.busy = false;
-        }
-    }
-}
-
-impl Dispatch<WlSeat, ()> for State {
-    fn event(
-        state: &mut Self,
-        seat: &WlSeat,
-        event: wl_seat::Event,
-        _: &(),
-        _: &Connection,
-        qh: &QueueHandle<Self>,
-    ) {
-        if let wl_seat::Event::Capabilities {
-            capabilities: WEnum::Value(caps),
-        } = event
-        {
-            if caps.contains(wl_seat::Capability::Pointer) && state.pointer.is_none() {
-                state.pointer = Some(seat.get_pointer(qh, ()));
-            }
-            if caps.contains(wl_seat::Capability::Keyboard) && state.keyboard.is_none() {
-                state.keyboard = Some(seat.get_keyboard(qh, ()));
-            }
-            if caps.contains(wl_seat::Capability::Touch) && state.touch.is_none() {
-                state.touch = Some(seat.get_touch(qh, ()));
-            }
-        }
-    }
-}
-
-impl Dispatch<WlPointer, ()> for State {
-    fn event(
-        state: &mut Self,
-        _: &WlPointer,
-        event: wl_pointer::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            wl_pointer::Event::Enter {
-                surface_x,
-                surface_y,
-                ..
-            } => state.pointer_at = (surface_x, surface_y),
-            wl_pointer::Event::Motion {
-                surface_x,
-                surface_y,
-                ..
-            } => {
-                state.pointer_at = (surface_x, surface_y);
-                state.push(Event::PointerMove(state.pointer(0)));
-            }
-            wl_pointer::Event::Button {
-                button,
-                state: WEnum::Value(pressed),
-                ..
-            } => {
-                let e = state.pointer(button);
-                state.push(match pressed {
-                    wl_pointer::ButtonState::Pressed => Event::PointerDown(e),
-                    _ => Event::PointerUp(e),
-                });
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Dispatch<WlTouch, ()> for State {
-    fn event(
-        state: &mut Self,
         _: &WlTouch,
-        event: wl_touch::Event,
-        _: &(),
+        _: u32,
+        _: u32,
+        _: WlSurface,
+        _: i32,
+        position: (f64, f64),
+    ) {
+        self.pointer_at = position;
+        self.push(Event::PointerDown(self.pointer(BTN_LEFT)));
+    }
+
+    fn up(&mut self, _: &Connection, _: &QueueHandle<Self>, _: &WlTouch, _: u32, _: u32, _: i32) {
+        self.push(Event::PointerUp(self.pointer(BTN_LEFT)));
+    }
+
+    fn motion(
+        &mut self,
         _: &Connection,
         _: &QueueHandle<Self>,
+        _: &WlTouch,
+        _: u32,
+        _: i32,
+        position: (f64, f64),
     ) {
-        match event {
-            wl_touch::Event::Down { x, y, .. } => {
-                state.pointer_at = (x, y);
-                state.push(Event::PointerDown(state.pointer(BTN_LEFT)));
-            }
-            wl_touch::Event::Motion { x, y, .. } => {
-                state.pointer_at = (x, y);
-                state.push(Event::PointerMove(state.pointer(0)));
-            }
-            wl_touch::Event::Up { .. } => state.push(Event::PointerUp(state.pointer(BTN_LEFT))),
-            _ => {}
-        }
+        self.pointer_at = position;
+        self.push(Event::PointerMove(self.pointer(0)));
+    }
+
+    fn shape(
+        &mut self,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+        _: &WlTouch,
+        _: i32,
+        _: f64,
+        _: f64,
+    ) {
+    }
+
+    fn orientation(&mut self, _: &Connection, _: &QueueHandle<Self>, _: &WlTouch, _: i32, _: f64) {}
+
+    fn cancel(&mut self, _: &Connection, _: &QueueHandle<Self>, _: &WlTouch) {}
+}
+
+impl ShmHandler for State {
+    fn shm_state(&mut self) -> &mut Shm {
+        &mut self.shm
     }
 }
 
-impl Dispatch<WlKeyboard, ()> for State {
-    fn event(
-        state: &mut Self,
-        _: &WlKeyboard,
-        event: wl_keyboard::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            wl_keyboard::Event::Keymap { fd, size, .. } => {
-                let file = File::from(fd);
-                let mut text = vec![0; size as usize];
-                if file.read_exact_at(&mut text, 0).is_ok() {
-                    let end = text.iter().position(|b| *b == 0).unwrap_or(text.len());
-                    state.keymap = String::from_utf8(text[..end].to_vec()).ok();
-                }
-            }
-            wl_keyboard::Event::Modifiers {
-                mods_depressed,
-                mods_latched,
-                mods_locked,
-                group,
-                ..
-            } => state.modifiers = [mods_depressed, mods_latched, mods_locked, group],
-            wl_keyboard::Event::Key {
-                key,
-                state: WEnum::Value(pressed),
-                ..
-            } => {
-                let e = state.key(key);
-                state.push(match pressed {
-                    wl_keyboard::KeyState::Pressed => Event::KeyDown(e),
-                    _ => Event::KeyUp(e),
-                });
-            }
-            _ => {}
-        }
+impl ProvidesRegistryState for State {
+    fn registry(&mut self) -> &mut RegistryState {
+        &mut self.registry
     }
+
+    registry_handlers![OutputState, SeatState];
 }
 
-delegate_noop!(State: ignore WlCompositor);
-delegate_noop!(State: ignore WlShm);
-delegate_noop!(State: ignore WlShmPool);
-delegate_noop!(State: ignore WlSurface);
-delegate_noop!(State: ignore ZxdgDecorationManagerV1);
-delegate_noop!(State: ignore ZxdgToplevelDecorationV1);
+delegate_compositor!(State);
+delegate_output!(State);
+delegate_shm!(State);
+delegate_seat!(State);
+delegate_keyboard!(State);
+delegate_pointer!(State);
+delegate_touch!(State);
+delegate_xdg_shell!(State);
+delegate_xdg_window!(State);
+delegate_registry!(State);

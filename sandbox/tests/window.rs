@@ -288,3 +288,59 @@ fn an_app_waiting_for_input_spends_no_cpu_budget() {
     ]);
     assert_eq!(app.join().unwrap().unwrap().outcome, Outcome::Exited(0));
 }
+
+/// A key held down repeats at the shell's rate after its delay (smithay's seat: 400 ms, 30
+/// a second), as more key presses; its release stops them.
+#[test]
+fn a_held_key_repeats_at_the_shells_rate_until_released() {
+    use compose_sandbox::window::{CreateDesc, Event, Rect, Window};
+    const KEY_A: u32 = 30;
+    let shell = Shell::start();
+    let desc = CreateDesc {
+        title: "Repeat".into(),
+        width: 64,
+        height: 48,
+    };
+    let mut window = Window::open(&shell.socket, "repeat", &desc).unwrap();
+    let (w, h) = window.size();
+    let whole = Rect {
+        x: 0,
+        y: 0,
+        width: w,
+        height: h,
+    };
+    window
+        .present(&[whole], &vec![0x80; (w * h * 4) as usize])
+        .unwrap();
+    let start = Instant::now();
+    while shell.window("repeat").is_none_or(|w| !w.focused) {
+        assert!(start.elapsed() < WAIT, "the window was never shown focused");
+        window.next_event(Some(Duration::from_millis(20)));
+    }
+    let presses = |window: &mut Window, for_: Duration| {
+        let start = Instant::now();
+        let mut n = 0;
+        while start.elapsed() < for_ {
+            if let Some(Event::KeyDown(k)) = window.next_event(Some(Duration::from_millis(20))) {
+                assert_eq!(k.code, KEY_A);
+                assert_eq!(k.text.as_deref(), Some("a"));
+                n += 1;
+            }
+        }
+        n
+    };
+    shell.input(&[InputEvent::Key {
+        code: KEY_A,
+        pressed: true,
+    }]);
+    // One press, then after 400 ms about 30 a second: at least 10 in 1.2 s.
+    let held = presses(&mut window, Duration::from_millis(1200));
+    assert!((10..=40).contains(&held), "{held} presses while held");
+    shell.input(&[InputEvent::Key {
+        code: KEY_A,
+        pressed: false,
+    }]);
+    // The release arrives; after it nothing repeats.
+    presses(&mut window, Duration::from_millis(200));
+    assert_eq!(presses(&mut window, Duration::from_millis(600)), 0);
+}
