@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Etcd, admin, blocking, config, start};
+use common::{Etcd, admin, blocking, config, enroll_token, start};
 use compose_fleet::client::Client;
 use compose_fleet::server::{ServeError, Tls};
 use compose_fleet::simulate::{Options, Simulation};
@@ -210,16 +210,11 @@ async fn fleetlock_and_body_refusals_found_at_review_are_json_and_closed() {
         server.url.clone(),
         server.first_admin_token.clone().unwrap(),
     );
+    let enroll = enroll_token(&admin, "lab", 1).await;
     blocking(move || {
         admin
             .put("/api/v1/groups/other", &json!({"reboot_slots": 1}))
             .unwrap();
-        let enroll = admin
-            .post("/api/v1/enroll-tokens", &json!({"group": "lab", "uses": 1}))
-            .unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
         let nobody = Client::new(&url, None, None).unwrap();
         let device = nobody
             .post("/api/v1/enroll", &enroll_body(&enroll, "a"))
