@@ -455,10 +455,10 @@ async fn poll(
     Query(q): Query<PollQuery>,
 ) -> Api<Action> {
     device.version = q.version;
+    let device = Arc::new(device);
     let seen = device.clone();
     f.db(move |f| Ok(f.store.seen(&seen.id, &seen.version, now())?))
         .await?;
-    let device = Arc::new(device);
     let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT));
     loop {
         let changed = f.changed.notified();

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Etcd, admin, blocking, config, enroll_token, start};
+use common::{Etcd, admin, blocking, config, enroll_token, start, token};
 use compose_fleet::client::Client;
 use compose_fleet::server::{ServeError, Tls};
 use compose_fleet::simulate::{Options, Simulation};
@@ -42,24 +42,14 @@ async fn every_request_is_checked_and_replayed_enrollments_are_refused() {
         assert_eq!(status(wrong.get("/api/v1/devices")), 401);
 
         // Roles: read looks, cannot act; operate acts on rollouts, cannot make tokens.
-        let read = admin
-            .post("/api/v1/tokens", &json!({"role": "read", "name": "viewer"}))
-            .unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let read = token(&admin, "read", "viewer");
         let read = Client::new(&url, Some(&read), None).unwrap();
         assert_eq!(status(read.get("/api/v1/devices")), 200);
         assert_eq!(
             status(read.post("/api/v1/rollouts", &json!({"version": "2"}))),
             403
         );
-        let operate = admin
-            .post("/api/v1/tokens", &json!({"role": "operate", "name": "ops"}))
-            .unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let operate = token(&admin, "operate", "ops");
         let operate = Client::new(&url, Some(&operate), None).unwrap();
         assert_eq!(
             status(operate.post("/api/v1/tokens", &json!({"role": "admin", "name": "x"}))),
@@ -222,12 +212,7 @@ async fn fleetlock_and_body_refusals_found_at_review_are_json_and_closed() {
             .as_str()
             .unwrap()
             .to_string();
-        let ops = admin
-            .post("/api/v1/tokens", &json!({"role": "operate", "name": "ops"}))
-            .unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let ops = token(&admin, "operate", "ops");
         let lock = |token: &str, body: &[u8]| {
             raw(
                 &format!("{url}/v1/pre-reboot"),
@@ -349,7 +334,7 @@ async fn tls_and_commands_through_the_agents_own_connection() {
     let state = tempfile::tempdir().unwrap();
     let server = start(config(state.path(), None)).await;
     let admin = common::admin(&server);
-    let enroll2 = common::enroll_token(&admin, "lab", 1).await;
+    let enroll2 = enroll_token(&admin, "lab", 1).await;
     let sim = Simulation::start(Options {
         server: server.url.clone(),
         enroll_token: enroll2,
@@ -439,15 +424,7 @@ async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
         // steady-state without a slot is no error (it is sent on every boot).
         b.fleetlock("/v1/steady-state", "b", "lab").unwrap();
         // Zincati-style: the token in the base URL, any node id, for an operator's token.
-        let ops = admin
-            .post(
-                "/api/v1/tokens",
-                &json!({"role": "operate", "name": "zincati"}),
-            )
-            .unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let ops = token(&admin, "operate", "zincati");
         let zincati = Client::new(&format!("{url}/fleetlock/{ops}"), None, None).unwrap();
         zincati
             .fleetlock("/v1/pre-reboot", "node-7", "lab")
@@ -482,7 +459,7 @@ async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
         })
         .await;
     }
-    let enroll = common::enroll_token(&admin, "sim", AGENTS + 1).await;
+    let enroll = enroll_token(&admin, "sim", AGENTS + 1).await;
     let started = Instant::now();
     let sim = Simulation::start(Options {
         server: server.url.clone(),
@@ -649,7 +626,7 @@ async fn the_web_console_shows_rollouts_devices_and_locks_in_chromium() {
     let admin = admin(&server);
     let token = server.first_admin_token.clone().unwrap();
     let url = server.url.clone();
-    let enroll = common::enroll_token(&admin, "kiosks", 20).await;
+    let enroll = enroll_token(&admin, "kiosks", 20).await;
     let sim = Simulation::start(Options {
         server: url.clone(),
         enroll_token: enroll,
@@ -681,12 +658,7 @@ async fn the_web_console_shows_rollouts_devices_and_locks_in_chromium() {
                 std::thread::sleep(Duration::from_millis(200));
             }
             // A held reboot slot, to be listed.
-            let ops = admin
-                .post("/api/v1/tokens", &json!({"role": "operate", "name": "ops"}))
-                .unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let ops = common::token(&admin, "operate", "ops");
             Client::new(&url, Some(&ops), None)
                 .unwrap()
                 .fleetlock("/v1/pre-reboot", "kiosk-00003", "kiosks")

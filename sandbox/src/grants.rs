@@ -70,6 +70,11 @@ impl Grants {
 
     /// Adds an environment variable; its name is not empty and has no `=` or NUL.
     pub fn env_var(mut self, name: &str, value: &str) -> Result<Grants, GrantError> {
+        self.push_env(name, value)?;
+        Ok(self)
+    }
+
+    fn push_env(&mut self, name: &str, value: &str) -> Result<(), GrantError> {
         if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
             return Err(error(
                 format!("environment variable `{name}` cannot be set"),
@@ -77,7 +82,7 @@ impl Grants {
             ));
         }
         self.env.push((name.to_string(), value.to_string()));
-        Ok(self)
+        Ok(())
     }
 
     /// Gives the app a window in the shell.
@@ -255,7 +260,7 @@ impl Grants {
                         "write --allow env=NAME=VALUE",
                     ));
                 }
-                *self = std::mem::take(self).env_var(name, v)?;
+                self.push_env(name, v)?;
             }
             other => {
                 return Err(error(
@@ -344,6 +349,10 @@ mod tests {
 
         let e = Grants::default().env_var("A=B", "c").unwrap_err();
         assert!(e.what.contains("A=B"), "{e}");
+        // A refused `--allow` leaves what was granted before it as it was.
+        let mut g = Grants::default().lookup();
+        assert!(g.allow("env=A\0B=c").is_err());
+        assert!(g.name_lookup() && g.env().is_empty());
         let g = Grants::default()
             .file(inside)
             .lookup()

@@ -60,3 +60,16 @@ pub async fn enroll_token(admin: &Client, group: &str, uses: usize) -> String {
     })
     .await
 }
+
+/// A new admin API token with `role` (blocking: call it inside `blocking`).
+pub fn token(admin: &Client, role: &str, name: &str) -> String {
+    admin
+        .post(
+            "/api/v1/tokens",
+            &serde_json::json!({"role": role, "name": name}),
+        )
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -772,6 +772,11 @@ impl Shell {
             .collect()
     }
 
+    /// Every window by id (one pass over the world, for callers that look up many).
+    pub fn windows_by_id(&self) -> HashMap<WindowId, WindowView> {
+        self.windows().into_iter().map(|v| (v.id, v)).collect()
+    }
+
     /// Window `id` as the compositor draws it (one window: nothing is sorted or cloned but
     /// its own names).
     pub fn view(&self, id: WindowId) -> Option<WindowView> {

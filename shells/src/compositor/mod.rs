@@ -582,6 +582,23 @@ impl State {
         }
     }
 
+    /// Serves a client connected over `stream`, sandboxed when it came through a security
+    /// context; what it gets wrong is looked up by its process (`quirks`).
+    fn insert_client(
+        &mut self,
+        stream: std::os::unix::net::UnixStream,
+        security: Option<smithay::wayland::security_context::SecurityContext>,
+    ) -> std::io::Result<()> {
+        let client = ClientState {
+            quirks: quirks::Quirks::of_peer(&stream),
+            security,
+            ..ClientState::default()
+        };
+        self.display
+            .insert_client(stream, Arc::new(client))
+            .map(|_| ())
+    }
+
     /// The window whose toplevel surface is `surface`.
     fn window_of(&self, surface: &WlSurface) -> Option<&Tracked> {
         self.windows.values().find(|w| w.toplevel.is(surface))
@@ -798,12 +815,13 @@ impl State {
     }
 
     fn info(&self) -> Vec<WindowInfo> {
+        let views = self.shell.windows_by_id();
         let focused = self.shell.focused();
         let popups = self.shell.popups();
         self.windows
             .values()
             .filter_map(|w| {
-                let v = self.shell.view(w.id)?;
+                let v = views.get(&w.id)?;
                 Some(WindowInfo {
                     id: w.id,
                     app_id: v.app_id.clone(),
@@ -976,14 +994,8 @@ impl Compositor {
         &mut self,
         stream: std::os::unix::net::UnixStream,
     ) -> Result<(), CompositorError> {
-        let client = ClientState {
-            quirks: quirks::Quirks::of_peer(&stream),
-            ..ClientState::default()
-        };
         self.state
-            .display
-            .insert_client(stream, Arc::new(client))
-            .map(|_| ())
+            .insert_client(stream, None)
             .map_err(|e| CompositorError::Display(e.to_string()))
     }
 
@@ -1114,11 +1126,7 @@ fn new_compositor(
             |_, listener, state: &mut State| loop {
                 match listener.accept() {
                     Ok(Some(stream)) => {
-                        let client = ClientState {
-                            quirks: quirks::Quirks::of_peer(&stream),
-                            ..ClientState::default()
-                        };
-                        if let Err(e) = state.display.insert_client(stream, Arc::new(client)) {
+                        if let Err(e) = state.insert_client(stream, None) {
                             tracing::warn!("cannot accept a Wayland client: {e}");
                         }
                     }

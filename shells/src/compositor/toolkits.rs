@@ -125,15 +125,7 @@ impl SecurityContextHandler for State {
         let inserted = self
             .loop_handle
             .insert_source(source, move |stream, _, state| {
-                let data = super::ClientState {
-                    security: Some(context.clone()),
-                    quirks: super::quirks::Quirks::of_peer(&stream),
-                    ..Default::default()
-                };
-                if let Err(e) = state
-                    .display
-                    .insert_client(stream, std::sync::Arc::new(data))
-                {
+                if let Err(e) = state.insert_client(stream, Some(context.clone())) {
                     tracing::warn!("cannot accept a sandboxed client: {e}");
                 }
             });
