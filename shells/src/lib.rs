@@ -1,5 +1,5 @@
 //! compose-shells: the compositor (smithay) that carries out a shell's policy, and its
-//! control (D-Bus, a VM's serial port).
+//! control (D-Bus, a VM's serial port), and the notification server (`notifications`).
 //!
 //! The policy is crate `compose-shell-policy` (re-exported here as `definition`, `policy`,
 //! `keyboard`), which depends on neither smithay nor wgpu; rendering is crate
@@ -13,6 +13,7 @@
 pub mod autostart;
 pub mod compositor;
 pub mod control;
+pub mod notifications;
 pub mod remote;
 
 pub use compose_render as render;

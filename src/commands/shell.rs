@@ -164,7 +164,12 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             };
             let (sender, commands) =
                 compose_shells::smithay::reexports::calloop::channel::channel();
-            let _bus = match control::serve(bus.bus.as_deref(), sender, shells.clone(), *replace) {
+            let connection = match control::serve(
+                bus.bus.as_deref(),
+                sender.clone(),
+                shells.clone(),
+                *replace,
+            ) {
                 Err(zbus::Error::NameTaken) => {
                     return Err(CliError::Other(anyhow::anyhow!(
                         "another shell already serves {} on this bus; stop it first, or take its name over with --replace",
@@ -173,6 +178,9 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 }
                 other => other?,
             };
+            // notify-send and toolkits reach the shell on the same bus, unless the desktop
+            // it runs in has a notification server already.
+            let notifications = compose_shells::notifications::serve(&connection, sender)?;
             eprintln!(
                 "compose shell: {} on WAYLAND_DISPLAY={socket} ({backend:?}), controlled at {}",
                 def.name,
@@ -192,6 +200,8 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 blank_after: None,
                 launchers: launchers(launcher, project)?,
                 renderer: *renderer,
+                notifications,
+                power_supply: compositor::POWER_SUPPLY.into(),
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {

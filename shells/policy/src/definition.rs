@@ -28,6 +28,10 @@ pub enum Part {
     OnScreenKeyboard,
     /// An app switcher swiped in from the screen edge.
     EdgeSwitcher,
+    /// Desktop notifications (`org.freedesktop.Notifications`) as popups at the top right.
+    Notifications,
+    /// Clock and battery at the right end of the task bar or the overlay bar.
+    Status,
 }
 
 /// One shell: its name, layout and parts.

@@ -2,13 +2,16 @@
 //!
 //! `definition` reads shell definitions (a layout and a list of parts, in TOML); `policy`
 //! keeps windows, focus and the output in one bevy_ecs `World` and runs the active shell's
-//! systems over it; `keyboard` lays out the on-screen keyboard. This crate depends on
+//! systems over it; `keyboard` lays out the on-screen keyboard;
+//! `notifications` keeps desktop notifications (bounded, rate-limited, expiring) and lays out
+//! their popups. This crate depends on
 //! neither smithay nor wgpu, so policy code that reached for either would not compile: the
 //! compositor (`compose-shells`) turns protocol events into calls on `Shell`, and reads back
 //! geometry, states and chrome to configure clients and render frames.
 
 pub mod definition;
 pub mod keyboard;
+pub mod notifications;
 pub mod policy;
 
 pub use definition::{Layout, Part, ShellDef};

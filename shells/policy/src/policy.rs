@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use bevy_ecs::prelude::*;
 
 use crate::definition::{Layout, Part, ShellDef};
+use crate::notifications::{self, Notifications, PopupHit};
 
 pub type WindowId = u64;
 
@@ -169,6 +170,13 @@ struct Launchers(Vec<String>);
 
 /// The width of a launcher button on the task bar.
 pub const LAUNCHER_WIDTH: u32 = 110;
+
+/// What the status part shows (the compositor reads clocks and batteries; policy places it).
+#[derive(Resource, Debug, Clone, Default)]
+struct StatusText(String);
+
+/// The width of the status area at the right end of a bar.
+pub const STATUS_WIDTH: u32 = 170;
 
 /// The area windows may use in the active shell: the usable part of the output less the
 /// shell's chrome.
@@ -395,6 +403,13 @@ pub enum Chrome {
     EdgeSwitcher {
         rect: Rect,
     },
+    /// A notification's popup (notifications part), above windows and panels.
+    Notification(notifications::Popup),
+    /// Clock and battery (status part) at the right end of a bar.
+    Status {
+        rect: Rect,
+        text: String,
+    },
 }
 
 /// The running shell: one World, the active definition, and a schedule per layout.
@@ -437,6 +452,8 @@ impl Shell {
         world.insert_resource(Active(def));
         world.insert_resource(OverlayVisible::default());
         world.insert_resource(Launchers::default());
+        world.insert_resource(Notifications::default());
+        world.insert_resource(StatusText::default());
         let mut schedules = HashMap::new();
         let mut floating = Schedule::default();
         floating.add_systems((floating_layout, fit, activation).chain());
@@ -960,7 +977,59 @@ impl Shell {
                 },
             });
         }
+        if shell.has(Part::Status) {
+            let bar = chrome.iter().find_map(|c| match c {
+                Chrome::Taskbar { rect, .. } | Chrome::OverlayBar { rect } => Some(*rect),
+                _ => None,
+            });
+            let text = &self.world.resource::<StatusText>().0;
+            if let Some(bar) = bar
+                && !text.is_empty()
+            {
+                let width = STATUS_WIDTH.min(bar.width);
+                chrome.push(Chrome::Status {
+                    rect: Rect {
+                        x: bar.x + (bar.width - width) as i32,
+                        width,
+                        ..bar
+                    },
+                    text: text.clone(),
+                });
+            }
+        }
+        if shell.has(Part::Notifications) {
+            let popups = self.world.resource::<Notifications>().popups(self.usable());
+            chrome.extend(popups.into_iter().map(Chrome::Notification));
+        }
         chrome
+    }
+
+    /// Desktop notifications: open ones, history, rate limits (`notifications`). They are
+    /// kept whatever the shell; only shells with the notifications part show them.
+    pub fn notifications(&self) -> &Notifications {
+        self.world.resource::<Notifications>()
+    }
+
+    pub fn notifications_mut(&mut self) -> Mut<'_, Notifications> {
+        self.world.resource_mut::<Notifications>()
+    }
+
+    /// What a click at (x, y) does to a notification popup, if it hit one on screen.
+    pub fn notification_at(&self, x: f64, y: f64) -> Option<PopupHit> {
+        if !self.active().has(Part::Notifications) {
+            return None;
+        }
+        self.notifications().hit(self.usable(), x, y)
+    }
+
+    /// Sets what the status part shows; false when it already showed that.
+    pub fn set_status(&mut self, text: &str) -> bool {
+        let mut status = self.world.resource_mut::<StatusText>();
+        if status.0 == text {
+            return false;
+        }
+        status.0 = text.to_string();
+        true
     }
 
     /// The output's name (as wl_output reports it).

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, ExitCode};
 
 use clap::Parser;
-use compose_shells::{autostart, compositor, control, definition, remote};
+use compose_shells::{autostart, compositor, control, definition, notifications, remote};
 
 #[derive(Debug, Parser)]
 #[command(name = "compose-shell", version, about)]
@@ -140,11 +140,17 @@ fn run(args: Args) -> Result<(), String> {
             remote::PORT_NAME
         ),
     }
-    let _bus = match &args.bus {
+    let bus = match &args.bus {
         Some(address) => Some(
-            control::serve(Some(address), sender, shells.clone(), false)
+            control::serve(Some(address), sender.clone(), shells.clone(), false)
                 .map_err(|e| format!("D-Bus {address}: {e}"))?,
         ),
+        None => None,
+    };
+    // Notifications on the same bus: notify-send and toolkits find the shell there.
+    let notifications = match &bus {
+        Some(connection) => notifications::serve(connection, sender)
+            .map_err(|e| format!("D-Bus: cannot serve {}: {e}", notifications::BUS_NAME))?,
         None => None,
     };
     let apps = autostart::read_dir(&args.autostart);
@@ -176,6 +182,8 @@ fn run(args: Args) -> Result<(), String> {
             })
             .collect(),
         renderer: args.renderer,
+        notifications,
+        power_supply: compositor::POWER_SUPPLY.into(),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

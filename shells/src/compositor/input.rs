@@ -473,14 +473,20 @@ impl State {
                 return;
             }
         }
-        if !pressed && self.on_keyboard == Some(None) {
-            self.on_keyboard = None;
+        if !pressed && self.on_chrome == Some(None) {
+            self.on_chrome = None;
             return;
         }
         if pressed {
             let at = pointer.current_location();
             if self.keyboard_tap(at.x, at.y) {
-                self.on_keyboard = Some(None);
+                self.on_chrome = Some(None);
+                return;
+            }
+            // Notification popups are above everything a client draws.
+            if let Some(hit) = self.shell.notification_at(at.x, at.y) {
+                self.click_popup(hit);
+                self.on_chrome = Some(None);
                 return;
             }
             self.dismiss_popups_outside(at.x, at.y);
@@ -596,7 +602,12 @@ impl State {
             return;
         }
         if self.keyboard_tap(x, y) {
-            self.on_keyboard = Some(Some(slot));
+            self.on_chrome = Some(Some(slot));
+            return;
+        }
+        if let Some(hit) = self.shell.notification_at(x, y) {
+            self.click_popup(hit);
+            self.on_chrome = Some(Some(slot));
             return;
         }
         let hit = if self.over_popup_or_layer(x, y) {
@@ -642,7 +653,7 @@ impl State {
     }
 
     fn touch_motion(&mut self, slot: i32, x: f64, y: f64) {
-        if self.on_keyboard == Some(Some(slot)) {
+        if self.on_chrome == Some(Some(slot)) {
             return;
         }
         if let Some((swiping, start)) = self.swipe {
@@ -711,8 +722,8 @@ impl State {
     }
 
     fn touch_up(&mut self, slot: i32) {
-        if self.on_keyboard == Some(Some(slot)) {
-            self.on_keyboard = None;
+        if self.on_chrome == Some(Some(slot)) {
+            self.on_chrome = None;
             return;
         }
         if self.swipe.is_some_and(|(s, _)| s == slot) {

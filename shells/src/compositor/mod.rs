@@ -15,6 +15,7 @@ mod devices;
 mod dmabuf;
 mod handlers;
 pub mod input;
+mod parts;
 mod quirks;
 mod scene;
 mod toolkits;
@@ -57,6 +58,9 @@ use crate::definition::ShellDef;
 use crate::policy::{Rect, Shell, States, WindowId};
 use crate::render::{Image, RenderError, RendererChoice};
 
+/// Where the kernel lists batteries and chargers.
+pub const POWER_SUPPLY: &str = "/sys/class/power_supply";
+
 /// One frame at 60 Hz.
 const FRAME: Duration = Duration::from_micros(16_667);
 /// How long the socket rests when accepting failed (no file descriptors left).
@@ -77,6 +81,13 @@ pub enum Command {
     Input(InputEvent),
     /// Frame timing and CPU use so far.
     Stats(mpsc::Sender<FrameStats>),
+    /// A notification from the bus (`Notify`): its id, or why it was refused.
+    Notify(
+        Box<compose_shell_policy::notifications::Request>,
+        mpsc::Sender<Result<u32, String>>,
+    ),
+    /// `CloseNotification(id)`: whether it was open.
+    CloseNotification(u32, mpsc::Sender<bool>),
     /// The name of the shell on screen.
     Active(mpsc::Sender<String>),
     Stop,
@@ -198,6 +209,11 @@ pub struct Options {
     /// The CPU or the GPU renderer, or whichever fits the machine (headless and KMS; a
     /// nested window always presents through wgpu).
     pub renderer: RendererChoice,
+    /// Where the compositor tells senders of notifications what users did with them
+    /// (`notifications::serve`); without it notifications still show.
+    pub notifications: Option<parts::Signals>,
+    /// Where the status part looks for batteries.
+    pub power_supply: PathBuf,
 }
 
 /// An app the task bar can start: its button's name and its command line.
@@ -222,6 +238,8 @@ impl Options {
             blank_after: None,
             launchers: Vec::new(),
             renderer: RendererChoice::Auto,
+            notifications: None,
+            power_supply: POWER_SUPPLY.into(),
         }
     }
 }
@@ -442,6 +460,9 @@ pub(crate) struct State {
     last_input: Instant,
     /// What the task bar's buttons start, and where started apps find this shell.
     launchers: Vec<Launcher>,
+    /// Notifications' signals to their senders, and the status line's sources (`parts`).
+    notification_signals: Option<parts::Signals>,
+    status: parts::StatusSource,
     socket: String,
     x_display: Option<u32>,
     blanked: bool,
@@ -450,9 +471,9 @@ pub(crate) struct State {
     pointer_moved: bool,
     /// The on-screen keyboard's Shift applies to the next key.
     shift_latched: bool,
-    /// A press (pointer or touch slot) landed on the on-screen keyboard: its release is
-    /// the keyboard's too.
-    on_keyboard: Option<Option<i32>>,
+    /// A press (pointer or touch slot) landed on the shell's own chrome (the on-screen
+    /// keyboard, a notification popup): its release is the shell's too.
+    on_chrome: Option<Option<i32>>,
     next_key: u64,
     /// Frames drawn, their total and longest time.
     drawn: (u64, Duration, Duration),
@@ -666,10 +687,14 @@ impl State {
     /// How long the loop may sleep: until the next frame when there is work, else until
     /// an event (or a second, to be safe).
     fn next_frame_in(&self) -> Duration {
-        if self.busy() {
+        let wait = if self.busy() {
             FRAME.saturating_sub(self.last_frame.elapsed())
         } else {
             Duration::from_secs(1)
+        };
+        match self.parts_due_in(Instant::now()) {
+            Some(due) => wait.min(due),
+            None => wait,
         }
     }
 
@@ -885,6 +910,14 @@ impl State {
             Command::Active(reply) => {
                 let _ = reply.send(self.shell.active().name.clone());
             }
+            Command::Notify(request, reply) => {
+                let _ = reply.send(self.notify(*request));
+            }
+            Command::CloseNotification(id, reply) => {
+                let closed = self
+                    .close_notification(id, compose_shell_policy::notifications::Closed::ByCall);
+                let _ = reply.send(closed);
+            }
             Command::Stop => self.stop = true,
         }
     }
@@ -1025,6 +1058,7 @@ impl Compositor {
         state.start_xwayland_when_asked();
         state.find_x11_surfaces();
         state.blank_when_idle();
+        state.tick_parts();
         if state.frame_due() {
             state.frame();
         }
@@ -1235,12 +1269,14 @@ fn new_compositor(
         blank_after: options.blank_after,
         last_input: Instant::now(),
         launchers: options.launchers.clone(),
+        notification_signals: options.notifications.clone(),
+        status: parts::StatusSource::new(&options.power_supply),
         socket: options.socket.clone(),
         x_display,
         blanked: false,
         draw_cursor: options.draw_cursor || matches!(options.backend, BackendChoice::Kms),
         pointer_moved: false,
-        on_keyboard: None,
+        on_chrome: None,
         next_key: 1,
         drawn: (0, Duration::ZERO, Duration::ZERO),
         last_frame: Instant::now() - FRAME,
@@ -1252,6 +1288,8 @@ fn new_compositor(
     state
         .shell
         .set_launchers(options.launchers.iter().map(|l| l.name.clone()).collect());
+    // The status line is there from the first frame.
+    state.tick_parts();
     let is_screen = matches!(state.backend, backend::Backend::Kms(_));
     devices::watch(
         &handle,

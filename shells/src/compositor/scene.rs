@@ -45,6 +45,10 @@ pub mod colors {
     pub const KEY_LATCHED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
     /// White at 20 %.
     pub const EDGE: [f32; 4] = [0.2, 0.2, 0.2, 0.2];
+    /// A notification's popup, a critical one's edge, and its action buttons.
+    pub const NOTIFICATION: [f32; 4] = [0.15, 0.16, 0.19, 1.0];
+    pub const NOTIFICATION_CRITICAL: [f32; 4] = [0.75, 0.25, 0.25, 1.0];
+    pub const ACTION: [f32; 4] = [0.26, 0.28, 0.33, 1.0];
 
     /// The 8-bit RGBA a colour comes out as on an opaque frame.
     pub fn rgba8(c: [f32; 4]) -> [u8; 4] {
@@ -57,6 +61,7 @@ use colors::*;
 /// Text sizes of the chrome, in logical pixels.
 const TITLE_TEXT: f32 = 14.0;
 const TASK_TEXT: f32 = 13.0;
+const SUMMARY_TEXT: f32 = 15.0;
 /// Text of the chrome: white.
 const TEXT_COLOR: [u8; 4] = [255, 255, 255, 255];
 /// Text textures unused for this many frames are dropped.
@@ -526,6 +531,12 @@ enum Item {
         text: String,
         size: f32,
     },
+    /// The same, right-aligned.
+    TextRight {
+        area: Rect,
+        text: String,
+        size: f32,
+    },
 }
 
 /// Everything on the output this frame, back to front (text rasterized and uploaded on
@@ -550,6 +561,12 @@ pub(super) fn draws(state: &mut State) -> Vec<Draw> {
         match item {
             Item::Draw(d) => out.push(d),
             Item::Text { area, text, size } => out.extend(state.text_draw(area, &text, size)),
+            Item::TextRight { area, text, size } => {
+                out.extend(state.text_draw(area, &text, size).map(|mut d| {
+                    d.rect.x = area.x + area.width as i32 - d.rect.width as i32;
+                    d
+                }))
+            }
         }
     }
     out.extend(state.cursor_draws());
@@ -656,11 +673,21 @@ fn items(state: &State) -> Vec<Item> {
                         size: TASK_TEXT,
                     });
                 }
-                // Window entries after the launchers.
+                // Window entries after the launchers, left of the status area.
                 let start = launchers
                     .last()
                     .map_or(rect.x, |(_, b)| b.x + b.width as i32 + 8);
-                let room = rect.width.saturating_sub((start - rect.x) as u32);
+                let status = chrome
+                    .iter()
+                    .find_map(|c| match c {
+                        Chrome::Status { rect, .. } => Some(rect.width),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                let room = rect
+                    .width
+                    .saturating_sub((start - rect.x) as u32)
+                    .saturating_sub(status);
                 let n = entries.len().max(1) as u32;
                 let width = (room / n).min(200).saturating_sub(8);
                 for (i, (_, title, focused)) in entries.iter().enumerate() {
@@ -704,6 +731,19 @@ fn items(state: &State) -> Vec<Item> {
                 }
             }
             Chrome::EdgeSwitcher { rect } => out.push(Item::Draw(solid(*rect, EDGE))),
+            Chrome::Status { rect, text } => {
+                out.push(Item::TextRight {
+                    area: Rect {
+                        x: rect.x + 8,
+                        width: rect.width.saturating_sub(20),
+                        ..*rect
+                    },
+                    text: text.clone(),
+                    size: SUMMARY_TEXT,
+                });
+            }
+            // Above everything else: after the layers.
+            Chrome::Notification(_) => {}
         }
     }
     // X11 menus and tooltips, where X put them, above every window.
@@ -718,5 +758,66 @@ fn items(state: &State) -> Vec<Item> {
         }
     }
     layers(&mut out, &[Layer::Top, Layer::Overlay]);
+    for c in &chrome {
+        if let Chrome::Notification(popup) = c {
+            popup_items(popup, &mut out);
+        }
+    }
     out
+}
+
+/// A notification's popup: its box (a red edge when critical), app and summary on the
+/// first line, the body's lines, the action buttons.
+fn popup_items(popup: &compose_shell_policy::notifications::Popup, out: &mut Vec<Item>) {
+    use compose_shell_policy::notifications::{BODY_LINE_HEIGHT, SUMMARY_HEIGHT, Urgency};
+    let rect = popup.rect;
+    let n = &popup.notification;
+    out.push(Item::Draw(solid(rect, NOTIFICATION)));
+    if n.urgency == Urgency::Critical {
+        out.push(Item::Draw(solid(
+            Rect {
+                width: 4.min(rect.width),
+                ..rect
+            },
+            NOTIFICATION_CRITICAL,
+        )));
+    }
+    let inner = |y: i32, height: u32| Rect {
+        x: rect.x + 12,
+        y,
+        width: rect.width.saturating_sub(24),
+        height,
+    };
+    let summary = if n.app_name.is_empty() {
+        n.summary.clone()
+    } else {
+        format!("{}: {}", n.app_name, n.summary)
+    };
+    let mut y = rect.y + 8;
+    out.push(Item::Text {
+        area: inner(y, SUMMARY_HEIGHT),
+        text: summary,
+        size: SUMMARY_TEXT,
+    });
+    y += SUMMARY_HEIGHT as i32;
+    for line in &n.body {
+        out.push(Item::Text {
+            area: inner(y, BODY_LINE_HEIGHT),
+            text: line.clone(),
+            size: TASK_TEXT,
+        });
+        y += BODY_LINE_HEIGHT as i32;
+    }
+    for (_, label, button) in &popup.buttons {
+        out.push(Item::Draw(solid(*button, ACTION)));
+        out.push(Item::Text {
+            area: Rect {
+                x: button.x + 8,
+                width: button.width.saturating_sub(12),
+                ..*button
+            },
+            text: label.clone(),
+            size: TASK_TEXT,
+        });
+    }
 }
