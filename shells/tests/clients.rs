@@ -1134,15 +1134,16 @@ fn a_task_bar_launcher_starts_its_app_in_the_shell() {
             command: vec!["weston-simple-shm".into()],
         }];
     });
-    // The button, in the launcher colour, at the task bar's left end.
+    // The button, in the launcher colour, at the task bar's left end after the start button.
+    let left = compose_shells::policy::START_WIDTH + 8;
     let button = (
-        4.0 + compose_shells::policy::LAUNCHER_WIDTH as f64 / 2.0,
+        (left + compose_shells::policy::LAUNCHER_WIDTH / 2) as f64,
         600.0 - TASKBAR as f64 / 2.0,
     );
     let shot = c.screenshot();
     assert_pixel(
         &shot,
-        (6, 600 - TASKBAR + 6),
+        (left + 2, 600 - TASKBAR + 6),
         rgba8(colors::LAUNCHER),
         "the launcher button",
     );

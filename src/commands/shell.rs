@@ -45,6 +45,11 @@ enum ShellCommand {
         /// project's apps granted a GUI are there too (`compose app run NAME`).
         #[arg(long, value_name = "NAME=COMMAND")]
         launcher: Vec<String>,
+        /// Desktop entries the launcher's menu lists (repeatable); by default the
+        /// `applications` folder of each of XDG_DATA_HOME and XDG_DATA_DIRS, as desktops
+        /// find them. The task bar's apps are in the menu too.
+        #[arg(long, value_name = "DIR")]
+        applications: Vec<PathBuf>,
         /// Also load shell definitions (`*.toml`: [shell] name, summary, layout, parts)
         /// from DIR; they can be run and swapped to like the built-in ones.
         #[arg(long, value_name = "DIR")]
@@ -127,6 +132,7 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             socket,
             exec,
             launcher,
+            applications,
             shells,
             replace,
             no_xwayland,
@@ -188,6 +194,7 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             );
             let apps = exec.clone();
             let app_socket = socket.clone();
+            let pinned = launchers(launcher, project)?;
             let options = compositor::Options {
                 socket: socket.clone(),
                 shell: def,
@@ -198,10 +205,11 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 xwayland: !*no_xwayland && compose_shells::autostart::xwayland_installed(),
                 draw_cursor: false,
                 blank_after: None,
-                launchers: launchers(launcher, project)?,
+                launchers: pinned.clone(),
                 renderer: *renderer,
                 notifications,
                 power_supply: compositor::POWER_SUPPLY.into(),
+                apps: menu_apps(applications, &pinned),
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {
@@ -331,6 +339,40 @@ fn launchers(
         out.extend(super::app::launchers(project).map_err(CliError::Other)?);
     }
     Ok(out)
+}
+
+/// The launcher menu's apps: the task bar's, then the desktop entries of `dirs` (or of
+/// the XDG data folders when none are given).
+fn menu_apps(
+    dirs: &[PathBuf],
+    pinned: &[compose_shells::compositor::Launcher],
+) -> Vec<compose_shells::autostart::App> {
+    let dirs = if dirs.is_empty() {
+        let home = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+        let system = std::env::var("XDG_DATA_DIRS")
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+        home.into_iter()
+            .chain(std::env::split_paths(&system))
+            .map(|d| d.join("applications"))
+            .collect()
+    } else {
+        dirs.to_vec()
+    };
+    let mut apps: Vec<_> = pinned
+        .iter()
+        .map(|l| compose_shells::autostart::App {
+            name: l.name.clone(),
+            title: l.name.clone(),
+            exec: l.command.clone(),
+            ..Default::default()
+        })
+        .collect();
+    apps.extend(compose_shells::autostart::read_dirs(&dirs));
+    apps
 }
 
 /// Starts an app inside the shell: our socket, never the host's display.

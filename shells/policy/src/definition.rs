@@ -32,6 +32,9 @@ pub enum Part {
     Notifications,
     /// Clock and battery at the right end of the task bar or the overlay bar.
     Status,
+    /// The app menu: every app with type-to-search, from a start button (desktop) or the
+    /// Super key, as a menu on the desktop and a grid elsewhere.
+    Launcher,
 }
 
 /// One shell: its name, layout and parts.

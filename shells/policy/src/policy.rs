@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use bevy_ecs::prelude::*;
 
+use crate::app_menu::{AppMenu, MenuApp, MenuView};
 use crate::definition::{Layout, Part, ShellDef};
 use crate::notifications::{self, Notifications, PopupHit};
 
@@ -178,6 +179,9 @@ struct StatusText(String);
 /// The width of the status area at the right end of a bar.
 pub const STATUS_WIDTH: u32 = 170;
 
+/// The width of the launcher's start button at the task bar's left end.
+pub const START_WIDTH: u32 = 72;
+
 /// The area windows may use in the active shell: the usable part of the output less the
 /// shell's chrome.
 fn work_area(output: Rect, usable: Rect, shell: &ShellDef) -> Rect {
@@ -200,6 +204,26 @@ pub fn close_button(title_bar: Rect) -> Rect {
         y: title_bar.y + 4,
         width: side,
         height: side,
+    }
+}
+
+/// The task bar along the output's bottom edge.
+fn taskbar_rect(output: Rect) -> Rect {
+    Rect {
+        x: 0,
+        y: (output.height - TASKBAR.min(output.height)) as i32,
+        width: output.width,
+        height: TASKBAR.min(output.height),
+    }
+}
+
+/// The launcher's start button at the task bar's left end.
+fn start_button(bar: Rect) -> Rect {
+    Rect {
+        x: bar.x + 4,
+        y: bar.y + 4,
+        width: START_WIDTH.min(bar.width),
+        height: bar.height.saturating_sub(8),
     }
 }
 
@@ -410,6 +434,26 @@ pub enum Chrome {
         rect: Rect,
         text: String,
     },
+    /// The launcher's start button, at the task bar's left end.
+    StartButton {
+        rect: Rect,
+        open: bool,
+    },
+    /// The launcher's menu (desktop) or grid (elsewhere), while open.
+    AppMenu(MenuView),
+}
+
+/// What a press at a point does to the app menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuHit {
+    /// The start button: opens or closes the menu.
+    StartButton,
+    /// An app of the menu (its index in the menu's list): started, and the menu closes.
+    App(usize),
+    /// Elsewhere on the open menu: nothing.
+    Menu,
+    /// Outside the open menu: it closes.
+    Outside,
 }
 
 /// The running shell: one World, the active definition, and a schedule per layout.
@@ -453,6 +497,7 @@ impl Shell {
         world.insert_resource(OverlayVisible::default());
         world.insert_resource(Launchers::default());
         world.insert_resource(Notifications::default());
+        world.insert_resource(AppMenu::default());
         world.insert_resource(StatusText::default());
         let mut schedules = HashMap::new();
         let mut floating = Schedule::default();
@@ -914,16 +959,17 @@ impl Shell {
             }
         }
         if shell.has(Part::Taskbar) && !fullscreen_on_top {
-            let rect = Rect {
-                x: 0,
-                y: (output.height - TASKBAR.min(output.height)) as i32,
-                width: output.width,
-                height: TASKBAR.min(output.height),
-            };
+            let rect = taskbar_rect(output);
             let entries = windows
                 .iter()
                 .map(|w| (w.id, w.title.clone(), w.states.activated))
                 .collect();
+            // The start button comes first, then the launchers.
+            let start = if shell.has(Part::Launcher) {
+                (START_WIDTH + 4) as i32
+            } else {
+                0
+            };
             let launchers = self
                 .world
                 .resource::<Launchers>()
@@ -932,7 +978,7 @@ impl Shell {
                 .enumerate()
                 .map(|(i, name)| {
                     let button = Rect {
-                        x: rect.x + 4 + i as i32 * (LAUNCHER_WIDTH as i32 + 4),
+                        x: rect.x + start + 4 + i as i32 * (LAUNCHER_WIDTH as i32 + 4),
                         y: rect.y + 4,
                         width: LAUNCHER_WIDTH,
                         height: rect.height.saturating_sub(8),
@@ -945,6 +991,12 @@ impl Shell {
                 launchers,
                 entries,
             });
+            if shell.has(Part::Launcher) {
+                chrome.push(Chrome::StartButton {
+                    rect: start_button(rect),
+                    open: self.app_menu().is_open(),
+                });
+            }
         }
         if shell.has(Part::OverlayBar) && self.world.resource::<OverlayVisible>().0 {
             chrome.push(Chrome::OverlayBar {
@@ -997,6 +1049,9 @@ impl Shell {
                 });
             }
         }
+        if let Some(menu) = self.menu_view() {
+            chrome.push(Chrome::AppMenu(menu));
+        }
         if shell.has(Part::Notifications) {
             let popups = self.world.resource::<Notifications>().popups(self.usable());
             chrome.extend(popups.into_iter().map(Chrome::Notification));
@@ -1020,6 +1075,68 @@ impl Shell {
             return None;
         }
         self.notifications().hit(self.usable(), x, y)
+    }
+
+    /// The launcher's apps, search and selection (`app_menu`).
+    pub fn app_menu(&self) -> &AppMenu {
+        self.world.resource::<AppMenu>()
+    }
+
+    pub fn app_menu_mut(&mut self) -> Mut<'_, AppMenu> {
+        self.world.resource_mut::<AppMenu>()
+    }
+
+    /// The apps the launcher offers.
+    pub fn set_menu_apps(&mut self, apps: Vec<MenuApp>) {
+        self.app_menu_mut().set_apps(apps);
+    }
+
+    /// The open menu as this shell shows it, if the shell has a launcher.
+    pub fn menu_view(&self) -> Option<MenuView> {
+        let shell = self.active();
+        if !shell.has(Part::Launcher) {
+            return None;
+        }
+        let bar = shell
+            .has(Part::Taskbar)
+            .then(|| taskbar_rect(self.output()));
+        // The grid leaves the on-screen keyboard free, to type into its search.
+        self.app_menu().view(shell.layout, self.work_area(), bar)
+    }
+
+    /// The app chosen in the open menu now (Enter, a gamepad's A).
+    pub fn menu_choice(&self) -> Option<usize> {
+        self.app_menu().chosen(self.active().layout)
+    }
+
+    /// What a press at (x, y) means to the launcher, if anything.
+    pub fn menu_hit(&self, x: f64, y: f64) -> Option<MenuHit> {
+        let shell = self.active();
+        if !shell.has(Part::Launcher) {
+            return None;
+        }
+        let inside = |r: Rect| {
+            x >= r.x as f64
+                && y >= r.y as f64
+                && x < (r.x + r.width as i32) as f64
+                && y < (r.y + r.height as i32) as f64
+        };
+        let fullscreen_on_top = self.windows().last().is_some_and(|w| w.states.fullscreen);
+        if shell.has(Part::Taskbar)
+            && !fullscreen_on_top
+            && inside(start_button(taskbar_rect(self.output())))
+        {
+            return Some(MenuHit::StartButton);
+        }
+        let menu = self.menu_view()?;
+        if let Some(item) = menu.items.iter().find(|i| inside(i.rect)) {
+            return Some(MenuHit::App(item.app));
+        }
+        Some(if inside(menu.rect) {
+            MenuHit::Menu
+        } else {
+            MenuHit::Outside
+        })
     }
 
     /// Sets what the status part shows; false when it already showed that.

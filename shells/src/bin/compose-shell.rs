@@ -44,6 +44,14 @@ struct Args {
         default_value = "/usr/share/compose/launchers"
     )]
     launchers: PathBuf,
+    /// Desktop entries the launcher's menu lists (repeatable; the first folder that has an
+    /// entry wins): the image's applications and its sandboxed apps' launchers.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_values = ["/usr/share/applications", "/usr/share/compose/launchers"]
+    )]
+    applications: Vec<PathBuf>,
     /// Also serve org.compose.Shell1 on this D-Bus address.
     #[arg(long, value_name = "ADDRESS")]
     bus: Option<String>,
@@ -184,6 +192,7 @@ fn run(args: Args) -> Result<(), String> {
         renderer: args.renderer,
         notifications,
         power_supply: compositor::POWER_SUPPLY.into(),
+        apps: autostart::read_dirs(&args.applications),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

@@ -14,6 +14,7 @@ use smithay::reexports::wayland_server::protocol::{wl_surface::WlSurface, wl_tou
 use smithay::utils::{Logical, Point, SERIAL_COUNTER};
 use smithay::wayland::shell::wlr_layer::Layer;
 
+use super::launcher::MenuKey;
 use super::{Grab, State, scene};
 use crate::definition::{Layout, Part};
 use crate::policy::{Chrome, EDGE_SWITCHER, Rect, TITLE_BAR, WindowId, close_button};
@@ -105,6 +106,7 @@ enum Hit {
 }
 
 enum Binding {
+    Menu(MenuKey),
     CycleFocus,
     GameMode,
     ToggleOverlay,
@@ -150,11 +152,13 @@ impl State {
     fn key(&mut self, code: u32, pressed: bool) {
         if (0x100..=0x2ff).contains(&code) {
             // Gamepad and other buttons: the shell's, never a keyboard key for clients.
-            if pressed {
+            if pressed && !self.menu_gamepad(code) {
                 self.gamepad(code);
             }
             return;
         }
+        self.super_alone(code, pressed);
+        let menu_open = self.shell.app_menu().is_open();
         let Some(keyboard) = self.seat.get_keyboard() else {
             return;
         };
@@ -174,6 +178,13 @@ impl State {
             |_, modifiers, keysym| {
                 if state != KeyState::Pressed {
                     return FilterResult::Forward;
+                }
+                // The open menu takes every key (type-to-search); releases still go to the
+                // client, which may hold keys pressed before the menu opened.
+                if menu_open {
+                    return FilterResult::Intercept(Binding::Menu(MenuKey::from_keysym(
+                        keysym.modified_sym(),
+                    )));
                 }
                 let sym = keysym.modified_sym().raw();
                 if modifiers.alt && (sym == keysyms::KEY_Tab || sym == keysyms::KEY_ISO_Left_Tab) {
@@ -197,6 +208,7 @@ impl State {
                 self.shell.cycle_focus();
                 self.send_configures();
             }
+            Some(Binding::Menu(key)) => self.menu_key(key),
             Some(Binding::GameMode) => self.game_mode(),
             Some(Binding::ToggleOverlay) => self.toggle_overlay(),
             Some(Binding::Close) => {
@@ -489,6 +501,11 @@ impl State {
                 self.on_chrome = Some(None);
                 return;
             }
+            self.super_alone = false;
+            if self.menu_press(at.x, at.y) {
+                self.on_chrome = Some(None);
+                return;
+            }
             self.dismiss_popups_outside(at.x, at.y);
             let over_client = self.over_popup_or_layer(at.x, at.y);
             if !over_client && let Some(i) = self.shell.launcher_at(at.x, at.y) {
@@ -607,6 +624,10 @@ impl State {
         }
         if let Some(hit) = self.shell.notification_at(x, y) {
             self.click_popup(hit);
+            self.on_chrome = Some(Some(slot));
+            return;
+        }
+        if self.menu_press(x, y) {
             self.on_chrome = Some(Some(slot));
             return;
         }

@@ -15,6 +15,7 @@ mod devices;
 mod dmabuf;
 mod handlers;
 pub mod input;
+mod launcher;
 mod parts;
 mod quirks;
 mod scene;
@@ -214,6 +215,8 @@ pub struct Options {
     pub notifications: Option<parts::Signals>,
     /// Where the status part looks for batteries.
     pub power_supply: PathBuf,
+    /// The apps the launcher's menu offers (desktop entries; `NoDisplay` ones are left out).
+    pub apps: Vec<crate::autostart::App>,
 }
 
 /// An app the task bar can start: its button's name and its command line.
@@ -240,6 +243,7 @@ impl Options {
             renderer: RendererChoice::Auto,
             notifications: None,
             power_supply: POWER_SUPPLY.into(),
+            apps: Vec::new(),
         }
     }
 }
@@ -463,6 +467,10 @@ pub(crate) struct State {
     /// Notifications' signals to their senders, and the status line's sources (`parts`).
     notification_signals: Option<parts::Signals>,
     status: parts::StatusSource,
+    /// The launcher's apps (in the menu's order), and whether Super is down with no other
+    /// key since (its release then opens the menu).
+    apps: Vec<crate::autostart::App>,
+    super_alone: bool,
     socket: String,
     x_display: Option<u32>,
     blanked: bool,
@@ -1271,6 +1279,13 @@ fn new_compositor(
         launchers: options.launchers.clone(),
         notification_signals: options.notifications.clone(),
         status: parts::StatusSource::new(&options.power_supply),
+        apps: options
+            .apps
+            .iter()
+            .filter(|a| !a.no_display)
+            .cloned()
+            .collect(),
+        super_alone: false,
         socket: options.socket.clone(),
         x_display,
         blanked: false,
@@ -1288,6 +1303,7 @@ fn new_compositor(
     state
         .shell
         .set_launchers(options.launchers.iter().map(|l| l.name.clone()).collect());
+    state.shell.set_menu_apps(launcher::menu_apps(&state.apps));
     // The status line is there from the first frame.
     state.tick_parts();
     let is_screen = matches!(state.backend, backend::Backend::Kms(_));

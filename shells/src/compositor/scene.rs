@@ -49,6 +49,23 @@ pub mod colors {
     pub const NOTIFICATION: [f32; 4] = [0.15, 0.16, 0.19, 1.0];
     pub const NOTIFICATION_CRITICAL: [f32; 4] = [0.75, 0.25, 0.25, 1.0];
     pub const ACTION: [f32; 4] = [0.26, 0.28, 0.33, 1.0];
+    /// The launcher's start button, its menu (or grid backdrop), search field and the
+    /// selected entry.
+    pub const START: [f32; 4] = [0.23, 0.43, 0.65, 1.0];
+    pub const MENU: [f32; 4] = [0.13, 0.14, 0.16, 1.0];
+    /// The grid's backdrop: black at 85 %.
+    pub const GRID: [f32; 4] = [0.0, 0.0, 0.0, 0.85];
+    pub const SEARCH: [f32; 4] = [0.07, 0.07, 0.08, 1.0];
+    pub const SELECTED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
+    /// Letter tiles of apps without an icon, chosen by the app's name.
+    pub const TILES: [[f32; 4]; 6] = [
+        [0.80, 0.36, 0.24, 1.0],
+        [0.24, 0.60, 0.40, 1.0],
+        [0.30, 0.45, 0.80, 1.0],
+        [0.62, 0.36, 0.70, 1.0],
+        [0.80, 0.62, 0.20, 1.0],
+        [0.25, 0.60, 0.65, 1.0],
+    ];
 
     /// The 8-bit RGBA a colour comes out as on an opaque frame.
     pub fn rgba8(c: [f32; 4]) -> [u8; 4] {
@@ -742,8 +759,23 @@ fn items(state: &State) -> Vec<Item> {
                     size: SUMMARY_TEXT,
                 });
             }
+            Chrome::StartButton { rect, open } => {
+                out.push(Item::Draw(solid(
+                    *rect,
+                    if *open { SELECTED } else { START },
+                )));
+                out.push(Item::Text {
+                    area: Rect {
+                        x: rect.x + 12,
+                        width: rect.width.saturating_sub(16),
+                        ..*rect
+                    },
+                    text: "Apps".into(),
+                    size: SUMMARY_TEXT,
+                });
+            }
             // Above everything else: after the layers.
-            Chrome::Notification(_) => {}
+            Chrome::Notification(_) | Chrome::AppMenu(_) => {}
         }
     }
     // X11 menus and tooltips, where X put them, above every window.
@@ -759,11 +791,116 @@ fn items(state: &State) -> Vec<Item> {
     }
     layers(&mut out, &[Layer::Top, Layer::Overlay]);
     for c in &chrome {
+        if let Chrome::AppMenu(menu) = c {
+            menu_items(menu, &mut out);
+        }
+    }
+    for c in &chrome {
         if let Chrome::Notification(popup) = c {
             popup_items(popup, &mut out);
         }
     }
     out
+}
+
+/// The launcher's menu: the search field (what was typed, or a hint), then each app as a
+/// letter tile and its name, the selected one highlighted; rows on the desktop, large
+/// tiles in a grid elsewhere.
+fn menu_items(menu: &compose_shell_policy::app_menu::MenuView, out: &mut Vec<Item>) {
+    out.push(Item::Draw(solid(
+        menu.rect,
+        if menu.grid { GRID } else { MENU },
+    )));
+    out.push(Item::Draw(solid(menu.search, SEARCH)));
+    out.push(Item::Text {
+        area: Rect {
+            x: menu.search.x + 10,
+            width: menu.search.width.saturating_sub(20),
+            ..menu.search
+        },
+        text: if menu.query.is_empty() {
+            "Type to search".into()
+        } else {
+            menu.query.clone()
+        },
+        size: SUMMARY_TEXT,
+    });
+    if menu.items.is_empty() {
+        out.push(Item::Text {
+            area: Rect {
+                y: menu.search.y + menu.search.height as i32 + 8,
+                ..menu.search
+            },
+            text: "No app matches".into(),
+            size: TASK_TEXT,
+        });
+    }
+    for item in &menu.items {
+        if item.selected {
+            out.push(Item::Draw(solid(item.rect, SELECTED)));
+        }
+        let tile_color = TILES[item
+            .name
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+            % TILES.len()];
+        let letter = item
+            .name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().to_string())
+            .unwrap_or_default();
+        let r = item.rect;
+        let (tile, label, letter_size) = if menu.grid {
+            let side = r.width.min(r.height).saturating_sub(48);
+            (
+                Rect {
+                    x: r.x + ((r.width - side) / 2) as i32,
+                    y: r.y + 10,
+                    width: side,
+                    height: side,
+                },
+                Rect {
+                    x: r.x + 6,
+                    y: r.y + side as i32 + 14,
+                    width: r.width.saturating_sub(12),
+                    height: 24,
+                },
+                side as f32 * 0.6,
+            )
+        } else {
+            let side = r.height.saturating_sub(8);
+            (
+                Rect {
+                    x: r.x + 6,
+                    y: r.y + 4,
+                    width: side,
+                    height: side,
+                },
+                Rect {
+                    x: r.x + side as i32 + 16,
+                    width: r.width.saturating_sub(side + 20),
+                    ..r
+                },
+                side as f32 * 0.6,
+            )
+        };
+        out.push(Item::Draw(solid(tile, tile_color)));
+        out.push(Item::Text {
+            area: Rect {
+                x: tile.x + (tile.width as f32 * 0.28) as i32,
+                width: tile.width,
+                ..tile
+            },
+            text: letter,
+            size: letter_size,
+        });
+        out.push(Item::Text {
+            area: label,
+            text: item.name.clone(),
+            size: SUMMARY_TEXT,
+        });
+    }
 }
 
 /// A notification's popup: its box (a red edge when critical), app and summary on the

@@ -1,6 +1,8 @@
-//! Desktop notifications end to end: a private dbus-daemon, the shell's notification server
-//! on it, the headless compositor drawing popups, and Debian's `notify-send` (libnotify) as
-//! the sender; clicks are input events into the compositor, answers are D-Bus signals.
+//! The shells' parts end to end, on the headless compositor with a private dbus-daemon:
+//! notifications (the shell's notification server, Debian's `notify-send` as the sender,
+//! clicks as input events, answers as D-Bus signals), the status area's clock, and the
+//! launcher (desktop entries in a folder, opened by the Super key, the start button or a
+//! gamepad's Start, typed into, apps started on the shell's socket).
 
 use std::io::Read;
 use std::process::{Child, Command as Process, Stdio};
@@ -9,11 +11,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use compose_shell_policy::notifications::{self, Notifications, Popup, Request};
+use compose_shells::app_menu::{AppMenu, MenuApp};
 use compose_shells::compositor::colors::{self, rgba8};
 use compose_shells::compositor::input::BTN_LEFT;
-use compose_shells::compositor::{Command, CompositorError, InputEvent, Options, run};
+use compose_shells::compositor::{Command, CompositorError, InputEvent, Options, WindowInfo, run};
+use compose_shells::definition::Layout;
 use compose_shells::definition::builtin;
-use compose_shells::policy::{Rect, STATUS_WIDTH, TASKBAR};
+use compose_shells::policy::{Rect, START_WIDTH, STATUS_WIDTH, TASKBAR};
 use compose_shells::render::Image;
 use smithay::reexports::calloop::channel::{Sender, channel};
 
@@ -41,6 +45,11 @@ struct Desktop {
 
 impl Desktop {
     fn start(shell: &str) -> Desktop {
+        Self::start_with(shell, |_| {})
+    }
+
+    /// Like `start`, with `change` applied to the options.
+    fn start_with(shell: &str, change: impl FnOnce(&mut Options)) -> Desktop {
         let dir = tempfile::tempdir().unwrap();
         let bus_socket = dir.path().join("bus");
         let bus = format!("unix:path={}", bus_socket.display());
@@ -64,10 +73,11 @@ impl Desktop {
             .expect("nobody else serves notifications on a private bus");
         let def = builtin().into_iter().find(|s| s.name == shell).unwrap();
         let socket = dir.path().join("wayland-test");
-        let options = Options {
+        let mut options = Options {
             notifications: Some(signals),
             ..Options::headless(socket.to_str().unwrap(), def, SIZE.0, SIZE.1)
         };
+        change(&mut options);
         let thread = std::thread::spawn(move || run(options, commands));
         wait_for("the compositor", || socket.exists());
         Desktop {
@@ -88,6 +98,33 @@ impl Desktop {
 
     fn screenshot(&self) -> Image {
         self.ask(Command::Screenshot).expect("screenshot")
+    }
+
+    fn input(&self, events: &[InputEvent]) {
+        for e in events {
+            self.control.send(Command::Input(*e)).unwrap();
+        }
+        self.ask(Command::Windows);
+    }
+
+    /// Presses and releases each key (evdev codes) in turn.
+    fn keys(&self, codes: &[u32]) {
+        for &code in codes {
+            self.input(&[
+                InputEvent::Key {
+                    code,
+                    pressed: true,
+                },
+                InputEvent::Key {
+                    code,
+                    pressed: false,
+                },
+            ]);
+        }
+    }
+
+    fn windows(&self) -> Vec<WindowInfo> {
+        self.ask(Command::Windows)
     }
 
     fn click(&self, (x, y): (f64, f64)) {
@@ -184,10 +221,37 @@ fn centre(r: Rect) -> (f64, f64) {
     )
 }
 
+/// Keeps a screenshot for the README when COMPOSE_SCREENSHOTS names a folder
+/// (`COMPOSE_SCREENSHOTS=docs/screenshots cargo test -p compose-shells --test parts`).
+fn keep(shot: &Image, name: &str) {
+    if let Some(dir) = std::env::var_os("COMPOSE_SCREENSHOTS") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        shot.write_png(&dir.join(format!("{name}.png"))).unwrap();
+    }
+}
+
+/// Colours match within rounding (renderers round premultiplied values their own way).
+fn close(a: [u8; 4], b: [u8; 4]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 2)
+}
+
+#[track_caller]
+fn assert_color(image: &Image, (x, y): (u32, u32), expected: [f32; 4], what: &str) {
+    let got = image.pixel(x, y);
+    assert!(
+        close(got, rgba8(expected)),
+        "{what}: pixel ({x}, {y}) is {got:?}, expected {:?}",
+        rgba8(expected)
+    );
+}
+
 fn shows_popup_at(image: &Image, rect: Rect) -> bool {
     // The top right corner of the box: no text reaches it.
-    image.pixel((rect.x + rect.width as i32 - 3) as u32, (rect.y + 3) as u32)
-        == rgba8(colors::NOTIFICATION)
+    close(
+        image.pixel((rect.x + rect.width as i32 - 3) as u32, (rect.y + 3) as u32),
+        rgba8(colors::NOTIFICATION),
+    )
 }
 
 fn output(child: Child) -> (bool, String) {
@@ -225,11 +289,13 @@ fn notify_send_shows_a_popup_whose_action_reaches_the_sender() {
         shows_popup_at(&desktop.screenshot(), popup.rect)
     });
     let shot = desktop.screenshot();
+    keep(&shot, "desktop-notification");
     let (_, _, reply) = &popup.buttons[1];
-    assert_eq!(
-        shot.pixel(reply.x as u32 + 2, reply.y as u32 + 2),
-        rgba8(colors::ACTION),
-        "the Reply button"
+    assert_color(
+        &shot,
+        (reply.x as u32 + 2, reply.y as u32 + 2),
+        colors::ACTION,
+        "the Reply button",
     );
     // Text was drawn in the box (the summary line): some pixel there is not the box's.
     let text_drawn = (popup.rect.x + 12..popup.rect.x + 200).any(|x| {
@@ -366,10 +432,11 @@ fn the_server_follows_the_spec_and_bounds_what_senders_do() {
         (below.x + below.width as i32 - 3) as u32,
         (below.y + below.height as i32 + 20) as u32,
     );
-    assert_eq!(
-        shot.pixel(free.0, free.1),
-        rgba8(colors::BACKGROUND),
-        "no popup below the last that fits"
+    assert_color(
+        &shot,
+        free,
+        colors::BACKGROUND,
+        "no popup below the last that fits",
     );
 }
 
@@ -385,4 +452,208 @@ fn the_desktop_shows_a_clock_at_the_right_end_of_the_task_bar() {
         .filter(|&(x, y)| shot.pixel(x, y) != rgba8(colors::TASKBAR))
         .count();
     assert!(text > 40, "{text} pixels of text in the status area");
+}
+
+/// evdev codes the launcher test types.
+const KEY_LEFTMETA: u32 = 125;
+const KEY_S: u32 = 31;
+const KEY_Q: u32 = 16;
+const KEY_U: u32 = 22;
+const KEY_ENTER: u32 = 28;
+const BTN_SOUTH: u32 = 0x130;
+const BTN_START: u32 = 0x13b;
+
+/// Desktop entries as an image or a distribution has them, a malformed one among them.
+fn applications(dir: &std::path::Path) -> Vec<compose_shells::autostart::App> {
+    let entries = [
+        (
+            "squares",
+            "[Desktop Entry]\nType=Application\nName=Squares\nExec=weston-simple-shm\n",
+        ),
+        (
+            "game",
+            "[Desktop Entry]\nType=Application\nName=Zed Squares\nExec=weston-simple-shm\nCategories=Game;\n",
+        ),
+        (
+            "missing",
+            "[Desktop Entry]\nType=Application\nName=Missing\nExec=/nonexistent/program --flag\n",
+        ),
+        ("broken", "[Desktop Entry]\nName=Broken, no Exec\n"),
+        (
+            "helper",
+            "[Desktop Entry]\nType=Application\nName=Helper\nExec=true\nNoDisplay=true\n",
+        ),
+    ];
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in entries {
+        std::fs::write(dir.join(format!("{name}.desktop")), text).unwrap();
+    }
+    std::fs::write(dir.join("binary.desktop"), [0xff, 0xfe, 0x00]).unwrap();
+    compose_shells::autostart::read_dirs(&[dir.to_path_buf()])
+}
+
+/// The menu the shell shows for `apps` on the desktop, opened with `query` typed.
+fn menu_view(
+    apps: &[compose_shells::autostart::App],
+    query: &str,
+) -> compose_shells::app_menu::MenuView {
+    menu_in(apps, query, Layout::Floating)
+}
+
+/// The same in a shell of `layout` (a grid over the output unless floating).
+fn menu_in(
+    apps: &[compose_shells::autostart::App],
+    query: &str,
+    layout: Layout,
+) -> compose_shells::app_menu::MenuView {
+    let mut menu = AppMenu::default();
+    menu.set_apps(
+        apps.iter()
+            .filter(|a| !a.no_display)
+            .map(|a| MenuApp {
+                name: a.title.clone(),
+                categories: a.categories.clone(),
+            })
+            .collect(),
+    );
+    menu.toggle();
+    query.chars().for_each(|c| menu.type_char(c));
+    let output = Rect {
+        x: 0,
+        y: 0,
+        width: SIZE.0,
+        height: SIZE.1,
+    };
+    let bar = Rect {
+        y: (SIZE.1 - TASKBAR) as i32,
+        height: TASKBAR,
+        ..output
+    };
+    let bar = (layout == Layout::Floating).then_some(bar);
+    // The tablet's grid stops above its on-screen keyboard.
+    let area = match layout {
+        Layout::MaximizedStack => Rect {
+            height: SIZE.1 - (SIZE.1 as f32 * compose_shells::policy::KEYBOARD_SHARE) as u32,
+            ..output
+        },
+        _ => output,
+    };
+    menu.view(layout, area, bar).unwrap()
+}
+
+fn wait_windows(desktop: &Desktop, count: usize) {
+    wait_for(&format!("{count} windows with buffers"), || {
+        let w = desktop.windows();
+        w.len() == count && w.iter().all(|w| w.buffer.is_some())
+    });
+}
+
+// The launcher: desktop entries become a menu (malformed and NoDisplay ones left out); Super
+// opens it, typing narrows it, Enter starts the app as a window; the start button opens it
+// too, and an app that cannot start says why in a notification; in the gaming shell a
+// gamepad's Start opens the grid (games first) and A starts the selected app.
+#[test]
+fn the_launcher_starts_desktop_entries_by_search_click_and_gamepad() {
+    let folder = tempfile::tempdir().unwrap();
+    let apps = applications(folder.path());
+    let mut titles: Vec<&str> = apps.iter().map(|a| a.title.as_str()).collect();
+    titles.sort();
+    assert_eq!(titles, ["Helper", "Missing", "Squares", "Zed Squares"]);
+    let desktop = Desktop::start_with("desktop", |o| o.apps = apps.clone());
+
+    let start_button = (
+        4.0 + START_WIDTH as f64 / 2.0,
+        (SIZE.1 - TASKBAR / 2) as f64,
+    );
+    let shot = desktop.screenshot();
+    assert_color(
+        &shot,
+        (6, SIZE.1 - TASKBAR + 6),
+        colors::START,
+        "the start button",
+    );
+
+    // Super alone opens the menu, listing every app but the hidden one.
+    desktop.keys(&[KEY_LEFTMETA]);
+    let all = menu_view(&apps, "");
+    assert_eq!(all.items.len(), 3);
+    let shot = desktop.screenshot();
+    assert_color(
+        &shot,
+        (all.rect.x as u32 + 2, all.rect.y as u32 + 2),
+        colors::MENU,
+        "the open menu",
+    );
+    keep(&shot, "desktop-launcher");
+    // "squ" leaves the two Squares, the selected one first; Enter starts it.
+    desktop.keys(&[KEY_S, KEY_Q, KEY_U]);
+    let narrowed = menu_view(&apps, "squ");
+    assert_eq!(narrowed.items.len(), 2);
+    let shot = desktop.screenshot();
+    let selected = narrowed.items.iter().find(|i| i.selected).unwrap();
+    assert_eq!(selected.name, "Squares");
+    assert_color(
+        &shot,
+        (selected.rect.x as u32 + 1, selected.rect.y as u32 + 1),
+        colors::SELECTED,
+        "the selected app",
+    );
+    desktop.keys(&[KEY_ENTER]);
+    wait_windows(&desktop, 1);
+    assert_eq!(desktop.windows()[0].title, "simple-shm");
+
+    // The start button opens it again; a click on an app that cannot start shows why.
+    desktop.click(start_button);
+    let missing = all.items.iter().find(|i| i.name == "Missing").unwrap();
+    desktop.click(centre(missing.rect));
+    let popup = layout(&[Request {
+        summary: "Missing did not start".into(),
+        body: "/nonexistent/program --flag: No such file or directory (os error 2)".into(),
+        expire_timeout: -1,
+        ..Request::default()
+    }])
+    .remove(0);
+    wait_for("the notification that Missing did not start", || {
+        shows_popup_at(&desktop.screenshot(), popup.rect)
+    });
+
+    // The gaming shell: Start opens the grid, games first; A starts the selected game.
+    let gaming = builtin().into_iter().find(|s| s.name == "gaming").unwrap();
+    desktop.ask(|done| Command::Swap(gaming, done));
+    desktop.keys(&[BTN_START]);
+    let grid = menu_in(&apps, "", Layout::FocusedFullscreen);
+    assert!(grid.grid);
+    let shot = desktop.screenshot();
+    assert_color(
+        &shot,
+        (grid.search.x as u32 + 2, grid.search.y as u32 + 2),
+        colors::SEARCH,
+        "the grid's search field",
+    );
+    let first = &grid.items[0];
+    assert!(first.selected);
+    assert_eq!(first.name, "Zed Squares", "games first");
+    assert_color(
+        &shot,
+        (first.rect.x as u32 + 1, first.rect.y as u32 + 1),
+        colors::SELECTED,
+        "the selected game",
+    );
+    keep(&shot, "gaming-home");
+    desktop.keys(&[BTN_SOUTH]);
+    wait_windows(&desktop, 2);
+
+    // The tablet shell: Super opens the same grid over the apps.
+    let tablet = builtin().into_iter().find(|s| s.name == "tablet").unwrap();
+    desktop.ask(|done| Command::Swap(tablet, done));
+    desktop.keys(&[KEY_LEFTMETA]);
+    let grid = menu_in(&apps, "", Layout::MaximizedStack);
+    let shot = desktop.screenshot();
+    assert_color(
+        &shot,
+        (grid.search.x as u32 + 2, grid.search.y as u32 + 2),
+        colors::SEARCH,
+        "the tablet's grid",
+    );
+    keep(&shot, "tablet-home");
 }
