@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{ShellWindow as Window, assert_exit, compose, project};
+use compose_shells::app_menu::MENU_WIDTH;
+use compose_shells::compositor::colors;
+use compose_shells::policy::{LAUNCHER_WIDTH, START_WIDTH, STATUS_WIDTH, TASKBAR};
 use compose_shells::render::Image;
 use serde_json::{Value, json};
 
@@ -378,7 +381,7 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
     let screen = Image::read_png(&shot).unwrap();
     let size = (screen.width, screen.height);
     let bottom = rgb(&screen, 3, size.1 - 3);
-    if !close(bottom, compose_shells::compositor::colors::TASKBAR) {
+    if !close(bottom, colors::TASKBAR) {
         vm.fail(&format!(
             "no task bar at the bottom of the screen: {bottom:?}"
         ));
@@ -424,9 +427,13 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
             .any(|l| l.trim_end().ends_with(" /apps/sandbox-check-wasm.toml"))
     });
 
-    // The task bar's first launcher starts paint, a wasm app of the image, in its sandbox;
-    // its window is marked as sandboxed, and a click draws on its canvas.
-    vm.click(size, 4 + 55, size.1 - 20);
+    // The task bar's first launcher (after the Apps button) starts paint, a wasm app of the
+    // image, in its sandbox; its window is marked as sandboxed, and a click draws on its canvas.
+    vm.click(
+        size,
+        START_WIDTH + 8 + LAUNCHER_WIDTH / 2,
+        size.1 - TASKBAR / 2,
+    );
     let windows = vm.wait_windows("paint's window", |w| {
         w.iter().any(|w| w.app_id == "paint" && w.width > 0)
     });
@@ -541,6 +548,34 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
             rgb(&screen, x, y)
         ));
     }
+
+    // The Apps button opens the launcher, listing the image's desktop entries, and the task
+    // bar ends in the clock; typing "foot" and Enter starts another foot from its entry.
+    let foots = |w: &[Window]| w.iter().filter(|w| w.app_id == "foot").count();
+    let before = foots(&with_dmabuf);
+    vm.click(size, 4 + START_WIDTH / 2, size.1 - TASKBAR / 2);
+    std::thread::sleep(Duration::from_secs(3));
+    let screen = Image::read_png(&vm.screendump("launcher")).unwrap();
+    let menu_corner = (MENU_WIDTH - 2, size.1 - TASKBAR - 2);
+    if !close(rgb(&screen, menu_corner.0, menu_corner.1), colors::MENU) {
+        vm.fail(&format!(
+            "no launcher menu above the Apps button at {menu_corner:?}: {:?}",
+            rgb(&screen, menu_corner.0, menu_corner.1)
+        ));
+    }
+    let clock = (size.0 - STATUS_WIDTH..size.0)
+        .flat_map(|x| (size.1 - TASKBAR..size.1).map(move |y| (x, y)))
+        .filter(|&(x, y)| !close(rgb(&screen, x, y), colors::TASKBAR))
+        .count();
+    if clock < 40 {
+        vm.fail(&format!(
+            "no clock at the task bar's right end ({clock} pixels of text)"
+        ));
+    }
+    vm.type_keys("foot\n");
+    vm.wait_windows("a second foot, started from the launcher", |w| {
+        foots(w) == before + 1
+    });
 
     // A killed shell is started again by init, and starts its apps again.
     let before = vm.console().matches("compose-shell: ready on").count();

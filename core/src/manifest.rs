@@ -91,6 +91,9 @@ pub struct DebPackage {
 pub struct FileEntry {
     pub path: String,
     pub content: String,
+    /// A symbolic link to this target instead of content (`link = "busybox"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     pub mode: u32,
     pub owner: String,
 }
@@ -244,7 +247,9 @@ struct RawKernelSource {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     path: Spanned<String>,
-    content: String,
+    #[serde(default)]
+    content: Option<String>,
+    link: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
     owner: Option<String>,
 }
@@ -500,9 +505,39 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
 }
 
 fn lower_file(file: &SourceFile, raw: &RawFile) -> Result<FileEntry, Diagnostic> {
+    let link = match (&raw.content, &raw.link) {
+        (Some(_), None) => None,
+        (None, Some(link)) if !link.get_ref().is_empty() && !link.get_ref().contains('\0') => {
+            Some(link.get_ref().clone())
+        }
+        (None, Some(link)) => {
+            return Err(Diagnostic::error(
+                Code::InvalidValue,
+                file,
+                "a link needs a target".to_string(),
+            )
+            .at(link.span(), "empty")
+            .with_help("write e.g. link = \"busybox\" (relative to the link's folder)"));
+        }
+        _ => {
+            return Err(Diagnostic::error(
+                Code::InvalidValue,
+                file,
+                format!(
+                    "[[files]] entry `{}` needs exactly one of `content` and `link`",
+                    raw.path.get_ref()
+                ),
+            )
+            .at(raw.path.span(), "this file")
+            .with_help(
+                "write content = \"...\" for a file, or link = \"TARGET\" for a symbolic link",
+            ));
+        }
+    };
     Ok(FileEntry {
         path: image_path(file, &raw.path)?,
-        content: raw.content.clone(),
+        content: raw.content.clone().unwrap_or_default(),
+        link,
         mode: raw
             .mode
             .as_ref()

@@ -225,3 +225,22 @@ fn source_with_two_kinds_and_device_without_roots() {
         &[("devices/d.toml", &device)]
     ));
 }
+
+#[test]
+fn a_file_entry_is_content_or_a_link_never_both_or_neither() {
+    let link = format!("{A}\n[[files]]\npath = \"/bin/sh\"\nlink = \"busybox\"\n");
+    assert_eq!(
+        diagnose(&[("manifests/a.toml", &link)], &[]),
+        "no diagnostics"
+    );
+    let both = format!("{A}\n[[files]]\npath = \"/bin/sh\"\nlink = \"busybox\"\ncontent = \"x\"\n");
+    let neither = format!("{A}\n[[files]]\npath = \"/bin/sh\"\n");
+    for text in [both, neither] {
+        let out = diagnose(&[("manifests/a.toml", &text)], &[]);
+        assert!(
+            out.contains("needs exactly one of `content` and `link`")
+                && out.contains("manifests/a.toml"),
+            "{out}"
+        );
+    }
+}

@@ -80,7 +80,8 @@ fn entry(name: &str, text: &str) -> Result<Option<App>, &'static str> {
 }
 
 /// A command for `program` that reaches our Wayland socket `wayland_display` only: the
-/// host's displays are removed and toolkits are told to use Wayland.
+/// host's displays are removed and toolkits are told to use Wayland; HOME and LANG are
+/// given where the shell has none.
 pub fn command(
     program: &str,
     wayland_display: &str,
@@ -98,6 +99,14 @@ pub fn command(
     // X11 apps reach our Xwayland; with none they cannot reach the user's X server.
     if let Some(n) = x_display {
         command.env("DISPLAY", format!(":{n}"));
+    }
+    // A device's init gives the shell a bare environment: apps want a home and, for foot,
+    // GTK and Qt, a UTF-8 locale (glibc has C.UTF-8 built in).
+    if std::env::var_os("HOME").is_none() {
+        command.env("HOME", "/root");
+    }
+    if std::env::var_os("LANG").is_none() {
+        command.env("LANG", "C.UTF-8");
     }
     command
 }

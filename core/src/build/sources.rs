@@ -77,7 +77,15 @@ pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, B
     };
     let mut tree = step.tree;
     for f in &c.files {
-        tree.insert_bytes(ctx.store, &f.path, f.content.as_bytes(), f.mode)?;
+        match &f.link {
+            Some(target) => tree.insert(
+                &f.path,
+                Entry::Symlink {
+                    target: target.clone(),
+                },
+            ),
+            None => tree.insert_bytes(ctx.store, &f.path, f.content.as_bytes(), f.mode)?,
+        }
     }
     // Files and cargo sources are hashed every time: they count as built when their
     // content is new to the store.

@@ -225,12 +225,5 @@ fn start(
     let (program, args) = app.exec.split_first().expect("autostart apps have an Exec");
     let mut command = autostart::command(program, SOCKET, x_display);
     command.args(args).env("XDG_RUNTIME_DIR", runtime_dir);
-    if std::env::var_os("HOME").is_none() {
-        command.env("HOME", "/root");
-    }
-    // glibc has C.UTF-8 built in; foot, GTK and Qt want a UTF-8 locale.
-    if std::env::var_os("LANG").is_none() {
-        command.env("LANG", "C.UTF-8");
-    }
     command.spawn()
 }
