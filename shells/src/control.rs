@@ -76,6 +76,11 @@ impl ShellService {
         self.ask(Command::Active).await
     }
 
+    /// Locks the session with the built-in lock screen (the user's password unlocks it).
+    async fn lock(&self) -> fdo::Result<()> {
+        self.ask(Command::Lock).await?.map_err(fdo::Error::Failed)
+    }
+
     async fn list_shells(&self) -> Vec<String> {
         self.shells.iter().map(|s| s.name.clone()).collect()
     }
@@ -181,6 +186,12 @@ pub fn swap(connection: &zbus::blocking::Connection, name: &str) -> zbus::Result
         "Swap",
         &(name,),
     )?;
+    Ok(())
+}
+
+/// `Lock()` on a running shell.
+pub fn lock(connection: &zbus::blocking::Connection) -> zbus::Result<()> {
+    connection.call_method(Some(BUS_NAME), OBJECT_PATH, Some(BUS_NAME), "Lock", &())?;
     Ok(())
 }
 

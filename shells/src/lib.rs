@@ -14,6 +14,7 @@ pub mod autostart;
 pub mod compositor;
 pub mod control;
 pub mod notifications;
+pub mod password;
 pub mod remote;
 
 pub use compose_render as render;

@@ -2,7 +2,8 @@
 //! notifications (the shell's notification server, Debian's `notify-send` as the sender,
 //! clicks as input events, answers as D-Bus signals), the status area's clock, and the
 //! launcher (desktop entries in a folder, opened by the Super key, the start button or a
-//! gamepad's Start, typed into, apps started on the shell's socket).
+//! gamepad's Start, typed into, apps started on the shell's socket), and the lock screen
+//! (our test client as the app that must see nothing while locked).
 
 use std::io::Read;
 use std::process::{Child, Command as Process, Stdio};
@@ -43,6 +44,9 @@ struct Desktop {
     _dir: tempfile::TempDir,
 }
 
+/// The Wayland socket's name in the desktop's folder.
+const SOCKET: &str = "wayland-test";
+
 impl Desktop {
     fn start(shell: &str) -> Desktop {
         Self::start_with(shell, |_| {})
@@ -72,7 +76,7 @@ impl Desktop {
             .unwrap()
             .expect("nobody else serves notifications on a private bus");
         let def = builtin().into_iter().find(|s| s.name == shell).unwrap();
-        let socket = dir.path().join("wayland-test");
+        let socket = dir.path().join(SOCKET);
         let mut options = Options {
             notifications: Some(signals),
             ..Options::headless(socket.to_str().unwrap(), def, SIZE.0, SIZE.1)
@@ -656,4 +660,146 @@ fn the_launcher_starts_desktop_entries_by_search_click_and_gamepad() {
         "the tablet's grid",
     );
     keep(&shot, "tablet-home");
+}
+
+const KEY_L: u32 = 38;
+const KEY_LEFTSHIFT: u32 = 42;
+/// evdev codes of "correct horse", and of a wrong guess.
+const CORRECT_HORSE: [u32; 13] = [46, 24, 19, 19, 18, 46, 20, 57, 35, 24, 19, 31, 18];
+const WRONG: [u32; 5] = [17, 19, 24, 49, 34];
+/// "correct horse" hashed by the system's crypt(3) (libxcrypt's yescrypt, Debian's default).
+const YESCRYPT: &str = "$y$j9T$Zq1zW8kP2mJ0n4Xb7cYdE/$VoLoxGVG3IqGwLxn2Saon69Uw/zL5D1SJirlRf1HLc.";
+const RED: [u8; 4] = [255, 0, 0, 255];
+
+fn red_pixels(image: &Image) -> usize {
+    (0..image.height)
+        .flat_map(|y| (0..image.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| image.pixel(x, y) == RED)
+        .count()
+}
+
+// The built-in lock screen: Super+L locks; the screen shows no app pixels, the app loses the
+// keyboard and gets neither typed keys nor clicks; a wrong password is refused and backs off;
+// the right one unlocks and gives the app its keyboard back. A swap while locked stays locked.
+// Without a password that can be checked the shell refuses to lock, and says why.
+#[test]
+fn the_lock_screen_hides_apps_takes_all_input_and_unlocks_with_the_password() {
+    let folder = tempfile::tempdir().unwrap();
+    let shadow = folder.path().join("shadow");
+    std::fs::write(
+        &shadow,
+        format!("tester:{YESCRYPT}:19000:0:99999:7:::\nnopass:!:19000::::::\n"),
+    )
+    .unwrap();
+    let lock = compose_shells::compositor::LockOptions {
+        shadow: shadow.clone(),
+        user: "tester".into(),
+    };
+    let desktop = Desktop::start_with("desktop", |o| o.lock = lock);
+    let mut app = compose_testclient::Client::connect(desktop._dir.path(), SOCKET).unwrap();
+    app.toplevel("app", "App", RED).unwrap();
+    app.wait_until("the keyboard", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+    let window = desktop.windows()[0].clone();
+    assert!(red_pixels(&desktop.screenshot()) > 1000);
+
+    desktop.input(&[
+        InputEvent::Key {
+            code: KEY_LEFTMETA,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_L,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_L,
+            pressed: false,
+        },
+        InputEvent::Key {
+            code: KEY_LEFTMETA,
+            pressed: false,
+        },
+    ]);
+    let shot = desktop.screenshot();
+    assert_eq!(red_pixels(&shot), 0, "app content shows on the lock screen");
+    assert_color(&shot, (5, 5), colors::LOCK, "the lock screen");
+    keep(&shot, "lock");
+    app.wait_until("the keyboard taken", WAIT, |s| !s.windows[0].keyboard_focus)
+        .unwrap();
+
+    // Nothing typed or clicked reaches the app; a swap does not unlock.
+    desktop.keys(&WRONG);
+    desktop.click(centre(Rect {
+        x: window.geometry.x,
+        y: window.geometry.y,
+        width: window.geometry.width,
+        height: window.geometry.height,
+    }));
+    let gaming = builtin().into_iter().find(|s| s.name == "gaming").unwrap();
+    desktop.ask(|done| Command::Swap(gaming, done));
+    desktop.keys(&[KEY_ENTER]);
+    // The wrong password's check runs off the loop: the shell answers meanwhile.
+    desktop.windows();
+    std::thread::sleep(Duration::from_millis(1500));
+    app.dispatch_for(Duration::from_millis(100)).unwrap();
+    // Super was the app's (pressed before the lock); nothing after it.
+    assert_eq!(
+        app.state.windows[0].keys,
+        [KEY_LEFTMETA],
+        "keys reached the app"
+    );
+    assert!(app.state.windows[0].buttons.is_empty());
+    assert_eq!(red_pixels(&desktop.screenshot()), 0, "still locked");
+
+    // The right password, typed with a Shift on the way (modifiers are not text).
+    desktop.input(&[
+        InputEvent::Key {
+            code: KEY_LEFTSHIFT,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_LEFTSHIFT,
+            pressed: false,
+        },
+    ]);
+    let start = Instant::now();
+    loop {
+        desktop.keys(&CORRECT_HORSE);
+        desktop.keys(&[KEY_ENTER]);
+        // Until the back-off of the wrong one has passed, Enter is refused: try again.
+        let unlocked = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            red_pixels(&desktop.screenshot()) > 1000
+        });
+        if unlocked {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the password never unlocked"
+        );
+    }
+    app.wait_until("the keyboard back", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+    assert_eq!(
+        app.state.windows[0].keys,
+        [KEY_LEFTMETA],
+        "the password reached the app"
+    );
+
+    // A user whose password cannot be checked: no lock, and the reason.
+    let nobody = Desktop::start_with("desktop", |o| {
+        o.lock = compose_shells::compositor::LockOptions {
+            shadow,
+            user: "nopass".into(),
+        }
+    });
+    let refused = nobody.ask(Command::Lock).unwrap_err();
+    assert!(refused.contains("passwd nopass"), "{refused}");
+    assert_ne!(
+        nobody.screenshot().pixel(5, 5),
+        rgba8(colors::LOCK),
+        "locked without a way to unlock"
+    );
 }

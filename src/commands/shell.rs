@@ -93,6 +93,12 @@ enum ShellCommand {
         #[command(flatten)]
         bus: ShellTarget,
     },
+    /// Lock the running shell's session (its user's password unlocks it; Super+L does the
+    /// same).
+    Lock {
+        #[command(flatten)]
+        bus: BusArg,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -210,6 +216,8 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 notifications,
                 power_supply: compositor::POWER_SUPPLY.into(),
                 apps: menu_apps(applications, &pinned),
+                lock: compositor::LockOptions::default(),
+                lock_after: None,
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {
@@ -260,6 +268,9 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 None => control::stats(&control::connect(bus.bus.as_deref())?)?,
             };
             print::shell_stats(&stats, *json);
+        }
+        ShellCommand::Lock { bus } => {
+            control::lock(&control::connect(bus.bus.as_deref())?)?;
         }
         ShellCommand::Screenshot { file, bus } => {
             if !file

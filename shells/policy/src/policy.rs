@@ -9,6 +9,7 @@ use bevy_ecs::prelude::*;
 
 use crate::app_menu::{AppMenu, MenuApp, MenuView};
 use crate::definition::{Layout, Part, ShellDef};
+use crate::lock::{LockScreen, LockView};
 use crate::notifications::{self, Notifications, PopupHit};
 
 pub type WindowId = u64;
@@ -498,6 +499,7 @@ impl Shell {
         world.insert_resource(Launchers::default());
         world.insert_resource(Notifications::default());
         world.insert_resource(AppMenu::default());
+        world.insert_resource(LockScreen::default());
         world.insert_resource(StatusText::default());
         let mut schedules = HashMap::new();
         let mut floating = Schedule::default();
@@ -1077,6 +1079,20 @@ impl Shell {
         self.notifications().hit(self.usable(), x, y)
     }
 
+    /// The lock screen (`lock`): kept whatever the shell, and through swaps.
+    pub fn lock_screen(&self) -> &LockScreen {
+        self.world.resource::<LockScreen>()
+    }
+
+    pub fn lock_screen_mut(&mut self) -> Mut<'_, LockScreen> {
+        self.world.resource_mut::<LockScreen>()
+    }
+
+    /// The lock screen on the output, while locked.
+    pub fn lock_view(&self) -> Option<LockView> {
+        self.lock_screen().view(self.output())
+    }
+
     /// The launcher's apps, search and selection (`app_menu`).
     pub fn app_menu(&self) -> &AppMenu {
         self.world.resource::<AppMenu>()
@@ -1137,6 +1153,11 @@ impl Shell {
         } else {
             MenuHit::Outside
         })
+    }
+
+    /// What the status part shows now (the clock and battery), empty before the first.
+    pub fn status_text(&self) -> &str {
+        &self.world.resource::<StatusText>().0
     }
 
     /// Sets what the status part shows; false when it already showed that.

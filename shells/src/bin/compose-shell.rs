@@ -62,6 +62,10 @@ struct Args {
     /// inhibits idling (a video player) keeps it on.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     blank_after: u64,
+    /// Lock the session after this many seconds without input (0: never); the user's
+    /// password (in /etc/shadow) unlocks it. Super+L locks at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    lock_after: u64,
     /// Who draws: pixman on the CPU, wgpu on the GPU, or auto (the CPU renderer when wgpu
     /// finds no adapter or only a CPU one such as lavapipe).
     #[arg(long, value_enum, default_value = "auto")]
@@ -193,6 +197,8 @@ fn run(args: Args) -> Result<(), String> {
         notifications,
         power_supply: compositor::POWER_SUPPLY.into(),
         apps: autostart::read_dirs(&args.applications),
+        lock: compositor::LockOptions::default(),
+        lock_after: (args.lock_after > 0).then(|| std::time::Duration::from_secs(args.lock_after)),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

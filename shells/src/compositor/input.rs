@@ -14,7 +14,7 @@ use smithay::reexports::wayland_server::protocol::{wl_surface::WlSurface, wl_tou
 use smithay::utils::{Logical, Point, SERIAL_COUNTER};
 use smithay::wayland::shell::wlr_layer::Layer;
 
-use super::launcher::MenuKey;
+use super::launcher::TypedKey;
 use super::{Grab, State, scene};
 use crate::definition::{Layout, Part};
 use crate::policy::{Chrome, EDGE_SWITCHER, Rect, TITLE_BAR, WindowId, close_button};
@@ -106,7 +106,9 @@ enum Hit {
 }
 
 enum Binding {
-    Menu(MenuKey),
+    Menu(TypedKey),
+    Lock(TypedKey),
+    LockSession,
     CycleFocus,
     GameMode,
     ToggleOverlay,
@@ -125,6 +127,10 @@ impl State {
         self.last_input = std::time::Instant::now();
         if std::mem::take(&mut self.blanked) {
             self.dirty = true;
+        }
+        // Locked: keys go to the lock screen (`key`); no pointer or touch reaches an app.
+        if self.is_locked() && !matches!(event, InputEvent::Key { .. }) {
+            return;
         }
         match event {
             InputEvent::Key { code, pressed } => self.key(code, pressed),
@@ -152,13 +158,14 @@ impl State {
     fn key(&mut self, code: u32, pressed: bool) {
         if (0x100..=0x2ff).contains(&code) {
             // Gamepad and other buttons: the shell's, never a keyboard key for clients.
-            if pressed && !self.menu_gamepad(code) {
+            if pressed && !self.is_locked() && !self.menu_gamepad(code) {
                 self.gamepad(code);
             }
             return;
         }
         self.super_alone(code, pressed);
         let menu_open = self.shell.app_menu().is_open();
+        let locked = self.is_locked();
         let Some(keyboard) = self.seat.get_keyboard() else {
             return;
         };
@@ -179,10 +186,16 @@ impl State {
                 if state != KeyState::Pressed {
                     return FilterResult::Forward;
                 }
+                // The lock screen takes every key; no app has the keyboard meanwhile.
+                if locked {
+                    return FilterResult::Intercept(Binding::Lock(TypedKey::from_keysym(
+                        keysym.modified_sym(),
+                    )));
+                }
                 // The open menu takes every key (type-to-search); releases still go to the
                 // client, which may hold keys pressed before the menu opened.
                 if menu_open {
-                    return FilterResult::Intercept(Binding::Menu(MenuKey::from_keysym(
+                    return FilterResult::Intercept(Binding::Menu(TypedKey::from_keysym(
                         keysym.modified_sym(),
                     )));
                 }
@@ -194,6 +207,8 @@ impl State {
                     && (sym == keysyms::KEY_g || sym == keysyms::KEY_G)
                 {
                     FilterResult::Intercept(Binding::GameMode)
+                } else if modifiers.logo && (sym == keysyms::KEY_l || sym == keysyms::KEY_L) {
+                    FilterResult::Intercept(Binding::LockSession)
                 } else if modifiers.logo && (sym == keysyms::KEY_g || sym == keysyms::KEY_G) {
                     FilterResult::Intercept(Binding::ToggleOverlay)
                 } else if modifiers.alt && sym == keysyms::KEY_F4 {
@@ -209,6 +224,10 @@ impl State {
                 self.send_configures();
             }
             Some(Binding::Menu(key)) => self.menu_key(key),
+            Some(Binding::Lock(key)) => self.lock_key(key),
+            Some(Binding::LockSession) => {
+                let _ = self.lock_session();
+            }
             Some(Binding::GameMode) => self.game_mode(),
             Some(Binding::ToggleOverlay) => self.toggle_overlay(),
             Some(Binding::Close) => {

@@ -21,9 +21,10 @@ pub const BTN_START: u32 = 0x13b;
 pub const BTN_DPAD_UP: u32 = 0x220;
 pub const BTN_DPAD_DOWN: u32 = 0x221;
 
-/// A key pressed while the menu is open, as the menu reads it.
+/// A key pressed while the shell reads text (the menu's search, the lock screen's
+/// password): what it means there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum MenuKey {
+pub(super) enum TypedKey {
     Close,
     Launch,
     Left,
@@ -35,19 +36,19 @@ pub(super) enum MenuKey {
     Other,
 }
 
-impl MenuKey {
-    pub(super) fn from_keysym(sym: Keysym) -> MenuKey {
+impl TypedKey {
+    pub(super) fn from_keysym(sym: Keysym) -> TypedKey {
         match sym.raw() {
-            keysyms::KEY_Escape => MenuKey::Close,
-            keysyms::KEY_Return | keysyms::KEY_KP_Enter => MenuKey::Launch,
-            keysyms::KEY_Left => MenuKey::Left,
-            keysyms::KEY_Right => MenuKey::Right,
-            keysyms::KEY_Up => MenuKey::Up,
-            keysyms::KEY_Down => MenuKey::Down,
-            keysyms::KEY_BackSpace => MenuKey::Back,
+            keysyms::KEY_Escape => TypedKey::Close,
+            keysyms::KEY_Return | keysyms::KEY_KP_Enter => TypedKey::Launch,
+            keysyms::KEY_Left => TypedKey::Left,
+            keysyms::KEY_Right => TypedKey::Right,
+            keysyms::KEY_Up => TypedKey::Up,
+            keysyms::KEY_Down => TypedKey::Down,
+            keysyms::KEY_BackSpace => TypedKey::Back,
             _ => match sym.key_char() {
-                Some(c) if !c.is_control() => MenuKey::Char(c),
-                _ => MenuKey::Other,
+                Some(c) if !c.is_control() => TypedKey::Char(c),
+                _ => TypedKey::Other,
             },
         }
     }
@@ -55,7 +56,7 @@ impl MenuKey {
 
 impl State {
     fn has_launcher(&self) -> bool {
-        self.shell.active().has(Part::Launcher)
+        self.shell.active().has(Part::Launcher) && !self.is_locked()
     }
 
     /// Super pressed and released with nothing between opens or closes the menu. Every key
@@ -79,23 +80,23 @@ impl State {
     }
 
     /// A key while the menu is open (the client does not get it).
-    pub(super) fn menu_key(&mut self, key: MenuKey) {
-        if key == MenuKey::Launch {
+    pub(super) fn menu_key(&mut self, key: TypedKey) {
+        if key == TypedKey::Launch {
             self.launch_chosen();
             return;
         }
         let step = AppMenu::row_step(self.shell.active().layout, self.shell.work_area());
         let mut menu = self.shell.app_menu_mut();
         match key {
-            MenuKey::Close => menu.close(),
-            MenuKey::Launch => {}
-            MenuKey::Left => menu.move_selection(-1),
-            MenuKey::Right => menu.move_selection(1),
-            MenuKey::Up => menu.move_selection(-step),
-            MenuKey::Down => menu.move_selection(step),
-            MenuKey::Back => menu.backspace(),
-            MenuKey::Char(c) => menu.type_char(c),
-            MenuKey::Other => {}
+            TypedKey::Close => menu.close(),
+            TypedKey::Launch => {}
+            TypedKey::Left => menu.move_selection(-1),
+            TypedKey::Right => menu.move_selection(1),
+            TypedKey::Up => menu.move_selection(-step),
+            TypedKey::Down => menu.move_selection(step),
+            TypedKey::Back => menu.backspace(),
+            TypedKey::Char(c) => menu.type_char(c),
+            TypedKey::Other => {}
         }
         self.dirty = true;
     }
@@ -114,12 +115,12 @@ impl State {
             return false;
         }
         let key = match code {
-            BTN_SOUTH => MenuKey::Launch,
-            BTN_EAST => MenuKey::Close,
-            super::input::BTN_DPAD_LEFT => MenuKey::Left,
-            super::input::BTN_DPAD_RIGHT => MenuKey::Right,
-            BTN_DPAD_UP => MenuKey::Up,
-            BTN_DPAD_DOWN => MenuKey::Down,
+            BTN_SOUTH => TypedKey::Launch,
+            BTN_EAST => TypedKey::Close,
+            super::input::BTN_DPAD_LEFT => TypedKey::Left,
+            super::input::BTN_DPAD_RIGHT => TypedKey::Right,
+            BTN_DPAD_UP => TypedKey::Up,
+            BTN_DPAD_DOWN => TypedKey::Down,
             _ => return false,
         };
         self.menu_key(key);

@@ -16,6 +16,7 @@ mod dmabuf;
 mod handlers;
 pub mod input;
 mod launcher;
+mod lock;
 mod parts;
 mod quirks;
 mod scene;
@@ -53,6 +54,7 @@ use smithay::wayland::shm::ShmState;
 use smithay::wayland::viewporter::ViewporterState;
 
 pub use input::InputEvent;
+pub use lock::LockOptions;
 pub use scene::colors;
 
 use crate::definition::ShellDef;
@@ -89,6 +91,9 @@ pub enum Command {
     ),
     /// `CloseNotification(id)`: whether it was open.
     CloseNotification(u32, mpsc::Sender<bool>),
+    /// Locks the session (the built-in lock screen); the reply comes once it is locked, or
+    /// says why it cannot lock.
+    Lock(mpsc::Sender<Result<(), String>>),
     /// The name of the shell on screen.
     Active(mpsc::Sender<String>),
     Stop,
@@ -217,6 +222,10 @@ pub struct Options {
     pub power_supply: PathBuf,
     /// The apps the launcher's menu offers (desktop entries; `NoDisplay` ones are left out).
     pub apps: Vec<crate::autostart::App>,
+    /// Whose password unlocks the lock screen, and where its hash is.
+    pub lock: LockOptions,
+    /// Lock after this long without input (unless a shown window inhibits idling).
+    pub lock_after: Option<Duration>,
 }
 
 /// An app the task bar can start: its button's name and its command line.
@@ -244,6 +253,8 @@ impl Options {
             notifications: None,
             power_supply: POWER_SUPPLY.into(),
             apps: Vec::new(),
+            lock: LockOptions::default(),
+            lock_after: None,
         }
     }
 }
@@ -471,6 +482,10 @@ pub(crate) struct State {
     /// key since (its release then opens the menu).
     apps: Vec<crate::autostart::App>,
     super_alone: bool,
+    /// The lock screen's password check (`lock`), and when idleness locks.
+    lock_options: LockOptions,
+    password_check: Option<lock::Check>,
+    lock_after: Option<Duration>,
     socket: String,
     x_display: Option<u32>,
     blanked: bool,
@@ -596,12 +611,17 @@ impl State {
     /// must never get `wl_keyboard.enter` for a surface it has not configured and drawn
     /// yet (foot crashes on that).
     fn sync_keyboard_focus(&mut self) {
-        let focused = self.shell.focused().and_then(|id| {
-            self.windows
-                .get(&id)
-                .filter(|w| w.buffer.is_some())
-                .and_then(|w| w.toplevel.focus())
-        });
+        // Locked: no app has the keyboard.
+        let focused = self
+            .shell
+            .focused()
+            .filter(|_| !self.is_locked())
+            .and_then(|id| {
+                self.windows
+                    .get(&id)
+                    .filter(|w| w.buffer.is_some())
+                    .and_then(|w| w.toplevel.focus())
+            });
         let Some(keyboard) = self.seat.get_keyboard() else {
             return;
         };
@@ -658,10 +678,14 @@ impl State {
     /// Blanks the screen once no input came for `blank_after`, unless a window that is
     /// on screen inhibits idling.
     fn blank_when_idle(&mut self) {
-        let Some(after) = self.blank_after else {
-            return;
-        };
-        if self.blanked || self.last_input.elapsed() < after {
+        let idle = self.last_input.elapsed();
+        let lock_due = self
+            .lock_after
+            .is_some_and(|after| idle >= after && !self.is_locked());
+        let blank_due = self
+            .blank_after
+            .is_some_and(|after| idle >= after && !self.blanked);
+        if !lock_due && !blank_due {
             return;
         }
         let inhibited = self.toolkits.inhibitors.iter().any(|surface| {
@@ -670,8 +694,18 @@ impl State {
                     .window_of(&root_of(surface))
                     .is_some_and(|w| w.buffer.is_some())
         });
-        if !inhibited {
-            tracing::debug!("no input for {} s: blanking the screen", after.as_secs());
+        if inhibited {
+            return;
+        }
+        if lock_due {
+            tracing::info!("no input for {} s: locking", idle.as_secs());
+            if self.lock_session().is_err() {
+                // Said once in a notification; not again every second.
+                self.lock_after = None;
+            }
+        }
+        if blank_due {
+            tracing::debug!("no input for {} s: blanking the screen", idle.as_secs());
             self.blanked = true;
             self.dirty = true;
         }
@@ -921,6 +955,9 @@ impl State {
             Command::Notify(request, reply) => {
                 let _ = reply.send(self.notify(*request));
             }
+            Command::Lock(reply) => {
+                let _ = reply.send(self.lock_session());
+            }
             Command::CloseNotification(id, reply) => {
                 let closed = self
                     .close_notification(id, compose_shell_policy::notifications::Closed::ByCall);
@@ -1067,6 +1104,7 @@ impl Compositor {
         state.find_x11_surfaces();
         state.blank_when_idle();
         state.tick_parts();
+        state.tick_lock();
         if state.frame_due() {
             state.frame();
         }
@@ -1286,6 +1324,9 @@ fn new_compositor(
             .cloned()
             .collect(),
         super_alone: false,
+        lock_options: options.lock.clone(),
+        password_check: None,
+        lock_after: options.lock_after,
         socket: options.socket.clone(),
         x_display,
         blanked: false,

@@ -128,7 +128,7 @@ impl State {
         if !expired.is_empty() {
             self.parts_changed(Part::Notifications);
         }
-        if self.shell.active().has(Part::Status)
+        if (self.shell.active().has(Part::Status) || self.is_locked())
             && let Some(text) = self.status.text(now)
             && self.shell.set_status(&text)
         {

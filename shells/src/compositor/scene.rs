@@ -57,6 +57,8 @@ pub mod colors {
     pub const GRID: [f32; 4] = [0.0, 0.0, 0.0, 0.85];
     pub const SEARCH: [f32; 4] = [0.07, 0.07, 0.08, 1.0];
     pub const SELECTED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
+    /// Behind the lock screen: no app shows.
+    pub const LOCK: [f32; 4] = [0.05, 0.06, 0.09, 1.0];
     /// Letter tiles of apps without an icon, chosen by the app's name.
     pub const TILES: [[f32; 4]; 6] = [
         [0.80, 0.36, 0.24, 1.0],
@@ -571,7 +573,10 @@ pub(super) fn draws(state: &mut State) -> Vec<Draw> {
             [0.0, 0.0, 0.0, 1.0],
         )];
     }
-    let items = items(state);
+    let items = match state.shell.lock_view() {
+        Some(lock) => lock_items(&lock, &state.shell),
+        None => items(state),
+    };
     state.text_frame += 1;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -799,6 +804,51 @@ fn items(state: &State) -> Vec<Item> {
         if let Chrome::Notification(popup) = c {
             popup_items(popup, &mut out);
         }
+    }
+    out
+}
+
+/// The lock screen, alone on the output: the clock, the password field with a dot per
+/// typed character, and why the last try failed.
+fn lock_items(
+    lock: &compose_shell_policy::lock::LockView,
+    shell: &crate::policy::Shell,
+) -> Vec<Item> {
+    let mut out = vec![
+        Item::Draw(solid(lock.rect, LOCK)),
+        Item::Draw(solid(lock.field, SEARCH)),
+    ];
+    let clock = shell.status_text();
+    if !clock.is_empty() {
+        out.push(Item::Text {
+            area: lock.clock,
+            text: clock.to_string(),
+            size: 32.0,
+        });
+    }
+    out.push(Item::Text {
+        area: Rect {
+            x: lock.field.x + 12,
+            width: lock.field.width.saturating_sub(24),
+            ..lock.field
+        },
+        text: if lock.dots == 0 {
+            "Password".into()
+        } else {
+            "●".repeat(lock.dots.min(40))
+        },
+        size: SUMMARY_TEXT,
+    });
+    if let Some(message) = &lock.message {
+        out.push(Item::Text {
+            area: Rect {
+                y: lock.field.y + lock.field.height as i32 + 8,
+                height: 24,
+                ..lock.field
+            },
+            text: message.clone(),
+            size: TASK_TEXT,
+        });
     }
     out
 }
