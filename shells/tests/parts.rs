@@ -803,3 +803,100 @@ fn the_lock_screen_hides_apps_takes_all_input_and_unlocks_with_the_password() {
         "locked without a way to unlock"
     );
 }
+
+// An external locker (Debian's swaylock, through ext-session-lock-v1): its screen fills the
+// output and no app pixel shows; typed keys go to it, not to the app. Killed, it leaves the
+// session locked (the protocol's rule), behind the built-in lock screen, which the user's
+// password unlocks.
+#[test]
+fn swaylock_locks_and_a_locker_that_dies_leaves_the_session_locked() {
+    let folder = tempfile::tempdir().unwrap();
+    let shadow = folder.path().join("shadow");
+    std::fs::write(&shadow, format!("tester:{YESCRYPT}:19000:0:99999:7:::\n")).unwrap();
+    let desktop = Desktop::start_with("desktop", |o| {
+        o.lock = compose_shells::compositor::LockOptions {
+            shadow,
+            user: "tester".into(),
+        }
+    });
+    let mut app = compose_testclient::Client::connect(desktop._dir.path(), SOCKET).unwrap();
+    app.toplevel("app", "App", RED).unwrap();
+    app.wait_until("the keyboard", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+
+    let swaylock = || {
+        Killed(
+            Process::new("swaylock")
+                .args(["--color", "3366cc", "--no-unlock-indicator"])
+                .env("WAYLAND_DISPLAY", desktop._dir.path().join(SOCKET))
+                .env("XDG_RUNTIME_DIR", desktop._dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("swaylock (Debian package swaylock) is installed by scripts/setup"),
+        )
+    };
+    let blue = [0x33, 0x66, 0xcc, 0xff];
+    let shows_swaylock = || {
+        let shot = desktop.screenshot();
+        shot.pixel(5, 5) == blue && shot.pixel(SIZE.0 - 5, SIZE.1 - 5) == blue
+    };
+    let mut locker = swaylock();
+    wait_for("swaylock's screen", shows_swaylock);
+    assert_eq!(
+        red_pixels(&desktop.screenshot()),
+        0,
+        "app content shows under swaylock"
+    );
+    app.wait_until("the keyboard taken", WAIT, |s| !s.windows[0].keyboard_focus)
+        .unwrap();
+    desktop.keys(&WRONG);
+    app.dispatch_for(Duration::from_millis(100)).unwrap();
+    assert!(
+        app.state.windows[0].keys.is_empty(),
+        "keys reached the app under swaylock"
+    );
+
+    // The locker dies: still locked, now behind the built-in lock screen; another locker
+    // can take over, and die too.
+    for _ in 0..2 {
+        drop(locker);
+        wait_for("the built-in lock screen", || {
+            close(desktop.screenshot().pixel(5, 5), rgba8(colors::LOCK))
+        });
+        assert_eq!(
+            red_pixels(&desktop.screenshot()),
+            0,
+            "a dead locker unlocked the session"
+        );
+        locker = swaylock();
+        wait_for("a second swaylock's screen", shows_swaylock);
+    }
+    drop(locker);
+    wait_for("the built-in lock screen", || {
+        close(desktop.screenshot().pixel(5, 5), rgba8(colors::LOCK))
+    });
+    let start = Instant::now();
+    loop {
+        desktop.keys(&CORRECT_HORSE);
+        desktop.keys(&[KEY_ENTER]);
+        let unlocked = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            red_pixels(&desktop.screenshot()) > 1000
+        });
+        if unlocked {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the password never unlocked"
+        );
+    }
+    app.wait_until("the keyboard back", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+    assert!(
+        app.state.windows[0].keys.is_empty(),
+        "{:?}",
+        app.state.windows[0].keys
+    );
+}

@@ -165,7 +165,15 @@ impl State {
         }
         self.super_alone(code, pressed);
         let menu_open = self.shell.app_menu().is_open();
+        // Locked: the built-in lock screen reads keys, unless an external locker's surface
+        // has the keyboard (then keys go to it as to any focused client); no shell binding
+        // works either way.
         let locked = self.is_locked();
+        let external_locker = self
+            .external_lock
+            .as_ref()
+            .and_then(|l| l.surface())
+            .is_some();
         let Some(keyboard) = self.seat.get_keyboard() else {
             return;
         };
@@ -187,6 +195,9 @@ impl State {
                     return FilterResult::Forward;
                 }
                 // The lock screen takes every key; no app has the keyboard meanwhile.
+                if locked && external_locker {
+                    return FilterResult::Forward;
+                }
                 if locked {
                     return FilterResult::Intercept(Binding::Lock(TypedKey::from_keysym(
                         keysym.modified_sym(),

@@ -1,14 +1,21 @@
-//! The built-in lock screen on the compositor's side: locking (Super+L, the bus, idle
-//! time) takes keyboard and pointer from every app and leaves only the lock screen on the
-//! output; typed keys go to the password field; Enter checks the password against the
+//! Locking on the compositor's side. The built-in lock screen: locking (Super+L, the bus,
+//! idle time) takes keyboard and pointer from every app and leaves only the lock screen on
+//! the output; typed keys go to the password field; Enter checks the password against the
 //! shadow file on a thread of its own (yescrypt is slow on purpose: the loop never waits
-//! for it), and the policy's back-off slows guessing.
+//! for it), and the policy's back-off slows guessing. External lockers (swaylock) lock
+//! through `ext-session-lock-v1`: their lock surface fills the output and has the keyboard;
+//! the session is confirmed locked once a frame without app content was drawn; a locker
+//! that dies leaves the session locked, behind the built-in lock screen.
 
 use std::sync::mpsc;
 use std::time::Instant;
 
 use smithay::input::pointer::MotionEvent;
+use smithay::reexports::wayland_server::protocol::wl_output::WlOutput;
 use smithay::utils::SERIAL_COUNTER;
+use smithay::wayland::session_lock::{
+    LockSurface, SessionLockHandler, SessionLockManagerState, SessionLocker,
+};
 
 use super::State;
 use super::launcher::TypedKey;
@@ -37,6 +44,21 @@ impl Default for LockOptions {
 
 /// A password check under way.
 pub(super) type Check = mpsc::Receiver<Result<bool, PasswordError>>;
+
+/// A lock held by an external locker (ext-session-lock-v1).
+#[derive(Debug, Default)]
+pub(super) struct ExternalLock {
+    /// Told `locked` once a frame without app content is drawn (after `frame`).
+    confirm: Option<(SessionLocker, u64)>,
+    surface: Option<LockSurface>,
+}
+
+impl ExternalLock {
+    /// The locker's surface, while its client lives.
+    pub(super) fn surface(&self) -> Option<&LockSurface> {
+        self.surface.as_ref().filter(|s| s.alive())
+    }
+}
 
 impl State {
     pub(super) fn is_locked(&self) -> bool {
@@ -123,8 +145,20 @@ impl State {
         self.password_check = Some(check);
     }
 
-    /// Between frames: the answer of a password check, if one came.
+    /// Between frames: an external lock confirmed once a frame after it was drawn; the
+    /// answer of a password check, if one came.
     pub(super) fn tick_lock(&mut self) {
+        let drawn = self.frame;
+        if let Some(lock) = &mut self.external_lock
+            && lock
+                .confirm
+                .as_ref()
+                .is_some_and(|(_, at)| drawn > *at && !self.dirty)
+            && let Some((locker, _)) = lock.confirm.take()
+        {
+            tracing::info!("session locked by an external locker");
+            locker.lock();
+        }
         let Some(check) = &self.password_check else {
             return;
         };
@@ -135,11 +169,7 @@ impl State {
         };
         self.password_check = None;
         match answer {
-            Ok(true) => {
-                tracing::info!("session unlocked");
-                self.shell.lock_screen_mut().unlocked();
-                self.sync_keyboard_focus();
-            }
+            Ok(true) => self.unlock_session(),
             Ok(false) => {
                 let failures = self.shell.lock_screen().failures() + 1;
                 tracing::warn!("lock screen: wrong password ({failures} in a row)");
@@ -155,3 +185,59 @@ impl State {
         self.dirty = true;
     }
 }
+
+impl State {
+    fn unlock_session(&mut self) {
+        tracing::info!("session unlocked");
+        self.shell.lock_screen_mut().unlocked();
+        self.external_lock = None;
+        self.sync_keyboard_focus();
+        self.dirty = true;
+    }
+}
+
+impl SessionLockHandler for State {
+    fn lock_state(&mut self) -> &mut SessionLockManagerState {
+        &mut self.session_lock_state
+    }
+
+    fn lock(&mut self, confirmation: SessionLocker) {
+        if self
+            .external_lock
+            .as_ref()
+            .is_some_and(|l| l.surface().is_some())
+        {
+            // Another locker holds the session: this one is told it failed (dropped).
+            return;
+        }
+        // A locker that died left its output behind: the new one takes it over.
+        self.session_lock_state.forget_locked_outputs();
+        if !self.is_locked() {
+            // An external locker checks its own passwords: no usable shadow entry needed.
+            self.shell.lock_screen_mut().lock();
+            self.shell.app_menu_mut().close();
+        }
+        self.external_lock = Some(ExternalLock {
+            confirm: Some((confirmation, self.frame)),
+            surface: None,
+        });
+        self.sync_keyboard_focus();
+        self.dirty = true;
+    }
+
+    fn unlock(&mut self) {
+        self.unlock_session();
+    }
+
+    fn new_surface(&mut self, surface: LockSurface, _output: WlOutput) {
+        let (width, height) = self.size;
+        surface.with_pending_state(|s| s.size = Some((width, height).into()));
+        if let Some(lock) = &mut self.external_lock {
+            lock.surface = Some(surface);
+        }
+        self.sync_keyboard_focus();
+        self.dirty = true;
+    }
+}
+
+smithay::delegate_session_lock!(State);

@@ -486,6 +486,8 @@ pub(crate) struct State {
     lock_options: LockOptions,
     password_check: Option<lock::Check>,
     lock_after: Option<Duration>,
+    session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
+    external_lock: Option<lock::ExternalLock>,
     socket: String,
     x_display: Option<u32>,
     blanked: bool,
@@ -611,17 +613,20 @@ impl State {
     /// must never get `wl_keyboard.enter` for a surface it has not configured and drawn
     /// yet (foot crashes on that).
     fn sync_keyboard_focus(&mut self) {
-        // Locked: no app has the keyboard.
-        let focused = self
-            .shell
-            .focused()
-            .filter(|_| !self.is_locked())
-            .and_then(|id| {
+        // Locked: no app has the keyboard; an external locker's surface has it.
+        let focused = if self.is_locked() {
+            self.external_lock
+                .as_ref()
+                .and_then(|l| l.surface())
+                .map(|s| toplevel::KeyboardFocus::Surface(s.wl_surface().clone()))
+        } else {
+            self.shell.focused().and_then(|id| {
                 self.windows
                     .get(&id)
                     .filter(|w| w.buffer.is_some())
                     .and_then(|w| w.toplevel.focus())
-            });
+            })
+        };
         let Some(keyboard) = self.seat.get_keyboard() else {
             return;
         };
@@ -1154,6 +1159,11 @@ fn new_compositor(
     let xdg_shell_state = XdgShellState::new::<State>(&dh);
     let xdg_decoration_state = XdgDecorationState::new::<State>(&dh);
     let layer_shell_state = WlrLayerShellState::new_with_filter::<State, _>(&dh, |c| !sandboxed(c));
+    // Lockers are the user's own programs: sandboxed apps cannot lock the session.
+    let session_lock_state =
+        smithay::wayland::session_lock::SessionLockManagerState::new::<State, _>(&dh, |c| {
+            !sandboxed(c)
+        });
     let data_device_state = DataDeviceState::new::<State>(&dh);
     let viewporter_state = ViewporterState::new::<State>(&dh);
     let presentation_state =
@@ -1327,6 +1337,8 @@ fn new_compositor(
         lock_options: options.lock.clone(),
         password_check: None,
         lock_after: options.lock_after,
+        session_lock_state,
+        external_lock: None,
         socket: options.socket.clone(),
         x_display,
         blanked: false,

@@ -573,9 +573,20 @@ pub(super) fn draws(state: &mut State) -> Vec<Draw> {
             [0.0, 0.0, 0.0, 1.0],
         )];
     }
-    let items = match state.shell.lock_view() {
-        Some(lock) => lock_items(&lock, &state.shell),
-        None => items(state),
+    let locker = state
+        .external_lock
+        .as_ref()
+        .and_then(|l| l.surface())
+        .map(|s| s.wl_surface().clone());
+    let items = match (state.shell.lock_view(), locker) {
+        // An external locker draws the whole lock screen (over black until it has).
+        (Some(lock), Some(surface)) => {
+            let mut draws = vec![solid(lock.rect, [0.0, 0.0, 0.0, 1.0])];
+            surface_tree(&surface, (0, 0), &mut draws);
+            draws.into_iter().map(Item::Draw).collect()
+        }
+        (Some(lock), None) => lock_items(&lock, &state.shell),
+        (None, _) => items(state),
     };
     state.text_frame += 1;
     let mut out = Vec::with_capacity(items.len());

@@ -94,6 +94,13 @@ impl SessionLockManagerState {
             locked_outputs: Vec::new(),
         }
     }
+
+    /// Forgets which outputs have lock surfaces (compose patch): a locker that died while
+    /// the session stays locked leaves its outputs listed, and the next locker's
+    /// `get_lock_surface` would fail with `duplicate_output` without this.
+    pub fn forget_locked_outputs(&mut self) {
+        self.locked_outputs.clear();
+    }
 }
 
 #[allow(missing_debug_implementations)]
