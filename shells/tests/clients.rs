@@ -25,6 +25,11 @@ const RED: [u8; 4] = [255, 0, 0, 255];
 const GREEN: [u8; 4] = [0, 255, 0, 255];
 const BLUE: [u8; 4] = [0, 0, 255, 255];
 const WAIT: Duration = Duration::from_secs(10);
+/// Arrow keys (evdev codes).
+const KEY_UP: u32 = 103;
+const KEY_DOWN: u32 = 108;
+const KEY_LEFT: u32 = 105;
+const KEY_RIGHT: u32 = 106;
 
 /// A compositor on its own thread, on a socket in a private folder.
 struct Compositor {
@@ -134,6 +139,10 @@ impl Compositor {
                 pressed: false,
             },
         ]);
+    }
+
+    fn click_at(&self, (x, y): (f64, f64)) {
+        self.click(x, y);
     }
 
     fn screenshot(&self) -> Image {
@@ -1255,4 +1264,159 @@ fn held_to(
     let _ = make(&mut greedy, 1, false);
     assert!(greedy.roundtrip().is_err(), "one more ends the client");
     assert!(greedy.ended_for_no_memory(), "wl_display.error no_memory");
+}
+
+fn count(image: &Image, color: [u8; 4]) -> usize {
+    (0..image.height)
+        .flat_map(|y| (0..image.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| image.pixel(x, y) == color)
+        .count()
+}
+
+/// The desktop's task bar entries as the policy lays them out for windows `a` (bottom)
+/// and `b`, with `minimized` minimized.
+fn task_entries(minimized: &[&str]) -> Vec<compose_shells::policy::TaskEntry> {
+    let def = builtin().into_iter().find(|s| s.name == "desktop").unwrap();
+    let mut shell = compose_shells::Shell::new(def, 800, 600);
+    for name in ["a", "b"] {
+        let id = shell.add_window(name, &name.to_uppercase());
+        if minimized.contains(&name) {
+            shell.minimize(id);
+        }
+    }
+    shell
+        .chrome()
+        .into_iter()
+        .find_map(|c| match c {
+            compose_shells::Chrome::Taskbar { entries, .. } => Some(entries),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn rect_centre(r: compose_shells::Rect) -> (f64, f64) {
+    (
+        r.x as f64 + r.width as f64 / 2.0,
+        r.y as f64 + r.height as f64 / 2.0,
+    )
+}
+
+// Desktop window handling: the title bar's minimize and maximize buttons, the task bar's
+// entries (a click restores and raises a window, or minimizes the focused one), and
+// Super+Up/Down/Left/Right (maximize, minimize, snap to a half).
+#[test]
+fn desktop_windows_minimize_maximize_snap_and_come_back_from_the_task_bar() {
+    let comp = Compositor::start("desktop", 800, 600);
+    let mut a = comp.client();
+    a.toplevel("a", "A", RED).unwrap();
+    let mut b = comp.client();
+    b.toplevel("b", "B", GREEN).unwrap();
+    assert_eq!(comp.focused().as_deref(), Some("b"));
+    assert!(count(&comp.screenshot(), GREEN) > 1000);
+
+    // The minimize button: B goes, A has the focus, B keeps its task bar entry.
+    let g = comp.window("b").geometry;
+    let bar = compose_shells::Rect {
+        x: g.x,
+        y: g.y - TITLE_BAR as i32,
+        width: g.width,
+        height: TITLE_BAR,
+    };
+    comp.click_at(rect_centre(compose_shells::policy::minimize_button(bar)));
+    assert!(comp.window("b").minimized);
+    assert_eq!(comp.focused().as_deref(), Some("a"));
+    assert_eq!(
+        count(&comp.screenshot(), GREEN),
+        0,
+        "a minimized window is drawn"
+    );
+    a.wait_until("the keyboard", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+
+    // Its task bar entry (first: minimized windows sink to the bottom) brings it back on
+    // top, focused; a click on the focused window's entry minimizes it again.
+    let entries = task_entries(&["b"]);
+    assert_eq!(
+        (entries[0].title.as_str(), entries[0].minimized),
+        ("B", true)
+    );
+    let shot = comp.screenshot();
+    assert_pixel(
+        &shot,
+        (entries[0].rect.x as u32 + 2, entries[0].rect.y as u32 + 2),
+        rgba8(colors::TASK_MINIMIZED),
+        "the minimized window's entry",
+    );
+    comp.click_at(rect_centre(entries[0].rect));
+    assert!(!comp.window("b").minimized);
+    assert_eq!(comp.focused().as_deref(), Some("b"));
+    assert!(count(&comp.screenshot(), GREEN) > 1000);
+    let entries = task_entries(&[]);
+    let b_entry = entries.iter().find(|e| e.title == "B").unwrap().rect;
+    comp.click_at(rect_centre(b_entry));
+    assert!(comp.window("b").minimized);
+    comp.click_at(rect_centre(task_entries(&["b"])[0].rect));
+    assert_eq!(comp.focused().as_deref(), Some("b"));
+
+    // Super+Up maximizes the focused window below its title bar, and again restores it.
+    let work = (800, (600 - TASKBAR - TITLE_BAR) as i32);
+    let restored = (g.width as i32, g.height as i32);
+    let super_key = |code| {
+        comp.input(&[
+            InputEvent::Key {
+                code: KEY_LEFTMETA,
+                pressed: true,
+            },
+            InputEvent::Key {
+                code,
+                pressed: true,
+            },
+            InputEvent::Key {
+                code,
+                pressed: false,
+            },
+            InputEvent::Key {
+                code: KEY_LEFTMETA,
+                pressed: false,
+            },
+        ])
+    };
+    super_key(KEY_UP);
+    wait_configure(&mut b, "maximized", |k| (k.width, k.height) == work);
+    super_key(KEY_UP);
+    wait_configure(&mut b, "restored", |k| (k.width, k.height) == restored);
+    // Super+Left and Super+Right: each half of the work area.
+    super_key(KEY_LEFT);
+    wait_configure(&mut b, "the left half", |k| {
+        (k.width, k.height) == (400, work.1)
+    });
+    b.dispatch_for(Duration::from_millis(50)).unwrap();
+    comp.windows();
+    assert_eq!(comp.window("b").geometry.x, 0);
+    super_key(KEY_RIGHT);
+    b.dispatch_for(Duration::from_millis(50)).unwrap();
+    let start = Instant::now();
+    while comp.window("b").geometry.x != 400 {
+        assert!(
+            start.elapsed() < WAIT,
+            "not snapped right: {:?}",
+            comp.window("b")
+        );
+        b.dispatch_for(Duration::from_millis(20)).unwrap();
+    }
+    // The maximize button, then Super+Down minimizes.
+    let g = comp.window("b").geometry;
+    let bar = compose_shells::Rect {
+        x: g.x,
+        y: g.y - TITLE_BAR as i32,
+        width: g.width,
+        height: TITLE_BAR,
+    };
+    comp.click_at(rect_centre(compose_shells::policy::maximize_button(bar)));
+    wait_configure(&mut b, "maximized by the button", |k| {
+        (k.width, k.height) == work
+    });
+    super_key(KEY_DOWN);
+    assert!(comp.window("b").minimized);
+    assert_eq!(comp.focused().as_deref(), Some("a"));
 }

@@ -18,5 +18,6 @@ pub mod policy;
 
 pub use definition::{Layout, Part, ShellDef};
 pub use policy::{
-    Chrome, LayerKind, LayerView, PopupView, Rect, SeatView, Shell, WindowId, WindowView,
+    Chrome, LayerKind, LayerView, PopupView, Rect, SeatView, Shell, Side, TaskEntry, WindowId,
+    WindowView,
 };

@@ -112,6 +112,18 @@ struct Stacking(u64);
 #[derive(Component, Debug)]
 struct Focused;
 
+/// Minimized (the task bar's entry, a title bar button, Super+Down, or the client's
+/// set_minimized): not shown, not hit, not focused, still on the task bar.
+#[derive(Component, Debug)]
+struct Minimized;
+
+/// A half of the work area a floating window is snapped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
+}
+
 /// The last configure a client was sent.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 struct Sent(u32, u32, States);
@@ -199,11 +211,27 @@ fn work_area(output: Rect, usable: Rect, shell: &ShellDef) -> Rect {
 
 /// The close button of a title bar: a square at its right end.
 pub fn close_button(title_bar: Rect) -> Rect {
+    title_button(title_bar, 0)
+}
+
+/// The maximize button: left of the close button.
+pub fn maximize_button(title_bar: Rect) -> Rect {
+    title_button(title_bar, 1)
+}
+
+/// The minimize button: left of the maximize button.
+pub fn minimize_button(title_bar: Rect) -> Rect {
+    title_button(title_bar, 2)
+}
+
+/// The `index`th square button from a title bar's right end (none left of its left end).
+fn title_button(title_bar: Rect, index: i32) -> Rect {
     let side = title_bar.height.saturating_sub(8).min(title_bar.width);
+    let x = title_bar.x + title_bar.width as i32 - (side as i32 + 4) * (index + 1);
     Rect {
-        x: title_bar.x + title_bar.width as i32 - side as i32 - 4,
+        x: x.max(title_bar.x),
         y: title_bar.y + 4,
-        width: side,
+        width: if x < title_bar.x { 0 } else { side },
         height: side,
     }
 }
@@ -376,6 +404,8 @@ pub struct WindowView {
     pub states: States,
     /// Position from the bottom (0) up.
     pub z: usize,
+    /// Hidden until restored (`windows()` leaves it out; `all_windows()` has it).
+    pub minimized: bool,
 }
 
 /// A popup as the compositor sees it; `geometry` is relative to its parent surface.
@@ -410,14 +440,17 @@ pub enum Chrome {
         window: WindowId,
         rect: Rect,
         focused: bool,
-        /// The close button at its right end.
+        /// The close button at its right end, maximize and minimize left of it.
         close: Rect,
+        maximize: Rect,
+        minimize: Rect,
     },
     Taskbar {
         rect: Rect,
         /// Apps to start (name, button), at the left end.
         launchers: Vec<(String, Rect)>,
-        entries: Vec<(WindowId, String, bool)>,
+        /// A button per window, after the launchers (minimized windows too).
+        entries: Vec<TaskEntry>,
     },
     OverlayBar {
         rect: Rect,
@@ -442,6 +475,16 @@ pub enum Chrome {
     },
     /// The launcher's menu (desktop) or grid (elsewhere), while open.
     AppMenu(MenuView),
+}
+
+/// A window's button on the task bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEntry {
+    pub window: WindowId,
+    pub title: String,
+    pub rect: Rect,
+    pub focused: bool,
+    pub minimized: bool,
 }
 
 /// What a press at a point does to the app menu.
@@ -640,24 +683,125 @@ impl Shell {
         }
     }
 
-    /// Click-to-focus (and raise).
+    /// Click-to-focus (and raise); a minimized window is restored.
     pub fn focus(&mut self, id: WindowId) -> bool {
         let Some(entity) = self.entity(id) else {
             return false;
         };
+        self.world.entity_mut(entity).remove::<Minimized>();
         self.set_focus(Some(entity));
         self.relayout();
         true
     }
 
-    /// Alt+Tab, gamepad next, edge swipe: focus the least recently used window.
+    /// Alt+Tab, gamepad next, edge swipe: focus the least recently used window (restoring
+    /// it if it was minimized).
     pub fn cycle_focus(&mut self) {
         let mut q = self.world.query::<(Entity, &Stacking)>();
         let bottom = q.iter(&self.world).min_by_key(|(_, s)| s.0).map(|(e, _)| e);
-        if bottom.is_some() {
+        if let Some(e) = bottom {
+            self.world.entity_mut(e).remove::<Minimized>();
             self.set_focus(bottom);
             self.relayout();
         }
+    }
+
+    /// Hides window `id` until it is focused again; the focus goes to the topmost window
+    /// still shown. Minimized windows sink to the bottom of the stack.
+    pub fn minimize(&mut self, id: WindowId) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        let lowest = self
+            .world
+            .query::<&Stacking>()
+            .iter(&self.world)
+            .map(|s| s.0)
+            .min()
+            .unwrap_or(1);
+        self.world
+            .entity_mut(entity)
+            .insert((Minimized, Stacking(lowest.saturating_sub(1))))
+            .remove::<Focused>();
+        let top = self
+            .world
+            .query_filtered::<(Entity, &Stacking), Without<Minimized>>()
+            .iter(&self.world)
+            .max_by_key(|(_, s)| s.0)
+            .map(|(e, _)| e);
+        if let Some(top) = top {
+            self.world.entity_mut(top).insert(Focused);
+        }
+        self.relayout();
+        true
+    }
+
+    /// A click on window `id`'s task bar entry: restores and focuses it; if it is the
+    /// focused window already, minimizes it (as Windows' task bar does).
+    pub fn taskbar_click(&mut self, id: WindowId) -> bool {
+        if self.focused() == Some(id) {
+            self.minimize(id)
+        } else {
+            self.focus(id)
+        }
+    }
+
+    /// The maximize button and Super+Up: maximized, or back to its floating place.
+    pub fn toggle_maximized(&mut self, id: WindowId) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        let on = self
+            .world
+            .get::<Requested>(entity)
+            .is_some_and(|r| r.maximized);
+        self.request_maximized(id, !on)
+    }
+
+    /// Super+Left / Super+Right: the floating window fills that half of the work area
+    /// (not maximized any more).
+    pub fn snap(&mut self, id: WindowId, side: Side) -> bool {
+        let Some(entity) = self.entity(id) else {
+            return false;
+        };
+        let area = self.work_area();
+        let bar = if self.active().has(Part::TitleBars)
+            && self.world.get::<ServerSide>(entity).is_some_and(|s| s.0)
+        {
+            TITLE_BAR
+        } else {
+            0
+        };
+        let half = area.width / 2;
+        let rect = Rect {
+            x: match side {
+                Side::Left => area.x,
+                Side::Right => area.x + half as i32,
+            },
+            y: area.y + bar as i32,
+            width: half,
+            height: area.height.saturating_sub(bar).max(1),
+        };
+        if let Some(mut r) = self.world.get_mut::<Requested>(entity) {
+            r.maximized = false;
+        }
+        self.move_resize(id, rect)
+    }
+
+    /// The task bar entry at (x, y), if any: its window.
+    pub fn task_entry_at(&self, x: f64, y: f64) -> Option<WindowId> {
+        self.chrome().into_iter().find_map(|c| match c {
+            Chrome::Taskbar { entries, .. } => entries
+                .iter()
+                .find(|e| {
+                    x >= e.rect.x as f64
+                        && y >= e.rect.y as f64
+                        && x < (e.rect.x + e.rect.width as i32) as f64
+                        && y < (e.rect.y + e.rect.height as i32) as f64
+                })
+                .map(|e| e.window),
+            _ => None,
+        })
     }
 
     /// A client named its window (xdg app id and title).
@@ -801,8 +945,15 @@ impl Shell {
         self.relayout();
     }
 
-    /// Windows from the bottom up.
+    /// The windows on screen, from the bottom up (minimized ones are not).
     pub fn windows(&self) -> Vec<WindowView> {
+        let mut list = self.all_windows();
+        list.retain(|w| !w.minimized);
+        list
+    }
+
+    /// Every window, minimized ones too, from the bottom up.
+    pub fn all_windows(&self) -> Vec<WindowView> {
         let mut list: Vec<(u64, WindowView)> = Vec::new();
         let world = &self.world;
         for entity in world.iter_entities() {
@@ -823,6 +974,7 @@ impl Shell {
                     geometry: g.shown,
                     states: s.0,
                     z: 0,
+                    minimized: entity.contains::<Minimized>(),
                 },
             ));
         }
@@ -836,9 +988,10 @@ impl Shell {
             .collect()
     }
 
-    /// Every window by id (one pass over the world, for callers that look up many).
+    /// Every window by id, minimized ones too (one pass over the world, for callers that
+    /// look up many).
     pub fn windows_by_id(&self) -> HashMap<WindowId, WindowView> {
-        self.windows().into_iter().map(|v| (v.id, v)).collect()
+        self.all_windows().into_iter().map(|v| (v.id, v)).collect()
     }
 
     /// Window `id` as the compositor draws it (one window: nothing is sorted or cloned but
@@ -864,6 +1017,7 @@ impl Shell {
             geometry: g.shown,
             states: s.0,
             z: below,
+            minimized: entity.contains::<Minimized>(),
         })
     }
 
@@ -957,22 +1111,21 @@ impl Shell {
                     rect,
                     focused: w.states.activated,
                     close: close_button(rect),
+                    maximize: maximize_button(rect),
+                    minimize: minimize_button(rect),
                 });
             }
         }
         if shell.has(Part::Taskbar) && !fullscreen_on_top {
             let rect = taskbar_rect(output);
-            let entries = windows
-                .iter()
-                .map(|w| (w.id, w.title.clone(), w.states.activated))
-                .collect();
+            let all = self.all_windows();
             // The start button comes first, then the launchers.
             let start = if shell.has(Part::Launcher) {
                 (START_WIDTH + 4) as i32
             } else {
                 0
             };
-            let launchers = self
+            let launchers: Vec<(String, Rect)> = self
                 .world
                 .resource::<Launchers>()
                 .0
@@ -986,6 +1139,37 @@ impl Shell {
                         height: rect.height.saturating_sub(8),
                     };
                     (name.clone(), button)
+                })
+                .collect();
+            // Window entries after the launchers, left of the status area.
+            let first = launchers
+                .last()
+                .map_or(rect.x + start, |(_, b)| b.x + b.width as i32 + 8);
+            let status = if shell.has(Part::Status) {
+                STATUS_WIDTH
+            } else {
+                0
+            };
+            let room = rect
+                .width
+                .saturating_sub((first - rect.x) as u32)
+                .saturating_sub(status);
+            let n = all.len().max(1) as u32;
+            let width = (room / n).min(200).saturating_sub(8);
+            let entries = all
+                .iter()
+                .enumerate()
+                .map(|(i, w)| TaskEntry {
+                    window: w.id,
+                    title: w.title.clone(),
+                    rect: Rect {
+                        x: first + 4 + i as i32 * (width as i32 + 8),
+                        y: rect.y + 4,
+                        width,
+                        height: rect.height.saturating_sub(8),
+                    },
+                    focused: w.states.activated && !w.minimized,
+                    minimized: w.minimized,
                 })
                 .collect();
             chrome.push(Chrome::Taskbar {

@@ -423,6 +423,10 @@ impl XdgShellHandler for State {
         self.state_request(&surface, |shell, id| shell.request_maximized(id, false));
     }
 
+    fn minimize_request(&mut self, surface: ToplevelSurface) {
+        self.state_request(&surface, |shell, id| shell.minimize(id));
+    }
+
     fn fullscreen_request(&mut self, surface: ToplevelSurface, _output: Option<WlOutput>) {
         self.state_request(&surface, |shell, id| shell.request_fullscreen(id, true));
     }

@@ -17,7 +17,10 @@ use smithay::wayland::shell::wlr_layer::Layer;
 use super::launcher::TypedKey;
 use super::{Grab, State, scene};
 use crate::definition::{Layout, Part};
-use crate::policy::{Chrome, EDGE_SWITCHER, Rect, TITLE_BAR, WindowId, close_button};
+use crate::policy::{
+    Chrome, EDGE_SWITCHER, Rect, Side, TITLE_BAR, WindowId, close_button, maximize_button,
+    minimize_button,
+};
 
 /// Linux evdev codes this module acts on.
 pub const BTN_LEFT: u32 = 0x110;
@@ -99,6 +102,8 @@ impl InputEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hit {
     Close(WindowId),
+    Maximize(WindowId),
+    Minimize(WindowId),
     TitleBar(WindowId),
     Corner(WindowId),
     Window(WindowId),
@@ -109,6 +114,9 @@ enum Binding {
     Menu(TypedKey),
     Lock(TypedKey),
     LockSession,
+    Maximize,
+    Minimize,
+    Snap(Side),
     CycleFocus,
     GameMode,
     ToggleOverlay,
@@ -165,6 +173,7 @@ impl State {
         }
         self.super_alone(code, pressed);
         let menu_open = self.shell.app_menu().is_open();
+        let floating = self.shell.active().layout == Layout::Floating;
         // Locked: the built-in lock screen reads keys, unless an external locker's surface
         // has the keyboard (then keys go to it as to any focused client); no shell binding
         // works either way.
@@ -224,6 +233,14 @@ impl State {
                     FilterResult::Intercept(Binding::ToggleOverlay)
                 } else if modifiers.alt && sym == keysyms::KEY_F4 {
                     FilterResult::Intercept(Binding::Close)
+                } else if modifiers.logo && floating {
+                    match sym {
+                        keysyms::KEY_Up => FilterResult::Intercept(Binding::Maximize),
+                        keysyms::KEY_Down => FilterResult::Intercept(Binding::Minimize),
+                        keysyms::KEY_Left => FilterResult::Intercept(Binding::Snap(Side::Left)),
+                        keysyms::KEY_Right => FilterResult::Intercept(Binding::Snap(Side::Right)),
+                        _ => FilterResult::Forward,
+                    }
                 } else {
                     FilterResult::Forward
                 }
@@ -244,6 +261,18 @@ impl State {
             Some(Binding::Close) => {
                 if let Some(id) = self.shell.focused() {
                     self.ask_to_close(id);
+                }
+            }
+            Some(binding @ (Binding::Maximize | Binding::Minimize | Binding::Snap(_))) => {
+                if let Some(id) = self.shell.focused() {
+                    match binding {
+                        Binding::Maximize => self.shell.toggle_maximized(id),
+                        Binding::Minimize => self.shell.minimize(id),
+                        Binding::Snap(side) => self.shell.snap(id, side),
+                        _ => false,
+                    };
+                    self.send_configures();
+                    self.dirty = true;
                 }
             }
             None => {}
@@ -359,6 +388,12 @@ impl State {
                 };
                 if contains(&close_button(bar), x, y) {
                     return Hit::Close(view.id);
+                }
+                if contains(&maximize_button(bar), x, y) {
+                    return Hit::Maximize(view.id);
+                }
+                if contains(&minimize_button(bar), x, y) {
+                    return Hit::Minimize(view.id);
                 }
                 if contains(&bar, x, y) {
                     return Hit::TitleBar(view.id);
@@ -542,6 +577,12 @@ impl State {
                 self.launch(i);
                 return;
             }
+            if !over_client && let Some(id) = self.shell.task_entry_at(at.x, at.y) {
+                self.shell.taskbar_click(id);
+                self.send_configures();
+                self.dirty = true;
+                return;
+            }
             let hit = if over_client {
                 Hit::Nothing
             } else {
@@ -550,6 +591,15 @@ impl State {
             if let Hit::Close(id) = hit {
                 // The client decides whether and when to close (unsaved work...).
                 self.ask_to_close(id);
+                return;
+            }
+            if let Hit::Maximize(id) | Hit::Minimize(id) = hit {
+                match hit {
+                    Hit::Maximize(_) => self.shell.toggle_maximized(id),
+                    _ => self.shell.minimize(id),
+                };
+                self.send_configures();
+                self.dirty = true;
                 return;
             }
             if let Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = hit {

@@ -175,6 +175,8 @@ pub struct WindowInfo {
     pub popups: usize,
     /// The sandbox its client runs in (`engine/app-id`, from its security context).
     pub sandbox: Option<String>,
+    /// Minimized: on the task bar only.
+    pub minimized: bool,
 }
 
 /// Where frames go.
@@ -909,6 +911,7 @@ impl State {
                     frames: w.frames,
                     popups: popups.iter().filter(|p| p.parent == w.id).count(),
                     sandbox: w.toplevel.wl_surface().and_then(|s| sandbox_of(&s)),
+                    minimized: v.minimized,
                 })
             })
             .collect()

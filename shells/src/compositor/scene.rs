@@ -37,6 +37,11 @@ pub mod colors {
     pub const LAUNCHER: [f32; 4] = [0.16, 0.45, 0.30, 1.0];
     pub const TASK_FOCUSED: [f32; 4] = [0.30, 0.50, 0.75, 1.0];
     pub const TASK: [f32; 4] = [0.20, 0.20, 0.22, 1.0];
+    /// A minimized window's task bar entry.
+    pub const TASK_MINIMIZED: [f32; 4] = [0.12, 0.12, 0.13, 1.0];
+    /// Title bar buttons (maximize, minimize) and the marks on them.
+    pub const WINDOW_BUTTON: [f32; 4] = [0.40, 0.40, 0.43, 1.0];
+    pub const TEXT_MARK: [f32; 4] = [1.0, 1.0, 1.0, 1.0];
     /// Black at 60 %.
     pub const OVERLAY: [f32; 4] = [0.0, 0.0, 0.0, 0.6];
     pub const KEYBOARD: [f32; 4] = [0.18, 0.18, 0.20, 1.0];
@@ -633,6 +638,8 @@ fn items(state: &State) -> Vec<Item> {
                 rect,
                 focused,
                 close,
+                maximize,
+                minimize,
             } = c
             {
                 if *window == view.id {
@@ -643,6 +650,23 @@ fn items(state: &State) -> Vec<Item> {
                     };
                     out.push(Item::Draw(solid(*rect, color)));
                     out.push(Item::Draw(solid(*close, CLOSE_BUTTON)));
+                    out.push(Item::Draw(solid(*maximize, WINDOW_BUTTON)));
+                    out.push(Item::Draw(solid(*minimize, WINDOW_BUTTON)));
+                    // A bar for minimize, a frame's top edge for maximize.
+                    let mark = |b: &Rect, y: i32| Rect {
+                        x: b.x + b.width as i32 / 4,
+                        y,
+                        width: b.width / 2,
+                        height: 2.min(b.height),
+                    };
+                    out.push(Item::Draw(solid(
+                        mark(minimize, minimize.y + minimize.height as i32 * 3 / 4),
+                        TEXT_MARK,
+                    )));
+                    out.push(Item::Draw(solid(
+                        mark(maximize, maximize.y + maximize.height as i32 / 4),
+                        TEXT_MARK,
+                    )));
                     let name = if view.title.is_empty() {
                         &view.app_id
                     } else {
@@ -661,7 +685,7 @@ fn items(state: &State) -> Vec<Item> {
                     out.push(Item::Text {
                         area: Rect {
                             x: rect.x + 8,
-                            width: (close.x - rect.x - 16).max(0) as u32,
+                            width: (minimize.x - rect.x - 16).max(0) as u32,
                             ..*rect
                         },
                         text,
@@ -706,39 +730,23 @@ fn items(state: &State) -> Vec<Item> {
                         size: TASK_TEXT,
                     });
                 }
-                // Window entries after the launchers, left of the status area.
-                let start = launchers
-                    .last()
-                    .map_or(rect.x, |(_, b)| b.x + b.width as i32 + 8);
-                let status = chrome
-                    .iter()
-                    .find_map(|c| match c {
-                        Chrome::Status { rect, .. } => Some(rect.width),
-                        _ => None,
-                    })
-                    .unwrap_or(0);
-                let room = rect
-                    .width
-                    .saturating_sub((start - rect.x) as u32)
-                    .saturating_sub(status);
-                let n = entries.len().max(1) as u32;
-                let width = (room / n).min(200).saturating_sub(8);
-                for (i, (_, title, focused)) in entries.iter().enumerate() {
-                    let entry = Rect {
-                        x: start + 4 + i as i32 * (width as i32 + 8),
-                        y: rect.y + 4,
-                        width,
-                        height: rect.height.saturating_sub(8),
+                for entry in entries {
+                    let color = if entry.focused {
+                        TASK_FOCUSED
+                    } else if entry.minimized {
+                        TASK_MINIMIZED
+                    } else {
+                        TASK
                     };
-                    let color = if *focused { TASK_FOCUSED } else { TASK };
-                    out.push(Item::Draw(solid(entry, color)));
+                    let r = entry.rect;
+                    out.push(Item::Draw(solid(r, color)));
                     out.push(Item::Text {
                         area: Rect {
-                            x: entry.x + 6,
-                            width: entry.width.saturating_sub(12),
-                            ..entry
+                            x: r.x + 6,
+                            width: r.width.saturating_sub(12),
+                            ..r
                         },
-                        text: title.clone(),
+                        text: entry.title.clone(),
                         size: TASK_TEXT,
                     });
                 }
