@@ -13,27 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{assert_exit, compose, project, text};
 
-/// `/bin/sh` for provisioned users' logins and commands (the `vm` image has busybox
-/// through this component, but no `sh` of its own).
-const USER_SHELL: &str = r##"[component]
-name = "user-shell"
-version = "0.1.0"
-summary = "/bin/sh for provisioned users: busybox's shell"
-requires = ["shell-utils"]
-
-[[files]]
-path = "/bin/sh"
-mode = "0755"
-content = """#!/bin/busybox sh
-exec /bin/busybox sh "$@"
-"""
-"##;
-
-/// Builds `vm` with the user shell and returns a private copy of its disk (image.json
-/// beside it) to boot in place.
+/// Builds `vm` (its busybox gives provisioned users' logins and commands `/bin/sh`) and
+/// returns a private copy of its disk (image.json beside it) to boot in place.
 fn disk(project: &Path) -> PathBuf {
-    std::fs::write(project.join("manifests/user-shell.toml"), USER_SHELL).unwrap();
-    common::add_vm_root(project, "user-shell");
     let out = project.join("out");
     let o = compose(
         project,
