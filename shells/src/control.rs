@@ -34,21 +34,28 @@ impl std::fmt::Debug for ShellService {
     }
 }
 
+/// Sends a command into the compositor loop and waits for its answer on a blocking thread,
+/// so the bus connection keeps serving other calls meanwhile (every D-Bus service of the
+/// shell asks this way).
+pub(crate) async fn ask<T: Send + 'static>(
+    control: &Mutex<Sender<Command>>,
+    make: impl FnOnce(mpsc::Sender<T>) -> Command + Send + 'static,
+) -> fdo::Result<T> {
+    let control = control
+        .lock()
+        .map_err(|_| fdo::Error::Failed("the compositor is gone".into()))?
+        .clone();
+    blocking::unblock(move || crate::compositor::ask(&control, Duration::from_secs(5), make))
+        .await
+        .map_err(fdo::Error::Failed)
+}
+
 impl ShellService {
-    /// Sends a command into the compositor loop and waits for its answer on a blocking
-    /// thread, so the bus connection keeps serving other calls meanwhile.
     async fn ask<T: Send + 'static>(
         &self,
         make: impl FnOnce(mpsc::Sender<T>) -> Command + Send + 'static,
     ) -> fdo::Result<T> {
-        let control = self
-            .control
-            .lock()
-            .map_err(|_| fdo::Error::Failed("the compositor is gone".into()))?
-            .clone();
-        blocking::unblock(move || crate::compositor::ask(&control, Duration::from_secs(5), make))
-            .await
-            .map_err(fdo::Error::Failed)
+        ask(&self.control, make).await
     }
 }
 

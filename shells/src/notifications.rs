@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use smithay::reexports::calloop::channel::Sender;
 use zbus::fdo;
@@ -39,14 +38,7 @@ impl NotificationService {
         &self,
         make: impl FnOnce(mpsc::Sender<T>) -> Command + Send + 'static,
     ) -> fdo::Result<T> {
-        let control = self
-            .control
-            .lock()
-            .map_err(|_| fdo::Error::Failed("the compositor is gone".into()))?
-            .clone();
-        blocking::unblock(move || crate::compositor::ask(&control, Duration::from_secs(5), make))
-            .await
-            .map_err(fdo::Error::Failed)
+        crate::control::ask(&self.control, make).await
     }
 }
 

@@ -454,13 +454,7 @@ fn keys_go_to_the_focused_client_and_alt_tab_click_drag_and_resize_work() {
     );
 
     // The close button asks the client to close; so does Alt+F4 for the focused window.
-    let bar = compose_shells::Rect {
-        x: resized.x,
-        y: resized.y - TITLE_BAR as i32,
-        width: resized.width,
-        height: TITLE_BAR,
-    };
-    let close = compose_shells::policy::close_button(bar);
+    let close = compose_shells::policy::close_button(title_bar(resized));
     assert_pixel(
         &shot,
         ((close.x + 4) as u32, (close.y + 4) as u32),
@@ -1294,6 +1288,16 @@ fn task_entries(minimized: &[&str]) -> Vec<compose_shells::policy::TaskEntry> {
         .unwrap()
 }
 
+/// The shell's title bar above a decorated window shown at `g`.
+fn title_bar(g: compose_shells::Rect) -> compose_shells::Rect {
+    compose_shells::Rect {
+        x: g.x,
+        y: g.y - TITLE_BAR as i32,
+        width: g.width,
+        height: TITLE_BAR,
+    }
+}
+
 fn rect_centre(r: compose_shells::Rect) -> (f64, f64) {
     (
         r.x as f64 + r.width as f64 / 2.0,
@@ -1316,12 +1320,7 @@ fn desktop_windows_minimize_maximize_snap_and_come_back_from_the_task_bar() {
 
     // The minimize button: B goes, A has the focus, B keeps its task bar entry.
     let g = comp.window("b").geometry;
-    let bar = compose_shells::Rect {
-        x: g.x,
-        y: g.y - TITLE_BAR as i32,
-        width: g.width,
-        height: TITLE_BAR,
-    };
+    let bar = title_bar(g);
     comp.click_at(rect_centre(compose_shells::policy::minimize_button(bar)));
     assert!(comp.window("b").minimized);
     assert_eq!(comp.focused().as_deref(), Some("a"));
@@ -1405,13 +1404,7 @@ fn desktop_windows_minimize_maximize_snap_and_come_back_from_the_task_bar() {
         b.dispatch_for(Duration::from_millis(20)).unwrap();
     }
     // The maximize button, then Super+Down minimizes.
-    let g = comp.window("b").geometry;
-    let bar = compose_shells::Rect {
-        x: g.x,
-        y: g.y - TITLE_BAR as i32,
-        width: g.width,
-        height: TITLE_BAR,
-    };
+    let bar = title_bar(comp.window("b").geometry);
     comp.click_at(rect_centre(compose_shells::policy::maximize_button(bar)));
     wait_configure(&mut b, "maximized by the button", |k| {
         (k.width, k.height) == work

@@ -678,12 +678,16 @@ fn red_pixels(image: &Image) -> usize {
         .count()
 }
 
-// The built-in lock screen: Super+L locks; the screen shows no app pixels, the app loses the
-// keyboard and gets neither typed keys nor clicks; a wrong password is refused and backs off;
-// the right one unlocks and gives the app its keyboard back. A swap while locked stays locked.
-// Without a password that can be checked the shell refuses to lock, and says why.
-#[test]
-fn the_lock_screen_hides_apps_takes_all_input_and_unlocks_with_the_password() {
+/// A desktop whose lock checks `tester`'s password ("correct horse") in a shadow file of its
+/// own (with `nopass`, whose account is locked), our test client's red window on it, focused.
+struct LockedOut {
+    desktop: Desktop,
+    app: compose_testclient::Client,
+    shadow: std::path::PathBuf,
+    _folder: tempfile::TempDir,
+}
+
+fn desktop_with_a_password() -> LockedOut {
     let folder = tempfile::tempdir().unwrap();
     let shadow = folder.path().join("shadow");
     std::fs::write(
@@ -700,6 +704,50 @@ fn the_lock_screen_hides_apps_takes_all_input_and_unlocks_with_the_password() {
     app.toplevel("app", "App", RED).unwrap();
     app.wait_until("the keyboard", WAIT, |s| s.windows[0].keyboard_focus)
         .unwrap();
+    LockedOut {
+        desktop,
+        app,
+        shadow,
+        _folder: folder,
+    }
+}
+
+/// Types the password and Enter until the app's red window is back on screen (Enter is
+/// refused while the back-off of a wrong password runs), then waits for the app to have
+/// the keyboard again.
+fn unlock_with_the_password(desktop: &Desktop, app: &mut compose_testclient::Client) {
+    let start = Instant::now();
+    loop {
+        desktop.keys(&CORRECT_HORSE);
+        desktop.keys(&[KEY_ENTER]);
+        let unlocked = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            red_pixels(&desktop.screenshot()) > 1000
+        });
+        if unlocked {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the password never unlocked"
+        );
+    }
+    app.wait_until("the keyboard back", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+}
+
+// The built-in lock screen: Super+L locks; the screen shows no app pixels, the app loses the
+// keyboard and gets neither typed keys nor clicks; a wrong password is refused and backs off;
+// the right one unlocks and gives the app its keyboard back. A swap while locked stays locked.
+// Without a password that can be checked the shell refuses to lock, and says why.
+#[test]
+fn the_lock_screen_hides_apps_takes_all_input_and_unlocks_with_the_password() {
+    let LockedOut {
+        desktop,
+        mut app,
+        shadow,
+        _folder,
+    } = desktop_with_a_password();
     let window = desktop.windows()[0].clone();
     assert!(red_pixels(&desktop.screenshot()) > 1000);
 
@@ -763,25 +811,7 @@ fn the_lock_screen_hides_apps_takes_all_input_and_unlocks_with_the_password() {
             pressed: false,
         },
     ]);
-    let start = Instant::now();
-    loop {
-        desktop.keys(&CORRECT_HORSE);
-        desktop.keys(&[KEY_ENTER]);
-        // Until the back-off of the wrong one has passed, Enter is refused: try again.
-        let unlocked = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            red_pixels(&desktop.screenshot()) > 1000
-        });
-        if unlocked {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the password never unlocked"
-        );
-    }
-    app.wait_until("the keyboard back", WAIT, |s| s.windows[0].keyboard_focus)
-        .unwrap();
+    unlock_with_the_password(&desktop, &mut app);
     assert_eq!(
         app.state.windows[0].keys,
         [KEY_LEFTMETA],
@@ -810,19 +840,12 @@ fn the_lock_screen_hides_apps_takes_all_input_and_unlocks_with_the_password() {
 // password unlocks.
 #[test]
 fn swaylock_locks_and_a_locker_that_dies_leaves_the_session_locked() {
-    let folder = tempfile::tempdir().unwrap();
-    let shadow = folder.path().join("shadow");
-    std::fs::write(&shadow, format!("tester:{YESCRYPT}:19000:0:99999:7:::\n")).unwrap();
-    let desktop = Desktop::start_with("desktop", |o| {
-        o.lock = compose_shells::compositor::LockOptions {
-            shadow,
-            user: "tester".into(),
-        }
-    });
-    let mut app = compose_testclient::Client::connect(desktop._dir.path(), SOCKET).unwrap();
-    app.toplevel("app", "App", RED).unwrap();
-    app.wait_until("the keyboard", WAIT, |s| s.windows[0].keyboard_focus)
-        .unwrap();
+    let LockedOut {
+        desktop,
+        mut app,
+        _folder,
+        ..
+    } = desktop_with_a_password();
 
     let swaylock = || {
         Killed(
@@ -876,24 +899,7 @@ fn swaylock_locks_and_a_locker_that_dies_leaves_the_session_locked() {
     wait_for("the built-in lock screen", || {
         close(desktop.screenshot().pixel(5, 5), rgba8(colors::LOCK))
     });
-    let start = Instant::now();
-    loop {
-        desktop.keys(&CORRECT_HORSE);
-        desktop.keys(&[KEY_ENTER]);
-        let unlocked = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            red_pixels(&desktop.screenshot()) > 1000
-        });
-        if unlocked {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the password never unlocked"
-        );
-    }
-    app.wait_until("the keyboard back", WAIT, |s| s.windows[0].keyboard_focus)
-        .unwrap();
+    unlock_with_the_password(&desktop, &mut app);
     assert!(
         app.state.windows[0].keys.is_empty(),
         "{:?}",
