@@ -23,6 +23,6 @@ pub use compose_shell_policy::{
     Chrome, LayerKind, LayerView, Layout, Part, PopupView, Rect, SeatView, Shell, ShellDef,
     WindowId, WindowView,
 };
-pub use compose_shell_policy::{app_menu, definition, keyboard, policy};
+pub use compose_shell_policy::{app_menu, definition, keyboard, policy, switcher};
 /// The smithay this crate was built with, for callers that talk to the compositor loop.
 pub use smithay;

@@ -1413,3 +1413,55 @@ fn desktop_windows_minimize_maximize_snap_and_come_back_from_the_task_bar() {
     assert!(comp.window("b").minimized);
     assert_eq!(comp.focused().as_deref(), Some("a"));
 }
+
+// Alt+Tab on the desktop: the switcher lists the windows while Alt is held (most recently
+// used first, the previous one selected), Tab walks on, and releasing Alt focuses the
+// selection; the focus does not move before.
+#[test]
+fn alt_tab_shows_a_switcher_and_focuses_the_selection_when_alt_is_released() {
+    let comp = Compositor::start("desktop", 800, 600);
+    let mut clients = Vec::new();
+    for (name, color) in [("a", RED), ("b", GREEN), ("c", BLUE)] {
+        let mut c = comp.client();
+        c.toplevel(name, &name.to_uppercase(), color).unwrap();
+        clients.push(c);
+    }
+    assert_eq!(comp.focused().as_deref(), Some("c"));
+    let key = |code, pressed| InputEvent::Key { code, pressed };
+    comp.input(&[
+        key(KEY_LEFTALT, true),
+        key(KEY_TAB, true),
+        key(KEY_TAB, false),
+        key(KEY_TAB, true),
+        key(KEY_TAB, false),
+    ]);
+    // Three rows, centred: the panel in the menu colour; the focus has not moved yet.
+    let rows = 3 * compose_shells::switcher::ROW_HEIGHT + 16;
+    let panel = (
+        (800 - compose_shells::switcher::WIDTH) / 2,
+        (600 - rows) / 2,
+    );
+    assert_pixel(
+        &comp.screenshot(),
+        (panel.0 + 2, panel.1 + 2),
+        rgba8(colors::MENU),
+        "the switcher",
+    );
+    assert_eq!(comp.focused().as_deref(), Some("c"));
+    comp.input(&[key(KEY_LEFTALT, false)]);
+    // c, b, a: two steps from c.
+    assert_eq!(comp.focused().as_deref(), Some("a"));
+    assert_ne!(
+        comp.screenshot().pixel(panel.0 + 2, panel.1 + 2),
+        rgba8(colors::MENU),
+        "the switcher stays after Alt"
+    );
+    let mut all: Vec<&mut Client> = clients.iter_mut().collect();
+    pump(&mut all);
+    for c in &all {
+        assert!(
+            !c.state.windows[0].keys.contains(&KEY_TAB),
+            "Tab reached a client"
+        );
+    }
+}

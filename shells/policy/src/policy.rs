@@ -11,6 +11,7 @@ use crate::app_menu::{AppMenu, MenuApp, MenuView};
 use crate::definition::{Layout, Part, ShellDef};
 use crate::lock::{LockScreen, LockView};
 use crate::notifications::{self, Notifications, PopupHit};
+use crate::switcher::{Switcher, SwitcherView};
 
 pub type WindowId = u64;
 
@@ -475,6 +476,8 @@ pub enum Chrome {
     },
     /// The launcher's menu (desktop) or grid (elsewhere), while open.
     AppMenu(MenuView),
+    /// The window switcher, while Alt is held after Alt+Tab (desktop).
+    Switcher(SwitcherView),
 }
 
 /// A window's button on the task bar.
@@ -543,6 +546,7 @@ impl Shell {
         world.insert_resource(Notifications::default());
         world.insert_resource(AppMenu::default());
         world.insert_resource(LockScreen::default());
+        world.insert_resource(Switcher::default());
         world.insert_resource(StatusText::default());
         let mut schedules = HashMap::new();
         let mut floating = Schedule::default();
@@ -642,6 +646,7 @@ impl Shell {
 
     /// Removes a window and its popups; focus goes to the most recently used one left.
     pub fn close(&mut self, id: WindowId) -> bool {
+        self.world.resource_mut::<Switcher>().forget(id);
         let Some(entity) = self.by_id.remove(&id) else {
             return false;
         };
@@ -703,6 +708,44 @@ impl Shell {
             self.world.entity_mut(e).remove::<Minimized>();
             self.set_focus(bottom);
             self.relayout();
+        }
+    }
+
+    /// Alt+Tab on the desktop: opens the switcher over every window, most recently used
+    /// first, or steps its selection (`back`: Shift+Tab). Elsewhere, and with one window, it
+    /// cycles the focus at once. Returns whether the switcher is open.
+    pub fn switcher_step(&mut self, back: bool) -> bool {
+        if self.active().layout != Layout::Floating {
+            self.cycle_focus();
+            return false;
+        }
+        if self.world.resource::<Switcher>().is_open() {
+            self.world.resource_mut::<Switcher>().step(back);
+            return true;
+        }
+        let mut mru = self.all_windows();
+        mru.sort_by_key(|w| std::cmp::Reverse(w.z));
+        // The focused window first, whatever its stacking.
+        if let Some(f) = self.focused()
+            && let Some(i) = mru.iter().position(|w| w.id == f)
+        {
+            let w = mru.remove(i);
+            mru.insert(0, w);
+        }
+        let mut switcher = self.world.resource_mut::<Switcher>();
+        switcher.open(mru.into_iter().map(|w| w.id).collect());
+        if back {
+            switcher.step(true);
+            switcher.step(true);
+        }
+        switcher.is_open()
+    }
+
+    /// Alt released: focuses (and restores) the switcher's selection, if it was open.
+    pub fn switcher_finish(&mut self) -> bool {
+        match self.world.resource_mut::<Switcher>().finish() {
+            Some(id) => self.focus(id),
+            None => false,
         }
     }
 
@@ -1237,6 +1280,21 @@ impl Shell {
         }
         if let Some(menu) = self.menu_view() {
             chrome.push(Chrome::AppMenu(menu));
+        }
+        let titles = self.windows_by_id();
+        if let Some(view) = self.world.resource::<Switcher>().view(output, |id| {
+            titles
+                .get(&id)
+                .map(|w| {
+                    if w.title.is_empty() {
+                        w.app_id.clone()
+                    } else {
+                        w.title.clone()
+                    }
+                })
+                .unwrap_or_default()
+        }) {
+            chrome.push(Chrome::Switcher(view));
         }
         if shell.has(Part::Notifications) {
             let popups = self.world.resource::<Notifications>().popups(self.usable());

@@ -26,6 +26,7 @@ use crate::policy::{
 pub const BTN_LEFT: u32 = 0x110;
 pub const KEY_TAB: u32 = 15;
 pub const KEY_LEFTALT: u32 = 56;
+pub const KEY_RIGHTALT: u32 = 100;
 pub const KEY_LEFTMETA: u32 = 125;
 pub const KEY_G: u32 = 34;
 pub const KEY_F4: u32 = 62;
@@ -117,7 +118,7 @@ enum Binding {
     Maximize,
     Minimize,
     Snap(Side),
-    CycleFocus,
+    CycleFocus { back: bool },
     GameMode,
     ToggleOverlay,
     Close,
@@ -221,7 +222,9 @@ impl State {
                 }
                 let sym = keysym.modified_sym().raw();
                 if modifiers.alt && (sym == keysyms::KEY_Tab || sym == keysyms::KEY_ISO_Left_Tab) {
-                    FilterResult::Intercept(Binding::CycleFocus)
+                    FilterResult::Intercept(Binding::CycleFocus {
+                        back: modifiers.shift,
+                    })
                 } else if modifiers.logo
                     && modifiers.shift
                     && (sym == keysyms::KEY_g || sym == keysyms::KEY_G)
@@ -247,9 +250,14 @@ impl State {
             },
         );
         match binding {
-            Some(Binding::CycleFocus) => {
-                self.shell.cycle_focus();
-                self.send_configures();
+            Some(Binding::CycleFocus { back }) => {
+                // The desktop shows the switcher until Alt is released; other shells
+                // switch at once.
+                if self.shell.switcher_step(back) {
+                    self.dirty = true;
+                } else {
+                    self.send_configures();
+                }
             }
             Some(Binding::Menu(key)) => self.menu_key(key),
             Some(Binding::Lock(key)) => self.lock_key(key),
@@ -276,6 +284,11 @@ impl State {
                 }
             }
             None => {}
+        }
+        // Alt released after Alt+Tab: the switcher's selection gets the focus.
+        if !pressed && (code == KEY_LEFTALT || code == KEY_RIGHTALT) && self.shell.switcher_finish()
+        {
+            self.send_configures();
         }
     }
 

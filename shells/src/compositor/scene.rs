@@ -799,7 +799,7 @@ fn items(state: &State) -> Vec<Item> {
                 });
             }
             // Above everything else: after the layers.
-            Chrome::Notification(_) | Chrome::AppMenu(_) => {}
+            Chrome::Notification(_) | Chrome::AppMenu(_) | Chrome::Switcher(_) => {}
         }
     }
     // X11 menus and tooltips, where X put them, above every window.
@@ -815,8 +815,26 @@ fn items(state: &State) -> Vec<Item> {
     }
     layers(&mut out, &[Layer::Top, Layer::Overlay]);
     for c in &chrome {
-        if let Chrome::AppMenu(menu) = c {
-            menu_items(menu, &mut out);
+        match c {
+            Chrome::AppMenu(menu) => menu_items(menu, &mut out),
+            Chrome::Switcher(switcher) => {
+                out.push(Item::Draw(solid(switcher.rect, MENU)));
+                for (title, row, selected) in &switcher.rows {
+                    if *selected {
+                        out.push(Item::Draw(solid(*row, SELECTED)));
+                    }
+                    out.push(Item::Text {
+                        area: Rect {
+                            x: row.x + 12,
+                            width: row.width.saturating_sub(24),
+                            ..*row
+                        },
+                        text: title.clone(),
+                        size: SUMMARY_TEXT,
+                    });
+                }
+            }
+            _ => {}
         }
     }
     for c in &chrome {
