@@ -599,3 +599,46 @@ fn compose_app_run_shows_a_wasm_app_as_a_sandboxed_window() {
         "{err}"
     );
 }
+
+// `compose shell set KEY VALUE` over the bus: the wallpaper changes on screen, the settings
+// file given to `compose shell run` keeps it, and a bad value exits 2 with the reason.
+#[test]
+fn compose_shell_set_changes_the_running_shell_and_keeps_it() {
+    let session = Session::new();
+    let file = session.dir.path().join("config/shell.toml");
+    let mut shell = session.shell(
+        &[
+            "--headless",
+            "640x480",
+            "--socket",
+            "compose-set",
+            "--settings",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    session.wait_for_socket("compose-set", &mut shell);
+    let o = compose(&[
+        "shell",
+        "set",
+        "wallpaper",
+        "#336699",
+        "--bus",
+        &session.bus,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shot = session.screenshot("set.png");
+    assert_eq!(shot.pixel(320, 200), [0x33, 0x66, 0x99, 0xff]);
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("wallpaper = \"#336699\"")
+    );
+    let o = compose(&["shell", "set", "lock-after", "soon", "--bus", &session.bus]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("lock-after = `soon`: expected seconds"),
+        "{stderr}"
+    );
+}

@@ -88,6 +88,19 @@ impl ShellService {
         self.ask(Command::Lock).await?.map_err(fdo::Error::Failed)
     }
 
+    /// Sets a setting that lasts (`wallpaper`, `keyboard-layout`, `lock-after`,
+    /// `blank-after`; `default` resets one): applied at once and kept.
+    async fn set(&self, key: String, value: String) -> fdo::Result<()> {
+        self.ask(move |reply| Command::Set(key, value, reply))
+            .await?
+            .map_err(fdo::Error::InvalidArgs)
+    }
+
+    /// Every setting and its value.
+    async fn settings(&self) -> fdo::Result<Vec<(String, String)>> {
+        self.ask(Command::Settings).await
+    }
+
     async fn list_shells(&self) -> Vec<String> {
         self.shells.iter().map(|s| s.name.clone()).collect()
     }
@@ -192,6 +205,18 @@ pub fn swap(connection: &zbus::blocking::Connection, name: &str) -> zbus::Result
         Some(BUS_NAME),
         "Swap",
         &(name,),
+    )?;
+    Ok(())
+}
+
+/// `Set(key, value)` on a running shell.
+pub fn set(connection: &zbus::blocking::Connection, key: &str, value: &str) -> zbus::Result<()> {
+    connection.call_method(
+        Some(BUS_NAME),
+        OBJECT_PATH,
+        Some(BUS_NAME),
+        "Set",
+        &(key, value),
     )?;
     Ok(())
 }

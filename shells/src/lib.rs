@@ -16,6 +16,7 @@ pub mod control;
 pub mod notifications;
 pub mod password;
 pub mod remote;
+pub mod settings;
 
 pub use compose_render as render;
 pub use compose_render::text;

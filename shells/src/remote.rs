@@ -30,6 +30,11 @@ pub enum Ask {
     Screenshot,
     /// Frame timing and CPU use.
     Stats,
+    /// A setting that lasts (`crate::settings`).
+    Set {
+        key: String,
+        value: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -157,6 +162,9 @@ fn answer(line: &str, control: &Sender<Command>, shells: &[ShellDef]) -> Answer 
             .and_then(|shot| shot)
             .map(|image| answer.png_hex = Some(hex::encode(image.png_bytes()))),
         Ask::Stats => ask(control, wait, Command::Stats).map(|s| answer.stats = Some(s)),
+        Ask::Set { key, value } => {
+            ask(control, wait, |reply| Command::Set(key, value, reply)).and_then(|r| r)
+        }
     };
     answer.error = result.err();
     answer

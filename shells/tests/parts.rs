@@ -906,3 +906,57 @@ fn swaylock_locks_and_a_locker_that_dies_leaves_the_session_locked() {
         app.state.windows[0].keys
     );
 }
+
+// Settings that last: a wallpaper set shows at once, bad values and layouts XKB does not
+// know are refused with the reason (and not kept), swaps keep the settings, and the next
+// shell on the same file starts with them.
+#[test]
+fn settings_apply_at_once_are_checked_and_outlive_the_shell() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("var/lib/compose/shell.toml");
+    let set = |desktop: &Desktop, key: &str, value: &str| {
+        let (key, value) = (key.to_string(), value.to_string());
+        desktop.ask(|reply| Command::Set(key, value, reply))
+    };
+    let teal = [0x33, 0x66, 0x99, 0xff];
+    let middle = (SIZE.0 / 2, SIZE.1 / 2);
+    {
+        let desktop = Desktop::start_with("desktop", |o| o.settings = Some(file.clone()));
+        set(&desktop, "wallpaper", "#336699").unwrap();
+        assert_eq!(desktop.screenshot().pixel(middle.0, middle.1), teal);
+        let e = set(&desktop, "wallpaper", "blue").unwrap_err();
+        assert!(e.contains("#rrggbb"), "{e}");
+        let e = set(&desktop, "keyboard-layout", "nosuchlayout").unwrap_err();
+        assert!(e.contains("XKB has no such layout"), "{e}");
+        set(&desktop, "keyboard-layout", "de").unwrap();
+        set(&desktop, "lock-after", "300").unwrap();
+        let e = set(&desktop, "volume", "11").unwrap_err();
+        assert!(e.contains("unknown setting"), "{e}");
+        let all = desktop.ask(Command::Settings);
+        assert!(
+            all.contains(&("keyboard-layout".into(), "de".into())),
+            "{all:?}"
+        );
+        assert!(
+            all.contains(&("lock-after".into(), "300".into())),
+            "{all:?}"
+        );
+        let tablet = builtin().into_iter().find(|s| s.name == "tablet").unwrap();
+        desktop.ask(|done| Command::Swap(tablet, done));
+        assert_eq!(
+            desktop.screenshot().pixel(SIZE.0 / 2, 100),
+            teal,
+            "the wallpaper after a swap"
+        );
+    }
+    let kept = std::fs::read_to_string(&file).unwrap();
+    assert!(kept.contains("wallpaper = \"#336699\""), "{kept}");
+    assert!(!kept.contains("nosuchlayout"), "{kept}");
+    let again = Desktop::start_with("desktop", |o| o.settings = Some(file.clone()));
+    assert_eq!(again.screenshot().pixel(middle.0, middle.1), teal);
+    assert!(
+        again
+            .ask(Command::Settings)
+            .contains(&("keyboard-layout".into(), "de".into()))
+    );
+}

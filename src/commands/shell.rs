@@ -45,6 +45,10 @@ enum ShellCommand {
         /// project's apps granted a GUI are there too (`compose app run NAME`).
         #[arg(long, value_name = "NAME=COMMAND")]
         launcher: Vec<String>,
+        /// Settings that last (`compose shell set`): read at start, written on each change;
+        /// by default $XDG_CONFIG_HOME/compose/shell.toml (~/.config/compose/shell.toml).
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
         /// Desktop entries the launcher's menu lists (repeatable); by default the
         /// `applications` folder of each of XDG_DATA_HOME and XDG_DATA_DIRS, as desktops
         /// find them. The task bar's apps are in the menu too.
@@ -99,6 +103,15 @@ enum ShellCommand {
         #[command(flatten)]
         bus: BusArg,
     },
+    /// Set a setting of the running shell; it lasts (kept in the shell's settings file):
+    /// wallpaper #rrggbb, keyboard-layout NAME, lock-after SECONDS, blank-after SECONDS, or
+    /// `default` to reset one.
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        bus: ShellTarget,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +151,7 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             socket,
             exec,
             launcher,
+            settings,
             applications,
             shells,
             replace,
@@ -218,6 +232,14 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 apps: menu_apps(applications, &pinned),
                 lock: compositor::LockOptions::default(),
                 lock_after: None,
+                settings: settings.clone().or_else(|| {
+                    std::env::var_os("XDG_CONFIG_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config"))
+                        })
+                        .map(|c| c.join("compose/shell.toml"))
+                }),
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {
@@ -269,6 +291,20 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             };
             print::shell_stats(&stats, *json);
         }
+        ShellCommand::Set { key, value, bus } => match &bus.vm {
+            Some(dir) => {
+                remote(
+                    dir,
+                    compose_shells::remote::Ask::Set {
+                        key: key.clone(),
+                        value: value.clone(),
+                    },
+                )?;
+            }
+            None => {
+                control::set(&control::connect(bus.bus.as_deref())?, key, value)?;
+            }
+        },
         ShellCommand::Lock { bus } => {
             control::lock(&control::connect(bus.bus.as_deref())?)?;
         }

@@ -52,6 +52,10 @@ struct Args {
         default_values = ["/usr/share/applications", "/usr/share/compose/launchers"]
     )]
     applications: Vec<PathBuf>,
+    /// Settings that last (wallpaper, keyboard layout, timeouts): read at start, written
+    /// on each change (`compose shell set KEY VALUE --vm DIR`); /var outlives updates.
+    #[arg(long, value_name = "FILE", default_value = compose_shells::settings::DEVICE_FILE)]
+    settings: PathBuf,
     /// Also serve org.compose.Shell1 on this D-Bus address.
     #[arg(long, value_name = "ADDRESS")]
     bus: Option<String>,
@@ -199,6 +203,7 @@ fn run(args: Args) -> Result<(), String> {
         apps: autostart::read_dirs(&args.applications),
         lock: compositor::LockOptions::default(),
         lock_after: (args.lock_after > 0).then(|| std::time::Duration::from_secs(args.lock_after)),
+        settings: Some(args.settings.clone()),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

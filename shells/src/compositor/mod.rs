@@ -20,6 +20,7 @@ mod lock;
 mod parts;
 mod quirks;
 mod scene;
+mod settings;
 mod toolkits;
 mod toplevel;
 mod x11_display;
@@ -94,6 +95,10 @@ pub enum Command {
     /// Locks the session (the built-in lock screen); the reply comes once it is locked, or
     /// says why it cannot lock.
     Lock(mpsc::Sender<Result<(), String>>),
+    /// Sets a setting that lasts (`crate::settings`): applied and saved, or why not.
+    Set(String, String, mpsc::Sender<Result<(), String>>),
+    /// Every setting and its value.
+    Settings(mpsc::Sender<Vec<(String, String)>>),
     /// The name of the shell on screen.
     Active(mpsc::Sender<String>),
     Stop,
@@ -228,6 +233,9 @@ pub struct Options {
     pub lock: LockOptions,
     /// Lock after this long without input (unless a shown window inhibits idling).
     pub lock_after: Option<Duration>,
+    /// The file settings are read from at start and saved to on each change (`None`:
+    /// changes last only while the shell runs).
+    pub settings: Option<PathBuf>,
 }
 
 /// An app the task bar can start: its button's name and its command line.
@@ -257,6 +265,7 @@ impl Options {
             apps: Vec::new(),
             lock: LockOptions::default(),
             lock_after: None,
+            settings: None,
         }
     }
 }
@@ -490,6 +499,10 @@ pub(crate) struct State {
     lock_after: Option<Duration>,
     session_lock_state: smithay::wayland::session_lock::SessionLockManagerState,
     external_lock: Option<lock::ExternalLock>,
+    /// The settings in force, where they are kept, and the wallpaper colour they chose.
+    settings: crate::settings::Settings,
+    settings_file: Option<PathBuf>,
+    background: [f32; 4],
     socket: String,
     x_display: Option<u32>,
     blanked: bool,
@@ -835,7 +848,7 @@ impl State {
         let draws = scene::draws(self);
         let drawn = self
             .backend
-            .render(colors::BACKGROUND, self.scale as f32, &draws)?;
+            .render(self.background, self.scale as f32, &draws)?;
         if drawn == backend::Drawn::Later {
             self.dirty = true;
         }
@@ -858,7 +871,7 @@ impl State {
         let draws = scene::draws(self);
         let size = (self.size.0 * self.scale, self.size.1 * self.scale);
         self.backend
-            .screenshot(size, colors::BACKGROUND, self.scale as f32, &draws)
+            .screenshot(size, self.background, self.scale as f32, &draws)
     }
 
     /// The output changed size (the nested window was resized).
@@ -965,6 +978,12 @@ impl State {
             }
             Command::Lock(reply) => {
                 let _ = reply.send(self.lock_session());
+            }
+            Command::Set(key, value, reply) => {
+                let _ = reply.send(self.set_setting(&key, &value));
+            }
+            Command::Settings(reply) => {
+                let _ = reply.send(self.settings.list());
             }
             Command::CloseNotification(id, reply) => {
                 let closed = self
@@ -1342,6 +1361,9 @@ fn new_compositor(
         lock_after: options.lock_after,
         session_lock_state,
         external_lock: None,
+        settings: crate::settings::Settings::default(),
+        settings_file: options.settings.clone(),
+        background: colors::BACKGROUND,
         socket: options.socket.clone(),
         x_display,
         blanked: false,
@@ -1360,6 +1382,16 @@ fn new_compositor(
         .shell
         .set_launchers(options.launchers.iter().map(|l| l.name.clone()).collect());
     state.shell.set_menu_apps(launcher::menu_apps(&state.apps));
+    if let Some(path) = &options.settings {
+        // A file the shell cannot read or use is left as it is (the next change replaces
+        // it) and the defaults run meanwhile.
+        let loaded = crate::settings::Settings::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|s| state.apply_settings(&s));
+        if let Err(e) = loaded {
+            tracing::warn!("settings not applied: {e}");
+        }
+    }
     // The status line is there from the first frame.
     state.tick_parts();
     let is_screen = matches!(state.backend, backend::Backend::Kms(_));
