@@ -508,6 +508,31 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
         let f = find(w, "foot");
         (f.width, f.height) != size
     });
+    // A setting that lasts, over the same port: the wallpaper, on the real screen (its top
+    // right corner, where no window is), kept under /var for the next start below.
+    let o = compose(
+        project.path(),
+        &[
+            "shell",
+            "set",
+            "wallpaper",
+            "#336699",
+            "--vm",
+            vm.sockets.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let corner = (size.0 - 4, 4);
+    let wallpaper = [0x33, 0x66, 0x99];
+    let screen = Image::read_png(&vm.screendump("wallpaper")).unwrap();
+    if rgb(&screen, corner.0, corner.1) != wallpaper {
+        vm.fail(&format!(
+            "the wallpaper set over the port is not on screen: {:?}",
+            rgb(&screen, corner.0, corner.1)
+        ));
+    }
+
     // The shell's own screenshot comes back through the port, at the screen's size.
     let mine = project.path().join("mine.png");
     let o = compose(
@@ -584,4 +609,12 @@ fn the_desktop_image_boots_into_its_shell_with_real_apps_input_and_swaps() {
         c.matches("compose-shell: ready on").count() > before
     });
     vm.wait_windows("both apps back", |w| w.len() >= 2);
+    std::thread::sleep(Duration::from_secs(3));
+    let screen = Image::read_png(&vm.screendump("restarted")).unwrap();
+    if rgb(&screen, corner.0, corner.1) != wallpaper {
+        vm.fail(&format!(
+            "the restarted shell forgot the wallpaper: {:?}",
+            rgb(&screen, corner.0, corner.1)
+        ));
+    }
 }
