@@ -539,6 +539,15 @@ pub(super) fn popups(surface: &WlSurface, origin: (i32, i32)) -> Vec<(WlSurface,
         .collect()
 }
 
+/// `rect` less `left` pixels on its left and `right` on its right: where a box's label goes.
+fn inset(rect: Rect, left: u32, right: u32) -> Rect {
+    Rect {
+        x: rect.x + left as i32,
+        width: rect.width.saturating_sub(left + right),
+        ..rect
+    }
+}
+
 fn solid(rect: Rect, color: [f32; 4]) -> Draw {
     Draw {
         rect,
@@ -721,11 +730,7 @@ fn items(state: &State) -> Vec<Item> {
                 for (name, button) in launchers {
                     out.push(Item::Draw(solid(*button, LAUNCHER)));
                     out.push(Item::Text {
-                        area: Rect {
-                            x: button.x + 6,
-                            width: button.width.saturating_sub(12),
-                            ..*button
-                        },
+                        area: inset(*button, 6, 6),
                         text: name.clone(),
                         size: TASK_TEXT,
                     });
@@ -741,11 +746,7 @@ fn items(state: &State) -> Vec<Item> {
                     let r = entry.rect;
                     out.push(Item::Draw(solid(r, color)));
                     out.push(Item::Text {
-                        area: Rect {
-                            x: r.x + 6,
-                            width: r.width.saturating_sub(12),
-                            ..r
-                        },
+                        area: inset(r, 6, 6),
                         text: entry.title.clone(),
                         size: TASK_TEXT,
                     });
@@ -761,11 +762,7 @@ fn items(state: &State) -> Vec<Item> {
                         if latched { KEY_LATCHED } else { KEY },
                     )));
                     out.push(Item::Text {
-                        area: Rect {
-                            x: key.rect.x + 6,
-                            width: key.rect.width.saturating_sub(8),
-                            ..key.rect
-                        },
+                        area: inset(key.rect, 6, 2),
                         text: key.label.to_string(),
                         size: TASK_TEXT,
                     });
@@ -774,11 +771,7 @@ fn items(state: &State) -> Vec<Item> {
             Chrome::EdgeSwitcher { rect } => out.push(Item::Draw(solid(*rect, EDGE))),
             Chrome::Status { rect, text } => {
                 out.push(Item::TextRight {
-                    area: Rect {
-                        x: rect.x + 8,
-                        width: rect.width.saturating_sub(20),
-                        ..*rect
-                    },
+                    area: inset(*rect, 8, 12),
                     text: text.clone(),
                     size: SUMMARY_TEXT,
                 });
@@ -789,11 +782,7 @@ fn items(state: &State) -> Vec<Item> {
                     if *open { SELECTED } else { START },
                 )));
                 out.push(Item::Text {
-                    area: Rect {
-                        x: rect.x + 12,
-                        width: rect.width.saturating_sub(16),
-                        ..*rect
-                    },
+                    area: inset(*rect, 12, 4),
                     text: "Apps".into(),
                     size: SUMMARY_TEXT,
                 });
@@ -824,11 +813,7 @@ fn items(state: &State) -> Vec<Item> {
                         out.push(Item::Draw(solid(*row, SELECTED)));
                     }
                     out.push(Item::Text {
-                        area: Rect {
-                            x: row.x + 12,
-                            width: row.width.saturating_sub(24),
-                            ..*row
-                        },
+                        area: inset(*row, 12, 12),
                         text: title.clone(),
                         size: SUMMARY_TEXT,
                     });
@@ -864,11 +849,7 @@ fn lock_items(
         });
     }
     out.push(Item::Text {
-        area: Rect {
-            x: lock.field.x + 12,
-            width: lock.field.width.saturating_sub(24),
-            ..lock.field
-        },
+        area: inset(lock.field, 12, 12),
         text: if lock.dots == 0 {
             "Password".into()
         } else {
@@ -900,11 +881,7 @@ fn menu_items(menu: &compose_shell_policy::app_menu::MenuView, out: &mut Vec<Ite
     )));
     out.push(Item::Draw(solid(menu.search, SEARCH)));
     out.push(Item::Text {
-        area: Rect {
-            x: menu.search.x + 10,
-            width: menu.search.width.saturating_sub(20),
-            ..menu.search
-        },
+        area: inset(menu.search, 10, 10),
         text: if menu.query.is_empty() {
             "Type to search".into()
         } else {
@@ -1035,11 +1012,7 @@ fn popup_items(popup: &compose_shell_policy::notifications::Popup, out: &mut Vec
     for (_, label, button) in &popup.buttons {
         out.push(Item::Draw(solid(*button, ACTION)));
         out.push(Item::Text {
-            area: Rect {
-                x: button.x + 8,
-                width: button.width.saturating_sub(12),
-                ..*button
-            },
+            area: inset(*button, 8, 4),
             text: label.clone(),
             size: TASK_TEXT,
         });
