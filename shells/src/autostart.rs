@@ -17,6 +17,8 @@ pub struct App {
     pub categories: Vec<String>,
     /// `NoDisplay=true`: started by others, never listed in a menu.
     pub no_display: bool,
+    /// `Icon=`: a name in the icon theme, or an absolute path.
+    pub icon: Option<String>,
 }
 
 /// Parses one `.desktop` file; `None` when it is hidden, not an application, or has no
@@ -33,6 +35,7 @@ fn entry(name: &str, text: &str) -> Result<Option<App>, &'static str> {
     let mut title = None;
     let mut categories = Vec::new();
     let mut no_display = false;
+    let mut icon = None;
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_entry = line == "[Desktop Entry]";
@@ -58,6 +61,7 @@ fn entry(name: &str, text: &str) -> Result<Option<App>, &'static str> {
                     .collect()
             }
             ("NoDisplay", "true") => no_display = true,
+            ("Icon", i) if !i.is_empty() && i.len() <= 256 => icon = Some(i.to_string()),
             _ => {}
         }
     }
@@ -76,6 +80,7 @@ fn entry(name: &str, text: &str) -> Result<Option<App>, &'static str> {
         exec,
         categories,
         no_display,
+        icon,
     }))
 }
 

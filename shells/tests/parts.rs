@@ -472,7 +472,7 @@ fn applications(dir: &std::path::Path) -> Vec<compose_shells::autostart::App> {
     let entries = [
         (
             "squares",
-            "[Desktop Entry]\nType=Application\nName=Squares\nExec=weston-simple-shm\n",
+            "[Desktop Entry]\nType=Application\nName=Squares\nExec=weston-simple-shm\nIcon=squares\n",
         ),
         (
             "game",
@@ -480,7 +480,7 @@ fn applications(dir: &std::path::Path) -> Vec<compose_shells::autostart::App> {
         ),
         (
             "missing",
-            "[Desktop Entry]\nType=Application\nName=Missing\nExec=/nonexistent/program --flag\n",
+            "[Desktop Entry]\nType=Application\nName=Missing\nExec=/nonexistent/program --flag\nIcon=broken\n",
         ),
         ("broken", "[Desktop Entry]\nName=Broken, no Exec\n"),
         (
@@ -493,6 +493,17 @@ fn applications(dir: &std::path::Path) -> Vec<compose_shells::autostart::App> {
         std::fs::write(dir.join(format!("{name}.desktop")), text).unwrap();
     }
     std::fs::write(dir.join("binary.desktop"), [0xff, 0xfe, 0x00]).unwrap();
+    // Icons in a theme folder: Squares' a red PNG, Missing's a file that is not a PNG.
+    let icons = dir.join("hicolor/48x48/apps");
+    std::fs::create_dir_all(&icons).unwrap();
+    Image {
+        width: 48,
+        height: 48,
+        rgba: [255, 0, 0, 255].repeat(48 * 48),
+    }
+    .write_png(&icons.join("squares.png"))
+    .unwrap();
+    std::fs::write(icons.join("broken.png"), b"not a png").unwrap();
     compose_shells::autostart::read_dirs(&[dir.to_path_buf()])
 }
 
@@ -563,7 +574,11 @@ fn the_launcher_starts_desktop_entries_by_search_click_and_gamepad() {
     let mut titles: Vec<&str> = apps.iter().map(|a| a.title.as_str()).collect();
     titles.sort();
     assert_eq!(titles, ["Helper", "Missing", "Squares", "Zed Squares"]);
-    let desktop = Desktop::start_with("desktop", |o| o.apps = apps.clone());
+    let icon_dir = folder.path().join("hicolor");
+    let desktop = Desktop::start_with("desktop", |o| {
+        o.apps = apps.clone();
+        o.icon_dirs = vec![icon_dir];
+    });
 
     let start_button = (
         4.0 + START_WIDTH as f64 / 2.0,
@@ -589,6 +604,13 @@ fn the_launcher_starts_desktop_entries_by_search_click_and_gamepad() {
         "the open menu",
     );
     keep(&shot, "desktop-launcher");
+    // Squares shows its icon from the theme; Missing, whose icon is no PNG, a letter tile.
+    let tile = |name: &str| {
+        let r = all.items.iter().find(|i| i.name == name).unwrap().rect;
+        shot.pixel(r.x as u32 + 6 + 14, r.y as u32 + 4 + 14)
+    };
+    assert_eq!(tile("Squares"), RED, "the icon from the theme");
+    assert_ne!(tile("Missing"), RED);
     // "squ" leaves the two Squares, the selected one first; Enter starts it.
     desktop.keys(&[KEY_S, KEY_Q, KEY_U]);
     let narrowed = menu_view(&apps, "squ");

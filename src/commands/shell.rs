@@ -240,6 +240,7 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                         })
                         .map(|c| c.join("compose/shell.toml"))
                 }),
+                icon_dirs: compositor::ICON_DIRS.iter().map(Into::into).collect(),
             };
             let mut children = Vec::new();
             let result = compositor::run_with(options, commands, |x_display| {

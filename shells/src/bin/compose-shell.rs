@@ -204,6 +204,7 @@ fn run(args: Args) -> Result<(), String> {
         lock: compositor::LockOptions::default(),
         lock_after: (args.lock_after > 0).then(|| std::time::Duration::from_secs(args.lock_after)),
         settings: Some(args.settings.clone()),
+        icon_dirs: compositor::ICON_DIRS.iter().map(Into::into).collect(),
     };
     let mut children: Vec<Child> = Vec::new();
     let runtime_dir = args.runtime_dir.clone();

@@ -3,6 +3,8 @@
 //! (`compose_shell_policy::app_menu`); a chosen app starts on this shell's socket, and one
 //! that cannot start says why in a notification.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use smithay::input::keyboard::{Keysym, keysyms};
@@ -10,6 +12,7 @@ use smithay::input::keyboard::{Keysym, keysyms};
 use super::State;
 use crate::definition::Part;
 use crate::policy::MenuHit;
+use crate::render::{Pixels, TextureKey};
 use compose_shell_policy::app_menu::{AppMenu, MenuApp};
 use compose_shell_policy::notifications::{Request, Urgency};
 
@@ -20,6 +23,82 @@ pub const BTN_EAST: u32 = 0x131;
 pub const BTN_START: u32 = 0x13b;
 pub const BTN_DPAD_UP: u32 = 0x220;
 pub const BTN_DPAD_DOWN: u32 = 0x221;
+
+/// Where app icons are looked for: the hicolor theme, largest size that fits first, then
+/// the old pixmaps folder.
+pub const ICON_DIRS: &[&str] = &["/usr/share/icons/hicolor", "/usr/share/pixmaps"];
+/// Icon sizes tried in a theme folder, best first.
+const ICON_SIZES: &[&str] = &["64x64", "48x48", "128x128", "96x96", "32x32", "256x256"];
+/// The largest icon file read, and the most pixels decoded (icons are untrusted files).
+const MAX_ICON_FILE: u64 = 1024 * 1024;
+const MAX_ICON_SIDE: u32 = 256;
+/// Icon textures have keys of their own (text is at 1 << 62).
+const ICON_KEYS: u64 = 1 << 61;
+
+/// The PNG file of icon `name` under `dirs` (SVG icons are not drawn: the letter tile
+/// stands in).
+fn find_icon(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    let path = Path::new(name);
+    if path.is_absolute() {
+        return (path.extension().is_some_and(|e| e == "png") && path.is_file())
+            .then(|| path.to_path_buf());
+    }
+    if name.contains('/') || name.contains("..") {
+        return None;
+    }
+    let file = format!("{name}.png");
+    dirs.iter().find_map(|dir| {
+        ICON_SIZES
+            .iter()
+            .map(|size| dir.join(size).join("apps").join(&file))
+            .chain(std::iter::once(dir.join(&file)))
+            .find(|p| p.is_file())
+    })
+}
+
+/// An icon as premultiplied BGRA pixels: width, height, bytes; `None` for anything that
+/// is not a small 8-bit RGB(A) PNG.
+fn read_icon(path: &Path) -> Option<(u32, u32, Vec<u8>)> {
+    if std::fs::metadata(path).ok()?.len() > MAX_ICON_FILE {
+        return None;
+    }
+    let file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    let mut decoder = png::Decoder::new_with_limits(
+        file,
+        png::Limits {
+            bytes: (MAX_ICON_SIDE * MAX_ICON_SIDE * 8) as usize,
+        },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().ok()?;
+    let (width, height) = (reader.info().width, reader.info().height);
+    if width == 0 || height == 0 || width > MAX_ICON_SIDE || height > MAX_ICON_SIDE {
+        return None;
+    }
+    let mut buf = vec![0; reader.output_buffer_size()?];
+    let info = reader.next_frame(&mut buf).ok()?;
+    let channels = match info.color_type {
+        png::ColorType::Rgba => 4,
+        png::ColorType::Rgb => 3,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Grayscale => 1,
+        png::ColorType::Indexed => return None,
+    };
+    let mut bgra = Vec::with_capacity((width * height * 4) as usize);
+    for row in buf.chunks_exact(info.line_size).take(height as usize) {
+        for px in row.chunks_exact(channels).take(width as usize) {
+            let (r, g, b, a) = match channels {
+                4 => (px[0], px[1], px[2], px[3]),
+                3 => (px[0], px[1], px[2], 255),
+                2 => (px[0], px[0], px[0], px[1]),
+                _ => (px[0], px[0], px[0], 255),
+            };
+            let pre = |c: u8| ((c as u32 * a as u32 + 127) / 255) as u8;
+            bgra.extend_from_slice(&[pre(b), pre(g), pre(r), a]);
+        }
+    }
+    (bgra.len() == (width * height * 4) as usize).then_some((width, height, bgra))
+}
 
 /// A key pressed while the shell reads text (the menu's search, the lock screen's
 /// password): what it means there.
@@ -55,6 +134,36 @@ impl TypedKey {
 }
 
 impl State {
+    /// Uploads the icon of every menu app that has one (a PNG in `dirs`); the menu draws a
+    /// letter tile for the rest.
+    pub(super) fn load_icons(&mut self, dirs: &[PathBuf]) {
+        let mut icons = HashMap::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let Some(path) = app.icon.as_deref().and_then(|name| find_icon(name, dirs)) else {
+                continue;
+            };
+            let Some((width, height, bgra)) = read_icon(&path) else {
+                tracing::debug!("icon {} not drawn (not a small PNG)", path.display());
+                continue;
+            };
+            let key: TextureKey = ICON_KEYS + i as u64;
+            self.backend.renderer_mut().upload(
+                key,
+                Pixels {
+                    data: &bgra,
+                    offset: 0,
+                    width,
+                    height,
+                    stride: width * 4,
+                    opaque: false,
+                },
+                &[],
+            );
+            icons.insert(i, key);
+        }
+        self.icons = icons;
+    }
+
     fn has_launcher(&self) -> bool {
         self.shell.active().has(Part::Launcher) && !self.is_locked()
     }

@@ -55,6 +55,7 @@ use smithay::wayland::shm::ShmState;
 use smithay::wayland::viewporter::ViewporterState;
 
 pub use input::InputEvent;
+pub use launcher::ICON_DIRS;
 pub use lock::LockOptions;
 pub use scene::colors;
 
@@ -236,6 +237,8 @@ pub struct Options {
     /// The file settings are read from at start and saved to on each change (`None`:
     /// changes last only while the shell runs).
     pub settings: Option<PathBuf>,
+    /// Where the launcher looks for app icons (`launcher::ICON_DIRS`).
+    pub icon_dirs: Vec<PathBuf>,
 }
 
 /// An app the task bar can start: its button's name and its command line.
@@ -266,6 +269,7 @@ impl Options {
             lock: LockOptions::default(),
             lock_after: None,
             settings: None,
+            icon_dirs: launcher::ICON_DIRS.iter().map(PathBuf::from).collect(),
         }
     }
 }
@@ -493,6 +497,8 @@ pub(crate) struct State {
     /// key since (its release then opens the menu).
     apps: Vec<crate::autostart::App>,
     super_alone: bool,
+    /// The menu apps' icon textures, by app index (`launcher::load_icons`).
+    icons: HashMap<usize, crate::render::TextureKey>,
     /// The lock screen's password check (`lock`), and when idleness locks.
     lock_options: LockOptions,
     password_check: Option<lock::Check>,
@@ -1356,6 +1362,7 @@ fn new_compositor(
             .cloned()
             .collect(),
         super_alone: false,
+        icons: HashMap::new(),
         lock_options: options.lock.clone(),
         password_check: None,
         lock_after: options.lock_after,
@@ -1382,6 +1389,7 @@ fn new_compositor(
         .shell
         .set_launchers(options.launchers.iter().map(|l| l.name.clone()).collect());
     state.shell.set_menu_apps(launcher::menu_apps(&state.apps));
+    state.load_icons(&options.icon_dirs);
     if let Some(path) = &options.settings {
         // A file the shell cannot read or use is left as it is (the next change replaces
         // it) and the defaults run meanwhile.

@@ -805,7 +805,7 @@ fn items(state: &State) -> Vec<Item> {
     layers(&mut out, &[Layer::Top, Layer::Overlay]);
     for c in &chrome {
         match c {
-            Chrome::AppMenu(menu) => menu_items(menu, &mut out),
+            Chrome::AppMenu(menu) => menu_items(menu, &state.icons, &mut out),
             Chrome::Switcher(switcher) => {
                 out.push(Item::Draw(solid(switcher.rect, MENU)));
                 for (title, row, selected) in &switcher.rows {
@@ -874,7 +874,11 @@ fn lock_items(
 /// The launcher's menu: the search field (what was typed, or a hint), then each app as a
 /// letter tile and its name, the selected one highlighted; rows on the desktop, large
 /// tiles in a grid elsewhere.
-fn menu_items(menu: &compose_shell_policy::app_menu::MenuView, out: &mut Vec<Item>) {
+fn menu_items(
+    menu: &compose_shell_policy::app_menu::MenuView,
+    icons: &std::collections::HashMap<usize, TextureKey>,
+    out: &mut Vec<Item>,
+) {
     out.push(Item::Draw(solid(
         menu.rect,
         if menu.grid { GRID } else { MENU },
@@ -949,16 +953,27 @@ fn menu_items(menu: &compose_shell_policy::app_menu::MenuView, out: &mut Vec<Ite
                 side as f32 * 0.6,
             )
         };
-        out.push(Item::Draw(solid(tile, tile_color)));
-        out.push(Item::Text {
-            area: Rect {
-                x: tile.x + (tile.width as f32 * 0.28) as i32,
-                width: tile.width,
-                ..tile
-            },
-            text: letter,
-            size: letter_size,
-        });
+        match icons.get(&item.app) {
+            Some(key) => out.push(Item::Draw(Draw {
+                rect: tile,
+                fill: Fill::Texture {
+                    key: *key,
+                    source: [0.0, 0.0, 1.0, 1.0],
+                },
+            })),
+            None => {
+                out.push(Item::Draw(solid(tile, tile_color)));
+                out.push(Item::Text {
+                    area: Rect {
+                        x: tile.x + (tile.width as f32 * 0.28) as i32,
+                        width: tile.width,
+                        ..tile
+                    },
+                    text: letter,
+                    size: letter_size,
+                });
+            }
+        }
         out.push(Item::Text {
             area: label,
             text: item.name.clone(),
