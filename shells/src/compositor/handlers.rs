@@ -96,12 +96,11 @@ impl CompositorHandler for State {
             }
         }
         self.popups.commit(surface);
-        if let Some(PopupKind::Xdg(popup)) = self.popups.find_popup(surface) {
-            if !popup.is_initial_configure_sent() {
-                if let Err(e) = popup.send_configure() {
-                    tracing::debug!("popup configure: {e}");
-                }
-            }
+        if let Some(PopupKind::Xdg(popup)) = self.popups.find_popup(surface)
+            && !popup.is_initial_configure_sent()
+            && let Err(e) = popup.send_configure()
+        {
+            tracing::debug!("popup configure: {e}");
         }
         self.layer_commit(surface);
         let buffer = scene::commit(self, surface);
@@ -466,10 +465,10 @@ impl XdgShellHandler for State {
         let Configure::Toplevel(c) = configure else {
             return;
         };
-        if let Some(w) = self.window_for(&surface) {
-            if w.swap_serial.is_some_and(|s| c.serial.is_no_older_than(&s)) {
-                w.swap_acked = true;
-            }
+        if let Some(w) = self.window_for(&surface)
+            && w.swap_serial.is_some_and(|s| c.serial.is_no_older_than(&s))
+        {
+            w.swap_acked = true;
         }
     }
 

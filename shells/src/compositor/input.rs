@@ -615,11 +615,11 @@ impl State {
                 self.dirty = true;
                 return;
             }
-            if let Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = hit {
-                if self.shell.focused() != Some(id) {
-                    self.shell.focus(id);
-                    self.send_configures();
-                }
+            if let Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = hit
+                && self.shell.focused() != Some(id)
+            {
+                self.shell.focus(id);
+                self.send_configures();
             }
             let origin = self
                 .shell
@@ -729,11 +729,11 @@ impl State {
         } else {
             self.hit(x, y)
         };
-        if let Hit::Close(id) | Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = hit {
-            if self.shell.focused() != Some(id) {
-                self.shell.focus(id);
-                self.send_configures();
-            }
+        if let Hit::Close(id) | Hit::TitleBar(id) | Hit::Corner(id) | Hit::Window(id) = hit
+            && self.shell.focused() != Some(id)
+        {
+            self.shell.focus(id);
+            self.send_configures();
         }
         let focus = self.surface_under(x, y);
         let touch_client = focus
@@ -770,16 +770,16 @@ impl State {
         if self.on_chrome == Some(Some(slot)) {
             return;
         }
-        if let Some((swiping, start)) = self.swipe {
-            if swiping == slot {
-                if x - start >= SWIPE_DISTANCE {
-                    // Switched once; the rest of this swipe does nothing.
-                    self.swipe = Some((slot, f64::INFINITY));
-                    self.shell.cycle_focus();
-                    self.send_configures();
-                }
-                return;
+        if let Some((swiping, start)) = self.swipe
+            && swiping == slot
+        {
+            if x - start >= SWIPE_DISTANCE {
+                // Switched once; the rest of this swipe does nothing.
+                self.swipe = Some((slot, f64::INFINITY));
+                self.shell.cycle_focus();
+                self.send_configures();
             }
+            return;
         }
         if self.emulated == Some(slot) {
             self.pointer_motion(x, y);

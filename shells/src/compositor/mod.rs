@@ -570,10 +570,10 @@ impl State {
                     s.states.set(st);
                 }
             });
-            if toplevel.is_initial_configure_sent() {
-                if let Some(serial) = toplevel.send_pending_configure() {
-                    sent.push((id, serial));
-                }
+            if toplevel.is_initial_configure_sent()
+                && let Some(serial) = toplevel.send_pending_configure()
+            {
+                sent.push((id, serial));
             }
         }
         self.place_x11_windows();
@@ -586,12 +586,12 @@ impl State {
     fn begin_transaction(&mut self, sent: Vec<(WindowId, smithay::utils::Serial)>) {
         let mut waiting = Vec::new();
         for (id, serial) in sent {
-            if let Some(w) = self.windows.get_mut(&id) {
-                if w.buffer.is_some() {
-                    w.swap_serial = Some(serial);
-                    w.swap_acked = false;
-                    waiting.push(id);
-                }
+            if let Some(w) = self.windows.get_mut(&id)
+                && w.buffer.is_some()
+            {
+                w.swap_serial = Some(serial);
+                w.swap_acked = false;
+                waiting.push(id);
             }
         }
         if waiting.is_empty() {
@@ -771,17 +771,17 @@ impl State {
     fn frame(&mut self) {
         self.frame += 1;
         self.last_frame = Instant::now();
-        if let Some(t) = &self.transaction {
-            if t.waiting.is_empty() || Instant::now() >= t.until {
-                if !t.waiting.is_empty() {
-                    tracing::debug!(
-                        "windows {:?} did not redraw in time for the swap",
-                        t.waiting
-                    );
-                }
-                self.transaction = None;
-                self.dirty = true;
+        if let Some(t) = &self.transaction
+            && (t.waiting.is_empty() || Instant::now() >= t.until)
+        {
+            if !t.waiting.is_empty() {
+                tracing::debug!(
+                    "windows {:?} did not redraw in time for the swap",
+                    t.waiting
+                );
             }
+            self.transaction = None;
+            self.dirty = true;
         }
         let mut shown = false;
         if self.transaction.is_none() {
@@ -817,7 +817,7 @@ impl State {
             .into_iter()
             .filter_map(|id| self.windows.get(&id)?.toplevel.wl_surface())
             .collect();
-        let slow_frame = self.frame % 4 != 0;
+        let slow_frame = !self.frame.is_multiple_of(4);
         let surfaces: Vec<WlSurface> = self.pending_frames.keys().cloned().collect();
         for surface in surfaces {
             if slow_frame && throttled.contains(&root_of(&surface)) {
@@ -1263,10 +1263,10 @@ fn new_compositor(
     let resume = handle.clone();
     handle
         .insert_source(Timer::from_duration(ACCEPT_RETRY), move |_, _, state| {
-            if std::mem::take(&mut state.listening_paused) {
-                if let Err(e) = resume.enable(&listening) {
-                    tracing::warn!("cannot listen again: {e}");
-                }
+            if std::mem::take(&mut state.listening_paused)
+                && let Err(e) = resume.enable(&listening)
+            {
+                tracing::warn!("cannot listen again: {e}");
             }
             TimeoutAction::ToDuration(ACCEPT_RETRY)
         })

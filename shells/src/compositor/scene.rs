@@ -650,57 +650,56 @@ fn items(state: &State) -> Vec<Item> {
                 maximize,
                 minimize,
             } = c
+                && *window == view.id
             {
-                if *window == view.id {
-                    let color = if *focused {
-                        TITLE_FOCUSED
-                    } else {
-                        TITLE_UNFOCUSED
-                    };
-                    out.push(Item::Draw(solid(*rect, color)));
-                    out.push(Item::Draw(solid(*close, CLOSE_BUTTON)));
-                    out.push(Item::Draw(solid(*maximize, WINDOW_BUTTON)));
-                    out.push(Item::Draw(solid(*minimize, WINDOW_BUTTON)));
-                    // A bar for minimize, a frame's top edge for maximize.
-                    let mark = |b: &Rect, y: i32| Rect {
-                        x: b.x + b.width as i32 / 4,
-                        y,
-                        width: b.width / 2,
-                        height: 2.min(b.height),
-                    };
-                    out.push(Item::Draw(solid(
-                        mark(minimize, minimize.y + minimize.height as i32 * 3 / 4),
-                        TEXT_MARK,
-                    )));
-                    out.push(Item::Draw(solid(
-                        mark(maximize, maximize.y + maximize.height as i32 / 4),
-                        TEXT_MARK,
-                    )));
-                    let name = if view.title.is_empty() {
-                        &view.app_id
-                    } else {
-                        &view.title
-                    };
-                    // A sandboxed app's title bar says which sandbox it runs in.
-                    let sandbox = state
-                        .windows
-                        .get(&view.id)
-                        .and_then(|w| w.toplevel.wl_surface())
-                        .and_then(|s| super::sandbox_of(&s));
-                    let text = match sandbox {
-                        Some(s) => format!("{name} [{s}]"),
-                        None => name.clone(),
-                    };
-                    out.push(Item::Text {
-                        area: Rect {
-                            x: rect.x + 8,
-                            width: (minimize.x - rect.x - 16).max(0) as u32,
-                            ..*rect
-                        },
-                        text,
-                        size: TITLE_TEXT,
-                    });
-                }
+                let color = if *focused {
+                    TITLE_FOCUSED
+                } else {
+                    TITLE_UNFOCUSED
+                };
+                out.push(Item::Draw(solid(*rect, color)));
+                out.push(Item::Draw(solid(*close, CLOSE_BUTTON)));
+                out.push(Item::Draw(solid(*maximize, WINDOW_BUTTON)));
+                out.push(Item::Draw(solid(*minimize, WINDOW_BUTTON)));
+                // A bar for minimize, a frame's top edge for maximize.
+                let mark = |b: &Rect, y: i32| Rect {
+                    x: b.x + b.width as i32 / 4,
+                    y,
+                    width: b.width / 2,
+                    height: 2.min(b.height),
+                };
+                out.push(Item::Draw(solid(
+                    mark(minimize, minimize.y + minimize.height as i32 * 3 / 4),
+                    TEXT_MARK,
+                )));
+                out.push(Item::Draw(solid(
+                    mark(maximize, maximize.y + maximize.height as i32 / 4),
+                    TEXT_MARK,
+                )));
+                let name = if view.title.is_empty() {
+                    &view.app_id
+                } else {
+                    &view.title
+                };
+                // A sandboxed app's title bar says which sandbox it runs in.
+                let sandbox = state
+                    .windows
+                    .get(&view.id)
+                    .and_then(|w| w.toplevel.wl_surface())
+                    .and_then(|s| super::sandbox_of(&s));
+                let text = match sandbox {
+                    Some(s) => format!("{name} [{s}]"),
+                    None => name.clone(),
+                };
+                out.push(Item::Text {
+                    area: Rect {
+                        x: rect.x + 8,
+                        width: (minimize.x - rect.x - 16).max(0) as u32,
+                        ..*rect
+                    },
+                    text,
+                    size: TITLE_TEXT,
+                });
             }
         }
         let Some(tracked) = state.windows.get(&view.id) else {
