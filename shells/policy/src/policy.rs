@@ -191,7 +191,7 @@ pub const LAUNCHER_WIDTH: u32 = 110;
 struct StatusText(String);
 
 /// The width of the status area at the right end of a bar.
-pub const STATUS_WIDTH: u32 = 170;
+pub const STATUS_WIDTH: u32 = 220;
 
 /// The width of the launcher's start button at the task bar's left end.
 pub const START_WIDTH: u32 = 72;

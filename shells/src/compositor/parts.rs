@@ -1,6 +1,6 @@
 //! The shell's parts that live beside windows: notifications (their commands from the bus,
-//! expiry, clicks on popups, the signals back to senders) and the status line (clock and
-//! battery). The policy keeps and places them; this reads clocks and sysfs and tells the
+//! expiry, clicks on popups, the signals back to senders) and the status line (network,
+//! battery and clock). The policy keeps and places them; this reads clocks and sysfs and tells the
 //! bus.
 
 use std::path::Path;
@@ -12,8 +12,11 @@ use crate::definition::Part;
 use crate::notifications::Signal;
 use compose_shell_policy::notifications::{Closed, PopupHit, Request};
 
-/// How often the battery is read again.
+/// How often the battery and the network are read again.
 const BATTERY_EVERY: Duration = Duration::from_secs(30);
+const NETWORK_EVERY: Duration = Duration::from_secs(5);
+/// Where the kernel lists network interfaces.
+const NET: &str = "/sys/class/net";
 
 /// The status line's inputs between frames.
 #[derive(Debug)]
@@ -22,6 +25,8 @@ pub(super) struct StatusSource {
     made: Option<Instant>,
     battery: Option<String>,
     battery_read: Option<Instant>,
+    network: Option<&'static str>,
+    network_read: Option<Instant>,
     /// Where batteries are looked for (`/sys/class/power_supply`; tests point elsewhere).
     power_supply: std::path::PathBuf,
 }
@@ -32,6 +37,8 @@ impl StatusSource {
             made: None,
             battery: None,
             battery_read: None,
+            network: None,
+            network_read: None,
             power_supply: power_supply.to_path_buf(),
         }
     }
@@ -53,11 +60,43 @@ impl StatusSource {
             self.battery = battery(&self.power_supply);
             self.battery_read = Some(now);
         }
+        if self
+            .network_read
+            .is_none_or(|t| now.duration_since(t) >= NETWORK_EVERY)
+        {
+            self.network = network(Path::new(NET));
+            self.network_read = Some(now);
+        }
         let clock = chrono::Local::now().format("%H:%M").to_string();
-        Some(match &self.battery {
-            Some(b) => format!("{b}  {clock}"),
-            None => clock,
-        })
+        let parts: Vec<&str> = [self.network, self.battery.as_deref(), Some(clock.as_str())]
+            .into_iter()
+            .flatten()
+            .collect();
+        Some(parts.join("  "))
+    }
+}
+
+/// The network as the status line says it: `Wi-Fi` or `Wired` when an interface under `dir`
+/// is up (wireless first), `Offline` when none is; nothing on a machine with only loopback.
+fn network(dir: &Path) -> Option<&'static str> {
+    let mut wired = false;
+    let mut any = false;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if entry.file_name() == "lo" {
+            continue;
+        }
+        any = true;
+        let up = std::fs::read_to_string(path.join("operstate")).is_ok_and(|s| s.trim() == "up");
+        if up && path.join("wireless").exists() {
+            return Some("Wi-Fi");
+        }
+        wired |= up;
+    }
+    match (any, wired) {
+        (_, true) => Some("Wired"),
+        (true, false) => Some("Offline"),
+        (false, false) => None,
     }
 }
 
@@ -166,6 +205,28 @@ pub type Signals = mpsc::Sender<Signal>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_network_is_wifi_wired_offline_or_nothing_from_sysfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let iface = |name: &str, state: &str, wireless: bool| {
+            let d = dir.path().join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("operstate"), format!("{state}\n")).unwrap();
+            if wireless {
+                std::fs::create_dir_all(d.join("wireless")).unwrap();
+            }
+        };
+        iface("lo", "unknown", false);
+        assert_eq!(network(dir.path()), None, "loopback only");
+        iface("eth0", "down", false);
+        assert_eq!(network(dir.path()), Some("Offline"));
+        iface("eth0", "up", false);
+        assert_eq!(network(dir.path()), Some("Wired"));
+        iface("wlan0", "up", true);
+        assert_eq!(network(dir.path()), Some("Wi-Fi"));
+        assert_eq!(network(&dir.path().join("missing")), None);
+    }
 
     #[test]
     fn the_battery_is_read_from_power_supply_and_other_supplies_are_skipped() {

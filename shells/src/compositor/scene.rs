@@ -839,7 +839,8 @@ fn lock_items(
         Item::Draw(solid(lock.rect, LOCK)),
         Item::Draw(solid(lock.field, SEARCH)),
     ];
-    let clock = shell.status_text();
+    // The status line ends in the clock; the lock screen shows only that.
+    let clock = shell.status_text().rsplit("  ").next().unwrap_or_default();
     if !clock.is_empty() {
         out.push(Item::Text {
             area: lock.clock,
