@@ -237,9 +237,13 @@ impl Notifications {
         let popup = self
             .popups(area)
             .into_iter()
-            .find(|p| inside(p.rect, x, y))?;
+            .find(|p| p.rect.contains_point(x, y))?;
         let id = popup.notification.id;
-        if let Some((key, _, _)) = popup.buttons.iter().find(|(_, _, r)| inside(*r, x, y)) {
+        if let Some((key, _, _)) = popup
+            .buttons
+            .iter()
+            .find(|(_, _, r)| r.contains_point(x, y))
+        {
             return Some(PopupHit::Action {
                 id,
                 key: key.clone(),
@@ -276,13 +280,6 @@ impl Notifications {
         *tokens -= 1.0;
         Ok(())
     }
-}
-
-fn inside(r: Rect, x: f64, y: f64) -> bool {
-    x >= r.x as f64
-        && y >= r.y as f64
-        && x < (r.x + r.width as i32) as f64
-        && y < (r.y + r.height as i32) as f64
 }
 
 fn popup_height(n: &Notification) -> u32 {

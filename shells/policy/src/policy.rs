@@ -31,6 +31,14 @@ pub struct Rect {
 }
 
 impl Rect {
+    /// Whether the point (x, y) is inside (left and top edges in, right and bottom out).
+    pub fn contains_point(&self, x: f64, y: f64) -> bool {
+        x >= self.x as f64
+            && y >= self.y as f64
+            && x < (self.x + self.width as i32) as f64
+            && y < (self.y + self.height as i32) as f64
+    }
+
     pub fn contains(&self, other: &Rect) -> bool {
         other.x >= self.x
             && other.y >= self.y
@@ -210,6 +218,16 @@ fn work_area(output: Rect, usable: Rect, shell: &ShellDef) -> Rect {
     area
 }
 
+/// The height of the title bar the shell draws over a window: only shells with title bars
+/// draw them, and only for windows whose client let the shell decorate them.
+fn title_bar_height(shell: &ShellDef, server_side: bool) -> u32 {
+    if shell.has(Part::TitleBars) && server_side {
+        TITLE_BAR
+    } else {
+        0
+    }
+}
+
 /// The close button of a title bar: a square at its right end.
 pub fn close_button(title_bar: Rect) -> Rect {
     title_button(title_bar, 0)
@@ -277,12 +295,7 @@ fn floating_layout(
 ) {
     let area = work_area(output.rect, output.usable, &active.0);
     for (floating, requested, server_side, mut geometry, mut states) in &mut windows {
-        // Title bars only for windows whose client let the shell decorate them.
-        let bar = if active.0.has(Part::TitleBars) && server_side.0 {
-            TITLE_BAR
-        } else {
-            0
-        };
+        let bar = title_bar_height(&active.0, server_side.0);
         if requested.fullscreen {
             geometry.0 = output.rect;
             states.0 = States {
@@ -808,13 +821,10 @@ impl Shell {
             return false;
         };
         let area = self.work_area();
-        let bar = if self.active().has(Part::TitleBars)
-            && self.world.get::<ServerSide>(entity).is_some_and(|s| s.0)
-        {
-            TITLE_BAR
-        } else {
-            0
-        };
+        let bar = title_bar_height(
+            self.active(),
+            self.world.get::<ServerSide>(entity).is_some_and(|s| s.0),
+        );
         let half = area.width / 2;
         let rect = Rect {
             x: match side {
@@ -836,12 +846,7 @@ impl Shell {
         self.chrome().into_iter().find_map(|c| match c {
             Chrome::Taskbar { entries, .. } => entries
                 .iter()
-                .find(|e| {
-                    x >= e.rect.x as f64
-                        && y >= e.rect.y as f64
-                        && x < (e.rect.x + e.rect.width as i32) as f64
-                        && y < (e.rect.y + e.rect.height as i32) as f64
-                })
+                .find(|e| e.rect.contains_point(x, y))
                 .map(|e| e.window),
             _ => None,
         })
@@ -1124,12 +1129,9 @@ impl Shell {
     /// The launcher button at (x, y), if any: its index.
     pub fn launcher_at(&self, x: f64, y: f64) -> Option<usize> {
         self.chrome().into_iter().find_map(|c| match c {
-            Chrome::Taskbar { launchers, .. } => launchers.iter().position(|(_, r)| {
-                x >= r.x as f64
-                    && y >= r.y as f64
-                    && x < (r.x + r.width as i32) as f64
-                    && y < (r.y + r.height as i32) as f64
-            }),
+            Chrome::Taskbar { launchers, .. } => {
+                launchers.iter().position(|(_, r)| r.contains_point(x, y))
+            }
             _ => None,
         })
     }
@@ -1138,9 +1140,9 @@ impl Shell {
     pub fn chrome(&self) -> Vec<Chrome> {
         let shell = self.active();
         let output = self.output();
-        let windows = self.windows();
+        let all = self.all_windows();
+        let windows: Vec<WindowView> = all.iter().filter(|w| !w.minimized).cloned().collect();
         let mut chrome = Vec::new();
-        let fullscreen_on_top = windows.last().is_some_and(|w| w.states.fullscreen);
         if shell.has(Part::TitleBars) {
             for w in windows.iter().filter(|w| w.states.decorated) {
                 let rect = Rect {
@@ -1159,9 +1161,7 @@ impl Shell {
                 });
             }
         }
-        if shell.has(Part::Taskbar) && !fullscreen_on_top {
-            let rect = taskbar_rect(output);
-            let all = self.all_windows();
+        if let Some(rect) = self.shown_taskbar(&windows) {
             // The start button comes first, then the launchers.
             let start = if shell.has(Part::Launcher) {
                 (START_WIDTH + 4) as i32
@@ -1281,10 +1281,9 @@ impl Shell {
         if let Some(menu) = self.menu_view() {
             chrome.push(Chrome::AppMenu(menu));
         }
-        let titles = self.windows_by_id();
         if let Some(view) = self.world.resource::<Switcher>().view(output, |id| {
-            titles
-                .get(&id)
+            all.iter()
+                .find(|w| w.id == id)
                 .map(|w| {
                     if w.title.is_empty() {
                         w.app_id.clone()
@@ -1349,6 +1348,14 @@ impl Shell {
         self.app_menu_mut().set_apps(apps);
     }
 
+    /// The task bar, where this shell has one and no fullscreen window (topmost of
+    /// `windows`, the shown windows bottom up) covers it.
+    fn shown_taskbar(&self, windows: &[WindowView]) -> Option<Rect> {
+        let fullscreen_on_top = windows.last().is_some_and(|w| w.states.fullscreen);
+        (self.active().has(Part::Taskbar) && !fullscreen_on_top)
+            .then(|| taskbar_rect(self.output()))
+    }
+
     /// The open menu as this shell shows it, if the shell has a launcher.
     pub fn menu_view(&self) -> Option<MenuView> {
         let shell = self.active();
@@ -1373,24 +1380,17 @@ impl Shell {
         if !shell.has(Part::Launcher) {
             return None;
         }
-        let inside = |r: Rect| {
-            x >= r.x as f64
-                && y >= r.y as f64
-                && x < (r.x + r.width as i32) as f64
-                && y < (r.y + r.height as i32) as f64
-        };
-        let fullscreen_on_top = self.windows().last().is_some_and(|w| w.states.fullscreen);
-        if shell.has(Part::Taskbar)
-            && !fullscreen_on_top
-            && inside(start_button(taskbar_rect(self.output())))
+        if self
+            .shown_taskbar(&self.windows())
+            .is_some_and(|bar| start_button(bar).contains_point(x, y))
         {
             return Some(MenuHit::StartButton);
         }
         let menu = self.menu_view()?;
-        if let Some(item) = menu.items.iter().find(|i| inside(i.rect)) {
+        if let Some(item) = menu.items.iter().find(|i| i.rect.contains_point(x, y)) {
             return Some(MenuHit::App(item.app));
         }
-        Some(if inside(menu.rect) {
+        Some(if menu.rect.contains_point(x, y) {
             MenuHit::Menu
         } else {
             MenuHit::Outside

@@ -124,13 +124,6 @@ enum Binding {
     Close,
 }
 
-fn contains(r: &Rect, x: f64, y: f64) -> bool {
-    x >= r.x as f64
-        && y >= r.y as f64
-        && x < r.x as f64 + r.width as f64
-        && y < r.y as f64 + r.height as f64
-}
-
 impl State {
     pub(super) fn input(&mut self, event: InputEvent) {
         self.last_input = std::time::Instant::now();
@@ -367,17 +360,8 @@ impl State {
         let Some(launcher) = self.launchers.get(index) else {
             return;
         };
-        let Some((program, args)) = launcher.command.split_first() else {
-            return;
-        };
-        let started = crate::autostart::command(program, &self.socket, self.x_display)
-            .args(args)
-            .spawn();
-        match started {
-            Ok(mut child) => {
-                tracing::info!("started {} ({:?})", launcher.name, launcher.command);
-                std::thread::spawn(move || child.wait());
-            }
+        match self.start_command(&launcher.command) {
+            Ok(()) => tracing::info!("started {} ({:?})", launcher.name, launcher.command),
             Err(e) => tracing::warn!(
                 "cannot start {} ({:?}): {e}",
                 launcher.name,
@@ -399,20 +383,20 @@ impl State {
                     width: g.width,
                     height: TITLE_BAR,
                 };
-                if contains(&close_button(bar), x, y) {
+                if close_button(bar).contains_point(x, y) {
                     return Hit::Close(view.id);
                 }
-                if contains(&maximize_button(bar), x, y) {
+                if maximize_button(bar).contains_point(x, y) {
                     return Hit::Maximize(view.id);
                 }
-                if contains(&minimize_button(bar), x, y) {
+                if minimize_button(bar).contains_point(x, y) {
                     return Hit::Minimize(view.id);
                 }
-                if contains(&bar, x, y) {
+                if bar.contains_point(x, y) {
                     return Hit::TitleBar(view.id);
                 }
             }
-            if contains(&g, x, y) {
+            if g.contains_point(x, y) {
                 let right = (g.x + g.width as i32) as f64;
                 let bottom = (g.y + g.height as i32) as f64;
                 if floating
@@ -482,7 +466,7 @@ impl State {
                     width: g.width,
                     height: TITLE_BAR,
                 };
-                if contains(&bar, x, y) {
+                if bar.contains_point(x, y) {
                     return None;
                 }
             }
@@ -812,7 +796,7 @@ impl State {
         }) else {
             return false;
         };
-        if !contains(&area, x, y) {
+        if !area.contains_point(x, y) {
             return false;
         }
         let Some(key) = crate::keyboard::key_at(area, x, y) else {

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use smithay::input::keyboard::{Keysym, keysyms};
 
@@ -14,7 +13,6 @@ use crate::definition::Part;
 use crate::policy::MenuHit;
 use crate::render::{Pixels, TextureKey};
 use compose_shell_policy::app_menu::{AppMenu, MenuApp};
-use compose_shell_policy::notifications::{Request, Urgency};
 
 /// evdev codes of the Super keys and the gamepad buttons the menu answers to.
 pub const KEY_RIGHTMETA: u32 = 126;
@@ -272,35 +270,31 @@ impl State {
         let Some(app) = self.apps.get(index) else {
             return;
         };
-        let (program, args) = app
-            .exec
-            .split_first()
-            .expect("desktop entries have an Exec");
-        let started = crate::autostart::command(program, &self.socket, self.x_display)
-            .args(args)
-            .spawn();
-        match started {
-            Ok(mut child) => {
-                tracing::info!("started {} ({:?}) from the launcher", app.title, app.exec);
-                std::thread::spawn(move || child.wait());
-            }
-            Err(e) => {
-                let request = Request {
-                    sender: "compose-shell".into(),
-                    app_name: "Launcher".into(),
-                    summary: format!("{} did not start", app.title),
-                    body: format!("{}: {e}", app.exec.join(" ")),
-                    urgency: Urgency::Normal,
-                    expire_timeout: -1,
-                    ..Request::default()
-                };
-                tracing::warn!("{}: {}", request.summary, request.body);
-                let _ = self
-                    .shell
-                    .notifications_mut()
-                    .notify(request, Instant::now());
-            }
+        let (title, exec) = (app.title.clone(), app.exec.clone());
+        match self.start_command(&exec) {
+            Ok(()) => tracing::info!("started {title} ({exec:?}) from the launcher"),
+            Err(e) => self.notify_from_shell(
+                "Launcher",
+                format!("{title} did not start"),
+                format!("{}: {e}", exec.join(" ")),
+            ),
         }
+    }
+
+    /// Starts `command` (program and arguments) on this shell's socket, reaped on a thread
+    /// of its own: every app the shell starts on a click or a key goes through here.
+    pub(super) fn start_command(&self, command: &[String]) -> std::io::Result<()> {
+        let Some((program, args)) = command.split_first() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no command to run",
+            ));
+        };
+        let mut child = crate::autostart::command(program, &self.socket, self.x_display)
+            .args(args)
+            .spawn()?;
+        std::thread::spawn(move || child.wait());
+        Ok(())
     }
 }
 

@@ -74,20 +74,7 @@ impl State {
         }
         // A lock nobody could undo is refused, and says why.
         if let Err(e) = password::usable(&self.lock_options.shadow, &self.lock_options.user) {
-            tracing::warn!("not locking: {e}");
-            let request = compose_shell_policy::notifications::Request {
-                sender: "compose-shell".into(),
-                app_name: "Lock".into(),
-                summary: "The screen cannot lock".into(),
-                body: e.to_string(),
-                expire_timeout: -1,
-                ..Default::default()
-            };
-            let _ = self
-                .shell
-                .notifications_mut()
-                .notify(request, Instant::now());
-            self.dirty = true;
+            self.notify_from_shell("Lock", "The screen cannot lock".into(), e.to_string());
             return Err(format!("the screen cannot lock: {e}"));
         }
         tracing::info!("session locked");

@@ -509,6 +509,8 @@ pub(crate) struct State {
     settings: crate::settings::Settings,
     settings_file: Option<PathBuf>,
     background: [f32; 4],
+    /// The lock and blank timeouts of `Options`: what `default` settings go back to.
+    timeouts_given: (Option<Duration>, Option<Duration>),
     socket: String,
     x_display: Option<u32>,
     blanked: bool,
@@ -1371,6 +1373,7 @@ fn new_compositor(
         settings: crate::settings::Settings::default(),
         settings_file: options.settings.clone(),
         background: colors::BACKGROUND,
+        timeouts_given: (options.lock_after, options.blank_after),
         socket: options.socket.clone(),
         x_display,
         blanked: false,

@@ -132,6 +132,23 @@ impl State {
         Ok(id)
     }
 
+    /// A notification from the shell itself (`part` says which: `Launcher`, `Lock`), for
+    /// what the user should know and the log alone would hide.
+    pub(super) fn notify_from_shell(&mut self, part: &str, summary: String, body: String) {
+        tracing::warn!("{part}: {summary}: {body}");
+        let request = Request {
+            sender: "compose-shell".into(),
+            app_name: part.into(),
+            summary,
+            body,
+            expire_timeout: -1,
+            ..Request::default()
+        };
+        // The shell's own sender is rate-limited like any: a burst of its own notices is
+        // still logged above.
+        let _ = self.notify(request);
+    }
+
     /// A `CloseNotification` from the bus: true if it was open.
     pub(super) fn close_notification(&mut self, id: u32, reason: Closed) -> bool {
         let closed = self.shell.notifications_mut().close(id);
@@ -205,6 +222,25 @@ pub type Signals = mpsc::Sender<Signal>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_line_ends_in_the_local_time_and_is_made_at_most_once_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut status = StatusSource::new(dir.path());
+        let now = Instant::now();
+        let before = chrono::Local::now();
+        let text = status.text(now).unwrap();
+        let after = chrono::Local::now();
+        let clock = text.rsplit("  ").next().unwrap();
+        assert!(
+            [before, after]
+                .iter()
+                .any(|t| t.format("%H:%M").to_string() == clock),
+            "{text}"
+        );
+        assert_eq!(status.text(now + Duration::from_millis(500)), None);
+        assert!(status.text(now + Duration::from_secs(1)).is_some());
+    }
 
     #[test]
     fn the_network_is_wifi_wired_offline_or_nothing_from_sysfs() {

@@ -33,12 +33,11 @@ impl State {
         self.background = settings
             .wallpaper_color()
             .unwrap_or(super::colors::BACKGROUND);
-        if let Some(s) = settings.lock_after {
-            self.lock_after = (s > 0).then(|| std::time::Duration::from_secs(s));
-        }
-        if let Some(s) = settings.blank_after {
-            self.blank_after = (s > 0).then(|| std::time::Duration::from_secs(s));
-        }
+        // A timeout set back to `default` is the one the shell was started with.
+        let seconds = |s: u64| (s > 0).then(|| std::time::Duration::from_secs(s));
+        let (lock_given, blank_given) = self.timeouts_given;
+        self.lock_after = settings.lock_after.map_or(lock_given, seconds);
+        self.blank_after = settings.blank_after.map_or(blank_given, seconds);
         self.settings = settings.clone();
         self.dirty = true;
         Ok(())
