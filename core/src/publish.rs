@@ -186,6 +186,7 @@ pub fn publish(
         root: root_a,
         kernel: kernel_a,
         initrd: initrd_a,
+        verity: info.verity.clone(),
     };
     let signed = compose_update::release::sign(&release, key);
     let release_path = repo::release(&info.device, &info.version);

@@ -9,6 +9,9 @@ pub struct Cmdline {
     pub slot: Option<String>,
     /// `compose.ready-timeout=SECONDS`: how long services may take to come up.
     pub ready_timeout: Option<u64>,
+    /// `compose.verity=...`: the root is opened through dm-verity; `Err` says why the
+    /// argument is unusable (init refuses to mount such a root unchecked).
+    pub verity: Option<Result<crate::verity::Verity, String>>,
 }
 
 /// Reads `/proc/cmdline` text; unknown arguments are ignored.
@@ -21,6 +24,8 @@ pub fn parse(text: &str) -> Cmdline {
             c.slot = Some(slot.to_string());
         } else if let Some(t) = arg.strip_prefix("compose.ready-timeout=") {
             c.ready_timeout = t.parse().ok();
+        } else if let Some(v) = arg.strip_prefix("compose.verity=") {
+            c.verity = Some(crate::verity::Verity::parse(v));
         }
     }
     c
@@ -40,6 +45,14 @@ mod tests {
             Some("772cec67-416f-400a-afe1-6fc5bc1b1a39")
         );
         assert_eq!(c.slot.as_deref(), Some("b"));
+        assert_eq!(c.verity, None);
         assert_eq!(parse("quiet"), Cmdline::default());
+        let v = parse(&format!(
+            "compose.verity=8:{}:{}",
+            "a".repeat(64),
+            "b".repeat(64)
+        ));
+        assert_eq!(v.verity.unwrap().unwrap().data_blocks, 8);
+        assert!(parse("compose.verity=8").verity.unwrap().is_err());
     }
 }

@@ -58,6 +58,12 @@ impl EntryName {
         format!("compose-{slot}.conf")
     }
 
+    /// The file name of a slot found corrupt: no tries left, so systemd-boot boots it only
+    /// when nothing else is left, and the next install of the slot replaces it.
+    pub fn spent(slot: &str) -> String {
+        format!("compose-{slot}+0-{TRIES}.conf")
+    }
+
     /// systemd-boot skips it unless nothing else is left.
     pub fn exhausted(&self) -> bool {
         self.tries_left == Some(0)
@@ -141,10 +147,17 @@ impl Entry {
     }
 }
 
-/// The same kernel command line for another slot: its root partition and slot name.
-pub fn options_for(options: &str, slot: &str, root_partuuid: &str) -> String {
-    options
+/// The same kernel command line for another slot and root: its partition, slot name and
+/// dm-verity parameters (`None`: a root without a hash tree, opened unchecked).
+pub fn options_for(
+    options: &str,
+    slot: &str,
+    root_partuuid: &str,
+    verity: Option<&crate::verity::Verity>,
+) -> String {
+    let mut args: Vec<String> = options
         .split_whitespace()
+        .filter(|arg| !arg.starts_with("compose.verity="))
         .map(|arg| {
             if arg.starts_with("root=PARTUUID=") {
                 format!("root=PARTUUID={root_partuuid}")
@@ -154,8 +167,15 @@ pub fn options_for(options: &str, slot: &str, root_partuuid: &str) -> String {
                 arg.to_string()
             }
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    if let Some(v) = verity {
+        let at = args
+            .iter()
+            .position(|a| a.starts_with("compose.slot="))
+            .map_or(args.len(), |i| i + 1);
+        args.insert(at, v.arg());
+    }
+    args.join(" ")
 }
 
 /// Sorts `items` in the order systemd-boot tries them: the ones with tries left (or
@@ -186,6 +206,11 @@ mod tests {
         assert_eq!(EntryName::parse("compose-a+x.conf"), None);
         assert_eq!(EntryName::parse("compose-a.conf.tmp"), None);
         assert_eq!(EntryName::trial("b"), "compose-b+3.conf");
+        assert!(
+            EntryName::parse(&EntryName::spent("a"))
+                .unwrap()
+                .exhausted()
+        );
     }
 
     #[test]
@@ -219,12 +244,31 @@ mod tests {
         let b = Entry {
             slot: "b".into(),
             serial: 2,
-            options: options_for(&a.options, "b", "2222"),
+            options: options_for(&a.options, "b", "2222", None),
             ..a.clone()
         };
         assert_eq!(
             b.options,
             "root=PARTUUID=2222 ro compose.slot=b console=ttyS0"
+        );
+        let verity = crate::verity::Verity {
+            data_blocks: 9,
+            root_hash: "1".repeat(64),
+            salt: "2".repeat(64),
+        };
+        let with = options_for(&b.options, "a", "1111", Some(&verity));
+        assert_eq!(
+            with,
+            format!(
+                "root=PARTUUID=1111 ro compose.slot=a compose.verity=9:{}:{} console=ttyS0",
+                "1".repeat(64),
+                "2".repeat(64)
+            )
+        );
+        assert_eq!(
+            options_for(&with, "b", "2222", None),
+            b.options,
+            "a root without a tree drops the old one's parameters"
         );
         let entries = vec![
             (EntryName::parse("compose-a.conf").unwrap(), a.clone()),

@@ -7,6 +7,7 @@
 mod modules;
 mod services;
 mod tmpfiles;
+mod verity;
 
 use std::fs;
 use std::io::Write;
@@ -231,11 +232,44 @@ fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
         .find(|p| &p.uuid == uuid)
         .expect("wait_for_disk found it");
     let _ = fs::create_dir_all("/sysroot");
+    let slot = cmdline.slot.as_deref().unwrap_or("?");
+    let source = match &cmdline.verity {
+        None => {
+            log!("slot {slot}: no compose.verity= on the command line; the root is read unchecked");
+            dev(root)
+        }
+        Some(Err(why)) => fatal(&format!(
+            "{why}; refusing to mount the root unchecked (fix the boot entry or reinstall the slot)"
+        )),
+        Some(Ok(v)) => {
+            // A slot on trial restarts on a corrupt block, spending a try; a blessed one
+            // fails the read and stays up (see `corrupt_root`).
+            let on_corruption = if on_trial(slot, Some(uuid)) {
+                compose_boot::verity::OnCorruption::Restart
+            } else {
+                compose_boot::verity::OnCorruption::Fail
+            };
+            match verity::open(&dev(root), v, on_corruption) {
+                Ok(node) => {
+                    log!(
+                        "slot {slot}: root {} opened through dm-verity as {node} (root hash {}…; {on_corruption})",
+                        dev(root),
+                        &v.root_hash[..16]
+                    );
+                    node
+                }
+                Err(e) => fatal(&format!(
+                    "cannot open the root {} through dm-verity: {e}",
+                    dev(root)
+                )),
+            }
+        }
+    };
     // The partition's device node may appear a moment after its table is readable.
     let until = Instant::now() + Duration::from_secs(5);
     let mounted = loop {
         match mount(
-            Some(dev(root).as_str()),
+            Some(source.as_str()),
             "/sysroot",
             Some("erofs"),
             MsFlags::MS_RDONLY,
@@ -248,9 +282,11 @@ fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
         }
     };
     if let Err(e) = mounted {
+        if verity::state() == Some(compose_boot::verity::State::Corrupted) {
+            corrupt_root(slot, uuid);
+        }
         fatal(&format!(
-            "cannot mount the root file system {} (erofs): {e}",
-            dev(root)
+            "cannot mount the root file system {source} (erofs): {e}"
         ));
     }
     let var = match parts.iter().find(|p| p.name == "var") {
@@ -488,9 +524,16 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
     let deadline = started + Duration::from_secs(cmdline.ready_timeout.unwrap_or(120).min(86_400));
     let mut ready = false;
     let mut reported_failure = false;
+    let mut root_checked = matches!(cmdline.verity, Some(Ok(_)));
     loop {
         reap(&mut table);
         let now = Instant::now();
+        // A corrupt block fails the read of whoever wanted it (a service, most often, which
+        // then ends: a SIGCHLD wakes this loop). Recorded once; the system stays up.
+        if root_checked && verity::state() == Some(compose_boot::verity::State::Corrupted) {
+            root_checked = false;
+            record_corruption(&slot, cmdline.root_partuuid.as_deref());
+        }
         for action in table.next_actions(now) {
             match action {
                 services::Action::Start(i) => start(&mut table, i),
@@ -729,6 +772,55 @@ fn bless(slot: &str, root_uuid: Option<&str>) {
             }
         }
         None => log!("this boot stays unblessed"),
+    }
+}
+
+/// The booted root of `slot` has a block that does not match its hash tree (dm-verity
+/// failed a read). Its boot entry is marked out of tries, so systemd-boot boots the other
+/// slot next; returns whether that other slot has an entry still worth booting (blessed or
+/// with tries left). Never a reboot loop: a slot marked so is only booted when nothing
+/// else is left.
+fn record_corruption(slot: &str, root_uuid: Option<&str>) -> bool {
+    log!(
+        "slot {slot}: a block of the root does not match its hash tree (dm-verity): the slot is corrupt; reinstall it with an update"
+    );
+    let other_usable = with_esp(root_uuid, |esp| {
+        let entries = esp.join("loader/entries");
+        let mut other_usable = false;
+        for entry in fs::read_dir(&entries)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(parsed) = EntryName::parse(&name) else {
+                continue;
+            };
+            if parsed.slot != slot {
+                other_usable |= !parsed.exhausted();
+                continue;
+            }
+            let spent = EntryName::spent(slot);
+            if name != spent {
+                match fs::rename(entry.path(), entries.join(&spent)) {
+                    Ok(()) => log!("boot entry {name} is now {spent}: the other slot boots next"),
+                    Err(e) => log!("cannot mark {name} out of tries: {e}"),
+                }
+            }
+        }
+        other_usable
+    });
+    other_usable.unwrap_or(false)
+}
+
+/// The root could not be mounted because dm-verity failed a read: mark the slot, then boot
+/// the other one if it is worth booting, else power off (see `fatal`).
+fn corrupt_root(slot: &str, root_uuid: &str) {
+    if record_corruption(slot, Some(root_uuid)) {
+        log!("rebooting in 5 s into the other slot");
+        std::thread::sleep(Duration::from_secs(5));
+        nix::unistd::sync();
+        let _ = nix::sys::reboot::reboot(RebootMode::RB_AUTOBOOT);
     }
 }
 

@@ -257,7 +257,12 @@ pub fn install(
         generation: release.generation,
         slot: target.slot.clone(),
         serial: next_serial(&entries),
-        options: entry::options_for(&booted.entry.options, &target.slot, &target.partuuid),
+        options: entry::options_for(
+            &booted.entry.options,
+            &target.slot,
+            &target.partuuid,
+            release.verity.as_ref(),
+        ),
         root_size: release.root.size,
         root_sha256: release.root.sha256.clone(),
     };
@@ -397,6 +402,7 @@ mod tests {
             root: none.clone(),
             kernel: none.clone(),
             initrd: none,
+            verity: None,
         }
     }
 

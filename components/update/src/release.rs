@@ -31,10 +31,14 @@ pub struct Release {
     pub expires: u64,
     /// The signing key's id (`keys::key_id`).
     pub key_id: String,
-    /// The slot's root file system (erofs).
+    /// The slot's root file system (erofs, then its dm-verity hash tree when `verity`).
     pub root: Artifact,
     pub kernel: Artifact,
     pub initrd: Artifact,
+    /// How the root is checked as it is read (dm-verity): the installed entry's command line
+    /// carries it. Absent for roots built without a hash tree (and in older releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verity: Option<compose_boot::verity::Verity>,
 }
 
 /// A release file: the release's JSON text and its signature.
@@ -187,6 +191,7 @@ mod tests {
             root: artifact(b"root"),
             kernel: artifact(b"kernel"),
             initrd: artifact(b"initrd"),
+            verity: None,
         }
     }
 

@@ -122,6 +122,68 @@ pub fn mkfs_erofs(dir: &Path, out: &Path, uuid: &str, epoch: u64) -> Result<(), 
     )
 }
 
+/// Appends a dm-verity hash tree to the file system image `image` (padded to whole 4096-byte
+/// blocks first) with veritysetup, and returns what opening it needs. The salt derives from
+/// `seed`, and there is no verity superblock (so no random UUID): the same image and seed
+/// give the same tree.
+pub fn append_verity(image: &Path, seed: &str) -> Result<compose_boot::verity::Verity, BuildError> {
+    use compose_boot::verity::BLOCK;
+    let len = fs::metadata(image)
+        .map_err(|e| BuildError::io("stat", image, e))?
+        .len();
+    let data = len.next_multiple_of(BLOCK);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(image)
+        .and_then(|f| f.set_len(data))
+        .map_err(|e| BuildError::io("pad", image, e))?;
+    let salt = sha256(format!("{seed}/verity-salt").as_bytes());
+    let out = Command::new("veritysetup")
+        .args([
+            "format",
+            "--no-superblock",
+            "--hash=sha256",
+            "--data-block-size=4096",
+            "--hash-block-size=4096",
+        ])
+        .arg(format!("--data-blocks={}", data / BLOCK))
+        .arg(format!("--hash-offset={data}"))
+        .arg(format!("--salt={salt}"))
+        .arg(image)
+        .arg(image)
+        .output()
+        .map_err(ToolError::missing("veritysetup", "cryptsetup-bin"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(ToolError::Failed {
+            tool: "veritysetup".into(),
+            message: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                stdout.trim()
+            ),
+        }
+        .into());
+    }
+    let root_hash = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Root hash:"))
+        .map(|h| h.trim().to_string())
+        .ok_or_else(|| ToolError::Failed {
+            tool: "veritysetup".into(),
+            message: format!("no `Root hash:` line in its output:\n{stdout}"),
+        })?;
+    compose_boot::verity::Verity::parse(&format!("{}:{root_hash}:{salt}", data / BLOCK)).map_err(
+        |message| {
+            ToolError::Failed {
+                tool: "veritysetup".into(),
+                message,
+            }
+            .into()
+        },
+    )
+}
+
 /// mke2fs's configuration, ours rather than the host's `/etc/mke2fs.conf`, so the same
 /// inputs give the same file system on every build machine (these are bookworm's ext4
 /// defaults).

@@ -214,6 +214,10 @@ pub struct ImageInfo {
     /// built in (`compose flash --vm` checks QEMU's drivers against them).
     #[serde(default)]
     pub kernel_modules: Vec<String>,
+    /// The root's dm-verity parameters (both slots hold the same root): the tree follows the
+    /// file system in each root partition, and each boot entry's command line carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verity: Option<compose_boot::verity::Verity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -952,6 +956,8 @@ fn write_image(
         &image::uuid(&format!("{key}/root-fs")),
         epoch,
     )?;
+    ctx.progress("append the root's hash tree (dm-verity)");
+    let verity = image::append_verity(&root_img, key)?;
     let root_size = std::fs::metadata(&root_img)
         .map_err(|e| BuildError::io("stat", &root_img, e))?
         .len();
@@ -1039,8 +1045,9 @@ fn write_image(
     for slot in &slots {
         let root_part = part(&format!("root-{slot}"));
         let mut options_line = format!(
-            "root=PARTUUID={} ro compose.slot={slot}",
-            root_part.uuid.to_lowercase()
+            "root=PARTUUID={} ro compose.slot={slot} {}",
+            root_part.uuid.to_lowercase(),
+            verity.arg()
         );
         for arg in &device.kernel_cmdline {
             options_line.push(' ');
@@ -1148,6 +1155,7 @@ fn write_image(
         partitions,
         slots: slot_infos,
         files,
+        verity: Some(verity),
         kernel_modules: {
             let mut m: Vec<String> = device
                 .kernel_modules
