@@ -648,8 +648,13 @@ pub fn inspection(x: &compose_core::inspect::Inspection, json: bool) {
             Some(false) => ", ROOT DOES NOT MATCH ITS ENTRY",
             None => "",
         };
+        let verity = match &e.verity_root_hash {
+            Some(hash) => format!(", dm-verity root hash {}…", &hash[..16]),
+            None if e.slot.is_some() => ", root unchecked (no dm-verity)".to_string(),
+            None => String::new(),
+        };
         println!(
-            "  {:<28} slot {} version {} ({tries}{order}{sound})",
+            "  {:<28} slot {} version {} ({tries}{order}{sound}{verity})",
             e.file,
             e.slot.as_deref().unwrap_or("?"),
             e.version

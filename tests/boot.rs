@@ -78,6 +78,13 @@ fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
     let first: VmJson = serde_json::from_slice(&first.stdout).unwrap();
     let ready = first.ready.expect("a readiness line");
     assert!(
+        first
+            .console
+            .contains("compose-init: slot a: root /dev/vda2 opened through dm-verity as /dev/dm-0"),
+        "the root is read through dm-verity:\n{}",
+        first.console
+    );
+    assert!(
         ready.contains("device=vm") && ready.contains("slot=a"),
         "{ready}"
     );
@@ -309,4 +316,122 @@ fn vm_with_systemd_as_init_reaches_ready_runs_the_services_and_systemd_blesses_t
         ("/loader/entries/compose-a.conf", None)
     );
     assert_eq!(entry(project.path(), &disk, "b").tries_left, Some(3));
+}
+
+/// The disk's partition `name` from the `image.json` beside the disk (`disk` copies it).
+fn partition(project: &Path, name: &str) -> (u64, u64) {
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("image.json")).unwrap()).unwrap();
+    let p = info["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap();
+    (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap())
+}
+
+/// Flips one bit of `slot`'s root file system, in its superblock (byte 1032): the first
+/// block the mount reads. The partition's SHA-256 no longer matches its entry.
+fn corrupt_root(project: &Path, disk: &Path, slot: &str) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let (offset, _) = partition(project, &format!("root-{slot}"));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(disk)
+        .unwrap();
+    let at = SeekFrom::Start(offset + 1032);
+    let mut byte = [0u8];
+    f.seek(at).unwrap();
+    f.read_exact(&mut byte).unwrap();
+    f.seek(at).unwrap();
+    f.write_all(&[byte[0] ^ 1]).unwrap();
+}
+
+/// Renames a boot entry on the disk's ESP (mtools), as systemd-boot's counting or init's
+/// blessing would have left it.
+fn rename_entry(project: &Path, disk: &Path, from: &str, to: &str) {
+    let (offset, _) = partition(project, "esp");
+    let o = std::process::Command::new("mren")
+        .arg("-i")
+        .arg(format!("{}@@{offset}", disk.display()))
+        .arg(format!("::/loader/entries/{from}"))
+        .arg(format!("::/loader/entries/{to}"))
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o));
+}
+
+/// One boot of `disk` in place, until QEMU ends (it runs with -no-reboot, so a reboot ends
+/// it) or the device is ready (`until_ready`); the console.
+fn boot_once(project: &Path, disk: &Path, until_ready: bool) -> String {
+    let mut args = vec![
+        "flash",
+        disk.to_str().unwrap(),
+        "--vm",
+        "--in-place",
+        "--timeout",
+        "240",
+        "--json",
+    ];
+    if until_ready {
+        args.push("--until-ready");
+    }
+    let o = compose(project, &args);
+    assert_exit(&o, 0);
+    let v: VmJson = serde_json::from_slice(&o.stdout).unwrap();
+    v.console
+}
+
+// dm-verity catches one flipped bit of a root, and the device goes on from the other slot:
+// a slot on trial restarts at once (its tries run out, systemd-boot falls back); a blessed
+// slot fails the read, init marks its entry out of tries and reboots into the other slot,
+// which is booted from then on (no reboot loop). Both start from the same built image.
+#[test]
+fn a_corrupt_root_is_caught_by_dm_verity_and_the_other_slot_boots() {
+    let project = project();
+    let p = project.path();
+    let built = disk(p);
+
+    // On trial, on its last try: the kernel restarts the machine at the first bad block.
+    let trial = p.join("trial.raw");
+    std::fs::copy(&built, &trial).unwrap();
+    rename_entry(p, &trial, "compose-a+3.conf", "compose-a+1.conf");
+    corrupt_root(p, &trial, "a");
+    let console = boot_once(p, &trial, false);
+    assert!(
+        console.contains("a corrupt block restarts the machine")
+            && console.contains("Restarting system with command 'dm-verity device corrupted'")
+            && !console.contains("compose: ready"),
+        "{console}"
+    );
+    assert_eq!(entry(p, &trial, "a").tries_left, Some(0));
+    let console = boot_once(p, &trial, true);
+    assert!(console.contains("compose: ready device=vm"), "{console}");
+    assert!(console.contains("slot=b"), "{console}");
+
+    // Blessed: the read fails, init marks the slot and reboots into the other one.
+    let blessed = built;
+    rename_entry(p, &blessed, "compose-a+3.conf", "compose-a.conf");
+    corrupt_root(p, &blessed, "a");
+    let console = boot_once(p, &blessed, false);
+    assert!(
+        console.contains("a corrupt block fails its read")
+            && console.contains("slot a: a block of the root does not match its hash tree")
+            && console.contains("boot entry compose-a.conf is now compose-a+0-3.conf")
+            && !console.contains("dm-verity device corrupted'"),
+        "{console}"
+    );
+    let a = entry(p, &blessed, "a");
+    assert_eq!(
+        (a.file.as_str(), a.tries_left),
+        ("/loader/entries/compose-a+0-3.conf", Some(0))
+    );
+    let console = boot_once(p, &blessed, true);
+    assert!(
+        console.contains("compose: ready device=vm") && console.contains("slot=b"),
+        "{console}"
+    );
 }

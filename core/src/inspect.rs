@@ -62,6 +62,9 @@ pub struct BootEntry {
     /// Whether the slot's partition holds the root file system the entry names (its
     /// SHA-256); `None` for entries that name none.
     pub root_sound: Option<bool>,
+    /// The root hash the entry's command line gives dm-verity; `None`: read unchecked.
+    #[serde(default)]
+    pub verity_root_hash: Option<String>,
     pub linux: String,
     pub initrd: String,
     pub options: String,
@@ -250,6 +253,8 @@ pub fn parse_entry(file: &str, text: &str) -> BootEntry {
         generation: ours.as_ref().map(|e| e.generation),
         serial: ours.as_ref().map(|e| e.serial),
         root_sound: None,
+        verity_root_hash: compose_boot::entry::options_verity(&field("options"))
+            .map(|v| v.root_hash),
         linux: field("linux"),
         initrd: field("initrd"),
         options: field("options"),

@@ -178,6 +178,11 @@ pub fn options_for(
     args.join(" ")
 }
 
+/// The dm-verity parameters a command line gives the root, if usable.
+pub fn options_verity(options: &str) -> Option<crate::verity::Verity> {
+    crate::cmdline::parse(options).verity?.ok()
+}
+
 /// Sorts `items` in the order systemd-boot tries them: the ones with tries left (or
 /// blessed) first, highest serial first; `parts` finds each item's name and entry.
 pub fn sort_boot_order<T>(items: &mut [T], parts: impl Fn(&T) -> (&EntryName, &Entry)) {

@@ -80,6 +80,20 @@ impl Verity {
         self.data_blocks * BLOCK
     }
 
+    /// Bytes of the hash tree veritysetup writes after the data: one level of 32-byte hashes
+    /// per 128 blocks below, up to a single block.
+    pub fn tree_size(&self) -> u64 {
+        let per_block = BLOCK / 32;
+        let (mut level, mut blocks) = (self.data_blocks, 0);
+        loop {
+            level = level.div_ceil(per_block);
+            blocks += level;
+            if level <= 1 {
+                return blocks * BLOCK;
+            }
+        }
+    }
+
     /// The device-mapper table of the root: one `verity` target over `device` (a
     /// `MAJOR:MINOR` or a path), data and tree on the same device.
     pub fn table(&self, device: &str, on_corruption: OnCorruption) -> String {
@@ -197,6 +211,13 @@ mod tests {
                 .ends_with(" 1 restart_on_corruption")
         );
         assert_eq!(v.sectors(), 1300 * 8);
+        // 1300 blocks: 11 hash blocks, then the root block (what veritysetup wrote for them).
+        assert_eq!(v.tree_size(), 12 * BLOCK);
+        let vm = Verity {
+            data_blocks: 1736,
+            ..v
+        };
+        assert_eq!(vm.tree_size(), 15 * BLOCK);
         assert_eq!(State::parse("V"), Some(State::Verified));
         assert_eq!(State::parse("C\n"), Some(State::Corrupted));
         assert_eq!(State::parse(""), None);

@@ -118,8 +118,12 @@ impl Drop for MountedEsp {
 }
 
 /// The erofs image at the start of `partition`, read whole (its size is in its
-/// superblock): the booted slot's root, as the seed of an update.
-pub fn read_erofs(partition: &Path) -> Result<Vec<u8>, AgentError> {
+/// superblock), and the dm-verity hash tree after it when `verity` names one: the booted
+/// slot's root, as the seed of an update.
+pub fn read_root(
+    partition: &Path,
+    verity: Option<&compose_boot::verity::Verity>,
+) -> Result<Vec<u8>, AgentError> {
     let read_err = |e: std::io::Error| AgentError::Read {
         path: partition.to_path_buf(),
         source: e,
@@ -130,6 +134,10 @@ pub fn read_erofs(partition: &Path) -> Result<Vec<u8>, AgentError> {
     let size = erofs_size(&sb).ok_or_else(|| AgentError::NotErofs {
         partition: partition.to_path_buf(),
     })?;
+    let size = match verity {
+        Some(v) if v.data_size() >= size => v.data_size() + v.tree_size(),
+        _ => size,
+    };
     let mut bytes = vec![0u8; size as usize];
     file.read_exact_at(&mut bytes, 0).map_err(read_err)?;
     Ok(bytes)

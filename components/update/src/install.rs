@@ -329,6 +329,12 @@ pub struct EntryState {
     /// `None` once blessed.
     pub tries_left: Option<u32>,
     pub file: String,
+    /// The root hash its command line gives dm-verity; `None`: the root is read unchecked.
+    pub verity_root_hash: Option<String>,
+    /// What the kernel found reading the booted root so far (`verified` or `corrupted`);
+    /// only for the slot that booted, and only through dm-verity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verity_state: Option<&'static str>,
 }
 
 /// The entries in the order systemd-boot tries them.
@@ -345,6 +351,8 @@ pub fn boot_state(esp: &Esp) -> Result<BootState, AgentError> {
             serial: entry.serial,
             tries_left: name.tries_left,
             file,
+            verity_root_hash: entry::options_verity(&entry.options).map(|v| v.root_hash),
+            verity_state: None,
         })
         .collect();
     Ok(BootState { entries })

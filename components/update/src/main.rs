@@ -236,7 +236,19 @@ fn status(args: &Args, running: &Running) -> Result<u8, Box<dyn std::error::Erro
     let boot = if on_device {
         let dev = device::discover()?;
         let mounted = MountedEsp::mount(&dev.esp_partition)?;
-        Some((dev.booted.clone(), install::boot_state(&mounted.esp)?))
+        let mut state = install::boot_state(&mounted.esp)?;
+        // What dm-verity found reading the booted root (init named it `root`).
+        let kernel_says = compose_boot::dm::status("root")
+            .ok()
+            .flatten()
+            .as_deref()
+            .and_then(compose_boot::verity::State::parse);
+        for e in &mut state.entries {
+            if e.slot == dev.booted && e.verity_root_hash.is_some() {
+                e.verity_state = kernel_says.map(compose_boot::verity::State::as_str);
+            }
+        }
+        Some((dev.booted.clone(), state))
     } else {
         None
     };
@@ -272,8 +284,15 @@ fn status(args: &Args, running: &Running) -> Result<u8, Box<dyn std::error::Erro
                 Some(0) => "no tries left".to_string(),
                 Some(n) => format!("on trial, {n} tries left"),
             };
+            let verity = match (&e.verity_root_hash, e.verity_state) {
+                (None, _) => "root unchecked (no dm-verity)".to_string(),
+                (Some(hash), None) => format!("dm-verity root hash {}…", &hash[..16]),
+                (Some(hash), Some(state)) => {
+                    format!("dm-verity root hash {}…, {state} so far", &hash[..16])
+                }
+            };
             println!(
-                "slot {}: {} {} (generation {}), {tries} [{role}]",
+                "slot {}: {} {} (generation {}), {tries}, {verity} [{role}]",
                 e.slot, e.device, e.version, e.generation
             );
         }
@@ -294,7 +313,10 @@ pub(crate) fn install_offer(
         return Ok(None);
     }
     let dev = device::discover()?;
-    let seed = device::read_erofs(&dev.booted_partition)?;
+    let verity = compose_boot::cmdline::parse(&std::fs::read_to_string("/proc/cmdline")?)
+        .verity
+        .and_then(Result::ok);
+    let seed = device::read_root(&dev.booted_partition, verity.as_ref())?;
     let mounted = MountedEsp::mount(&dev.esp_partition)?;
     let done = install::install(
         repo,
