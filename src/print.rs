@@ -659,7 +659,11 @@ pub fn inspection(x: &compose_core::inspect::Inspection, json: bool) {
             e.slot.as_deref().unwrap_or("?"),
             e.version
         );
-        println!("      options {}", e.options);
+        if !e.efi.is_empty() {
+            println!("      efi {} (its command line: {})", e.efi, e.options);
+        } else {
+            println!("      options {}", e.options);
+        }
     }
     println!("ESP files:");
     for f in &x.esp_files {

@@ -177,8 +177,8 @@ fn vm_image_is_bootable_shaped_reproducible_and_incremental() {
                 for f in [
                     "EFI/BOOT/BOOTX64.EFI",
                     "loader/entries/compose-a+3.conf",
-                    "compose/b/vmlinuz",
-                    "compose/a/initrd.img",
+                    "compose/a/uki.efi",
+                    "compose/b/uki.efi",
                 ] {
                     assert!(
                         listing.to_lowercase().contains(&f.to_lowercase()),

@@ -238,10 +238,17 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     let v1 = p.join("v1.erofs");
     let whole = agent::download(&repo_url, &old.root, &[], &v1).unwrap();
     assert_eq!(whole.fetched, old.root.size);
-    // What the agent reads as its seed on a device: the erofs image's size, from its
-    // superblock, is the size of the published root.
+    // What the agent reads as its seed on a device: the erofs image (its size from its
+    // superblock) and the dm-verity tree after it (its size from the root's parameters)
+    // are the published root.
+    assert!(
+        old.verity.is_some(),
+        "the release names the root's hash tree"
+    );
     assert_eq!(
-        compose_update::device::read_erofs(&v1).unwrap().len() as u64,
+        compose_update::device::read_root(&v1, old.verity.as_ref())
+            .unwrap()
+            .len() as u64,
         old.root.size
     );
     let v1_root = p.join("v1-root");
@@ -340,6 +347,7 @@ fn a_bad_chunk_on_the_server_leaves_both_slots_and_their_entries_as_they_were(
         slot: slot.into(),
         serial,
         options: format!("root=PARTUUID={serial} ro compose.slot={slot}"),
+        uki: true,
         root_size: 0,
         root_sha256: String::new(),
     };

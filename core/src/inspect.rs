@@ -67,6 +67,9 @@ pub struct BootEntry {
     pub verity_root_hash: Option<String>,
     pub linux: String,
     pub initrd: String,
+    /// The EFI program the entry starts (a slot's unified kernel image), if any.
+    #[serde(default)]
+    pub efi: String,
     pub options: String,
 }
 
@@ -253,11 +256,17 @@ pub fn parse_entry(file: &str, text: &str) -> BootEntry {
         generation: ours.as_ref().map(|e| e.generation),
         serial: ours.as_ref().map(|e| e.serial),
         root_sound: None,
-        verity_root_hash: compose_boot::entry::options_verity(&field("options"))
+        verity_root_hash: ours
+            .as_ref()
+            .and_then(|e| compose_boot::entry::options_verity(&e.options))
             .map(|v| v.root_hash),
         linux: field("linux"),
         initrd: field("initrd"),
-        options: field("options"),
+        efi: field("efi"),
+        // A UKI's entry keeps its built-in command line in a comment (compose-boot's entry).
+        options: ours
+            .as_ref()
+            .map_or_else(|| field("options"), |e| e.options.clone()),
     }
 }
 

@@ -156,26 +156,58 @@ pub fn publish(
     }
 
     let root = read_range(&disk, root_part.offset, root_part.used)?;
-    let kernel = esp_file(
-        &disk,
-        esp.offset,
-        &format!("/compose/{}/vmlinuz", slot.slot),
-    )?;
-    let initrd = esp_file(
-        &disk,
-        esp.offset,
-        &format!("/compose/{}/initrd.img", slot.slot),
-    )?;
-
-    let mut artifacts = Vec::new();
-    let mut reports = Vec::new();
-    for (name, bytes) in [("root", &root), ("kernel", &kernel), ("initrd", &initrd)] {
-        let (artifact, report) = store_artifact(repo_dir, name, bytes)?;
-        artifacts.push(artifact);
-        reports.push(report);
+    // Each slot's UKI; the kernel and initramfs (for agents that predate UKIs) are the
+    // first one's sections. Images from before UKIs have the two files instead.
+    let mut ukis = Vec::new();
+    for s in &info.slots {
+        ukis.push((
+            s.slot.clone(),
+            esp_file(&disk, esp.offset, &format!("/compose/{}/uki.efi", s.slot)).ok(),
+        ));
     }
-    let [root_a, kernel_a, initrd_a]: [Artifact; 3] =
-        artifacts.try_into().expect("three artifacts");
+    let (kernel, initrd) = match ukis.first() {
+        Some((_, Some(uki))) => {
+            let pe = compose_boot::uki::Pe::parse(uki)
+                .map_err(|e| PublishError::Image(format!("slot {}'s uki.efi: {e}", slot.slot)))?;
+            let section = |name: &str| {
+                pe.section(name).map(<[u8]>::to_vec).ok_or_else(|| {
+                    PublishError::Image(format!(
+                        "slot {}'s uki.efi has no {name} section",
+                        slot.slot
+                    ))
+                })
+            };
+            (section(".linux")?, section(".initrd")?)
+        }
+        _ => (
+            esp_file(
+                &disk,
+                esp.offset,
+                &format!("/compose/{}/vmlinuz", slot.slot),
+            )?,
+            esp_file(
+                &disk,
+                esp.offset,
+                &format!("/compose/{}/initrd.img", slot.slot),
+            )?,
+        ),
+    };
+
+    let mut reports = Vec::new();
+    let mut store = |name: &str, bytes: &[u8]| -> Result<Artifact, PublishError> {
+        let (artifact, report) = store_artifact(repo_dir, name, bytes)?;
+        reports.push(report);
+        Ok(artifact)
+    };
+    let root_a = store("root", &root)?;
+    let kernel_a = store("kernel", &kernel)?;
+    let initrd_a = store("initrd", &initrd)?;
+    let mut uki_artifacts = std::collections::BTreeMap::new();
+    for (slot, uki) in &ukis {
+        if let Some(uki) = uki {
+            uki_artifacts.insert(slot.clone(), store(&format!("uki-{slot}"), uki)?);
+        }
+    }
     let release = Release {
         device: info.device.clone(),
         version: info.version.clone(),
@@ -187,6 +219,7 @@ pub fn publish(
         kernel: kernel_a,
         initrd: initrd_a,
         verity: info.verity.clone(),
+        ukis: uki_artifacts,
     };
     let signed = compose_update::release::sign(&release, key);
     let release_path = repo::release(&info.device, &info.version);

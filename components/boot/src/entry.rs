@@ -89,6 +89,10 @@ pub struct Entry {
     pub serial: u64,
     /// The kernel command line.
     pub options: String,
+    /// The slot boots a unified kernel image (`/compose/SLOT/uki.efi`) whose built-in command
+    /// line is `options` (kept in a comment: an `options` line would override it whenever
+    /// Secure Boot is off); else `vmlinuz` and `initrd.img` with an `options` line.
+    pub uki: bool,
     /// Size and SHA-256 of the slot's root file system as installed: what `compose
     /// inspect` checks the slot against.
     pub root_size: u64,
@@ -96,7 +100,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The entry file's text; the kernel and initramfs are the slot's, on the ESP.
+    /// The entry file's text; the UKI, or kernel and initramfs, are the slot's, on the ESP.
     pub fn render(&self) -> String {
         let Entry {
             device,
@@ -105,17 +109,23 @@ impl Entry {
             slot,
             serial,
             options,
+            uki,
             root_size,
             root_sha256,
         } = self;
+        let boot = if *uki {
+            format!("efi /compose/{slot}/uki.efi\n# compose-cmdline {options}\n")
+        } else {
+            format!(
+                "linux /compose/{slot}/vmlinuz\ninitrd /compose/{slot}/initrd.img\noptions {options}\n"
+            )
+        };
         format!(
             "# Written by compose. `version` is an install serial: the highest boots first.\n\
              title compose {device} {version} (slot {slot})\n\
              version {serial}\n\
              sort-key {SORT_KEY}\n\
-             linux /compose/{slot}/vmlinuz\n\
-             initrd /compose/{slot}/initrd.img\n\
-             options {options}\n\
+             {boot}\
              # compose-device {device}\n\
              # compose-version {version}\n\
              # compose-generation {generation}\n\
@@ -140,7 +150,8 @@ impl Entry {
             generation: field("# compose-generation")?.parse().ok()?,
             slot: field("# compose-slot")?,
             serial: field("version")?.parse().ok()?,
-            options: field("options")?,
+            options: field("options").or_else(|| field("# compose-cmdline"))?,
+            uki: field("efi").is_some(),
             root_size: field("# compose-root-size")?.parse().ok()?,
             root_sha256: field("# compose-root-sha256")?,
         })
@@ -241,10 +252,19 @@ mod tests {
             slot: "a".into(),
             serial: 1,
             options: "root=PARTUUID=1111 ro compose.slot=a console=ttyS0".into(),
+            uki: false,
             root_size: 4096,
             root_sha256: "ab".repeat(32),
         };
         assert_eq!(Entry::parse(&a.render()), Some(a.clone()));
+        let uki = Entry {
+            uki: true,
+            ..a.clone()
+        };
+        let text = uki.render();
+        assert!(text.contains("\nefi /compose/a/uki.efi\n"), "{text}");
+        assert!(!text.contains("\noptions "), "{text}");
+        assert_eq!(Entry::parse(&text), Some(uki));
         assert_eq!(Entry::parse("title other\nversion 3\n"), None);
         let b = Entry {
             slot: "b".into(),

@@ -8,4 +8,6 @@ pub mod cmdline;
 pub mod dm;
 pub mod entry;
 pub mod gpt;
+pub mod root;
+pub mod uki;
 pub mod verity;

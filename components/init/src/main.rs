@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use compose_boot::cmdline;
 use compose_boot::entry::{EntryName, blessed_name};
 use compose_boot::gpt::{self, ESP_TYPE, disks};
+use compose_boot::{cmdline, root};
 use nix::mount::{MsFlags, mount};
 use nix::sys::reboot::RebootMode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -72,14 +72,14 @@ fn run() {
         std::process::exit(2);
     }
     mount_api_filesystems();
-    let cmdline = cmdline::parse(&fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    let mut cmdline = cmdline::parse(&fs::read_to_string("/proc/cmdline").unwrap_or_default());
     let mut stages = Stages {
         started,
         modules: None,
         root: None,
     };
     if !Path::new(SERVICES).exists() {
-        initramfs(&cmdline, &mut stages);
+        initramfs(&mut cmdline, &mut stages);
     }
     if let Ok(manager) = fs::read_to_string(SYSTEM_MANAGER) {
         hand_over(manager.trim(), &cmdline);
@@ -213,24 +213,31 @@ impl Stages {
 }
 
 /// Stage one: modules, root, /var, the /etc overlay, switch root.
-fn initramfs(cmdline: &cmdline::Cmdline, stages: &mut Stages) {
+fn initramfs(cmdline: &mut cmdline::Cmdline, stages: &mut Stages) {
     load_modules();
     stages.modules = Some(Instant::now());
-    let Some(uuid) = &cmdline.root_partuuid else {
-        fatal(
-            "the kernel command line has no root=PARTUUID=...; boot through the image's boot entries",
-        );
+    let wanted = match (&cmdline.root_partuuid, &cmdline.slot, &cmdline.verity) {
+        (Some(uuid), ..) => format!("root partition PARTUUID={uuid}"),
+        (None, Some(slot), Some(Ok(v))) => format!(
+            "partition root-{slot} with the root hash {}…",
+            &v.root_hash[..16]
+        ),
+        _ => fatal(
+            "the kernel command line names no root (root=PARTUUID=..., or compose.slot= and compose.verity=); boot through the image's boot entries",
+        ),
     };
-    let Some((disk, parts)) = wait_for_disk(uuid, Duration::from_secs(10)) else {
+    let Some(found) = wait_for_root(cmdline, Duration::from_secs(10)) else {
         fatal(&format!(
-            "root partition PARTUUID={uuid} did not appear within 10 s; check the disk and its kernel modules"
+            "{wanted} did not appear within 10 s; check the disk and its kernel modules"
         ));
     };
-    let dev = |p: &gpt::Partition| gpt::partition_device(&disk, p.number);
-    let root = parts
-        .iter()
-        .find(|p| &p.uuid == uuid)
-        .expect("wait_for_disk found it");
+    // From here on the root is known by its partition, however the command line named it.
+    cmdline.root_partuuid = Some(found.root.uuid.clone());
+    let uuid = &found.root.uuid;
+    let disk = &found.disk;
+    let parts = &found.parts;
+    let dev = |p: &gpt::Partition| gpt::partition_device(disk, p.number);
+    let root = &found.root;
     let _ = fs::create_dir_all("/sysroot");
     let slot = cmdline.slot.as_deref().unwrap_or("?");
     let source = match &cmdline.verity {
@@ -441,14 +448,12 @@ fn load_module(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Every disk's GPT, until one has the partition `uuid`.
-fn wait_for_disk(uuid: &str, limit: Duration) -> Option<(String, Vec<gpt::Partition>)> {
+/// Every disk's GPT, until one has the root the command line names.
+fn wait_for_root(cmdline: &cmdline::Cmdline, limit: Duration) -> Option<root::Found> {
     let start = Instant::now();
     loop {
-        for (disk, parts) in disks() {
-            if parts.iter().any(|p| p.uuid == uuid) {
-                return Some((disk, parts));
-            }
+        if let Some(found) = root::find(cmdline) {
+            return Some(found);
         }
         if start.elapsed() > limit {
             return None;

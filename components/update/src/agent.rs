@@ -224,6 +224,32 @@ pub struct Fetched {
     chunks: apply::Prefetched,
 }
 
+impl Fetched {
+    /// The artifact's bytes, from `seeds` (the ones it was fetched with) and the fetched
+    /// chunks, checked whole: for a small file read before anything is written (a UKI's
+    /// command line). `None` if a chunk is missing or the whole does not match the index.
+    pub fn bytes(&self, seeds: &[&[u8]]) -> Option<Vec<u8>> {
+        use sha2::Digest;
+        let mut out: Vec<u8> = Vec::with_capacity(self.index.size as usize);
+        let mut earlier: std::collections::HashMap<&str, (usize, usize)> = Default::default();
+        for c in &self.index.chunks {
+            let at = out.len();
+            if let Some(bytes) = self.chunks.chunks.get(&c.digest) {
+                out.extend_from_slice(bytes);
+            } else if let Some(s) = self.map.get(&c.digest) {
+                let seed = seeds.get(s.seed)?;
+                out.extend_from_slice(seed.get(s.offset as usize..)?.get(..s.length as usize)?);
+            } else if let Some(&(from, len)) = earlier.get(c.digest.as_str()) {
+                out.extend_from_within(from..from + len);
+            } else {
+                return None;
+            }
+            earlier.insert(&c.digest, (at, out.len() - at));
+        }
+        (hex::encode(sha2::Sha256::digest(&out)) == self.index.sha256).then_some(out)
+    }
+}
+
 /// Fetches and checks what `artifact` lacks (see `Fetched`). A missing or bad chunk fails
 /// here, while nothing on the device has changed.
 pub fn prefetch(

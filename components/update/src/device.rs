@@ -39,15 +39,21 @@ pub fn discover() -> Result<Device, AgentError> {
         source: e,
     })?;
     let cmdline = compose_boot::cmdline::parse(&text);
-    let (Some(slot), Some(uuid)) = (cmdline.slot, cmdline.root_partuuid) else {
+    let Some(slot) = cmdline.slot.clone() else {
         return Err(AgentError::Slots(
-            "the kernel command line names no compose slot (compose.slot= and root=PARTUUID=); boot a compose image through its boot entries".into(),
+            "the kernel command line names no compose slot (compose.slot=); boot a compose image through its boot entries".into(),
         ));
     };
     let other = other_slot(&slot)
         .ok_or_else(|| AgentError::Slots(format!("booted slot `{slot}` is neither a nor b")))?;
-    let (disk, parts) = gpt::disk_with(&uuid).ok_or_else(|| {
-        AgentError::Slots(format!("no disk holds the booted root partition {uuid}"))
+    let compose_boot::root::Found {
+        disk,
+        parts,
+        root: booted_part,
+    } = compose_boot::root::find(&cmdline).ok_or_else(|| {
+        AgentError::Slots(format!(
+            "no disk holds the booted root of slot {slot} (named by root=PARTUUID= or by its dm-verity root hash)"
+        ))
     })?;
     let named = |name: &str| {
         parts
@@ -59,10 +65,6 @@ pub fn discover() -> Result<Device, AgentError> {
                 ))
             })
     };
-    let booted_part = parts
-        .iter()
-        .find(|p| p.uuid == uuid)
-        .expect("disk_with found it");
     let other_part = named(&format!("root-{other}"))?;
     let esp = parts
         .iter()

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::agent::{AgentError, Repo, sync_dir};
 use crate::apply::Written;
-use crate::release::Release;
+use crate::release::{Artifact, Release};
 
 /// A mounted ESP (or any folder laid out like one).
 #[derive(Debug, Clone)]
@@ -131,8 +131,8 @@ pub struct Installed {
     /// The new entry's file name.
     pub entry: String,
     pub root: Written,
-    pub kernel: Written,
-    pub initrd: Written,
+    /// The UKI, or the kernel and the initramfs.
+    pub boot_files: Vec<Written>,
 }
 
 /// Installs `release` into `target`: see the module's comment for the order of writes.
@@ -198,22 +198,43 @@ pub fn install(
     let root_fetched = crate::agent::prefetch(repo, &release.root, &[seed], Some(&partition))?;
     let dir = esp.root.join("compose").join(&target.slot);
     let booted_dir = esp.root.join("compose").join(&target.booted);
-    // Kernel and initramfs: the boot files of both slots are their seeds, the booted slot's
-    // and the target's own (read now: they are removed before the new ones are written).
-    let boot_files = [
-        ("vmlinuz", &release.kernel),
-        ("initrd.img", &release.initrd),
-    ]
-    .into_iter()
-    .map(|(name, artifact)| {
-        let seeds = [
-            fs::read(booted_dir.join(name)).unwrap_or_default(),
-            fs::read(dir.join(name)).unwrap_or_default(),
-        ];
-        let fetched = crate::agent::prefetch(repo, artifact, &[&seeds[0], &seeds[1]], None)?;
-        Ok((name, seeds, fetched))
-    })
-    .collect::<Result<Vec<_>, AgentError>>()?;
+    // The slot's boot files: its UKI when the release has one for this slot, else kernel
+    // and initramfs. The same files of both slots are their seeds, the booted slot's and
+    // the target's own (read now: they are removed before the new ones are written).
+    let uki = release.ukis.get(&target.slot);
+    let wanted: Vec<(&str, &Artifact)> = match uki {
+        Some(artifact) => vec![(UKI, artifact)],
+        None => vec![
+            ("vmlinuz", &release.kernel),
+            ("initrd.img", &release.initrd),
+        ],
+    };
+    let boot_files = wanted
+        .into_iter()
+        .map(|(name, artifact)| {
+            let seeds = [
+                fs::read(booted_dir.join(name)).unwrap_or_default(),
+                fs::read(dir.join(name)).unwrap_or_default(),
+            ];
+            let fetched = crate::agent::prefetch(repo, artifact, &[&seeds[0], &seeds[1]], None)?;
+            Ok((name, seeds, fetched))
+        })
+        .collect::<Result<Vec<_>, AgentError>>()?;
+    // A UKI's command line is what boots: it must name this slot and the release's root.
+    let options = match &boot_files[..] {
+        [(UKI, seeds, fetched)] => {
+            let bytes = fetched.bytes(&[&seeds[0], &seeds[1]]).ok_or_else(|| {
+                AgentError::Slots("the fetched UKI does not add up to its index".into())
+            })?;
+            uki_cmdline(&bytes, release, &target.slot)?
+        }
+        _ => entry::options_for(
+            &booted.entry.options,
+            &target.slot,
+            &target.partuuid,
+            release.verity.as_ref(),
+        ),
+    };
     step(&format!(
         "slot {}'s release fetched and checked",
         target.slot
@@ -225,9 +246,9 @@ pub fn install(
     step(&format!("slot {}'s root written and checked", target.slot));
 
     fs::create_dir_all(&dir).map_err(write_err(&dir))?;
-    // The slot's old kernel and initramfs boot nothing now (its entry is gone): they go
-    // first, so the ESP needs no room for a third pair while the new one is written.
-    for (name, ..) in &boot_files {
+    // The slot's old boot files boot nothing now (its entry is gone): they go first, so
+    // the ESP needs no room for a third set while the new one is written.
+    for name in [UKI, "vmlinuz", "initrd.img"] {
         match fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(write_err(&dir.join(name))(e));
@@ -244,7 +265,6 @@ pub fn install(
             &out,
         )?);
     }
-    let (kernel, initrd) = (written[0], written[1]);
     sync_dir(&dir);
     step(&format!(
         "slot {}'s kernel and initramfs written and checked",
@@ -257,12 +277,8 @@ pub fn install(
         generation: release.generation,
         slot: target.slot.clone(),
         serial: next_serial(&entries),
-        options: entry::options_for(
-            &booted.entry.options,
-            &target.slot,
-            &target.partuuid,
-            release.verity.as_ref(),
-        ),
+        options,
+        uki: uki.is_some(),
         root_size: release.root.size,
         root_sha256: release.root.sha256.clone(),
     };
@@ -279,9 +295,43 @@ pub fn install(
         slot: target.slot.clone(),
         entry: file,
         root,
-        kernel,
-        initrd,
+        boot_files: written,
     })
+}
+
+/// The UKI's file name in a slot's folder on the ESP.
+const UKI: &str = "uki.efi";
+
+/// The built-in command line of `uki`, if it boots `slot` with `release`'s root: the slot
+/// named, and the root hash the release signed (a UKI built for another root would open
+/// this one through the wrong tree, and fail every block).
+fn uki_cmdline(uki: &[u8], release: &Release, slot: &str) -> Result<String, AgentError> {
+    let refuse = |why: String| {
+        AgentError::Refused(crate::release::Refusal::UkiMismatch {
+            slot: slot.to_string(),
+            why,
+        })
+    };
+    let cmdline = compose_boot::uki::cmdline(uki).map_err(refuse)?;
+    let parsed = compose_boot::cmdline::parse(&cmdline);
+    if parsed.slot.as_deref() != Some(slot) {
+        return Err(refuse(format!(
+            "its command line names slot {:?}",
+            parsed.slot
+        )));
+    }
+    let verity = parsed.verity.and_then(Result::ok);
+    if verity != release.verity {
+        return Err(refuse(format!(
+            "its root hash {} is not the release's {}",
+            verity.map_or("(none)".into(), |v| v.root_hash),
+            release
+                .verity
+                .as_ref()
+                .map_or("(none)", |v| v.root_hash.as_str())
+        )));
+    }
+    Ok(cmdline)
 }
 
 /// Size of a block device or file.
@@ -378,6 +428,7 @@ mod tests {
             slot: slot.into(),
             serial,
             options: format!("root=PARTUUID=1 ro compose.slot={slot}"),
+            uki: false,
             root_size: 0,
             root_sha256: String::new(),
         }
@@ -411,6 +462,7 @@ mod tests {
             kernel: none.clone(),
             initrd: none,
             verity: None,
+            ukis: Default::default(),
         }
     }
 

@@ -39,6 +39,11 @@ pub struct Release {
     /// carries it. Absent for roots built without a hash tree (and in older releases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verity: Option<compose_boot::verity::Verity>,
+    /// Each slot's unified kernel image (the same kernel and initramfs, a command line naming
+    /// that slot and `verity`'s root hash), by slot. An agent installs the target slot's
+    /// instead of `kernel` and `initrd`, which stay for agents that predate UKIs.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ukis: std::collections::BTreeMap<String, Artifact>,
 }
 
 /// A release file: the release's JSON text and its signature.
@@ -74,6 +79,10 @@ pub enum Refusal {
         "the release's generation {found} is lower than the running one ({running})\nhelp: to go back on purpose, deploy that version by name"
     )]
     Older { found: u64, running: u64 },
+    #[error(
+        "the release's UKI for slot {slot} does not boot this release: {why}\nhelp: publish the image again with `compose publish` (its UKIs and root come from the same build)"
+    )]
+    UkiMismatch { slot: String, why: String },
     #[error("{what} hashes to {found}, but the release says {expected}")]
     HashMismatch {
         what: String,
@@ -192,6 +201,7 @@ mod tests {
             kernel: artifact(b"kernel"),
             initrd: artifact(b"initrd"),
             verity: None,
+            ukis: Default::default(),
         }
     }
 

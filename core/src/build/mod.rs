@@ -11,6 +11,7 @@ pub mod image;
 pub mod sources;
 pub mod tree;
 pub mod trim;
+pub mod uki;
 pub mod units;
 pub mod verify;
 
@@ -664,8 +665,9 @@ fn role(c: &Component) -> Role {
     }
 }
 
-/// The image format's version in the image key (v4: `initramfs` role, /efi, systemd units).
-const IMAGE_FORMAT: &str = "compose-image-v5";
+/// The image format's version in the image key (v4: `initramfs` role, /efi, systemd units;
+/// v6: dm-verity trees, a UKI per slot).
+const IMAGE_FORMAT: &str = "compose-image-v6";
 
 /// Folders init mounts over or writes to; every root has them (`/efi`: the ESP, for a
 /// system manager such as systemd).
@@ -970,7 +972,7 @@ fn write_image(
         .map_err(|e| BuildError::io("write", &initrd, e))?;
     file.flush_all(&initrd)?;
 
-    // The ESP holds systemd-boot twice and a kernel and initramfs per slot.
+    // The ESP holds systemd-boot twice and a UKI (kernel, initramfs, command line) per slot.
     let kernel_size = kernel.entries.get("/boot/vmlinuz").map_or(0, |e| match e {
         Entry::File { size, .. } => *size,
         _ => 0,
@@ -996,7 +998,7 @@ fn write_image(
         });
     }
 
-    ctx.progress("assemble ESP (FAT32, systemd-boot)");
+    ctx.progress("assemble ESP (FAT32, systemd-boot, a unified kernel image per slot)");
     let efi = bootloader
         .entries
         .iter()
@@ -1010,6 +1012,20 @@ fn write_image(
             device: device.name.clone(),
             what: "systemd-bootx64.efi",
             hint: "the boot loader component must ship systemd-boot's EFI binary",
+        })?;
+    let stub = bootloader
+        .entries
+        .iter()
+        .find_map(|(path, e)| match e {
+            Entry::File { digest, .. } if path.ends_with("/linuxx64.efi.stub") => {
+                Some(digest.clone())
+            }
+            _ => None,
+        })
+        .ok_or(BuildError::Missing {
+            device: device.name.clone(),
+            what: "linuxx64.efi.stub",
+            hint: "the boot loader component must ship systemd-stub (systemd-boot-efi's linuxx64.efi.stub): each slot boots a unified kernel image built on it",
         })?;
     let vmlinuz = match kernel.entries.get("/boot/vmlinuz") {
         Some(Entry::File { digest, .. }) => digest.clone(),
@@ -1044,15 +1060,27 @@ fn write_image(
     let mut slot_infos = Vec::new();
     for slot in &slots {
         let root_part = part(&format!("root-{slot}"));
-        let mut options_line = format!(
-            "root=PARTUUID={} ro compose.slot={slot} {}",
-            root_part.uuid.to_lowercase(),
-            verity.arg()
-        );
+        // No root=PARTUUID=: one UKI serves every device of this image, whatever partition
+        // UUIDs the image it was first flashed with gave it; init finds `root-SLOT` by the
+        // root hash (compose-boot's `root`).
+        let mut options_line = format!("ro compose.slot={slot} {}", verity.arg());
         for arg in &device.kernel_cmdline {
             options_line.push(' ');
             options_line.push_str(arg);
         }
+        // One UKI per slot: its built-in command line names the slot's partition.
+        let uki = work.join(format!("uki-{slot}.efi"));
+        uki::assemble(
+            &uki::Parts {
+                stub: &ctx.store.blob_path(&stub),
+                osrel: &uki::os_release(&device.name, &version),
+                cmdline: &options_line,
+                linux: &ctx.store.blob_path(&vmlinuz),
+                initrd: &initrd,
+            },
+            &uki,
+            &work.join(format!("uki-{slot}")),
+        )?;
         // Both slots hold this image; slot a has the higher install serial, so it boots
         // first, and b is its fallback until an update installs something there.
         let entry_name = compose_boot::entry::EntryName::trial(slot);
@@ -1063,6 +1091,7 @@ fn write_image(
             slot: slot.to_string(),
             serial: if *slot == "a" { 1 } else { 0 },
             options: options_line,
+            uki: true,
             root_size,
             root_sha256: root_sha256.clone(),
         }
@@ -1070,11 +1099,7 @@ fn write_image(
         let entry_path = work.join(&entry_name);
         write(&entry_path, &entry)?;
         esp_files.push((format!("/loader/entries/{entry_name}"), entry_path));
-        esp_files.push((
-            format!("/compose/{slot}/vmlinuz"),
-            ctx.store.blob_path(&vmlinuz),
-        ));
-        esp_files.push((format!("/compose/{slot}/initrd.img"), initrd.clone()));
+        esp_files.push((format!("/compose/{slot}/uki.efi"), uki));
         slot_infos.push(SlotInfo {
             slot: slot.to_string(),
             partition: root_part.name.clone(),
