@@ -435,3 +435,96 @@ fn a_corrupt_root_is_caught_by_dm_verity_and_the_other_slot_boots() {
         "{console}"
     );
 }
+
+/// A file of the disk's ESP (mtools).
+fn esp_file(project: &Path, disk: &Path, path: &str) -> Vec<u8> {
+    let (offset, _) = partition(project, "esp");
+    let o = std::process::Command::new("mtype")
+        .arg("-i")
+        .arg(format!("{}@@{offset}", disk.display()))
+        .arg(format!("::{path}"))
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o));
+    o.stdout
+}
+
+/// Replaces a file of the disk's ESP (mtools).
+fn put_esp_file(project: &Path, disk: &Path, path: &str, bytes: &[u8]) {
+    let (offset, _) = partition(project, "esp");
+    let local = project.join("esp-file");
+    std::fs::write(&local, bytes).unwrap();
+    let o = std::process::Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@{offset}", disk.display()))
+        .arg(&local)
+        .arg(format!("::{path}"))
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o));
+}
+
+// Secure Boot with the project's own keys, in OVMF's Secure Boot firmware with a fresh
+// variable store (setup mode, as a machine whose owner cleared the factory keys): systemd-boot
+// enrols PK, KEK and db from the ESP and resets, and from then on the firmware starts only
+// what db signed. Slot b, made to boot next on its last try (as an install leaves a slot,
+// with the highest serial), has one bit of its UKI flipped: the firmware refuses it, its try
+// is spent, and slot a, signed and sound, boots under Secure Boot. One VM run.
+#[test]
+fn a_signed_image_enrols_its_keys_boots_under_secure_boot_and_a_changed_uki_is_refused() {
+    let project = project();
+    let p = project.path();
+    assert_exit(&compose(p, &["keys", "generate"]), 0);
+    let disk = disk(p);
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("image.json")).unwrap()).unwrap();
+    assert_eq!(info["secure_boot"], true, "{info}");
+
+    let b = String::from_utf8(esp_file(p, &disk, "/loader/entries/compose-b+3.conf")).unwrap();
+    assert!(b.contains("\nversion 0\n"), "{b}");
+    put_esp_file(
+        p,
+        &disk,
+        "/loader/entries/compose-b+3.conf",
+        b.replace("\nversion 0\n", "\nversion 2\n").as_bytes(),
+    );
+    rename_entry(p, &disk, "compose-b+3.conf", "compose-b+1.conf");
+    let mut uki = esp_file(p, &disk, "/compose/b/uki.efi");
+    let at = uki
+        .windows(14)
+        .position(|w| w == b"compose.slot=b")
+        .expect("slot b's UKI names its slot");
+    uki[at + 8] ^= 0x20;
+    put_esp_file(p, &disk, "/compose/b/uki.efi", &uki);
+
+    let o = compose(
+        p,
+        &[
+            "flash",
+            disk.to_str().unwrap(),
+            "--vm",
+            "--in-place",
+            "--secure-boot",
+            "--until-ready",
+            "--timeout",
+            "240",
+            "--json",
+        ],
+    );
+    assert_exit(&o, 0);
+    let vm: VmJson = serde_json::from_slice(&o.stdout).unwrap();
+    let console = vm.console;
+    for wanted in [
+        "Enrolling secure boot keys from directory: \\loader\\keys\\auto",
+        "Error loading \\compose\\b\\uki.efi: Access Denied",
+        "secureboot: Secure boot enabled",
+    ] {
+        assert!(console.contains(wanted), "no `{wanted}`:\n{console}");
+    }
+    let ready = vm.ready.expect("a readiness line");
+    assert!(ready.contains("slot=a"), "{ready}");
+    assert_eq!(entry(p, &disk, "b").tries_left, Some(0));
+}

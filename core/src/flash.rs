@@ -184,6 +184,13 @@ pub struct VmOptions {
     pub provision: Option<PathBuf>,
     /// TCP ports of 127.0.0.1 forwarded into the VM: (host port, guest port).
     pub forwards: Vec<(u16, u16)>,
+    /// OVMF's Secure Boot firmware (SMM on): the firmware starts only signed EFI programs
+    /// once keys are enrolled. A fresh variable store is in setup mode, so systemd-boot
+    /// enrols the image's keys and resets; the VM then reboots in place (no -no-reboot).
+    pub secure_boot: bool,
+    /// Keep the firmware's variables (enrolled keys, boot options) in this file across runs;
+    /// made from OVMF's template when missing. Default: a fresh store each run.
+    pub efi_vars: Option<PathBuf>,
 }
 
 /// How a VM shows its screen.
@@ -312,8 +319,12 @@ pub fn accelerator(code: &Path, vars: &Path, scratch: &Path) -> &'static str {
     if usable { "kvm" } else { "tcg" }
 }
 
-fn firmware() -> Result<(PathBuf, PathBuf), FlashError> {
-    let candidates = [
+fn firmware(secure_boot: bool) -> Result<(PathBuf, PathBuf), FlashError> {
+    let secboot = [(
+        "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    )];
+    let plain = [
         (
             "/usr/share/OVMF/OVMF_CODE_4M.fd",
             "/usr/share/OVMF/OVMF_VARS_4M.fd",
@@ -323,6 +334,7 @@ fn firmware() -> Result<(PathBuf, PathBuf), FlashError> {
             "/usr/share/OVMF/OVMF_VARS.fd",
         ),
     ];
+    let candidates: &[(&str, &str)] = if secure_boot { &secboot } else { &plain };
     candidates
         .iter()
         .find(|(code, vars)| Path::new(code).is_file() && Path::new(vars).is_file())
@@ -352,7 +364,7 @@ fn tail(console: &str) -> String {
 
 /// Boots the image; `echo` receives every console line as it arrives.
 pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmReport, FlashError> {
-    let (code, vars_template) = firmware()?;
+    let (code, vars_template) = firmware(options.secure_boot)?;
     let image = std::fs::canonicalize(&options.image).map_err(|source| FlashError::Io {
         what: "open",
         path: options.image.clone(),
@@ -368,19 +380,27 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         path: scratch.0.clone(),
         source,
     })?;
-    let vars = scratch.0.join("OVMF_VARS.fd");
-    std::fs::copy(&vars_template, &vars).map_err(|source| FlashError::Io {
-        what: "copy",
-        path: vars_template.clone(),
-        source,
-    })?;
+    let vars = match &options.efi_vars {
+        Some(kept) if kept.is_file() => kept.clone(),
+        kept => {
+            let vars = kept
+                .clone()
+                .unwrap_or_else(|| scratch.0.join("OVMF_VARS.fd"));
+            std::fs::copy(&vars_template, &vars).map_err(|source| FlashError::Io {
+                what: "copy",
+                path: vars_template.clone(),
+                source,
+            })?;
+            vars
+        }
+    };
     let format = if image.extension().is_some_and(|e| e == "qcow2") {
         "qcow2"
     } else {
         "raw"
     };
     let disk = if options.in_place {
-        format!("file={},if=virtio,format={format}", image.display())
+        format!("file={},if=none,id=disk0,format={format}", image.display())
     } else {
         // The built image is never modified: the VM writes to a throw-away overlay.
         let overlay = scratch.0.join("overlay.qcow2");
@@ -392,7 +412,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             "qemu-img",
             "qemu-utils",
         )?;
-        format!("file={},if=virtio,format=qcow2", overlay.display())
+        format!("file={},if=none,id=disk0,format=qcow2", overlay.display())
     };
     let info = image
         .parent()
@@ -426,7 +446,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         None => scratch.0.clone(),
     };
     let accel = accelerator(&code, &vars_template, &scratch.0);
-    let mut nic = "user,model=virtio-net-pci".to_string();
+    let mut nic = "user,id=net0".to_string();
     for (host, guest) in &options.forwards {
         nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
     }
@@ -435,7 +455,14 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         None => None,
     };
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-machine", "q35", "-accel", accel, "-m"])
+    if options.secure_boot {
+        // OVMF's Secure Boot build keeps its variables in SMM, out of the OS's reach.
+        cmd.args(["-machine", "q35,smm=on"])
+            .args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+    } else {
+        cmd.args(["-machine", "q35", "-no-reboot"]);
+    }
+    cmd.args(["-accel", accel, "-m"])
         .arg(
             options
                 .memory_mib
@@ -444,7 +471,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         )
         .arg("-smp")
         .arg(options.cpus.to_string())
-        .args(["-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        .args(["-monitor", "none", "-serial", "stdio"])
         .arg("-drive")
         .arg(format!(
             "if=pflash,format=raw,readonly=on,file={}",
@@ -454,10 +481,16 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         .arg(format!("if=pflash,format=raw,file={}", vars.display()))
         .arg("-drive")
         .arg(disk)
+        // The only boot device the firmware is told of: OVMF then drops its network and
+        // shell boot options, so when systemd-boot cannot start an entry (a UKI that Secure
+        // Boot refuses) the firmware comes straight back to the disk.
+        .args(["-device", "virtio-blk-pci,drive=disk0,bootindex=0"])
         // User networking: the guest reaches out through QEMU; nothing listens on the host
         // but the ports asked for, on 127.0.0.1 only.
-        .arg("-nic")
+        .arg("-netdev")
         .arg(nic)
+        // No iPXE option ROM: a compose VM never boots from the network.
+        .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
         .arg("-qmp")
         .arg(format!(
             "unix:{},server=on,wait=off",

@@ -20,6 +20,7 @@ pub mod project;
 pub mod publish;
 pub mod requirement;
 pub mod resolve;
+pub mod secure_boot;
 pub mod seed;
 pub mod serve;
 pub mod store;

@@ -51,6 +51,19 @@ pub enum KeyError {
     },
 }
 
+impl Keys {
+    /// What the image key takes from them: the db certificate and the enrolment files.
+    pub fn fingerprint(&self) -> Result<String, crate::build::BuildError> {
+        let mut all = Vec::new();
+        for path in std::iter::once(&self.db_crt).chain(self.auth.iter().map(|(_, p)| p)) {
+            all.extend(
+                std::fs::read(path).map_err(|e| crate::build::BuildError::io("read", path, e))?,
+            );
+        }
+        Ok(crate::store::sha256(&all))
+    }
+}
+
 /// The project's keys; `None` when it has none (images are then unsigned).
 pub fn project_keys(project: &Path) -> Result<Option<Keys>, KeyError> {
     let dir = project.join(DIR);
@@ -63,7 +76,12 @@ pub fn project_keys(project: &Path) -> Result<Option<Keys>, KeyError> {
     let missing: Vec<String> = needed
         .iter()
         .filter(|p| !p.is_file())
-        .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     if !missing.is_empty() {
         return Err(KeyError::Incomplete {
@@ -92,7 +110,9 @@ pub fn generate(dir: &Path) -> Result<(), KeyError> {
         let key = dir.join(format!("{name}.key"));
         run(
             Command::new("openssl")
-                .args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256"])
+                .args([
+                    "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
+                ])
                 .args(["-days", "7300", "-subj"])
                 .arg(format!("/CN=compose {name}/"))
                 .arg("-keyout")

@@ -53,6 +53,14 @@ pub struct Args {
     /// Forward 127.0.0.1:HOST into the VM's port GUEST (TCP), e.g. 2222:22 for SSH.
     #[arg(long, value_name = "HOST:GUEST", value_parser = parse_forward, requires = "vm")]
     forward: Vec<(u16, u16)>,
+    /// Boot OVMF's Secure Boot firmware: a fresh variable store is in setup mode, so
+    /// systemd-boot enrols the image's keys (`compose keys generate` made them) and the VM
+    /// reboots into Secure Boot, in the same run.
+    #[arg(long, requires = "vm")]
+    secure_boot: bool,
+    /// Keep the firmware's variables in FILE across runs (made when missing).
+    #[arg(long, value_name = "FILE", requires = "vm")]
+    efi_vars: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -113,6 +121,8 @@ pub fn exec(args: Args) -> Result<Outcome, CliError> {
         console_input: args.console,
         provision: args.provision,
         forwards: args.forward,
+        secure_boot: args.secure_boot,
+        efi_vars: args.efi_vars,
     };
     let json = args.json;
     let mut echo = |line: &str| {

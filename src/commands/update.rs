@@ -22,7 +22,9 @@ pub struct KeysArgs {
 enum KeysCommand {
     /// Make the project's update key pair: keys/update.key (secret, mode 0600, ignored by
     /// git) signs releases; keys/update.pub is built into every image as the key its updates
-    /// must be signed with.
+    /// must be signed with. Also its Secure Boot keys, keys/secureboot/: PK, KEK and db
+    /// (db signs systemd-boot and every UKI; systemd-boot enrols the .auth files on a
+    /// machine in setup mode). What exists is kept unless --force.
     Generate {
         /// Replace an existing key pair (devices built with the old one refuse new releases).
         #[arg(long)]
@@ -43,18 +45,37 @@ pub fn keys(args: KeysArgs, project: Project) -> Result<Outcome, CliError> {
 fn generate(project: &Project, force: bool) -> anyhow::Result<()> {
     let secret = project.root().join(SECRET_KEY);
     let public = project.root().join(compose_core::build::PROJECT_TRUST_KEY);
-    if !force && (secret.exists() || public.exists()) {
+    let secure_boot = project.root().join(compose_core::secure_boot::DIR);
+    let have_update = secret.exists() || public.exists();
+    if !force && have_update && secure_boot.exists() {
         bail!(
-            "{} already has an update key pair ({})\nhelp: keep it (images built with it trust only it), or replace it with --force",
+            "{} already has an update key pair ({}) and Secure Boot keys ({})\nhelp: keep them (images built with them trust only them), or replace them with --force",
             project.root().display(),
-            public.display()
+            public.display(),
+            secure_boot.display()
         );
     }
-    let key = compose_update::keys::generate()?;
     let dir = secret.parent().expect("keys/ is a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    std::fs::write(dir.join(".gitignore"), "update.key\n")
+    std::fs::write(dir.join(".gitignore"), "update.key\nsecureboot/*.key\n")
         .with_context(|| format!("write {}", dir.join(".gitignore").display()))?;
+    if force || !secure_boot.exists() {
+        // Made aside and renamed: a failed run leaves no half set behind.
+        let new = dir.join("secureboot.new");
+        let _ = std::fs::remove_dir_all(&new);
+        compose_core::secure_boot::generate(&new)?;
+        let _ = std::fs::remove_dir_all(&secure_boot);
+        std::fs::rename(&new, &secure_boot)
+            .with_context(|| format!("rename {} to {}", new.display(), secure_boot.display()))?;
+        println!(
+            "Secure Boot keys PK, KEK and db: {} (db signs systemd-boot and each UKI; systemd-boot enrols the .auth files on a machine in setup mode)",
+            secure_boot.display()
+        );
+    }
+    if have_update && !force {
+        return Ok(());
+    }
+    let key = compose_update::keys::generate()?;
     write_secret(&secret, &compose_update::keys::secret_text(&key))?;
     std::fs::write(
         &public,

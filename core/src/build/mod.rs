@@ -38,6 +38,8 @@ use tree::{Entry, Tree};
 pub enum BuildError {
     #[error("{0}")]
     TrustKey(String),
+    #[error("{0}")]
+    SecureBoot(String),
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -178,6 +180,8 @@ pub struct Context<'a> {
     pub device: &'a Device,
     /// Kernel modules asked for by the chosen components (beside the device's own).
     pub module_requests: Vec<String>,
+    /// The project's Secure Boot keys: systemd-boot and the UKIs are signed with db.
+    pub secure_boot: Option<crate::secure_boot::Keys>,
     pub progress: &'a dyn Fn(&str),
 }
 
@@ -219,6 +223,10 @@ pub struct ImageInfo {
     /// file system in each root partition, and each boot entry's command line carries them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verity: Option<compose_boot::verity::Verity>,
+    /// systemd-boot and the UKIs are signed with the project's db key, and the ESP carries
+    /// its PK, KEK and db for enrolment (`keys/secureboot/`).
+    #[serde(default)]
+    pub secure_boot: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,10 +491,13 @@ pub fn build(
         .device(&resolution.device)
         .expect("resolved devices are in the catalog");
     let chosen = chosen(catalog, resolution);
+    let secure_boot = crate::secure_boot::project_keys(project)
+        .map_err(|e| BuildError::SecureBoot(e.to_string()))?;
     let ctx = Context {
         store,
         project,
         device,
+        secure_boot,
         module_requests: chosen
             .iter()
             .flat_map(|c| c.kernel_modules.iter().cloned())
@@ -552,6 +563,10 @@ pub fn build(
             trim_rules(&chosen),
             apps::key_text(&chosen),
             trust.as_ref().map(|t| &t.text),
+            ctx.secure_boot
+                .as_ref()
+                .map(crate::secure_boot::Keys::fingerprint)
+                .transpose()?,
             options.generation,
             options.epoch,
             &infos
@@ -1036,20 +1051,39 @@ fn write_image(
             });
         }
     };
+    std::fs::create_dir_all(&work).map_err(|e| BuildError::io("create", &work, e))?;
+    // Under Secure Boot the firmware starts only what db signed: systemd-boot and each UKI.
+    let signed = |unsigned: PathBuf, name: &str| -> Result<PathBuf, BuildError> {
+        match &ctx.secure_boot {
+            None => Ok(unsigned),
+            Some(keys) => {
+                let out = work.join(format!("{name}.signed.efi"));
+                crate::secure_boot::sign(keys, &unsigned, &out, epoch)?;
+                Ok(out)
+            }
+        }
+    };
+    let systemd_boot = signed(ctx.store.blob_path(&efi), "systemd-boot")?;
     let mut esp_files = vec![
-        (
-            "/EFI/BOOT/BOOTX64.EFI".to_string(),
-            ctx.store.blob_path(&efi),
-        ),
-        (
-            "/EFI/systemd/systemd-bootx64.efi".to_string(),
-            ctx.store.blob_path(&efi),
-        ),
+        ("/EFI/BOOT/BOOTX64.EFI".to_string(), systemd_boot.clone()),
+        ("/EFI/systemd/systemd-bootx64.efi".to_string(), systemd_boot),
     ];
+    // On a machine in setup mode, systemd-boot enrols the project's keys, then reboots into
+    // Secure Boot (what real hardware does once its owner cleared the factory keys).
+    if let Some(keys) = &ctx.secure_boot {
+        for (name, file) in &keys.auth {
+            esp_files.push((format!("/loader/keys/auto/{name}.auth"), file.clone()));
+        }
+    }
     let loader_conf = work.join("loader.conf");
     // No menu wait: the newest entry with tries left boots at once (3 s of every boot were the
     // menu's); holding a key at power-on shows the menu, as systemd-boot documents.
-    write(&loader_conf, "timeout 0\neditor no\n")?;
+    let enroll = if ctx.secure_boot.is_some() {
+        "secure-boot-enroll force\n"
+    } else {
+        ""
+    };
+    write(&loader_conf, &format!("timeout 0\neditor no\n{enroll}"))?;
     esp_files.push(("/loader/loader.conf".into(), loader_conf));
     let slots: Vec<&str> = if device.image.slots == 2 {
         vec!["a", "b"]
@@ -1099,7 +1133,10 @@ fn write_image(
         let entry_path = work.join(&entry_name);
         write(&entry_path, &entry)?;
         esp_files.push((format!("/loader/entries/{entry_name}"), entry_path));
-        esp_files.push((format!("/compose/{slot}/uki.efi"), uki));
+        esp_files.push((
+            format!("/compose/{slot}/uki.efi"),
+            signed(uki, &format!("uki-{slot}"))?,
+        ));
         slot_infos.push(SlotInfo {
             slot: slot.to_string(),
             partition: root_part.name.clone(),
@@ -1181,6 +1218,7 @@ fn write_image(
         slots: slot_infos,
         files,
         verity: Some(verity),
+        secure_boot: ctx.secure_boot.is_some(),
         kernel_modules: {
             let mut m: Vec<String> = device
                 .kernel_modules
