@@ -350,6 +350,7 @@ fn a_bad_chunk_on_the_server_leaves_both_slots_and_their_entries_as_they_were(
         uki: true,
         root_size: 0,
         root_sha256: String::new(),
+        pcr11: None,
     };
     std::fs::write(entries.join("compose-a.conf"), entry("a", 1).render()).unwrap();
     std::fs::write(entries.join("compose-b.conf"), entry("b", 2).render()).unwrap();

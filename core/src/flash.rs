@@ -191,6 +191,8 @@ pub struct VmOptions {
     /// Keep the firmware's variables (enrolled keys, boot options) in this file across runs;
     /// made from OVMF's template when missing. Default: a fresh store each run.
     pub efi_vars: Option<PathBuf>,
+    /// A TPM 2.0 (swtpm, fresh each run): systemd-stub measures the UKI into PCR 11.
+    pub tpm: bool,
 }
 
 /// How a VM shows its screen.
@@ -348,6 +350,58 @@ fn firmware(secure_boot: bool) -> Result<(PathBuf, PathBuf), FlashError> {
         })
 }
 
+/// What systemd-boot prints when it enrols Secure Boot keys (then it resets the machine).
+const ENROLLING: &str = "Enrolling secure boot keys from directory";
+
+/// One QEMU process, its swtpm, and its output.
+struct Qemu {
+    child: KillOnDrop,
+    _tpm: Option<KillOnDrop>,
+    errors: std::thread::JoinHandle<String>,
+    receive: mpsc::Receiver<String>,
+}
+
+/// Where swtpm's control socket is, in `scratch`.
+fn swtpm_socket(scratch: &Path) -> PathBuf {
+    scratch.join("tpm").join("swtpm.sock")
+}
+
+/// Starts swtpm (a software TPM 2.0) on its socket in `scratch`, once the socket is there;
+/// it ends when QEMU closes the socket, or is killed when dropped.
+fn start_swtpm(scratch: &Path) -> Result<KillOnDrop, FlashError> {
+    let state = scratch.join("tpm");
+    std::fs::create_dir_all(&state).map_err(|source| FlashError::Io {
+        what: "create",
+        path: state.clone(),
+        source,
+    })?;
+    let socket = swtpm_socket(scratch);
+    let _ = std::fs::remove_file(&socket);
+    let child = Command::new("swtpm")
+        .args(["socket", "--tpm2", "--tpmstate"])
+        .arg(format!("dir={}", state.display()))
+        .arg("--ctrl")
+        .arg(format!("type=unixio,path={}", socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(ToolError::missing("swtpm", "swtpm"))?;
+    let child = KillOnDrop(child);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        if Instant::now() > until {
+            return Err(ToolError::Failed {
+                tool: "swtpm".into(),
+                message: format!("its socket {} did not appear within 10 s", socket.display()),
+            }
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child)
+}
+
 /// A temporary folder removed when dropped.
 struct Scratch(PathBuf);
 
@@ -455,6 +509,15 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         None => None,
     };
     let mut cmd = Command::new("qemu-system-x86_64");
+    if options.tpm {
+        cmd.arg("-chardev")
+            .arg(format!(
+                "socket,id=chrtpm,path={}",
+                swtpm_socket(&scratch.0).display()
+            ))
+            .args(["-tpmdev", "emulator,id=tpm0,chardev=chrtpm"])
+            .args(["-device", "tpm-tis,tpmdev=tpm0"]);
+    }
     if options.secure_boot {
         // OVMF's Secure Boot build keeps its variables in SMM, out of the OS's reach.
         cmd.args(["-machine", "q35,smm=on"])
@@ -524,27 +587,45 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
         None => None,
     };
     let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(ToolError::missing("qemu-system-x86_64", "qemu-system-x86"))?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    // However this function ends (an error, a panic), QEMU does not outlive it.
-    let mut child = KillOnDrop(child);
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let (lines, receive) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        let mut reader = std::io::BufReader::new(stdout);
-        let mut buf = Vec::new();
-        while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
-            let _ = lines.send(String::from_utf8_lossy(&buf).into_owned());
-            buf.clear();
-        }
-    });
+    let spawn = |cmd: &mut Command| -> Result<Qemu, FlashError> {
+        // swtpm ends with the QEMU that used it: each QEMU gets its own.
+        let tpm = if options.tpm {
+            Some(start_swtpm(&scratch.0)?)
+        } else {
+            None
+        };
+        let mut child = cmd
+            .spawn()
+            .map_err(ToolError::missing("qemu-system-x86_64", "qemu-system-x86"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let (lines, receive) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut buf = Vec::new();
+            while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+                let _ = lines.send(String::from_utf8_lossy(&buf).into_owned());
+                buf.clear();
+            }
+        });
+        // However this function ends (an error, a panic), QEMU does not outlive it.
+        Ok(Qemu {
+            child: KillOnDrop(child),
+            _tpm: tpm,
+            errors,
+            receive,
+        })
+    };
+    let mut qemu = spawn(&mut cmd)?;
+    // A first boot in setup mode: systemd-boot enrols the image's Secure Boot keys, then
+    // resets (which ends QEMU, run with -no-reboot): boot once more, on the enrolled store.
+    let mut enrolled = false;
+    let mut run_from = 0;
     // SIGTERM, SIGINT or SIGHUP to us ends the loop, so QEMU is killed on the way out
     // instead of outliving us.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -574,7 +655,10 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
                 console_tail: String::new(),
             });
         }
-        match receive.recv_timeout(left.min(Duration::from_millis(200))) {
+        match qemu
+            .receive
+            .recv_timeout(left.min(Duration::from_millis(200)))
+        {
             Ok(line) => {
                 if let Some(file) = serial.as_mut() {
                     let _ = file.write_all(line.as_bytes());
@@ -607,7 +691,13 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(status)) = child.0.try_wait() {
+                if let Ok(Some(status)) = qemu.child.0.try_wait() {
+                    if !enrolled && ready.is_none() && console[run_from..].contains(ENROLLING) {
+                        enrolled = true;
+                        run_from = console.len();
+                        qemu = spawn(&mut cmd)?;
+                        continue;
+                    }
                     break if ready.is_some() || !options.until_ready {
                         Ok(())
                     } else {
@@ -619,7 +709,18 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.0.wait().map(|s| s.to_string()).unwrap_or_default();
+                let status = qemu
+                    .child
+                    .0
+                    .wait()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                if !enrolled && ready.is_none() && console[run_from..].contains(ENROLLING) {
+                    enrolled = true;
+                    run_from = console.len();
+                    qemu = spawn(&mut cmd)?;
+                    continue;
+                }
                 break if ready.is_some() || !options.until_ready {
                     Ok(())
                 } else {
@@ -631,6 +732,7 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
             }
         }
     };
+    let Qemu { child, errors, .. } = qemu;
     drop(child);
     for id in signals {
         signal_hook::low_level::unregister(id);

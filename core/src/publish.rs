@@ -203,9 +203,15 @@ pub fn publish(
     let kernel_a = store("kernel", &kernel)?;
     let initrd_a = store("initrd", &initrd)?;
     let mut uki_artifacts = std::collections::BTreeMap::new();
+    let mut pcr11 = std::collections::BTreeMap::new();
     for (slot, uki) in &ukis {
         if let Some(uki) = uki {
             uki_artifacts.insert(slot.clone(), store(&format!("uki-{slot}"), uki)?);
+            pcr11.insert(
+                slot.clone(),
+                compose_boot::uki::pcr11(uki)
+                    .map_err(|e| PublishError::Image(format!("slot {slot}'s uki.efi: {e}")))?,
+            );
         }
     }
     let release = Release {
@@ -220,6 +226,7 @@ pub fn publish(
         initrd: initrd_a,
         verity: info.verity.clone(),
         ukis: uki_artifacts,
+        pcr11,
     };
     let signed = compose_update::release::sign(&release, key);
     let release_path = repo::release(&info.device, &info.version);

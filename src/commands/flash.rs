@@ -61,6 +61,10 @@ pub struct Args {
     /// Keep the firmware's variables in FILE across runs (made when missing).
     #[arg(long, value_name = "FILE", requires = "vm")]
     efi_vars: Option<PathBuf>,
+    /// Give the VM a TPM 2.0 (swtpm): systemd-stub measures the UKI into PCR 11, and init
+    /// says whether it matches what the build predicted.
+    #[arg(long, requires = "vm")]
+    tpm: bool,
     #[arg(long)]
     json: bool,
 }
@@ -123,6 +127,7 @@ pub fn exec(args: Args) -> Result<Outcome, CliError> {
         forwards: args.forward,
         secure_boot: args.secure_boot,
         efi_vars: args.efi_vars,
+        tpm: args.tpm,
     };
     let json = args.json;
     let mut echo = |line: &str| {

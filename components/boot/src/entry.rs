@@ -97,6 +97,9 @@ pub struct Entry {
     /// inspect` checks the slot against.
     pub root_size: u64,
     pub root_sha256: String,
+    /// What systemd-stub measures into PCR 11 when it boots the slot's UKI (`uki::pcr11`),
+    /// lowercase hex; `None` for kernel and initramfs.
+    pub pcr11: Option<String>,
 }
 
 impl Entry {
@@ -112,7 +115,12 @@ impl Entry {
             uki,
             root_size,
             root_sha256,
+            pcr11,
         } = self;
+        let pcr11 = pcr11
+            .as_ref()
+            .map(|p| format!("# compose-pcr11 {p}\n"))
+            .unwrap_or_default();
         let boot = if *uki {
             format!("efi /compose/{slot}/uki.efi\n# compose-cmdline {options}\n")
         } else {
@@ -131,7 +139,8 @@ impl Entry {
              # compose-generation {generation}\n\
              # compose-slot {slot}\n\
              # compose-root-size {root_size}\n\
-             # compose-root-sha256 {root_sha256}\n"
+             # compose-root-sha256 {root_sha256}\n\
+             {pcr11}"
         )
     }
 
@@ -154,6 +163,7 @@ impl Entry {
             uki: field("efi").is_some(),
             root_size: field("# compose-root-size")?.parse().ok()?,
             root_sha256: field("# compose-root-sha256")?,
+            pcr11: field("# compose-pcr11"),
         })
     }
 }
@@ -255,10 +265,12 @@ mod tests {
             uki: false,
             root_size: 4096,
             root_sha256: "ab".repeat(32),
+            pcr11: None,
         };
         assert_eq!(Entry::parse(&a.render()), Some(a.clone()));
         let uki = Entry {
             uki: true,
+            pcr11: Some("cd".repeat(32)),
             ..a.clone()
         };
         let text = uki.render();

@@ -1,7 +1,8 @@
 //! Unified kernel images (UKIs): systemd-stub with the kernel, initramfs, command line and
 //! os-release as PE sections, booted by a slot's entry. This module reads a PE file's
 //! headers and sections (what the build needs to place new sections, and what the update
-//! agent and `compose inspect` read back: the built-in command line).
+//! agent and `compose inspect` read back: the built-in command line), and predicts what
+//! systemd-stub measures into PCR 11.
 
 /// Where a PE image's parts are (PE32+ only: UEFI on x86-64 and arm64).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +124,35 @@ pub fn make_reproducible(bytes: &mut [u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The sections systemd-stub measures into PCR 11, in its order (systemd 252's
+/// `unified_sections`, `.pcrsig` left out: a signature cannot sign itself).
+const MEASURED: [&str; 7] = [
+    ".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey",
+];
+
+/// The SHA-256 bank of PCR 11 after systemd-stub booted `uki` (lowercase hex): from zero,
+/// each section present is extended twice, with the hash of its name (NUL included) and of
+/// its contents as loaded. What `systemd-measure calculate` predicts for the first boot
+/// phase, and what nothing else extends in a compose image (it runs no systemd-pcrphase).
+pub fn pcr11(uki: &[u8]) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
+    let pe = Pe::parse(uki)?;
+    let mut pcr = [0u8; 32];
+    let mut extend = |data: &[u8]| {
+        let mut h = Sha256::new();
+        h.update(pcr);
+        h.update(Sha256::digest(data));
+        pcr = h.finalize().into();
+    };
+    for name in MEASURED {
+        if let Some(data) = pe.section(name) {
+            extend(format!("{name}\0").as_bytes());
+            extend(data);
+        }
+    }
+    Ok(pcr.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +213,33 @@ mod tests {
         assert_eq!(&b[0x80 + 8..0x80 + 12], &[0; 4]);
         assert_eq!(&b[0x80 + CHECKSUM..0x80 + CHECKSUM + 4], &[0; 4]);
         assert_eq!(Pe::parse(&b).unwrap().section(".text"), Some(&b"code"[..]));
+    }
+
+    #[test]
+    fn pcr_11_extends_each_section_name_then_its_contents() {
+        use sha2::{Digest, Sha256};
+        let b = image(&[
+            (".osrel", 0x1000, b"ID=compose\n"),
+            (".cmdline", 0x2000, b"ro"),
+            (".linux", 0x3000, b"kernel"),
+        ]);
+        // By hand, in systemd-stub's order (.linux first), as `systemd-measure calculate`
+        // computes it (checked against it on a real UKI: same value).
+        let mut pcr = [0u8; 32];
+        for data in [
+            &b".linux\0"[..],
+            b"kernel",
+            b".osrel\0",
+            b"ID=compose\n",
+            b".cmdline\0",
+            b"ro",
+        ] {
+            let mut h = Sha256::new();
+            h.update(pcr);
+            h.update(Sha256::digest(data));
+            pcr = h.finalize().into();
+        }
+        let expected: String = pcr.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(pcr11(&b).unwrap(), expected);
     }
 }

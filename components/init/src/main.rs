@@ -566,6 +566,8 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
                 started.elapsed().as_secs_f64(),
                 stages.summary(now)
             );
+            // Before blessing: whoever watches the console may stop at the blessing.
+            report_measured_boot(&slot, cmdline.root_partuuid.as_deref());
             bless(&slot, cmdline.root_partuuid.as_deref());
             nix::unistd::sync();
         }
@@ -826,6 +828,38 @@ fn corrupt_root(slot: &str, root_uuid: &str) {
         std::thread::sleep(Duration::from_secs(5));
         nix::unistd::sync();
         let _ = nix::sys::reboot::reboot(RebootMode::RB_AUTOBOOT);
+    }
+}
+
+/// With a TPM: PCR 11 as measured (systemd-stub extends it with the UKI's sections),
+/// against what the booted slot's entry predicts (the build computed it from the same
+/// sections). A mismatch means this is not the UKI that was installed.
+fn report_measured_boot(slot: &str, root_uuid: Option<&str>) {
+    let Ok(measured) = fs::read_to_string("/sys/class/tpm/tpm0/pcr-sha256/11") else {
+        return;
+    };
+    let measured = measured.trim().to_lowercase();
+    let predicted = with_esp(root_uuid, |esp| {
+        fs::read_dir(esp.join("loader/entries"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                EntryName::parse(&e.file_name().to_string_lossy()).is_some_and(|n| n.slot == slot)
+            })
+            .find_map(|e| {
+                compose_boot::entry::Entry::parse(&fs::read_to_string(e.path()).ok()?)?.pcr11
+            })
+    })
+    .flatten();
+    match predicted {
+        Some(p) if p == measured => {
+            log!("measured boot: PCR 11 is {measured}, as slot {slot}'s entry predicts")
+        }
+        Some(p) => log!(
+            "measured boot: PCR 11 is {measured}, but slot {slot}'s entry predicts {p}: this is not the UKI that was installed"
+        ),
+        None => log!("measured boot: PCR 11 is {measured}; slot {slot}'s entry predicts none"),
     }
 }
 

@@ -221,18 +221,22 @@ pub fn install(
         })
         .collect::<Result<Vec<_>, AgentError>>()?;
     // A UKI's command line is what boots: it must name this slot and the release's root.
-    let options = match &boot_files[..] {
+    let (options, pcr11) = match &boot_files[..] {
         [(UKI, seeds, fetched)] => {
             let bytes = fetched.bytes(&[&seeds[0], &seeds[1]]).ok_or_else(|| {
                 AgentError::Slots("the fetched UKI does not add up to its index".into())
             })?;
-            uki_cmdline(&bytes, release, &target.slot)?
+            let (options, pcr11) = uki_cmdline(&bytes, release, &target.slot)?;
+            (options, Some(pcr11))
         }
-        _ => entry::options_for(
-            &booted.entry.options,
-            &target.slot,
-            &target.partuuid,
-            release.verity.as_ref(),
+        _ => (
+            entry::options_for(
+                &booted.entry.options,
+                &target.slot,
+                &target.partuuid,
+                release.verity.as_ref(),
+            ),
+            None,
         ),
     };
     step(&format!(
@@ -279,6 +283,7 @@ pub fn install(
         serial: next_serial(&entries),
         options,
         uki: uki.is_some(),
+        pcr11,
         root_size: release.root.size,
         root_sha256: release.root.sha256.clone(),
     };
@@ -302,10 +307,11 @@ pub fn install(
 /// The UKI's file name in a slot's folder on the ESP.
 const UKI: &str = "uki.efi";
 
-/// The built-in command line of `uki`, if it boots `slot` with `release`'s root: the slot
-/// named, and the root hash the release signed (a UKI built for another root would open
-/// this one through the wrong tree, and fail every block).
-fn uki_cmdline(uki: &[u8], release: &Release, slot: &str) -> Result<String, AgentError> {
+/// The built-in command line of `uki` and the PCR 11 it measures, if it boots `slot` with
+/// `release`'s root: the slot named, and the root hash the release signed (a UKI built for
+/// another root would open this one through the wrong tree, and fail every block), and the
+/// PCR 11 the release signed, if it names one.
+fn uki_cmdline(uki: &[u8], release: &Release, slot: &str) -> Result<(String, String), AgentError> {
     let refuse = |why: String| {
         AgentError::Refused(crate::release::Refusal::UkiMismatch {
             slot: slot.to_string(),
@@ -331,7 +337,15 @@ fn uki_cmdline(uki: &[u8], release: &Release, slot: &str) -> Result<String, Agen
                 .map_or("(none)", |v| v.root_hash.as_str())
         )));
     }
-    Ok(cmdline)
+    let pcr11 = compose_boot::uki::pcr11(uki).map_err(refuse)?;
+    if let Some(signed) = release.pcr11.get(slot)
+        && *signed != pcr11
+    {
+        return Err(refuse(format!(
+            "it measures PCR 11 {pcr11}, the release says {signed}"
+        )));
+    }
+    Ok((cmdline, pcr11))
 }
 
 /// Size of a block device or file.
@@ -385,6 +399,11 @@ pub struct EntryState {
     /// only for the slot that booted, and only through dm-verity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verity_state: Option<&'static str>,
+    /// PCR 11 its UKI measures, as the entry records it.
+    pub pcr11: Option<String>,
+    /// PCR 11 as the TPM says now; only for the slot that booted, on a device with a TPM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pcr11_measured: Option<String>,
 }
 
 /// The entries in the order systemd-boot tries them.
@@ -403,6 +422,8 @@ pub fn boot_state(esp: &Esp) -> Result<BootState, AgentError> {
             file,
             verity_root_hash: entry::options_verity(&entry.options).map(|v| v.root_hash),
             verity_state: None,
+            pcr11: entry.pcr11,
+            pcr11_measured: None,
         })
         .collect();
     Ok(BootState { entries })
@@ -431,6 +452,7 @@ mod tests {
             uki: false,
             root_size: 0,
             root_sha256: String::new(),
+            pcr11: None,
         }
     }
 
@@ -463,6 +485,7 @@ mod tests {
             initrd: none,
             verity: None,
             ukis: Default::default(),
+            pcr11: Default::default(),
         }
     }
 

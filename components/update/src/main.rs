@@ -243,9 +243,15 @@ fn status(args: &Args, running: &Running) -> Result<u8, Box<dyn std::error::Erro
             .flatten()
             .as_deref()
             .and_then(compose_boot::verity::State::parse);
+        let measured = std::fs::read_to_string("/sys/class/tpm/tpm0/pcr-sha256/11")
+            .ok()
+            .map(|p| p.trim().to_lowercase());
         for e in &mut state.entries {
-            if e.slot == dev.booted && e.verity_root_hash.is_some() {
-                e.verity_state = kernel_says.map(compose_boot::verity::State::as_str);
+            if e.slot == dev.booted {
+                if e.verity_root_hash.is_some() {
+                    e.verity_state = kernel_says.map(compose_boot::verity::State::as_str);
+                }
+                e.pcr11_measured = measured.clone();
             }
         }
         Some((dev.booted.clone(), state))
@@ -295,6 +301,14 @@ fn status(args: &Args, running: &Running) -> Result<u8, Box<dyn std::error::Erro
                 "slot {}: {} {} (generation {}), {tries}, {verity} [{role}]",
                 e.slot, e.device, e.version, e.generation
             );
+            if let Some(measured) = &e.pcr11_measured {
+                let verdict = match &e.pcr11 {
+                    Some(p) if p == measured => "as its entry predicts".to_string(),
+                    Some(p) => format!("but its entry predicts {p}"),
+                    None => "its entry predicts none".to_string(),
+                };
+                println!("  PCR 11 measured {measured}, {verdict}");
+            }
         }
     }
     Ok(0)

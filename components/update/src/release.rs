@@ -44,6 +44,10 @@ pub struct Release {
     /// instead of `kernel` and `initrd`, which stay for agents that predate UKIs.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub ukis: std::collections::BTreeMap<String, Artifact>,
+    /// PCR 11 (SHA-256) after each slot's UKI boots, by slot: what the device's TPM will
+    /// measure, and what its installed entry records.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pcr11: std::collections::BTreeMap<String, String>,
 }
 
 /// A release file: the release's JSON text and its signature.
@@ -202,6 +206,7 @@ mod tests {
             initrd: artifact(b"initrd"),
             verity: None,
             ukis: Default::default(),
+            pcr11: Default::default(),
         }
     }
 

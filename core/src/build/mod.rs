@@ -249,6 +249,9 @@ pub struct SlotInfo {
     pub partition: String,
     pub version: String,
     pub entry: String,
+    /// PCR 11 (SHA-256 bank) after systemd-stub boots this slot's UKI: what a TPM measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcr11: Option<String>,
 }
 
 /// The outcome of `compose build`.
@@ -1115,6 +1118,17 @@ fn write_image(
             &uki,
             &work.join(format!("uki-{slot}")),
         )?;
+        let pcr11 = std::fs::read(&uki)
+            .map_err(|e| BuildError::io("read", &uki, e))
+            .and_then(|bytes| {
+                compose_boot::uki::pcr11(&bytes).map_err(|message| {
+                    crate::tool::ToolError::Failed {
+                        tool: "objcopy".into(),
+                        message: format!("{}: {message}", uki.display()),
+                    }
+                    .into()
+                })
+            })?;
         // Both slots hold this image; slot a has the higher install serial, so it boots
         // first, and b is its fallback until an update installs something there.
         let entry_name = compose_boot::entry::EntryName::trial(slot);
@@ -1128,6 +1142,7 @@ fn write_image(
             uki: true,
             root_size,
             root_sha256: root_sha256.clone(),
+            pcr11: Some(pcr11.clone()),
         }
         .render();
         let entry_path = work.join(&entry_name);
@@ -1142,6 +1157,7 @@ fn write_image(
             partition: root_part.name.clone(),
             version: version.clone(),
             entry: entry_name,
+            pcr11: Some(pcr11),
         });
     }
     let esp_img = work.join("esp.img");
