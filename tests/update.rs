@@ -412,8 +412,11 @@ fn flash_in_place(disk: &Path) -> Vec<&str> {
 /// (`until_ready`), else until the VM reboots (QEMU runs with -no-reboot, so a reboot ends
 /// it). The console.
 fn boot_in_place(project: &Path, disk: &Path, until_ready: bool) -> String {
+    // The disk's firmware variables last across its boots, as a machine's do: the Secure
+    // Boot keys systemd-boot enrols on the first boot stay enrolled.
+    let vars = disk.with_extension("vars");
     let mut args = flash_in_place(disk);
-    args.push("--json");
+    args.extend(["--json", "--efi-vars", vars.to_str().unwrap()]);
     if until_ready {
         args.push("--until-ready");
     }
