@@ -463,7 +463,9 @@ fn expect(console: &str, wanted: &str) {
 // updates itself to version 2 (slot b, /var and /etc kept), rolls back to 1, deploys 2 by
 // name (every chunk already in place: nothing fetched), and is offered a version 3 whose
 // service never gets ready: its boots fail, each reboots, and after its three tries
-// systemd-boot falls back to version 2 by itself. What the agent runs at each boot is the
+// systemd-boot falls back to version 2 by itself. The images are signed: the first boot
+// enrols the project's Secure Boot keys, and every later one (UKIs an update installed
+// included) runs under Secure Boot. What the agent runs at each boot is the
 // `command` file of the repository the test serves (QEMU's user network reaches the
 // host's loopback at 10.0.2.2).
 /// Versions 1 and 2 of `vm` with the agent and a driver service, published to a
@@ -479,7 +481,10 @@ struct Lab {
 }
 
 impl Lab {
-    fn new() -> Lab {
+    /// `signed`: with the project's Secure Boot keys (the images are signed, and each disk's
+    /// first boot enrols them); else the images are unsigned, and no boot spends a firmware
+    /// reset on enrolment (the power-cut and fleet tests, which test other things).
+    fn new(signed: bool) -> Lab {
         let project = project();
         let p = project.path();
         let repo = p.join("repo");
@@ -524,6 +529,9 @@ restart = "no"
         .unwrap();
         common::add_vm_root(p, "update-driver");
         assert_exit(&compose(p, &["keys", "generate"]), 0);
+        if !signed {
+            std::fs::remove_dir_all(p.join("keys/secureboot")).unwrap();
+        }
         let (out1, out2) = (p.join("out1"), p.join("out2"));
         build(p, 1, &out1);
         publish(p, &repo, &out1);
@@ -578,10 +586,12 @@ fn assert_sound(project: &Path, disk: &Path) {
 // updates itself to version 2 (slot b, /var and /etc kept), rolls back to 1, deploys 2 by
 // name (every chunk already in place: nothing fetched), and is offered a version 3 whose
 // service never gets ready: its boots fail, each reboots, and after its three tries
-// systemd-boot falls back to version 2 by itself.
+// systemd-boot falls back to version 2 by itself. The images are signed: the first boot
+// enrols the project's Secure Boot keys, and every later one (UKIs an update installed
+// included) runs under Secure Boot.
 #[test]
 fn a_device_updates_rolls_back_deploys_and_falls_back_from_a_release_that_never_gets_ready() {
-    let lab = Lab::new();
+    let lab = Lab::new(true);
     let p = lab.path();
     let (v1, v2, url) = (lab.v1.clone(), lab.v2.clone(), lab.url.clone());
     let command = |c: &str| lab.command(c);
@@ -752,7 +762,7 @@ fn check_after_cut(lab: &Lab, disk: &Path, cut: &str, what: &str) -> bool {
 // finds every entry's slot holding the root the entry names.
 #[test]
 fn a_power_cut_after_any_step_of_an_update_leaves_a_device_that_boots() {
-    let lab = Lab::new();
+    let lab = Lab::new(false);
     let p = lab.path();
     let steps = [
         "slot b's boot entry removed",
@@ -782,7 +792,7 @@ fn power_cuts_at_random_moments_never_leave_a_device_that_does_not_boot() {
     else {
         return;
     };
-    let lab = Lab::new();
+    let lab = Lab::new(false);
     let p = lab.path();
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -847,7 +857,7 @@ fn fleet(project: &Path, server: &str, token: &str, args: &[&str]) -> serde_json
 // boot and frees the slot. Commands reach it only through its own poll.
 #[test]
 fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
-    let lab = Lab::new();
+    let lab = Lab::new(false);
     let p = lab.path();
     let etcd =
         compose_fleet::lock::LocalEtcd::start().expect("etcd (scripts/setup installs etcd-server)");

@@ -1017,34 +1017,31 @@ fn write_image(
     }
 
     ctx.progress("assemble ESP (FAT32, systemd-boot, a unified kernel image per slot)");
-    let efi = bootloader
-        .entries
-        .iter()
-        .find_map(|(path, e)| match e {
-            Entry::File { digest, .. } if path.ends_with("/systemd-bootx64.efi") => {
-                Some(digest.clone())
-            }
-            _ => None,
-        })
-        .ok_or(BuildError::Missing {
-            device: device.name.clone(),
-            what: "systemd-bootx64.efi",
-            hint: "the boot loader component must ship systemd-boot's EFI binary",
-        })?;
-    let stub = bootloader
-        .entries
-        .iter()
-        .find_map(|(path, e)| match e {
-            Entry::File { digest, .. } if path.ends_with("/linuxx64.efi.stub") => {
-                Some(digest.clone())
-            }
-            _ => None,
-        })
-        .ok_or(BuildError::Missing {
-            device: device.name.clone(),
-            what: "linuxx64.efi.stub",
-            hint: "the boot loader component must ship systemd-stub (systemd-boot-efi's linuxx64.efi.stub): each slot boots a unified kernel image built on it",
-        })?;
+    // A file of the boot loader's payload, by the end of its path.
+    let boot_file = |name: &'static str, hint: &'static str| {
+        bootloader
+            .entries
+            .iter()
+            .find_map(|(path, e)| match e {
+                Entry::File { digest, .. } if path.ends_with(&format!("/{name}")) => {
+                    Some(digest.clone())
+                }
+                _ => None,
+            })
+            .ok_or(BuildError::Missing {
+                device: device.name.clone(),
+                what: name,
+                hint,
+            })
+    };
+    let efi = boot_file(
+        "systemd-bootx64.efi",
+        "the boot loader component must ship systemd-boot's EFI binary",
+    )?;
+    let stub = boot_file(
+        "linuxx64.efi.stub",
+        "the boot loader component must ship systemd-stub (systemd-boot-efi's linuxx64.efi.stub): each slot boots a unified kernel image built on it",
+    )?;
     let vmlinuz = match kernel.entries.get("/boot/vmlinuz") {
         Some(Entry::File { digest, .. }) => digest.clone(),
         _ => {
