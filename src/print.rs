@@ -661,6 +661,9 @@ pub fn inspection(x: &compose_core::inspect::Inspection, json: bool) {
         );
         if !e.efi.is_empty() {
             println!("      efi {} (its command line: {})", e.efi, e.options);
+            if let Some(pcr11) = &e.pcr11 {
+                println!("      PCR 11 after it boots: {pcr11}");
+            }
         } else {
             println!("      options {}", e.options);
         }

@@ -65,6 +65,10 @@ pub struct BootEntry {
     /// The root hash the entry's command line gives dm-verity; `None`: read unchecked.
     #[serde(default)]
     pub verity_root_hash: Option<String>,
+    /// PCR 11 the slot's UKI measures (what a TPM shows after it boots), as the build or the
+    /// update agent computed it.
+    #[serde(default)]
+    pub pcr11: Option<String>,
     pub linux: String,
     pub initrd: String,
     /// The EFI program the entry starts (a slot's unified kernel image), if any.
@@ -260,6 +264,7 @@ pub fn parse_entry(file: &str, text: &str) -> BootEntry {
             .as_ref()
             .and_then(|e| compose_boot::entry::options_verity(&e.options))
             .map(|v| v.root_hash),
+        pcr11: ours.as_ref().and_then(|e| e.pcr11.clone()),
         linux: field("linux"),
         initrd: field("initrd"),
         efi: field("efi"),
