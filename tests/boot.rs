@@ -481,6 +481,20 @@ fn a_signed_image_enrols_its_keys_boots_under_secure_boot_and_a_changed_uki_is_r
     let info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(p.join("image.json")).unwrap()).unwrap();
     assert_eq!(info["secure_boot"], true, "{info}");
+    // Signed images are reproducible too: the signing time is the build's epoch.
+    let again = p.join("out-again");
+    assert_exit(
+        &compose(
+            p,
+            &["build", "--device", "vm", "--out", again.to_str().unwrap()],
+        ),
+        0,
+    );
+    assert!(
+        std::fs::read(p.join("out/vm/disk.raw")).unwrap()
+            == std::fs::read(again.join("vm/disk.raw")).unwrap(),
+        "two builds of the same signed inputs differ"
+    );
 
     let b = String::from_utf8(esp_file(p, &disk, "/loader/entries/compose-b+3.conf")).unwrap();
     assert!(b.contains("\nversion 0\n"), "{b}");

@@ -153,40 +153,46 @@ pub fn pcr11(uki: &[u8]) -> Result<String, String> {
     Ok(pcr.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A PE32+ image with sections `(name, virtual address, data)`, laid out by hand: for tests
+/// of code that reads UKIs (here, the update agent's).
+#[doc(hidden)]
+pub fn sample_image(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let pe = 0x80;
+    let optional_size = 240;
+    let table = pe + 24 + optional_size;
+    let mut raw_at = (table + 40 * sections.len()).next_multiple_of(0x200);
+    let mut b = vec![0u8; raw_at];
+    b[..2].copy_from_slice(b"MZ");
+    b[0x3c..0x40].copy_from_slice(&(pe as u32).to_le_bytes());
+    b[pe..pe + 4].copy_from_slice(b"PE\0\0");
+    b[pe + 6..pe + 8].copy_from_slice(&(sections.len() as u16).to_le_bytes());
+    b[pe + 8..pe + 12].copy_from_slice(&0x6543_2100u32.to_le_bytes());
+    b[pe + 20..pe + 22].copy_from_slice(&(optional_size as u16).to_le_bytes());
+    b[pe + 24..pe + 26].copy_from_slice(&0x20bu16.to_le_bytes());
+    b[pe + 24 + 24..pe + 24 + 32].copy_from_slice(&0x1_4000_0000u64.to_le_bytes());
+    b[pe + 24 + 32..pe + 24 + 36].copy_from_slice(&0x1000u32.to_le_bytes());
+    b[pe + CHECKSUM..pe + CHECKSUM + 4].copy_from_slice(&7u32.to_le_bytes());
+    for (i, (name, va, data)) in sections.iter().enumerate() {
+        let at = table + i * 40;
+        b[at..at + name.len()].copy_from_slice(name.as_bytes());
+        b[at + 8..at + 12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        b[at + 12..at + 16].copy_from_slice(&va.to_le_bytes());
+        let raw_size = data.len().next_multiple_of(0x200);
+        b[at + 16..at + 20].copy_from_slice(&(raw_size as u32).to_le_bytes());
+        b[at + 20..at + 24].copy_from_slice(&(raw_at as u32).to_le_bytes());
+        b.resize(raw_at + raw_size, 0);
+        b[raw_at..raw_at + data.len()].copy_from_slice(data);
+        raw_at += raw_size;
+    }
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A PE32+ image with sections `(name, virtual address, data)`, laid out by hand.
-    pub(crate) fn image(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
-        let pe = 0x80;
-        let optional_size = 240;
-        let table = pe + 24 + optional_size;
-        let mut raw_at = (table + 40 * sections.len()).next_multiple_of(0x200);
-        let mut b = vec![0u8; raw_at];
-        b[..2].copy_from_slice(b"MZ");
-        b[0x3c..0x40].copy_from_slice(&(pe as u32).to_le_bytes());
-        b[pe..pe + 4].copy_from_slice(b"PE\0\0");
-        b[pe + 6..pe + 8].copy_from_slice(&(sections.len() as u16).to_le_bytes());
-        b[pe + 8..pe + 12].copy_from_slice(&0x6543_2100u32.to_le_bytes());
-        b[pe + 20..pe + 22].copy_from_slice(&(optional_size as u16).to_le_bytes());
-        b[pe + 24..pe + 26].copy_from_slice(&0x20bu16.to_le_bytes());
-        b[pe + 24 + 24..pe + 24 + 32].copy_from_slice(&0x1_4000_0000u64.to_le_bytes());
-        b[pe + 24 + 32..pe + 24 + 36].copy_from_slice(&0x1000u32.to_le_bytes());
-        b[pe + CHECKSUM..pe + CHECKSUM + 4].copy_from_slice(&7u32.to_le_bytes());
-        for (i, (name, va, data)) in sections.iter().enumerate() {
-            let at = table + i * 40;
-            b[at..at + name.len()].copy_from_slice(name.as_bytes());
-            b[at + 8..at + 12].copy_from_slice(&(data.len() as u32).to_le_bytes());
-            b[at + 12..at + 16].copy_from_slice(&va.to_le_bytes());
-            let raw_size = data.len().next_multiple_of(0x200);
-            b[at + 16..at + 20].copy_from_slice(&(raw_size as u32).to_le_bytes());
-            b[at + 20..at + 24].copy_from_slice(&(raw_at as u32).to_le_bytes());
-            b.resize(raw_at + raw_size, 0);
-            b[raw_at..raw_at + data.len()].copy_from_slice(data);
-            raw_at += raw_size;
-        }
-        b
+    fn image(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
+        sample_image(sections)
     }
 
     #[test]

@@ -515,6 +515,48 @@ mod tests {
     }
 
     #[test]
+    fn a_uki_must_boot_the_slot_and_root_its_release_names() {
+        let verity = compose_boot::verity::Verity {
+            data_blocks: 9,
+            root_hash: "1".repeat(64),
+            salt: "2".repeat(64),
+        };
+        let uki = |cmdline: &str| {
+            compose_boot::uki::sample_image(&[
+                (".cmdline", 0x1000, cmdline.as_bytes()),
+                (".linux", 0x2000, b"kernel"),
+            ])
+        };
+        let mut release = release("v3");
+        release.verity = Some(verity.clone());
+        let good = uki(&format!("ro compose.slot=a {}", verity.arg()));
+        let (cmdline, pcr11) = uki_cmdline(&good, &release, "a").unwrap();
+        assert_eq!(cmdline, format!("ro compose.slot=a {}", verity.arg()));
+        assert_eq!(pcr11, compose_boot::uki::pcr11(&good).unwrap());
+
+        let refused =
+            |uki: &[u8], release: &Release| uki_cmdline(uki, release, "a").unwrap_err().to_string();
+        let e = refused(
+            &uki(&format!("ro compose.slot=b {}", verity.arg())),
+            &release,
+        );
+        assert!(e.contains("names slot Some(\"b\")"), "{e}");
+        let other = compose_boot::verity::Verity {
+            root_hash: "3".repeat(64),
+            ..verity.clone()
+        };
+        let e = refused(
+            &uki(&format!("ro compose.slot=a {}", other.arg())),
+            &release,
+        );
+        assert!(e.contains("is not the release's"), "{e}");
+        release.pcr11.insert("a".into(), "0".repeat(64));
+        let e = refused(&good, &release);
+        assert!(e.contains("measures PCR 11"), "{e}");
+        assert!(refused(b"not a PE", &release).contains("not a PE image"));
+    }
+
+    #[test]
     fn a_release_that_failed_its_tries_is_not_installed_again_unless_deployed() {
         let (dir, esp) = esp(&[
             ("compose-a+0-3.conf", entry("a", "v3", 5)),
