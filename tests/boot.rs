@@ -43,19 +43,22 @@ fn disk(project: &Path) -> std::path::PathBuf {
 }
 
 fn boot(project: &Path, disk: &Path) -> Output {
-    compose(
-        project,
-        &[
-            "flash",
-            disk.to_str().unwrap(),
-            "--vm",
-            "--in-place",
-            "--until-ready",
-            "--timeout",
-            "240",
-            "--json",
-        ],
-    )
+    flash_in_place(project, disk, &["--until-ready"])
+}
+
+/// `compose flash DISK --vm --in-place --json` with `more` options.
+fn flash_in_place(project: &Path, disk: &Path, more: &[&str]) -> Output {
+    let mut args = vec![
+        "flash",
+        disk.to_str().unwrap(),
+        "--vm",
+        "--in-place",
+        "--timeout",
+        "240",
+        "--json",
+    ];
+    args.extend_from_slice(more);
+    compose(project, &args)
 }
 
 fn entry(project: &Path, disk: &Path, slot: &str) -> EntryJson {
@@ -352,34 +355,36 @@ fn corrupt_root(project: &Path, disk: &Path, slot: &str) {
 /// Renames a boot entry on the disk's ESP (mtools), as systemd-boot's counting or init's
 /// blessing would have left it.
 fn rename_entry(project: &Path, disk: &Path, from: &str, to: &str) {
+    on_esp(
+        project,
+        disk,
+        "mren",
+        &[
+            &format!("::/loader/entries/{from}"),
+            &format!("::/loader/entries/{to}"),
+        ],
+    );
+}
+
+/// Runs the mtools program `program` with `args` on the disk's ESP; its output.
+fn on_esp(project: &Path, disk: &Path, program: &str, args: &[&str]) -> Vec<u8> {
     let (offset, _) = partition(project, "esp");
-    let o = std::process::Command::new("mren")
+    let o = std::process::Command::new(program)
         .arg("-i")
         .arg(format!("{}@@{offset}", disk.display()))
-        .arg(format!("::/loader/entries/{from}"))
-        .arg(format!("::/loader/entries/{to}"))
+        .args(args)
         .env("MTOOLS_SKIP_CHECK", "1")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", common::text(&o));
+    o.stdout
 }
 
 /// One boot of `disk` in place, until QEMU ends (it runs with -no-reboot, so a reboot ends
 /// it) or the device is ready (`until_ready`); the console.
 fn boot_once(project: &Path, disk: &Path, until_ready: bool) -> String {
-    let mut args = vec![
-        "flash",
-        disk.to_str().unwrap(),
-        "--vm",
-        "--in-place",
-        "--timeout",
-        "240",
-        "--json",
-    ];
-    if until_ready {
-        args.push("--until-ready");
-    }
-    let o = compose(project, &args);
+    let more: &[&str] = if until_ready { &["--until-ready"] } else { &[] };
+    let o = flash_in_place(project, disk, more);
     assert_exit(&o, 0);
     let v: VmJson = serde_json::from_slice(&o.stdout).unwrap();
     v.console
@@ -434,35 +439,21 @@ fn a_corrupt_root_is_caught_by_dm_verity_and_the_other_slot_boots() {
     );
 }
 
-/// A file of the disk's ESP (mtools).
+/// A file of the disk's ESP.
 fn esp_file(project: &Path, disk: &Path, path: &str) -> Vec<u8> {
-    let (offset, _) = partition(project, "esp");
-    let o = std::process::Command::new("mtype")
-        .arg("-i")
-        .arg(format!("{}@@{offset}", disk.display()))
-        .arg(format!("::{path}"))
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", common::text(&o));
-    o.stdout
+    on_esp(project, disk, "mtype", &[&format!("::{path}")])
 }
 
-/// Replaces a file of the disk's ESP (mtools).
+/// Replaces a file of the disk's ESP.
 fn put_esp_file(project: &Path, disk: &Path, path: &str, bytes: &[u8]) {
-    let (offset, _) = partition(project, "esp");
     let local = project.join("esp-file");
     std::fs::write(&local, bytes).unwrap();
-    let o = std::process::Command::new("mcopy")
-        .arg("-o")
-        .arg("-i")
-        .arg(format!("{}@@{offset}", disk.display()))
-        .arg(&local)
-        .arg(format!("::{path}"))
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", common::text(&o));
+    on_esp(
+        project,
+        disk,
+        "mcopy",
+        &["-o", local.to_str().unwrap(), &format!("::{path}")],
+    );
 }
 
 // Secure Boot with the project's own keys, in OVMF's Secure Boot firmware with a fresh
@@ -513,21 +504,7 @@ fn a_signed_image_enrols_its_keys_boots_under_secure_boot_and_a_changed_uki_is_r
     uki[at + 8] ^= 0x20;
     put_esp_file(p, &disk, "/compose/b/uki.efi", &uki);
 
-    let o = compose(
-        p,
-        &[
-            "flash",
-            disk.to_str().unwrap(),
-            "--vm",
-            "--in-place",
-            "--secure-boot",
-            "--tpm",
-            "--until-ready",
-            "--timeout",
-            "240",
-            "--json",
-        ],
-    );
+    let o = flash_in_place(p, &disk, &["--secure-boot", "--tpm", "--until-ready"]);
     assert_exit(&o, 0);
     let vm: VmJson = serde_json::from_slice(&o.stdout).unwrap();
     let console = vm.console;

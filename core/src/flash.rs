@@ -655,7 +655,8 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
                 console_tail: String::new(),
             });
         }
-        match qemu
+        // QEMU's exit status once it has ended.
+        let ended = match qemu
             .receive
             .recv_timeout(left.min(Duration::from_millis(200)))
         {
@@ -689,48 +690,40 @@ pub fn run_vm(options: &VmOptions, echo: &mut dyn FnMut(&str)) -> Result<VmRepor
                         console_tail: String::new(),
                     });
                 }
+                None
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(status)) = qemu.child.0.try_wait() {
-                    if !enrolled && ready.is_none() && console[run_from..].contains(ENROLLING) {
-                        enrolled = true;
-                        run_from = console.len();
-                        qemu = spawn(&mut cmd)?;
-                        continue;
-                    }
-                    break if ready.is_some() || !options.until_ready {
-                        Ok(())
-                    } else {
-                        Err(FlashError::Stopped {
-                            status: status.to_string(),
-                            console_tail: String::new(),
-                        })
-                    };
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = qemu
-                    .child
+            Err(mpsc::RecvTimeoutError::Timeout) => qemu
+                .child
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .map(|s| s.to_string()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(
+                qemu.child
                     .0
                     .wait()
                     .map(|s| s.to_string())
-                    .unwrap_or_default();
-                if !enrolled && ready.is_none() && console[run_from..].contains(ENROLLING) {
-                    enrolled = true;
-                    run_from = console.len();
-                    qemu = spawn(&mut cmd)?;
-                    continue;
-                }
-                break if ready.is_some() || !options.until_ready {
-                    Ok(())
-                } else {
-                    Err(FlashError::Stopped {
-                        status,
-                        console_tail: String::new(),
-                    })
-                };
-            }
+                    .unwrap_or_default(),
+            ),
+        };
+        let Some(status) = ended else {
+            continue;
+        };
+        if !enrolled && ready.is_none() && console[run_from..].contains(ENROLLING) {
+            enrolled = true;
+            run_from = console.len();
+            qemu = spawn(&mut cmd)?;
+            continue;
         }
+        break if ready.is_some() || !options.until_ready {
+            Ok(())
+        } else {
+            Err(FlashError::Stopped {
+                status,
+                console_tail: String::new(),
+            })
+        };
     };
     let Qemu { child, errors, .. } = qemu;
     drop(child);

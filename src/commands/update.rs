@@ -26,7 +26,8 @@ enum KeysCommand {
     /// (db signs systemd-boot and every UKI; systemd-boot enrols the .auth files on a
     /// machine in setup mode). What exists is kept unless --force.
     Generate {
-        /// Replace an existing key pair (devices built with the old one refuse new releases).
+        /// Replace the existing keys (devices built with the old ones refuse new releases and
+        /// images signed by the new ones until they are enrolled).
         #[arg(long)]
         force: bool,
     },

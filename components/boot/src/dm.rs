@@ -29,21 +29,6 @@ fn request(nr: u8) -> libc::c_ulong {
     (3 << 30) | ((HEADER as libc::c_ulong) << 16) | (0xfd << 8) | libc::c_ulong::from(nr)
 }
 
-/// A mapped device as the kernel made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapped {
-    pub name: String,
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl Mapped {
-    /// The device node devtmpfs makes for it.
-    pub fn node(&self) -> String {
-        format!("/dev/dm-{}", self.minor)
-    }
-}
-
 /// One ioctl buffer: the header, then `payload` at `data_start`.
 fn buffer(name: &str, flags: u32, targets: u32, payload: &[u8]) -> io::Result<Vec<u8>> {
     if name.is_empty() || name.len() >= NAME_LEN || name.contains('/') {
@@ -97,9 +82,9 @@ fn control() -> io::Result<File> {
 }
 
 /// Creates device `name` with one read-only target (`target` over `sectors` 512-byte
-/// sectors with `params`) and resumes it, so it can be read at once. On failure the
-/// half-made device is removed.
-pub fn create_readonly(name: &str, target: &str, sectors: u64, params: &str) -> io::Result<Mapped> {
+/// sectors with `params`) and resumes it, so it can be read at once; returns the device
+/// node devtmpfs makes for it (`/dev/dm-N`). On failure the half-made device is removed.
+pub fn create_readonly(name: &str, target: &str, sectors: u64, params: &str) -> io::Result<String> {
     let control = control()?;
     let mut create = buffer(name, 0, 0, &[])?;
     call(&control, DEV_CREATE, &mut create, "create")?;
@@ -117,11 +102,7 @@ pub fn create_readonly(name: &str, target: &str, sectors: u64, params: &str) -> 
         let mut resume = buffer(name, 0, 0, &[])?;
         call(&control, DEV_SUSPEND, &mut resume, "resume")?;
         let dev = u64::from_ne_bytes(resume[40..48].try_into().expect("8 bytes"));
-        Ok(Mapped {
-            name: name.to_string(),
-            major: libc::major(dev as libc::dev_t),
-            minor: libc::minor(dev as libc::dev_t),
-        })
+        Ok(format!("/dev/dm-{}", libc::minor(dev as libc::dev_t)))
     })();
     if made.is_err() {
         let mut remove = buffer(name, 0, 0, &[])?;

@@ -200,13 +200,6 @@ pub fn disks() -> Vec<(String, Vec<Partition>)> {
     out
 }
 
-/// The disk holding the partition `uuid` (lowercase), and its partitions.
-pub fn disk_with(uuid: &str) -> Option<(String, Vec<Partition>)> {
-    disks()
-        .into_iter()
-        .find(|(_, parts)| parts.iter().any(|p| p.uuid == uuid))
-}
-
 /// `/dev/vda` + 2 -> `/dev/vda2`; `/dev/nvme0n1` + 2 -> `/dev/nvme0n1p2`.
 pub fn partition_device(disk: &str, number: u32) -> String {
     if disk.ends_with(|c: char| c.is_ascii_digit()) {

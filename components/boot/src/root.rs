@@ -35,7 +35,7 @@ pub fn find(cmdline: &Cmdline) -> Option<Found> {
 }
 
 /// `find` over `disks`, `holds` checking a partition's tree (a seam for tests).
-pub fn find_in(
+fn find_in(
     cmdline: &Cmdline,
     disks: Vec<(String, Vec<Partition>)>,
     holds: impl Fn(&str, &Partition, &Verity) -> bool,
@@ -60,7 +60,7 @@ pub fn find_in(
 }
 
 /// Whether the partition at `device` holds the hash tree of `v` (after its data).
-pub fn holds_tree(device: &str, v: &Verity) -> bool {
+fn holds_tree(device: &str, v: &Verity) -> bool {
     let Ok(file) = std::fs::File::open(device) else {
         return false;
     };
@@ -69,22 +69,14 @@ pub fn holds_tree(device: &str, v: &Verity) -> bool {
 }
 
 /// dm-verity's root hash (format 1): SHA-256 of the salt, then the tree's top block.
-pub fn top_block_matches(v: &Verity, top: &[u8]) -> bool {
-    let Ok(salt) = hex_bytes(&v.salt) else {
+fn top_block_matches(v: &Verity, top: &[u8]) -> bool {
+    let Ok(salt) = hex::decode(&v.salt) else {
         return false;
     };
     let mut h = Sha256::new();
     h.update(&salt);
     h.update(top);
-    let found: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    found == v.root_hash
-}
-
-fn hex_bytes(hex: &str) -> Result<Vec<u8>, ()> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2).ok_or(())?, 16).map_err(|_| ()))
-        .collect()
+    hex::encode(h.finalize()) == v.root_hash
 }
 
 #[cfg(test)]
@@ -144,7 +136,7 @@ mod tests {
         let mut h = Sha256::new();
         h.update([1u8; 32]);
         h.update(&top);
-        let root_hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let root_hash = hex::encode(h.finalize());
         let v = Verity {
             data_blocks: 1,
             root_hash,

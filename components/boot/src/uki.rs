@@ -150,7 +150,14 @@ pub fn pcr11(uki: &[u8]) -> Result<String, String> {
             extend(data);
         }
     }
-    Ok(pcr.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(pcr))
+}
+
+/// PCR 11's SHA-256 bank as the TPM holds it now (lowercase hex); `None` without a TPM.
+pub fn measured_pcr11() -> Option<String> {
+    std::fs::read_to_string("/sys/class/tpm/tpm0/pcr-sha256/11")
+        .ok()
+        .map(|p| p.trim().to_lowercase())
 }
 
 /// A PE32+ image with sections `(name, virtual address, data)`, laid out by hand: for tests
@@ -245,7 +252,6 @@ mod tests {
             h.update(Sha256::digest(data));
             pcr = h.finalize().into();
         }
-        let expected: String = pcr.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(pcr11(&b).unwrap(), expected);
+        assert_eq!(pcr11(&b).unwrap(), hex::encode(pcr));
     }
 }

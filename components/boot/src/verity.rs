@@ -14,6 +14,19 @@ use serde::{Deserialize, Serialize};
 /// Data and hash block size in bytes.
 pub const BLOCK: u64 = 4096;
 
+/// The device-mapper name init gives the booted root.
+pub const DM_NAME: &str = "root";
+
+/// What the kernel found reading the booted root so far; `None` when it is not opened
+/// through dm-verity (or device-mapper cannot be asked).
+pub fn root_state() -> Option<State> {
+    crate::dm::status(DM_NAME)
+        .ok()
+        .flatten()
+        .as_deref()
+        .and_then(State::parse)
+}
+
 /// What opening a slot's root through dm-verity needs (in `image.json` and each signed
 /// release as well as on the command line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

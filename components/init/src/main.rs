@@ -289,7 +289,7 @@ fn initramfs(cmdline: &mut cmdline::Cmdline, stages: &mut Stages) {
         }
     };
     if let Err(e) = mounted {
-        if verity::state() == Some(compose_boot::verity::State::Corrupted) {
+        if compose_boot::verity::root_state() == Some(compose_boot::verity::State::Corrupted) {
             corrupt_root(slot, uuid);
         }
         fatal(&format!(
@@ -533,11 +533,14 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
     let mut reported_failure = false;
     let mut root_checked = matches!(cmdline.verity, Some(Ok(_)));
     loop {
-        reap(&mut table);
+        let ended = reap(&mut table);
         let now = Instant::now();
         // A corrupt block fails the read of whoever wanted it (a service, most often, which
-        // then ends: a SIGCHLD wakes this loop). Recorded once; the system stays up.
-        if root_checked && verity::state() == Some(compose_boot::verity::State::Corrupted) {
+        // then ends): asked when a child ended. Recorded once; the system stays up.
+        if ended
+            && root_checked
+            && compose_boot::verity::root_state() == Some(compose_boot::verity::State::Corrupted)
+        {
             root_checked = false;
             record_corruption(&slot, cmdline.root_partuuid.as_deref());
         }
@@ -568,8 +571,6 @@ fn system(cmdline: &cmdline::Cmdline, stages: &Stages) -> ! {
                 started.elapsed().as_secs_f64(),
                 stages.summary(now)
             );
-            // Before blessing: whoever watches the console may stop at the blessing.
-            report_measured_boot(&slot, cmdline.root_partuuid.as_deref());
             bless(&slot, cmdline.root_partuuid.as_deref());
             nix::unistd::sync();
         }
@@ -691,7 +692,9 @@ fn start(table: &mut services::Table, i: usize) {
 }
 
 /// Collects every exited child; services are restarted per their policy.
-fn reap(table: &mut services::Table) {
+/// Collects every child that ended; whether any did.
+fn reap(table: &mut services::Table) -> bool {
+    let mut any = false;
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => {
@@ -700,9 +703,10 @@ fn reap(table: &mut services::Table) {
             Ok(WaitStatus::Signaled(pid, signal, _)) => {
                 record(table, pid.as_raw(), false, &format!("signal {signal}"))
             }
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => {}
+            Ok(WaitStatus::StillAlive) | Err(_) => return any,
+            Ok(_) => continue,
         }
+        any = true;
     }
 }
 
@@ -754,20 +758,44 @@ fn with_esp<T>(root_uuid: Option<&str>, f: impl FnOnce(&Path) -> T) -> Option<T>
     Some(out)
 }
 
+/// The boot entry files of `esp` that are compose's: file name and what the name says.
+fn entry_files(esp: &Path) -> Vec<(String, EntryName)> {
+    fs::read_dir(esp.join("loader/entries"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let parsed = EntryName::parse(&name)?;
+            Some((name, parsed))
+        })
+        .collect()
+}
+
 /// Marks this boot good: drops the `+N` counter from the slot's entry, as
-/// systemd-bless-boot does, so systemd-boot keeps choosing it.
+/// systemd-bless-boot does, so systemd-boot keeps choosing it. With a TPM, first says
+/// whether PCR 11 is what the slot's entry predicts (one mount of the ESP for both).
 fn bless(slot: &str, root_uuid: Option<&str>) {
+    let measured = compose_boot::uki::measured_pcr11();
     let blessed = with_esp(root_uuid, |esp| {
         let entries = esp.join("loader/entries");
+        let ours: Vec<(String, EntryName)> = entry_files(esp)
+            .into_iter()
+            .filter(|(_, n)| n.slot == slot)
+            .collect();
+        if let Some(measured) = &measured {
+            let predicted = ours.iter().find_map(|(file, _)| {
+                compose_boot::entry::Entry::parse(&fs::read_to_string(entries.join(file)).ok()?)?
+                    .pcr11
+            });
+            report_measured_boot(slot, measured, predicted.as_deref());
+        }
         let mut blessed = Vec::new();
-        if let Ok(list) = fs::read_dir(&entries) {
-            for entry in list.filter_map(Result::ok) {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if let Some(new) = blessed_name(&name, slot) {
-                    match fs::rename(entry.path(), entries.join(&new)) {
-                        Ok(()) => blessed.push(new),
-                        Err(e) => log!("cannot bless {name}: {e}; this boot stays unblessed"),
-                    }
+        for (name, _) in &ours {
+            if let Some(new) = blessed_name(name, slot) {
+                match fs::rename(entries.join(name), entries.join(&new)) {
+                    Ok(()) => blessed.push(new),
+                    Err(e) => log!("cannot bless {name}: {e}; this boot stays unblessed"),
                 }
             }
         }
@@ -784,6 +812,21 @@ fn bless(slot: &str, root_uuid: Option<&str>) {
     }
 }
 
+/// PCR 11 as measured (systemd-stub extends it with the UKI's sections), against what the
+/// booted slot's entry predicts (the build computed it from the same sections). A mismatch
+/// means this is not the UKI that was installed.
+fn report_measured_boot(slot: &str, measured: &str, predicted: Option<&str>) {
+    match predicted {
+        Some(p) if p == measured => {
+            log!("measured boot: PCR 11 is {measured}, as slot {slot}'s entry predicts")
+        }
+        Some(p) => log!(
+            "measured boot: PCR 11 is {measured}, but slot {slot}'s entry predicts {p}: this is not the UKI that was installed"
+        ),
+        None => log!("measured boot: PCR 11 is {measured}; slot {slot}'s entry predicts none"),
+    }
+}
+
 /// The booted root of `slot` has a block that does not match its hash tree (dm-verity
 /// failed a read). Its boot entry is marked out of tries, so systemd-boot boots the other
 /// slot next; returns whether that other slot has an entry still worth booting (blessed or
@@ -795,23 +838,13 @@ fn record_corruption(slot: &str, root_uuid: Option<&str>) -> bool {
     );
     let other_usable = with_esp(root_uuid, |esp| {
         let entries = esp.join("loader/entries");
+        let spent = EntryName::spent(slot);
         let mut other_usable = false;
-        for entry in fs::read_dir(&entries)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(parsed) = EntryName::parse(&name) else {
-                continue;
-            };
+        for (name, parsed) in entry_files(esp) {
             if parsed.slot != slot {
                 other_usable |= !parsed.exhausted();
-                continue;
-            }
-            let spent = EntryName::spent(slot);
-            if name != spent {
-                match fs::rename(entry.path(), entries.join(&spent)) {
+            } else if name != spent {
+                match fs::rename(entries.join(&name), entries.join(&spent)) {
                     Ok(()) => log!("boot entry {name} is now {spent}: the other slot boots next"),
                     Err(e) => log!("cannot mark {name} out of tries: {e}"),
                 }
@@ -833,49 +866,12 @@ fn corrupt_root(slot: &str, root_uuid: &str) {
     }
 }
 
-/// With a TPM: PCR 11 as measured (systemd-stub extends it with the UKI's sections),
-/// against what the booted slot's entry predicts (the build computed it from the same
-/// sections). A mismatch means this is not the UKI that was installed.
-fn report_measured_boot(slot: &str, root_uuid: Option<&str>) {
-    let Ok(measured) = fs::read_to_string("/sys/class/tpm/tpm0/pcr-sha256/11") else {
-        return;
-    };
-    let measured = measured.trim().to_lowercase();
-    let predicted = with_esp(root_uuid, |esp| {
-        fs::read_dir(esp.join("loader/entries"))
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|e| {
-                EntryName::parse(&e.file_name().to_string_lossy()).is_some_and(|n| n.slot == slot)
-            })
-            .find_map(|e| {
-                compose_boot::entry::Entry::parse(&fs::read_to_string(e.path()).ok()?)?.pcr11
-            })
-    })
-    .flatten();
-    match predicted {
-        Some(p) if p == measured => {
-            log!("measured boot: PCR 11 is {measured}, as slot {slot}'s entry predicts")
-        }
-        Some(p) => log!(
-            "measured boot: PCR 11 is {measured}, but slot {slot}'s entry predicts {p}: this is not the UKI that was installed"
-        ),
-        None => log!("measured boot: PCR 11 is {measured}; slot {slot}'s entry predicts none"),
-    }
-}
-
 /// Whether the booted slot's entry still counts tries (it was never blessed).
 fn on_trial(slot: &str, root_uuid: Option<&str>) -> bool {
     with_esp(root_uuid, |esp| {
-        fs::read_dir(esp.join("loader/entries"))
-            .map(|list| {
-                list.filter_map(Result::ok).any(|e| {
-                    EntryName::parse(&e.file_name().to_string_lossy())
-                        .is_some_and(|n| n.slot == slot && n.tries_left.is_some())
-                })
-            })
-            .unwrap_or(false)
+        entry_files(esp)
+            .iter()
+            .any(|(_, n)| n.slot == slot && n.tries_left.is_some())
     })
     .unwrap_or(false)
 }

@@ -1,15 +1,12 @@
 //! The slot's root through dm-verity: the table from the command line's `compose.verity=`,
-//! made with device-mapper's ioctls (compose-boot's `dm`), and the kernel's verdict on what
-//! was read so far.
+//! made with device-mapper's ioctls (compose-boot's `dm`); compose-boot's
+//! `verity::root_state` says what the kernel found reading it.
 
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use compose_boot::dm;
-use compose_boot::verity::{OnCorruption, State, Verity};
-
-/// The device-mapper name of the root.
-pub const NAME: &str = "root";
+use compose_boot::verity::{DM_NAME, OnCorruption, Verity};
 
 /// Maps `partition` (a device node) through dm-verity and returns the mapped device's node,
 /// once it exists.
@@ -29,26 +26,15 @@ pub fn open(partition: &str, v: &Verity, on_corruption: OnCorruption) -> Result<
             v.data_size()
         ));
     }
-    let mapped = dm::create_readonly(
-        NAME,
+    let node = dm::create_readonly(
+        DM_NAME,
         "verity",
         v.sectors(),
         &v.table(&device, on_corruption),
     )
     .map_err(|e| e.to_string())?;
-    let node = mapped.node();
     wait_for(&node)?;
     Ok(node)
-}
-
-/// What the kernel says of the root's blocks read so far; `None` when the root is not
-/// opened through dm-verity (or device-mapper cannot be asked).
-pub fn state() -> Option<State> {
-    dm::status(NAME)
-        .ok()
-        .flatten()
-        .as_deref()
-        .and_then(State::parse)
 }
 
 /// A device node may appear a moment after the kernel made its device.

@@ -237,15 +237,9 @@ fn status(args: &Args, running: &Running) -> Result<u8, Box<dyn std::error::Erro
         let dev = device::discover()?;
         let mounted = MountedEsp::mount(&dev.esp_partition)?;
         let mut state = install::boot_state(&mounted.esp)?;
-        // What dm-verity found reading the booted root (init named it `root`).
-        let kernel_says = compose_boot::dm::status("root")
-            .ok()
-            .flatten()
-            .as_deref()
-            .and_then(compose_boot::verity::State::parse);
-        let measured = std::fs::read_to_string("/sys/class/tpm/tpm0/pcr-sha256/11")
-            .ok()
-            .map(|p| p.trim().to_lowercase());
+        // What dm-verity found reading the booted root, and what the TPM measured.
+        let kernel_says = compose_boot::verity::root_state();
+        let measured = compose_boot::uki::measured_pcr11();
         for e in &mut state.entries {
             if e.slot == dev.booted {
                 if e.verity_root_hash.is_some() {

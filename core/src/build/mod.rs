@@ -1102,9 +1102,9 @@ fn write_image(
             options_line.push(' ');
             options_line.push_str(arg);
         }
-        // One UKI per slot: its built-in command line names the slot's partition.
+        // One UKI per slot: its built-in command line names the slot.
         let uki = work.join(format!("uki-{slot}.efi"));
-        uki::assemble(
+        let pcr11 = uki::assemble(
             &uki::Parts {
                 stub: &ctx.store.blob_path(&stub),
                 osrel: &uki::os_release(&device.name, &version),
@@ -1115,17 +1115,6 @@ fn write_image(
             &uki,
             &work.join(format!("uki-{slot}")),
         )?;
-        let pcr11 = std::fs::read(&uki)
-            .map_err(|e| BuildError::io("read", &uki, e))
-            .and_then(|bytes| {
-                compose_boot::uki::pcr11(&bytes).map_err(|message| {
-                    crate::tool::ToolError::Failed {
-                        tool: "objcopy".into(),
-                        message: format!("{}: {message}", uki.display()),
-                    }
-                    .into()
-                })
-            })?;
         // Both slots hold this image; slot a has the higher install serial, so it boots
         // first, and b is its fallback until an update installs something there.
         let entry_name = compose_boot::entry::EntryName::trial(slot);

@@ -2,7 +2,7 @@
 //! `.osrel`, `.cmdline`, `.initrd` and `.linux` sections added by objcopy (bookworm's systemd
 //! 252 has no ukify), each placed after the one before it in the stub's address space, then
 //! the PE time stamp and checksum zeroed: the same inputs give the same bytes. One per slot,
-//! since its command line names the slot's partition and root hash.
+//! since its command line names the slot (and the root hash).
 
 use std::fs;
 use std::path::Path;
@@ -24,8 +24,9 @@ pub struct Parts<'a> {
     pub initrd: &'a Path,
 }
 
-/// Writes the UKI of `parts` to `out`; `work` holds the section files meanwhile.
-pub fn assemble(parts: &Parts<'_>, out: &Path, work: &Path) -> Result<(), BuildError> {
+/// Writes the UKI of `parts` to `out` (`work` holds the section files meanwhile) and returns
+/// the PCR 11 it measures when systemd-stub boots it.
+pub fn assemble(parts: &Parts<'_>, out: &Path, work: &Path) -> Result<String, BuildError> {
     let stub = fs::read(parts.stub).map_err(|e| BuildError::io("read", parts.stub, e))?;
     let pe = Pe::parse(&stub).map_err(|message| bad_stub(parts.stub, &message))?;
     if pe.section(".sdmagic").is_none() {
@@ -62,8 +63,9 @@ pub fn assemble(parts: &Parts<'_>, out: &Path, work: &Path) -> Result<(), BuildE
     run_tool(objcopy.arg(parts.stub).arg(out), "objcopy", "binutils")?;
     let mut bytes = fs::read(out).map_err(|e| BuildError::io("read", out, e))?;
     make_reproducible(&mut bytes).map_err(|message| bad_stub(out, &message))?;
+    let pcr11 = compose_boot::uki::pcr11(&bytes).map_err(|message| bad_stub(out, &message))?;
     fs::write(out, bytes).map_err(|e| BuildError::io("write", out, e))?;
-    Ok(())
+    Ok(pcr11)
 }
 
 /// The `.osrel` text of an image.
