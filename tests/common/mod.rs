@@ -16,7 +16,10 @@ pub fn cargo_target() -> PathBuf {
 }
 
 /// A copy of this repository (catalog, payload files and the workspace that `cargo`
-/// sources build, such as compose-init) in a temporary folder.
+/// sources build, such as compose-init) in a temporary folder. Files keep their modification
+/// times: cargo then finds the copy's crates fresh in the shared target folder (it names
+/// workspace crates relative to the workspace root) instead of building every workspace
+/// crate an image needs again, in release, for every test project.
 pub fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -35,10 +38,22 @@ pub fn project() -> tempfile::TempDir {
         if entry.file_type().unwrap().is_dir() {
             copy_dir(&entry.path(), &dir.path().join(&name));
         } else {
-            std::fs::copy(entry.path(), dir.path().join(&name)).unwrap();
+            copy_file(&entry.path(), &dir.path().join(&name));
         }
     }
     dir
+}
+
+/// Copies one file with its modification time.
+fn copy_file(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap();
+    let modified = std::fs::metadata(from).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(to)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -50,7 +65,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
                 copy_dir(&entry.path(), &to.join(entry.file_name()));
             }
         } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            copy_file(&entry.path(), &to.join(entry.file_name()));
         }
     }
 }
