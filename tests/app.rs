@@ -207,3 +207,85 @@ fn a_container_app_runs_in_its_own_debian_root_with_its_grants() {
         "{report}"
     );
 }
+
+#[test]
+fn an_oci_image_runs_with_its_config_and_only_the_grants_given() {
+    let p = project();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    common::busybox_image(&layout);
+    let image = format!("oci:{}:1.0", layout.display());
+
+    // Its config's defaults (Entrypoint and Cmd, Env, WorkingDir, User); nothing granted:
+    // no folder, loopback only.
+    let o = compose(p.path(), &["app", "run", &image]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("hello from oci as 1000 in /srv"),
+        "{}",
+        text(&o)
+    );
+    assert!(out.contains("devices 1"), "{}", text(&o));
+    assert!(text(&o).contains("/notes"), "{}", text(&o));
+    // Grants from the command line; arguments replace Cmd (Entrypoint stays).
+    let notes = p.path().join("files/notes");
+    let o = compose(
+        p.path(),
+        &[
+            "app",
+            "run",
+            &image,
+            "--allow",
+            &format!("read={}:/notes", notes.display()),
+            "--allow",
+            "env=GREETING=granted",
+            "--",
+            "echo $GREETING; busybox wc -l /notes/todo.txt; busybox touch /notes/x || echo read-only",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("granted"), "{out}");
+    assert!(out.contains("3 /notes/todo.txt"), "{out}");
+    assert!(out.contains("read-only"), "{out}");
+
+    // The same image from a docker-archive that skopeo wrote.
+    let archive = tmp.path().join("busybox.tar");
+    common::run_ok(std::process::Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        &image,
+        &format!("docker-archive:{}:busybox:1.0", archive.display()),
+    ]));
+    let o = compose(
+        p.path(),
+        &[
+            "app",
+            "run",
+            &format!("docker-archive:{}", archive.display()),
+            "--",
+            "echo from the archive as $(busybox id -u)",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("from the archive as 1000"),
+        "{}",
+        text(&o)
+    );
+
+    // Bad references say what is wrong.
+    let o = compose(
+        p.path(),
+        &["app", "run", &format!("oci:{}:2.0", layout.display())],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("no tag `2.0`; it has: 1.0"),
+        "{}",
+        text(&o)
+    );
+    let o = compose(p.path(), &["app", "run", "docker://registry.invalid/app:1"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not supported yet"), "{}", text(&o));
+}

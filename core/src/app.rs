@@ -140,7 +140,9 @@ pub struct App {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawApp {
     runtime: Runtime,
-    run: Spanned<Vec<String>>,
+    /// Optional for a container app from an OCI image (its config says what runs).
+    #[serde(default)]
+    run: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     files: Vec<RawFolderEntry>,
     #[serde(default)]
@@ -184,28 +186,41 @@ fn invalid(
         .with_help(help)
 }
 
-/// Checks an `[app]` table; every problem is reported, each where it is.
-pub(crate) fn lower(file: &SourceFile, raw: &RawApp, errors: &mut Diagnostics) -> Option<App> {
+/// Checks an `[app]` table; every problem is reported, each where it is. `from_image`: the
+/// component's source is an OCI image, whose config may say what runs; `name_span` is
+/// where a missing `run` is reported.
+pub(crate) fn lower(
+    file: &SourceFile,
+    raw: &RawApp,
+    from_image: bool,
+    name_span: Range<usize>,
+    errors: &mut Diagnostics,
+) -> Option<App> {
     let before = errors.0.len();
-    let run = raw.run.get_ref();
+    let empty = Vec::new();
+    let (run, run_span) = match &raw.run {
+        Some(r) => (r.get_ref(), r.span()),
+        None => (&empty, name_span),
+    };
     match (raw.runtime, run.first()) {
+        (Runtime::Container, None) if from_image => {}
         (_, None) => errors.push(invalid(
             file,
-            raw.run.span(),
+            run_span.clone(),
             "`run` names nothing to run".into(),
             "empty",
             "wasm: run = [\"/usr/lib/compose/apps/NAME.wasm\", args...]; container: run = [\"/usr/bin/program\", args...]",
         )),
         (Runtime::Wasm, Some(first)) if !first.ends_with(".wasm") => errors.push(invalid(
             file,
-            raw.run.span(),
+            run_span.clone(),
             format!("a wasm app runs a .wasm component, not `{first}`"),
             "not a .wasm file",
             "name the component first: run = [\"/usr/lib/compose/apps/NAME.wasm\", args...]",
         )),
         (Runtime::Container, Some(first)) if !is_normal_absolute(first) => errors.push(invalid(
             file,
-            raw.run.span(),
+            run_span.clone(),
             format!("a container app runs an absolute program path, not `{first}`"),
             "not absolute",
             "write the program's path inside the container, e.g. run = [\"/usr/bin/foot\"]",

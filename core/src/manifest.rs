@@ -68,6 +68,10 @@ pub enum Source {
     Deb(Vec<DebPackage>),
     /// A Debian kernel package; the device picks the modules.
     Kernel { package: String },
+    /// An OCI image (`oci:FOLDER[:TAG]`, `oci-archive:FILE[:TAG]`,
+    /// `docker-archive:FILE[:NAME:TAG]`, paths inside the project): its layers are the
+    /// payload, its config a container app's defaults.
+    Oci { image: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,6 +180,13 @@ struct RawSource {
     files: Option<Vec<RawFiles>>,
     deb: Option<Vec<Spanned<String>>>,
     kernel: Option<RawKernelSource>,
+    oci: Option<RawOci>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOci {
+    image: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -401,10 +412,30 @@ pub fn parse_component(file: &SourceFile) -> Result<Component, Diagnostics> {
         }
     }
 
-    let app = raw
-        .app
+    let from_image = raw
+        .source
         .as_ref()
-        .and_then(|a| crate::app::lower(file, a, &mut errors));
+        .is_some_and(|s| s.get_ref().oci.is_some());
+    let app = raw.app.as_ref().and_then(|a| {
+        crate::app::lower(file, a, from_image, raw.component.name.span(), &mut errors)
+    });
+    if from_image
+        && !app
+            .as_ref()
+            .is_some_and(|a| a.runtime == crate::app::Runtime::Container)
+    {
+        if let Some(s) = &raw.source {
+            errors.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    file,
+                    "an `oci` source is a container app's root file system",
+                )
+                .at(s.span(), "an OCI image")
+                .with_help("add [app] with runtime = \"container\" (and the grants it needs)"),
+            );
+        }
+    }
 
     match (name, version) {
         (Some(name), Some(version)) if !errors.has_errors() => Ok(Component {
@@ -437,12 +468,13 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
         raw.files.is_some(),
         raw.deb.is_some(),
         raw.kernel.is_some(),
+        raw.oci.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(Diagnostic::error(
             Code::Schema,
             file,
-            "[source] must name exactly one of cargo, files, deb, kernel",
+            "[source] must name exactly one of cargo, files, deb, kernel, oci",
         )
         .at(spanned.span(), "this table")
         .with_help("split a component with several kinds of payload into several components"));
@@ -453,6 +485,30 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
             bin: c.bin.clone(),
             to: c.to.as_ref().map(|t| image_path(file, t)).transpose()?,
             libc: c.libc,
+        });
+    }
+    if let Some(o) = &raw.oci {
+        let text = o.image.get_ref();
+        let bad = |message: String, help: &str| {
+            Diagnostic::error(Code::InvalidValue, file, message)
+                .at(o.image.span(), "not an image in the project")
+                .with_help(help)
+        };
+        let image = compose_oci::ImageRef::parse(text).map_err(|e| {
+            bad(
+                format!("`{text}` names no image: {}", e.to_string().lines().next().unwrap_or("")),
+                "write oci:FOLDER[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG], with a path inside the project",
+            )
+        })?;
+        let path = image.path().to_string_lossy();
+        if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            return Err(bad(
+                format!("image path `{path}` leaves the project folder"),
+                "keep the image in the project (skopeo copy IMAGE oci:images/NAME:TAG) and name it by a relative path",
+            ));
+        }
+        return Ok(Source::Oci {
+            image: text.clone(),
         });
     }
     if let Some(k) = &raw.kernel {

@@ -114,7 +114,14 @@ fn main() {
         let socket = dir.path().join(format!("foot-{i}"));
         let sandbox = compose_sandbox::wayland::open(&shell, &socket, "foot").unwrap();
         let bundle = tempfile::tempdir().unwrap();
-        container::write_bundle(bundle.path(), &root, &args, &grants, Some(&socket)).unwrap();
+        container::write_bundle(
+            bundle.path(),
+            &root,
+            &container::Process::new(args.to_vec()),
+            &grants,
+            Some(&socket),
+        )
+        .unwrap();
         let id = format!("compose-bench-{}-{i}", std::process::id());
         ours.push(until_first_frame(
             &control,
@@ -127,7 +134,14 @@ fn main() {
 
         // Bare crun: the same bundle, made beforehand, with the shell's socket itself.
         let bundle = tempfile::tempdir().unwrap();
-        container::write_bundle(bundle.path(), &root, &args, &grants, Some(&shell)).unwrap();
+        container::write_bundle(
+            bundle.path(),
+            &root,
+            &container::Process::new(args.to_vec()),
+            &grants,
+            Some(&shell),
+        )
+        .unwrap();
         let id = format!("compose-bench-bare-{}-{i}", std::process::id());
         let start = Instant::now();
         bare.push(until_first_frame(&control, start, bundle.path(), &id, true));

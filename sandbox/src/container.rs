@@ -32,11 +32,86 @@ const APP_UID: u32 = 100_000;
 /// Processes the app's user may have when no pids limit is granted.
 pub const DEFAULT_PIDS: u64 = 256;
 
+/// What runs in a container: the program with its arguments, and what an OCI image's
+/// config sets for it (environment, starting folder, user); `new` gives root in `/` with
+/// no environment beyond the sandbox's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub args: Vec<String>,
+    /// `NAME=VALUE`: after the sandbox's PATH, before what the grants set.
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Process {
+    pub fn new(args: Vec<String>) -> Process {
+        Process {
+            args,
+            env: Vec::new(),
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// A container app's process: its manifest's `run` and `extra` arguments; for an app
+    /// from an OCI image (`config`), the image's Env, WorkingDir and User too, and, when
+    /// the manifest names nothing to run, Entrypoint then `extra` or Cmd.
+    pub fn for_app(
+        name: &str,
+        rootfs: &Path,
+        run: Vec<String>,
+        extra: &[String],
+        config: Option<&compose_oci::ImageConfig>,
+    ) -> Result<Process, ContainerError> {
+        let Some(config) = config else {
+            let mut args = run;
+            args.extend(extra.iter().cloned());
+            return Ok(Process::new(args));
+        };
+        let args = if run.is_empty() {
+            config.command(name, extra)?
+        } else {
+            run.into_iter().chain(extra.iter().cloned()).collect()
+        };
+        let (uid, gid) = config.user_ids(name, rootfs)?;
+        Ok(Process {
+            args,
+            env: config.env.clone(),
+            cwd: config.cwd().to_string(),
+            uid,
+            gid,
+        })
+    }
+
+    /// Image `image`'s default process in its unpacked `rootfs`: Entrypoint, then `args`
+    /// or Cmd; its Env, WorkingDir and User.
+    pub fn from_image(
+        image: &compose_oci::Image,
+        rootfs: &Path,
+        args: &[String],
+    ) -> Result<Process, ContainerError> {
+        Process::for_app(&image.name, rootfs, Vec::new(), args, Some(&image.config))
+    }
+}
+
+/// Sets `NAME=VALUE` in `env`, replacing an earlier value of NAME (a program's getenv
+/// would see the first).
+fn set_env(env: &mut Vec<String>, pair: String) {
+    let name = pair.split('=').next().unwrap_or("").to_string();
+    env.retain(|e| e.split('=').next() != Some(name.as_str()));
+    env.push(pair);
+}
+
 /// Why a container could not be made or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     #[error("cannot write the bundle in {path}: {message}")]
     Bundle { path: PathBuf, message: String },
+    #[error(transparent)]
+    Image(#[from] compose_oci::OciError),
     #[error("cannot compose the container's root file system: {0}")]
     Root(String),
     #[error("cannot write config.json: {0}")]
@@ -192,6 +267,40 @@ pub fn cached_rootfs(
     Ok(root)
 }
 
+/// The root file system of OCI image `image`, unpacked once under the store
+/// (`containers/oci-<digest>`, the digest its tag named) with every layer checked first;
+/// made aside and renamed into place, as [`cached_rootfs`] does.
+pub fn cached_image_rootfs(
+    store: &compose_core::store::Store,
+    image: &compose_oci::Image,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, ContainerError> {
+    let dir = containers_dir(store).join(format!("oci-{}", image.digest.hex()));
+    let root = dir.join("rootfs");
+    if root.is_dir() {
+        return Ok(root);
+    }
+    let made = |e: std::io::Error| ContainerError::Bundle {
+        path: dir.clone(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(made)?;
+    let partial = dir.join(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir(&partial).map_err(made)?;
+    progress(&format!(
+        "unpacking {} ({} layers)",
+        image.name,
+        image.layers.len()
+    ));
+    if let Err(e) = compose_oci::unpack(image, &partial) {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e.into());
+    }
+    std::fs::rename(&partial, &root).map_err(made)?;
+    Ok(root)
+}
+
 /// Where cached root file systems live. The runtime walks to the root as the container's
 /// user: as root that is uid 100000, which cannot pass a private home folder (`/root` is
 /// 0700), so root keeps them in `/var/lib/compose/containers`; any other user in the store.
@@ -209,12 +318,12 @@ pub fn tmpfs_bytes(memory: u64) -> u64 {
     (memory / 4).max(1 << 20) / 1024 * 1024
 }
 
-/// Writes `bundle/config.json` for running `run` in `rootfs` (already there, read-only
+/// Writes `bundle/config.json` for running `process` in `rootfs` (already there, read-only
 /// for the app) with only what `grants` gives.
 pub fn write_bundle(
     bundle: &Path,
     rootfs: &Path,
-    run: &[String],
+    process: &Process,
     grants: &Grants,
     wayland: Option<&Path>,
 ) -> Result<(), ContainerError> {
@@ -230,6 +339,9 @@ pub fn write_bundle(
         })?;
     }
     let mut env = vec!["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string()];
+    for pair in &process.env {
+        set_env(&mut env, pair.clone());
+    }
     // A GUI app reaches the shell through its own socket (a security context), at
     // CONTAINER_WAYLAND in the container.
     let wayland = wayland.filter(|_| grants.gui());
@@ -242,13 +354,17 @@ pub fn write_bundle(
             })?;
         }
         // Toolkits keep their settings and caches (fontconfig's) under HOME.
-        env.extend([
+        for pair in [
             format!("WAYLAND_DISPLAY={CONTAINER_WAYLAND}"),
             "XDG_RUNTIME_DIR=/tmp".to_string(),
             "HOME=/tmp".to_string(),
-        ]);
+        ] {
+            set_env(&mut env, pair);
+        }
     }
-    env.extend(grants.env().iter().map(|(k, v)| format!("{k}={v}")));
+    for (k, v) in grants.env() {
+        set_env(&mut env, format!("{k}={v}"));
+    }
     let memory = grants.memory().unwrap_or(crate::wasm::DEFAULT_MEMORY);
     let limits = Limits::here();
     let rlimit = |typ, value: u64| {
@@ -263,15 +379,15 @@ pub fn write_bundle(
         rlimits.push(rlimit(PosixRlimitType::RlimitAs, memory).map_err(|e| fail(&e))?);
         rlimits.push(rlimit(PosixRlimitType::RlimitNproc, DEFAULT_PIDS).map_err(|e| fail(&e))?);
     }
-    let process = ProcessBuilder::default()
+    let spec_process = ProcessBuilder::default()
         .terminal(false)
-        .args(run.to_vec())
+        .args(process.args.clone())
         .env(env)
-        .cwd("/")
+        .cwd(process.cwd.as_str())
         .user(
             UserBuilder::default()
-                .uid(0u32)
-                .gid(0u32)
+                .uid(process.uid)
+                .gid(process.gid)
                 .build()
                 .map_err(|e| fail(&e))?,
         )
@@ -383,11 +499,20 @@ pub fn write_bundle(
     } else {
         (host_uid, rustix::process::getgid().as_raw())
     };
+    // As root, the container's 65536 ids are host ids 100000 and up (an image may run as
+    // another user); otherwise only the caller's own id is there to map, to the container's root.
+    let ids = if host_uid == 0 { 65_536u32 } else { 1 };
+    if process.uid >= ids || process.gid >= ids {
+        return Err(ContainerError::Spec(format!(
+            "the app runs as uid {} gid {}, but without root only the container's root can be mapped\nhelp: run it as root, or as an image user of 0",
+            process.uid, process.gid
+        )));
+    }
     let mapping = |host: u32| {
         LinuxIdMappingBuilder::default()
             .container_id(0u32)
             .host_id(host)
-            .size(1u32)
+            .size(ids)
             .build()
     };
     let mut linux = LinuxBuilder::default();
@@ -441,7 +566,7 @@ pub fn write_bundle(
                 .map_err(|e| fail(&e))?,
         )
         .hostname("app")
-        .process(process)
+        .process(spec_process)
         .mounts(mounts)
         .linux(linux)
         .build()

@@ -63,6 +63,31 @@ impl DeviceApp {
         }
     }
 
+    /// The config of the OCI image a container app came from (what runs, environment,
+    /// folder, user), when it came from one.
+    pub fn image_config(
+        &self,
+        root: &Path,
+    ) -> Result<Option<compose_oci::ImageConfig>, DeviceError> {
+        let path = under(root, &image::image_config(&self.name));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(DeviceError::Read {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| DeviceError::Invalid {
+                path,
+                message: e.to_string(),
+            })
+    }
+
     /// Its grants, with host paths under `root`; each folder must exist there.
     pub fn grants(&self, root: &Path) -> Result<Grants, DeviceError> {
         let files = self

@@ -79,13 +79,13 @@ pub fn run_wasm(
     Ok(print_wasm(name, &report, json))
 }
 
-/// Runs `run` (program and arguments) as container app `name` in `rootfs` (read-only for
-/// the app) with only `grants`; its bundle is made in a new folder under `bundles` and
+/// Runs `process` (program, arguments and an image's defaults) as container app `name` in
+/// `rootfs` (read-only for the app) with only `grants`; its bundle is made in a new folder under `bundles` and
 /// removed after. Returns the exit code as [`run_wasm`] does.
 pub fn run_container(
     name: &str,
     rootfs: &Path,
-    run: &[String],
+    process: &crate::container::Process,
     grants: &Grants,
     json: bool,
     bundles: &Path,
@@ -106,7 +106,7 @@ pub fn run_container(
     })?;
     let socket = app_socket(name, grants)?;
     let display = socket.as_ref().map(|s| s.path.as_path());
-    container::write_bundle(&bundle.0, rootfs, run, grants, display)?;
+    container::write_bundle(&bundle.0, rootfs, process, grants, display)?;
     let _running = crate::running::register(name, "container")?;
     let report = container::run(&bundle.0, &id)?;
     let ok = report.status == Some(0);

@@ -38,7 +38,14 @@ fn sh(grants: &Grants, script: &str) -> ContainerReport {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let bundle = tempfile::tempdir().unwrap();
     let run = ["/bin/busybox", "sh", "-c", script].map(String::from);
-    container::write_bundle(bundle.path(), rootfs(), &run, grants, None).unwrap();
+    container::write_bundle(
+        bundle.path(),
+        rootfs(),
+        &container::Process::new(run.to_vec()),
+        grants,
+        None,
+    )
+    .unwrap();
     let id = format!(
         "compose-test-{}-{}",
         std::process::id(),
@@ -259,7 +266,14 @@ fn foot_from_debian_in_a_container_is_a_marked_window_of_the_shell() {
     let grants = Grants::default().window().memory_limit(1 << 30);
     let bundle = tempfile::tempdir().unwrap();
     let run_args = ["foot", "-o", "colors.background=00ff00", "dash"].map(String::from);
-    container::write_bundle(bundle.path(), root, &run_args, &grants, Some(&socket)).unwrap();
+    container::write_bundle(
+        bundle.path(),
+        root,
+        &container::Process::new(run_args.to_vec()),
+        &grants,
+        Some(&socket),
+    )
+    .unwrap();
     let id = format!("compose-test-foot-{}", std::process::id());
     let (bundle_path, run_id) = (bundle.path().to_path_buf(), id.clone());
     let app = std::thread::spawn(move || container::run(&bundle_path, &run_id));
@@ -330,7 +344,14 @@ fn a_gui_app_in_a_container_is_a_marked_window_of_the_shell() {
     let grants = Grants::default().window();
     let bundle = tempfile::tempdir().unwrap();
     let run_args = [program, "green", "00ff00"].map(String::from);
-    container::write_bundle(bundle.path(), rootfs(), &run_args, &grants, Some(&socket)).unwrap();
+    container::write_bundle(
+        bundle.path(),
+        rootfs(),
+        &container::Process::new(run_args.to_vec()),
+        &grants,
+        Some(&socket),
+    )
+    .unwrap();
     let id = format!("compose-test-gui-{}", std::process::id());
     let (bundle_path, run_id) = (bundle.path().to_path_buf(), id.clone());
     let app = std::thread::spawn(move || container::run(&bundle_path, &run_id));

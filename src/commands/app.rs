@@ -1,6 +1,7 @@
 //! `compose app`: apps in a sandbox with only what they are granted: a WASI component
-//! file with `--allow` grants, or an app component of the project (`[app]` in its
-//! manifest) with the grants its manifest gives.
+//! file or an OCI image (`oci:FOLDER:TAG`, `oci-archive:FILE`, `docker-archive:FILE`) with
+//! `--allow` grants, or an app component of the project (`[app]` in its manifest) with the
+//! grants its manifest gives.
 
 use std::path::PathBuf;
 
@@ -15,11 +16,13 @@ use crate::{CliError, Globals, Outcome};
 
 #[derive(Debug, Clone, Subcommand)]
 enum AppCommand {
-    /// Run an app in the foreground: FILE.wasm with the grants given here, or the app
+    /// Run an app in the foreground: FILE.wasm or an OCI image (oci:FOLDER[:TAG],
+    /// oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]; it runs its Entrypoint and
+    /// Cmd, or Entrypoint and the arguments after --) with the grants given here, or the app
     /// component NAME of the project with its manifest's grants (on this machine its
     /// folders are taken inside the project folder, as if it were the device's root).
     Run {
-        /// FILE.wasm, or the name of an app component.
+        /// FILE.wasm, an OCI image, or the name of an app component.
         app: String,
         /// A grant: read=HOST[:GUEST], write=HOST[:GUEST], connect=IP:PORT (or IP:*),
         /// lookup, env=NAME=VALUE, gui (a window in the running shell); repeatable,
@@ -79,7 +82,9 @@ pub fn exec(args: Args, globals: &Globals) -> Result<Outcome, CliError> {
 /// Whether the command needs the project (a component name, or the list).
 fn needs_project(command: &AppCommand) -> bool {
     match command {
-        AppCommand::Run { app, .. } => !app.ends_with(".wasm"),
+        AppCommand::Run { app, .. } => {
+            !app.ends_with(".wasm") && !compose_oci::ImageRef::looks_like(app)
+        }
         AppCommand::List { .. } => true,
         AppCommand::Ps { .. } | AppCommand::Stop { .. } => false,
     }
@@ -116,6 +121,12 @@ fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i32> {
                     Grants::default(),
                     Vec::new(),
                 )
+            } else if compose_oci::ImageRef::looks_like(&app) {
+                (
+                    Runs::Image(compose_oci::ImageRef::parse(&app)?),
+                    Grants::default(),
+                    Vec::new(),
+                )
             } else {
                 let project = project.ok_or_else(|| anyhow!("no project"))?;
                 from_manifest(project, &app)?
@@ -138,6 +149,7 @@ fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i32> {
             let wasm = match runs {
                 Runs::Wasm(wasm) => wasm,
                 Runs::Container(c) => return run_container(&app, c, grants, run_args, json),
+                Runs::Image(image) => return run_image(&image, grants, run_args, json),
             };
             Ok(compose_sandbox::launch::run_wasm(
                 &app, &wasm, &run_args, &grants, json,
@@ -151,6 +163,8 @@ enum Runs {
     /// A WASI component file on this machine.
     Wasm(PathBuf),
     Container(ContainerApp),
+    /// An OCI image, run in a container.
+    Image(compose_oci::ImageRef),
 }
 
 /// What runs the app component `name` on this machine, its grants and arguments.
@@ -231,8 +245,40 @@ fn run_container(
     })?;
     let mut run = vec![app.program];
     run.extend(args);
+    let process = container::Process::new(run);
     let bundles = store.temp_path("bundles");
-    let code = compose_sandbox::launch::run_container(name, &rootfs, &run, &grants, json, &bundles);
+    let code =
+        compose_sandbox::launch::run_container(name, &rootfs, &process, &grants, json, &bundles);
+    let _ = std::fs::remove_dir_all(&bundles);
+    Ok(code?)
+}
+
+/// Runs OCI image `at` in a container in the foreground: its layers unpacked once into
+/// the store, its config's defaults, only `grants`.
+fn run_image(
+    at: &compose_oci::ImageRef,
+    grants: Grants,
+    args: Vec<String>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use compose_sandbox::container;
+    let image = compose_oci::Image::open(at, compose_oci::host_architecture())?;
+    let store = compose_core::store::Store::open(&compose_core::store::Store::locate(None))?;
+    let rootfs =
+        container::cached_image_rootfs(&store, &image, &|m| eprintln!("compose app: {m}"))?;
+    let process = container::Process::from_image(&image, &rootfs, &args)?;
+    // The image's folder or file name names the run (`ps`, the container's id).
+    let name: String = at
+        .path()
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let bundles = store.temp_path("bundles");
+    let code =
+        compose_sandbox::launch::run_container(&name, &rootfs, &process, &grants, json, &bundles);
     let _ = std::fs::remove_dir_all(&bundles);
     Ok(code?)
 }

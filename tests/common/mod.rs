@@ -207,3 +207,67 @@ pub fn flash_until(
     flash.wait().unwrap();
     console
 }
+
+/// Runs `cmd`, which must succeed.
+pub fn run_ok(cmd: &mut Command) {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup installs umoci and skopeo)"));
+    assert!(o.status.success(), "{cmd:?}: {}", text(&o));
+}
+
+/// Makes an OCI image layout at `layout` (tag `1.0`) with umoci, from Debian's
+/// busybox-static (fetched with apt): a user `app` (uid 1000), Entrypoint `busybox sh -c`,
+/// Env GREETING=oci, WorkingDir /srv, and a Cmd that prints
+/// `hello from oci as 1000 in /srv`, what is in /notes and how many network devices it sees.
+pub fn busybox_image(layout: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = layout.to_str().unwrap();
+    let bundle = tmp.path().join("bundle");
+    let b = bundle.to_str().unwrap();
+    let image = format!("{l}:1.0");
+    run_ok(Command::new("umoci").args(["init", "--layout", l]));
+    run_ok(Command::new("umoci").args(["new", "--image", &image]));
+    run_ok(Command::new("umoci").args(["unpack", "--rootless", "--image", &image, b]));
+    run_ok(
+        Command::new("apt-get")
+            .args(["download", "-q", "busybox-static"])
+            .current_dir(tmp.path()),
+    );
+    let deb = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .unwrap();
+    let rootfs = bundle.join("rootfs");
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&rootfs));
+    std::fs::create_dir_all(rootfs.join("srv")).unwrap();
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/srv:/bin/sh\n",
+    )
+    .unwrap();
+    // Documentation goes, as it would from any image built for a device.
+    let _ = std::fs::remove_dir_all(rootfs.join("usr/share/doc"));
+    run_ok(Command::new("umoci").args(["repack", "--image", &image, b]));
+    run_ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.entrypoint",
+        "/bin/busybox",
+        "--config.entrypoint",
+        "sh",
+        "--config.entrypoint",
+        "-c",
+        "--config.cmd",
+        "echo hello from $GREETING as $(busybox id -u) in $(pwd); busybox ls /notes; echo devices $(busybox tail -n +3 /proc/net/dev | busybox wc -l)",
+        "--config.env",
+        "GREETING=oci",
+        "--config.workingdir",
+        "/srv",
+        "--config.user",
+        "app",
+    ]));
+}

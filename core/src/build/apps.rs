@@ -29,6 +29,15 @@ pub const CONTAINER_MOUNT_POINTS: [&str; 6] =
 /// Where a GUI container app finds its Wayland socket (bound over this file).
 pub const CONTAINER_WAYLAND: &str = "/run/wayland-0";
 
+/// Where an `oci` source's payload keeps the image's config (what runs, environment,
+/// folder, user) until the app's root is placed: it then goes to [`image_config`].
+pub const IMAGE_CONFIG: &str = "/.compose-image-config.json";
+
+/// Where container app `name`'s image config is in the image (apps from OCI images).
+pub fn image_config(name: &str) -> String {
+    format!("/usr/lib/compose/apps/{name}/image-config.json")
+}
+
 /// Where container app `name`'s root file system is in the image.
 pub fn rootfs(name: &str) -> String {
     format!("/usr/lib/compose/apps/{name}/rootfs")
@@ -132,9 +141,12 @@ pub fn container_root(
     let mut placed = Tree::default();
     placed.insert(&prefix, Entry::Dir { mode: 0o755 });
     for (path, entry) in tree.entries {
-        placed
-            .entries
-            .insert(super::tree::join(&prefix, &path), entry);
+        let at = if path == IMAGE_CONFIG {
+            image_config(&c.name)
+        } else {
+            super::tree::join(&prefix, &path)
+        };
+        placed.entries.insert(at, entry);
     }
     let unmet = trimmed
         .unmet

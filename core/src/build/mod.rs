@@ -107,6 +107,8 @@ pub enum BuildError {
         package: String,
         log: String,
     },
+    #[error("component `{component}`: {message}")]
+    Oci { component: String, message: String },
     #[error("kernel module `{module}` is neither in {package} nor built into it")]
     UnknownModule { module: String, package: String },
     #[error("kernel package {package} is unusable: {message}")]

@@ -54,6 +54,7 @@ pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, B
         None => Step::files(Tree::default()),
         Some(Source::Files(entries)) => Step::files(files(ctx, c, entries)?),
         Some(Source::Deb(_)) => debs(ctx, c, pins)?,
+        Some(Source::Oci { image }) => Step::files(oci(ctx, c, image)?),
         Some(Source::Kernel { .. }) => {
             let pin = pins.first().ok_or_else(|| BuildError::BadKernel {
                 package: c.name.clone(),
@@ -478,6 +479,35 @@ fn check_inside(c: &Component, root: &Path, path: &Path, shown: &str) -> Result<
             target: real,
         })
     }
+}
+
+/// An OCI image's layers as a tree (checked against their digests, unpacked with
+/// whiteouts and no escapes), with its config at [`super::apps::IMAGE_CONFIG`].
+fn oci(ctx: &Context, c: &Component, image: &str) -> Result<Tree, BuildError> {
+    let fail = |message: String| BuildError::Oci {
+        component: c.name.clone(),
+        message,
+    };
+    let at = compose_oci::ImageRef::parse(image)
+        .map_err(|e| fail(e.to_string()))?
+        .relative_to(ctx.project);
+    check_inside(c, ctx.project, at.path(), &at.path().to_string_lossy())?;
+    ctx.progress(&format!("unpack OCI image {image}"));
+    let opened = compose_oci::Image::open(&at, "amd64").map_err(|e| fail(e.to_string()))?;
+    // Unpacked in the store's temporary folder, removed whatever happens.
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Scratch(ctx.store.temp_path("oci"));
+    std::fs::create_dir_all(&dir.0).map_err(|e| BuildError::io("create", &dir.0, e))?;
+    compose_oci::unpack(&opened, &dir.0).map_err(|e| fail(e.to_string()))?;
+    let mut tree = Tree::from_dir(ctx.store, &dir.0, "")?;
+    let config = serde_json::to_vec_pretty(&opened.config).map_err(|e| fail(e.to_string()))?;
+    tree.insert_bytes(ctx.store, super::apps::IMAGE_CONFIG, &config, 0o644)?;
+    Ok(tree)
 }
 
 fn cargo(

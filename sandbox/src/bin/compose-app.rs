@@ -77,9 +77,16 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
                     run.extend(extra.iter().cloned());
                     launch::run_wasm(name, &file, &run, &grants, *json)?
                 }
-                Runs::Container { rootfs, mut run } => {
-                    run.extend(extra.iter().cloned());
-                    launch::run_container(name, &rootfs, &run, &grants, *json, &bundles())?
+                Runs::Container { rootfs, run } => {
+                    let config = app.image_config(&args.root)?;
+                    let process = compose_sandbox::container::Process::for_app(
+                        name,
+                        &rootfs,
+                        run,
+                        extra,
+                        config.as_ref(),
+                    )?;
+                    launch::run_container(name, &rootfs, &process, &grants, *json, &bundles())?
                 }
             };
             Ok(code as u8)

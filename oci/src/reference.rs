@@ -1,0 +1,152 @@
+//! Where an image is, as skopeo and podman write it: `oci:FOLDER[:TAG]` (an OCI image
+//! layout), `oci-archive:FILE[:TAG]` (a tar of one), `docker-archive:FILE[:NAME:TAG]`
+//! (`docker save`'s tar). `docker://` names a registry, which is not read yet.
+
+use std::path::{Path, PathBuf};
+
+use crate::OciError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// An OCI image layout folder and the tag (`org.opencontainers.image.ref.name`) in it.
+    Layout { dir: PathBuf, tag: Option<String> },
+    /// A tar file holding an OCI image layout.
+    OciArchive { file: PathBuf, tag: Option<String> },
+    /// `docker save`'s tar: `manifest.json`, configs and layers; the tag is one of its
+    /// RepoTags (`NAME:TAG`, or `TAG` alone).
+    DockerArchive { file: PathBuf, tag: Option<String> },
+}
+
+impl ImageRef {
+    /// Whether `text` is meant as an image (it starts with a transport name).
+    pub fn looks_like(text: &str) -> bool {
+        ["oci:", "oci-archive:", "docker-archive:", "docker://"]
+            .iter()
+            .any(|p| text.starts_with(p))
+    }
+
+    /// Parses `text`; the path is the text up to the first `:` after the transport.
+    pub fn parse(text: &str) -> Result<ImageRef, OciError> {
+        if text.starts_with("docker://") {
+            return Err(OciError::Registry(text.to_string()));
+        }
+        let (transport, rest) = text
+            .split_once(':')
+            .ok_or_else(|| OciError::BadReference(text.to_string()))?;
+        let (path, tag) = match rest.split_once(':') {
+            Some((p, t)) => (p, Some(t.to_string()).filter(|t| !t.is_empty())),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(OciError::BadReference(text.to_string()));
+        }
+        let path = PathBuf::from(path);
+        match transport {
+            "oci" => Ok(ImageRef::Layout { dir: path, tag }),
+            "oci-archive" => Ok(ImageRef::OciArchive { file: path, tag }),
+            "docker-archive" => Ok(ImageRef::DockerArchive { file: path, tag }),
+            _ => Err(OciError::BadReference(text.to_string())),
+        }
+    }
+
+    /// The same image with a relative path taken inside `base`.
+    pub fn relative_to(&self, base: &Path) -> ImageRef {
+        let join = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            }
+        };
+        match self {
+            ImageRef::Layout { dir, tag } => ImageRef::Layout {
+                dir: join(dir),
+                tag: tag.clone(),
+            },
+            ImageRef::OciArchive { file, tag } => ImageRef::OciArchive {
+                file: join(file),
+                tag: tag.clone(),
+            },
+            ImageRef::DockerArchive { file, tag } => ImageRef::DockerArchive {
+                file: join(file),
+                tag: tag.clone(),
+            },
+        }
+    }
+
+    /// The file or folder the image is in.
+    pub fn path(&self) -> &Path {
+        match self {
+            ImageRef::Layout { dir, .. } => dir,
+            ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => file,
+        }
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            ImageRef::Layout { tag, .. }
+            | ImageRef::OciArchive { tag, .. }
+            | ImageRef::DockerArchive { tag, .. } => tag.as_deref(),
+        }
+    }
+}
+
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let transport = match self {
+            ImageRef::Layout { .. } => "oci",
+            ImageRef::OciArchive { .. } => "oci-archive",
+            ImageRef::DockerArchive { .. } => "docker-archive",
+        };
+        write!(f, "{transport}:{}", self.path().display())?;
+        if let Some(t) = self.tag() {
+            write!(f, ":{t}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transports_paths_and_tags() {
+        assert_eq!(
+            ImageRef::parse("oci:images/hello:1.0").unwrap(),
+            ImageRef::Layout {
+                dir: "images/hello".into(),
+                tag: Some("1.0".into())
+            }
+        );
+        assert_eq!(
+            ImageRef::parse("oci-archive:/tmp/a.tar").unwrap(),
+            ImageRef::OciArchive {
+                file: "/tmp/a.tar".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            ImageRef::parse("docker-archive:a.tar:hello:1.0").unwrap(),
+            ImageRef::DockerArchive {
+                file: "a.tar".into(),
+                tag: Some("hello:1.0".into())
+            }
+        );
+        assert_eq!(
+            ImageRef::parse("oci:x:1")
+                .unwrap()
+                .relative_to(Path::new("/p"))
+                .to_string(),
+            "oci:/p/x:1"
+        );
+        assert!(matches!(
+            ImageRef::parse("docker://registry.example/app:1"),
+            Err(OciError::Registry(_))
+        ));
+        for bad in ["oci:", "tar:x", "hello"] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad}");
+        }
+        assert!(ImageRef::looks_like("oci:x") && !ImageRef::looks_like("hello.wasm"));
+    }
+}
