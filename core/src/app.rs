@@ -208,7 +208,7 @@ pub(crate) fn lower(
             file,
             run_span.clone(),
             "`run` names nothing to run".into(),
-            "empty",
+            if raw.run.is_some() { "empty" } else { "its [app] has no `run`" },
             "wasm: run = [\"/usr/lib/compose/apps/NAME.wasm\", args...]; container: run = [\"/usr/bin/program\", args...]",
         )),
         (Runtime::Wasm, Some(first)) if !first.ends_with(".wasm") => errors.push(invalid(

@@ -496,7 +496,7 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
         };
         let image = compose_oci::ImageRef::parse(text).map_err(|e| {
             bad(
-                format!("`{text}` names no image: {}", e.to_string().lines().next().unwrap_or("")),
+                e.to_string().lines().next().unwrap_or("").to_string(),
                 "write oci:FOLDER[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG], with a path inside the project",
             )
         })?;

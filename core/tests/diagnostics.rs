@@ -244,3 +244,34 @@ fn a_file_entry_is_content_or_a_link_never_both_or_neither() {
         );
     }
 }
+
+#[test]
+fn oci_sources_name_an_image_in_the_project_for_a_container_app() {
+    let oci = |name: &str, image: &str, app: &str| {
+        format!(
+            "[component]\nname = \"{name}\"\nversion = \"1.0.0\"\nsummary = \"{name}\"\n\n[source]\noci = {{ image = \"{image}\" }}\n{app}"
+        )
+    };
+    let container = "\n[app]\nruntime = \"container\"\n";
+    insta::assert_snapshot!(diagnose(
+        &[
+            ("manifests/a.toml", A),
+            ("manifests/b.toml", &oci("b", "oci:images/b:1", "")),
+            (
+                "manifests/c.toml",
+                &oci("c", "oci:../elsewhere:1", container)
+            ),
+            ("manifests/d.toml", &oci("d", "images/d", container)),
+            (
+                "manifests/e.toml",
+                &oci("e", "docker://registry.example/e:1", container)
+            ),
+            ("manifests/f.toml", &oci("f", "oci:images/f:1", container)),
+            (
+                "manifests/g.toml",
+                "[component]\nname = \"g\"\nversion = \"1.0.0\"\nsummary = \"g\"\n\n[app]\nruntime = \"container\"\n",
+            ),
+        ],
+        &[]
+    ));
+}
