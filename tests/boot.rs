@@ -71,32 +71,10 @@ fn entry(project: &Path, disk: &Path, slot: &str) -> EntryJson {
         .unwrap()
 }
 
-/// A container app whose root and defaults are an OCI image in the project (made by
-/// umoci), run by init as a service, as RancherOS runs its system services.
-const OCI_APP: &str = r#"[component]
-name = "app-oci-hello"
-version = "0.1.0"
-summary = "busybox from an OCI image, run as a service: its config says what runs, as whom and where"
-requires = ["app-runtime", "container-runtime"]
-
-[source]
-oci = { image = "oci:images/busybox:1.0" }
-
-[app]
-runtime = "container"
-
-[[service]]
-name = "oci-hello"
-exec = ["/usr/bin/compose-app", "run", "app-oci-hello"]
-type = "oneshot"
-"#;
-
 #[test]
 fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
     let project = project();
-    common::busybox_image(&project.path().join("images/busybox"));
-    std::fs::write(project.path().join("manifests/app-oci-hello.toml"), OCI_APP).unwrap();
-    common::add_vm_root(project.path(), "app-oci-hello");
+    common::add_oci_app(project.path());
     let disk = disk(project.path());
 
     let first = boot(project.path(), &disk);

@@ -709,3 +709,72 @@ fn two_slots_of_one_component_install_side_by_side_and_a_shared_path_is_a_confli
     );
     assert_eq!(sha256(&out.join("vm/disk.raw")), before);
 }
+
+#[test]
+fn an_oci_source_is_unpacked_into_its_app_root_and_its_tag_pinned_in_the_lock() {
+    let project = project();
+    let p = project.path();
+    common::add_oci_app(p);
+    let out = p.join("out");
+    let o = build(p, "vm", &out);
+    assert_exit(&o, 0);
+    let lock = std::fs::read_to_string(p.join("compose.lock")).unwrap();
+    let pinned = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("oci = \""))
+        .map(|d| d.trim_end_matches('"').to_string())
+        .unwrap_or_else(|| panic!("no oci pin in compose.lock:\n{lock}"));
+    assert!(pinned.starts_with("sha256:"), "{pinned}");
+    // The image's root and config are in the image, beside the app's description.
+    let o = compose(
+        p,
+        &[
+            "inspect",
+            out.join("vm/disk.raw").to_str().unwrap(),
+            "--files",
+            "a",
+        ],
+    );
+    assert_exit(&o, 0);
+    let files = String::from_utf8_lossy(&o.stdout).to_string();
+    for path in [
+        "/usr/lib/compose/apps/app-oci-hello/rootfs/bin/busybox",
+        "/usr/lib/compose/apps/app-oci-hello/image-config.json",
+        "/usr/share/compose/apps/app-oci-hello.toml",
+    ] {
+        assert!(files.contains(path), "{path} is not in the image:\n{files}");
+    }
+    assert!(!files.contains("/.compose-image-config.json"), "{files}");
+
+    // The tag moves (a new config, so a new manifest): --locked fails naming both
+    // digests and keeps the lock; without it the lock takes the new one.
+    common::run_ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &format!("{}:1.0", p.join("images/busybox").display()),
+        "--config.env",
+        "GREETING=moved",
+    ]));
+    let o = compose(
+        p,
+        &[
+            "build",
+            "--device",
+            "vm",
+            "--locked",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&o, 2);
+    let e = stderr(&o);
+    assert!(e.contains(&pinned) && e.contains("its tag moved"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("compose.lock")).unwrap(),
+        lock
+    );
+    let o = build(p, "vm", &out);
+    assert_exit(&o, 0);
+    let moved = std::fs::read_to_string(p.join("compose.lock")).unwrap();
+    assert!(!moved.contains(&pinned), "{moved}");
+}

@@ -43,6 +43,9 @@ pub struct LockedComponent {
     /// `kernel` source's kernel package.
     #[serde(default, rename = "deb", skip_serializing_if = "Vec::is_empty")]
     pub debs: Vec<DebPin>,
+    /// An `oci` source's image: the digest its tag named (a moved tag changes the lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<String>,
 }
 
 /// One exact Debian package version and the SHA-256 of its `.deb`.
@@ -82,6 +85,12 @@ pub enum LockChange {
         removed: Vec<String>,
         added: Vec<String>,
     },
+    /// An `oci` source's tag names another image now.
+    Image {
+        component: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 impl std::fmt::Display for LockChange {
@@ -119,6 +128,19 @@ impl std::fmt::Display for LockChange {
                     write!(f, " +{a}")?;
                 }
                 Ok(())
+            }
+            LockChange::Image {
+                component,
+                from,
+                to,
+            } => {
+                let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".into());
+                write!(
+                    f,
+                    "change the OCI image of {component}: {} -> {} (its tag moved)",
+                    show(from),
+                    show(to)
+                )
             }
         }
     }
@@ -186,6 +208,7 @@ impl LockFile {
                     features: c.features.clone(),
                     digest: None,
                     debs: same.map(|o| o.debs.clone()).unwrap_or_default(),
+                    oci: same.and_then(|o| o.oci.clone()),
                 }
             })
             .collect();
@@ -208,12 +231,18 @@ impl LockFile {
     }
 
     /// The lock with `device`'s Debian pins replaced by `pins` (by component name).
-    pub fn with_pins(&self, device: &str, pins: &BTreeMap<String, Vec<DebPin>>) -> LockFile {
+    pub fn with_pins(
+        &self,
+        device: &str,
+        pins: &BTreeMap<String, Vec<DebPin>>,
+        images: &BTreeMap<String, String>,
+    ) -> LockFile {
         let mut lock = self.clone();
         for d in lock.devices.iter_mut().filter(|d| d.name == device) {
             for c in &mut d.components {
                 c.digest = None;
                 c.debs = pins.get(&c.name).cloned().unwrap_or_default();
+                c.oci = images.get(&c.name).cloned();
             }
         }
         lock
@@ -260,6 +289,11 @@ impl LockFile {
                     component: name.clone(),
                     from: o.features.clone(),
                     to: n.features.clone(),
+                }),
+                Some(n) if n.oci != o.oci => changes.push(LockChange::Image {
+                    component: name.clone(),
+                    from: o.oci.clone(),
+                    to: n.oci.clone(),
                 }),
                 Some(n) if n.debs != o.debs => {
                     let text = |pins: &[DebPin]| -> BTreeSet<String> {

@@ -50,7 +50,14 @@ pub fn exec(args: Args, project: Project) -> Result<Outcome, CliError> {
     let progress = print::Progress::new();
     let progress = |message: &str| progress.step(message);
     let config = project.read_debian_config()?;
-    let plan = compose_core::build::plan(catalog, &resolution, &resolved, &config, &progress)?;
+    let plan = compose_core::build::plan(
+        project.root(),
+        catalog,
+        &resolution,
+        &resolved,
+        &config,
+        &progress,
+    )?;
     // Everything that could change the lock is known now, before anything is written.
     if args.locked && plan.lock != lock {
         let changes = lock.changes(&plan.lock, &device);

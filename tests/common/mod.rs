@@ -271,3 +271,31 @@ pub fn busybox_image(layout: &Path) {
         "app",
     ]));
 }
+
+/// A container app whose root and defaults are an OCI image in the project (made by
+/// [`busybox_image`] at `images/busybox`), run by init as a service as RancherOS runs its
+/// system services.
+pub const OCI_APP: &str = r#"[component]
+name = "app-oci-hello"
+version = "0.1.0"
+summary = "busybox from an OCI image, run as a service: its config says what runs, as whom and where"
+requires = ["app-runtime", "container-runtime"]
+
+[source]
+oci = { image = "oci:images/busybox:1.0" }
+
+[app]
+runtime = "container"
+
+[[service]]
+name = "oci-hello"
+exec = ["/usr/bin/compose-app", "run", "app-oci-hello"]
+type = "oneshot"
+"#;
+
+/// Adds [`OCI_APP`] and its image to `project`, as a root of its `vm` device.
+pub fn add_oci_app(project: &Path) {
+    busybox_image(&project.join("images/busybox"));
+    std::fs::write(project.join("manifests/app-oci-hello.toml"), OCI_APP).unwrap();
+    add_vm_root(project, "app-oci-hello");
+}

@@ -358,6 +358,8 @@ pub struct Plan {
     pub lock: LockFile,
     /// Excluded packages the closures needed, by component (not installed: see debian.toml).
     pub excluded: BTreeMap<String, Vec<String>>,
+    /// The image each `oci` source's tag names now, by component.
+    pub images: BTreeMap<String, String>,
 }
 
 /// The Debian architecture of a device architecture.
@@ -385,6 +387,7 @@ fn chosen<'c>(catalog: &'c Catalog, resolution: &Resolution) -> Vec<&'c Componen
 /// Solves the Debian closure of every `deb` source (keeping the lock's pins where they
 /// still fit, sharing versions between components) and pins each `kernel` source.
 pub fn plan(
+    project: &Path,
     catalog: &Catalog,
     resolution: &Resolution,
     lock: &LockFile,
@@ -421,7 +424,12 @@ pub fn plan(
         .collect();
     let mut pins = BTreeMap::new();
     let mut excluded = BTreeMap::new();
+    let mut images = BTreeMap::new();
     for c in &chosen {
+        if let Some(Source::Oci { image }) = &c.source {
+            let digest = sources::oci_digest(project, c, image, debian_arch(device.arch))?;
+            images.insert(c.name.clone(), digest);
+        }
         let (Some(index), Some(source)) = (&index, &c.source) else {
             continue;
         };
@@ -474,9 +482,10 @@ pub fn plan(
         }
     }
     Ok(Plan {
-        lock: lock.with_pins(&resolution.device, &pins),
+        lock: lock.with_pins(&resolution.device, &pins, &images),
         pins,
         excluded,
+        images,
     })
 }
 

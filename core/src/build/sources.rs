@@ -481,6 +481,26 @@ fn check_inside(c: &Component, root: &Path, path: &Path, shown: &str) -> Result<
     }
 }
 
+/// The digest the image of component `c`'s `oci` source names now (what the lock pins),
+/// for `arch` (`amd64`, `arm64`).
+pub fn oci_digest(
+    project: &Path,
+    c: &Component,
+    image: &str,
+    arch: &str,
+) -> Result<String, BuildError> {
+    let fail = |message: String| BuildError::Oci {
+        component: c.name.clone(),
+        message,
+    };
+    let at = compose_oci::ImageRef::parse(image)
+        .map_err(|e| fail(e.to_string()))?
+        .relative_to(project);
+    check_inside(c, project, at.path(), &at.path().to_string_lossy())?;
+    let opened = compose_oci::Image::open(&at, arch).map_err(|e| fail(e.to_string()))?;
+    Ok(opened.digest.to_string())
+}
+
 /// An OCI image's layers as a tree (checked against their digests, unpacked with
 /// whiteouts and no escapes), with its config at [`super::apps::IMAGE_CONFIG`].
 fn oci(ctx: &Context, c: &Component, image: &str) -> Result<Tree, BuildError> {
