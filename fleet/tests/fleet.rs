@@ -1,7 +1,7 @@
 //! The fleet server end to end on loopback: authentication and its refusals, TLS, commands
 //! through an agent's own connection, reboot slots on a real etcd (leases expire dead
-//! holders), ten thousand simulated agents rolling out in waves that halt and resume, and the
-//! web console in headless Chromium.
+//! holders), two thousand simulated agents rolling out in waves that halt and resume (the
+//! bench runs ten thousand), and the web console in headless Chromium.
 
 mod common;
 
@@ -440,8 +440,10 @@ async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_agents_roll_out_in_waves_halt_on_failures_and_resume() {
-    const AGENTS: usize = 10_000;
+async fn thousands_of_agents_roll_out_in_waves_halt_on_failures_and_resume() {
+    // Enough for waves of hundreds and a reboot queue; the scale itself (10,000 agents,
+    // requests per second, latency) is the bench's business: `cargo bench --bench fleet`.
+    const AGENTS: usize = 2_000;
     const SLOTS: u32 = 25;
     let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
     let state = tempfile::tempdir().unwrap();
