@@ -497,10 +497,13 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
         let image = compose_oci::ImageRef::parse(text).map_err(|e| {
             bad(
                 e.to_string().lines().next().unwrap_or("").to_string(),
-                "write oci:FOLDER[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG], with a path inside the project",
+                "write oci:FOLDER[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG] with a path inside the project, or docker://REGISTRY/NAME[:TAG|@DIGEST]",
             )
         })?;
-        let path = image.path().to_string_lossy();
+        let path = image
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if path.starts_with('/') || path.split('/').any(|c| c == "..") {
             return Err(bad(
                 format!("image path `{path}` leaves the project folder"),

@@ -264,7 +264,7 @@ fn oci_sources_name_an_image_in_the_project_for_a_container_app() {
             ("manifests/d.toml", &oci("d", "images/d", container)),
             (
                 "manifests/e.toml",
-                &oci("e", "docker://registry.example/e:1", container)
+                &oci("e", "docker://busybox:1", container)
             ),
             ("manifests/f.toml", &oci("f", "oci:images/f:1", container)),
             (

@@ -5,13 +5,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     #[error(
-        "`{0}` names no image\nhelp: write oci:FOLDER[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG]"
+        "`{0}` names no image\nhelp: write oci:FOLDER[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REGISTRY/NAME[:TAG|@DIGEST]"
     )]
     BadReference(String),
-    #[error(
-        "`{0}`: images from registries are not supported yet\nhelp: copy it into a layout first: skopeo copy docker://IMAGE oci:FOLDER:TAG, then use oci:FOLDER:TAG"
-    )]
-    Registry(String),
+    #[error("{image}: {message}")]
+    Registry { image: String, message: String },
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("{path}: not an OCI image: {message}")]

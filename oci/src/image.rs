@@ -103,8 +103,18 @@ struct DockerEntry {
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 impl Image {
-    /// Opens the image `at` names, for `architecture` (OCI names: `amd64`, `arm64`).
+    /// Opens the image `at` names, for `architecture` (OCI names: `amd64`, `arm64`); a
+    /// registry's is pulled with what the environment gives ([`crate::Access::from_env`]).
     pub fn open(at: &ImageRef, architecture: &str) -> Result<Image, OciError> {
+        Image::open_with(at, architecture, &crate::Access::from_env())
+    }
+
+    /// [`Image::open`], reaching registries with `access`.
+    pub fn open_with(
+        at: &ImageRef,
+        architecture: &str,
+        access: &crate::Access,
+    ) -> Result<Image, OciError> {
         let name = at.to_string();
         match at {
             ImageRef::Layout { dir, tag } => {
@@ -124,6 +134,21 @@ impl Image {
             ImageRef::DockerArchive { file, tag } => {
                 let extracted = crate::archive::extract(file)?;
                 open_docker(file, extracted, tag.as_deref(), name, architecture)
+            }
+            ImageRef::Registry(remote) => {
+                let pulled = tempfile::Builder::new()
+                    .prefix("compose-oci-pull-")
+                    .tempdir()
+                    .map_err(|e| OciError::io(&std::env::temp_dir(), e))?;
+                crate::registry::pull(remote, architecture, pulled.path(), access)?;
+                let dir = pulled.path().to_path_buf();
+                open_layout(
+                    &dir,
+                    Some(&remote.reference),
+                    name,
+                    architecture,
+                    Some(pulled),
+                )
             }
         }
     }

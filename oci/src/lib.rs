@@ -1,5 +1,6 @@
 //! OCI images for compose: where an image is ([`ImageRef`]: an OCI layout folder, an
-//! `oci-archive` or `docker-archive` file), opening it with every blob's size and digest
+//! `oci-archive` or `docker-archive` file, a registry), opening it (a registry's pulled into a
+//! layout first) with every blob's size and digest
 //! checked before use ([`Image::open`]), unpacking its layers into a root file system with
 //! OCI whiteouts and no path leaving the root ([`unpack`]), and the defaults its config
 //! gives a container (entrypoint, command, environment, folder, user: [`ImageConfig`]).
@@ -10,6 +11,7 @@ mod digest;
 mod error;
 mod image;
 mod reference;
+mod registry;
 mod unpack;
 
 pub use config::ImageConfig;
@@ -17,6 +19,7 @@ pub use digest::Digest;
 pub use error::OciError;
 pub use image::{Image, Layer};
 pub use reference::ImageRef;
+pub use registry::{Access, Remote};
 pub use unpack::{Unpacked, unpack};
 
 /// The OCI name of this machine's architecture (`amd64`, `arm64`), as image indexes and

@@ -1,6 +1,6 @@
 //! Where an image is, as skopeo and podman write it: `oci:FOLDER[:TAG]` (an OCI image
 //! layout), `oci-archive:FILE[:TAG]` (a tar of one), `docker-archive:FILE[:NAME:TAG]`
-//! (`docker save`'s tar). `docker://` names a registry, which is not read yet.
+//! (`docker save`'s tar), `docker://REGISTRY/NAME[:TAG|@DIGEST]` (a registry, always named).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,8 @@ pub enum ImageRef {
     /// `docker save`'s tar: `manifest.json`, configs and layers; the tag is one of its
     /// RepoTags (`NAME:TAG`, or `TAG` alone).
     DockerArchive { file: PathBuf, tag: Option<String> },
+    /// An image in a registry.
+    Registry(crate::Remote),
 }
 
 impl ImageRef {
@@ -27,8 +29,10 @@ impl ImageRef {
 
     /// Parses `text`; the path is the text up to the first `:` after the transport.
     pub fn parse(text: &str) -> Result<ImageRef, OciError> {
-        if text.starts_with("docker://") {
-            return Err(OciError::Registry(text.to_string()));
+        if let Some(rest) = text.strip_prefix("docker://") {
+            return crate::Remote::parse(rest)
+                .map(ImageRef::Registry)
+                .ok_or_else(|| OciError::BadReference(text.to_string()));
         }
         let (transport, rest) = text
             .split_once(':')
@@ -71,14 +75,16 @@ impl ImageRef {
                 file: join(file),
                 tag: tag.clone(),
             },
+            ImageRef::Registry(r) => ImageRef::Registry(r.clone()),
         }
     }
 
-    /// The file or folder the image is in.
-    pub fn path(&self) -> &Path {
+    /// The file or folder the image is in on this machine (none for a registry's).
+    pub fn path(&self) -> Option<&Path> {
         match self {
-            ImageRef::Layout { dir, .. } => dir,
-            ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => file,
+            ImageRef::Layout { dir, .. } => Some(dir),
+            ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => Some(file),
+            ImageRef::Registry(_) => None,
         }
     }
 
@@ -87,18 +93,35 @@ impl ImageRef {
             ImageRef::Layout { tag, .. }
             | ImageRef::OciArchive { tag, .. }
             | ImageRef::DockerArchive { tag, .. } => tag.as_deref(),
+            ImageRef::Registry(r) => Some(&r.reference),
         }
+    }
+
+    /// A short name for the image: its file or folder name, or its repository's last part.
+    pub fn short_name(&self) -> String {
+        let name = match self {
+            ImageRef::Registry(r) => r.repository.rsplit('/').next().unwrap_or("").to_string(),
+            other => other
+                .path()
+                .and_then(|p| p.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        name.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect()
     }
 }
 
 impl std::fmt::Display for ImageRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let transport = match self {
-            ImageRef::Layout { .. } => "oci",
-            ImageRef::OciArchive { .. } => "oci-archive",
-            ImageRef::DockerArchive { .. } => "docker-archive",
+        let (transport, path) = match self {
+            ImageRef::Layout { dir, .. } => ("oci", dir),
+            ImageRef::OciArchive { file, .. } => ("oci-archive", file),
+            ImageRef::DockerArchive { file, .. } => ("docker-archive", file),
+            ImageRef::Registry(r) => return write!(f, "{r}"),
         };
-        write!(f, "{transport}:{}", self.path().display())?;
+        write!(f, "{transport}:{}", path.display())?;
         if let Some(t) = self.tag() {
             write!(f, ":{t}")?;
         }
@@ -140,10 +163,13 @@ mod tests {
                 .to_string(),
             "oci:/p/x:1"
         );
-        assert!(matches!(
-            ImageRef::parse("docker://registry.example/app:1"),
-            Err(OciError::Registry(_))
-        ));
+        assert_eq!(
+            ImageRef::parse("docker://registry.example/team/app:1")
+                .unwrap()
+                .to_string(),
+            "docker://registry.example/team/app:1"
+        );
+        assert!(ImageRef::parse("docker://busybox").is_err());
         for bad in ["oci:", "tar:x", "hello"] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");
         }

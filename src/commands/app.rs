@@ -267,15 +267,8 @@ fn run_image(
     let rootfs =
         container::cached_image_rootfs(&store, &image, &|m| eprintln!("compose app: {m}"))?;
     let process = container::Process::from_image(&image, &rootfs, &args)?;
-    // The image's folder or file name names the run (`ps`, the container's id).
-    let name: String = at
-        .path()
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
+    // The image's folder, file or repository names the run (`ps`, the container's id).
+    let name = at.short_name();
     let bundles = store.temp_path("bundles");
     let code =
         compose_sandbox::launch::run_container(&name, &rootfs, &process, &grants, json, &bundles);

@@ -496,7 +496,9 @@ pub fn oci_digest(
     let at = compose_oci::ImageRef::parse(image)
         .map_err(|e| fail(e.to_string()))?
         .relative_to(project);
-    check_inside(c, project, at.path(), &at.path().to_string_lossy())?;
+    if let Some(path) = at.path() {
+        check_inside(c, project, path, &path.to_string_lossy())?;
+    }
     let opened = compose_oci::Image::open(&at, arch).map_err(|e| fail(e.to_string()))?;
     Ok(opened.digest.to_string())
 }
@@ -511,7 +513,9 @@ fn oci(ctx: &Context, c: &Component, image: &str) -> Result<Tree, BuildError> {
     let at = compose_oci::ImageRef::parse(image)
         .map_err(|e| fail(e.to_string()))?
         .relative_to(ctx.project);
-    check_inside(c, ctx.project, at.path(), &at.path().to_string_lossy())?;
+    if let Some(path) = at.path() {
+        check_inside(c, ctx.project, path, &path.to_string_lossy())?;
+    }
     ctx.progress(&format!("unpack OCI image {image}"));
     let opened = compose_oci::Image::open(&at, "amd64").map_err(|e| fail(e.to_string()))?;
     // Unpacked in the store's temporary folder, removed whatever happens.
