@@ -58,21 +58,49 @@ pub(crate) enum Compression {
     Sniff,
 }
 
+/// A content descriptor, as manifests and indexes list them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
+pub(crate) struct Descriptor {
+    pub(crate) media_type: Option<String>,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    platform: Option<Platform>,
+    pub(crate) annotations: BTreeMap<String, String>,
+    pub(crate) platform: Option<Platform>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct Platform {
+pub(crate) struct Platform {
     architecture: String,
     os: String,
+}
+
+/// The entry of an index's `list` for Linux on `architecture`; the error names what the
+/// index has.
+pub(crate) fn for_architecture<'a>(
+    list: &'a [Descriptor],
+    architecture: &str,
+    image: &str,
+) -> Result<&'a Descriptor, OciError> {
+    list.iter()
+        .find(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.architecture == architecture && p.os == "linux")
+        })
+        .ok_or_else(|| {
+            let have: Vec<String> = list
+                .iter()
+                .filter_map(|d| d.platform.as_ref())
+                .map(|p| format!("{}/{}", p.os, p.architecture))
+                .collect();
+            OciError::NoPlatform {
+                image: image.to_string(),
+                architecture: architecture.to_string(),
+                have: have.join(", "),
+            }
+        })
 }
 
 #[derive(Deserialize)]
@@ -224,23 +252,7 @@ fn open_layout(
             .as_ref()
             .filter(|_| media.contains("index") || media.contains("list") || m.layers.is_none())
         {
-            let found = list.iter().find(|d| {
-                d.platform
-                    .as_ref()
-                    .is_some_and(|p| p.architecture == architecture && p.os == "linux")
-            });
-            let Some(found) = found else {
-                let have: Vec<String> = list
-                    .iter()
-                    .filter_map(|d| d.platform.as_ref())
-                    .map(|p| format!("{}/{}", p.os, p.architecture))
-                    .collect();
-                return Err(OciError::NoPlatform {
-                    image: name,
-                    architecture: architecture.to_string(),
-                    have: have.join(", "),
-                });
-            };
+            let found = for_architecture(list, architecture, &name)?;
             if desc.digest == found.digest {
                 return Err(not_image(format!("index {} names itself", desc.digest)));
             }

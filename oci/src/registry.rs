@@ -17,6 +17,7 @@ use sha2::Digest as _;
 
 use crate::OciError;
 use crate::digest::Digest;
+use crate::image::Descriptor;
 
 /// The manifest kinds asked for, newest first.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -78,23 +79,9 @@ impl std::fmt::Display for Remote {
 #[serde(rename_all = "camelCase")]
 struct Listing {
     media_type: Option<String>,
-    manifests: Option<Vec<Entry>>,
-    config: Option<Entry>,
-    layers: Option<Vec<Entry>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Entry {
-    digest: String,
-    size: u64,
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
+    manifests: Option<Vec<Descriptor>>,
+    config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
 }
 
 /// What a pull may use to reach registries: a CA to trust (besides the bundled web roots)
@@ -161,23 +148,7 @@ pub fn pull(
     write_blob(&blobs, &top, &top_bytes)?;
     let mut listing: Listing = parse(remote, &top_bytes)?;
     if let Some(manifests) = &listing.manifests {
-        let found = manifests.iter().find(|m| {
-            m.platform
-                .as_ref()
-                .is_some_and(|p| p.architecture == architecture && p.os == "linux")
-        });
-        let Some(found) = found else {
-            let have: Vec<String> = manifests
-                .iter()
-                .filter_map(|m| m.platform.as_ref())
-                .map(|p| format!("{}/{}", p.os, p.architecture))
-                .collect();
-            return Err(OciError::NoPlatform {
-                image: remote.to_string(),
-                architecture: architecture.to_string(),
-                have: have.join(", "),
-            });
-        };
+        let found = crate::image::for_architecture(manifests, architecture, &remote.to_string())?;
         let (bytes, _) = s.manifest(&found.digest)?;
         let digest = Digest::parse(&found.digest)?;
         digest.verify(&bytes, Some(found.size))?;

@@ -247,19 +247,30 @@ pub fn cached_rootfs(
     let key = compose_core::store::sha256(
         format!("rootfs-v1\n{}\n{:?}", packages.join("\n"), exclude).as_bytes(),
     );
-    let dir = containers_dir(store).join(&key);
+    cached(&containers_dir(store).join(&key), |partial| {
+        debian_rootfs(store, packages, exclude, partial, progress)
+    })
+}
+
+/// `dir/rootfs`, made by `make` into `dir/partial-PID` (an empty folder) the first time and
+/// renamed into place, so an interrupted run leaves no half-made root behind.
+fn cached(
+    dir: &Path,
+    make: impl FnOnce(&Path) -> Result<(), ContainerError>,
+) -> Result<PathBuf, ContainerError> {
     let root = dir.join("rootfs");
     if root.is_dir() {
         return Ok(root);
     }
     let made = |e: std::io::Error| ContainerError::Bundle {
-        path: dir.clone(),
+        path: dir.to_path_buf(),
         message: e.to_string(),
     };
-    std::fs::create_dir_all(&dir).map_err(made)?;
+    std::fs::create_dir_all(dir).map_err(made)?;
     let partial = dir.join(format!("partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
-    if let Err(e) = debian_rootfs(store, packages, exclude, &partial, progress) {
+    std::fs::create_dir(&partial).map_err(made)?;
+    if let Err(e) = make(&partial) {
         let _ = std::fs::remove_dir_all(&partial);
         return Err(e);
     }
@@ -275,30 +286,18 @@ pub fn cached_image_rootfs(
     image: &compose_oci::Image,
     progress: &dyn Fn(&str),
 ) -> Result<PathBuf, ContainerError> {
-    let dir = containers_dir(store).join(format!("oci-{}", image.digest.hex()));
-    let root = dir.join("rootfs");
-    if root.is_dir() {
-        return Ok(root);
-    }
-    let made = |e: std::io::Error| ContainerError::Bundle {
-        path: dir.clone(),
-        message: e.to_string(),
-    };
-    std::fs::create_dir_all(&dir).map_err(made)?;
-    let partial = dir.join(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir(&partial).map_err(made)?;
-    progress(&format!(
-        "unpacking {} ({} layers)",
-        image.name,
-        image.layers.len()
-    ));
-    if let Err(e) = compose_oci::unpack(image, &partial) {
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(e.into());
-    }
-    std::fs::rename(&partial, &root).map_err(made)?;
-    Ok(root)
+    cached(
+        &containers_dir(store).join(format!("oci-{}", image.digest.hex())),
+        |partial| {
+            progress(&format!(
+                "unpacking {} ({} layers)",
+                image.name,
+                image.layers.len()
+            ));
+            compose_oci::unpack(image, partial)?;
+            Ok(())
+        },
+    )
 }
 
 /// Where cached root file systems live. The runtime walks to the root as the container's
