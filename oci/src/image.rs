@@ -26,6 +26,8 @@ pub struct Image {
     pub digest: Digest,
     pub config: ImageConfig,
     pub layers: Vec<Layer>,
+    /// For an image from a registry: what the pull fetched and what it reused.
+    pub pull: Option<crate::PullReport>,
     /// An archive's extracted files, while the image is open.
     _extracted: Option<tempfile::TempDir>,
 }
@@ -168,15 +170,17 @@ impl Image {
                     .prefix("compose-oci-pull-")
                     .tempdir()
                     .map_err(|e| OciError::io(&std::env::temp_dir(), e))?;
-                crate::registry::pull(remote, architecture, pulled.path(), access)?;
+                let report = crate::registry::pull(remote, architecture, pulled.path(), access)?;
                 let dir = pulled.path().to_path_buf();
-                open_layout(
+                let mut image = open_layout(
                     &dir,
                     Some(&remote.reference),
                     name,
                     architecture,
                     Some(pulled),
-                )
+                )?;
+                image.pull = Some(report);
+                Ok(image)
             }
         }
     }
@@ -299,6 +303,7 @@ fn open_layout(
         digest: pinned,
         config,
         layers,
+        pull: None,
         _extracted: extracted,
     })
 }
@@ -397,6 +402,7 @@ fn open_docker(
         digest,
         config,
         layers,
+        pull: None,
         _extracted: Some(extracted),
     })
 }

@@ -19,7 +19,7 @@ pub use digest::Digest;
 pub use error::OciError;
 pub use image::{Image, Layer};
 pub use reference::ImageRef;
-pub use registry::{Access, Remote};
+pub use registry::{Access, PullReport, Remote};
 pub use unpack::{Unpacked, unpack};
 
 /// The OCI name of this machine's architecture (`amd64`, `arm64`), as image indexes and

@@ -90,6 +90,18 @@ struct Listing {
 pub struct Access {
     pub ca: Option<PathBuf>,
     pub auth_files: Vec<PathBuf>,
+    /// Where pulled blobs are kept between pulls (`HEX` files, checked again before
+    /// reuse), so a second image with the same base layers fetches only its own. `None`:
+    /// every pull fetches everything.
+    pub blob_cache: Option<PathBuf>,
+}
+
+/// What a pull fetched and what it took from the blob cache (configs and layers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullReport {
+    pub fetched: u64,
+    pub fetched_bytes: u64,
+    pub reused: u64,
 }
 
 impl Access {
@@ -109,6 +121,7 @@ impl Access {
         Access {
             ca: std::env::var_os("COMPOSE_REGISTRY_CA").map(PathBuf::from),
             auth_files,
+            blob_cache: None,
         }
     }
 }
@@ -116,6 +129,8 @@ impl Access {
 /// A registry session: the HTTP agent and the authorization it earned.
 struct Session<'a> {
     remote: &'a Remote,
+    cache: Option<&'a Path>,
+    report: PullReport,
     agent: ureq::Agent,
     authorization: Option<String>,
     credentials: Option<(String, PathBuf)>,
@@ -128,9 +143,11 @@ pub fn pull(
     architecture: &str,
     into: &Path,
     access: &Access,
-) -> Result<(), OciError> {
+) -> Result<PullReport, OciError> {
     let mut s = Session {
         remote,
+        cache: access.blob_cache.as_deref(),
+        report: PullReport::default(),
         agent: agent(access.ca.as_deref())?,
         authorization: None,
         credentials: credentials(&remote.registry, &access.auth_files),
@@ -180,7 +197,8 @@ pub fn pull(
         "oci-layout",
         r#"{"imageLayoutVersion":"1.0.0"}"#.to_string(),
     )?;
-    write("index.json", index.to_string())
+    write("index.json", index.to_string())?;
+    Ok(s.report)
 }
 
 fn parse(remote: &Remote, bytes: &[u8]) -> Result<Listing, OciError> {
@@ -382,6 +400,14 @@ impl Session<'_> {
     /// Fetches blob `digest` into `blobs`, written aside and renamed into place only when
     /// its size and digest are right.
     fn blob(&mut self, digest: &Digest, size: u64, blobs: &Path) -> Result<(), OciError> {
+        let to = blobs.join(digest.hex());
+        if let Some(cached) = self.cache.map(|c| c.join(digest.hex())) {
+            if cached.is_file() && digest.verify_file(&cached, Some(size)).is_ok() {
+                link_or_copy(&cached, &to)?;
+                self.report.reused += 1;
+                return Ok(());
+            }
+        }
         let url = self.url("blobs", &digest.to_string());
         let mut response = self.get(&url, None)?;
         let part = blobs.join(format!("{}.part", digest.hex()));
@@ -426,9 +452,27 @@ impl Session<'_> {
             let _ = std::fs::remove_file(&part);
             return Err(e);
         }
-        let to = blobs.join(digest.hex());
-        std::fs::rename(&part, &to).map_err(|e| OciError::io(&to, e))
+        std::fs::rename(&part, &to).map_err(|e| OciError::io(&to, e))?;
+        self.report.fetched += 1;
+        self.report.fetched_bytes += total;
+        if let Some(cache) = self.cache {
+            std::fs::create_dir_all(cache).map_err(|e| OciError::io(cache, e))?;
+            let kept = cache.join(digest.hex());
+            let aside = cache.join(format!("{}.{}", digest.hex(), std::process::id()));
+            link_or_copy(&to, &aside)?;
+            std::fs::rename(&aside, &kept).map_err(|e| OciError::io(&kept, e))?;
+        }
+        Ok(())
     }
+}
+
+/// A hard link of `from` at `to` (a copy across file systems), replacing `to`.
+fn link_or_copy(from: &Path, to: &Path) -> Result<(), OciError> {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).map_err(|e| OciError::io(to, e))?;
+    }
+    Ok(())
 }
 
 /// Credentials for `registry` (base64 `user:password`) and the file they came from.

@@ -158,6 +158,7 @@ impl Registry {
         Access {
             ca: Some(self.ca.clone()),
             auth_files: vec![file],
+            blob_cache: None,
         }
     }
 }
@@ -178,6 +179,25 @@ fn image(dir: &Path) -> String {
         .args(["repack", "--image", &image])
         .arg(&b));
     format!("oci:{image}")
+}
+
+/// Version 2 of [`image`]'s layout: version 1's layer and one more, `oci:DIR:2.0`.
+fn layer_on(dir: &Path) -> String {
+    let l = dir.join("layout");
+    let b = dir.join("bundle2");
+    run(Command::new("umoci")
+        .args([
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:1.0", l.display()),
+        ])
+        .arg(&b));
+    std::fs::write(b.join("rootfs/added"), "version 2").unwrap();
+    run(Command::new("umoci")
+        .args(["repack", "--image", &format!("{}:2.0", l.display())])
+        .arg(&b));
+    format!("oci:{}:2.0", l.display())
 }
 
 fn open(reference: &str, access: &Access) -> Result<Image, OciError> {
@@ -205,6 +225,26 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
         image.digest
     );
 
+    // Version 2 adds a layer on version 1's: with a blob cache, its pull fetches only its
+    // config and the new layer.
+    let v2 = layer_on(tmp.path());
+    registry.push(&v2, "team/hello:2.0");
+    let cache = tmp.path().join("blob-cache");
+    let cached = Access {
+        blob_cache: Some(cache.clone()),
+        ..registry.access("secret")
+    };
+    let first = open(&by_tag, &cached).unwrap().pull.unwrap();
+    assert_eq!((first.fetched, first.reused), (2, 0), "{first:?}");
+    let second = open(
+        &format!("docker://{}/team/hello:2.0", registry.addr),
+        &cached,
+    )
+    .unwrap()
+    .pull
+    .unwrap();
+    assert_eq!((second.fetched, second.reused), (2, 1), "{second:?}");
+
     // Refusals say what to do.
     let e = open(&by_tag, &registry.access("wrong"))
         .unwrap_err()
@@ -212,7 +252,7 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     assert!(e.contains("refused the credentials from"), "{e}");
     let anonymous = Access {
         ca: Some(registry.ca.clone()),
-        auth_files: Vec::new(),
+        ..Access::default()
     };
     let e = open(&by_tag, &anonymous).unwrap_err().to_string();
     assert!(e.contains("wants credentials and none are known"), "{e}");
@@ -223,21 +263,21 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     let e = open(&by_tag, &untrusted).unwrap_err().to_string();
     assert!(e.contains("COMPOSE_REGISTRY_CA"), "{e}");
     let e = open(
-        &format!("docker://{}/team/hello:2.0", registry.addr),
+        &format!("docker://{}/team/hello:3.0", registry.addr),
         &registry.access("secret"),
     )
     .unwrap_err()
     .to_string();
     assert!(e.contains("the registry has no"), "{e}");
 
-    // One byte of the largest blob (the layer) changed in the registry's storage.
-    let mut blobs: Vec<(u64, PathBuf)> = walkdir(&registry.storage)
-        .into_iter()
-        .filter(|p| p.ends_with("data"))
-        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
-        .collect();
-    blobs.sort();
-    let (_, layer) = blobs.last().unwrap();
+    // One byte of version 1's layer changed in the registry's storage.
+    let hex = image.layers[0].digest.hex().to_string();
+    let layer = &registry
+        .storage
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex)
+        .join("data");
     let mut bytes = std::fs::read(layer).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -248,17 +288,4 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
         e.to_string().contains("the registry's bytes hash to"),
         "{e}"
     );
-}
-
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walkdir(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

@@ -262,8 +262,23 @@ fn run_image(
     json: bool,
 ) -> anyhow::Result<i32> {
     use compose_sandbox::container;
-    let image = compose_oci::Image::open(at, compose_oci::host_architecture())?;
     let store = compose_core::store::Store::open(&compose_core::store::Store::locate(None))?;
+    // Blobs pulled from registries are kept in the store: the next image on the same
+    // base layers fetches only its own.
+    let access = compose_oci::Access {
+        blob_cache: Some(store.root().join("oci-blobs")),
+        ..compose_oci::Access::from_env()
+    };
+    let image = compose_oci::Image::open_with(at, compose_oci::host_architecture(), &access)?;
+    if let Some(p) = &image.pull {
+        eprintln!(
+            "compose app: pulled {}: {} blobs fetched ({:.1} MB), {} from the cache",
+            image.name,
+            p.fetched,
+            p.fetched_bytes as f64 / 1e6,
+            p.reused
+        );
+    }
     let rootfs =
         container::cached_image_rootfs(&store, &image, &|m| eprintln!("compose app: {m}"))?;
     let process = container::Process::from_image(&image, &rootfs, &args)?;
