@@ -100,6 +100,15 @@ impl std::fmt::Display for Digest {
     }
 }
 
+/// The digest of everything `reader` gives.
+pub(crate) fn hash_reader(mut reader: impl Read) -> std::io::Result<Digest> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut reader, &mut hasher)?;
+    Ok(Digest {
+        hex: hex::encode(hasher.finalize()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,13 +131,4 @@ mod tests {
         let e = d.verify(b"hello", Some(6)).unwrap_err().to_string();
         assert!(e.contains("5 bytes where its descriptor says 6"), "{e}");
     }
-}
-
-/// The digest of everything `reader` gives.
-pub(crate) fn hash_reader(mut reader: impl Read) -> std::io::Result<Digest> {
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut reader, &mut hasher)?;
-    Ok(Digest {
-        hex: hex::encode(hasher.finalize()),
-    })
 }

@@ -401,12 +401,13 @@ impl Session<'_> {
     /// its size and digest are right.
     fn blob(&mut self, digest: &Digest, size: u64, blobs: &Path) -> Result<(), OciError> {
         let to = blobs.join(digest.hex());
-        if let Some(cached) = self.cache.map(|c| c.join(digest.hex())) {
-            if cached.is_file() && digest.verify_file(&cached, Some(size)).is_ok() {
-                link_or_copy(&cached, &to)?;
-                self.report.reused += 1;
-                return Ok(());
-            }
+        if let Some(cached) = self.cache.map(|c| c.join(digest.hex()))
+            && cached.is_file()
+            && digest.verify_file(&cached, Some(size)).is_ok()
+        {
+            link_or_copy(&cached, &to)?;
+            self.report.reused += 1;
+            return Ok(());
         }
         let url = self.url("blobs", &digest.to_string());
         let mut response = self.get(&url, None)?;
@@ -500,13 +501,12 @@ fn credentials(registry: &str, files: &[PathBuf]) -> Option<(String, PathBuf)> {
                 .split('/')
                 .next()
                 .unwrap_or("");
-            if host == registry {
-                if let Some(a) = auth
+            if host == registry
+                && let Some(a) = auth
                     .auth
                     .filter(|a| base64::engine::general_purpose::STANDARD.decode(a).is_ok())
-                {
-                    return Some((a, file.clone()));
-                }
+            {
+                return Some((a, file.clone()));
             }
         }
     }

@@ -163,10 +163,10 @@ fn apply(
             }
         }
         // Owners: set where this process may (root); a rootless unpack keeps its own.
-        if let Err(e) = std::os::unix::fs::lchown(&to, Some(owner.0 as u32), Some(owner.1 as u32)) {
-            if e.kind() != std::io::ErrorKind::PermissionDenied {
-                return Err(io(&rel, e));
-            }
+        if let Err(e) = std::os::unix::fs::lchown(&to, Some(owner.0 as u32), Some(owner.1 as u32))
+            && e.kind() != std::io::ErrorKind::PermissionDenied
+        {
+            return Err(io(&rel, e));
         }
         made.insert(rel);
     }
