@@ -281,7 +281,7 @@ fn paths_and_links_that_leave_the_root_are_refused() {
 fn a_tampered_blob_is_refused_before_anything_is_unpacked() {
     let dir = tempfile::tempdir().unwrap();
     let l = layer(&[E::File("a", "original")]);
-    let m = image(dir.path(), &[l.clone()], "amd64");
+    let m = image(dir.path(), std::slice::from_ref(&l), "amd64");
     index(dir.path(), vec![tagged(m, "t")]);
     // Same size, other bytes.
     let tampered = l
