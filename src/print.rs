@@ -685,8 +685,9 @@ pub fn gc(r: &compose_core::build::gc::GcReport, json: bool) {
         return to_json(r);
     }
     println!(
-        "removed {} blobs ({}) and {} build steps; kept {} blobs",
+        "removed {} blobs and {} pulled OCI blobs ({}) and {} build steps; kept {} blobs",
         r.removed_blobs,
+        r.removed_pulled_blobs,
         mib(r.removed_bytes),
         r.removed_steps,
         r.kept_blobs

@@ -611,6 +611,19 @@ fn cache_gc_removes_only_what_nothing_references() {
         b"nobody needs this",
     )
     .unwrap();
+    // Blobs pulled from registries: one unused for 60 days, one used now.
+    let pulled = store.path().join("oci-blobs");
+    std::fs::create_dir_all(&pulled).unwrap();
+    for name in ["old", "new"] {
+        std::fs::write(pulled.join(name), name).unwrap();
+    }
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(pulled.join("old"))
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_compose"))
         .current_dir(project.path())
         .args(["cache", "gc", "--json", "--store", s])
@@ -619,6 +632,8 @@ fn cache_gc_removes_only_what_nothing_references() {
     assert_exit(&o, 0);
     let gc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(gc["removed_blobs"].as_u64().unwrap() >= 1, "{gc}");
+    assert_eq!(gc["removed_pulled_blobs"], 1, "{gc}");
+    assert!(!pulled.join("old").exists() && pulled.join("new").exists());
     assert!(
         !store
             .path()

@@ -406,6 +406,10 @@ impl Session<'_> {
             && digest.verify_file(&cached, Some(size)).is_ok()
         {
             link_or_copy(&cached, &to)?;
+            // Used now: a cache's collector goes by this time.
+            if let Ok(f) = std::fs::File::options().write(true).open(&cached) {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
             self.report.reused += 1;
             return Ok(());
         }

@@ -266,7 +266,7 @@ fn run_image(
     // Blobs pulled from registries are kept in the store: the next image on the same
     // base layers fetches only its own.
     let access = compose_oci::Access {
-        blob_cache: Some(store.root().join("oci-blobs")),
+        blob_cache: Some(store.root().join(compose_core::build::gc::PULLED_BLOBS)),
         ..compose_oci::Access::from_env()
     };
     let image = compose_oci::Image::open_with(at, compose_oci::host_architecture(), &access)?;

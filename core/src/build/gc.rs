@@ -23,7 +23,13 @@ pub struct GcReport {
     pub removed_steps: usize,
     /// Use records older than the age limit (or of deleted projects), removed.
     pub expired_uses: usize,
+    /// Blobs pulled from OCI registries (`oci-blobs/`) unused for longer than the age limit.
+    pub removed_pulled_blobs: usize,
 }
+
+/// Where `compose app run` keeps blobs pulled from OCI registries (each pull that reuses one
+/// marks it used by its modification time).
+pub const PULLED_BLOBS: &str = "oci-blobs";
 
 /// Collects garbage: keeps what a recent build of any project used, and what this
 /// project's `lock` and its images under `out` reference. Waits for running builds.
@@ -84,6 +90,22 @@ pub fn collect(
         } else {
             report.removed_bytes += store.remove_blob(&blob)?;
             report.removed_blobs += 1;
+        }
+    }
+    // Pulled blobs are a cache of the registries': those unused for longer than the age
+    // limit go (a later pull fetches them again).
+    if let Ok(entries) = std::fs::read_dir(store.root().join(PULLED_BLOBS)) {
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(meta) = entry.metadata() else { continue };
+            let unused = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > max_age);
+            if meta.is_file() && unused && std::fs::remove_file(entry.path()).is_ok() {
+                report.removed_pulled_blobs += 1;
+                report.removed_bytes += meta.len();
+            }
         }
     }
     store.clean_tmp();
