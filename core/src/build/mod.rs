@@ -522,7 +522,8 @@ pub fn build(
         let mut payloads = Vec::new();
         for c in &chosen {
             let pins = plan.pins.get(&c.name).cloned().unwrap_or_default();
-            let payload = sources::build(&ctx, c, &pins)?;
+            let planned_image = plan.images.get(&c.name).map(String::as_str);
+            let payload = sources::build(&ctx, c, &pins, planned_image)?;
             if payload.built && !built.contains(&c.name) {
                 built.push(c.name.clone());
             }

@@ -48,13 +48,19 @@ impl Step {
 }
 
 /// Builds (or finds in the store) the payload of `c`. `pins` are its planned `.deb`s: a
-/// `deb` source's whole closure, or a `kernel` source's kernel package.
-pub fn build(ctx: &Context, c: &Component, pins: &[DebPin]) -> Result<Payload, BuildError> {
+/// `deb` source's whole closure, or a `kernel` source's kernel package; `planned_image` the
+/// digest an `oci` source's tag named when the build planned.
+pub fn build(
+    ctx: &Context,
+    c: &Component,
+    pins: &[DebPin],
+    planned_image: Option<&str>,
+) -> Result<Payload, BuildError> {
     let step = match &c.source {
         None => Step::files(Tree::default()),
         Some(Source::Files(entries)) => Step::files(files(ctx, c, entries)?),
         Some(Source::Deb(_)) => debs(ctx, c, pins)?,
-        Some(Source::Oci { image }) => Step::files(oci(ctx, c, image)?),
+        Some(Source::Oci { image }) => Step::files(oci(ctx, c, image, planned_image)?),
         Some(Source::Kernel { .. }) => {
             let pin = pins.first().ok_or_else(|| BuildError::BadKernel {
                 package: c.name.clone(),
@@ -481,43 +487,58 @@ fn check_inside(c: &Component, root: &Path, path: &Path, shown: &str) -> Result<
     }
 }
 
-/// The digest the image of component `c`'s `oci` source names now (what the lock pins),
-/// for `arch` (`amd64`, `arm64`).
+/// The image component `c`'s `oci` source names now, for `arch` (`amd64`, `arm64`): a path
+/// must stay inside the project.
+fn open_oci(
+    project: &Path,
+    c: &Component,
+    image: &str,
+    arch: &str,
+) -> Result<compose_oci::Image, BuildError> {
+    let fail = |e: compose_oci::OciError| BuildError::Oci {
+        component: c.name.clone(),
+        message: e.to_string(),
+    };
+    let at = compose_oci::ImageRef::parse(image)
+        .map_err(fail)?
+        .relative_to(project);
+    if let Some(path) = at.path() {
+        check_inside(c, project, path, &path.to_string_lossy())?;
+    }
+    compose_oci::Image::open(&at, arch).map_err(fail)
+}
+
+/// The digest the image of component `c`'s `oci` source names now (what the lock pins).
 pub fn oci_digest(
     project: &Path,
     c: &Component,
     image: &str,
     arch: &str,
 ) -> Result<String, BuildError> {
-    let fail = |message: String| BuildError::Oci {
-        component: c.name.clone(),
-        message,
-    };
-    let at = compose_oci::ImageRef::parse(image)
-        .map_err(|e| fail(e.to_string()))?
-        .relative_to(project);
-    if let Some(path) = at.path() {
-        check_inside(c, project, path, &path.to_string_lossy())?;
-    }
-    let opened = compose_oci::Image::open(&at, arch).map_err(|e| fail(e.to_string()))?;
-    Ok(opened.digest.to_string())
+    Ok(open_oci(project, c, image, arch)?.digest.to_string())
 }
 
 /// An OCI image's layers as a tree (checked against their digests, unpacked with
-/// whiteouts and no escapes), with its config at [`super::apps::IMAGE_CONFIG`].
-fn oci(ctx: &Context, c: &Component, image: &str) -> Result<Tree, BuildError> {
+/// whiteouts and no escapes), with its config at [`super::apps::IMAGE_CONFIG`]: the image
+/// the plan pinned (`planned`), or an error when its tag moved since.
+fn oci(
+    ctx: &Context,
+    c: &Component,
+    image: &str,
+    planned: Option<&str>,
+) -> Result<Tree, BuildError> {
     let fail = |message: String| BuildError::Oci {
         component: c.name.clone(),
         message,
     };
-    let at = compose_oci::ImageRef::parse(image)
-        .map_err(|e| fail(e.to_string()))?
-        .relative_to(ctx.project);
-    if let Some(path) = at.path() {
-        check_inside(c, ctx.project, path, &path.to_string_lossy())?;
-    }
     ctx.progress(&format!("unpack OCI image {image}"));
-    let opened = compose_oci::Image::open(&at, "amd64").map_err(|e| fail(e.to_string()))?;
+    let opened = open_oci(ctx.project, c, image, super::debian_arch(ctx.device.arch))?;
+    if let Some(planned) = planned.filter(|p| *p != opened.digest.to_string()) {
+        return Err(fail(format!(
+            "{image} named {planned} when the build planned and {} now: its tag moved; build again",
+            opened.digest
+        )));
+    }
     // Unpacked in the store's temporary folder, removed whatever happens.
     struct Scratch(PathBuf);
     impl Drop for Scratch {
