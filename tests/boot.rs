@@ -75,6 +75,22 @@ fn entry(project: &Path, disk: &Path, slot: &str) -> EntryJson {
 fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
     let project = project();
     common::add_oci_app(project.path());
+    // The same image in a registry on the host, for the device to pull while it runs.
+    let registry = common::registry::Registry::start();
+    let layout = project.path().join("images/busybox");
+    registry.push(&format!("oci:{}:1.0", layout.display()), "busybox:1.0");
+    let pushed = compose_oci::Image::open_with(
+        &compose_oci::ImageRef::parse(&format!("docker://{}/busybox:1.0", registry.addr)).unwrap(),
+        "amd64",
+        &compose_oci::Access {
+            ca: Some(registry.ca.clone()),
+            auth_files: vec![registry.auth_file(&registry.addr, "secret")],
+            blob_cache: None,
+        },
+    )
+    .unwrap();
+    let pulled = format!("busybox@{}", pushed.digest);
+    common::add_oci_pull(project.path(), &registry, &pulled);
     let disk = disk(project.path());
 
     let first = boot(project.path(), &disk);
@@ -110,6 +126,21 @@ fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
         "the OCI image's app ran as a service with its config:\n{}",
         first.console
     );
+    // Pulled from the host's registry while the device ran (TLS with the registry's CA,
+    // its credentials), run with one grant and its own command, then collected.
+    let image = format!("docker://10.0.2.2:{}/{pulled}", registry.port());
+    for line in [
+        format!("{} {image}", pushed.digest),
+        "pulled says granted as 1000 in /srv".to_string(),
+        format!("compose-app: forgot {image}"),
+        "removed 1 image roots and 2 blobs".to_string(),
+    ] {
+        assert!(
+            first.console.contains(&line),
+            "the device pulled, ran and collected an image ({line}):\n{}",
+            first.console
+        );
+    }
     // Blessed: systemd-boot's counter is gone from slot a's entry; slot b is untouched.
     let a = entry(project.path(), &disk, "a");
     assert_eq!(

@@ -25,6 +25,8 @@ pub struct Image {
     /// docker-archive, which has no manifest blob, its config's digest (the image ID).
     pub digest: Digest,
     pub config: ImageConfig,
+    /// The digest of the config blob (a docker-archive's image ID).
+    pub config_digest: Digest,
     pub layers: Vec<Layer>,
     /// For an image from a registry: what the pull fetched and what it reused.
     pub pull: Option<crate::PullReport>,
@@ -166,10 +168,18 @@ impl Image {
                 open_docker(file, extracted, tag.as_deref(), name, architecture)
             }
             ImageRef::Registry(remote) => {
+                // Beside the blob cache when there is one: blobs taken from it are hard
+                // links, not copies (a device's /tmp is memory).
+                let parent = access
+                    .blob_cache
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(std::env::temp_dir);
                 let pulled = tempfile::Builder::new()
                     .prefix("compose-oci-pull-")
-                    .tempdir()
-                    .map_err(|e| OciError::io(&std::env::temp_dir(), e))?;
+                    .tempdir_in(&parent)
+                    .map_err(|e| OciError::io(&parent, e))?;
                 let report = crate::registry::pull(remote, architecture, pulled.path(), access)?;
                 let dir = pulled.path().to_path_buf();
                 let mut image = open_layout(
@@ -182,6 +192,21 @@ impl Image {
                 image.pull = Some(report);
                 Ok(image)
             }
+        }
+    }
+}
+
+impl Image {
+    /// What a lock pins for the image `at` names now ([`Image::digest`]); from a registry
+    /// only the manifest is fetched, not the image.
+    pub fn digest_of(
+        at: &ImageRef,
+        architecture: &str,
+        access: &crate::Access,
+    ) -> Result<Digest, OciError> {
+        match at {
+            ImageRef::Registry(remote) => crate::registry::manifest_digest(remote, access),
+            other => Ok(Image::open_with(other, architecture, access)?.digest),
         }
     }
 }
@@ -302,6 +327,7 @@ fn open_layout(
         name,
         digest: pinned,
         config,
+        config_digest: Digest::parse(&config_desc.digest)?,
         layers,
         pull: None,
         _extracted: extracted,
@@ -399,8 +425,9 @@ fn open_docker(
         .collect::<Result<Vec<_>, OciError>>()?;
     Ok(Image {
         name,
-        digest,
+        digest: digest.clone(),
         config,
+        config_digest: digest,
         layers,
         pull: None,
         _extracted: Some(extracted),

@@ -144,24 +144,10 @@ pub fn pull(
     into: &Path,
     access: &Access,
 ) -> Result<PullReport, OciError> {
-    let mut s = Session {
-        remote,
-        cache: access.blob_cache.as_deref(),
-        report: PullReport::default(),
-        agent: agent(access.ca.as_deref())?,
-        authorization: None,
-        credentials: credentials(&remote.registry, &access.auth_files),
-    };
+    let mut s = Session::new(remote, access)?;
     let blobs = into.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).map_err(|e| OciError::io(&blobs, e))?;
-    let (top_bytes, top_type) = s.manifest(&remote.reference)?;
-    let top = Digest::of(&top_bytes);
-    if remote.reference.starts_with("sha256:") && top.to_string() != remote.reference {
-        return Err(OciError::BadBlob {
-            digest: remote.reference.clone(),
-            problem: format!("the registry's manifest hashes to {top}"),
-        });
-    }
+    let (top, top_bytes, top_type) = s.top()?;
     write_blob(&blobs, &top, &top_bytes)?;
     let mut listing: Listing = parse(remote, &top_bytes)?;
     if let Some(manifests) = &listing.manifests {
@@ -199,6 +185,12 @@ pub fn pull(
     )?;
     write("index.json", index.to_string())?;
     Ok(s.report)
+}
+
+/// The digest of the manifest (or index) `remote` names now, what a lock pins: only that
+/// manifest is fetched.
+pub fn manifest_digest(remote: &Remote, access: &Access) -> Result<Digest, OciError> {
+    Ok(Session::new(remote, access)?.top()?.0)
 }
 
 fn parse(remote: &Remote, bytes: &[u8]) -> Result<Listing, OciError> {
@@ -243,7 +235,34 @@ fn agent(ca: Option<&Path>) -> Result<ureq::Agent, OciError> {
         .new_agent())
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    fn new(remote: &'a Remote, access: &'a Access) -> Result<Session<'a>, OciError> {
+        Ok(Session {
+            remote,
+            cache: access.blob_cache.as_deref(),
+            report: PullReport::default(),
+            agent: agent(access.ca.as_deref())?,
+            authorization: None,
+            credentials: credentials(&remote.registry, &access.auth_files),
+        })
+    }
+
+    /// The manifest (or index) the reference names: its digest (checked against a digest
+    /// reference), bytes and media type.
+    fn top(&mut self) -> Result<(Digest, Vec<u8>, String), OciError> {
+        let remote = self.remote;
+        let (bytes, media) = self.manifest(&remote.reference)?;
+        let digest = Digest::of(&bytes);
+        let reference = &remote.reference;
+        if reference.starts_with("sha256:") && digest.to_string() != *reference {
+            return Err(OciError::BadBlob {
+                digest: reference.clone(),
+                problem: format!("the registry's manifest hashes to {digest}"),
+            });
+        }
+        Ok((digest, bytes, media))
+    }
+
     fn url(&self, kind: &str, reference: &str) -> String {
         format!(
             "https://{}/v2/{}/{kind}/{reference}",

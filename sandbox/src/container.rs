@@ -254,7 +254,7 @@ pub fn cached_rootfs(
 
 /// `dir/rootfs`, made by `make` into `dir/partial-PID` (an empty folder) the first time and
 /// renamed into place, so an interrupted run leaves no half-made root behind.
-fn cached(
+pub(crate) fn cached(
     dir: &Path,
     make: impl FnOnce(&Path) -> Result<(), ContainerError>,
 ) -> Result<PathBuf, ContainerError> {

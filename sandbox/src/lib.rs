@@ -5,13 +5,14 @@
 //! through a `wayland` socket of their own; `launch` runs one app in the foreground (its
 //! socket into the shell, a record for `ps`, its end reported); `running` records the apps
 //! running now (for `ps` and `stop`); `device` reads the apps of a device's image (for the
-//! `compose-app` program); `apps` builds the WASI apps of this repository.
+//! `compose-app` program); `pulled` keeps the images a device pulls while it runs; `apps` builds the WASI apps of this repository.
 
 pub mod apps;
 pub mod container;
 pub mod device;
 pub mod grants;
 pub mod launch;
+pub mod pulled;
 pub mod running;
 pub mod wasm;
 pub mod wayland;

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "../../oci/tests/support/registry.rs"]
+pub mod registry;
+
 /// One store for the test binaries, kept between runs in cargo's test tmp folder.
 pub fn store() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("store")
@@ -292,6 +295,61 @@ name = "oci-hello"
 exec = ["/usr/bin/compose-app", "run", "app-oci-hello"]
 type = "oneshot"
 "#;
+
+/// Adds `oci-pull` to `project`'s `vm` device: a service that pulls `image` (`NAME@DIGEST`)
+/// from `registry` as the guest reaches the host (QEMU's 10.0.2.2), with the registry's CA
+/// and credentials, lists the pulled images, runs the image with one grant and its own
+/// command, then forgets it and collects its root and blobs.
+pub fn add_oci_pull(project: &Path, registry: &registry::Registry, image: &str) {
+    let host = format!("10.0.2.2:{}", registry.port());
+    let ca = std::fs::read_to_string(&registry.ca).unwrap();
+    let auth = std::fs::read_to_string(registry.auth_file(&host, "secret")).unwrap();
+    std::fs::write(
+        project.join("manifests/oci-pull.toml"),
+        format!(
+            r##"[component]
+name = "oci-pull"
+version = "0.1.0"
+summary = "pulls an image from the host's registry while the device runs, runs it, then collects it"
+requires = ["app-runtime", "container-runtime", "shell-utils", "network"]
+
+[[files]]
+path = "/usr/share/oci-pull/ca.pem"
+mode = "0644"
+content = """{ca}"""
+
+[[files]]
+path = "/usr/share/oci-pull/auth.json"
+mode = "0600"
+content = """{auth}"""
+
+[[files]]
+path = "/usr/libexec/oci-pull"
+mode = "0755"
+content = """#!/bin/busybox sh
+image=docker://{host}/{image}
+export REGISTRY_AUTH_FILE=/usr/share/oci-pull/auth.json
+for i in $(/bin/busybox seq 60); do
+  /usr/bin/compose-app pull --ca /usr/share/oci-pull/ca.pem $image && break
+  /bin/busybox sleep 1
+done
+/usr/bin/compose-app images
+/usr/bin/compose-app run $image --allow env=GREETING=granted -- 'echo pulled says $GREETING as $(busybox id -u) in $(pwd)' || exit 1
+/usr/bin/compose-app remove $image
+/usr/bin/compose-app gc
+"""
+
+[[service]]
+name = "oci-pull"
+exec = ["/usr/libexec/oci-pull"]
+type = "oneshot"
+restart = "no"
+"##
+        ),
+    )
+    .unwrap();
+    add_vm_root(project, "oci-pull");
+}
 
 /// Adds [`OCI_APP`] and its image to `project`, as a root of its `vm` device.
 pub fn add_oci_app(project: &Path) {

@@ -487,35 +487,40 @@ fn check_inside(c: &Component, root: &Path, path: &Path, shown: &str) -> Result<
     }
 }
 
-/// The image component `c`'s `oci` source names now, for `arch` (`amd64`, `arm64`): a path
-/// must stay inside the project.
-fn open_oci(
+/// Where the image component `c`'s `oci` source is: a path must stay inside the project.
+fn oci_ref(
     project: &Path,
     c: &Component,
     image: &str,
-    arch: &str,
-) -> Result<compose_oci::Image, BuildError> {
-    let fail = |e: compose_oci::OciError| BuildError::Oci {
-        component: c.name.clone(),
-        message: e.to_string(),
-    };
+) -> Result<compose_oci::ImageRef, BuildError> {
     let at = compose_oci::ImageRef::parse(image)
-        .map_err(fail)?
+        .map_err(|e| oci_error(c, e))?
         .relative_to(project);
     if let Some(path) = at.path() {
         check_inside(c, project, path, &path.to_string_lossy())?;
     }
-    compose_oci::Image::open(&at, arch).map_err(fail)
+    Ok(at)
 }
 
-/// The digest the image of component `c`'s `oci` source names now (what the lock pins).
+fn oci_error(c: &Component, e: compose_oci::OciError) -> BuildError {
+    BuildError::Oci {
+        component: c.name.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// The digest the image of component `c`'s `oci` source names now, for `arch` (`amd64`,
+/// `arm64`): what the lock pins. From a registry, only its manifest is fetched.
 pub fn oci_digest(
     project: &Path,
     c: &Component,
     image: &str,
     arch: &str,
 ) -> Result<String, BuildError> {
-    Ok(open_oci(project, c, image, arch)?.digest.to_string())
+    let at = oci_ref(project, c, image)?;
+    compose_oci::Image::digest_of(&at, arch, &compose_oci::Access::from_env())
+        .map(|d| d.to_string())
+        .map_err(|e| oci_error(c, e))
 }
 
 /// An OCI image's layers as a tree (checked against their digests, unpacked with
@@ -532,7 +537,15 @@ fn oci(
         message,
     };
     ctx.progress(&format!("unpack OCI image {image}"));
-    let opened = open_oci(ctx.project, c, image, super::debian_arch(ctx.device.arch))?;
+    // Registry blobs are kept in the store, as `compose app run` keeps them: the next build
+    // (or an image on the same base layers) fetches only what changed.
+    let access = compose_oci::Access {
+        blob_cache: Some(ctx.store.root().join(super::gc::PULLED_BLOBS)),
+        ..compose_oci::Access::from_env()
+    };
+    let at = oci_ref(ctx.project, c, image)?;
+    let opened = compose_oci::Image::open_with(&at, super::debian_arch(ctx.device.arch), &access)
+        .map_err(|e| oci_error(c, e))?;
     if let Some(planned) = planned.filter(|p| *p != opened.digest.to_string()) {
         return Err(fail(format!(
             "{image} named {planned} when the build planned and {} now: its tag moved; build again",
