@@ -43,7 +43,7 @@ pub enum OciError {
     #[error("`{0}` is not a digest: write sha256: and 64 hex digits")]
     BadDigest(String),
     #[error(
-        "{digest}: layers compressed as {media_type} are not supported (gzip and plain tar are)"
+        "{digest}: layers compressed as {media_type} are not supported (gzip, zstd and plain tar are)"
     )]
     Compression { digest: String, media_type: String },
     #[error("layer {layer}: `{path}` {problem}; the layer is refused and nothing more is unpacked")]

@@ -58,6 +58,7 @@ pub(crate) enum Check {
 pub(crate) enum Compression {
     None,
     Gzip,
+    Zstd,
     /// Known by its first bytes (a docker-archive's layers say nothing).
     Sniff,
 }
@@ -306,6 +307,8 @@ fn open_layout(
             let media = d.media_type.unwrap_or_default();
             let compression = if media.ends_with("+gzip") || media.ends_with(".gzip") {
                 Compression::Gzip
+            } else if media.ends_with("+zstd") {
+                Compression::Zstd
             } else if media.ends_with(".tar") || media.is_empty() {
                 Compression::None
             } else {
@@ -491,6 +494,11 @@ impl Layer {
         let gzip = match self.compression {
             Compression::Gzip => true,
             Compression::None => false,
+            Compression::Zstd => {
+                return Ok(Box::new(crate::zstd::Zstd::new(std::io::BufReader::new(
+                    file,
+                ))));
+            }
             Compression::Sniff => {
                 let mut magic = [0u8; 2];
                 let n = file

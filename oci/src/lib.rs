@@ -13,6 +13,7 @@ mod image;
 mod reference;
 mod registry;
 mod unpack;
+mod zstd;
 
 pub use config::ImageConfig;
 pub use digest::Digest;

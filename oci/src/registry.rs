@@ -1,8 +1,9 @@
 //! Pulling from a registry (the OCI distribution API, as Docker's and Debian's
 //! docker-registry serve it) into a fresh OCI layout: the tag's manifest (an index is
 //! followed to the wanted architecture), the config and the layers, each written aside and
-//! kept only when its bytes hash to its digest. HTTPS always, trusting the system's roots or
-//! `COMPOSE_REGISTRY_CA` (a PEM file); anonymous, basic or bearer-token authentication with
+//! kept only when its bytes hash to its digest. HTTPS, trusting the system's roots or
+//! `COMPOSE_REGISTRY_CA` (a PEM file); plain HTTP only for a loopback registry that does not
+//! answer HTTPS (as Docker treats them); anonymous, basic or bearer-token authentication with
 //! credentials from `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json` (skopeo
 //! and podman login) or `~/.docker/config.json` (docker login).
 
@@ -134,6 +135,8 @@ struct Session<'a> {
     agent: ureq::Agent,
     authorization: Option<String>,
     credentials: Option<(String, PathBuf)>,
+    /// A loopback registry that does not speak TLS: spoken to over plain HTTP.
+    plain_http: bool,
 }
 
 /// Pulls `remote` for `architecture` into the empty folder `into` as an OCI layout whose
@@ -244,6 +247,7 @@ impl<'a> Session<'a> {
             agent: agent(access.ca.as_deref())?,
             authorization: None,
             credentials: credentials(&remote.registry, &access.auth_files),
+            plain_http: false,
         })
     }
 
@@ -265,8 +269,10 @@ impl<'a> Session<'a> {
 
     fn url(&self, kind: &str, reference: &str) -> String {
         format!(
-            "https://{}/v2/{}/{kind}/{reference}",
-            self.remote.registry, self.remote.repository
+            "{}://{}/v2/{}/{kind}/{reference}",
+            if self.plain_http { "http" } else { "https" },
+            self.remote.registry,
+            self.remote.repository
         )
     }
 
@@ -284,7 +290,27 @@ impl<'a> Session<'a> {
             if let Some(auth) = &self.authorization {
                 request = request.header("Authorization", auth);
             }
-            let response = request.call().map_err(|e| self.unreachable(e))?;
+            let response = match request.call() {
+                Ok(r) => r,
+                // As Docker treats loopback registries: HTTPS first, then plain HTTP when
+                // the registry answers the API there (a TLS registry answers plain HTTP with
+                // 400, and its HTTPS error is the one to tell).
+                Err(e) if !self.plain_http && is_loopback(&self.remote.registry) => {
+                    let https = format!("https://{}/", self.remote.registry);
+                    let speaks_http = self
+                        .agent
+                        .get(&format!("http://{}/v2/", self.remote.registry))
+                        .call()
+                        .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 401));
+                    let Some(rest) = url.strip_prefix(&https).filter(|_| speaks_http) else {
+                        return Err(self.unreachable(e));
+                    };
+                    self.plain_http = true;
+                    let plain = format!("http://{}/{rest}", self.remote.registry);
+                    return self.get(&plain, accept);
+                }
+                Err(e) => return Err(self.unreachable(e)),
+            };
             let status = response.status().as_u16();
             if status == 401 && attempt == 0 {
                 let challenge = response
@@ -331,6 +357,15 @@ impl<'a> Session<'a> {
     }
 
     fn unreachable(&self, e: ureq::Error) -> OciError {
+        if self.plain_http {
+            return OciError::Registry {
+                image: self.remote.to_string(),
+                message: format!(
+                    "cannot reach {} over HTTPS nor plain HTTP: {e}",
+                    self.remote.registry
+                ),
+            };
+        }
         OciError::Registry {
             image: self.remote.to_string(),
             message: format!(
@@ -536,9 +571,42 @@ fn credentials(registry: &str, files: &[PathBuf]) -> Option<(String, PathBuf)> {
     None
 }
 
+/// Whether `registry` (`HOST[:PORT]`) is this machine: `localhost`, 127.0.0.0/8 or `[::1]`,
+/// the only registries spoken to without TLS.
+fn is_loopback(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => registry.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_registries_may_be_plain_http() {
+        for yes in [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in [
+            "10.0.2.2:5000",
+            "registry.example",
+            "localhost.example:5000",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+        }
+    }
 
     #[test]
     fn registry_references() {

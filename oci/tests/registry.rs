@@ -2,6 +2,7 @@
 //! with TLS from a test CA and basic authentication, an image pushed into it by skopeo. By
 //! tag and by digest; wrong, missing credentials and an untrusted certificate are clear
 //! errors; a blob tampered in the registry's storage is refused and nothing of it is kept.
+//! A registry on loopback without TLS is spoken to over plain HTTP, and zstd layers unpack.
 
 use std::path::Path;
 use std::process::Command;
@@ -147,5 +148,38 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     assert!(
         e.to_string().contains("the registry's bytes hash to"),
         "{e}"
+    );
+}
+
+#[test]
+fn a_loopback_registry_speaks_plain_http_and_zstd_layers_unpack() {
+    let registry = Registry::start_plain();
+    let tmp = tempfile::tempdir().unwrap();
+    registry.push_with(
+        &image(tmp.path()),
+        "team/hello:zstd",
+        &["--dest-compress-format", "zstd"],
+    );
+    let image = open(
+        &format!("docker://{}/team/hello:zstd", registry.addr),
+        &Access::default(),
+    )
+    .unwrap();
+    let mut magic = [0u8; 4];
+    use std::io::Read;
+    std::fs::File::open(&image.layers[0].path)
+        .unwrap()
+        .read_exact(&mut magic)
+        .unwrap();
+    assert_eq!(magic, [0x28, 0xb5, 0x2f, 0xfd], "the layer is zstd");
+    let dest = tempfile::tempdir().unwrap();
+    unpack(&image, dest.path()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("hello")).unwrap(),
+        "hello from the registry"
+    );
+    assert_eq!(
+        std::fs::read(dest.path().join("data")).unwrap(),
+        vec![7u8; 100_000]
     );
 }

@@ -1,7 +1,7 @@
 //! A real registry for tests: Debian's docker-registry (distribution 2.8) on a free
 //! loopback port, TLS from a new test CA (the certificate names 127.0.0.1 and 10.0.2.2, the
 //! host as a QEMU guest reaches it) and basic authentication (user `tester`, password
-//! `secret`); images pushed into it by skopeo. Shared by compose-oci's registry test and the
+//! `secret`), or plain HTTP and anonymous; images pushed into it by skopeo. Shared by compose-oci's registry test and the
 //! workspace's vm boot test (`#[path]`), which use different parts of it.
 
 #![allow(dead_code)]
@@ -33,8 +33,10 @@ pub struct Registry {
     pub addr: String,
     /// Where it keeps blobs (`docker/registry/v2/blobs/sha256/..`).
     pub storage: PathBuf,
-    /// The test CA's certificate (PEM).
+    /// The test CA's certificate (PEM; none for a plain registry).
     pub ca: PathBuf,
+    /// TLS and credentials (else plain HTTP, anonymous).
+    secure: bool,
     dir: tempfile::TempDir,
 }
 
@@ -48,8 +50,70 @@ impl Drop for Registry {
 impl Registry {
     /// docker-registry on a free loopback port, TLS from a new CA, user `tester`.
     pub fn start() -> Registry {
+        Registry::launch(true)
+    }
+
+    /// docker-registry on a free loopback port speaking plain HTTP, with no credentials:
+    /// a developer's local registry.
+    pub fn start_plain() -> Registry {
+        Registry::launch(false)
+    }
+
+    fn launch(secure: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        let ca = d.join("ca.pem");
+        if secure {
+            Registry::certificates(d);
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let storage = d.join("storage");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            storage.display()
+        );
+        if secure {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: compose-test\n    path: {}\n",
+                d.join("server.pem").display(),
+                d.join("server.key").display(),
+                d.join("htpasswd").display()
+            ));
+        }
+        std::fs::write(d.join("config.yml"), config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry runs (scripts/setup installs it)");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the registry never listened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            addr,
+            storage,
+            ca,
+            secure,
+            dir,
+        }
+    }
+
+    /// A new CA (`ca.pem`, also as `certs/ca.crt` for skopeo), a server certificate for
+    /// 127.0.0.1 and 10.0.2.2 signed by it, and `htpasswd` with user `tester`, in `d`.
+    fn certificates(d: &std::path::Path) {
         let ca = d.join("ca.pem");
         run(Command::new("openssl")
             .args([
@@ -93,61 +157,27 @@ impl Registry {
             "import crypt; print(crypt.crypt('secret', crypt.mksalt(crypt.METHOD_BLOWFISH)))",
         ]));
         std::fs::write(d.join("htpasswd"), format!("tester:{}", hash.trim())).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let storage = d.join("storage");
-        std::fs::write(
-            d.join("config.yml"),
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: compose-test\n    path: {}\n",
-                storage.display(),
-                d.join("server.pem").display(),
-                d.join("server.key").display(),
-                d.join("htpasswd").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(d.join("config.yml"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry runs (scripts/setup installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the registry never listened"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
         std::fs::create_dir(d.join("certs")).unwrap();
         std::fs::copy(&ca, d.join("certs/ca.crt")).unwrap();
-        Registry {
-            child,
-            addr,
-            storage,
-            ca,
-            dir,
-        }
     }
 
     /// Pushes layout image `from` (`oci:DIR:TAG`) as `name`.
     pub fn push(&self, from: &str, name: &str) {
-        run(Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--dest-creds",
-                "tester:secret",
-                "--dest-cert-dir",
-            ])
-            .arg(self.dir.path().join("certs"))
+        self.push_with(from, name, &[]);
+    }
+
+    /// [`Registry::push`] with more `skopeo copy` options (`--dest-compress-format zstd`).
+    pub fn push_with(&self, from: &str, name: &str, options: &[&str]) {
+        let mut skopeo = Command::new("skopeo");
+        skopeo.args(["copy", "--quiet"]).args(options);
+        if self.secure {
+            skopeo
+                .args(["--dest-creds", "tester:secret", "--dest-cert-dir"])
+                .arg(self.dir.path().join("certs"));
+        } else {
+            skopeo.arg("--dest-tls-verify=false");
+        }
+        run(skopeo
             .arg(from)
             .arg(format!("docker://{}/{name}", self.addr)));
     }
