@@ -512,7 +512,7 @@ impl Layer {
         };
         let reader = std::io::BufReader::new(file);
         Ok(if gzip {
-            Box::new(flate2::read::GzDecoder::new(reader))
+            Box::new(flate2::read::MultiGzDecoder::new(reader))
         } else {
             Box::new(reader)
         })

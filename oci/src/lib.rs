@@ -21,7 +21,7 @@ pub use error::OciError;
 pub use image::{Image, Layer};
 pub use reference::ImageRef;
 pub use registry::{Access, PullReport, Remote};
-pub use unpack::{Unpacked, unpack};
+pub use unpack::{Unpacked, unpack, unpack_shifted};
 
 /// The OCI name of this machine's architecture (`amd64`, `arm64`), as image indexes and
 /// configs write it.

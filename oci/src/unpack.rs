@@ -5,9 +5,12 @@
 //! through a symbolic link, a link whose target climbs out or a hard link to outside
 //! refuses the layer. Device nodes and FIFOs are skipped (a container gets its own /dev).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use crate::OciError;
 use crate::image::{Image, Layer};
@@ -30,11 +33,18 @@ pub struct Unpacked {
 /// digest first. On an error `dest` holds a partial tree: unpack into a new folder and
 /// rename it into place once this returns.
 pub fn unpack(image: &Image, dest: &Path) -> Result<Unpacked, OciError> {
+    unpack_shifted(image, dest, 0)
+}
+
+/// [`unpack`] with every owner moved up by `id_offset`: the host ids a user namespace maps
+/// the container's ids to (compose maps the container's 0 to the host's 100000 when it runs
+/// containers as root), so the container's users own their files inside it.
+pub fn unpack_shifted(image: &Image, dest: &Path, id_offset: u32) -> Result<Unpacked, OciError> {
     let mut done = Unpacked::default();
     let mut dir_modes = BTreeMap::new();
     for layer in &image.layers {
         layer.verify()?;
-        apply(layer, dest, &mut done, &mut dir_modes)?;
+        apply(layer, dest, id_offset, &mut done, &mut dir_modes)?;
         done.layers += 1;
     }
     // Folders get their modes last, so a read-only one could still be filled.
@@ -48,9 +58,26 @@ pub fn unpack(image: &Image, dest: &Path) -> Result<Unpacked, OciError> {
     Ok(done)
 }
 
+/// A layer's tar stream that notes when it has ended.
+struct Ends<R> {
+    inner: R,
+    ended: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Ends<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended.set(true);
+        }
+        Ok(n)
+    }
+}
+
 fn apply(
     layer: &Layer,
     dest: &Path,
+    id_offset: u32,
     done: &mut Unpacked,
     dir_modes: &mut BTreeMap<PathBuf, u32>,
 ) -> Result<(), OciError> {
@@ -70,9 +97,26 @@ fn apply(
     };
     // Paths this layer made: an opaque whiteout hides only what the layers below made.
     let mut made: HashSet<PathBuf> = HashSet::new();
-    let mut archive = tar::Archive::new(layer.open()?);
-    for entry in archive.entries().map_err(broken)? {
-        let mut entry = entry.map_err(broken)?;
+    let ended = Rc::new(Cell::new(false));
+    let mut archive = tar::Archive::new(Ends {
+        inner: layer.open()?,
+        ended: ended.clone(),
+    });
+    // Whether the last entry's data was all there.
+    let mut whole = true;
+    let mut entries = archive.entries().map_err(broken)?;
+    loop {
+        let mut entry = match entries.next() {
+            None => break,
+            Some(Ok(entry)) => entry,
+            // The stream ended right after the last entry's data, without the padding and
+            // the two zero blocks tar writes after it: the layer is whole, as GNU tar reads
+            // it (umoci 0.4's `insert` writes such layers).
+            Some(Err(_)) if whole && ended.get() => break,
+            Some(Err(e)) => return Err(broken(e)),
+        };
+        let size = entry.header().size().map_err(broken)?;
+        whole = size == 0;
         let raw = entry.path().map_err(broken)?.into_owned();
         let rel = clean(&raw).map_err(|p| escape(&raw, p))?;
         let Some(rel) = rel else { continue };
@@ -95,7 +139,11 @@ fn apply(
         let to = dest.join(&rel);
         let header = entry.header();
         let mode = header.mode().map_err(broken)? & 0o7777;
-        let owner = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+        let shift = |id: u64| id.saturating_add(u64::from(id_offset));
+        let owner = (
+            shift(header.uid().unwrap_or(0)),
+            shift(header.gid().unwrap_or(0)),
+        );
         match header.entry_type() {
             tar::EntryType::Directory => {
                 if std::fs::symlink_metadata(&to).is_ok_and(|m| !m.is_dir()) {
@@ -109,7 +157,18 @@ fn apply(
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 remove(&to).map_err(|e| io(&rel, e))?;
                 let mut out = std::fs::File::create(&to).map_err(|e| io(&rel, e))?;
-                done.bytes += std::io::copy(&mut entry, &mut out).map_err(|e| io(&rel, e))?;
+                let copied = std::io::copy(&mut entry, &mut out).map_err(|e| io(&rel, e))?;
+                if copied != size {
+                    return Err(OciError::Layer {
+                        layer: name.clone(),
+                        message: format!(
+                            "{}: the layer ends after {copied} of its {size} bytes",
+                            rel.display()
+                        ),
+                    });
+                }
+                whole = true;
+                done.bytes += copied;
                 out.set_permissions(std::fs::Permissions::from_mode(mode))
                     .map_err(|e| io(&rel, e))?;
                 done.files += 1;

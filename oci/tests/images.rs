@@ -186,6 +186,11 @@ fn blob(dir: &Path, bytes: &[u8]) -> serde_json::Value {
 /// A layout at `dir` whose tag `t` names an image of `layers` for `arch`; returns the
 /// manifest's descriptor.
 fn image(dir: &Path, layers: &[Vec<u8>], arch: &str) -> serde_json::Value {
+    image_of(dir, layers, arch, "application/vnd.oci.image.layer.v1.tar")
+}
+
+/// [`image`] with layers of media type `media` (`...tar+gzip`).
+fn image_of(dir: &Path, layers: &[Vec<u8>], arch: &str, media: &str) -> serde_json::Value {
     let config = serde_json::json!({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": []}});
     let mut c = blob(dir, config.to_string().as_bytes());
     c["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
@@ -193,7 +198,7 @@ fn image(dir: &Path, layers: &[Vec<u8>], arch: &str) -> serde_json::Value {
         .iter()
         .map(|l| {
             let mut d = blob(dir, l);
-            d["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into();
+            d["mediaType"] = media.into();
             d
         })
         .collect();
@@ -254,6 +259,95 @@ fn an_opaque_folder_hides_only_the_layers_below() {
     assert!(!d.join("etc/a").exists() && !d.join("etc/sub/x").exists());
     assert!(d.join("etc/new").exists() && d.join("etc/sub/y").exists());
     assert!(!d.join("keep").exists());
+}
+
+#[test]
+fn a_gzip_layer_of_several_members_unpacks_whole() {
+    // Parallel gzip writers (umoci's pgzip among them) write a large layer as several gzip
+    // members, one after the other; a reader of the first member alone sees a cut tar.
+    let tar = layer(&[E::File("a", "first"), E::File("b", "second")]);
+    let (one, two) = tar.split_at(tar.len() / 2);
+    let gzip = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let mut members = gzip(one);
+    members.extend(gzip(two));
+    let dir = tempfile::tempdir().unwrap();
+    let m = image_of(
+        dir.path(),
+        &[members],
+        "amd64",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    );
+    index(dir.path(), vec![tagged(m, "t")]);
+    let dest = tempfile::tempdir().unwrap();
+    unpack(
+        &open(&format!("oci:{}:t", dir.path().display())),
+        dest.path(),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("b")).unwrap(),
+        "second"
+    );
+}
+
+#[test]
+fn a_layer_without_its_end_blocks_is_whole_and_one_cut_inside_a_file_is_refused() {
+    // umoci 0.4's `insert` writes layers that end right after the last file's data (no
+    // padding, no two zero blocks); GNU tar reads them, and so does compose.
+    let data = "x".repeat(700);
+    let tar = layer(&[E::File("a", "first"), E::File("b", &data)]);
+    let end = 512 + 512 + 512 + data.len(); // a's header and block, b's header, b's data
+    let (dest, done) = unpack_layers(&[tar[..end].to_vec()]);
+    done.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("b")).unwrap(),
+        data
+    );
+    // Cut inside b's data: refused, naming the file.
+    let (_, done) = unpack_layers(&[tar[..end - 100].to_vec()]);
+    let e = done.unwrap_err().to_string();
+    assert!(
+        e.contains("b: the layer ends after 600 of its 700 bytes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_layer_unpacked_shifted_gives_its_owners_to_the_container_s_ids() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("home/app/secret").unwrap();
+    h.set_mode(0o600);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    h.set_size(2);
+    h.set_cksum();
+    b.append(&h, &b"ok"[..]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let m = image(dir.path(), &[b.into_inner().unwrap()], "amd64");
+    index(dir.path(), vec![tagged(m, "t")]);
+    let dest = tempfile::tempdir().unwrap();
+    let image = open(&format!("oci:{}:t", dir.path().display()));
+    compose_oci::unpack_shifted(&image, dest.path(), 100_000).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dest.path().join("home/app/secret")).unwrap();
+    if running_as_root() {
+        assert_eq!((meta.uid(), meta.gid()), (101_000, 101_000));
+    }
+    assert_eq!(meta.mode() & 0o7777, 0o600);
+}
+
+/// Whether this process may set owners (the tests run as root on CI and devices).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
 #[test]

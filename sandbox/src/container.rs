@@ -279,25 +279,37 @@ pub(crate) fn cached(
 }
 
 /// The root file system of OCI image `image`, unpacked once under the store
-/// (`containers/oci-<digest>`, the digest its tag named) with every layer checked first;
-/// made aside and renamed into place, as [`cached_rootfs`] does.
+/// (`containers/oci-<digest>`, the digest its tag named) with every layer checked first and
+/// owners as the container will see them ([`owner_offset`]); made aside and renamed into
+/// place, as [`cached_rootfs`] does.
 pub fn cached_image_rootfs(
     store: &compose_core::store::Store,
     image: &compose_oci::Image,
     progress: &dyn Fn(&str),
 ) -> Result<PathBuf, ContainerError> {
     cached(
-        &containers_dir(store).join(format!("oci-{}", image.digest.hex())),
+        &containers_dir(store).join(format!("oci-ids-{}", image.digest.hex())),
         |partial| {
             progress(&format!(
                 "unpacking {} ({} layers)",
                 image.name,
                 image.layers.len()
             ));
-            compose_oci::unpack(image, partial)?;
+            compose_oci::unpack_shifted(image, partial, owner_offset())?;
             Ok(())
         },
     )
+}
+
+/// What to add to an image's owners so that its containers see them as the image says: as
+/// root, containers' ids are host ids from [`APP_UID`] up; otherwise the caller's own id is
+/// the container's root and an unpack cannot set owners anyway (it keeps the caller's).
+pub fn owner_offset() -> u32 {
+    if rustix::process::getuid().is_root() {
+        APP_UID
+    } else {
+        0
+    }
 }
 
 /// Where cached root file systems live. The runtime walks to the root as the container's

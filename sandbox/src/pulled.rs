@@ -2,6 +2,7 @@
 //! them: on the writable `/var`, every blob checked against its digest and size before use
 //! and kept once (`blobs/HEX`, shared by every image that has it, so a second image on the
 //! same base layers fetches only its own), each image unpacked once into `roots/HEX/rootfs`
+//! (owners as its containers see them)
 //! (HEX: the digest of the manifest it was pulled by) beside `roots/HEX/image.json`, and the
 //! names images were pulled by in `names.json`. `gc` removes what no name leads to.
 
@@ -119,7 +120,7 @@ impl Images {
                 image.name,
                 image.layers.len()
             ));
-            compose_oci::unpack(&image, partial)?;
+            compose_oci::unpack_shifted(&image, partial, crate::container::owner_offset())?;
             Ok(())
         })?;
         let pulled = PulledImage {

@@ -1,7 +1,8 @@
 //! Containers through Debian's crun with a root file system composed from Debian packages
-//! (busybox-static and its closure, from the machine's apt archive): the host's files and
-//! network are out of reach, only granted folders and addresses are there, and a fork bomb
-//! and a memory bomb stop at their limits.
+//! (busybox-static and its closure, from the machine's apt archive), and the same files as
+//! an OCI image (packed by umoci, unpacked by compose-oci with owners mapped): the host's
+//! files and network are out of reach in both, only granted folders and addresses are there,
+//! and a fork bomb and a memory bomb stop at their limits.
 
 use std::io::{BufRead, Write};
 use std::net::TcpListener;
@@ -33,14 +34,72 @@ fn rootfs() -> &'static Path {
         .1
 }
 
-/// Runs `busybox sh -c SCRIPT` in a new container with `grants`.
+/// The Debian root's packages as an OCI image (umoci), unpacked as `compose app run`
+/// unpacks images: every layer checked, owners moved to the ids the container maps.
+fn oci_rootfs() -> &'static Path {
+    static ROOT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &ROOT
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let layout = dir.path().join("layout");
+            let tag = format!("{}:1.0", layout.display());
+            let umoci = |args: &[&str]| {
+                let o = std::process::Command::new("umoci")
+                    .args(args)
+                    .output()
+                    .expect("umoci runs (scripts/setup installs it)");
+                assert!(o.status.success(), "umoci {args:?}: {o:?}");
+            };
+            umoci(&["init", "--layout", layout.to_str().unwrap()]);
+            umoci(&["new", "--image", &tag]);
+            // A root of its own: the shared one gets a program added while tests run.
+            let store_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("store");
+            let store = compose_core::store::Store::open(&store_dir).unwrap();
+            let files = dir.path().join("files");
+            container::debian_rootfs(
+                &store,
+                &["busybox-static".to_string()],
+                Default::default(),
+                &files,
+                &|_| {},
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            umoci(&[
+                "insert",
+                "--rootless",
+                "--image",
+                &tag,
+                files.to_str().unwrap(),
+                "/",
+            ]);
+            let at = compose_oci::ImageRef::parse(&format!("oci:{tag}")).unwrap();
+            let image = compose_oci::Image::open(&at, compose_oci::host_architecture()).unwrap();
+            let root = dir.path().join("rootfs");
+            std::fs::create_dir(&root).unwrap();
+            compose_oci::unpack_shifted(&image, &root, container::owner_offset()).unwrap();
+            (dir, root)
+        })
+        .1
+}
+
+/// Both roots, by kind: the sandbox must hold in each.
+fn roots() -> [(&'static str, &'static Path); 2] {
+    [("debian", rootfs()), ("oci", oci_rootfs())]
+}
+
+/// Runs `busybox sh -c SCRIPT` in a new container with `grants`, in the Debian root.
 fn sh(grants: &Grants, script: &str) -> ContainerReport {
+    sh_in(rootfs(), grants, script)
+}
+
+/// Runs `busybox sh -c SCRIPT` in a new container of `root` with `grants`.
+fn sh_in(root: &Path, grants: &Grants, script: &str) -> ContainerReport {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let bundle = tempfile::tempdir().unwrap();
     let run = ["/bin/busybox", "sh", "-c", script].map(String::from);
     container::write_bundle(
         bundle.path(),
-        rootfs(),
+        root,
         &container::Process::new(run.to_vec()),
         grants,
         None,
@@ -64,53 +123,69 @@ fn out(r: &ContainerReport) -> String {
 
 #[test]
 fn the_app_sees_its_packages_not_the_host() {
-    let r = sh(&Grants::default(), "ls /; cat /etc/shadow; echo done");
-    let text = out(&r);
-    assert!(text.contains("bin") && text.contains("done"), "{text}");
-    assert!(
-        !text.contains("root:"),
-        "the host's /etc/shadow leaked: {text}"
-    );
-    // Read-only root, no new privileges, root inside is nobody outside.
-    let r = sh(
+    for (kind, root) in roots() {
+        eprintln!("{kind} root");
+        let r = sh_in(root, &Grants::default(), "ls /; cat /etc/shadow; echo done");
+        let text = out(&r);
+        assert!(text.contains("bin") && text.contains("done"), "{text}");
+        assert!(
+            !text.contains("root:"),
+            "the host's /etc/shadow leaked: {text}"
+        );
+        // Read-only root, no new privileges, root inside is nobody outside.
+        let r = sh_in(
+            root,
+            &Grants::default(),
+            "touch /usr/planted || echo read-only; grep NoNewPrivs /proc/self/status; cat /proc/self/uid_map",
+        );
+        let text = out(&r);
+        assert!(text.contains("read-only"), "{text}");
+        assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+        let outside: u32 = text
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 3 && f[0] == "0")
+                    .then(|| f[1].parse().ok())
+                    .flatten()
+            })
+            .expect("a uid map");
+        assert_ne!(
+            outside, 0,
+            "the container's root must not be the host's root"
+        );
+    }
+    // The OCI root's owners were moved to the ids the container maps: its files are its
+    // root's, not `nobody`'s as a root unpacked with the host's owners would show them.
+    let text = out(&sh_in(
+        oci_rootfs(),
         &Grants::default(),
-        "touch /usr/planted || echo read-only; grep NoNewPrivs /proc/self/status; cat /proc/self/uid_map",
-    );
-    let text = out(&r);
-    assert!(text.contains("read-only"), "{text}");
-    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
-    let outside: u32 = text
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 3 && f[0] == "0")
-                .then(|| f[1].parse().ok())
-                .flatten()
-        })
-        .expect("a uid map");
-    assert_ne!(
-        outside, 0,
-        "the container's root must not be the host's root"
-    );
+        "stat -c owner=%u:%g /bin/busybox",
+    ));
+    assert!(text.contains("owner=0:0"), "{text}");
 }
 
 #[test]
 fn granted_folders_are_there_at_their_access() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("note.txt"), "granted\n").unwrap();
-    let mut ro = Grants::default();
-    ro.allow(&format!("read={}:/data", dir.path().display()))
-        .unwrap();
-    let r = sh(
-        &ro,
-        "cat /data/note.txt; echo x > /data/new || echo refused",
-    );
-    let text = out(&r);
-    assert!(
-        text.contains("granted") && text.contains("refused"),
-        "{text}"
-    );
-    assert!(!dir.path().join("new").exists());
+    for (kind, root) in roots() {
+        eprintln!("{kind} root");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("note.txt"), "granted\n").unwrap();
+        let mut ro = Grants::default();
+        ro.allow(&format!("read={}:/data", dir.path().display()))
+            .unwrap();
+        let r = sh_in(
+            root,
+            &ro,
+            "cat /data/note.txt; echo x > /data/new || echo refused",
+        );
+        let text = out(&r);
+        assert!(
+            text.contains("granted") && text.contains("refused"),
+            "{text}"
+        );
+        assert!(!dir.path().join("new").exists());
+    }
 }
 
 /// A TCP server on the host's 127.0.0.1 that answers `pong`.
@@ -130,19 +205,22 @@ fn pong_server() -> std::net::SocketAddr {
 
 #[test]
 fn the_network_is_only_loopback_unless_granted() {
-    let server = pong_server();
-    let script = format!(
-        "ip -o link | cut -d: -f2; echo ping | nc -w 2 127.0.0.1 {} || echo unreachable",
-        server.port()
-    );
-    let text = out(&sh(&Grants::default(), &script));
-    assert!(text.contains("lo"), "{text}");
-    assert!(!text.contains("eth") && !text.contains("pong"), "{text}");
-    assert!(text.contains("unreachable"), "{text}");
-    let mut g = Grants::default();
-    g.allow(&format!("connect={server}")).unwrap();
-    let text = out(&sh(&g, &script));
-    assert!(text.contains("pong"), "{text}");
+    for (kind, root) in roots() {
+        eprintln!("{kind} root");
+        let server = pong_server();
+        let script = format!(
+            "ip -o link | cut -d: -f2; echo ping | nc -w 2 127.0.0.1 {} || echo unreachable",
+            server.port()
+        );
+        let text = out(&sh_in(root, &Grants::default(), &script));
+        assert!(text.contains("lo"), "{text}");
+        assert!(!text.contains("eth") && !text.contains("pong"), "{text}");
+        assert!(text.contains("unreachable"), "{text}");
+        let mut g = Grants::default();
+        g.allow(&format!("connect={server}")).unwrap();
+        let text = out(&sh_in(root, &g, &script));
+        assert!(text.contains("pong"), "{text}");
+    }
 }
 
 #[test]
