@@ -195,9 +195,7 @@ impl Image {
             }
         }
     }
-}
 
-impl Image {
     /// What a lock pins for the image `at` names now ([`Image::digest`]); from a registry
     /// only the manifest is fetched, not the image.
     pub fn digest_of(

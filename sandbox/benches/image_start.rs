@@ -8,11 +8,13 @@
 //! namespace maps the app to uid 100000); under `cargo test` (no `--bench`) one run of each.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use compose_sandbox::Grants;
 use compose_sandbox::container;
+
+#[path = "../tests/support/busybox_image.rs"]
+mod busybox_image;
 
 const RUNS: usize = 15;
 
@@ -21,32 +23,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn umoci(args: &[&str]) {
-    let out = Command::new("umoci")
-        .args(args)
-        .output()
-        .expect("umoci runs (scripts/setup installs it)");
-    assert!(out.status.success(), "umoci {args:?}: {out:?}");
-}
-
 /// An OCI layout at `layout` (tag 1.0): busybox-static's files, Entrypoint `/bin/busybox`,
-/// Cmd `echo hello`.
-fn image(store: &compose_core::store::Store, layout: &Path) {
-    let packages = ["busybox-static".to_string()];
-    let root = container::cached_rootfs(store, &packages, Default::default(), &|_| {})
-        .unwrap_or_else(|e| panic!("{e}"));
+/// Cmd `echo hello`; its reference.
+fn image(store: &compose_core::store::Store, layout: &Path) -> String {
+    let at = busybox_image::busybox_layout(store, layout);
     let tag = format!("{}:1.0", layout.display());
-    umoci(&["init", "--layout", layout.to_str().unwrap()]);
-    umoci(&["new", "--image", &tag]);
-    umoci(&[
-        "insert",
-        "--rootless",
-        "--image",
-        &tag,
-        root.to_str().unwrap(),
-        "/",
-    ]);
-    umoci(&[
+    busybox_image::umoci(&[
         "config",
         "--image",
         &tag,
@@ -57,6 +39,7 @@ fn image(store: &compose_core::store::Store, layout: &Path) {
         "--config.cmd",
         "hello",
     ]);
+    at
 }
 
 fn main() {
@@ -64,8 +47,7 @@ fn main() {
     let store = compose_core::store::Store::open(&store_dir).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("busybox");
-    image(&store, &layout);
-    let at = compose_oci::ImageRef::parse(&format!("oci:{}:1.0", layout.display())).unwrap();
+    let at = compose_oci::ImageRef::parse(&image(&store, &layout)).unwrap();
     let grants = Grants::default();
     let hello = |stdout: &[u8]| {
         assert_eq!(String::from_utf8_lossy(stdout).trim(), "hello");

@@ -231,6 +231,30 @@ fn error(what: impl Into<String>, help: impl Into<String>) -> GrantError {
 }
 
 impl Grants {
+    /// These grants and what a command line adds: each `--allow` grant, `--memory` (64M,
+    /// 1G) and `--cpu-time` (500ms, 2s); the error names the option.
+    pub fn with_options(
+        mut self,
+        allow: &[String],
+        memory: Option<&str>,
+        cpu_time: Option<&str>,
+    ) -> Result<Grants, String> {
+        for g in allow {
+            self.allow(g).map_err(|e| format!("--allow {g}: {e}"))?;
+        }
+        if let Some(m) = memory {
+            self = self.memory_limit(
+                compose_core::app::parse_size(m).map_err(|h| format!("--memory {m}: {h}"))?,
+            );
+        }
+        if let Some(c) = cpu_time {
+            self = self.cpu_limit(
+                compose_core::app::parse_duration(c).map_err(|h| format!("--cpu-time {c}: {h}"))?,
+            );
+        }
+        Ok(self)
+    }
+
     /// Adds one `--allow` grant: `read=HOST[:GUEST]`, `write=HOST[:GUEST]`,
     /// `connect=IP:PORT` (PORT may be `*`), `lookup`, `env=NAME=VALUE`, `gui`.
     pub fn allow(&mut self, grant: &str) -> Result<(), GrantError> {

@@ -38,10 +38,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PulledError + '_ {
     }
 }
 
-/// One pulled image, as `roots/HEX/image.json` describes it.
+/// One pulled image: what `roots/HEX/image.json` keeps, with the name it was found by
+/// (`names.json` holds names: one image may have several) and where its root is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PulledImage {
     /// What it was pulled by (`docker://HOST/NAME@sha256:...`, `oci-archive:FILE` ...).
+    #[serde(skip_deserializing)]
     pub name: String,
     /// The digest of its manifest (what a lock would pin).
     pub digest: String,
@@ -50,8 +52,19 @@ pub struct PulledImage {
     pub blobs: Vec<String>,
     /// The layers' bytes as stored.
     pub layer_bytes: u64,
-    /// Its unpacked root file system.
+    /// Its unpacked root file system (`roots/HEX/rootfs`).
+    #[serde(skip_deserializing)]
     pub rootfs: PathBuf,
+}
+
+/// What `roots/HEX/image.json` keeps of a [`PulledImage`]: what its digest alone does not
+/// say. Names are in `names.json`, the root beside the file.
+#[derive(Serialize)]
+struct Stored<'a> {
+    digest: &'a str,
+    config: &'a compose_oci::ImageConfig,
+    blobs: &'a [String],
+    layer_bytes: u64,
 }
 
 /// What a pull did.
@@ -133,7 +146,15 @@ impl Images {
             layer_bytes: image.layers.iter().filter_map(|l| l.size).sum(),
             rootfs,
         };
-        write_json(&dir.join("image.json"), &pulled)?;
+        write_json(
+            &dir.join("image.json"),
+            &Stored {
+                digest: &pulled.digest,
+                config: &pulled.config,
+                blobs: &pulled.blobs,
+                layer_bytes: pulled.layer_bytes,
+            },
+        )?;
         let mut names = self.names()?;
         names.insert(pulled.name.clone(), digest);
         write_json(&self.dir.join("names.json"), &names)?;
@@ -157,8 +178,10 @@ impl Images {
         }
     }
 
+    /// The image with manifest digest `digest`, found by `name`.
     fn describe(&self, name: &str, digest: &str) -> Result<PulledImage, PulledError> {
-        let path = self.root_dir(digest).join("image.json");
+        let dir = self.root_dir(digest);
+        let path = dir.join("image.json");
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         let mut image: PulledImage =
             serde_json::from_slice(&bytes).map_err(|e| PulledError::Io {
@@ -166,6 +189,7 @@ impl Images {
                 message: format!("not an image description: {e} (pull the image again)"),
             })?;
         image.name = name.to_string();
+        image.rootfs = dir.join("rootfs");
         Ok(image)
     }
 

@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 use compose_sandbox::Grants;
 use compose_sandbox::container::{self, ContainerReport};
 
+#[path = "support/busybox_image.rs"]
+mod busybox_image;
+
 /// One root file system for every test of this binary.
 fn rootfs() -> &'static Path {
     static ROOT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
@@ -41,38 +44,10 @@ fn oci_rootfs() -> &'static Path {
     &ROOT
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let layout = dir.path().join("layout");
-            let tag = format!("{}:1.0", layout.display());
-            let umoci = |args: &[&str]| {
-                let o = std::process::Command::new("umoci")
-                    .args(args)
-                    .output()
-                    .expect("umoci runs (scripts/setup installs it)");
-                assert!(o.status.success(), "umoci {args:?}: {o:?}");
-            };
-            umoci(&["init", "--layout", layout.to_str().unwrap()]);
-            umoci(&["new", "--image", &tag]);
-            // A root of its own: the shared one gets a program added while tests run.
             let store_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("store");
             let store = compose_core::store::Store::open(&store_dir).unwrap();
-            let files = dir.path().join("files");
-            container::debian_rootfs(
-                &store,
-                &["busybox-static".to_string()],
-                Default::default(),
-                &files,
-                &|_| {},
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            umoci(&[
-                "insert",
-                "--rootless",
-                "--image",
-                &tag,
-                files.to_str().unwrap(),
-                "/",
-            ]);
-            let at = compose_oci::ImageRef::parse(&format!("oci:{tag}")).unwrap();
+            let at = busybox_image::busybox_layout(&store, &dir.path().join("layout"));
+            let at = compose_oci::ImageRef::parse(&at).unwrap();
             let image = compose_oci::Image::open(&at, compose_oci::host_architecture()).unwrap();
             let root = dir.path().join("rootfs");
             std::fs::create_dir(&root).unwrap();

@@ -115,7 +115,7 @@ fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i32> {
             json,
             args,
         } => {
-            let (runs, mut grants, mut run_args) = if app.ends_with(".wasm") {
+            let (runs, grants, mut run_args) = if app.ends_with(".wasm") {
                 (
                     Runs::Wasm(PathBuf::from(&app)),
                     Grants::default(),
@@ -131,20 +131,9 @@ fn run(project: Option<&Project>, command: &AppCommand) -> anyhow::Result<i32> {
                 let project = project.ok_or_else(|| anyhow!("no project"))?;
                 from_manifest(project, &app)?
             };
-            for g in &allow {
-                grants.allow(g).map_err(|e| anyhow!("--allow {g}: {e}"))?;
-            }
-            if let Some(m) = memory {
-                grants = grants.memory_limit(
-                    compose_core::app::parse_size(&m).map_err(|h| anyhow!("--memory {m}: {h}"))?,
-                );
-            }
-            if let Some(c) = cpu_time {
-                grants = grants.cpu_limit(
-                    compose_core::app::parse_duration(&c)
-                        .map_err(|h| anyhow!("--cpu-time {c}: {h}"))?,
-                );
-            }
+            let grants = grants
+                .with_options(&allow, memory.as_deref(), cpu_time.as_deref())
+                .map_err(|e| anyhow!(e))?;
             run_args.extend(args);
             let wasm = match runs {
                 Runs::Wasm(wasm) => wasm,
@@ -265,10 +254,7 @@ fn run_image(
     let store = compose_core::store::Store::open(&compose_core::store::Store::locate(None))?;
     // Blobs pulled from registries are kept in the store: the next image on the same
     // base layers fetches only its own.
-    let access = compose_oci::Access {
-        blob_cache: Some(store.root().join(compose_core::build::gc::PULLED_BLOBS)),
-        ..compose_oci::Access::from_env()
-    };
+    let access = compose_core::build::gc::registry_access(&store);
     let image = compose_oci::Image::open_with(at, compose_oci::host_architecture(), &access)?;
     if let Some(p) = &image.pull {
         eprintln!(

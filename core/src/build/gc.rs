@@ -31,6 +31,16 @@ pub struct GcReport {
 /// marks it used by its modification time).
 pub const PULLED_BLOBS: &str = "oci-blobs";
 
+/// How `compose` reaches registries: the environment's CA and credentials
+/// ([`compose_oci::Access::from_env`]) and the store's [`PULLED_BLOBS`] as the blob cache,
+/// so an image on the same base layers fetches only its own.
+pub fn registry_access(store: &Store) -> compose_oci::Access {
+    compose_oci::Access {
+        blob_cache: Some(store.root().join(PULLED_BLOBS)),
+        ..compose_oci::Access::from_env()
+    }
+}
+
 /// Collects garbage: keeps what a recent build of any project used, and what this
 /// project's `lock` and its images under `out` reference. Waits for running builds.
 pub fn collect(

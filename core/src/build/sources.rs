@@ -539,10 +539,7 @@ fn oci(
     ctx.progress(&format!("unpack OCI image {image}"));
     // Registry blobs are kept in the store, as `compose app run` keeps them: the next build
     // (or an image on the same base layers) fetches only what changed.
-    let access = compose_oci::Access {
-        blob_cache: Some(ctx.store.root().join(super::gc::PULLED_BLOBS)),
-        ..compose_oci::Access::from_env()
-    };
+    let access = super::gc::registry_access(ctx.store);
     let at = oci_ref(ctx.project, c, image)?;
     let opened = compose_oci::Image::open_with(&at, super::debian_arch(ctx.device.arch), &access)
         .map_err(|e| oci_error(c, e))?;

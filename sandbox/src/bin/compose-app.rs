@@ -252,15 +252,7 @@ fn run_pulled(
     extra: &[String],
 ) -> Result<u8, Box<dyn std::error::Error>> {
     let image = pulled_images(args).find(name)?;
-    let mut grants = compose_sandbox::Grants::default();
-    for g in allow {
-        grants.allow(g).map_err(|e| format!("--allow {g}: {e}"))?;
-    }
-    if let Some(m) = memory {
-        grants = grants.memory_limit(
-            compose_core::app::parse_size(m).map_err(|h| format!("--memory {m}: {h}"))?,
-        );
-    }
+    let grants = compose_sandbox::Grants::default().with_options(allow, memory, None)?;
     let process = compose_sandbox::container::Process::for_app(
         &image.name,
         &image.rootfs,
