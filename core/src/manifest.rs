@@ -61,6 +61,10 @@ pub enum Source {
         bin: Option<String>,
         to: Option<String>,
         libc: Libc,
+        /// Cargo features to build with (`--features`).
+        features: Vec<String>,
+        /// Whether the package's default features are on (`--no-default-features` if not).
+        default_features: bool,
     },
     /// Files and folders from the project folder.
     Files(Vec<FilesEntry>),
@@ -191,12 +195,21 @@ struct RawOci {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 struct RawCargo {
     package: String,
     bin: Option<String>,
     to: Option<Spanned<String>>,
     #[serde(default)]
     libc: Libc,
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default = "yes")]
+    default_features: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The C library a `cargo` source links with.
@@ -485,6 +498,8 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
             bin: c.bin.clone(),
             to: c.to.as_ref().map(|t| image_path(file, t)).transpose()?,
             libc: c.libc,
+            features: c.features.clone(),
+            default_features: c.default_features,
         });
     }
     if let Some(o) = &raw.oci {

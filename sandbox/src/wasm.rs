@@ -6,7 +6,9 @@
 //! `WasmHost` per process: its engine uses the pooling allocator and keeps each app's
 //! `InstancePre`, so a second start of the same app skips compiling and linking, and
 //! compiled apps are kept on disk (like `wasmtime run`'s cache), so a later process skips
-//! compiling too.
+//! compiling too. A device compiles nothing: `compose build` compiles each app of an image
+//! for its device (`precompile`), and compose-app, built without the `compiler` feature,
+//! loads that code (`precompiled_path`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,6 +54,14 @@ pub enum WasmError {
     TooMuchMemory(u64),
     #[error("the wasm engine: {0}")]
     Engine(String),
+    #[error(
+        "{path} has no compiled code beside it ({code} is missing), and this runtime compiles none\nhelp: `compose build` compiles every wasm app of an image for its device; rebuild the image, or run the app with `compose app run` on a workstation"
+    )]
+    NotPrecompiled { path: PathBuf, code: PathBuf },
+    #[error(
+        "cannot load the compiled app {code}: {message}\nhelp: it was compiled for another compose-app or CPU; rebuild the image with `compose build`"
+    )]
+    BadPrecompiled { code: PathBuf, message: String },
 }
 
 /// How a run ended.
@@ -118,13 +128,24 @@ pub struct WasmHost {
     linker: Linker<App>,
     prepared: Mutex<HashMap<PathBuf, (SystemTime, CommandPre<App>)>>,
     ticking: Arc<std::sync::atomic::AtomicBool>,
-    /// Where compiled apps are kept between processes (`None`: nowhere).
-    cache: Option<PathBuf>,
+    code: Code,
+}
+
+/// Where a host's app code comes from.
+#[derive(Debug)]
+enum Code {
+    /// Compiled here; kept between processes in the folder (`None`: not kept).
+    #[cfg(feature = "compiler")]
+    Compiled { cache: Option<PathBuf> },
+    /// Only what `compose build` compiled for the device, beside each app
+    /// ([`precompiled_path`]): a device's compose-app, which has no compiler.
+    Precompiled,
 }
 
 /// Where compiled apps are kept: `COMPOSE_WASM_CACHE` (empty: no cache), else
 /// `$XDG_CACHE_HOME/compose/wasm`, `~/.cache/compose/wasm`, or on a device (no home)
 /// `/var/cache/compose/wasm`.
+#[cfg(feature = "compiler")]
 fn cache_dir() -> Option<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(dir) = std::env::var_os("COMPOSE_WASM_CACHE") {
@@ -135,6 +156,103 @@ fn cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("/var/cache"));
     Some(base.join("compose/wasm"))
+}
+
+/// The engine settings of every host: the same for an app compiled here, by `precompile`
+/// for a device, and on that device, so the device accepts what the build compiled.
+/// `target` (a Rust target triple) compiles for that machine with no CPU feature beyond
+/// the architecture's baseline; `None` is this machine, with all of its features.
+fn engine_config(target: Option<&str>) -> Result<Config, WasmError> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(32)
+        .total_core_instances(256)
+        .total_memories(128)
+        .total_tables(128)
+        .max_memories_per_component(8)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(16)
+        .max_memory_size(MAX_MEMORY as usize);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .wasm_component_model(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if let Some(target) = target {
+        config
+            .target(target)
+            .map_err(|e| WasmError::Engine(format!("target {target}: {e}")))?;
+    }
+    Ok(config)
+}
+
+/// Where `compose build` puts the compiled code of the wasm app at `path`: beside it,
+/// `.cwasm` for `.wasm`.
+pub fn precompiled_path(path: &Path) -> PathBuf {
+    if path.extension().is_some_and(|e| e == "wasm") {
+        path.with_extension("cwasm")
+    } else {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".cwasm");
+        PathBuf::from(name)
+    }
+}
+
+/// Compiles the WASI component `bytes` for a device of Debian architecture `arch`
+/// (`amd64`, `arm64`), for its compose-app to load without compiling: only the
+/// architecture's baseline CPU features, so any CPU of that architecture runs it.
+#[cfg(feature = "compiler")]
+pub fn precompile(bytes: &[u8], arch: &str) -> Result<Vec<u8>, String> {
+    let target = target_of(arch)?;
+    let engine = Engine::new(&engine_config(Some(target)).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("the wasm engine for {target}: {e:#}"))?;
+    engine
+        .precompile_component(bytes)
+        .map_err(|e| format!("not a WASI component: {e:#}"))
+}
+
+/// Names the compiler `precompile` uses for `arch` and its settings (wasmtime's version
+/// among them): what compiled an image's apps, in the store key of the compiled code.
+#[cfg(feature = "compiler")]
+pub fn precompiler_id(arch: &str) -> Result<String, String> {
+    use std::hash::{Hash, Hasher};
+    let engine = Engine::new(&engine_config(Some(target_of(arch)?)).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("the wasm engine for {arch}: {e:#}"))?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    Ok(format!("wasmtime-{arch}-{:016x}", hasher.finish()))
+}
+
+/// The Rust target triple of a device of Debian architecture `arch`.
+#[cfg(feature = "compiler")]
+fn target_of(arch: &str) -> Result<&'static str, String> {
+    match arch {
+        "amd64" => Ok("x86_64-unknown-linux-gnu"),
+        "arm64" => Ok("aarch64-unknown-linux-gnu"),
+        other => Err(format!("no wasm compiler for architecture {other}")),
+    }
+}
+
+/// Loads the code `precompile` made for the wasm app at `path` (`precompiled_path`).
+fn load_precompiled(engine: &Engine, path: &Path) -> Result<Component, WasmError> {
+    let code = precompiled_path(path);
+    if !code.is_file() {
+        return Err(WasmError::NotPrecompiled {
+            path: path.to_path_buf(),
+            code,
+        });
+    }
+    // SAFETY: a host of precompiled code runs an image's apps (compose-app on a device,
+    // which has no compiler); their compiled code lies beside them in the image's
+    // read-only root, written by `compose build` (`precompile`), never by an app. A host
+    // that compiles never loads code from beside an app. `deserialize_file` refuses code of
+    // another wasmtime, other settings or CPU features this machine lacks.
+    #[allow(unsafe_code)]
+    // loading compiled code is unsafe at the edge, as wasmtime's cache.
+    let loaded = unsafe { Component::deserialize_file(engine, &code) };
+    loaded.map_err(|e| WasmError::BadPrecompiled {
+        code,
+        message: format!("{e:#}"),
+    })
 }
 
 impl std::fmt::Debug for WasmHost {
@@ -154,27 +272,30 @@ impl Drop for WasmHost {
 }
 
 impl WasmHost {
-    /// The host of this process, keeping compiled apps in the user's cache (`cache_dir`).
+    /// The host of this process: compiling apps and keeping them in the user's cache
+    /// (`cache_dir`), or without the `compiler` feature (a device) loading what
+    /// `compose build` compiled.
     pub fn new() -> Result<WasmHost, WasmError> {
-        WasmHost::with_cache(cache_dir())
+        #[cfg(feature = "compiler")]
+        return WasmHost::with_cache(cache_dir());
+        #[cfg(not(feature = "compiler"))]
+        return WasmHost::precompiled();
     }
 
-    /// A host that keeps compiled apps in `cache` (`None`: compiles every app anew).
+    /// A host that compiles apps and keeps them in `cache` (`None`: compiles every app anew).
+    #[cfg(feature = "compiler")]
     pub fn with_cache(cache: Option<PathBuf>) -> Result<WasmHost, WasmError> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(32)
-            .total_core_instances(256)
-            .total_memories(128)
-            .total_tables(128)
-            .max_memories_per_component(8)
-            .max_tables_per_component(8)
-            .max_core_instances_per_component(16)
-            .max_memory_size(MAX_MEMORY as usize);
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .wasm_component_model(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        WasmHost::with_code(Code::Compiled { cache })
+    }
+
+    /// A host that compiles nothing, as on a device: it runs an app only with the code
+    /// `precompile` made for it beside it ([`precompiled_path`]).
+    pub fn precompiled() -> Result<WasmHost, WasmError> {
+        WasmHost::with_code(Code::Precompiled)
+    }
+
+    fn with_code(code: Code) -> Result<WasmHost, WasmError> {
+        let config = engine_config(None)?;
         let engine = Engine::new(&config).map_err(|e| WasmError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -201,16 +322,17 @@ impl WasmHost {
             linker,
             prepared: Mutex::new(HashMap::new()),
             ticking,
-            cache,
+            code,
         })
     }
 
     /// Compiles `bytes`, or loads what an earlier process compiled from the same bytes
     /// with an engine of the same build and settings. A cache that cannot be read or
     /// written only costs the compile.
-    fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
+    #[cfg(feature = "compiler")]
+    fn compile(&self, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Result<Component> {
         use std::hash::{Hash, Hasher};
-        let Some(dir) = &self.cache else {
+        let Some(dir) = cache else {
             return Component::new(&self.engine, bytes);
         };
         let mut engine = std::collections::hash_map::DefaultHasher::new();
@@ -243,6 +365,26 @@ impl WasmHost {
         Ok(component)
     }
 
+    /// The component of the app at `path`: compiled here (with the cache above), or the
+    /// code beside it.
+    fn component(&self, path: &Path) -> Result<Component, WasmError> {
+        match &self.code {
+            #[cfg(feature = "compiler")]
+            Code::Compiled { cache } => {
+                let bytes = std::fs::read(path).map_err(|e| WasmError::Read {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+                self.compile(&bytes, cache.as_deref())
+                    .map_err(|e| WasmError::NotACommand {
+                        path: path.to_path_buf(),
+                        message: format!("{e:#}"),
+                    })
+            }
+            Code::Precompiled => load_precompiled(&self.engine, path),
+        }
+    }
+
     /// Compiles and links the app at `path` once (again when the file changed).
     fn prepare(&self, path: &Path) -> Result<(CommandPre<App>, bool), WasmError> {
         let read = |e: std::io::Error| WasmError::Read {
@@ -258,14 +400,11 @@ impl WasmHost {
         {
             return Ok((pre.clone(), true));
         }
-        let bytes = std::fs::read(path).map_err(read)?;
         let not_a_command = |message: String| WasmError::NotACommand {
             path: path.to_path_buf(),
             message,
         };
-        let component = self
-            .compile(&bytes)
-            .map_err(|e| not_a_command(format!("{e:#}")))?;
+        let component = self.component(path)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)

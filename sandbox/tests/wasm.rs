@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use compose_sandbox::{Grants, Outcome, Report, Stdio, WasmError, WasmHost, apps};
+use compose_sandbox::{Grants, Outcome, Report, Stdio, WasmError, WasmHost, apps, wasm};
 
 fn host() -> &'static WasmHost {
     static HOST: OnceLock<WasmHost> = OnceLock::new();
@@ -293,4 +293,54 @@ fn compiled_apps_are_kept_for_later_hosts_and_a_bad_cache_file_is_recompiled() {
     std::fs::write(&kept[0], b"not compiled code").unwrap();
     assert_eq!(run().outcome, Outcome::Exited(0));
     assert_ne!(std::fs::read(&kept[0]).unwrap(), b"not compiled code");
+}
+
+#[test]
+fn a_device_host_runs_only_code_compiled_for_it_beside_the_app() {
+    // As `compose build` does for an image: the app's code compiled for the device's
+    // architecture (baseline CPU), beside the `.wasm` as `.cwasm`.
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("probe.wasm");
+    std::fs::copy(app("probe"), &wasm).unwrap();
+    let device = WasmHost::precompiled().unwrap();
+    let args = ["alloc", "1"].map(String::from);
+
+    // No code beside it: refused, saying how to get it; a device never compiles.
+    let err = device
+        .run(&wasm, &args, &Grants::default(), Stdio::Capture)
+        .unwrap_err();
+    assert!(matches!(err, WasmError::NotPrecompiled { .. }), "{err:?}");
+    assert!(err.to_string().contains("compose build"), "{err}");
+
+    let code = wasm::precompile(&std::fs::read(&wasm).unwrap(), "amd64").unwrap();
+    std::fs::write(wasm::precompiled_path(&wasm), &code).unwrap();
+    assert_eq!(
+        wasm::precompiled_path(&wasm),
+        dir.path().join("probe.cwasm")
+    );
+    let report = device
+        .run(&wasm, &args, &Grants::default(), Stdio::Capture)
+        .expect("the precompiled probe runs");
+    allowed(&report);
+    // Grants still hold: the environment is only what is granted.
+    let run = |args: &[&str], grants: &Grants| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        device.run(&wasm, &args, grants, Stdio::Capture).unwrap()
+    };
+    denied(&run(&["env", "PATH"], &Grants::default()));
+    let mut g = Grants::default();
+    g.allow("env=GREETING=hello").unwrap();
+    assert!(allowed(&run(&["env", "GREETING"], &g)).contains("hello"));
+
+    // What is not code for this runtime is refused clearly, naming the way out.
+    let other = dir.path().join("other.wasm");
+    std::fs::copy(&wasm, &other).unwrap();
+    std::fs::write(wasm::precompiled_path(&other), b"not code").unwrap();
+    let err = device
+        .run(&other, &args, &Grants::default(), Stdio::Capture)
+        .unwrap_err();
+    assert!(matches!(err, WasmError::BadPrecompiled { .. }), "{err:?}");
+    assert!(err.to_string().contains("rebuild the image"), "{err}");
+    assert!(wasm::precompile(b"\0asm\x01\0\0\0", "amd64").is_err());
+    assert!(wasm::precompile(&std::fs::read(&wasm).unwrap(), "riscv64").is_err());
 }

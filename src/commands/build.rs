@@ -87,6 +87,10 @@ pub fn exec(args: Args, project: Project) -> Result<Outcome, CliError> {
             out_dir: out,
             epoch,
             generation: args.generation.unwrap_or(epoch),
+            wasm_compiler: Some(compose_core::build::WasmCompiler {
+                id: compose_sandbox::wasm::precompiler_id,
+                compile: compose_sandbox::wasm::precompile,
+            }),
         },
         &progress,
     )?;

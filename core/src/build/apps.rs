@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::BuildError;
 use super::tree::{Entry, Tree};
 use super::trim::{self, Sizes, Unmet};
+use super::{BuildError, WasmCompiler};
 use crate::app::Runtime;
 use crate::manifest::Component;
 use crate::store::Store;
@@ -82,6 +82,91 @@ pub fn describe(store: &Store, chosen: &[&Component], root: &mut Tree) -> Result
         }
     }
     Ok(())
+}
+
+/// The wasm apps of `chosen`: component and the `.wasm` its `run` starts.
+fn wasm_apps<'c>(chosen: &[&'c Component]) -> impl Iterator<Item = (&'c Component, &'c str)> {
+    chosen.iter().filter_map(|c| {
+        let app = c.app.as_ref()?;
+        (app.runtime == Runtime::Wasm).then(|| (*c, app.run[0].as_str()))
+    })
+}
+
+/// What compiles the wasm apps of `chosen` for `arch` (`None`: nothing to compile): part
+/// of the image key.
+pub fn compiler_key(
+    chosen: &[&Component],
+    compiler: Option<&WasmCompiler>,
+    arch: &str,
+) -> Result<Option<String>, BuildError> {
+    let (Some(compiler), Some((c, path))) = (compiler, wasm_apps(chosen).next()) else {
+        return Ok(None);
+    };
+    (compiler.id)(arch)
+        .map(Some)
+        .map_err(|message| BuildError::Wasm {
+            component: c.name.clone(),
+            path: path.to_string(),
+            message,
+        })
+}
+
+/// Puts the code of every wasm app of `chosen`, compiled for the device, beside its
+/// `.wasm` in `root` (`NAME.cwasm`, what a compose-app without a compiler loads). Kept in
+/// the store by the `.wasm`'s digest and the compiler's id.
+pub fn precompile(
+    ctx: &super::Context,
+    chosen: &[&Component],
+    root: &mut Tree,
+    compiler: &WasmCompiler,
+) -> Result<(), BuildError> {
+    let arch = super::debian_arch(ctx.device.arch);
+    for (c, path) in wasm_apps(chosen) {
+        let fail = |message: String| BuildError::Wasm {
+            component: c.name.clone(),
+            path: path.to_string(),
+            message,
+        };
+        let Some(Entry::File { digest, .. }) = root.entries.get(path) else {
+            return Err(fail(format!(
+                "the image has no file {path} (its [app] run names it)"
+            )));
+        };
+        let id = (compiler.id)(arch).map_err(fail)?;
+        let key = crate::store::sha256(format!("wasm-precompiled\n{id}\n{digest}").as_bytes());
+        let code = match ctx.store.step(&key) {
+            Some(code) => code,
+            None => {
+                ctx.progress(&format!("{}: compile {path} for {arch}", c.name));
+                let wasm = ctx.store.read(digest)?;
+                let code = (compiler.compile)(&wasm, arch).map_err(fail)?;
+                let code = ctx.store.put_bytes(&code)?;
+                ctx.store.record_step(&key, &code)?;
+                code
+            }
+        };
+        let size = std::fs::metadata(ctx.store.blob_path(&code))
+            .map_err(|e| BuildError::io("stat", &ctx.store.blob_path(&code), e))?
+            .len();
+        root.insert(
+            &precompiled_path(path),
+            Entry::File {
+                digest: code,
+                size,
+                mode: 0o644,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Where the compiled code of the wasm app at `path` goes: `.cwasm` for `.wasm` (what
+/// compose-sandbox's `precompiled_path` looks for).
+pub fn precompiled_path(path: &str) -> String {
+    match path.strip_suffix(".wasm") {
+        Some(stem) => format!("{stem}.cwasm"),
+        None => format!("{path}.cwasm"),
+    }
 }
 
 /// What goes into the image key for apps: their manifests (grants change the image).

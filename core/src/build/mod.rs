@@ -109,6 +109,14 @@ pub enum BuildError {
     },
     #[error("component `{component}`: {message}")]
     Oci { component: String, message: String },
+    #[error(
+        "component `{component}`: cannot compile its wasm app {path} for the device: {message}"
+    )]
+    Wasm {
+        component: String,
+        path: String,
+        message: String,
+    },
     #[error("kernel module `{module}` is neither in {package} nor built into it")]
     UnknownModule { module: String, package: String },
     #[error("kernel package {package} is unusable: {message}")]
@@ -318,6 +326,19 @@ pub struct BuildOptions {
     pub epoch: u64,
     /// The image's generation (see [`ImageInfo::generation`]).
     pub generation: u64,
+    /// Compiles the image's wasm apps for the device, so its compose-app compiles nothing
+    /// (`None`: the image carries only the `.wasm`, for a runtime that compiles).
+    pub wasm_compiler: Option<WasmCompiler>,
+}
+
+/// A wasm compiler for the device (compose-sandbox's; core has none of its own).
+#[derive(Debug, Clone, Copy)]
+pub struct WasmCompiler {
+    /// What compiles, with which settings, for Debian architecture `arch`: part of the
+    /// store key of what it compiled, so a new compiler compiles again.
+    pub id: fn(arch: &str) -> Result<String, String>,
+    /// The compiled code of a WASI component for `arch`.
+    pub compile: fn(bytes: &[u8], arch: &str) -> Result<Vec<u8>, String>,
 }
 
 /// The project's update key (`keys/update.pub`, from `compose keys generate`): built into
@@ -577,6 +598,11 @@ pub fn build(
             services_json(&chosen),
             trim_rules(&chosen),
             apps::key_text(&chosen),
+            apps::compiler_key(
+                &chosen,
+                options.wasm_compiler.as_ref(),
+                debian_arch(device.arch),
+            )?,
             trust.as_ref().map(|t| &t.text),
             ctx.secure_boot
                 .as_ref()
@@ -791,6 +817,9 @@ fn assemble(
         unmet.extend(container.unmet);
     }
     apps::describe(ctx.store, chosen, &mut root)?;
+    if let Some(compiler) = &options.wasm_compiler {
+        apps::precompile(ctx, chosen, &mut root, compiler)?;
+    }
     for m in MOUNT_POINTS {
         root.entries
             .entry(m.to_string())

@@ -73,13 +73,19 @@ pub fn build(
             bin,
             to,
             libc,
+            features,
+            default_features,
         }) => Step::files(cargo(
             ctx,
             c,
-            package,
-            bin.as_deref(),
-            to.as_deref(),
-            *libc,
+            CargoBuild {
+                package,
+                bin: bin.as_deref(),
+                to: to.as_deref(),
+                libc: *libc,
+                features,
+                default_features: *default_features,
+            },
         )?),
     };
     let mut tree = step.tree;
@@ -565,14 +571,25 @@ fn oci(
     Ok(tree)
 }
 
-fn cargo(
-    ctx: &Context,
-    c: &Component,
-    package: &str,
-    bin: Option<&str>,
-    to: Option<&str>,
+/// What a `cargo` source asks to build.
+struct CargoBuild<'a> {
+    package: &'a str,
+    bin: Option<&'a str>,
+    to: Option<&'a str>,
     libc: crate::manifest::Libc,
-) -> Result<Tree, BuildError> {
+    features: &'a [String],
+    default_features: bool,
+}
+
+fn cargo(ctx: &Context, c: &Component, build: CargoBuild) -> Result<Tree, BuildError> {
+    let CargoBuild {
+        package,
+        bin,
+        to,
+        libc,
+        features,
+        default_features,
+    } = build;
     let target = libc.target();
     ctx.progress(&format!("cargo build {package} for {target}"));
     let mut cmd = Command::new("cargo");
@@ -587,6 +604,12 @@ fn cargo(
     ]);
     if let Some(bin) = bin {
         cmd.args(["--bin", bin]);
+    }
+    if !default_features {
+        cmd.arg("--no-default-features");
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     // The registry's path on this machine stays out of the binary, so two machines build
     // the same bytes (cargo already names workspace sources by relative paths).
