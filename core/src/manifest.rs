@@ -49,6 +49,20 @@ pub struct Component {
     pub name_span: Range<usize>,
 }
 
+/// A `cargo` source: a package (and optionally one binary) of this workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CargoSource {
+    pub package: String,
+    pub bin: Option<String>,
+    /// Where it is installed (default [`Libc::default_path`]).
+    pub to: Option<String>,
+    pub libc: Libc,
+    /// Cargo features to build with (`--features`).
+    pub features: Vec<String>,
+    /// Whether the package's default features are on (`--no-default-features` if not).
+    pub default_features: bool,
+}
+
 /// How a component's payload is made (built by the image builder, not here).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -56,16 +70,7 @@ pub enum Source {
     /// A package (and optionally one binary) of this workspace, built for musl (static) or
     /// glibc (dynamic, for programs that load drivers such as Vulkan's), installed at `to`
     /// (default `/usr/bin/NAME`).
-    Cargo {
-        package: String,
-        bin: Option<String>,
-        to: Option<String>,
-        libc: Libc,
-        /// Cargo features to build with (`--features`).
-        features: Vec<String>,
-        /// Whether the package's default features are on (`--no-default-features` if not).
-        default_features: bool,
-    },
+    Cargo(CargoSource),
     /// Files and folders from the project folder.
     Files(Vec<FilesEntry>),
     /// Debian packages, `name` or `name=version` as apt writes them.
@@ -493,14 +498,14 @@ fn lower_source(file: &SourceFile, spanned: &Spanned<RawSource>) -> Result<Sourc
         .with_help("split a component with several kinds of payload into several components"));
     }
     if let Some(c) = &raw.cargo {
-        return Ok(Source::Cargo {
+        return Ok(Source::Cargo(CargoSource {
             package: c.package.clone(),
             bin: c.bin.clone(),
             to: c.to.as_ref().map(|t| image_path(file, t)).transpose()?,
             libc: c.libc,
             features: c.features.clone(),
             default_features: c.default_features,
-        });
+        }));
     }
     if let Some(o) = &raw.oci {
         let text = o.image.get_ref();
@@ -718,5 +723,37 @@ fn path_glob(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnos
         .with_help(
             "write an absolute image path; `*` matches within a folder, `**` across folders",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(text: &str) -> Result<Option<Source>, Diagnostics> {
+        let manifest = format!(
+            "[component]\nname = \"x\"\nversion = \"0.1.0\"\nsummary = \"x\"\n\n[source]\n{text}\n"
+        );
+        parse_component(&SourceFile::new("x.toml", manifest)).map(|c| c.source)
+    }
+
+    #[test]
+    fn a_cargo_source_takes_features_and_can_turn_the_defaults_off() {
+        let Some(Source::Cargo(plain)) = source(r#"cargo = { package = "p" }"#).unwrap() else {
+            panic!("a cargo source");
+        };
+        assert!(plain.default_features && plain.features.is_empty());
+        let Some(Source::Cargo(chosen)) =
+            source(r#"cargo = { package = "p", features = ["a", "b"], default-features = false }"#)
+                .unwrap()
+        else {
+            panic!("a cargo source");
+        };
+        assert_eq!(chosen.features, ["a", "b"]);
+        assert!(!chosen.default_features);
+        let err = source(r#"cargo = { package = "p", default_features = false }"#)
+            .unwrap_err();
+        let err = format!("{err:?}");
+        assert!(err.contains("default_features"), "{err}");
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
 use compose_core::app::{App, Runtime};
-use compose_core::manifest::{Component, Libc, Source};
+use compose_core::manifest::{CargoSource, Component, Libc, Source};
 use compose_core::project::Project;
 use compose_sandbox::Grants;
 
@@ -281,11 +281,11 @@ fn run_image(
 /// or the project file its files source installs at `run[0]`.
 fn component_wasm(project: &Project, component: &Component, app: &App) -> anyhow::Result<PathBuf> {
     match &component.source {
-        Some(Source::Cargo {
+        Some(Source::Cargo(CargoSource {
             package,
             libc: Libc::Wasi,
             ..
-        }) => Ok(compose_sandbox::apps::build_in(project.root(), package)?),
+        })) => Ok(compose_sandbox::apps::build_in(project.root(), package)?),
         Some(Source::Files(entries)) => entries
             .iter()
             .find(|e| e.to == app.run[0])

@@ -10,7 +10,7 @@ use super::apt::{self, DebPin};
 use super::tree::{Entry, Tree, join};
 use super::{BuildError, Context};
 use crate::debian::Index;
-use crate::manifest::{Component, FilesEntry, Source};
+use crate::manifest::{CargoSource, Component, FilesEntry, Source};
 use crate::store::{Digest, Store, StoreError, sha256};
 
 /// A component's payload, built.
@@ -68,25 +68,7 @@ pub fn build(
             })?;
             kernel(ctx, c, pin)?
         }
-        Some(Source::Cargo {
-            package,
-            bin,
-            to,
-            libc,
-            features,
-            default_features,
-        }) => Step::files(cargo(
-            ctx,
-            c,
-            CargoBuild {
-                package,
-                bin: bin.as_deref(),
-                to: to.as_deref(),
-                libc: *libc,
-                features,
-                default_features: *default_features,
-            },
-        )?),
+        Some(Source::Cargo(source)) => Step::files(cargo(ctx, c, source)?),
     };
     let mut tree = step.tree;
     for f in &c.files {
@@ -571,25 +553,16 @@ fn oci(
     Ok(tree)
 }
 
-/// What a `cargo` source asks to build.
-struct CargoBuild<'a> {
-    package: &'a str,
-    bin: Option<&'a str>,
-    to: Option<&'a str>,
-    libc: crate::manifest::Libc,
-    features: &'a [String],
-    default_features: bool,
-}
-
-fn cargo(ctx: &Context, c: &Component, build: CargoBuild) -> Result<Tree, BuildError> {
-    let CargoBuild {
+fn cargo(ctx: &Context, c: &Component, source: &CargoSource) -> Result<Tree, BuildError> {
+    let CargoSource {
         package,
         bin,
         to,
         libc,
         features,
         default_features,
-    } = build;
+    } = source;
+    let (libc, bin, to) = (*libc, bin.as_deref(), to.as_deref());
     let target = libc.target();
     ctx.progress(&format!("cargo build {package} for {target}"));
     let mut cmd = Command::new("cargo");
@@ -605,7 +578,7 @@ fn cargo(ctx: &Context, c: &Component, build: CargoBuild) -> Result<Tree, BuildE
     if let Some(bin) = bin {
         cmd.args(["--bin", bin]);
     }
-    if !default_features {
+    if !*default_features {
         cmd.arg("--no-default-features");
     }
     if !features.is_empty() {
