@@ -4,27 +4,26 @@
 //! they take text or an in-memory catalog and return values. Only [`project`] reads and
 //! writes files, and [`graph`] runs Graphviz.
 
-pub mod app;
+// The manifest model lives in compose-manifest (a device's compose-app needs it without
+// the rest of core); its modules keep their paths here.
+pub use compose_manifest::{app, diagnostic, manifest, requirement, toml_file};
+
 pub mod build;
 pub mod catalog;
 pub mod debian;
 pub mod device;
-pub mod diagnostic;
 pub mod dsl;
 pub mod flash;
 pub mod graph;
 pub mod inspect;
 pub mod lock;
-pub mod manifest;
 pub mod project;
 pub mod publish;
-pub mod requirement;
 pub mod resolve;
 pub mod secure_boot;
 pub mod seed;
 pub mod serve;
 pub mod store;
-mod toml_file;
 pub mod tool;
 
 pub use catalog::{Catalog, Loaded};

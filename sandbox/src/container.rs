@@ -23,7 +23,7 @@ use oci_spec::runtime::{
     PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
-use compose_core::build::apps::{CONTAINER_MOUNT_POINTS, CONTAINER_WAYLAND};
+use compose_manifest::layout::{CONTAINER_MOUNT_POINTS, CONTAINER_WAYLAND};
 
 use crate::grants::Grants;
 
@@ -212,6 +212,7 @@ pub struct ContainerReport {
 /// Makes `dest` the root file system of Debian packages `packages` and their closure
 /// (solved from the machine's apt indexes, `exclude` left out as in debian.toml; fetched
 /// into `store` and unpacked once, later calls reuse them).
+#[cfg(feature = "host")]
 pub fn debian_rootfs(
     store: &compose_core::store::Store,
     packages: &[String],
@@ -238,6 +239,7 @@ pub fn debian_rootfs(
 /// The root file system of `packages` kept under the store (`containers/<digest>`), made
 /// once: later runs of the same closure reuse it. Made aside and renamed into place, so
 /// an interrupted run leaves no half-made root behind.
+#[cfg(feature = "host")]
 pub fn cached_rootfs(
     store: &compose_core::store::Store,
     packages: &[String],
@@ -282,6 +284,7 @@ pub(crate) fn cached(
 /// (`containers/oci-<digest>`, the digest its tag named) with every layer checked first and
 /// owners as the container will see them ([`owner_offset`]); made aside and renamed into
 /// place, as [`cached_rootfs`] does.
+#[cfg(feature = "host")]
 pub fn cached_image_rootfs(
     store: &compose_core::store::Store,
     image: &compose_oci::Image,
@@ -315,6 +318,7 @@ pub fn owner_offset() -> u32 {
 /// Where cached root file systems live. The runtime walks to the root as the container's
 /// user: as root that is uid 100000, which cannot pass a private home folder (`/root` is
 /// 0700), so root keeps them in `/var/lib/compose/containers`; any other user in the store.
+#[cfg(feature = "host")]
 fn containers_dir(store: &compose_core::store::Store) -> PathBuf {
     if rustix::process::getuid().is_root() {
         PathBuf::from("/var/lib/compose/containers")

@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use compose_core::app::{App, Runtime};
-use compose_core::build::apps as image;
-use compose_core::diagnostic::SourceFile;
+use compose_manifest::app::{App, Runtime};
+use compose_manifest::diagnostic::SourceFile;
+use compose_manifest::layout as image;
 
 use crate::grants::{FileGrant, GrantError, Grants};
 
@@ -131,7 +131,7 @@ fn parse(path: &Path, text: String) -> Result<DeviceApp, DeviceError> {
     };
     let file = SourceFile::new(path.to_string_lossy(), text);
     let component =
-        compose_core::manifest::parse_component(&file).map_err(|d| invalid(d.to_string()))?;
+        compose_manifest::manifest::parse_component(&file).map_err(|d| invalid(d.to_string()))?;
     let app = component
         .app
         .ok_or_else(|| invalid("it has no [app] table".into()))?;

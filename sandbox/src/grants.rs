@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use compose_core::app::is_normal_absolute;
+use compose_manifest::app::is_normal_absolute;
 
 /// A folder of the host the app sees at `guest`, read-only unless `write`. Made only by
 /// [`FileGrant::new`] or [`FileGrant::in_project`], which check it.
@@ -16,7 +16,7 @@ pub struct FileGrant {
     write: bool,
 }
 
-pub use compose_core::app::NetGrant;
+pub use compose_manifest::app::NetGrant;
 
 /// Everything an app was granted. `Grants::default()` grants nothing: no files, no
 /// network, no name lookup, no environment, no window, and the default limits. Grants are
@@ -38,7 +38,7 @@ impl Grants {
     /// What app manifest `app` grants (checked when the manifest was read), with its folders
     /// as `files` (where the host paths are depends on where it runs: the device's own, or
     /// inside a project).
-    pub fn from_app(app: &compose_core::app::App, files: Vec<FileGrant>) -> Grants {
+    pub fn from_app(app: &compose_manifest::app::App, files: Vec<FileGrant>) -> Grants {
         Grants {
             files,
             network: app.network.clone(),
@@ -244,12 +244,13 @@ impl Grants {
         }
         if let Some(m) = memory {
             self = self.memory_limit(
-                compose_core::app::parse_size(m).map_err(|h| format!("--memory {m}: {h}"))?,
+                compose_manifest::app::parse_size(m).map_err(|h| format!("--memory {m}: {h}"))?,
             );
         }
         if let Some(c) = cpu_time {
             self = self.cpu_limit(
-                compose_core::app::parse_duration(c).map_err(|h| format!("--cpu-time {c}: {h}"))?,
+                compose_manifest::app::parse_duration(c)
+                    .map_err(|h| format!("--cpu-time {c}: {h}"))?,
             );
         }
         Ok(self)

@@ -180,7 +180,7 @@ pub fn print_wasm(app: &str, report: &Report, json: bool) -> i32 {
 }
 
 /// App `name` and what it is granted, as one JSON object (what `list --json` shows).
-pub fn describe(name: &str, app: &compose_core::app::App) -> serde_json::Value {
+pub fn describe(name: &str, app: &compose_manifest::app::App) -> serde_json::Value {
     let files: Vec<String> = app
         .files
         .iter()

@@ -186,7 +186,8 @@ fn engine_config(target: Option<&str>) -> Result<Config, WasmError> {
 }
 
 /// Where `compose build` puts the compiled code of the wasm app at `path`: beside it,
-/// `.cwasm` for `.wasm`.
+/// `.cwasm` for `.wasm` (`compose_manifest::layout::precompiled_path` for a path of the
+/// image).
 pub fn precompiled_path(path: &Path) -> PathBuf {
     if path.extension().is_some_and(|e| e == "wasm") {
         path.with_extension("cwasm")
@@ -339,7 +340,10 @@ impl WasmHost {
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut engine);
-        let key = compose_core::store::sha256(bytes);
+        let key = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(bytes))
+        };
         let file = dir.join(format!("{key}-{:016x}.cwasm", engine.finish()));
         if file.is_file() {
             // SAFETY: the file was written below by `Component::serialize` into this

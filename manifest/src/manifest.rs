@@ -687,7 +687,7 @@ fn mode(file: &SourceFile, raw: &Spanned<String>) -> Result<u32, Diagnostic> {
 }
 
 /// Kernel module names as `modprobe` takes them (`virtio_blk`).
-pub(crate) fn module_name(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> {
+pub fn module_name(file: &SourceFile, raw: &Spanned<String>) -> Result<String, Diagnostic> {
     let m = raw.get_ref();
     if !m.is_empty()
         && m.chars()
@@ -751,8 +751,7 @@ mod tests {
         };
         assert_eq!(chosen.features, ["a", "b"]);
         assert!(!chosen.default_features);
-        let err = source(r#"cargo = { package = "p", default_features = false }"#)
-            .unwrap_err();
+        let err = source(r#"cargo = { package = "p", default_features = false }"#).unwrap_err();
         let err = format!("{err:?}");
         assert!(err.contains("default_features"), "{err}");
     }
