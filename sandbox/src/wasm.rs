@@ -186,16 +186,11 @@ fn engine_config(target: Option<&str>) -> Result<Config, WasmError> {
 }
 
 /// Where `compose build` puts the compiled code of the wasm app at `path`: beside it,
-/// `.cwasm` for `.wasm` (`compose_manifest::layout::precompiled_path` for a path of the
-/// image).
+/// `.cwasm` for `.wasm` (`compose_manifest::layout::precompiled_path`).
 pub fn precompiled_path(path: &Path) -> PathBuf {
-    if path.extension().is_some_and(|e| e == "wasm") {
-        path.with_extension("cwasm")
-    } else {
-        let mut name = path.as_os_str().to_owned();
-        name.push(".cwasm");
-        PathBuf::from(name)
-    }
+    PathBuf::from(compose_manifest::layout::precompiled_path(
+        &path.to_string_lossy(),
+    ))
 }
 
 /// Compiles the WASI component `bytes` for a device of Debian architecture `arch`
@@ -203,10 +198,7 @@ pub fn precompiled_path(path: &Path) -> PathBuf {
 /// architecture's baseline CPU features, so any CPU of that architecture runs it.
 #[cfg(feature = "compiler")]
 pub fn precompile(bytes: &[u8], arch: &str) -> Result<Vec<u8>, String> {
-    let target = target_of(arch)?;
-    let engine = Engine::new(&engine_config(Some(target)).map_err(|e| e.to_string())?)
-        .map_err(|e| format!("the wasm engine for {target}: {e:#}"))?;
-    engine
+    device_engine(arch)?
         .precompile_component(bytes)
         .map_err(|e| format!("not a WASI component: {e:#}"))
 }
@@ -216,21 +208,24 @@ pub fn precompile(bytes: &[u8], arch: &str) -> Result<Vec<u8>, String> {
 #[cfg(feature = "compiler")]
 pub fn precompiler_id(arch: &str) -> Result<String, String> {
     use std::hash::{Hash, Hasher};
-    let engine = Engine::new(&engine_config(Some(target_of(arch)?)).map_err(|e| e.to_string())?)
-        .map_err(|e| format!("the wasm engine for {arch}: {e:#}"))?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
+    device_engine(arch)?
+        .precompile_compatibility_hash()
+        .hash(&mut hasher);
     Ok(format!("wasmtime-{arch}-{:016x}", hasher.finish()))
 }
 
-/// The Rust target triple of a device of Debian architecture `arch`.
+/// An engine that compiles for a device of Debian architecture `arch` (`engine_config`
+/// with the architecture's Rust target triple).
 #[cfg(feature = "compiler")]
-fn target_of(arch: &str) -> Result<&'static str, String> {
-    match arch {
-        "amd64" => Ok("x86_64-unknown-linux-gnu"),
-        "arm64" => Ok("aarch64-unknown-linux-gnu"),
-        other => Err(format!("no wasm compiler for architecture {other}")),
-    }
+fn device_engine(arch: &str) -> Result<Engine, String> {
+    let target = match arch {
+        "amd64" => "x86_64-unknown-linux-gnu",
+        "arm64" => "aarch64-unknown-linux-gnu",
+        other => return Err(format!("no wasm compiler for architecture {other}")),
+    };
+    Engine::new(&engine_config(Some(target)).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("the wasm engine for {target}: {e:#}"))
 }
 
 /// Loads the code `precompile` made for the wasm app at `path` (`precompiled_path`).
@@ -340,10 +335,8 @@ impl WasmHost {
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut engine);
-        let key = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(bytes))
-        };
+        let key = compose_oci::Digest::of(bytes);
+        let key = key.hex();
         let file = dir.join(format!("{key}-{:016x}.cwasm", engine.finish()));
         if file.is_file() {
             // SAFETY: the file was written below by `Component::serialize` into this
@@ -369,26 +362,6 @@ impl WasmHost {
         Ok(component)
     }
 
-    /// The component of the app at `path`: compiled here (with the cache above), or the
-    /// code beside it.
-    fn component(&self, path: &Path) -> Result<Component, WasmError> {
-        match &self.code {
-            #[cfg(feature = "compiler")]
-            Code::Compiled { cache } => {
-                let bytes = std::fs::read(path).map_err(|e| WasmError::Read {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-                self.compile(&bytes, cache.as_deref())
-                    .map_err(|e| WasmError::NotACommand {
-                        path: path.to_path_buf(),
-                        message: format!("{e:#}"),
-                    })
-            }
-            Code::Precompiled => load_precompiled(&self.engine, path),
-        }
-    }
-
     /// Compiles and links the app at `path` once (again when the file changed).
     fn prepare(&self, path: &Path) -> Result<(CommandPre<App>, bool), WasmError> {
         let read = |e: std::io::Error| WasmError::Read {
@@ -408,7 +381,15 @@ impl WasmHost {
             path: path.to_path_buf(),
             message,
         };
-        let component = self.component(path)?;
+        let component = match &self.code {
+            #[cfg(feature = "compiler")]
+            Code::Compiled { cache } => {
+                let bytes = std::fs::read(path).map_err(read)?;
+                self.compile(&bytes, cache.as_deref())
+                    .map_err(|e| not_a_command(format!("{e:#}")))?
+            }
+            Code::Precompiled => load_precompiled(&self.engine, path)?,
+        };
         let instance_pre = self
             .linker
             .instantiate_pre(&component)

@@ -97,6 +97,9 @@ pub fn precompile(
     compiler: &WasmCompiler,
 ) -> Result<(), BuildError> {
     let arch = super::debian_arch(ctx.device.arch);
+    let Some(id) = compiler_key(chosen, Some(compiler), arch)? else {
+        return Ok(());
+    };
     for (c, path) in wasm_apps(chosen) {
         let fail = |message: String| BuildError::Wasm {
             component: c.name.clone(),
@@ -108,7 +111,6 @@ pub fn precompile(
                 "the image has no file {path} (its [app] run names it)"
             )));
         };
-        let id = (compiler.id)(arch).map_err(fail)?;
         let key = crate::store::sha256(format!("wasm-precompiled\n{id}\n{digest}").as_bytes());
         let code = match ctx.store.step(&key) {
             Some(code) => code,
@@ -121,8 +123,9 @@ pub fn precompile(
                 code
             }
         };
-        let size = std::fs::metadata(ctx.store.blob_path(&code))
-            .map_err(|e| BuildError::io("stat", &ctx.store.blob_path(&code), e))?
+        let blob = ctx.store.blob_path(&code);
+        let size = std::fs::metadata(&blob)
+            .map_err(|e| BuildError::io("stat", &blob, e))?
             .len();
         root.insert(
             &precompiled_path(path),
