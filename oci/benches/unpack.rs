@@ -2,11 +2,17 @@
 //! of about 60 MB (Debian's busybox-static and this machine's Python 3 standard library,
 //! thousands of small files, made into a layout by umoci) into an empty folder, every blob
 //! checked first, against `umoci unpack` and `skopeo copy` + `umoci unpack` of the same
-//! image, in the same run. Under `cargo test` (no `--bench`) one pass of a small image.
+//! image, in the same run; then the same image pulled from a registry on loopback
+//! (docker-registry, plain HTTP) into an empty blob cache and unpacked, against `skopeo copy`
+//! from the registry + `umoci unpack`, and a second image on the same base layer pulled with
+//! that cache (what it fetched). Under `cargo test` (no `--bench`) one pass of a small image.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/registry.rs"]
+mod registry;
 
 fn run(cmd: &mut Command) {
     let out = cmd
@@ -117,6 +123,91 @@ fn main() {
         "skopeo copy + umoci unpack:         {:>8.1} ms  (compose {:.2}x)",
         c.as_secs_f64() * 1e3,
         o.as_secs_f64() / c.as_secs_f64()
+    );
+    from_registry(tmp.path(), &layout, runs);
+}
+
+/// Pull + unpack from a loopback registry against `skopeo copy` + `umoci unpack`, then a
+/// second image sharing the first one's layer.
+fn from_registry(tmp: &Path, layout: &Path, runs: usize) {
+    let registry = registry::Registry::start_plain();
+    let l = layout.display();
+    registry.push(&format!("oci:{l}:1.0"), "bench/image:1.0");
+    let remote = format!("docker://{}/bench/image:1.0", registry.addr);
+    let reference = compose_oci::ImageRef::parse(&remote).unwrap();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let cache = tmp.join(format!("pull-cache-{i}"));
+        let dest = tmp.join(format!("pulled-{i}"));
+        std::fs::create_dir(&dest).unwrap();
+        let access = compose_oci::Access {
+            blob_cache: Some(cache.clone()),
+            ..compose_oci::Access::default()
+        };
+        let start = Instant::now();
+        let image = compose_oci::Image::open_with(&reference, "amd64", &access).unwrap();
+        compose_oci::unpack(&image, &dest).unwrap();
+        ours.push(start.elapsed());
+        drop(image);
+
+        let copy = tmp.join(format!("pull-copy-{i}"));
+        let bundle = tmp.join(format!("pull-copied-{i}"));
+        let start = Instant::now();
+        run(Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &remote,
+            &format!("oci:{}:1.0", copy.display()),
+        ]));
+        run(Command::new("umoci").args([
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:1.0", copy.display()),
+            bundle.to_str().unwrap(),
+        ]));
+        theirs.push(start.elapsed());
+        for d in [dest, copy, bundle] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        if i + 1 < runs {
+            let _ = std::fs::remove_dir_all(cache);
+        }
+    }
+    let (o, t) = (median(ours), median(theirs));
+    println!(
+        "from the registry: compose pull + unpack {:>8.1} ms; skopeo copy + umoci unpack {:>8.1} ms  (compose {:.2}x)",
+        o.as_secs_f64() * 1e3,
+        t.as_secs_f64() * 1e3,
+        o.as_secs_f64() / t.as_secs_f64()
+    );
+
+    // Version 2: version 1's layer and a small one on top, pulled with version 1's cache.
+    let bundle = tmp.join("v2.bundle");
+    let b = bundle.to_str().unwrap();
+    run(Command::new("umoci").args(["unpack", "--rootless", "--image", &format!("{l}:1.0"), b]));
+    std::fs::write(bundle.join("rootfs/added"), "version 2").unwrap();
+    run(Command::new("umoci").args(["repack", "--image", &format!("{l}:2.0"), b]));
+    registry.push(&format!("oci:{l}:2.0"), "bench/image:2.0");
+    let access = compose_oci::Access {
+        blob_cache: Some(tmp.join(format!("pull-cache-{}", runs - 1))),
+        ..compose_oci::Access::default()
+    };
+    let v2 = compose_oci::ImageRef::parse(&format!("docker://{}/bench/image:2.0", registry.addr))
+        .unwrap();
+    let start = Instant::now();
+    let image = compose_oci::Image::open_with(&v2, "amd64", &access).unwrap();
+    let took = start.elapsed();
+    let report = image.pull.clone().unwrap_or_default();
+    let whole: u64 = image.layers.iter().filter_map(|l| l.size).sum();
+    println!(
+        "second image on the same base: fetched {} blobs ({:.1} KB), reused {} (of {:.1} MB of layers) in {:.1} ms",
+        report.fetched,
+        report.fetched_bytes as f64 / 1e3,
+        report.reused,
+        whole as f64 / 1e6,
+        took.as_secs_f64() * 1e3
     );
 }
 

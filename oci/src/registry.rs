@@ -392,6 +392,15 @@ impl<'a> Session<'a> {
             })
         };
         let realm = param("realm").ok_or_else(|| self.refused())?;
+        if !may_receive_credentials(&realm) {
+            return Err(OciError::Registry {
+                image: self.remote.to_string(),
+                message: format!(
+                    "{} sends clients to {realm} for a token, which is not HTTPS: credentials go only over HTTPS (or to this machine)\nhelp: the registry's token service needs an https:// realm",
+                    self.remote.registry
+                ),
+            });
+        }
         let mut url = format!("{realm}?");
         for name in ["service", "scope"] {
             if let Some(v) = param(name) {
@@ -584,9 +593,41 @@ fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether a token service at `realm` may be sent credentials: HTTPS, or plain HTTP to
+/// this machine (as plain-HTTP registries).
+fn may_receive_credentials(realm: &str) -> bool {
+    match realm.split_once("://") {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => true,
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => {
+            is_loopback(rest.split(['/', '?']).next().unwrap_or(""))
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_only_to_https_or_loopback_token_services() {
+        for yes in [
+            "https://auth.example/token",
+            "HTTPS://auth.example:8443/token?x=1",
+            "http://127.0.0.1:5001/token",
+            "http://localhost/token",
+        ] {
+            assert!(may_receive_credentials(yes), "{yes}");
+        }
+        for no in [
+            "http://auth.example/token",
+            "http://10.0.2.2:5001/token",
+            "ftp://127.0.0.1/token",
+            "/token",
+        ] {
+            assert!(!may_receive_credentials(no), "{no}");
+        }
+    }
 
     #[test]
     fn only_loopback_registries_may_be_plain_http() {

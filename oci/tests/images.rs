@@ -87,11 +87,14 @@ fn an_image_made_by_umoci_opens_from_a_layout_and_both_archives_alike() {
         &format!("oci:{l}:1.0"),
         &format!("docker-archive:{}:hello:1.0", docker.display()),
     ]));
+    let docker25 = tmp.path().join("docker25.tar");
+    docker_25_archive(&layout, &docker25);
 
     for reference in [
         format!("oci:{l}:1.0"),
         format!("oci-archive:{}:1.0", archive.display()),
         format!("docker-archive:{}:hello:1.0", docker.display()),
+        format!("docker-archive:{}:hello:1.0", docker25.display()),
     ] {
         let image = open(&reference);
         assert_eq!(image.config.entrypoint, ["/app/run.sh"], "{reference}");
@@ -135,6 +138,53 @@ fn an_image_made_by_umoci_opens_from_a_layout_and_both_archives_alike() {
     assert!(e.to_string().contains("no tag `2.0`; it has: 1.0"), "{e}");
     let e = Image::open(&ImageRef::parse(&format!("oci:{l}:1.0")).unwrap(), "arm64").unwrap_err();
     assert!(e.to_string().contains("is for amd64, not arm64"), "{e}");
+}
+
+/// The archive `docker save` writes since Docker 25 (no Docker here, so assembled from
+/// `layout`'s one image): the OCI layout whole, plus `manifest.json` naming the config and
+/// layers by their `blobs/sha256/` paths, the last layer reached through a symbolic link in
+/// a legacy layer folder (as Docker links a layer it already wrote).
+fn docker_25_archive(layout: &Path, to: &Path) {
+    let json = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let blob = |digest: &serde_json::Value| {
+        format!(
+            "blobs/sha256/{}",
+            digest.as_str().unwrap().trim_start_matches("sha256:")
+        )
+    };
+    let index = json(&layout.join("index.json"));
+    let manifest = json(&layout.join(blob(&index["manifests"][0]["digest"])));
+    let mut layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| blob(&l["digest"]))
+        .collect();
+    let last = layers.pop().unwrap();
+    let legacy = format!("{}/layer.tar", &last["blobs/sha256/".len()..]);
+    layers.push(legacy.clone());
+    let entry = serde_json::json!([{
+        "Config": blob(&manifest["config"]["digest"]),
+        "RepoTags": ["hello:1.0"],
+        "Layers": layers,
+    }]);
+    let mut tar = tar::Builder::new(std::fs::File::create(to).unwrap());
+    tar.append_dir_all("", layout).unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    tar.append_link(&mut header, &legacy, format!("../{last}"))
+        .unwrap();
+    let bytes = serde_json::to_vec(&entry).unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    tar.append_data(&mut header, "manifest.json", bytes.as_slice())
+        .unwrap();
+    tar.finish().unwrap();
 }
 
 // ---- hand-made layouts ------------------------------------------------------------------

@@ -3,6 +3,8 @@
 //! tag and by digest; wrong, missing credentials and an untrusted certificate are clear
 //! errors; a blob tampered in the registry's storage is refused and nothing of it is kept.
 //! A registry on loopback without TLS is spoken to over plain HTTP, and zstd layers unpack.
+//! A registry that takes only bearer tokens is pulled from with a token its token service
+//! issued for the credentials.
 
 use std::path::Path;
 use std::process::Command;
@@ -182,4 +184,41 @@ fn a_loopback_registry_speaks_plain_http_and_zstd_layers_unpack() {
         std::fs::read(dest.path().join("data")).unwrap(),
         vec![7u8; 100_000]
     );
+}
+
+#[test]
+fn a_registry_that_takes_bearer_tokens_is_pulled_from_with_a_token_for_the_credentials() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let registry = Registry::start_with_tokens();
+    let tokens = registry.tokens.as_ref().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    registry.push(&image(tmp.path()), "team/hello:1.0");
+    let after_push = tokens.issued.load(SeqCst);
+    assert!(after_push > 0, "skopeo pushed with a token");
+    let by_tag = format!("docker://{}/team/hello:1.0", registry.addr);
+
+    let image = open(&by_tag, &access(&registry, "secret")).unwrap();
+    assert!(
+        tokens.issued.load(SeqCst) > after_push,
+        "the pull got its token from the token service"
+    );
+    let dest = tempfile::tempdir().unwrap();
+    unpack(&image, dest.path()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("hello")).unwrap(),
+        "hello from the registry"
+    );
+
+    // The token service refuses wrong or missing credentials; so does the pull, clearly.
+    let e = open(&by_tag, &access(&registry, "wrong"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refused the credentials from"), "{e}");
+    let anonymous = Access {
+        ca: Some(registry.ca.clone()),
+        ..Access::default()
+    };
+    let e = open(&by_tag, &anonymous).unwrap_err().to_string();
+    assert!(e.contains("wants credentials and none are known"), "{e}");
+    assert_eq!(tokens.refused.load(SeqCst), 2);
 }

@@ -1,14 +1,19 @@
 //! A real registry for tests: Debian's docker-registry (distribution 2.8) on a free
 //! loopback port, TLS from a new test CA (the certificate names 127.0.0.1 and 10.0.2.2, the
 //! host as a QEMU guest reaches it) and basic authentication (user `tester`, password
-//! `secret`), or plain HTTP and anonymous; images pushed into it by skopeo. Shared by compose-oci's registry test and the
+//! `secret`), or bearer tokens from a token service of the test's own, or plain HTTP and
+//! anonymous; images pushed into it by skopeo. Shared by compose-oci's registry test and the
 //! workspace's vm boot test (`#[path]`), which use different parts of it.
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 
@@ -37,6 +42,8 @@ pub struct Registry {
     pub ca: PathBuf,
     /// TLS and credentials (else plain HTTP, anonymous).
     secure: bool,
+    /// The token service of a registry that takes bearer tokens.
+    pub tokens: Option<TokenService>,
     dir: tempfile::TempDir,
 }
 
@@ -47,43 +54,68 @@ impl Drop for Registry {
     }
 }
 
+/// How a registry lets clients in.
+#[derive(Clone, Copy, PartialEq)]
+enum Auth {
+    /// Plain HTTP, anonymous.
+    None,
+    /// TLS, basic authentication.
+    Basic,
+    /// TLS, bearer tokens from a [`TokenService`] that takes basic credentials.
+    Token,
+}
+
 impl Registry {
     /// docker-registry on a free loopback port, TLS from a new CA, user `tester`.
     pub fn start() -> Registry {
-        Registry::launch(true)
+        Registry::launch(Auth::Basic)
     }
 
     /// docker-registry on a free loopback port speaking plain HTTP, with no credentials:
     /// a developer's local registry.
     pub fn start_plain() -> Registry {
-        Registry::launch(false)
+        Registry::launch(Auth::None)
     }
 
-    fn launch(secure: bool) -> Registry {
+    /// docker-registry with TLS that takes only bearer tokens, as Docker Hub, GHCR and
+    /// Harbor do: its challenge sends clients to [`TokenService`], which issues tokens to
+    /// user `tester`.
+    pub fn start_with_tokens() -> Registry {
+        Registry::launch(Auth::Token)
+    }
+
+    fn launch(auth: Auth) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let ca = d.join("ca.pem");
-        if secure {
+        if auth != Auth::None {
             Registry::certificates(d);
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{}", free_port());
         let storage = d.join("storage");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
             storage.display()
         );
-        if secure {
+        if auth != Auth::None {
             config.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: compose-test\n    path: {}\n",
+                "  tls:\n    certificate: {}\n    key: {}\n",
                 d.join("server.pem").display(),
                 d.join("server.key").display(),
-                d.join("htpasswd").display()
             ));
+        }
+        let tokens = (auth == Auth::Token).then(|| TokenService::start(d));
+        match (&tokens, auth) {
+            (Some(tokens), _) => config.push_str(&format!(
+                "auth:\n  token:\n    realm: http://{}/token\n    service: {TOKEN_AUDIENCE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                tokens.addr,
+                tokens.certificate.display()
+            )),
+            (None, Auth::Basic) => config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: compose-test\n    path: {}\n",
+                d.join("htpasswd").display()
+            )),
+            (None, _) => {}
         }
         std::fs::write(d.join("config.yml"), config).unwrap();
         let child = Command::new("docker-registry")
@@ -106,7 +138,8 @@ impl Registry {
             addr,
             storage,
             ca,
-            secure,
+            secure: auth != Auth::None,
+            tokens,
             dir,
         }
     }
@@ -199,4 +232,215 @@ impl Registry {
         .unwrap();
         file
     }
+}
+
+/// A port free on 127.0.0.1 a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `service` a token registry names in its challenges, and tokens' audience.
+const TOKEN_AUDIENCE: &str = "compose-test";
+/// Who signs the tokens, as the registry expects it.
+const TOKEN_ISSUER: &str = "compose-test-tokens";
+
+/// A token service as distribution's token authentication expects one (the Docker registry
+/// v2 token specification), on a free loopback port in a thread of the test:
+/// `GET /token?service=..&scope=..` with basic credentials `tester:secret` answers
+/// `{"token": JWT}` granting every requested action; other credentials get 401. Tokens are
+/// RS256 JWTs signed (by `openssl dgst`) with a key whose self-signed certificate the
+/// registry trusts (`rootcertbundle`), the certificate in the header's `x5c`.
+pub struct TokenService {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    certificate: PathBuf,
+    /// Tokens issued so far.
+    pub issued: Arc<AtomicUsize>,
+    /// Requests refused for their credentials so far.
+    pub refused: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees `stop` and ends.
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+impl TokenService {
+    fn start(d: &Path) -> TokenService {
+        let key = d.join("token.key");
+        let certificate = d.join("token.pem");
+        run(Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=compose test tokens", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate));
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&certificate)
+            .output()
+            .unwrap()
+            .stdout;
+        let header = serde_json::json!({
+            "typ": "JWT",
+            "alg": "RS256",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(der)],
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (issued, refused, stop) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let service = TokenService {
+            addr,
+            certificate,
+            issued: issued.clone(),
+            refused: refused.clone(),
+            stop: stop.clone(),
+        };
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let _ = answer(stream, &header, &key, &issued, &refused);
+            }
+        });
+        service
+    }
+}
+
+/// Answers one token request on `stream`.
+fn answer(
+    mut stream: TcpStream,
+    header: &serde_json::Value,
+    key: &Path,
+    issued: &AtomicUsize,
+    refused: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    let mut authorization = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            authorization = value.trim().to_string();
+        }
+    }
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("tester:secret")
+    );
+    if authorization != expected {
+        refused.fetch_add(1, Ordering::SeqCst);
+        return stream.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
+    let target = request.split_whitespace().nth(1).unwrap_or("");
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let mut access = Vec::new();
+    for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+        if name != "scope" {
+            continue;
+        }
+        // `repository:team/hello:pull,push`, several separated by spaces.
+        for scope in percent_decoded(value).split(' ').filter(|s| !s.is_empty()) {
+            let Some((kind, rest)) = scope.split_once(':') else {
+                continue;
+            };
+            let (name, actions) = rest.rsplit_once(':').unwrap_or((rest, ""));
+            access.push(serde_json::json!({
+                "type": kind,
+                "name": name,
+                "actions": actions.split(',').filter(|a| !a.is_empty()).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": TOKEN_ISSUER,
+        "sub": "tester",
+        "aud": TOKEN_AUDIENCE,
+        "exp": now + 300,
+        "nbf": now - 10,
+        "iat": now,
+        "jti": format!("{now}-{}", issued.load(Ordering::SeqCst)),
+        "access": access,
+    });
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signed = format!(
+        "{}.{}",
+        url.encode(header.to_string()),
+        url.encode(claims.to_string())
+    );
+    let mut openssl = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    openssl.stdin.take().unwrap().write_all(signed.as_bytes())?;
+    let signature = openssl.wait_with_output()?.stdout;
+    let body = serde_json::json!({
+        "token": format!("{signed}.{}", url.encode(signature)),
+        "expires_in": 300,
+    })
+    .to_string();
+    issued.fetch_add(1, Ordering::SeqCst);
+    stream.write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+/// `text` with its `%XX` escapes and `+` decoded, as a query string carries them.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
