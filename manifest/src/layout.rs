@@ -13,6 +13,10 @@ pub const RUNNER: &str = "/usr/bin/compose-app";
 /// they must exist in the read-only root.
 pub const CONTAINER_MOUNT_POINTS: [&str; 6] =
     ["/proc", "/dev", "/sys", "/sys/fs/cgroup", "/tmp", "/run"];
+/// Where a container's ids start on the host when compose runs as root: the container's
+/// root is host uid and gid 100000, its user 1000 is 101000 (65536 ids are mapped). An app
+/// root in an image is owned as its container sees it: each id shifted by this.
+pub const CONTAINER_ID_OFFSET: u32 = 100_000;
 /// Where a GUI container app finds its Wayland socket (bound over this file).
 pub const CONTAINER_WAYLAND: &str = "/run/wayland-0";
 

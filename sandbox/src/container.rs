@@ -28,7 +28,7 @@ use compose_manifest::layout::{CONTAINER_MOUNT_POINTS, CONTAINER_WAYLAND};
 use crate::grants::Grants;
 
 /// The host uid the container's root is when compose runs as root.
-const APP_UID: u32 = 100_000;
+const APP_UID: u32 = compose_manifest::layout::CONTAINER_ID_OFFSET;
 /// Processes the app's user may have when no pids limit is granted.
 pub const DEFAULT_PIDS: u64 = 256;
 

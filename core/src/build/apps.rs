@@ -3,11 +3,11 @@
 //! granted a window get a task bar launcher (`/usr/share/compose/launchers/*.desktop`, read
 //! by `compose-shell`); and a container app's packages become a root file system of their
 //! own, trimmed as a root by itself, at `/usr/lib/compose/apps/NAME/rootfs` instead of
-//! mixing into the device's root.
+//! mixing into the device's root, owned as its container sees it.
 
 use std::collections::BTreeMap;
 
-use super::tree::{Entry, Tree};
+use super::tree::{Entry, Ids, Tree};
 use super::trim::{self, Sizes, Unmet};
 use super::{BuildError, WasmCompiler};
 use crate::app::Runtime;
@@ -15,8 +15,8 @@ use crate::manifest::Component;
 use crate::store::Store;
 
 pub use compose_manifest::layout::{
-    CONTAINER_MOUNT_POINTS, CONTAINER_WAYLAND, DESCRIPTIONS, IMAGE_CONFIG, LAUNCHERS, RUNNER,
-    image_config, precompiled_path, rootfs,
+    CONTAINER_ID_OFFSET, CONTAINER_MOUNT_POINTS, CONTAINER_WAYLAND, DESCRIPTIONS, IMAGE_CONFIG,
+    LAUNCHERS, RUNNER, image_config, precompiled_path, rootfs,
 };
 
 /// Whether `c` is an app that runs in a container (its payload is its own root).
@@ -195,10 +195,26 @@ pub fn container_root(
     let prefix = rootfs(&c.name);
     let mut placed = Tree::default();
     placed.insert(&prefix, Entry::Dir { mode: 0o755 });
+    // Owned as the container sees it (its root is CONTAINER_ID_OFFSET on the host), where
+    // this build may set owners; the payload's owners are the image's.
+    let shift = super::tree::may_set_ids().then_some(CONTAINER_ID_OFFSET);
+    let shifted = |ids: Option<&Ids>| {
+        let Ids { uid, gid } = ids.copied().unwrap_or(Ids { uid: 0, gid: 0 });
+        shift.map(|by| Ids {
+            uid: uid.saturating_add(by),
+            gid: gid.saturating_add(by),
+        })
+    };
+    if let Some(ids) = shifted(None) {
+        placed.ids.insert(prefix.clone(), ids);
+    }
     for (path, entry) in tree.entries {
         let at = if path == IMAGE_CONFIG {
             image_config(&c.name)
         } else {
+            if let Some(ids) = shifted(payload.ids.get(&path)) {
+                placed.ids.insert(super::tree::join(&prefix, &path), ids);
+            }
             super::tree::join(&prefix, &path)
         };
         placed.entries.insert(at, entry);

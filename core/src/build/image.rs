@@ -106,20 +106,25 @@ pub fn uuid(seed: &str) -> String {
     )
 }
 
-/// A read-only root file system (erofs, lz4hc) from a folder.
-pub fn mkfs_erofs(dir: &Path, out: &Path, uuid: &str, epoch: u64) -> Result<(), BuildError> {
-    run_tool(
-        Command::new("mkfs.erofs")
-            .arg("-zlz4hc")
-            .arg(format!("-T{epoch}"))
-            .arg(format!("-U{uuid}"))
-            // No host extended attributes (SELinux labels and the like) in the image.
-            .args(["--all-root", "--quiet", "-x", "-1"])
-            .arg(out)
-            .arg(dir),
-        "mkfs.erofs",
-        "erofs-utils",
-    )
+/// A read-only root file system (erofs, lz4hc) from a folder: every file root's when
+/// `all_root`, else owned as in the folder.
+pub fn mkfs_erofs(
+    dir: &Path,
+    out: &Path,
+    uuid: &str,
+    epoch: u64,
+    all_root: bool,
+) -> Result<(), BuildError> {
+    let mut cmd = Command::new("mkfs.erofs");
+    cmd.arg("-zlz4hc")
+        .arg(format!("-T{epoch}"))
+        .arg(format!("-U{uuid}"))
+        // No host extended attributes (SELinux labels and the like) in the image.
+        .args(["--quiet", "-x", "-1"]);
+    if all_root {
+        cmd.arg("--all-root");
+    }
+    run_tool(cmd.arg(out).arg(dir), "mkfs.erofs", "erofs-utils")
 }
 
 /// Appends a dm-verity hash tree to the file system image `image` (padded to whole 4096-byte

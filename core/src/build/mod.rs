@@ -1011,11 +1011,14 @@ fn write_image(
     let root_dir = work.join("root");
     root.materialize(ctx.store, &root_dir)?;
     let root_img = work.join("root.erofs");
+    // The staged files are this process's but for the tree's owned entries (apps' roots,
+    // only when it runs as root): a tree without owners is all root's whoever builds it.
     image::mkfs_erofs(
         &root_dir,
         &root_img,
         &image::uuid(&format!("{key}/root-fs")),
         epoch,
+        root.ids.is_empty(),
     )?;
     ctx.progress("append the root's hash tree (dm-verity)");
     let verity = image::append_verity(&root_img, key)?;

@@ -1,9 +1,10 @@
-//! A file tree as data: every path with its mode and, for files, the blob digest. Component
+//! A file tree as data: every path with its mode and, for files, the blob digest, and the
+//! owners of the few entries that are not root's (apps' container roots). Component
 //! payloads and the staged root are trees; the store keeps them as JSON blobs.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown, symlink};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -27,10 +28,28 @@ pub enum Entry {
     },
 }
 
+/// A user and group id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ids {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// Absolute image paths (`/usr/bin/busybox`) to entries; `/` itself is implied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tree {
     pub entries: BTreeMap<String, Entry>,
+    /// The owners of entries that are not root's (uid and gid 0): an OCI image's files as
+    /// its layers own them, an app's container root as its container sees it. Kept only
+    /// where this process may set owners ([`may_set_ids`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ids: BTreeMap<String, Ids>,
+}
+
+/// Whether this process may give files other owners (it runs as root): a build that may
+/// not keeps every file root's, as mkfs.erofs' `--all-root` makes them.
+pub fn may_set_ids() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 impl Tree {
@@ -74,6 +93,31 @@ impl Tree {
         Ok(tree)
     }
 
+    /// Records the owners, where they are not root's, of the entries this tree has from
+    /// `dir` (read by [`Tree::from_dir`] with `prefix`): what an unpack as root gave them.
+    pub fn record_ids(&mut self, dir: &Path, prefix: &str) -> Result<(), BuildError> {
+        let prefix = prefix.trim_end_matches('/');
+        for path in self.entries.keys() {
+            let Some(rel) = path.strip_prefix(prefix) else {
+                continue;
+            };
+            let on_disk = dir.join(rel.trim_start_matches('/'));
+            let meta = on_disk
+                .symlink_metadata()
+                .map_err(|e| BuildError::io("stat", &on_disk, e))?;
+            if (meta.uid(), meta.gid()) != (0, 0) {
+                self.ids.insert(
+                    path.clone(),
+                    Ids {
+                        uid: meta.uid(),
+                        gid: meta.gid(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Makes sure every parent folder of `path` has an entry (mode 0755 when new).
     pub fn add_parents(&mut self, path: &str) {
         let mut at = String::new();
@@ -113,15 +157,20 @@ impl Tree {
     }
 
     /// Adds `other` into this tree. Two different entries at one path are a conflict,
-    /// reported with the path; identical entries (and folders) are fine.
+    /// reported with the path; identical entries (with the same owners) and folders are
+    /// fine (a folder keeps the first tree's mode and owners).
     pub fn merge(&mut self, other: &Tree) -> Result<(), String> {
         for (path, entry) in &other.entries {
             match (self.entries.get(path), entry) {
                 (None, _) => {
                     self.entries.insert(path.clone(), entry.clone());
+                    if let Some(ids) = other.ids.get(path) {
+                        self.ids.insert(path.clone(), *ids);
+                    }
                 }
                 (Some(Entry::Dir { .. }), Entry::Dir { .. }) => {}
-                (Some(existing), new) if existing == new => {}
+                (Some(existing), new)
+                    if existing == new && self.ids.get(path) == other.ids.get(path) => {}
                 _ => return Err(path.clone()),
             }
         }
@@ -142,7 +191,8 @@ impl Tree {
             .sum()
     }
 
-    /// Writes the tree below `dest`, copying blobs from the store.
+    /// Writes the tree below `dest`, copying blobs from the store; entries with [`Tree::ids`]
+    /// get those owners (the rest are the caller's).
     pub fn materialize(&self, store: &Store, dest: &Path) -> Result<(), BuildError> {
         fs::create_dir_all(dest).map_err(|e| BuildError::io("create", dest, e))?;
         for (path, entry) in &self.entries {
@@ -152,15 +202,22 @@ impl Tree {
                     fs::create_dir_all(&target)
                         .map_err(|e| BuildError::io("create", &target, e))?;
                 }
-                Entry::File { digest, mode, .. } => {
+                Entry::File { digest, .. } => {
                     fs::copy(store.blob_path(digest), &target)
                         .map_err(|e| BuildError::io("write", &target, e))?;
-                    fs::set_permissions(&target, fs::Permissions::from_mode(*mode))
-                        .map_err(|e| BuildError::io("chmod", &target, e))?;
                 }
                 Entry::Symlink { target: link } => {
                     symlink(link, &target).map_err(|e| BuildError::io("link", &target, e))?;
                 }
+            }
+            // Owners before modes: a change of owner clears set-user-ID and set-group-ID bits.
+            if let Some(ids) = self.ids.get(path) {
+                lchown(&target, Some(ids.uid), Some(ids.gid))
+                    .map_err(|e| BuildError::io("chown", &target, e))?;
+            }
+            if let Entry::File { mode, .. } = entry {
+                fs::set_permissions(&target, fs::Permissions::from_mode(*mode))
+                    .map_err(|e| BuildError::io("chmod", &target, e))?;
             }
         }
         // Folders stay writable while they are filled; their own modes come last, deepest first.
@@ -209,5 +266,92 @@ pub fn join(prefix: &str, rel: &str) -> String {
         }
     } else {
         format!("{prefix}/{rel}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(byte: char) -> Entry {
+        Entry::File {
+            digest: crate::store::sha256(byte.to_string().as_bytes()),
+            size: 1,
+            mode: 0o644,
+        }
+    }
+
+    #[test]
+    fn owners_are_kept_only_where_they_are_not_roots_and_merge_like_entries() {
+        let mut plain = Tree::default();
+        plain.insert("/srv/note", file('a'));
+        // A tree without owners serializes as before owners existed: its digest is unchanged.
+        assert!(!String::from_utf8(plain.to_json()).unwrap().contains("ids"));
+
+        let mut owned = plain.clone();
+        let app = Ids {
+            uid: 101_000,
+            gid: 101_000,
+        };
+        owned.ids.insert("/srv/note".into(), app);
+        assert_ne!(owned.digest(), plain.digest());
+        let mut merged = Tree::default();
+        merged.merge(&owned).unwrap();
+        assert_eq!(merged.ids.get("/srv/note"), Some(&app));
+        // The same file with other owners is a conflict; a folder keeps the first owners.
+        assert_eq!(merged.merge(&plain), Err("/srv/note".to_string()));
+        let mut folder = Tree::default();
+        folder.insert("/srv", Entry::Dir { mode: 0o700 });
+        folder.ids.insert("/srv".into(), app);
+        let mut first = Tree::default();
+        first.insert("/srv", Entry::Dir { mode: 0o755 });
+        first.merge(&folder).unwrap();
+        assert_eq!(first.ids.get("/srv"), None);
+    }
+
+    #[test]
+    fn materialize_gives_owned_entries_their_owners_before_their_modes() {
+        if !may_set_ids() {
+            eprintln!("skipped: only root may give files other owners");
+            return;
+        }
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path()).unwrap();
+        let mut tree = Tree::default();
+        tree.insert_bytes(&store, "/srv/tool", b"#!/bin/sh\n", 0o4750)
+            .unwrap();
+        tree.insert(
+            "/srv/link",
+            Entry::Symlink {
+                target: "tool".into(),
+            },
+        );
+        for path in ["/srv", "/srv/tool", "/srv/link"] {
+            tree.ids.insert(
+                path.into(),
+                Ids {
+                    uid: 101_000,
+                    gid: 101_001,
+                },
+            );
+        }
+        let dest = tempfile::tempdir().unwrap();
+        tree.materialize(&store, dest.path()).unwrap();
+        for path in ["srv", "srv/tool", "srv/link"] {
+            let meta = dest.path().join(path).symlink_metadata().unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (101_000, 101_001), "{path}");
+        }
+        let mode = dest
+            .path()
+            .join("srv/tool")
+            .metadata()
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o7777,
+            0o4750,
+            "the set-user-ID bit survives the owner change"
+        );
     }
 }
