@@ -9,7 +9,7 @@
 //! Under TCG one run takes a few minutes; every failure shows the console and keeps the
 //! screendump.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

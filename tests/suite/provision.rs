@@ -5,7 +5,7 @@
 //! a second boot does not apply it again; a broken file on the drive stops the first boot
 //! with its problems on the console and nothing applied.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -5,7 +5,7 @@
 //! offered release and makes version 2's root from its slot plus the chunks it lacks.
 //! Refusals: a generation that is not newer, a key the image does not trust, an image never
 //! built, a release changed after signing, an expired one.
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-#[path = "../../oci/tests/support/registry.rs"]
+#[path = "../../../oci/tests/support/registry.rs"]
 pub mod registry;
 
 /// One store for the test binaries, kept between runs in cargo's test tmp folder.
@@ -222,16 +222,25 @@ pub fn run_ok(cmd: &mut Command) {
 /// Makes an OCI image layout at `layout` (tag `1.0`) with umoci, from Debian's
 /// busybox-static (fetched with apt): a user `app` (uid 1000), Entrypoint `busybox sh -c`,
 /// Env GREETING=oci, WorkingDir /srv, and a Cmd that prints
-/// `hello from oci as 1000 in /srv`, what is in /notes and how many network devices it sees.
+/// `hello from oci as 1000 in /srv`, what is in /notes, how many network devices it sees
+/// and `/srv/note`. As root, `/srv` (0750) and its note (0600) are the user's: the app
+/// reaches them only where the image's owners were kept.
 pub fn busybox_image(layout: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let l = layout.to_str().unwrap();
     let bundle = tmp.path().join("bundle");
     let b = bundle.to_str().unwrap();
     let image = format!("{l}:1.0");
+    use std::os::unix::fs::MetadataExt;
+    let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
     run_ok(Command::new("umoci").args(["init", "--layout", l]));
     run_ok(Command::new("umoci").args(["new", "--image", &image]));
-    run_ok(Command::new("umoci").args(["unpack", "--rootless", "--image", &image, b]));
+    let mut unpack = Command::new("umoci");
+    unpack.arg("unpack");
+    if !as_root {
+        unpack.arg("--rootless");
+    }
+    run_ok(unpack.args(["--image", &image, b]));
     run_ok(
         Command::new("apt-get")
             .args(["download", "-q", "busybox-static"])
@@ -245,6 +254,15 @@ pub fn busybox_image(layout: &Path) {
     let rootfs = bundle.join("rootfs");
     run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&rootfs));
     std::fs::create_dir_all(rootfs.join("srv")).unwrap();
+    std::fs::write(rootfs.join("srv/note"), "only app reads this\n").unwrap();
+    if as_root {
+        use std::os::unix::fs::{PermissionsExt, chown};
+        for (path, mode) in [("srv", 0o750), ("srv/note", 0o600)] {
+            chown(rootfs.join(path), Some(1000), Some(1000)).unwrap();
+            std::fs::set_permissions(rootfs.join(path), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+    }
     std::fs::create_dir_all(rootfs.join("etc")).unwrap();
     std::fs::write(
         rootfs.join("etc/passwd"),
@@ -265,7 +283,7 @@ pub fn busybox_image(layout: &Path) {
         "--config.entrypoint",
         "-c",
         "--config.cmd",
-        "echo hello from $GREETING as $(busybox id -u) in $(pwd); busybox ls /notes; echo devices $(busybox tail -n +3 /proc/net/dev | busybox wc -l)",
+        "echo hello from $GREETING as $(busybox id -u) in $(pwd); busybox ls /notes; echo devices $(busybox tail -n +3 /proc/net/dev | busybox wc -l); busybox cat /srv/note",
         "--config.env",
         "GREETING=oci",
         "--config.workingdir",
@@ -334,7 +352,7 @@ for i in $(/bin/busybox seq 60); do
   /bin/busybox sleep 1
 done
 /usr/bin/compose-app images
-/usr/bin/compose-app run $image --allow env=GREETING=granted -- 'echo pulled says $GREETING as $(busybox id -u) in $(pwd)' || exit 1
+/usr/bin/compose-app run $image --allow env=GREETING=granted -- 'echo pulled says $GREETING as $(busybox id -u) in $(pwd): $(busybox cat note)' || exit 1
 /usr/bin/compose-app remove $image
 /usr/bin/compose-app gc
 """

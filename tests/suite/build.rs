@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde::Deserialize;
 
-mod common;
+use crate::common;
 
 use common::{assert_exit, compose, project, store};
 

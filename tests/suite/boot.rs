@@ -1,7 +1,7 @@
 //! The composed `vm` image boots: UEFI (OVMF) -> systemd-boot -> Linux -> compose-init,
 //! in a real QEMU (TCG here, KVM where it works). Each boot takes about 15 s under TCG.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;
@@ -119,10 +119,12 @@ fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
         "a service from a manifest ran:\n{}",
         first.console
     );
-    // The OCI app ran with its image's defaults, in its own namespaces.
+    // The OCI app ran with its image's defaults, in its own namespaces, its files owned as
+    // the image owns them (its user's folder and note are its user's alone).
     assert!(
         first.console.contains("hello from oci as 1000 in /srv")
-            && first.console.contains("devices 1"),
+            && first.console.contains("devices 1")
+            && first.console.contains("only app reads this"),
         "the OCI image's app ran as a service with its config:\n{}",
         first.console
     );
@@ -131,7 +133,8 @@ fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
     let image = format!("docker://10.0.2.2:{}/{pulled}", registry.port());
     for line in [
         format!("{} {image}", pushed.digest),
-        "pulled says granted as 1000 in /srv".to_string(),
+        // `/srv` and its note are the image user's alone: the owners survived the pull.
+        "pulled says granted as 1000 in /srv: only app reads this".to_string(),
         format!("compose-app: forgot {image}"),
         "removed 1 image roots and 2 blobs".to_string(),
     ] {

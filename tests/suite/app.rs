@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-mod common;
+use crate::common;
 
 use common::{compose, project, text};
 
@@ -226,6 +226,7 @@ fn an_oci_image_runs_with_its_config_and_only_the_grants_given() {
         text(&o)
     );
     assert!(out.contains("devices 1"), "{}", text(&o));
+    assert!(out.contains("only app reads this"), "{}", text(&o));
     assert!(text(&o).contains("/notes"), "{}", text(&o));
     // Grants from the command line; arguments replace Cmd (Entrypoint stays).
     let notes = p.path().join("files/notes");
