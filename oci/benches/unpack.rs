@@ -43,6 +43,20 @@ fn make_image(layout: &Path, content: Option<&Path>) {
     std::fs::remove_dir_all(&bundle).unwrap();
 }
 
+/// What the bench compares against: `skopeo copy` of `from` into layout `copy`, then
+/// `umoci unpack` of it into `bundle`.
+fn copy_and_unpack(from: &str, options: &[&str], copy: &Path, bundle: &Path) {
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .args(options)
+        .arg(from)
+        .arg(format!("oci:{}:1.0", copy.display())));
+    run(Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:1.0", copy.display()))
+        .arg(bundle));
+}
+
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -85,19 +99,12 @@ fn main() {
         let copy = tmp.path().join(format!("copy-{i}"));
         let bundle = tmp.path().join(format!("copied-{i}"));
         let start = Instant::now();
-        run(Command::new("skopeo").args([
-            "copy",
-            "--quiet",
+        copy_and_unpack(
             &format!("oci:{}:1.0", layout.display()),
-            &format!("oci:{}:1.0", copy.display()),
-        ]));
-        run(Command::new("umoci").args([
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:1.0", copy.display()),
-            bundle.to_str().unwrap(),
-        ]));
+            &[],
+            &copy,
+            &bundle,
+        );
         copy_unpack.push(start.elapsed());
         for d in [dest, tmp.path().join(format!("umoci-{i}")), copy, bundle] {
             let _ = std::fs::remove_dir_all(d);
@@ -153,20 +160,7 @@ fn from_registry(tmp: &Path, layout: &Path, runs: usize) {
         let copy = tmp.join(format!("pull-copy-{i}"));
         let bundle = tmp.join(format!("pull-copied-{i}"));
         let start = Instant::now();
-        run(Command::new("skopeo").args([
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            &remote,
-            &format!("oci:{}:1.0", copy.display()),
-        ]));
-        run(Command::new("umoci").args([
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:1.0", copy.display()),
-            bundle.to_str().unwrap(),
-        ]));
+        copy_and_unpack(&remote, &["--src-tls-verify=false"], &copy, &bundle);
         theirs.push(start.elapsed());
         for d in [dest, copy, bundle] {
             let _ = std::fs::remove_dir_all(d);

@@ -65,6 +65,20 @@ fn open(reference: &str, access: &Access) -> Result<Image, OciError> {
     Image::open_with(&ImageRef::parse(reference).unwrap(), "amd64", access)
 }
 
+/// Opening `reference` with a wrong password, then with no credentials, fails saying which.
+fn refuses_wrong_and_missing_credentials(registry: &Registry, reference: &str) {
+    let e = open(reference, &access(registry, "wrong"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refused the credentials from"), "{e}");
+    let anonymous = Access {
+        ca: Some(registry.ca.clone()),
+        ..Access::default()
+    };
+    let e = open(reference, &anonymous).unwrap_err().to_string();
+    assert!(e.contains("wants credentials and none are known"), "{e}");
+}
+
 #[test]
 fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     let registry = Registry::start();
@@ -109,16 +123,7 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     assert_eq!((second.fetched, second.reused), (2, 1), "{second:?}");
 
     // Refusals say what to do.
-    let e = open(&by_tag, &access(&registry, "wrong"))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("refused the credentials from"), "{e}");
-    let anonymous = Access {
-        ca: Some(registry.ca.clone()),
-        ..Access::default()
-    };
-    let e = open(&by_tag, &anonymous).unwrap_err().to_string();
-    assert!(e.contains("wants credentials and none are known"), "{e}");
+    refuses_wrong_and_missing_credentials(&registry, &by_tag);
     let untrusted = Access {
         ca: None,
         ..access(&registry, "secret")
@@ -210,15 +215,6 @@ fn a_registry_that_takes_bearer_tokens_is_pulled_from_with_a_token_for_the_crede
     );
 
     // The token service refuses wrong or missing credentials; so does the pull, clearly.
-    let e = open(&by_tag, &access(&registry, "wrong"))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("refused the credentials from"), "{e}");
-    let anonymous = Access {
-        ca: Some(registry.ca.clone()),
-        ..Access::default()
-    };
-    let e = open(&by_tag, &anonymous).unwrap_err().to_string();
-    assert!(e.contains("wants credentials and none are known"), "{e}");
+    refuses_wrong_and_missing_credentials(&registry, &by_tag);
     assert_eq!(tokens.refused.load(SeqCst), 2);
 }

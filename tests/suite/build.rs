@@ -789,3 +789,74 @@ fn an_oci_source_is_unpacked_into_its_app_root_and_its_tag_pinned_in_the_lock() 
         lock
     );
 }
+
+#[test]
+fn a_registry_source_is_pinned_by_the_digest_its_tag_names_and_a_moved_tag_fails_a_locked_build() {
+    let project = project();
+    let p = project.path();
+    common::add_oci_app(p);
+    let registry = common::registry::Registry::start();
+    let layout = format!("oci:{}:1.0", p.join("images/busybox").display());
+    registry.push(&layout, "team/busybox:1.0");
+    let remote = format!("docker://{}/team/busybox:1.0", registry.addr);
+    let manifest = p.join("manifests/app-oci-hello.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("oci:images/busybox:1.0"), "{text}");
+    std::fs::write(&manifest, text.replace("oci:images/busybox:1.0", &remote)).unwrap();
+    let auth = registry.auth_file(&registry.addr, "secret");
+    let access = compose_oci::Access {
+        ca: Some(registry.ca.clone()),
+        auth_files: vec![auth.clone()],
+        blob_cache: None,
+    };
+    let digest = || {
+        compose_oci::Image::digest_of(
+            &compose_oci::ImageRef::parse(&remote).unwrap(),
+            "amd64",
+            &access,
+        )
+        .unwrap()
+        .to_string()
+    };
+    let out = p.join("out");
+    let build = |locked: bool| {
+        let mut c = build_in_store(p, &store(), &out);
+        if locked {
+            c.arg("--locked");
+        }
+        c.env("COMPOSE_REGISTRY_CA", &registry.ca)
+            .env("REGISTRY_AUTH_FILE", &auth)
+            .output()
+            .unwrap()
+    };
+
+    // The lock pins the manifest digest the registry's tag names.
+    assert_exit(&build(false), 0);
+    let lock = std::fs::read_to_string(p.join("compose.lock")).unwrap();
+    let pinned = digest();
+    assert!(lock.contains(&format!("oci = \"{pinned}\"")), "{lock}");
+
+    // The tag moves in the registry (a new config, so a new manifest): --locked fails naming
+    // both digests and keeps the lock.
+    common::run_ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        layout.trim_start_matches("oci:"),
+        "--config.env",
+        "GREETING=moved",
+    ]));
+    registry.push(&layout, "team/busybox:1.0");
+    let moved = digest();
+    assert_ne!(moved, pinned);
+    let o = build(true);
+    assert_exit(&o, 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains(&pinned) && e.contains(&moved) && e.contains("its tag moved"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("compose.lock")).unwrap(),
+        lock
+    );
+}
