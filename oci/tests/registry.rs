@@ -15,15 +15,6 @@ use compose_oci::{Access, Image, ImageRef, OciError, unpack};
 mod registry;
 use registry::{Registry, run};
 
-/// Access to `registry` with `password` and its CA.
-fn access(registry: &Registry, password: &str) -> Access {
-    Access {
-        ca: Some(registry.ca.clone()),
-        auth_files: vec![registry.auth_file(&registry.addr, password)],
-        blob_cache: None,
-    }
-}
-
 /// A layout with two files, made by umoci: `DIR:1.0`.
 fn image(dir: &Path) -> String {
     let l = dir.join("layout");
@@ -67,7 +58,7 @@ fn open(reference: &str, access: &Access) -> Result<Image, OciError> {
 
 /// Opening `reference` with a wrong password, then with no credentials, fails saying which.
 fn refuses_wrong_and_missing_credentials(registry: &Registry, reference: &str) {
-    let e = open(reference, &access(registry, "wrong"))
+    let e = open(reference, &registry.access("wrong"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("refused the credentials from"), "{e}");
@@ -87,7 +78,7 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     let by_tag = format!("docker://{}/team/hello:1.0", registry.addr);
 
     // By tag, then by the digest the tag named.
-    let image = open(&by_tag, &access(&registry, "secret")).unwrap();
+    let image = open(&by_tag, &registry.access("secret")).unwrap();
     let dest = tempfile::tempdir().unwrap();
     unpack(&image, dest.path()).unwrap();
     assert_eq!(
@@ -96,9 +87,7 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     );
     let by_digest = format!("docker://{}/team/hello@{}", registry.addr, image.digest);
     assert_eq!(
-        open(&by_digest, &access(&registry, "secret"))
-            .unwrap()
-            .digest,
+        open(&by_digest, &registry.access("secret")).unwrap().digest,
         image.digest
     );
 
@@ -109,7 +98,7 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     let cache = tmp.path().join("blob-cache");
     let cached = Access {
         blob_cache: Some(cache.clone()),
-        ..access(&registry, "secret")
+        ..registry.access("secret")
     };
     let first = open(&by_tag, &cached).unwrap().pull.unwrap();
     assert_eq!((first.fetched, first.reused), (2, 0), "{first:?}");
@@ -126,13 +115,13 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     refuses_wrong_and_missing_credentials(&registry, &by_tag);
     let untrusted = Access {
         ca: None,
-        ..access(&registry, "secret")
+        ..registry.access("secret")
     };
     let e = open(&by_tag, &untrusted).unwrap_err().to_string();
     assert!(e.contains("COMPOSE_REGISTRY_CA"), "{e}");
     let e = open(
         &format!("docker://{}/team/hello:3.0", registry.addr),
-        &access(&registry, "secret"),
+        &registry.access("secret"),
     )
     .unwrap_err()
     .to_string();
@@ -150,7 +139,7 @@ fn images_are_pulled_with_tls_and_credentials_and_a_tampered_blob_is_refused() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(layer, &bytes).unwrap();
-    let e = open(&by_tag, &access(&registry, "secret")).unwrap_err();
+    let e = open(&by_tag, &registry.access("secret")).unwrap_err();
     assert!(matches!(e, OciError::BadBlob { .. }), "{e}");
     assert!(
         e.to_string().contains("the registry's bytes hash to"),
@@ -202,7 +191,7 @@ fn a_registry_that_takes_bearer_tokens_is_pulled_from_with_a_token_for_the_crede
     assert!(after_push > 0, "skopeo pushed with a token");
     let by_tag = format!("docker://{}/team/hello:1.0", registry.addr);
 
-    let image = open(&by_tag, &access(&registry, "secret")).unwrap();
+    let image = open(&by_tag, &registry.access("secret")).unwrap();
     assert!(
         tokens.issued.load(SeqCst) > after_push,
         "the pull got its token from the token service"

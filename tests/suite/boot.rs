@@ -82,11 +82,7 @@ fn vm_boots_to_ready_runs_services_keeps_var_and_etc_and_blesses_the_entry() {
     let pushed = compose_oci::Image::open_with(
         &compose_oci::ImageRef::parse(&format!("docker://{}/busybox:1.0", registry.addr)).unwrap(),
         "amd64",
-        &compose_oci::Access {
-            ca: Some(registry.ca.clone()),
-            auth_files: vec![registry.auth_file(&registry.addr, "secret")],
-            blob_cache: None,
-        },
+        &registry.access("secret"),
     )
     .unwrap();
     let pulled = format!("busybox@{}", pushed.digest);

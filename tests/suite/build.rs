@@ -803,12 +803,8 @@ fn a_registry_source_is_pinned_by_the_digest_its_tag_names_and_a_moved_tag_fails
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains("oci:images/busybox:1.0"), "{text}");
     std::fs::write(&manifest, text.replace("oci:images/busybox:1.0", &remote)).unwrap();
-    let auth = registry.auth_file(&registry.addr, "secret");
-    let access = compose_oci::Access {
-        ca: Some(registry.ca.clone()),
-        auth_files: vec![auth.clone()],
-        blob_cache: None,
-    };
+    let access = registry.access("secret");
+    let auth = &access.auth_files[0];
     let digest = || {
         compose_oci::Image::digest_of(
             &compose_oci::ImageRef::parse(&remote).unwrap(),
@@ -825,7 +821,7 @@ fn a_registry_source_is_pinned_by_the_digest_its_tag_names_and_a_moved_tag_fails
             c.arg("--locked");
         }
         c.env("COMPOSE_REGISTRY_CA", &registry.ca)
-            .env("REGISTRY_AUTH_FILE", &auth)
+            .env("REGISTRY_AUTH_FILE", auth)
             .output()
             .unwrap()
     };

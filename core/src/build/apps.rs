@@ -209,14 +209,14 @@ pub fn container_root(
         placed.ids.insert(prefix.clone(), ids);
     }
     for (path, entry) in tree.entries {
-        let at = if path == IMAGE_CONFIG {
-            image_config(&c.name)
-        } else {
-            if let Some(ids) = shifted(payload.ids.get(&path)) {
-                placed.ids.insert(super::tree::join(&prefix, &path), ids);
-            }
-            super::tree::join(&prefix, &path)
-        };
+        if path == IMAGE_CONFIG {
+            placed.entries.insert(image_config(&c.name), entry);
+            continue;
+        }
+        let at = super::tree::join(&prefix, &path);
+        if let Some(ids) = shifted(payload.ids.get(&path)) {
+            placed.ids.insert(at.clone(), ids);
+        }
         placed.entries.insert(at, entry);
     }
     let unmet = trimmed

@@ -547,11 +547,8 @@ fn oci(
     let dir = Scratch(ctx.store.temp_path("oci"));
     std::fs::create_dir_all(&dir.0).map_err(|e| BuildError::io("create", &dir.0, e))?;
     compose_oci::unpack(&opened, &dir.0).map_err(|e| fail(e.to_string()))?;
-    let mut tree = Tree::from_dir(ctx.store, &dir.0, "")?;
-    // As root the unpack gave files their layers' owners; otherwise they are all ours.
-    if super::tree::may_set_ids() {
-        tree.record_ids(&dir.0, "")?;
-    }
+    // As root the unpack gave files their layers' owners, which the tree keeps.
+    let mut tree = Tree::from_dir_with_ids(ctx.store, &dir.0, "")?;
     let config = serde_json::to_vec_pretty(&opened.config).map_err(|e| fail(e.to_string()))?;
     tree.insert_bytes(ctx.store, super::apps::IMAGE_CONFIG, &config, 0o644)?;
     Ok(tree)

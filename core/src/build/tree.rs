@@ -54,8 +54,19 @@ pub fn may_set_ids() -> bool {
 
 impl Tree {
     /// Hashes every file under `dir` into the store. Symlinks are kept as links; their
-    /// targets are not followed.
+    /// targets are not followed. Owners are not kept: every entry is root's.
     pub fn from_dir(store: &Store, dir: &Path, prefix: &str) -> Result<Tree, BuildError> {
+        Tree::walk(store, dir, prefix, false)
+    }
+
+    /// [`Tree::from_dir`] keeping the owners that are not root's, where this process may set
+    /// owners ([`may_set_ids`]): what an unpack as root gave the files (an OCI image's
+    /// layers' owners). Without root every file under `dir` is ours, so none are kept.
+    pub fn from_dir_with_ids(store: &Store, dir: &Path, prefix: &str) -> Result<Tree, BuildError> {
+        Tree::walk(store, dir, prefix, may_set_ids())
+    }
+
+    fn walk(store: &Store, dir: &Path, prefix: &str, keep_ids: bool) -> Result<Tree, BuildError> {
         let mut tree = Tree::default();
         for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
             let entry = entry.map_err(|e| BuildError::io("read", dir, e.into()))?;
@@ -87,35 +98,17 @@ impl Tree {
             } else {
                 continue; // devices, sockets and fifos have no place in an image payload
             };
+            if keep_ids && (meta.uid(), meta.gid()) != (0, 0) {
+                let ids = Ids {
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                };
+                tree.ids.insert(path.clone(), ids);
+            }
             tree.add_parents(&path);
             tree.entries.insert(path, item);
         }
         Ok(tree)
-    }
-
-    /// Records the owners, where they are not root's, of the entries this tree has from
-    /// `dir` (read by [`Tree::from_dir`] with `prefix`): what an unpack as root gave them.
-    pub fn record_ids(&mut self, dir: &Path, prefix: &str) -> Result<(), BuildError> {
-        let prefix = prefix.trim_end_matches('/');
-        for path in self.entries.keys() {
-            let Some(rel) = path.strip_prefix(prefix) else {
-                continue;
-            };
-            let on_disk = dir.join(rel.trim_start_matches('/'));
-            let meta = on_disk
-                .symlink_metadata()
-                .map_err(|e| BuildError::io("stat", &on_disk, e))?;
-            if (meta.uid(), meta.gid()) != (0, 0) {
-                self.ids.insert(
-                    path.clone(),
-                    Ids {
-                        uid: meta.uid(),
-                        gid: meta.gid(),
-                    },
-                );
-            }
-        }
-        Ok(())
     }
 
     /// Makes sure every parent folder of `path` has an entry (mode 0755 when new).

@@ -148,14 +148,7 @@ impl Registry {
     /// 127.0.0.1 and 10.0.2.2 signed by it, and `htpasswd` with user `tester`, in `d`.
     fn certificates(d: &std::path::Path) {
         let ca = d.join("ca.pem");
-        run(Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=compose test CA", "-keyout"])
-            .arg(d.join("ca.key"))
-            .arg("-out")
-            .arg(&ca));
+        self_signed(&d.join("ca.key"), &ca, "compose test CA");
         std::fs::write(
             d.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1,IP:10.0.2.2\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
@@ -215,6 +208,16 @@ impl Registry {
             .arg(format!("docker://{}/{name}", self.addr)));
     }
 
+    /// What compose-oci needs to pull from it as user `tester` with `password`: the test
+    /// CA and an auth file for the address it listens on.
+    pub fn access(&self, password: &str) -> compose_oci::Access {
+        compose_oci::Access {
+            ca: Some(self.ca.clone()),
+            auth_files: vec![self.auth_file(&self.addr, password)],
+            blob_cache: None,
+        }
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> &str {
         self.addr.rsplit_once(':').map_or("", |(_, p)| p)
@@ -232,6 +235,21 @@ impl Registry {
         .unwrap();
         file
     }
+}
+
+/// A new RSA key at `key` and a self-signed certificate for it at `certificate` (PEM, two
+/// days), named `name`.
+fn self_signed(key: &Path, certificate: &Path, name: &str) {
+    run(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(certificate));
 }
 
 /// A port free on 127.0.0.1 a moment ago.
@@ -277,14 +295,7 @@ impl TokenService {
     fn start(d: &Path) -> TokenService {
         let key = d.join("token.key");
         let certificate = d.join("token.pem");
-        run(Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=compose test tokens", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&certificate));
+        self_signed(&key, &certificate, "compose test tokens");
         let der = Command::new("openssl")
             .args(["x509", "-outform", "DER", "-in"])
             .arg(&certificate)
@@ -364,7 +375,10 @@ fn answer(
             continue;
         }
         // `repository:team/hello:pull,push`, several separated by spaces.
-        for scope in percent_decoded(value).split(' ').filter(|s| !s.is_empty()) {
+        // A query string carries spaces as `+` and the rest as `%XX`.
+        let value = value.replace('+', " ");
+        let value = percent_encoding::percent_decode_str(&value).decode_utf8_lossy();
+        for scope in value.split(' ').filter(|s| !s.is_empty()) {
             let Some((kind, rest)) = scope.split_once(':') else {
                 continue;
             };
@@ -417,30 +431,4 @@ fn answer(
         )
         .as_bytes(),
     )
-}
-
-/// `text` with its `%XX` escapes and `+` decoded, as a query string carries them.
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
