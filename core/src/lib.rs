@@ -22,7 +22,6 @@ pub mod publish;
 pub mod resolve;
 pub mod secure_boot;
 pub mod seed;
-pub mod serve;
 pub mod store;
 pub mod tool;
 

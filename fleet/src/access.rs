@@ -68,7 +68,9 @@ impl<N: Need> FromRequestParts<Arc<Fleet>> for Caller<N> {
     }
 }
 
-/// The enrolled device whose credential the request carries.
+/// The enrolled device making the request. Over TLS it is the device whose certificate the
+/// connection showed (mutual TLS; a bearer credential is not enough there); over plain HTTP,
+/// which only loopback servers speak, the device whose credential the request carries.
 #[derive(Debug)]
 pub struct DeviceCaller(pub Device);
 
@@ -76,6 +78,21 @@ impl FromRequestParts<Arc<Fleet>> for DeviceCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, f: &Arc<Fleet>) -> Result<Self, ApiError> {
+        if let Some(peer) = parts.extensions.get::<crate::tls::Peer>() {
+            let cert = peer.cert_sha256.clone().ok_or_else(|| {
+                refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "no device certificate: over TLS a device shows the certificate it got at enrollment (mutual TLS)",
+                )
+            })?;
+            let device = f.db(move |f| Ok(f.store.device_by_cert(&cert)?)).await?;
+            return device.map(DeviceCaller).ok_or_else(|| {
+                refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "unknown device certificate: the device was removed; it must enroll again",
+                )
+            });
+        }
         let token = bearer(&parts.headers).ok_or_else(|| {
             refuse(
                 StatusCode::UNAUTHORIZED,

@@ -2,15 +2,20 @@
 //! rollouts spread in waves from each device's seed and halt on failure (`rollout`,
 //! `schedule`); reboots take slots of a per-group semaphore on etcd through FleetLock
 //! (`lock`); admin tokens have roles and device credentials reach only device endpoints
-//! (`auth`), and every endpoint names who may call it in its signature (`access`); state is SQLite (`store`); `client` is the admin side the CLI uses, and
-//! `simulate` drives thousands of agents against a server over loopback.
+//! (`auth`), and every endpoint names who may call it in its signature (`access`); devices
+//! are known by certificates the server's device CA issues for keys they made themselves,
+//! over mutual TLS (`tls`); state is SQLite (`store`); `client` is the admin side the CLI
+//! uses, and `simulate` drives thousands of agents against a server over loopback. `repo`
+//! is `compose serve`: an update repository alone, as static files.
 
 pub mod access;
 pub mod auth;
 pub mod client;
 pub mod lock;
+pub mod repo;
 pub mod rollout;
 pub mod schedule;
 pub mod server;
 pub mod simulate;
 pub mod store;
+pub mod tls;

@@ -12,9 +12,9 @@ use axum::extract::{FromRequest, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use compose_update::fleet::{
-    Action, Enroll, Enrolled, ExecDone, FLEETLOCK_HEADER, FleetLockError, FleetLockRequest, Report,
+    Action, Enroll, Enrolled, ExecDone, Pending, FLEETLOCK_HEADER, FleetLockError, FleetLockRequest, Report,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,7 +25,9 @@ use crate::auth::{self, Role};
 use crate::lock::{Etcd, LockError};
 use crate::rollout;
 use crate::schedule::Schedule;
-use crate::store::{Device, EnrollRefused, Group, RolloutState, Store, StoreError};
+use crate::store::{
+    Asked, Device, DeviceCert, EnrollRefused, Group, RolloutState, Store, StoreError,
+};
 
 /// How the server is reached.
 #[derive(Debug, Clone)]
@@ -94,6 +96,8 @@ pub struct Fleet {
     group_gates: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Turns at the store for handlers ([`Fleet::db`]).
     db_turns: tokio::sync::Semaphore,
+    /// Issues each accepted device its certificate (`STATE/tls/device-ca.pem`).
+    pub device_ca: crate::tls::Issuer,
 }
 
 impl Fleet {
@@ -149,7 +153,7 @@ pub fn now() -> u64 {
 const BACKLOG: i32 = 4096;
 
 /// A non-blocking listening socket on `addr` with a [`BACKLOG`] queue.
-fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -187,7 +191,14 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     } else {
         None
     };
+    let device_ca = crate::tls::Issuer::load_or_make(
+        &config.state.join("tls"),
+        "device-ca",
+        "compose fleet device CA",
+    )
+    .map_err(|e| ServeError::Tls(e.to_string()))?;
     let fleet = Arc::new(Fleet {
+        device_ca,
         store,
         etcd: config.etcd.as_deref().map(Etcd::new),
         lock_ttl: config.lock_ttl,
@@ -220,12 +231,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
                 Tls::Files { cert, key } => (cert.clone(), key.clone()),
                 _ => self_signed(&config.state, addr)?,
             };
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                .await
-                .map_err(|e| {
-                    ServeError::Tls(format!("{} and {}: {e}", cert.display(), key.display()))
-                })?;
-            let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
+            let rustls = crate::tls::server_config(&cert, &key, Some(&fleet.device_ca))
+                .map_err(|e| ServeError::Tls(e.to_string()))?;
+            let server = axum_server::from_tcp(listener)
+                .acceptor(crate::tls::PeerAcceptor::new(rustls))
+                .handle(handle.clone());
             let self_signed = matches!(tls, Tls::SelfSigned).then_some(cert);
             (
                 tokio::spawn(server.serve(service)),
@@ -314,6 +324,8 @@ fn router(fleet: Arc<Fleet>, repo: Option<&Path>) -> Router {
             get(device_show).delete(device_remove),
         )
         .route("/api/v1/devices/{id}/group", put(device_group))
+        .route("/api/v1/devices/{id}/accept", post(device_accept))
+        .route("/api/v1/devices/{id}/reject", post(device_reject))
         .route("/api/v1/devices/{id}/exec", post(exec_start))
         .route("/api/v1/execs/{id}", get(exec_show))
         .route("/api/v1/groups", get(groups))
@@ -408,15 +420,112 @@ async fn console() -> Html<&'static str> {
     Html(include_str!("console.html"))
 }
 
-async fn enroll(State(f): State<Arc<Fleet>>, Body(e): Body<Enroll>) -> Api<Enrolled> {
+/// `POST /api/v1/enroll`. With a certificate signing request (what compose-update sends): a
+/// valid token accepts the device at once and its certificate is issued; without a token it
+/// waits as pending (202) until an admin accepts it; asking again with the same key gets the
+/// certificate once accepted. Without a request (loopback servers without TLS only, as the
+/// simulated agents do): a bearer credential for the token.
+async fn enroll(
+    State(f): State<Arc<Fleet>>,
+    peer: Option<Extension<crate::tls::Peer>>,
+    Body(e): Body<Enroll>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     if e.id.is_empty() || e.id.len() > 128 || e.id.chars().any(|c| c.is_control() || c == '/') {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
             "a device id is 1 to 128 characters, no `/` and no control characters",
         ));
     }
+    let over_tls = peer.is_some();
+    // A credential is shown only where it can be used: to a device without TLS.
     let credential = auth::new_secret(auth::DEVICE_PREFIX);
     let hashed = auth::hash(&credential);
+    let shown = if over_tls { String::new() } else { credential };
+    let Some(csr) = e.csr.clone() else {
+        if over_tls {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "over TLS a device enrolls with a certificate signing request for its own key (`csr`; compose-update sends one)",
+            ));
+        }
+        let enrolled = f
+            .db(move |f| {
+                Ok(f.store.enroll(
+                    &auth::hash(&e.token),
+                    &e.id,
+                    &e.device,
+                    &e.version,
+                    &hashed,
+                    auth::new_seed(),
+                    None,
+                    now(),
+                )?)
+            })
+            .await?;
+        return enrolled_answer(enrolled, shown, None);
+    };
+    let request = crate::tls::DeviceRequest::parse(&csr)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let id = e.id.clone();
+    let known = f.db(move |f| Ok(f.store.device_cert(&id)?)).await?;
+    if let Some((key, cert)) = known {
+        // Accepted meanwhile (or asking again): the certificate, to the holder of its key only.
+        if key != request.key_sha256 {
+            return Err(refuse(
+                StatusCode::CONFLICT,
+                EnrollRefused::AlreadyEnrolled(e.id).to_string(),
+            ));
+        }
+        let id = e.id.clone();
+        let device = f
+            .db(move |f| f.store.device(&id)?.ok_or_else(|| no_device(&id)))
+            .await?;
+        return Ok((
+            StatusCode::OK,
+            Json(json!(Enrolled {
+                credential: String::new(),
+                group: device.group,
+                certificate: Some(cert),
+            })),
+        ));
+    }
+    if e.token.is_empty() {
+        let id = e.id.clone();
+        let key = request.key_sha256.clone();
+        let asked = f
+            .db(move |f| Ok(f.store.ask(&id, &e.device, &e.version, &csr, &key, now())?))
+            .await?;
+        return match asked {
+            Asked::Pending => Ok((
+                StatusCode::ACCEPTED,
+                Json(json!(Pending {
+                    pending: true,
+                    id: e.id,
+                })),
+            )),
+            Asked::Rejected => Err(refuse(
+                StatusCode::FORBIDDEN,
+                format!("device `{}` was rejected by an admin", e.id),
+            )),
+            Asked::OtherKey => Err(refuse(
+                StatusCode::CONFLICT,
+                format!(
+                    "another key already asks to join as `{}`\nhelp: an admin rejects or removes that request first (`compose fleet remove {}`)",
+                    e.id, e.id
+                ),
+            )),
+        };
+    }
+    let issued = f
+        .device_ca
+        .issue_device(&request, &e.id)
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let cert = DeviceCert {
+        key_sha256: request.key_sha256,
+        pem: issued.pem,
+        sha256: issued.sha256,
+    };
+    let pem = cert.pem.clone();
     let enrolled = f
         .db(move |f| {
             Ok(f.store.enroll(
@@ -426,17 +535,92 @@ async fn enroll(State(f): State<Arc<Fleet>>, Body(e): Body<Enroll>) -> Api<Enrol
                 &e.version,
                 &hashed,
                 auth::new_seed(),
+                Some(&cert),
                 now(),
             )?)
         })
         .await?;
+    enrolled_answer(enrolled, shown, Some(pem))
+}
+
+fn enrolled_answer(
+    enrolled: Result<String, EnrollRefused>,
+    credential: String,
+    certificate: Option<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     match enrolled {
-        Ok(group) => Ok(Json(Enrolled { credential, group })),
+        Ok(group) => Ok((
+            StatusCode::OK,
+            Json(json!(Enrolled {
+                credential,
+                group,
+                certificate,
+            })),
+        )),
         Err(refused @ EnrollRefused::BadToken) => {
             Err(refuse(StatusCode::UNAUTHORIZED, refused.to_string()))
         }
         Err(refused) => Err(refuse(StatusCode::CONFLICT, refused.to_string())),
     }
+}
+
+/// `POST /api/v1/devices/{id}/accept`: a pending device joins `group`; its certificate is
+/// issued for the key it asked with, and handed over when it asks again.
+async fn device_accept(
+    State(f): State<Arc<Fleet>>,
+    _: Caller<need::Admin>,
+    UrlPath(id): UrlPath<String>,
+    Body(b): Body<GroupBody>,
+) -> Api<Value> {
+    check_name("group", &b.group)?;
+    let asked = id.clone();
+    let csr = f
+        .db(move |f| Ok(f.store.pending_request(&asked)?))
+        .await?
+        .ok_or_else(|| no_pending(&id))?;
+    let request = crate::tls::DeviceRequest::parse(&csr)
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let issued = f
+        .device_ca
+        .issue_device(&request, &id)
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let cert = DeviceCert {
+        key_sha256: request.key_sha256,
+        pem: issued.pem,
+        sha256: issued.sha256,
+    };
+    let credential = auth::hash(&auth::new_secret(auth::DEVICE_PREFIX));
+    let group = b.group.clone();
+    let accepted = id.clone();
+    let done = f
+        .db(move |f| {
+            Ok(f.store.accept(&accepted, &group, &credential, auth::new_seed(), &cert, now())?)
+        })
+        .await?;
+    if !done {
+        return Err(no_pending(&id));
+    }
+    Ok(Json(json!({"accepted": id, "group": b.group})))
+}
+
+/// `POST /api/v1/devices/{id}/reject`: a pending device is refused from now on.
+async fn device_reject(
+    State(f): State<Arc<Fleet>>,
+    _: Caller<need::Admin>,
+    UrlPath(id): UrlPath<String>,
+) -> Api<Value> {
+    let rejected = id.clone();
+    if !f.db(move |f| Ok(f.store.reject(&rejected)?)).await? {
+        return Err(no_pending(&id));
+    }
+    Ok(Json(json!({"rejected": id})))
+}
+
+fn no_pending(id: &str) -> ApiError {
+    refuse(
+        StatusCode::NOT_FOUND,
+        format!("no device `{id}` waits to be accepted; `compose fleet devices` lists those pending"),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -722,8 +906,10 @@ async fn whoami(caller: Caller<need::Read>) -> Api<Value> {
 }
 
 async fn devices(State(f): State<Arc<Fleet>>, _: Caller<need::Read>) -> Api<Value> {
-    let devices = f.db(|f| Ok(f.store.devices()?)).await?;
-    Ok(Json(json!({"devices": devices})))
+    let (devices, pending) = f
+        .db(|f| Ok((f.store.devices()?, f.store.pending()?)))
+        .await?;
+    Ok(Json(json!({"devices": devices, "pending": pending})))
 }
 
 async fn device_show(

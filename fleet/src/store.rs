@@ -143,6 +143,38 @@ pub struct Exec {
     pub stderr: Option<String>,
 }
 
+/// A device's certificate as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceCert {
+    /// SHA-256 of the device's public key (raw bytes).
+    pub key_sha256: String,
+    pub pem: String,
+    /// SHA-256 of the certificate's DER.
+    pub sha256: String,
+}
+
+/// A device that asked to join without an enrollment token.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PendingDevice {
+    pub id: String,
+    pub device: String,
+    pub version: String,
+    pub key_sha256: String,
+    /// `pending` or `rejected`.
+    pub state: String,
+    pub asked_at: u64,
+    pub last_seen: u64,
+}
+
+/// What became of a device's request to join without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Pending,
+    Rejected,
+    /// Another key asked under this id first.
+    OtherKey,
+}
+
 /// Why an enrollment was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EnrollRefused {
@@ -151,7 +183,7 @@ pub enum EnrollRefused {
     )]
     BadToken,
     #[error(
-        "device `{0}` is already enrolled: a second enrollment (a replay, or a reinstalled device) is refused\nhelp: an admin removes the old record first (`compose fleet remove {0}`)"
+        "device `{0}` is already enrolled with another key: a second enrollment (a replay, or a reinstalled device) is refused\nhelp: an admin removes the old record first (`compose fleet remove {0}`)"
     )]
     AlreadyEnrolled(String),
 }
@@ -160,7 +192,7 @@ pub enum EnrollRefused {
 /// version `v - 1` to `v`. The version is SQLite's `user_version`. A database written before
 /// versions were kept reads 0 and has version 1's tables: version 1 creates only what is
 /// missing.
-const MIGRATIONS: &[&str] = &[SCHEMA_1];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
 
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -184,6 +216,18 @@ CREATE TABLE IF NOT EXISTS execs (id INTEGER PRIMARY KEY AUTOINCREMENT, device T
 CREATE INDEX IF NOT EXISTS execs_device_state ON execs (device, state);
 ";
 
+/// Version 2: device identities. A device enrolled with a certificate signing request has
+/// its key's and certificate's SHA-256 (and the certificate); devices that asked without an
+/// enrollment token wait in `pending` (state `pending` or `rejected`) until an admin decides.
+const SCHEMA_2: &str = "
+ALTER TABLE devices ADD COLUMN key_sha256 TEXT;
+ALTER TABLE devices ADD COLUMN cert_sha256 TEXT;
+ALTER TABLE devices ADD COLUMN cert TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS devices_cert ON devices (cert_sha256);
+CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, device TEXT NOT NULL, version TEXT NOT NULL, csr TEXT NOT NULL,
+  key_sha256 TEXT NOT NULL, state TEXT NOT NULL, asked_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+";
+
 /// Devices of a group busy with a rollout (offered, downloading, staged, rebooting): an
 /// index-only count.
 const IN_FLIGHT: &str = "SELECT COUNT(*) FROM progress WHERE rollout = ?1 AND grp = ?2
@@ -201,6 +245,38 @@ fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
         enrolled_at: r.get(5)?,
         last_seen: r.get(6)?,
     })
+}
+
+/// Inserts an enrolled device (in the caller's transaction).
+#[allow(clippy::too_many_arguments)]
+fn insert_device(
+    tx: &rusqlite::Transaction,
+    id: &str,
+    device: &str,
+    group: &str,
+    seed: u32,
+    credential_hash: &str,
+    version: &str,
+    cert: Option<&DeviceCert>,
+    now: u64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO devices (id, device, grp, seed, credential, version, enrolled_at, last_seen, key_sha256, cert_sha256, cert)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)",
+        params![
+            id,
+            device,
+            group,
+            seed,
+            credential_hash,
+            version,
+            now,
+            cert.map(|c| &c.key_sha256),
+            cert.map(|c| &c.sha256),
+            cert.map(|c| &c.pem),
+        ],
+    )?;
+    Ok(())
 }
 
 fn rollout_row(r: &rusqlite::Row) -> rusqlite::Result<Rollout> {
@@ -339,6 +415,7 @@ impl Store {
         version: &str,
         credential_hash: &str,
         seed: u32,
+        cert: Option<&DeviceCert>,
         now: u64,
     ) -> Result<Result<String, EnrollRefused>, StoreError> {
         let mut db = self.db();
@@ -364,12 +441,148 @@ impl Store {
             "UPDATE enroll_tokens SET uses_left = ?2 WHERE hash = ?1",
             params![token_hash, uses - 1],
         )?;
-        tx.execute(
-            "INSERT INTO devices VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![id, device, group, seed, credential_hash, version, now],
-        )?;
+        insert_device(&tx, id, device, &group, seed, credential_hash, version, cert, now)?;
+        tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(Ok(group))
+    }
+
+    /// The key and certificate device `id` enrolled with, if it is enrolled with one.
+    pub fn device_cert(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT key_sha256, cert FROM devices WHERE id = ?1 AND cert IS NOT NULL",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The device whose certificate's SHA-256 is `sha256`.
+    pub fn device_by_cert(&self, sha256: &str) -> Result<Option<Device>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE cert_sha256 = ?1"),
+                [sha256],
+                device_row,
+            )
+            .optional()?)
+    }
+
+    /// A device without an enrollment token asks to join: it waits as pending (asking again
+    /// with the same key only updates when it was last seen).
+    pub fn ask(
+        &self,
+        id: &str,
+        device: &str,
+        version: &str,
+        csr: &str,
+        key_sha256: &str,
+        now: u64,
+    ) -> Result<Asked, StoreError> {
+        let mut db = self.db();
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let known: Option<(String, String)> = tx
+            .query_row(
+                "SELECT key_sha256, state FROM pending WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let asked = match known {
+            None => {
+                tx.execute(
+                    "INSERT INTO pending VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+                    params![id, device, version, csr, key_sha256, now],
+                )?;
+                Asked::Pending
+            }
+            Some((key, _)) if key != key_sha256 => Asked::OtherKey,
+            Some((_, state)) if state == "rejected" => Asked::Rejected,
+            Some(_) => {
+                tx.execute(
+                    "UPDATE pending SET version = ?2, last_seen = ?3 WHERE id = ?1",
+                    params![id, version, now],
+                )?;
+                Asked::Pending
+            }
+        };
+        tx.commit()?;
+        Ok(asked)
+    }
+
+    /// Devices waiting for an admin (and those rejected).
+    pub fn pending(&self) -> Result<Vec<PendingDevice>, StoreError> {
+        let db = self.db();
+        let mut q = db.prepare(
+            "SELECT id, device, version, key_sha256, state, asked_at, last_seen FROM pending ORDER BY id",
+        )?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(PendingDevice {
+                    id: r.get(0)?,
+                    device: r.get(1)?,
+                    version: r.get(2)?,
+                    key_sha256: r.get(3)?,
+                    state: r.get(4)?,
+                    asked_at: r.get(5)?,
+                    last_seen: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The certificate request of pending device `id` (not of a rejected one).
+    pub fn pending_request(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT csr FROM pending WHERE id = ?1 AND state = 'pending'",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Accepts pending device `id` into `group` with the certificate issued for its key; false
+    /// when it is no longer pending (accepted or rejected meanwhile).
+    pub fn accept(
+        &self,
+        id: &str,
+        group: &str,
+        credential_hash: &str,
+        seed: u32,
+        cert: &DeviceCert,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut db = self.db();
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let asked: Option<(String, String, String)> = tx
+            .query_row(
+                "SELECT device, version, key_sha256 FROM pending WHERE id = ?1 AND state = 'pending'",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((device, version, _)) = asked.filter(|(_, _, key)| *key == cert.key_sha256)
+        else {
+            return Ok(false);
+        };
+        insert_device(&tx, id, &device, group, seed, credential_hash, &version, Some(cert), now)?;
+        tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Refuses pending device `id` from now on (it is told so when it asks again).
+    pub fn reject(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db()
+            .execute("UPDATE pending SET state = 'rejected' WHERE id = ?1", [id])?
+            > 0)
     }
 
     pub fn device_by_credential(&self, hash: &str) -> Result<Option<Device>, StoreError> {
@@ -421,7 +634,8 @@ impl Store {
         let db = self.db();
         db.execute("DELETE FROM progress WHERE device = ?1", [id])?;
         db.execute("DELETE FROM execs WHERE device = ?1", [id])?;
-        Ok(db.execute("DELETE FROM devices WHERE id = ?1", [id])? > 0)
+        let asked = db.execute("DELETE FROM pending WHERE id = ?1", [id])?;
+        Ok(db.execute("DELETE FROM devices WHERE id = ?1", [id])? + asked > 0)
     }
 
     pub fn group(&self, name: &str) -> Result<Group, StoreError> {

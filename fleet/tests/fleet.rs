@@ -1,5 +1,6 @@
-//! The fleet server end to end on loopback: authentication and its refusals, TLS, commands
-//! through an agent's own connection, reboot slots on a real etcd (leases expire dead
+//! The fleet server end to end on loopback: authentication and its refusals, TLS, devices
+//! known by their own keys over mutual TLS (pending until accepted), commands through an
+//! agent's own connection, reboot slots on a real etcd (leases expire dead
 //! holders), two thousand simulated agents rolling out in waves that halt and resume (the
 //! bench runs ten thousand), and the web console in headless Chromium.
 
@@ -362,6 +363,133 @@ async fn tls_and_commands_through_the_agents_own_connection() {
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["stdout"], "simulated: compose shell swap gaming\n");
     sim.stop().await;
+    server.stop().await;
+}
+
+/// The agent's own code (compose-update's identity and link) against a server with a
+/// certificate from a project CA, through a relay that keeps every byte on the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_accepted() {
+    use compose_update::fleet::Enroll;
+    use compose_update::identity::Identity;
+    use compose_update::link::{Enrollment, Link};
+    use compose_update::net::Trust;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::project_ca(dir.path());
+    let mut tls = config(&dir.path().join("state"), None);
+    tls.tls = Tls::Files { cert, key };
+    let server = start(tls).await;
+    let wire = common::Capture::start(server.addr);
+    let url = format!("https://127.0.0.1:{}", wire.addr.port());
+    let admin = Client::new(
+        &server.url,
+        Some(server.first_admin_token.as_deref().unwrap()),
+        Some(ca.as_path()),
+    )
+    .unwrap();
+    let token = enroll_token(&admin, "lab", 5).await;
+    let devices = dir.path().to_path_buf();
+    let asked = blocking(move || {
+        let trust = Trust::from_ca_file(&ca).unwrap();
+        let enroll = |identity: &Identity, id: &str, token: &str| Enroll {
+            token: token.to_string(),
+            id: id.to_string(),
+            device: "vm".into(),
+            version: "1".into(),
+            csr: Some(identity.request(id).unwrap()),
+        };
+        let poll = "/api/v1/device/poll?version=1&wait=0";
+
+        // With a token: accepted at once, known by a certificate for its own key.
+        let a = Identity::load_or_make(&devices.join("a")).unwrap();
+        let link = Link::new(&url, "", 5, &trust).unwrap();
+        let Enrollment::Accepted(enrolled) = link.enroll(&enroll(&a, "dev-a", &token)).unwrap()
+        else {
+            panic!("a device with a token is accepted")
+        };
+        assert_eq!(enrolled.group, "lab");
+        assert_eq!(enrolled.credential, "", "no bearer credential over TLS");
+        a.save_certificate(enrolled.certificate.as_deref().unwrap())
+            .unwrap();
+        let a_link = Link::new(&url, "", 5, &a.trust(&trust).unwrap()).unwrap();
+        assert_eq!(a_link.get(poll).unwrap()["action"], "wait");
+        // Without its certificate, or with a bearer token instead, a device gets nothing.
+        let e = link.get(poll).unwrap_err().to_string();
+        assert!(e.contains("401") && e.contains("no device certificate"), "{e}");
+        let bearer = Link::new(&url, "cfd_guess", 5, &trust).unwrap();
+        let e = bearer.get(poll).unwrap_err().to_string();
+        assert!(e.contains("no device certificate"), "{e}");
+        // Over TLS a device must bring a key of its own.
+        let mut no_key = enroll(&a, "dev-x", &token);
+        no_key.csr = None;
+        let e = link.enroll(&no_key).unwrap_err().to_string();
+        assert!(e.contains("400") && e.contains("certificate signing request"), "{e}");
+        // An agent that trusts another CA refuses the server.
+        let other = tempfile::tempdir().unwrap();
+        let (other_ca, _, _) = common::project_ca(other.path());
+        let stranger = Link::new(&url, "", 5, &Trust::from_ca_file(&other_ca).unwrap()).unwrap();
+        let e = stranger.get(poll).unwrap_err().to_string();
+        assert!(e.contains("UnknownIssuer") || e.contains("certificate"), "{e}");
+        // Plain HTTP to anything but loopback is refused before a byte is sent.
+        let e = Link::new("http://10.0.2.2:8443", "", 5, &trust).unwrap_err();
+        assert!(e.to_string().contains("refusing plain HTTP"), "{e}");
+
+        // Without a token: pending, and nothing until an admin accepts it.
+        let b = Identity::load_or_make(&devices.join("b")).unwrap();
+        assert_eq!(link.enroll(&enroll(&b, "dev-b", "")).unwrap(), Enrollment::Pending);
+        assert_eq!(link.enroll(&enroll(&b, "dev-b", "")).unwrap(), Enrollment::Pending);
+        let listed = admin.get("/api/v1/devices").unwrap();
+        assert_eq!(listed["pending"][0]["id"], "dev-b", "{listed}");
+        assert_eq!(listed["pending"][0]["key_sha256"], b.key_sha256().as_str());
+        let b_link = Link::new(&url, "", 5, &b.trust(&trust).unwrap()).unwrap();
+        assert!(b_link.get(poll).unwrap_err().to_string().contains("401"));
+        // Another key asking under its id is refused.
+        let impostor = Identity::load_or_make(&devices.join("impostor")).unwrap();
+        let e = link
+            .enroll(&enroll(&impostor, "dev-b", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("409") && e.contains("another key"), "{e}");
+        admin
+            .post("/api/v1/devices/dev-b/accept", &json!({"group": "lab"}))
+            .unwrap();
+        let Enrollment::Accepted(enrolled) = link.enroll(&enroll(&b, "dev-b", "")).unwrap() else {
+            panic!("an accepted device gets its certificate when it asks again")
+        };
+        b.save_certificate(enrolled.certificate.as_deref().unwrap())
+            .unwrap();
+        let b_link = Link::new(&url, "", 5, &b.trust(&trust).unwrap()).unwrap();
+        assert_eq!(b_link.get(poll).unwrap()["action"], "wait");
+        // The impostor's key gets nothing for dev-b either.
+        let e = link
+            .enroll(&enroll(&impostor, "dev-b", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("409"), "{e}");
+
+        // A rejected device is told so; a removed one is refused at once.
+        let c = Identity::load_or_make(&devices.join("c")).unwrap();
+        assert_eq!(link.enroll(&enroll(&c, "dev-c", "")).unwrap(), Enrollment::Pending);
+        admin.post("/api/v1/devices/dev-c/reject", &json!({})).unwrap();
+        let e = link.enroll(&enroll(&c, "dev-c", "")).unwrap_err().to_string();
+        assert!(e.contains("403") && e.contains("rejected"), "{e}");
+        admin.delete("/api/v1/devices/dev-a").unwrap();
+        let e = a_link.get(poll).unwrap_err().to_string();
+        assert!(e.contains("401") && e.contains("removed"), "{e}");
+        token
+    })
+    .await;
+    // Nothing secret crossed the wire in clear text: no enrollment token, no key.
+    let captured = wire.bytes();
+    assert!(captured.len() > 5_000, "the relay saw the connections");
+    for secret in [asked.as_bytes(), b"BEGIN CERTIFICATE REQUEST", b"Bearer", b"dev-b"] {
+        assert!(
+            !captured.windows(secret.len()).any(|w| w == secret),
+            "{} in clear text on the wire",
+            String::from_utf8_lossy(secret)
+        );
+    }
     server.stop().await;
 }
 

@@ -28,7 +28,8 @@ pub struct FleetArgs {
         hide_env_values = true
     )]
     token: Option<String>,
-    /// The server's certificate, when it is self-signed (STATE/tls/cert.pem).
+    /// The CA that issued the server's certificate: keys/tls-ca/ca.pem for one from
+    /// `compose keys server-cert`, STATE/tls/cert.pem when it is self-signed.
     #[arg(long, global = true, env = "COMPOSE_FLEET_CA", value_name = "FILE")]
     ca: Option<PathBuf>,
     /// Print the server's answer as JSON.
@@ -54,6 +55,8 @@ enum FleetCommand {
         /// etcd's client URL, for reboot coordination (FleetLock).
         #[arg(long, value_name = "URL")]
         etcd: Option<String>,
+        /// The server's PEM certificate chain (`compose keys server-cert` makes one from the
+        /// project's CA, which devices trust).
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
@@ -65,8 +68,11 @@ enum FleetCommand {
         #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
         lock_ttl: u64,
     },
-    /// Enrolled devices.
-    Devices,
+    /// Enrolled devices, and those waiting to be accepted; accept or reject one.
+    Devices {
+        #[command(subcommand)]
+        command: Option<DevicesCommand>,
+    },
     /// One device.
     Device { id: String },
     /// Move a device to another group.
@@ -109,6 +115,19 @@ enum FleetCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// Let a device that asked without an enrollment token join GROUP: its certificate is
+    /// issued for the key it asked with, and handed over when it asks again.
+    Accept {
+        id: String,
+        #[arg(long)]
+        group: String,
+    },
+    /// Refuse a device that asked without an enrollment token.
+    Reject { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,7 +220,16 @@ fn run(args: &FleetArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.server, args.token.as_deref(), args.ca.as_deref())?;
     let answer = match &args.command {
         FleetCommand::Serve { .. } => unreachable!("handled above"),
-        FleetCommand::Devices => client.get("/api/v1/devices")?,
+        FleetCommand::Devices { command: None } => client.get("/api/v1/devices")?,
+        FleetCommand::Devices {
+            command: Some(DevicesCommand::Accept { id, group }),
+        } => client.post(
+            &format!("/api/v1/devices/{id}/accept"),
+            &json!({"group": group}),
+        )?,
+        FleetCommand::Devices {
+            command: Some(DevicesCommand::Reject { id }),
+        } => client.post(&format!("/api/v1/devices/{id}/reject"), &json!({}))?,
         FleetCommand::Device { id } => client.get(&format!("/api/v1/devices/{id}"))?,
         FleetCommand::Move { id, group } => client.put(
             &format!("/api/v1/devices/{id}/group"),
@@ -344,7 +372,7 @@ fn s(v: &Value) -> &str {
 /// A person's view of an answer.
 fn print(command: &FleetCommand, v: &Value) {
     match command {
-        FleetCommand::Devices => {
+        FleetCommand::Devices { command: None } => {
             println!(
                 "{:<24} {:<10} {:<12} {:<10} LAST SEEN",
                 "DEVICE", "TYPE", "GROUP", "VERSION"
@@ -356,6 +384,26 @@ fn print(command: &FleetCommand, v: &Value) {
                     s(&d["device"]),
                     s(&d["group"]),
                     s(&d["version"]),
+                    when(&d["last_seen"])
+                );
+            }
+            let pending = v["pending"].as_array().into_iter().flatten();
+            for (i, d) in pending.enumerate() {
+                if i == 0 {
+                    println!(
+                        "\nasked to join without a token (`compose fleet devices accept ID --group G`):"
+                    );
+                    println!(
+                        "{:<24} {:<10} {:<10} {:<18} LAST SEEN",
+                        "DEVICE", "TYPE", "STATE", "KEY"
+                    );
+                }
+                println!(
+                    "{:<24} {:<10} {:<10} {:<18} {}",
+                    s(&d["id"]),
+                    s(&d["device"]),
+                    s(&d["state"]),
+                    s(&d["key_sha256"]).get(..16).unwrap_or("-"),
                     when(&d["last_seen"])
                 );
             }

@@ -81,8 +81,14 @@ fn get(addr: &str, path: &str, range: Option<&str>) -> (String, Vec<u8>) {
 
 /// `compose serve` on a free loopback port: the running server and its address.
 fn serve(repo: &Path) -> (Kill, String) {
+    serve_with(repo, &[])
+}
+
+/// `compose serve` with `args` on a free loopback port: the server and its address.
+fn serve_with(repo: &Path, args: &[&str]) -> (Kill, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
         .args(["serve", repo.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -92,7 +98,7 @@ fn serve(repo: &Path) -> (Kill, String) {
         .unwrap();
     let addr = line
         .trim()
-        .rsplit_once("http://")
+        .rsplit_once("://")
         .map(|(_, a)| a.trim_end_matches('/').to_string())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
     (Kill(server), addr)
@@ -226,7 +232,7 @@ fn publish_two_versions_serve_them_and_rebuild_the_new_slot_from_chunks() {
     // The device's agent, on version 1: its root file system (fetched whole, as a device
     // with an empty seed would) holds its version, generation and trusted key.
     use compose_update::agent::{self, Repo};
-    let repo_url = Repo::new(&format!("http://{addr}/"));
+    let repo_url = Repo::new(&format!("http://{addr}/"), &Default::default()).unwrap();
     let old: Release = {
         let (_, bytes) = get(
             &addr,
@@ -473,8 +479,9 @@ fn expect(console: &str, wanted: &str) {
 struct Lab {
     project: tempfile::TempDir,
     repo: std::path::PathBuf,
-    _server: Kill,
-    /// The repository as the VM reaches it.
+    _servers: [Kill; 2],
+    /// The repository as the VM's agent reaches it: HTTPS, with a certificate from the
+    /// project's CA, which the images pin.
     url: String,
     v1: String,
     v2: String,
@@ -489,9 +496,11 @@ impl Lab {
         let p = project.path();
         let repo = p.join("repo");
         std::fs::create_dir_all(&repo).unwrap();
-        let (server, addr) = serve(&repo);
+        // The driver's busybox wget speaks plain HTTP: the same folder on a second server
+        // (plain HTTP, which the agent refuses off loopback, is for the driver alone).
+        let (plain_server, addr) = serve(&repo);
         let port = addr.rsplit_once(':').unwrap().1.to_string();
-        let url = format!("http://10.0.2.2:{port}/");
+        let plain = format!("http://10.0.2.2:{port}/");
         // What the agent runs at each boot is the `command` file of the repository.
         std::fs::write(
             p.join("manifests/update-driver.toml"),
@@ -507,7 +516,7 @@ path = "/usr/libexec/update-driver"
 mode = "0755"
 content = """#!/bin/busybox sh
 for i in $(/bin/busybox seq 90); do
-  command=$(/bin/busybox wget -q -O - {url}command) && break
+  command=$(/bin/busybox wget -q -O - {plain}command) && break
   /bin/busybox sleep 1
 done
 /usr/bin/compose-update status
@@ -532,6 +541,13 @@ restart = "no"
         if !signed {
             std::fs::remove_dir_all(p.join("keys/secureboot")).unwrap();
         }
+        // The repository over HTTPS as the VM reaches the host (QEMU's 10.0.2.2), and as the
+        // host's own tools do (127.0.0.1).
+        let o = compose(p, &["keys", "server-cert", "10.0.2.2", "127.0.0.1"]);
+        assert_exit(&o, 0);
+        let (tls_server, addr) = serve_with(&repo, &server_cert_args(p));
+        let port = addr.rsplit_once(':').unwrap().1.to_string();
+        let url = format!("https://10.0.2.2:{port}/");
         let (out1, out2) = (p.join("out1"), p.join("out2"));
         build(p, 1, &out1);
         publish(p, &repo, &out1);
@@ -544,7 +560,7 @@ restart = "no"
             v2: image_version(&out2),
             project,
             repo,
-            _server: server,
+            _servers: [plain_server, tls_server],
             url,
         }
     }
@@ -842,8 +858,24 @@ fn power_cuts_at_random_moments_never_leave_a_device_that_does_not_boot() {
 }
 
 /// `compose fleet ...` against the fleet server at `server` with `token`; its JSON answer.
+/// `--tls-cert` and `--tls-key` of the project's server certificate (`compose keys server-cert`).
+fn server_cert_args(project: &Path) -> Vec<&'static str> {
+    assert!(project.join("keys/server/cert.pem").is_file());
+    vec![
+        "--tls-cert",
+        "keys/server/cert.pem",
+        "--tls-key",
+        "keys/server/key.pem",
+    ]
+}
+
+/// The project's TLS CA, as an admin's `compose fleet --ca` trusts it.
+const PROJECT_CA: &str = "keys/tls-ca/ca.pem";
+
 fn fleet(project: &Path, server: &str, token: &str, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["fleet", "--server", server, "--token", token, "--json"];
+    let mut all = vec![
+        "fleet", "--server", server, "--token", token, "--ca", PROJECT_CA, "--json",
+    ];
     all.extend_from_slice(args);
     let o = compose(project, &all);
     assert_exit(&o, 0);
@@ -863,8 +895,10 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
         compose_fleet::lock::LocalEtcd::start().expect("etcd (scripts/setup installs etcd-server)");
     let state = p.join("fleet-state");
     let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(p)
         .args(["fleet", "serve", "--listen", "127.0.0.1:0", "--state"])
         .arg(&state)
+        .args(server_cert_args(p))
         .arg("--repo")
         .arg(&lab.repo)
         .args(["--etcd", &etcd.url])
@@ -879,7 +913,7 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
     let _server = Kill(server);
     let url = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("https://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
     let port = url.rsplit_once(':').unwrap().1.to_string();
@@ -904,16 +938,17 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
     ]);
     let id = rollout["id"].to_string();
     lab.command(&format!(
-        "fleet --server http://10.0.2.2:{port} --token {enroll} --id vm-1 --wait 5"
+        "fleet --server https://10.0.2.2:{port} --token {enroll} --id vm-1 --wait 5"
     ));
     let disk = lab.disk("fleet.raw");
 
     // Boot 1: version 1 enrolls, is offered version 2, installs it, takes the slot, reboots.
     let console = boot_in_place(p, &disk, false);
     expect(&console, &format!("version={} slot=a", lab.v1));
+    // Over HTTPS (the CA the image pins), known by a certificate for the key it made.
     expect(
         &console,
-        "compose-update: fleet: enrolled as vm-1 in group lab",
+        "compose-update: fleet: enrolled as vm-1 in group lab (device certificate issued)",
     );
     expect(
         &console,
@@ -951,7 +986,8 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
     // `compose fleet exec vm-1 -- ARGV`: what the device printed.
     let exec = |argv: &[&str]| {
         let mut all = vec![
-            "fleet", "--server", &url, "--token", &token, "exec", "vm-1", "--",
+            "fleet", "--server", &url, "--token", &token, "--ca", PROJECT_CA, "exec", "vm-1",
+            "--",
         ];
         all.extend_from_slice(argv);
         let o = compose(p, &all);

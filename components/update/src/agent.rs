@@ -74,6 +74,8 @@ pub enum AgentError {
     /// The device's slots cannot take the request (with what to do).
     #[error("{0}")]
     Slots(String),
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
 }
 
 /// What runs: from the image's own files.
@@ -83,6 +85,8 @@ pub struct Running {
     pub version: String,
     pub generation: u64,
     pub trusted: VerifyingKey,
+    /// The CAs the image pins for HTTPS.
+    pub tls: crate::net::Trust,
 }
 
 #[derive(Deserialize)]
@@ -117,20 +121,24 @@ pub fn running(root: &Path) -> Result<Running, AgentError> {
         version: info.version,
         generation: info.generation,
         trusted: crate::keys::read_public(&key)?,
+        tls: crate::net::Trust::pinned(root)?,
     })
 }
 
-/// An update repository over HTTP (`http://HOST:PORT/PATH`).
+/// An update repository over HTTPS (`https://HOST:PORT/PATH`), or plain HTTP on loopback.
 #[derive(Debug, Clone)]
 pub struct Repo {
     base: String,
+    agent: ureq::Agent,
 }
 
 impl Repo {
-    pub fn new(url: &str) -> Repo {
-        Repo {
+    /// The repository at `url`, reached as `trust` allows (see [`crate::net`]).
+    pub fn new(url: &str, trust: &crate::net::Trust) -> Result<Repo, AgentError> {
+        Ok(Repo {
             base: url.trim_end_matches('/').to_string(),
-        }
+            agent: trust.agent(url, None)?,
+        })
     }
 
     /// The repository file `rel`, whole.
@@ -140,7 +148,10 @@ impl Repo {
             url: url.clone(),
             source: Box::new(e),
         };
-        let mut response = ureq::get(&url).call().map_err(fail)?;
+        let mut response = self.agent.get(&url).call().map_err(fail)?;
+        if !response.status().is_success() {
+            return Err(fail(ureq::Error::StatusCode(response.status().as_u16())));
+        }
         response
             .body_mut()
             .with_config()

@@ -1,5 +1,8 @@
 //! The fleet protocol between a device's agent and `compose fleet serve`: the agent dials
-//! out, enrolls once with a token, then polls with the credential it got and reports each
+//! out and enrolls once, sending a certificate signing request for the key it made itself
+//! (with an enrollment token it is accepted at once; without one it waits, pending, until an
+//! admin accepts it); over TLS it then authenticates with the certificate it got (mutual
+//! TLS), on a loopback server without TLS with a bearer credential. It polls and reports each
 //! step of an update. Nothing on the device listens; the server reaches a device only in the
 //! answer to its poll. Reboots are coordinated with FleetLock (`/v1/pre-reboot`,
 //! `/v1/steady-state`), the protocol Zincati speaks.
@@ -12,10 +15,12 @@ pub const API: &str = "/api/v1";
 /// The header FleetLock requires on every request.
 pub const FLEETLOCK_HEADER: &str = "fleet-lock-protocol";
 
-/// `POST /api/v1/enroll`: a device asks for its credential with an enrollment token.
+/// `POST /api/v1/enroll`: a device asks to join, with an enrollment token or without (then it
+/// is pending until an admin accepts it).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Enroll {
-    /// The enrollment token an admin made (`compose fleet token enroll`).
+    /// The enrollment token an admin made (`compose fleet token enroll`); empty for none.
+    #[serde(default)]
     pub token: String,
     /// The device's own stable identity (its machine id or host name).
     pub id: String,
@@ -23,13 +28,30 @@ pub struct Enroll {
     pub device: String,
     /// The version it runs.
     pub version: String,
+    /// A PEM certificate signing request for the device's own key, its subject's common name
+    /// the id: the device's identity (required over TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csr: Option<String>,
 }
 
-/// The answer to an enrollment: the credential is shown once, the server keeps its hash.
+/// The answer to an accepted enrollment. With a CSR: the device's certificate, issued by the
+/// server's device CA (the credential is empty). Without: a bearer credential, shown once
+/// (the server keeps its hash).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Enrolled {
+    #[serde(default)]
     pub credential: String,
     pub group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+}
+
+/// The answer (202) to an enrollment without a token: the device waits until an admin accepts
+/// it (`compose fleet devices accept ID`), asking again now and then with the same key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pending {
+    pub pending: bool,
+    pub id: String,
 }
 
 /// `GET /api/v1/device/poll`: what the server wants this device to do next.

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use compose_update::agent::{Repo, Running};
-use compose_update::fleet::{
-    API, Action, Enroll, Enrolled, ExecDone, FLEETLOCK_HEADER, Report, Step,
-};
+use compose_update::fleet::{API, Action, Enroll, ExecDone, Report, Step};
+use compose_update::identity::Identity;
+use compose_update::link::{Enrollment, Link};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -44,79 +44,19 @@ struct Pending {
 
 type Error = Box<dyn std::error::Error>;
 
-struct Server {
-    base: String,
-    agent: ureq::Agent,
-    credential: String,
-}
-
-impl Server {
-    fn new(base: &str, credential: &str, wait: u64) -> Server {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(wait + 30)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        Server {
-            base: base.to_string(),
-            agent,
-            credential: credential.to_string(),
-        }
-    }
-
-    fn answer(
-        &self,
-        url: &str,
-        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<serde_json::Value, Error> {
-        let mut r = r.map_err(|e| format!("{url}: {e}"))?;
-        let status = r.status();
-        let body: serde_json::Value = r.body_mut().read_json().unwrap_or_default();
-        if !status.is_success() {
-            let why = body["error"]
-                .as_str()
-                .or(body["value"].as_str())
-                .unwrap_or_default();
-            return Err(format!("{url}: {status}: {why}").into());
-        }
-        Ok(body)
-    }
-
-    fn get(&self, path: &str) -> Result<serde_json::Value, Error> {
-        let url = format!("{}{path}", self.base);
-        let r = self
-            .agent
-            .get(&url)
-            .header("Authorization", &format!("Bearer {}", self.credential))
-            .call();
-        self.answer(&url, r)
-    }
-
-    fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
-        let url = format!("{}{path}", self.base);
-        let r = self
-            .agent
-            .post(&url)
-            .header("Authorization", &format!("Bearer {}", self.credential))
-            .header(FLEETLOCK_HEADER, "true")
-            .send_json(body);
-        self.answer(&url, r)
-    }
-
-    fn report(&self, rollout: i64, step: Step, version: &str, reason: Option<String>) {
-        let report = Report {
-            rollout,
-            step,
-            version: version.to_string(),
-            reason,
-        };
-        let body = serde_json::to_value(&report).unwrap_or_default();
-        if let Err(e) = self.post(&format!("{API}/device/report"), &body) {
-            eprintln!(
-                "compose-update: fleet: cannot report {}: {e}",
-                step.as_str()
-            );
-        }
+fn report(link: &Link, rollout: i64, step: Step, version: &str, reason: Option<String>) {
+    let report = Report {
+        rollout,
+        step,
+        version: version.to_string(),
+        reason,
+    };
+    let body = serde_json::to_value(&report).unwrap_or_default();
+    if let Err(e) = link.post(&format!("{API}/device/report"), &body) {
+        eprintln!(
+            "compose-update: fleet: cannot report {}: {e}",
+            step.as_str()
+        );
     }
 }
 
@@ -135,8 +75,15 @@ fn save(path: &std::path::Path, state: &State) -> Result<(), Error> {
     Ok(())
 }
 
-/// Enrolls, or reads the credential it got before.
-fn enrolled(o: &Options) -> Result<State, Error> {
+/// The agent's key and certificate live beside its state file.
+fn identity(o: &Options) -> Result<Identity, Error> {
+    let dir = o.state.parent().unwrap_or(std::path::Path::new("."));
+    Ok(Identity::load_or_make(dir)?)
+}
+
+/// Enrolls, or reads what it got before. Without an enrollment token the device asks anyway
+/// and waits, pending, until an admin accepts it.
+fn enrolled(o: &Options, identity: &Identity) -> Result<State, Error> {
     if let Ok(text) = std::fs::read(&o.state)
         && let Ok(state) = serde_json::from_slice::<State>(&text)
     {
@@ -144,12 +91,7 @@ fn enrolled(o: &Options) -> Result<State, Error> {
     }
     let token = match &o.token {
         Some(t) => t.clone(),
-        None => std::fs::read_to_string(&o.enroll_token).map_err(|e| {
-            format!(
-                "not enrolled yet and no enrollment token at {}: {e} (an admin makes one with `compose fleet token enroll`)",
-                o.enroll_token.display()
-            )
-        })?,
+        None => std::fs::read_to_string(&o.enroll_token).unwrap_or_default(),
     };
     let id = match &o.id {
         Some(id) => id.clone(),
@@ -159,14 +101,27 @@ fn enrolled(o: &Options) -> Result<State, Error> {
             .filter(|h| !h.is_empty())
             .ok_or("no --id and no /etc/hostname to name this device")?,
     };
-    let body = serde_json::to_value(Enroll {
+    let enroll = Enroll {
         token: token.trim().to_string(),
         id: id.clone(),
         device: o.running.device.clone(),
         version: o.running.version.clone(),
-    })?;
-    let server = Server::new(&o.server, "", o.wait);
-    let enrolled: Enrolled = serde_json::from_value(server.post(&format!("{API}/enroll"), &body)?)?;
+        csr: Some(identity.request(&id)?),
+    };
+    let link = Link::new(&o.server, "", o.wait, &o.running.tls)?;
+    let enrolled = match link.enroll(&enroll)? {
+        Enrollment::Accepted(e) => e,
+        Enrollment::Pending => {
+            return Err(format!(
+                "pending: the server knows {id} (key {}) and waits for an admin to accept it (`compose fleet devices accept {id}`)",
+                &identity.key_sha256()[..16]
+            )
+            .into());
+        }
+    };
+    if let Some(certificate) = &enrolled.certificate {
+        identity.save_certificate(certificate)?;
+    }
     let state = State {
         id,
         credential: enrolled.credential,
@@ -175,18 +130,25 @@ fn enrolled(o: &Options) -> Result<State, Error> {
     };
     save(&o.state, &state)?;
     log(&format!(
-        "enrolled as {} in group {}",
-        state.id, state.group
+        "enrolled as {} in group {}{}",
+        state.id,
+        state.group,
+        if identity.has_certificate() {
+            " (device certificate issued)"
+        } else {
+            ""
+        }
     ));
     Ok(state)
 }
 
 pub fn run(o: &Options) -> Result<u8, Error> {
+    let identity = identity(o)?;
     let mut state = loop {
-        match enrolled(o) {
+        match enrolled(o, &identity) {
             Ok(s) => break s,
             // The server may not be up yet, or the network: try again, as any agent would.
-            Err(e) if e.to_string().contains("401") || e.to_string().contains("409") => {
+            Err(e) if e.to_string().contains(": 401: ") || e.to_string().contains(": 409: ") => {
                 return Err(e);
             }
             Err(e) => {
@@ -195,21 +157,26 @@ pub fn run(o: &Options) -> Result<u8, Error> {
             }
         }
     };
-    let server = Server::new(&o.server, &state.credential, o.wait);
+    let server = Link::new(
+        &o.server,
+        &state.credential,
+        o.wait,
+        &identity.trust(&o.running.tls)?,
+    )?;
     let version = o.running.version.clone();
     let lock_body = json!({"client_params": {"id": state.id, "group": state.group}});
     // Back from the reboot of an update: say how it went, then free the reboot slot.
     if let Some(p) = state.pending.take() {
         if version == p.version {
             log(&format!("booted {version}: reporting it"));
-            server.report(p.rollout, Step::Booted, &version, None);
+            report(&server, p.rollout, Step::Booted, &version, None);
         } else {
             let why = format!(
                 "booted {version} again instead of {}: the new slot never got ready",
                 p.version
             );
             log(&why);
-            server.report(p.rollout, Step::RolledBack, &version, Some(why));
+            report(&server, p.rollout, Step::RolledBack, &version, Some(why));
         }
         save(&o.state, &state)?;
     }
@@ -267,11 +234,20 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                 repo,
             } => {
                 log(&format!("rollout {rollout}: installing {target}"));
-                server.report(rollout, Step::Downloading, &version, None);
+                report(&server, rollout, Step::Downloading, &version, None);
+                let trust = identity.trust(&o.running.tls)?;
                 let repo = if repo.starts_with('/') {
-                    Repo::new(&format!("{}{repo}", o.server))
+                    Repo::new(&format!("{}{repo}", o.server), &trust)
                 } else {
-                    Repo::new(&repo)
+                    Repo::new(&repo, &trust)
+                };
+                let repo = match repo {
+                    Ok(repo) => repo,
+                    Err(e) => {
+                        log(&format!("rollout {rollout}: failed: {e}"));
+                        report(&server, rollout, Step::Failed, &version, Some(e.to_string()));
+                        continue;
+                    }
                 };
                 let installed =
                     crate::install_offer(&o.running, &repo, Some(&target), &mut |s| log(s));
@@ -282,11 +258,11 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                     Ok(None) => {}
                     Err(e) => {
                         log(&format!("rollout {rollout}: failed: {e}"));
-                        server.report(rollout, Step::Failed, &version, Some(e.to_string()));
+                        report(&server, rollout, Step::Failed, &version, Some(e.to_string()));
                         continue;
                     }
                 }
-                server.report(rollout, Step::Staged, &version, None);
+                report(&server, rollout, Step::Staged, &version, None);
                 state.pending = Some(Pending {
                     rollout,
                     version: target.clone(),
@@ -303,7 +279,7 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                         }
                     }
                 }
-                server.report(rollout, Step::Rebooting, &version, None);
+                report(&server, rollout, Step::Rebooting, &version, None);
                 log(&format!("rebooting into {target}"));
                 compose_update::device::reboot()?;
                 return Ok(0);

@@ -501,7 +501,7 @@ mod tests {
     /// Installing release v3 into slot a (while b runs) from a repository where nothing
     /// listens: every refusal comes before anything is fetched.
     fn install_v3(dir: &Path, esp: &Esp, retry_failed: bool) -> AgentError {
-        let repo = Repo::new("http://127.0.0.1:9");
+        let repo = Repo::new("http://127.0.0.1:9", &crate::net::Trust::default()).unwrap();
         install(
             &repo,
             &release("v3"),

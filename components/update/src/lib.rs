@@ -8,15 +8,21 @@
 //! is the device's side: what runs, what a repository offers, the new slot image made;
 //! `install` writes a release into the other slot and its boot entry last, and picks the
 //! slot that boots next; `device` finds the running device's slots and ESP; `fleet` is the
-//! protocol between the agent and a fleet server (enroll, poll, report, FleetLock).
+//! protocol between the agent and a fleet server (enroll, poll, report, FleetLock); `net`
+//! is how the agent reaches servers (HTTPS with the image's pinned CAs, plain HTTP only to
+//! loopback); `identity` is the device's own key and certificate in a fleet, and `link` its
+//! connection to a fleet server.
 
 pub mod agent;
 pub mod apply;
 pub mod chunks;
 pub mod device;
 pub mod fleet;
+pub mod identity;
 pub mod install;
 pub mod keys;
+pub mod link;
+pub mod net;
 pub mod release;
 pub mod repo;
 

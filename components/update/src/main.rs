@@ -168,7 +168,7 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
             running: running.clone(),
         }),
         Command::Check { repo } => {
-            let offer = agent::check(&Repo::new(repo), &running, now(), None)?;
+            let offer = agent::check(&Repo::new(repo, &running.tls)?, &running, now(), None)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&offer)?);
             } else if offer.newer {
@@ -190,7 +190,7 @@ fn run(args: &Args) -> Result<u8, Box<dyn std::error::Error>> {
             seed,
             version,
         } => {
-            let repo = Repo::new(repo);
+            let repo = Repo::new(repo, &running.tls)?;
             let offer = agent::check(&repo, &running, now(), version.as_deref())?;
             let seeds = seed
                 .iter()
@@ -348,7 +348,7 @@ fn install_release(
     reboot: bool,
 ) -> Result<u8, Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
-    let repo = Repo::new(repo);
+    let repo = Repo::new(repo, &running.tls)?;
     let Some(done) = install_offer(running, &repo, version, &mut |step| {
         eprintln!("compose-update: {step}")
     })?

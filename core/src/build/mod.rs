@@ -370,6 +370,50 @@ fn trust_key(project: &Path) -> Result<Option<TrustKey>, BuildError> {
     }))
 }
 
+/// The project's TLS CAs (`keys/tls-ca/*.pem`, from `compose keys generate`): built into
+/// every image at [`TLS_CAS`], the only CAs its agent trusts for HTTPS (two while one
+/// replaces the other).
+pub const PROJECT_TLS_CAS: &str = "keys/tls-ca";
+/// Where images hold them (what `compose_update::net::PINNED_CAS` reads).
+pub const TLS_CAS: &str = "/usr/lib/compose/tls-ca";
+
+/// The project's TLS CAs by file name, checked: PEM certificates, at most
+/// [`compose_update::net::MAX_PINNED_CAS`].
+fn tls_cas(project: &Path) -> Result<Vec<(String, String)>, BuildError> {
+    let dir = project.join(PROJECT_TLS_CAS);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut cas = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| BuildError::io("read", &dir, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !name.ends_with(".pem") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| BuildError::io("read", &path, e))?;
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(BuildError::TrustKey(format!(
+                "{} holds no PEM certificate\nhelp: keys/tls-ca/ holds the CA certificates devices trust (`compose keys generate` makes ca.pem); move anything else out",
+                path.display()
+            )));
+        }
+        cas.push((name.to_string(), text));
+    }
+    cas.sort();
+    if cas.len() > compose_update::net::MAX_PINNED_CAS {
+        return Err(BuildError::TrustKey(format!(
+            "{} holds {} CA certificates; an image pins at most {} (the current CA and the one replacing it)\nhelp: remove the CA no server uses any more",
+            dir.display(),
+            cas.len(),
+            compose_update::net::MAX_PINNED_CAS
+        )));
+    }
+    Ok(cas)
+}
+
 /// What a build will install before it fetches anything: the Debian pins of every
 /// component, and the lock file that records them.
 #[derive(Debug, Clone)]
@@ -588,6 +632,7 @@ pub fn build(
         })
         .collect();
     let trust = trust_key(project)?;
+    let cas = tls_cas(project)?;
     let key = sha256(
         serde_json::to_string(&(
             // What the build itself writes into images (layout, mount points, init's files,
@@ -604,6 +649,7 @@ pub fn build(
                 debian_arch(device.arch),
             )?,
             trust.as_ref().map(|t| &t.text),
+            &cas,
             ctx.secure_boot
                 .as_ref()
                 .map(crate::secure_boot::Keys::fingerprint)
@@ -674,6 +720,7 @@ pub fn build(
         &key,
         options,
         trust.as_ref(),
+        &cas,
     )?;
     timings.push(("assembly".to_string(), assembled.elapsed().as_secs_f64()));
     timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
@@ -753,6 +800,7 @@ fn assemble(
     key: &str,
     options: &BuildOptions,
     trust: Option<&TrustKey>,
+    tls_cas: &[(String, String)],
 ) -> Result<(ImageInfo, Vec<trim::Unmet>), BuildError> {
     let device = ctx.device;
     let find = |role_wanted: Role, what: &'static str, hint: &'static str| {
@@ -834,6 +882,14 @@ fn assemble(
         + "\n";
     if let Some(trust) = trust {
         root.insert_bytes(ctx.store, TRUST_KEY, trust.text.as_bytes(), 0o644)?;
+    }
+    for (name, text) in tls_cas {
+        root.insert_bytes(
+            ctx.store,
+            &format!("{TLS_CAS}/{name}"),
+            text.as_bytes(),
+            0o644,
+        )?;
     }
     root.insert_bytes(
         ctx.store,

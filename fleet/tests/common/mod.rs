@@ -73,3 +73,65 @@ pub fn token(admin: &Client, role: &str, name: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A loopback TCP relay in front of `target` that keeps every byte it passes, both ways: what
+/// a capture of the loopback interface shows of the connections made through it.
+pub struct Capture {
+    pub addr: SocketAddr,
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Capture {
+    pub fn start(target: SocketAddr) -> Capture {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bytes.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let kept = kept.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            kept.lock().unwrap().extend_from_slice(&buf[..n]);
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Capture { addr, bytes }
+    }
+
+    /// Everything passed so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap().clone()
+    }
+}
+
+/// A project CA (as `compose keys generate` makes it) and a server certificate from it for
+/// loopback, written under `dir`: (CA certificate, server chain, server key).
+pub fn project_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca = compose_fleet::tls::make_ca("test project CA").unwrap();
+    let issuer = compose_fleet::tls::Issuer::from_pem(&ca.cert_pem, &ca.key_pem, dir).unwrap();
+    let (chain, key) = issuer
+        .issue_server(&["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap();
+    let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&paths.0, ca.cert_pem).unwrap();
+    std::fs::write(&paths.1, chain).unwrap();
+    std::fs::write(&paths.2, key).unwrap();
+    paths
+}
