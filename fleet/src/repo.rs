@@ -46,11 +46,14 @@ pub async fn start(
             tower_http::services::ServeDir::new(root).append_index_html_on_directories(false),
         )
         .into_make_service();
-    let listener =
-        crate::server::listen(listen).map_err(|source| ServeError::Listen { addr: listen, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServeError::Listen { addr: listen, source })?;
+    let listener = crate::server::listen(listen).map_err(|source| ServeError::Listen {
+        addr: listen,
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: listen,
+        source,
+    })?;
     let (task, url) = match tls {
         None => (
             tokio::spawn(axum_server::from_tcp(listener).serve(app)),

@@ -14,7 +14,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use compose_update::fleet::{
-    Action, Enroll, Enrolled, ExecDone, Pending, FLEETLOCK_HEADER, FleetLockError, FleetLockRequest, Report,
+    Action, Enroll, Enrolled, ExecDone, FLEETLOCK_HEADER, FleetLockError, FleetLockRequest,
+    Pending, Report,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -594,7 +595,14 @@ async fn device_accept(
     let accepted = id.clone();
     let done = f
         .db(move |f| {
-            Ok(f.store.accept(&accepted, &group, &credential, auth::new_seed(), &cert, now())?)
+            Ok(f.store.accept(
+                &accepted,
+                &group,
+                &credential,
+                auth::new_seed(),
+                &cert,
+                now(),
+            )?)
         })
         .await?;
     if !done {
@@ -619,7 +627,9 @@ async fn device_reject(
 fn no_pending(id: &str) -> ApiError {
     refuse(
         StatusCode::NOT_FOUND,
-        format!("no device `{id}` waits to be accepted; `compose fleet devices` lists those pending"),
+        format!(
+            "no device `{id}` waits to be accepted; `compose fleet devices` lists those pending"
+        ),
     )
 }
 
@@ -716,13 +726,40 @@ fn fleetlock_error(status: StatusCode, kind: &str, value: String) -> Response {
         .into_response()
 }
 
+/// Who asks for a reboot slot: a device by the certificate its TLS connection showed, or the
+/// bearer secret of the request (a device credential on a loopback server without TLS, or an
+/// operator's token).
+#[derive(Debug)]
+enum LockCaller {
+    Certificate(String),
+    Secret(String),
+}
+
 /// Who may take or free a reboot slot for `id` in `group`: the device itself, in its own
 /// group, or an operator's token; the group must exist (blocking: the store).
-fn fleetlock_caller(f: &Fleet, secret: &str, body: &FleetLockRequest) -> Result<(), Response> {
-    let hash = auth::hash(secret);
+fn fleetlock_caller(
+    f: &Fleet,
+    caller: &LockCaller,
+    body: &FleetLockRequest,
+) -> Result<(), Response> {
     let denied = |value: String| fleetlock_error(StatusCode::FORBIDDEN, "forbidden", value);
     let (id, group) = (&body.client_params.id, &body.client_params.group);
-    match f.store.device_by_credential(&hash) {
+    let device = match caller {
+        LockCaller::Certificate(sha256) => match f.store.device_by_cert(sha256) {
+            Ok(Some(device)) => Ok(Some(device)),
+            Ok(None) => {
+                return Err(fleetlock_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "unknown device certificate: the device was removed; it must enroll again"
+                        .into(),
+                ));
+            }
+            Err(e) => Err(e),
+        },
+        LockCaller::Secret(secret) => f.store.device_by_credential(&auth::hash(secret)),
+    };
+    match device {
         Ok(Some(device)) if device.id != *id => {
             return Err(denied(format!(
                 "device {} cannot take a reboot slot for {id}",
@@ -737,6 +774,9 @@ fn fleetlock_caller(f: &Fleet, secret: &str, body: &FleetLockRequest) -> Result<
         }
         Ok(Some(_)) => {}
         _ => {
+            let LockCaller::Secret(secret) = caller else {
+                unreachable!("a certificate names a device or is refused above")
+            };
             if let Err(ApiError(status, message)) = access::role_of(f, secret, Role::Operate) {
                 return Err(fleetlock_error(status, "unauthorized", message));
             }
@@ -764,6 +804,7 @@ fn fleetlock_name(name: &str) -> bool {
 
 async fn fleetlock(
     f: Arc<Fleet>,
+    peer: Option<Extension<crate::tls::Peer>>,
     headers: HeaderMap,
     token: Option<String>,
     body: Bytes,
@@ -804,12 +845,18 @@ async fn fleetlock(
             format!("FleetLock requests carry `{FLEETLOCK_HEADER}: true`"),
         );
     }
-    let Some(secret) = token.or(access::bearer(&headers).map(str::to_string)) else {
-        return fleetlock_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send a device credential as `Authorization: Bearer`, or use /fleetlock/TOKEN/ as the base URL".into(),
-        );
+    let certificate = peer.and_then(|Extension(p)| p.cert_sha256);
+    let secret = token.or(access::bearer(&headers).map(str::to_string));
+    let caller = match (certificate, secret) {
+        (Some(cert), _) => LockCaller::Certificate(cert),
+        (None, Some(secret)) => LockCaller::Secret(secret),
+        (None, None) => {
+            return fleetlock_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "show a device certificate (mutual TLS), send an operator's token as `Authorization: Bearer`, or use /fleetlock/TOKEN/ as the base URL".into(),
+            );
+        }
     };
     let (group, id) = (
         body.client_params.group.clone(),
@@ -818,7 +865,7 @@ async fn fleetlock(
     let asked = group.clone();
     let checked = f
         .db(move |f| {
-            Ok(match fleetlock_caller(f, &secret, &body) {
+            Ok(match fleetlock_caller(f, &caller, &body) {
                 Ok(()) => Ok(f.store.group(&asked)?.reboot_slots),
                 Err(refused) => Err(refused),
             })
@@ -875,30 +922,42 @@ async fn fleetlock(
     }
 }
 
-async fn pre_reboot(State(f): State<Arc<Fleet>>, headers: HeaderMap, body: Bytes) -> Response {
-    fleetlock(f, headers, None, body, true).await
+async fn pre_reboot(
+    State(f): State<Arc<Fleet>>,
+    peer: Option<Extension<crate::tls::Peer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    fleetlock(f, peer, headers, None, body, true).await
 }
 
-async fn steady_state(State(f): State<Arc<Fleet>>, headers: HeaderMap, body: Bytes) -> Response {
-    fleetlock(f, headers, None, body, false).await
+async fn steady_state(
+    State(f): State<Arc<Fleet>>,
+    peer: Option<Extension<crate::tls::Peer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    fleetlock(f, peer, headers, None, body, false).await
 }
 
 async fn pre_reboot_token(
     State(f): State<Arc<Fleet>>,
+    peer: Option<Extension<crate::tls::Peer>>,
     UrlPath(token): UrlPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    fleetlock(f, headers, Some(token), body, true).await
+    fleetlock(f, peer, headers, Some(token), body, true).await
 }
 
 async fn steady_state_token(
     State(f): State<Arc<Fleet>>,
+    peer: Option<Extension<crate::tls::Peer>>,
     UrlPath(token): UrlPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    fleetlock(f, headers, Some(token), body, false).await
+    fleetlock(f, peer, headers, Some(token), body, false).await
 }
 
 async fn whoami(caller: Caller<need::Read>) -> Api<Value> {

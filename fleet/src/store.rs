@@ -441,7 +441,17 @@ impl Store {
             "UPDATE enroll_tokens SET uses_left = ?2 WHERE hash = ?1",
             params![token_hash, uses - 1],
         )?;
-        insert_device(&tx, id, device, &group, seed, credential_hash, version, cert, now)?;
+        insert_device(
+            &tx,
+            id,
+            device,
+            &group,
+            seed,
+            credential_hash,
+            version,
+            cert,
+            now,
+        )?;
         tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(Ok(group))
@@ -567,11 +577,20 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((device, version, _)) = asked.filter(|(_, _, key)| *key == cert.key_sha256)
-        else {
+        let Some((device, version, _)) = asked.filter(|(_, _, key)| *key == cert.key_sha256) else {
             return Ok(false);
         };
-        insert_device(&tx, id, &device, group, seed, credential_hash, &version, Some(cert), now)?;
+        insert_device(
+            &tx,
+            id,
+            &device,
+            group,
+            seed,
+            credential_hash,
+            &version,
+            Some(cert),
+            now,
+        )?;
         tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(true)
@@ -984,15 +1003,26 @@ mod tests {
         assert_eq!(store.token_count().unwrap(), 1);
         drop(store);
 
-        // One written before versions were kept (0, with version 1's tables) keeps its rows.
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 0)
+        // One written before versions were kept (0, with version 1's tables), and one at
+        // version 1 with an enrolled device, keep their rows.
+        for (old, at) in [("v0.db", 0), ("v1.db", 1)] {
+            let path = dir.path().join(old);
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(SCHEMA_1).unwrap();
+            db.execute(
+                "INSERT INTO devices VALUES ('d', 'vm', 'lab', 7, 'cred', '1', 1, 1)",
+                [],
+            )
             .unwrap();
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.token_count().unwrap(), 1);
-        drop(store);
-        assert_eq!(version(&path), SCHEMA_VERSION);
+            db.pragma_update(None, "user_version", at).unwrap();
+            drop(db);
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.device("d").unwrap().unwrap().group, "lab");
+            assert_eq!(store.device_cert("d").unwrap(), None);
+            assert!(store.pending().unwrap().is_empty());
+            drop(store);
+            assert_eq!(version(&path), SCHEMA_VERSION);
+        }
 
         // One from a newer server is refused, named, and left as it was.
         Connection::open(&path)

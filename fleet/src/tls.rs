@@ -103,7 +103,10 @@ impl Issuer {
 
     /// The CA kept as `DIR/NAME.pem` and `DIR/NAME.key`, made (key mode 0600) when missing.
     pub fn load_or_make(dir: &Path, name: &str, common_name: &str) -> Result<Issuer, TlsError> {
-        let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        let (cert, key) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
         if !cert.is_file() || !key.is_file() {
             let made = make_ca(common_name)?;
             std::fs::create_dir_all(dir).map_err(file(dir))?;
@@ -169,6 +172,14 @@ pub struct DeviceRequest {
     params: CertificateSigningRequestParams,
     /// SHA-256 of the key's raw bytes (as `compose_update::identity` names it).
     pub key_sha256: String,
+}
+
+impl std::fmt::Debug for DeviceRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRequest")
+            .field("key_sha256", &self.key_sha256)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DeviceRequest {

@@ -416,7 +416,10 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
         assert_eq!(a_link.get(poll).unwrap()["action"], "wait");
         // Without its certificate, or with a bearer token instead, a device gets nothing.
         let e = link.get(poll).unwrap_err().to_string();
-        assert!(e.contains("401") && e.contains("no device certificate"), "{e}");
+        assert!(
+            e.contains("401") && e.contains("no device certificate"),
+            "{e}"
+        );
         let bearer = Link::new(&url, "cfd_guess", 5, &trust).unwrap();
         let e = bearer.get(poll).unwrap_err().to_string();
         assert!(e.contains("no device certificate"), "{e}");
@@ -424,21 +427,33 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
         let mut no_key = enroll(&a, "dev-x", &token);
         no_key.csr = None;
         let e = link.enroll(&no_key).unwrap_err().to_string();
-        assert!(e.contains("400") && e.contains("certificate signing request"), "{e}");
+        assert!(
+            e.contains("400") && e.contains("certificate signing request"),
+            "{e}"
+        );
         // An agent that trusts another CA refuses the server.
         let other = tempfile::tempdir().unwrap();
         let (other_ca, _, _) = common::project_ca(other.path());
         let stranger = Link::new(&url, "", 5, &Trust::from_ca_file(&other_ca).unwrap()).unwrap();
         let e = stranger.get(poll).unwrap_err().to_string();
-        assert!(e.contains("UnknownIssuer") || e.contains("certificate"), "{e}");
+        assert!(
+            e.contains("UnknownIssuer") || e.contains("certificate"),
+            "{e}"
+        );
         // Plain HTTP to anything but loopback is refused before a byte is sent.
         let e = Link::new("http://10.0.2.2:8443", "", 5, &trust).unwrap_err();
         assert!(e.to_string().contains("refusing plain HTTP"), "{e}");
 
         // Without a token: pending, and nothing until an admin accepts it.
         let b = Identity::load_or_make(&devices.join("b")).unwrap();
-        assert_eq!(link.enroll(&enroll(&b, "dev-b", "")).unwrap(), Enrollment::Pending);
-        assert_eq!(link.enroll(&enroll(&b, "dev-b", "")).unwrap(), Enrollment::Pending);
+        assert_eq!(
+            link.enroll(&enroll(&b, "dev-b", "")).unwrap(),
+            Enrollment::Pending
+        );
+        assert_eq!(
+            link.enroll(&enroll(&b, "dev-b", "")).unwrap(),
+            Enrollment::Pending
+        );
         let listed = admin.get("/api/v1/devices").unwrap();
         assert_eq!(listed["pending"][0]["id"], "dev-b", "{listed}");
         assert_eq!(listed["pending"][0]["key_sha256"], b.key_sha256().as_str());
@@ -468,14 +483,44 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
             .to_string();
         assert!(e.contains("409"), "{e}");
 
+        // FleetLock knows a device by its certificate too: its own slot only (this server
+        // has no etcd, so a request that passes every check ends there).
+        let lock = |link: &Link, id: &str| {
+            link.post(
+                "/v1/pre-reboot",
+                &json!({"client_params": {"id": id, "group": "lab"}}),
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let e = lock(&a_link, "dev-b");
+        assert!(
+            e.contains("403") && e.contains("cannot take a reboot slot for dev-b"),
+            "{e}"
+        );
+        let e = lock(&a_link, "dev-a");
+        assert!(e.contains("503") && e.contains("no reboots"), "{e}");
+        let e = lock(&link, "dev-a");
+        assert!(e.contains("401"), "{e}");
+
         // A rejected device is told so; a removed one is refused at once.
         let c = Identity::load_or_make(&devices.join("c")).unwrap();
-        assert_eq!(link.enroll(&enroll(&c, "dev-c", "")).unwrap(), Enrollment::Pending);
-        admin.post("/api/v1/devices/dev-c/reject", &json!({})).unwrap();
-        let e = link.enroll(&enroll(&c, "dev-c", "")).unwrap_err().to_string();
+        assert_eq!(
+            link.enroll(&enroll(&c, "dev-c", "")).unwrap(),
+            Enrollment::Pending
+        );
+        admin
+            .post("/api/v1/devices/dev-c/reject", &json!({}))
+            .unwrap();
+        let e = link
+            .enroll(&enroll(&c, "dev-c", ""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("403") && e.contains("rejected"), "{e}");
         admin.delete("/api/v1/devices/dev-a").unwrap();
         let e = a_link.get(poll).unwrap_err().to_string();
+        assert!(e.contains("401") && e.contains("removed"), "{e}");
+        let e = lock(&a_link, "dev-a");
         assert!(e.contains("401") && e.contains("removed"), "{e}");
         token
     })
@@ -483,7 +528,12 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
     // Nothing secret crossed the wire in clear text: no enrollment token, no key.
     let captured = wire.bytes();
     assert!(captured.len() > 5_000, "the relay saw the connections");
-    for secret in [asked.as_bytes(), b"BEGIN CERTIFICATE REQUEST", b"Bearer", b"dev-b"] {
+    for secret in [
+        asked.as_bytes(),
+        b"BEGIN CERTIFICATE REQUEST",
+        b"Bearer",
+        b"dev-b",
+    ] {
         assert!(
             !captured.windows(secret.len()).any(|w| w == secret),
             "{} in clear text on the wire",

@@ -85,7 +85,7 @@ fn serve(repo: &Path) -> (Kill, String) {
 }
 
 /// `compose serve` with `args` on a free loopback port: the server and its address.
-fn serve_with(repo: &Path, args: &[&str]) -> (Kill, String) {
+fn serve_with(repo: &Path, args: &[String]) -> (Kill, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
         .args(["serve", repo.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .args(args)
@@ -859,13 +859,17 @@ fn power_cuts_at_random_moments_never_leave_a_device_that_does_not_boot() {
 
 /// `compose fleet ...` against the fleet server at `server` with `token`; its JSON answer.
 /// `--tls-cert` and `--tls-key` of the project's server certificate (`compose keys server-cert`).
-fn server_cert_args(project: &Path) -> Vec<&'static str> {
-    assert!(project.join("keys/server/cert.pem").is_file());
+fn server_cert_args(project: &Path) -> Vec<String> {
+    let (cert, key) = (
+        project.join("keys/server/cert.pem"),
+        project.join("keys/server/key.pem"),
+    );
+    assert!(cert.is_file() && key.is_file());
     vec![
-        "--tls-cert",
-        "keys/server/cert.pem",
-        "--tls-key",
-        "keys/server/key.pem",
+        "--tls-cert".into(),
+        cert.display().to_string(),
+        "--tls-key".into(),
+        key.display().to_string(),
     ]
 }
 
@@ -895,7 +899,6 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
         compose_fleet::lock::LocalEtcd::start().expect("etcd (scripts/setup installs etcd-server)");
     let state = p.join("fleet-state");
     let mut server = Command::new(env!("CARGO_BIN_EXE_compose"))
-        .current_dir(p)
         .args(["fleet", "serve", "--listen", "127.0.0.1:0", "--state"])
         .arg(&state)
         .args(server_cert_args(p))
@@ -986,8 +989,7 @@ fn a_fleet_rolls_a_release_out_to_the_vm_through_its_own_agent() {
     // `compose fleet exec vm-1 -- ARGV`: what the device printed.
     let exec = |argv: &[&str]| {
         let mut all = vec![
-            "fleet", "--server", &url, "--token", &token, "--ca", PROJECT_CA, "exec", "vm-1",
-            "--",
+            "fleet", "--server", &url, "--token", &token, "--ca", PROJECT_CA, "exec", "vm-1", "--",
         ];
         all.extend_from_slice(argv);
         let o = compose(p, &all);

@@ -245,7 +245,13 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                     Ok(repo) => repo,
                     Err(e) => {
                         log(&format!("rollout {rollout}: failed: {e}"));
-                        report(&server, rollout, Step::Failed, &version, Some(e.to_string()));
+                        report(
+                            &server,
+                            rollout,
+                            Step::Failed,
+                            &version,
+                            Some(e.to_string()),
+                        );
                         continue;
                     }
                 };
@@ -258,7 +264,13 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                     Ok(None) => {}
                     Err(e) => {
                         log(&format!("rollout {rollout}: failed: {e}"));
-                        report(&server, rollout, Step::Failed, &version, Some(e.to_string()));
+                        report(
+                            &server,
+                            rollout,
+                            Step::Failed,
+                            &version,
+                            Some(e.to_string()),
+                        );
                         continue;
                     }
                 }

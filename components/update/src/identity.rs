@@ -143,7 +143,10 @@ mod tests {
         let again = Identity::load_or_make(dir.path()).unwrap();
         assert_eq!(made.key_sha256(), again.key_sha256());
         let csr = again.request("vm-1").unwrap();
-        assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"), "{csr}");
+        assert!(
+            csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+            "{csr}"
+        );
         assert!(!again.has_certificate());
     }
 

@@ -52,7 +52,10 @@ impl Link {
     }
 
     /// A successful answer's body, or an error with the server's reason.
-    fn success(url: &str, (status, body): (u16, serde_json::Value)) -> Result<serde_json::Value, Error> {
+    fn success(
+        url: &str,
+        (status, body): (u16, serde_json::Value),
+    ) -> Result<serde_json::Value, Error> {
         if !(200..300).contains(&status) {
             let why = body["error"]
                 .as_str()

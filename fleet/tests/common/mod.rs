@@ -129,7 +129,11 @@ pub fn project_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::p
     let (chain, key) = issuer
         .issue_server(&["127.0.0.1".to_string(), "localhost".to_string()])
         .unwrap();
-    let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
     std::fs::write(&paths.0, ca.cert_pem).unwrap();
     std::fs::write(&paths.1, chain).unwrap();
     std::fs::write(&paths.2, key).unwrap();
