@@ -3,7 +3,10 @@
 //! back frees its slot when the lease runs out (what locksmith and Airlock lacked). A slot
 //! is taken with a compare-and-swap transaction: put the holder's key only if no key of the
 //! group changed since the holders were counted. etcd is spoken to through its JSON gateway
-//! (`/v3/kv/...`, etcd 3.4 and later), so no gRPC stack is needed.
+//! (`/v3/kv/...`, etcd 3.4 and later), so no gRPC stack is needed. A cluster is given as
+//! several endpoints (`http://a:2379,http://b:2379,http://c:2379`, as etcdctl takes them):
+//! a request that cannot reach one member goes to the next, so reboot slots keep working while
+//! a minority of members is down (what the others agree on is what counts).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -26,10 +29,12 @@ pub enum LockError {
     },
 }
 
-/// A client of one etcd endpoint.
+/// A client of an etcd cluster: its members' client URLs, and the one that answered last.
 #[derive(Debug, Clone)]
 pub struct Etcd {
-    url: String,
+    endpoints: Vec<String>,
+    /// Where the next request goes first (shared by clones: one server, one view).
+    current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     agent: ureq::Agent,
 }
 
@@ -79,39 +84,82 @@ fn group_prefix(group: &str) -> String {
 }
 
 impl Etcd {
-    pub fn new(url: &str) -> Etcd {
+    /// A client of the members at `endpoints` (comma-separated client URLs).
+    pub fn new(endpoints: &str) -> Etcd {
         let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(std::time::Duration::from_secs(2)))
             .timeout_global(Some(std::time::Duration::from_secs(10)))
             .http_status_as_error(false)
             .build()
             .new_agent();
         Etcd {
-            url: url.trim_end_matches('/').to_string(),
+            endpoints: endpoints
+                .split(',')
+                .map(|e| e.trim().trim_end_matches('/').to_string())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            current: Default::default(),
             agent,
         }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The members' client URLs, comma-separated.
+    pub fn url(&self) -> String {
+        self.endpoints.join(",")
     }
 
+    /// `path` on the member that answered last, or on the next ones in turn when it cannot
+    /// be reached or has no leader; the error of the last one tried when none answers.
     fn call(&self, path: &str, body: Value) -> Result<Value, LockError> {
+        use std::sync::atomic::Ordering;
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..self.endpoints.len().max(1) {
+            let at = (first + i) % self.endpoints.len().max(1);
+            let Some(url) = self.endpoints.get(at) else {
+                break;
+            };
+            match self.call_one(url, path, &body) {
+                Ok(value) => {
+                    self.current.store(at, Ordering::Relaxed);
+                    return Ok(value);
+                }
+                Err((e, unreachable)) => {
+                    last = Some(e);
+                    if !unreachable {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| LockError::Etcd {
+            url: String::new(),
+            message: "no etcd endpoint given".into(),
+        }))
+    }
+
+    /// `path` on one member; the error says whether another member may do better (it could
+    /// not be reached, or it answered 5xx: no leader, stopping).
+    fn call_one(&self, url: &str, path: &str, body: &Value) -> Result<Value, (LockError, bool)> {
         let error = |message: String| LockError::Etcd {
-            url: self.url.clone(),
+            url: url.to_string(),
             message,
         };
         let mut response = self
             .agent
-            .post(&format!("{}{path}", self.url))
-            .send_json(&body)
-            .map_err(|e| error(e.to_string()))?;
+            .post(&format!("{url}{path}"))
+            .send_json(body)
+            .map_err(|e| (error(e.to_string()), true))?;
         let status = response.status();
         let value: Value = response
             .body_mut()
             .read_json()
-            .map_err(|e| error(format!("{path}: {e}")))?;
+            .map_err(|e| (error(format!("{path}: {e}")), true))?;
         if !status.is_success() {
-            return Err(error(format!("{path}: {status}: {value}")));
+            return Err((
+                error(format!("{path}: {status}: {value}")),
+                status.is_server_error(),
+            ));
         }
         Ok(value)
     }
@@ -185,7 +233,7 @@ impl Etcd {
             let _ = self.call("/v3/lease/revoke", json!({"ID": lease.to_string()}));
         }
         Err(LockError::Etcd {
-            url: self.url.clone(),
+            url: self.url(),
             message: format!("group `{group}`: the holders kept changing; try again"),
         })
     }
@@ -233,26 +281,39 @@ impl Etcd {
     }
 }
 
-/// An etcd of its own (Debian's `etcd`) on two free loopback ports, its data in a temporary
-/// folder in memory (`/dev/shm` where there is one: every write is fsynced, and on a busy disk
-/// that, not etcd, sets the pace); killed when dropped. For tests, benches and trying the
-/// server out.
+/// An etcd of its own (Debian's `etcd`): one member, or a cluster of several, each on two free
+/// loopback ports with its data in a temporary folder in memory (`/dev/shm` where there is
+/// one: every write is fsynced, and on a busy disk that, not etcd, sets the pace); killed when
+/// dropped. For tests, benches and trying the server out.
 #[derive(Debug)]
 pub struct LocalEtcd {
-    child: std::process::Child,
+    members: Vec<Member>,
+    /// Every member's client URL, comma-separated (what `--etcd` takes).
     pub url: String,
+}
+
+#[derive(Debug)]
+struct Member {
+    child: Option<std::process::Child>,
     _data: tempfile::TempDir,
 }
 
 impl Drop for LocalEtcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
     }
 }
 
 impl LocalEtcd {
+    /// One member.
     pub fn start() -> Result<LocalEtcd, LockError> {
+        LocalEtcd::cluster(1)
+    }
+
+    /// A cluster of `size` members, healthy (a leader elected) when this returns.
+    pub fn cluster(size: usize) -> Result<LocalEtcd, LockError> {
         let free_port = || -> Result<u16, LockError> {
             let error = |e: std::io::Error| LockError::Etcd {
                 url: "127.0.0.1".into(),
@@ -263,56 +324,81 @@ impl LocalEtcd {
                 .map(|a| a.port())
                 .map_err(error)
         };
-        let (client, peer) = (free_port()?, free_port()?);
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let error = |message: String| LockError::Etcd {
-            url: url.clone(),
-            message,
-        };
-        let memory = std::path::Path::new("/dev/shm");
-        let data = if memory.is_dir() {
-            tempfile::Builder::new()
-                .prefix("compose-etcd.")
-                .tempdir_in(memory)
-        } else {
-            tempfile::tempdir()
+        let mut ports = Vec::new();
+        for _ in 0..size {
+            ports.push((free_port()?, free_port()?));
         }
-        .map_err(|e| error(e.to_string()))?;
-        let child = std::process::Command::new("etcd")
-            .args(["--name", "local", "--data-dir"])
-            .arg(data.path())
-            .args([
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-            ])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("local={peer_url}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                error(format!(
-                    "cannot run etcd: {e} (Debian: apt-get install etcd-server)"
-                ))
-            })?;
-        let etcd = LocalEtcd {
-            child,
-            url: url.clone(),
-            _data: data,
+        let initial: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect();
+        let urls: Vec<String> = ports
+            .iter()
+            .map(|(client, _)| format!("http://127.0.0.1:{client}"))
+            .collect();
+        let mut etcd = LocalEtcd {
+            members: Vec::new(),
+            url: urls.join(","),
         };
-        let client = Etcd::new(&url);
-        let start = std::time::Instant::now();
-        while let Err(e) = client.ping() {
-            if start.elapsed() > std::time::Duration::from_secs(30) {
-                return Err(e);
+        for (i, (_, peer)) in ports.iter().enumerate() {
+            let url = &urls[i];
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            let error = |message: String| LockError::Etcd {
+                url: url.clone(),
+                message,
+            };
+            let memory = std::path::Path::new("/dev/shm");
+            let data = if memory.is_dir() {
+                tempfile::Builder::new()
+                    .prefix("compose-etcd.")
+                    .tempdir_in(memory)
+            } else {
+                tempfile::tempdir()
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            .map_err(|e| error(e.to_string()))?;
+            let child = std::process::Command::new("etcd")
+                .args(["--name", &format!("m{i}"), "--data-dir"])
+                .arg(data.path())
+                .args(["--listen-client-urls", url, "--advertise-client-urls", url])
+                .args(["--listen-peer-urls", &peer_url])
+                .args(["--initial-advertise-peer-urls", &peer_url])
+                .args(["--initial-cluster", &initial.join(",")])
+                .args(["--initial-cluster-state", "new"])
+                // Loopback answers in microseconds: elect quickly, as a test needs.
+                .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    error(format!(
+                        "cannot run etcd: {e} (Debian: apt-get install etcd-server)"
+                    ))
+                })?;
+            etcd.members.push(Member {
+                child: Some(child),
+                _data: data,
+            });
+        }
+        let start = std::time::Instant::now();
+        for url in &urls {
+            let member = Etcd::new(url);
+            while let Err(e) = member.ping() {
+                if start.elapsed() > std::time::Duration::from_secs(30) {
+                    return Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
         Ok(etcd)
+    }
+
+    /// Kills member `i` (SIGKILL), as a crash would.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members.get_mut(i).and_then(|m| m.child.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

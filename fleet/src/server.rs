@@ -48,7 +48,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The update repository (`compose publish` output), served under `/repo`.
     pub repo: Option<PathBuf>,
-    /// etcd's client URL, for FleetLock.
+    /// etcd's client URLs (comma-separated members of a cluster), for FleetLock.
     pub etcd: Option<String>,
     pub tls: Tls,
     /// Seconds a reboot slot stays taken when its holder never releases it.
@@ -1293,7 +1293,7 @@ async fn locks(State(f): State<Arc<Fleet>>, _: Caller<need::Read>) -> Api<Value>
     let Some(etcd) = f.etcd.clone() else {
         return Ok(Json(json!({"etcd": null, "holders": []})));
     };
-    let url = etcd.url().to_string();
+    let url = etcd.url();
     let holders = tokio::task::spawn_blocking(move || etcd.holders())
         .await
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?

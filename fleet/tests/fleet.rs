@@ -1,8 +1,9 @@
 //! The fleet server end to end on loopback: authentication and its refusals, TLS, devices
 //! known by their own keys over mutual TLS (pending until accepted), commands through an
-//! agent's own connection, reboot slots on a real etcd (leases expire dead
-//! holders), two thousand simulated agents rolling out in waves that halt and resume (the
-//! bench runs ten thousand), and the web console in headless Chromium.
+//! agent's own connection, reboot slots on a real three-member etcd cluster (leases expire
+//! dead holders; one member killed), two thousand simulated agents rolling out in waves that
+//! halt and resume while an etcd member dies (the bench runs ten thousand), and the web
+//! console in headless Chromium.
 
 mod common;
 
@@ -543,16 +544,20 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
     server.stop().await;
 }
 
+/// On a three-member etcd cluster, one of which is killed while a slot is held: the others
+/// keep the slot held, refuse a second device, and expire the dead holder's lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
-    let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
+    let mut etcd = Etcd::cluster(3).expect("etcd runs (scripts/setup installs etcd-server)");
     let state = tempfile::tempdir().unwrap();
     let mut cfg = config(state.path(), Some(&etcd));
     cfg.lock_ttl = 2;
     let server = start(cfg).await;
     let admin = admin(&server);
     let url = server.url.clone();
-    blocking(move || {
+    let (taken_tx, taken_rx) = std::sync::mpsc::channel::<()>();
+    let (killed_tx, killed_rx) = std::sync::mpsc::channel::<()>();
+    let test = tokio::task::spawn_blocking(move || {
         admin
             .put("/api/v1/groups/lab", &json!({"reboot_slots": 1}))
             .unwrap();
@@ -574,6 +579,9 @@ async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
         };
         let (a, b) = (device("a"), device("b"));
         a.fleetlock("/v1/pre-reboot", "a", "lab").unwrap();
+        // The member the server spoke to dies; the other two carry on.
+        taken_tx.send(()).unwrap();
+        killed_rx.recv().unwrap();
         // Taking it again is fine (a retried request); the second device waits.
         a.fleetlock("/v1/pre-reboot", "a", "lab").unwrap();
         let full = b.fleetlock("/v1/pre-reboot", "b", "lab").unwrap_err();
@@ -612,8 +620,11 @@ async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
             .unwrap();
         let locks = admin.get("/api/v1/locks").unwrap();
         assert_eq!(locks["holders"].as_array().unwrap().len(), 0, "{locks}");
-    })
-    .await;
+    });
+    blocking(move || taken_rx.recv().unwrap()).await;
+    etcd.kill(0);
+    killed_tx.send(()).unwrap();
+    test.await.unwrap();
     server.stop().await;
 }
 
@@ -623,7 +634,7 @@ async fn thousands_of_agents_roll_out_in_waves_halt_on_failures_and_resume() {
     // requests per second, latency) is the bench's business: `cargo bench --bench fleet`.
     const AGENTS: usize = 2_000;
     const SLOTS: u32 = 25;
-    let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
+    let mut etcd = Etcd::cluster(3).expect("etcd runs (scripts/setup installs etcd-server)");
     let state = tempfile::tempdir().unwrap();
     let server = start(config(state.path(), Some(&etcd))).await;
     let admin = admin(&server);
@@ -735,8 +746,10 @@ async fn thousands_of_agents_roll_out_in_waves_halt_on_failures_and_resume() {
         })
         .await;
     }
-    // A device that joins mid-rollout gets its wave (all have started by now).
+    // One etcd member of three dies mid-wave (SIGKILL): reboots go on through the others.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    etcd.kill(0);
+    // A device that joins mid-rollout gets its wave (all have started by now).
     let late = Simulation::start(Options {
         server: server.url.clone(),
         enroll_token: enroll,

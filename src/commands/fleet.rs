@@ -52,7 +52,8 @@ enum FleetCommand {
         /// The update repository (`compose publish`) to serve under /repo.
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
-        /// etcd's client URL, for reboot coordination (FleetLock).
+        /// etcd's client URL, for reboot coordination (FleetLock); a cluster's members
+        /// comma-separated (a request that cannot reach one goes to the next).
         #[arg(long, value_name = "URL")]
         etcd: Option<String>,
         /// The server's PEM certificate chain (`compose keys server-cert` makes one from the
