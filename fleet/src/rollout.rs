@@ -150,7 +150,12 @@ pub fn report(
                 device.id,
                 report.reason.as_deref().unwrap_or(report.step.as_str())
             );
-            store.set_rollout_state(rollout.id, RolloutState::Halted, Some(&note))?;
+            store.transition_rollout(
+                rollout.id,
+                &[RolloutState::Running],
+                RolloutState::Halted,
+                Some(&note),
+            )?;
         }
     }
     Ok(Ok(store.rollout(rollout.id)?.unwrap_or(rollout)))

@@ -97,7 +97,8 @@ pub struct Fleet {
     group_gates: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Turns at the store for handlers ([`Fleet::db`]).
     db_turns: tokio::sync::Semaphore,
-    /// Issues each accepted device its certificate (`STATE/tls/device-ca.pem`).
+    /// Issues each accepted device its certificate (kept in the database: one for every
+    /// server sharing it; its certificate in `STATE/tls/device-ca.pem`).
     pub device_ca: crate::tls::Issuer,
 }
 
@@ -184,20 +185,15 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         return Err(ServeError::Repo { path: repo.clone() });
     }
     let store = Store::open(&config.state.join("fleet.db"))?;
-    let first_admin_token = if store.token_count()? == 0 {
-        let token = auth::new_secret(auth::ADMIN_PREFIX);
-        store.add_token(&auth::hash(&token), Role::Admin, "first admin", now())?;
+    // Several servers may start on one empty database at once: one of them adds the token.
+    let token = auth::new_secret(auth::ADMIN_PREFIX);
+    let first_admin_token = if store.add_first_admin(&auth::hash(&token), now())? {
         write_secret(&config.state.join("admin-token"), &token)?;
         Some(token)
     } else {
         None
     };
-    let device_ca = crate::tls::Issuer::load_or_make(
-        &config.state.join("tls"),
-        "device-ca",
-        "compose fleet device CA",
-    )
-    .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let device_ca = device_ca(&store, &config.state)?;
     let fleet = Arc::new(Fleet {
         device_ca,
         store,
@@ -254,6 +250,25 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         handle,
         task,
     })
+}
+
+/// The device CA every server on this database shares: made by the first to start (kept in
+/// the database), its certificate also in `STATE/tls/device-ca.pem` for admins.
+fn device_ca(store: &Store, state: &Path) -> Result<crate::tls::Issuer, ServeError> {
+    let tls = |e: String| ServeError::Tls(e);
+    let made = crate::tls::make_ca("compose fleet device CA").map_err(|e| tls(e.to_string()))?;
+    let made = serde_json::to_string(&made).map_err(|e| tls(e.to_string()))?;
+    let kept: crate::tls::MadeCa = serde_json::from_str(&store.setting_or("device-ca", &made)?)
+        .map_err(|e| tls(format!("the device CA in the database: {e}")))?;
+    let dir = state.join("tls");
+    let error = |source| ServeError::State {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(error)?;
+    std::fs::write(dir.join("device-ca.pem"), &kept.cert_pem).map_err(error)?;
+    crate::tls::Issuer::from_pem(&kept.cert_pem, &kept.key_pem, &state.join("fleet.db"))
+        .map_err(|e| tls(e.to_string()))
 }
 
 fn write_secret(path: &Path, secret: &str) -> Result<(), ServeError> {
@@ -1263,8 +1278,15 @@ async fn rollout_act(
     };
     let status = f
         .db(move |f| {
-            let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
-            if !from.contains(&rollout.state) {
+            // A halt's note stays on a resumed rollout's record until something else
+            // replaces it.
+            let note = match to {
+                RolloutState::Running => None,
+                RolloutState::Paused => Some("paused by an operator"),
+                _ => Some("aborted by an operator"),
+            };
+            if !f.store.transition_rollout(id, from, to, note)? {
+                let rollout = f.store.rollout(id)?.ok_or_else(|| no_rollout(id))?;
                 return Err(refuse(
                     StatusCode::CONFLICT,
                     format!(
@@ -1273,14 +1295,6 @@ async fn rollout_act(
                     ),
                 ));
             }
-            // A halt's note stays on a resumed rollout's record until something else
-            // replaces it.
-            let note = match to {
-                RolloutState::Running => None,
-                RolloutState::Paused => Some("paused by an operator"),
-                _ => Some("aborted by an operator"),
-            };
-            f.store.set_rollout_state(id, to, note)?;
             let rollout = f.store.rollout(id)?.expect("exists");
             Ok(rollout::status(&f.store, rollout)?)
         })

@@ -218,7 +218,8 @@ CREATE INDEX IF NOT EXISTS execs_device_state ON execs (device, state);
 
 /// Version 2: device identities. A device enrolled with a certificate signing request has
 /// its key's and certificate's SHA-256 (and the certificate); devices that asked without an
-/// enrollment token wait in `pending` (state `pending` or `rejected`) until an admin decides.
+/// enrollment token wait in `pending` (state `pending` or `rejected`) until an admin decides;
+/// `settings` keeps what every server sharing the database must agree on (the device CA).
 const SCHEMA_2: &str = "
 ALTER TABLE devices ADD COLUMN key_sha256 TEXT;
 ALTER TABLE devices ADD COLUMN cert_sha256 TEXT;
@@ -226,6 +227,7 @@ ALTER TABLE devices ADD COLUMN cert TEXT;
 CREATE UNIQUE INDEX IF NOT EXISTS devices_cert ON devices (cert_sha256);
 CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, device TEXT NOT NULL, version TEXT NOT NULL, csr TEXT NOT NULL,
   key_sha256 TEXT NOT NULL, state TEXT NOT NULL, asked_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 /// Devices of a group busy with a rollout (offered, downloading, staged, rebooting): an
@@ -384,6 +386,31 @@ impl Store {
         Ok(role.as_deref().and_then(Role::parse))
     }
 
+    /// The setting `name`: `value` if this call stores it first, else what another server
+    /// stored before (so servers starting at once agree).
+    pub fn setting_or(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let db = self.db();
+        db.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, value],
+        )?;
+        Ok(
+            db.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+
+    /// Adds the first admin token, unless a token exists: one statement, so of several
+    /// servers starting on one empty database at once exactly one adds it. True when added.
+    pub fn add_first_admin(&self, hash: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.db().execute(
+            "INSERT INTO tokens (hash, role, name, created_at)
+             SELECT ?1, 'admin', 'first admin', ?2 WHERE NOT EXISTS (SELECT 1 FROM tokens)",
+            params![hash, now],
+        )? > 0)
+    }
+
     pub fn token_count(&self) -> Result<u64, StoreError> {
         Ok(self
             .db()
@@ -419,7 +446,9 @@ impl Store {
         now: u64,
     ) -> Result<Result<String, EnrollRefused>, StoreError> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        // Immediate: the write lock from the start, so another server's enrollment cannot
+        // spend the same use of the token between the read and the write.
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let group: Option<(String, i64)> = tx
             .query_row(
                 "SELECT grp, uses_left FROM enroll_tokens WHERE hash = ?1",
@@ -760,16 +789,31 @@ impl Store {
             .optional()?)
     }
 
-    pub fn set_rollout_state(
+    /// Moves rollout `id` to `to` if it is in one of the states `from` now, in one statement,
+    /// so two servers acting on one rollout at once cannot both move it; false when it was in
+    /// none of them.
+    pub fn transition_rollout(
         &self,
         id: i64,
-        state: RolloutState,
+        from: &[RolloutState],
+        to: RolloutState,
         note: Option<&str>,
     ) -> Result<bool, StoreError> {
-        Ok(self.db().execute(
-            "UPDATE rollouts SET state = ?2, note = ?3 WHERE id = ?1",
-            params![id, state.as_str(), note],
-        )? > 0)
+        let places: Vec<String> = (0..from.len()).map(|i| format!("?{}", i + 4)).collect();
+        let sql = format!(
+            "UPDATE rollouts SET state = ?2, note = ?3 WHERE id = ?1 AND state IN ({})",
+            places.join(", ")
+        );
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            id.into(),
+            to.as_str().to_string().into(),
+            note.map(str::to_string).into(),
+        ];
+        values.extend(from.iter().map(|s| s.as_str().to_string().into()));
+        Ok(self
+            .db()
+            .execute(&sql, rusqlite::params_from_iter(values))?
+            > 0)
     }
 
     pub fn progress(&self, device: &str, rollout: i64) -> Result<Option<Progress>, StoreError> {
@@ -838,7 +882,9 @@ impl Store {
             return Ok(false);
         }
         let mut db = self.db();
-        let tx = db.transaction()?;
+        // Immediate: the count and the offer under the database's write lock, so servers
+        // sharing the database cannot each count the same free place.
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Checked again under the lock: a failure report may have halted the rollout since the
         // caller read it, and a halted rollout offers nothing more.
         let state: Option<String> = tx
@@ -937,20 +983,19 @@ impl Store {
         Ok(db.last_insert_rowid())
     }
 
-    /// The oldest command queued for `device`, marked sent.
+    /// The oldest command queued for `device`, marked sent in the same statement: however
+    /// many polls of the device arrive at once, on however many servers, one gets it.
     pub fn take_exec(&self, device: &str) -> Result<Option<Exec>, StoreError> {
-        let db = self.db();
-        let exec = db
+        Ok(self
+            .db()
             .query_row(
-                "SELECT id, device, argv, state, exit_code, stdout, stderr FROM execs WHERE device = ?1 AND state = 'queued' ORDER BY id LIMIT 1",
+                "UPDATE execs SET state = 'sent'
+                 WHERE id = (SELECT id FROM execs WHERE device = ?1 AND state = 'queued' ORDER BY id LIMIT 1)
+                 RETURNING id, device, argv, state, exit_code, stdout, stderr",
                 [device],
                 exec_row,
             )
-            .optional()?;
-        if let Some(e) = &exec {
-            db.execute("UPDATE execs SET state = 'sent' WHERE id = ?1", [e.id])?;
-        }
-        Ok(exec)
+            .optional()?)
     }
 
     pub fn finish_exec(
@@ -1036,5 +1081,86 @@ mod tests {
         );
         assert!(e.contains("fleet.db") && e.contains("help:"), "{e}");
         assert_eq!(version(&path), SCHEMA_VERSION + 1);
+    }
+
+    /// Servers sharing one database, as replicas do: each has its own connection, and every
+    /// read-then-write is one statement or an immediate transaction.
+    #[test]
+    fn servers_on_one_database_add_one_admin_offer_within_the_limit_and_send_each_command_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleet.db");
+        let servers: Vec<Store> = (0..3).map(|_| Store::open(&path).unwrap()).collect();
+        let at_once = |work: &(dyn Fn(&Store, usize) -> usize + Sync)| -> usize {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..12)
+                    .map(|i| {
+                        let server = &servers[i % servers.len()];
+                        s.spawn(move || work(server, i))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            })
+        };
+
+        // Twelve starts at once on an empty database: one first admin token.
+        let added = at_once(&|server, i| {
+            usize::from(server.add_first_admin(&format!("hash-{i}"), 1).unwrap())
+        });
+        assert_eq!(added, 1);
+        assert_eq!(servers[2].token_count().unwrap(), 1);
+
+        // Twelve devices offered at once under a limit of 3: three get it.
+        let rollout = servers[0]
+            .add_rollout(
+                "2",
+                Some("lab"),
+                &Schedule::parse("100%@0s").unwrap(),
+                50.0,
+                1,
+            )
+            .unwrap();
+        let offered = at_once(&|server, i| {
+            usize::from(
+                server
+                    .offer(&format!("d{i}"), rollout, 0, "lab", 3, 2)
+                    .unwrap(),
+            )
+        });
+        assert_eq!(offered, 3);
+
+        // Forty commands for one device, taken by twelve polls at once: each exactly once.
+        for i in 0..40 {
+            servers[1].add_exec("d0", &[format!("c{i}")], 3).unwrap();
+        }
+        let taken = std::sync::Mutex::new(Vec::new());
+        at_once(&|server, _| {
+            while let Some(exec) = server.take_exec("d0").unwrap() {
+                taken.lock().unwrap().push(exec.id);
+            }
+            0
+        });
+        let mut taken = taken.into_inner().unwrap();
+        taken.sort_unstable();
+        taken.dedup();
+        assert_eq!(taken.len(), 40);
+
+        // A halt and a resume racing: the rollout moves once from each state.
+        let moved = at_once(&|server, _| {
+            usize::from(
+                server
+                    .transition_rollout(
+                        rollout,
+                        &[RolloutState::Running],
+                        RolloutState::Halted,
+                        None,
+                    )
+                    .unwrap(),
+            )
+        });
+        assert_eq!(moved, 1);
+        assert_eq!(
+            servers[0].rollout(rollout).unwrap().unwrap().state,
+            RolloutState::Halted
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Certificates of a fleet: a project CA that devices pin and that issues server certificates
-//! (`compose keys`), the server's device CA that issues each accepted device its certificate
-//! from the request the device signed with its own key, and the server's TLS settings that ask
+//! (`compose keys`), the server's device CA (kept in the database, so every replica issues
+//! and trusts the same) that issues each accepted device its certificate from the request the
+//! device signed with its own key, and the server's TLS settings that ask
 //! every client for a certificate (mutual TLS) without requiring one, so admins still come
 //! with tokens while a device is known by its certificate (see [`Peer`]).
 
@@ -37,15 +38,8 @@ pub enum TlsError {
     Config(String),
 }
 
-fn file(path: &Path) -> impl Fn(io::Error) -> TlsError + '_ {
-    move |e| TlsError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
 /// A CA made here: its certificate and key, both PEM.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MadeCa {
     pub cert_pem: String,
     pub key_pem: String,
@@ -99,23 +93,6 @@ impl Issuer {
             key,
             cert_pem: cert_pem.to_string(),
         })
-    }
-
-    /// The CA kept as `DIR/NAME.pem` and `DIR/NAME.key`, made (key mode 0600) when missing.
-    pub fn load_or_make(dir: &Path, name: &str, common_name: &str) -> Result<Issuer, TlsError> {
-        let (cert, key) = (
-            dir.join(format!("{name}.pem")),
-            dir.join(format!("{name}.key")),
-        );
-        if !cert.is_file() || !key.is_file() {
-            let made = make_ca(common_name)?;
-            std::fs::create_dir_all(dir).map_err(file(dir))?;
-            write_private(&key, &made.key_pem)?;
-            std::fs::write(&cert, &made.cert_pem).map_err(file(&cert))?;
-        }
-        let cert_pem = std::fs::read_to_string(&cert).map_err(file(&cert))?;
-        let key_pem = std::fs::read_to_string(&key).map_err(file(&key))?;
-        Issuer::from_pem(&cert_pem, &key_pem, &key)
     }
 
     fn serial() -> rcgen::SerialNumber {
@@ -196,19 +173,6 @@ impl DeviceRequest {
 pub struct Issued {
     pub pem: String,
     pub sha256: String,
-}
-
-fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(file(path))?;
-    f.write_all(text.as_bytes()).map_err(file(path))
 }
 
 /// A server's TLS settings: its certificate chain and key (PEM files), and, with `device_ca`,

@@ -628,6 +628,145 @@ async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
     server.stop().await;
 }
 
+/// Replicas: three servers started at once on one database (SQLite here, one file), agents
+/// spread over them, a rollout made on one and carried out through all three under one
+/// group's limit, and commands queued on one for a device polling another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_on_one_database_share_one_admin_token_one_limit_and_every_command() {
+    const AGENTS: usize = 90;
+    const MAX_IN_FLIGHT: u32 = 4;
+    let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
+    let state = tempfile::tempdir().unwrap();
+    let (a, b, c) = tokio::join!(
+        start(config(state.path(), Some(&etcd))),
+        start(config(state.path(), Some(&etcd))),
+        start(config(state.path(), Some(&etcd))),
+    );
+    let tokens: Vec<String> = [&a, &b, &c]
+        .iter()
+        .filter_map(|s| s.first_admin_token.clone())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one first admin token");
+    assert_eq!(b.fleet.store.token_count().unwrap(), 1);
+    let admin = |server: &compose_fleet::server::Running| {
+        Client::new(&server.url, Some(&tokens[0]), None).unwrap()
+    };
+    let (admin_a, admin_b, admin_c) = (admin(&a), admin(&b), admin(&c));
+    {
+        let admin_b = admin_b.clone();
+        blocking(move || {
+            admin_b
+                .put(
+                    "/api/v1/groups/sim",
+                    &json!({"max_in_flight": MAX_IN_FLIGHT, "reboot_slots": 2}),
+                )
+                .unwrap()
+        })
+        .await;
+    }
+    let enroll = enroll_token(&admin_a, "sim", AGENTS).await;
+    let mut sims = Vec::new();
+    for (i, server) in [&a, &b, &c].into_iter().enumerate() {
+        sims.push(
+            Simulation::start(Options {
+                server: server.url.clone(),
+                enroll_token: enroll.clone(),
+                agents: AGENTS / 3,
+                version: "1".into(),
+                poll_interval: Duration::from_millis(300),
+                reboot: Duration::from_millis(20),
+                fail_percent: 0,
+                prefix: format!("r{i}"),
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    // Made on c; the polls held open on a and b find it by themselves.
+    let id = {
+        let admin_c = admin_c.clone();
+        blocking(move || {
+            admin_c
+                .post(
+                    "/api/v1/rollouts",
+                    &json!({"version": "2", "group": "sim", "schedule": "100%@0s"}),
+                )
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .await
+    };
+    let started = Instant::now();
+    let mut most = 0;
+    loop {
+        let admin_a = admin_a.clone();
+        let status =
+            blocking(move || admin_a.get(&format!("/api/v1/rollouts/{id}")).unwrap()).await;
+        let busy = status["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                ["offered", "downloading", "staged", "rebooting"]
+                    .contains(&p["step"].as_str().unwrap())
+            })
+            .count();
+        most = most.max(busy);
+        assert!(
+            busy <= MAX_IN_FLIGHT as usize,
+            "{busy} devices in flight, the group allows {MAX_IN_FLIGHT}"
+        );
+        if status["complete"] == true {
+            assert_eq!(status["running_version"], AGENTS as u64, "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the rollout never completed: {}",
+            status["waves"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        most >= 2,
+        "the servers offered in parallel ({most} at most)"
+    );
+    let updated: usize = sims.iter().map(|s| s.snapshot().updated).sum();
+    assert_eq!(updated, AGENTS);
+    eprintln!(
+        "{AGENTS} agents on three servers updated in {:?}, at most {most} in flight",
+        started.elapsed()
+    );
+    // Commands queued on a for a device that polls c, each answered once.
+    blocking(move || {
+        let ids: Vec<i64> = (0..5)
+            .map(|k| {
+                admin_a
+                    .post(
+                        "/api/v1/devices/r2-00000/exec",
+                        &json!({"argv": ["echo", k.to_string()]}),
+                    )
+                    .unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        for (k, id) in ids.iter().enumerate() {
+            let done = admin_b.get(&format!("/api/v1/execs/{id}?wait=30")).unwrap();
+            assert_eq!(done["state"], "done", "{done}");
+            assert_eq!(done["stdout"], format!("simulated: echo {k}\n"));
+        }
+    })
+    .await;
+    for sim in sims {
+        sim.stop().await;
+    }
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_agents_roll_out_in_waves_halt_on_failures_and_resume() {
     // Enough for waves of hundreds and a reboot queue; the scale itself (10,000 agents,

@@ -107,8 +107,12 @@ version = "0.1.0"
 summary = "a service that always fails"
 requires = ["shell-utils"]
 
+# A oneshot is up only once it exits successfully: a simple service counts as up after
+# 100 ms, which a VM on a loaded machine can take before the shell exits, and the boot
+# would be blessed before the crash.
 [[service]]
 name = "crashy"
+type = "oneshot"
 exec = ["/bin/busybox", "sh", "-c", "echo crashy: starting; exit 3"]
 restart = "on-failure"
 "#,
