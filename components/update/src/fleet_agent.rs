@@ -241,22 +241,9 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                 } else {
                     Repo::new(&repo, &trust)
                 };
-                let repo = match repo {
-                    Ok(repo) => repo,
-                    Err(e) => {
-                        log(&format!("rollout {rollout}: failed: {e}"));
-                        report(
-                            &server,
-                            rollout,
-                            Step::Failed,
-                            &version,
-                            Some(e.to_string()),
-                        );
-                        continue;
-                    }
-                };
-                let installed =
-                    crate::install_offer(&o.running, &repo, Some(&target), &mut |s| log(s));
+                let installed = repo.map_err(Error::from).and_then(|repo| {
+                    crate::install_offer(&o.running, &repo, Some(&target), &mut |s| log(s))
+                });
                 match installed {
                     Ok(Some(done)) => {
                         log(&format!("installed {} in slot {}", done.version, done.slot))

@@ -370,6 +370,14 @@ fn trust_key(project: &Path) -> Result<Option<TrustKey>, BuildError> {
     }))
 }
 
+/// What an image trusts: the key its updates must be signed with, and the CAs its agent
+/// trusts for HTTPS (by file name).
+#[derive(Debug, Clone)]
+struct Pinned {
+    update_key: Option<TrustKey>,
+    tls_cas: Vec<(String, String)>,
+}
+
 /// The project's TLS CAs (`keys/tls-ca/*.pem`, from `compose keys generate`): built into
 /// every image at [`TLS_CAS`], the only CAs its agent trusts for HTTPS (two while one
 /// replaces the other).
@@ -631,8 +639,10 @@ pub fn build(
             debs: p.debs.clone(),
         })
         .collect();
-    let trust = trust_key(project)?;
-    let cas = tls_cas(project)?;
+    let pinned = Pinned {
+        update_key: trust_key(project)?,
+        tls_cas: tls_cas(project)?,
+    };
     let key = sha256(
         serde_json::to_string(&(
             // What the build itself writes into images (layout, mount points, init's files,
@@ -648,8 +658,8 @@ pub fn build(
                 options.wasm_compiler.as_ref(),
                 debian_arch(device.arch),
             )?,
-            trust.as_ref().map(|t| &t.text),
-            &cas,
+            pinned.update_key.as_ref().map(|t| &t.text),
+            &pinned.tls_cas,
             ctx.secure_boot
                 .as_ref()
                 .map(crate::secure_boot::Keys::fingerprint)
@@ -712,16 +722,7 @@ pub fn build(
     }
 
     let assembled = Instant::now();
-    let (image, unmet) = assemble(
-        &ctx,
-        &chosen,
-        &payloads,
-        infos,
-        &key,
-        options,
-        trust.as_ref(),
-        &cas,
-    )?;
+    let (image, unmet) = assemble(&ctx, &chosen, &payloads, infos, &key, options, &pinned)?;
     timings.push(("assembly".to_string(), assembled.elapsed().as_secs_f64()));
     timings.push(("total".to_string(), started.elapsed().as_secs_f64()));
     Ok(BuildReport {
@@ -799,8 +800,7 @@ fn assemble(
     mut components: Vec<ComponentInfo>,
     key: &str,
     options: &BuildOptions,
-    trust: Option<&TrustKey>,
-    tls_cas: &[(String, String)],
+    pinned: &Pinned,
 ) -> Result<(ImageInfo, Vec<trim::Unmet>), BuildError> {
     let device = ctx.device;
     let find = |role_wanted: Role, what: &'static str, hint: &'static str| {
@@ -880,10 +880,10 @@ fn assemble(
     })
     .to_string()
         + "\n";
-    if let Some(trust) = trust {
+    if let Some(trust) = &pinned.update_key {
         root.insert_bytes(ctx.store, TRUST_KEY, trust.text.as_bytes(), 0o644)?;
     }
-    for (name, text) in tls_cas {
+    for (name, text) in &pinned.tls_cas {
         root.insert_bytes(
             ctx.store,
             &format!("{TLS_CAS}/{name}"),
@@ -938,7 +938,7 @@ fn assemble(
     }
     let tmp_out = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::create_dir_all(&tmp_out).map_err(|e| BuildError::io("create", &tmp_out, e))?;
-    let update_key = trust.map(|t| t.id.clone());
+    let update_key = pinned.update_key.as_ref().map(|t| t.id.clone());
     let result = write_image(
         ctx, &root, &initramfs, kernel, bootloader, components, key, options, update_key, &tmp_out,
     )
