@@ -1,6 +1,8 @@
-//! The fleet's state in SQLite (one file, WAL): tokens, devices, groups, rollouts, each
-//! device's progress in a rollout, and commands waiting for a device's agent. Secrets are
-//! kept as SHA-256 hashes only; the secret itself is shown once, when it is made.
+//! The fleet's state in SQLite (one file, WAL): tokens, devices (with their certificates),
+//! devices waiting to be accepted, groups, rollouts, each device's progress in a rollout, and
+//! commands waiting for a device's agent. Secrets that are only checked are kept as SHA-256
+//! hashes (the secret itself is shown once, when it is made); the device CA's key, which has
+//! to sign, is kept whole in `settings`, so keep the database as private as the key.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

@@ -1,5 +1,8 @@
-//! `compose-update fleet`: the device's side of the fleet. It dials out only: enrolls once
-//! with a token (the credential goes to its state file), then long-polls the server and does
+//! `compose-update fleet`: the device's side of the fleet. It dials out only, over HTTPS with
+//! the CAs its image pins: enrolls once with a request for the key it made itself (with a
+//! token it is accepted at once; without one it asks again every 10 s until an admin accepts
+//! it), keeps the certificate it got and shows it on every request (mutual TLS; on a loopback
+//! server without TLS a bearer credential instead), then long-polls the server and does
 //! what it is told: install a release (each step reported), reboot once FleetLock gives the
 //! group a slot, run a queued command. After the reboot it reports how the boot went (the
 //! new version, or a rollback) and frees its slot.
