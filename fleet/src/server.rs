@@ -175,10 +175,17 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             addr: config.listen,
         });
     }
-    std::fs::create_dir_all(&config.state).map_err(|source| ServeError::State {
-        path: config.state.clone(),
-        source,
-    })?;
+    // The database holds the device CA's key, and the first admin token lies beside it: the
+    // state folder is its owner's alone.
+    std::fs::create_dir_all(&config.state)
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.state, std::fs::Permissions::from_mode(0o700))
+        })
+        .map_err(|source| ServeError::State {
+            path: config.state.clone(),
+            source,
+        })?;
     if let Some(repo) = &config.repo
         && !repo.is_dir()
     {
@@ -526,7 +533,7 @@ async fn enroll(
             Asked::OtherKey => Err(refuse(
                 StatusCode::CONFLICT,
                 format!(
-                    "another key already asks to join as `{}`\nhelp: an admin rejects or removes that request first (`compose fleet remove {}`)",
+                    "another key already asks to join, or is enrolled, as `{}`\nhelp: an admin removes that device or request first (`compose fleet remove {}`)",
                     e.id, e.id
                 ),
             )),

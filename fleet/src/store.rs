@@ -173,7 +173,7 @@ pub struct PendingDevice {
 pub enum Asked {
     Pending,
     Rejected,
-    /// Another key asked under this id first.
+    /// Another key asked under this id first, or a device enrolled under it.
     OtherKey,
 }
 
@@ -532,7 +532,13 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        // An id enrolled already (without a certificate, or with another key) is taken.
+        let enrolled: bool =
+            tx.query_row("SELECT COUNT(*) FROM devices WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0).map(|n| n > 0)
+            })?;
         let asked = match known {
+            _ if enrolled => Asked::OtherKey,
             None => {
                 tx.execute(
                     "INSERT INTO pending VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
@@ -1164,5 +1170,19 @@ mod tests {
             servers[0].rollout(rollout).unwrap().unwrap().state,
             RolloutState::Halted
         );
+    }
+
+    #[test]
+    fn an_enrolled_id_cannot_be_asked_for_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("fleet.db")).unwrap();
+        store.add_enroll_token("t", "lab", 1, 1).unwrap();
+        let enrolled = store
+            .enroll("t", "d", "vm", "1", "cred", 7, None, 1)
+            .unwrap();
+        assert_eq!(enrolled, Ok("lab".to_string()));
+        let asked = store.ask("d", "vm", "1", "csr", "key", 2).unwrap();
+        assert_eq!(asked, Asked::OtherKey);
+        assert!(store.pending().unwrap().is_empty());
     }
 }

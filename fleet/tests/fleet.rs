@@ -381,6 +381,14 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
     let mut tls = config(&dir.path().join("state"), None);
     tls.tls = Tls::Files { cert, key };
     let server = start(tls).await;
+    // The database keeps the device CA's key: the state folder is the server's alone.
+    let mode = std::fs::metadata(dir.path().join("state"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700
+    );
     let wire = common::Capture::start(server.addr);
     let url = format!("https://127.0.0.1:{}", wire.addr.port());
     let admin = Client::new(
