@@ -959,7 +959,7 @@ async fn thousands_of_agents_roll_out_in_waves_halt_on_failures_and_resume() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_web_console_shows_rollouts_devices_and_locks_in_chromium() {
+async fn the_web_console_shows_rollouts_devices_pending_devices_and_locks_in_chromium() {
     let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
     let state = tempfile::tempdir().unwrap();
     let server = start(config(state.path(), Some(&etcd))).await;
@@ -997,6 +997,17 @@ async fn the_web_console_shows_rollouts_devices_and_locks_in_chromium() {
                 assert!(start.elapsed() < Duration::from_secs(60));
                 std::thread::sleep(Duration::from_millis(200));
             }
+            // A device asking to join without a token, to be listed as pending.
+            let keys = tempfile::tempdir().unwrap();
+            let asking = compose_update::identity::Identity::load_or_make(keys.path()).unwrap();
+            let csr = asking.request("kiosk-new").unwrap();
+            let nobody = Client::new(&url, None, None).unwrap();
+            nobody
+                .post(
+                    "/api/v1/enroll",
+                    &json!({"id": "kiosk-new", "device": "vm", "version": "1", "csr": csr}),
+                )
+                .unwrap();
             // A held reboot slot, to be listed.
             let ops = common::token(&admin, "operate", "ops");
             Client::new(&url, Some(&ops), None)
@@ -1044,6 +1055,8 @@ async fn the_web_console_shows_rollouts_devices_and_locks_in_chromium() {
         "state-running",
         "kiosk-00003",
         "Pause",
+        "kiosk-new",
+        "state-pending",
     ] {
         assert!(dom.contains(seen), "the console lacks `{seen}`:\n{dom}");
     }
