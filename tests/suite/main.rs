@@ -12,6 +12,7 @@ mod build;
 mod cli;
 mod closure;
 mod display;
+mod fleet;
 mod provision;
 mod shell;
 mod update;

@@ -1,0 +1,199 @@
+//! Fleet servers as replicas: several `compose fleet serve` processes on one database behind
+//! a load balancer, as users run them; one is SIGKILLed mid-wave and the rollout completes
+//! through the others.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use compose_fleet::client::Client;
+use compose_fleet::simulate::{Options, Simulation};
+use serde_json::json;
+
+/// A `compose fleet serve` process, killed when dropped.
+struct Replica {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn replica(state: &std::path::Path, etcd: &str) -> Replica {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .args(["fleet", "serve", "--listen", "127.0.0.1:0", "--etcd", etcd])
+        .arg("--state")
+        .arg(state)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    Replica { child, addr }
+}
+
+/// A TCP load balancer on loopback: each connection goes to the next backend that accepts
+/// one, so a dead backend is passed over, as a health-checking balancer would.
+fn balancer(backends: Vec<SocketAddr>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut next = 0;
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let server = (0..backends.len()).find_map(|i| {
+                let at = backends[(next + i) % backends.len()];
+                TcpStream::connect_timeout(&at, Duration::from_millis(200)).ok()
+            });
+            next += 1;
+            let Some(server) = server else { continue };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn replicas_behind_a_balancer_finish_a_rollout_when_one_is_killed_mid_wave() {
+    const AGENTS: usize = 150;
+    const MAX_IN_FLIGHT: u32 = 6;
+    const SLOTS: u32 = 3;
+    let etcd = compose_fleet::lock::LocalEtcd::start().expect("etcd (scripts/setup installs it)");
+    let state = tempfile::tempdir().unwrap();
+    // Three replicas started at once on one empty database.
+    let starting: Vec<_> = (0..3)
+        .map(|_| {
+            let (state, url) = (state.path().to_path_buf(), etcd.url.clone());
+            std::thread::spawn(move || replica(&state, &url))
+        })
+        .collect();
+    let mut replicas: Vec<Replica> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+    let lb = balancer(replicas.iter().map(|r| r.addr).collect());
+    let url = format!("http://{lb}");
+    let token = std::fs::read_to_string(state.path().join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let admin = Client::new(&url, Some(&token), None).unwrap();
+    admin
+        .put(
+            "/api/v1/groups/sim",
+            &json!({"max_in_flight": MAX_IN_FLIGHT, "reboot_slots": SLOTS}),
+        )
+        .unwrap();
+    let enroll = admin
+        .post(
+            "/api/v1/enroll-tokens",
+            &json!({"group": "sim", "uses": AGENTS}),
+        )
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(Simulation::start(Options {
+            server: url.clone(),
+            enroll_token: enroll,
+            agents: AGENTS,
+            version: "1".into(),
+            poll_interval: Duration::from_millis(300),
+            reboot: Duration::from_millis(50),
+            fail_percent: 0,
+            prefix: "lb".into(),
+        }))
+        .unwrap();
+    let id = admin
+        .post(
+            "/api/v1/rollouts",
+            &json!({"version": "2", "group": "sim", "schedule": "100%@0s"}),
+        )
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let started = Instant::now();
+    let (mut most, mut killed) = (0, false);
+    loop {
+        let status = match admin.get(&format!("/api/v1/rollouts/{id}")) {
+            Ok(status) => status,
+            // The connection that went to the replica just killed.
+            Err(_) if killed => continue,
+            Err(e) => panic!("{e}"),
+        };
+        let busy = status["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                ["offered", "downloading", "staged", "rebooting"]
+                    .contains(&p["step"].as_str().unwrap())
+            })
+            .count();
+        most = most.max(busy);
+        assert!(
+            busy <= MAX_IN_FLIGHT as usize,
+            "{busy} in flight; the group allows {MAX_IN_FLIGHT}"
+        );
+        let booted = status["running_version"].as_u64().unwrap();
+        if !killed && booted >= AGENTS as u64 / 3 {
+            // SIGKILL, mid-wave: a third of the devices are on version 2.
+            replicas[0].child.kill().unwrap();
+            replicas[0].child.wait().unwrap();
+            killed = true;
+            eprintln!("replica 0 killed with {booted} of {AGENTS} updated");
+        }
+        if status["complete"] == true {
+            assert!(killed, "the rollout ended before a replica was killed");
+            assert_eq!(booted, AGENTS as u64, "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the rollout never completed: {}",
+            status["waves"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let snap = sim.snapshot();
+    eprintln!(
+        "{AGENTS} agents through three replicas (one killed) in {:?}: at most {most} in flight, {} rebooting at once, {} requests, {} errors",
+        started.elapsed(),
+        snap.max_rebooting,
+        snap.requests,
+        snap.errors
+    );
+    assert_eq!(snap.updated, AGENTS);
+    // No device rebooted without a slot.
+    assert!(snap.max_rebooting <= SLOTS as usize, "{snap:?}");
+    let locks = admin.get("/api/v1/locks").unwrap();
+    assert_eq!(locks["holders"].as_array().unwrap().len(), 0, "{locks}");
+    runtime.block_on(sim.stop());
+    drop(replicas);
+}
