@@ -1,6 +1,7 @@
 //! `compose serve`: an update repository for someone without a web server. GET and HEAD of
 //! the files under its folder (single ranges answered 206, so interrupted downloads resume),
-//! nothing outside it, no listings; over HTTPS with a certificate from the project's CA
+//! no `..` paths (symbolic links inside it are followed: `compose publish` writes none), no
+//! listings; over HTTPS with a certificate from the project's CA
 //! (`compose keys server-cert`), or plain HTTP on loopback only. Every file in a repository
 //! is signed or named by its digest, so it needs no access control.
 

@@ -451,12 +451,19 @@ async fn console() -> Html<&'static str> {
 async fn enroll(
     State(f): State<Arc<Fleet>>,
     peer: Option<Extension<crate::tls::Peer>>,
+    headers: HeaderMap,
     Body(e): Body<Enroll>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if e.id.is_empty() || e.id.len() > 128 || e.id.chars().any(|c| c.is_control() || c == '/') {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
             "a device id is 1 to 128 characters, no `/` and no control characters",
+        ));
+    }
+    if e.device.len() > 128 || e.version.len() > 128 || e.token.len() > 256 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "a device type and version are at most 128 characters, a token 256",
         ));
     }
     let over_tls = peer.is_some();
@@ -489,28 +496,44 @@ async fn enroll(
     };
     let request = crate::tls::DeviceRequest::parse(&csr)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let id = e.id.clone();
-    let known = f.db(move |f| Ok(f.store.device_cert(&id)?)).await?;
-    if let Some((key, cert)) = known {
-        // Accepted meanwhile (or asking again): the certificate, to the holder of its key only.
-        if key != request.key_sha256 {
-            return Err(refuse(
-                StatusCode::CONFLICT,
-                EnrollRefused::AlreadyEnrolled(e.id).to_string(),
+    // A device enrolled before devices had keys: its credential vouches for its new key once.
+    if let Some(credential) = access::bearer(&headers) {
+        let (hash, id) = (auth::hash(credential), e.id.clone());
+        let cert = f.device_ca.issue_device(&request, &e.id);
+        let cert = cert.map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let cert = DeviceCert {
+            key_sha256: request.key_sha256.clone(),
+            pem: cert.pem,
+            sha256: cert.sha256,
+        };
+        let pem = cert.pem.clone();
+        let upgraded = f
+            .db(move |f| {
+                let device = f.store.device_by_credential(&hash)?;
+                match device {
+                    Some(d) if d.id == id => {
+                        Ok(f.store.set_device_cert(&id, &cert)?.then_some(d.group))
+                    }
+                    _ => Err(refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "unknown device credential: the device was removed or never enrolled",
+                    )),
+                }
+            })
+            .await?;
+        if let Some(group) = upgraded {
+            return Ok((
+                StatusCode::OK,
+                Json(json!(Enrolled {
+                    credential: String::new(),
+                    group,
+                    certificate: Some(pem),
+                })),
             ));
         }
-        let id = e.id.clone();
-        let device = f
-            .db(move |f| f.store.device(&id)?.ok_or_else(|| no_device(&id)))
-            .await?;
-        return Ok((
-            StatusCode::OK,
-            Json(json!(Enrolled {
-                credential: String::new(),
-                group: device.group,
-                certificate: Some(cert),
-            })),
-        ));
+    }
+    if let Some(answer) = certificate_again(&f, &e.id, &request.key_sha256, over_tls).await? {
+        return Ok(answer);
     }
     if e.token.is_empty() {
         let id = e.id.clone();
@@ -519,6 +542,10 @@ async fn enroll(
             .db(move |f| Ok(f.store.ask(&id, &e.device, &e.version, &csr, &key, now())?))
             .await?;
         return match asked {
+            // Accepted between the look above and the ask.
+            Asked::Accepted => certificate_again(&f, &e.id, &request.key_sha256, over_tls)
+                .await?
+                .ok_or_else(|| no_device(&e.id)),
             Asked::Pending => Ok((
                 StatusCode::ACCEPTED,
                 Json(json!(Pending {
@@ -529,6 +556,13 @@ async fn enroll(
             Asked::Rejected => Err(refuse(
                 StatusCode::FORBIDDEN,
                 format!("device `{}` was rejected by an admin", e.id),
+            )),
+            Asked::Full => Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{} devices wait to be accepted already; ask again later\nhelp: an admin accepts or rejects them (`compose fleet devices`)",
+                    crate::store::MAX_PENDING
+                ),
             )),
             Asked::OtherKey => Err(refuse(
                 StatusCode::CONFLICT,
@@ -566,6 +600,51 @@ async fn enroll(
     enrolled_answer(enrolled, shown, Some(pem))
 }
 
+/// The answer to a device enrolled already that asks again (accepted while it was pending,
+/// or it lost the answer): its certificate, to the holder of its key only (409 for another
+/// key); without TLS a new bearer credential too, since one is shown only once. `None`: no
+/// device with a certificate has this id.
+async fn certificate_again(
+    f: &Arc<Fleet>,
+    id: &str,
+    key_sha256: &str,
+    over_tls: bool,
+) -> Result<Option<(StatusCode, Json<Value>)>, ApiError> {
+    let asked = id.to_string();
+    let Some((key, cert)) = f.db(move |f| Ok(f.store.device_cert(&asked)?)).await? else {
+        return Ok(None);
+    };
+    if key != key_sha256 {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            EnrollRefused::AlreadyEnrolled(id.to_string()).to_string(),
+        ));
+    }
+    let credential = if over_tls {
+        String::new()
+    } else {
+        auth::new_secret(auth::DEVICE_PREFIX)
+    };
+    let (asked, hashed) = (id.to_string(), auth::hash(&credential));
+    let renew = !over_tls;
+    let device = f
+        .db(move |f| {
+            if renew {
+                f.store.set_credential(&asked, &hashed)?;
+            }
+            f.store.device(&asked)?.ok_or_else(|| no_device(&asked))
+        })
+        .await?;
+    Ok(Some((
+        StatusCode::OK,
+        Json(json!(Enrolled {
+            credential,
+            group: device.group,
+            certificate: Some(cert),
+        })),
+    )))
+}
+
 fn enrolled_answer(
     enrolled: Result<String, EnrollRefused>,
     credential: String,
@@ -593,9 +672,16 @@ async fn device_accept(
     State(f): State<Arc<Fleet>>,
     _: Caller<need::Admin>,
     UrlPath(id): UrlPath<String>,
-    Body(b): Body<GroupBody>,
+    Body(b): Body<AcceptBody>,
 ) -> Api<Value> {
     check_name("group", &b.group)?;
+    let key = b.key.to_ascii_lowercase();
+    if key.len() < 8 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "give the start of the device's key (at least 8 hex digits; `compose fleet devices` and the device's log show it)",
+        ));
+    }
     let asked = id.clone();
     let csr = f
         .db(move |f| Ok(f.store.pending_request(&asked)?))
@@ -603,6 +689,15 @@ async fn device_accept(
         .ok_or_else(|| no_pending(&id))?;
     let request = crate::tls::DeviceRequest::parse(&csr)
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if !request.key_sha256.starts_with(&key) {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            format!(
+                "device `{id}` asked with key {}…, not {key}: another machine may be asking under its id; reject or remove this request (`compose fleet devices reject {id}`)",
+                &request.key_sha256[..16]
+            ),
+        ));
+    }
     let issued = f
         .device_ca
         .issue_device(&request, &id)
@@ -777,7 +872,7 @@ fn fleetlock_caller(
                         .into(),
                 ));
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(ApiError::from(e).into_response()),
         },
         LockCaller::Secret(secret) => f.store.device_by_credential(&auth::hash(secret)),
     };
@@ -1027,6 +1122,15 @@ async fn device_remove(
 #[derive(Debug, Deserialize)]
 struct GroupBody {
     group: String,
+}
+
+/// `POST /api/v1/devices/{id}/accept`: the group, and the start of the key the admin saw the
+/// device report (at least 8 hex digits), so a request made by someone else under the same id
+/// is not accepted by mistake.
+#[derive(Debug, Deserialize)]
+struct AcceptBody {
+    group: String,
+    key: String,
 }
 
 async fn device_group(

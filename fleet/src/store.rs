@@ -168,11 +168,19 @@ pub struct PendingDevice {
     pub last_seen: u64,
 }
 
+/// The most devices that wait to be accepted at once: asking needs no credential, so the
+/// table is bounded.
+pub const MAX_PENDING: i64 = 10_000;
+
 /// What became of a device's request to join without a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asked {
     Pending,
+    /// Enrolled with this key meanwhile (accepted while it asked).
+    Accepted,
     Rejected,
+    /// [`MAX_PENDING`] devices wait already.
+    Full,
     /// Another key asked under this id first, or a device enrolled under it.
     OtherKey,
 }
@@ -185,7 +193,7 @@ pub enum EnrollRefused {
     )]
     BadToken,
     #[error(
-        "device `{0}` is already enrolled with another key: a second enrollment (a replay, or a reinstalled device) is refused\nhelp: an admin removes the old record first (`compose fleet remove {0}`)"
+        "device `{0}` is already enrolled: a second enrollment (a replay, another key, or a reinstalled device) is refused\nhelp: an admin removes the old record first (`compose fleet remove {0}`)"
     )]
     AlreadyEnrolled(String),
 }
@@ -500,6 +508,23 @@ impl Store {
             .optional()?)
     }
 
+    /// Gives device `id`, enrolled without a certificate, the certificate for its new key;
+    /// false when it has one already.
+    pub fn set_device_cert(&self, id: &str, cert: &DeviceCert) -> Result<bool, StoreError> {
+        Ok(self.db().execute(
+            "UPDATE devices SET key_sha256 = ?2, cert_sha256 = ?3, cert = ?4 WHERE id = ?1 AND cert IS NULL",
+            params![id, cert.key_sha256, cert.sha256, cert.pem],
+        )? > 0)
+    }
+
+    /// Gives device `id` a new bearer credential (its hash).
+    pub fn set_credential(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
+        Ok(self.db().execute(
+            "UPDATE devices SET credential = ?2 WHERE id = ?1",
+            params![id, hash],
+        )? > 0)
+    }
+
     /// The device whose certificate's SHA-256 is `sha256`.
     pub fn device_by_cert(&self, sha256: &str) -> Result<Option<Device>, StoreError> {
         Ok(self
@@ -532,13 +557,22 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        // An id enrolled already (without a certificate, or with another key) is taken.
-        let enrolled: bool =
-            tx.query_row("SELECT COUNT(*) FROM devices WHERE id = ?1", [id], |r| {
-                r.get::<_, i64>(0).map(|n| n > 0)
-            })?;
+        // An id enrolled already is taken, unless by this very key (accepted meanwhile).
+        let enrolled: Option<Option<String>> = tx
+            .query_row("SELECT key_sha256 FROM devices WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let waiting: i64 = tx.query_row("SELECT COUNT(*) FROM pending", [], |r| r.get(0))?;
         let asked = match known {
-            _ if enrolled => Asked::OtherKey,
+            _ if enrolled
+                .as_ref()
+                .is_some_and(|k| k.as_deref() == Some(key_sha256)) =>
+            {
+                Asked::Accepted
+            }
+            _ if enrolled.is_some() => Asked::OtherKey,
+            None if waiting >= MAX_PENDING => Asked::Full,
             None => {
                 tx.execute(
                     "INSERT INTO pending VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
@@ -686,12 +720,17 @@ impl Store {
         )? > 0)
     }
 
+    /// Forgets device `id` (and a request of its id), with its progress and commands, in one
+    /// transaction; an offer made meanwhile finds no device (see [`Store::offer`]).
     pub fn remove_device(&self, id: &str) -> Result<bool, StoreError> {
-        let db = self.db();
-        db.execute("DELETE FROM progress WHERE device = ?1", [id])?;
-        db.execute("DELETE FROM execs WHERE device = ?1", [id])?;
-        let asked = db.execute("DELETE FROM pending WHERE id = ?1", [id])?;
-        Ok(db.execute("DELETE FROM devices WHERE id = ?1", [id])? + asked > 0)
+        let mut db = self.db();
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM progress WHERE device = ?1", [id])?;
+        tx.execute("DELETE FROM execs WHERE device = ?1", [id])?;
+        let asked = tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
+        let removed = tx.execute("DELETE FROM devices WHERE id = ?1", [id])? + asked > 0;
+        tx.commit()?;
+        Ok(removed)
     }
 
     pub fn group(&self, name: &str) -> Result<Group, StoreError> {
@@ -901,6 +940,16 @@ impl Store {
             })
             .optional()?;
         if state.as_deref() != Some(RolloutState::Running.as_str()) {
+            return Ok(false);
+        }
+        // A device removed since its poll began gets nothing (its progress would hold a place
+        // under the limit with nobody to free it).
+        let exists: bool = tx.query_row(
+            "SELECT COUNT(*) FROM devices WHERE id = ?1",
+            [device],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !exists {
             return Ok(false);
         }
         let busy: u32 = tx.query_row(IN_FLIGHT, params![rollout, group], |r| r.get(0))?;
@@ -1118,6 +1167,12 @@ mod tests {
         assert_eq!(servers[2].token_count().unwrap(), 1);
 
         // Twelve devices offered at once under a limit of 3: three get it.
+        servers[0].add_enroll_token("t", "lab", 12, 1).unwrap();
+        for i in 0..12 {
+            let id = format!("d{i}");
+            let enrolled = servers[0].enroll("t", &id, "vm", "1", &id, 7, None, 1);
+            assert_eq!(enrolled.unwrap(), Ok("lab".to_string()));
+        }
         let rollout = servers[0]
             .add_rollout(
                 "2",

@@ -378,6 +378,24 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
 
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = common::project_ca(dir.path());
+    // A device enrolled before devices had keys: a bearer credential from a loopback server
+    // without TLS, the same database later served over TLS.
+    let before = start(config(&dir.path().join("state"), None)).await;
+    let old_admin = common::admin(&before);
+    let old_token = enroll_token(&old_admin, "lab", 1).await;
+    let old_url = before.url.clone();
+    let old_credential = blocking(move || {
+        Client::new(&old_url, None, None)
+            .unwrap()
+            .post("/api/v1/enroll", &enroll_body(&old_token, "dev-old"))
+            .unwrap()["credential"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .await;
+    let admin_token = before.first_admin_token.clone().unwrap();
+    before.stop().await;
     let mut tls = config(&dir.path().join("state"), None);
     tls.tls = Tls::Files { cert, key };
     let server = start(tls).await;
@@ -391,12 +409,7 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
     );
     let wire = common::Capture::start(server.addr);
     let url = format!("https://127.0.0.1:{}", wire.addr.port());
-    let admin = Client::new(
-        &server.url,
-        Some(server.first_admin_token.as_deref().unwrap()),
-        Some(ca.as_path()),
-    )
-    .unwrap();
+    let admin = Client::new(&server.url, Some(&admin_token), Some(ca.as_path())).unwrap();
     let token = enroll_token(&admin, "lab", 5).await;
     let devices = dir.path().to_path_buf();
     let asked = blocking(move || {
@@ -453,6 +466,30 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
         let e = Link::new("http://10.0.2.2:8443", "", 5, &trust).unwrap_err();
         assert!(e.to_string().contains("refusing plain HTTP"), "{e}");
 
+        // The device enrolled before keys: over TLS its credential alone gets it nothing, but
+        // it vouches once for the key the device made, which then gets a certificate.
+        let old = Identity::load_or_make(&devices.join("old")).unwrap();
+        let with_credential = Link::new(&url, &old_credential, 5, &trust).unwrap();
+        let e = with_credential.get(poll).unwrap_err().to_string();
+        assert!(e.contains("no device certificate"), "{e}");
+        let Enrollment::Accepted(upgraded) = with_credential
+            .enroll(&enroll(&old, "dev-old", ""))
+            .unwrap()
+        else {
+            panic!("an enrolled device's credential vouches for its key")
+        };
+        old.save_certificate(upgraded.certificate.as_deref().unwrap())
+            .unwrap();
+        let old_link = Link::new(&url, "", 5, &old.trust(&trust).unwrap()).unwrap();
+        assert_eq!(old_link.get(poll).unwrap()["action"], "wait");
+        // Once: another key with the same credential is refused.
+        let thief = Identity::load_or_make(&devices.join("thief")).unwrap();
+        let e = with_credential
+            .enroll(&enroll(&thief, "dev-old", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("409"), "{e}");
+
         // Without a token: pending, and nothing until an admin accepts it.
         let b = Identity::load_or_make(&devices.join("b")).unwrap();
         assert_eq!(
@@ -475,9 +512,23 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
             .unwrap_err()
             .to_string();
         assert!(e.contains("409") && e.contains("another key"), "{e}");
-        admin
-            .post("/api/v1/devices/dev-b/accept", &json!({"group": "lab"}))
-            .unwrap();
+        // The admin names the key the device reported: another one is not accepted.
+        let accept = |key: &str| {
+            admin.post(
+                "/api/v1/devices/dev-b/accept",
+                &json!({"group": "lab", "key": &key[..12]}),
+            )
+        };
+        let e = accept(&impostor.key_sha256()).unwrap_err();
+        assert_eq!(e.status(), Some(409), "{e}");
+        let e = admin
+            .post(
+                "/api/v1/devices/dev-b/accept",
+                &json!({"group": "lab", "key": "xyz"}),
+            )
+            .unwrap_err();
+        assert_eq!(e.status(), Some(400), "{e}");
+        accept(&b.key_sha256()).unwrap();
         let Enrollment::Accepted(enrolled) = link.enroll(&enroll(&b, "dev-b", "")).unwrap() else {
             panic!("an accepted device gets its certificate when it asks again")
         };

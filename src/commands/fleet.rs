@@ -126,6 +126,11 @@ enum DevicesCommand {
         id: String,
         #[arg(long)]
         group: String,
+        /// The start of the device's key as `compose fleet devices` lists it and the device
+        /// logs it (at least 8 hex digits): a request someone else made under the same id
+        /// is refused.
+        #[arg(long, value_name = "HEX")]
+        key: String,
     },
     /// Refuse a device that asked without an enrollment token.
     Reject { id: String },
@@ -223,10 +228,10 @@ fn run(args: &FleetArgs) -> anyhow::Result<u8> {
         FleetCommand::Serve { .. } => unreachable!("handled above"),
         FleetCommand::Devices { command: None } => client.get("/api/v1/devices")?,
         FleetCommand::Devices {
-            command: Some(DevicesCommand::Accept { id, group }),
+            command: Some(DevicesCommand::Accept { id, group, key }),
         } => client.post(
             &format!("/api/v1/devices/{id}/accept"),
-            &json!({"group": group}),
+            &json!({"group": group, "key": key}),
         )?,
         FleetCommand::Devices {
             command: Some(DevicesCommand::Reject { id }),
@@ -392,7 +397,7 @@ fn print(command: &FleetCommand, v: &Value) {
             for (i, d) in pending.enumerate() {
                 if i == 0 {
                     println!(
-                        "\nasked to join without a token (`compose fleet devices accept ID --group G`):"
+                        "\nasked to join without a token (`compose fleet devices accept ID --group G --key KEY`):"
                     );
                     println!(
                         "{:<24} {:<10} {:<10} {:<18} LAST SEEN",

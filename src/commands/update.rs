@@ -29,8 +29,9 @@ enum KeysCommand {
     /// certificates of the project's servers (`compose keys server-cert`). What exists is kept
     /// unless --force.
     Generate {
-        /// Replace the existing keys (devices built with the old ones refuse new releases and
-        /// images signed by the new ones until they are enrolled).
+        /// Replace the existing keys, the TLS CA folder included (devices built with the old
+        /// ones refuse new releases, images signed by the new ones until they are enrolled,
+        /// and servers whose certificates the old CA issued).
         #[arg(long)]
         force: bool,
     },

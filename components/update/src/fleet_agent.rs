@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use compose_update::agent::{Repo, Running};
-use compose_update::fleet::{API, Action, Enroll, ExecDone, Report, Step};
+use compose_update::fleet::{API, Action, Enroll, Enrolled, ExecDone, Report, Step};
 use compose_update::identity::Identity;
 use compose_update::link::{Enrollment, Link};
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,12 @@ fn enrolled(o: &Options, identity: &Identity) -> Result<State, Error> {
     if let Ok(text) = std::fs::read(&o.state)
         && let Ok(state) = serde_json::from_slice::<State>(&text)
     {
+        if !identity.has_certificate()
+            && !state.credential.is_empty()
+            && o.server.starts_with("https://")
+        {
+            upgrade(o, identity, &state)?;
+        }
         return Ok(state);
     }
     let token = match &o.token {
@@ -116,7 +122,8 @@ fn enrolled(o: &Options, identity: &Identity) -> Result<State, Error> {
         Enrollment::Accepted(e) => e,
         Enrollment::Pending => {
             return Err(format!(
-                "pending: the server knows {id} (key {}) and waits for an admin to accept it (`compose fleet devices accept {id}`)",
+                "pending: the server knows {id} (key {}) and waits for an admin to accept it (`compose fleet devices accept {id} --group GROUP --key {}`)",
+                &identity.key_sha256()[..16],
                 &identity.key_sha256()[..16]
             )
             .into());
@@ -145,13 +152,43 @@ fn enrolled(o: &Options, identity: &Identity) -> Result<State, Error> {
     Ok(state)
 }
 
+/// A device enrolled before devices had keys (a bearer credential, no certificate), now
+/// talking to a server over TLS: its credential vouches once for the key it made, and it
+/// gets its certificate.
+fn upgrade(o: &Options, identity: &Identity, state: &State) -> Result<(), Error> {
+    let link = Link::new(&o.server, &state.credential, o.wait, &o.running.tls)?;
+    let enroll = Enroll {
+        token: String::new(),
+        id: state.id.clone(),
+        device: o.running.device.clone(),
+        version: o.running.version.clone(),
+        csr: Some(identity.request(&state.id)?),
+    };
+    match link.enroll(&enroll)? {
+        Enrollment::Accepted(Enrolled {
+            certificate: Some(certificate),
+            ..
+        }) => {
+            identity.save_certificate(&certificate)?;
+            log(&format!(
+                "{}: its credential vouched for its new key; device certificate issued",
+                state.id
+            ));
+            Ok(())
+        }
+        other => Err(format!("asking for a certificate as {}: {other:?}", state.id).into()),
+    }
+}
+
 pub fn run(o: &Options) -> Result<u8, Error> {
     let identity = identity(o)?;
     let mut state = loop {
         match enrolled(o, &identity) {
             Ok(s) => break s,
-            // The server may not be up yet, or the network: try again, as any agent would.
-            Err(e) if e.to_string().contains(": 401: ") || e.to_string().contains(": 409: ") => {
+            // A wrong token, or an admin's refusal, stays so: stop and say why. The server
+            // may not be up yet, or the network, or another request under this id may be in
+            // the way until an admin removes it (409): try again, as any agent would.
+            Err(e) if e.to_string().contains(": 401: ") || e.to_string().contains(": 403: ") => {
                 return Err(e);
             }
             Err(e) => {

@@ -116,8 +116,10 @@ impl Trust {
     /// An HTTP agent for `url`: HTTPS with the pinned CAs, or plain HTTP to loopback; refused
     /// otherwise. Statuses are answers, not errors (the caller reads error bodies).
     pub fn agent(&self, url: &str, timeout: Option<Duration>) -> Result<ureq::Agent, NetError> {
+        // No redirects: one could lead from HTTPS to plain HTTP, or off loopback.
         let config = ureq::Agent::config_builder()
             .timeout_global(timeout)
+            .max_redirects(0)
             .http_status_as_error(false);
         let config = match scheme_host(url) {
             Some(("http", host)) if is_loopback(host) => config,
@@ -186,12 +188,11 @@ fn scheme_host(url: &str) -> Option<(&str, &str)> {
     Some((scheme, host))
 }
 
-/// Whether `host` names this machine: `localhost`, 127.0.0.0/8 or ::1.
+/// Whether `host` is a loopback address (127.0.0.0/8 or ::1), written as one: a name such as
+/// `localhost` goes through the resolver, which could send it elsewhere.
 pub fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -203,7 +204,6 @@ mod tests {
         let trust = Trust::default();
         for url in [
             "http://127.0.0.1:8080/",
-            "http://localhost/repo",
             "http://[::1]:9/x",
             "http://127.3.4.5",
         ] {
@@ -214,6 +214,7 @@ mod tests {
             "http://example.org/",
             "http://user@10.0.0.1:80/",
             "http://127.0.0.1.example.org/",
+            "http://localhost/repo",
         ] {
             let e = trust.agent(url, None).unwrap_err();
             assert!(matches!(e, NetError::PlainHttp { .. }), "{url}: {e}");

@@ -402,6 +402,12 @@ fn tls_cas(project: &Path) -> Result<Vec<(String, String)>, BuildError> {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| BuildError::io("read", &path, e))?;
+        if text.contains("PRIVATE KEY-----") {
+            return Err(BuildError::TrustKey(format!(
+                "{} holds a private key, which would go into every image\nhelp: keep the CA's key in a .key file of its own (`compose keys generate` writes ca.key)",
+                path.display()
+            )));
+        }
         if !text.contains("-----BEGIN CERTIFICATE-----") {
             return Err(BuildError::TrustKey(format!(
                 "{} holds no PEM certificate\nhelp: keys/tls-ca/ holds the CA certificates devices trust (`compose keys generate` makes ca.pem); move anything else out",
@@ -1354,5 +1360,34 @@ impl FlushAll for std::io::BufWriter<std::fs::File> {
             .map_err(|e| BuildError::io("write", path, e.into_error()))?
             .sync_all()
             .map_err(|e| BuildError::io("sync", path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_pins_at_most_two_ca_certificates_and_never_a_key() {
+        let project = tempfile::tempdir().unwrap();
+        assert!(tls_cas(project.path()).unwrap().is_empty());
+        let dir = project.path().join(PROJECT_TLS_CAS);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.join("ca.pem"), cert).unwrap();
+        std::fs::write(dir.join("ca.key"), "secret, not pinned").unwrap();
+        std::fs::write(dir.join("next.pem"), cert).unwrap();
+        let cas = tls_cas(project.path()).unwrap();
+        let names: Vec<&str> = cas.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["ca.pem", "next.pem"]);
+        std::fs::write(dir.join("third.pem"), cert).unwrap();
+        let e = tls_cas(project.path()).unwrap_err().to_string();
+        assert!(e.contains("at most 2"), "{e}");
+        std::fs::remove_file(dir.join("third.pem")).unwrap();
+        let with_key =
+            format!("{cert}-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
+        std::fs::write(dir.join("next.pem"), with_key).unwrap();
+        let e = tls_cas(project.path()).unwrap_err().to_string();
+        assert!(e.contains("private key") && e.contains("next.pem"), "{e}");
     }
 }
