@@ -182,6 +182,8 @@ pub struct RolloutStatus {
     pub devices: u64,
     /// Devices of its scope that run its version (also those that had it before).
     pub running_version: u64,
+    /// Devices busy with it now (offered, downloading, staged, rebooting), every wave.
+    pub in_flight: u64,
     pub complete: bool,
     pub waves: Vec<WaveStatus>,
 }
@@ -233,6 +235,7 @@ pub fn status_and_progress(
         complete: devices > 0 && running_version + failed >= devices,
         devices,
         running_version,
+        in_flight: waves.iter().map(|w| w.in_flight).sum(),
         waves,
         rollout,
     };
