@@ -499,13 +499,7 @@ async fn enroll(
     // A device enrolled before devices had keys: its credential vouches for its new key once.
     if let Some(credential) = access::bearer(&headers) {
         let (hash, id) = (auth::hash(credential), e.id.clone());
-        let cert = f.device_ca.issue_device(&request, &e.id);
-        let cert = cert.map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        let cert = DeviceCert {
-            key_sha256: request.key_sha256.clone(),
-            pem: cert.pem,
-            sha256: cert.sha256,
-        };
+        let cert = device_cert(&f, &request, &e.id)?;
         let pem = cert.pem.clone();
         let upgraded = f
             .db(move |f| {
@@ -573,15 +567,7 @@ async fn enroll(
             )),
         };
     }
-    let issued = f
-        .device_ca
-        .issue_device(&request, &e.id)
-        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let cert = DeviceCert {
-        key_sha256: request.key_sha256,
-        pem: issued.pem,
-        sha256: issued.sha256,
-    };
+    let cert = device_cert(&f, &request, &e.id)?;
     let pem = cert.pem.clone();
     let enrolled = f
         .db(move |f| {
@@ -645,6 +631,23 @@ async fn certificate_again(
     )))
 }
 
+/// The certificate the device CA issues for `request`'s key under `id`, as the store keeps it.
+fn device_cert(
+    f: &Fleet,
+    request: &crate::tls::DeviceRequest,
+    id: &str,
+) -> Result<DeviceCert, ApiError> {
+    let issued = f
+        .device_ca
+        .issue_device(request, id)
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(DeviceCert {
+        key_sha256: request.key_sha256.clone(),
+        pem: issued.pem,
+        sha256: issued.sha256,
+    })
+}
+
 fn enrolled_answer(
     enrolled: Result<String, EnrollRefused>,
     credential: String,
@@ -698,15 +701,7 @@ async fn device_accept(
             ),
         ));
     }
-    let issued = f
-        .device_ca
-        .issue_device(&request, &id)
-        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let cert = DeviceCert {
-        key_sha256: request.key_sha256,
-        pem: issued.pem,
-        sha256: issued.sha256,
-    };
+    let cert = device_cert(&f, &request, &id)?;
     let credential = auth::hash(&auth::new_secret(auth::DEVICE_PREFIX));
     let group = b.group.clone();
     let accepted = id.clone();
