@@ -138,7 +138,7 @@ fn help_for(e: &CliError) -> Option<String> {
                 .into(),
         ),
         CliError::ShellDefinition(_) => Some(
-            "a shell definition is `[shell]` with name, summary, layout (floating, focused-fullscreen, maximized-stack) and parts (title-bars, taskbar, overlay-bar, on-screen-keyboard, edge-switcher)".into(),
+            "a shell definition is `[shell]` with name, summary, layout (floating, focused-fullscreen, maximized-stack) and parts (title-bars, taskbar, overlay-bar, on-screen-keyboard, edge-switcher, notifications, status, launcher), and optionally shortcuts: `[shell.keys]` \"Super+Q\" = \"close\" (or \"none\" to drop a default) and `[shell.run]` \"Super+Return\" = [\"foot\"]; `compose shell keys --shell NAME` lists a shell's".into(),
         ),
         CliError::Flash(_)
         | CliError::Build(_)
@@ -829,6 +829,31 @@ pub fn shell_windows(rows: &[compose_shells::control::WindowRow], json: bool) {
             format!("  [{sandbox}]")
         };
         println!("{mark}{id:>4}  {width}x{height}+{x}+{y}  {app_id}  {title}{sandbox}");
+    }
+}
+
+/// A shell's keyboard shortcuts, one a line: the keys, then what they do.
+pub fn shell_keys(def: &compose_shells::ShellDef, json: bool) {
+    use compose_shells::shortcuts::Does;
+    if json {
+        let list: Vec<_> = def
+            .shortcuts
+            .iter()
+            .map(|s| match &s.does {
+                Does::Action(a) => json!({"keys": s.combo.to_string(), "action": a.name()}),
+                Does::Run(argv) => json!({"keys": s.combo.to_string(), "run": argv}),
+            })
+            .collect();
+        return to_json(&json!({"shell": def.name, "shortcuts": list}));
+    }
+    let width = def
+        .shortcuts
+        .iter()
+        .map(|s| s.combo.to_string().len())
+        .max()
+        .unwrap_or(0);
+    for s in &def.shortcuts {
+        println!("{:<width$}  {}", s.combo.to_string(), s.does);
     }
 }
 

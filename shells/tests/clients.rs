@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use compose_shells::compositor::colors::{self, rgba8};
 use compose_shells::compositor::input::{
-    BTN_DPAD_RIGHT, BTN_LEFT, BTN_MODE, KEY_F4, KEY_G, KEY_LEFTALT, KEY_LEFTMETA, KEY_TAB,
+    BTN_DPAD_RIGHT, BTN_LEFT, BTN_MODE, KEY_F4, KEY_G, KEY_LEFTALT, KEY_LEFTCTRL, KEY_LEFTMETA,
+    KEY_TAB,
 };
 use compose_shells::compositor::{
     Command, CompositorError, InputEvent, MAX_BUFFERS_PER_CLIENT, MAX_SURFACES_PER_CLIENT, Options,
@@ -1412,6 +1413,80 @@ fn desktop_windows_minimize_maximize_snap_and_come_back_from_the_task_bar() {
     super_key(KEY_DOWN);
     assert!(comp.window("b").minimized);
     assert_eq!(comp.focused().as_deref(), Some("a"));
+}
+
+/// Presses `key` with `mods` held, then lets go of all.
+fn chord(comp: &Compositor, mods: &[u32], key: u32) {
+    let mut events: Vec<InputEvent> = mods
+        .iter()
+        .chain([&key])
+        .map(|&code| InputEvent::Key {
+            code,
+            pressed: true,
+        })
+        .collect();
+    events.extend(
+        mods.iter()
+            .rev()
+            .chain([&key])
+            .map(|&code| InputEvent::Key {
+                code,
+                pressed: false,
+            }),
+    );
+    comp.input(&events);
+}
+
+// Shortcuts are the shell definition's: this one binds maximize to Ctrl+Alt+M, drops
+// Super+Up (which then reaches the app like any key) and starts a program on Super+Return.
+#[test]
+fn a_definitions_shortcuts_change_the_defaults_and_start_programs() {
+    const KEY_M: u32 = 50;
+    const KEY_ENTER: u32 = 28;
+    let scratch = tempfile::tempdir().unwrap();
+    let started = scratch.path().join("started");
+    let text = format!(
+        "[shell]\nname = \"keys\"\nsummary = \"a desktop with other keys\"\nlayout = \"floating\"\n\
+         parts = [\"title-bars\", \"taskbar\"]\n\
+         [shell.keys]\n\"Super+Up\" = \"none\"\n\"Ctrl+Alt+M\" = \"maximize\"\n\
+         [shell.run]\n\"Super+Return\" = [\"touch\", \"{}\"]\n",
+        started.display()
+    );
+    let def = compose_shells::definition::parse("keys.toml", &text).unwrap();
+    compose_shells::shortcut::check(&def).unwrap();
+    let comp = Compositor::start_with("desktop", 800, 600, |o| o.shell = def);
+    let mut b = comp.client();
+    b.toplevel("b", "B", GREEN).unwrap();
+    b.wait_until("the keyboard", WAIT, |s| s.windows[0].keyboard_focus)
+        .unwrap();
+    let work = (800, (600 - TASKBAR - TITLE_BAR) as i32);
+
+    chord(&comp, &[KEY_LEFTCTRL, KEY_LEFTALT], KEY_M);
+    wait_configure(&mut b, "maximized by Ctrl+Alt+M", |k| {
+        (k.width, k.height) == work
+    });
+    assert!(
+        !b.state.windows[0].keys.contains(&KEY_M),
+        "the shortcut is the shell's"
+    );
+    chord(&comp, &[KEY_LEFTMETA], KEY_UP);
+    b.wait_until("Super+Up reaches the app", WAIT, |s| {
+        s.windows[0].keys.contains(&KEY_UP)
+    })
+    .unwrap();
+    assert_eq!(
+        b.state.windows[0]
+            .last_configure()
+            .map(|k| (k.width, k.height)),
+        Some(work),
+        "Super+Up no longer restores"
+    );
+    chord(&comp, &[KEY_LEFTMETA], KEY_ENTER);
+    let start = Instant::now();
+    while !started.exists() {
+        assert!(start.elapsed() < WAIT, "Super+Return started nothing");
+        b.dispatch_for(Duration::from_millis(20)).unwrap();
+    }
 }
 
 // Alt+Tab on the desktop: the switcher lists the windows while Alt is held (most recently

@@ -71,6 +71,18 @@ enum ShellCommand {
         #[command(flatten)]
         bus: BusArg,
     },
+    /// List a shell's keyboard shortcuts: its layout's defaults as its definition's
+    /// `[shell.keys]` and `[shell.run]` changed them.
+    Keys {
+        /// desktop, gaming or tablet, or a shell defined in --shells DIR.
+        #[arg(long, default_value = "desktop")]
+        shell: String,
+        /// Also load shell definitions from DIR (as `compose shell run --shells`).
+        #[arg(long, value_name = "DIR")]
+        shells: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Swap the running shell; every window stays.
     Swap {
         shell: String,
@@ -133,6 +145,33 @@ struct ShellTarget {
     vm: Option<PathBuf>,
 }
 
+/// The built-in shells and those defined in `dir`; every definition's shortcuts must name
+/// keys xkb knows.
+fn load_shells(dir: Option<&std::path::Path>) -> Result<Vec<compose_shells::ShellDef>, CliError> {
+    let shells = match dir {
+        Some(dir) => compose_shells::definition::with_dir(dir)?,
+        None => compose_shells::definition::builtin(),
+    };
+    for def in &shells {
+        compose_shells::shortcut::check(def)?;
+    }
+    Ok(shells)
+}
+
+/// Shell `name` among `shells`.
+fn find_shell(
+    shells: &[compose_shells::ShellDef],
+    name: &str,
+) -> Result<compose_shells::ShellDef, CliError> {
+    use compose_shells::definition;
+    definition::find(shells, name)
+        .cloned()
+        .ok_or_else(|| CliError::UnknownShell {
+            name: name.to_string(),
+            known: definition::names(shells),
+        })
+}
+
 pub fn exec(args: Args, globals: &Globals) -> Result<Outcome, CliError> {
     // The project only adds its GUI apps to the task bar: a shell runs without one.
     shell(&args.command, globals.project().ok().as_ref())
@@ -159,16 +198,8 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
             renderer,
             bus,
         } => {
-            let shells = match shells {
-                Some(dir) => definition::with_dir(dir)?,
-                None => definition::builtin(),
-            };
-            let def = definition::find(&shells, shell).cloned().ok_or_else(|| {
-                CliError::UnknownShell {
-                    name: shell.clone(),
-                    known: definition::names(&shells),
-                }
-            })?;
+            let shells = load_shells(shells.as_deref())?;
+            let def = find_shell(&shells, shell)?;
             let has_host = std::env::var_os("DISPLAY").is_some()
                 || std::env::var_os("WAYLAND_DISPLAY").is_some();
             let backend = match headless {
@@ -276,6 +307,11 @@ fn shell(command: &ShellCommand, project: Option<&Project>) -> Result<Outcome, C
                 control::swap(&connection, shell)?;
             }
         },
+        ShellCommand::Keys {
+            shell,
+            shells,
+            json,
+        } => print::shell_keys(&find_shell(&load_shells(shells.as_deref())?, shell)?, *json),
         ShellCommand::Windows { json, bus } => {
             let rows = match &bus.vm {
                 Some(dir) => remote(dir, compose_shells::remote::Ask::Windows)?.windows,

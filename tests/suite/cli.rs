@@ -627,3 +627,56 @@ fn with_json_every_error_is_data_on_stdout() {
     assert_eq!(v["help"], "did you mean `requires`?");
     assert_eq!(v["diagnostics"][0]["code"], "unknown-key");
 }
+
+// `compose shell keys` lists a shell's shortcuts: its layout's defaults as its definition
+// changed them; a definition naming a key xkb does not know is refused with its file.
+#[test]
+fn shell_keys_lists_shortcuts_and_refuses_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = compose(dir.path(), &["shell", "keys", "--shell", "gaming"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("Alt+Tab        next-window\n"), "{out}");
+    assert!(out.contains("Super+Shift+G  game-mode\n"), "{out}");
+    assert!(
+        !out.contains("Super+Up"),
+        "no window moves in gaming:\n{out}"
+    );
+
+    let shells = dir.path().join("shells");
+    std::fs::create_dir(&shells).unwrap();
+    std::fs::write(
+        shells.join("keys.toml"),
+        "[shell]\nname = \"keys\"\nsummary = \"\"\nlayout = \"floating\"\n\
+         [shell.keys]\n\"Super+Q\" = \"close\"\n[shell.run]\n\"Super+Return\" = [\"foot\"]\n",
+    )
+    .unwrap();
+    let s = shells.to_str().unwrap();
+    let o = compose(
+        dir.path(),
+        &["shell", "keys", "--shells", s, "--shell", "keys", "--json"],
+    );
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = v["shortcuts"].as_array().unwrap();
+    assert!(list.contains(&serde_json::json!({"keys": "Super+Q", "action": "close"})));
+    assert!(list.contains(&serde_json::json!({"keys": "Super+Return", "run": ["foot"]})));
+
+    std::fs::write(
+        shells.join("keys.toml"),
+        "[shell]\nname = \"keys\"\nsummary = \"\"\nlayout = \"floating\"\n\
+         [shell.keys]\n\"Super+Enter\" = \"close\"\n",
+    )
+    .unwrap();
+    let o = compose(
+        dir.path(),
+        &["shell", "keys", "--shells", s, "--shell", "keys"],
+    );
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("shell definition keys: shortcut `Super+Enter`: `Enter` is not a key name")
+            && err.contains("Return"),
+        "{err}"
+    );
+}

@@ -1,6 +1,11 @@
-//! Shell definitions: a layout and the parts around it, so a new shell is data.
+//! Shell definitions: a layout, the parts around it and keyboard shortcuts, so a new shell
+//! is data.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use crate::shortcuts::{self, Shortcut};
 
 /// How windows are arranged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -37,15 +42,16 @@ pub enum Part {
     Launcher,
 }
 
-/// One shell: its name, layout and parts.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One shell: its name, layout, parts and keyboard shortcuts.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShellDef {
     pub name: String,
     pub summary: String,
     pub layout: Layout,
-    #[serde(default)]
     pub parts: Vec<Part>,
+    /// The layout's default shortcuts as `[shell.keys]` and `[shell.run]` changed them,
+    /// sorted ([`shortcuts::resolve`]).
+    pub shortcuts: Vec<Shortcut>,
 }
 
 impl ShellDef {
@@ -57,7 +63,24 @@ impl ShellDef {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    shell: ShellDef,
+    shell: ShellFile,
+}
+
+/// `[shell]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShellFile {
+    name: String,
+    summary: String,
+    layout: Layout,
+    #[serde(default)]
+    parts: Vec<Part>,
+    /// Shortcut to action name (`"Super+L" = "lock"`), or `none` to drop a default.
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+    /// Shortcut to the command it starts (`"Super+Return" = ["foot"]`).
+    #[serde(default)]
+    run: BTreeMap<String, Vec<String>>,
 }
 
 /// Why a shell definition could not be read.
@@ -68,14 +91,30 @@ pub struct DefinitionError {
     pub message: String,
 }
 
-/// Parses one definition (`[shell]` with name, summary, layout, parts).
+/// Parses one definition (`[shell]` with name, summary, layout, parts, and optionally
+/// `[shell.keys]` and `[shell.run]`).
 pub fn parse(name: &str, text: &str) -> Result<ShellDef, DefinitionError> {
-    toml::from_str::<File>(text)
-        .map(|f| f.shell)
-        .map_err(|e| DefinitionError {
-            name: name.to_string(),
-            message: e.to_string(),
-        })
+    let fail = |message: String| DefinitionError {
+        name: name.to_string(),
+        message,
+    };
+    let file = toml::from_str::<File>(text).map_err(|e| fail(e.to_string()))?;
+    let ShellFile {
+        name: shell_name,
+        summary,
+        layout,
+        parts,
+        keys,
+        run,
+    } = file.shell;
+    let shortcuts = shortcuts::resolve(layout, &keys, &run).map_err(fail)?;
+    Ok(ShellDef {
+        name: shell_name,
+        summary,
+        layout,
+        parts,
+        shortcuts,
+    })
 }
 
 /// Shell definitions from every `*.toml` in `dir` (sorted by file name), added to the
@@ -204,5 +243,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown variant `dock`"), "{err}");
+    }
+
+    #[test]
+    fn shortcuts_are_read_and_bad_ones_name_the_file() {
+        let head = "[shell]\nname = \"x\"\nsummary = \"\"\nlayout = \"floating\"\n";
+        let def = parse(
+            "x.toml",
+            &format!("{head}[shell.keys]\n\"Super+Q\" = \"close\"\n[shell.run]\n\"Super+Return\" = [\"foot\"]\n"),
+        )
+        .unwrap();
+        let names: Vec<String> = def.shortcuts.iter().map(|s| s.combo.to_string()).collect();
+        assert!(names.contains(&"Super+Q".to_string()), "{names:?}");
+        assert!(names.contains(&"Super+Return".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"Alt+F4".to_string()),
+            "the defaults stay: {names:?}"
+        );
+        let err = parse(
+            "x.toml",
+            &format!("{head}[shell.keys]\n\"Hyper+Q\" = \"close\"\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("shell definition x.toml: [shell.keys]: `Hyper` in `Hyper+Q`"),
+            "{err}"
+        );
     }
 }

@@ -120,6 +120,9 @@ fn chosen_shell(args: &Args, shells: &[definition::ShellDef]) -> String {
 
 fn run(args: Args) -> Result<(), String> {
     let shells = definition::installed(&args.definitions).map_err(|e| e.to_string())?;
+    for shell in &shells {
+        compose_shells::shortcut::check(shell).map_err(|e| e.to_string())?;
+    }
     let def = definition::lookup(&shells, &chosen_shell(&args, &shells))?.clone();
     let game_mode = match args.game_mode.as_str() {
         "none" => None,

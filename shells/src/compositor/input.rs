@@ -6,7 +6,7 @@
 
 use smithay::backend::input::{ButtonState, KeyState, TouchSlot};
 use smithay::desktop::layer_map_for_output;
-use smithay::input::keyboard::{FilterResult, Keycode, keysyms};
+use smithay::input::keyboard::{FilterResult, Keycode};
 use smithay::input::pointer::{ButtonEvent, MotionEvent};
 use smithay::input::touch::{DownEvent, MotionEvent as TouchMotionEvent, UpEvent};
 use smithay::reexports::wayland_server::Resource;
@@ -21,6 +21,7 @@ use crate::policy::{
     Chrome, EDGE_SWITCHER, Rect, Side, TITLE_BAR, WindowId, close_button, maximize_button,
     minimize_button,
 };
+use crate::shortcuts::{Action, Does, Mods, Shortcut};
 
 /// Linux evdev codes this module acts on.
 pub const BTN_LEFT: u32 = 0x110;
@@ -28,6 +29,8 @@ pub const KEY_TAB: u32 = 15;
 pub const KEY_LEFTALT: u32 = 56;
 pub const KEY_RIGHTALT: u32 = 100;
 pub const KEY_LEFTMETA: u32 = 125;
+pub const KEY_LEFTCTRL: u32 = 29;
+pub const KEY_RIGHTCTRL: u32 = 97;
 pub const KEY_G: u32 = 34;
 pub const KEY_F4: u32 = 62;
 /// The gamepad's Guide (home) button.
@@ -114,14 +117,19 @@ enum Hit {
 enum Binding {
     Menu(TypedKey),
     Lock(TypedKey),
-    LockSession,
-    Maximize,
-    Minimize,
-    Snap(Side),
-    CycleFocus { back: bool },
-    GameMode,
-    ToggleOverlay,
-    Close,
+    Shortcut(Shortcut),
+}
+
+/// The modifier evdev key `code` is, if it is one that shortcuts use besides Shift.
+fn modifier_of(code: u32) -> Option<Mods> {
+    let mut mods = Mods::default();
+    match code {
+        KEY_LEFTALT | KEY_RIGHTALT => mods.alt = true,
+        KEY_LEFTMETA | super::launcher::KEY_RIGHTMETA => mods.logo = true,
+        KEY_LEFTCTRL | KEY_RIGHTCTRL => mods.ctrl = true,
+        _ => return None,
+    }
+    Some(mods)
 }
 
 impl State {
@@ -167,7 +175,6 @@ impl State {
         }
         self.super_alone(code, pressed);
         let menu_open = self.shell.app_menu().is_open();
-        let floating = self.shell.active().layout == Layout::Floating;
         // Locked: the built-in lock screen reads keys, unless an external locker's surface
         // has the keyboard (then keys go to it as to any focused client); no shell binding
         // works either way.
@@ -182,7 +189,7 @@ impl State {
         };
         let serial = SERIAL_COUNTER.next_serial();
         let time = self.time_ms();
-        let state = if pressed {
+        let key_state = if pressed {
             KeyState::Pressed
         } else {
             KeyState::Released
@@ -190,11 +197,11 @@ impl State {
         let binding = keyboard.input(
             self,
             Keycode::new(code + 8),
-            state,
+            key_state,
             serial,
             time,
-            |_, modifiers, keysym| {
-                if state != KeyState::Pressed {
+            |state, modifiers, keysym| {
+                if key_state != KeyState::Pressed {
                     return FilterResult::Forward;
                 }
                 // The lock screen takes every key; no app has the keyboard meanwhile.
@@ -213,75 +220,76 @@ impl State {
                         keysym.modified_sym(),
                     )));
                 }
-                let sym = keysym.modified_sym().raw();
-                if modifiers.alt && (sym == keysyms::KEY_Tab || sym == keysyms::KEY_ISO_Left_Tab) {
-                    FilterResult::Intercept(Binding::CycleFocus {
-                        back: modifiers.shift,
-                    })
-                } else if modifiers.logo
-                    && modifiers.shift
-                    && (sym == keysyms::KEY_g || sym == keysyms::KEY_G)
-                {
-                    FilterResult::Intercept(Binding::GameMode)
-                } else if modifiers.logo && (sym == keysyms::KEY_l || sym == keysyms::KEY_L) {
-                    FilterResult::Intercept(Binding::LockSession)
-                } else if modifiers.logo && (sym == keysyms::KEY_g || sym == keysyms::KEY_G) {
-                    FilterResult::Intercept(Binding::ToggleOverlay)
-                } else if modifiers.alt && sym == keysyms::KEY_F4 {
-                    FilterResult::Intercept(Binding::Close)
-                } else if modifiers.logo && floating {
-                    match sym {
-                        keysyms::KEY_Up => FilterResult::Intercept(Binding::Maximize),
-                        keysyms::KEY_Down => FilterResult::Intercept(Binding::Minimize),
-                        keysyms::KEY_Left => FilterResult::Intercept(Binding::Snap(Side::Left)),
-                        keysyms::KEY_Right => FilterResult::Intercept(Binding::Snap(Side::Right)),
-                        _ => FilterResult::Forward,
-                    }
-                } else {
-                    FilterResult::Forward
+                match crate::shortcut::find(&state.shell.active().shortcuts, modifiers, &keysym) {
+                    Some(shortcut) => FilterResult::Intercept(Binding::Shortcut(shortcut)),
+                    None => FilterResult::Forward,
                 }
             },
         );
         match binding {
-            Some(Binding::CycleFocus { back }) => {
-                // The desktop shows the switcher until Alt is released; other shells
-                // switch at once.
-                if self.shell.switcher_step(back) {
+            Some(Binding::Menu(key)) => self.menu_key(key),
+            Some(Binding::Lock(key)) => self.lock_key(key),
+            Some(Binding::Shortcut(shortcut)) => self.shortcut(shortcut),
+            None => {}
+        }
+        // A modifier of the shortcut that opened the switcher released (Alt after Alt+Tab):
+        // the switcher's selection gets the focus.
+        if !pressed
+            && modifier_of(code).is_some_and(|m| self.switcher_mods.includes(m))
+            && self.shell.switcher_finish()
+        {
+            self.send_configures();
+        }
+    }
+
+    /// Does what a shortcut of the active shell says.
+    fn shortcut(&mut self, shortcut: Shortcut) {
+        let action = match shortcut.does {
+            Does::Run(argv) => {
+                if let Err(e) = self.start_command(&argv) {
+                    self.notify_from_shell(
+                        "Shortcuts",
+                        format!("{} did not start", shortcut.combo),
+                        format!("{}: {e}", argv.join(" ")),
+                    );
+                }
+                return;
+            }
+            Does::Action(action) => action,
+        };
+        match action {
+            Action::NextWindow | Action::PreviousWindow => {
+                // The desktop shows the switcher until a modifier of the shortcut is
+                // released; other shells switch at once.
+                self.switcher_mods = shortcut.combo.mods;
+                if self.shell.switcher_step(action == Action::PreviousWindow) {
                     self.dirty = true;
                 } else {
                     self.send_configures();
                 }
             }
-            Some(Binding::Menu(key)) => self.menu_key(key),
-            Some(Binding::Lock(key)) => self.lock_key(key),
-            Some(Binding::LockSession) => {
+            Action::Lock => {
                 let _ = self.lock_session();
             }
-            Some(Binding::GameMode) => self.game_mode(),
-            Some(Binding::ToggleOverlay) => self.toggle_overlay(),
-            Some(Binding::Close) => {
+            Action::GameMode => self.game_mode(),
+            Action::ToggleOverlay => self.toggle_overlay(),
+            Action::Close => {
                 if let Some(id) = self.shell.focused() {
                     self.ask_to_close(id);
                 }
             }
-            Some(binding @ (Binding::Maximize | Binding::Minimize | Binding::Snap(_))) => {
+            Action::Maximize | Action::Minimize | Action::SnapLeft | Action::SnapRight => {
                 if let Some(id) = self.shell.focused() {
-                    match binding {
-                        Binding::Maximize => self.shell.toggle_maximized(id),
-                        Binding::Minimize => self.shell.minimize(id),
-                        Binding::Snap(side) => self.shell.snap(id, side),
-                        _ => false,
+                    match action {
+                        Action::Maximize => self.shell.toggle_maximized(id),
+                        Action::Minimize => self.shell.minimize(id),
+                        Action::SnapLeft => self.shell.snap(id, Side::Left),
+                        _ => self.shell.snap(id, Side::Right),
                     };
                     self.send_configures();
                     self.dirty = true;
                 }
             }
-            None => {}
-        }
-        // Alt released after Alt+Tab: the switcher's selection gets the focus.
-        if !pressed && (code == KEY_LEFTALT || code == KEY_RIGHTALT) && self.shell.switcher_finish()
-        {
-            self.send_configures();
         }
     }
 

@@ -482,6 +482,9 @@ pub(crate) struct State {
     layer_ids: HashMap<WlSurface, crate::policy::LayerId>,
     /// Touch slot that started on the edge switcher, and where.
     swipe: Option<(i32, f64)>,
+    /// The modifiers of the shortcut that stepped the switcher (Alt of Alt+Tab): releasing
+    /// one of them picks the selected window.
+    switcher_mods: crate::shortcuts::Mods,
     /// Touch slots emulated as the pointer (clients without wl_touch).
     emulated: Option<i32>,
     /// Blanking: after how long without input, when the last input came, and whether the
@@ -1347,6 +1350,7 @@ fn new_compositor(
         devices_lost: Vec::new(),
         game_mode: options.game_mode,
         before_game_mode: None,
+        switcher_mods: crate::shortcuts::Mods::default(),
         popup_ids: HashMap::new(),
         layer_ids: HashMap::new(),
         swipe: None,
