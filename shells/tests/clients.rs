@@ -28,6 +28,7 @@ const BLUE: [u8; 4] = [0, 0, 255, 255];
 const WAIT: Duration = Duration::from_secs(10);
 /// Arrow keys (evdev codes).
 const KEY_UP: u32 = 103;
+const KEY_ESC: u32 = 1;
 const KEY_DOWN: u32 = 108;
 const KEY_LEFT: u32 = 105;
 const KEY_RIGHT: u32 = 106;
@@ -566,7 +567,7 @@ fn gaming_overlay_gamepad_navigation_and_throttled_frames() {
 }
 
 #[test]
-fn tablet_touch_emulates_the_pointer_and_the_edge_swipe_switches_apps() {
+fn tablet_touch_emulates_the_pointer_and_edge_swipes_switch_apps_and_go_home() {
     let comp = Compositor::start("tablet", 800, 600);
     let mut touch = comp.client();
     touch.toplevel("touch", "Touch", RED).unwrap();
@@ -625,6 +626,96 @@ fn tablet_touch_emulates_the_pointer_and_the_edge_swipe_switches_apps() {
         .wait_until("a touch", WAIT, |s| s.windows[0].touches == 1)
         .unwrap();
     assert!(touch.state.windows[0].buttons.is_empty());
+
+    // A swipe up from the bottom edge shows the home screen (the launcher's grid) over the
+    // apps; Escape puts it away.
+    let keyboard_top = 600 - (600.0 * KEYBOARD_SHARE) as u32;
+    let mut menu = compose_shells::app_menu::AppMenu::default();
+    menu.toggle();
+    let above_keyboard = compose_shells::Rect {
+        x: 0,
+        y: 0,
+        width: 800,
+        height: keyboard_top,
+    };
+    let grid = menu
+        .view(compose_shells::Layout::MaximizedStack, above_keyboard, None)
+        .unwrap();
+    let search = (grid.search.x as u32 + 2, grid.search.y as u32 + 2);
+    comp.input(&[
+        InputEvent::TouchDown {
+            slot: 3,
+            x: 400.0,
+            y: 598.0,
+        },
+        InputEvent::TouchMotion {
+            slot: 3,
+            x: 400.0,
+            y: 560.0,
+        },
+        InputEvent::TouchMotion {
+            slot: 3,
+            x: 400.0,
+            y: 480.0,
+        },
+        InputEvent::TouchUp { slot: 3 },
+    ]);
+    assert_pixel(
+        &comp.screenshot(),
+        search,
+        rgba8(colors::SEARCH),
+        "the home screen's search field",
+    );
+    assert_eq!(
+        touch.state.windows[0].touches, 1,
+        "the swipe is the shell's"
+    );
+    comp.input(&[
+        InputEvent::Key {
+            code: KEY_ESC,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_ESC,
+            pressed: false,
+        },
+    ]);
+    assert_ne!(
+        comp.screenshot().pixel(search.0, search.1),
+        rgba8(colors::SEARCH),
+        "Escape puts the home screen away"
+    );
+
+    // A tap on the bottom edge that does not swipe types the key under it.
+    let keyboard = compose_shells::Rect {
+        x: 0,
+        y: keyboard_top as i32,
+        width: 800,
+        height: 600 - keyboard_top,
+    };
+    let space = compose_shells::keyboard::keys(keyboard)
+        .into_iter()
+        .find(|k| k.code == compose_shells::keyboard::SPACE)
+        .unwrap()
+        .rect;
+    let edge_y = (space.y + space.height as i32 - 2) as f64;
+    assert!(
+        edge_y >= 600.0 - 16.0,
+        "the space bar reaches the bottom edge"
+    );
+    comp.input(&[
+        InputEvent::TouchDown {
+            slot: 4,
+            x: (space.x + space.width as i32 / 2) as f64,
+            y: edge_y,
+        },
+        InputEvent::TouchUp { slot: 4 },
+    ]);
+    touch
+        .wait_until("the space bar's key", WAIT, |s| {
+            s.windows[0].keys.contains(&compose_shells::keyboard::SPACE)
+        })
+        .unwrap();
 }
 
 #[test]

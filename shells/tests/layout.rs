@@ -423,3 +423,32 @@ fn the_cascade_starts_again_once_every_window_closed() {
     s.add_window("c", "C");
     assert_eq!(s.windows()[0].geometry, where_first);
 }
+
+// The gaming and tablet shells show the launcher's grid as their home screen while no app
+// has a window (opened by the shell, put away when a window comes); the desktop never does.
+#[test]
+fn shells_that_show_one_app_at_a_time_have_a_home_screen() {
+    use compose_shells::app_menu::MenuApp;
+    let apps = vec![MenuApp {
+        name: "Game".into(),
+        categories: vec!["Game".into()],
+    }];
+    let mut s = Shell::new(shell("gaming"), 800, 600);
+    assert!(!s.app_menu().is_open(), "no apps, no home");
+    s.set_menu_apps(apps.clone());
+    assert!(s.app_menu().is_home(), "no window: the library");
+    let id = s.add_window("game", "Game");
+    assert!(!s.app_menu().is_open(), "a window puts it away");
+    s.close(id);
+    assert!(s.app_menu().is_home(), "the last window gone: home again");
+    s.swap(shell("desktop"));
+    assert!(!s.app_menu().is_open(), "the desktop has no home screen");
+    s.swap(shell("tablet"));
+    assert!(s.app_menu().is_home());
+    // Opened by the user over an app (the tablet's swipe up), it stays with the app.
+    let id = s.add_window("notes", "Notes");
+    assert!(s.go_home());
+    assert!(s.app_menu().is_open() && !s.app_menu().is_home());
+    s.set_content_size(id, 800, 390);
+    assert!(s.app_menu().is_open());
+}

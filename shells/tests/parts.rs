@@ -684,6 +684,62 @@ fn the_launcher_starts_desktop_entries_by_search_click_and_gamepad() {
     keep(&shot, "tablet-home");
 }
 
+// Shells that show one app at a time have a home screen: with no app's window the gaming
+// shell shows its library (the launcher's grid, games first) at once, puts it away when the
+// game's window comes, and shows it again when the last window goes.
+#[test]
+fn the_gaming_shell_shows_its_library_while_no_app_runs() {
+    let folder = tempfile::tempdir().unwrap();
+    let apps = applications(folder.path());
+    let desktop = Desktop::start_with("gaming", |o| o.apps = apps.clone());
+    let grid = menu_in(&apps, "", Layout::FocusedFullscreen);
+    let search = (grid.search.x as u32 + 2, grid.search.y as u32 + 2);
+    assert_eq!(grid.items[0].name, "Zed Squares", "games first");
+    assert_color(
+        &desktop.screenshot(),
+        search,
+        colors::SEARCH,
+        "the library at start",
+    );
+    // A starts the selected game: its window replaces the library.
+    desktop.keys(&[BTN_SOUTH]);
+    wait_windows(&desktop, 1);
+    wait_for("the library put away", || {
+        !close(
+            desktop.screenshot().pixel(search.0, search.1),
+            rgba8(colors::SEARCH),
+        )
+    });
+    // The game quits (Alt+F4 asks it to close): the library again.
+    desktop.input(&[
+        InputEvent::Key {
+            code: KEY_LEFTALT,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_F4,
+            pressed: true,
+        },
+        InputEvent::Key {
+            code: KEY_F4,
+            pressed: false,
+        },
+        InputEvent::Key {
+            code: KEY_LEFTALT,
+            pressed: false,
+        },
+    ]);
+    wait_windows(&desktop, 0);
+    wait_for("the library again", || {
+        close(
+            desktop.screenshot().pixel(search.0, search.1),
+            rgba8(colors::SEARCH),
+        )
+    });
+}
+
+const KEY_LEFTALT: u32 = 56;
+const KEY_F4: u32 = 62;
 const KEY_L: u32 = 38;
 const KEY_LEFTSHIFT: u32 = 42;
 /// evdev codes of "correct horse", and of a wrong guess.

@@ -55,6 +55,8 @@ pub struct MenuView {
 pub struct AppMenu {
     apps: Vec<MenuApp>,
     open: bool,
+    /// Opened by the shell as its home screen (no app has a window), not by the user.
+    home: bool,
     query: String,
     /// Index into `matches()`.
     selected: usize,
@@ -74,6 +76,18 @@ impl AppMenu {
         self.open
     }
 
+    /// Whether the shell opened it as its home screen.
+    pub fn is_home(&self) -> bool {
+        self.open && self.home
+    }
+
+    /// Opens as the home screen, with an empty search.
+    pub fn open_home(&mut self) {
+        self.close();
+        self.open = true;
+        self.home = true;
+    }
+
     /// Opens with an empty search, or closes.
     pub fn toggle(&mut self) {
         if self.open {
@@ -87,6 +101,7 @@ impl AppMenu {
 
     pub fn close(&mut self) {
         self.open = false;
+        self.home = false;
         self.query.clear();
         self.selected = 0;
     }

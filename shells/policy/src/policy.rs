@@ -610,6 +610,39 @@ impl Shell {
         if let Some(schedule) = self.schedules.get_mut(&layout) {
             schedule.run(&mut self.world);
         }
+        self.update_home();
+    }
+
+    /// Shells that show one app at a time (gaming, tablet) show their launcher's grid as
+    /// the home screen while no app has a window, and put it away when one comes (the game
+    /// library of a console, a tablet's home screen).
+    fn update_home(&mut self) {
+        let shell = self.active();
+        let has_home = shell.layout != Layout::Floating && shell.has(Part::Launcher);
+        let no_window = self
+            .world
+            .query::<&Window>()
+            .iter(&self.world)
+            .next()
+            .is_none();
+        let menu = self.app_menu();
+        if has_home && no_window && !menu.is_open() && !menu.apps().is_empty() {
+            self.app_menu_mut().open_home();
+        } else if menu.is_home() && !(has_home && no_window) {
+            self.app_menu_mut().close();
+        }
+    }
+
+    /// Shows the launcher's grid over the apps (the tablet's swipe up from the bottom edge);
+    /// whether this shell has one.
+    pub fn go_home(&mut self) -> bool {
+        if !self.active().has(Part::Launcher) {
+            return false;
+        }
+        if !self.app_menu().is_open() {
+            self.app_menu_mut().toggle();
+        }
+        true
     }
 
     fn entity(&self, id: WindowId) -> Option<Entity> {
@@ -1346,6 +1379,7 @@ impl Shell {
     /// The apps the launcher offers.
     pub fn set_menu_apps(&mut self, apps: Vec<MenuApp>) {
         self.app_menu_mut().set_apps(apps);
+        self.update_home();
     }
 
     /// The task bar, where this shell has one and no fullscreen window (topmost of

@@ -1,7 +1,7 @@
 //! Input: keys, pointer and touch from the host window (nested) or a controller
 //! (headless), in output coordinates. Shell bindings are handled here (Alt+Tab, the
 //! overlay key and the gamepad Guide button, click-to-focus, title bar drags, corner
-//! resizes, the edge swipe); everything else goes to the client under the pointer or
+//! resizes, the edge swipes: from the left to switch apps, up from the bottom to go home); everything else goes to the client under the pointer or
 //! with the keyboard. Touch reaches clients without wl_touch as an emulated pointer.
 
 use smithay::backend::input::{ButtonState, KeyState, TouchSlot};
@@ -39,6 +39,25 @@ pub const BTN_TL: u32 = 0x136;
 pub const BTN_TR: u32 = 0x137;
 pub const BTN_DPAD_LEFT: u32 = 0x222;
 pub const BTN_DPAD_RIGHT: u32 = 0x223;
+
+/// Which screen edge a touch started on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// The left edge: a swipe right switches apps (the edge switcher).
+    Left,
+    /// The bottom edge: a swipe up shows the home screen (the launcher's grid).
+    Bottom,
+}
+
+/// A touch that started on a screen edge: its slot, the edge, where it started, and whether
+/// it did what its swipe does already (once per swipe).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeSwipe {
+    slot: i32,
+    edge: Edge,
+    start: (f64, f64),
+    done: bool,
+}
 
 /// How far (logical pixels) an edge swipe must travel to switch apps.
 pub const SWIPE_DISTANCE: f64 = 80.0;
@@ -699,8 +718,24 @@ impl State {
     }
 
     fn touch_down(&mut self, slot: i32, x: f64, y: f64) {
-        if self.shell.active().has(Part::EdgeSwitcher) && x < EDGE_SWITCHER as f64 {
-            self.swipe = Some((slot, x));
+        let shell = self.shell.active();
+        let edge = if shell.has(Part::EdgeSwitcher) && x < EDGE_SWITCHER as f64 {
+            Some(Edge::Left)
+        } else if shell.has(Part::EdgeSwitcher)
+            && shell.has(Part::Launcher)
+            && y >= self.shell.output().height.saturating_sub(EDGE_SWITCHER) as f64
+        {
+            Some(Edge::Bottom)
+        } else {
+            None
+        };
+        if let Some(edge) = edge {
+            self.swipe = Some(EdgeSwipe {
+                slot,
+                edge,
+                start: (x, y),
+                done: false,
+            });
             return;
         }
         if self.keyboard_tap(x, y) {
@@ -762,14 +797,29 @@ impl State {
         if self.on_chrome == Some(Some(slot)) {
             return;
         }
-        if let Some((swiping, start)) = self.swipe
-            && swiping == slot
+        if let Some(swipe) = self.swipe
+            && swipe.slot == slot
         {
-            if x - start >= SWIPE_DISTANCE {
-                // Switched once; the rest of this swipe does nothing.
-                self.swipe = Some((slot, f64::INFINITY));
-                self.shell.cycle_focus();
-                self.send_configures();
+            let travelled = match swipe.edge {
+                Edge::Left => x - swipe.start.0,
+                Edge::Bottom => swipe.start.1 - y,
+            };
+            if !swipe.done && travelled >= SWIPE_DISTANCE {
+                // Once per swipe; the rest of it does nothing.
+                self.swipe = Some(EdgeSwipe {
+                    done: true,
+                    ..swipe
+                });
+                match swipe.edge {
+                    Edge::Left => {
+                        self.shell.cycle_focus();
+                        self.send_configures();
+                    }
+                    Edge::Bottom => {
+                        self.shell.go_home();
+                        self.dirty = true;
+                    }
+                }
             }
             return;
         }
@@ -832,8 +882,16 @@ impl State {
             self.on_chrome = None;
             return;
         }
-        if self.swipe.is_some_and(|(s, _)| s == slot) {
+        if let Some(swipe) = self.swipe
+            && swipe.slot == slot
+        {
             self.swipe = None;
+            // A tap on the bottom edge that never swiped is a tap on what is there: the
+            // on-screen keyboard's bottom row.
+            if swipe.edge == Edge::Bottom && !swipe.done {
+                let (x, y) = swipe.start;
+                self.keyboard_tap(x, y);
+            }
             return;
         }
         if self.emulated == Some(slot) {

@@ -480,8 +480,9 @@ pub(crate) struct State {
     /// Policy ids of popup and layer surfaces.
     popup_ids: HashMap<WlSurface, crate::policy::PopupId>,
     layer_ids: HashMap<WlSurface, crate::policy::LayerId>,
-    /// Touch slot that started on the edge switcher, and where.
-    swipe: Option<(i32, f64)>,
+    /// A touch that started on a screen edge (the edge switcher, the bottom edge's swipe
+    /// home), until it lifts.
+    swipe: Option<input::EdgeSwipe>,
     /// The modifiers of the shortcut that stepped the switcher (Alt of Alt+Tab): releasing
     /// one of them picks the selected window.
     switcher_mods: crate::shortcuts::Mods,
