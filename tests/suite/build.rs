@@ -461,18 +461,16 @@ fn a_deb_whose_digest_does_not_match_is_rejected() {
 /// `compose build --device vm` into `out` with its own `store` (not the shared one).
 fn build_in_store(project: &Path, store: &Path, out: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_compose"));
-    c.current_dir(project)
-        .args([
-            "build",
-            "--device",
-            "vm",
-            "--json",
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ])
-        .env("CARGO_TARGET_DIR", common::cargo_target());
+    common::cargo_env(&mut c).current_dir(project).args([
+        "build",
+        "--device",
+        "vm",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
     c
 }
 

@@ -626,13 +626,12 @@ fn a_cold_build_fetches_its_packages_in_one_apt_call() {
     let store = scratch.path().join("store");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let build = |out: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_compose"))
+        let o = common::cargo_env(&mut Command::new(env!("CARGO_BIN_EXE_compose")))
             .current_dir(project.path())
             .args(["build", "--device", "vm", "--json", "--out"])
             .arg(scratch.path().join(out))
             .arg("--store")
             .arg(&store)
-            .env("CARGO_TARGET_DIR", common::cargo_target())
             .env("PATH", &path)
             .output()
             .unwrap();

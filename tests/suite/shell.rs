@@ -544,10 +544,10 @@ fn compose_app_run_shows_a_wasm_app_as_a_sandboxed_window() {
     let project = common::project();
     let app = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_compose"));
-        c.current_dir(project.path())
+        common::cargo_env(&mut c)
+            .current_dir(project.path())
             .args(args)
             .env("COMPOSE_STORE", common::store())
-            .env("CARGO_TARGET_DIR", common::cargo_target())
             .env("XDG_RUNTIME_DIR", session.dir.path())
             .env("WAYLAND_DISPLAY", "compose-a");
         c
