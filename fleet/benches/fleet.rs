@@ -169,6 +169,7 @@ fn serve(state: &str) {
             etcd: std::env::var("COMPOSE_FLEET_BENCH_ETCD").ok(),
             tls: Tls::None,
             lock_ttl: 600,
+            device_cert_lifetime: compose_fleet::server::DEVICE_CERT_LIFETIME,
         })
         .await
         .unwrap();

@@ -53,7 +53,12 @@ pub struct Config {
     pub tls: Tls,
     /// Seconds a reboot slot stays taken when its holder never releases it.
     pub lock_ttl: u64,
+    /// How long a device certificate is valid; devices renew theirs in the last third.
+    pub device_cert_lifetime: Duration,
 }
+
+/// A device certificate's lifetime unless told otherwise: a year.
+pub const DEVICE_CERT_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -100,6 +105,7 @@ pub struct Fleet {
     /// Issues each accepted device its certificate (kept in the database: one for every
     /// server sharing it; its certificate in `STATE/tls/device-ca.pem`).
     pub device_ca: crate::tls::Issuer,
+    device_cert_lifetime: Duration,
 }
 
 impl Fleet {
@@ -206,6 +212,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         store,
         etcd: config.etcd.as_deref().map(Etcd::new),
         lock_ttl: config.lock_ttl,
+        device_cert_lifetime: config.device_cert_lifetime,
         changed: Notify::new(),
         group_gates: Default::default(),
         db_turns: tokio::sync::Semaphore::new(DB_TURNS),
@@ -332,6 +339,7 @@ fn router(fleet: Arc<Fleet>, repo: Option<&Path>) -> Router {
         .route("/api/v1/enroll", post(enroll))
         .route("/api/v1/device/poll", get(poll))
         .route("/api/v1/device/report", post(report))
+        .route("/api/v1/device/renew", post(renew))
         .route("/api/v1/device/exec/{id}", post(exec_done))
         .route("/v1/pre-reboot", post(pre_reboot))
         .route("/v1/steady-state", post(steady_state))
@@ -639,13 +647,63 @@ fn device_cert(
 ) -> Result<DeviceCert, ApiError> {
     let issued = f
         .device_ca
-        .issue_device(request, id)
+        .issue_device(request, id, now(), f.device_cert_lifetime)
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(DeviceCert {
         key_sha256: request.key_sha256.clone(),
         pem: issued.pem,
         sha256: issued.sha256,
+        expires_at: issued.expires_at,
     })
+}
+
+/// Whether a certificate that expires at `expires_at` is in the last third of `lifetime`
+/// at `now`, when its device should ask for a new one.
+fn due_for_renewal(expires_at: u64, lifetime: Duration, now: u64) -> bool {
+    now + lifetime.as_secs() / 3 >= expires_at
+}
+
+/// A device asks for a new certificate for its key before the one it shows expires.
+async fn renew(
+    State(f): State<Arc<Fleet>>,
+    DeviceCaller(device): DeviceCaller,
+    peer: Option<Extension<crate::tls::Peer>>,
+    Body(r): Body<compose_update::fleet::Renew>,
+) -> Api<compose_update::fleet::Renewed> {
+    let Some(old) = peer.and_then(|Extension(p)| p.cert_sha256) else {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "no certificate to renew: a device renews over mutual TLS with the certificate it has",
+        ));
+    };
+    let request = crate::tls::DeviceRequest::parse(&r.csr)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let id = device.id.clone();
+    let key = f
+        .db(move |f| Ok(f.store.device_cert(&id)?))
+        .await?
+        .map(|(key, _)| key);
+    if key.as_deref() != Some(request.key_sha256.as_str()) {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "a renewal is for the key the device has: this request is for another key (a new key enrolls again)",
+        ));
+    }
+    let cert = device_cert(&f, &request, &device.id)?;
+    let (id, stored) = (device.id.clone(), cert.clone());
+    let renewed = f
+        .db(move |f| Ok(f.store.renew_device_cert(&id, &old, &stored)?))
+        .await?;
+    if !renewed {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "the certificate shown is no longer this device's (renewed meanwhile, or the device was removed)",
+        ));
+    }
+    Ok(Json(compose_update::fleet::Renewed {
+        certificate: cert.pem,
+        expires_at: cert.expires_at,
+    }))
 }
 
 fn enrolled_answer(
@@ -776,6 +834,11 @@ async fn poll(
                         id: exec.id,
                         argv: exec.argv,
                     });
+                }
+                if let Some(expires_at) = asking.cert_expires_at
+                    && due_for_renewal(expires_at, f.device_cert_lifetime, now())
+                {
+                    return Ok(Action::Renew { expires_at });
                 }
                 Ok(rollout::decide(&f.store, &asking, now())?)
             })

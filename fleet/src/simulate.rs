@@ -276,7 +276,9 @@ impl Agent {
                         .await;
                 }
                 Some(Action::Wait { seconds, .. }) => self.wait(seconds).await,
-                None => self.nap().await,
+                // Simulated agents speak plain HTTP with a bearer credential: no
+                // certificate to renew.
+                Some(Action::Renew { .. }) | None => self.nap().await,
             }
         }
     }

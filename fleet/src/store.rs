@@ -50,6 +50,9 @@ pub struct Device {
     pub version: String,
     pub enrolled_at: u64,
     pub last_seen: u64,
+    /// When its certificate expires (Unix seconds); `None` without one, or for one issued
+    /// before certificates expired.
+    pub cert_expires_at: Option<u64>,
 }
 
 /// A group's policy.
@@ -153,6 +156,8 @@ pub struct DeviceCert {
     pub pem: String,
     /// SHA-256 of the certificate's DER.
     pub sha256: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: u64,
 }
 
 /// A device that asked to join without an enrollment token.
@@ -202,7 +207,7 @@ pub enum EnrollRefused {
 /// version `v - 1` to `v`. The version is SQLite's `user_version`. A database written before
 /// versions were kept reads 0 and has version 1's tables: version 1 creates only what is
 /// missing.
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
 
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -240,12 +245,18 @@ CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, device TEXT NOT NULL, v
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+/// Version 3: device certificates expire; when, so that polls can say to renew in time.
+const SCHEMA_3: &str = "
+ALTER TABLE devices ADD COLUMN cert_expires_at INTEGER;
+";
+
 /// Devices of a group busy with a rollout (offered, downloading, staged, rebooting): an
 /// index-only count.
 const IN_FLIGHT: &str = "SELECT COUNT(*) FROM progress WHERE rollout = ?1 AND grp = ?2
      AND step IN ('offered', 'downloading', 'staged', 'rebooting')";
 
-const DEVICE_COLUMNS: &str = "id, device, grp, seed, version, enrolled_at, last_seen";
+const DEVICE_COLUMNS: &str =
+    "id, device, grp, seed, version, enrolled_at, last_seen, cert_expires_at";
 
 fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -256,6 +267,7 @@ fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
         version: r.get(4)?,
         enrolled_at: r.get(5)?,
         last_seen: r.get(6)?,
+        cert_expires_at: r.get(7)?,
     })
 }
 
@@ -273,8 +285,8 @@ fn insert_device(
     now: u64,
 ) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO devices (id, device, grp, seed, credential, version, enrolled_at, last_seen, key_sha256, cert_sha256, cert)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)",
+        "INSERT INTO devices (id, device, grp, seed, credential, version, enrolled_at, last_seen, key_sha256, cert_sha256, cert, cert_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11)",
         params![
             id,
             device,
@@ -286,6 +298,7 @@ fn insert_device(
             cert.map(|c| &c.key_sha256),
             cert.map(|c| &c.sha256),
             cert.map(|c| &c.pem),
+            cert.map(|c| c.expires_at),
         ],
     )?;
     Ok(())
@@ -512,8 +525,31 @@ impl Store {
     /// false when it has one already.
     pub fn set_device_cert(&self, id: &str, cert: &DeviceCert) -> Result<bool, StoreError> {
         Ok(self.db().execute(
-            "UPDATE devices SET key_sha256 = ?2, cert_sha256 = ?3, cert = ?4 WHERE id = ?1 AND cert IS NULL",
-            params![id, cert.key_sha256, cert.sha256, cert.pem],
+            "UPDATE devices SET key_sha256 = ?2, cert_sha256 = ?3, cert = ?4, cert_expires_at = ?5 WHERE id = ?1 AND cert IS NULL",
+            params![id, cert.key_sha256, cert.sha256, cert.pem, cert.expires_at],
+        )? > 0)
+    }
+
+    /// Replaces device `id`'s certificate `old` (its SHA-256) with `cert`, a new one for the
+    /// same key; false when the device, that certificate or that key is no longer its own
+    /// (removed meanwhile, or renewed by another request first).
+    pub fn renew_device_cert(
+        &self,
+        id: &str,
+        old: &str,
+        cert: &DeviceCert,
+    ) -> Result<bool, StoreError> {
+        Ok(self.db().execute(
+            "UPDATE devices SET cert_sha256 = ?3, cert = ?4, cert_expires_at = ?5
+             WHERE id = ?1 AND cert_sha256 = ?2 AND key_sha256 = ?6",
+            params![
+                id,
+                old,
+                cert.sha256,
+                cert.pem,
+                cert.expires_at,
+                cert.key_sha256
+            ],
         )? > 0)
     }
 

@@ -125,10 +125,24 @@ impl Issuer {
         ))
     }
 
-    /// A client certificate for the key of `request` with the common name `id`.
-    pub fn issue_device(&self, request: &DeviceRequest, id: &str) -> Result<Issued, TlsError> {
+    /// A client certificate for the key of `request` with the common name `id`, valid from
+    /// a minute ago (clocks differ a little) until `lifetime` from `now` (Unix seconds).
+    pub fn issue_device(
+        &self,
+        request: &DeviceRequest,
+        id: &str,
+        now: u64,
+        lifetime: std::time::Duration,
+    ) -> Result<Issued, TlsError> {
         let make = |e: rcgen::Error| TlsError::Make(e.to_string());
+        let at = |unix: u64| {
+            time::OffsetDateTime::from_unix_timestamp(unix as i64)
+                .map_err(|e| TlsError::Make(format!("a certificate's time: {e}")))
+        };
+        let expires_at = now + lifetime.as_secs().max(1);
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(make)?;
+        params.not_before = at(now.saturating_sub(60))?;
+        params.not_after = at(expires_at)?;
         params.distinguished_name.push(DnType::CommonName, id);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -140,6 +154,7 @@ impl Issuer {
         Ok(Issued {
             sha256: compose_update::sha256_hex(cert.der()),
             pem: cert.pem(),
+            expires_at,
         })
     }
 }
@@ -173,6 +188,8 @@ impl DeviceRequest {
 pub struct Issued {
     pub pem: String,
     pub sha256: String,
+    /// Its last second of validity (Unix seconds).
+    pub expires_at: u64,
 }
 
 /// A server's TLS settings: its certificate chain and key (PEM files), and, with `device_ca`,

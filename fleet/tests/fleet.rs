@@ -605,6 +605,105 @@ async fn devices_are_known_by_their_own_keys_over_mutual_tls_and_wait_until_acce
 
 /// On a three-member etcd cluster, one of which is killed while a slot is held: the others
 /// keep the slot held, refuse a second device, and expire the dead holder's lease.
+/// Device certificates expire: in the last third of its lifetime a poll tells the device to
+/// renew, and it gets a new certificate for the same key (a request for another key is
+/// refused); an expired certificate opens no connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_certificates_expire_and_are_renewed_for_the_same_key() {
+    use compose_update::fleet::{Enroll, Renew};
+    use compose_update::identity::Identity;
+    use compose_update::link::{Enrollment, Link};
+    use compose_update::net::Trust;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::project_ca(dir.path());
+    let mut cfg = config(&dir.path().join("state"), None);
+    cfg.tls = Tls::Files { cert, key };
+    // Renewal is due in the last third: after 4 of 6 seconds.
+    cfg.device_cert_lifetime = Duration::from_secs(6);
+    let server = start(cfg).await;
+    let admin = Client::new(
+        &server.url,
+        server.first_admin_token.as_deref(),
+        Some(ca.as_path()),
+    )
+    .unwrap();
+    let token = enroll_token(&admin, "lab", 1).await;
+    let url = server.url.clone();
+    let devices = dir.path().to_path_buf();
+    blocking(move || {
+        let trust = Trust::from_ca_file(&ca).unwrap();
+        let poll = "/api/v1/device/poll?version=1&wait=0";
+        let a = Identity::load_or_make(&devices.join("a")).unwrap();
+        let Enrollment::Accepted(enrolled) = Link::new(&url, "", 5, &trust)
+            .unwrap()
+            .enroll(&Enroll {
+                token,
+                id: "dev-a".into(),
+                device: "vm".into(),
+                version: "1".into(),
+                csr: Some(a.request("dev-a").unwrap()),
+            })
+            .unwrap()
+        else {
+            panic!("a device with a token is accepted")
+        };
+        a.save_certificate(enrolled.certificate.as_deref().unwrap())
+            .unwrap();
+        let first = Link::new(&url, "", 5, &a.trust(&trust).unwrap()).unwrap();
+        let started = Instant::now();
+        assert_eq!(first.get(poll).unwrap()["action"], "wait");
+        // Once due, the poll says so (and when the certificate expires).
+        let renew = loop {
+            let answer = first.get(poll).unwrap();
+            if answer["action"] == "renew" {
+                break answer;
+            }
+            assert!(started.elapsed() < Duration::from_secs(6), "{answer}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(
+            started.elapsed() >= Duration::from_secs(3),
+            "renewal is due only in the last third: {renew}"
+        );
+        assert!(renew["expires_at"].as_u64().is_some(), "{renew}");
+        // A renewal for another key is refused: a new key enrolls again.
+        let b = Identity::load_or_make(&devices.join("b")).unwrap();
+        let other = Renew {
+            csr: b.request("dev-a").unwrap(),
+        };
+        let e = first
+            .post(
+                "/api/v1/device/renew",
+                &serde_json::to_value(&other).unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("403") && e.contains("another key"), "{e}");
+        // For its own key: a new certificate, later than the old one; polls go on with it.
+        let until = first.renew(&a, "dev-a").unwrap();
+        assert!(
+            until > renew["expires_at"].as_u64().unwrap(),
+            "{until} {renew}"
+        );
+        let second = Link::new(&url, "", 5, &a.trust(&trust).unwrap()).unwrap();
+        assert_eq!(second.get(poll).unwrap()["action"], "wait");
+        // The old certificate is no longer the device's, and once expired opens nothing.
+        let e = first.get(poll).unwrap_err().to_string();
+        assert!(e.contains("401"), "{e}");
+        while started.elapsed() < Duration::from_secs(8) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let e = first.get(poll).unwrap_err().to_string();
+        assert!(
+            e.to_lowercase().contains("expired") || e.contains("certificate"),
+            "an expired certificate opens no connection: {e}"
+        );
+    })
+    .await;
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
     let mut etcd = Etcd::cluster(3).expect("etcd runs (scripts/setup installs etcd-server)");

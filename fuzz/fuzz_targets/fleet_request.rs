@@ -34,6 +34,7 @@ fn server() -> &'static Server {
                 etcd: None,
                 tls: compose_fleet::server::Tls::None,
                 lock_ttl: 600,
+                device_cert_lifetime: compose_fleet::server::DEVICE_CERT_LIFETIME,
             }))
             .unwrap();
         let url = running.url.clone();

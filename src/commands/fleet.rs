@@ -68,6 +68,9 @@ enum FleetCommand {
         /// Seconds a reboot slot stays taken by a holder that never frees it.
         #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
         lock_ttl: u64,
+        /// Days a device certificate is valid; devices ask for a new one in the last third.
+        #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..=36500))]
+        device_cert_days: u64,
     },
     /// Enrolled devices, and those waiting to be accepted; accept or reject one.
     Devices {
@@ -203,6 +206,7 @@ fn run(args: &FleetArgs) -> anyhow::Result<u8> {
         tls_key,
         self_signed,
         lock_ttl,
+        device_cert_days,
     } = &args.command
     {
         let tls = match (tls_cert, tls_key, self_signed) {
@@ -220,6 +224,7 @@ fn run(args: &FleetArgs) -> anyhow::Result<u8> {
             etcd: etcd.clone(),
             tls,
             lock_ttl: *lock_ttl,
+            device_cert_lifetime: std::time::Duration::from_secs(device_cert_days * 24 * 3600),
         };
         return serve(config);
     }
@@ -371,6 +376,27 @@ fn when(v: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// When a device certificate expires, from now.
+fn expires(v: &Value) -> String {
+    match v.as_u64() {
+        None => "-".into(),
+        Some(t) => {
+            let now = server::now();
+            if t <= now {
+                format!(
+                    "expired {} ago",
+                    compose_fleet::schedule::format_duration(now - t)
+                )
+            } else {
+                format!(
+                    "expires in {}",
+                    compose_fleet::schedule::format_duration(t - now)
+                )
+            }
+        }
+    }
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
@@ -380,17 +406,18 @@ fn print(command: &FleetCommand, v: &Value) {
     match command {
         FleetCommand::Devices { command: None } => {
             println!(
-                "{:<24} {:<10} {:<12} {:<10} LAST SEEN",
-                "DEVICE", "TYPE", "GROUP", "VERSION"
+                "{:<24} {:<10} {:<12} {:<10} {:<14} CERTIFICATE",
+                "DEVICE", "TYPE", "GROUP", "VERSION", "LAST SEEN"
             );
             for d in v["devices"].as_array().into_iter().flatten() {
                 println!(
-                    "{:<24} {:<10} {:<12} {:<10} {}",
+                    "{:<24} {:<10} {:<12} {:<10} {:<14} {}",
                     s(&d["id"]),
                     s(&d["device"]),
                     s(&d["group"]),
                     s(&d["version"]),
-                    when(&d["last_seen"])
+                    when(&d["last_seen"]),
+                    expires(&d["cert_expires_at"])
                 );
             }
             let pending = v["pending"].as_array().into_iter().flatten();

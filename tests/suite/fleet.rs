@@ -52,14 +52,12 @@ fn balancer(backends: Vec<SocketAddr>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        let mut next = 0;
-        for client in listener.incoming() {
+        for (next, client) in listener.incoming().enumerate() {
             let Ok(client) = client else { return };
             let server = (0..backends.len()).find_map(|i| {
                 let at = backends[(next + i) % backends.len()];
                 TcpStream::connect_timeout(&at, Duration::from_millis(200)).ok()
             });
-            next += 1;
             let Some(server) = server else { continue };
             for (mut from, mut to) in [
                 (client.try_clone().unwrap(), server.try_clone().unwrap()),

@@ -69,6 +69,26 @@ pub enum Action {
     },
     /// Run `argv` and report what it printed (`compose fleet exec`).
     Exec { id: i64, argv: Vec<String> },
+    /// The device's certificate expires at `expires_at` (Unix seconds): ask for a new one for
+    /// the same key ([`Renew`] to `/api/v1/device/renew`), then poll again.
+    Renew { expires_at: u64 },
+}
+
+/// A device's request for a new certificate for the key it has (over mutual TLS, with the
+/// certificate it has now).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Renew {
+    /// A PEM certificate signing request for the device's key, its common name the id.
+    pub csr: String,
+}
+
+/// The server's answer to [`Renew`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Renewed {
+    /// The new certificate, PEM.
+    pub certificate: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: u64,
 }
 
 /// One step of an update, as the agent reports it.

@@ -4,7 +4,7 @@
 //! it), keeps the certificate it got and shows it on every request (mutual TLS; on a loopback
 //! server without TLS a bearer credential instead), then long-polls the server and does
 //! what it is told: install a release (each step reported), reboot once FleetLock gives the
-//! group a slot, run a queued command. After the reboot it reports how the boot went (the
+//! group a slot, run a queued command, renew its certificate before it expires. After the reboot it reports how the boot went (the
 //! new version, or a rollback) and frees its slot.
 
 use std::path::PathBuf;
@@ -197,7 +197,7 @@ pub fn run(o: &Options) -> Result<u8, Error> {
             }
         }
     };
-    let server = Link::new(
+    let mut server = Link::new(
         &o.server,
         &state.credential,
         o.wait,
@@ -246,6 +246,25 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                 // from being polled in a loop.
                 std::thread::sleep(Duration::from_secs(seconds.clamp(1, 5)));
             }
+            Action::Renew { expires_at } => match server.renew(&identity, &state.id) {
+                Ok(until) => {
+                    log(&format!(
+                        "device certificate renewed: valid until {until} (Unix time; the old one until {expires_at})"
+                    ));
+                    server = Link::new(
+                        &o.server,
+                        &state.credential,
+                        o.wait,
+                        &identity.trust(&o.running.tls)?,
+                    )?;
+                }
+                Err(e) => {
+                    log(&format!(
+                        "renewing the device certificate: {e}; again in 10 s"
+                    ));
+                    std::thread::sleep(Duration::from_secs(10));
+                }
+            },
             Action::Exec { id, argv } => {
                 log(&format!("running command {id}: {}", argv.join(" ")));
                 let done = match std::process::Command::new(&argv[0])

@@ -1,10 +1,11 @@
 //! The agent's connection to a fleet server: JSON requests over HTTPS that show the device's
-//! certificate (or carry a bearer credential, to a loopback server without TLS), and the
-//! enrollment that gets the device its certificate.
+//! certificate (or carry a bearer credential, to a loopback server without TLS), the
+//! enrollment that gets the device its certificate, and its renewal.
 
 use std::time::Duration;
 
-use crate::fleet::{API, Enroll, Enrolled, FLEETLOCK_HEADER};
+use crate::fleet::{API, Enroll, Enrolled, FLEETLOCK_HEADER, Renew, Renewed};
+use crate::identity::Identity;
 use crate::net::{NetError, Trust};
 
 pub type Error = Box<dyn std::error::Error>;
@@ -107,5 +108,21 @@ impl Link {
         }
         let body = Self::success(&url, answer)?;
         Ok(Enrollment::Accepted(serde_json::from_value(body)?))
+    }
+
+    /// Asks for a new certificate for `identity`'s key as device `id` (this link shows the
+    /// certificate it has now), keeps it, and says when it expires (Unix seconds). A link
+    /// made before still shows the old one.
+    pub fn renew(&self, identity: &Identity, id: &str) -> Result<u64, Error> {
+        let renew = Renew {
+            csr: identity.request(id)?,
+        };
+        let body = self.post(
+            &format!("{API}/device/renew"),
+            &serde_json::to_value(&renew)?,
+        )?;
+        let renewed: Renewed = serde_json::from_value(body)?;
+        identity.save_certificate(&renewed.certificate)?;
+        Ok(renewed.expires_at)
     }
 }

@@ -20,6 +20,7 @@ pub fn config(state: &Path, etcd: Option<&Etcd>) -> Config {
         etcd: etcd.map(|e| e.url.clone()),
         tls: Tls::None,
         lock_ttl: 600,
+        device_cert_lifetime: server::DEVICE_CERT_LIFETIME,
     }
 }
 
