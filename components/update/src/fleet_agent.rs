@@ -4,7 +4,9 @@
 //! it), keeps the certificate it got and shows it on every request (mutual TLS; on a loopback
 //! server without TLS a bearer credential instead), then long-polls the server and does
 //! what it is told: install a release (each step reported), reboot once FleetLock gives the
-//! group a slot, run a queued command, renew its certificate before it expires. After the reboot it reports how the boot went (the
+//! group a slot, run a queued command, renew its certificate before it expires. Removed by
+//! an admin (the server no longer knows its certificate), it forgets its enrollment and asks
+//! to join again without its token, pending until an admin accepts it. After the reboot it reports how the boot went (the
 //! new version, or a rollback) and frees its slot.
 
 use std::path::PathBuf;
@@ -84,9 +86,9 @@ fn identity(o: &Options) -> Result<Identity, Error> {
     Ok(Identity::load_or_make(dir)?)
 }
 
-/// Enrolls, or reads what it got before. Without an enrollment token the device asks anyway
-/// and waits, pending, until an admin accepts it.
-fn enrolled(o: &Options, identity: &Identity) -> Result<State, Error> {
+/// Enrolls, or reads what it got before. Without an enrollment token (or with
+/// `with_token` false) the device asks anyway and waits, pending, until an admin accepts it.
+fn enrolled(o: &Options, identity: &Identity, with_token: bool) -> Result<State, Error> {
     if let Ok(text) = std::fs::read(&o.state)
         && let Ok(state) = serde_json::from_slice::<State>(&text)
     {
@@ -99,6 +101,7 @@ fn enrolled(o: &Options, identity: &Identity) -> Result<State, Error> {
         return Ok(state);
     }
     let token = match &o.token {
+        _ if !with_token => String::new(),
         Some(t) => t.clone(),
         None => std::fs::read_to_string(&o.enroll_token).unwrap_or_default(),
     };
@@ -180,10 +183,47 @@ fn upgrade(o: &Options, identity: &Identity, state: &State) -> Result<(), Error>
     }
 }
 
+/// How serving the fleet ended.
+enum Served {
+    /// Rebooting into an update, or told to stop: the program's exit code.
+    Exit(u8),
+    /// The server no longer knows the device (removed by an admin): it forgot its enrollment
+    /// and asks to join again.
+    Removed,
+}
+
 pub fn run(o: &Options) -> Result<u8, Error> {
     let identity = identity(o)?;
+    let mut with_token = true;
+    loop {
+        match serve(o, &identity, with_token)? {
+            Served::Exit(code) => return Ok(code),
+            // A removed device asks again without its token, as pending: only an admin lets
+            // it back in (a token good for several devices would otherwise undo a removal).
+            Served::Removed => with_token = false,
+        }
+    }
+}
+
+/// Forgets the enrollment (its state and certificate; the key stays the device's).
+fn forget(o: &Options, identity: &Identity) -> Result<(), Error> {
+    for path in [o.state.clone(), identity.cert_path()] {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(
+                    format!("cannot forget the enrollment: {}: {e}", path.display()).into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Enrolls (or reads the enrollment), then polls and does what the server says.
+fn serve(o: &Options, identity: &Identity, with_token: bool) -> Result<Served, Error> {
     let mut state = loop {
-        match enrolled(o, &identity) {
+        match enrolled(o, identity, with_token) {
             Ok(s) => break s,
             // A wrong token, or an admin's refusal, stays so: stop and say why. The server
             // may not be up yet, or the network, or another request under this id may be in
@@ -234,6 +274,13 @@ pub fn run(o: &Options) -> Result<u8, Error> {
         ));
         let action: Action = match action.and_then(|v| Ok(serde_json::from_value(v)?)) {
             Ok(a) => a,
+            Err(e) if e.to_string().contains(": 401: ") => {
+                log(&format!(
+                    "poll: {e}\nthe server no longer knows this device (removed from the fleet): asking to join again, pending until an admin accepts it"
+                ));
+                forget(o, identity)?;
+                return Ok(Served::Removed);
+            }
             Err(e) => {
                 log(&format!("poll: {e}; again in 10 s"));
                 std::thread::sleep(Duration::from_secs(10));
@@ -246,7 +293,7 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                 // from being polled in a loop.
                 std::thread::sleep(Duration::from_secs(seconds.clamp(1, 5)));
             }
-            Action::Renew { expires_at } => match server.renew(&identity, &state.id) {
+            Action::Renew { expires_at } => match server.renew(identity, &state.id) {
                 Ok(until) => {
                     log(&format!(
                         "device certificate renewed: valid until {until} (Unix time; the old one until {expires_at})"
@@ -340,7 +387,7 @@ pub fn run(o: &Options) -> Result<u8, Error> {
                 report(&server, rollout, Step::Rebooting, &version, None);
                 log(&format!("rebooting into {target}"));
                 compose_update::device::reboot()?;
-                return Ok(0);
+                return Ok(Served::Exit(0));
             }
         }
     }

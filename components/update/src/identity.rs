@@ -84,7 +84,8 @@ impl Identity {
         crate::sha256_hex(self.key.public_key_raw())
     }
 
-    fn cert_path(&self) -> PathBuf {
+    /// Where the device's certificate is kept.
+    pub fn cert_path(&self) -> PathBuf {
         self.dir.join(CERT_FILE)
     }
 
