@@ -3,6 +3,8 @@
 //! clients through live swaps (their configures and focus: `one_loop.rs`),
 //! input and shell bindings, subsurfaces and popups, and misbehaving clients.
 
+mod keys;
+
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -469,24 +471,7 @@ fn keys_go_to_the_focused_client_and_alt_tab_click_drag_and_resize_work() {
     comp.focused()
         .filter(|f| f == "b")
         .expect("B stays until its client closes it");
-    comp.input(&[
-        InputEvent::Key {
-            code: KEY_LEFTALT,
-            pressed: true,
-        },
-        InputEvent::Key {
-            code: KEY_F4,
-            pressed: true,
-        },
-        InputEvent::Key {
-            code: KEY_F4,
-            pressed: false,
-        },
-        InputEvent::Key {
-            code: KEY_LEFTALT,
-            pressed: false,
-        },
-    ]);
+    comp.input(&keys::chord(&[KEY_LEFTALT], KEY_F4));
     b.state.windows[0].closed = false;
     b.wait_until("close from Alt+F4", WAIT, |s| s.windows[0].closed)
         .unwrap();
@@ -1452,26 +1437,7 @@ fn desktop_windows_minimize_maximize_snap_and_come_back_from_the_task_bar() {
     // Super+Up maximizes the focused window below its title bar, and again restores it.
     let work = (800, (600 - TASKBAR - TITLE_BAR) as i32);
     let restored = (g.width as i32, g.height as i32);
-    let super_key = |code| {
-        comp.input(&[
-            InputEvent::Key {
-                code: KEY_LEFTMETA,
-                pressed: true,
-            },
-            InputEvent::Key {
-                code,
-                pressed: true,
-            },
-            InputEvent::Key {
-                code,
-                pressed: false,
-            },
-            InputEvent::Key {
-                code: KEY_LEFTMETA,
-                pressed: false,
-            },
-        ])
-    };
+    let super_key = |code| comp.input(&keys::chord(&[KEY_LEFTMETA], code));
     super_key(KEY_UP);
     wait_configure(&mut b, "maximized", |k| (k.width, k.height) == work);
     super_key(KEY_UP);
@@ -1506,28 +1472,6 @@ fn desktop_windows_minimize_maximize_snap_and_come_back_from_the_task_bar() {
     assert_eq!(comp.focused().as_deref(), Some("a"));
 }
 
-/// Presses `key` with `mods` held, then lets go of all.
-fn chord(comp: &Compositor, mods: &[u32], key: u32) {
-    let mut events: Vec<InputEvent> = mods
-        .iter()
-        .chain([&key])
-        .map(|&code| InputEvent::Key {
-            code,
-            pressed: true,
-        })
-        .collect();
-    events.extend(
-        mods.iter()
-            .rev()
-            .chain([&key])
-            .map(|&code| InputEvent::Key {
-                code,
-                pressed: false,
-            }),
-    );
-    comp.input(&events);
-}
-
 // Shortcuts are the shell definition's: this one binds maximize to Ctrl+Alt+M, drops
 // Super+Up (which then reaches the app like any key) and starts a program on Super+Return.
 #[test]
@@ -1552,7 +1496,7 @@ fn a_definitions_shortcuts_change_the_defaults_and_start_programs() {
         .unwrap();
     let work = (800, (600 - TASKBAR - TITLE_BAR) as i32);
 
-    chord(&comp, &[KEY_LEFTCTRL, KEY_LEFTALT], KEY_M);
+    comp.input(&keys::chord(&[KEY_LEFTCTRL, KEY_LEFTALT], KEY_M));
     wait_configure(&mut b, "maximized by Ctrl+Alt+M", |k| {
         (k.width, k.height) == work
     });
@@ -1560,7 +1504,7 @@ fn a_definitions_shortcuts_change_the_defaults_and_start_programs() {
         !b.state.windows[0].keys.contains(&KEY_M),
         "the shortcut is the shell's"
     );
-    chord(&comp, &[KEY_LEFTMETA], KEY_UP);
+    comp.input(&keys::chord(&[KEY_LEFTMETA], KEY_UP));
     b.wait_until("Super+Up reaches the app", WAIT, |s| {
         s.windows[0].keys.contains(&KEY_UP)
     })
@@ -1572,7 +1516,7 @@ fn a_definitions_shortcuts_change_the_defaults_and_start_programs() {
         Some(work),
         "Super+Up no longer restores"
     );
-    chord(&comp, &[KEY_LEFTMETA], KEY_ENTER);
+    comp.input(&keys::chord(&[KEY_LEFTMETA], KEY_ENTER));
     let start = Instant::now();
     while !started.exists() {
         assert!(start.elapsed() < WAIT, "Super+Return started nothing");

@@ -5,6 +5,8 @@
 //! gamepad's Start, typed into, apps started on the shell's socket), and the lock screen
 //! (our test client as the app that must see nothing while locked).
 
+mod keys;
+
 use std::io::Read;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::mpsc;
@@ -711,24 +713,7 @@ fn the_gaming_shell_shows_its_library_while_no_app_runs() {
         )
     });
     // The game quits (Alt+F4 asks it to close): the library again.
-    desktop.input(&[
-        InputEvent::Key {
-            code: KEY_LEFTALT,
-            pressed: true,
-        },
-        InputEvent::Key {
-            code: KEY_F4,
-            pressed: true,
-        },
-        InputEvent::Key {
-            code: KEY_F4,
-            pressed: false,
-        },
-        InputEvent::Key {
-            code: KEY_LEFTALT,
-            pressed: false,
-        },
-    ]);
+    desktop.input(&keys::chord(&[KEY_LEFTALT], KEY_F4));
     wait_windows(&desktop, 0);
     wait_for("the library again", || {
         close(
