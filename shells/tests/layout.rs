@@ -327,10 +327,11 @@ fn gaming_overlay_bar_toggles_and_a_swap_hides_it() {
             .any(|c| matches!(c, Chrome::OverlayBar { .. }))
     );
     s.toggle_overlay();
+    // The bar names the running app.
     assert!(
         s.chrome()
             .iter()
-            .any(|c| matches!(c, Chrome::OverlayBar { .. }))
+            .any(|c| matches!(c, Chrome::OverlayBar { app: Some(a), .. } if a == "Game"))
     );
     s.swap(shell("gaming"));
     assert!(

@@ -468,6 +468,8 @@ pub enum Chrome {
     },
     OverlayBar {
         rect: Rect,
+        /// The running app (the focused window's title, else its app id), named at the left.
+        app: Option<String>,
     },
     Keyboard {
         rect: Rect,
@@ -1261,6 +1263,17 @@ impl Shell {
             }
         }
         if shell.has(Part::OverlayBar) && self.world.resource::<OverlayVisible>().0 {
+            let app = self
+                .focused()
+                .and_then(|id| self.view(id))
+                .map(|w| {
+                    if w.title.is_empty() {
+                        w.app_id
+                    } else {
+                        w.title
+                    }
+                })
+                .filter(|name| !name.is_empty());
             chrome.push(Chrome::OverlayBar {
                 rect: Rect {
                     x: 0,
@@ -1268,6 +1281,7 @@ impl Shell {
                     width: output.width,
                     height: OVERLAY_BAR.min(output.height),
                 },
+                app,
             });
         }
         if shell.has(Part::OnScreenKeyboard) {
@@ -1293,7 +1307,7 @@ impl Shell {
         }
         if shell.has(Part::Status) {
             let bar = chrome.iter().find_map(|c| match c {
-                Chrome::Taskbar { rect, .. } | Chrome::OverlayBar { rect } => Some(*rect),
+                Chrome::Taskbar { rect, .. } | Chrome::OverlayBar { rect, .. } => Some(*rect),
                 _ => None,
             });
             let text = &self.world.resource::<StatusText>().0;

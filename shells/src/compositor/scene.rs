@@ -751,7 +751,16 @@ fn items(state: &State) -> Vec<Item> {
                     });
                 }
             }
-            Chrome::OverlayBar { rect } => out.push(Item::Draw(solid(*rect, OVERLAY))),
+            Chrome::OverlayBar { rect, app } => {
+                out.push(Item::Draw(solid(*rect, OVERLAY)));
+                if let Some(app) = app {
+                    out.push(Item::Text {
+                        area: inset(*rect, 12, 12),
+                        text: app.clone(),
+                        size: SUMMARY_TEXT,
+                    });
+                }
+            }
             Chrome::Keyboard { rect } => {
                 out.push(Item::Draw(solid(*rect, KEYBOARD)));
                 for key in crate::keyboard::keys(*rect) {
