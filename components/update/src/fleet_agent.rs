@@ -6,8 +6,8 @@
 //! what it is told: install a release (each step reported), reboot once FleetLock gives the
 //! group a slot, run a queued command, renew its certificate before it expires. Removed by
 //! an admin (the server no longer knows its certificate), it forgets its enrollment and asks
-//! to join again without its token, pending until an admin accepts it. After the reboot it reports how the boot went (the
-//! new version, or a rollback) and frees its slot.
+//! to join again without its token, pending until an admin accepts it. After the reboot it
+//! reports how the boot went (the new version, or a rollback) and frees its slot.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -220,6 +220,17 @@ fn forget(o: &Options, identity: &Identity) -> Result<(), Error> {
     Ok(())
 }
 
+/// The enrolled device's connection: its certificate as it is on disk now (or its bearer
+/// credential, to a loopback server without TLS).
+fn device_link(o: &Options, identity: &Identity, state: &State) -> Result<Link, Error> {
+    Ok(Link::new(
+        &o.server,
+        &state.credential,
+        o.wait,
+        &identity.trust(&o.running.tls)?,
+    )?)
+}
+
 /// Enrolls (or reads the enrollment), then polls and does what the server says.
 fn serve(o: &Options, identity: &Identity, with_token: bool) -> Result<Served, Error> {
     let mut state = loop {
@@ -237,12 +248,7 @@ fn serve(o: &Options, identity: &Identity, with_token: bool) -> Result<Served, E
             }
         }
     };
-    let mut server = Link::new(
-        &o.server,
-        &state.credential,
-        o.wait,
-        &identity.trust(&o.running.tls)?,
-    )?;
+    let mut server = device_link(o, identity, &state)?;
     let version = o.running.version.clone();
     let lock_body = json!({"client_params": {"id": state.id, "group": state.group}});
     // Back from the reboot of an update: say how it went, then free the reboot slot.
@@ -298,12 +304,7 @@ fn serve(o: &Options, identity: &Identity, with_token: bool) -> Result<Served, E
                     log(&format!(
                         "device certificate renewed: valid until {until} (Unix time; the old one until {expires_at})"
                     ));
-                    server = Link::new(
-                        &o.server,
-                        &state.credential,
-                        o.wait,
-                        &identity.trust(&o.running.tls)?,
-                    )?;
+                    server = device_link(o, identity, &state)?;
                 }
                 Err(e) => {
                     log(&format!(
