@@ -164,6 +164,7 @@ fn serve(state: &str) {
     runtime.block_on(async {
         let server = compose_fleet::server::start(Config {
             state: state.into(),
+            database: std::env::var("COMPOSE_FLEET_BENCH_DATABASE").ok(),
             listen: "127.0.0.1:0".parse().unwrap(),
             repo: None,
             etcd: std::env::var("COMPOSE_FLEET_BENCH_ETCD").ok(),

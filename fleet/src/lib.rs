@@ -11,6 +11,7 @@
 pub mod access;
 pub mod auth;
 pub mod client;
+pub mod db;
 pub mod lock;
 pub mod repo;
 pub mod rollout;

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::access::{self, Caller, DeviceCaller, need};
 use crate::auth::{self, Role};
+use crate::db::Database;
 use crate::lock::{Etcd, LockError};
 use crate::rollout;
 use crate::schedule::Schedule;
@@ -43,8 +44,12 @@ pub enum Tls {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Folder of the database (`fleet.db`), the first admin token and TLS files.
+    /// Folder of the SQLite database (`fleet.db`, unless `database` names another), the
+    /// first admin token and TLS files.
     pub state: PathBuf,
+    /// A PostgreSQL URL (`postgres://USER@HOST:PORT/DATABASE`) that servers share as
+    /// replicas; SQLite in `state` when `None`.
+    pub database: Option<String>,
     pub listen: SocketAddr,
     /// The update repository (`compose publish` output), served under `/repo`.
     pub repo: Option<PathBuf>,
@@ -197,16 +202,29 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     {
         return Err(ServeError::Repo { path: repo.clone() });
     }
-    let store = Store::open(&config.state.join("fleet.db"))?;
-    // Several servers may start on one empty database at once: one of them adds the token.
-    let token = auth::new_secret(auth::ADMIN_PREFIX);
-    let first_admin_token = if store.add_first_admin(&auth::hash(&token), now())? {
-        write_secret(&config.state.join("admin-token"), &token)?;
-        Some(token)
-    } else {
-        None
+    let database = match &config.database {
+        Some(url) => Database::parse(url).map_err(StoreError::from)?,
+        None => Database::Sqlite(config.state.join("fleet.db")),
     };
-    let device_ca = device_ca(&store, &config.state)?;
+    // Off the async workers: PostgreSQL's client blocks (and runs a runtime of its own).
+    let state = config.state.clone();
+    let (store, first_admin_token, device_ca) =
+        tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+            let store = Store::connect(&database)?;
+            // Several servers may start on one empty database at once: one of them adds
+            // the token.
+            let token = auth::new_secret(auth::ADMIN_PREFIX);
+            let first_admin_token = if store.add_first_admin(&auth::hash(&token), now())? {
+                write_secret(&state.join("admin-token"), &token)?;
+                Some(token)
+            } else {
+                None
+            };
+            let device_ca = device_ca(&store, &state, &database)?;
+            Ok((store, first_admin_token, device_ca))
+        })
+        .await
+        .map_err(|e| ServeError::Tls(format!("opening the database failed: {e}")))??;
     let fleet = Arc::new(Fleet {
         device_ca,
         store,
@@ -216,6 +234,10 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         changed: Notify::new(),
         group_gates: Default::default(),
         db_turns: tokio::sync::Semaphore::new(DB_TURNS),
+    });
+    // Changes other servers on a shared database make wake this one's polls too.
+    fleet.store.listen(Arc::downgrade(&fleet), |f: &Fleet| {
+        f.changed.notify_waiters()
     });
     let app = router(fleet.clone(), config.repo.as_deref());
     let listener = listen(config.listen).map_err(|source| ServeError::Listen {
@@ -268,7 +290,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
 
 /// The device CA every server on this database shares: made by the first to start (kept in
 /// the database), its certificate also in `STATE/tls/device-ca.pem` for admins.
-fn device_ca(store: &Store, state: &Path) -> Result<crate::tls::Issuer, ServeError> {
+fn device_ca(
+    store: &Store,
+    state: &Path,
+    database: &Database,
+) -> Result<crate::tls::Issuer, ServeError> {
     let tls = |e: String| ServeError::Tls(e);
     let made = crate::tls::make_ca("compose fleet device CA").map_err(|e| tls(e.to_string()))?;
     let made = serde_json::to_string(&made).map_err(|e| tls(e.to_string()))?;
@@ -281,8 +307,12 @@ fn device_ca(store: &Store, state: &Path) -> Result<crate::tls::Issuer, ServeErr
     };
     std::fs::create_dir_all(&dir).map_err(error)?;
     std::fs::write(dir.join("device-ca.pem"), &kept.cert_pem).map_err(error)?;
-    crate::tls::Issuer::from_pem(&kept.cert_pem, &kept.key_pem, &state.join("fleet.db"))
-        .map_err(|e| tls(e.to_string()))
+    crate::tls::Issuer::from_pem(
+        &kept.cert_pem,
+        &kept.key_pem,
+        Path::new(&database.describe()),
+    )
+    .map_err(|e| tls(e.to_string()))
 }
 
 fn write_secret(path: &Path, secret: &str) -> Result<(), ServeError> {

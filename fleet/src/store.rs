@@ -1,30 +1,30 @@
-//! The fleet's state in SQLite (one file, WAL): tokens, devices (with their certificates),
+//! The fleet's state, in SQLite (one file, the default) or PostgreSQL (shared by replicas),
+//! through one SQL code path ([`crate::db`]): tokens, devices (with their certificates),
 //! devices waiting to be accepted, groups, rollouts, each device's progress in a rollout, and
 //! commands waiting for a device's agent. Secrets that are only checked are kept as SHA-256
 //! hashes (the secret itself is shown once, when it is made); the device CA's key, which has
 //! to sign, is kept whole in `settings`, so keep the database as private as the key.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use compose_update::fleet::Step;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use crate::db::{Database, Db, DbError, Row, Tx, Value, params};
 
 use crate::auth::Role;
 use crate::schedule::Schedule;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("fleet database: {0}")]
+    Db(#[from] DbError),
     #[error(
-        "fleet database: {0}\nhelp: check the state folder given with --state; it must be writable"
-    )]
-    Sqlite(#[from] rusqlite::Error),
-    #[error(
-        "fleet database {path}: its schema is version {found}; this server knows versions up to {known}\nhelp: run the newer compose that wrote it, or give another folder with --state"
+        "fleet database {database}: its schema is version {found}; this server knows versions up to {known}\nhelp: run the newer compose that wrote it, or give another --state or --database"
     )]
     NewerSchema {
-        path: std::path::PathBuf,
+        database: String,
         found: i64,
         known: i64,
     },
@@ -33,7 +33,7 @@ pub enum StoreError {
 /// The database behind one server.
 #[derive(Debug)]
 pub struct Store {
-    db: Mutex<Connection>,
+    db: Db,
     /// The last count of devices in flight per (rollout, group), and when it was made: while
     /// a group is at its limit, thousands of polls a second are told "not now" from here
     /// instead of each counting again.
@@ -204,9 +204,10 @@ pub enum EnrollRefused {
 }
 
 /// What each schema version adds, in order: `MIGRATIONS[v - 1]` takes a database from
-/// version `v - 1` to `v`. The version is SQLite's `user_version`. A database written before
-/// versions were kept reads 0 and has version 1's tables: version 1 creates only what is
-/// missing.
+/// version `v - 1` to `v`. Written for SQLite; PostgreSQL gets the same text in its own column
+/// types ([`Tx::ddl`]). SQLite keeps the version in `user_version`, PostgreSQL in
+/// `schema_version`. A SQLite database written before versions were kept reads 0 and has
+/// version 1's tables: version 1 creates only what is missing.
 const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
 
 /// The schema version this server writes.
@@ -252,29 +253,29 @@ ALTER TABLE devices ADD COLUMN cert_expires_at INTEGER;
 
 /// Devices of a group busy with a rollout (offered, downloading, staged, rebooting): an
 /// index-only count.
-const IN_FLIGHT: &str = "SELECT COUNT(*) FROM progress WHERE rollout = ?1 AND grp = ?2
+const IN_FLIGHT: &str = "SELECT COUNT(*) FROM progress WHERE rollout = $1 AND grp = $2
      AND step IN ('offered', 'downloading', 'staged', 'rebooting')";
 
 const DEVICE_COLUMNS: &str =
     "id, device, grp, seed, version, enrolled_at, last_seen, cert_expires_at";
 
-fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
+fn device_row(r: &Row) -> Result<Device, DbError> {
     Ok(Device {
-        id: r.get(0)?,
-        device: r.get(1)?,
-        group: r.get(2)?,
-        seed: r.get(3)?,
-        version: r.get(4)?,
-        enrolled_at: r.get(5)?,
-        last_seen: r.get(6)?,
-        cert_expires_at: r.get(7)?,
+        id: r.text(0)?,
+        device: r.text(1)?,
+        group: r.text(2)?,
+        seed: r.u32(3)?,
+        version: r.text(4)?,
+        enrolled_at: r.u64(5)?,
+        last_seen: r.u64(6)?,
+        cert_expires_at: r.opt_u64(7)?,
     })
 }
 
 /// Inserts an enrolled device (in the caller's transaction).
 #[allow(clippy::too_many_arguments)]
 fn insert_device(
-    tx: &rusqlite::Transaction,
+    t: &mut Tx,
     id: &str,
     device: &str,
     group: &str,
@@ -283,10 +284,10 @@ fn insert_device(
     version: &str,
     cert: Option<&DeviceCert>,
     now: u64,
-) -> rusqlite::Result<()> {
-    tx.execute(
+) -> Result<(), DbError> {
+    t.execute(
         "INSERT INTO devices (id, device, grp, seed, credential, version, enrolled_at, last_seen, key_sha256, cert_sha256, cert, cert_expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11)",
         params![
             id,
             device,
@@ -304,85 +305,135 @@ fn insert_device(
     Ok(())
 }
 
-fn rollout_row(r: &rusqlite::Row) -> rusqlite::Result<Rollout> {
-    let schedule: String = r.get(3)?;
+fn rollout_row(r: &Row) -> Result<Rollout, DbError> {
     Ok(Rollout {
-        id: r.get(0)?,
-        version: r.get(1)?,
-        group: r.get(2)?,
-        schedule: Schedule::parse(&schedule).unwrap_or_default(),
-        threshold: r.get(4)?,
-        state: RolloutState::parse(&r.get::<_, String>(5)?),
-        started_at: r.get(6)?,
-        note: r.get(7)?,
+        id: r.int(0)?,
+        version: r.text(1)?,
+        group: r.opt_text(2)?,
+        schedule: Schedule::parse(&r.text(3)?).unwrap_or_default(),
+        threshold: r.real(4)?,
+        state: RolloutState::parse(&r.text(5)?),
+        started_at: r.u64(6)?,
+        note: r.opt_text(7)?,
     })
 }
 
-fn progress_row(r: &rusqlite::Row) -> rusqlite::Result<Progress> {
+fn progress_row(r: &Row) -> Result<Progress, DbError> {
     Ok(Progress {
-        device: r.get(0)?,
-        rollout: r.get(1)?,
-        wave: r.get::<_, i64>(2)? as usize,
-        step: Step::parse(&r.get::<_, String>(3)?).unwrap_or(Step::Failed),
-        reason: r.get(4)?,
-        offered_at: r.get(5)?,
-        updated_at: r.get(6)?,
+        device: r.text(0)?,
+        rollout: r.int(1)?,
+        wave: r.u64(2)? as usize,
+        step: Step::parse(&r.text(3)?).unwrap_or(Step::Failed),
+        reason: r.opt_text(4)?,
+        offered_at: r.u64(5)?,
+        updated_at: r.u64(6)?,
     })
 }
 
-fn exec_row(r: &rusqlite::Row) -> rusqlite::Result<Exec> {
-    let argv: String = r.get(2)?;
+fn exec_row(r: &Row) -> Result<Exec, DbError> {
     Ok(Exec {
-        id: r.get(0)?,
-        device: r.get(1)?,
-        argv: serde_json::from_str(&argv).unwrap_or_default(),
-        state: r.get(3)?,
-        exit_code: r.get(4)?,
-        stdout: r.get(5)?,
-        stderr: r.get(6)?,
+        id: r.int(0)?,
+        device: r.text(1)?,
+        argv: serde_json::from_str(&r.text(2)?).unwrap_or_default(),
+        state: r.text(3)?,
+        exit_code: r.opt_int(4)?.map(|c| i32::try_from(c).unwrap_or(i32::MIN)),
+        stdout: r.opt_text(5)?,
+        stderr: r.opt_text(6)?,
+    })
+}
+
+fn pending_row(r: &Row) -> Result<PendingDevice, DbError> {
+    Ok(PendingDevice {
+        id: r.text(0)?,
+        device: r.text(1)?,
+        version: r.text(2)?,
+        key_sha256: r.text(3)?,
+        state: r.text(4)?,
+        asked_at: r.u64(5)?,
+        last_seen: r.u64(6)?,
     })
 }
 
 const ROLLOUT_COLUMNS: &str = "id, version, grp, schedule, threshold, state, started_at, note";
 
-/// Brings the database at `path` to [`SCHEMA_VERSION`] in one transaction (a second server
-/// opening it at the same time waits, then finds nothing to do); refuses a newer one.
-fn migrate(db: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            path: path.to_path_buf(),
-            found,
-            known: SCHEMA_VERSION,
-        });
+const PROGRESS_COLUMNS: &str = "device, rollout, wave, step, reason, offered_at, updated_at";
+
+const EXEC_COLUMNS: &str = "id, device, argv, state, exit_code, stdout, stderr";
+
+/// The schema version of the database `t` works on (0 for an empty one).
+fn schema_version(t: &mut Tx) -> Result<i64, DbError> {
+    if t.is_postgres() {
+        t.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+        t.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
+            .int(0)
+    } else {
+        t.query_one("PRAGMA user_version", &[])?.int(0)
     }
-    for step in &MIGRATIONS[found as usize..] {
-        tx.execute_batch(step)?;
+}
+
+fn set_schema_version(t: &mut Tx, version: i64) -> Result<(), DbError> {
+    if t.is_postgres() {
+        t.execute("DELETE FROM schema_version", &[])?;
+        t.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            params![version],
+        )?;
+    } else {
+        t.batch(&format!("PRAGMA user_version = {version}"))?;
     }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
     Ok(())
 }
 
+/// Brings the database to [`SCHEMA_VERSION`] in one transaction: servers starting at once
+/// migrate one after another (SQLite's write lock, PostgreSQL's advisory lock), and all but
+/// the first find nothing to do; a newer schema is refused.
+fn migrate(db: &Db, database: &Database) -> Result<(), StoreError> {
+    db.write(|t| {
+        t.lock("compose-fleet schema")?;
+        let found = schema_version(t)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                database: database.describe(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for step in &MIGRATIONS[found as usize..] {
+            let step = t.ddl(step).into_owned();
+            t.batch(&step)?;
+        }
+        if found != SCHEMA_VERSION {
+            set_schema_version(t, SCHEMA_VERSION)?;
+        }
+        Ok(())
+    })
+}
+
 impl Store {
-    /// Opens (or makes) the database at `path`.
+    /// Opens (or makes) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut db = Connection::open(path)?;
-        // WAL: readers never wait for the writer; NORMAL: no fsync per commit (WAL keeps
-        // the database consistent across a crash, the last commits may be lost).
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "NORMAL")?;
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&mut db, path)?;
+        Store::connect(&Database::Sqlite(path.to_path_buf()))
+    }
+
+    /// Opens (or makes) `database` and brings its schema up to date.
+    pub fn connect(database: &Database) -> Result<Store, StoreError> {
+        let db = Db::open(database)?;
+        migrate(&db, database)?;
         Ok(Store {
-            db: Mutex::new(db),
+            db,
             in_flight_seen: Mutex::default(),
         })
     }
 
-    fn db(&self) -> MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    /// Whether servers on other machines may share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.db.is_postgres()
+    }
+
+    /// Calls `wake(target)` whenever another server on this database changed something a
+    /// waiting poll may want (see [`Db::listen`]).
+    pub fn listen<W: Send + Sync + 'static>(&self, target: std::sync::Weak<W>, wake: fn(&W)) {
+        self.db.listen(target, wake);
     }
 
     pub fn add_token(
@@ -392,52 +443,57 @@ impl Store {
         name: &str,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.db().execute(
-            "INSERT INTO tokens VALUES (?1, ?2, ?3, ?4)",
-            params![hash, role.as_str(), name, now],
-        )?;
-        Ok(())
+        self.db.write(|t| {
+            t.execute(
+                "INSERT INTO tokens VALUES ($1, $2, $3, $4)",
+                params![hash, role.as_str(), name, now],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> = self
-            .db()
-            .query_row("SELECT role FROM tokens WHERE hash = ?1", [hash], |r| {
-                r.get(0)
+        self.db.read(|t| {
+            let role = t.query_opt("SELECT role FROM tokens WHERE hash = $1", params![hash])?;
+            Ok(match role {
+                Some(r) => Role::parse(&r.text(0)?),
+                None => None,
             })
-            .optional()?;
-        Ok(role.as_deref().and_then(Role::parse))
+        })
     }
 
     /// The setting `name`: `value` if this call stores it first, else what another server
     /// stored before (so servers starting at once agree).
     pub fn setting_or(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        let db = self.db();
-        db.execute(
-            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            params![name, value],
-        )?;
-        Ok(
-            db.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })?,
-        )
+        self.db.write(|t| {
+            t.execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )?;
+            Ok(
+                t.query_one("SELECT value FROM settings WHERE name = $1", params![name])?
+                    .text(0)?,
+            )
+        })
     }
 
-    /// Adds the first admin token, unless a token exists: one statement, so of several
-    /// servers starting on one empty database at once exactly one adds it. True when added.
+    /// Adds the first admin token, unless a token exists: of several servers starting on one
+    /// empty database at once exactly one adds it. True when added.
     pub fn add_first_admin(&self, hash: &str, now: u64) -> Result<bool, StoreError> {
-        Ok(self.db().execute(
-            "INSERT INTO tokens (hash, role, name, created_at)
-             SELECT ?1, 'admin', 'first admin', ?2 WHERE NOT EXISTS (SELECT 1 FROM tokens)",
-            params![hash, now],
-        )? > 0)
+        self.db.write(|t| {
+            t.lock("compose-fleet first admin")?;
+            Ok(t.execute(
+                "INSERT INTO tokens (hash, role, name, created_at)
+                 SELECT CAST($1 AS TEXT), 'admin', 'first admin', CAST($2 AS BIGINT)
+                 WHERE NOT EXISTS (SELECT 1 FROM tokens)",
+                params![hash, now],
+            )? > 0)
+        })
     }
 
     pub fn token_count(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .db()
-            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?)
+        self.db
+            .read(|t| Ok(t.query_one("SELECT COUNT(*) FROM tokens", &[])?.u64(0)?))
     }
 
     pub fn add_enroll_token(
@@ -447,11 +503,13 @@ impl Store {
         uses: u32,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.db().execute(
-            "INSERT INTO enroll_tokens VALUES (?1, ?2, ?3, ?4)",
-            params![hash, group, uses, now],
-        )?;
-        Ok(())
+        self.db.write(|t| {
+            t.execute(
+                "INSERT INTO enroll_tokens VALUES ($1, $2, $3, $4)",
+                params![hash, group, uses, now],
+            )?;
+            Ok(())
+        })
     }
 
     /// Uses one enrollment of `token_hash` for a new device; refuses a used-up token and a
@@ -468,66 +526,65 @@ impl Store {
         cert: Option<&DeviceCert>,
         now: u64,
     ) -> Result<Result<String, EnrollRefused>, StoreError> {
-        let mut db = self.db();
-        // Immediate: the write lock from the start, so another server's enrollment cannot
-        // spend the same use of the token between the read and the write.
-        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let group: Option<(String, i64)> = tx
-            .query_row(
-                "SELECT grp, uses_left FROM enroll_tokens WHERE hash = ?1",
-                [token_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((group, uses)) = group.filter(|(_, uses)| *uses > 0) else {
-            return Ok(Err(EnrollRefused::BadToken));
-        };
-        let exists: bool =
-            tx.query_row("SELECT COUNT(*) FROM devices WHERE id = ?1", [id], |r| {
-                r.get::<_, i64>(0).map(|n| n > 0)
-            })?;
-        if exists {
-            return Ok(Err(EnrollRefused::AlreadyEnrolled(id.to_string())));
-        }
-        tx.execute(
-            "UPDATE enroll_tokens SET uses_left = ?2 WHERE hash = ?1",
-            params![token_hash, uses - 1],
-        )?;
-        insert_device(
-            &tx,
-            id,
-            device,
-            &group,
-            seed,
-            credential_hash,
-            version,
-            cert,
-            now,
-        )?;
-        tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
-        tx.commit()?;
-        Ok(Ok(group))
+        self.db.write(|t| {
+            // The id's lock: two enrollments of one id on two servers cannot both find it
+            // free. The token's use is spent in the statement that checks it.
+            t.lock(&format!("device {id}"))?;
+            let exists = t
+                .query_one("SELECT COUNT(*) FROM devices WHERE id = $1", params![id])?
+                .int(0)?
+                > 0;
+            if exists {
+                return Ok(Err(EnrollRefused::AlreadyEnrolled(id.to_string())));
+            }
+            let group = t.query_opt(
+                "UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE hash = $1 AND uses_left > 0
+                 RETURNING grp",
+                params![token_hash],
+            )?;
+            let Some(group) = group else {
+                return Ok(Err(EnrollRefused::BadToken));
+            };
+            let group = group.text(0)?;
+            insert_device(
+                t,
+                id,
+                device,
+                &group,
+                seed,
+                credential_hash,
+                version,
+                cert,
+                now,
+            )?;
+            t.execute("DELETE FROM pending WHERE id = $1", params![id])?;
+            Ok(Ok(group))
+        })
     }
 
     /// The key and certificate device `id` enrolled with, if it is enrolled with one.
     pub fn device_cert(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT key_sha256, cert FROM devices WHERE id = ?1 AND cert IS NOT NULL",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
+        self.db.read(|t| {
+            let row = t.query_opt(
+                "SELECT key_sha256, cert FROM devices WHERE id = $1 AND cert IS NOT NULL",
+                params![id],
+            )?;
+            Ok(match row {
+                Some(r) => Some((r.text(0)?, r.text(1)?)),
+                None => None,
+            })
+        })
     }
 
     /// Gives device `id`, enrolled without a certificate, the certificate for its new key;
     /// false when it has one already.
     pub fn set_device_cert(&self, id: &str, cert: &DeviceCert) -> Result<bool, StoreError> {
-        Ok(self.db().execute(
-            "UPDATE devices SET key_sha256 = ?2, cert_sha256 = ?3, cert = ?4, cert_expires_at = ?5 WHERE id = ?1 AND cert IS NULL",
-            params![id, cert.key_sha256, cert.sha256, cert.pem, cert.expires_at],
-        )? > 0)
+        self.db.write(|t| {
+            Ok(t.execute(
+                "UPDATE devices SET key_sha256 = $2, cert_sha256 = $3, cert = $4, cert_expires_at = $5 WHERE id = $1 AND cert IS NULL",
+                params![id, &cert.key_sha256, &cert.sha256, &cert.pem, cert.expires_at],
+            )? > 0)
+        })
     }
 
     /// Replaces device `id`'s certificate `old` (its SHA-256) with `cert`, a new one for the
@@ -539,38 +596,45 @@ impl Store {
         old: &str,
         cert: &DeviceCert,
     ) -> Result<bool, StoreError> {
-        Ok(self.db().execute(
-            "UPDATE devices SET cert_sha256 = ?3, cert = ?4, cert_expires_at = ?5
-             WHERE id = ?1 AND cert_sha256 = ?2 AND key_sha256 = ?6",
-            params![
-                id,
-                old,
-                cert.sha256,
-                cert.pem,
-                cert.expires_at,
-                cert.key_sha256
-            ],
-        )? > 0)
+        self.db.write(|t| {
+            Ok(t.execute(
+                "UPDATE devices SET cert_sha256 = $3, cert = $4, cert_expires_at = $5
+                 WHERE id = $1 AND cert_sha256 = $2 AND key_sha256 = $6",
+                params![
+                    id,
+                    old,
+                    &cert.sha256,
+                    &cert.pem,
+                    cert.expires_at,
+                    &cert.key_sha256
+                ],
+            )? > 0)
+        })
     }
 
     /// Gives device `id` a new bearer credential (its hash).
     pub fn set_credential(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
-        Ok(self.db().execute(
-            "UPDATE devices SET credential = ?2 WHERE id = ?1",
-            params![id, hash],
-        )? > 0)
+        self.db.write(|t| {
+            Ok(t.execute(
+                "UPDATE devices SET credential = $2 WHERE id = $1",
+                params![id, hash],
+            )? > 0)
+        })
     }
 
     /// The device whose certificate's SHA-256 is `sha256`.
     pub fn device_by_cert(&self, sha256: &str) -> Result<Option<Device>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE cert_sha256 = ?1"),
-                [sha256],
-                device_row,
-            )
-            .optional()?)
+        self.device_where("cert_sha256", sha256)
+    }
+
+    /// The device whose `column` is `value`.
+    fn device_where(&self, column: &str, value: &str) -> Result<Option<Device>, StoreError> {
+        self.db.read(|t| {
+            let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE {column} = $1");
+            Ok(t.query_opt(&sql, params![value])?
+                .map(|r| device_row(&r))
+                .transpose()?)
+        })
     }
 
     /// A device without an enrollment token asks to join: it waits as pending (asking again
@@ -584,84 +648,76 @@ impl Store {
         key_sha256: &str,
         now: u64,
     ) -> Result<Asked, StoreError> {
-        let mut db = self.db();
-        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let known: Option<(String, String)> = tx
-            .query_row(
-                "SELECT key_sha256, state FROM pending WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        // An id enrolled already is taken, unless by this very key (accepted meanwhile).
-        let enrolled: Option<Option<String>> = tx
-            .query_row("SELECT key_sha256 FROM devices WHERE id = ?1", [id], |r| {
-                r.get(0)
+        self.db.write(|t| {
+            t.lock(&format!("device {id}"))?;
+            let known = t.query_opt(
+                "SELECT key_sha256, state FROM pending WHERE id = $1",
+                params![id],
+            )?;
+            let known = match known {
+                Some(r) => Some((r.text(0)?, r.text(1)?)),
+                None => None,
+            };
+            // An id enrolled already is taken, unless by this very key (accepted meanwhile).
+            let enrolled =
+                t.query_opt("SELECT key_sha256 FROM devices WHERE id = $1", params![id])?;
+            let enrolled = match enrolled {
+                Some(r) => Some(r.opt_text(0)?),
+                None => None,
+            };
+            let waiting = t.query_one("SELECT COUNT(*) FROM pending", &[])?.int(0)?;
+            Ok(match known {
+                _ if enrolled
+                    .as_ref()
+                    .is_some_and(|k| k.as_deref() == Some(key_sha256)) =>
+                {
+                    Asked::Accepted
+                }
+                _ if enrolled.is_some() => Asked::OtherKey,
+                None if waiting >= MAX_PENDING => Asked::Full,
+                None => {
+                    t.execute(
+                        "INSERT INTO pending VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+                        params![id, device, version, csr, key_sha256, now],
+                    )?;
+                    Asked::Pending
+                }
+                Some((key, _)) if key != key_sha256 => Asked::OtherKey,
+                Some((_, state)) if state == "rejected" => Asked::Rejected,
+                Some(_) => {
+                    t.execute(
+                        "UPDATE pending SET version = $2, last_seen = $3 WHERE id = $1",
+                        params![id, version, now],
+                    )?;
+                    Asked::Pending
+                }
             })
-            .optional()?;
-        let waiting: i64 = tx.query_row("SELECT COUNT(*) FROM pending", [], |r| r.get(0))?;
-        let asked = match known {
-            _ if enrolled
-                .as_ref()
-                .is_some_and(|k| k.as_deref() == Some(key_sha256)) =>
-            {
-                Asked::Accepted
-            }
-            _ if enrolled.is_some() => Asked::OtherKey,
-            None if waiting >= MAX_PENDING => Asked::Full,
-            None => {
-                tx.execute(
-                    "INSERT INTO pending VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-                    params![id, device, version, csr, key_sha256, now],
-                )?;
-                Asked::Pending
-            }
-            Some((key, _)) if key != key_sha256 => Asked::OtherKey,
-            Some((_, state)) if state == "rejected" => Asked::Rejected,
-            Some(_) => {
-                tx.execute(
-                    "UPDATE pending SET version = ?2, last_seen = ?3 WHERE id = ?1",
-                    params![id, version, now],
-                )?;
-                Asked::Pending
-            }
-        };
-        tx.commit()?;
-        Ok(asked)
+        })
     }
 
     /// Devices waiting for an admin (and those rejected).
     pub fn pending(&self) -> Result<Vec<PendingDevice>, StoreError> {
-        let db = self.db();
-        let mut q = db.prepare(
-            "SELECT id, device, version, key_sha256, state, asked_at, last_seen FROM pending ORDER BY id",
-        )?;
-        let rows = q
-            .query_map([], |r| {
-                Ok(PendingDevice {
-                    id: r.get(0)?,
-                    device: r.get(1)?,
-                    version: r.get(2)?,
-                    key_sha256: r.get(3)?,
-                    state: r.get(4)?,
-                    asked_at: r.get(5)?,
-                    last_seen: r.get(6)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.db.read(|t| {
+            Ok(t.query(
+                "SELECT id, device, version, key_sha256, state, asked_at, last_seen FROM pending ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(pending_row)
+            .collect::<Result<_, _>>()?)
+        })
     }
 
     /// The certificate request of pending device `id` (not of a rejected one).
     pub fn pending_request(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT csr FROM pending WHERE id = ?1 AND state = 'pending'",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db.read(|t| {
+            Ok(t.query_opt(
+                "SELECT csr FROM pending WHERE id = $1 AND state = 'pending'",
+                params![id],
+            )?
+            .map(|r| r.text(0))
+            .transpose()?)
+        })
     }
 
     /// Accepts pending device `id` into `group` with the certificate issued for its key; false
@@ -675,150 +731,159 @@ impl Store {
         cert: &DeviceCert,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let mut db = self.db();
-        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let asked: Option<(String, String, String)> = tx
-            .query_row(
-                "SELECT device, version, key_sha256 FROM pending WHERE id = ?1 AND state = 'pending'",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((device, version, _)) = asked.filter(|(_, _, key)| *key == cert.key_sha256) else {
-            return Ok(false);
-        };
-        insert_device(
-            &tx,
-            id,
-            &device,
-            group,
-            seed,
-            credential_hash,
-            &version,
-            Some(cert),
-            now,
-        )?;
-        tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
-        tx.commit()?;
-        Ok(true)
+        self.db.write(|t| {
+            t.lock(&format!("device {id}"))?;
+            let asked = t.query_opt(
+                "SELECT device, version, key_sha256 FROM pending WHERE id = $1 AND state = 'pending'",
+                params![id],
+            )?;
+            let asked = match asked {
+                Some(r) => Some((r.text(0)?, r.text(1)?, r.text(2)?)),
+                None => None,
+            };
+            let Some((device, version, _)) = asked.filter(|(_, _, key)| *key == cert.key_sha256)
+            else {
+                return Ok(false);
+            };
+            insert_device(
+                t,
+                id,
+                &device,
+                group,
+                seed,
+                credential_hash,
+                &version,
+                Some(cert),
+                now,
+            )?;
+            t.execute("DELETE FROM pending WHERE id = $1", params![id])?;
+            Ok(true)
+        })
     }
 
     /// Refuses pending device `id` from now on (it is told so when it asks again).
     pub fn reject(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .db()
-            .execute("UPDATE pending SET state = 'rejected' WHERE id = ?1", [id])?
-            > 0)
+        self.db.write(|t| {
+            Ok(t.execute(
+                "UPDATE pending SET state = 'rejected' WHERE id = $1",
+                params![id],
+            )? > 0)
+        })
     }
 
     pub fn device_by_credential(&self, hash: &str) -> Result<Option<Device>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE credential = ?1"),
-                [hash],
-                device_row,
-            )
-            .optional()?)
+        self.device_where("credential", hash)
     }
 
     pub fn device(&self, id: &str) -> Result<Option<Device>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
-                [id],
-                device_row,
-            )
-            .optional()?)
+        self.device_where("id", id)
     }
 
     pub fn devices(&self) -> Result<Vec<Device>, StoreError> {
-        let db = self.db();
-        let mut q = db.prepare(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"))?;
-        let rows = q.query_map([], device_row)?.collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.db.read(|t| {
+            let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id");
+            Ok(t.query(&sql, &[])?
+                .iter()
+                .map(device_row)
+                .collect::<Result<_, _>>()?)
+        })
     }
 
     /// A poll: the device is alive and runs `version`.
     pub fn seen(&self, id: &str, version: &str, now: u64) -> Result<(), StoreError> {
-        self.db().execute(
-            "UPDATE devices SET version = ?2, last_seen = ?3 WHERE id = ?1",
-            params![id, version, now],
-        )?;
-        Ok(())
+        self.db.write(|t| {
+            t.execute(
+                "UPDATE devices SET version = $2, last_seen = $3 WHERE id = $1",
+                params![id, version, now],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn set_device_group(&self, id: &str, group: &str) -> Result<bool, StoreError> {
-        Ok(self.db().execute(
-            "UPDATE devices SET grp = ?2 WHERE id = ?1",
-            params![id, group],
-        )? > 0)
+        self.db.write(|t| {
+            let moved = t.execute(
+                "UPDATE devices SET grp = $2 WHERE id = $1",
+                params![id, group],
+            )? > 0;
+            t.notify()?;
+            Ok(moved)
+        })
     }
 
     /// Forgets device `id` (and a request of its id), with its progress and commands, in one
     /// transaction; an offer made meanwhile finds no device (see [`Store::offer`]).
     pub fn remove_device(&self, id: &str) -> Result<bool, StoreError> {
-        let mut db = self.db();
-        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM progress WHERE device = ?1", [id])?;
-        tx.execute("DELETE FROM execs WHERE device = ?1", [id])?;
-        let asked = tx.execute("DELETE FROM pending WHERE id = ?1", [id])?;
-        let removed = tx.execute("DELETE FROM devices WHERE id = ?1", [id])? + asked > 0;
-        tx.commit()?;
-        Ok(removed)
+        self.db.write(|t| {
+            t.lock(&format!("device {id}"))?;
+            t.execute("DELETE FROM progress WHERE device = $1", params![id])?;
+            t.execute("DELETE FROM execs WHERE device = $1", params![id])?;
+            let asked = t.execute("DELETE FROM pending WHERE id = $1", params![id])?;
+            let removed = t.execute("DELETE FROM devices WHERE id = $1", params![id])?;
+            Ok(removed + asked > 0)
+        })
     }
 
     pub fn group(&self, name: &str) -> Result<Group, StoreError> {
-        let group = self
-            .db()
-            .query_row(
-                "SELECT name, max_in_flight, win, reboot_slots FROM groups WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(Group {
-                        name: r.get(0)?,
-                        max_in_flight: r.get::<_, i64>(1)?.clamp(0, u32::MAX as i64) as u32,
-                        window: r.get(2)?,
-                        reboot_slots: r.get(3)?,
-                    })
+        self.db.read(|t| {
+            let row = t.query_opt(
+                "SELECT name, max_in_flight, win, reboot_slots FROM groups WHERE name = $1",
+                params![name],
+            )?;
+            Ok(match row {
+                Some(r) => Group {
+                    name: r.text(0)?,
+                    max_in_flight: r.int(1)?.clamp(0, u32::MAX as i64) as u32,
+                    window: r.opt_text(2)?,
+                    reboot_slots: r.u32(3)?,
                 },
-            )
-            .optional()?;
-        Ok(group.unwrap_or_else(|| Group::default_for(name)))
+                None => Group::default_for(name),
+            })
+        })
     }
 
     /// Whether group `name` exists: it has a policy or a device.
     pub fn group_exists(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.db().query_row(
-            "SELECT EXISTS (SELECT 1 FROM groups WHERE name = ?1)
-                     OR EXISTS (SELECT 1 FROM devices WHERE grp = ?1)",
-            [name],
-            |r| r.get(0),
-        )?)
+        self.db.read(|t| {
+            Ok(t.query_one(
+                "SELECT EXISTS (SELECT 1 FROM groups WHERE name = $1)
+                     OR EXISTS (SELECT 1 FROM devices WHERE grp = $1)",
+                params![name],
+            )?
+            .int(0)?
+                != 0)
+        })
     }
 
     pub fn set_group(&self, group: &Group) -> Result<(), StoreError> {
-        self.db().execute(
-            "INSERT OR REPLACE INTO groups VALUES (?1, ?2, ?3, ?4)",
-            params![
-                group.name,
-                i64::from(group.max_in_flight),
-                group.window,
-                group.reboot_slots
-            ],
-        )?;
-        Ok(())
+        self.db.write(|t| {
+            t.execute(
+                "INSERT INTO groups VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO UPDATE SET max_in_flight = excluded.max_in_flight,
+                   win = excluded.win, reboot_slots = excluded.reboot_slots",
+                params![
+                    &group.name,
+                    i64::from(group.max_in_flight),
+                    group.window.as_deref(),
+                    group.reboot_slots
+                ],
+            )?;
+            t.notify()?;
+            Ok(())
+        })
     }
 
     /// Every group with a device or a policy.
     pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
-        let names: Vec<String> = {
-            let db = self.db();
-            let mut q =
-                db.prepare("SELECT grp FROM devices UNION SELECT name FROM groups ORDER BY 1")?;
-            q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
-        };
+        let names: Vec<String> = self.db.read(|t| {
+            t.query(
+                "SELECT grp FROM devices UNION SELECT name FROM groups ORDER BY 1",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.text(0))
+            .collect::<Result<_, DbError>>()
+        })?;
         names.iter().map(|n| self.group(n)).collect()
     }
 
@@ -830,46 +895,48 @@ impl Store {
         threshold: f64,
         now: u64,
     ) -> Result<i64, StoreError> {
-        let db = self.db();
-        db.execute(
-            "INSERT INTO rollouts (version, grp, schedule, threshold, state, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-            params![version, group, schedule.to_string(), threshold, now],
-        )?;
-        Ok(db.last_insert_rowid())
+        self.db.write(|t| {
+            let id = t
+                .query_one(
+                    "INSERT INTO rollouts (version, grp, schedule, threshold, state, started_at)
+                     VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
+                    params![version, group, schedule.to_string(), threshold, now],
+                )?
+                .int(0)?;
+            t.notify()?;
+            Ok(id)
+        })
     }
 
     pub fn rollout(&self, id: i64) -> Result<Option<Rollout>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                &format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?1"),
-                [id],
-                rollout_row,
-            )
-            .optional()?)
+        self.db.read(|t| {
+            let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = $1");
+            Ok(t.query_opt(&sql, params![id])?
+                .map(|r| rollout_row(&r))
+                .transpose()?)
+        })
     }
 
     pub fn rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
-        let db = self.db();
-        let mut q = db.prepare(&format!(
-            "SELECT {ROLLOUT_COLUMNS} FROM rollouts ORDER BY id"
-        ))?;
-        let rows = q.query_map([], rollout_row)?.collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.db.read(|t| {
+            let sql = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts ORDER BY id");
+            Ok(t.query(&sql, &[])?
+                .iter()
+                .map(rollout_row)
+                .collect::<Result<_, _>>()?)
+        })
     }
 
     /// The newest rollout that is not aborted and covers `group`.
     pub fn rollout_for(&self, group: &str) -> Result<Option<Rollout>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                &format!(
-                    "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE state != 'aborted' AND (grp IS NULL OR grp = ?1) ORDER BY id DESC LIMIT 1"
-                ),
-                [group],
-                rollout_row,
-            )
-            .optional()?)
+        self.db.read(|t| {
+            let sql = format!(
+                "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE state != 'aborted' AND (grp IS NULL OR grp = $1) ORDER BY id DESC LIMIT 1"
+            );
+            Ok(t.query_opt(&sql, params![group])?
+                .map(|r| rollout_row(&r))
+                .transpose()?)
+        })
     }
 
     /// Moves rollout `id` to `to` if it is in one of the states `from` now, in one statement,
@@ -882,47 +949,46 @@ impl Store {
         to: RolloutState,
         note: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let places: Vec<String> = (0..from.len()).map(|i| format!("?{}", i + 4)).collect();
+        let places: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
-            "UPDATE rollouts SET state = ?2, note = ?3 WHERE id = ?1 AND state IN ({})",
+            "UPDATE rollouts SET state = $2, note = $3 WHERE id = $1 AND state IN ({})",
             places.join(", ")
         );
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            id.into(),
-            to.as_str().to_string().into(),
-            note.map(str::to_string).into(),
-        ];
-        values.extend(from.iter().map(|s| s.as_str().to_string().into()));
-        Ok(self
-            .db()
-            .execute(&sql, rusqlite::params_from_iter(values))?
-            > 0)
+        let mut values = params![id, to.as_str(), note].to_vec();
+        values.extend(from.iter().map(|s| Value::from(s.as_str())));
+        self.db.write(|t| {
+            let moved = t.execute(&sql, &values)? > 0;
+            if moved {
+                t.notify()?;
+            }
+            Ok(moved)
+        })
     }
 
     pub fn progress(&self, device: &str, rollout: i64) -> Result<Option<Progress>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT device, rollout, wave, step, reason, offered_at, updated_at FROM progress WHERE device = ?1 AND rollout = ?2",
-                params![device, rollout],
-                progress_row,
-            )
-            .optional()?)
+        self.db.read(|t| {
+            let sql = format!(
+                "SELECT {PROGRESS_COLUMNS} FROM progress WHERE device = $1 AND rollout = $2"
+            );
+            Ok(t.query_opt(&sql, params![device, rollout])?
+                .map(|r| progress_row(&r))
+                .transpose()?)
+        })
     }
 
     pub fn rollout_progress(&self, rollout: i64) -> Result<Vec<Progress>, StoreError> {
-        let db = self.db();
-        let mut q = db.prepare(
-            "SELECT device, rollout, wave, step, reason, offered_at, updated_at FROM progress WHERE rollout = ?1 ORDER BY device",
-        )?;
-        let rows = q
-            .query_map([rollout], progress_row)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.db.read(|t| {
+            let sql = format!(
+                "SELECT {PROGRESS_COLUMNS} FROM progress WHERE rollout = $1 ORDER BY device"
+            );
+            Ok(t.query(&sql, params![rollout])?
+                .iter()
+                .map(progress_row)
+                .collect::<Result<_, _>>()?)
+        })
     }
 
     /// Records a step (the first one, `offered`, with the device's wave).
-    #[allow(clippy::too_many_arguments)]
     pub fn set_progress(
         &self,
         device: &str,
@@ -932,12 +998,18 @@ impl Store {
         reason: Option<&str>,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.db().execute(
-            "INSERT INTO progress SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6, grp FROM devices WHERE id = ?1
-             ON CONFLICT (device, rollout) DO UPDATE SET step = ?4, reason = ?5, updated_at = ?6",
-            params![device, rollout, wave as i64, step.as_str(), reason, now],
-        )?;
-        Ok(())
+        self.db.write(|t| {
+            t.execute(
+                "INSERT INTO progress
+                 SELECT id, CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS TEXT), CAST($5 AS TEXT),
+                   CAST($6 AS BIGINT), CAST($6 AS BIGINT), grp
+                 FROM devices WHERE id = $1
+                 ON CONFLICT (device, rollout) DO UPDATE SET step = excluded.step,
+                   reason = excluded.reason, updated_at = excluded.updated_at",
+                params![device, rollout, wave, step.as_str(), reason, now],
+            )?;
+            Ok(())
+        })
     }
 
     /// Offers rollout `rollout` to `device` unless it no longer runs or `max_in_flight`
@@ -964,50 +1036,46 @@ impl Store {
         {
             return Ok(false);
         }
-        let mut db = self.db();
-        // Immediate: the count and the offer under the database's write lock, so servers
-        // sharing the database cannot each count the same free place.
-        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // Checked again under the lock: a failure report may have halted the rollout since the
-        // caller read it, and a halted rollout offers nothing more.
-        let state: Option<String> = tx
-            .query_row("SELECT state FROM rollouts WHERE id = ?1", [rollout], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if state.as_deref() != Some(RolloutState::Running.as_str()) {
-            return Ok(false);
-        }
-        // A device removed since its poll began gets nothing (its progress would hold a place
-        // under the limit with nobody to free it).
-        let exists: bool = tx.query_row(
-            "SELECT COUNT(*) FROM devices WHERE id = ?1",
-            [device],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !exists {
-            return Ok(false);
-        }
-        let busy: u32 = tx.query_row(IN_FLIGHT, params![rollout, group], |r| r.get(0))?;
-        if let Ok(mut seen) = self.in_flight_seen.lock() {
-            seen.insert(
-                key,
-                (
-                    std::time::Instant::now(),
-                    busy + u32::from(busy < max_in_flight),
-                ),
-            );
-        }
-        if busy >= max_in_flight {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO progress VALUES (?1, ?2, ?3, 'offered', NULL, ?4, ?4, ?5)
-             ON CONFLICT (device, rollout) DO UPDATE SET step = 'offered', updated_at = ?4",
-            params![device, rollout, wave as i64, now, group],
-        )?;
-        tx.commit()?;
-        Ok(true)
+        self.db.write(|t| {
+            // The group's lock in this rollout: servers sharing the database cannot each
+            // count the same free place (SQLite: its write lock).
+            t.lock(&format!("offer {rollout} {group}"))?;
+            // Checked again under the lock: a failure report may have halted the rollout
+            // since the caller read it, and a halted rollout offers nothing more.
+            let state = t.query_opt("SELECT state FROM rollouts WHERE id = $1", params![rollout])?;
+            let state = state.map(|r| r.text(0)).transpose()?;
+            if state.as_deref() != Some(RolloutState::Running.as_str()) {
+                return Ok(false);
+            }
+            // A device removed since its poll began gets nothing (its progress would hold a
+            // place under the limit with nobody to free it).
+            let exists = t
+                .query_one("SELECT COUNT(*) FROM devices WHERE id = $1", params![device])?
+                .int(0)?
+                > 0;
+            if !exists {
+                return Ok(false);
+            }
+            let busy = t.query_one(IN_FLIGHT, params![rollout, group])?.u32(0)?;
+            if let Ok(mut seen) = self.in_flight_seen.lock() {
+                seen.insert(
+                    key,
+                    (
+                        std::time::Instant::now(),
+                        busy + u32::from(busy < max_in_flight),
+                    ),
+                );
+            }
+            if busy >= max_in_flight {
+                return Ok(false);
+            }
+            t.execute(
+                "INSERT INTO progress VALUES ($1, $2, $3, 'offered', NULL, $4, $4, $5)
+                 ON CONFLICT (device, rollout) DO UPDATE SET step = 'offered', updated_at = excluded.updated_at",
+                params![device, rollout, wave, now, group],
+            )?;
+            Ok(true)
+        })
     }
 
     /// Devices in the rollout's scope whose seed is in `seeds`.
@@ -1016,79 +1084,80 @@ impl Store {
         group: Option<&str>,
         seeds: std::ops::Range<u32>,
     ) -> Result<u64, StoreError> {
-        let db = self.db();
-        Ok(match group {
-            Some(g) => db.query_row(
-                "SELECT COUNT(*) FROM devices WHERE grp = ?1 AND seed >= ?2 AND seed < ?3",
-                params![g, seeds.start, seeds.end],
-                |r| r.get(0),
-            )?,
-            None => db.query_row(
-                "SELECT COUNT(*) FROM devices WHERE seed >= ?1 AND seed < ?2",
-                params![seeds.start, seeds.end],
-                |r| r.get(0),
-            )?,
+        self.db.read(|t| {
+            let row = match group {
+                Some(g) => t.query_one(
+                    "SELECT COUNT(*) FROM devices WHERE grp = $1 AND seed >= $2 AND seed < $3",
+                    params![g, seeds.start, seeds.end],
+                )?,
+                None => t.query_one(
+                    "SELECT COUNT(*) FROM devices WHERE seed >= $1 AND seed < $2",
+                    params![seeds.start, seeds.end],
+                )?,
+            };
+            Ok(row.u64(0)?)
         })
     }
 
-    /// Devices in the rollout's scope that run `version`.
+    /// Devices in the rollout's scope, and those of them that run `version`.
     pub fn devices_running(
         &self,
         group: Option<&str>,
         version: &str,
     ) -> Result<(u64, u64), StoreError> {
-        let db = self.db();
-        let q =
-            |sql: &str, p: &[&dyn rusqlite::ToSql]| db.query_row(sql, p, |r| r.get::<_, u64>(0));
-        Ok(match group {
-            Some(g) => (
-                q("SELECT COUNT(*) FROM devices WHERE grp = ?1", &[&g])?,
-                q(
-                    "SELECT COUNT(*) FROM devices WHERE grp = ?1 AND version = ?2",
-                    &[&g, &version],
+        self.db.read(|t| {
+            let row = match group {
+                Some(g) => t.query_one(
+                    "SELECT COUNT(*), COUNT(CASE WHEN version = $2 THEN 1 END) FROM devices WHERE grp = $1",
+                    params![g, version],
                 )?,
-            ),
-            None => (
-                q("SELECT COUNT(*) FROM devices", &[])?,
-                q(
-                    "SELECT COUNT(*) FROM devices WHERE version = ?1",
-                    &[&version],
+                None => t.query_one(
+                    "SELECT COUNT(*), COUNT(CASE WHEN version = $1 THEN 1 END) FROM devices",
+                    params![version],
                 )?,
-            ),
+            };
+            Ok((row.u64(0)?, row.u64(1)?))
         })
     }
 
     /// Failed devices of a rollout's wave.
     pub fn failed_in_wave(&self, rollout: i64, wave: usize) -> Result<u64, StoreError> {
-        Ok(self.db().query_row(
-            "SELECT COUNT(*) FROM progress WHERE rollout = ?1 AND wave = ?2 AND step IN ('failed', 'rolled-back')",
-            params![rollout, wave as i64],
-            |r| r.get(0),
-        )?)
+        self.db.read(|t| {
+            Ok(t.query_one(
+                "SELECT COUNT(*) FROM progress WHERE rollout = $1 AND wave = $2 AND step IN ('failed', 'rolled-back')",
+                params![rollout, wave],
+            )?
+            .u64(0)?)
+        })
     }
 
     pub fn add_exec(&self, device: &str, argv: &[String], now: u64) -> Result<i64, StoreError> {
-        let db = self.db();
-        db.execute(
-            "INSERT INTO execs (device, argv, state, created_at) VALUES (?1, ?2, 'queued', ?3)",
-            params![device, serde_json::to_string(argv).unwrap_or_default(), now],
-        )?;
-        Ok(db.last_insert_rowid())
+        self.db.write(|t| {
+            let id = t
+                .query_one(
+                    "INSERT INTO execs (device, argv, state, created_at) VALUES ($1, $2, 'queued', $3) RETURNING id",
+                    params![device, serde_json::to_string(argv).unwrap_or_default(), now],
+                )?
+                .int(0)?;
+            t.notify()?;
+            Ok(id)
+        })
     }
 
-    /// The oldest command queued for `device`, marked sent in the same statement: however
+    /// The oldest command queued for `device`, marked sent in the same transaction: however
     /// many polls of the device arrive at once, on however many servers, one gets it.
     pub fn take_exec(&self, device: &str) -> Result<Option<Exec>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
+        self.db.write(|t| {
+            t.lock(&format!("exec {device}"))?;
+            let sql = format!(
                 "UPDATE execs SET state = 'sent'
-                 WHERE id = (SELECT id FROM execs WHERE device = ?1 AND state = 'queued' ORDER BY id LIMIT 1)
-                 RETURNING id, device, argv, state, exit_code, stdout, stderr",
-                [device],
-                exec_row,
-            )
-            .optional()?)
+                 WHERE id = (SELECT id FROM execs WHERE device = $1 AND state = 'queued' ORDER BY id LIMIT 1)
+                 RETURNING {EXEC_COLUMNS}"
+            );
+            Ok(t.query_opt(&sql, params![device])?
+                .map(|r| exec_row(&r))
+                .transpose()?)
+        })
     }
 
     pub fn finish_exec(
@@ -1099,27 +1168,30 @@ impl Store {
         stdout: &str,
         stderr: &str,
     ) -> Result<bool, StoreError> {
-        Ok(self.db().execute(
-            "UPDATE execs SET state = 'done', exit_code = ?3, stdout = ?4, stderr = ?5 WHERE id = ?1 AND device = ?2",
-            params![id, device, exit_code, stdout, stderr],
-        )? > 0)
+        self.db.write(|t| {
+            let finished = t.execute(
+                "UPDATE execs SET state = 'done', exit_code = $3, stdout = $4, stderr = $5 WHERE id = $1 AND device = $2",
+                params![id, device, exit_code, stdout, stderr],
+            )? > 0;
+            t.notify()?;
+            Ok(finished)
+        })
     }
 
     pub fn exec(&self, id: i64) -> Result<Option<Exec>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT id, device, argv, state, exit_code, stdout, stderr FROM execs WHERE id = ?1",
-                [id],
-                exec_row,
-            )
-            .optional()?)
+        self.db.read(|t| {
+            let sql = format!("SELECT {EXEC_COLUMNS} FROM execs WHERE id = $1");
+            Ok(t.query_opt(&sql, params![id])?
+                .map(|r| exec_row(&r))
+                .transpose()?)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     #[test]
     fn the_schema_has_a_version_and_a_newer_database_is_refused() {

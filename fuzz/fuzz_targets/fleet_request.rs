@@ -29,6 +29,7 @@ fn server() -> &'static Server {
         let running = runtime
             .block_on(compose_fleet::server::start(compose_fleet::server::Config {
                 state: state.path().to_path_buf(),
+                database: None,
                 listen: "127.0.0.1:0".parse().unwrap(),
                 repo: None,
                 etcd: None,

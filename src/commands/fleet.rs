@@ -43,9 +43,15 @@ pub struct FleetArgs {
 enum FleetCommand {
     /// Run the fleet server until interrupted.
     Serve {
-        /// Folder of its database, first admin token and TLS files.
+        /// Folder of its database (SQLite, unless --database), first admin token and TLS
+        /// files.
         #[arg(long, value_name = "DIR", default_value = "fleet-state")]
         state: PathBuf,
+        /// A PostgreSQL database the server shares with its replicas
+        /// (postgres://USER[:PASSWORD]@HOST:PORT/DATABASE); SQLite in the state folder
+        /// when left out.
+        #[arg(long, value_name = "URL", env = "COMPOSE_FLEET_DATABASE")]
+        database: Option<String>,
         /// Address to listen on. Anything but loopback needs TLS.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
         listen: std::net::SocketAddr,
@@ -199,6 +205,7 @@ pub fn exec(args: FleetArgs) -> Result<crate::Outcome, crate::CliError> {
 fn run(args: &FleetArgs) -> anyhow::Result<u8> {
     if let FleetCommand::Serve {
         state,
+        database,
         listen,
         repo,
         etcd,
@@ -219,6 +226,7 @@ fn run(args: &FleetArgs) -> anyhow::Result<u8> {
         };
         let config = Config {
             state: state.clone(),
+            database: database.clone(),
             listen: *listen,
             repo: repo.clone(),
             etcd: etcd.clone(),

@@ -15,6 +15,7 @@ pub type Etcd = compose_fleet::lock::LocalEtcd;
 pub fn config(state: &Path, etcd: Option<&Etcd>) -> Config {
     Config {
         state: state.to_path_buf(),
+        database: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         repo: None,
         etcd: etcd.map(|e| e.url.clone()),
