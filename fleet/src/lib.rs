@@ -12,6 +12,7 @@ pub mod access;
 pub mod auth;
 pub mod client;
 pub mod db;
+pub mod local_postgres;
 pub mod lock;
 pub mod repo;
 pub mod rollout;

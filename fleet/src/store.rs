@@ -1248,13 +1248,60 @@ mod tests {
         assert_eq!(version(&path), SCHEMA_VERSION + 1);
     }
 
-    /// Servers sharing one database, as replicas do: each has its own connection, and every
-    /// read-then-write is one statement or an immediate transaction.
+    /// Servers sharing one SQLite file, as replicas on one machine do: each has its own
+    /// connection, and every read-then-write is one statement or a write transaction.
     #[test]
     fn servers_on_one_database_add_one_admin_offer_within_the_limit_and_send_each_command_once() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fleet.db");
-        let servers: Vec<Store> = (0..3).map(|_| Store::open(&path).unwrap()).collect();
+        servers_on_one_database(&Database::Sqlite(dir.path().join("fleet.db")));
+    }
+
+    /// The same on a real PostgreSQL (each server a pool of connections): there a
+    /// read-then-write is correct only under its advisory lock.
+    #[test]
+    fn servers_on_one_postgresql_add_one_admin_offer_within_the_limit_and_send_each_command_once()
+    {
+        let postgres = crate::local_postgres::LocalPostgres::start().expect("PostgreSQL");
+        servers_on_one_database(&Database::Postgres(postgres.url.clone()));
+    }
+
+    /// A schema from a newer server is refused on PostgreSQL too, and servers starting at
+    /// once on an empty one migrate it once.
+    #[test]
+    fn postgresql_is_migrated_once_and_a_newer_schema_is_refused() {
+        let postgres = crate::local_postgres::LocalPostgres::start().expect("PostgreSQL");
+        let database = Database::Postgres(postgres.url.clone());
+        let stores: Vec<Store> = std::thread::scope(|s| {
+            let starting: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| Store::connect(&database).unwrap()))
+                .collect();
+            starting.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let versions = stores[0]
+            .db
+            .read(|t| t.query_one("SELECT COUNT(*), MAX(version) FROM schema_version", &[]))
+            .unwrap();
+        assert_eq!(versions.int(0).unwrap(), 1);
+        assert_eq!(versions.int(1).unwrap(), SCHEMA_VERSION);
+        stores[0]
+            .db
+            .write(|t| {
+                t.execute(
+                    "UPDATE schema_version SET version = $1",
+                    params![SCHEMA_VERSION + 1],
+                )
+            })
+            .unwrap();
+        let e = Store::connect(&database).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("version {}", SCHEMA_VERSION + 1)) && e.contains("help:"),
+            "{e}"
+        );
+        assert!(e.contains("postgres://compose@127.0.0.1"), "{e}");
+    }
+
+    fn servers_on_one_database(database: &Database) {
+        let servers: Vec<Store> = (0..3).map(|_| Store::connect(database).unwrap()).collect();
         let at_once = |work: &(dyn Fn(&Store, usize) -> usize + Sync)| -> usize {
             std::thread::scope(|s| {
                 let handles: Vec<_> = (0..12)
