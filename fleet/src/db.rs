@@ -564,11 +564,12 @@ impl Db {
 
 fn open_sqlite(path: &Path) -> Result<rusqlite::Connection, DbError> {
     let db = rusqlite::Connection::open(path)?;
+    // First: servers opening one new file at once wait for each other's switch to WAL.
+    db.busy_timeout(Duration::from_secs(5))?;
     // WAL: readers never wait for the writer; NORMAL: no fsync per commit (WAL keeps the
     // database consistent across a crash, the last commits may be lost).
     db.pragma_update(None, "journal_mode", "WAL")?;
     db.pragma_update(None, "synchronous", "NORMAL")?;
-    db.busy_timeout(Duration::from_secs(5))?;
     Ok(db)
 }
 

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {message}\nhelp: install PostgreSQL (scripts/setup does: apt-get install postgresql-15)")]
+#[error(
+    "{what}: {message}\nhelp: install PostgreSQL (scripts/setup does: apt-get install postgresql-15)"
+)]
 pub struct LocalPostgresError {
     what: String,
     message: String,
@@ -84,7 +86,16 @@ impl LocalPostgres {
         };
         let data = dir.path().join("data");
         let init = command("initdb")
-            .args(["-A", "trust", "-U", "compose", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "compose",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .map_err(|e| error("initdb", e))?;

@@ -113,6 +113,15 @@ pub struct Fleet {
     device_cert_lifetime: Duration,
 }
 
+/// How long a held request waits for a wake before it looks at the store again on its own:
+/// servers sharing a SQLite file hear nothing of each other's changes, and time moves waves.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
+
+/// The same for an admin waiting for a command's result on PostgreSQL: only its end wakes
+/// it, and every server sharing the database hears of that through NOTIFY, so looking again
+/// is only a fallback (for a note lost while the listening connection was down).
+const LOOK_AGAIN_NOTIFIED: Duration = Duration::from_secs(5);
+
 impl Fleet {
     fn gate(&self, group: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.group_gates
@@ -879,7 +888,7 @@ async fn poll(
         }
         // Held open until something changes (a rollout, a command) or the time is up; a
         // wave that starts meanwhile is seen at the latest a second late.
-        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), changed).await;
+        let _ = tokio::time::timeout(left.min(LOOK_AGAIN), changed).await;
     }
 }
 
@@ -1307,7 +1316,12 @@ async fn exec_show(
         if exec.state == "done" || left.is_zero() {
             return Ok(Json(serde_json::to_value(exec).unwrap_or_default()));
         }
-        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), changed).await;
+        let fallback = if f.store.is_shared() {
+            LOOK_AGAIN_NOTIFIED
+        } else {
+            LOOK_AGAIN
+        };
+        let _ = tokio::time::timeout(left.min(fallback), changed).await;
     }
 }
 

@@ -1259,8 +1259,7 @@ mod tests {
     /// The same on a real PostgreSQL (each server a pool of connections): there a
     /// read-then-write is correct only under its advisory lock.
     #[test]
-    fn servers_on_one_postgresql_add_one_admin_offer_within_the_limit_and_send_each_command_once()
-    {
+    fn servers_on_one_postgresql_add_one_admin_offer_within_the_limit_and_send_each_command_once() {
         let postgres = crate::local_postgres::LocalPostgres::start().expect("PostgreSQL");
         servers_on_one_database(&Database::Postgres(postgres.url.clone()));
     }

@@ -791,21 +791,45 @@ async fn reboot_slots_live_in_etcd_and_a_dead_holder_expires() {
 /// group's limit, and commands queued on one for a device polling another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_on_one_database_share_one_admin_token_one_limit_and_every_command() {
+    three_servers(None).await;
+}
+
+/// The same with PostgreSQL, each server with a state folder of its own (replicas share
+/// nothing else): there a command finished through one server wakes the admin waiting on
+/// another through NOTIFY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_on_one_postgresql_share_one_admin_token_one_limit_and_every_command() {
+    let postgres = compose_fleet::local_postgres::LocalPostgres::start()
+        .expect("PostgreSQL runs (scripts/setup installs postgresql-15)");
+    three_servers(Some(&postgres.url)).await;
+}
+
+/// Three servers started at once on one empty database (SQLite in one state folder, or
+/// `database`), agents spread over them, a rollout made on one, commands queued on another.
+async fn three_servers(database: Option<&str>) {
     const AGENTS: usize = 90;
     const MAX_IN_FLIGHT: u32 = 4;
     let etcd = Etcd::start().expect("etcd runs (scripts/setup installs etcd-server)");
-    let state = tempfile::tempdir().unwrap();
-    let (a, b, c) = tokio::join!(
-        start(config(state.path(), Some(&etcd))),
-        start(config(state.path(), Some(&etcd))),
-        start(config(state.path(), Some(&etcd))),
-    );
+    let states: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let config = |i: usize| {
+        let mut config = match database {
+            Some(_) => config(states[i].path(), Some(&etcd)),
+            None => config(states[0].path(), Some(&etcd)),
+        };
+        config.database = database.map(str::to_string);
+        config
+    };
+    let (a, b, c) = tokio::join!(start(config(0)), start(config(1)), start(config(2)));
     let tokens: Vec<String> = [&a, &b, &c]
         .iter()
         .filter_map(|s| s.first_admin_token.clone())
         .collect();
     assert_eq!(tokens.len(), 1, "one first admin token");
-    assert_eq!(b.fleet.store.token_count().unwrap(), 1);
+    let fleet = b.fleet.clone();
+    assert_eq!(
+        blocking(move || fleet.store.token_count().unwrap()).await,
+        1
+    );
     let admin = |server: &compose_fleet::server::Running| {
         Client::new(&server.url, Some(&tokens[0]), None).unwrap()
     };
@@ -889,33 +913,90 @@ async fn three_servers_on_one_database_share_one_admin_token_one_limit_and_every
         "{AGENTS} agents on three servers updated in {:?}, at most {most} in flight",
         started.elapsed()
     );
-    // Commands queued on a for a device that polls c, each answered once.
+    // Commands queued on a for a device that polls c, each answered once, to an admin
+    // waiting on b.
     blocking(move || {
-        let ids: Vec<i64> = (0..5)
-            .map(|k| {
-                admin_a
-                    .post(
-                        "/api/v1/devices/r2-00000/exec",
-                        &json!({"argv": ["echo", k.to_string()]}),
-                    )
-                    .unwrap()["id"]
-                    .as_i64()
-                    .unwrap()
-            })
-            .collect();
-        for (k, id) in ids.iter().enumerate() {
+        for k in 0..5 {
+            let queued = Instant::now();
+            let id = admin_a
+                .post(
+                    "/api/v1/devices/r2-00000/exec",
+                    &json!({"argv": ["echo", k.to_string()]}),
+                )
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap();
             let done = admin_b.get(&format!("/api/v1/execs/{id}?wait=30")).unwrap();
+            let took = queued.elapsed();
             assert_eq!(done["state"], "done", "{done}");
             assert_eq!(done["stdout"], format!("simulated: echo {k}\n"));
+            eprintln!("command {k}: queued on a, run through c, seen done on b after {took:?}");
         }
     })
     .await;
+    // A device's poll held open on b is answered when a command is queued on a: on
+    // PostgreSQL through NOTIFY, not when b looks again on its own (every second).
+    if database.is_some() {
+        let (admin_a, url_b) = (admin(&a), b.url.clone());
+        let took = blocking(move || held_poll_answered_from_another_server(&admin_a, &url_b)).await;
+        eprintln!("a command queued on a answered a poll held on b after (sorted) {took:?}");
+        assert!(
+            took[took.len() / 2] < Duration::from_millis(300),
+            "the polls held on b were not woken by a's NOTIFY: {took:?}"
+        );
+    }
     for sim in sims {
         sim.stop().await;
     }
     for server in [a, b, c] {
         server.stop().await;
     }
+}
+
+/// Enrolls a device through the server at `url`, holds its poll open there and queues a
+/// command for it through `admin` (another server), ten times: how long after each queueing
+/// the poll answered with the command, sorted.
+fn held_poll_answered_from_another_server(admin: &Client, url: &str) -> Vec<Duration> {
+    let enroll = admin
+        .post(
+            "/api/v1/enroll-tokens",
+            &json!({"group": "watch", "uses": 1}),
+        )
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nobody = Client::new(url, None, None).unwrap();
+    let enrolled = nobody
+        .post("/api/v1/enroll", &enroll_body(&enroll, "watcher"))
+        .unwrap();
+    let device = Client::new(url, Some(enrolled["credential"].as_str().unwrap()), None).unwrap();
+    let mut took: Vec<Duration> = (0..10)
+        .map(|k| {
+            let polling = {
+                let device = device.clone();
+                std::thread::spawn(move || {
+                    let answer = device.get("/api/v1/device/poll?version=1&wait=20").unwrap();
+                    (answer, Instant::now())
+                })
+            };
+            // Time for the poll to be held open.
+            std::thread::sleep(Duration::from_millis(300));
+            let queued = Instant::now();
+            admin
+                .post(
+                    "/api/v1/devices/watcher/exec",
+                    &json!({"argv": ["echo", k.to_string()]}),
+                )
+                .unwrap();
+            let (answer, answered) = polling.join().unwrap();
+            assert_eq!(answer["action"], "exec", "{answer}");
+            assert_eq!(answer["argv"][1], k.to_string(), "{answer}");
+            answered.saturating_duration_since(queued)
+        })
+        .collect();
+    took.sort();
+    took
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
