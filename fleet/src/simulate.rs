@@ -54,6 +54,8 @@ pub struct Stats {
     pub rebooting: AtomicUsize,
     pub max_rebooting: AtomicUsize,
     pub lock_refusals: AtomicU64,
+    /// Commands the agents were given (`compose fleet exec`).
+    pub execs: AtomicU64,
     /// Percent of agents that fail their install now.
     pub fail_percent: AtomicU64,
     latencies: std::sync::Mutex<Vec<u32>>,
@@ -87,6 +89,7 @@ pub struct Snapshot {
     pub errors: u64,
     pub max_rebooting: usize,
     pub lock_refusals: u64,
+    pub execs: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
 }
@@ -266,6 +269,7 @@ impl Agent {
                     rollout, version, ..
                 }) => self.update(rollout, version).await,
                 Some(Action::Exec { id, argv }) => {
+                    self.stats.execs.fetch_add(1, Ordering::Relaxed);
                     let out = format!("simulated: {}\n", argv.join(" "));
                     let _ = self
                         .call(
@@ -423,6 +427,7 @@ impl Simulation {
             errors: s.errors.load(Ordering::Relaxed),
             max_rebooting: s.max_rebooting.load(Ordering::SeqCst),
             lock_refusals: s.lock_refusals.load(Ordering::Relaxed),
+            execs: s.execs.load(Ordering::Relaxed),
             p50_ms: p50,
             p99_ms: p99,
         }

@@ -1,6 +1,6 @@
-//! Fleet servers as replicas: several `compose fleet serve` processes on one database behind
-//! a load balancer, as users run them; one is SIGKILLed mid-wave and the rollout completes
-//! through the others.
+//! Fleet servers as replicas: several `compose fleet serve` processes on one PostgreSQL
+//! behind a load balancer, with a three-member etcd, as users run them; one replica and one
+//! etcd member are SIGKILLed mid-wave and the rollout completes through the others.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -24,11 +24,13 @@ impl Drop for Replica {
     }
 }
 
-fn replica(state: &std::path::Path, etcd: &str) -> Replica {
+fn replica(state: &std::path::Path, database: &str, etcd: &str) -> Replica {
     let mut child = Command::new(env!("CARGO_BIN_EXE_compose"))
         .args(["fleet", "serve", "--listen", "127.0.0.1:0", "--etcd", etcd])
         .arg("--state")
         .arg(state)
+        // As a replica would be given it: not on the command line, where `ps` shows it.
+        .env("COMPOSE_FLEET_DATABASE", database)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -79,26 +81,39 @@ fn balancer(backends: Vec<SocketAddr>) -> SocketAddr {
 }
 
 #[test]
-fn replicas_behind_a_balancer_finish_a_rollout_when_one_is_killed_mid_wave() {
-    const AGENTS: usize = 150;
-    const MAX_IN_FLIGHT: u32 = 6;
-    const SLOTS: u32 = 3;
-    let etcd = compose_fleet::lock::LocalEtcd::start().expect("etcd (scripts/setup installs it)");
-    let state = tempfile::tempdir().unwrap();
-    // Three replicas started at once on one empty database.
-    let starting: Vec<_> = (0..3)
-        .map(|_| {
-            let (state, url) = (state.path().to_path_buf(), etcd.url.clone());
-            std::thread::spawn(move || replica(&state, &url))
+fn replicas_on_postgresql_finish_a_rollout_when_a_replica_and_an_etcd_member_are_killed() {
+    const AGENTS: usize = 1000;
+    const MAX_IN_FLIGHT: u32 = 40;
+    const SLOTS: u32 = 8;
+    const COMMANDS: usize = 20;
+    let postgres = compose_fleet::local_postgres::LocalPostgres::start()
+        .expect("PostgreSQL (scripts/setup installs postgresql-15)");
+    let mut etcd =
+        compose_fleet::lock::LocalEtcd::cluster(3).expect("etcd (scripts/setup installs it)");
+    // Three replicas started at once on one empty database, each with a state folder of its
+    // own: they share nothing else.
+    let states: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let starting: Vec<_> = states
+        .iter()
+        .map(|state| {
+            let (state, database, url) = (
+                state.path().to_path_buf(),
+                postgres.url.clone(),
+                etcd.url.clone(),
+            );
+            std::thread::spawn(move || replica(&state, &database, &url))
         })
         .collect();
     let mut replicas: Vec<Replica> = starting.into_iter().map(|t| t.join().unwrap()).collect();
     let lb = balancer(replicas.iter().map(|r| r.addr).collect());
     let url = format!("http://{lb}");
-    let token = std::fs::read_to_string(state.path().join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    // One of them made the first admin token.
+    let tokens: Vec<String> = states
+        .iter()
+        .filter_map(|s| std::fs::read_to_string(s.path().join("admin-token")).ok())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one first admin token");
+    let token = tokens[0].trim().to_string();
     let admin = Client::new(&url, Some(&token), None).unwrap();
     admin
         .put(
@@ -122,7 +137,7 @@ fn replicas_behind_a_balancer_finish_a_rollout_when_one_is_killed_mid_wave() {
             enroll_token: enroll,
             agents: AGENTS,
             version: "1".into(),
-            poll_interval: Duration::from_millis(300),
+            poll_interval: Duration::from_millis(1000),
             reboot: Duration::from_millis(50),
             fail_percent: 0,
             prefix: "lb".into(),
@@ -157,8 +172,9 @@ fn replicas_behind_a_balancer_finish_a_rollout_when_one_is_killed_mid_wave() {
             // SIGKILL, mid-wave: a third of the devices are on version 2.
             replicas[0].child.kill().unwrap();
             replicas[0].child.wait().unwrap();
+            etcd.kill(0);
             killed = true;
-            eprintln!("replica 0 killed with {booted} of {AGENTS} updated");
+            eprintln!("replica 0 and etcd member 0 killed with {booted} of {AGENTS} updated");
         }
         if status["complete"] == true {
             assert!(killed, "the rollout ended before a replica was killed");
@@ -166,19 +182,39 @@ fn replicas_behind_a_balancer_finish_a_rollout_when_one_is_killed_mid_wave() {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(240),
+            started.elapsed() < Duration::from_secs(300),
             "the rollout never completed: {}",
             status["waves"]
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let took = started.elapsed();
+    // Commands for devices that poll whichever replica the balancer picks: each run once.
+    let ids: Vec<i64> = (0..COMMANDS)
+        .map(|k| {
+            admin
+                .post(
+                    &format!("/api/v1/devices/lb-{:05}/exec", k * 7),
+                    &json!({"argv": ["echo", k.to_string()]}),
+                )
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    for (k, id) in ids.iter().enumerate() {
+        let done = admin.get(&format!("/api/v1/execs/{id}?wait=30")).unwrap();
+        assert_eq!(done["state"], "done", "{done}");
+        assert_eq!(done["stdout"], format!("simulated: echo {k}\n"));
+    }
     let snap = sim.snapshot();
+    assert_eq!(
+        snap.execs, COMMANDS as u64,
+        "every command exactly once: {snap:?}"
+    );
     eprintln!(
-        "{AGENTS} agents through three replicas (one killed) in {:?}: at most {most} in flight, {} rebooting at once, {} requests, {} errors",
-        started.elapsed(),
-        snap.max_rebooting,
-        snap.requests,
-        snap.errors
+        "{AGENTS} agents through three replicas on PostgreSQL (one replica and one etcd member killed) in {took:?}: at most {most} in flight, {} rebooting at once, {} requests, {} errors",
+        snap.max_rebooting, snap.requests, snap.errors
     );
     assert_eq!(snap.updated, AGENTS);
     // No device rebooted without a slot.
