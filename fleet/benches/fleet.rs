@@ -1,4 +1,5 @@
-//! `cargo bench -p compose-fleet --bench fleet [-- AGENTS [POLL_MS]]`: fleet servers in
+//! `cargo bench -p compose-fleet --bench fleet [-- AGENTS [POLL_MS] [--sqlite|--postgres]]`:
+//! fleet servers in
 //! processes of their own (so their memory is their own) with a real etcd, and AGENTS
 //! simulated agents (10,000 by default) polling them over loopback every POLL_MS (1000)
 //! milliseconds, side by side: one server on SQLite, then three replicas on one PostgreSQL
@@ -49,16 +50,27 @@ fn main() {
         warmup,
         window,
     };
-    println!("== one server on SQLite");
-    let sqlite = run.measure(None, 1);
-    println!("== three replicas on PostgreSQL");
-    let postgres = LocalPostgres::start().expect("PostgreSQL runs (apt-get install postgresql-15)");
-    let replicas = run.measure(Some(&postgres.url), 3);
-    assert!(sqlite, "the rollout on SQLite did not reach every device");
-    assert!(
-        replicas,
-        "the rollout on PostgreSQL did not reach every device"
-    );
+    // `--sqlite` or `--postgres`: only that half.
+    let only = |flag: &str| std::env::args().any(|a| a == flag);
+    let (sqlite, postgres) = match (only("--sqlite"), only("--postgres")) {
+        (false, false) => (true, true),
+        flags => flags,
+    };
+    if sqlite {
+        println!("== one server on SQLite");
+        let complete = run.measure(None, 1);
+        assert!(complete, "the rollout on SQLite did not reach every device");
+    }
+    if postgres {
+        println!("== three replicas on PostgreSQL");
+        let postgres =
+            LocalPostgres::start().expect("PostgreSQL runs (apt-get install postgresql-15)");
+        let complete = run.measure(Some(&postgres.url), 3);
+        assert!(
+            complete,
+            "the rollout on PostgreSQL did not reach every device"
+        );
+    }
 }
 
 /// One measurement's sizes.

@@ -53,15 +53,8 @@ impl LocalPostgres {
     /// Makes a cluster and starts it; it takes connections when this returns.
     pub fn start() -> Result<LocalPostgres, LocalPostgresError> {
         let bin = binaries()?;
-        let memory = Path::new("/dev/shm");
-        let dir = if memory.is_dir() {
-            tempfile::Builder::new()
-                .prefix("compose-postgres.")
-                .tempdir_in(memory)
-        } else {
-            tempfile::tempdir()
-        }
-        .map_err(|e| error("a folder for PostgreSQL", e))?;
+        let dir = crate::in_memory("compose-postgres.")
+            .map_err(|e| error("a folder for PostgreSQL", e))?;
         // PostgreSQL refuses to run as root: then as the postgres user.
         let user = if nix::unistd::geteuid().is_root() {
             let user = nix::unistd::User::from_name("postgres")

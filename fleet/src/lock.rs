@@ -348,15 +348,7 @@ impl LocalEtcd {
                 url: url.clone(),
                 message,
             };
-            let memory = std::path::Path::new("/dev/shm");
-            let data = if memory.is_dir() {
-                tempfile::Builder::new()
-                    .prefix("compose-etcd.")
-                    .tempdir_in(memory)
-            } else {
-                tempfile::tempdir()
-            }
-            .map_err(|e| error(e.to_string()))?;
+            let data = crate::in_memory("compose-etcd.").map_err(|e| error(e.to_string()))?;
             let child = std::process::Command::new("etcd")
                 .args(["--name", &format!("m{i}"), "--data-dir"])
                 .arg(data.path())

@@ -852,16 +852,25 @@ struct PollQuery {
 /// The longest a poll is held open.
 const MAX_WAIT: u64 = 60;
 
+/// How stale a device's "last seen" may get while it keeps polling with the same version.
+const SEEN_EVERY: Duration = Duration::from_secs(30);
+
 async fn poll(
     State(f): State<Arc<Fleet>>,
     DeviceCaller(mut device): DeviceCaller,
     Query(q): Query<PollQuery>,
 ) -> Api<Action> {
+    // A device polling again with the version it had, within `SEEN_EVERY` of the last
+    // record, is not written down again: most polls then only read.
+    let fresh = device.version == q.version
+        && now().saturating_sub(device.last_seen) < SEEN_EVERY.as_secs();
     device.version = q.version;
     let device = Arc::new(device);
-    let seen = device.clone();
-    f.db(move |f| Ok(f.store.seen(&seen.id, &seen.version, now())?))
-        .await?;
+    if !fresh {
+        let seen = device.clone();
+        f.db(move |f| Ok(f.store.seen(&seen.id, &seen.version, now())?))
+            .await?;
+    }
     let deadline = Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT));
     loop {
         let changed = f.changed.notified();

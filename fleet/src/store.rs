@@ -443,7 +443,7 @@ impl Store {
         name: &str,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             t.execute(
                 "INSERT INTO tokens VALUES ($1, $2, $3, $4)",
                 params![hash, role.as_str(), name, now],
@@ -465,7 +465,7 @@ impl Store {
     /// The setting `name`: `value` if this call stores it first, else what another server
     /// stored before (so servers starting at once agree).
     pub fn setting_or(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             t.execute(
                 "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                 params![name, value],
@@ -503,7 +503,7 @@ impl Store {
         uses: u32,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             t.execute(
                 "INSERT INTO enroll_tokens VALUES ($1, $2, $3, $4)",
                 params![hash, group, uses, now],
@@ -579,7 +579,7 @@ impl Store {
     /// Gives device `id`, enrolled without a certificate, the certificate for its new key;
     /// false when it has one already.
     pub fn set_device_cert(&self, id: &str, cert: &DeviceCert) -> Result<bool, StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             Ok(t.execute(
                 "UPDATE devices SET key_sha256 = $2, cert_sha256 = $3, cert = $4, cert_expires_at = $5 WHERE id = $1 AND cert IS NULL",
                 params![id, &cert.key_sha256, &cert.sha256, &cert.pem, cert.expires_at],
@@ -596,7 +596,7 @@ impl Store {
         old: &str,
         cert: &DeviceCert,
     ) -> Result<bool, StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             Ok(t.execute(
                 "UPDATE devices SET cert_sha256 = $3, cert = $4, cert_expires_at = $5
                  WHERE id = $1 AND cert_sha256 = $2 AND key_sha256 = $6",
@@ -614,7 +614,7 @@ impl Store {
 
     /// Gives device `id` a new bearer credential (its hash).
     pub fn set_credential(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             Ok(t.execute(
                 "UPDATE devices SET credential = $2 WHERE id = $1",
                 params![id, hash],
@@ -763,7 +763,7 @@ impl Store {
 
     /// Refuses pending device `id` from now on (it is told so when it asks again).
     pub fn reject(&self, id: &str) -> Result<bool, StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             Ok(t.execute(
                 "UPDATE pending SET state = 'rejected' WHERE id = $1",
                 params![id],
@@ -791,7 +791,7 @@ impl Store {
 
     /// A poll: the device is alive and runs `version`.
     pub fn seen(&self, id: &str, version: &str, now: u64) -> Result<(), StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             t.execute(
                 "UPDATE devices SET version = $2, last_seen = $3 WHERE id = $1",
                 params![id, version, now],
@@ -998,7 +998,7 @@ impl Store {
         reason: Option<&str>,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.db.write(|t| {
+        self.db.statement(|t| {
             t.execute(
                 "INSERT INTO progress
                  SELECT id, CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS TEXT), CAST($5 AS TEXT),
@@ -1147,6 +1147,16 @@ impl Store {
     /// The oldest command queued for `device`, marked sent in the same transaction: however
     /// many polls of the device arrive at once, on however many servers, one gets it.
     pub fn take_exec(&self, device: &str) -> Result<Option<Exec>, StoreError> {
+        // Most polls find nothing queued: a look first, without a transaction or a lock.
+        let queued = self.db.read(|t| {
+            t.query_opt(
+                "SELECT 1 FROM execs WHERE device = $1 AND state = 'queued' LIMIT 1",
+                params![device],
+            )
+        })?;
+        if queued.is_none() {
+            return Ok(None);
+        }
         self.db.write(|t| {
             t.lock(&format!("exec {device}"))?;
             let sql = format!(
