@@ -185,6 +185,13 @@ impl Etcd {
     ) -> Result<(), LockError> {
         let prefix = group_prefix(group);
         let key = format!("{prefix}{id}");
+        // Granted at the first free slot seen, kept across retries, revoked if unused.
+        let mut lease: Option<i64> = None;
+        let revoke = |lease: Option<i64>| {
+            if let Some(lease) = lease {
+                let _ = self.call("/v3/lease/revoke", json!({"ID": lease.to_string()}));
+            }
+        };
         for _ in 0..16 {
             let range = self.call(
                 "/v3/kv/range",
@@ -197,6 +204,7 @@ impl Etcd {
                 .map(|kv| unb64(&kv["key"])[prefix.len()..].to_string())
                 .collect();
             if let Some(kv) = kvs.iter().find(|kv| unb64(&kv["key"]) == key) {
+                revoke(lease);
                 let lease = int(&kv["lease"]);
                 if lease != 0 {
                     self.call("/v3/lease/keepalive", json!({"ID": lease.to_string()}))?;
@@ -204,13 +212,19 @@ impl Etcd {
                 return Ok(());
             }
             if held.len() as u32 >= slots {
+                revoke(lease);
                 return Err(LockError::Full {
                     group: group.to_string(),
                     slots,
                     holders: held.join(", "),
                 });
             }
-            let lease = int(&self.call("/v3/lease/grant", json!({"TTL": ttl.to_string()}))?["ID"]);
+            let lease = match lease {
+                Some(lease) => lease,
+                None => *lease.insert(int(
+                    &self.call("/v3/lease/grant", json!({"TTL": ttl.to_string()}))?["ID"]
+                )),
+            };
             let value = serde_json::to_string(&json!({"group": group, "id": id, "since": now}))
                 .expect("JSON");
             let txn = self.call(
@@ -229,9 +243,10 @@ impl Etcd {
             if txn["succeeded"].as_bool() == Some(true) {
                 return Ok(());
             }
-            // Another holder came or went between the count and the transaction: count again.
-            let _ = self.call("/v3/lease/revoke", json!({"ID": lease.to_string()}));
+            // Another holder came or went between the count and the transaction: count again
+            // (with the same lease).
         }
+        revoke(lease);
         Err(LockError::Etcd {
             url: self.url(),
             message: format!("group `{group}`: the holders kept changing; try again"),
