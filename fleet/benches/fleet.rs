@@ -1,4 +1,5 @@
-//! `cargo bench -p compose-fleet --bench fleet [-- AGENTS [POLL_MS] [--sqlite|--postgres]]`:
+//! `cargo bench -p compose-fleet --bench fleet [-- AGENTS [POLL_MS] [--sqlite|--postgres]
+//! [--replicas=N]]`:
 //! fleet servers in
 //! processes of their own (so their memory is their own) with a real etcd, and AGENTS
 //! simulated agents (10,000 by default) polling them over loopback every POLL_MS (1000)
@@ -61,11 +62,15 @@ fn main() {
         let complete = run.measure(None, 1);
         assert!(complete, "the rollout on SQLite did not reach every device");
     }
+    // `--replicas=N`: servers on PostgreSQL (3).
+    let replicas: usize = std::env::args()
+        .find_map(|a| a.strip_prefix("--replicas=").and_then(|n| n.parse().ok()))
+        .unwrap_or(3);
     if postgres {
-        println!("== three replicas on PostgreSQL");
+        println!("== {replicas} replicas on PostgreSQL");
         let postgres =
             LocalPostgres::start().expect("PostgreSQL runs (apt-get install postgresql-15)");
-        let complete = run.measure(Some(&postgres.url), 3);
+        let complete = run.measure(Some(&postgres.url), replicas);
         assert!(
             complete,
             "the rollout on PostgreSQL did not reach every device"

@@ -26,9 +26,9 @@ pub const POSTGRES_CONNECTIONS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("{0}\nhelp: check the state folder given with --state; it must be writable")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("PostgreSQL: {}\nhelp: check --database (postgres://USER@HOST:PORT/DATABASE) and that the server is up", postgres_text(.0))]
-    Postgres(#[from] postgres::Error),
+    Postgres(postgres::Error),
     #[error(
         "column {index} holds {found}, not {wanted}\nhelp: the database was changed by something other than compose; restore it from a backup"
     )]
@@ -43,14 +43,46 @@ pub enum DbError {
     Url { url: String },
 }
 
-/// PostgreSQL's own message (with its detail), which `postgres::Error`'s display leaves out.
+// Not `#[from]`: that would make the error a source too, and every message would show it
+// twice (once in the text, once as its cause).
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> DbError {
+        DbError::Sqlite(e)
+    }
+}
+
+impl From<postgres::Error> for DbError {
+    fn from(e: postgres::Error) -> DbError {
+        DbError::Postgres(e)
+    }
+}
+
+/// PostgreSQL's own message (with its detail), or the client's with its cause (a refused
+/// connection), which `postgres::Error`'s display leaves out.
 fn postgres_text(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{}: {detail}", db.message()),
             None => db.message().to_string(),
         },
-        None => e.to_string(),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// `url` with its password, if any, shown as `***`.
+fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -385,15 +417,14 @@ pub enum Database {
 impl Database {
     /// `--database URL`: a `postgres://` or `postgresql://` URL.
     pub fn parse(url: &str) -> Result<Database, DbError> {
+        let refused = || DbError::Url {
+            url: hide_password(url),
+        };
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            url.parse::<postgres::Config>().map_err(|_| DbError::Url {
-                url: url.to_string(),
-            })?;
+            url.parse::<postgres::Config>().map_err(|_| refused())?;
             Ok(Database::Postgres(url.to_string()))
         } else {
-            Err(DbError::Url {
-                url: url.to_string(),
-            })
+            Err(refused())
         }
     }
 
@@ -401,15 +432,7 @@ impl Database {
     pub fn describe(&self) -> String {
         match self {
             Database::Sqlite(path) => path.display().to_string(),
-            Database::Postgres(url) => match url.parse::<postgres::Config>() {
-                Ok(c) if c.get_password().is_some() => {
-                    let user = c.get_user().unwrap_or("");
-                    let at = url.rfind('@').map_or("", |i| &url[i..]);
-                    let scheme = url.split("://").next().unwrap_or("postgres");
-                    format!("{scheme}://{user}:***{at}")
-                }
-                _ => url.clone(),
-            },
+            Database::Postgres(url) => hide_password(url),
         }
     }
 }
@@ -433,7 +456,7 @@ impl Db {
             Database::Sqlite(path) => Engine::Sqlite(Mutex::new(open_sqlite(path)?)),
             Database::Postgres(url) => {
                 let config: postgres::Config = url.parse().map_err(|_| DbError::Url {
-                    url: url.to_string(),
+                    url: hide_password(url),
                 })?;
                 let pool = Pool {
                     config,
@@ -860,6 +883,11 @@ mod tests {
     #[test]
     fn only_postgres_urls_are_databases_and_passwords_are_not_shown() {
         assert!(Database::parse("mysql://x").is_err());
+        let refused = Database::parse("postgres://fleet:secret@db:notaport/fleet")
+            .unwrap_err()
+            .to_string();
+        assert!(!refused.contains("secret"), "{refused}");
+        assert!(refused.contains("help:"), "{refused}");
         assert!(Database::parse("/tmp/fleet.db").is_err());
         let db = Database::parse("postgres://fleet:secret@127.0.0.1:5432/fleet").unwrap();
         let shown = db.describe();

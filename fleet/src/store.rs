@@ -19,7 +19,7 @@ use crate::schedule::Schedule;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("fleet database: {0}")]
-    Db(#[from] DbError),
+    Db(DbError),
     #[error(
         "fleet database {database}: its schema is version {found}; this server knows versions up to {known}\nhelp: run the newer compose that wrote it, or give another --state or --database"
     )]
@@ -28,6 +28,12 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> StoreError {
+        StoreError::Db(e)
+    }
 }
 
 /// The database behind one server.

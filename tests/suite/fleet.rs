@@ -224,3 +224,47 @@ fn replicas_on_postgresql_finish_a_rollout_when_a_replica_and_an_etcd_member_are
     runtime.block_on(sim.stop());
     drop(replicas);
 }
+
+// A database the server cannot use is a clear error at start: what, where, how to fix, the
+// password not shown, and nothing written.
+#[test]
+fn a_database_that_cannot_be_used_is_a_clear_error_at_start() {
+    let free_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (url, says) in [
+        (
+            format!("postgres://fleet:secret@127.0.0.1:{free_port}/fleet"),
+            "Connection refused",
+        ),
+        (
+            "mysql://fleet:secret@127.0.0.1/fleet".to_string(),
+            "is not a database this server knows",
+        ),
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_compose"))
+            .args([
+                "fleet",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &url,
+            ])
+            .arg("--state")
+            .arg(state.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says) && err.contains("help:"), "{err}");
+        assert!(!err.contains("secret"), "the password is shown: {err}");
+        assert!(
+            !state.path().join("admin-token").exists(),
+            "an admin token was made without a database"
+        );
+    }
+}
