@@ -44,6 +44,9 @@ pub struct Store {
     /// a group is at its limit, thousands of polls a second are told "not now" from here
     /// instead of each counting again.
     in_flight_seen: Mutex<std::collections::HashMap<(i64, String), (std::time::Instant, u32)>>,
+    /// Offers from this server, one at a time: they wait for each other under the database's
+    /// lock anyway, and waiting here holds no connection that other calls need.
+    offering: Mutex<()>,
 }
 
 /// An enrolled device.
@@ -258,8 +261,8 @@ ALTER TABLE devices ADD COLUMN cert_expires_at INTEGER;
 ";
 
 /// Devices of a group busy with a rollout (offered, downloading, staged, rebooting): an
-/// index-only count.
-const IN_FLIGHT: &str = "SELECT COUNT(*) FROM progress WHERE rollout = $1 AND grp = $2
+/// index-only count (the rollout `$1`, the group `$3`, as [`Store::offer`] binds them).
+const IN_FLIGHT_COUNT: &str = "SELECT COUNT(*) FROM progress WHERE rollout = $1 AND grp = $3
      AND step IN ('offered', 'downloading', 'staged', 'rebooting')";
 
 const DEVICE_COLUMNS: &str =
@@ -428,6 +431,7 @@ impl Store {
         Ok(Store {
             db,
             in_flight_seen: Mutex::default(),
+            offering: Mutex::default(),
         })
     }
 
@@ -1042,27 +1046,28 @@ impl Store {
         {
             return Ok(false);
         }
+        let _turn = self.offering.lock().unwrap_or_else(|e| e.into_inner());
         self.db.write(|t| {
             // The group's lock in this rollout: servers sharing the database cannot each
             // count the same free place (SQLite: its write lock).
             t.lock(&format!("offer {rollout} {group}"))?;
-            // Checked again under the lock: a failure report may have halted the rollout
-            // since the caller read it, and a halted rollout offers nothing more.
-            let state = t.query_opt("SELECT state FROM rollouts WHERE id = $1", params![rollout])?;
-            let state = state.map(|r| r.text(0)).transpose()?;
-            if state.as_deref() != Some(RolloutState::Running.as_str()) {
+            // Checked again under the lock, in one statement: a failure report may have
+            // halted the rollout since the caller read it (a halted rollout offers nothing
+            // more), and a device removed since its poll began gets nothing (its progress
+            // would hold a place under the limit with nobody to free it).
+            let row = t.query_one(
+                &format!(
+                    "SELECT (SELECT state FROM rollouts WHERE id = $1),
+                        EXISTS (SELECT 1 FROM devices WHERE id = $2), ({IN_FLIGHT_COUNT})"
+                ),
+                params![rollout, device, group],
+            )?;
+            if row.opt_text(0)?.as_deref() != Some(RolloutState::Running.as_str())
+                || row.int(1)? == 0
+            {
                 return Ok(false);
             }
-            // A device removed since its poll began gets nothing (its progress would hold a
-            // place under the limit with nobody to free it).
-            let exists = t
-                .query_one("SELECT COUNT(*) FROM devices WHERE id = $1", params![device])?
-                .int(0)?
-                > 0;
-            if !exists {
-                return Ok(false);
-            }
-            let busy = t.query_one(IN_FLIGHT, params![rollout, group])?.u32(0)?;
+            let busy = row.u32(2)?;
             if let Ok(mut seen) = self.in_flight_seen.lock() {
                 seen.insert(
                     key,
