@@ -396,7 +396,7 @@ impl Drop for Pool {
 #[derive(Debug)]
 enum Engine {
     Sqlite(Mutex<rusqlite::Connection>),
-    Postgres(Pool),
+    Postgres(Box<Pool>),
 }
 
 /// The database behind a server.
@@ -466,7 +466,7 @@ impl Db {
                 // Connect now, so a wrong URL fails at start, not at the first request.
                 let first = pool.take()?;
                 pool.give_back(first);
-                Engine::Postgres(pool)
+                Engine::Postgres(Box::new(pool))
             }
         };
         Ok(Db { engine })
