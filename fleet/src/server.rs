@@ -233,7 +233,8 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             Ok((store, first_admin_token, device_ca))
         })
         .await
-        .map_err(|e| ServeError::Tls(format!("opening the database failed: {e}")))??;
+        // Only a panic ends that task otherwise: it goes on as one.
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     let fleet = Arc::new(Fleet {
         device_ca,
         store,
@@ -457,9 +458,10 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> 
     }
 }
 
-/// Store calls running at once in the blocking pool: they share one SQLite connection, so
-/// more would only wait for its lock on threads of their own.
-const DB_TURNS: usize = 4;
+/// Store calls running at once in the blocking pool: as many as a server has connections to
+/// PostgreSQL (with SQLite they share one connection, and more would only wait for its lock
+/// on threads of their own).
+const DB_TURNS: usize = crate::db::POSTGRES_CONNECTIONS;
 
 impl Fleet {
     /// Runs `work` (store calls: SQLite waits for its lock and the disk) in tokio's blocking

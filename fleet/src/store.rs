@@ -475,7 +475,7 @@ impl Store {
     /// The setting `name`: `value` if this call stores it first, else what another server
     /// stored before (so servers starting at once agree).
     pub fn setting_or(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        self.db.statement(|t| {
+        self.db.write(|t| {
             t.execute(
                 "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                 params![name, value],
